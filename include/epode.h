@@ -1,0 +1,10 @@
+/* epode.h — the one header applications include. */
+#ifndef EPODE_H
+#define EPODE_H
+
+#include "epode/common.h"
+#include "epode/stanza.h"
+#include "epode/jid.h"
+#include "epode/parser.h"
+
+#endif

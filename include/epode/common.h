@@ -1,0 +1,85 @@
+/* epode/common.h — what every part of the public API shares: the export
+ * macro, the error codes, the allocator hook and memory handed back to the
+ * application. Nothing here allocates or does I/O. */
+#ifndef EPODE_COMMON_H
+#define EPODE_COMMON_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EPODE_API __attribute__((visibility("default")))
+#else
+#define EPODE_API
+#endif
+
+#define EPODE_VERSION_MAJOR 0
+#define EPODE_VERSION_MINOR 1
+#define EPODE_VERSION_PATCH 0
+#define EPODE_VERSION_STRING "0.1.0"
+
+/**
+ * The error codes. Every function that can fail returns `int`: 0 on
+ * success, one of these (all negative) on failure. The list is an X-macro
+ * so the enum, epode_strerror() and epode_err_name() never disagree.
+ * Codes are stable: new ones are only ever added at the end.
+ */
+#define EPODE_ERRORS(X)                                                        \
+    X(NOMEM, -1, "out of memory")                                              \
+    X(INVAL, -2, "invalid argument")                                           \
+    X(JID, -3, "malformed JID")                                                \
+    X(XML, -4, "XML stream error (see the parser's condition)")                \
+    X(LIMIT, -5, "a configured limit was exceeded")                            \
+    X(NOTFOUND, -6, "no such element, attribute or entry")                     \
+    X(STATE, -7, "not allowed in the current state")                           \
+    X(RANDOM, -8, "the system random source failed")                           \
+    X(RANGE, -9, "value out of range")
+
+/** Error codes (negative). 0 is success and has no name here. */
+typedef enum epode_err {
+#define EPODE__ERR_ENUM(name, code, text) EPODE_E##name = (code),
+    EPODE_ERRORS(EPODE__ERR_ENUM)
+#undef EPODE__ERR_ENUM
+} epode_err_t;
+
+/** A human-readable sentence for an error code (0 gives "success").
+ * Never NULL; unknown codes give "unknown error". Static storage. */
+EPODE_API const char *epode_strerror(int err);
+
+/** The symbolic name of an error code without its prefix, e.g. "NOMEM"
+ * for EPODE_ENOMEM, "OK" for 0, "UNKNOWN" otherwise. Static storage. */
+EPODE_API const char *epode_err_name(int err);
+
+/**
+ * An allocator. epode allocates everything it owns through one of these,
+ * so an application can count, pool or fail allocations. Every function
+ * that takes a `const epode_mem_t *` accepts NULL for the C library's
+ * malloc/realloc/free. The structure is read, not copied: it must outlive
+ * every object made with it. `free(NULL)` must be harmless; `realloc` has
+ * C semantics (NULL pointer allocates; returning NULL leaves the block).
+ */
+typedef struct epode_mem {
+    void *(*malloc)(size_t size, void *user);
+    void *(*realloc)(void *ptr, size_t size, void *user);
+    void (*free)(void *ptr, void *user);
+    void *user;
+} epode_mem_t;
+
+/**
+ * Frees memory that an epode function handed to the caller with the words
+ * "free it with epode_free()" (serialized text, for instance). Such blocks
+ * remember the allocator that made them, so this needs none. NULL is a
+ * no-op.
+ */
+EPODE_API void epode_free(void *ptr);
+
+/** The library's version as "MAJOR.MINOR.PATCH" (static storage). */
+EPODE_API const char *epode_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

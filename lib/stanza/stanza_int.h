@@ -1,0 +1,70 @@
+/* lib/stanza/stanza_int.h — the element tree's layout, shared with the
+ * parser and serializer in lib/xml (which build and walk trees without
+ * the public API's checks on every call). Nothing above lib/xml uses it. */
+#ifndef EPODE__STANZA_INT_H
+#define EPODE__STANZA_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "epode/stanza.h"
+
+typedef struct epode__attr {
+    const char *name;   /* local name */
+    const char *ns;     /* namespace URI, NULL if none */
+    const char *prefix; /* prefix written with ns ("xml" for xml:lang) */
+    const char *value;
+} epode__attr;
+
+enum { EPODE__ELEMENT = 0, EPODE__TEXT = 1 };
+
+/* A tree: reference count, allocator and the arena every node, attribute
+ * array and string of the tree lives in. Freed as a whole. */
+typedef struct epode__block {
+    struct epode__block *next;
+} epode__block;
+
+typedef struct epode__tree {
+    unsigned refs;
+    const epode_mem_t *mem;
+    epode__block *blocks; /* extra blocks beyond the first */
+    char *cur;            /* bump pointer into the current block */
+    size_t left;          /* bytes left after cur */
+    size_t next_block;    /* size of the next block to get */
+} epode__tree;
+
+struct epode_stanza {
+    epode__tree *tree;
+    epode_stanza_t *parent, *next, *prev, *first, *last;
+    const char *name, *ns, *prefix; /* elements */
+    epode__attr *attrs;
+    const char *text; /* text node: its bytes (NUL-terminated);
+                         element: joined text cache, or NULL */
+    size_t len;       /* text node: byte length */
+    uint32_t nattrs, attr_cap;
+    uint8_t kind;
+};
+
+/* A new tree whose first arena block has room for about `hint` bytes, with
+ * one element named as given as its root (strings copied or interned).
+ * NULL on allocation failure. */
+epode_stanza_t *epode__tree_new(const epode_mem_t *mem, size_t hint, const char *name,
+                                size_t name_len, const char *ns, const char *prefix);
+void *epode__arena_alloc(epode__tree *t, size_t size);
+/* A NUL-terminated copy of s[0..len) in the arena, or a static string for
+ * names XMPP uses all the time. NULL on failure. */
+const char *epode__arena_str(epode__tree *t, const char *s, size_t len);
+/* Same, without the interning lookup (for values: ids, JIDs, text). */
+const char *epode__arena_strndup(epode__tree *t, const char *s, size_t len);
+/* A static string equal to s[0..len), or NULL. */
+const char *epode__intern(const char *s, size_t len);
+
+/* A new element appended to parent (namespace and prefix strings must
+ * already live in the tree or be static). NULL on failure. */
+epode_stanza_t *epode__elem_append(epode_stanza_t *parent, const char *name, const char *ns,
+                                   const char *prefix);
+/* Appends a text node with a copy of text[0..len) (no validation). */
+int epode__text_append(epode_stanza_t *el, const char *text, size_t len);
+/* Reserves exactly n attribute slots (parser: it knows the count). */
+int epode__attrs_reserve(epode_stanza_t *el, uint32_t n);
+
+#endif

@@ -1,0 +1,89 @@
+/* lib/util/utf8.c — strict UTF-8 decoding (RFC 3629) and XML character
+ * checks. Pure functions, no allocation. */
+#include "utf8.h"
+
+size_t epode__utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    if (len == 0)
+        return 0;
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t n;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2; v = c & 0x1F; min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3; v = c & 0x0F; min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4; v = c & 0x07; min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+static int xml_char(uint32_t c)
+{
+    if (c < 0x20)
+        return c == 0x9 || c == 0xA || c == 0xD;
+    return c != 0xFFFE && c != 0xFFFF;
+}
+
+int epode__xml_text_ok(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] >= 0x20 && s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t n = epode__utf8_decode(s + i, len - i, &cp);
+        if (n == 0 || !xml_char(cp))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+static int name_start(uint32_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0xC0;
+}
+
+static int name_char(uint32_t c)
+{
+    return name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == 0xB7;
+}
+
+int epode__xml_ncname_ok(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    if (len == 0)
+        return 0;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t n = epode__utf8_decode(s + i, len - i, &cp);
+        if (n == 0 || cp == 0xFFFE || cp == 0xFFFF)
+            return 0;
+        if (i == 0 ? !name_start(cp) : !name_char(cp))
+            return 0;
+        i += n;
+    }
+    return 1;
+}

@@ -1,0 +1,697 @@
+/* lib/xml/parser.c — the incremental XMPP stream parser over libxml2's
+ * SAX2 push parser. Builds one tree per depth-1 element, enforces RFC 6120
+ * §11 restricted XML and the size limits, and maps every failure to a
+ * stream error condition. It must never let libxml2 fetch, expand or
+ * declare anything, and never keep a pointer into libxml2's dictionary
+ * (freed with the context, and grown by every new name a peer sends). */
+#include "epode/parser.h"
+
+#include <string.h>
+#include <stdio.h>
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/dict.h>
+#include <libxml/xmlerror.h>
+
+#include "parser_int.h"
+#include "serialize.h"
+#include "stanza/stanza_int.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+#define PIECE 65536         /* bytes handed to libxml2 at once */
+#define DICT_REBUILD 20000  /* distinct names before a fresh context */
+
+enum { STOP_NONE = 0, STOP_RESET, STOP_REBUILD };
+
+struct epode_parser {
+    const epode_mem_t *mem;
+    xmlParserCtxtPtr ctxt;
+    epode_parser_cb cb;
+    void *user;
+    size_t lim_bytes, lim_depth, lim_attrs, lim_text;
+    int fragment;      /* from_text: the depth-0 element is the stanza */
+    int depth;         /* elements open, the stream element included */
+    epode_stanza_t *root, *cur;
+    epode__buf text;   /* character data not yet attached to cur */
+    size_t text_total; /* character data in the current stanza */
+    unsigned long long fed;      /* bytes given to this libxml2 context */
+    unsigned long long piece_at; /* position of the current piece */
+    unsigned long long boundary; /* where the next depth-1 element begins */
+    unsigned long long stop_at;  /* position of a requested stop */
+    epode_stream_cond_t cond;
+    char errtext[160];
+    int stream_open;
+    int stopping;
+    int in_cb;
+    int replaying;     /* feeding a saved header to a fresh context */
+    int partial;       /* non-blank bytes past the boundary: cut input */
+    epode__buf header; /* the stream's start tag, for a rebuilt context */
+};
+
+/* ---- errors ----------------------------------------------------------- */
+
+static void fail(epode_parser_t *p, epode_stream_cond_t cond, const char *text)
+{
+    if (p->cond != EPODE_STREAM_NONE)
+        return;
+    p->cond = cond;
+    snprintf(p->errtext, sizeof p->errtext, "%s", text);
+    if (p->ctxt)
+        xmlStopParser(p->ctxt);
+}
+
+static void on_serror(void *user, xmlErrorPtr err)
+{
+    epode_parser_t *p = user;
+    if (!err || err->level == XML_ERR_WARNING || err->code == XML_ERR_USER_STOP)
+        return;
+    epode_stream_cond_t cond = EPODE_STREAM_NOT_WELL_FORMED;
+    if (err->code == XML_ERR_UNDECLARED_ENTITY || err->code == XML_WAR_UNDECLARED_ENTITY ||
+        err->code == XML_ERR_ENTITY_PE_INTERNAL)
+        cond = EPODE_STREAM_RESTRICTED_XML;
+    char msg[sizeof p->errtext];
+    snprintf(msg, sizeof msg, "%s", err->message ? err->message : "malformed XML");
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    fail(p, cond, msg);
+}
+
+/* Everything RFC 6120 §11 forbids lands here. */
+static void restricted(void *user, const char *what)
+{
+    fail(user, EPODE_STREAM_RESTRICTED_XML, what);
+}
+
+static void on_internal_subset(void *u, const xmlChar *n, const xmlChar *e, const xmlChar *s)
+{
+    (void)n, (void)e, (void)s;
+    restricted(u, "document type declarations are not allowed");
+}
+
+static void on_entity_decl(void *u, const xmlChar *n, int t, const xmlChar *pub,
+                           const xmlChar *sys, xmlChar *content)
+{
+    (void)n, (void)t, (void)pub, (void)sys, (void)content;
+    restricted(u, "entity declarations are not allowed");
+}
+
+static void on_comment(void *u, const xmlChar *v)
+{
+    (void)v;
+    restricted(u, "comments are not allowed");
+}
+
+static void on_pi(void *u, const xmlChar *target, const xmlChar *data)
+{
+    (void)target, (void)data;
+    restricted(u, "processing instructions are not allowed");
+}
+
+static void on_reference(void *u, const xmlChar *name)
+{
+    (void)name;
+    restricted(u, "entity references are not allowed");
+}
+
+static xmlEntityPtr on_get_entity(void *u, const xmlChar *name)
+{
+    xmlEntityPtr e = xmlGetPredefinedEntity(name);
+    if (!e)
+        restricted(u, "entity references are not allowed");
+    return e;
+}
+
+static void on_notation_decl(void *u, const xmlChar *n, const xmlChar *p, const xmlChar *s)
+{
+    (void)n, (void)p, (void)s;
+    restricted(u, "notation declarations are not allowed");
+}
+
+static void on_attribute_decl(void *u, const xmlChar *e, const xmlChar *n, int t, int d,
+                              const xmlChar *dv, xmlEnumerationPtr tree)
+{
+    (void)e, (void)n, (void)t, (void)d, (void)dv;
+    xmlFreeEnumeration(tree); /* the callback owns it */
+    restricted(u, "attribute declarations are not allowed");
+}
+
+static void on_element_decl(void *u, const xmlChar *n, int t, xmlElementContentPtr c)
+{
+    (void)n, (void)t, (void)c;
+    restricted(u, "element declarations are not allowed");
+}
+
+static void on_unparsed_entity(void *u, const xmlChar *n, const xmlChar *p, const xmlChar *s,
+                               const xmlChar *nn)
+{
+    (void)n, (void)p, (void)s, (void)nn;
+    restricted(u, "entity declarations are not allowed");
+}
+
+/* ---- positions ---------------------------------------------------------- */
+
+/* Bytes of this context's input consumed so far. */
+static unsigned long long position(epode_parser_t *p)
+{
+    long c = xmlByteConsumed(p->ctxt);
+    return c < 0 ? p->fed : (unsigned long long)c;
+}
+
+/* ---- tree building ------------------------------------------------------ */
+
+static int flush_text(epode_parser_t *p)
+{
+    if (p->text.len == 0)
+        return 0;
+    if (p->text.failed || epode__text_append(p->cur, p->text.data, p->text.len) < 0) {
+        fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+        return -1;
+    }
+    p->text.len = 0;
+    return 0;
+}
+
+static int stanza_depth(const epode_parser_t *p)
+{
+    return p->fragment ? p->depth : p->depth - 1;
+}
+
+/* libxml2 hands attribute values with '&' re-escaped as "&#38;" (it does
+ * so when entities are not substituted); undo exactly that. */
+static const char *attr_value(epode__tree *t, const xmlChar *v, const xmlChar *end)
+{
+    size_t len = (size_t)(end - v);
+    const char *s = (const char *)v;
+    if (!memchr(s, '&', len))
+        return epode__arena_strndup(t, s, len);
+    char *out = epode__arena_alloc(t, len + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        out[o++] = s[i];
+        if (s[i] == '&' && len - i >= 5 && memcmp(s + i, "&#38;", 5) == 0)
+            i += 4;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static const char *dict_str(epode__tree *t, const xmlChar *s)
+{
+    return s ? epode__arena_str(t, (const char *)s, strlen((const char *)s)) : NULL;
+}
+
+static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar **attrs)
+{
+    if (n == 0)
+        return 0;
+    epode__tree *t = el->tree;
+    if (epode__attrs_reserve(el, (uint32_t)n) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const xmlChar **a = attrs + 5 * i;
+        epode__attr at = {dict_str(t, a[0]), dict_str(t, a[2]), NULL, attr_value(t, a[3], a[4])};
+        if (!at.name || !at.value || (a[2] && !at.ns))
+            return -1;
+        if (a[2] && !(at.prefix = dict_str(t, a[1])))
+            return -1;
+        el->attrs[el->nattrs++] = at;
+    }
+    (void)p;
+    return 0;
+}
+
+/* Remembers the stream header as a start tag, to replay it into a fresh
+ * libxml2 context when the dictionary must be dropped. */
+static void save_header(epode_parser_t *p, const xmlChar *localname, const xmlChar *prefix,
+                        int nb_ns, const xmlChar **ns, int nb_attrs, const xmlChar **attrs)
+{
+    epode__buf *b = &p->header;
+    b->len = 0;
+    epode__buf_putc(b, '<');
+    if (prefix) {
+        epode__buf_puts(b, (const char *)prefix);
+        epode__buf_putc(b, ':');
+    }
+    epode__buf_puts(b, (const char *)localname);
+    for (int i = 0; i < nb_ns; i++) {
+        epode__buf_puts(b, ns[2 * i] ? " xmlns:" : " xmlns");
+        if (ns[2 * i])
+            epode__buf_puts(b, (const char *)ns[2 * i]);
+        epode__buf_append(b, "=\"", 2);
+        const char *u = ns[2 * i + 1] ? (const char *)ns[2 * i + 1] : "";
+        epode__escape_attr(b, u, strlen(u));
+        epode__buf_putc(b, '"');
+    }
+    for (int i = 0; i < nb_attrs; i++) {
+        const xmlChar **a = attrs + 5 * i;
+        epode__buf_putc(b, ' ');
+        if (a[1]) {
+            epode__buf_puts(b, (const char *)a[1]);
+            epode__buf_putc(b, ':');
+        }
+        epode__buf_puts(b, (const char *)a[0]);
+        /* the value is already escaped the way libxml2 keeps it, except
+         * for characters it decoded; escape those again */
+        epode__buf_append(b, "=\"", 2);
+        epode__escape_attr(b, (const char *)a[3], (size_t)(a[4] - a[3]));
+        epode__buf_putc(b, '"');
+    }
+    epode__buf_putc(b, '>');
+}
+
+static void deliver(epode_parser_t *p, epode_parser_event_t ev, epode_stanza_t *el)
+{
+    p->in_cb = 1;
+    p->cb(p->user, ev, el);
+    p->in_cb = 0;
+}
+
+static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix,
+                     const xmlChar *uri, int nb_ns, const xmlChar **ns, int nb_attrs,
+                     int nb_defaulted, const xmlChar **attrs)
+{
+    (void)nb_defaulted;
+    epode_parser_t *p = user;
+    if (p->cond || p->stopping)
+        return;
+    if ((size_t)nb_attrs > p->lim_attrs) {
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, "too many attributes on an element");
+        return;
+    }
+    if (prefix && !uri) {
+        fail(p, EPODE_STREAM_NOT_WELL_FORMED, "element prefix is not bound");
+        return;
+    }
+
+    if (p->depth == 0 && !p->fragment) {
+        /* The stream header. */
+        if (strcmp((const char *)localname, "stream") != 0 || !uri ||
+            strcmp((const char *)uri, EPODE_NS_STREAMS) != 0) {
+            fail(p, EPODE_STREAM_INVALID_NAMESPACE, "the root element is not a stream");
+            return;
+        }
+        save_header(p, localname, prefix, nb_ns, ns, nb_attrs, attrs);
+        epode_stanza_t *hdr = epode__tree_new(p->mem, 0, (const char *)localname,
+                                              strlen((const char *)localname),
+                                              (const char *)uri, (const char *)prefix);
+        if (p->header.failed || !hdr || add_attrs(p, hdr, nb_attrs, attrs) < 0) {
+            epode_stanza_unref(hdr);
+            fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+            return;
+        }
+        p->depth = 1;
+        p->stream_open = 1;
+        p->boundary = position(p) + 1; /* the '>' is not consumed yet */
+        if (p->boundary - 1 > p->lim_bytes) {
+            epode_stanza_unref(hdr);
+            fail(p, EPODE_STREAM_POLICY_VIOLATION, "stream header too large");
+            return;
+        }
+        if (!p->replaying) {
+            deliver(p, EPODE_PARSER_STREAM_OPEN, hdr);
+            if (p->stopping)
+                p->stop_at = p->boundary;
+        }
+        epode_stanza_unref(hdr);
+        return;
+    }
+
+    int sd = stanza_depth(p);
+    if ((size_t)sd + 1 > p->lim_depth) {
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, "elements nested too deeply");
+        return;
+    }
+    epode_stanza_t *el;
+    if (sd == 0) {
+        el = epode__tree_new(p->mem, 0, (const char *)localname,
+                             strlen((const char *)localname), (const char *)uri,
+                             (const char *)prefix);
+        if (!el) {
+            fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+            return;
+        }
+        p->root = el;
+        p->text_total = 0;
+    } else {
+        if (flush_text(p) < 0)
+            return;
+        epode__tree *t = p->cur->tree;
+        const char *name = dict_str(t, localname);
+        /* Children usually share their parent's namespace and prefix. */
+        const char *nsv = p->cur->ns && uri && strcmp(p->cur->ns, (const char *)uri) == 0
+                              ? p->cur->ns
+                              : dict_str(t, uri);
+        const char *pv = prefix ? dict_str(t, prefix) : NULL;
+        el = name && (!uri || nsv) && (!prefix || pv) ? epode__elem_append(p->cur, name, nsv, pv)
+                                                      : NULL;
+        if (!el) {
+            fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+            return;
+        }
+    }
+    if (add_attrs(p, el, nb_attrs, attrs) < 0) {
+        fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+        return;
+    }
+    p->cur = el;
+    p->depth++;
+}
+
+static void on_end(void *user, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+    (void)localname, (void)prefix, (void)uri;
+    epode_parser_t *p = user;
+    if (p->cond || p->stopping)
+        return;
+    int sd = stanza_depth(p);
+    if (sd <= 0) {
+        /* </stream:stream> */
+        p->depth = 0;
+        p->stream_open = 0;
+        p->boundary = position(p);
+        deliver(p, EPODE_PARSER_STREAM_CLOSE, NULL);
+        if (p->stopping)
+            p->stop_at = position(p);
+        return;
+    }
+    if (flush_text(p) < 0)
+        return;
+    p->depth--;
+    if (sd > 1) {
+        p->cur = p->cur->parent;
+        return;
+    }
+    /* A complete depth-1 element. */
+    epode_stanza_t *st = p->root;
+    p->root = p->cur = NULL;
+    unsigned long long pos = position(p);
+    if (pos - p->boundary > p->lim_bytes) {
+        epode_stanza_unref(st);
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, "stanza too large");
+        return;
+    }
+    p->boundary = pos;
+    deliver(p, EPODE_PARSER_STANZA, st);
+    epode_stanza_unref(st);
+    if (p->stopping) {
+        p->stop_at = pos;
+    } else if (!p->fragment && p->ctxt->dict && xmlDictSize(p->ctxt->dict) > DICT_REBUILD) {
+        p->stopping = STOP_REBUILD;
+        p->stop_at = pos;
+        xmlStopParser(p->ctxt);
+    }
+}
+
+static void on_characters(void *user, const xmlChar *ch, int len)
+{
+    epode_parser_t *p = user;
+    if (p->cond || p->stopping)
+        return;
+    if (stanza_depth(p) <= 0) {
+        /* Between stanzas only whitespace (keepalives) may appear. */
+        for (int i = 0; i < len; i++)
+            if (ch[i] != ' ' && ch[i] != '\t' && ch[i] != '\n' && ch[i] != '\r') {
+                fail(p, EPODE_STREAM_BAD_FORMAT, "text outside any stanza");
+                return;
+            }
+        return;
+    }
+    p->text_total += (size_t)len;
+    if (p->text_total > p->lim_text) {
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, "too much text in a stanza");
+        return;
+    }
+    epode__buf_append(&p->text, ch, (size_t)len);
+}
+
+/* ---- contexts ----------------------------------------------------------- */
+
+static xmlSAXHandler sax_handler(void)
+{
+    xmlSAXHandler s;
+    memset(&s, 0, sizeof s);
+    s.initialized = XML_SAX2_MAGIC;
+    s.startElementNs = on_start;
+    s.endElementNs = on_end;
+    s.characters = on_characters;
+    s.cdataBlock = on_characters;
+    s.ignorableWhitespace = on_characters;
+    s.serror = on_serror;
+    s.internalSubset = on_internal_subset;
+    s.externalSubset = on_internal_subset;
+    s.entityDecl = on_entity_decl;
+    s.unparsedEntityDecl = on_unparsed_entity;
+    s.notationDecl = on_notation_decl;
+    s.attributeDecl = on_attribute_decl;
+    s.elementDecl = on_element_decl;
+    s.comment = on_comment;
+    s.processingInstruction = on_pi;
+    s.reference = on_reference;
+    s.getEntity = on_get_entity;
+    s.getParameterEntity = on_get_entity;
+    return s;
+}
+
+static int context_new(epode_parser_t *p)
+{
+    xmlSAXHandler s = sax_handler();
+    xmlParserCtxtPtr c = xmlCreatePushParserCtxt(&s, p, NULL, 0, NULL);
+    if (!c)
+        return EPODE_ENOMEM;
+    xmlCtxtUseOptions(c, XML_PARSE_NONET | XML_PARSE_IGNORE_ENC | XML_PARSE_NOWARNING);
+    /* No line numbers to keep: we never report them. */
+    c->linenumbers = 0;
+    if (p->ctxt)
+        xmlFreeParserCtxt(p->ctxt);
+    p->ctxt = c;
+    p->fed = p->boundary = p->piece_at = 0;
+    return 0;
+}
+
+static void clear_state(epode_parser_t *p)
+{
+    epode_stanza_unref(p->root);
+    p->root = p->cur = NULL;
+    p->depth = 0;
+    p->text.len = 0;
+    p->text_total = 0;
+    p->stream_open = 0;
+    p->partial = 0;
+    p->stopping = STOP_NONE;
+    p->cond = EPODE_STREAM_NONE;
+    p->errtext[0] = '\0';
+}
+
+int epode__parser_new(const epode_mem_t *mem, epode_parser_cb cb, void *user, int fragment,
+                      epode_parser_t **out)
+{
+    if (!cb || !out)
+        return EPODE_EINVAL;
+    epode_parser_t *p = epode__zalloc(mem, sizeof *p);
+    if (!p)
+        return EPODE_ENOMEM;
+    p->mem = mem;
+    p->cb = cb;
+    p->user = user;
+    p->fragment = fragment;
+    p->lim_bytes = 262144;
+    p->lim_depth = 64;
+    p->lim_attrs = 64;
+    p->lim_text = 262144;
+    epode__buf_init(&p->text, mem);
+    epode__buf_init(&p->header, mem);
+    if (epode__buf_reserve(&p->text, 512) < 0 || context_new(p) < 0) {
+        epode__buf_free(&p->text);
+        epode__dealloc(mem, p);
+        return EPODE_ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+int epode_parser_new(const epode_mem_t *mem, epode_parser_cb cb, void *user,
+                     epode_parser_t **out)
+{
+    return epode__parser_new(mem, cb, user, 0, out);
+}
+
+void epode_parser_free(epode_parser_t *p)
+{
+    if (!p)
+        return;
+    epode_stanza_unref(p->root);
+    if (p->ctxt)
+        xmlFreeParserCtxt(p->ctxt);
+    epode__buf_free(&p->text);
+    epode__buf_free(&p->header);
+    epode__dealloc(p->mem, p);
+}
+
+int epode_parser_set_limit(epode_parser_t *p, epode_parser_limit_t limit, size_t value)
+{
+    if (!p || value == 0)
+        return EPODE_EINVAL;
+    switch (limit) {
+    case EPODE_LIMIT_STANZA_BYTES: p->lim_bytes = value; return 0;
+    case EPODE_LIMIT_DEPTH: p->lim_depth = value; return 0;
+    case EPODE_LIMIT_ATTRS: p->lim_attrs = value; return 0;
+    case EPODE_LIMIT_TEXT_BYTES: p->lim_text = value; return 0;
+    }
+    return EPODE_EINVAL;
+}
+
+static int error_code(const epode_parser_t *p)
+{
+    return p->cond == EPODE_STREAM_POLICY_VIOLATION ? EPODE_ELIMIT : EPODE_EXML;
+}
+
+/* A fresh libxml2 context in the middle of a stream: replay the header
+ * (without reporting it again) so namespaces stay bound. */
+static int rebuild(epode_parser_t *p)
+{
+    epode__buf hdr = p->header;
+    int rc = context_new(p);
+    if (rc < 0)
+        return rc;
+    p->stopping = STOP_NONE;
+    p->depth = 0;
+    p->replaying = 1;
+    p->fed = hdr.len;
+    xmlParseChunk(p->ctxt, hdr.data, (int)hdr.len, 0);
+    p->replaying = 0;
+    return p->cond ? error_code(p) : 0;
+}
+
+static int do_reset(epode_parser_t *p)
+{
+    int rc = context_new(p);
+    clear_state(p);
+    p->header.len = 0;
+    return rc;
+}
+
+/* Whether the input so far ends inside an element: needed to tell a
+ * stream cut mid-stanza from one that merely stopped between stanzas. */
+static void note_partial(epode_parser_t *p, const char *piece, size_t n)
+{
+    if (p->depth > (p->fragment ? 0 : 1) || p->root) {
+        p->partial = 1;
+        return;
+    }
+    if (p->boundary < p->piece_at) {
+        if (p->partial)
+            return;
+    } else {
+        p->partial = 0;
+    }
+    unsigned long long from = p->boundary > p->piece_at ? p->boundary : p->piece_at;
+    for (size_t i = (size_t)(from - p->piece_at); i < n; i++)
+        if (piece[i] != ' ' && piece[i] != '\t' && piece[i] != '\n' && piece[i] != '\r') {
+            p->partial = 1;
+            return;
+        }
+}
+
+long epode_parser_feed(epode_parser_t *p, const char *data, size_t len)
+{
+    if (!p || (!data && len))
+        return EPODE_EINVAL;
+    if (p->in_cb)
+        return EPODE_ESTATE;
+    if (p->cond)
+        return error_code(p);
+    size_t off = 0;
+    while (off < len) {
+        size_t piece = len - off < PIECE ? len - off : PIECE;
+        p->piece_at = p->fed;
+        p->fed += piece;
+        int rc = xmlParseChunk(p->ctxt, data + off, (int)piece, 0);
+        off += piece;
+        if (p->cond)
+            return error_code(p);
+        if (p->stopping) {
+            /* The bytes after the stop point: some of this piece plus
+             * everything not yet handed over. */
+            unsigned long long left = p->fed - p->stop_at;
+            if (left > piece)
+                left = piece;
+            size_t rest = (size_t)left + (len - off);
+            if (p->stopping == STOP_REBUILD) {
+                int r = rebuild(p);
+                if (r < 0)
+                    return r;
+                off = len - rest;
+                continue;
+            }
+            int r = do_reset(p);
+            return r < 0 ? r : (long)rest;
+        }
+        if (rc != 0) {
+            fail(p, EPODE_STREAM_NOT_WELL_FORMED, "malformed XML");
+            return error_code(p);
+        }
+        note_partial(p, data + off - piece, piece);
+        if (p->fed - p->boundary > p->lim_bytes) {
+            fail(p, EPODE_STREAM_POLICY_VIOLATION, "stanza too large");
+            return error_code(p);
+        }
+    }
+    return 0;
+}
+
+int epode_parser_finish(epode_parser_t *p)
+{
+    if (!p)
+        return EPODE_EINVAL;
+    if (p->in_cb)
+        return EPODE_ESTATE;
+    if (p->cond)
+        return error_code(p);
+    if (!p->fragment) {
+        if (p->partial) {
+            fail(p, EPODE_STREAM_NOT_WELL_FORMED, "input ended inside an element");
+            return error_code(p);
+        }
+        return 0;
+    }
+    int rc = xmlParseChunk(p->ctxt, NULL, 0, 1);
+    if (p->cond)
+        return error_code(p);
+    if (rc != 0) {
+        fail(p, EPODE_STREAM_NOT_WELL_FORMED, "malformed XML");
+        return error_code(p);
+    }
+    return 0;
+}
+
+int epode_parser_reset(epode_parser_t *p)
+{
+    if (!p)
+        return EPODE_EINVAL;
+    if (p->in_cb) {
+        p->stopping = STOP_RESET;
+        xmlStopParser(p->ctxt);
+        return 0;
+    }
+    return do_reset(p);
+}
+
+epode_stream_cond_t epode_parser_condition(const epode_parser_t *p)
+{
+    return p ? p->cond : EPODE_STREAM_NONE;
+}
+
+const char *epode_parser_error_text(const epode_parser_t *p)
+{
+    return p ? p->errtext : "";
+}
+
+int epode_parser_stream_is_open(const epode_parser_t *p)
+{
+    return p ? p->stream_open : 0;
+}

@@ -1,0 +1,12 @@
+/* lib/xml/parser_int.h — what text.c needs of the parser: a fragment mode
+ * (the first element is the stanza, no stream around it) (the final
+ * check is the public epode_parser_finish()). */
+#ifndef EPODE__PARSER_INT_H
+#define EPODE__PARSER_INT_H
+
+#include "epode/parser.h"
+
+int epode__parser_new(const epode_mem_t *mem, epode_parser_cb cb, void *user, int fragment,
+                      epode_parser_t **out);
+
+#endif

@@ -1,0 +1,3 @@
+#include "test.h"
+TEST(placeholder){}
+TEST_MAIN

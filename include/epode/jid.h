@@ -12,12 +12,16 @@
  * Unicode normalization compare unequal (the safe direction for the
  * anti-spoofing checks built on it).
  *
- * Rules enforced (RFC 7622 §3): each part at most 1023 bytes, none empty
+ * Rules enforced (RFC 7622 §3): each part at most 1023 bytes (the
+ * domainpart measured without its stripped trailing dot), none empty
  * when present; the localpart refuses  " & ' / : < > @  spaces and control
- * characters; the domainpart is an IP literal in brackets, or labels of
- * at most 63 bytes made of letters, digits, '-' and non-ASCII characters,
+ * characters; the domainpart is an IPv6 literal in brackets, or labels of
+ * 1 to 63 bytes made of letters, digits, '-' and non-ASCII characters,
  * with no space, control or the characters above; the resourcepart
- * refuses only control characters.
+ * refuses only control characters. "Spaces" are U+0020, U+00A0, U+1680,
+ * U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and U+3000; "controls"
+ * are U+0000-U+001F and U+007F-U+009F. An IPv6 literal is lowercased but
+ * not otherwise rewritten, so "[::1]" and "[0::1]" compare unequal.
  */
 #ifndef EPODE_JID_H
 #define EPODE_JID_H
@@ -58,7 +62,7 @@ EPODE_API int epode_jid_copy(const epode_jid_t *jid, epode_jid_t **out);
 EPODE_API int epode_jid_validate(const char *text);
 
 /** Normalized parts, borrowed from the JID; local and resource are NULL
- * when absent, the domain never is. */
+ * when absent, the domain never is (NULL `jid` gives NULL). */
 EPODE_API const char *epode_jid_local(const epode_jid_t *jid);
 EPODE_API const char *epode_jid_domain(const epode_jid_t *jid);
 EPODE_API const char *epode_jid_resource(const epode_jid_t *jid);
@@ -66,14 +70,17 @@ EPODE_API const char *epode_jid_resource(const epode_jid_t *jid);
 EPODE_API const char *epode_jid_bare(const epode_jid_t *jid);
 /** The whole normalized JID, borrowed. */
 EPODE_API const char *epode_jid_full(const epode_jid_t *jid);
-/** 1 if the JID has no resource, else 0. */
+/** 1 if the JID has no resource, else 0 (0 for NULL). */
 EPODE_API int epode_jid_is_bare(const epode_jid_t *jid);
 
-/** 1 if both JIDs are equal in normalized form (all three parts), else 0. */
+/** 1 if both JIDs are equal in normalized form (all three parts), else 0
+ * (0 if either is NULL). */
 EPODE_API int epode_jid_equal(const epode_jid_t *a, const epode_jid_t *b);
 /** 1 if the bare parts (local and domain) are equal, else 0. */
 EPODE_API int epode_jid_bare_equal(const epode_jid_t *a, const epode_jid_t *b);
-/** A total order on normalized JIDs (negative, 0, positive), for sorting. */
+/** A total order on normalized JIDs (negative, 0, positive), for sorting:
+ * the byte order of epode_jid_full(), NULL first. 0 exactly when
+ * epode_jid_equal() says 1 (or both are NULL). */
 EPODE_API int epode_jid_compare(const epode_jid_t *a, const epode_jid_t *b);
 
 /**

@@ -19,6 +19,7 @@
 #include "stanza/stanza_int.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/utf8.h"
 
 #define PIECE 65536         /* bytes handed to libxml2 at once */
 #define DICT_REBUILD 20000  /* distinct names before a fresh context */
@@ -429,6 +430,19 @@ static void on_characters(void *user, const xmlChar *ch, int len)
     epode__buf_append(&p->text, ch, (size_t)len);
 }
 
+/* libxml2 checks the encoding of ordinary character data but not of CDATA
+ * sections (2.9.14 passes overlong and truncated sequences through), so
+ * CDATA is checked here before it becomes text. */
+static void on_cdata(void *user, const xmlChar *ch, int len)
+{
+    epode_parser_t *p = user;
+    if (!epode__xml_text_ok((const char *)ch, (size_t)len)) {
+        fail(p, EPODE_STREAM_NOT_WELL_FORMED, "invalid UTF-8 or character in CDATA");
+        return;
+    }
+    on_characters(user, ch, len);
+}
+
 /* ---- contexts ----------------------------------------------------------- */
 
 static xmlSAXHandler sax_handler(void)
@@ -439,7 +453,7 @@ static xmlSAXHandler sax_handler(void)
     s.startElementNs = on_start;
     s.endElementNs = on_end;
     s.characters = on_characters;
-    s.cdataBlock = on_characters;
+    s.cdataBlock = on_cdata;
     s.ignorableWhitespace = on_characters;
     s.serror = on_serror;
     s.internalSubset = on_internal_subset;

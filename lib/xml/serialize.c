@@ -101,7 +101,7 @@ static void put_decl(epode__buf *b, const char *prefix, const char *uri)
 #define MAX_DECLS 8
 
 static void write_element(epode__buf *b, const epode_stanza_t *el, const scope *up,
-                          unsigned flags)
+                          unsigned flags, int is_top)
 {
     scope decls[MAX_DECLS];
     int nd = 0;
@@ -113,10 +113,15 @@ static void write_element(epode__buf *b, const epode_stanza_t *el, const scope *
     put_qname(b, prefix, el->name);
 
     /* The element's own namespace. A NULL namespace inherits whatever is
-     * in scope (roots built without one). */
+     * in scope (a root built without one), unless the parent was in a
+     * namespace: then it was written xmlns="" and must be again. */
     if (el->ns && !str_eq(lookup(sc, prefix), el->ns)) {
         put_decl(b, prefix, el->ns);
         decls[nd] = (scope){sc, prefix, el->ns};
+        sc = &decls[nd++];
+    } else if (!el->ns && !is_top && el->parent && el->parent->ns && lookup(sc, NULL)) {
+        put_decl(b, NULL, NULL);
+        decls[nd] = (scope){sc, NULL, NULL};
         sc = &decls[nd++];
     }
     /* Namespaced attributes need their prefix bound too ("xml" always is). */
@@ -149,7 +154,7 @@ static void write_element(epode__buf *b, const epode_stanza_t *el, const scope *
         if (c->kind == EPODE__TEXT)
             epode__escape_text(b, c->text, c->len, flags & EPODE_TEXT_ONE_LINE);
         else
-            write_element(b, c, sc, flags);
+            write_element(b, c, sc, flags, 0);
     }
     epode__buf_append(b, "</", 2);
     put_qname(b, prefix, el->name);
@@ -160,5 +165,5 @@ void epode__serialize(epode__buf *b, const epode_stanza_t *el, unsigned flags)
 {
     static const scope stream_default = {NULL, NULL, EPODE_NS_CLIENT};
     static const scope stream_prefix = {&stream_default, "stream", EPODE_NS_STREAMS};
-    write_element(b, el, (flags & EPODE_TEXT_IN_STREAM) ? &stream_prefix : NULL, flags);
+    write_element(b, el, (flags & EPODE_TEXT_IN_STREAM) ? &stream_prefix : NULL, flags, 1);
 }

@@ -100,22 +100,37 @@ static const char *const interned[] = {
 
 #define N_INTERNED (sizeof interned / sizeof interned[0])
 #define INTERN_MAXLEN 40
-static unsigned char intern_len[N_INTERNED];
+/* interned[] indices grouped by length: by_len[first[n] .. first[n+1]) */
+static unsigned char by_len[N_INTERNED];
+static unsigned char first[INTERN_MAXLEN + 2];
 static int intern_ready;
+
+static void intern_init(void)
+{
+    size_t k = 0;
+    for (size_t n = 0; n <= INTERN_MAXLEN; n++) {
+        first[n] = (unsigned char)k;
+        for (size_t i = 0; i < N_INTERNED; i++)
+            if (strlen(interned[i]) == n)
+                by_len[k++] = (unsigned char)i;
+    }
+    first[INTERN_MAXLEN + 1] = (unsigned char)k;
+    /* Threads racing here compute identical tables; the release store
+     * makes them visible before the flag. */
+    __atomic_store_n(&intern_ready, 1, __ATOMIC_RELEASE);
+}
 
 const char *epode__intern(const char *s, size_t len)
 {
     if (len > INTERN_MAXLEN || len == 0)
         return NULL;
-    if (!intern_ready) {
-        /* Benign race: every thread computes the same table. */
-        for (size_t i = 0; i < N_INTERNED; i++)
-            intern_len[i] = (unsigned char)strlen(interned[i]);
-        intern_ready = 1;
+    if (!__atomic_load_n(&intern_ready, __ATOMIC_ACQUIRE))
+        intern_init();
+    for (size_t k = first[len]; k < first[len + 1]; k++) {
+        const char *c = interned[by_len[k]];
+        if (c[0] == s[0] && memcmp(c, s, len) == 0)
+            return c;
     }
-    for (size_t i = 0; i < N_INTERNED; i++)
-        if (intern_len[i] == len && interned[i][0] == s[0] && memcmp(interned[i], s, len) == 0)
-            return interned[i];
     return NULL;
 }
 

@@ -6,6 +6,7 @@
  * (freed with the context, and grown by every new name a peer sends). */
 #include "epode/parser.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <stdio.h>
 
@@ -23,6 +24,8 @@
 
 #define PIECE 65536         /* bytes handed to libxml2 at once */
 #define DICT_REBUILD 20000  /* distinct names before a fresh context */
+
+#define NAME_SLOTS 128       /* power of two */
 
 enum { STOP_NONE = 0, STOP_RESET, STOP_REBUILD };
 
@@ -49,6 +52,9 @@ struct epode_parser {
     int replaying;     /* feeding a saved header to a fresh context */
     int partial;       /* non-blank bytes past the boundary: cut input */
     epode__buf header; /* the stream's start tag, for a rebuilt context */
+    /* libxml2 hands names as dictionary pointers, stable while the
+     * context lives: remember which map to epode's static strings. */
+    struct name_slot { const xmlChar *key; const char *interned; } names[NAME_SLOTS];
 };
 
 /* ---- errors ----------------------------------------------------------- */
@@ -201,9 +207,26 @@ static const char *attr_value(epode__tree *t, const xmlChar *v, const xmlChar *e
     return out;
 }
 
-static const char *dict_str(epode__tree *t, const xmlChar *s)
+/* A name from libxml2's dictionary, as a static string when XMPP uses it
+ * all the time, else copied into the tree. */
+static const char *name_str(epode_parser_t *p, epode__tree *t, const xmlChar *s)
 {
-    return s ? epode__arena_str(t, (const char *)s, strlen((const char *)s)) : NULL;
+    if (!s)
+        return NULL;
+    struct name_slot *slot = &p->names[((uintptr_t)s >> 3) & (NAME_SLOTS - 1)];
+    size_t len;
+    if (slot->key == s) {
+        if (slot->interned)
+            return slot->interned;
+        len = strlen((const char *)s);
+    } else {
+        len = strlen((const char *)s);
+        slot->key = s;
+        slot->interned = epode__intern((const char *)s, len);
+        if (slot->interned)
+            return slot->interned;
+    }
+    return epode__arena_strndup(t, (const char *)s, len);
 }
 
 static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar **attrs)
@@ -215,14 +238,14 @@ static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar
         return -1;
     for (int i = 0; i < n; i++) {
         const xmlChar **a = attrs + 5 * i;
-        epode__attr at = {dict_str(t, a[0]), dict_str(t, a[2]), NULL, attr_value(t, a[3], a[4])};
+        epode__attr at = {name_str(p, t, a[0]), name_str(p, t, a[2]), NULL,
+                          attr_value(t, a[3], a[4])};
         if (!at.name || !at.value || (a[2] && !at.ns))
             return -1;
-        if (a[2] && !(at.prefix = dict_str(t, a[1])))
+        if (a[2] && !(at.prefix = name_str(p, t, a[1])))
             return -1;
         el->attrs[el->nattrs++] = at;
     }
-    (void)p;
     return 0;
 }
 
@@ -342,12 +365,12 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
         if (flush_text(p) < 0)
             return;
         epode__tree *t = p->cur->tree;
-        const char *name = dict_str(t, localname);
+        const char *name = name_str(p, t, localname);
         /* Children usually share their parent's namespace and prefix. */
         const char *nsv = p->cur->ns && uri && strcmp(p->cur->ns, (const char *)uri) == 0
                               ? p->cur->ns
-                              : dict_str(t, uri);
-        const char *pv = prefix ? dict_str(t, prefix) : NULL;
+                              : name_str(p, t, uri);
+        const char *pv = prefix ? name_str(p, t, prefix) : NULL;
         el = name && (!uri || nsv) && (!prefix || pv) ? epode__elem_append(p->cur, name, nsv, pv)
                                                       : NULL;
         if (!el) {
@@ -483,6 +506,7 @@ static int context_new(epode_parser_t *p)
     if (p->ctxt)
         xmlFreeParserCtxt(p->ctxt);
     p->ctxt = c;
+    memset(p->names, 0, sizeof p->names);
     p->fed = p->boundary = p->piece_at = 0;
     return 0;
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# tests/run-all.sh — the README's test command: builds (gcc, and clang with
+# ASan+UBSan), runs the unit and example tests in both builds, a short
+# libFuzzer run of each target, and the real-server harness tests, then
+# prints one line "N passed, N failed[, N skipped]". Needs the packages in
+# tools/packages.txt (installed first when run as root). FUZZ_SECONDS
+# (default 20) sets the length of each fuzz run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=/usr/bin/python3
+OUT=${EPODE_TEST_OUT:-$ROOT/build-tests}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+mkdir -p "$OUT"
+
+if ! tools/install-deps.sh; then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+RESULTS="$OUT/results.txt"
+: > "$RESULTS"
+
+# result NAME ok|fail|skip
+result() { echo "$2 $1" >> "$RESULTS"; echo "[$2] $1"; }
+
+# Runs a meson test suite and records each TAP case (or each test).
+meson_tests() {
+    local dir=$1 label=$2
+    meson test -C "$dir" --print-errorlogs --num-processes 2 >"$OUT/$label-meson.txt" 2>&1
+    local rc=$?
+    "$PY" "$ROOT/tests/tools/count_meson.py" "$dir/meson-logs/testlog.json" "$label" >> "$RESULTS"
+    if [ $rc -ne 0 ]; then
+        tail -40 "$OUT/$label-meson.txt"
+    fi
+}
+
+build() {
+    local dir=$1; shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+    fi
+    ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { tail -60 "$dir.ninja.log"; return 1; }
+}
+
+echo "== gcc build"
+if CC=gcc build "$OUT/gcc"; then
+    result build-gcc ok
+    meson_tests "$OUT/gcc" gcc
+else
+    result build-gcc fail
+fi
+
+echo "== clang ASan+UBSan build"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+if CC=clang build "$OUT/asan" -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false; then
+    result build-clang-asan ok
+    meson_tests "$OUT/asan" asan
+else
+    result build-clang-asan fail
+fi
+
+echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
+if CC=clang build "$OUT/fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dexamples=false -Dbench=false -Dtests=true; then
+    for t in parser from_text jid; do
+        corpus="$OUT/fuzz-corpus-$t"
+        rm -rf "$corpus"; cp -r "tests/fuzz/corpus/$t" "$corpus"
+        if (cd "$OUT" && "$OUT/fuzz/tests/fuzz/fuzz_$t" -max_total_time="$FUZZ_SECONDS" \
+                -max_len=4096 -print_final_stats=1 "$corpus" >"$OUT/fuzz-$t.log" 2>&1); then
+            result "fuzz_$t" ok
+        else
+            tail -30 "$OUT/fuzz-$t.log"
+            result "fuzz_$t" fail
+        fi
+    done
+else
+    result build-fuzz fail
+fi
+
+if [ -d tests/servers ] && [ -f tests/servers/test_xmppservers.py ]; then
+    echo "== real-server harness (Prosody, ejabberd)"
+    "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/servers.xml" tests/servers \
+        >"$OUT/servers.log" 2>&1
+    rc=$?
+    "$PY" "$ROOT/tests/tools/count_junit.py" "$OUT/servers.xml" servers >> "$RESULTS" \
+        || result servers fail
+    [ $rc -eq 0 ] || tail -40 "$OUT/servers.log"
+fi
+
+"$PY" "$ROOT/tests/tools/summary.py" "$RESULTS"

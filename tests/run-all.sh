@@ -60,6 +60,37 @@ else
     result build-clang-asan fail
 fi
 
+echo "== install, then build a program with pkg-config as a user would"
+PREFIX="$OUT/prefix"
+rm -rf "$PREFIX"
+if CC=gcc build "$OUT/install" --prefix="$PREFIX" -Dtests=false -Dexamples=false -Dbench=false \
+        && meson install -C "$OUT/install" >"$OUT/install.log" 2>&1; then
+    pcdir=$(dirname "$(find "$PREFIX" -name epode.pc | head -1)")
+    if PKG_CONFIG_PATH="$pcdir" cc -Wall -Wextra -Werror -o "$OUT/hello-installed" \
+            examples/hello-parser.c $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs epode) \
+        && LD_LIBRARY_PATH="$(dirname "$(find "$PREFIX" -name 'libepode.so' | head -1)")" \
+            "$OUT/hello-installed" | grep -q "says hi"; then
+        result install-and-link ok
+    else
+        result install-and-link fail
+    fi
+    # Exported symbols are exactly the functions the headers declare.
+    so=$(find "$PREFIX" -name 'libepode.so' | head -1)
+    nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' | grep -v '^EPODE_0$' \
+        | sort -u > "$OUT/exported.txt"
+    grep -h -A3 'EPODE_API' include/epode/*.h | grep -o '\bepode_[a-z0-9_]*(' | tr -d '(' \
+        | sort -u > "$OUT/declared.txt"
+    if diff -u "$OUT/declared.txt" "$OUT/exported.txt" > "$OUT/symbols.diff"; then
+        result exported-symbols-match-headers ok
+    else
+        cat "$OUT/symbols.diff"
+        result exported-symbols-match-headers fail
+    fi
+else
+    cat "$OUT/install.log" 2>/dev/null | tail -20
+    result install-and-link fail
+fi
+
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
 if CC=clang build "$OUT/fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dexamples=false -Dbench=false -Dtests=true; then

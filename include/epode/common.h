@@ -36,7 +36,21 @@ extern "C" {
     X(NOTFOUND, -6, "no such element, attribute or entry")                     \
     X(STATE, -7, "not allowed in the current state")                           \
     X(RANDOM, -8, "the system random source failed")                           \
-    X(RANGE, -9, "value out of range")
+    X(RANGE, -9, "value out of range")                                         \
+    X(AGAIN, -10, "operation would block; try again when ready")               \
+    X(NET, -11, "network error")                                               \
+    X(TLS, -12, "TLS error")                                                   \
+    X(CERT, -13, "the server's certificate was not accepted")                  \
+    X(NOTLS, -14, "the server does not offer TLS, which is required")          \
+    X(AUTH, -15, "authentication failed")                                      \
+    X(NOMECH, -16, "no SASL mechanism acceptable to both sides")               \
+    X(DNS, -17, "name resolution failed")                                      \
+    X(TIMEDOUT, -18, "timed out")                                              \
+    X(CLOSED, -19, "the connection is closed")                                 \
+    X(STREAM, -20, "the server ended the stream with an error")                \
+    X(PROTOCOL, -21, "the server broke the protocol")                          \
+    X(CANCELED, -22, "canceled")                                               \
+    X(EOF, -23, "the peer closed the connection")
 
 /** Error codes (negative). 0 is success and has no name here. */
 typedef enum epode_err {

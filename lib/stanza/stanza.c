@@ -205,10 +205,41 @@ static int name_ok(const char *name)
     return name && epode__xml_ncname_ok(name, strlen(name));
 }
 
+#define NS_XMLNS "http://www.w3.org/2000/xmlns/"
+
+/* A namespace name XML lets us write: valid text, and not one of the two
+ * reserved ones (the XML namespace is only ever bound to "xml"). */
+static int ns_ok(const char *ns)
+{
+    return epode__xml_text_ok(ns, strlen(ns)) && strcmp(ns, NS_XMLNS) != 0 &&
+           strcmp(ns, EPODE_NS_XML) != 0;
+}
+
+static int str_eq(const char *a, const char *b);
+
+/* 1 if `prefix` is already used on `el` (by the element itself or by an
+ * attribute other than `skip`) for a namespace other than `ns`. */
+static int prefix_clash(const epode_stanza_t *el, const char *prefix, const char *ns,
+                        const epode__attr *skip)
+{
+    if (el->prefix && strcmp(el->prefix, prefix) == 0 && !str_eq(el->ns, ns))
+        return 1;
+    for (uint32_t i = 0; i < el->nattrs; i++) {
+        const epode__attr *a = &el->attrs[i];
+        if (a != skip && a->prefix && strcmp(a->prefix, prefix) == 0 && !str_eq(a->ns, ns))
+            return 1;
+    }
+    return 0;
+}
+
 int epode_stanza_new(const epode_mem_t *mem, const char *name, const char *ns,
                      epode_stanza_t **out)
 {
     if (!out || !name_ok(name))
+        return EPODE_EINVAL;
+    if (ns && !*ns)
+        ns = NULL; /* "" is no namespace */
+    if (ns && !ns_ok(ns))
         return EPODE_EINVAL;
     epode_stanza_t *el = epode__tree_new(mem, 0, name, strlen(name), ns, NULL);
     if (!el)
@@ -250,6 +281,10 @@ int epode_stanza_set_prefix(epode_stanza_t *el, const char *prefix)
     }
     if (!name_ok(prefix) || strcmp(prefix, "xml") == 0 || strcmp(prefix, "xmlns") == 0)
         return EPODE_EINVAL;
+    /* A prefix needs a namespace, and one prefix cannot name two
+     * namespaces on the same element. */
+    if (!el->ns || prefix_clash(el, prefix, el->ns, NULL))
+        return EPODE_EINVAL;
     const char *p = str_in_tree(el->tree, prefix);
     if (!p)
         return EPODE_ENOMEM;
@@ -261,12 +296,16 @@ int epode_stanza_set_ns(epode_stanza_t *el, const char *ns)
 {
     if (!el)
         return EPODE_EINVAL;
-    if (ns && !epode__xml_text_ok(ns, strlen(ns)))
+    if (ns && !*ns)
+        ns = NULL; /* "" is no namespace */
+    if (ns && (!ns_ok(ns) || (el->prefix && prefix_clash(el, el->prefix, ns, NULL))))
         return EPODE_EINVAL;
     const char *n = NULL;
     if (ns && !(n = str_in_tree(el->tree, ns)))
         return EPODE_ENOMEM;
     el->ns = n;
+    if (!n)
+        el->prefix = NULL;
     return 0;
 }
 
@@ -353,13 +392,17 @@ int epode_stanza_set_attr_ns(epode_stanza_t *el, const char *name, const char *n
         return EPODE_EINVAL;
     if (ns && (!prefix || !name_ok(prefix) || strcmp(prefix, "xmlns") == 0))
         return EPODE_EINVAL;
-    if (ns && strcmp(prefix, "xml") == 0 && strcmp(ns, EPODE_NS_XML) != 0)
+    if (ns && (strcmp(prefix, "xml") == 0) != (strcmp(ns, EPODE_NS_XML) == 0))
+        return EPODE_EINVAL; /* "xml" and the XML namespace go together only */
+    if (ns && strcmp(ns, EPODE_NS_XML) != 0 && !ns_ok(ns))
         return EPODE_EINVAL;
     if (!ns && prefix)
         return EPODE_EINVAL;
     if (!ns && strcmp(name, "xmlns") == 0)
         return EPODE_EINVAL;
     epode__attr *a = attr_find(el, name, ns);
+    if (value && ns && prefix_clash(el, prefix, ns, a))
+        return EPODE_EINVAL; /* the prefix already names another namespace here */
     if (!value) {
         if (a)
             attr_delete(el, a);
@@ -521,8 +564,11 @@ int epode_stanza_set_text(epode_stanza_t *el, const char *text)
             return EPODE_ENOMEM;
         n->len = len;
     }
-    for (epode_stanza_t *c = el->first; c; c = c->next)
-        c->parent = NULL;
+    /* Unlink each child the way epode_stanza_remove() does. */
+    for (epode_stanza_t *c = el->first, *next; c; c = next) {
+        next = c->next;
+        c->parent = c->next = c->prev = NULL;
+    }
     el->first = el->last = NULL;
     el->text = NULL;
     if (n)
@@ -601,7 +647,7 @@ int epode_stanza_add_child_new(epode_stanza_t *parent, const char *name, const c
 {
     if (!parent || parent->kind != EPODE__ELEMENT || !name_ok(name))
         return EPODE_EINVAL;
-    if (ns && !epode__xml_text_ok(ns, strlen(ns)))
+    if (ns && !ns_ok(ns))
         return EPODE_EINVAL;
     epode__tree *t = parent->tree;
     const char *n = epode__arena_str(t, name, strlen(name));

@@ -60,14 +60,25 @@ int epode__xml_text_ok(const char *str, size_t len)
     return 1;
 }
 
+/* XML 1.0 fifth edition's NameStartChar and NameChar (without ':'), exactly:
+ * a name epode accepts is one it will write, and every XML parser (ours
+ * included) must read it back. */
 static int name_start(uint32_t c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0xC0;
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    return (c >= 0xC0 && c <= 0xD6) || (c >= 0xD8 && c <= 0xF6) || (c >= 0xF8 && c <= 0x2FF) ||
+           (c >= 0x370 && c <= 0x37D) || (c >= 0x37F && c <= 0x1FFF) ||
+           (c >= 0x200C && c <= 0x200D) || (c >= 0x2070 && c <= 0x218F) ||
+           (c >= 0x2C00 && c <= 0x2FEF) || (c >= 0x3001 && c <= 0xD7FF) ||
+           (c >= 0xF900 && c <= 0xFDCF) || (c >= 0xFDF0 && c <= 0xFFFD) ||
+           (c >= 0x10000 && c <= 0xEFFFF);
 }
 
 static int name_char(uint32_t c)
 {
-    return name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == 0xB7;
+    return name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == 0xB7 ||
+           (c >= 0x300 && c <= 0x36F) || (c >= 0x203F && c <= 0x2040);
 }
 
 int epode__xml_ncname_ok(const char *str, size_t len)
@@ -79,7 +90,7 @@ int epode__xml_ncname_ok(const char *str, size_t len)
     while (i < len) {
         uint32_t cp;
         size_t n = epode__utf8_decode(s + i, len - i, &cp);
-        if (n == 0 || cp == 0xFFFE || cp == 0xFFFF)
+        if (n == 0)
             return 0;
         if (i == 0 ? !name_start(cp) : !name_char(cp))
             return 0;

@@ -15,9 +15,8 @@ size_t epode__utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
  * (no NUL, no C0 controls other than tab, LF and CR, no U+FFFE/U+FFFF). */
 int epode__xml_text_ok(const char *s, size_t len);
 
-/* 1 if s is a non-empty XML NCName (ASCII-restricted first character
- * rules are relaxed: any non-ASCII code point is accepted as a name
- * character, as XML 1.0 fifth edition does). */
+/* 1 if s is a non-empty XML NCName: XML 1.0 fifth edition's Name
+ * character ranges, without ':'. */
 int epode__xml_ncname_ok(const char *s, size_t len);
 
 #endif

@@ -229,6 +229,14 @@ static const char *name_str(epode_parser_t *p, epode__tree *t, const xmlChar *s)
     return epode__arena_strndup(t, (const char *)s, len);
 }
 
+/* Namespace names come with '&' re-escaped like attribute values. */
+static const char *uri_str(epode_parser_t *p, epode__tree *t, const xmlChar *s)
+{
+    if (s && strchr((const char *)s, '&'))
+        return attr_value(t, s, s + strlen((const char *)s));
+    return name_str(p, t, s);
+}
+
 static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar **attrs)
 {
     if (n == 0)
@@ -238,7 +246,7 @@ static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar
         return -1;
     for (int i = 0; i < n; i++) {
         const xmlChar **a = attrs + 5 * i;
-        epode__attr at = {name_str(p, t, a[0]), name_str(p, t, a[2]), NULL,
+        epode__attr at = {name_str(p, t, a[0]), uri_str(p, t, a[2]), NULL,
                           attr_value(t, a[3], a[4])};
         if (!at.name || !at.value || (a[2] && !at.ns))
             return -1;
@@ -355,6 +363,10 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
         el = epode__tree_new(p->mem, 0, (const char *)localname,
                              strlen((const char *)localname), (const char *)uri,
                              (const char *)prefix);
+        if (el && uri && strchr((const char *)uri, '&') && !(el->ns = uri_str(p, el->tree, uri))) {
+            epode_stanza_unref(el);
+            el = NULL;
+        }
         if (!el) {
             fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
             return;
@@ -369,7 +381,7 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
         /* Children usually share their parent's namespace and prefix. */
         const char *nsv = p->cur->ns && uri && strcmp(p->cur->ns, (const char *)uri) == 0
                               ? p->cur->ns
-                              : name_str(p, t, uri);
+                              : uri_str(p, t, uri);
         const char *pv = prefix ? name_str(p, t, prefix) : NULL;
         el = name && (!uri || nsv) && (!prefix || pv) ? epode__elem_append(p->cur, name, nsv, pv)
                                                       : NULL;

@@ -100,6 +100,19 @@ static void put_decl(epode__buf *b, const char *prefix, const char *uri)
 
 #define MAX_DECLS 8
 
+/* Whether an attribute before the i-th one on el has the same prefix and
+ * namespace, so the i-th one's declaration is already written. Needed
+ * only once decls[] is full and stops recording what was declared. */
+static int declared_earlier(const epode_stanza_t *el, uint32_t i)
+{
+    const epode__attr *a = &el->attrs[i];
+    for (uint32_t j = 0; j < i; j++)
+        if (el->attrs[j].ns && str_eq(el->attrs[j].prefix, a->prefix) &&
+            str_eq(el->attrs[j].ns, a->ns))
+            return 1;
+    return 0;
+}
+
 static void write_element(epode__buf *b, const epode_stanza_t *el, const scope *up,
                           unsigned flags, int is_top)
 {
@@ -130,6 +143,8 @@ static void write_element(epode__buf *b, const epode_stanza_t *el, const scope *
         if (!a->ns || !a->prefix || strcmp(a->prefix, "xml") == 0)
             continue;
         if (str_eq(lookup(sc, a->prefix), a->ns))
+            continue;
+        if (nd == MAX_DECLS && declared_earlier(el, i))
             continue;
         put_decl(b, a->prefix, a->ns);
         if (nd < MAX_DECLS) {

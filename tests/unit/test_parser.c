@@ -658,4 +658,15 @@ TEST(parser_allocation_failure_sweep)
     CHECK(succeeded);
 }
 
+TEST(parser_namespace_with_ampersand_is_decoded)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, HDR "<a xmlns='urn:a&amp;b'><b xmlns:p='urn:c&#38;d' p:x='1'/></a>"), 0);
+    CHECK_STR(epode_stanza_get_ns(r.kept), "urn:a&b");
+    epode_stanza_t *b = epode_stanza_first_child(r.kept);
+    CHECK_STR(epode_stanza_get_attr_ns(b, "x", "urn:c&d"), "1");
+    done(&r);
+}
+
 TEST_MAIN

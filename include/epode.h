@@ -6,5 +6,9 @@
 #include "epode/stanza.h"
 #include "epode/jid.h"
 #include "epode/parser.h"
+#include "epode/ctx.h"
+#include "epode/loop.h"
+#include "epode/conn.h"
+#include "epode/handler.h"
 
 #endif

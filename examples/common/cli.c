@@ -1,0 +1,126 @@
+/* examples/common/cli.c — option parsing and connection set-up shared by
+ * the examples, so each example is only what it is for. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *prog = "epode-example";
+
+static void die_usage(const char *usage, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: %s [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]\n"
+                    "       --jid JID --password-file FILE [--verbose] %s\n", prog, usage);
+    exit(64);
+}
+
+void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
+{
+    memset(o, 0, sizeof *o);
+    const char *slash = strrchr(argv[0], '/');
+    prog = slash ? slash + 1 : argv[0];
+    o->timeout_s = 30;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            break;
+        int has_val = i + 1 < argc;
+        if (!strcmp(a, "--direct-tls")) o->direct_tls = 1;
+        else if (!strcmp(a, "--verbose")) o->verbose = 1;
+        else if (!strcmp(a, "--insecure-no-verify")) o->no_verify = 1;
+        else if (!strcmp(a, "--help")) die_usage(usage, "%s", "help");
+        else if (!has_val) die_usage(usage, "option %s needs a value (or is unknown)", a);
+        else if (!strcmp(a, "--server")) o->server = argv[++i];
+        else if (!strcmp(a, "--port")) {
+            char *end;
+            long p = strtol(argv[++i], &end, 10);
+            if (*end || p <= 0 || p > 65535) die_usage(usage, "bad port %s", argv[i]);
+            o->port = (unsigned)p;
+        } else if (!strcmp(a, "--ca-file")) o->ca_file = argv[++i];
+        else if (!strcmp(a, "--jid")) o->jid = argv[++i];
+        else if (!strcmp(a, "--password-file")) o->password_file = argv[++i];
+        else if (!strcmp(a, "--sasl")) o->sasl = argv[++i];
+        else if (!strcmp(a, "--tls-max")) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "1.2")) o->tls_max = 12;
+            else if (!strcmp(v, "1.3")) o->tls_max = 13;
+            else die_usage(usage, "bad --tls-max %s (1.2 or 1.3)", v);
+        } else if (!strcmp(a, "--timeout")) {
+            long t = strtol(argv[++i], NULL, 10);
+            if (t <= 0) die_usage(usage, "bad timeout %s", argv[i]);
+            o->timeout_s = (unsigned)t;
+        } else die_usage(usage, "unknown option %s", a);
+    }
+    o->argc = argc - i;
+    o->argv = argv + i;
+    if (!o->jid)
+        die_usage(usage, "%s", "--jid is required");
+    if (epode_jid_validate(o->jid) < 0)
+        die_usage(usage, "not a valid JID: %s", o->jid);
+    if (!o->password_file)
+        die_usage(usage, "%s", "--password-file is required");
+    FILE *f = fopen(o->password_file, "r");
+    if (!f) {
+        fprintf(stderr, "%s: cannot read %s: %s\n", prog, o->password_file, strerror(errno));
+        exit(1);
+    }
+    if (!fgets(o->password, sizeof o->password, f))
+        o->password[0] = '\0';
+    fclose(f);
+    o->password[strcspn(o->password, "\r\n")] = '\0';
+}
+
+static void on_log(void *user, epode_log_level_t level, const char *area, const char *msg)
+{
+    (void)user;
+    if (level == EPODE_LOG_XML)
+        fprintf(stderr, "%s %s\n", strcmp(area, "xml-out") == 0 ? "SEND" : "RECV", msg);
+    else
+        fprintf(stderr, "[%s] %s\n", area, msg);
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, what, epode_strerror(rc));
+        exit(1);
+    }
+}
+
+void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn)
+{
+    check(epode_global_init(), "initialization");
+    check(epode_ctx_new(NULL, ctx), "context");
+    if (o->verbose)
+        epode_ctx_set_log(*ctx, EPODE_LOG_XML, on_log, NULL);
+    check(epode_conn_new(*ctx, conn), "connection");
+    check(epode_conn_set_jid(*conn, o->jid), "JID");
+    check(epode_conn_set_password(*conn, o->password), "password");
+    if (o->server)
+        check(epode_conn_set_server(*conn, o->server, o->port), "server");
+    if (o->direct_tls)
+        check(epode_conn_set_tls(*conn, EPODE_TLS_DIRECT), "TLS mode");
+    if (o->ca_file)
+        check(epode_conn_set_ca_file(*conn, o->ca_file), "CA file");
+    if (o->sasl)
+        check(epode_conn_set_mechanisms(*conn, o->sasl), "SASL mechanisms");
+    if (o->tls_max)
+        check(epode_conn_set_tls_max_version(*conn, o->tls_max), "TLS version");
+    if (o->no_verify)
+        check(epode_conn_set_verify(*conn, 0), "verification");
+    check(epode_conn_set_timeouts(*conn, 10000, o->timeout_s * 1000), "timeouts");
+}
+
+const char *cli_reason(epode_conn_t *conn)
+{
+    return epode_conn_error_text(conn);
+}

@@ -1,0 +1,45 @@
+/* examples/common/cli.h — the connection options every example accepts,
+ * parsed once for all of them:
+ *   --server HOST  --port N  --direct-tls  --ca-file FILE  --jid JID
+ *   --password-file FILE  --verbose
+ * plus a few for testing and unusual set-ups:
+ *   --sasl "MECH MECH…"  --tls-max 1.2|1.3  --insecure-no-verify
+ *   --timeout SECONDS
+ * Each example adds its own arguments after these. */
+#ifndef EXAMPLES_CLI_H
+#define EXAMPLES_CLI_H
+
+#include <epode.h>
+
+typedef struct cli {
+    const char *server;
+    unsigned port;
+    int direct_tls;
+    const char *ca_file;
+    const char *jid;
+    const char *password_file;
+    int verbose;
+    const char *sasl;
+    int tls_max;
+    int no_verify;
+    unsigned timeout_s;
+    /* the program's own arguments (after the options) */
+    int argc;
+    char **argv;
+    char password[1024];
+} cli_t;
+
+/* Parses argv; on a bad option prints "PROG: reason" and usage, then
+ * exits 64. `usage` is the program's own synopsis line. */
+void cli_parse(cli_t *o, int argc, char **argv, const char *usage);
+
+/* Makes a context and a connection configured from the options (JID,
+ * password, server, TLS, CA, SASL, logging). Exits 1 with a one-line
+ * reason on failure. */
+void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn);
+
+/* One line describing why a connection ended ("authentication failed
+ * (not-authorized)"), for the examples' error messages. */
+const char *cli_reason(epode_conn_t *conn);
+
+#endif

@@ -1,0 +1,116 @@
+/* examples/echo-bot.c — logs in, says it is available, and answers every
+ * chat message with the same body until SIGINT or SIGTERM, then closes
+ * the stream cleanly.
+ *
+ *   echo-bot [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]
+ *            --jid JID --password-file FILE [--verbose]
+ *
+ * Exits 0 after a clean close, 1 with a one-line reason if the connection
+ * fails or drops. */
+#include <epode.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/cli.h"
+
+static epode_ctx_t *g_ctx;
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    epode_ctx_wakeup(g_ctx); /* a write(2) to an eventfd: async-signal-safe */
+}
+
+static int on_chat(epode_conn_t *conn, epode_stanza_t *msg, void *user)
+{
+    (void)user;
+    const char *body = epode_stanza_child_text(msg, "body", NULL);
+    const char *from = epode_stanza_get_from(msg);
+    if (!body || !from)
+        return EPODE_PASS; /* chat states and the like */
+    epode_stanza_t *reply;
+    if (epode_message_new(NULL, "chat", from, body, &reply) == 0) {
+        const char *thread = epode_stanza_child_text(msg, "thread", NULL);
+        epode_stanza_t *t;
+        if (thread && epode_stanza_add_child_new(reply, "thread", NULL, &t) == 0)
+            epode_stanza_add_text(t, thread, (size_t)-1);
+        epode_conn_send(conn, reply);
+        epode_stanza_unref(reply);
+    }
+    return EPODE_HANDLED;
+}
+
+typedef struct state {
+    int ready_once;
+    int failed;
+    char why[512];
+} state;
+
+static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
+{
+    state *s = user;
+    if (ev == EPODE_CONN_READY) {
+        s->ready_once = 1;
+        epode_stanza_t *pres;
+        if (epode_presence_new(NULL, NULL, NULL, &pres) == 0) {
+            epode_conn_send(conn, pres);
+            epode_stanza_unref(pres);
+        }
+    } else if (ev == EPODE_CONN_DISCONNECTED) {
+        if (epode_conn_reason(conn) != EPODE_REASON_CLOSED) {
+            s->failed = 1;
+            snprintf(s->why, sizeof s->why, "%s", epode_conn_error_text(conn));
+        }
+        epode_ctx_stop(g_ctx);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    cli_t o;
+    cli_parse(&o, argc, argv, "");
+    if (o.argc) {
+        fprintf(stderr, "echo-bot: unexpected argument %s\n", o.argv[0]);
+        return 64;
+    }
+    epode_conn_t *conn;
+    cli_connect_setup(&o, &g_ctx, &conn);
+    state s = {0};
+    epode_conn_set_event_cb(conn, on_event, &s);
+    epode_handler_add(conn, "message", NULL, "chat", on_chat, NULL, NULL);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int rc = epode_conn_connect(conn);
+    if (rc < 0) {
+        fprintf(stderr, "echo-bot: %s\n", epode_strerror(rc));
+        return 1;
+    }
+    int closing = 0;
+    for (;;) {
+        if (g_stop && !closing) {
+            closing = 1;
+            if (epode_conn_close(conn) < 0)
+                break;
+        }
+        rc = epode_ctx_run_once(g_ctx, -1);
+        if (rc < 0 || (!epode_conn_is_ready(conn) && (s.failed || closing) &&
+                       epode_conn_reason(conn) != EPODE_REASON_NONE))
+            break;
+    }
+    epode_conn_free(conn);
+    epode_ctx_free(g_ctx);
+    if (s.failed) {
+        fprintf(stderr, "echo-bot: %s\n", s.why);
+        return 1;
+    }
+    return 0;
+}

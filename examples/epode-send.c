@@ -1,0 +1,116 @@
+/* examples/epode-send.c — sends one chat message, sendxmpp style, and
+ * exits 0 only once the server has it: after the message it pings the
+ * server (XEP-0199) and waits for the answer, which the server sends
+ * after handling everything before it on the stream.
+ *
+ *   epode-send [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]
+ *              --jid JID --password-file FILE [--verbose] TO MESSAGE...
+ *
+ * Prints nothing on success; on failure one line "epode-send: REASON" on
+ * stderr and a non-zero exit status. */
+#include <epode.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+
+typedef struct app {
+    const char *to;
+    char body[8192];
+    int done;   /* 1: confirmed, -1: failed */
+    char why[512];
+    epode_ctx_t *ctx;
+} app;
+
+static void on_ping_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
+{
+    app *a = user;
+    if (status < 0) {
+        snprintf(a->why, sizeof a->why, "no confirmation from the server: %s", epode_strerror(status));
+        a->done = -1;
+    } else {
+        (void)result; /* a result or an error: either way the server got here */
+        a->done = 1;
+    }
+    epode_conn_close(conn);
+}
+
+static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
+{
+    app *a = user;
+    if (ev == EPODE_CONN_READY) {
+        epode_stanza_t *msg, *ping;
+        int rc = epode_message_new(NULL, "chat", a->to, a->body, &msg);
+        if (rc == 0) {
+            rc = epode_conn_send(conn, msg);
+            epode_stanza_unref(msg);
+        }
+        if (rc == 0 && (rc = epode_iq_new(NULL, "get", NULL, &ping)) == 0) {
+            const char *bound = epode_conn_bound_jid(conn);
+            const char *at = strchr(bound, '@');
+            char domain[1024];
+            snprintf(domain, sizeof domain, "%.*s", (int)strcspn(at ? at + 1 : bound, "/"),
+                     at ? at + 1 : bound);
+            epode_stanza_set_to(ping, domain);
+            epode_stanza_add_child_new(ping, "ping", "urn:xmpp:ping", NULL);
+            rc = epode_conn_send_iq(conn, ping, 0, on_ping_answer, a, NULL);
+            epode_stanza_unref(ping);
+        }
+        if (rc < 0) {
+            snprintf(a->why, sizeof a->why, "could not send: %s", epode_strerror(rc));
+            a->done = -1;
+            epode_conn_close(conn);
+        }
+    } else if (ev == EPODE_CONN_DISCONNECTED) {
+        if (a->done == 0) {
+            snprintf(a->why, sizeof a->why, "%s", epode_conn_error_text(conn));
+            a->done = -1;
+        }
+        epode_ctx_stop(a->ctx);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    cli_t o;
+    cli_parse(&o, argc, argv, "TO MESSAGE...");
+    if (o.argc < 2) {
+        fprintf(stderr, "epode-send: need a recipient and a message\n"
+                        "usage: epode-send [options] --jid JID --password-file FILE TO MESSAGE...\n");
+        return 64;
+    }
+    app a = {.to = o.argv[0]};
+    if (epode_jid_validate(a.to) < 0) {
+        fprintf(stderr, "epode-send: not a valid JID: %s\n", a.to);
+        return 64;
+    }
+    size_t off = 0;
+    for (int i = 1; i < o.argc; i++) {
+        int n = snprintf(a.body + off, sizeof a.body - off, "%s%s", i > 1 ? " " : "", o.argv[i]);
+        if (n < 0 || (size_t)n >= sizeof a.body - off) {
+            fprintf(stderr, "epode-send: message too long\n");
+            return 64;
+        }
+        off += (size_t)n;
+    }
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    cli_connect_setup(&o, &ctx, &conn);
+    a.ctx = ctx;
+    epode_conn_set_event_cb(conn, on_event, &a);
+    int rc = epode_conn_connect(conn);
+    if (rc < 0) {
+        fprintf(stderr, "epode-send: %s\n", epode_strerror(rc));
+        return 1;
+    }
+    epode_ctx_run(ctx);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    if (a.done != 1) {
+        fprintf(stderr, "epode-send: %s\n", a.why[0] ? a.why : "failed");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,172 @@
+/* epode/conn.h — a client connection: options, lifecycle, events, sending.
+ *
+ * Secure by default: TLS is required and verified against the system trust
+ * store (or a CA file) and the XMPP domain (RFC 6125); PLAIN is never sent
+ * outside TLS; SCRAM is preferred, with channel binding when the server
+ * offers it. Every loosening is an explicit option below.
+ *
+ * Life cycle: epode_conn_new → setters → epode_conn_connect → events
+ * (CONNECTING, TLS_UP, AUTHENTICATED, READY) → stanzas → epode_conn_close
+ * → DISCONNECTED (reason CLOSED) → epode_conn_free. A connection whose
+ * stream ended may be connected again. */
+#ifndef EPODE_CONN_H
+#define EPODE_CONN_H
+
+#include "common.h"
+#include "ctx.h"
+#include "stanza.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A connection (opaque). */
+typedef struct epode_conn epode_conn_t;
+
+/** Makes an unconnected connection in `ctx`. Caller owns *out. */
+EPODE_API int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out);
+
+/** Frees a connection. If it is still connected the socket is closed at
+ * once, without a closing handshake and without events. NULL is fine.
+ * Must not be called from inside one of its own callbacks (close it
+ * there and free it after DISCONNECTED, outside). */
+EPODE_API void epode_conn_free(epode_conn_t *conn);
+
+/* ---- options (before epode_conn_connect) -------------------------------- */
+
+/** The account: a bare JID, or a full JID whose resource is requested at
+ * bind. Errors: EPODE_EJID. Strings passed to setters are copied. */
+EPODE_API int epode_conn_set_jid(epode_conn_t *conn, const char *jid);
+/** The password (kept in memory wiped on free). NULL clears it. */
+EPODE_API int epode_conn_set_password(epode_conn_t *conn, const char *password);
+/** Connect to this host and port instead of looking up SRV records
+ * (port 0: 5222, or 5223 with direct TLS). Name checks still use the
+ * XMPP domain. NULL host restores the lookup. */
+EPODE_API int epode_conn_set_server(epode_conn_t *conn, const char *host, unsigned port);
+
+/** How TLS is used. */
+typedef enum epode_tls_mode {
+    /** STARTTLS required (the default); with an explicit server, or when
+     * SRV lists _xmpps-client targets, direct TLS is used where offered. */
+    EPODE_TLS_REQUIRED = 0,
+    /** TLS from the first byte (XEP-0368, ALPN "xmpp-client"). */
+    EPODE_TLS_DIRECT,
+    /** STARTTLS if the server offers it, cleartext otherwise. Explicitly
+     * insecure; PLAIN stays forbidden without TLS. */
+    EPODE_TLS_OPTIONAL,
+    /** Never TLS (loopback tests and tunnels only). */
+    EPODE_TLS_DISABLED
+} epode_tls_mode_t;
+EPODE_API int epode_conn_set_tls(epode_conn_t *conn, epode_tls_mode_t mode);
+
+/** Trust this CA file (PEM) instead of the system store. */
+EPODE_API int epode_conn_set_ca_file(epode_conn_t *conn, const char *path);
+/** A client certificate and key (PEM) for SASL EXTERNAL. */
+EPODE_API int epode_conn_set_client_cert(epode_conn_t *conn, const char *cert_file,
+                                         const char *key_file);
+/** Highest TLS version to offer: 12 (TLS 1.2) or 13 (the default). */
+EPODE_API int epode_conn_set_tls_max_version(epode_conn_t *conn, int version);
+
+/**
+ * Decides about a server certificate that failed verification: return 1 to
+ * accept it anyway, 0 to refuse (the default without a callback). `reason`
+ * says what failed ("signed by an unknown authority", "issued for another
+ * name", …); `der`/`der_len` is the certificate. Runs inside the loop.
+ */
+typedef int (*epode_cert_cb)(epode_conn_t *conn, const char *reason, const unsigned char *der,
+                             size_t der_len, void *user);
+EPODE_API int epode_conn_set_cert_cb(epode_conn_t *conn, epode_cert_cb cb, void *user);
+/** Turns certificate verification off entirely (`verify` 0). Explicit and
+ * dangerous: anyone on the path can impersonate the server. */
+EPODE_API int epode_conn_set_verify(epode_conn_t *conn, int verify);
+
+/** Restricts and orders the SASL mechanisms (space-separated, e.g.
+ * "SCRAM-SHA-256 SCRAM-SHA-1"). Default: SCRAM-SHA-512/256/1 with -PLUS
+ * first, then PLAIN (inside TLS only); EXTERNAL with a client certificate;
+ * ANONYMOUS only when listed here. */
+EPODE_API int epode_conn_set_mechanisms(epode_conn_t *conn, const char *mechanisms);
+
+/** Seconds between whitespace keepalives when the link is idle (0: off;
+ * default 60). */
+EPODE_API int epode_conn_set_keepalive(epode_conn_t *conn, unsigned seconds);
+/** Milliseconds allowed for each TCP connect attempt and for the whole
+ * login (stream to READY). Defaults 10000 and 30000. */
+EPODE_API int epode_conn_set_timeouts(epode_conn_t *conn, unsigned connect_ms, unsigned login_ms);
+
+/* ---- events ---------------------------------------------------------------- */
+
+typedef enum epode_conn_event {
+    EPODE_CONN_CONNECTING = 1,  /**< resolving and connecting */
+    EPODE_CONN_TLS_UP,          /**< TLS established and accepted */
+    EPODE_CONN_AUTHENTICATED,   /**< SASL succeeded */
+    EPODE_CONN_READY,           /**< resource bound: stanzas may flow */
+    EPODE_CONN_DISCONNECTED     /**< the connection ended; see reason */
+} epode_conn_event_t;
+
+/** Why a connection ended (for EPODE_CONN_DISCONNECTED). */
+typedef enum epode_disconnect_reason {
+    EPODE_REASON_NONE = 0,
+    EPODE_REASON_CLOSED,       /**< we closed it (epode_conn_close) */
+    EPODE_REASON_NETWORK,      /**< DNS, connect, reset, or the peer hung up */
+    EPODE_REASON_TLS,          /**< handshake failed, certificate refused,
+                                    STARTTLS missing where required */
+    EPODE_REASON_AUTH,         /**< SASL failed; see the SASL condition */
+    EPODE_REASON_STREAM_ERROR, /**< the server sent a stream error */
+    EPODE_REASON_PROTOCOL,     /**< the server broke the protocol; we sent
+                                    a stream error */
+    EPODE_REASON_TIMEOUT       /**< connect, login or liveness timed out */
+} epode_disconnect_reason_t;
+
+typedef void (*epode_conn_event_cb)(epode_conn_t *conn, epode_conn_event_t event, void *user);
+/** Sets the event callback (one per connection). */
+EPODE_API int epode_conn_set_event_cb(epode_conn_t *conn, epode_conn_event_cb cb, void *user);
+
+/** After DISCONNECTED: why, as above. */
+EPODE_API epode_disconnect_reason_t epode_conn_reason(const epode_conn_t *conn);
+/** After DISCONNECTED: the negative EPODE_E… code that fits the reason. */
+EPODE_API int epode_conn_error(const epode_conn_t *conn);
+/** After DISCONNECTED: the condition name — the RFC 6120 stream error
+ * condition (ours or the server's), or the SASL failure condition
+ * ("not-authorized") — or NULL. Borrowed until the next connect. */
+EPODE_API const char *epode_conn_condition(const epode_conn_t *conn);
+/** After DISCONNECTED: a one-line explanation (never NULL). Borrowed. */
+EPODE_API const char *epode_conn_error_text(const epode_conn_t *conn);
+/** With a see-other-host stream error: the host the server names, or NULL. */
+EPODE_API const char *epode_conn_redirect(const epode_conn_t *conn);
+/** Once READY: the full JID the server bound (borrowed), else NULL. */
+EPODE_API const char *epode_conn_bound_jid(const epode_conn_t *conn);
+/** Once TLS_UP: the SASL mechanism chosen later, "TLS 1.3" style version
+ * and whether channel binding was used, as one line; NULL before. */
+EPODE_API const char *epode_conn_security(const epode_conn_t *conn);
+/** The connection's context. */
+EPODE_API epode_ctx_t *epode_conn_ctx(const epode_conn_t *conn);
+
+/* ---- doing things ----------------------------------------------------------- */
+
+/** Starts connecting; progress comes as events. Errors: EPODE_ESTATE
+ * (already connecting or connected), EPODE_EINVAL (no JID). */
+EPODE_API int epode_conn_connect(epode_conn_t *conn);
+
+/**
+ * Queues a stanza for sending: it is serialized into the connection's
+ * output at once (the caller keeps its reference and may change or free
+ * the stanza afterwards) and written when the socket allows. Errors:
+ * EPODE_ESTATE (not READY), EPODE_EINVAL, EPODE_ENOMEM.
+ */
+EPODE_API int epode_conn_send(epode_conn_t *conn, const epode_stanza_t *stanza);
+
+/** Closes the stream gracefully (`</stream:stream>`, TLS close_notify);
+ * DISCONNECTED with reason CLOSED follows. Safe in any state, from any
+ * callback; EPODE_ESTATE if already disconnected. */
+EPODE_API int epode_conn_close(epode_conn_t *conn);
+
+/** 1 once READY and until the stream ends. */
+EPODE_API int epode_conn_is_ready(const epode_conn_t *conn);
+
+/** Bytes queued but not yet written to the socket. */
+EPODE_API size_t epode_conn_pending_bytes(const epode_conn_t *conn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

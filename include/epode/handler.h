@@ -1,0 +1,75 @@
+/* epode/handler.h — what happens to incoming stanzas: handlers matched by
+ * element name, the namespace of the first child, and type; IQ requests
+ * with a callback for their answer (and a timeout); timed callbacks.
+ * Handlers may be added or removed from inside any handler. An IQ get or
+ * set that no handler marks as handled is answered service-unavailable
+ * (RFC 6120 §8.4). */
+#ifndef EPODE_HANDLER_H
+#define EPODE_HANDLER_H
+
+#include "common.h"
+#include "conn.h"
+#include "stanza.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What a stanza handler returns. */
+enum {
+    EPODE_PASS = 0,   /**< not mine (an unanswered IQ request still gets
+                           service-unavailable) */
+    EPODE_HANDLED = 1 /**< I took care of it */
+};
+
+/** A stanza handler. `stanza` is borrowed for the call (ref it to keep).
+ * Every matching handler runs, in the order they were added. */
+typedef int (*epode_handler_cb)(epode_conn_t *conn, epode_stanza_t *stanza, void *user);
+
+/**
+ * Adds a handler for stanzas named `name` ("message", "presence", "iq";
+ * NULL: any) whose first child element is in namespace `ns` (NULL: any)
+ * and whose type attribute is `type` (NULL: any; "normal" also matches a
+ * message without type, "available" a presence without type). *id (may be
+ * NULL) receives a non-zero id for epode_handler_remove(). Errors:
+ * EPODE_EINVAL, EPODE_ENOMEM.
+ */
+EPODE_API int epode_handler_add(epode_conn_t *conn, const char *name, const char *ns,
+                                const char *type, epode_handler_cb cb, void *user,
+                                unsigned *id);
+
+/** Removes a handler, IQ callback or timed callback by id (effective at
+ * once, even inside a dispatch; an IQ callback removed this way is not
+ * called). EPODE_ENOTFOUND if no such id is live. */
+EPODE_API int epode_handler_remove(epode_conn_t *conn, unsigned id);
+
+/**
+ * The answer to an IQ: `result` is the `result` or `error` stanza
+ * (borrowed), and `status` 0; or `result` NULL and `status`
+ * EPODE_ETIMEDOUT (no answer in time) or EPODE_ECANCELED (the connection
+ * ended first).
+ */
+typedef void (*epode_iq_cb)(epode_conn_t *conn, epode_stanza_t *result, int status, void *user);
+
+/**
+ * Sends an IQ get/set (an id is added if it has none) and calls `cb` once
+ * with its answer. Only an answer from the entity the IQ was sent to (or,
+ * for an IQ without `to`, from our own server or account) is accepted.
+ * `timeout_ms` 0 means 30 s. *id (may be NULL) identifies the wait for
+ * epode_handler_remove(). Errors as epode_conn_send(); on error `cb` is
+ * never called.
+ */
+EPODE_API int epode_conn_send_iq(epode_conn_t *conn, epode_stanza_t *iq, unsigned timeout_ms,
+                                 epode_iq_cb cb, void *user, unsigned *id);
+
+/** A timed callback: return 1 to run again after the same interval, 0 to
+ * be removed. */
+typedef int (*epode_timed_cb)(epode_conn_t *conn, void *user);
+/** Runs `cb` every `interval_ms` while the connection exists. */
+EPODE_API int epode_timed_add(epode_conn_t *conn, unsigned interval_ms, epode_timed_cb cb,
+                              void *user, unsigned *id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

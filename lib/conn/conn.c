@@ -1,0 +1,865 @@
+/* lib/conn/conn.c — the public connection: options, and the wiring of
+ * resolver → connect → transport (tcp, then tls) → stream engine →
+ * dispatch, driven by the context's loop. Everything the application sees
+ * (events, handlers) runs from loop callbacks, never inside the call that
+ * caused it. */
+#include "conn_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "epode/jid.h"
+#include "util/alloc.h"
+
+#define READ_CHUNK 16384
+#define READ_BUDGET (256 * 1024) /* per turn, so one busy link can't starve others */
+#define CLOSE_WAIT_MS 5000
+
+static void pump(epode_conn_t *c);
+static void teardown(epode_conn_t *c);
+
+/* ---- small helpers ------------------------------------------------------------- */
+
+static int set_str(epode_conn_t *c, char **field, const char *value)
+{
+    char *v = NULL;
+    if (value && !(v = epode__strdup(c->ctx->mem, value)))
+        return EPODE_ENOMEM;
+    epode__dealloc(c->ctx->mem, *field);
+    *field = v;
+    return 0;
+}
+
+static void wipe(char *s)
+{
+    if (!s)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = 0;
+}
+
+static void emit(epode_conn_t *c, epode_conn_event_t ev)
+{
+    if (c->event_cb)
+        c->event_cb(c, ev, c->event_user);
+}
+
+static void record(epode_conn_t *c, int err, epode_disconnect_reason_t reason, const char *cond,
+                   const char *text)
+{
+    c->err = err;
+    c->reason = reason;
+    snprintf(c->condition, sizeof c->condition, "%s", cond ? cond : "");
+    snprintf(c->text, sizeof c->text, "%s", text ? text : epode_strerror(err));
+}
+
+static void kick(epode_conn_t *c)
+{
+    epode__timer_start(&c->kick, 0, (epode__timer_cb)pump, c);
+}
+
+/* ---- options ---------------------------------------------------------------------- */
+
+int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
+{
+    if (!ctx || !out)
+        return EPODE_EINVAL;
+    epode_conn_t *c = epode__zalloc(ctx->mem, sizeof *c);
+    if (!c)
+        return EPODE_ENOMEM;
+    c->ctx = ctx;
+    c->fd = -1;
+    c->verify = 1;
+    c->tls_max = 13;
+    c->keepalive_s = 60;
+    c->connect_ms = 10000;
+    c->login_ms = 30000;
+    if (epode__dispatch_new(ctx->mem, &c->dispatch) < 0) {
+        epode__dealloc(ctx->mem, c);
+        return EPODE_ENOMEM;
+    }
+    epode__timer_init(ctx->loop, &c->kick);
+    epode__timer_init(ctx->loop, &c->login_timer);
+    epode__timer_init(ctx->loop, &c->keepalive_timer);
+    epode__timer_init(ctx->loop, &c->close_timer);
+    epode__timer_init(ctx->loop, &c->dispatch_timer);
+    ctx->conns++;
+    *out = c;
+    return 0;
+}
+
+static void release_link(epode_conn_t *c)
+{
+    if (c->query) {
+        epode__query_cancel(c->query);
+        c->query = NULL;
+    }
+    if (c->fd >= 0) {
+        epode__io_stop(&c->io);
+        c->fd = -1;
+    }
+    epode__transport_free(c->tr);
+    c->tr = NULL;
+    epode__timer_stop(&c->kick);
+    epode__timer_stop(&c->login_timer);
+    epode__timer_stop(&c->keepalive_timer);
+    epode__timer_stop(&c->close_timer);
+    epode__engine_free(c->engine);
+    c->engine = NULL;
+    epode__dealloc(c->ctx->mem, c->targets);
+    c->targets = NULL;
+    c->ntargets = c->next_target = 0;
+    if (c->creds) {
+        epode__ctx_creds_put(c->ctx, c->creds);
+        c->creds = NULL;
+    }
+    c->starttls_pending = 0;
+    c->state = C_IDLE;
+}
+
+void epode_conn_free(epode_conn_t *c)
+{
+    if (!c)
+        return;
+    epode_ctx_t *ctx = c->ctx;
+    const epode_mem_t *mem = ctx->mem;
+    release_link(c);
+    epode__timer_stop(&c->dispatch_timer);
+    epode__dispatch_free(c->dispatch);
+    wipe(c->password);
+    char **strs[] = {&c->jid, &c->localpart, &c->domain, &c->resource, &c->password, &c->host,
+                     &c->ca_file, &c->cert_file, &c->key_file, &c->mechanisms, &c->redirect};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        epode__dealloc(mem, *strs[i]);
+    ctx->conns--;
+    epode__dealloc(mem, c);
+}
+
+static int idle_only(const epode_conn_t *c)
+{
+    return c && c->state == C_IDLE;
+}
+
+int epode_conn_set_jid(epode_conn_t *c, const char *jid)
+{
+    if (!idle_only(c) || !jid)
+        return c ? EPODE_ESTATE : EPODE_EINVAL;
+    epode_jid_t *j;
+    int rc = epode_jid_new(c->ctx->mem, jid, &j);
+    if (rc < 0)
+        return rc;
+    if ((rc = set_str(c, &c->jid, epode_jid_full(j))) == 0 &&
+        (rc = set_str(c, &c->localpart, epode_jid_local(j))) == 0 &&
+        (rc = set_str(c, &c->domain, epode_jid_domain(j))) == 0)
+        rc = set_str(c, &c->resource, epode_jid_resource(j));
+    epode_jid_free(j);
+    return rc;
+}
+
+int epode_conn_set_password(epode_conn_t *c, const char *password)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    wipe(c->password);
+    return set_str(c, &c->password, password);
+}
+
+int epode_conn_set_server(epode_conn_t *c, const char *host, unsigned port)
+{
+    if (!c || port > 65535)
+        return EPODE_EINVAL;
+    c->port = port;
+    return set_str(c, &c->host, host);
+}
+
+int epode_conn_set_tls(epode_conn_t *c, epode_tls_mode_t mode)
+{
+    if (!c || mode > EPODE_TLS_DISABLED)
+        return EPODE_EINVAL;
+    c->tls_mode = mode;
+    return 0;
+}
+
+int epode_conn_set_ca_file(epode_conn_t *c, const char *path)
+{
+    return c ? set_str(c, &c->ca_file, path) : EPODE_EINVAL;
+}
+
+int epode_conn_set_client_cert(epode_conn_t *c, const char *cert_file, const char *key_file)
+{
+    if (!c || (!cert_file) != (!key_file))
+        return EPODE_EINVAL;
+    int rc = set_str(c, &c->cert_file, cert_file);
+    return rc < 0 ? rc : set_str(c, &c->key_file, key_file);
+}
+
+int epode_conn_set_tls_max_version(epode_conn_t *c, int version)
+{
+    if (!c || (version != 12 && version != 13))
+        return EPODE_EINVAL;
+    c->tls_max = version;
+    return 0;
+}
+
+int epode_conn_set_cert_cb(epode_conn_t *c, epode_cert_cb cb, void *user)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->cert_cb = cb;
+    c->cert_user = user;
+    return 0;
+}
+
+int epode_conn_set_verify(epode_conn_t *c, int verify)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->verify = verify != 0;
+    return 0;
+}
+
+int epode_conn_set_mechanisms(epode_conn_t *c, const char *mechanisms)
+{
+    return c ? set_str(c, &c->mechanisms, mechanisms) : EPODE_EINVAL;
+}
+
+int epode_conn_set_keepalive(epode_conn_t *c, unsigned seconds)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->keepalive_s = seconds;
+    return 0;
+}
+
+int epode_conn_set_timeouts(epode_conn_t *c, unsigned connect_ms, unsigned login_ms)
+{
+    if (!c || !connect_ms || !login_ms)
+        return EPODE_EINVAL;
+    c->connect_ms = connect_ms;
+    c->login_ms = login_ms;
+    return 0;
+}
+
+int epode_conn_set_event_cb(epode_conn_t *c, epode_conn_event_cb cb, void *user)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->event_cb = cb;
+    c->event_user = user;
+    return 0;
+}
+
+/* ---- read-only state --------------------------------------------------------------- */
+
+epode_disconnect_reason_t epode_conn_reason(const epode_conn_t *c) { return c ? c->reason : EPODE_REASON_NONE; }
+int epode_conn_error(const epode_conn_t *c) { return c ? c->err : EPODE_EINVAL; }
+const char *epode_conn_condition(const epode_conn_t *c) { return c && c->condition[0] ? c->condition : NULL; }
+const char *epode_conn_error_text(const epode_conn_t *c) { return c ? c->text : ""; }
+const char *epode_conn_redirect(const epode_conn_t *c) { return c ? c->redirect : NULL; }
+epode_ctx_t *epode_conn_ctx(const epode_conn_t *c) { return c ? c->ctx : NULL; }
+size_t epode_conn_pending_bytes(const epode_conn_t *c)
+{
+    size_t n = 0;
+    if (c && c->engine)
+        epode__engine_output(c->engine, &n);
+    return n;
+}
+int epode_conn_is_ready(const epode_conn_t *c) { return c && c->engine && epode__engine_is_ready(c->engine); }
+const char *epode_conn_bound_jid(const epode_conn_t *c)
+{
+    return epode_conn_is_ready(c) ? epode__engine_bound_jid(c->engine) : NULL;
+}
+const char *epode_conn_security(const epode_conn_t *c) { return c && c->security[0] ? c->security : NULL; }
+
+/* ---- the end of a connection ---------------------------------------------------------- */
+
+/* Ends the link and tells the application (from loop callbacks only). */
+static void teardown(epode_conn_t *c)
+{
+    if (c->state == C_IDLE)
+        return;
+    if (c->tr) {
+        /* one best-effort flush and close_notify; never wait */
+        size_t n;
+        const char *out = c->engine ? epode__engine_output(c->engine, &n) : NULL;
+        if (out && n)
+            epode__transport_write(c->tr, out, n);
+        epode__transport_shutdown(c->tr);
+    }
+    release_link(c);
+    epode__dispatch_cancel_iqs(c->dispatch, c);
+    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "disconnected: %s", c->text);
+    emit(c, EPODE_CONN_DISCONNECTED);
+}
+
+static void fail(epode_conn_t *c, int err, epode_disconnect_reason_t reason, const char *text)
+{
+    if (c->engine && !epode__engine_has_ended(c->engine)) {
+        epode__engine_abort(c->engine, err, reason, text); /* records via ended_cb */
+    } else if (c->reason == EPODE_REASON_NONE) {
+        record(c, err, reason, NULL, text);
+    }
+    teardown(c);
+}
+
+/* ---- engine callbacks ------------------------------------------------------------------- */
+
+static void on_keepalive(void *user);
+static void arm_dispatch_timer(epode_conn_t *c);
+
+static void eng_event(void *user, int ev)
+{
+    epode_conn_t *c = user;
+    switch (ev) {
+    case EPODE__ENG_STARTTLS:
+        c->starttls_pending = 1;
+        break;
+    case EPODE__ENG_AUTHENTICATED: {
+        size_t len = strlen(c->security);
+        snprintf(c->security + len, sizeof c->security - len, ", SASL %s",
+                 epode__engine_mechanism(c->engine) ? epode__engine_mechanism(c->engine) : "?");
+        emit(c, EPODE_CONN_AUTHENTICATED);
+        break;
+    }
+    case EPODE__ENG_READY:
+        epode__timer_stop(&c->login_timer);
+        if (c->keepalive_s)
+            epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "ready as %s (%s)",
+                       epode__engine_bound_jid(c->engine), c->security);
+        emit(c, EPODE_CONN_READY);
+        break;
+    }
+}
+
+static void eng_stanza(void *user, epode_stanza_t *st)
+{
+    epode_conn_t *c = user;
+    const char *self = epode__engine_bound_jid(c->engine);
+    int handled = epode__dispatch_stanza(c->dispatch, c, st, self);
+    arm_dispatch_timer(c);
+    if (handled || !c->engine || !epode__engine_is_ready(c->engine))
+        return;
+    /* RFC 6120 §8.4: an IQ request nobody handles gets an error. */
+    const char *name = epode_stanza_get_name(st), *type = epode_stanza_get_type(st);
+    if (strcmp(name, "iq") == 0 && type && (!strcmp(type, "get") || !strcmp(type, "set"))) {
+        epode_stanza_t *err;
+        if (epode_stanza_error_reply(st, EPODE_COND_SERVICE_UNAVAILABLE, EPODE_ERRTYPE_DEFAULT,
+                                     NULL, 0, &err) == 0) {
+            epode_stanza_set_from(err, NULL);
+            epode__engine_send(c->engine, err);
+            epode_stanza_unref(err);
+        }
+    }
+}
+
+static void eng_ended(void *user, int err, int reason, const char *cond, const char *text)
+{
+    epode_conn_t *c = user;
+    if (c->reason == EPODE_REASON_NONE)
+        record(c, err, (epode_disconnect_reason_t)reason, cond, text);
+    const char *redirect = epode__engine_redirect(c->engine);
+    if (redirect)
+        set_str(c, &c->redirect, redirect);
+    /* teardown happens in pump, once the engine call has returned */
+    kick(c);
+}
+
+static void eng_log(void *user, int out, const char *data, size_t len)
+{
+    epode_conn_t *c = user;
+    epode__ctx_log(c->ctx, EPODE_LOG_XML, out ? "xml-out" : "xml-in", "%.*s",
+                   len > 4000 ? 4000 : (int)len, data);
+}
+
+/* ---- timers --------------------------------------------------------------------------- */
+
+static void on_login_timeout(void *user)
+{
+    epode_conn_t *c = user;
+    fail(c, EPODE_ETIMEDOUT, EPODE_REASON_TIMEOUT, "login did not complete in time");
+}
+
+static void on_close_timeout(void *user)
+{
+    epode_conn_t *c = user;
+    record(c, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed (the server did not answer)");
+    if (c->engine)
+        epode__engine_abort(c->engine, EPODE_ECLOSED, EPODE_REASON_CLOSED, "closed");
+    teardown(c);
+}
+
+static void on_keepalive(void *user)
+{
+    epode_conn_t *c = user;
+    uint64_t now = epode__now_ms(), period = c->keepalive_s * 1000u;
+    if (!c->engine || !epode__engine_is_ready(c->engine))
+        return;
+    if (now - c->last_write >= period) {
+        epode__engine_send_raw(c->engine, " ", 1);
+        kick(c);
+        epode__timer_start(&c->keepalive_timer, period, on_keepalive, c);
+    } else {
+        epode__timer_start(&c->keepalive_timer, period - (now - c->last_write), on_keepalive, c);
+    }
+}
+
+static void on_dispatch_timer(void *user)
+{
+    epode_conn_t *c = user;
+    epode__dispatch_expire(c->dispatch, c, epode__now_ms());
+    arm_dispatch_timer(c);
+    if (c->engine)
+        kick(c);
+}
+
+static void arm_dispatch_timer(epode_conn_t *c)
+{
+    uint64_t due = epode__dispatch_next_deadline(c->dispatch);
+    if (due == UINT64_MAX) {
+        epode__timer_stop(&c->dispatch_timer);
+        return;
+    }
+    uint64_t now = epode__now_ms();
+    epode__timer_start(&c->dispatch_timer, due > now ? due - now : 0, on_dispatch_timer, c);
+}
+
+/* ---- TLS -------------------------------------------------------------------------------- */
+
+static void tls_facts(epode_conn_t *c, epode__tls_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->version = epode__tls_version(c->tr);
+    f->key_bits = epode__tls_key_bits(c->tr);
+    f->tls_unique_len = sizeof f->tls_unique;
+    if (epode__tls_channel_binding(c->tr, EPODE__CB_TLS_UNIQUE, f->tls_unique,
+                                   &f->tls_unique_len) < 0)
+        f->tls_unique_len = 0;
+    f->tls_exporter_len = sizeof f->tls_exporter;
+    if (epode__tls_channel_binding(c->tr, EPODE__CB_TLS_EXPORTER, f->tls_exporter,
+                                   &f->tls_exporter_len) < 0)
+        f->tls_exporter_len = 0;
+}
+
+static int start_engine(epode_conn_t *c, const epode__tls_facts *tls);
+
+/* The handshake finished: check the certificate, then run the stream. */
+static void tls_established(epode_conn_t *c)
+{
+    char why[200];
+    if (c->verify && epode__tls_verify(c->tr, c->domain, why, sizeof why) < 0) {
+        int accept = 0;
+        if (c->cert_cb) {
+            const unsigned char *der = NULL;
+            size_t der_len = 0;
+            epode__tls_peer_cert(c->tr, &der, &der_len);
+            accept = c->cert_cb(c, why, der, der_len, c->cert_user) == 1;
+        }
+        if (!accept) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "certificate refused: %s", why);
+            fail(c, EPODE_ECERT, EPODE_REASON_TLS, msg);
+            return;
+        }
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "tls", "certificate accepted by the application: %s", why);
+    }
+    epode__tls_facts f;
+    tls_facts(c, &f);
+    snprintf(c->security, sizeof c->security, "TLS 1.%d%s", f.version == 12 ? 2 : 3,
+             c->direct_tls ? " (direct)" : " (STARTTLS)");
+    c->state = C_STREAM;
+    emit(c, EPODE_CONN_TLS_UP);
+    if (c->state != C_STREAM)
+        return; /* closed from the callback */
+    int rc = c->engine ? epode__engine_tls_ready(c->engine, &f) : start_engine(c, &f);
+    if (rc < 0)
+        fail(c, rc, EPODE_REASON_NETWORK, "could not continue the stream after TLS");
+}
+
+static int push_tls(epode_conn_t *c)
+{
+    int rc = 0;
+    if (!c->creds)
+        rc = epode__ctx_creds_get(c->ctx, c->ca_file, c->cert_file, c->key_file, &c->creds);
+    if (rc < 0)
+        return rc;
+    epode__tls_options o = {
+        .server_name = c->domain,
+        .alpn_xmpp_client = c->direct_tls,
+        .max_version = c->tls_max,
+    };
+    epode__transport *t;
+    rc = epode__tls_new(c->ctx->mem, c->creds->creds, c->tr, &o, &t);
+    if (rc < 0)
+        return rc;
+    c->tr = t;
+    c->state = C_TLS;
+    return 0;
+}
+
+/* ---- the stream -------------------------------------------------------------------------- */
+
+static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
+{
+    epode__engine_config cfg = {
+        .domain = c->domain,
+        .localpart = c->localpart,
+        .resource = c->resource,
+        .password = c->password,
+        .mechanisms = c->mechanisms,
+        .tls_mode = c->tls_mode,
+        .have_client_cert = c->cert_file != NULL,
+    };
+    epode__engine_cbs cbs = {eng_event, eng_stanza, eng_ended,
+                             c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL};
+    int rc = epode__engine_new(c->ctx->mem, &cfg, &cbs, c, &c->engine);
+    if (rc < 0)
+        return rc;
+    c->state = C_STREAM;
+    return epode__engine_start(c->engine, tls);
+}
+
+static void update_io(epode_conn_t *c)
+{
+    if (!c->tr || c->fd < 0)
+        return;
+    unsigned want = epode__transport_wants(c->tr) | EPODE__READ;
+    size_t out = 0;
+    if (c->engine)
+        epode__engine_output(c->engine, &out);
+    if (out)
+        want |= EPODE__WRITE;
+    epode__io_set(&c->io, want);
+}
+
+static int flush(epode_conn_t *c)
+{
+    size_t n;
+    const char *out;
+    while (c->engine && (out = epode__engine_output(c->engine, &n)) && n > 0) {
+        long w = epode__transport_write(c->tr, out, n);
+        if (w == EPODE_EAGAIN)
+            return 0;
+        if (w < 0) {
+            fail(c, EPODE_ENET, EPODE_REASON_NETWORK,
+                 c->tr->error[0] ? c->tr->error : "write failed");
+            return -1;
+        }
+        epode__engine_consume(c->engine, (size_t)w);
+        c->last_write = epode__now_ms();
+    }
+    return 0;
+}
+
+/* Reads, feeds, writes: the body of every io and kick callback. */
+static void pump(epode_conn_t *c)
+{
+    if (c->state == C_IDLE || !c->tr)
+        return;
+    if (c->state == C_TLS) {
+        int rc = epode__tls_handshake(c->tr);
+        if (rc == EPODE_EAGAIN) {
+            update_io(c);
+            return;
+        }
+        if (rc < 0) {
+            char msg[300];
+            const char *why = c->tr->error[0] ? c->tr->error : epode_strerror(rc);
+            snprintf(msg, sizeof msg, "%s%s",
+                     strncmp(why, "TLS handshake failed", 20) ? "TLS handshake failed: " : "", why);
+            fail(c, EPODE_ETLS, EPODE_REASON_TLS, msg);
+            return;
+        }
+        tls_established(c);
+        if (c->state != C_STREAM || !c->tr)
+            return; /* failed, or closed (maybe reconnected) from an event */
+    }
+    char buf[READ_CHUNK];
+    size_t budget = READ_BUDGET;
+    while (c->engine && !epode__engine_has_ended(c->engine) && !c->starttls_pending && budget) {
+        long n = epode__transport_read(c->tr, buf, sizeof buf);
+        if (n == EPODE_EAGAIN)
+            break;
+        if (n == 0) {
+            epode__engine_eof(c->engine);
+            break;
+        }
+        if (n < 0) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "%s", c->tr->error[0] ? c->tr->error : epode_strerror((int)n));
+            epode__engine_abort(c->engine, n == EPODE_ETLS ? EPODE_ETLS : EPODE_ENET,
+                                n == EPODE_ETLS ? EPODE_REASON_TLS : EPODE_REASON_NETWORK, msg);
+            break;
+        }
+        budget = (size_t)n > budget ? 0 : budget - (size_t)n;
+        epode__engine_recv(c->engine, buf, (size_t)n);
+        if (c->state == C_IDLE)
+            return; /* closed from a handler */
+    }
+    if (flush(c) < 0)
+        return;
+    if (c->engine && epode__engine_has_ended(c->engine)) {
+        teardown(c);
+        return;
+    }
+    if (c->starttls_pending) {
+        c->starttls_pending = 0;
+        int rc = push_tls(c);
+        if (rc < 0) {
+            fail(c, rc, EPODE_REASON_TLS, "could not start TLS");
+            return;
+        }
+        pump(c);
+        return;
+    }
+    update_io(c);
+    if (epode__transport_pending(c->tr) > 0 || budget == 0)
+        kick(c);
+}
+
+static void on_io(void *user, unsigned revents)
+{
+    (void)revents;
+    pump(user);
+}
+
+/* ---- connecting ---------------------------------------------------------------------------- */
+
+static void try_next_target(epode_conn_t *c);
+
+static void on_connected(void *user, int status, int fd, const char *why)
+{
+    epode_conn_t *c = user;
+    c->query = NULL;
+    if (status < 0) {
+        snprintf(c->last_connect_error, sizeof c->last_connect_error, "%s",
+                 why ? why : epode_strerror(status));
+            epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connect failed: %s", c->last_connect_error);
+        try_next_target(c);
+        return;
+    }
+    int rc = epode__tcp_new(c->ctx->mem, fd, &c->tr);
+    if (rc < 0) {
+        close(fd); /* still ours when the transport could not take it */
+        fail(c, rc, EPODE_REASON_NETWORK, "out of memory");
+        return;
+    }
+    c->fd = fd;
+    if ((rc = epode__io_start(c->ctx->loop, &c->io, fd, EPODE__READ, on_io, c)) < 0) {
+        c->fd = -1;
+        fail(c, rc, EPODE_REASON_NETWORK, "could not watch the socket");
+        return;
+    }
+    if (c->direct_tls) {
+        if ((rc = push_tls(c)) < 0) {
+            fail(c, rc, EPODE_REASON_TLS, "could not start TLS");
+            return;
+        }
+    } else if ((rc = start_engine(c, NULL)) < 0) {
+        fail(c, rc, EPODE_REASON_NETWORK, "could not start the stream");
+        return;
+    }
+    pump(c);
+}
+
+static void try_next_target(epode_conn_t *c)
+{
+    while (c->next_target < c->ntargets) {
+        epode__target *t = &c->targets[c->next_target++];
+        if (c->tls_mode == EPODE_TLS_DIRECT && !t->direct_tls)
+            continue;
+        if (t->direct_tls && (c->tls_mode == EPODE_TLS_DISABLED || c->tls_mode == EPODE_TLS_OPTIONAL))
+            continue;
+        c->direct_tls = t->direct_tls;
+        c->state = C_CONNECTING;
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connecting to %s:%u%s", t->host, t->port,
+                       t->direct_tls ? " (direct TLS)" : "");
+        int rc = epode__net_connect(epode__ctx_net(c->ctx), t->host, t->port, c->connect_ms,
+                                    on_connected, c, &c->query);
+        if (rc == 0)
+            return;
+        snprintf(c->last_connect_error, sizeof c->last_connect_error, "%s", epode_strerror(rc));
+    }
+    char msg[sizeof c->last_connect_error + 32];
+    snprintf(msg, sizeof msg, "could not connect: %s",
+             c->last_connect_error[0] ? c->last_connect_error : "no usable server address");
+    record(c, EPODE_ENET, EPODE_REASON_NETWORK, NULL, msg);
+    teardown(c);
+}
+
+static void on_targets(void *user, int status, const epode__target *t, size_t n)
+{
+    epode_conn_t *c = user;
+    c->query = NULL;
+    if (status < 0 || n == 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "no XMPP service found for %s: %s", c->domain,
+                 epode_strerror(status < 0 ? status : EPODE_EDNS));
+        record(c, EPODE_EDNS, EPODE_REASON_NETWORK, NULL, msg);
+        teardown(c);
+        return;
+    }
+    c->targets = epode__alloc(c->ctx->mem, n * sizeof *t);
+    if (!c->targets) {
+        fail(c, EPODE_ENOMEM, EPODE_REASON_NETWORK, "out of memory");
+        return;
+    }
+    memcpy(c->targets, t, n * sizeof *t);
+    c->ntargets = n;
+    c->next_target = 0;
+    try_next_target(c);
+}
+
+/* First turn after epode_conn_connect(): the CONNECTING event and the
+ * lookup start here, so nothing runs inside connect() itself. */
+static void on_start(void *user)
+{
+    epode_conn_t *c = user;
+    emit(c, EPODE_CONN_CONNECTING);
+    if (c->state != C_RESOLVING)
+        return; /* closed from the event */
+    epode__timer_start(&c->login_timer, c->login_ms, on_login_timeout, c);
+    if (c->host) {
+        c->targets = epode__alloc(c->ctx->mem, sizeof *c->targets);
+        if (!c->targets) {
+            fail(c, EPODE_ENOMEM, EPODE_REASON_NETWORK, "out of memory");
+            return;
+        }
+        snprintf(c->targets[0].host, sizeof c->targets[0].host, "%s", c->host);
+        int direct = c->tls_mode == EPODE_TLS_DIRECT;
+        c->targets[0].port = (uint16_t)(c->port ? c->port : direct ? 5223 : 5222);
+        c->targets[0].direct_tls = direct;
+        c->ntargets = 1;
+        c->next_target = 0;
+        try_next_target(c);
+        return;
+    }
+    epode__net *net = epode__ctx_net(c->ctx);
+    int rc = net ? epode__net_resolve_xmpp(net, c->domain, on_targets, c, &c->query) : EPODE_EDNS;
+    if (rc < 0) {
+        record(c, rc, EPODE_REASON_NETWORK, NULL, "could not start the DNS lookup");
+        teardown(c);
+    }
+}
+
+int epode_conn_connect(epode_conn_t *c)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    if (c->state != C_IDLE)
+        return EPODE_ESTATE;
+    if (!c->domain)
+        return EPODE_EINVAL;
+    c->reason = EPODE_REASON_NONE;
+    c->err = 0;
+    c->condition[0] = c->text[0] = c->security[0] = c->last_connect_error[0] = '\0';
+    epode__dealloc(c->ctx->mem, c->redirect);
+    c->redirect = NULL;
+    c->state = C_RESOLVING;
+    int rc = epode__timer_start(&c->kick, 0, on_start, c);
+    if (rc < 0) {
+        c->state = C_IDLE;
+        return rc;
+    }
+    return 0;
+}
+
+int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
+{
+    if (!c || !st)
+        return EPODE_EINVAL;
+    if (!c->engine || !epode__engine_is_ready(c->engine))
+        return EPODE_ESTATE;
+    int rc = epode__engine_send(c->engine, st);
+    if (rc == 0 && !epode__timer_active(&c->kick))
+        kick(c); /* written once per loop turn, however many stanzas */
+    return rc;
+}
+
+int epode_conn_close(epode_conn_t *c)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    if (c->state == C_IDLE)
+        return EPODE_ESTATE;
+    record(c, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
+    if (!c->engine || c->state != C_STREAM) {
+        /* Nothing to say goodbye on yet: stop where we are, next turn. */
+        if (c->engine)
+            epode__engine_abort(c->engine, EPODE_ECLOSED, EPODE_REASON_CLOSED, "closed");
+        if (c->query) {
+            epode__query_cancel(c->query);
+            c->query = NULL;
+        }
+        c->state = C_CLOSING;
+        epode__timer_start(&c->close_timer, 0, on_close_timeout, c);
+        return 0;
+    }
+    epode__engine_close(c->engine);
+    c->state = C_CLOSING;
+    epode__timer_start(&c->close_timer, CLOSE_WAIT_MS, on_close_timeout, c);
+    kick(c);
+    return 0;
+}
+
+/* ---- handlers (public API in epode/handler.h) ------------------------------------------------ */
+
+int epode_handler_add(epode_conn_t *c, const char *name, const char *ns, const char *type,
+                      epode_handler_cb cb, void *user, unsigned *id)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    return epode__dispatch_add(c->dispatch, name, ns, type, cb, user, id);
+}
+
+int epode_handler_remove(epode_conn_t *c, unsigned id)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    int rc = epode__dispatch_remove(c->dispatch, id);
+    arm_dispatch_timer(c);
+    return rc;
+}
+
+int epode_conn_send_iq(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms, epode_iq_cb cb,
+                       void *user, unsigned *id)
+{
+    if (!c || !iq || !cb || strcmp(epode_stanza_get_name(iq), "iq") != 0)
+        return EPODE_EINVAL;
+    const char *type = epode_stanza_get_type(iq);
+    if (!type || (strcmp(type, "get") && strcmp(type, "set")))
+        return EPODE_EINVAL;
+    if (!c->engine || !epode__engine_is_ready(c->engine))
+        return EPODE_ESTATE;
+    const char *iq_id = epode_stanza_get_id(iq);
+    int rc;
+    if (!iq_id && (rc = epode_stanza_set_new_id(iq, &iq_id)) < 0)
+        return rc;
+    unsigned hid;
+    uint64_t deadline = epode__now_ms() + (timeout_ms ? timeout_ms : 30000);
+    rc = epode__dispatch_add_iq(c->dispatch, iq_id, epode_stanza_get_to(iq), deadline, cb, user,
+                                &hid);
+    if (rc < 0)
+        return rc;
+    if ((rc = epode_conn_send(c, iq)) < 0) {
+        epode__dispatch_remove(c->dispatch, hid);
+        return rc;
+    }
+    arm_dispatch_timer(c);
+    if (id)
+        *id = hid;
+    return 0;
+}
+
+int epode_timed_add(epode_conn_t *c, unsigned interval_ms, epode_timed_cb cb, void *user,
+                    unsigned *id)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    int rc = epode__dispatch_add_timed(c->dispatch, interval_ms, epode__now_ms(), cb, user, id);
+    if (rc == 0)
+        arm_dispatch_timer(c);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/* lib/conn/conn_int.h — the context and connection objects, shared by
+ * ctx.c and conn.c. The only layer that wires loop, net, transport,
+ * stream engine and dispatch together. */
+#ifndef EPODE__CONN_INT_H
+#define EPODE__CONN_INT_H
+
+#include <stdint.h>
+
+#include "dispatch/dispatch.h"
+#include "epode/conn.h"
+#include "epode/ctx.h"
+#include "epode/handler.h"
+#include "epode/loop.h"
+#include "loop/loop.h"
+#include "net/net.h"
+#include "stream/engine.h"
+#include "transport/transport.h"
+
+/* One c-ares socket watched for the resolver. */
+typedef struct net_watch {
+    struct net_watch *next;
+    epode_ctx_t *ctx;
+    int fd;
+    epode__io io;
+} net_watch;
+
+/* TLS credentials shared by the connections that use the same trust
+ * settings (the system store costs megabytes: one per context). */
+typedef struct creds_entry {
+    struct creds_entry *next;
+    char *ca_file, *cert_file, *key_file; /* NULL-able keys */
+    epode__tls_creds *creds;
+    unsigned refs;
+} creds_entry;
+
+struct epode_ctx {
+    const epode_mem_t *mem;
+    epode__loop *loop;
+    epode__net *net;
+    char *dns_servers;
+    net_watch *net_watches;
+    epode__timer net_timer;
+    creds_entry *creds;
+    unsigned conns;
+    epode_log_cb log;
+    epode_log_level_t log_level;
+    void *log_user;
+};
+
+enum conn_state {
+    C_IDLE = 0,
+    C_RESOLVING,
+    C_CONNECTING,
+    C_TLS,     /* TLS handshake (direct or STARTTLS) */
+    C_STREAM,  /* the engine runs the stream */
+    C_CLOSING  /* closing handshake in progress */
+};
+
+struct epode_conn {
+    epode_ctx_t *ctx;
+
+    /* options */
+    char *jid, *localpart, *domain, *resource, *password;
+    char *host;
+    unsigned port;
+    epode_tls_mode_t tls_mode;
+    char *ca_file, *cert_file, *key_file;
+    int tls_max;
+    int verify;
+    epode_cert_cb cert_cb;
+    void *cert_user;
+    char *mechanisms;
+    unsigned keepalive_s;
+    unsigned connect_ms, login_ms;
+    epode_conn_event_cb event_cb;
+    void *event_user;
+
+    /* running */
+    enum conn_state state;
+    epode__query *query;
+    epode__target *targets;
+    size_t ntargets, next_target;
+    int direct_tls; /* the current target wants TLS from the first byte */
+    epode__transport *tr;
+    int fd;
+    epode__io io;
+    creds_entry *creds;
+    epode__engine *engine;
+    epode__dispatch *dispatch;
+    int starttls_pending;
+    int pending_connecting_event;
+    epode__timer kick, login_timer, keepalive_timer, close_timer, dispatch_timer;
+    uint64_t last_write;
+
+    /* outcome of the last connection */
+    epode_disconnect_reason_t reason;
+    int err;
+    char condition[64];
+    char text[600];
+    char *redirect;
+    char security[128];
+    char last_connect_error[512];
+};
+
+void epode__ctx_log(epode_ctx_t *ctx, epode_log_level_t level, const char *area,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+epode__net *epode__ctx_net(epode_ctx_t *ctx);
+/* Shared TLS credentials for these settings (reference counted). */
+int epode__ctx_creds_get(epode_ctx_t *ctx, const char *ca, const char *cert, const char *key,
+                         creds_entry **out);
+void epode__ctx_creds_put(epode_ctx_t *ctx, creds_entry *e);
+
+#endif

@@ -1,0 +1,40 @@
+/* lib/dispatch/dispatch.h — handler tables for one connection: stanza
+ * handlers matched by name / first child's namespace / type, IQ answer
+ * waits keyed by id (with the sender they must come from, and a
+ * deadline), and timed callbacks. Knows stanzas and times given to it;
+ * never a socket or a clock of its own. */
+#ifndef EPODE__DISPATCH_H
+#define EPODE__DISPATCH_H
+
+#include <stdint.h>
+
+#include "epode/handler.h"
+
+typedef struct epode__dispatch epode__dispatch;
+
+int epode__dispatch_new(const epode_mem_t *mem, epode__dispatch **out);
+void epode__dispatch_free(epode__dispatch *d);
+
+int epode__dispatch_add(epode__dispatch *d, const char *name, const char *ns, const char *type,
+                        epode_handler_cb cb, void *user, unsigned *id);
+/* Waits for the answer to IQ `iq_id` sent to `to` (NULL: our server or
+ * account), until `deadline` (monotonic ms). */
+int epode__dispatch_add_iq(epode__dispatch *d, const char *iq_id, const char *to,
+                           uint64_t deadline, epode_iq_cb cb, void *user, unsigned *id);
+int epode__dispatch_add_timed(epode__dispatch *d, unsigned interval_ms, uint64_t now,
+                              epode_timed_cb cb, void *user, unsigned *id);
+int epode__dispatch_remove(epode__dispatch *d, unsigned id);
+
+/* Runs the handlers for an incoming stanza. `self` is our full JID (for
+ * checking where IQ answers come from). Returns 1 if an IQ wait or a
+ * handler took it, else 0. */
+int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st,
+                           const char *self);
+/* Runs expired IQ waits (EPODE_ETIMEDOUT) and due timed callbacks. */
+void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now);
+/* Earliest deadline, UINT64_MAX if none. */
+uint64_t epode__dispatch_next_deadline(const epode__dispatch *d);
+/* Ends every IQ wait with EPODE_ECANCELED (the connection ended). */
+void epode__dispatch_cancel_iqs(epode__dispatch *d, epode_conn_t *conn);
+
+#endif

@@ -1,0 +1,333 @@
+/* lib/dispatch/handlers.c — the handler tables of dispatch.h. Entries
+ * live in one array; removal during a dispatch only marks them (the array
+ * is compacted when no dispatch is running), so handlers may add and
+ * remove handlers freely, and one added during a dispatch does not see
+ * the stanza being dispatched. */
+#include "dispatch.h"
+
+#include <string.h>
+
+#include "epode/jid.h"
+#include "util/alloc.h"
+
+enum kind { K_STANZA = 1, K_IQ, K_TIMED };
+
+typedef struct entry {
+    unsigned id;
+    enum kind kind;
+    int removed;
+    char *name, *ns, *type; /* K_STANZA filters (NULL: any) */
+    char *iq_id, *to;       /* K_IQ */
+    uint64_t due;           /* K_IQ deadline, K_TIMED next run */
+    unsigned interval;      /* K_TIMED */
+    epode_handler_cb handler;
+    epode_iq_cb iq_cb;
+    epode_timed_cb timed_cb;
+    void *user;
+} entry;
+
+struct epode__dispatch {
+    const epode_mem_t *mem;
+    entry *v;
+    size_t n, cap;
+    unsigned next_id;
+    int depth;   /* dispatches running (handlers may recurse via send) */
+    int garbage; /* entries marked removed */
+};
+
+int epode__dispatch_new(const epode_mem_t *mem, epode__dispatch **out)
+{
+    epode__dispatch *d = epode__zalloc(mem, sizeof *d);
+    if (!d)
+        return EPODE_ENOMEM;
+    d->mem = mem;
+    d->next_id = 1;
+    *out = d;
+    return 0;
+}
+
+static void entry_clear(const epode_mem_t *mem, entry *e)
+{
+    epode__dealloc(mem, e->name);
+    epode__dealloc(mem, e->ns);
+    epode__dealloc(mem, e->type);
+    epode__dealloc(mem, e->iq_id);
+    epode__dealloc(mem, e->to);
+}
+
+void epode__dispatch_free(epode__dispatch *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        entry_clear(d->mem, &d->v[i]);
+    epode__dealloc(d->mem, d->v);
+    epode__dealloc(d->mem, d);
+}
+
+static void compact(epode__dispatch *d)
+{
+    if (d->depth > 0 || !d->garbage)
+        return;
+    size_t w = 0;
+    for (size_t r = 0; r < d->n; r++) {
+        if (d->v[r].removed)
+            entry_clear(d->mem, &d->v[r]);
+        else
+            d->v[w++] = d->v[r];
+    }
+    d->n = w;
+    d->garbage = 0;
+}
+
+static entry *push(epode__dispatch *d)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        entry *v = epode__realloc(d->mem, d->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        d->v = v;
+        d->cap = cap;
+    }
+    entry *e = &d->v[d->n++];
+    memset(e, 0, sizeof *e);
+    e->id = d->next_id++;
+    if (d->next_id == 0)
+        d->next_id = 1;
+    return e;
+}
+
+static int dup_opt(const epode_mem_t *mem, const char *s, char **out)
+{
+    *out = NULL;
+    return s && !(*out = epode__strdup(mem, s)) ? -1 : 0;
+}
+
+int epode__dispatch_add(epode__dispatch *d, const char *name, const char *ns, const char *type,
+                        epode_handler_cb cb, void *user, unsigned *id)
+{
+    if (!d || !cb)
+        return EPODE_EINVAL;
+    entry tmp = {0};
+    if (dup_opt(d->mem, name, &tmp.name) || dup_opt(d->mem, ns, &tmp.ns) ||
+        dup_opt(d->mem, type, &tmp.type))
+        goto nomem;
+    entry *e = push(d);
+    if (!e)
+        goto nomem;
+    unsigned eid = e->id;
+    *e = tmp;
+    e->id = eid;
+    e->kind = K_STANZA;
+    e->handler = cb;
+    e->user = user;
+    if (id)
+        *id = eid;
+    return 0;
+nomem:
+    entry_clear(d->mem, &tmp);
+    return EPODE_ENOMEM;
+}
+
+int epode__dispatch_add_iq(epode__dispatch *d, const char *iq_id, const char *to,
+                           uint64_t deadline, epode_iq_cb cb, void *user, unsigned *id)
+{
+    if (!d || !cb || !iq_id)
+        return EPODE_EINVAL;
+    entry tmp = {0};
+    if (dup_opt(d->mem, iq_id, &tmp.iq_id) || dup_opt(d->mem, to, &tmp.to))
+        goto nomem;
+    entry *e = push(d);
+    if (!e)
+        goto nomem;
+    unsigned eid = e->id;
+    *e = tmp;
+    e->id = eid;
+    e->kind = K_IQ;
+    e->due = deadline;
+    e->iq_cb = cb;
+    e->user = user;
+    if (id)
+        *id = eid;
+    return 0;
+nomem:
+    entry_clear(d->mem, &tmp);
+    return EPODE_ENOMEM;
+}
+
+int epode__dispatch_add_timed(epode__dispatch *d, unsigned interval_ms, uint64_t now,
+                              epode_timed_cb cb, void *user, unsigned *id)
+{
+    if (!d || !cb || interval_ms == 0)
+        return EPODE_EINVAL;
+    entry *e = push(d);
+    if (!e)
+        return EPODE_ENOMEM;
+    e->kind = K_TIMED;
+    e->interval = interval_ms;
+    e->due = now + interval_ms;
+    e->timed_cb = cb;
+    e->user = user;
+    if (id)
+        *id = e->id;
+    return 0;
+}
+
+int epode__dispatch_remove(epode__dispatch *d, unsigned id)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i].id == id && !d->v[i].removed) {
+            d->v[i].removed = 1;
+            d->garbage = 1;
+            compact(d);
+            return 0;
+        }
+    return EPODE_ENOTFOUND;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* "normal" matches a message without type, "available" a presence. */
+static int type_matches(const char *want, const char *name, const char *type)
+{
+    if (!want)
+        return 1;
+    if (type)
+        return strcmp(want, type) == 0;
+    return (strcmp(want, "normal") == 0 && strcmp(name, "message") == 0) ||
+           (strcmp(want, "available") == 0 && strcmp(name, "presence") == 0);
+}
+
+/* RFC 6120 §10.1: an answer to an IQ we sent without 'to' comes from our
+ * server (no from, our bare JID, our domain) or our own full JID. */
+static int answer_from_ok(const entry *e, const char *from, const char *self)
+{
+    if (e->to)
+        return from && epode_jid_str_equal(from, e->to, 0);
+    if (!from)
+        return 1;
+    if (self && (epode_jid_str_equal(from, self, 0) || epode_jid_str_equal(from, self, 1)))
+        return 1;
+    if (self) {
+        const char *at = strchr(self, '@');
+        const char *domain = at ? at + 1 : self;
+        size_t dl = strcspn(domain, "/");
+        char buf[1024];
+        if (dl < sizeof buf) {
+            memcpy(buf, domain, dl);
+            buf[dl] = '\0';
+            return epode_jid_str_equal(from, buf, 0);
+        }
+    }
+    return 0;
+}
+
+int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st,
+                           const char *self)
+{
+    const char *name = epode_stanza_get_name(st);
+    const char *type = epode_stanza_get_type(st);
+    int handled = 0;
+    d->depth++;
+
+    if (strcmp(name, "iq") == 0 && (str_eq(type, "result") || str_eq(type, "error"))) {
+        const char *id = epode_stanza_get_id(st);
+        const char *from = epode_stanza_get_from(st);
+        for (size_t i = 0; id && i < d->n; i++) {
+            entry *e = &d->v[i];
+            if (e->kind != K_IQ || e->removed || strcmp(e->iq_id, id) != 0 ||
+                !answer_from_ok(e, from, self))
+                continue;
+            e->removed = 1;
+            d->garbage = 1;
+            e->iq_cb(conn, st, 0, e->user);
+            handled = 1;
+            break;
+        }
+    }
+
+    epode_stanza_t *first = epode_stanza_first_child(st);
+    const char *child_ns = first ? epode_stanza_get_ns(first) : NULL;
+    size_t n = d->n; /* handlers added now wait for the next stanza */
+    for (size_t i = 0; i < n; i++) {
+        entry *e = &d->v[i];
+        if (e->kind != K_STANZA || e->removed)
+            continue;
+        if (e->name && strcmp(e->name, name) != 0)
+            continue;
+        if (e->ns && !str_eq(e->ns, child_ns))
+            continue;
+        if (!type_matches(e->type, name, type))
+            continue;
+        epode_handler_cb cb = e->handler;
+        void *user = e->user;
+        if (cb(conn, st, user) == EPODE_HANDLED)
+            handled = 1;
+        /* d->v may have moved: only indices are stable while depth > 0 */
+    }
+    d->depth--;
+    compact(d);
+    return handled;
+}
+
+void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now)
+{
+    d->depth++;
+    size_t n = d->n;
+    for (size_t i = 0; i < n; i++) {
+        entry *e = &d->v[i];
+        if (e->removed || e->due > now)
+            continue;
+        if (e->kind == K_IQ) {
+            e->removed = 1;
+            d->garbage = 1;
+            e->iq_cb(conn, NULL, EPODE_ETIMEDOUT, e->user);
+        } else if (e->kind == K_TIMED) {
+            epode_timed_cb cb = e->timed_cb;
+            void *user = e->user;
+            unsigned eid = e->id;
+            int again = cb(conn, user);
+            e = &d->v[i];
+            if (e->id != eid || e->removed)
+                continue;
+            if (again)
+                e->due = now + e->interval;
+            else {
+                e->removed = 1;
+                d->garbage = 1;
+            }
+        }
+    }
+    d->depth--;
+    compact(d);
+}
+
+uint64_t epode__dispatch_next_deadline(const epode__dispatch *d)
+{
+    uint64_t best = UINT64_MAX;
+    for (size_t i = 0; i < d->n; i++)
+        if (!d->v[i].removed && (d->v[i].kind == K_IQ || d->v[i].kind == K_TIMED) &&
+            d->v[i].due < best)
+            best = d->v[i].due;
+    return best;
+}
+
+void epode__dispatch_cancel_iqs(epode__dispatch *d, epode_conn_t *conn)
+{
+    d->depth++;
+    size_t n = d->n;
+    for (size_t i = 0; i < n; i++) {
+        entry *e = &d->v[i];
+        if (e->kind != K_IQ || e->removed)
+            continue;
+        e->removed = 1;
+        d->garbage = 1;
+        e->iq_cb(conn, NULL, EPODE_ECANCELED, e->user);
+    }
+    d->depth--;
+    compact(d);
+}

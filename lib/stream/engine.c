@@ -1,0 +1,855 @@
+/* lib/stream/engine.c — the client session engine (see engine.h). A state
+ * machine fed by the parser's events. It must never do I/O, never trust
+ * the server beyond what the protocol lets it claim (a <success/> must
+ * carry the SCRAM server signature; bytes after <proceed/> are an
+ * attack), and always leave a stream error in the output before ending a
+ * stream because of the server. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/sasl.h"
+#include "epode/jid.h"
+#include "epode/parser.h"
+#include "stanza/stanza_int.h"
+#include "util/alloc.h"
+#include "util/base64.h"
+#include "util/buf.h"
+#include "xml/serialize.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_SASL_CB "urn:xmpp:sasl-cb:0"
+
+#define MAX_MECHS 32
+
+enum state {
+    ST_IDLE = 0,
+    ST_WAIT_HEADER,   /* our header sent, theirs not yet seen */
+    ST_WAIT_FEATURES,
+    ST_WAIT_PROCEED,
+    ST_WAIT_TLS,      /* owner is upgrading the transport */
+    ST_SASL,
+    ST_BIND,
+    ST_SESSION,
+    ST_READY,
+    ST_CLOSING,       /* we sent </stream:stream> */
+    ST_ENDED
+};
+
+enum pending { PEND_NONE = 0, PEND_STARTTLS, PEND_RESTART };
+
+struct epode__engine {
+    const epode_mem_t *mem;
+    epode__engine_config cfg; /* strings copied below */
+    char *domain, *localpart, *resource, *password, *mechanisms;
+    epode__engine_cbs cbs;
+    void *user;
+    epode_parser_t *parser;
+    epode__buf out;
+    enum state state;
+    int tls_active;
+    epode__tls_facts tls;
+    int authenticated;
+    int restart_pending; /* the parser was reset inside its callback */
+    enum pending pending;
+    epode__sasl *sasl;
+    char mech[40];
+    char *bound_jid;
+    char *redirect;
+    char stream_id[128];
+    int session_needed;
+    char bind_id[24], session_id[24];
+    int in_recv;
+    int ended;
+};
+
+/* ---- output ---------------------------------------------------------------- */
+
+static void log_out(epode__engine *e, size_t from)
+{
+    if (e->cbs.log && e->out.len > from)
+        e->cbs.log(e->user, 1, e->out.data + from, e->out.len - from);
+}
+
+static int out_status(const epode__engine *e)
+{
+    return e->out.failed ? EPODE_ENOMEM : 0;
+}
+
+static void write_raw(epode__engine *e, const char *s)
+{
+    size_t from = e->out.len;
+    epode__buf_puts(&e->out, s);
+    log_out(e, from);
+}
+
+static void write_header(epode__engine *e)
+{
+    size_t from = e->out.len;
+    epode__buf *b = &e->out;
+    epode__buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                       "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to='");
+    epode__escape_attr(b, e->domain, strlen(e->domain));
+    epode__buf_putc(b, '\'');
+    /* RFC 6120 §4.7.1: say who we are only once the stream is encrypted. */
+    if (e->tls_active && e->localpart) {
+        epode__buf_puts(b, " from='");
+        epode__escape_attr(b, e->localpart, strlen(e->localpart));
+        epode__buf_putc(b, '@');
+        epode__escape_attr(b, e->domain, strlen(e->domain));
+        epode__buf_putc(b, '\'');
+    }
+    epode__buf_puts(b, " xml:lang='en'>");
+    log_out(e, from);
+    e->state = ST_WAIT_HEADER;
+}
+
+static void write_stanza(epode__engine *e, const epode_stanza_t *st)
+{
+    size_t from = e->out.len;
+    epode__serialize(&e->out, st, EPODE_TEXT_IN_STREAM);
+    log_out(e, from);
+}
+
+/* SASL elements carry credentials: log them redacted. */
+static void write_sasl(epode__engine *e, const char *name, const char *mech,
+                       const unsigned char *data, size_t len, int has_data)
+{
+    epode__buf *b = &e->out;
+    size_t from = b->len;
+    epode__buf_puts(b, "<");
+    epode__buf_puts(b, name);
+    epode__buf_puts(b, " xmlns='" NS_SASL "'");
+    if (mech) {
+        epode__buf_puts(b, " mechanism='");
+        epode__buf_puts(b, mech);
+        epode__buf_putc(b, '\'');
+    }
+    size_t open_end = b->len;
+    epode__buf_putc(b, '>');
+    if (has_data) {
+        if (len == 0) {
+            epode__buf_putc(b, '=');
+        } else if (epode__buf_reserve(b, epode__base64_encoded_len(len)) == 0) {
+            epode__base64_encode(b->data + b->len, data, len);
+            b->len += epode__base64_encoded_len(len);
+        }
+    }
+    epode__buf_puts(b, "</");
+    epode__buf_puts(b, name);
+    epode__buf_putc(b, '>');
+    if (e->cbs.log && !b->failed) {
+        char red[160];
+        int n = snprintf(red, sizeof red, "%.*s>%s</%s>", (int)(open_end - from), b->data + from,
+                         has_data ? "[redacted]" : "", name);
+        if (n > 0)
+            e->cbs.log(e->user, 1, red, (size_t)n < sizeof red ? (size_t)n : sizeof red - 1);
+    }
+}
+
+/* ---- ending ------------------------------------------------------------------ */
+
+static void end(epode__engine *e, int err, int reason, const char *cond, const char *text)
+{
+    if (e->ended)
+        return;
+    e->ended = 1;
+    e->state = ST_ENDED;
+    if (e->cbs.ended)
+        e->cbs.ended(e->user, err, reason, cond, text ? text : epode_strerror(err));
+}
+
+/* We end the stream because the server misbehaved: say why on the wire. */
+static void fail_stream(epode__engine *e, epode_stream_cond_t cond, const char *text, int err,
+                        int reason)
+{
+    if (e->ended)
+        return;
+    if (e->state != ST_IDLE && e->state != ST_WAIT_TLS) {
+        size_t from = e->out.len;
+        epode__buf *b = &e->out;
+        if (e->state == ST_WAIT_HEADER || !epode_parser_stream_is_open(e->parser)) {
+            /* RFC 6120 §4.9.1.2: open a stream to carry the error if the
+             * server's header never came. Ours is already written. */
+        }
+        epode__buf_puts(b, "<stream:error><");
+        epode__buf_puts(b, epode_stream_cond_name(cond));
+        epode__buf_puts(b, " xmlns='" EPODE_NS_STREAM_ERRORS "'/>");
+        if (text) {
+            epode__buf_puts(b, "<text xmlns='" EPODE_NS_STREAM_ERRORS "'>");
+            epode__escape_text(b, text, strlen(text), 0);
+            epode__buf_puts(b, "</text>");
+        }
+        epode__buf_puts(b, "</stream:error></stream:stream>");
+        log_out(e, from);
+    }
+    end(e, err, reason, epode_stream_cond_name(cond), text);
+}
+
+/* ---- features ------------------------------------------------------------------- */
+
+static const char *child_text_ns(const epode_stanza_t *el, const char *name, const char *ns)
+{
+    epode_stanza_t *c = epode_stanza_find_child(el, name, ns);
+    return c ? epode_stanza_get_text(c) : NULL;
+}
+
+static int send_bind(epode__engine *e)
+{
+    epode_stanza_t *iq, *bind, *res;
+    snprintf(e->bind_id, sizeof e->bind_id, "bind_1");
+    int rc = epode_iq_new(e->mem, "set", e->bind_id, &iq);
+    if (rc < 0)
+        return rc;
+    rc = epode_stanza_add_child_new(iq, "bind", NS_BIND, &bind);
+    if (rc == 0 && e->resource) {
+        rc = epode_stanza_add_child_new(bind, "resource", NULL, &res);
+        if (rc == 0)
+            rc = epode_stanza_add_text(res, e->resource, (size_t)-1);
+    }
+    if (rc == 0)
+        write_stanza(e, iq);
+    epode_stanza_unref(iq);
+    e->state = ST_BIND;
+    return rc < 0 ? rc : out_status(e);
+}
+
+/* Which channel binding to offer SASL: what the server lists (XEP-0440),
+ * else tls-unique on TLS 1.2 — the only type Prosody and ejabberd check.
+ * On TLS 1.3 without the list, none: a server that offers -PLUS there
+ * expects tls-unique, which TLS 1.3 does not define, so plain SCRAM
+ * with the 'n' flag is the honest choice. */
+static void pick_binding(epode__engine *e, const epode_stanza_t *features, const char **name,
+                         const unsigned char **data, size_t *len, char *types, size_t types_len)
+{
+    *name = NULL;
+    *data = NULL;
+    *len = 0;
+    types[0] = '\0';
+    epode_stanza_t *cb = epode_stanza_find_child(features, "sasl-channel-binding", NS_SASL_CB);
+    if (cb) {
+        size_t off = 0;
+        for (epode_stanza_t *t = epode_stanza_find_child(cb, "channel-binding", NS_SASL_CB); t;
+             t = epode_stanza_find_next(t, "channel-binding", NS_SASL_CB)) {
+            const char *ty = epode_stanza_get_attr(t, "type");
+            if (ty && off + strlen(ty) + 2 < types_len)
+                off += (size_t)snprintf(types + off, types_len - off, "%s%s", off ? " " : "", ty);
+        }
+        if (strstr(types, "tls-exporter") && e->tls.tls_exporter_len) {
+            *name = "tls-exporter";
+            *data = e->tls.tls_exporter;
+            *len = e->tls.tls_exporter_len;
+        } else if (strstr(types, "tls-unique") && e->tls.tls_unique_len) {
+            *name = "tls-unique";
+            *data = e->tls.tls_unique;
+            *len = e->tls.tls_unique_len;
+        }
+        return;
+    }
+    if (e->tls.version == 12 && e->tls.tls_unique_len) {
+        *name = "tls-unique";
+        *data = e->tls.tls_unique;
+        *len = e->tls.tls_unique_len;
+    }
+}
+
+static void start_sasl(epode__engine *e, const epode_stanza_t *features,
+                       const epode_stanza_t *mechs)
+{
+    const char *offered[MAX_MECHS];
+    size_t n = 0;
+    for (epode_stanza_t *m = epode_stanza_find_child(mechs, "mechanism", NS_SASL); m && n < MAX_MECHS;
+         m = epode_stanza_find_next(m, "mechanism", NS_SASL))
+        offered[n++] = epode_stanza_get_text(m);
+
+    char types[128];
+    epode__sasl_params p = {
+        .authcid = e->localpart,
+        .password = e->password,
+        .service = "xmpp",
+        .host = e->domain,
+        .allowed = e->mechanisms,
+        .tls_active = e->tls_active,
+        .tls_key_bits = e->tls_active ? e->tls.key_bits : 0,
+        .client_cert = e->cfg.have_client_cert,
+    };
+    pick_binding(e, features, &p.cb_name, &p.cb_data, &p.cb_len, types, sizeof types);
+    p.server_cb_types = types[0] ? types : NULL;
+
+    epode__sasl_free(e->sasl);
+    e->sasl = NULL;
+    int rc = epode__sasl_new(e->mem, &p, &e->sasl);
+    if (rc < 0) {
+        end(e, rc, EPODE_REASON_AUTH, NULL, "could not set up SASL");
+        return;
+    }
+    const char *mech;
+    const unsigned char *resp;
+    size_t resp_len;
+    rc = epode__sasl_start(e->sasl, offered, n, &mech, &resp, &resp_len);
+    if (rc < 0) {
+        /* Nothing we accept: close politely; it is not the server's fault. */
+        write_raw(e, "</stream:stream>");
+        end(e, rc, EPODE_REASON_AUTH, NULL, epode__sasl_error(e->sasl));
+        return;
+    }
+    snprintf(e->mech, sizeof e->mech, "%s", mech);
+    write_sasl(e, "auth", mech, resp, resp_len, resp != NULL);
+    e->state = ST_SASL;
+}
+
+static void on_features(epode__engine *e, epode_stanza_t *f)
+{
+    epode_stanza_t *starttls = epode_stanza_find_child(f, "starttls", NS_TLS);
+    epode_stanza_t *mechs = epode_stanza_find_child(f, "mechanisms", NS_SASL);
+    epode_stanza_t *bind = epode_stanza_find_child(f, "bind", NS_BIND);
+
+    if (!e->tls_active && e->cfg.tls_mode != EPODE_TLS_DISABLED) {
+        if (starttls) {
+            write_raw(e, "<starttls xmlns='" NS_TLS "'/>");
+            e->state = ST_WAIT_PROCEED;
+            return;
+        }
+        if (e->cfg.tls_mode == EPODE_TLS_REQUIRED || e->cfg.tls_mode == EPODE_TLS_DIRECT) {
+            write_raw(e, "</stream:stream>");
+            end(e, EPODE_ENOTLS, EPODE_REASON_TLS, NULL,
+                "the server does not offer STARTTLS and TLS is required");
+            return;
+        }
+    }
+    if (!e->authenticated) {
+        if (!mechs) {
+            fail_stream(e, EPODE_STREAM_UNSUPPORTED_FEATURE, "no SASL mechanisms offered",
+                        EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+            return;
+        }
+        start_sasl(e, f, mechs);
+        return;
+    }
+    if (!bind) {
+        fail_stream(e, EPODE_STREAM_UNSUPPORTED_FEATURE, "resource binding not offered",
+                    EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+        return;
+    }
+    epode_stanza_t *session = epode_stanza_find_child(f, "session", NS_SESSION);
+    e->session_needed = session && !epode_stanza_find_child(session, "optional", NULL);
+    int rc = send_bind(e);
+    if (rc < 0)
+        end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
+}
+
+/* ---- SASL exchange ----------------------------------------------------------------- */
+
+static int decode_b64_payload(epode__engine *e, const epode_stanza_t *el, unsigned char **out,
+                              size_t *len)
+{
+    const char *t = epode_stanza_get_text(el);
+    *out = NULL;
+    *len = 0;
+    if (!t)
+        return EPODE_ENOMEM;
+    size_t tl = strlen(t);
+    if (tl == 0 || (tl == 1 && t[0] == '='))
+        return 0;
+    unsigned char *buf = epode__alloc(e->mem, epode__base64_decoded_max(tl) + 1);
+    if (!buf)
+        return EPODE_ENOMEM;
+    if (epode__base64_decode(t, tl, buf, len) < 0) {
+        epode__dealloc(e->mem, buf);
+        return EPODE_EPROTOCOL;
+    }
+    *out = buf;
+    return 0;
+}
+
+static void on_sasl(epode__engine *e, epode_stanza_t *st)
+{
+    const char *name = epode_stanza_get_name(st);
+    unsigned char *data;
+    size_t len;
+    if (strcmp(name, "challenge") == 0 || strcmp(name, "success") == 0) {
+        int rc = decode_b64_payload(e, st, &data, &len);
+        if (rc < 0) {
+            fail_stream(e, EPODE_STREAM_BAD_FORMAT, "SASL data is not base64", EPODE_EAUTH,
+                        EPODE_REASON_AUTH);
+            return;
+        }
+        if (name[0] == 'c') {
+            const unsigned char *resp;
+            size_t resp_len;
+            rc = epode__sasl_step(e->sasl, data, len, &resp, &resp_len);
+            epode__dealloc(e->mem, data);
+            if (rc < 0) {
+                /* The server's data failed the mechanism's checks. */
+                write_raw(e, "<abort xmlns='" NS_SASL "'/></stream:stream>");
+                end(e, EPODE_EAUTH, EPODE_REASON_AUTH, NULL, epode__sasl_error(e->sasl));
+                return;
+            }
+            write_sasl(e, "response", NULL, resp, resp_len, 1);
+            return;
+        }
+        rc = epode__sasl_finish(e->sasl, data, len);
+        epode__dealloc(e->mem, data);
+        if (rc < 0) {
+            /* A success we cannot verify is an impostor's (RFC 5802 §5):
+             * never proceed on it. */
+            fail_stream(e, EPODE_STREAM_NOT_AUTHORIZED, "the server did not prove itself",
+                        EPODE_EAUTH, EPODE_REASON_AUTH);
+            return;
+        }
+        e->authenticated = 1;
+        epode__sasl_free(e->sasl); /* DESIGN: SASL state is freed once authenticated */
+        e->sasl = NULL;
+        epode_parser_reset(e->parser);
+        e->restart_pending = 1;
+        e->pending = PEND_RESTART;
+        return;
+    }
+    if (strcmp(name, "failure") == 0) {
+        const char *cond = NULL;
+        for (epode_stanza_t *c = epode_stanza_first_child(st); c; c = epode_stanza_next(c))
+            if (strcmp(epode_stanza_get_name(c), "text") != 0) {
+                cond = epode_stanza_get_name(c);
+                break;
+            }
+        const char *text = child_text_ns(st, "text", NS_SASL);
+        char msg[300];
+        snprintf(msg, sizeof msg, "authentication failed (%s)%s%s", cond ? cond : "no condition",
+                 text && *text ? ": " : "", text && *text ? text : "");
+        write_raw(e, "</stream:stream>");
+        end(e, EPODE_EAUTH, EPODE_REASON_AUTH, cond ? cond : "not-authorized", msg);
+        return;
+    }
+    fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, "unexpected element during SASL",
+                EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+}
+
+/* ---- bind and session ---------------------------------------------------------------- */
+
+static int is_iq_reply(const epode_stanza_t *st, const char *id)
+{
+    const char *t = epode_stanza_get_type(st), *i = epode_stanza_get_id(st);
+    return strcmp(epode_stanza_get_name(st), "iq") == 0 && t && i && strcmp(i, id) == 0 &&
+           (strcmp(t, "result") == 0 || strcmp(t, "error") == 0);
+}
+
+static void ready(epode__engine *e)
+{
+    e->state = ST_READY;
+    if (e->cbs.event)
+        e->cbs.event(e->user, EPODE__ENG_READY);
+}
+
+static void on_bind_reply(epode__engine *e, epode_stanza_t *st)
+{
+    if (strcmp(epode_stanza_get_type(st), "error") == 0) {
+        epode_stanza_cond_t c;
+        const char *text;
+        epode_stanza_get_error(st, &c, NULL, &text);
+        char msg[300];
+        snprintf(msg, sizeof msg, "resource binding refused (%s)%s%s", epode_stanza_cond_name(c),
+                 text ? ": " : "", text ? text : "");
+        write_raw(e, "</stream:stream>");
+        end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, epode_stanza_cond_name(c), msg);
+        return;
+    }
+    epode_stanza_t *bind = epode_stanza_find_child(st, "bind", NS_BIND);
+    const char *jid = bind ? child_text_ns(bind, "jid", NS_BIND) : NULL;
+    if (!jid || epode_jid_validate(jid) < 0) {
+        fail_stream(e, EPODE_STREAM_INVALID_XML, "bind result without a valid JID",
+                    EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+        return;
+    }
+    epode__dealloc(e->mem, e->bound_jid);
+    if (!(e->bound_jid = epode__strdup(e->mem, jid))) {
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return;
+    }
+    if (!e->session_needed) {
+        ready(e);
+        return;
+    }
+    epode_stanza_t *iq;
+    snprintf(e->session_id, sizeof e->session_id, "sess_1");
+    if (epode_iq_new(e->mem, "set", e->session_id, &iq) < 0 ||
+        epode_stanza_add_child_new(iq, "session", NS_SESSION, NULL) < 0) {
+        epode_stanza_unref(iq);
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return;
+    }
+    write_stanza(e, iq);
+    epode_stanza_unref(iq);
+    e->state = ST_SESSION;
+}
+
+/* ---- stream errors ---------------------------------------------------------------------- */
+
+static void on_stream_error(epode__engine *e, epode_stanza_t *st)
+{
+    const char *cond = NULL;
+    const char *text = child_text_ns(st, "text", EPODE_NS_STREAM_ERRORS);
+    for (epode_stanza_t *c = epode_stanza_first_child(st); c; c = epode_stanza_next(c)) {
+        const char *ns = epode_stanza_get_ns(c);
+        if (ns && strcmp(ns, EPODE_NS_STREAM_ERRORS) == 0 &&
+            strcmp(epode_stanza_get_name(c), "text") != 0) {
+            cond = epode_stanza_get_name(c);
+            break;
+        }
+    }
+    if (!cond || epode_stream_cond_from_name(cond) == EPODE_STREAM_NONE)
+        cond = "undefined-condition";
+    if (strcmp(cond, "see-other-host") == 0) {
+        const char *host = child_text_ns(st, "see-other-host", EPODE_NS_STREAM_ERRORS);
+        epode__dealloc(e->mem, e->redirect);
+        e->redirect = host && *host ? epode__strdup(e->mem, host) : NULL;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "the server ended the stream: %s%s%s", cond, text && *text ? ": " : "",
+             text && *text ? text : "");
+    /* RFC 6120 §4.9.1.1: the stream is closed after an error; close ours. */
+    if (e->state != ST_CLOSING)
+        write_raw(e, "</stream:stream>");
+    end(e, EPODE_ESTREAM, EPODE_REASON_STREAM_ERROR, cond, msg);
+}
+
+/* ---- the parser's events ------------------------------------------------------------------ */
+
+static int is_name(const epode_stanza_t *st, const char *name, const char *ns)
+{
+    const char *n = epode_stanza_get_ns(st);
+    return strcmp(epode_stanza_get_name(st), name) == 0 && n && strcmp(n, ns) == 0;
+}
+
+static void on_stream_open(epode__engine *e, epode_stanza_t *hdr)
+{
+    if (e->state != ST_WAIT_HEADER) {
+        fail_stream(e, EPODE_STREAM_INVALID_XML, "unexpected stream header", EPODE_EPROTOCOL,
+                    EPODE_REASON_PROTOCOL);
+        return;
+    }
+    const char *version = epode_stanza_get_attr(hdr, "version");
+    if (!version || strncmp(version, "1.", 2) != 0) {
+        fail_stream(e, EPODE_STREAM_UNSUPPORTED_VERSION, "XMPP 1.x required",
+                    EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+        return;
+    }
+    const char *id = epode_stanza_get_attr(hdr, "id");
+    snprintf(e->stream_id, sizeof e->stream_id, "%s", id ? id : "");
+    e->state = ST_WAIT_FEATURES;
+}
+
+static void on_element(epode__engine *e, epode_stanza_t *st)
+{
+    if (is_name(st, "error", EPODE_NS_STREAMS)) {
+        on_stream_error(e, st);
+        return;
+    }
+    switch (e->state) {
+    case ST_WAIT_FEATURES:
+        if (is_name(st, "features", EPODE_NS_STREAMS)) {
+            on_features(e, st);
+            return;
+        }
+        break;
+    case ST_WAIT_PROCEED:
+        if (is_name(st, "proceed", NS_TLS)) {
+            /* The rest of this read is cleartext the server should not
+             * have sent: the parser hands it back and recv refuses it. */
+            epode_parser_reset(e->parser);
+            e->restart_pending = 1;
+            e->pending = PEND_STARTTLS;
+            e->state = ST_WAIT_TLS;
+            return;
+        }
+        if (is_name(st, "failure", NS_TLS)) {
+            write_raw(e, "</stream:stream>");
+            end(e, EPODE_ETLS, EPODE_REASON_TLS, "failure", "the server refused STARTTLS");
+            return;
+        }
+        break;
+    case ST_SASL: {
+        const char *ns = epode_stanza_get_ns(st);
+        if (ns && strcmp(ns, NS_SASL) == 0) {
+            on_sasl(e, st);
+            return;
+        }
+        break;
+    }
+    case ST_BIND:
+        if (is_iq_reply(st, e->bind_id)) {
+            on_bind_reply(e, st);
+            return;
+        }
+        break;
+    case ST_SESSION:
+        if (is_iq_reply(st, e->session_id)) {
+            if (strcmp(epode_stanza_get_type(st), "error") == 0) {
+                write_raw(e, "</stream:stream>");
+                end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, "session",
+                    "the server refused the session");
+                return;
+            }
+            ready(e);
+            return;
+        }
+        break;
+    case ST_READY:
+    case ST_CLOSING: {
+        const char *ns = epode_stanza_get_ns(st);
+        if (ns && strcmp(ns, EPODE_NS_CLIENT) == 0) {
+            if (e->cbs.stanza)
+                e->cbs.stanza(e->user, st);
+            return;
+        }
+        /* Stream-level elements we don't implement yet are ignored. */
+        return;
+    }
+    default:
+        break;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "unexpected <%s/> at this point of the stream",
+             epode_stanza_get_name(st));
+    fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, msg, EPODE_EPROTOCOL,
+                EPODE_REASON_PROTOCOL);
+}
+
+static void on_parser(void *user, epode_parser_event_t ev, epode_stanza_t *el)
+{
+    epode__engine *e = user;
+    if (e->ended)
+        return;
+    switch (ev) {
+    case EPODE_PARSER_STREAM_OPEN:
+        on_stream_open(e, el);
+        break;
+    case EPODE_PARSER_STANZA:
+        on_element(e, el);
+        break;
+    case EPODE_PARSER_STREAM_CLOSE:
+        if (e->state != ST_CLOSING)
+            write_raw(e, "</stream:stream>");
+        end(e, EPODE_ECLOSED, e->state == ST_CLOSING ? EPODE_REASON_CLOSED : EPODE_REASON_NETWORK,
+            NULL, e->state == ST_CLOSING ? "closed" : "the server closed the stream");
+        break;
+    }
+}
+
+/* ---- public (internal) API --------------------------------------------------------------------- */
+
+int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
+                      const epode__engine_cbs *cbs, void *user, epode__engine **out)
+{
+    if (!cfg || !cfg->domain || !cbs || !out)
+        return EPODE_EINVAL;
+    epode__engine *e = epode__zalloc(mem, sizeof *e);
+    if (!e)
+        return EPODE_ENOMEM;
+    e->mem = mem;
+    e->cfg = *cfg;
+    e->cbs = *cbs;
+    e->user = user;
+    epode__buf_init(&e->out, mem);
+    int rc = EPODE_ENOMEM;
+    if (!(e->domain = epode__strdup(mem, cfg->domain)) ||
+        (cfg->localpart && !(e->localpart = epode__strdup(mem, cfg->localpart))) ||
+        (cfg->resource && !(e->resource = epode__strdup(mem, cfg->resource))) ||
+        (cfg->password && !(e->password = epode__strdup(mem, cfg->password))) ||
+        (cfg->mechanisms && !(e->mechanisms = epode__strdup(mem, cfg->mechanisms))))
+        goto fail;
+    if ((rc = epode_parser_new(mem, on_parser, e, &e->parser)) < 0)
+        goto fail;
+    if (cfg->max_stanza_bytes)
+        epode_parser_set_limit(e->parser, EPODE_LIMIT_STANZA_BYTES, cfg->max_stanza_bytes);
+    *out = e;
+    return 0;
+fail:
+    epode__engine_free(e);
+    return rc;
+}
+
+static void wipe_free(const epode_mem_t *mem, char *s)
+{
+    if (!s)
+        return;
+    /* volatile so the compiler keeps the wipe of a buffer about to die */
+    volatile char *v = s;
+    while (*v)
+        *v++ = 0;
+    epode__dealloc(mem, s);
+}
+
+void epode__engine_free(epode__engine *e)
+{
+    if (!e)
+        return;
+    const epode_mem_t *mem = e->mem;
+    epode_parser_free(e->parser);
+    epode__sasl_free(e->sasl);
+    epode__buf_free(&e->out);
+    epode__dealloc(mem, e->domain);
+    epode__dealloc(mem, e->localpart);
+    epode__dealloc(mem, e->resource);
+    wipe_free(mem, e->password);
+    epode__dealloc(mem, e->mechanisms);
+    epode__dealloc(mem, e->bound_jid);
+    epode__dealloc(mem, e->redirect);
+    epode__dealloc(mem, e);
+}
+
+int epode__engine_start(epode__engine *e, const epode__tls_facts *tls)
+{
+    if (e->state != ST_IDLE || e->ended)
+        return EPODE_ESTATE;
+    if (tls) {
+        e->tls_active = 1;
+        e->tls = *tls;
+    }
+    write_header(e);
+    return out_status(e);
+}
+
+int epode__engine_tls_ready(epode__engine *e, const epode__tls_facts *tls)
+{
+    if (e->state != ST_WAIT_TLS || e->ended || !tls)
+        return EPODE_ESTATE;
+    e->tls_active = 1;
+    e->tls = *tls;
+    write_header(e);
+    return out_status(e);
+}
+
+static void run_pending(epode__engine *e)
+{
+    enum pending p = e->pending;
+    e->pending = PEND_NONE;
+    if (p == PEND_STARTTLS) {
+        if (e->cbs.event)
+            e->cbs.event(e->user, EPODE__ENG_STARTTLS);
+    } else if (p == PEND_RESTART) {
+        write_header(e);
+        if (e->cbs.event)
+            e->cbs.event(e->user, EPODE__ENG_AUTHENTICATED);
+    }
+}
+
+int epode__engine_recv(epode__engine *e, const char *data, size_t len)
+{
+    if (e->ended)
+        return EPODE_ECLOSED;
+    if (e->state == ST_WAIT_TLS) {
+        /* Nothing may arrive in cleartext between <proceed/> and TLS. */
+        fail_stream(e, EPODE_STREAM_POLICY_VIOLATION, "data after <proceed/>", EPODE_ETLS,
+                    EPODE_REASON_TLS);
+        return EPODE_ETLS;
+    }
+    if (e->cbs.log && len)
+        e->cbs.log(e->user, 0, data, len);
+    while (len > 0 && !e->ended) {
+        long rc = epode_parser_feed(e->parser, data, len);
+        if (rc < 0) {
+            epode_stream_cond_t cond = epode_parser_condition(e->parser);
+            if (cond == EPODE_STREAM_RESOURCE_CONSTRAINT) {
+                end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+            } else {
+                fail_stream(e, cond != EPODE_STREAM_NONE ? cond : EPODE_STREAM_NOT_WELL_FORMED,
+                            epode_parser_error_text(e->parser), EPODE_EPROTOCOL,
+                            EPODE_REASON_PROTOCOL);
+            }
+            return EPODE_EPROTOCOL;
+        }
+        size_t left = (size_t)rc;
+        if (e->restart_pending) {
+            e->restart_pending = 0;
+            if (e->pending == PEND_STARTTLS && left > 0) {
+                fail_stream(e, EPODE_STREAM_POLICY_VIOLATION,
+                            "the server sent cleartext after <proceed/>", EPODE_ETLS,
+                            EPODE_REASON_TLS);
+                return EPODE_ETLS;
+            }
+            run_pending(e);
+        }
+        data += len - left;
+        len = left;
+    }
+    if (e->ended)
+        return e->out.failed ? EPODE_ENOMEM : EPODE_ECLOSED;
+    return out_status(e);
+}
+
+void epode__engine_eof(epode__engine *e)
+{
+    if (e->ended)
+        return;
+    if (e->state == ST_CLOSING)
+        end(e, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
+    else
+        end(e, EPODE_EEOF, EPODE_REASON_NETWORK, NULL,
+            "the server closed the connection without closing the stream");
+}
+
+const char *epode__engine_output(const epode__engine *e, size_t *len)
+{
+    *len = e->out.len;
+    return e->out.data;
+}
+
+void epode__engine_consume(epode__engine *e, size_t n)
+{
+    epode__buf_consume(&e->out, n);
+}
+
+int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
+{
+    if (e->state != ST_READY || e->ended)
+        return EPODE_ESTATE;
+    if (!st)
+        return EPODE_EINVAL;
+    size_t before = e->out.len;
+    write_stanza(e, st);
+    if (e->out.failed) {
+        /* Keep what was queued before: drop the partial stanza. */
+        e->out.failed = 0;
+        e->out.len = before;
+        return EPODE_ENOMEM;
+    }
+    return 0;
+}
+
+int epode__engine_send_raw(epode__engine *e, const char *data, size_t len)
+{
+    if (e->ended)
+        return EPODE_ESTATE;
+    epode__buf_append(&e->out, data, len);
+    return out_status(e);
+}
+
+int epode__engine_close(epode__engine *e)
+{
+    if (e->ended)
+        return EPODE_ESTATE;
+    if (e->state == ST_CLOSING)
+        return 0;
+    if (e->state == ST_IDLE || e->state == ST_WAIT_TLS) {
+        end(e, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
+        return 0;
+    }
+    write_raw(e, "</stream:stream>");
+    e->state = ST_CLOSING;
+    return out_status(e);
+}
+
+void epode__engine_abort(epode__engine *e, int err, int reason, const char *text)
+{
+    end(e, err, reason, NULL, text);
+}
+
+int epode__engine_is_ready(const epode__engine *e) { return e->state == ST_READY; }
+int epode__engine_has_ended(const epode__engine *e) { return e->ended; }
+const char *epode__engine_bound_jid(const epode__engine *e) { return e->bound_jid; }
+const char *epode__engine_mechanism(const epode__engine *e) { return e->mech[0] ? e->mech : NULL; }
+const char *epode__engine_redirect(const epode__engine *e) { return e->redirect; }

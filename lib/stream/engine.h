@@ -1,0 +1,102 @@
+/* lib/stream/engine.h — the XMPP client session engine, sans-I/O (the
+ * nghttp2 way): bytes in (epode__engine_recv), bytes out
+ * (epode__engine_output/consume), events out through callbacks. It runs
+ * the stream open and restarts, features, STARTTLS (asking its owner to
+ * upgrade the transport; it never touches TLS itself), SASL, resource
+ * binding, the legacy session, stream errors and close. It knows no
+ * sockets, no clock and no loop. */
+#ifndef EPODE__ENGINE_H
+#define EPODE__ENGINE_H
+
+#include <stddef.h>
+
+#include "epode/common.h"
+#include "epode/conn.h"
+#include "epode/stanza.h"
+
+typedef struct epode__engine epode__engine;
+
+typedef struct epode__engine_config {
+    const char *domain;     /* the XMPP domain */
+    const char *localpart;  /* account name (SASL authcid); NULL: none */
+    const char *resource;   /* requested at bind; NULL: server's choice */
+    const char *password;
+    const char *mechanisms; /* allowed SASL mechanisms, or NULL */
+    epode_tls_mode_t tls_mode;
+    int have_client_cert;
+    size_t max_stanza_bytes; /* parser limit; 0: default */
+} epode__engine_config;
+
+/* What the owner knows about TLS on the link, handed to the engine when
+ * TLS comes up (direct TLS before start; STARTTLS in tls_ready). */
+typedef struct epode__tls_facts {
+    int version;            /* 12 or 13 */
+    unsigned key_bits;
+    /* channel-binding data the owner could compute (len 0: none) */
+    unsigned char tls_unique[64];
+    size_t tls_unique_len;
+    unsigned char tls_exporter[64];
+    size_t tls_exporter_len;
+} epode__tls_facts;
+
+enum epode__engine_event {
+    EPODE__ENG_STARTTLS = 1, /* upgrade the transport now, then tls_ready */
+    EPODE__ENG_AUTHENTICATED,
+    EPODE__ENG_READY
+};
+
+typedef struct epode__engine_cbs {
+    void (*event)(void *user, int event);
+    /* A stanza after READY (borrowed for the call). */
+    void (*stanza)(void *user, epode_stanza_t *st);
+    /* The stream is over: err is an EPODE_E… code (EPODE_ECLOSED for a
+     * clean close), reason an epode_disconnect_reason_t, condition the
+     * stream/SASL condition or NULL, text a sentence. Bytes already in
+     * the output (e.g. our stream error) should still be flushed. */
+    void (*ended)(void *user, int err, int reason, const char *condition, const char *text);
+    /* XML traffic for logs (out = 1 for ours); credentials redacted. May
+     * be NULL. */
+    void (*log)(void *user, int out, const char *data, size_t len);
+} epode__engine_cbs;
+
+int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
+                      const epode__engine_cbs *cbs, void *user, epode__engine **out);
+void epode__engine_free(epode__engine *e);
+
+/* Opens the stream (writes our header). `tls` non-NULL when the link is
+ * already TLS (direct TLS). */
+int epode__engine_start(epode__engine *e, const epode__tls_facts *tls);
+/* After EPODE__ENG_STARTTLS: the transport is now TLS, handshake done
+ * and certificate accepted. Restarts the stream. */
+int epode__engine_tls_ready(epode__engine *e, const epode__tls_facts *tls);
+
+/* Feeds received bytes. Returns 0, or a negative code after `ended` has
+ * been called (the engine is then finished; feed nothing more). */
+int epode__engine_recv(epode__engine *e, const char *data, size_t len);
+/* The transport reached end of stream. */
+void epode__engine_eof(epode__engine *e);
+
+/* Bytes to write (borrowed until the next engine call). */
+const char *epode__engine_output(const epode__engine *e, size_t *len);
+void epode__engine_consume(epode__engine *e, size_t n);
+
+/* Serializes a stanza into the output (READY only: EPODE_ESTATE). */
+int epode__engine_send(epode__engine *e, const epode_stanza_t *st);
+/* Raw bytes (whitespace keepalive). */
+int epode__engine_send_raw(epode__engine *e, const char *data, size_t len);
+/* Writes </stream:stream>; `ended` follows when the server closes too
+ * (or the owner times out and calls epode__engine_abort). */
+int epode__engine_close(epode__engine *e);
+/* Ends the engine from outside (network error, timeout): calls `ended`
+ * with these values unless it already ended. */
+void epode__engine_abort(epode__engine *e, int err, int reason, const char *text);
+
+int epode__engine_is_ready(const epode__engine *e);
+int epode__engine_has_ended(const epode__engine *e);
+const char *epode__engine_bound_jid(const epode__engine *e);
+/* SASL mechanism in use (after auth started), or NULL. */
+const char *epode__engine_mechanism(const epode__engine *e);
+/* The see-other-host target from a stream error, or NULL. */
+const char *epode__engine_redirect(const epode__engine *e);
+
+#endif

@@ -1,0 +1,165 @@
+/* lib/transport/transport.h — byte transports: a small vtable that stacks
+ * (tcp → tls), in the spirit of curl's connection filters. A transport is
+ * a non-blocking byte pipe: it never blocks, never knows stanzas, and says
+ * which fd events it needs next. Implementations: tcp (a connected socket),
+ * tls (gnutls over any lower transport; STARTTLS pushes it onto a live
+ * tcp), memory (an in-process pair, no fd). */
+#ifndef EPODE__TRANSPORT_H
+#define EPODE__TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "epode/common.h"
+#include "loop/loop.h" /* EPODE__READ, EPODE__WRITE */
+
+typedef struct epode__transport epode__transport;
+
+typedef struct epode__transport_ops {
+    const char *name;
+    /* > 0: bytes read; 0: orderly end of stream; EPODE_EAGAIN: nothing
+     * now; other negative: EPODE_ENET / EPODE_ETLS (words in t->error).
+     * len must be > 0 (EPODE_EINVAL otherwise: 0 would read as EOF). */
+    long (*read)(epode__transport *t, void *buf, size_t len);
+    /* > 0: bytes taken (maybe fewer than len; taken bytes are the
+     * transport's: never offer them again); EPODE_EAGAIN; error.
+     * len 0 flushes what the transport still holds (TLS records the
+     * socket did not take): 0 when nothing is left, else EPODE_EAGAIN.
+     * read() and tls_handshake() flush too. */
+    long (*write)(epode__transport *t, const void *buf, size_t len);
+    /* EPODE__READ|EPODE__WRITE the transport needs on its fd to make
+     * progress right now (TLS may need WRITE to read, and vice versa).
+     * READ is always in it while the stream is open; WRITE only when
+     * something is blocked on writing: the owner adds WRITE itself while
+     * it has bytes to write. */
+    unsigned (*wants)(epode__transport *t);
+    /* The fd to watch, or -1 (memory). */
+    int (*fd)(epode__transport *t);
+    /* Bytes that can be read now without waiting on the fd (decrypted
+     * TLS records, memory queues): the loop must come back at once. */
+    size_t (*pending)(epode__transport *t);
+    /* Starts/continues a graceful close of the sending side (TLS
+     * close_notify, then TCP FIN); reading stays possible.
+     * 0: done; EPODE_EAGAIN: call again when wants() is ready. */
+    int (*shutdown)(epode__transport *t);
+    /* Frees this transport and every one below it; closes fds. */
+    void (*free)(epode__transport *t);
+} epode__transport_ops;
+
+struct epode__transport {
+    const epode__transport_ops *ops;
+    const epode_mem_t *mem;
+    char error[160]; /* last error, in words (for the application's event) */
+};
+
+/* Convenience wrappers (NULL-safe where it matters). */
+static inline long epode__transport_read(epode__transport *t, void *b, size_t n) { return t->ops->read(t, b, n); }
+static inline long epode__transport_write(epode__transport *t, const void *b, size_t n) { return t->ops->write(t, b, n); }
+static inline unsigned epode__transport_wants(epode__transport *t) { return t->ops->wants(t); }
+static inline int epode__transport_fd(epode__transport *t) { return t->ops->fd(t); }
+static inline size_t epode__transport_pending(epode__transport *t) { return t->ops->pending ? t->ops->pending(t) : 0; }
+static inline int epode__transport_shutdown(epode__transport *t) { return t->ops->shutdown(t); }
+static inline void epode__transport_free(epode__transport *t) { if (t) t->ops->free(t); }
+
+/* ---- tcp ------------------------------------------------------------------ */
+/* Wraps a connected socket: takes ownership of fd on success (on failure
+ * the caller still owns it); makes it non-blocking; sets TCP_NODELAY
+ * (ignored where the socket has no such option, e.g. AF_UNIX); writes
+ * with MSG_NOSIGNAL, so a closed peer is EPODE_ENET, never SIGPIPE.
+ * EPODE_EINVAL if fd is not a socket, EPODE_ENOMEM. */
+int epode__tcp_new(const epode_mem_t *mem, int fd, epode__transport **out);
+
+/* ---- memory --------------------------------------------------------------- */
+/* Two connected ends: bytes written to one are read from the other.
+ * Freeing or shutting down one end makes the other read 0 (EOF) once it
+ * has read what was queued; writing to a freed end is EPODE_ENET. Each
+ * end is freed on its own (in any order); fd() is -1, pending() is the
+ * bytes queued for reading. Queues grow without bound by default. */
+int epode__memory_pair(const epode_mem_t *mem, epode__transport **a, epode__transport **b);
+/* Bounds the queue from `t` to its peer: writes take at most what fits
+ * and return EPODE_EAGAIN when it is full (wants() then has WRITE).
+ * 0: unbounded. Lets tests exercise short writes. */
+void epode__memory_set_limit(epode__transport *t, size_t bytes);
+
+/* ---- tls ------------------------------------------------------------------ */
+/* Shared per context: trust store (system or a CA file) and, optionally, a
+ * client certificate for SASL EXTERNAL, and the parsed priority strings.
+ * Measured (gnutls 3.7.9, Debian's store): 3.7 MiB with the system store,
+ * 41 KB with one CA file — never one per connection. A client session
+ * costs ~11 KB after the handshake (~19 KB if each parsed its own
+ * priorities, hence sharing them here). */
+typedef struct epode__tls_creds epode__tls_creds;
+/* ca_file NULL: the system trust store. cert/key NULL: no client cert
+ * (both or neither: EPODE_EINVAL). Errors: EPODE_ETLS (a file could not
+ * be loaded), EPODE_ENOMEM. The creds must outlive every session made
+ * with them. */
+int epode__tls_creds_new(const epode_mem_t *mem, const char *ca_file, const char *cert_file,
+                         const char *key_file, epode__tls_creds **out);
+/* The same, with the reason for a failure in `why` (e.g. "/etc/x.pem:
+ * Error while reading file."), for the application's error event. */
+int epode__tls_creds_new_why(const epode_mem_t *mem, const char *ca_file, const char *cert_file,
+                             const char *key_file, char *why, size_t why_len,
+                             epode__tls_creds **out);
+void epode__tls_creds_free(epode__tls_creds *c);
+
+typedef struct epode__tls_options {
+    const char *server_name;  /* SNI and the name checked: the XMPP domain
+                               * (copied; no SNI for an IP literal) */
+    int alpn_xmpp_client;     /* offer ALPN "xmpp-client" (direct TLS) */
+    int max_version;          /* 0: library default; 12: TLS 1.2; 13: TLS 1.3;
+                               * anything else: EPODE_EINVAL */
+} epode__tls_options;
+
+/* Layers TLS over `lower` (takes ownership of it on success; on failure
+ * the caller keeps it). creds are borrowed. opts may be NULL. The
+ * handshake runs inside read/write/handshake calls. A read may return 0
+ * without the peer's close_notify (servers often just close after
+ * </stream:stream>; XMPP's own framing shows truncation); t->error then
+ * says so. Errors of the lower transport come back as its own code
+ * (EPODE_ENET) with its words. */
+int epode__tls_new(const epode_mem_t *mem, epode__tls_creds *creds, epode__transport *lower,
+                   const epode__tls_options *opts, epode__transport **out);
+/* Drives the handshake: 0 when complete (and our last flight handed to
+ * the lower transport), EPODE_EAGAIN, EPODE_ETLS (words in tls->error,
+ * e.g. "the peer does not speak TLS (it sent "<?xml versio...")"), the
+ * lower's EPODE_ENET, EPODE_ENOMEM; EPODE_EINVAL if not a TLS transport.
+ * Errors are sticky: every later call returns the same. */
+int epode__tls_handshake(epode__transport *tls);
+
+/* After the handshake: verification of the peer's certificate against
+ * the trust store and the XMPP domain (RFC 6125: DNS-ID, CN fallback,
+ * and the XmppAddr SAN). domain NULL: opts->server_name. 0 if trusted;
+ * EPODE_ECERT with reasons in `why`, joined by "; " (e.g. "signed by an
+ * unknown authority", "issued for another name", "expired", "not yet
+ * valid", "revoked"); EPODE_ESTATE before the handshake; EPODE_EINVAL
+ * if tls is not a TLS transport. The handshake never checks the
+ * certificate itself, so the application can decide about a failure. */
+int epode__tls_verify(epode__transport *tls, const char *domain, char *why, size_t why_len);
+
+/* Channel-binding data (RFC 5929 tls-unique, RFC 9266 tls-exporter).
+ * buf has room for *len bytes; sets *len to the data's length (12 for
+ * tls-unique with TLS 1.2, 32 for tls-exporter). EPODE_ERANGE (with *len
+ * set to the length needed) if it does not fit: binding data is never
+ * truncated. EPODE_ENOTFOUND when the type is not available on this
+ * session (tls-unique on TLS 1.3; tls-exporter on TLS 1.2 without
+ * extended master secret); EPODE_ESTATE before the handshake. */
+enum { EPODE__CB_TLS_UNIQUE = 1, EPODE__CB_TLS_EXPORTER = 2 };
+int epode__tls_channel_binding(epode__transport *tls, int type, unsigned char *buf, size_t *len);
+/* The server's certificate (DER) for the application's certificate
+ * callback: borrowed, valid while the transport lives. 0, or
+ * EPODE_ENOTFOUND (no handshake yet, no certificate; *der NULL, *len 0). */
+int epode__tls_peer_cert(epode__transport *tls, const unsigned char **der, size_t *len);
+/* 12 or 13 for TLS 1.2/1.3 (0 before the handshake). */
+int epode__tls_version(epode__transport *tls);
+/* Key size in bits of the negotiated cipher (for SASL's external SSF);
+ * 0 before the handshake. */
+unsigned epode__tls_key_bits(epode__transport *tls);
+
+/* The gnutls session of a TLS transport (for verify.c and tests), or
+ * NULL if tls is not one. Borrowed. */
+struct gnutls_session_int;
+struct gnutls_session_int *epode__tls_session(epode__transport *tls);
+/* The server name given in the options, or NULL. Borrowed. */
+const char *epode__tls_server_name(epode__transport *tls);
+
+#endif

@@ -1,0 +1,556 @@
+/* tests/unit/test_engine.c — the sans-I/O session engine against scripted
+ * servers: server bytes in, client bytes and events out, byte for byte.
+ * Friendly servers, and hostile ones (garbage, huge stanzas, stream errors
+ * at every step, no STARTTLS, cleartext after <proceed/>, forged SASL
+ * success). */
+#include "test.h"
+
+#include <epode.h>
+
+#include "stream/engine.h"
+
+#define SHDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
+             "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s%d' version='1.0'>"
+#define F_TLS "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"
+#define F_PLAIN "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+#define F_BIND_SESSION "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></stream:features>"
+#define F_BIND "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>"
+#define PROCEED "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+#define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+#define BIND_OK "<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/balcony</jid></bind></iq>"
+#define SESS_OK "<iq type='result' id='sess_1'/>"
+
+typedef struct fx {
+    epode__engine *e;
+    char events[256];
+    int ended, err, reason;
+    char cond[64], text[400];
+    int stanzas;
+    char last_stanza[1024];
+    char log[1 << 15];
+    size_t loglen;
+    int hdr_n;
+} fx;
+
+static void ev_cb(void *u, int ev)
+{
+    fx *f = u;
+    const char *n = ev == EPODE__ENG_STARTTLS ? "STARTTLS " : ev == EPODE__ENG_AUTHENTICATED ? "AUTH " : "READY ";
+    strncat(f->events, n, sizeof f->events - strlen(f->events) - 1);
+}
+
+static void stanza_cb(void *u, epode_stanza_t *st)
+{
+    fx *f = u;
+    f->stanzas++;
+    char *t;
+    if (epode_stanza_to_text(st, EPODE_TEXT_IN_STREAM, &t, NULL) == 0) {
+        snprintf(f->last_stanza, sizeof f->last_stanza, "%s", t);
+        epode_free(t);
+    }
+}
+
+static void ended_cb(void *u, int err, int reason, const char *cond, const char *text)
+{
+    fx *f = u;
+    f->ended++;
+    f->err = err;
+    f->reason = reason;
+    snprintf(f->cond, sizeof f->cond, "%s", cond ? cond : "");
+    snprintf(f->text, sizeof f->text, "%s", text ? text : "");
+}
+
+static void log_cb(void *u, int out, const char *d, size_t n)
+{
+    fx *f = u;
+    if (f->loglen + n + 8 < sizeof f->log) {
+        memcpy(f->log + f->loglen, out ? "OUT " : "IN  ", 4);
+        f->loglen += 4;
+        memcpy(f->log + f->loglen, d, n);
+        f->loglen += n;
+        f->log[f->loglen++] = '\n';
+        f->log[f->loglen] = '\0';
+    }
+}
+
+static const epode__tls_facts facts13 = {.version = 13, .key_bits = 256};
+
+static int setup(fx *f, epode_tls_mode_t mode, const char *mechs)
+{
+    memset(f, 0, sizeof *f);
+    if (epode_global_init() < 0)
+        return -1;
+    epode__engine_config cfg = {
+        .domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+        .resource = "balcony", .tls_mode = mode, .mechanisms = mechs,
+    };
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log_cb};
+    return epode__engine_new(NULL, &cfg, &cbs, f, &f->e);
+}
+
+/* Takes everything the client wrote. */
+static char *take(fx *f)
+{
+    static char buf[1 << 16];
+    size_t n;
+    const char *o = epode__engine_output(f->e, &n);
+    if (n >= sizeof buf)
+        n = sizeof buf - 1;
+    memcpy(buf, o ? o : "", n);
+    buf[n] = '\0';
+    epode__engine_consume(f->e, n);
+    return buf;
+}
+
+static int srv(fx *f, const char *s)
+{
+    return epode__engine_recv(f->e, s, strlen(s));
+}
+
+static char *hdr(fx *f)
+{
+    static char b[300];
+    snprintf(b, sizeof b, SHDR, ++f->hdr_n);
+    return b;
+}
+
+/* Runs the whole login (STARTTLS, PLAIN, bind, session). */
+static int login(fx *f)
+{
+    if (epode__engine_start(f->e, NULL) < 0) return 0;
+    char *o = take(f);
+    if (!strstr(o, "to='example.com'") || strstr(o, "from=")) return 0;
+    if (srv(f, hdr(f)) < 0 || srv(f, F_TLS) < 0) return 0;
+    if (strcmp(take(f), "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>") != 0) return 0;
+    if (srv(f, PROCEED) < 0) return 0;
+    if (strcmp(f->events, "STARTTLS ") != 0) return 0;
+    if (epode__engine_tls_ready(f->e, &facts13) < 0) return 0;
+    o = take(f);
+    if (!strstr(o, "from='juliet@example.com'")) return 0;
+    if (srv(f, hdr(f)) < 0 || srv(f, F_PLAIN) < 0) return 0;
+    /* base64("\0juliet\0r0meo!") */
+    if (strcmp(take(f), "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+                        "AGp1bGlldAByMG1lbyE=</auth>") != 0) return 0;
+    if (srv(f, SUCCESS) < 0) return 0;
+    if (!strstr(take(f), "<stream:stream")) return 0;
+    if (srv(f, hdr(f)) < 0 || srv(f, F_BIND_SESSION) < 0) return 0;
+    o = take(f);
+    if (strcmp(o, "<iq type=\"set\" id=\"bind_1\"><bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\">"
+                  "<resource>balcony</resource></bind></iq>") != 0) return 0;
+    if (srv(f, BIND_OK) < 0) return 0;
+    if (!strstr(take(f), "urn:ietf:params:xml:ns:xmpp-session")) return 0;
+    if (srv(f, SESS_OK) < 0) return 0;
+    return strcmp(f->events, "STARTTLS AUTH READY ") == 0 &&
+           epode__engine_is_ready(f->e) &&
+           strcmp(epode__engine_bound_jid(f->e), "juliet@example.com/balcony") == 0;
+}
+
+TEST(engine_full_login_starttls_plain_bind_session)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK(login(&f));
+    CHECK_INT(f.ended, 0);
+    CHECK_STR(epode__engine_mechanism(f.e), "PLAIN");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_delivers_stanzas_and_sends_after_ready)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK(login(&f));
+    CHECK_INT(srv(&f, "<message from='romeo@example.net/x' type='chat'><body>hi</body></message>"), 0);
+    CHECK_INT(f.stanzas, 1);
+    CHECK_STR(f.last_stanza, "<message from=\"romeo@example.net/x\" type=\"chat\"><body>hi</body></message>");
+    epode_stanza_t *m;
+    CHECK_INT(epode_message_new(NULL, "chat", "romeo@example.net", "a < b", &m), 0);
+    CHECK_INT(epode__engine_send(f.e, m), 0);
+    epode_stanza_unref(m);
+    CHECK_STR(take(&f), "<message type=\"chat\" to=\"romeo@example.net\"><body>a &lt; b</body></message>");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_send_before_ready_is_refused)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    epode_stanza_t *m;
+    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode__engine_send(f.e, m), EPODE_ESTATE);
+    epode_stanza_unref(m);
+    epode__engine_free(f.e);
+}
+
+TEST(engine_login_survives_one_byte_chunks)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_DISABLED, "SCRAM-SHA-1 PLAIN"), 0);
+    /* no TLS, so no PLAIN: offer SCRAM only and stop at the auth */
+    CHECK_INT(epode__engine_start(f.e, &facts13), 0); /* as if direct TLS */
+    take(&f);
+    char script[4096];
+    snprintf(script, sizeof script, SHDR "%s", 1, F_PLAIN);
+    for (size_t i = 0; script[i]; i++)
+        CHECK_INT(epode__engine_recv(f.e, script + i, 1), 0);
+    CHECK(strstr(take(&f), "mechanism='PLAIN'"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_refuses_server_without_starttls_when_tls_required)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    take(&f);
+    srv(&f, hdr(&f));
+    srv(&f, F_PLAIN);
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_ENOTLS);
+    CHECK_INT(f.reason, EPODE_REASON_TLS);
+    CHECK(strstr(f.text, "STARTTLS"));
+    char *o = take(&f);
+    CHECK(!strstr(o, "<auth"));
+    CHECK(strstr(o, "</stream:stream>"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_rejects_cleartext_after_proceed)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    take(&f);
+    srv(&f, hdr(&f));
+    srv(&f, F_TLS);
+    take(&f);
+    CHECK(srv(&f, PROCEED "<stream:features/>") < 0);
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_ETLS);
+    CHECK_STR(f.cond, "policy-violation");
+    CHECK(!strstr(f.events, "STARTTLS"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_rejects_data_arriving_before_tls_is_up)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    take(&f);
+    srv(&f, hdr(&f));
+    srv(&f, F_TLS);
+    srv(&f, PROCEED);
+    CHECK_STR(f.events, "STARTTLS ");
+    CHECK(srv(&f, "<x/>") < 0);
+    CHECK_INT(f.err, EPODE_ETLS);
+    epode__engine_free(f.e);
+}
+
+TEST(engine_starttls_failure_from_server)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    srv(&f, hdr(&f));
+    srv(&f, F_TLS);
+    srv(&f, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    CHECK_INT(f.err, EPODE_ETLS);
+    CHECK_INT(f.reason, EPODE_REASON_TLS);
+    epode__engine_free(f.e);
+}
+
+/* Drives a fresh engine to the given step, then sends `bad`. */
+static int at_step(fx *f, int step, const char *bad)
+{
+    if (setup(f, EPODE_TLS_REQUIRED, NULL) < 0) return -1;
+    epode__engine_start(f->e, NULL);
+    if (step >= 1) srv(f, hdr(f));
+    if (step >= 2) srv(f, F_TLS);
+    if (step >= 3) { srv(f, PROCEED); epode__engine_tls_ready(f->e, &facts13); }
+    if (step >= 4) srv(f, hdr(f));
+    if (step >= 5) srv(f, F_PLAIN);
+    if (step >= 6) srv(f, SUCCESS);
+    if (step >= 7) srv(f, hdr(f));
+    if (step >= 8) srv(f, F_BIND_SESSION);
+    if (step >= 9) srv(f, BIND_OK);
+    if (step >= 10) srv(f, SESS_OK);
+    take(f);
+    /* after <proceed/> and after <success/> the server's new stream has
+     * not opened yet: open it first */
+    if (step == 3 || step == 6)
+        srv(f, hdr(f));
+    return srv(f, bad);
+}
+
+TEST(engine_stream_error_at_every_step)
+{
+    for (int step = 1; step <= 10; step++) {
+        fx f;
+        at_step(&f, step, "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                          "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Replaced</text></stream:error>");
+        if (f.ended != 1 || f.err != EPODE_ESTREAM || strcmp(f.cond, "conflict") != 0 ||
+            !strstr(f.text, "Replaced") || f.reason != EPODE_REASON_STREAM_ERROR)
+            printf("# step %d: ended %d err %d cond %s text %s\n", step, f.ended, f.err, f.cond, f.text);
+        CHECK_INT(f.ended, 1);
+        CHECK_INT(f.err, EPODE_ESTREAM);
+        CHECK_STR(f.cond, "conflict");
+        CHECK(strstr(take(&f), "</stream:stream>"));
+        epode__engine_free(f.e);
+    }
+}
+
+TEST(engine_garbage_at_every_step_is_not_well_formed)
+{
+    for (int step = 1; step <= 10; step++) {
+        fx f;
+        CHECK(at_step(&f, step, "<a></b>") < 0);
+        CHECK_INT(f.ended, 1);
+        CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+        CHECK_STR(f.cond, "not-well-formed");
+        char *o = take(&f);
+        CHECK(strstr(o, "<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"));
+        CHECK(strstr(o, "</stream:stream>"));
+        epode__engine_free(f.e);
+    }
+}
+
+TEST(engine_huge_stanza_is_policy_violation)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK(login(&f));
+    static char big[400000];
+    memset(big, 'a', sizeof big - 1);
+    memcpy(big, "<message><body>", 15);
+    CHECK(srv(&f, big) < 0);
+    CHECK_STR(f.cond, "policy-violation");
+    CHECK(strstr(take(&f), "policy-violation"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_see_other_host_gives_redirect)
+{
+    fx f;
+    at_step(&f, 1, "<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>"
+                   "[2001:db8::1]:5222</see-other-host></stream:error>");
+    CHECK_STR(f.cond, "see-other-host");
+    CHECK_STR(epode__engine_redirect(f.e), "[2001:db8::1]:5222");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_unknown_stream_error_condition_is_undefined)
+{
+    fx f;
+    at_step(&f, 4, "<stream:error><made-up xmlns='urn:x'/></stream:error>");
+    CHECK_STR(f.cond, "undefined-condition");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_sasl_failure_reports_condition_and_text)
+{
+    fx f;
+    at_step(&f, 5, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>"
+                   "<text>Wrong password</text></failure>");
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK_INT(f.reason, EPODE_REASON_AUTH);
+    CHECK_STR(f.cond, "not-authorized");
+    CHECK(strstr(f.text, "Wrong password"));
+    CHECK(strcmp(f.events, "STARTTLS ") == 0);
+    epode__engine_free(f.e);
+}
+
+TEST(engine_forged_scram_success_is_refused)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, "SCRAM-SHA-1"), 0);
+    epode__engine_start(f.e, NULL);
+    srv(&f, hdr(&f));
+    srv(&f, F_TLS);
+    srv(&f, PROCEED);
+    epode__engine_tls_ready(f.e, &facts13);
+    srv(&f, hdr(&f));
+    srv(&f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>");
+    CHECK(strstr(take(&f), "mechanism='SCRAM-SHA-1'"));
+    srv(&f, SUCCESS); /* no server-final message: an impostor */
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK(!strstr(f.events, "AUTH"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_scram_success_with_garbage_is_refused)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, "SCRAM-SHA-256"), 0);
+    epode__engine_start(f.e, NULL);
+    srv(&f, hdr(&f));
+    srv(&f, F_TLS);
+    srv(&f, PROCEED);
+    epode__engine_tls_ready(f.e, &facts13);
+    srv(&f, hdr(&f));
+    srv(&f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>");
+    srv(&f, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>dj1ib2d1cw==</success>");
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK(!strstr(f.events, "AUTH"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_sasl_data_not_base64_is_refused)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, "SCRAM-SHA-1"), 0);
+    epode__engine_start(f.e, NULL);
+    srv(&f, hdr(&f));
+    srv(&f, F_TLS);
+    srv(&f, PROCEED);
+    epode__engine_tls_ready(f.e, &facts13);
+    srv(&f, hdr(&f));
+    srv(&f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>");
+    srv(&f, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>not base64!</challenge>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    epode__engine_free(f.e);
+}
+
+TEST(engine_no_acceptable_mechanism)
+{
+    fx f;
+    at_step(&f, 4, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                   "<mechanism>DIGEST-MD5</mechanism><mechanism>X-OAUTH2</mechanism></mechanisms>"
+                   "</stream:features>");
+    CHECK_INT(f.err, EPODE_ENOMECH);
+    CHECK_INT(f.reason, EPODE_REASON_AUTH);
+    epode__engine_free(f.e);
+}
+
+TEST(engine_plain_never_without_tls)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_DISABLED, NULL), 0);
+    epode__engine_start(f.e, NULL);
+    srv(&f, hdr(&f));
+    srv(&f, F_PLAIN);
+    CHECK_INT(f.err, EPODE_ENOMECH);
+    CHECK(!strstr(take(&f), "<auth"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_stanza_before_login_is_refused)
+{
+    fx f;
+    at_step(&f, 4, "<message><body>spam</body></message>");
+    CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+    CHECK_STR(f.cond, "unsupported-stanza-type");
+    CHECK_INT(f.stanzas, 0);
+    epode__engine_free(f.e);
+}
+
+TEST(engine_bind_error_ends_login)
+{
+    fx f;
+    at_step(&f, 8, "<iq type='error' id='bind_1'><error type='cancel'><not-allowed "
+                   "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    CHECK_INT(f.err, EPODE_EPROTOCOL);
+    CHECK_STR(f.cond, "not-allowed");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_bind_result_without_jid_is_refused)
+{
+    fx f;
+    at_step(&f, 8, "<iq type='result' id='bind_1'/>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+    CHECK(!epode__engine_is_ready(f.e));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_optional_session_is_skipped)
+{
+    fx f;
+    at_step(&f, 7, F_BIND);
+    take(&f);
+    srv(&f, BIND_OK);
+    CHECK(epode__engine_is_ready(f.e));
+    CHECK(!strstr(take(&f), "session"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_old_stream_version_is_refused)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    epode__engine_start(f.e, NULL);
+    srv(&f, "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x'>");
+    CHECK_STR(f.cond, "unsupported-version");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_close_handshake)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK(login(&f));
+    CHECK_INT(epode__engine_close(f.e), 0);
+    CHECK_STR(take(&f), "</stream:stream>");
+    CHECK_INT(f.ended, 0);
+    srv(&f, "</stream:stream>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_ECLOSED);
+    CHECK_INT(f.reason, EPODE_REASON_CLOSED);
+    CHECK_STR(take(&f), "");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_server_closes_first)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK(login(&f));
+    srv(&f, "</stream:stream>");
+    CHECK_INT(f.ended, 1);
+    CHECK_STR(take(&f), "</stream:stream>");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_eof_without_close)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK(login(&f));
+    epode__engine_eof(f.e);
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EEOF);
+    CHECK_INT(f.reason, EPODE_REASON_NETWORK);
+    epode__engine_free(f.e);
+}
+
+TEST(engine_log_redacts_credentials)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK(login(&f));
+    CHECK(strstr(f.log, "OUT <auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>[redacted]</auth>"));
+    CHECK(!strstr(f.log, "AGp1bGlldAByMG1lbyE="));
+    CHECK(strstr(f.log, "IN  <iq type='result' id='bind_1'>"));
+    epode__engine_free(f.e);
+}
+
+TEST(engine_direct_tls_sends_from_in_first_header)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_DIRECT, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, &facts13), 0);
+    CHECK(strstr(take(&f), "from='juliet@example.com'"));
+    srv(&f, hdr(&f));
+    srv(&f, F_PLAIN);
+    CHECK(strstr(take(&f), "mechanism='PLAIN'"));
+    epode__engine_free(f.e);
+}
+
+TEST_MAIN

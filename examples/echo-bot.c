@@ -46,6 +46,7 @@ static int on_chat(epode_conn_t *conn, epode_stanza_t *msg, void *user)
 
 typedef struct state {
     int ready_once;
+    int disconnected;
     int failed;
     char why[512];
 } state;
@@ -61,6 +62,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
             epode_stanza_unref(pres);
         }
     } else if (ev == EPODE_CONN_DISCONNECTED) {
+        s->disconnected = 1;
         if (epode_conn_reason(conn) != EPODE_REASON_CLOSED) {
             s->failed = 1;
             snprintf(s->why, sizeof s->why, "%s", epode_conn_error_text(conn));
@@ -95,15 +97,13 @@ int main(int argc, char **argv)
         return 1;
     }
     int closing = 0;
-    for (;;) {
+    while (!s.disconnected) {
         if (g_stop && !closing) {
-            closing = 1;
+            closing = 1; /* DISCONNECTED follows the server's answer (or 5 s) */
             if (epode_conn_close(conn) < 0)
                 break;
         }
-        rc = epode_ctx_run_once(g_ctx, -1);
-        if (rc < 0 || (!epode_conn_is_ready(conn) && (s.failed || closing) &&
-                       epode_conn_reason(conn) != EPODE_REASON_NONE))
+        if (epode_ctx_run_once(g_ctx, -1) < 0)
             break;
     }
     epode_conn_free(conn);

@@ -210,20 +210,21 @@ static int answer_from_ok(const entry *e, const char *from, const char *self)
         return from && epode_jid_str_equal(from, e->to, 0);
     if (!from)
         return 1;
-    if (self && (epode_jid_str_equal(from, self, 0) || epode_jid_str_equal(from, self, 1)))
+    if (!self)
+        return 0;
+    if (epode_jid_str_equal(from, self, 0))
         return 1;
-    if (self) {
-        const char *at = strchr(self, '@');
-        const char *domain = at ? at + 1 : self;
-        size_t dl = strcspn(domain, "/");
-        char buf[1024];
-        if (dl < sizeof buf) {
-            memcpy(buf, domain, dl);
-            buf[dl] = '\0';
-            return epode_jid_str_equal(from, buf, 0);
-        }
-    }
-    return 0;
+    /* our bare JID exactly (not another resource of ours), or our domain */
+    char buf[3 * 1024 + 4];
+    size_t bare = strcspn(self, "/");
+    if (bare >= sizeof buf)
+        return 0;
+    memcpy(buf, self, bare);
+    buf[bare] = '\0';
+    if (epode_jid_str_equal(from, buf, 0))
+        return 1;
+    const char *at = strchr(buf, '@');
+    return at && epode_jid_str_equal(from, at + 1, 0);
 }
 
 int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st,

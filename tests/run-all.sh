@@ -94,7 +94,7 @@ fi
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
 if CC=clang build "$OUT/fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dexamples=false -Dbench=false -Dtests=true; then
-    for t in parser from_text jid; do
+    for t in parser from_text jid engine; do
         corpus="$OUT/fuzz-corpus-$t"
         rm -rf "$corpus"; cp -r "tests/fuzz/corpus/$t" "$corpus"
         if (cd "$OUT" && "$OUT/fuzz/tests/fuzz/fuzz_$t" -max_total_time="$FUZZ_SECONDS" \

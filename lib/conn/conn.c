@@ -6,6 +6,7 @@
 #include "conn_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 
 static void pump(epode_conn_t *c);
 static void teardown(epode_conn_t *c);
+static void on_login_timeout(void *user);
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -276,6 +278,84 @@ const char *epode_conn_security(const epode_conn_t *c) { return c && c->security
 /* ---- the end of a connection ---------------------------------------------------------- */
 
 /* Ends the link and tells the application (from loop callbacks only). */
+#define MAX_REDIRECTS 3
+
+/* "host", "host:port", "[v6]" or "[v6]:port" (RFC 6120 §4.9.3.19). */
+static int parse_redirect(const char *s, char *host, size_t host_len, unsigned *port)
+{
+    const char *end, *colon;
+    *port = 0;
+    if (*s == '[') {
+        end = strchr(s, ']');
+        if (!end || end == s + 1)
+            return -1;
+        if ((size_t)(end - s - 1) >= host_len)
+            return -1;
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (end[1] && !colon)
+            return -1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon && strchr(s, ':') != colon)
+            return -1; /* a bare IPv6 address needs brackets */
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        if (n == 0 || n >= host_len)
+            return -1;
+        memcpy(host, s, n);
+        host[n] = '\0';
+    }
+    if (colon) {
+        char *e;
+        long p = strtol(colon + 1, &e, 10);
+        if (*e || p <= 0 || p > 65535)
+            return -1;
+        *port = (unsigned)p;
+    }
+    return 0;
+}
+
+static void try_next_target(epode_conn_t *c);
+
+static void on_redirect(void *user)
+{
+    try_next_target(user);
+}
+
+/* A see-other-host stream error: connect there instead (same XMPP
+ * domain, so the certificate must still be the domain's). */
+static int follow_redirect(epode_conn_t *c)
+{
+    char host[256];
+    unsigned port;
+    if (c->reason != EPODE_REASON_STREAM_ERROR || strcmp(c->condition, "see-other-host") != 0 ||
+        !c->redirect || c->redirects >= MAX_REDIRECTS ||
+        parse_redirect(c->redirect, host, sizeof host, &port) < 0)
+        return 0;
+    epode__target *t = epode__alloc(c->ctx->mem, sizeof *t);
+    if (!t)
+        return 0;
+    unsigned redirects = c->redirects + 1;
+    release_link(c);
+    c->redirects = redirects;
+    snprintf(t->host, sizeof t->host, "%s", host);
+    t->direct_tls = c->direct_tls;
+    t->port = (uint16_t)(port ? port : t->direct_tls ? 5223 : 5222);
+    c->targets = t;
+    c->ntargets = 1;
+    c->next_target = 0;
+    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "redirected to %s:%u (%s)", t->host, t->port,
+                   c->text);
+    c->reason = EPODE_REASON_NONE;
+    c->err = 0;
+    c->condition[0] = c->text[0] = c->security[0] = '\0';
+    c->state = C_RESOLVING;
+    epode__timer_start(&c->login_timer, c->login_ms, on_login_timeout, c);
+    epode__timer_start(&c->kick, 0, on_redirect, c);
+    return 1;
+}
+
 static void teardown(epode_conn_t *c)
 {
     if (c->state == C_IDLE)
@@ -288,6 +368,8 @@ static void teardown(epode_conn_t *c)
             epode__transport_write(c->tr, out, n);
         epode__transport_shutdown(c->tr);
     }
+    if (follow_redirect(c))
+        return;
     release_link(c);
     epode__dispatch_cancel_iqs(c->dispatch, c);
     epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "disconnected: %s", c->text);
@@ -627,8 +709,6 @@ static void on_io(void *user, unsigned revents)
 
 /* ---- connecting ---------------------------------------------------------------------------- */
 
-static void try_next_target(epode_conn_t *c);
-
 static void on_connected(void *user, int status, int fd, const char *why)
 {
     epode_conn_t *c = user;
@@ -758,6 +838,7 @@ int epode_conn_connect(epode_conn_t *c)
     epode__dealloc(c->ctx->mem, c->redirect);
     c->redirect = NULL;
     c->state = C_RESOLVING;
+    c->redirects = 0;
     int rc = epode__timer_start(&c->kick, 0, on_start, c);
     if (rc < 0) {
         c->state = C_IDLE;

@@ -88,6 +88,7 @@ struct epode_conn {
     epode__engine *engine;
     epode__dispatch *dispatch;
     int starttls_pending;
+    unsigned redirects; /* see-other-host hops followed in this attempt */
     int pending_connecting_event;
     epode__timer kick, login_timer, keepalive_timer, close_timer, dispatch_timer;
     uint64_t last_write;

@@ -18,6 +18,7 @@
 #include <epode.h>
 
 #include <stdint.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,8 +389,12 @@ static int bench_idle(unsigned port, long k)
     double login_secs = now() - t0;
     /* Idle for a moment: whatever epode does with idle links happens now. */
     double t1 = now();
-    while (now() - t1 < 0.5)
+    /* Idle means idle: 2 s of silence (epode gives back its parser memory
+     * after 1 s), then glibc returns freed pages before RSS is read —
+     * the same for both libraries. */
+    while (now() - t1 < 2.0)
         epode_ctx_run_once(ctx, 100);
+    malloc_trim(0);
     long rss1 = rss_kb();
     if (all.ready == k)
         printf("RESULT idle epode k=%ld ok=1 ready=%ld kb_per_session=%.2f rss_delta_kb=%ld "

@@ -16,6 +16,7 @@
 #define READ_CHUNK 16384
 #define READ_BUDGET (256 * 1024) /* per turn, so one busy link can't starve others */
 #define CLOSE_WAIT_MS 5000
+#define IDLE_MS 1000 /* silence after which a link gives back its parser memory */
 
 static void pump(epode_conn_t *c);
 static void teardown(epode_conn_t *c);
@@ -87,6 +88,7 @@ int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
     epode__timer_init(ctx->loop, &c->keepalive_timer);
     epode__timer_init(ctx->loop, &c->close_timer);
     epode__timer_init(ctx->loop, &c->dispatch_timer);
+    epode__timer_init(ctx->loop, &c->idle_timer);
     ctx->conns++;
     *out = c;
     return 0;
@@ -108,6 +110,7 @@ static void release_link(epode_conn_t *c)
     epode__timer_stop(&c->login_timer);
     epode__timer_stop(&c->keepalive_timer);
     epode__timer_stop(&c->close_timer);
+    epode__timer_stop(&c->idle_timer);
     epode__engine_free(c->engine);
     c->engine = NULL;
     epode__dealloc(c->ctx->mem, c->targets);
@@ -488,6 +491,22 @@ static void on_keepalive(void *user)
     }
 }
 
+/* After IDLE_MS without a byte from the server, the engine gives back
+ * the parser's libxml2 context (DESIGN: memory per session is a budget).
+ * Armed once per quiet spell, not once per read. */
+static void on_idle(void *user)
+{
+    epode_conn_t *c = user;
+    if (!c->engine || !epode__engine_is_ready(c->engine))
+        return;
+    uint64_t quiet = epode__now_ms() - c->last_read;
+    if (quiet < IDLE_MS) {
+        epode__timer_start(&c->idle_timer, IDLE_MS - quiet, on_idle, c);
+        return;
+    }
+    epode__engine_compact(c->engine);
+}
+
 static void on_dispatch_timer(void *user)
 {
     epode_conn_t *c = user;
@@ -676,6 +695,9 @@ static void pump(epode_conn_t *c)
             break;
         }
         budget = (size_t)n > budget ? 0 : budget - (size_t)n;
+        c->last_read = epode__now_ms();
+        if (!epode__timer_active(&c->idle_timer))
+            epode__timer_start(&c->idle_timer, IDLE_MS, on_idle, c);
         epode__engine_recv(c->engine, buf, (size_t)n);
         if (c->state == C_IDLE)
             return; /* closed from a handler */

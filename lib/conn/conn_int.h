@@ -90,8 +90,8 @@ struct epode_conn {
     int starttls_pending;
     unsigned redirects; /* see-other-host hops followed in this attempt */
     int pending_connecting_event;
-    epode__timer kick, login_timer, keepalive_timer, close_timer, dispatch_timer;
-    uint64_t last_write;
+    epode__timer kick, login_timer, keepalive_timer, close_timer, dispatch_timer, idle_timer;
+    uint64_t last_write, last_read;
 
     /* outcome of the last connection */
     epode_disconnect_reason_t reason;
@@ -100,7 +100,7 @@ struct epode_conn {
     char text[600];
     char *redirect;
     char security[128];
-    char last_connect_error[512];
+    char last_connect_error[300];
 };
 
 void epode__ctx_log(epode_ctx_t *ctx, epode_log_level_t level, const char *area,

@@ -202,7 +202,15 @@ fail:
 
 static int name_ok(const char *name)
 {
-    return name && epode__xml_ncname_ok(name, strlen(name));
+    if (!name)
+        return 0;
+    size_t len = strlen(name);
+    /* The interned names are all valid NCNames (namespace URIs among
+     * them are not, but contain ':' and so never equal a name). */
+    const char *st = epode__intern(name, len);
+    if (st && !strchr(st, ':'))
+        return 1;
+    return epode__xml_ncname_ok(name, len);
 }
 
 #define NS_XMLNS "http://www.w3.org/2000/xmlns/"
@@ -211,8 +219,10 @@ static int name_ok(const char *name)
  * reserved ones (the XML namespace is only ever bound to "xml"). */
 static int ns_ok(const char *ns)
 {
-    return epode__xml_text_ok(ns, strlen(ns)) && strcmp(ns, NS_XMLNS) != 0 &&
-           strcmp(ns, EPODE_NS_XML) != 0;
+    size_t len = strlen(ns);
+    if (strcmp(ns, NS_XMLNS) == 0 || strcmp(ns, EPODE_NS_XML) == 0)
+        return 0;
+    return epode__intern(ns, len) || epode__xml_text_ok(ns, len);
 }
 
 static int str_eq(const char *a, const char *b);

@@ -16,6 +16,7 @@
 #include "util/alloc.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "xml/parser_int.h"
 #include "xml/serialize.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -737,6 +738,8 @@ static void run_pending(epode__engine *e)
     }
 }
 
+static int recv_loop(epode__engine *e, const char *data, size_t len);
+
 int epode__engine_recv(epode__engine *e, const char *data, size_t len)
 {
     if (e->ended)
@@ -749,6 +752,14 @@ int epode__engine_recv(epode__engine *e, const char *data, size_t len)
     }
     if (e->cbs.log && len)
         e->cbs.log(e->user, 0, data, len);
+    e->in_recv = 1;
+    int rc = recv_loop(e, data, len);
+    e->in_recv = 0;
+    return rc;
+}
+
+static int recv_loop(epode__engine *e, const char *data, size_t len)
+{
     while (len > 0 && !e->ended) {
         long rc = epode_parser_feed(e->parser, data, len);
         if (rc < 0) {
@@ -846,6 +857,16 @@ int epode__engine_close(epode__engine *e)
 void epode__engine_abort(epode__engine *e, int err, int reason, const char *text)
 {
     end(e, err, reason, NULL, text);
+}
+
+int epode__engine_compact(epode__engine *e)
+{
+    if (e->ended || e->in_recv)
+        return EPODE_ESTATE;
+    int rc = epode__parser_compact(e->parser);
+    if (e->out.len == 0)
+        epode__buf_free(&e->out);
+    return rc;
 }
 
 int epode__engine_is_ready(const epode__engine *e) { return e->state == ST_READY; }

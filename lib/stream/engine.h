@@ -91,6 +91,10 @@ int epode__engine_close(epode__engine *e);
  * with these values unless it already ended. */
 void epode__engine_abort(epode__engine *e, int err, int reason, const char *text);
 
+/* The link is idle: give back the parser's libxml2 context and an empty
+ * output buffer (about 16 KB); both come back on the next bytes. */
+int epode__engine_compact(epode__engine *e);
+
 int epode__engine_is_ready(const epode__engine *e);
 int epode__engine_has_ended(const epode__engine *e);
 const char *epode__engine_bound_jid(const epode__engine *e);

@@ -2,6 +2,8 @@
  * checks. Pure functions, no allocation. */
 #include "utf8.h"
 
+#include <string.h>
+
 size_t epode__utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {
     if (len == 0)
@@ -42,11 +44,26 @@ static int xml_char(uint32_t c)
     return c != 0xFFFE && c != 0xFFFF;
 }
 
+/* 1 if none of the 8 bytes is a control character (< 0x20) or non-ASCII:
+ * the common case, checked a word at a time. */
+static int word_plain_ascii(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    /* (w - 0x20 per byte) borrows into the high bit exactly for bytes < 0x20 */
+    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
+}
+
 int epode__xml_text_ok(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < len) {
+        if (len - i >= 8 && word_plain_ascii(s + i)) {
+            i += 8;
+            continue;
+        }
         if (s[i] >= 0x20 && s[i] < 0x80) {
             i++;
             continue;

@@ -54,7 +54,7 @@ struct epode_parser {
     epode__buf header; /* the stream's start tag, for a rebuilt context */
     /* libxml2 hands names as dictionary pointers, stable while the
      * context lives: remember which map to epode's static strings. */
-    struct name_slot { const xmlChar *key; const char *interned; } names[NAME_SLOTS];
+    struct name_slot { const xmlChar *key; const char *interned; } *names; /* NAME_SLOTS */
 };
 
 /* ---- errors ----------------------------------------------------------- */
@@ -214,6 +214,7 @@ static const char *name_str(epode_parser_t *p, epode__tree *t, const xmlChar *s)
     if (!s)
         return NULL;
     struct name_slot *slot = &p->names[((uintptr_t)s >> 3) & (NAME_SLOTS - 1)];
+    /* (p->names lives exactly as long as the libxml2 context) */
     size_t len;
     if (slot->key == s) {
         if (slot->interned)
@@ -506,19 +507,32 @@ static xmlSAXHandler sax_handler(void)
     return s;
 }
 
+static void context_free(epode_parser_t *p)
+{
+    if (p->ctxt)
+        xmlFreeParserCtxt(p->ctxt);
+    p->ctxt = NULL;
+    epode__dealloc(p->mem, p->names);
+    p->names = NULL;
+}
+
 static int context_new(epode_parser_t *p)
 {
     xmlSAXHandler s = sax_handler();
-    xmlParserCtxtPtr c = xmlCreatePushParserCtxt(&s, p, NULL, 0, NULL);
-    if (!c)
+    struct name_slot *names = epode__zalloc(p->mem, NAME_SLOTS * sizeof *names);
+    if (!names)
         return EPODE_ENOMEM;
+    xmlParserCtxtPtr c = xmlCreatePushParserCtxt(&s, p, NULL, 0, NULL);
+    if (!c) {
+        epode__dealloc(p->mem, names);
+        return EPODE_ENOMEM;
+    }
     xmlCtxtUseOptions(c, XML_PARSE_NONET | XML_PARSE_IGNORE_ENC | XML_PARSE_NOWARNING);
     /* No line numbers to keep: we never report them. */
     c->linenumbers = 0;
-    if (p->ctxt)
-        xmlFreeParserCtxt(p->ctxt);
+    context_free(p);
     p->ctxt = c;
-    memset(p->names, 0, sizeof p->names);
+    p->names = names;
     p->fed = p->boundary = p->piece_at = 0;
     return 0;
 }
@@ -575,8 +589,7 @@ void epode_parser_free(epode_parser_t *p)
     if (!p)
         return;
     epode_stanza_unref(p->root);
-    if (p->ctxt)
-        xmlFreeParserCtxt(p->ctxt);
+    context_free(p);
     epode__buf_free(&p->text);
     epode__buf_free(&p->header);
     epode__dealloc(p->mem, p);
@@ -655,6 +668,12 @@ long epode_parser_feed(epode_parser_t *p, const char *data, size_t len)
         return EPODE_ESTATE;
     if (p->cond)
         return error_code(p);
+    if (!p->ctxt && len > 0) {
+        /* compacted while idle: a fresh context, the header replayed */
+        int r = rebuild(p);
+        if (r < 0)
+            return r;
+    }
     size_t off = 0;
     while (off < len) {
         size_t piece = len - off < PIECE ? len - off : PIECE;
@@ -729,6 +748,18 @@ int epode_parser_reset(epode_parser_t *p)
         return 0;
     }
     return do_reset(p);
+}
+
+int epode__parser_compact(epode_parser_t *p)
+{
+    /* Only between stanzas of an open stream, with nothing half-read:
+     * then nothing but the saved header is needed to start again. */
+    if (!p->ctxt || p->in_cb || p->fragment || p->cond || p->stopping || !p->stream_open ||
+        p->depth != 1 || p->root || p->partial || p->header.len == 0)
+        return EPODE_ESTATE;
+    context_free(p);
+    epode__buf_free(&p->text);
+    return 0;
 }
 
 epode_stream_cond_t epode_parser_condition(const epode_parser_t *p)

@@ -9,4 +9,9 @@
 int epode__parser_new(const epode_mem_t *mem, epode_parser_cb cb, void *user, int fragment,
                       epode_parser_t **out);
 
+/* Frees the libxml2 context (about 15 KB) while the stream is idle
+ * between stanzas; the next feed builds a new one and replays the stream
+ * header. EPODE_ESTATE when not at such a point (nothing changes). */
+int epode__parser_compact(epode_parser_t *p);
+
 #endif

@@ -69,6 +69,28 @@ static void escape(epode__buf *b, const char *s, size_t len, unsigned mask)
     epode__buf_append(b, s + run, len - run);
 }
 
+/* The same for a NUL-terminated s (s[len] == 0, as every string in a
+ * tree is): strcspn finds the next special byte many bytes at a time. */
+static void escape_z(epode__buf *b, const char *s, size_t len, const char *specials)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t run = strcspn(s + i, specials);
+        if (run > len - i)
+            run = len - i;
+        epode__buf_append(b, s + i, run);
+        i += run;
+        if (i < len) {
+            epode__buf_puts(b, replacement((unsigned char)s[i]));
+            i++;
+        }
+    }
+}
+
+#define TEXT_SPECIALS "&<>\r"
+#define TEXT_SPECIALS_ONE_LINE "&<>\r\n"
+#define ATTR_SPECIALS "&<>\"\t\n\r"
+
 void epode__escape_text(epode__buf *b, const char *s, size_t len, int one_line)
 {
     escape(b, s, len, ESC_TEXT | (one_line ? ESC_LF : 0));
@@ -157,7 +179,7 @@ static void write_element(epode__buf *b, const epode_stanza_t *el, const scope *
         epode__buf_putc(b, ' ');
         put_qname(b, a->ns ? a->prefix : NULL, a->name);
         epode__buf_append(b, "=\"", 2);
-        epode__escape_attr(b, a->value, strlen(a->value));
+        escape_z(b, a->value, strlen(a->value), ATTR_SPECIALS);
         epode__buf_putc(b, '"');
     }
     if (!el->first) {
@@ -167,7 +189,8 @@ static void write_element(epode__buf *b, const epode_stanza_t *el, const scope *
     epode__buf_putc(b, '>');
     for (const epode_stanza_t *c = el->first; c; c = c->next) {
         if (c->kind == EPODE__TEXT)
-            epode__escape_text(b, c->text, c->len, flags & EPODE_TEXT_ONE_LINE);
+            escape_z(b, c->text, c->len,
+                     (flags & EPODE_TEXT_ONE_LINE) ? TEXT_SPECIALS_ONE_LINE : TEXT_SPECIALS);
         else
             write_element(b, c, sc, flags, 0);
     }

@@ -6,6 +6,8 @@
 #include <epode.h>
 #include <stdint.h>
 
+#include "xml/parser_int.h"
+
 #define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
             "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' " \
             "id='s1' version='1.0' xml:lang='en'>"
@@ -666,6 +668,37 @@ TEST(parser_namespace_with_ampersand_is_decoded)
     CHECK_STR(epode_stanza_get_ns(r.kept), "urn:a&b");
     epode_stanza_t *b = epode_stanza_first_child(r.kept);
     CHECK_STR(epode_stanza_get_attr_ns(b, "x", "urn:c&d"), "1");
+    done(&r);
+}
+
+TEST(parser_compact_between_stanzas_and_resume)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, HDR "<message id='1'/>"), 0);
+    CHECK_INT(epode__parser_compact(p), 0);
+    CHECK_INT(epode__parser_compact(p), EPODE_ESTATE); /* nothing left to give */
+    /* the next bytes bring a fresh context; the stream's namespaces and
+     * prefixes still hold, and no second stream-open is reported */
+    CHECK_INT(feed_str(p, "  <message id='2'><stream:error/><body>x</body></message>"), 0);
+    CHECK_INT(r.opens, 1);
+    CHECK_INT(r.stanzas, 2);
+    CHECK(strstr(r.log, "<message id=\"2\"><stream:error/><body>x</body></message>"));
+    CHECK_INT(feed_str(p, "<presence/></stream:stream>"), 0);
+    CHECK_INT(r.closes, 1);
+    done(&r);
+}
+
+TEST(parser_compact_refused_inside_a_stanza)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode__parser_compact(p), EPODE_ESTATE); /* no stream yet */
+    CHECK_INT(feed_str(p, HDR "<message id='1'><bo"), 0);
+    CHECK_INT(epode__parser_compact(p), EPODE_ESTATE);
+    CHECK_INT(feed_str(p, "dy>ok</body></message>"), 0);
+    CHECK_INT(r.stanzas, 1);
+    CHECK_STR(epode_stanza_child_text(r.kept, "body", NULL), "ok");
     done(&r);
 }
 

@@ -22,7 +22,8 @@ static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
-    epode_ctx_wakeup(g_ctx); /* a write(2) to an eventfd: async-signal-safe */
+    if (g_ctx)
+        epode_ctx_wakeup(g_ctx); /* a write(2) to an eventfd: async-signal-safe */
 }
 
 static int on_chat(epode_conn_t *conn, epode_stanza_t *msg, void *user)
@@ -79,17 +80,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo-bot: unexpected argument %s\n", o.argv[0]);
         return 64;
     }
-    epode_conn_t *conn;
-    cli_connect_setup(&o, &g_ctx, &conn);
-    state s = {0};
-    epode_conn_set_event_cb(conn, on_event, &s);
-    epode_handler_add(conn, "message", NULL, "chat", on_chat, NULL, NULL);
-
+    /* Handlers first, so a signal during set-up still ends us cleanly. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+
+    epode_conn_t *conn;
+    cli_connect_setup(&o, &g_ctx, &conn);
+    state s = {0};
+    epode_conn_set_event_cb(conn, on_event, &s);
+    epode_handler_add(conn, "message", NULL, "chat", on_chat, NULL, NULL);
 
     int rc = epode_conn_connect(conn);
     if (rc < 0) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run-all.sh — the README's test command: builds (gcc, and clang with
 # ASan+UBSan), runs the unit and example tests in both builds, a short
-# libFuzzer run of each target, and the real-server harness tests, then
+# libFuzzer run of each target, the real-server harness tests and the
+# integration tests (epode against real servers, tests/integration), then
 # prints one line "N passed, N failed[, N skipped]". Needs the packages in
 # tools/packages.txt (installed first when run as root). FUZZ_SECONDS
 # (default 20) sets the length of each fuzz run.
@@ -118,5 +119,19 @@ if [ -d tests/servers ] && [ -f tests/servers/test_xmppservers.py ]; then
         || result servers fail
     [ $rc -eq 0 ] || tail -40 "$OUT/servers.log"
 fi
+
+# The same suite against both builds: the ASan one catches memory errors
+# and leaks on real network paths (TLS, SASL, c-ares) too.
+for flavour in gcc asan; do
+    [ -x "$OUT/$flavour/tests/integration/login_probe" ] || continue
+    echo "== integration, $flavour build (epode against Prosody, ejabberd, slixmpp)"
+    EPODE_BUILD="$OUT/$flavour" "$PY" -m pytest -q -p no:cacheprovider \
+        --junitxml="$OUT/integration-$flavour.xml" tests/integration \
+        >"$OUT/integration-$flavour.log" 2>&1
+    rc=$?
+    "$PY" "$ROOT/tests/tools/count_junit.py" "$OUT/integration-$flavour.xml" \
+        "integration-$flavour" >> "$RESULTS" || result "integration-$flavour" fail
+    [ $rc -eq 0 ] || tail -40 "$OUT/integration-$flavour.log"
+done
 
 "$PY" "$ROOT/tests/tools/summary.py" "$RESULTS"

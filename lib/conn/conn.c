@@ -339,6 +339,9 @@ static int follow_redirect(epode_conn_t *c)
     epode__target *t = epode__alloc(c->ctx->mem, sizeof *t);
     if (!t)
         return 0;
+    /* followed: it no longer describes how this connection ends */
+    epode__dealloc(c->ctx->mem, c->redirect);
+    c->redirect = NULL;
     unsigned redirects = c->redirects + 1;
     release_link(c);
     c->redirects = redirects;

@@ -122,15 +122,17 @@ class ProbeResult:
 
 
 def probe(bins, srv, *args, user='alice', password=None, port=None, direct_tls=False,
-          timeout=15, ca_file='default', record=None, jid=None, popen=None):
+          timeout=15, ca_file='default', record=None, jid=None, popen=None, no_server=False):
     """Runs login_probe against srv as `user` (password from USERS unless
     given; `jid` overrides the JID) and returns a ProbeResult. `ca_file`
     None leaves the trust store at epode's default (the system's). With
-    `popen`, returns popen(argv) instead of waiting (a background run)."""
-    argv = [bins['probe'], '--server', srv.host]
-    if port is None:
-        port = srv.direct_tls_port if direct_tls else srv.c2s_port
-    argv += ['--port', str(port)]
+    `popen`, returns popen(argv) instead of waiting (a background run).
+    `no_server` leaves out --server/--port, so epode looks up SRV records."""
+    argv = [bins['probe']]
+    if not no_server:  # no_server: find it through DNS SRV (pass --dns)
+        if port is None:
+            port = srv.direct_tls_port if direct_tls else srv.c2s_port
+        argv += ['--server', srv.host, '--port', str(port)]
     if direct_tls:
         argv.append('--direct-tls')
     if ca_file == 'default':

@@ -30,6 +30,7 @@
 
 typedef struct probe {
     const char *server;
+    const char *dns; /* --dns: DNS servers for SRV lookups (tests) */
     unsigned port;
     int direct_tls;
     const char *ca_file;
@@ -230,6 +231,7 @@ static void parse(probe *p, int argc, char **argv)
         else if (!strcmp(a, "--presence")) p->presence = 1;
         else if (!strcmp(a, "--verbose")) p->verbose = 1;
         else if (!strcmp(a, "--server")) p->server = VAL();
+        else if (!strcmp(a, "--dns")) p->dns = VAL();
         else if (!strcmp(a, "--port")) {
             const char *v = VAL();
             char *end;
@@ -297,6 +299,8 @@ int main(int argc, char **argv)
 
     check(epode_global_init(), "init");
     check(epode_ctx_new(NULL, &p.ctx), "ctx");
+    if (p.dns)
+        check(epode_ctx_set_dns_servers(p.ctx, p.dns), "dns");
     if (p.verbose)
         epode_ctx_set_log(p.ctx, EPODE_LOG_XML, on_log, NULL);
     epode_conn_t *conn;

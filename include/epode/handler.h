@@ -38,7 +38,31 @@ EPODE_API int epode_handler_add(epode_conn_t *conn, const char *name, const char
                                 const char *type, epode_handler_cb cb, void *user,
                                 unsigned *id);
 
-/** Removes a handler, IQ callback or timed callback by id (effective at
+/**
+ * Adds an outgoing filter: for every stanza epode_conn_send() sends whose
+ * name, first child's namespace and type match (as for
+ * epode_handler_add()), `cb` runs on a copy of it just before it is
+ * written, and may change that copy (add a child, an attribute). The
+ * caller's stanza is never touched. The return value is ignored. This is
+ * how helpers decorate what the application sends (entity capabilities
+ * on presence, receipt requests on messages). Remove with
+ * epode_handler_remove().
+ */
+EPODE_API int epode_handler_add_outgoing(epode_conn_t *conn, const char *name, const char *ns,
+                                         const char *type, epode_handler_cb cb, void *user,
+                                         unsigned *id);
+
+/**
+ * Adds a listener for connection events, run after the callback set with
+ * epode_conn_set_event_cb(), in the order listeners were added. Any number
+ * may be added (helpers use this to learn about READY and DISCONNECTED).
+ * Remove with epode_handler_remove().
+ */
+EPODE_API int epode_conn_add_event_cb(epode_conn_t *conn, epode_conn_event_cb cb, void *user,
+                                      unsigned *id);
+
+/** Removes a handler, outgoing filter, event listener, IQ callback or
+ * timed callback by id (effective at
  * once, even inside a dispatch; an IQ callback removed this way is not
  * called). EPODE_ENOTFOUND if no such id is live. */
 EPODE_API int epode_handler_remove(epode_conn_t *conn, unsigned id);

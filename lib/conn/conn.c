@@ -47,6 +47,7 @@ static void emit(epode_conn_t *c, epode_conn_event_t ev)
 {
     if (c->event_cb)
         c->event_cb(c, ev, c->event_user);
+    epode__dispatch_event(c->dispatch, c, ev);
 }
 
 static void record(epode_conn_t *c, int err, epode_disconnect_reason_t reason, const char *cond,
@@ -878,7 +879,18 @@ int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
         return EPODE_EINVAL;
     if (!c->engine || !epode__engine_is_ready(c->engine))
         return EPODE_ESTATE;
-    int rc = epode__engine_send(c->engine, st);
+    int rc;
+    if (epode__dispatch_wants_outgoing(c->dispatch, st)) {
+        /* Filters work on a copy: the caller's stanza stays as it was. */
+        epode_stanza_t *copy;
+        if ((rc = epode_stanza_copy(st, &copy)) < 0)
+            return rc;
+        epode__dispatch_outgoing(c->dispatch, c, copy);
+        rc = c->engine ? epode__engine_send(c->engine, copy) : EPODE_ESTATE;
+        epode_stanza_unref(copy);
+    } else {
+        rc = epode__engine_send(c->engine, st);
+    }
     if (rc == 0 && !epode__timer_active(&c->kick))
         kick(c); /* written once per loop turn, however many stanzas */
     return rc;
@@ -927,6 +939,21 @@ int epode_handler_remove(epode_conn_t *c, unsigned id)
     int rc = epode__dispatch_remove(c->dispatch, id);
     arm_dispatch_timer(c);
     return rc;
+}
+
+int epode_handler_add_outgoing(epode_conn_t *c, const char *name, const char *ns,
+                               const char *type, epode_handler_cb cb, void *user, unsigned *id)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    return epode__dispatch_add_outgoing(c->dispatch, name, ns, type, cb, user, id);
+}
+
+int epode_conn_add_event_cb(epode_conn_t *c, epode_conn_event_cb cb, void *user, unsigned *id)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    return epode__dispatch_add_event(c->dispatch, cb, user, id);
 }
 
 int epode_conn_send_iq(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms, epode_iq_cb cb,

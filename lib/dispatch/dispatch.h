@@ -25,6 +25,19 @@ int epode__dispatch_add_timed(epode__dispatch *d, unsigned interval_ms, uint64_t
                               epode_timed_cb cb, void *user, unsigned *id);
 int epode__dispatch_remove(epode__dispatch *d, unsigned id);
 
+/* Outgoing filters: matched like stanza handlers, run on a stanza about
+ * to be sent (a copy the filter may change). */
+int epode__dispatch_add_outgoing(epode__dispatch *d, const char *name, const char *ns,
+                                 const char *type, epode_handler_cb cb, void *user, unsigned *id);
+/* 1 if some outgoing filter matches st (so the sender copies it). */
+int epode__dispatch_wants_outgoing(const epode__dispatch *d, const epode_stanza_t *st);
+void epode__dispatch_outgoing(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st);
+
+/* Connection event listeners, run in the order they were added. */
+int epode__dispatch_add_event(epode__dispatch *d, epode_conn_event_cb cb, void *user,
+                              unsigned *id);
+void epode__dispatch_event(epode__dispatch *d, epode_conn_t *conn, epode_conn_event_t ev);
+
 /* Runs the handlers for an incoming stanza. `self` is our full JID (for
  * checking where IQ answers come from). Returns 1 if an IQ wait or a
  * handler took it, else 0. */

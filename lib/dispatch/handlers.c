@@ -10,7 +10,7 @@
 #include "epode/jid.h"
 #include "util/alloc.h"
 
-enum kind { K_STANZA = 1, K_IQ, K_TIMED };
+enum kind { K_STANZA = 1, K_IQ, K_TIMED, K_EVENT, K_OUT };
 
 typedef struct entry {
     unsigned id;
@@ -23,6 +23,7 @@ typedef struct entry {
     epode_handler_cb handler;
     epode_iq_cb iq_cb;
     epode_timed_cb timed_cb;
+    epode_conn_event_cb event_cb;
     void *user;
 } entry;
 
@@ -130,6 +131,40 @@ nomem:
     return EPODE_ENOMEM;
 }
 
+/* A stanza filter (K_STANZA) or an outgoing filter (K_OUT): same match. */
+static int add_filter(epode__dispatch *d, enum kind kind, const char *name, const char *ns,
+                      const char *type, epode_handler_cb cb, void *user, unsigned *id)
+{
+    int rc = epode__dispatch_add(d, name, ns, type, cb, user, id);
+    if (rc == 0)
+        d->v[d->n - 1].kind = kind;
+    return rc;
+}
+
+int epode__dispatch_add_outgoing(epode__dispatch *d, const char *name, const char *ns,
+                                 const char *type, epode_handler_cb cb, void *user, unsigned *id)
+{
+    if (!d || !cb)
+        return EPODE_EINVAL;
+    return add_filter(d, K_OUT, name, ns, type, cb, user, id);
+}
+
+int epode__dispatch_add_event(epode__dispatch *d, epode_conn_event_cb cb, void *user,
+                              unsigned *id)
+{
+    if (!d || !cb)
+        return EPODE_EINVAL;
+    entry *e = push(d);
+    if (!e)
+        return EPODE_ENOMEM;
+    e->kind = K_EVENT;
+    e->event_cb = cb;
+    e->user = user;
+    if (id)
+        *id = e->id;
+    return 0;
+}
+
 int epode__dispatch_add_iq(epode__dispatch *d, const char *iq_id, const char *to,
                            uint64_t deadline, epode_iq_cb cb, void *user, unsigned *id)
 {
@@ -227,6 +262,61 @@ static int answer_from_ok(const entry *e, const char *from, const char *self)
     return at && epode_jid_str_equal(from, at + 1, 0);
 }
 
+static int filter_matches(const entry *e, const epode_stanza_t *st)
+{
+    if (e->removed)
+        return 0;
+    const char *name = epode_stanza_get_name(st);
+    if (e->name && strcmp(e->name, name) != 0)
+        return 0;
+    if (e->ns) {
+        epode_stanza_t *first = epode_stanza_first_child(st);
+        if (!first || !str_eq(e->ns, epode_stanza_get_ns(first)))
+            return 0;
+    }
+    return type_matches(e->type, name, epode_stanza_get_type(st));
+}
+
+int epode__dispatch_wants_outgoing(const epode__dispatch *d, const epode_stanza_t *st)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i].kind == K_OUT && filter_matches(&d->v[i], st))
+            return 1;
+    return 0;
+}
+
+void epode__dispatch_outgoing(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st)
+{
+    d->depth++;
+    size_t n = d->n;
+    for (size_t i = 0; i < n; i++) {
+        entry *e = &d->v[i];
+        if (e->kind != K_OUT || !filter_matches(e, st))
+            continue;
+        epode_handler_cb cb = e->handler;
+        void *user = e->user;
+        cb(conn, st, user);
+    }
+    d->depth--;
+    compact(d);
+}
+
+void epode__dispatch_event(epode__dispatch *d, epode_conn_t *conn, epode_conn_event_t ev)
+{
+    d->depth++;
+    size_t n = d->n;
+    for (size_t i = 0; i < n; i++) {
+        entry *e = &d->v[i];
+        if (e->kind != K_EVENT || e->removed)
+            continue;
+        epode_conn_event_cb cb = e->event_cb;
+        void *user = e->user;
+        cb(conn, ev, user);
+    }
+    d->depth--;
+    compact(d);
+}
+
 int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st,
                            const char *self)
 {
@@ -251,18 +341,10 @@ int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_
         }
     }
 
-    epode_stanza_t *first = epode_stanza_first_child(st);
-    const char *child_ns = first ? epode_stanza_get_ns(first) : NULL;
     size_t n = d->n; /* handlers added now wait for the next stanza */
     for (size_t i = 0; i < n; i++) {
         entry *e = &d->v[i];
-        if (e->kind != K_STANZA || e->removed)
-            continue;
-        if (e->name && strcmp(e->name, name) != 0)
-            continue;
-        if (e->ns && !str_eq(e->ns, child_ns))
-            continue;
-        if (!type_matches(e->type, name, type))
+        if (e->kind != K_STANZA || !filter_matches(e, st))
             continue;
         epode_handler_cb cb = e->handler;
         void *user = e->user;

@@ -236,4 +236,63 @@ TEST(dispatch_timed_runs_until_it_says_stop)
     epode__dispatch_free(d);
 }
 
+static int add_caps(epode_conn_t *c, epode_stanza_t *s, void *u)
+{
+    (void)c;
+    note(u, "o");
+    epode_stanza_add_child_new(s, "c", "http://jabber.org/protocol/caps", NULL);
+    return EPODE_PASS;
+}
+
+TEST(dispatch_outgoing_filters_match_and_change_the_stanza)
+{
+    epode__dispatch *d;
+    CHECK_INT(epode__dispatch_new(NULL, &d), 0);
+    rec r = {0};
+    unsigned id;
+    CHECK_INT(epode__dispatch_add_outgoing(d, "presence", NULL, "available", add_caps, &r, &id), 0);
+    epode_stanza_t *p = st("<presence xmlns='jabber:client'/>");
+    epode_stanza_t *u = st("<presence xmlns='jabber:client' type='unavailable'/>");
+    epode_stanza_t *m = st("<message xmlns='jabber:client'/>");
+    CHECK(epode__dispatch_wants_outgoing(d, p));
+    CHECK(!epode__dispatch_wants_outgoing(d, u));
+    CHECK(!epode__dispatch_wants_outgoing(d, m));
+    epode__dispatch_outgoing(d, CONN, p);
+    CHECK_STR(r.log, "o");
+    CHECK(epode_stanza_find_child(p, "c", "http://jabber.org/protocol/caps"));
+    /* outgoing filters are not incoming handlers, and vice versa */
+    CHECK_INT(epode__dispatch_stanza(d, CONN, p, NULL), 0);
+    CHECK_STR(r.log, "o");
+    CHECK_INT(epode__dispatch_remove(d, id), 0);
+    CHECK(!epode__dispatch_wants_outgoing(d, p));
+    epode_stanza_unref(p), epode_stanza_unref(u), epode_stanza_unref(m);
+    epode__dispatch_free(d);
+}
+
+static void ev_a(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)c;
+    note(u, ev == EPODE_CONN_READY ? "R" : "D");
+}
+
+TEST(dispatch_event_listeners_in_order_and_removable)
+{
+    epode__dispatch *d;
+    CHECK_INT(epode__dispatch_new(NULL, &d), 0);
+    rec r = {0};
+    unsigned a, b;
+    CHECK_INT(epode__dispatch_add_event(d, ev_a, &r, &a), 0);
+    CHECK_INT(epode__dispatch_add_event(d, ev_a, &r, &b), 0);
+    epode__dispatch_event(d, CONN, EPODE_CONN_READY);
+    CHECK_STR(r.log, "RR");
+    CHECK_INT(epode__dispatch_remove(d, a), 0);
+    epode__dispatch_event(d, CONN, EPODE_CONN_DISCONNECTED);
+    CHECK_STR(r.log, "RRD");
+    /* listeners never see stanzas */
+    epode_stanza_t *m = st("<message xmlns='jabber:client'/>");
+    CHECK_INT(epode__dispatch_stanza(d, CONN, m, NULL), 0);
+    epode_stanza_unref(m);
+    epode__dispatch_free(d);
+}
+
 TEST_MAIN

@@ -873,6 +873,35 @@ int epode_conn_connect(epode_conn_t *c)
     return 0;
 }
 
+int epode__conn_start_over(epode_conn_t *c, epode__transport *t)
+{
+    if (!c || !t || !c->domain)
+        return EPODE_EINVAL;
+    if (c->state != C_IDLE)
+        return EPODE_ESTATE;
+    c->reason = EPODE_REASON_NONE;
+    c->err = 0;
+    c->condition[0] = c->text[0] = c->security[0] = '\0';
+    c->tr = t;
+    c->fd = -1; /* nothing to watch: epode__conn_poke() says when to look */
+    int rc = start_engine(c, NULL);
+    if (rc < 0) {
+        c->tr = NULL;
+        c->state = C_IDLE;
+        epode__engine_free(c->engine);
+        c->engine = NULL;
+        return rc;
+    }
+    kick(c);
+    return 0;
+}
+
+void epode__conn_poke(epode_conn_t *c)
+{
+    if (c && c->state != C_IDLE)
+        kick(c);
+}
+
 int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
 {
     if (!c || !st)

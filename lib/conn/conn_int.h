@@ -103,6 +103,13 @@ struct epode_conn {
     char last_connect_error[300];
 };
 
+/* Runs the stream over an already-open transport (tests: a memory pair
+ * to a scripted server), skipping DNS, TCP and TLS; takes ownership of t
+ * on success. The transport has no fd: call epode__conn_poke() after
+ * putting bytes in its other end. */
+int epode__conn_start_over(epode_conn_t *c, epode__transport *t);
+void epode__conn_poke(epode_conn_t *c);
+
 void epode__ctx_log(epode_ctx_t *ctx, epode_log_level_t level, const char *area,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 epode__net *epode__ctx_net(epode_ctx_t *ctx);

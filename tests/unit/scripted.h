@@ -1,0 +1,141 @@
+/* tests/unit/scripted.h — a connection logged in to a scripted server
+ * over a memory transport, for tests of what is built on connections
+ * (dispatch through a real conn, the IM helpers). The server side is the
+ * test: it writes XML into the pipe and reads what the client wrote back
+ * as parsed stanzas. Login is TLS-less SASL ANONYMOUS and bind. */
+#ifndef EPODE_TEST_SCRIPTED_H
+#define EPODE_TEST_SCRIPTED_H
+
+#include <epode.h>
+
+#include "conn/conn_int.h"
+#include "transport/transport.h"
+
+#define SCRIPTED_MAX 512
+
+typedef struct scripted {
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    epode__transport *server; /* our end of the pipe */
+    epode_parser_t *parser;   /* parses what the client writes */
+    epode_stanza_t *sent[SCRIPTED_MAX];
+    int nsent, next;          /* stanzas received from the client / read */
+    int opens;
+    int events[16], nevents;
+} scripted;
+
+static void scripted__on_client(void *user, epode_parser_event_t ev, epode_stanza_t *el)
+{
+    scripted *s = user;
+    if (ev == EPODE_PARSER_STREAM_OPEN)
+        s->opens++;
+    else if (ev == EPODE_PARSER_STANZA && s->nsent < SCRIPTED_MAX)
+        s->sent[s->nsent++] = epode_stanza_ref(el);
+}
+
+static void scripted__on_event(epode_conn_t *c, epode_conn_event_t ev, void *user)
+{
+    (void)c;
+    scripted *s = user;
+    if (s->nevents < 16)
+        s->events[s->nevents++] = (int)ev;
+}
+
+/* Lets both sides run until nothing more happens. */
+static void scripted_pump(scripted *s)
+{
+    char buf[65536];
+    for (int round = 0; round < 100; round++) {
+        int ran = 0;
+        epode__conn_poke(s->conn);
+        while (epode_ctx_run_once(s->ctx, 0) > 0)
+            ran = 1;
+        long n;
+        while ((n = epode__transport_read(s->server, buf, sizeof buf)) > 0) {
+            epode_parser_feed(s->parser, buf, (size_t)n);
+            ran = 1;
+        }
+        if (!ran)
+            return;
+    }
+}
+
+/* The server writes XML to the client. */
+static void scripted_send(scripted *s, const char *xml)
+{
+    epode__transport_write(s->server, xml, strlen(xml));
+    scripted_pump(s);
+}
+
+/* The next stanza the client sent (borrowed; NULL if none). */
+static epode_stanza_t *scripted_next(scripted *s)
+{
+    return s->next < s->nsent ? s->sent[s->next++] : NULL;
+}
+
+/* The next stanza the client sent, as text (static buffer). */
+static const char *scripted_next_text(scripted *s)
+{
+    static char buf[8192];
+    epode_stanza_t *st = scripted_next(s);
+    if (!st)
+        return "";
+    char *t;
+    if (epode_stanza_to_text(st, EPODE_TEXT_IN_STREAM, &t, NULL) != 0)
+        return "";
+    snprintf(buf, sizeof buf, "%s", t);
+    epode_free(t);
+    return buf;
+}
+
+#define SCRIPTED_HDR "<stream:stream xmlns='jabber:client' " \
+    "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='x' version='1.0'>"
+
+/* Makes ctx and conn (as `jid`, which needs no password: ANONYMOUS here)
+ * and runs the login up to READY. 0 on success. */
+static int scripted_login(scripted *s, const char *jid, const char *bound)
+{
+    memset(s, 0, sizeof *s);
+    epode__transport *client;
+    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
+        epode_conn_new(s->ctx, &s->conn) < 0 || epode_conn_set_jid(s->conn, jid) < 0 ||
+        epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED) < 0 ||
+        epode_conn_set_mechanisms(s->conn, "ANONYMOUS") < 0 ||
+        epode_conn_add_event_cb(s->conn, scripted__on_event, s, NULL) < 0 ||
+        epode__memory_pair(NULL, &client, &s->server) < 0 ||
+        epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0)
+        return -1;
+    if (epode__conn_start_over(s->conn, client) < 0)
+        return -1;
+    scripted_pump(s);
+    scripted_send(s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                     "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+    epode_stanza_t *auth = scripted_next(s);
+    if (!auth || strcmp(epode_stanza_get_name(auth), "auth") != 0)
+        return -1;
+    /* the client's next bytes are its new stream header */
+    epode_parser_reset(s->parser);
+    scripted_send(s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    scripted_send(s, SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                     "</stream:features>");
+    epode_stanza_t *bind = scripted_next(s);
+    if (!bind || strcmp(epode_stanza_get_id(bind), "bind_1") != 0)
+        return -1;
+    char xml[512];
+    snprintf(xml, sizeof xml, "<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:"
+                              "xmpp-bind'><jid>%s</jid></bind></iq>", bound);
+    scripted_send(s, xml);
+    return epode_conn_is_ready(s->conn) ? 0 : -1;
+}
+
+static void scripted_free(scripted *s)
+{
+    for (int i = 0; i < s->nsent; i++)
+        epode_stanza_unref(s->sent[i]);
+    epode_conn_free(s->conn);
+    epode__transport_free(s->server);
+    epode_parser_free(s->parser);
+    epode_ctx_free(s->ctx);
+}
+
+#endif

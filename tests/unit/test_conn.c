@@ -1,0 +1,167 @@
+/* tests/unit/test_conn.c — a connection over a memory transport to a
+ * scripted server: handler dispatch through a real conn, IQ answers and
+ * timeouts, service-unavailable for unhandled requests, outgoing filters,
+ * event listeners, and a clean close. */
+#include "test.h"
+
+#include "scripted.h"
+
+TEST(conn_logs_in_over_a_scripted_server)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_STR(epode_conn_bound_jid(s.conn), "anon@example.com/r1");
+    CHECK_INT(s.nevents, 2);
+    CHECK_INT(s.events[0], EPODE_CONN_AUTHENTICATED);
+    CHECK_INT(s.events[1], EPODE_CONN_READY);
+    scripted_free(&s);
+}
+
+TEST(conn_answers_unhandled_iq_with_service_unavailable)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    scripted_send(&s, "<iq type='get' id='q1' from='romeo@example.net/x'><query xmlns='urn:unknown'/></iq>");
+    const char *t = scripted_next_text(&s);
+    CHECK(strstr(t, "type=\"error\""));
+    CHECK(strstr(t, "id=\"q1\""));
+    CHECK(strstr(t, "to=\"romeo@example.net/x\""));
+    CHECK(strstr(t, "<service-unavailable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"));
+    /* results and errors are never answered */
+    scripted_send(&s, "<iq type='result' id='zz'/>");
+    scripted_send(&s, "<iq type='error' id='zy'/>");
+    CHECK(scripted_next(&s) == NULL);
+    scripted_free(&s);
+}
+
+static int take_ping(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)u;
+    epode_stanza_t *r;
+    if (epode_stanza_reply(st, &r) == 0) {
+        epode_conn_send(c, r);
+        epode_stanza_unref(r);
+    }
+    return EPODE_HANDLED;
+}
+
+TEST(conn_handler_takes_iq_and_replies)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_handler_add(s.conn, "iq", "urn:xmpp:ping", "get", take_ping, NULL, NULL), 0);
+    scripted_send(&s, "<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>");
+    CHECK_STR(scripted_next_text(&s), "<iq to=\"example.com\" id=\"p1\" type=\"result\"/>");
+    scripted_free(&s);
+}
+
+typedef struct answer { int calls, status; char type[16]; } answer;
+
+static void on_answer(epode_conn_t *c, epode_stanza_t *res, int status, void *u)
+{
+    (void)c;
+    answer *a = u;
+    a->calls++;
+    a->status = status;
+    snprintf(a->type, sizeof a->type, "%s", res ? epode_stanza_get_type(res) : "-");
+}
+
+TEST(conn_send_iq_gets_its_answer_once)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    epode_stanza_t *iq;
+    CHECK_INT(epode_iq_new(NULL, "get", "v1", &iq), 0);
+    epode_stanza_set_to(iq, "peer@example.net/x");
+    epode_stanza_add_child_new(iq, "query", "jabber:iq:version", NULL);
+    answer a = {0};
+    CHECK_INT(epode_conn_send_iq(s.conn, iq, 5000, on_answer, &a, NULL), 0);
+    epode_stanza_unref(iq);
+    scripted_pump(&s);
+    CHECK(strstr(scripted_next_text(&s), "id=\"v1\""));
+    /* from someone else: ignored (and, being a result, not answered) */
+    scripted_send(&s, "<iq type='result' id='v1' from='mallory@evil.example'/>");
+    CHECK_INT(a.calls, 0);
+    scripted_send(&s, "<iq type='result' id='v1' from='peer@example.net/x'/>");
+    CHECK_INT(a.calls, 1);
+    CHECK_INT(a.status, 0);
+    CHECK_STR(a.type, "result");
+    scripted_free(&s);
+}
+
+TEST(conn_pending_iq_is_canceled_when_the_stream_ends)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    epode_stanza_t *iq;
+    CHECK_INT(epode_iq_new(NULL, "get", NULL, &iq), 0);
+    answer a = {0};
+    CHECK_INT(epode_conn_send_iq(s.conn, iq, 5000, on_answer, &a, NULL), 0);
+    epode_stanza_unref(iq);
+    scripted_send(&s, "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    CHECK_INT(a.calls, 1);
+    CHECK_INT(a.status, EPODE_ECANCELED);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_STREAM_ERROR);
+    CHECK_STR(epode_conn_condition(s.conn), "system-shutdown");
+    CHECK_INT(s.events[s.nevents - 1], EPODE_CONN_DISCONNECTED);
+    scripted_free(&s);
+}
+
+static int add_marker(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)c, (void)u;
+    epode_stanza_add_child_new(st, "c", "urn:test:marker", NULL);
+    return EPODE_PASS;
+}
+
+TEST(conn_outgoing_filter_changes_a_copy_only)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_handler_add_outgoing(s.conn, "presence", NULL, NULL, add_marker, NULL, NULL), 0);
+    epode_stanza_t *p, *m;
+    CHECK_INT(epode_presence_new(NULL, NULL, NULL, &p), 0);
+    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "hi", &m), 0);
+    CHECK_INT(epode_conn_send(s.conn, p), 0);
+    CHECK_INT(epode_conn_send(s.conn, m), 0);
+    scripted_pump(&s);
+    CHECK_STR(scripted_next_text(&s), "<presence><c xmlns=\"urn:test:marker\"/></presence>");
+    CHECK_STR(scripted_next_text(&s), "<message type=\"chat\" to=\"a@b\"><body>hi</body></message>");
+    CHECK(epode_stanza_first_child(p) == NULL); /* the caller's stanza is untouched */
+    epode_stanza_unref(p), epode_stanza_unref(m);
+    scripted_free(&s);
+}
+
+TEST(conn_close_handshake_over_memory)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_close(s.conn), 0);
+    scripted_pump(&s);
+    CHECK_INT(s.nevents, 2); /* no DISCONNECTED until the server answers */
+    scripted_send(&s, "</stream:stream>");
+    CHECK_INT(s.events[s.nevents - 1], EPODE_CONN_DISCONNECTED);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_CLOSED);
+    CHECK_INT(epode_conn_close(s.conn), EPODE_ESTATE);
+    scripted_free(&s);
+}
+
+TEST(conn_send_before_ready_is_refused)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    CHECK_INT(epode_global_init(), 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    epode_stanza_t *m;
+    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode_conn_send(conn, m), EPODE_ESTATE);
+    CHECK_INT(epode_conn_connect(conn), EPODE_EINVAL); /* no JID */
+    CHECK_INT(epode_conn_set_jid(conn, "not a jid@"), EPODE_EJID);
+    CHECK_INT(epode_ctx_free(ctx), EPODE_ESTATE); /* a connection still lives */
+    epode_stanza_unref(m);
+    epode_conn_free(conn);
+    CHECK_INT(epode_ctx_free(ctx), 0);
+}
+
+TEST_MAIN

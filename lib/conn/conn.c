@@ -36,11 +36,8 @@ static int set_str(epode_conn_t *c, char **field, const char *value)
 
 static void wipe(char *s)
 {
-    if (!s)
-        return;
-    volatile char *v = s;
-    while (*v)
-        *v++ = 0;
+    if (s)
+        explicit_bzero(s, strlen(s)); /* not optimized away, unlike memset */
 }
 
 static void emit(epode_conn_t *c, epode_conn_event_t ev)

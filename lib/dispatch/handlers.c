@@ -105,47 +105,47 @@ static int dup_opt(const epode_mem_t *mem, const char *s, char **out)
     return s && !(*out = epode__strdup(mem, s)) ? -1 : 0;
 }
 
-int epode__dispatch_add(epode__dispatch *d, const char *name, const char *ns, const char *type,
-                        epode_handler_cb cb, void *user, unsigned *id)
+/* Appends a filled-in entry (its strings already copied, owned by the
+ * table from now on); on failure frees them. */
+static int commit(epode__dispatch *d, entry *tmp, unsigned *id)
 {
-    if (!d || !cb)
-        return EPODE_EINVAL;
-    entry tmp = {0};
-    if (dup_opt(d->mem, name, &tmp.name) || dup_opt(d->mem, ns, &tmp.ns) ||
-        dup_opt(d->mem, type, &tmp.type))
-        goto nomem;
     entry *e = push(d);
-    if (!e)
-        goto nomem;
+    if (!e) {
+        entry_clear(d->mem, tmp);
+        return EPODE_ENOMEM;
+    }
     unsigned eid = e->id;
-    *e = tmp;
+    *e = *tmp;
     e->id = eid;
-    e->kind = K_STANZA;
-    e->handler = cb;
-    e->user = user;
     if (id)
         *id = eid;
     return 0;
-nomem:
-    entry_clear(d->mem, &tmp);
-    return EPODE_ENOMEM;
 }
 
-/* A stanza filter (K_STANZA) or an outgoing filter (K_OUT): same match. */
+/* Stanza handlers (K_STANZA) and outgoing filters (K_OUT) match alike. */
 static int add_filter(epode__dispatch *d, enum kind kind, const char *name, const char *ns,
                       const char *type, epode_handler_cb cb, void *user, unsigned *id)
 {
-    int rc = epode__dispatch_add(d, name, ns, type, cb, user, id);
-    if (rc == 0)
-        d->v[d->n - 1].kind = kind;
-    return rc;
+    if (!d || !cb)
+        return EPODE_EINVAL;
+    entry tmp = {.kind = kind, .handler = cb, .user = user};
+    if (dup_opt(d->mem, name, &tmp.name) || dup_opt(d->mem, ns, &tmp.ns) ||
+        dup_opt(d->mem, type, &tmp.type)) {
+        entry_clear(d->mem, &tmp);
+        return EPODE_ENOMEM;
+    }
+    return commit(d, &tmp, id);
+}
+
+int epode__dispatch_add(epode__dispatch *d, const char *name, const char *ns, const char *type,
+                        epode_handler_cb cb, void *user, unsigned *id)
+{
+    return add_filter(d, K_STANZA, name, ns, type, cb, user, id);
 }
 
 int epode__dispatch_add_outgoing(epode__dispatch *d, const char *name, const char *ns,
                                  const char *type, epode_handler_cb cb, void *user, unsigned *id)
 {
-    if (!d || !cb)
-        return EPODE_EINVAL;
     return add_filter(d, K_OUT, name, ns, type, cb, user, id);
 }
 
@@ -154,15 +154,8 @@ int epode__dispatch_add_event(epode__dispatch *d, epode_conn_event_cb cb, void *
 {
     if (!d || !cb)
         return EPODE_EINVAL;
-    entry *e = push(d);
-    if (!e)
-        return EPODE_ENOMEM;
-    e->kind = K_EVENT;
-    e->event_cb = cb;
-    e->user = user;
-    if (id)
-        *id = e->id;
-    return 0;
+    entry tmp = {.kind = K_EVENT, .event_cb = cb, .user = user};
+    return commit(d, &tmp, id);
 }
 
 int epode__dispatch_add_iq(epode__dispatch *d, const char *iq_id, const char *to,
@@ -170,25 +163,12 @@ int epode__dispatch_add_iq(epode__dispatch *d, const char *iq_id, const char *to
 {
     if (!d || !cb || !iq_id)
         return EPODE_EINVAL;
-    entry tmp = {0};
-    if (dup_opt(d->mem, iq_id, &tmp.iq_id) || dup_opt(d->mem, to, &tmp.to))
-        goto nomem;
-    entry *e = push(d);
-    if (!e)
-        goto nomem;
-    unsigned eid = e->id;
-    *e = tmp;
-    e->id = eid;
-    e->kind = K_IQ;
-    e->due = deadline;
-    e->iq_cb = cb;
-    e->user = user;
-    if (id)
-        *id = eid;
-    return 0;
-nomem:
-    entry_clear(d->mem, &tmp);
-    return EPODE_ENOMEM;
+    entry tmp = {.kind = K_IQ, .due = deadline, .iq_cb = cb, .user = user};
+    if (dup_opt(d->mem, iq_id, &tmp.iq_id) || dup_opt(d->mem, to, &tmp.to)) {
+        entry_clear(d->mem, &tmp);
+        return EPODE_ENOMEM;
+    }
+    return commit(d, &tmp, id);
 }
 
 int epode__dispatch_add_timed(epode__dispatch *d, unsigned interval_ms, uint64_t now,
@@ -196,17 +176,9 @@ int epode__dispatch_add_timed(epode__dispatch *d, unsigned interval_ms, uint64_t
 {
     if (!d || !cb || interval_ms == 0)
         return EPODE_EINVAL;
-    entry *e = push(d);
-    if (!e)
-        return EPODE_ENOMEM;
-    e->kind = K_TIMED;
-    e->interval = interval_ms;
-    e->due = now + interval_ms;
-    e->timed_cb = cb;
-    e->user = user;
-    if (id)
-        *id = e->id;
-    return 0;
+    entry tmp = {.kind = K_TIMED, .interval = interval_ms, .due = now + interval_ms,
+                 .timed_cb = cb, .user = user};
+    return commit(d, &tmp, id);
 }
 
 int epode__dispatch_remove(epode__dispatch *d, unsigned id)

@@ -677,10 +677,7 @@ static void wipe_free(const epode_mem_t *mem, char *s)
 {
     if (!s)
         return;
-    /* volatile so the compiler keeps the wipe of a buffer about to die */
-    volatile char *v = s;
-    while (*v)
-        *v++ = 0;
+    explicit_bzero(s, strlen(s)); /* not optimized away, unlike memset */
     epode__dealloc(mem, s);
 }
 

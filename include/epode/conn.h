@@ -135,6 +135,13 @@ EPODE_API const char *epode_conn_error_text(const epode_conn_t *conn);
 EPODE_API const char *epode_conn_redirect(const epode_conn_t *conn);
 /** Once READY: the full JID the server bound (borrowed), else NULL. */
 EPODE_API const char *epode_conn_bound_jid(const epode_conn_t *conn);
+/**
+ * Once READY: the server's stream features after authentication (the
+ * `<stream:features/>` element, borrowed until the connection ends or
+ * reconnects), so helpers can see what the server offers (roster
+ * versioning, stream management, …). NULL when not READY.
+ */
+EPODE_API const epode_stanza_t *epode_conn_stream_features(const epode_conn_t *conn);
 /** Once TLS_UP: the SASL mechanism chosen later, "TLS 1.3" style version
  * and whether channel binding was used, as one line; NULL before. */
 EPODE_API const char *epode_conn_security(const epode_conn_t *conn);

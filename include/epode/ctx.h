@@ -50,6 +50,10 @@ EPODE_API int epode_ctx_new(const epode_mem_t *mem, epode_ctx_t **out);
  * (EPODE_ESTATE otherwise, and nothing is freed). NULL is fine. */
 EPODE_API int epode_ctx_free(epode_ctx_t *ctx);
 
+/** The allocator the context was made with (NULL: libc), for helpers
+ * that allocate on the context's behalf. Borrowed. */
+EPODE_API const epode_mem_t *epode_ctx_mem(const epode_ctx_t *ctx);
+
 /** Sends log lines up to `max_level` to `cb` (NULL: silence, the default;
  * epode never prints by itself). */
 EPODE_API void epode_ctx_set_log(epode_ctx_t *ctx, epode_log_level_t max_level, epode_log_cb cb,

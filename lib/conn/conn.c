@@ -274,6 +274,11 @@ const char *epode_conn_bound_jid(const epode_conn_t *c)
 {
     return epode_conn_is_ready(c) ? epode__engine_bound_jid(c->engine) : NULL;
 }
+const epode_stanza_t *epode_conn_stream_features(const epode_conn_t *c)
+{
+    return epode_conn_is_ready(c) ? epode__engine_features(c->engine) : NULL;
+}
+
 const char *epode_conn_security(const epode_conn_t *c) { return c && c->security[0] ? c->security : NULL; }
 
 /* ---- the end of a connection ---------------------------------------------------------- */

@@ -119,6 +119,11 @@ int epode_ctx_free(epode_ctx_t *ctx)
     return 0;
 }
 
+const epode_mem_t *epode_ctx_mem(const epode_ctx_t *ctx)
+{
+    return ctx ? ctx->mem : NULL;
+}
+
 int epode_ctx_set_dns_servers(epode_ctx_t *ctx, const char *servers)
 {
     if (!ctx || !servers || !*servers)

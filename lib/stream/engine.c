@@ -61,6 +61,7 @@ struct epode__engine {
     char mech[40];
     char *bound_jid;
     char *redirect;
+    epode_stanza_t *features; /* the server's last <stream:features/> */
     char stream_id[128];
     int session_needed;
     char bind_id[24], session_id[24];
@@ -305,6 +306,8 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
 
 static void on_features(epode__engine *e, epode_stanza_t *f)
 {
+    epode_stanza_unref(e->features);
+    e->features = epode_stanza_ref(f);
     epode_stanza_t *starttls = epode_stanza_find_child(f, "starttls", NS_TLS);
     epode_stanza_t *mechs = epode_stanza_find_child(f, "mechanisms", NS_SASL);
     epode_stanza_t *bind = epode_stanza_find_child(f, "bind", NS_BIND);
@@ -696,6 +699,7 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->mechanisms);
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
+    epode_stanza_unref(e->features);
     epode__dealloc(mem, e);
 }
 
@@ -871,3 +875,4 @@ int epode__engine_has_ended(const epode__engine *e) { return e->ended; }
 const char *epode__engine_bound_jid(const epode__engine *e) { return e->bound_jid; }
 const char *epode__engine_mechanism(const epode__engine *e) { return e->mech[0] ? e->mech : NULL; }
 const char *epode__engine_redirect(const epode__engine *e) { return e->redirect; }
+const epode_stanza_t *epode__engine_features(const epode__engine *e) { return e->features; }

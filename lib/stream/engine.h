@@ -100,6 +100,8 @@ int epode__engine_has_ended(const epode__engine *e);
 const char *epode__engine_bound_jid(const epode__engine *e);
 /* SASL mechanism in use (after auth started), or NULL. */
 const char *epode__engine_mechanism(const epode__engine *e);
+/* The server's most recent <stream:features/> (borrowed), or NULL. */
+const epode_stanza_t *epode__engine_features(const epode__engine *e);
 /* The see-other-host target from a stream error, or NULL. */
 const char *epode__engine_redirect(const epode__engine *e);
 

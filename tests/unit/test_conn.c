@@ -164,4 +164,18 @@ TEST(conn_send_before_ready_is_refused)
     CHECK_INT(epode_ctx_free(ctx), 0);
 }
 
+TEST(conn_exposes_stream_features_and_allocator)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    const epode_stanza_t *f = epode_conn_stream_features(s.conn);
+    CHECK(f);
+    CHECK(epode_stanza_find_child(f, "bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+    CHECK(epode_ctx_mem(s.ctx) == NULL);
+    epode_conn_close(s.conn);
+    scripted_send(&s, "</stream:stream>");
+    CHECK(epode_conn_stream_features(s.conn) == NULL);
+    scripted_free(&s);
+}
+
 TEST_MAIN

@@ -1,0 +1,63 @@
+/* epode/version.h — XEP-0092 Software Version: answers jabber:iq:version
+ * queries with the name, version and (optionally) operating system the
+ * application sets, and asks other entities theirs. Built on the public
+ * API only. */
+#ifndef EPODE_IM_VERSION_H
+#define EPODE_IM_VERSION_H
+
+#include "common.h"
+#include "conn.h"
+#include "stanza.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EPODE_NS_VERSION "jabber:iq:version"
+
+/** A software-version helper bound to one connection (opaque). */
+typedef struct epode_version_helper epode_version_helper_t;
+
+/**
+ * Makes the helper on `conn` and starts answering version queries with
+ * `name` and `version` (both required) and `os` (NULL: not disclosed).
+ * The strings are copied. Survives reconnects. Caller owns *out and frees
+ * it with epode_version_helper_free() before the connection. Errors:
+ * EPODE_EINVAL, EPODE_ENOMEM.
+ */
+EPODE_API int epode_version_helper_new(epode_conn_t *conn, const char *name,
+                                       const char *version, const char *os,
+                                       epode_version_helper_t **out);
+
+/** Changes what is answered (same rules as at creation). On failure the
+ * old values stay. Errors: EPODE_EINVAL, EPODE_ENOMEM. */
+EPODE_API int epode_version_helper_set(epode_version_helper_t *v, const char *name,
+                                       const char *version, const char *os);
+
+/** Stops answering, forgets pending queries (their callbacks are not
+ * called) and frees the helper. NULL is a no-op. */
+EPODE_API void epode_version_helper_free(epode_version_helper_t *v);
+
+/**
+ * The answer to epode_version_query(). `status` 0 and `cond`
+ * EPODE_COND_NONE: `name`, `version` and `os` are what the entity said
+ * (each borrowed for the call; NULL when absent). `status` 0 with another
+ * `cond`: it answered with that error. `status` EPODE_ETIMEDOUT or
+ * EPODE_ECANCELED: no answer.
+ */
+typedef void (*epode_version_cb)(epode_conn_t *conn, const char *jid, int status,
+                                 epode_stanza_cond_t cond, const char *name,
+                                 const char *version, const char *os, void *user);
+
+/**
+ * Asks `jid` (NULL: our server) for its software version; `cb` is called
+ * once. `timeout_ms` 0 means 30 s. Errors: EPODE_EINVAL, EPODE_EJID,
+ * EPODE_ESTATE (not READY), EPODE_ENOMEM; `cb` is never called then.
+ */
+EPODE_API int epode_version_query(epode_version_helper_t *v, const char *jid,
+                                  unsigned timeout_ms, epode_version_cb cb, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,179 @@
+/* lib/im/carbons.c — XEP-0280 on the public API: the enable/disable IQ,
+ * re-enabling after each reconnect, and the checks a carbon copy must
+ * pass before the application sees it. It must never deliver a carbon
+ * that does not come from our own bare JID. */
+#include <epode.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+struct epode_carbons {
+    epode_conn_t *conn;
+    unsigned msg_id, event_id, iq_id;
+    epode_carbon_cb cb;
+    void *user;
+    int wanted;   /* -1: nothing asked, 0: off, 1: on */
+    int enabled;
+    unsigned rejected;
+    epode_carbons_enable_cb enable_cb;
+    void *enable_user;
+};
+
+/* 1 if `from` is exactly our account's bare JID (normalized). */
+static int from_own_account(epode_conn_t *conn, const char *from)
+{
+    const char *bound = epode_conn_bound_jid(conn);
+    if (!from || !bound)
+        return 0;
+    epode_jid_t *f, *me;
+    if (epode_jid_new(NULL, from, &f) < 0)
+        return 0;
+    int ok = 0;
+    if (epode_jid_new(NULL, bound, &me) == 0) {
+        ok = epode_jid_is_bare(f) && epode_jid_bare_equal(f, me);
+        epode_jid_free(me);
+    }
+    epode_jid_free(f);
+    return ok;
+}
+
+static int on_message(epode_conn_t *conn, epode_stanza_t *msg, void *user)
+{
+    epode_carbons_t *c = user;
+    epode_stanza_t *wrap = NULL;
+    epode_carbon_dir_t dir = EPODE_CARBON_RECEIVED;
+    for (epode_stanza_t *ch = epode_stanza_first_child(msg); ch; ch = epode_stanza_next(ch)) {
+        const char *ns = epode_stanza_get_ns(ch);
+        if (!ns || strcmp(ns, EPODE_NS_CARBONS) != 0)
+            continue;
+        if (strcmp(epode_stanza_get_name(ch), "received") == 0) {
+            wrap = ch;
+            dir = EPODE_CARBON_RECEIVED;
+            break;
+        }
+        if (strcmp(epode_stanza_get_name(ch), "sent") == 0) {
+            wrap = ch;
+            dir = EPODE_CARBON_SENT;
+            break;
+        }
+    }
+    if (!wrap)
+        return EPODE_PASS;
+    const char *type = epode_stanza_get_type(msg);
+    if (type && strcmp(type, "error") == 0)
+        return EPODE_PASS;
+    if (!from_own_account(conn, epode_stanza_get_from(msg))) {
+        c->rejected++; /* forged: somebody else claims to speak for our account */
+        return EPODE_PASS;
+    }
+    epode_stanza_t *fwd = epode_stanza_find_child(wrap, "forwarded", EPODE_NS_FORWARD);
+    epode_stanza_t *inner = fwd ? epode_stanza_find_child(fwd, "message", NULL) : NULL;
+    const char *ins = inner ? epode_stanza_get_ns(inner) : NULL;
+    if (!inner || (ins && strcmp(ins, EPODE_NS_CLIENT) != 0)) {
+        c->rejected++;
+        return EPODE_PASS;
+    }
+    if (c->cb)
+        c->cb(conn, dir, inner, msg, c->user);
+    return EPODE_HANDLED;
+}
+
+static void on_enable_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
+{
+    epode_carbons_t *c = user;
+    c->iq_id = 0;
+    epode_stanza_cond_t cond = EPODE_COND_NONE;
+    const char *type = result ? epode_stanza_get_type(result) : NULL;
+    if (type && strcmp(type, "error") == 0 &&
+        epode_stanza_get_error(result, &cond, NULL, NULL) < 0)
+        cond = EPODE_COND_UNDEFINED_CONDITION;
+    int asked = c->wanted == 1;
+    if (status == 0 && cond == EPODE_COND_NONE)
+        c->enabled = asked;
+    if (c->enable_cb)
+        c->enable_cb(conn, asked, status, cond, c->enable_user);
+}
+
+static int send_request(epode_carbons_t *c)
+{
+    if (c->iq_id) {
+        epode_handler_remove(c->conn, c->iq_id);
+        c->iq_id = 0;
+    }
+    epode_stanza_t *iq;
+    int rc = epode_iq_new(NULL, "set", NULL, &iq);
+    if (rc < 0)
+        return rc;
+    rc = epode_stanza_add_child_new(iq, c->wanted ? "enable" : "disable", EPODE_NS_CARBONS, NULL);
+    if (rc == 0)
+        rc = epode_conn_send_iq(c->conn, iq, 0, on_enable_answer, c, &c->iq_id);
+    epode_stanza_unref(iq);
+    return rc;
+}
+
+static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
+{
+    (void)conn;
+    epode_carbons_t *c = user;
+    if (ev == EPODE_CONN_DISCONNECTED) {
+        c->enabled = 0;
+        c->iq_id = 0;
+    } else if (ev == EPODE_CONN_READY && c->wanted == 1) {
+        send_request(c);
+    }
+}
+
+int epode_carbons_new(epode_conn_t *conn, epode_carbon_cb cb, void *user, epode_carbons_t **out)
+{
+    if (!conn || !out)
+        return EPODE_EINVAL;
+    epode_carbons_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return EPODE_ENOMEM;
+    c->conn = conn;
+    c->cb = cb;
+    c->user = user;
+    c->wanted = -1;
+    int rc = epode_handler_add(conn, "message", NULL, NULL, on_message, c, &c->msg_id);
+    if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_event, c, &c->event_id)) < 0)
+        epode_handler_remove(conn, c->msg_id);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void epode_carbons_free(epode_carbons_t *c)
+{
+    if (!c)
+        return;
+    epode_handler_remove(c->conn, c->msg_id);
+    epode_handler_remove(c->conn, c->event_id);
+    if (c->iq_id)
+        epode_handler_remove(c->conn, c->iq_id);
+    free(c);
+}
+
+int epode_carbons_enable(epode_carbons_t *c, int enable, epode_carbons_enable_cb cb, void *user)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->wanted = enable ? 1 : 0;
+    c->enable_cb = cb;
+    c->enable_user = user;
+    if (!epode_conn_is_ready(c->conn))
+        return 0; /* sent at READY */
+    return send_request(c);
+}
+
+int epode_carbons_is_enabled(const epode_carbons_t *c)
+{
+    return c ? c->enabled : 0;
+}
+
+unsigned epode_carbons_rejected(const epode_carbons_t *c)
+{
+    return c ? c->rejected : 0;
+}

@@ -1,0 +1,198 @@
+/* lib/im/version.c — XEP-0092 on the public API: the responder and the
+ * query. It owns copies of the strings it answers with and its pending
+ * query records; it never keeps a stanza. */
+#include <epode.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct version_req {
+    struct version_req *next;
+    epode_version_helper_t *owner;
+    unsigned id;
+    epode_version_cb cb;
+    void *user;
+    char jid[];
+} version_req;
+
+struct epode_version_helper {
+    epode_conn_t *conn;
+    unsigned handler_id;
+    char *name, *version, *os;
+    version_req *pending;
+};
+
+static char *dup_or_null(const char *s, int *failed)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *failed = 1;
+    return d;
+}
+
+static int on_request(epode_conn_t *conn, epode_stanza_t *iq, void *user)
+{
+    epode_version_helper_t *v = user;
+    if (!epode_stanza_find_child(iq, "query", EPODE_NS_VERSION))
+        return EPODE_PASS;
+    epode_stanza_t *reply, *q, *el;
+    if (epode_stanza_reply(iq, &reply) < 0)
+        return EPODE_HANDLED; /* out of memory: the asker times out */
+    int rc = epode_stanza_add_child_new(reply, "query", EPODE_NS_VERSION, &q);
+    const char *names[3] = {"name", "version", "os"};
+    const char *vals[3] = {v->name, v->version, v->os};
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (!vals[i])
+            continue;
+        if ((rc = epode_stanza_add_child_new(q, names[i], NULL, &el)) == 0)
+            rc = epode_stanza_set_text(el, vals[i]);
+    }
+    if (rc == 0)
+        epode_conn_send(conn, reply);
+    epode_stanza_unref(reply);
+    return EPODE_HANDLED;
+}
+
+int epode_version_helper_set(epode_version_helper_t *v, const char *name, const char *version,
+                             const char *os)
+{
+    if (!v || !name || !version)
+        return EPODE_EINVAL;
+    int failed = 0;
+    char *n = dup_or_null(name, &failed), *ver = dup_or_null(version, &failed),
+         *o = dup_or_null(os, &failed);
+    if (failed) {
+        free(n);
+        free(ver);
+        free(o);
+        return EPODE_ENOMEM;
+    }
+    free(v->name);
+    free(v->version);
+    free(v->os);
+    v->name = n;
+    v->version = ver;
+    v->os = o;
+    return 0;
+}
+
+int epode_version_helper_new(epode_conn_t *conn, const char *name, const char *version,
+                             const char *os, epode_version_helper_t **out)
+{
+    if (!conn || !out || !name || !version)
+        return EPODE_EINVAL;
+    epode_version_helper_t *v = calloc(1, sizeof *v);
+    if (!v)
+        return EPODE_ENOMEM;
+    v->conn = conn;
+    int rc = epode_version_helper_set(v, name, version, os);
+    if (rc == 0)
+        rc = epode_handler_add(conn, "iq", EPODE_NS_VERSION, "get", on_request, v,
+                               &v->handler_id);
+    if (rc < 0) {
+        free(v->name);
+        free(v->version);
+        free(v->os);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
+void epode_version_helper_free(epode_version_helper_t *v)
+{
+    if (!v)
+        return;
+    epode_handler_remove(v->conn, v->handler_id);
+    while (v->pending) {
+        version_req *r = v->pending;
+        v->pending = r->next;
+        epode_handler_remove(v->conn, r->id);
+        free(r);
+    }
+    free(v->name);
+    free(v->version);
+    free(v->os);
+    free(v);
+}
+
+static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
+{
+    version_req *r = user;
+    epode_version_helper_t *v = r->owner;
+    for (version_req **pp = &v->pending; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    epode_stanza_cond_t cond = EPODE_COND_NONE;
+    const char *name = NULL, *version = NULL, *os = NULL;
+    if (result) {
+        const char *type = epode_stanza_get_type(result);
+        epode_stanza_t *q = epode_stanza_find_child(result, "query", EPODE_NS_VERSION);
+        if (type && strcmp(type, "error") == 0) {
+            if (epode_stanza_get_error(result, &cond, NULL, NULL) < 0)
+                cond = EPODE_COND_UNDEFINED_CONDITION;
+        } else if (!q) {
+            cond = EPODE_COND_UNDEFINED_CONDITION; /* a result without the query */
+        } else {
+            name = epode_stanza_child_text(q, "name", NULL);
+            version = epode_stanza_child_text(q, "version", NULL);
+            os = epode_stanza_child_text(q, "os", NULL);
+        }
+    }
+    r->cb(conn, r->jid, status, cond, name, version, os, r->user);
+    free(r);
+}
+
+int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned timeout_ms,
+                        epode_version_cb cb, void *user)
+{
+    if (!v || !cb)
+        return EPODE_EINVAL;
+    if (!epode_conn_is_ready(v->conn))
+        return EPODE_ESTATE;
+    char domain[1024];
+    int rc;
+    if (!jid) {
+        epode_jid_t *me;
+        if ((rc = epode_jid_new(NULL, epode_conn_bound_jid(v->conn), &me)) < 0)
+            return rc;
+        size_t n = strlen(epode_jid_domain(me));
+        if (n < sizeof domain)
+            memcpy(domain, epode_jid_domain(me), n + 1);
+        epode_jid_free(me);
+        if (n >= sizeof domain)
+            return EPODE_ELIMIT;
+        jid = domain;
+    } else if ((rc = epode_jid_validate(jid)) < 0) {
+        return rc;
+    }
+    size_t len = strlen(jid);
+    version_req *r = calloc(1, sizeof *r + len + 1);
+    if (!r)
+        return EPODE_ENOMEM;
+    memcpy(r->jid, jid, len + 1);
+    r->owner = v;
+    r->cb = cb;
+    r->user = user;
+    epode_stanza_t *iq;
+    if ((rc = epode_iq_new(NULL, "get", NULL, &iq)) < 0) {
+        free(r);
+        return rc;
+    }
+    if ((rc = epode_stanza_set_to(iq, jid)) == 0 &&
+        (rc = epode_stanza_add_child_new(iq, "query", EPODE_NS_VERSION, NULL)) == 0)
+        rc = epode_conn_send_iq(v->conn, iq, timeout_ms, on_answer, r, &r->id);
+    epode_stanza_unref(iq);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    r->next = v->pending;
+    v->pending = r;
+    return 0;
+}

@@ -1,0 +1,429 @@
+/* tests/unit/test_im_message.c — the messaging helper on a scripted
+ * server: building messages, the parsed view handlers get, error
+ * conditions, delivery receipts (XEP-0184), chat states (XEP-0085) and
+ * stable stanza ids (XEP-0359), including what a malicious peer sends:
+ * forged stanza-ids, receipt requests on errors and groupchat, garbage. */
+#include "test.h"
+
+#include "scripted.h"
+
+#define ME "anon@example.com/r1"
+
+static char got_from[256], got_body[256], got_body_de[256], got_subject[256], got_thread[256],
+    got_parent[256], got_type[32], got_origin[64], got_sid[64], got_err_text[128];
+static int got_count, got_nbodies, got_state, got_cond;
+
+static void cp(char *dst, size_t n, const char *s)
+{
+    snprintf(dst, n, "%s", s ? s : "(null)");
+}
+
+static int record(epode_conn_t *conn, const epode_message_t *m, void *user)
+{
+    (void)conn;
+    got_count++;
+    cp(got_from, sizeof got_from, epode_message_from(m));
+    cp(got_type, sizeof got_type, epode_message_type(m));
+    cp(got_body, sizeof got_body, epode_message_body(m, NULL));
+    cp(got_body_de, sizeof got_body_de, epode_message_body(m, "de"));
+    cp(got_subject, sizeof got_subject, epode_message_subject(m, NULL));
+    cp(got_thread, sizeof got_thread, epode_message_thread(m));
+    cp(got_parent, sizeof got_parent, epode_message_thread_parent(m));
+    cp(got_origin, sizeof got_origin, epode_message_origin_id(m));
+    cp(got_sid, sizeof got_sid, epode_message_stanza_id(m));
+    got_nbodies = (int)epode_message_body_count(m);
+    got_state = (int)epode_message_chatstate(m);
+    const char *text;
+    got_cond = (int)epode_message_error(m, NULL, &text);
+    cp(got_err_text, sizeof got_err_text, text);
+    return user ? EPODE_HANDLED : EPODE_PASS;
+}
+
+static void reset(void)
+{
+    got_count = 0;
+    got_body[0] = got_from[0] = 0;
+}
+
+static int setup(scripted *s, epode_messaging_t **m)
+{
+    reset();
+    if (scripted_login(s, "example.com", ME) < 0 || epode_messaging_new(s->conn, m) < 0)
+        return -1;
+    return 0;
+}
+
+TEST(message_build_with_bodies_subject_thread)
+{
+    epode_stanza_t *msg;
+    CHECK_INT(epode_message_build("chat", "juliet@example.com", "hi", "greeting", "t1", &msg), 0);
+    CHECK(epode_stanza_get_id(msg) != NULL);
+    CHECK_INT(epode_message_add_body(msg, "de", "hallo"), 0);
+    CHECK_INT(epode_message_add_body(msg, "de", "nochmal"), EPODE_EINVAL);
+    CHECK_INT(epode_message_add_body(msg, NULL, "again"), EPODE_EINVAL);
+    CHECK_INT(epode_message_add_body(msg, "", "x"), EPODE_EINVAL);
+    CHECK_INT(epode_message_set_thread(msg, "t2", "t0"), 0);
+    CHECK_INT(epode_message_add_chatstate(msg, EPODE_CHATSTATE_ACTIVE), 0);
+    CHECK_INT(epode_message_add_chatstate(msg, EPODE_CHATSTATE_GONE), EPODE_EINVAL);
+    char *t;
+    epode_stanza_set_id(msg, "m1");
+    CHECK_INT(epode_stanza_to_text(msg, EPODE_TEXT_IN_STREAM, &t, NULL), 0);
+    int ok = strcmp(t, "<message type=\"chat\" to=\"juliet@example.com\" id=\"m1\">"
+                       "<subject>greeting</subject><body>hi</body>"
+                       "<body xml:lang=\"de\">hallo</body><thread parent=\"t0\">t2</thread>"
+                       "<active xmlns=\"http://jabber.org/protocol/chatstates\"/></message>") == 0;
+    if (!ok)
+        printf("# %s\n", t);
+    epode_free(t);
+    epode_stanza_unref(msg);
+    CHECK(ok);
+    CHECK_INT(epode_message_build("bogus", "juliet@example.com", "x", NULL, NULL, &msg),
+              EPODE_EINVAL);
+    CHECK_INT(epode_message_build("error", "juliet@example.com", "x", NULL, NULL, &msg),
+              EPODE_EINVAL);
+    CHECK_INT(epode_message_build("chat", "not a jid@", "x", NULL, NULL, &msg), EPODE_EINVAL);
+    CHECK_INT(epode_message_build(NULL, "a@b", NULL, NULL, NULL, &msg), 0);
+    CHECK(epode_stanza_get_type(msg) == NULL);
+    epode_stanza_unref(msg);
+    CHECK_STR(epode_chatstate_name(EPODE_CHATSTATE_PAUSED), "paused");
+    CHECK(epode_chatstate_name(EPODE_CHATSTATE_NONE) == NULL);
+    CHECK(epode_chatstate_name((epode_chatstate_t)99) == NULL);
+}
+
+TEST(message_handler_gets_parsed_view_by_language)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, "chat", record, NULL, NULL), 0);
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/balcony' id='x1' xml:lang='en'>"
+                      "<body xml:lang='de'>Hallo</body><body>Hello</body>"
+                      "<subject xml:lang='de'>Betreff</subject>"
+                      "<thread parent='p1'>th1</thread></message>");
+    CHECK_INT(got_count, 1);
+    CHECK_STR(got_type, "chat");
+    CHECK_STR(got_from, "juliet@example.com/balcony");
+    CHECK_STR(got_body, "Hello");
+    CHECK_STR(got_body_de, "Hallo");
+    CHECK_STR(got_subject, "Betreff"); /* only one: the default falls back to it */
+    CHECK_STR(got_thread, "th1");
+    CHECK_STR(got_parent, "p1");
+    CHECK_INT(got_nbodies, 2);
+    /* a body in an unknown language is never given for another */
+    reset();
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'>"
+                      "<body xml:lang='fr'>Bonjour</body></message>");
+    CHECK_INT(got_count, 1);
+    CHECK_STR(got_body, "Bonjour");
+    CHECK_STR(got_body_de, "(null)");
+    /* the stanza's language applies to a body without its own */
+    reset();
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b' xml:lang='de'>"
+                      "<body>Guten Tag</body></message>");
+    CHECK_STR(got_body_de, "Guten Tag");
+    /* other types do not reach a chat handler */
+    reset();
+    scripted_send(&s, "<message type='headline' from='news@example.com'><body>n</body></message>");
+    scripted_send(&s, "<message from='juliet@example.com/b'><body>plain</body></message>");
+    CHECK_INT(got_count, 0);
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(message_without_or_with_unknown_type_is_normal)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, "normal", record, NULL, NULL), 0);
+    CHECK_INT(epode_messaging_handler_add(m, "nonsense", record, NULL, NULL), EPODE_EINVAL);
+    scripted_send(&s, "<message from='juliet@example.com/b'><body>plain</body></message>");
+    CHECK_INT(got_count, 1);
+    CHECK_STR(got_type, "normal");
+    scripted_send(&s, "<message type='weird' from='juliet@example.com/b'><body>w</body></message>");
+    CHECK_INT(got_count, 2);
+    CHECK_STR(got_body, "w");
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(message_error_reports_condition)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, "error", record, NULL, NULL), 0);
+    scripted_send(&s, "<message type='error' from='nobody@example.com' id='m9'>"
+                      "<body>lost</body><error type='cancel'>"
+                      "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                      "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no such user</text>"
+                      "</error></message>");
+    CHECK_INT(got_count, 1);
+    CHECK_INT(got_cond, EPODE_COND_SERVICE_UNAVAILABLE);
+    CHECK_STR(got_err_text, "no such user");
+    /* an error without <error/> (malformed) is still an error */
+    scripted_send(&s, "<message type='error' from='nobody@example.com'/>");
+    CHECK_INT(got_count, 2);
+    CHECK_INT(got_cond, EPODE_COND_UNDEFINED_CONDITION);
+    CHECK(scripted_next(&s) == NULL); /* errors are never answered */
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(message_handlers_stop_at_handled_and_can_be_removed)
+{
+    scripted s;
+    epode_messaging_t *m;
+    unsigned id1, id2;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, &s, &id1), 0); /* HANDLED */
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, &id2), 0);
+    scripted_send(&s, "<message type='chat' from='a@example.com/x'><body>1</body></message>");
+    CHECK_INT(got_count, 1);
+    CHECK_INT(epode_messaging_handler_remove(m, id1), 0);
+    CHECK_INT(epode_messaging_handler_remove(m, id1), EPODE_ENOTFOUND);
+    scripted_send(&s, "<message type='chat' from='a@example.com/x'><body>2</body></message>");
+    CHECK_INT(got_count, 2);
+    CHECK_STR(got_body, "2");
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+static char rc_from[256], rc_id[128];
+static int rc_count;
+
+static void on_receipt(epode_conn_t *conn, const char *from, const char *id, void *user)
+{
+    (void)conn;
+    (void)user;
+    rc_count++;
+    cp(rc_from, sizeof rc_from, from);
+    cp(rc_id, sizeof rc_id, id);
+}
+
+TEST(receipts_answered_only_where_the_xep_allows)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, NULL), 0);
+    /* off by default */
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b' id='r0'><body>x</body>"
+                      "<request xmlns='urn:xmpp:receipts'/></message>");
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(epode_messaging_set_receipts(m, EPODE_RECEIPTS_ANSWER), 0);
+    CHECK_INT(epode_messaging_set_receipts(m, 1u << 7), EPODE_EINVAL);
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b' id='r1'><body>x</body>"
+                      "<request xmlns='urn:xmpp:receipts'/></message>");
+    const char *t = scripted_next_text(&s);
+    CHECK(strstr(t, "to=\"juliet@example.com/b\""));
+    CHECK(strstr(t, "<received xmlns=\"urn:xmpp:receipts\" id=\"r1\"/>"));
+    CHECK(!strstr(t, "<request"));
+    /* never for groupchat, errors, messages without id, receipts, or a
+     * sender that is not a JID */
+    scripted_send(&s, "<message type='groupchat' from='room@muc.example.com/n' id='g1'>"
+                      "<body>x</body><request xmlns='urn:xmpp:receipts'/></message>");
+    scripted_send(&s, "<message type='error' from='juliet@example.com/b' id='e1'>"
+                      "<request xmlns='urn:xmpp:receipts'/><error type='cancel'>"
+                      "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+                      "<request xmlns='urn:xmpp:receipts'/></message>");
+    scripted_send(&s, "<message from='juliet@example.com/b' id='loop'>"
+                      "<received xmlns='urn:xmpp:receipts' id='zz'/>"
+                      "<request xmlns='urn:xmpp:receipts'/></message>");
+    scripted_send(&s, "<message type='chat' from='@@bad' id='b1'><body>x</body>"
+                      "<request xmlns='urn:xmpp:receipts'/></message>");
+    CHECK(scripted_next(&s) == NULL);
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(receipts_received_are_reported_with_the_acked_id)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, NULL), 0);
+    CHECK_INT(epode_messaging_set_receipt_cb(m, on_receipt, NULL), 0);
+    rc_count = 0;
+    scripted_send(&s, "<message from='juliet@example.com/b' id='x'>"
+                      "<received xmlns='urn:xmpp:receipts' id='m42'/></message>");
+    CHECK_INT(rc_count, 1);
+    CHECK_STR(rc_id, "m42");
+    CHECK_STR(rc_from, "juliet@example.com/b");
+    CHECK_INT(got_count, 0); /* a pure receipt is not a message */
+    /* old clients: no id on <received/>, the message's id names it */
+    scripted_send(&s, "<message from='juliet@example.com/b' id='m43'>"
+                      "<received xmlns='urn:xmpp:receipts'/></message>");
+    CHECK_INT(rc_count, 2);
+    CHECK_STR(rc_id, "m43");
+    /* neither: nothing to report */
+    scripted_send(&s, "<message from='juliet@example.com/b'><received xmlns='urn:xmpp:receipts'/></message>");
+    CHECK_INT(rc_count, 2);
+    /* an error bounce carrying a receipt is an error, not a receipt */
+    scripted_send(&s, "<message type='error' from='juliet@example.com/b' id='m44'>"
+                      "<received xmlns='urn:xmpp:receipts' id='m44'/></message>");
+    CHECK_INT(rc_count, 2);
+    CHECK_INT(got_count, 1);
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(receipts_requested_on_outgoing_messages)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_set_receipts(m, EPODE_RECEIPTS_REQUEST), 0);
+    epode_stanza_t *msg;
+    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "hi", &msg), 0);
+    CHECK_INT(epode_messaging_send(m, msg), 0);
+    const char *id = epode_stanza_get_id(msg);
+    CHECK(id != NULL);
+    /* the caller's stanza is untouched apart from the id */
+    CHECK(epode_stanza_find_child(msg, "request", EPODE_NS_RECEIPTS) == NULL);
+    scripted_pump(&s);
+    epode_stanza_t *out = scripted_next(&s);
+    CHECK(out != NULL);
+    CHECK_STR(epode_stanza_get_id(out), id);
+    CHECK(epode_stanza_find_child(out, "request", EPODE_NS_RECEIPTS) != NULL);
+    epode_stanza_unref(msg);
+    /* not on groupchat, nor on messages without a body */
+    CHECK_INT(epode_message_new(NULL, "groupchat", "room@muc.example.com", "hi", &msg), 0);
+    CHECK_INT(epode_conn_send(s.conn, msg), 0);
+    epode_stanza_unref(msg);
+    CHECK_INT(epode_messaging_send_chatstate(m, "juliet@example.com", EPODE_CHATSTATE_COMPOSING), 0);
+    scripted_pump(&s);
+    out = scripted_next(&s);
+    CHECK(out && epode_stanza_find_child(out, "request", EPODE_NS_RECEIPTS) == NULL);
+    out = scripted_next(&s);
+    CHECK(out && epode_stanza_find_child(out, "request", EPODE_NS_RECEIPTS) == NULL);
+    CHECK(epode_stanza_find_child(out, "composing", EPODE_NS_CHATSTATES) != NULL);
+    CHECK(epode_stanza_find_child(out, "no-store", EPODE_NS_HINTS) != NULL);
+    CHECK_STR(epode_stanza_get_type(out), "chat");
+    /* a plain send without an id still gets one on the wire */
+    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "x", &msg), 0);
+    CHECK_INT(epode_conn_send(s.conn, msg), 0);
+    epode_stanza_unref(msg);
+    scripted_pump(&s);
+    out = scripted_next(&s);
+    CHECK(out && epode_stanza_get_id(out) != NULL);
+    CHECK(epode_stanza_find_child(out, "request", EPODE_NS_RECEIPTS) != NULL);
+    epode_messaging_free(m);
+    /* freed: no more decoration */
+    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "x", &msg), 0);
+    CHECK_INT(epode_conn_send(s.conn, msg), 0);
+    epode_stanza_unref(msg);
+    scripted_pump(&s);
+    out = scripted_next(&s);
+    CHECK(out && epode_stanza_find_child(out, "request", EPODE_NS_RECEIPTS) == NULL);
+    scripted_free(&s);
+}
+
+TEST(chatstates_reported_and_validated)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, "chat", record, NULL, NULL), 0);
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'>"
+                      "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+    CHECK_INT(got_count, 1);
+    CHECK_INT(got_state, EPODE_CHATSTATE_COMPOSING);
+    CHECK_STR(got_body, "(null)");
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+                      "<dancing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+    CHECK_INT(got_state, EPODE_CHATSTATE_NONE);
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+                      "<gone xmlns='urn:wrong'/></message>");
+    CHECK_INT(got_state, EPODE_CHATSTATE_NONE);
+    CHECK_INT(epode_messaging_send_chatstate(m, "juliet@example.com", EPODE_CHATSTATE_NONE),
+              EPODE_EINVAL);
+    CHECK_INT(epode_messaging_send_chatstate(m, "bad jid@", EPODE_CHATSTATE_ACTIVE),
+              EPODE_EINVAL);
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(stanza_id_only_from_trusted_by)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, NULL), 0);
+    /* forged by the sender: by = the sender itself */
+    scripted_send(&s, "<message type='chat' from='mallory@evil.example/x'><body>x</body>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='mallory@evil.example' id='forged'/>"
+                      "<origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>");
+    CHECK_STR(got_sid, "(null)");
+    CHECK_STR(got_origin, "o1");
+    /* by our full JID, or our server: not the archive's */
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='anon@example.com/r1' id='f2'/>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='example.com' id='f3'/></message>");
+    CHECK_STR(got_sid, "(null)");
+    /* by our bare JID (any case): trusted, even after an untrusted one */
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='mallory@evil.example' id='f4'/>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='Anon@Example.com' id='real'/></message>");
+    CHECK_STR(got_sid, "real");
+    /* a room, once the application trusts it */
+    const char *room = "<message type='groupchat' from='room@muc.example.com/n'><body>x</body>"
+                       "<stanza-id xmlns='urn:xmpp:sid:0' by='room@muc.example.com' id='r1'/></message>";
+    scripted_send(&s, room);
+    CHECK_STR(got_sid, "(null)");
+    CHECK_INT(epode_messaging_trust_stanza_id(m, "room@muc.example.com"), 0);
+    CHECK_INT(epode_messaging_trust_stanza_id(m, "room@muc.example.com/nick"), EPODE_EJID);
+    CHECK_INT(epode_messaging_trust_stanza_id(m, "@"), EPODE_EJID);
+    scripted_send(&s, room);
+    CHECK_STR(got_sid, "r1");
+    /* empty ids are no ids */
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='anon@example.com' id=''/></message>");
+    CHECK_STR(got_sid, "(null)");
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(origin_id_added_when_asked)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_set_origin_id(m, 1), 0);
+    epode_stanza_t *msg;
+    CHECK_INT(epode_message_build("chat", "juliet@example.com", "hi", NULL, NULL, &msg), 0);
+    CHECK_INT(epode_messaging_send(m, msg), 0);
+    scripted_pump(&s);
+    epode_stanza_t *out = scripted_next(&s);
+    CHECK(out != NULL);
+    epode_stanza_t *o = epode_stanza_find_child(out, "origin-id", EPODE_NS_SID);
+    CHECK(o != NULL);
+    CHECK_STR(epode_stanza_get_attr(o, "id"), epode_stanza_get_id(msg));
+    epode_stanza_unref(msg);
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST(message_garbage_is_harmless)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, NULL), 0);
+    CHECK_INT(epode_messaging_set_receipts(m, EPODE_RECEIPTS_ANSWER | EPODE_RECEIPTS_REQUEST), 0);
+    CHECK_INT(epode_messaging_set_receipt_cb(m, on_receipt, NULL), 0);
+    scripted_send(&s, "<message/>");
+    scripted_send(&s, "<message type='chat'><body><b>nested</b></body><thread/><subject/></message>");
+    scripted_send(&s, "<message type='chat' from='a@b/c'><body xml:lang=''>x</body>"
+                      "<received xmlns='urn:xmpp:receipts' id=''/></message>");
+    CHECK(got_count >= 2);
+    CHECK(epode_conn_is_ready(s.conn));
+    CHECK_INT(epode_messaging_handler_add(NULL, NULL, record, NULL, NULL), EPODE_EINVAL);
+    CHECK_INT(epode_messaging_new(NULL, &m), EPODE_EINVAL);
+    epode_messaging_free(NULL);
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+TEST_MAIN

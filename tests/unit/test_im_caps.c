@@ -1,0 +1,532 @@
+/* tests/unit/test_im_caps.c — entity capabilities (XEP-0115): the
+ * verification string against the XEP's worked examples and its §5.4
+ * rules, <c/> on our presence, and others' capabilities fetched once per
+ * ver, verified (a mismatch is neither cached nor trusted) and cached. */
+#include "test.h"
+#include "scripted.h"
+
+#define ME "me@example.com/res"
+#define NS_INFO "http://jabber.org/protocol/disco#info"
+
+static int has(const char *hay, const char *needle)
+{
+    return strstr(hay, needle) != NULL;
+}
+
+static int hash_of(const char *xml, char *ver)
+{
+    epode_stanza_t *st;
+    epode_disco_info_t *info;
+    int rc = epode_stanza_from_text(NULL, xml, (size_t)-1, &st, NULL);
+    if (rc < 0)
+        return rc;
+    rc = epode_disco_info_parse(st, &info);
+    epode_stanza_unref(st);
+    if (rc < 0)
+        return rc;
+    rc = epode_caps_hash(info, "sha-1", ver, EPODE_CAPS_VER_MAX);
+    epode_disco_info_free(info);
+    return rc;
+}
+
+#define SIMPLE_Q                                                                 \
+    "<query xmlns='" NS_INFO "'>"                                                \
+    "<identity category='client' type='pc' name='Exodus 0.9.1'/>"                \
+    "<feature var='http://jabber.org/protocol/disco#info'/>"                     \
+    "<feature var='http://jabber.org/protocol/disco#items'/>"                    \
+    "<feature var='http://jabber.org/protocol/muc'/>"                            \
+    "<feature var='http://jabber.org/protocol/caps'/>"                           \
+    "</query>"
+#define SIMPLE_VER "QgayPKawpkPSDYmwT/WM94uAlu0="
+
+#define COMPLEX_BODY                                                             \
+    "<identity xml:lang='en' category='client' name='Psi 0.11' type='pc'/>"      \
+    "<identity xml:lang='el' category='client' name='\xce\xa8 0.11' type='pc'/>" \
+    "<feature var='http://jabber.org/protocol/caps'/>"                           \
+    "<feature var='http://jabber.org/protocol/disco#info'/>"                     \
+    "<feature var='http://jabber.org/protocol/disco#items'/>"                    \
+    "<feature var='http://jabber.org/protocol/muc'/>"                            \
+    "<x xmlns='jabber:x:data' type='result'>"                                    \
+    "<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field>" \
+    "<field var='ip_version' type='text-multi'><value>ipv4</value><value>ipv6</value></field>" \
+    "<field var='os'><value>Mac</value></field>"                                 \
+    "<field var='os_version'><value>10.5.1</value></field>"                      \
+    "<field var='software'><value>Psi</value></field>"                           \
+    "<field var='software_version'><value>0.11</value></field>"                  \
+    "</x>"
+#define COMPLEX_VER "q07IKJEyjvHSyhy//CH0CxmKi8w="
+
+TEST(caps_hash_simple_example)
+{
+    char ver[EPODE_CAPS_VER_MAX];
+    CHECK_INT(hash_of(SIMPLE_Q, ver), 0);
+    CHECK_STR(ver, SIMPLE_VER);
+}
+
+TEST(caps_hash_complex_example_with_form)
+{
+    char ver[EPODE_CAPS_VER_MAX];
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "' node='http://psi-im.org#" COMPLEX_VER "'>"
+                      COMPLEX_BODY "</query>", ver), 0);
+    CHECK_STR(ver, COMPLEX_VER);
+    /* fields and values in another order hash the same */
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'>"
+        "<x xmlns='jabber:x:data' type='result'>"
+        "<field var='software_version'><value>0.11</value></field>"
+        "<field var='ip_version' type='text-multi'><value>ipv6</value><value>ipv4</value></field>"
+        "<field var='software'><value>Psi</value></field>"
+        "<field var='os_version'><value>10.5.1</value></field>"
+        "<field var='os'><value>Mac</value></field>"
+        "<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field>"
+        "</x>"
+        "<feature var='http://jabber.org/protocol/muc'/>"
+        "<feature var='http://jabber.org/protocol/disco#items'/>"
+        "<feature var='http://jabber.org/protocol/disco#info'/>"
+        "<feature var='http://jabber.org/protocol/caps'/>"
+        "<identity xml:lang='el' category='client' name='\xce\xa8 0.11' type='pc'/>"
+        "<identity xml:lang='en' category='client' name='Psi 0.11' type='pc'/>"
+        "</query>", ver), 0);
+    CHECK_STR(ver, COMPLEX_VER);
+}
+
+TEST(caps_hash_other_algorithms_and_bad_arguments)
+{
+    epode_stanza_t *st;
+    epode_disco_info_t *info;
+    CHECK_INT(epode_stanza_from_text(NULL, SIMPLE_Q, (size_t)-1, &st, NULL), 0);
+    CHECK_INT(epode_disco_info_parse(st, &info), 0);
+    epode_stanza_unref(st);
+    char ver[EPODE_CAPS_VER_MAX];
+    CHECK_INT(epode_caps_hash(info, "sha-256", ver, sizeof ver), 0);
+    CHECK_INT(strlen(ver), 44);
+    CHECK_INT(epode_caps_hash(info, "sha-512", ver, sizeof ver), 0);
+    CHECK_INT(strlen(ver), 88);
+    CHECK_INT(epode_caps_hash(info, "md5", ver, sizeof ver), EPODE_EINVAL);
+    CHECK_INT(epode_caps_hash(info, "sha-1", ver, 10), EPODE_ERANGE);
+    epode_disco_info_free(info);
+}
+
+TEST(caps_hash_ill_formed_answers_rejected)
+{
+    char ver[EPODE_CAPS_VER_MAX], plain[EPODE_CAPS_VER_MAX];
+    /* a repeated feature, identity, FORM_TYPE, or a FORM_TYPE with two values */
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc'/>"
+                      "<feature var='a'/><feature var='a'/></query>", ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc'/>"
+                      "<identity category='client' type='pc'/></query>", ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'>"
+        "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>u:f</value></field></x>"
+        "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>u:f</value></field></x>"
+        "</query>", ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'>"
+        "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'><value>u:f</value>"
+        "<value>u:g</value></field></x></query>", ver), EPODE_EPROTOCOL);
+    /* a form whose FORM_TYPE is not hidden, or missing, is ignored */
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><feature var='a'/></query>", plain), 0);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><feature var='a'/>"
+        "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE'><value>u:f</value></field>"
+        "<field var='z'><value>1</value></field></x>"
+        "<x xmlns='jabber:x:data' type='result'><field var='y'><value>1</value></field></x>"
+        "</query>", ver), 0);
+    CHECK_STR(ver, plain);
+    /* "&lt;" in a name stays literal: not the separator */
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc' "
+                      "name='x&amp;lt;y'/></query>", ver), 0);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc' "
+                      "name='x&lt;y'/></query>", plain), 0);
+    CHECK(strcmp(ver, plain) != 0);
+}
+
+/* ---- our own capabilities ------------------------------------------------ */
+
+static const char *attr_of_c(epode_stanza_t *st, const char *attr)
+{
+    epode_stanza_t *c = st ? epode_stanza_find_child(st, "c", EPODE_NS_CAPS) : NULL;
+    return c ? epode_stanza_get_attr(c, attr) : NULL;
+}
+
+static int count_c(epode_stanza_t *st)
+{
+    int n = 0;
+    for (epode_stanza_t *c = epode_stanza_find_child(st, "c", EPODE_NS_CAPS); c;
+         c = epode_stanza_find_next(c, "c", EPODE_NS_CAPS))
+        n++;
+    return n;
+}
+
+TEST(caps_on_our_presence_and_resent_when_features_change)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    const char *v1 = epode_caps_get_ver(caps);
+    CHECK(v1 != NULL);
+    char ver1[EPODE_CAPS_VER_MAX];
+    snprintf(ver1, sizeof ver1, "%s", v1);
+    /* our ver is the hash of what we answer */
+    epode_stanza_t *q;
+    epode_disco_info_t *info;
+    char expect[EPODE_CAPS_VER_MAX];
+    CHECK_INT(epode_disco_build_info(d, NULL, &q), 0);
+    CHECK_INT(epode_disco_info_parse(q, &info), 0);
+    epode_stanza_unref(q);
+    CHECK_INT(epode_disco_info_has_feature(info, EPODE_NS_CAPS), 1);
+    CHECK_INT(epode_caps_hash(info, "sha-1", expect, sizeof expect), 0);
+    epode_disco_info_free(info);
+    CHECK_STR(ver1, expect);
+
+    /* available presence gets <c/>, the app's own stale one replaced */
+    epode_stanza_t *p;
+    CHECK_INT(epode_presence_new(NULL, NULL, NULL, &p), 0);
+    epode_stanza_t *stale;
+    CHECK_INT(epode_stanza_add_child_new(p, "c", EPODE_NS_CAPS, &stale), 0);
+    epode_stanza_set_attr(stale, "ver", "stale");
+    epode_stanza_add_child_new(p, "status", NULL, &stale);
+    epode_stanza_set_text(stale, "here");
+    CHECK_INT(epode_conn_send(s.conn, p), 0);
+    epode_stanza_unref(p);
+    scripted_pump(&s);
+    epode_stanza_t *out = scripted_next(&s);
+    CHECK(out != NULL);
+    CHECK_INT(count_c(out), 1);
+    CHECK_STR(attr_of_c(out, "ver"), ver1);
+    CHECK_STR(attr_of_c(out, "hash"), "sha-1");
+    CHECK_STR(attr_of_c(out, "node"), "https://epode.example/test");
+
+    /* disco#info for node#ver answers with the same info */
+    char xml[1024];
+    snprintf(xml, sizeof xml, "<iq type='get' id='cv' from='peer@example.com/x'><query xmlns='"
+             NS_INFO "' node='https://epode.example/test#%s'/></iq>", ver1);
+    scripted_send(&s, xml);
+    out = scripted_next(&s);
+    CHECK(out && strcmp(epode_stanza_get_type(out), "result") == 0);
+    CHECK_INT(epode_disco_info_parse(out, &info), 0);
+    CHECK_INT(epode_caps_hash(info, "sha-1", expect, sizeof expect), 0);
+    epode_disco_info_free(info);
+    CHECK_STR(expect, ver1);
+
+    /* directed and subscription presences: directed gets <c/>, neither
+     * becomes the presence to re-send */
+    CHECK_INT(epode_presence_new(NULL, NULL, "room@conf.example.com/me", &p), 0);
+    epode_conn_send(s.conn, p);
+    epode_stanza_unref(p);
+    CHECK_INT(epode_presence_new(NULL, "subscribe", "x@example.com", &p), 0);
+    epode_conn_send(s.conn, p);
+    epode_stanza_unref(p);
+    scripted_pump(&s);
+    out = scripted_next(&s);
+    CHECK_STR(attr_of_c(out, "ver"), ver1);
+    out = scripted_next(&s);
+    CHECK_INT(count_c(out), 0);
+
+    /* a feature changes: a new ver, the last broadcast presence re-sent */
+    CHECK_INT(epode_disco_add_feature(d, NULL, "urn:xmpp:ping"), 0);
+    CHECK(strcmp(epode_caps_get_ver(caps), ver1) != 0);
+    scripted_pump(&s);
+    out = scripted_next(&s);
+    CHECK(out != NULL);
+    CHECK(epode_stanza_get_to(out) == NULL);
+    CHECK_STR(epode_stanza_child_text(out, "status", NULL), "here");
+    CHECK_STR(attr_of_c(out, "ver"), epode_caps_get_ver(caps));
+    CHECK(scripted_next(&s) == NULL);
+    /* the old node#ver is no longer answered */
+    snprintf(xml, sizeof xml, "<iq type='get' id='cv2' from='peer@example.com/x'><query xmlns='"
+             NS_INFO "' node='https://epode.example/test#%s'/></iq>", ver1);
+    scripted_send(&s, xml);
+    CHECK(has(scripted_next_text(&s), "item-not-found"));
+
+    /* after unavailable nothing is re-sent */
+    CHECK_INT(epode_presence_new(NULL, "unavailable", NULL, &p), 0);
+    epode_conn_send(s.conn, p);
+    epode_stanza_unref(p);
+    scripted_pump(&s);
+    out = scripted_next(&s);
+    CHECK_INT(count_c(out), 0);
+    CHECK_INT(epode_disco_remove_feature(d, NULL, "urn:xmpp:ping"), 0);
+    scripted_pump(&s);
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_STR(epode_caps_get_ver(caps), ver1);
+
+    epode_caps_free(caps);
+    /* the feature goes with the helper */
+    CHECK_INT(epode_disco_remove_feature(d, NULL, EPODE_NS_CAPS), EPODE_ENOTFOUND);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+/* ---- others' capabilities ------------------------------------------------ */
+
+typedef struct seen {
+    int calls, last_known;
+    char last_jid[256];
+    char stored[4096];
+    char stored_ver[128];
+    int stores, loads;
+    const char *load_reply;
+} seen;
+
+static void on_caps(epode_caps_t *c, const char *jid, const epode_disco_info_t *info, void *user)
+{
+    (void)c;
+    seen *s = user;
+    s->calls++;
+    s->last_known = info != NULL;
+    snprintf(s->last_jid, sizeof s->last_jid, "%s", jid);
+}
+
+static void presence_with_caps(scripted *s, const char *from, const char *hash, const char *ver)
+{
+    char xml[1024];
+    snprintf(xml, sizeof xml, "<presence from='%s'><c xmlns='http://jabber.org/protocol/caps' "
+             "hash='%s' node='http://code.google.com/p/exodus' ver='%s'/></presence>", from, hash, ver);
+    scripted_send(s, xml);
+}
+
+/* The next stanza the client sent, if it is a disco#info query to `to`
+ * for the exodus node#ver; its id, else "". */
+static const char *query_to(scripted *s, const char *to, const char *ver)
+{
+    static char id[128];
+    epode_stanza_t *q = scripted_next(s);
+    id[0] = '\0';
+    if (!q || strcmp(epode_stanza_get_name(q), "iq") != 0)
+        return id;
+    epode_stanza_t *qu = epode_stanza_find_child(q, "query", NS_INFO);
+    char node[256];
+    snprintf(node, sizeof node, "http://code.google.com/p/exodus#%s", ver);
+    if (qu && strcmp(epode_stanza_get_to(q), to) == 0 &&
+        strcmp(epode_stanza_get_attr(qu, "node"), node) == 0)
+        snprintf(id, sizeof id, "%s", epode_stanza_get_id(q));
+    return id;
+}
+
+static void answer(scripted *s, const char *from, const char *id, const char *query)
+{
+    char xml[4096];
+    snprintf(xml, sizeof xml, "<iq type='result' id='%s' from='%s' to='" ME "'>%s</iq>", id, from,
+             query);
+    scripted_send(s, xml);
+}
+
+TEST(caps_of_others_fetched_once_verified_and_cached)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    seen sn = {0};
+    epode_caps_set_cb(caps, on_caps, &sn);
+    size_t base = epode_caps_cache_count(caps); /* ourselves */
+
+    presence_with_caps(&s, "a@example.com/1", "sha-1", SIMPLE_VER);
+    const char *id = query_to(&s, "a@example.com/1", SIMPLE_VER);
+    CHECK(*id);
+    char ida[128];
+    snprintf(ida, sizeof ida, "%s", id);
+    CHECK_INT(epode_caps_supports(caps, "a@example.com/1", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    /* a second JID with the same ver while the query is out: no new query */
+    presence_with_caps(&s, "b@example.com/2", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+    /* the same presence again: no new query either */
+    presence_with_caps(&s, "a@example.com/1", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+
+    answer(&s, "a@example.com/1", ida, SIMPLE_Q);
+    CHECK_INT(epode_caps_cache_count(caps), base + 1);
+    CHECK_INT(sn.calls, 2);
+    CHECK_INT(epode_caps_supports(caps, "a@example.com/1", "http://jabber.org/protocol/muc"), 1);
+    CHECK_INT(epode_caps_supports(caps, "b@example.com/2", "http://jabber.org/protocol/muc"), 1);
+    CHECK_INT(epode_caps_supports(caps, "b@example.com/2", "urn:xmpp:jingle:1"), 0);
+    CHECK_INT(epode_caps_supports(caps, "c@example.com/3", "urn:xmpp:jingle:1"), EPODE_ENOTFOUND);
+    /* a third JID with a cached ver: known at once, no query */
+    presence_with_caps(&s, "c@example.com/3", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(epode_caps_supports(caps, "c@example.com/3", "http://jabber.org/protocol/muc"), 1);
+    CHECK(epode_caps_get_info(caps, "c@example.com/3") != NULL);
+    /* unavailable forgets the JID, not the cache */
+    scripted_send(&s, "<presence type='unavailable' from='c@example.com/3'/>");
+    CHECK_INT(sn.last_known, 0);
+    CHECK_STR(sn.last_jid, "c@example.com/3");
+    CHECK_INT(epode_caps_supports(caps, "c@example.com/3", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    CHECK_INT(epode_caps_cache_count(caps), base + 1);
+    /* presence without caps forgets too */
+    scripted_send(&s, "<presence from='a@example.com/1'/>");
+    CHECK_INT(epode_caps_supports(caps, "a@example.com/1", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    /* our own presence, reflected: known without asking ourselves */
+    char xml[512];
+    snprintf(xml, sizeof xml, "<presence from='" ME "'><c xmlns='http://jabber.org/protocol/caps' "
+             "hash='sha-1' node='https://epode.example/test' ver='%s'/></presence>",
+             epode_caps_get_ver(caps));
+    scripted_send(&s, xml);
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(epode_caps_supports(caps, ME, EPODE_NS_CAPS), 1);
+    /* the connection ends: JIDs are forgotten, the cache kept */
+    scripted_send(&s, "</stream:stream>");
+    scripted_pump(&s);
+    CHECK_INT(epode_caps_supports(caps, "b@example.com/2", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    CHECK_INT(epode_caps_cache_count(caps), base + 1);
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+TEST(caps_hash_mismatch_not_cached_not_trusted)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    seen sn = {0};
+    epode_caps_set_cb(caps, on_caps, &sn);
+    size_t base = epode_caps_cache_count(caps);
+
+    /* the liar advertises the simple example's ver and answers with more
+     * features than that ver stands for */
+    presence_with_caps(&s, "liar@example.com/1", "sha-1", SIMPLE_VER);
+    const char *id = query_to(&s, "liar@example.com/1", SIMPLE_VER);
+    CHECK(*id);
+    char idl[128];
+    snprintf(idl, sizeof idl, "%s", id);
+    presence_with_caps(&s, "honest@example.com/2", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+    answer(&s, "liar@example.com/1", idl,
+           "<query xmlns='" NS_INFO "'><identity category='client' type='pc' name='Exodus 0.9.1'/>"
+           "<feature var='http://jabber.org/protocol/disco#info'/>"
+           "<feature var='http://jabber.org/protocol/disco#items'/>"
+           "<feature var='http://jabber.org/protocol/muc'/>"
+           "<feature var='http://jabber.org/protocol/caps'/>"
+           "<feature var='urn:evil'/></query>");
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    CHECK_INT(sn.calls, 0);
+    CHECK_INT(epode_caps_supports(caps, "liar@example.com/1", "urn:evil"), EPODE_ENOTFOUND);
+    CHECK(epode_caps_get_info(caps, "liar@example.com/1") == NULL);
+    /* the other JID advertising that ver is asked in turn */
+    id = query_to(&s, "honest@example.com/2", SIMPLE_VER);
+    CHECK(*id);
+    char idh[128];
+    snprintf(idh, sizeof idh, "%s", id);
+    /* the liar repeating its presence is not asked again */
+    presence_with_caps(&s, "liar@example.com/1", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+    /* an answer with garbage and a repeated feature: ill-formed, refused */
+    answer(&s, "honest@example.com/2", idh,
+           "<query xmlns='" NS_INFO "'><identity category='client'/><feature/>"
+           "<feature var='a'/><feature var='a'/><x xmlns='jabber:x:data'><field><value/></field></x>"
+           "<identity category='client' type='pc' name='Exodus 0.9.1'/></query>");
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    CHECK_INT(epode_caps_supports(caps, "honest@example.com/2", "a"), EPODE_ENOTFOUND);
+    /* a new JID with the ver: asked, answers right, trusted */
+    presence_with_caps(&s, "third@example.com/3", "sha-1", SIMPLE_VER);
+    id = query_to(&s, "third@example.com/3", SIMPLE_VER);
+    CHECK(*id);
+    char id3[128];
+    snprintf(id3, sizeof id3, "%s", id);
+    /* an answer forged from another JID is not taken */
+    answer(&s, "liar@example.com/1", id3, "<query xmlns='" NS_INFO "'/>");
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    answer(&s, "third@example.com/3", id3, SIMPLE_Q);
+    CHECK_INT(epode_caps_cache_count(caps), base + 1);
+    CHECK_INT(epode_caps_supports(caps, "third@example.com/3", "http://jabber.org/protocol/muc"), 1);
+    /* the JIDs that failed are not credited after the fact */
+    CHECK_INT(epode_caps_supports(caps, "liar@example.com/1", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    /* a hash we do not know: nothing asked, nothing trusted */
+    presence_with_caps(&s, "odd@example.com/4", "md5", "abc");
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(epode_caps_supports(caps, "odd@example.com/4", "x"), EPODE_ENOTFOUND);
+    /* legacy caps (no hash): ignored */
+    scripted_send(&s, "<presence from='old@example.com/5'><c xmlns='http://jabber.org/protocol/caps' "
+                      "node='n' ver='1.0'/></presence>");
+    CHECK(scripted_next(&s) == NULL);
+    /* an error answer and a timeout-free cancel on free: no leak, no call */
+    presence_with_caps(&s, "err@example.com/6", "sha-1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    id = query_to(&s, "err@example.com/6", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    CHECK(*id);
+    char xml[512];
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s' from='err@example.com/6'><error type='cancel'>"
+             "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", id);
+    scripted_send(&s, xml);
+    CHECK_INT(epode_caps_supports(caps, "err@example.com/6", "x"), EPODE_ENOTFOUND);
+    presence_with_caps(&s, "late@example.com/7", "sha-1", "BBBBBBBBBBBBBBBBBBBBBBBBBBB=");
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+static const char *load_cb(void *user, const char *hash, const char *ver)
+{
+    seen *s = user;
+    s->loads++;
+    if (strcmp(hash, "sha-1") == 0 && strcmp(ver, s->stored_ver) == 0)
+        return s->load_reply;
+    return NULL;
+}
+
+static void store_cb(void *user, const char *hash, const char *ver, const char *xml)
+{
+    seen *s = user;
+    (void)hash;
+    s->stores++;
+    snprintf(s->stored_ver, sizeof s->stored_ver, "%s", ver);
+    snprintf(s->stored, sizeof s->stored, "%s", xml);
+}
+
+TEST(caps_cache_persistence_hook_verified_on_load)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    seen sn = {0};
+    CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
+    presence_with_caps(&s, "a@example.com/1", "sha-1", COMPLEX_VER);
+    CHECK_INT(sn.loads, 1);
+    const char *id = query_to(&s, "a@example.com/1", COMPLEX_VER);
+    CHECK(*id);
+    char ida[128];
+    snprintf(ida, sizeof ida, "%s", id);
+    answer(&s, "a@example.com/1", ida, "<query xmlns='" NS_INFO "'>" COMPLEX_BODY "</query>");
+    CHECK_INT(sn.stores, 1);
+    CHECK_STR(sn.stored_ver, COMPLEX_VER);
+    CHECK(has(sn.stored, "urn:xmpp:dataforms:softwareinfo"));
+    epode_caps_free(caps);
+
+    /* a new helper (a restart): the stored entry is loaded, no query */
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
+    sn.load_reply = sn.stored;
+    presence_with_caps(&s, "b@example.com/2", "sha-1", COMPLEX_VER);
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(epode_caps_supports(caps, "b@example.com/2", "http://jabber.org/protocol/muc"), 1);
+    CHECK_INT(sn.stores, 1);
+    epode_caps_free(caps);
+
+    /* a tampered store is not believed: the entity is asked */
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
+    sn.load_reply = "<query xmlns='" NS_INFO "'><feature var='urn:evil'/></query>";
+    presence_with_caps(&s, "c@example.com/3", "sha-1", COMPLEX_VER);
+    CHECK(*query_to(&s, "c@example.com/3", COMPLEX_VER));
+    CHECK_INT(epode_caps_supports(caps, "c@example.com/3", "urn:evil"), EPODE_ENOTFOUND);
+    sn.load_reply = "not xml <<";
+    presence_with_caps(&s, "e@example.com/3", "sha-1", SIMPLE_VER);
+    CHECK(*query_to(&s, "e@example.com/3", SIMPLE_VER));
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+TEST_MAIN

@@ -1,6 +1,9 @@
 /* examples/echo-bot.c — logs in, says it is available, and answers every
  * chat message with the same body until SIGINT or SIGTERM, then closes
- * the stream cleanly.
+ * the stream cleanly. Like a well-behaved client it also accepts
+ * subscription requests (and asks back), answers service discovery,
+ * advertises entity capabilities, and answers pings and version queries —
+ * each a few lines with epode's helpers.
  *
  *   echo-bot [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]
  *            --jid JID --password-file FILE [--verbose]
@@ -93,6 +96,25 @@ int main(int argc, char **argv)
     epode_conn_set_event_cb(conn, on_event, &s);
     epode_handler_add(conn, "message", NULL, "chat", on_chat, NULL, NULL);
 
+    /* The helpers: each registers its own handlers on the connection. */
+    epode_presence_tracker_t *tracker = NULL;
+    epode_disco_t *disco = NULL;
+    epode_caps_t *caps = NULL;
+    epode_ping_t *ping = NULL;
+    epode_version_helper_t *version = NULL;
+    if (epode_presence_tracker_new(conn, &tracker) < 0 ||
+        epode_presence_tracker_set_auto_accept(tracker, EPODE_AUTO_ACCEPT_MUTUAL) < 0 ||
+        epode_disco_new(conn, &disco) < 0 ||
+        epode_disco_add_identity(disco, NULL, "client", "bot", "epode echo-bot", NULL) < 0 ||
+        epode_ping_new(conn, &ping) < 0 ||
+        epode_disco_add_feature(disco, NULL, "urn:xmpp:ping") < 0 ||
+        epode_version_helper_new(conn, "epode echo-bot", epode_version(), NULL, &version) < 0 ||
+        epode_disco_add_feature(disco, NULL, "jabber:iq:version") < 0 ||
+        epode_caps_new(disco, "https://epode.example/echo-bot", &caps) < 0) {
+        fprintf(stderr, "echo-bot: could not set up the helpers\n");
+        return 1;
+    }
+
     int rc = epode_conn_connect(conn);
     if (rc < 0) {
         fprintf(stderr, "echo-bot: %s\n", epode_strerror(rc));
@@ -108,6 +130,11 @@ int main(int argc, char **argv)
         if (epode_ctx_run_once(g_ctx, -1) < 0)
             break;
     }
+    epode_caps_free(caps);
+    epode_disco_free(disco);
+    epode_version_helper_free(version);
+    epode_ping_free(ping);
+    epode_presence_tracker_free(tracker);
     epode_conn_free(conn);
     epode_ctx_free(g_ctx);
     if (s.failed) {

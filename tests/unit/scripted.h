@@ -24,7 +24,7 @@ typedef struct scripted {
     int events[16], nevents;
 } scripted;
 
-static void scripted__on_client(void *user, epode_parser_event_t ev, epode_stanza_t *el)
+static inline void scripted__on_client(void *user, epode_parser_event_t ev, epode_stanza_t *el)
 {
     scripted *s = user;
     if (ev == EPODE_PARSER_STREAM_OPEN)
@@ -33,7 +33,7 @@ static void scripted__on_client(void *user, epode_parser_event_t ev, epode_stanz
         s->sent[s->nsent++] = epode_stanza_ref(el);
 }
 
-static void scripted__on_event(epode_conn_t *c, epode_conn_event_t ev, void *user)
+static inline void scripted__on_event(epode_conn_t *c, epode_conn_event_t ev, void *user)
 {
     (void)c;
     scripted *s = user;
@@ -42,7 +42,7 @@ static void scripted__on_event(epode_conn_t *c, epode_conn_event_t ev, void *use
 }
 
 /* Lets both sides run until nothing more happens. */
-static void scripted_pump(scripted *s)
+static inline void scripted_pump(scripted *s)
 {
     char buf[65536];
     for (int round = 0; round < 100; round++) {
@@ -61,20 +61,20 @@ static void scripted_pump(scripted *s)
 }
 
 /* The server writes XML to the client. */
-static void scripted_send(scripted *s, const char *xml)
+static inline void scripted_send(scripted *s, const char *xml)
 {
     epode__transport_write(s->server, xml, strlen(xml));
     scripted_pump(s);
 }
 
 /* The next stanza the client sent (borrowed; NULL if none). */
-static epode_stanza_t *scripted_next(scripted *s)
+static inline epode_stanza_t *scripted_next(scripted *s)
 {
     return s->next < s->nsent ? s->sent[s->next++] : NULL;
 }
 
 /* The next stanza the client sent, as text (static buffer). */
-static const char *scripted_next_text(scripted *s)
+static inline const char *scripted_next_text(scripted *s)
 {
     static char buf[8192];
     epode_stanza_t *st = scripted_next(s);
@@ -91,13 +91,15 @@ static const char *scripted_next_text(scripted *s)
 #define SCRIPTED_HDR "<stream:stream xmlns='jabber:client' " \
     "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='x' version='1.0'>"
 
-/* Makes ctx and conn (as `jid`, which needs no password: ANONYMOUS here)
- * and runs the login up to READY. 0 on success. */
-static int scripted_login(scripted *s, const char *jid, const char *bound)
+/* Makes ctx (with allocator `mem`, NULL: libc) and conn (as `jid`, which
+ * needs no password: ANONYMOUS here) and runs the login up to READY. 0 on
+ * success. */
+static inline int scripted_login_mem(scripted *s, const epode_mem_t *mem, const char *jid,
+                              const char *bound)
 {
     memset(s, 0, sizeof *s);
     epode__transport *client;
-    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
+    if (epode_global_init() < 0 || epode_ctx_new(mem, &s->ctx) < 0 ||
         epode_conn_new(s->ctx, &s->conn) < 0 || epode_conn_set_jid(s->conn, jid) < 0 ||
         epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED) < 0 ||
         epode_conn_set_mechanisms(s->conn, "ANONYMOUS") < 0 ||
@@ -128,7 +130,56 @@ static int scripted_login(scripted *s, const char *jid, const char *bound)
     return epode_conn_is_ready(s->conn) ? 0 : -1;
 }
 
-static void scripted_free(scripted *s)
+static inline int scripted_login(scripted *s, const char *jid, const char *bound)
+{
+    return scripted_login_mem(s, NULL, jid, bound);
+}
+
+/* A test allocator: counts live blocks and can fail allocations from
+ * the Nth on (fail_at < 0: never). */
+typedef struct scripted_mem {
+    epode_mem_t mem;
+    long calls, live, fail_at;
+} scripted_mem;
+
+static inline void *scripted__malloc(size_t n, void *u)
+{
+    scripted_mem *m = u;
+    if (m->fail_at >= 0 && m->calls++ >= m->fail_at)
+        return NULL;
+    void *p = malloc(n);
+    if (p)
+        m->live++;
+    return p;
+}
+
+static inline void *scripted__realloc(void *p, size_t n, void *u)
+{
+    scripted_mem *m = u;
+    if (m->fail_at >= 0 && m->calls++ >= m->fail_at)
+        return NULL;
+    void *q = realloc(p, n);
+    if (q && !p)
+        m->live++;
+    return q;
+}
+
+static inline void scripted__free(void *p, void *u)
+{
+    scripted_mem *m = u;
+    if (p)
+        m->live--;
+    free(p);
+}
+
+static inline void scripted_mem_init(scripted_mem *m)
+{
+    m->mem = (epode_mem_t){scripted__malloc, scripted__realloc, scripted__free, m};
+    m->calls = m->live = 0;
+    m->fail_at = -1;
+}
+
+static inline void scripted_free(scripted *s)
 {
     for (int i = 0; i < s->nsent; i++)
         epode_stanza_unref(s->sent[i]);

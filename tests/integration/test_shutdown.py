@@ -37,9 +37,15 @@ def test_server_goes_away(bins, pki, spawn, tmp_path, kind, how):
         srv.stop()
     assert res.rc == 1, res
     d = res.disconnected
+    got = (d['reason'], d['error'], d['condition'])
     if how == 'graceful':
-        assert (d['reason'], d['error'], d['condition']) == ('STREAM_ERROR', 'STREAM',
-                                                             'system-shutdown'), res
+        # ejabberd 23.01 sometimes ends its c2s processes before they send
+        # system-shutdown (seen under load, ~1 run in 10): the link then
+        # just closes. Prosody always sends the stream error.
+        allowed = [('STREAM_ERROR', 'STREAM', 'system-shutdown')]
+        if kind == 'ejabberd':
+            allowed.append(('NETWORK', 'EOF', '-'))
+        assert got in allowed, res
     else:
         assert d['reason'] == 'NETWORK', res
         assert d['condition'] == '-', res
@@ -49,5 +55,5 @@ def test_server_goes_away(bins, pki, spawn, tmp_path, kind, how):
     assert rc == 1, (rc, err)
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith('echo-bot: '), err
-    if how == 'graceful':
+    if how == 'graceful' and got[0] == 'STREAM_ERROR':
         assert 'system-shutdown' in lines[0], err

@@ -6,6 +6,11 @@
  *   epode-send [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]
  *              --jid JID --password-file FILE [--verbose] TO MESSAGE...
  *
+ * With --count N it sends N numbered messages ("MESSAGE #1" …) under
+ * stream management (XEP-0198) and exits 0 only once the server has
+ * acknowledged every one of them (servers without stream management: a
+ * ping round trip after the last one).
+ *
  * Prints nothing on success; on failure one line "epode-send: REASON" on
  * stderr and a non-zero exit status. */
 #include <epode.h>
@@ -19,10 +24,49 @@
 typedef struct app {
     const char *to;
     char body[8192];
+    long count;         /* --count: messages to send (0: one, unnumbered) */
+    long acked, handed_back;
     int done;   /* 1: confirmed, -1: failed */
     char why[512];
     epode_ctx_t *ctx;
 } app;
+
+static void on_ack(epode_conn_t *conn, int acked, const char *id, const char *xml, size_t len,
+                   void *user)
+{
+    (void)id, (void)xml, (void)len;
+    app *a = user;
+    if (!acked) {
+        a->handed_back++;
+        return;
+    }
+    if (++a->acked == a->count && a->done == 0) {
+        a->done = 1;
+        epode_conn_close(conn);
+    }
+}
+
+/* Sends the message(s); 0 or a negative error. */
+static int send_all(epode_conn_t *conn, app *a)
+{
+    long n = a->count ? a->count : 1;
+    for (long i = 1; i <= n; i++) {
+        epode_stanza_t *msg;
+        char body[8300], id[32];
+        if (a->count)
+            snprintf(body, sizeof body, "%s #%ld", a->body, i);
+        int rc = epode_message_new(NULL, "chat", a->to, a->count ? body : a->body, &msg);
+        if (rc < 0)
+            return rc;
+        snprintf(id, sizeof id, "epode-send-%ld", i);
+        if ((rc = epode_stanza_set_id(msg, id)) == 0)
+            rc = epode_conn_send(conn, msg);
+        epode_stanza_unref(msg);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
 
 static void on_ping_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
 {
@@ -41,12 +85,12 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     app *a = user;
     if (ev == EPODE_CONN_READY) {
-        epode_stanza_t *msg, *ping;
-        int rc = epode_message_new(NULL, "chat", a->to, a->body, &msg);
-        if (rc == 0) {
-            rc = epode_conn_send(conn, msg);
-            epode_stanza_unref(msg);
-        }
+        epode_stanza_t *ping;
+        const epode_stanza_t *f = epode_conn_stream_features(conn);
+        int sm = a->count && f && epode_stanza_find_child(f, "sm", "urn:xmpp:sm:3");
+        int rc = send_all(conn, a);
+        if (rc == 0 && sm)
+            return; /* done when every message is acknowledged */
         if (rc == 0 && (rc = epode_iq_new(NULL, "get", NULL, &ping)) == 0) {
             const char *bound = epode_conn_bound_jid(conn);
             const char *at = strchr(bound, '@');
@@ -65,7 +109,11 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         }
     } else if (ev == EPODE_CONN_DISCONNECTED) {
         if (a->done == 0) {
-            snprintf(a->why, sizeof a->why, "%s", epode_conn_error_text(conn));
+            if (a->count)
+                snprintf(a->why, sizeof a->why, "%ld of %ld messages not confirmed (%s)",
+                         a->count - a->acked, a->count, epode_conn_error_text(conn));
+            else
+                snprintf(a->why, sizeof a->why, "%s", epode_conn_error_text(conn));
             a->done = -1;
         }
         epode_ctx_stop(a->ctx);
@@ -74,14 +122,28 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 
 int main(int argc, char **argv)
 {
+    /* --count N is epode-send's own; the rest are the shared options */
+    long count = 0;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--count") == 0) {
+            char *end;
+            count = strtol(argv[i + 1], &end, 10);
+            if (*end || count <= 0 || count > 10000000) {
+                fprintf(stderr, "epode-send: bad --count %s\n", argv[i + 1]);
+                return 64;
+            }
+            memmove(argv + i, argv + i + 2, (size_t)(argc - i - 1) * sizeof *argv);
+            argc -= 2;
+            break;
+        }
     cli_t o;
-    cli_parse(&o, argc, argv, "TO MESSAGE...");
+    cli_parse(&o, argc, argv, "[--count N] TO MESSAGE...");
     if (o.argc < 2) {
         fprintf(stderr, "epode-send: need a recipient and a message\n"
                         "usage: epode-send [options] --jid JID --password-file FILE TO MESSAGE...\n");
         return 64;
     }
-    app a = {.to = o.argv[0]};
+    app a = {.to = o.argv[0], .count = count};
     if (epode_jid_validate(a.to) < 0) {
         fprintf(stderr, "epode-send: not a valid JID: %s\n", a.to);
         return 64;
@@ -100,6 +162,10 @@ int main(int argc, char **argv)
     cli_connect_setup(&o, &ctx, &conn);
     a.ctx = ctx;
     epode_conn_set_event_cb(conn, on_event, &a);
+    if (count) {
+        epode_conn_set_stream_management(conn, 1);
+        epode_conn_set_ack_cb(conn, on_ack, &a);
+    }
     int rc = epode_conn_connect(conn);
     if (rc < 0) {
         fprintf(stderr, "epode-send: %s\n", epode_strerror(rc));

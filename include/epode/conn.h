@@ -93,6 +93,34 @@ EPODE_API int epode_conn_set_keepalive(epode_conn_t *conn, unsigned seconds);
  * login (stream to READY). Defaults 10000 and 30000. */
 EPODE_API int epode_conn_set_timeouts(epode_conn_t *conn, unsigned connect_ms, unsigned login_ms);
 
+/* ---- stream management (XEP-0198) ------------------------------------------ */
+
+/**
+ * Asks the server for stream management once logged in, if it offers
+ * it (default: off). Every stanza sent after that is kept, as the bytes
+ * written, until the server acknowledges it; epode asks for an ack every
+ * 5 stanzas and at most 1 s after sending, answers the server's requests,
+ * and ends the stream with an error if the server acknowledges more than
+ * was sent. Resumption after a cut is not done yet: when the stream ends,
+ * every stanza still unacknowledged is handed back through the ack
+ * callback (acked 0) — never silently lost.
+ */
+EPODE_API int epode_conn_set_stream_management(epode_conn_t *conn, int enable);
+
+/**
+ * Told about each stanza sent under stream management: `acked` 1 once the
+ * server confirmed it, 0 when the stream ended first (the application may
+ * send it again: `xml`/`len` are its bytes as written, borrowed for the
+ * call). `id` is the stanza's id attribute (borrowed; NULL if it had none
+ * — give stanzas ids to tell them apart).
+ */
+typedef void (*epode_ack_cb)(epode_conn_t *conn, int acked, const char *id, const char *xml,
+                             size_t len, void *user);
+EPODE_API int epode_conn_set_ack_cb(epode_conn_t *conn, epode_ack_cb cb, void *user);
+
+/** 1 while stream management is enabled on the current stream. */
+EPODE_API int epode_conn_sm_enabled(const epode_conn_t *conn);
+
 /* ---- events ---------------------------------------------------------------- */
 
 typedef enum epode_conn_event {

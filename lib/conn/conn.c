@@ -87,6 +87,7 @@ int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
     epode__timer_init(ctx->loop, &c->close_timer);
     epode__timer_init(ctx->loop, &c->dispatch_timer);
     epode__timer_init(ctx->loop, &c->idle_timer);
+    epode__timer_init(ctx->loop, &c->sm_timer);
     ctx->conns++;
     *out = c;
     return 0;
@@ -109,6 +110,7 @@ static void release_link(epode_conn_t *c)
     epode__timer_stop(&c->keepalive_timer);
     epode__timer_stop(&c->close_timer);
     epode__timer_stop(&c->idle_timer);
+    epode__timer_stop(&c->sm_timer);
     epode__engine_free(c->engine);
     c->engine = NULL;
     epode__dealloc(c->ctx->mem, c->targets);
@@ -243,6 +245,28 @@ int epode_conn_set_timeouts(epode_conn_t *c, unsigned connect_ms, unsigned login
     c->connect_ms = connect_ms;
     c->login_ms = login_ms;
     return 0;
+}
+
+int epode_conn_set_stream_management(epode_conn_t *c, int enable)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->sm = enable != 0;
+    return 0;
+}
+
+int epode_conn_set_ack_cb(epode_conn_t *c, epode_ack_cb cb, void *user)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->ack_cb = cb;
+    c->ack_user = user;
+    return 0;
+}
+
+int epode_conn_sm_enabled(const epode_conn_t *c)
+{
+    return c && c->engine && epode__engine_sm_enabled(c->engine);
 }
 
 int epode_conn_set_event_cb(epode_conn_t *c, epode_conn_event_cb cb, void *user)
@@ -458,6 +482,13 @@ static void eng_ended(void *user, int err, int reason, const char *cond, const c
     kick(c);
 }
 
+static void eng_sm_result(void *user, int acked, const char *id, const char *bytes, size_t len)
+{
+    epode_conn_t *c = user;
+    if (c->ack_cb)
+        c->ack_cb(c, acked, id, bytes, len, c->ack_user);
+}
+
 static void eng_log(void *user, int out, const char *data, size_t len)
 {
     epode_conn_t *c = user;
@@ -511,6 +542,17 @@ static void on_idle(void *user)
         return;
     }
     epode__engine_compact(c->engine);
+}
+
+#define SM_ACK_WAIT_MS 1000 /* ask for an ack this long after sending, at most */
+
+static void on_sm_timer(void *user)
+{
+    epode_conn_t *c = user;
+    if (c->engine && epode__engine_sm_enabled(c->engine) && epode__engine_sm_pending(c->engine)) {
+        epode__engine_sm_request(c->engine);
+        kick(c);
+    }
 }
 
 static void on_dispatch_timer(void *user)
@@ -619,8 +661,10 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
         .tls_mode = c->tls_mode,
         .have_client_cert = c->cert_file != NULL,
     };
+    cfg.sm = c->sm;
     epode__engine_cbs cbs = {eng_event, eng_stanza, eng_ended,
-                             c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL};
+                             c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL,
+                             eng_sm_result};
     int rc = epode__engine_new(c->ctx->mem, &cfg, &cbs, c, &c->engine);
     if (rc < 0)
         return rc;
@@ -727,6 +771,10 @@ static void pump(epode_conn_t *c)
     update_io(c);
     if (epode__transport_pending(c->tr) > 0 || budget == 0)
         kick(c);
+    /* Unacknowledged stanzas: ask for an ack soon, even if the count
+     * that triggers <r/> is never reached (before going idle). */
+    if (c->engine && epode__engine_sm_pending(c->engine) && !epode__timer_active(&c->sm_timer))
+        epode__timer_start(&c->sm_timer, SM_ACK_WAIT_MS, on_sm_timer, c);
 }
 
 static void on_io(void *user, unsigned revents)

@@ -74,6 +74,9 @@ struct epode_conn {
     unsigned connect_ms, login_ms;
     epode_conn_event_cb event_cb;
     void *event_user;
+    int sm;
+    epode_ack_cb ack_cb;
+    void *ack_user;
 
     /* running */
     enum conn_state state;
@@ -90,7 +93,7 @@ struct epode_conn {
     int starttls_pending;
     unsigned redirects; /* see-other-host hops followed in this attempt */
     int pending_connecting_event;
-    epode__timer kick, login_timer, keepalive_timer, close_timer, dispatch_timer, idle_timer;
+    epode__timer kick, login_timer, keepalive_timer, close_timer, dispatch_timer, idle_timer, sm_timer;
     uint64_t last_write, last_read;
 
     /* outcome of the last connection */

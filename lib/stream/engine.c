@@ -16,6 +16,7 @@
 #include "util/alloc.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "sm.h"
 #include "xml/parser_int.h"
 #include "xml/serialize.h"
 
@@ -24,6 +25,7 @@
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_SASL_CB "urn:xmpp:sasl-cb:0"
+#define NS_SM "urn:xmpp:sm:3"
 
 #define MAX_MECHS 32
 
@@ -62,6 +64,8 @@ struct epode__engine {
     char *bound_jid;
     char *redirect;
     epode_stanza_t *features; /* the server's last <stream:features/> */
+    epode__sm sm;
+    uint32_t sm_since_request; /* stanzas sent since our last <r/> */
     char stream_id[128];
     int session_needed;
     char bind_id[24], session_id[24];
@@ -155,12 +159,16 @@ static void write_sasl(epode__engine *e, const char *name, const char *mech,
 
 /* ---- ending ------------------------------------------------------------------ */
 
+static void sm_report_unacked(void *user, const char *id, const char *bytes, size_t len);
+
 static void end(epode__engine *e, int err, int reason, const char *cond, const char *text)
 {
     if (e->ended)
         return;
     e->ended = 1;
     e->state = ST_ENDED;
+    /* What the server never confirmed goes back to the application. */
+    epode__sm_drain(&e->sm, sm_report_unacked, e);
     if (e->cbs.ended)
         e->cbs.ended(e->user, err, reason, cond, text ? text : epode_strerror(err));
 }
@@ -443,6 +451,11 @@ static int is_iq_reply(const epode_stanza_t *st, const char *id)
 
 static void ready(epode__engine *e)
 {
+    if (e->cfg.sm && e->features && epode_stanza_find_child(e->features, "sm", NS_SM)) {
+        /* Counting of what we send starts with <enable/> (XEP-0198 §4). */
+        write_raw(e, "<enable xmlns='" NS_SM "'/>");
+        e->sm.requested = 1;
+    }
     e->state = ST_READY;
     if (e->cbs.event)
         e->cbs.event(e->user, EPODE__ENG_READY);
@@ -520,6 +533,89 @@ static void on_stream_error(epode__engine *e, epode_stanza_t *st)
     end(e, EPODE_ESTREAM, EPODE_REASON_STREAM_ERROR, cond, msg);
 }
 
+/* ---- stream management (XEP-0198) ------------------------------------------------------- */
+
+static void sm_report(void *user, const char *id, const char *bytes, size_t len)
+{
+    epode__engine *e = user;
+    if (e->cbs.sm_result)
+        e->cbs.sm_result(e->user, 1, id, bytes, len);
+}
+
+static void sm_report_unacked(void *user, const char *id, const char *bytes, size_t len)
+{
+    epode__engine *e = user;
+    if (e->cbs.sm_result)
+        e->cbs.sm_result(e->user, 0, id, bytes, len);
+}
+
+static int parse_h(const char *s, uint32_t *h)
+{
+    if (!s || !*s)
+        return -1;
+    unsigned long long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 0xFFFFFFFFull)
+            return -1;
+        v = v * 10 + (unsigned)(*s - '0');
+    }
+    if (v > 0xFFFFFFFFull)
+        return -1;
+    *h = (uint32_t)v;
+    return 0;
+}
+
+static void on_sm(epode__engine *e, epode_stanza_t *st)
+{
+    const char *name = epode_stanza_get_name(st);
+    if (!e->sm.requested) {
+        fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, "stream management was not enabled",
+                    EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+        return;
+    }
+    if (strcmp(name, "enabled") == 0) {
+        e->sm.enabled = 1;
+        return;
+    }
+    if (strcmp(name, "failed") == 0) {
+        /* SM refused; the stream itself goes on, and what was sent on it
+         * was handled as usual: forget the queue without reporting. */
+        epode__sm_free(&e->sm);
+        return;
+    }
+    if (strcmp(name, "r") == 0) {
+        if (!e->sm.enabled)
+            return;
+        char a[64];
+        snprintf(a, sizeof a, "<a xmlns='" NS_SM "' h='%u'/>", (unsigned)e->sm.in);
+        write_raw(e, a);
+        return;
+    }
+    if (strcmp(name, "a") == 0) {
+        uint32_t h;
+        if (parse_h(epode_stanza_get_attr(st, "h"), &h) < 0) {
+            fail_stream(e, EPODE_STREAM_INVALID_XML, "<a/> without a valid h", EPODE_EPROTOCOL,
+                        EPODE_REASON_PROTOCOL);
+            return;
+        }
+        if (epode__sm_ack(&e->sm, h, sm_report, e) < 0) {
+            /* XEP-0198 §4: the server acknowledges more than we sent. */
+            size_t from = e->out.len;
+            char err[400];
+            snprintf(err, sizeof err,
+                     "<stream:error><undefined-condition xmlns='" EPODE_NS_STREAM_ERRORS "'/>"
+                     "<handled-count-too-high xmlns='" NS_SM "' h='%u' send-count='%u'/>"
+                     "</stream:error></stream:stream>", (unsigned)h, (unsigned)e->sm.out);
+            epode__buf_puts(&e->out, err);
+            log_out(e, from);
+            end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, "undefined-condition",
+                "the server acknowledged more stanzas than were sent");
+        }
+        return;
+    }
+    /* <resumed/> and friends: not yet (no resumption requested). */
+}
+
 /* ---- the parser's events ------------------------------------------------------------------ */
 
 static int is_name(const epode_stanza_t *st, const char *name, const char *ns)
@@ -545,6 +641,8 @@ static void on_stream_open(epode__engine *e, epode_stanza_t *hdr)
     snprintf(e->stream_id, sizeof e->stream_id, "%s", id ? id : "");
     e->state = ST_WAIT_FEATURES;
 }
+
+static void on_sm(epode__engine *e, epode_stanza_t *st);
 
 static void on_element(epode__engine *e, epode_stanza_t *st)
 {
@@ -605,8 +703,14 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
     case ST_CLOSING: {
         const char *ns = epode_stanza_get_ns(st);
         if (ns && strcmp(ns, EPODE_NS_CLIENT) == 0) {
+            if (e->sm.enabled)
+                e->sm.in++; /* handled: counted before the handlers run */
             if (e->cbs.stanza)
                 e->cbs.stanza(e->user, st);
+            return;
+        }
+        if (ns && strcmp(ns, NS_SM) == 0) {
+            on_sm(e, st);
             return;
         }
         /* Stream-level elements we don't implement yet are ignored. */
@@ -658,6 +762,7 @@ int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
     e->cbs = *cbs;
     e->user = user;
     epode__buf_init(&e->out, mem);
+    epode__sm_init(&e->sm, mem);
     int rc = EPODE_ENOMEM;
     if (!(e->domain = epode__strdup(mem, cfg->domain)) ||
         (cfg->localpart && !(e->localpart = epode__strdup(mem, cfg->localpart))) ||
@@ -700,6 +805,7 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
     epode_stanza_unref(e->features);
+    epode__sm_free(&e->sm);
     epode__dealloc(mem, e);
 }
 
@@ -829,7 +935,35 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
         e->out.len = before;
         return EPODE_ENOMEM;
     }
+    if (e->sm.requested) {
+        if (epode__sm_push(&e->sm, epode_stanza_get_id(st), e->out.data + before,
+                           e->out.len - before) < 0) {
+            e->out.len = before; /* not sent, not counted */
+            return EPODE_ENOMEM;
+        }
+        unsigned every = e->cfg.sm_request_every ? e->cfg.sm_request_every : 5;
+        if (++e->sm_since_request >= every)
+            epode__engine_sm_request(e);
+    }
     return 0;
+}
+
+int epode__engine_sm_request(epode__engine *e)
+{
+    if (!e->sm.requested || e->ended)
+        return EPODE_ESTATE;
+    e->sm_since_request = 0;
+    write_raw(e, "<r xmlns='" NS_SM "'/>");
+    return out_status(e);
+}
+
+int epode__engine_sm_enabled(const epode__engine *e) { return e->sm.enabled; }
+size_t epode__engine_sm_pending(const epode__engine *e) { return epode__sm_pending(&e->sm); }
+
+void epode__engine_sm_set_counters(epode__engine *e, uint32_t out, uint32_t in)
+{
+    e->sm.out = e->sm.acked = out;
+    e->sm.in = in;
 }
 
 int epode__engine_send_raw(epode__engine *e, const char *data, size_t len)
@@ -850,6 +984,10 @@ int epode__engine_close(epode__engine *e)
         end(e, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
         return 0;
     }
+    /* Ask for a last ack first: the server answers <r/> before it closes
+     * its side, so what it handled is confirmed, not reported back. */
+    if (e->sm.enabled && epode__sm_pending(&e->sm))
+        epode__engine_sm_request(e);
     write_raw(e, "</stream:stream>");
     e->state = ST_CLOSING;
     return out_status(e);

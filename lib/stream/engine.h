@@ -9,6 +9,7 @@
 #define EPODE__ENGINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "epode/common.h"
 #include "epode/conn.h"
@@ -25,6 +26,8 @@ typedef struct epode__engine_config {
     epode_tls_mode_t tls_mode;
     int have_client_cert;
     size_t max_stanza_bytes; /* parser limit; 0: default */
+    int sm;                  /* enable stream management when offered */
+    unsigned sm_request_every; /* <r/> after this many unacked stanzas (0: 5) */
 } epode__engine_config;
 
 /* What the owner knows about TLS on the link, handed to the engine when
@@ -57,6 +60,10 @@ typedef struct epode__engine_cbs {
     /* XML traffic for logs (out = 1 for ours); credentials redacted. May
      * be NULL. */
     void (*log)(void *user, int out, const char *data, size_t len);
+    /* Stream management: a sent stanza was acknowledged (acked 1) or is
+     * given back unacknowledged (acked 0: the stream ended first). id
+     * may be NULL; bytes are the stanza as written. May be NULL. */
+    void (*sm_result)(void *user, int acked, const char *id, const char *bytes, size_t len);
 } epode__engine_cbs;
 
 int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
@@ -96,6 +103,14 @@ void epode__engine_abort(epode__engine *e, int err, int reason, const char *text
 int epode__engine_compact(epode__engine *e);
 
 int epode__engine_is_ready(const epode__engine *e);
+/* 1 once the server enabled stream management on this stream. */
+int epode__engine_sm_enabled(const epode__engine *e);
+/* Sends <r/> now (if stream management is on). */
+int epode__engine_sm_request(epode__engine *e);
+/* Stanzas sent and not yet acknowledged. */
+size_t epode__engine_sm_pending(const epode__engine *e);
+/* Tests: start the counters at these values (wrap-around tests). */
+void epode__engine_sm_set_counters(epode__engine *e, uint32_t out, uint32_t in);
 int epode__engine_has_ended(const epode__engine *e);
 const char *epode__engine_bound_jid(const epode__engine *e);
 /* SASL mechanism in use (after auth started), or NULL. */

@@ -22,6 +22,7 @@
 
 typedef struct fx {
     epode__engine *e;
+    char sm_log[2048];
     char events[256];
     int ended, err, reason;
     char cond[64], text[400];
@@ -73,6 +74,15 @@ static void log_cb(void *u, int out, const char *d, size_t n)
     }
 }
 
+static void sm_cb(void *u, int acked, const char *id, const char *bytes, size_t len)
+{
+    fx *f = u;
+    char line[256];
+    snprintf(line, sizeof line, "%s:%s:%zu ", acked ? "ack" : "back", id ? id : "-", len);
+    (void)bytes;
+    strncat(f->sm_log, line, sizeof f->sm_log - strlen(f->sm_log) - 1);
+}
+
 static const epode__tls_facts facts13 = {.version = 13, .key_bits = 256};
 
 static int setup(fx *f, epode_tls_mode_t mode, const char *mechs)
@@ -84,7 +94,7 @@ static int setup(fx *f, epode_tls_mode_t mode, const char *mechs)
         .domain = "example.com", .localpart = "juliet", .password = "r0meo!",
         .resource = "balcony", .tls_mode = mode, .mechanisms = mechs,
     };
-    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log_cb};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log_cb, NULL};
     return epode__engine_new(NULL, &cfg, &cbs, f, &f->e);
 }
 
@@ -550,6 +560,169 @@ TEST(engine_direct_tls_sends_from_in_first_header)
     srv(&f, hdr(&f));
     srv(&f, F_PLAIN);
     CHECK(strstr(take(&f), "mechanism='PLAIN'"));
+    epode__engine_free(f.e);
+}
+
+/* ---- stream management --------------------------------------------------- */
+
+#define F_BIND_SM "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>"
+
+static int login_sm(fx *f, int sm_on)
+{
+    memset(f, 0, sizeof *f);
+    if (epode_global_init() < 0)
+        return 0;
+    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+                                .tls_mode = EPODE_TLS_REQUIRED, .sm = sm_on};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb};
+    if (epode__engine_new(NULL, &cfg, &cbs, f, &f->e) < 0)
+        return 0;
+    epode__engine_start(f->e, &facts13);
+    srv(f, hdr(f));
+    srv(f, F_PLAIN);
+    srv(f, SUCCESS);
+    srv(f, hdr(f));
+    srv(f, F_BIND_SM);
+    take(f);
+    srv(f, BIND_OK);
+    return epode__engine_is_ready(f->e);
+}
+
+static void send_msg(fx *f, const char *id)
+{
+    epode_stanza_t *m;
+    epode_message_new(NULL, "chat", "romeo@example.net", "x", &m);
+    epode_stanza_set_id(m, id);
+    epode__engine_send(f->e, m);
+    epode_stanza_unref(m);
+}
+
+TEST(sm_enabled_after_bind_only_when_offered_and_asked)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3'/>");
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3' id='s1'/>");
+    CHECK(epode__engine_sm_enabled(f.e));
+    epode__engine_free(f.e);
+    CHECK(login_sm(&f, 0));
+    CHECK_STR(take(&f), "");
+    epode__engine_free(f.e);
+}
+
+TEST(sm_acks_report_each_stanza_in_order)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    send_msg(&f, "m1");
+    send_msg(&f, "m2");
+    send_msg(&f, "m3");
+    CHECK_INT((long long)epode__engine_sm_pending(f.e), 3);
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='2'/>");
+    CHECK(strstr(f.sm_log, "ack:m1:") && strstr(f.sm_log, "ack:m2:"));
+    CHECK(strstr(f.sm_log, "ack:m1:") < strstr(f.sm_log, "ack:m2:"));
+    CHECK(!strstr(f.sm_log, "m3"));
+    CHECK_INT((long long)epode__engine_sm_pending(f.e), 1);
+    /* an old h again acknowledges nothing new */
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='2'/>");
+    CHECK_INT((long long)epode__engine_sm_pending(f.e), 1);
+    /* the stream ends: m3 comes back, with its bytes */
+    epode__engine_eof(f.e);
+    CHECK(strstr(f.sm_log, "back:m3:"));
+    epode__engine_free(f.e);
+}
+
+TEST(sm_answers_r_with_handled_count)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    take(&f);
+    srv(&f, "<message from='a@b/c'><body>before enabled: not counted</body></message>");
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    srv(&f, "<message from='a@b/c'><body>1</body></message><presence from='a@b/c'/>"
+            "<iq type='result' id='zz' from='example.com'/>");
+    srv(&f, "<r xmlns='urn:xmpp:sm:3'/>");
+    CHECK_STR(take(&f), "<a xmlns='urn:xmpp:sm:3' h='3'/>");
+    epode__engine_free(f.e);
+}
+
+TEST(sm_requests_ack_every_five_stanzas)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    take(&f);
+    for (int i = 0; i < 5; i++)
+        send_msg(&f, "x");
+    CHECK(strstr(take(&f), "</message><r xmlns='urn:xmpp:sm:3'/>"));
+    epode__engine_free(f.e);
+}
+
+TEST(sm_h_larger_than_sent_is_a_stream_error)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    send_msg(&f, "m1");
+    take(&f);
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='5'/>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+    char *o = take(&f);
+    CHECK(strstr(o, "<handled-count-too-high xmlns='urn:xmpp:sm:3' h='5' send-count='1'/>"));
+    CHECK(strstr(o, "</stream:stream>"));
+    CHECK(strstr(f.sm_log, "back:m1:")); /* not confirmed: handed back */
+    epode__engine_free(f.e);
+}
+
+TEST(sm_counters_wrap_at_2_32)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    epode__engine_sm_set_counters(f.e, 0xFFFFFFFEu, 0xFFFFFFFFu);
+    send_msg(&f, "a");
+    send_msg(&f, "b");
+    send_msg(&f, "c");
+    take(&f);
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='1'/>"); /* 0xFFFFFFFE + 3 wraps to 1 */
+    CHECK_INT(f.ended, 0);
+    CHECK_INT((long long)epode__engine_sm_pending(f.e), 0);
+    CHECK(strstr(f.sm_log, "ack:c:"));
+    srv(&f, "<message from='a@b/c'/>");
+    srv(&f, "<r xmlns='urn:xmpp:sm:3'/>");
+    CHECK_STR(take(&f), "<a xmlns='urn:xmpp:sm:3' h='0'/>");
+    epode__engine_free(f.e);
+}
+
+TEST(sm_bad_h_and_unrequested_sm_are_refused)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='-1'/>");
+    CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+    epode__engine_free(f.e);
+    CHECK(login_sm(&f, 0));
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='0'/>");
+    CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+    epode__engine_free(f.e);
+}
+
+TEST(sm_close_asks_for_a_last_ack)
+{
+    fx f;
+    CHECK(login_sm(&f, 1));
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    send_msg(&f, "m1");
+    take(&f);
+    epode__engine_close(f.e);
+    CHECK_STR(take(&f), "<r xmlns='urn:xmpp:sm:3'/></stream:stream>");
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='1'/></stream:stream>");
+    CHECK(strstr(f.sm_log, "ack:m1:"));
+    CHECK(!strstr(f.sm_log, "back:"));
+    CHECK_INT(f.reason, EPODE_REASON_CLOSED);
     epode__engine_free(f.e);
 }
 

@@ -1,0 +1,54 @@
+/* lib/stream/sm.h — stream management (XEP-0198) bookkeeping: the
+ * counters (modulo 2^32) and the queue of sent stanzas not yet
+ * acknowledged, kept as the bytes that were written (DESIGN: nothing is
+ * serialized twice) with each stanza's id. No XML and no I/O here: the
+ * engine speaks the protocol. */
+#ifndef EPODE__SM_H
+#define EPODE__SM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "epode/common.h"
+#include "util/buf.h"
+
+typedef struct epode__sm_entry {
+    char *id;   /* the stanza's id attribute, or NULL */
+    size_t len; /* its bytes in the queue's byte buffer */
+} epode__sm_entry;
+
+typedef struct epode__sm {
+    const epode_mem_t *mem;
+    int requested;    /* <enable/> sent: outbound counting has started */
+    int enabled;      /* <enabled/> received: inbound counting too */
+    uint32_t out;     /* stanzas sent since <enable/> */
+    uint32_t acked;   /* the server's last h */
+    uint32_t in;      /* stanzas received since <enabled/> (our h) */
+    epode__sm_entry *q; /* ring of unacknowledged stanzas, oldest first */
+    size_t qhead, qlen, qcap;
+    epode__buf bytes; /* their serialized bytes, oldest first */
+} epode__sm;
+
+void epode__sm_init(epode__sm *sm, const epode_mem_t *mem);
+void epode__sm_free(epode__sm *sm);
+
+/* Records a sent stanza (its bytes and id). EPODE_ENOMEM leaves the queue
+ * as it was and the stanza uncounted. */
+int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len);
+
+/* Called for each stanza leaving the queue: id may be NULL; bytes/len
+ * are the stanza as written (valid during the call). */
+typedef void (*epode__sm_cb)(void *user, const char *id, const char *bytes, size_t len);
+
+/* The server says it has handled `h` stanzas. Pops (and reports) the
+ * newly acknowledged ones. EPODE_EPROTOCOL, changing nothing, if h
+ * acknowledges more than was sent (a server bug or a lie). */
+int epode__sm_ack(epode__sm *sm, uint32_t h, epode__sm_cb cb, void *user);
+
+/* Reports and drops every stanza still unacknowledged. */
+void epode__sm_drain(epode__sm *sm, epode__sm_cb cb, void *user);
+
+/* Stanzas sent and not yet acknowledged. */
+static inline size_t epode__sm_pending(const epode__sm *sm) { return sm->qlen; }
+
+#endif

@@ -57,6 +57,8 @@ typedef enum epode_tls_mode {
     /** Never TLS (loopback tests and tunnels only). */
     EPODE_TLS_DISABLED
 } epode_tls_mode_t;
+/** Chooses how TLS is used (default EPODE_TLS_REQUIRED). EPODE_EINVAL for
+ * a value outside the enum. Takes effect at the next connect. */
 EPODE_API int epode_conn_set_tls(epode_conn_t *conn, epode_tls_mode_t mode);
 
 /** Trust this CA file (PEM) instead of the system store. */
@@ -75,6 +77,8 @@ EPODE_API int epode_conn_set_tls_max_version(epode_conn_t *conn, int version);
  */
 typedef int (*epode_cert_cb)(epode_conn_t *conn, const char *reason, const unsigned char *der,
                              size_t der_len, void *user);
+/** Sets the certificate callback (NULL: refuse every certificate that
+ * fails verification, the default). `user` is passed back to it. */
 EPODE_API int epode_conn_set_cert_cb(epode_conn_t *conn, epode_cert_cb cb, void *user);
 /** Turns certificate verification off entirely (`verify` 0). Explicit and
  * dangerous: anyone on the path can impersonate the server. */
@@ -116,6 +120,7 @@ EPODE_API int epode_conn_set_stream_management(epode_conn_t *conn, int enable);
  */
 typedef void (*epode_ack_cb)(epode_conn_t *conn, int acked, const char *id, const char *xml,
                              size_t len, void *user);
+/** Sets the acknowledgement callback (NULL: none). `user` is passed back. */
 EPODE_API int epode_conn_set_ack_cb(epode_conn_t *conn, epode_ack_cb cb, void *user);
 
 /** 1 while stream management is enabled on the current stream. */
@@ -123,6 +128,7 @@ EPODE_API int epode_conn_sm_enabled(const epode_conn_t *conn);
 
 /* ---- events ---------------------------------------------------------------- */
 
+/** What happened to a connection, in the order it happens. */
 typedef enum epode_conn_event {
     EPODE_CONN_CONNECTING = 1,  /**< resolving and connecting */
     EPODE_CONN_TLS_UP,          /**< TLS established and accepted */
@@ -145,6 +151,8 @@ typedef enum epode_disconnect_reason {
     EPODE_REASON_TIMEOUT       /**< connect, login or liveness timed out */
 } epode_disconnect_reason_t;
 
+/** The event callback: runs from the loop, never inside the call that
+ * caused the event. */
 typedef void (*epode_conn_event_cb)(epode_conn_t *conn, epode_conn_event_t event, void *user);
 /** Sets the event callback (one per connection). */
 EPODE_API int epode_conn_set_event_cb(epode_conn_t *conn, epode_conn_event_cb cb, void *user);

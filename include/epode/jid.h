@@ -64,7 +64,9 @@ EPODE_API int epode_jid_validate(const char *text);
 /** Normalized parts, borrowed from the JID; local and resource are NULL
  * when absent, the domain never is (NULL `jid` gives NULL). */
 EPODE_API const char *epode_jid_local(const epode_jid_t *jid);
+/** The normalized domainpart (borrowed; never NULL for a valid JID). */
 EPODE_API const char *epode_jid_domain(const epode_jid_t *jid);
+/** The resourcepart as given (borrowed), or NULL for a bare JID. */
 EPODE_API const char *epode_jid_resource(const epode_jid_t *jid);
 /** The normalized bare JID "local@domain" (or "domain"), borrowed. */
 EPODE_API const char *epode_jid_bare(const epode_jid_t *jid);

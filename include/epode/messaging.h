@@ -133,8 +133,9 @@ EPODE_API int epode_message_body_at(const epode_message_t *m, size_t i, const ch
                                     const char **text);
 /** The subject, chosen as epode_message_body() chooses (NULL: none). */
 EPODE_API const char *epode_message_subject(const epode_message_t *m, const char *lang);
-/** The thread id and its parent (either may be NULL). */
+/** The thread id (borrowed; NULL if none). */
 EPODE_API const char *epode_message_thread(const epode_message_t *m);
+/** The thread's parent id (borrowed; NULL if none). */
 EPODE_API const char *epode_message_thread_parent(const epode_message_t *m);
 /** The chat state the message carries (EPODE_CHATSTATE_NONE if none). */
 EPODE_API epode_chatstate_t epode_message_chatstate(const epode_message_t *m);

@@ -307,15 +307,21 @@ EPODE_API int epode_iq_new(const epode_mem_t *mem, const char *type, const char 
  * if `id` is not NULL, points *id at it (borrowed). */
 EPODE_API int epode_stanza_set_new_id(epode_stanza_t *el, const char **id);
 
-/** Shorthands for the attributes every stanza has (borrowed; NULL if
- * absent). The setters take NULL to remove. */
+/** The `id` attribute (borrowed; NULL if absent). */
 EPODE_API const char *epode_stanza_get_id(const epode_stanza_t *el);
+/** The `type` attribute (borrowed; NULL if absent). */
 EPODE_API const char *epode_stanza_get_type(const epode_stanza_t *el);
+/** The `to` attribute (borrowed; NULL if absent). */
 EPODE_API const char *epode_stanza_get_to(const epode_stanza_t *el);
+/** The `from` attribute (borrowed; NULL if absent). */
 EPODE_API const char *epode_stanza_get_from(const epode_stanza_t *el);
+/** Sets (NULL: removes) the `id` attribute; errors as epode_stanza_set_attr(). */
 EPODE_API int epode_stanza_set_id(epode_stanza_t *el, const char *id);
+/** Sets (NULL: removes) the `type` attribute; errors as epode_stanza_set_attr(). */
 EPODE_API int epode_stanza_set_type(epode_stanza_t *el, const char *type);
+/** Sets (NULL: removes) the `to` attribute; errors as epode_stanza_set_attr(). */
 EPODE_API int epode_stanza_set_to(epode_stanza_t *el, const char *to);
+/** Sets (NULL: removes) the `from` attribute; errors as epode_stanza_set_attr(). */
 EPODE_API int epode_stanza_set_from(epode_stanza_t *el, const char *from);
 
 /**

@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "im_alloc.h"
+
 struct epode_carbons {
     epode_conn_t *conn;
+    const epode_mem_t *mem; /* the context's allocator, for all we own */
     unsigned msg_id, event_id, iq_id;
     epode_carbon_cb cb;
     void *user;
@@ -19,19 +22,23 @@ struct epode_carbons {
     void *enable_user;
 };
 
-/* 1 if `from` is exactly our account's bare JID (normalized). */
-static int from_own_account(epode_conn_t *conn, const char *from)
+/* 1 if `from` is exactly our account's bare JID (normalized), 0 if not,
+ * EPODE_ENOMEM if that could not be checked. */
+static int from_own_account(epode_conn_t *conn, const epode_mem_t *mem, const char *from)
 {
     const char *bound = epode_conn_bound_jid(conn);
     if (!from || !bound)
         return 0;
     epode_jid_t *f, *me;
-    if (epode_jid_new(NULL, from, &f) < 0)
-        return 0;
+    int rc = epode_jid_new(mem, from, &f);
+    if (rc < 0)
+        return rc == EPODE_ENOMEM ? rc : 0;
     int ok = 0;
-    if (epode_jid_new(NULL, bound, &me) == 0) {
+    if ((rc = epode_jid_new(mem, bound, &me)) == 0) {
         ok = epode_jid_is_bare(f) && epode_jid_bare_equal(f, me);
         epode_jid_free(me);
+    } else if (rc == EPODE_ENOMEM) {
+        ok = rc;
     }
     epode_jid_free(f);
     return ok;
@@ -62,7 +69,10 @@ static int on_message(epode_conn_t *conn, epode_stanza_t *msg, void *user)
     const char *type = epode_stanza_get_type(msg);
     if (type && strcmp(type, "error") == 0)
         return EPODE_PASS;
-    if (!from_own_account(conn, epode_stanza_get_from(msg))) {
+    int own = from_own_account(conn, c->mem, epode_stanza_get_from(msg));
+    if (own < 0)
+        return EPODE_PASS; /* out of memory: not delivered, not counted as forged */
+    if (!own) {
         c->rejected++; /* forged: somebody else claims to speak for our account */
         return EPODE_PASS;
     }
@@ -94,21 +104,25 @@ static void on_enable_answer(epode_conn_t *conn, epode_stanza_t *result, int sta
         c->enable_cb(conn, asked, status, cond, c->enable_user);
 }
 
+/* Sends the enable/disable IQ for c->wanted; the request it replaces is
+ * dropped only once the new one is out (on failure nothing changed). */
 static int send_request(epode_carbons_t *c)
 {
-    if (c->iq_id) {
-        epode_handler_remove(c->conn, c->iq_id);
-        c->iq_id = 0;
-    }
     epode_stanza_t *iq;
-    int rc = epode_iq_new(NULL, "set", NULL, &iq);
+    unsigned id = 0;
+    int rc = epode_iq_new(c->mem, "set", NULL, &iq);
     if (rc < 0)
         return rc;
     rc = epode_stanza_add_child_new(iq, c->wanted ? "enable" : "disable", EPODE_NS_CARBONS, NULL);
     if (rc == 0)
-        rc = epode_conn_send_iq(c->conn, iq, 0, on_enable_answer, c, &c->iq_id);
+        rc = epode_conn_send_iq(c->conn, iq, 0, on_enable_answer, c, &id);
     epode_stanza_unref(iq);
-    return rc;
+    if (rc < 0)
+        return rc;
+    if (c->iq_id)
+        epode_handler_remove(c->conn, c->iq_id);
+    c->iq_id = id;
+    return 0;
 }
 
 static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
@@ -127,10 +141,12 @@ int epode_carbons_new(epode_conn_t *conn, epode_carbon_cb cb, void *user, epode_
 {
     if (!conn || !out)
         return EPODE_EINVAL;
-    epode_carbons_t *c = calloc(1, sizeof *c);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_carbons_t *c = im_zalloc(mem, sizeof *c);
     if (!c)
         return EPODE_ENOMEM;
     c->conn = conn;
+    c->mem = mem;
     c->cb = cb;
     c->user = user;
     c->wanted = -1;
@@ -138,7 +154,7 @@ int epode_carbons_new(epode_conn_t *conn, epode_carbon_cb cb, void *user, epode_
     if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_event, c, &c->event_id)) < 0)
         epode_handler_remove(conn, c->msg_id);
     if (rc < 0) {
-        free(c);
+        im_free(mem, c);
         return rc;
     }
     *out = c;
@@ -153,19 +169,28 @@ void epode_carbons_free(epode_carbons_t *c)
     epode_handler_remove(c->conn, c->event_id);
     if (c->iq_id)
         epode_handler_remove(c->conn, c->iq_id);
-    free(c);
+    im_free(c->mem, c);
 }
 
 int epode_carbons_enable(epode_carbons_t *c, int enable, epode_carbons_enable_cb cb, void *user)
 {
     if (!c)
         return EPODE_EINVAL;
+    int wanted = c->wanted;
+    epode_carbons_enable_cb old_cb = c->enable_cb;
+    void *old_user = c->enable_user;
     c->wanted = enable ? 1 : 0;
     c->enable_cb = cb;
     c->enable_user = user;
     if (!epode_conn_is_ready(c->conn))
         return 0; /* sent at READY */
-    return send_request(c);
+    int rc = send_request(c);
+    if (rc < 0) { /* not sent: as if never asked */
+        c->wanted = wanted;
+        c->enable_cb = old_cb;
+        c->enable_user = old_user;
+    }
+    return rc;
 }
 
 int epode_carbons_is_enabled(const epode_carbons_t *c)

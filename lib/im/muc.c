@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "im_alloc.h"
+
 #define NS_DELAY "urn:xmpp:delay"
 #define NS_XDATA "jabber:x:data"
 #define MAX_CODES 16
@@ -44,6 +46,7 @@ struct epode_muc_room {
 
 struct epode_muc {
     epode_conn_t *conn;
+    const epode_mem_t *mem; /* the context's allocator, for all we own */
     epode_muc_cb cb;
     void *user;
     unsigned pres_id, msg_id, event_id;
@@ -56,12 +59,12 @@ struct epode_muc {
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
-static int set_str(char **dst, const char *src)
+static int set_str(const epode_mem_t *mem, char **dst, const char *src)
 {
     char *d = NULL;
-    if (src && !(d = strdup(src)))
+    if (src && !(d = im_strdup(mem, src)))
         return EPODE_ENOMEM;
-    free(*dst);
+    im_free(mem, *dst);
     *dst = d;
     return 0;
 }
@@ -71,17 +74,46 @@ static int str_eq(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-static void occ_free(occ *o)
+static void occ_free(const epode_mem_t *mem, occ *o)
 {
     if (!o)
         return;
-    free(o->nick);
-    free(o->jid);
-    free(o->role);
-    free(o->aff);
-    free(o->show);
-    free(o->status);
-    free(o);
+    im_free(mem, o->nick);
+    im_free(mem, o->jid);
+    im_free(mem, o->role);
+    im_free(mem, o->aff);
+    im_free(mem, o->show);
+    im_free(mem, o->status);
+    im_free(mem, o);
+}
+
+/* Takes an occupant's details from its presence (jid, role and
+ * affiliation from `item` if there is one; show and status always): all
+ * of them or, out of memory, none. */
+static int occ_update(const epode_mem_t *mem, occ *o, const epode_stanza_t *item,
+                      const epode_stanza_t *st)
+{
+    char **dst[5] = {&o->jid, &o->role, &o->aff, &o->show, &o->status};
+    const char *src[5] = {
+        item ? epode_stanza_get_attr(item, "jid") : NULL,
+        item ? epode_stanza_get_attr(item, "role") : NULL,
+        item ? epode_stanza_get_attr(item, "affiliation") : NULL,
+        epode_stanza_child_text(st, "show", NULL),
+        epode_stanza_child_text(st, "status", NULL),
+    };
+    char *nv[5] = {NULL};
+    int first = item ? 0 : 3;
+    for (int i = first; i < 5; i++)
+        if (src[i] && !(nv[i] = im_strdup(mem, src[i]))) {
+            for (int k = first; k < i; k++)
+                im_free(mem, nv[k]);
+            return EPODE_ENOMEM;
+        }
+    for (int i = first; i < 5; i++) {
+        im_free(mem, *dst[i]);
+        *dst[i] = nv[i];
+    }
+    return 0;
 }
 
 static void occ_sync(occ *o)
@@ -108,7 +140,7 @@ static occ *occ_find(const epode_muc_room_t *r, const char *nick, size_t *idx)
 static void occ_clear(epode_muc_room_t *r)
 {
     for (size_t i = 0; i < r->nocc; i++)
-        occ_free(r->occs[i]);
+        occ_free(r->muc->mem, r->occs[i]);
     r->nocc = 0;
 }
 
@@ -116,14 +148,15 @@ static void room_free(epode_muc_room_t *r)
 {
     if (r->config_iq)
         epode_handler_remove(r->muc->conn, r->config_iq);
+    const epode_mem_t *mem = r->muc->mem;
     occ_clear(r);
-    free(r->occs);
-    free(r->jid);
-    free(r->nick);
-    free(r->base_nick);
-    free(r->password);
-    free(r->subject);
-    free(r);
+    im_free(mem, r->occs);
+    im_free(mem, r->jid);
+    im_free(mem, r->nick);
+    im_free(mem, r->base_nick);
+    im_free(mem, r->password);
+    im_free(mem, r->subject);
+    im_free(mem, r);
 }
 
 /* Frees the rooms marked dead, unless one of our handlers is running. */
@@ -160,7 +193,7 @@ static int send_join(epode_muc_room_t *r)
     char to[3072];
     snprintf(to, sizeof to, "%s/%s", r->jid, r->nick);
     epode_stanza_t *p, *x, *el;
-    int rc = epode_presence_new(NULL, NULL, to, &p);
+    int rc = epode_presence_new(m->mem, NULL, to, &p);
     if (rc < 0)
         return rc;
     rc = epode_stanza_add_child_new(p, "x", EPODE_NS_MUC, &x);
@@ -225,7 +258,7 @@ static void on_config_answer(epode_conn_t *conn, epode_stanza_t *result, int sta
 static int send_instant_config(epode_muc_room_t *r)
 {
     epode_stanza_t *iq, *q, *x;
-    int rc = epode_iq_new(NULL, "set", NULL, &iq);
+    int rc = epode_iq_new(r->muc->mem, "set", NULL, &iq);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_set_to(iq, r->jid)) == 0 &&
@@ -243,7 +276,7 @@ static int send_instant_config(epode_muc_room_t *r)
 static epode_muc_room_t *room_of(epode_muc_t *m, const char *from, epode_jid_t **jid)
 {
     *jid = NULL;
-    if (!from || epode_jid_new(NULL, from, jid) < 0)
+    if (!from || epode_jid_new(m->mem, from, jid) < 0)
         return NULL;
     const char *bare = epode_jid_bare(*jid);
     for (size_t i = 0; i < m->nrooms; i++)
@@ -289,13 +322,13 @@ static void presence_error(epode_muc_room_t *r, epode_stanza_t *st, const char *
     if (ev.cond == EPODE_COND_CONFLICT && r->tries < m->max_tries) {
         r->tries++;
         size_t bl = strlen(r->base_nick), sl = strlen(m->suffix);
-        char *nn = malloc(bl + sl * r->tries + 1);
+        char *nn = im_alloc(m->mem, bl + sl * r->tries + 1);
         if (nn) {
             memcpy(nn, r->base_nick, bl);
             for (unsigned i = 0; i < r->tries; i++)
                 memcpy(nn + bl + sl * i, m->suffix, sl);
             nn[bl + sl * r->tries] = '\0';
-            free(r->nick);
+            im_free(m->mem, r->nick);
             r->nick = nn;
             ev.retrying = 1;
             ev.nick = r->nick;
@@ -330,6 +363,7 @@ static void self_joined(epode_muc_room_t *r, occ *self, epode_stanza_t *st, cons
 
 static void on_room_presence(epode_muc_room_t *r, epode_stanza_t *st, const char *nick)
 {
+    const epode_mem_t *mem = r->muc->mem;
     const char *type = epode_stanza_get_type(st);
     if (str_eq(type, "error")) {
         presence_error(r, st, nick);
@@ -348,12 +382,20 @@ static void on_room_presence(epode_muc_room_t *r, epode_stanza_t *st, const char
     occ *o = occ_find(r, nick, &idx);
 
     if (type) { /* unavailable */
+        /* out of memory, the presence is dropped before anything changed */
+        char *new_nick = NULL;
+        if (is_self && has_code(codes, ncodes, 303)) {
+            const char *nn = item ? epode_stanza_get_attr(item, "nick") : NULL;
+            if (nn && !(new_nick = im_strdup(mem, nn)))
+                return;
+        }
         if (o && item) { /* the last word on the occupant: role none, a ban, ... */
+            /* best effort: o goes right after this event */
             const char *jid = epode_stanza_get_attr(item, "jid");
             if (jid)
-                set_str(&o->jid, jid);
-            set_str(&o->role, epode_stanza_get_attr(item, "role"));
-            set_str(&o->aff, epode_stanza_get_attr(item, "affiliation"));
+                set_str(mem, &o->jid, jid);
+            set_str(mem, &o->role, epode_stanza_get_attr(item, "role"));
+            set_str(mem, &o->aff, epode_stanza_get_attr(item, "affiliation"));
             occ_sync(o);
         }
         if (o) {
@@ -361,10 +403,11 @@ static void on_room_presence(epode_muc_room_t *r, epode_stanza_t *st, const char
             r->nocc--;
         }
         if (is_self && has_code(codes, ncodes, 303)) {
-            const char *nn = item ? epode_stanza_get_attr(item, "nick") : NULL;
-            if (nn)
-                set_str(&r->nick, nn);
-            occ_free(o);
+            if (new_nick) {
+                im_free(mem, r->nick);
+                r->nick = new_nick;
+            }
+            occ_free(mem, o);
             return;
         }
         if (is_self) {
@@ -377,40 +420,48 @@ static void on_room_presence(epode_muc_room_t *r, epode_stanza_t *st, const char
             ev.occupant = &o->pub;
             emit(r, &ev);
         }
-        occ_free(o);
+        occ_free(mem, o);
         return;
     }
 
+    /* Everything this presence needs is allocated before anything
+     * changes: out of memory, it is dropped and the room stays as it was. */
+    int joining = is_self && r->state == R_JOINING;
+    char *self_nick = NULL;
+    if (joining && !str_eq(r->nick, nick) && !(self_nick = im_strdup(mem, nick)))
+        return; /* the room picked our nick (210) */
     int is_new = !o;
     if (is_new) {
         if (r->nocc == r->cap) {
             size_t nc = r->cap ? r->cap * 2 : 8;
-            occ **n = realloc(r->occs, nc * sizeof *n);
-            if (!n)
+            occ **n = im_realloc(mem, r->occs, nc * sizeof *n);
+            if (!n) {
+                im_free(mem, self_nick);
                 return;
+            }
             r->occs = n;
             r->cap = nc;
         }
-        if (!(o = calloc(1, sizeof *o)) || set_str(&o->nick, nick) < 0) {
-            occ_free(o);
+        if (!(o = im_zalloc(mem, sizeof *o)) || set_str(mem, &o->nick, nick) < 0 ||
+            occ_update(mem, o, item, st) < 0) {
+            occ_free(mem, o);
+            im_free(mem, self_nick);
             return;
         }
         r->occs[r->nocc++] = o;
+    } else if (occ_update(mem, o, item, st) < 0) {
+        im_free(mem, self_nick);
+        return;
     }
-    if (item) {
-        set_str(&o->jid, epode_stanza_get_attr(item, "jid"));
-        set_str(&o->role, epode_stanza_get_attr(item, "role"));
-        set_str(&o->aff, epode_stanza_get_attr(item, "affiliation"));
-    }
-    set_str(&o->show, epode_stanza_child_text(st, "show", NULL));
-    set_str(&o->status, epode_stanza_child_text(st, "status", NULL));
     o->pub.is_self = is_self;
     occ_sync(o);
     ev.occupant = &o->pub;
 
-    if (is_self && r->state == R_JOINING) {
-        if (!str_eq(r->nick, nick))
-            set_str(&r->nick, nick); /* the room picked our nick (210) */
+    if (joining) {
+        if (self_nick) {
+            im_free(mem, r->nick);
+            r->nick = self_nick;
+        }
         self_joined(r, o, st, codes, ncodes);
         return;
     }
@@ -451,7 +502,8 @@ static void on_room_message(epode_muc_room_t *r, epode_stanza_t *st, const char 
     const char *subject = epode_stanza_child_text(st, "subject", NULL);
     if (str_eq(type, "groupchat")) {
         if (subject && !body) {
-            set_str(&r->subject, subject);
+            if (set_str(r->muc->mem, &r->subject, subject) < 0)
+                return; /* out of memory: dropped, the old subject stays */
             ev.type = EPODE_MUC_SUBJECT;
             ev.subject = r->subject ? r->subject : subject;
             emit(r, &ev);
@@ -521,13 +573,15 @@ int epode_muc_new(epode_conn_t *conn, epode_muc_cb cb, void *user, epode_muc_t *
 {
     if (!conn || !out)
         return EPODE_EINVAL;
-    epode_muc_t *m = calloc(1, sizeof *m);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_muc_t *m = im_zalloc(mem, sizeof *m);
     if (!m)
         return EPODE_ENOMEM;
     m->conn = conn;
+    m->mem = mem;
     m->cb = cb;
     m->user = user;
-    int rc = set_str(&m->suffix, "_");
+    int rc = set_str(mem, &m->suffix, "_");
     if (rc == 0)
         rc = epode_handler_add(conn, "presence", NULL, NULL, on_presence, m, &m->pres_id);
     if (rc == 0 && (rc = epode_handler_add(conn, "message", NULL, NULL, on_message, m,
@@ -538,8 +592,8 @@ int epode_muc_new(epode_conn_t *conn, epode_muc_cb cb, void *user, epode_muc_t *
         epode_handler_remove(conn, m->msg_id);
     }
     if (rc < 0) {
-        free(m->suffix);
-        free(m);
+        im_free(mem, m->suffix);
+        im_free(mem, m);
         return rc;
     }
     *out = m;
@@ -555,19 +609,28 @@ void epode_muc_free(epode_muc_t *m)
     epode_handler_remove(m->conn, m->event_id);
     for (size_t i = 0; i < m->nrooms; i++)
         room_free(m->rooms[i]);
-    free(m->rooms);
-    free(m->suffix);
-    free(m);
+    im_free(m->mem, m->rooms);
+    im_free(m->mem, m->suffix);
+    im_free(m->mem, m);
 }
 
 int epode_muc_set_nick_retry(epode_muc_t *m, const char *suffix, unsigned max_tries)
 {
     if (!m || (suffix && !*suffix))
         return EPODE_EINVAL;
-    int rc = set_str(&m->suffix, suffix ? suffix : "_");
+    int rc = set_str(m->mem, &m->suffix, suffix ? suffix : "_");
     if (rc == 0)
         m->max_tries = max_tries;
     return rc;
+}
+
+/* The live room with this normalized bare JID. */
+static epode_muc_room_t *find_bare(const epode_muc_t *m, const char *bare)
+{
+    for (size_t i = 0; i < m->nrooms; i++)
+        if (m->rooms[i]->state != R_DEAD && strcmp(m->rooms[i]->jid, bare) == 0)
+            return m->rooms[i];
+    return NULL;
 }
 
 epode_muc_room_t *epode_muc_find(const epode_muc_t *m, const char *room)
@@ -575,12 +638,9 @@ epode_muc_room_t *epode_muc_find(const epode_muc_t *m, const char *room)
     if (!m || !room)
         return NULL;
     epode_jid_t *j;
-    if (epode_jid_new(NULL, room, &j) < 0)
+    if (epode_jid_new(m->mem, room, &j) < 0)
         return NULL;
-    epode_muc_room_t *found = NULL;
-    for (size_t i = 0; i < m->nrooms && !found; i++)
-        if (m->rooms[i]->state != R_DEAD && strcmp(m->rooms[i]->jid, epode_jid_bare(j)) == 0)
-            found = m->rooms[i];
+    epode_muc_room_t *found = find_bare(m, epode_jid_bare(j));
     epode_jid_free(j);
     return found;
 }
@@ -591,7 +651,7 @@ int epode_muc_join(epode_muc_t *m, const char *room, const char *nick, const cha
     if (!m || !room || !nick || !*nick)
         return EPODE_EINVAL;
     epode_jid_t *j;
-    int rc = epode_jid_new(NULL, room, &j);
+    int rc = epode_jid_new(m->mem, room, &j);
     if (rc < 0)
         return rc;
     if (!epode_jid_is_bare(j) || !epode_jid_local(j)) {
@@ -604,11 +664,11 @@ int epode_muc_join(epode_muc_t *m, const char *room, const char *nick, const cha
         epode_jid_free(j);
         return EPODE_EJID;
     }
-    if (epode_muc_find(m, room)) {
+    if (find_bare(m, epode_jid_bare(j))) {
         epode_jid_free(j);
         return EPODE_ESTATE;
     }
-    epode_muc_room_t *r = calloc(1, sizeof *r);
+    epode_muc_room_t *r = im_zalloc(m->mem, sizeof *r);
     if (!r) {
         epode_jid_free(j);
         return EPODE_ENOMEM;
@@ -617,17 +677,17 @@ int epode_muc_join(epode_muc_t *m, const char *room, const char *nick, const cha
     r->maxstanzas = maxstanzas;
     r->seconds = seconds;
     r->state = R_PENDING;
-    rc = set_str(&r->jid, epode_jid_bare(j));
+    rc = set_str(m->mem, &r->jid, epode_jid_bare(j));
     epode_jid_free(j);
     if (rc == 0)
-        rc = set_str(&r->nick, nick);
+        rc = set_str(m->mem, &r->nick, nick);
     if (rc == 0)
-        rc = set_str(&r->base_nick, nick);
+        rc = set_str(m->mem, &r->base_nick, nick);
     if (rc == 0)
-        rc = set_str(&r->password, password);
+        rc = set_str(m->mem, &r->password, password);
     if (rc == 0 && m->nrooms == m->cap) {
         size_t nc = m->cap ? m->cap * 2 : 4;
-        epode_muc_room_t **n = realloc(m->rooms, nc * sizeof *n);
+        epode_muc_room_t **n = im_realloc(m->mem, m->rooms, nc * sizeof *n);
         if (!n)
             rc = EPODE_ENOMEM;
         else {
@@ -662,7 +722,7 @@ int epode_muc_leave(epode_muc_room_t *r, const char *status)
     char to[3072];
     snprintf(to, sizeof to, "%s/%s", r->jid, r->nick);
     epode_stanza_t *p, *el;
-    int rc = epode_presence_new(NULL, "unavailable", to, &p);
+    int rc = epode_presence_new(m->mem, "unavailable", to, &p);
     if (rc < 0)
         return rc;
     if (status && (rc = epode_stanza_add_child_new(p, "status", NULL, &el)) == 0)
@@ -681,7 +741,7 @@ static int send_to_room(epode_muc_room_t *r, const char *type, const char *to, c
     if (r->state != R_JOINED)
         return EPODE_ESTATE;
     epode_stanza_t *msg, *el;
-    int rc = epode_message_new(NULL, type, to, body, &msg);
+    int rc = epode_message_new(r->muc->mem, type, to, body, &msg);
     if (rc < 0)
         return rc;
     if (subject && (rc = epode_stanza_add_child_new(msg, "subject", NULL, &el)) == 0)

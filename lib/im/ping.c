@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "im_alloc.h"
+
 typedef struct ping_req {
     struct ping_req *next;
     epode_ping_t *owner;
@@ -22,6 +24,7 @@ typedef struct ping_req {
 
 struct epode_ping {
     epode_conn_t *conn;
+    const epode_mem_t *mem; /* the context's allocator, for all we own */
     unsigned handler_id;
     unsigned timed_id;      /* liveness timer, 0 if off */
     unsigned interval_ms, timeout_ms;
@@ -56,14 +59,16 @@ int epode_ping_new(epode_conn_t *conn, epode_ping_t **out)
 {
     if (!conn || !out)
         return EPODE_EINVAL;
-    epode_ping_t *p = calloc(1, sizeof *p);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_ping_t *p = im_zalloc(mem, sizeof *p);
     if (!p)
         return EPODE_ENOMEM;
     p->conn = conn;
+    p->mem = mem;
     int rc = epode_handler_add(conn, "iq", EPODE_NS_PING, "get", on_ping_request, p,
                                &p->handler_id);
     if (rc < 0) {
-        free(p);
+        im_free(mem, p);
         return rc;
     }
     *out = p;
@@ -90,15 +95,16 @@ void epode_ping_free(epode_ping_t *p)
         ping_req *r = p->pending;
         p->pending = r->next;
         epode_handler_remove(p->conn, r->id);
-        free(r);
+        im_free(p->mem, r);
     }
-    free(p);
+    im_free(p->mem, p);
 }
 
 static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
 {
     ping_req *r = user;
     epode_ping_t *p = r->owner;
+    const epode_mem_t *mem = p->mem; /* the callback may free p */
     unlink_req(p, r);
     unsigned rtt = (unsigned)(now_ms() - r->started_ms);
     epode_stanza_cond_t cond = EPODE_COND_NONE;
@@ -117,17 +123,17 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
     } else if (r->cb) {
         r->cb(conn, r->jid, status, cond, rtt, r->user);
     }
-    free(r);
+    im_free(mem, r);
 }
 
 /* Our server's domain, from the bound JID, into buf; 0 or an error. */
-static int server_domain(epode_conn_t *conn, char *buf, size_t size)
+static int server_domain(epode_conn_t *conn, const epode_mem_t *mem, char *buf, size_t size)
 {
     const char *bound = epode_conn_bound_jid(conn);
     if (!bound)
         return EPODE_ESTATE;
     epode_jid_t *j;
-    int rc = epode_jid_new(NULL, bound, &j);
+    int rc = epode_jid_new(mem, bound, &j);
     if (rc < 0)
         return rc;
     size_t n = strlen(epode_jid_domain(j));
@@ -147,14 +153,14 @@ static int send_ping(epode_ping_t *p, const char *jid, unsigned timeout_ms, int 
     if (!epode_conn_is_ready(p->conn))
         return EPODE_ESTATE;
     if (!jid) {
-        if ((rc = server_domain(p->conn, domain, sizeof domain)) < 0)
+        if ((rc = server_domain(p->conn, p->mem, domain, sizeof domain)) < 0)
             return rc;
         jid = domain;
     } else if ((rc = epode_jid_validate(jid)) < 0) {
         return rc;
     }
     size_t len = strlen(jid);
-    ping_req *r = calloc(1, sizeof *r + len + 1);
+    ping_req *r = im_zalloc(p->mem, sizeof *r + len + 1);
     if (!r)
         return EPODE_ENOMEM;
     memcpy(r->jid, jid, len + 1);
@@ -163,8 +169,8 @@ static int send_ping(epode_ping_t *p, const char *jid, unsigned timeout_ms, int 
     r->cb = cb;
     r->user = user;
     epode_stanza_t *iq;
-    if ((rc = epode_iq_new(NULL, "get", NULL, &iq)) < 0) {
-        free(r);
+    if ((rc = epode_iq_new(p->mem, "get", NULL, &iq)) < 0) {
+        im_free(p->mem, r);
         return rc;
     }
     if ((rc = epode_stanza_set_to(iq, jid)) == 0 &&
@@ -174,7 +180,7 @@ static int send_ping(epode_ping_t *p, const char *jid, unsigned timeout_ms, int 
     }
     epode_stanza_unref(iq);
     if (rc < 0) {
-        free(r);
+        im_free(p->mem, r);
         return rc;
     }
     r->next = p->pending;

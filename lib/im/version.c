@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "im_alloc.h"
+
 typedef struct version_req {
     struct version_req *next;
     epode_version_helper_t *owner;
@@ -17,16 +19,17 @@ typedef struct version_req {
 
 struct epode_version_helper {
     epode_conn_t *conn;
+    const epode_mem_t *mem; /* the context's allocator, for all we own */
     unsigned handler_id;
     char *name, *version, *os;
     version_req *pending;
 };
 
-static char *dup_or_null(const char *s, int *failed)
+static char *dup_or_null(const epode_mem_t *mem, const char *s, int *failed)
 {
     if (!s)
         return NULL;
-    char *d = strdup(s);
+    char *d = im_strdup(mem, s);
     if (!d)
         *failed = 1;
     return d;
@@ -61,17 +64,17 @@ int epode_version_helper_set(epode_version_helper_t *v, const char *name, const 
     if (!v || !name || !version)
         return EPODE_EINVAL;
     int failed = 0;
-    char *n = dup_or_null(name, &failed), *ver = dup_or_null(version, &failed),
-         *o = dup_or_null(os, &failed);
+    char *n = dup_or_null(v->mem, name, &failed), *ver = dup_or_null(v->mem, version, &failed),
+         *o = dup_or_null(v->mem, os, &failed);
     if (failed) {
-        free(n);
-        free(ver);
-        free(o);
+        im_free(v->mem, n);
+        im_free(v->mem, ver);
+        im_free(v->mem, o);
         return EPODE_ENOMEM;
     }
-    free(v->name);
-    free(v->version);
-    free(v->os);
+    im_free(v->mem, v->name);
+    im_free(v->mem, v->version);
+    im_free(v->mem, v->os);
     v->name = n;
     v->version = ver;
     v->os = o;
@@ -83,19 +86,21 @@ int epode_version_helper_new(epode_conn_t *conn, const char *name, const char *v
 {
     if (!conn || !out || !name || !version)
         return EPODE_EINVAL;
-    epode_version_helper_t *v = calloc(1, sizeof *v);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_version_helper_t *v = im_zalloc(mem, sizeof *v);
     if (!v)
         return EPODE_ENOMEM;
     v->conn = conn;
+    v->mem = mem;
     int rc = epode_version_helper_set(v, name, version, os);
     if (rc == 0)
         rc = epode_handler_add(conn, "iq", EPODE_NS_VERSION, "get", on_request, v,
                                &v->handler_id);
     if (rc < 0) {
-        free(v->name);
-        free(v->version);
-        free(v->os);
-        free(v);
+        im_free(mem, v->name);
+        im_free(mem, v->version);
+        im_free(mem, v->os);
+        im_free(mem, v);
         return rc;
     }
     *out = v;
@@ -111,18 +116,19 @@ void epode_version_helper_free(epode_version_helper_t *v)
         version_req *r = v->pending;
         v->pending = r->next;
         epode_handler_remove(v->conn, r->id);
-        free(r);
+        im_free(v->mem, r);
     }
-    free(v->name);
-    free(v->version);
-    free(v->os);
-    free(v);
+    im_free(v->mem, v->name);
+    im_free(v->mem, v->version);
+    im_free(v->mem, v->os);
+    im_free(v->mem, v);
 }
 
 static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
 {
     version_req *r = user;
     epode_version_helper_t *v = r->owner;
+    const epode_mem_t *mem = v->mem; /* the callback may free v */
     for (version_req **pp = &v->pending; *pp; pp = &(*pp)->next)
         if (*pp == r) {
             *pp = r->next;
@@ -145,7 +151,7 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
         }
     }
     r->cb(conn, r->jid, status, cond, name, version, os, r->user);
-    free(r);
+    im_free(mem, r);
 }
 
 int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned timeout_ms,
@@ -159,7 +165,7 @@ int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned tim
     int rc;
     if (!jid) {
         epode_jid_t *me;
-        if ((rc = epode_jid_new(NULL, epode_conn_bound_jid(v->conn), &me)) < 0)
+        if ((rc = epode_jid_new(v->mem, epode_conn_bound_jid(v->conn), &me)) < 0)
             return rc;
         size_t n = strlen(epode_jid_domain(me));
         if (n < sizeof domain)
@@ -172,7 +178,7 @@ int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned tim
         return rc;
     }
     size_t len = strlen(jid);
-    version_req *r = calloc(1, sizeof *r + len + 1);
+    version_req *r = im_zalloc(v->mem, sizeof *r + len + 1);
     if (!r)
         return EPODE_ENOMEM;
     memcpy(r->jid, jid, len + 1);
@@ -180,8 +186,8 @@ int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned tim
     r->cb = cb;
     r->user = user;
     epode_stanza_t *iq;
-    if ((rc = epode_iq_new(NULL, "get", NULL, &iq)) < 0) {
-        free(r);
+    if ((rc = epode_iq_new(v->mem, "get", NULL, &iq)) < 0) {
+        im_free(v->mem, r);
         return rc;
     }
     if ((rc = epode_stanza_set_to(iq, jid)) == 0 &&
@@ -189,7 +195,7 @@ int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned tim
         rc = epode_conn_send_iq(v->conn, iq, timeout_ms, on_answer, r, &r->id);
     epode_stanza_unref(iq);
     if (rc < 0) {
-        free(r);
+        im_free(v->mem, r);
         return rc;
     }
     r->next = v->pending;

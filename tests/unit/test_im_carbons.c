@@ -177,4 +177,111 @@ TEST(carbons_enable_before_ready_goes_out_at_ready)
     scripted_free(&s);
 }
 
+/* ---- allocation: through the context's allocator, every failure clean ------------------- */
+
+/* What a workload's calls returned: in a sweep only 0 and EPODE_ENOMEM are clean. */
+typedef struct sweep {
+    int bad, nomem;
+} sweep;
+
+static int swept(sweep *w, int rc, const char *what, int line)
+{
+    if (rc == EPODE_ENOMEM)
+        w->nomem = 1;
+    else if (rc != 0) {
+        printf("# %s:%d: %s == %s\n", __FILE__, line, what, epode_err_name(rc));
+        w->bad = 1;
+    }
+    return rc;
+}
+#define SWEPT(w, expr) swept((w), (expr), #expr, __LINE__)
+
+typedef struct carbons_work {
+    sweep w;
+    epode_carbons_t *c;
+    long helper_blocks;   /* live blocks the helper's creation added */
+    seen a;
+} carbons_work;
+
+/* The helper; enabling (answered); a valid received carbon and a forged one. */
+static void carbons_workload(scripted *s, scripted_mem *m, carbons_work *cw)
+{
+    long before = m->live;
+    if (SWEPT(&cw->w, epode_carbons_new(s->conn, on_carbon, &cw->a, &cw->c)) < 0) {
+        cw->c = NULL;
+        return;
+    }
+    cw->helper_blocks = m->live - before;
+    if (SWEPT(&cw->w, epode_carbons_enable(cw->c, 1, on_enabled, &cw->a)) == 0) {
+        scripted_pump(s);
+        epode_stanza_t *iq = next_named(s, "iq");
+        if (iq) {
+            char xml[256];
+            snprintf(xml, sizeof xml, "<iq type='result' id='%s'/>", epode_stanza_get_id(iq));
+            scripted_send(s, xml);
+        }
+    }
+    scripted_send(s, RECEIVED("anon@example.com", "friend@example.net/phone"));
+    scripted_send(s, RECEIVED("mallory@evil.example", "boss@example.com/desk"));
+}
+
+TEST(carbons_allocate_through_the_context_allocator)
+{
+    scripted_mem m;
+    scripted_mem_init(&m);
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+    carbons_work cw = {0};
+    carbons_workload(&s, &m, &cw);
+    CHECK(!cw.w.bad && !cw.w.nomem);
+    CHECK(cw.c != NULL);
+    CHECK(cw.helper_blocks >= 1);
+    CHECK_INT(cw.a.enable_calls, 1);
+    CHECK_INT(cw.a.enable_status, 0);
+    CHECK_INT(epode_carbons_is_enabled(cw.c), 1);
+    CHECK_INT(cw.a.calls, 1);
+    CHECK_STR(cw.a.from, "friend@example.net/phone");
+    CHECK_INT(epode_carbons_rejected(cw.c), 1);
+    long live = m.live;
+    epode_carbons_free(cw.c);
+    CHECK_INT(live - m.live, cw.helper_blocks); /* the same blocks, through the same allocator */
+    scripted_free(&s);
+    CHECK_INT(m.live, 0);
+}
+
+TEST(carbons_every_failed_allocation_is_clean)
+{
+    int clean = 0;
+    long n;
+    for (n = 0; n < 10000 && !clean; n++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+        m.fail_at = m.calls + n;
+        carbons_work cw = {0};
+        carbons_workload(&s, &m, &cw);
+        clean = m.calls <= m.fail_at; /* nothing failed this time */
+        /* a forged carbon is never delivered, whatever failed */
+        if (cw.a.calls > 1 || (cw.a.calls == 1 && strcmp(cw.a.from, "friend@example.net/phone") != 0))
+            cw.w.bad = 1;
+        unsigned rejected = epode_carbons_rejected(cw.c);
+        epode_carbons_free(cw.c);
+        scripted_free(&s);
+        if (cw.w.bad)
+            printf("# with allocation %ld failing\n", n);
+        CHECK(!cw.w.bad);
+        CHECK(rejected <= 1); /* a failed allocation is not taken for a forgery */
+        CHECK_INT(m.live, 0);
+        if (clean) {
+            CHECK(!cw.w.nomem);
+            CHECK_INT(cw.a.enable_calls, 1);
+            CHECK_INT(cw.a.calls, 1);
+            CHECK_INT(rejected, 1);
+        }
+    }
+    CHECK(clean);
+    printf("# carbons: %ld allocation points swept\n", n - 1);
+}
+
 TEST_MAIN

@@ -344,4 +344,135 @@ TEST(muc_disconnect_then_free_is_clean)
     scripted_free(&s);
 }
 
+/* ---- allocation: through the context's allocator, every failure clean ------------------- */
+
+/* What a workload's calls returned: in a sweep only 0 and EPODE_ENOMEM are clean. */
+typedef struct sweep {
+    int bad, nomem;
+} sweep;
+
+static int swept(sweep *w, int rc, const char *what, int line)
+{
+    if (rc == EPODE_ENOMEM)
+        w->nomem = 1;
+    else if (rc != 0) {
+        printf("# %s:%d: %s == %s\n", __FILE__, line, what, epode_err_name(rc));
+        w->bad = 1;
+    }
+    return rc;
+}
+#define SWEPT(w, expr) swept((w), (expr), #expr, __LINE__)
+
+typedef struct muc_work {
+    sweep w;
+    rec r;
+    long helper_blocks;   /* live blocks the helper's creation added */
+    int join_sent, leave_sent, joined;
+    size_t occupants;
+    char subject[64];
+} muc_work;
+
+/* The helper; a join played by the room (another occupant, our
+ * self-presence with 110, the subject, a groupchat message); leaving. */
+static void muc_workload(scripted *s, scripted_mem *m, muc_work *mw)
+{
+    long before = m->live;
+    if (SWEPT(&mw->w, epode_muc_new(s->conn, on_muc, &mw->r, &mw->r.muc)) < 0) {
+        mw->r.muc = NULL;
+        return;
+    }
+    mw->helper_blocks = m->live - before;
+    epode_muc_room_t *room = NULL;
+    if (SWEPT(&mw->w, epode_muc_join(mw->r.muc, ROOM, "bot", NULL, 0, -1, &room)) < 0) {
+        /* nothing half-made: no room to find (looked up with the
+         * allocator working, so that a NULL means there is none) */
+        long fail_at = m->fail_at;
+        m->fail_at = -1;
+        if (epode_muc_find(mw->r.muc, ROOM)) {
+            printf("# a failed join left a room\n");
+            mw->w.bad = 1;
+        }
+        m->fail_at = fail_at;
+        return;
+    }
+    scripted_pump(s);
+    if (next_named(s, "presence"))
+        mw->join_sent = 1;
+    scripted_send(s, OTHER_PRES);
+    scripted_send(s, SELF_PRES);
+    scripted_send(s, "<message type='groupchat' from='" ROOM "'><subject>Tea</subject></message>");
+    scripted_send(s, "<message type='groupchat' from='" ROOM "/alice'><body>hi</body></message>");
+    mw->joined = epode_muc_room_is_joined(room);
+    mw->occupants = epode_muc_room_occupant_count(room);
+    const char *subject = epode_muc_room_subject(room);
+    snprintf(mw->subject, sizeof mw->subject, "%s", subject ? subject : "");
+    if (SWEPT(&mw->w, epode_muc_leave(room, "bye")) < 0)
+        return;
+    scripted_pump(s); /* the room may be gone from here on */
+    if (next_named(s, "presence"))
+        mw->leave_sent = 1;
+    scripted_send(s, "<presence type='unavailable' from='" ROOM "/bot'><x xmlns='http://jabber.org"
+                     "/protocol/muc#user'><item affiliation='none' role='none'/>"
+                     "<status code='110'/></x></presence>");
+}
+
+TEST(muc_allocates_through_the_context_allocator)
+{
+    scripted_mem m;
+    scripted_mem_init(&m);
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+    muc_work mw = {0};
+    muc_workload(&s, &m, &mw);
+    CHECK(!mw.w.bad && !mw.w.nomem);
+    CHECK(mw.r.muc != NULL);
+    CHECK(mw.helper_blocks >= 2); /* the helper and its nick suffix */
+    CHECK(mw.join_sent && mw.joined && mw.leave_sent);
+    CHECK_INT(mw.occupants, 2);
+    CHECK_STR(mw.subject, "Tea");
+    CHECK_INT(mw.r.n, 5);
+    CHECK_STR(mw.r.log[0], "OCC_JOINED alice participant/member alice@example.com/home");
+    CHECK_STR(mw.r.log[1], "JOINED bot participant/none self");
+    CHECK_STR(mw.r.log[2], "SUBJECT - subject=Tea");
+    CHECK_STR(mw.r.log[3], "MESSAGE alice body=hi");
+    CHECK_STR(mw.r.log[4], "LEFT bot none/none self");
+    CHECK(epode_muc_find(mw.r.muc, ROOM) == NULL);
+    long live = m.live;
+    epode_muc_free(mw.r.muc);
+    /* what the creation made, and the room list; the room and its
+     * occupants went at LEFT */
+    CHECK_INT(live - m.live, mw.helper_blocks + 1);
+    scripted_free(&s);
+    CHECK_INT(m.live, 0);
+}
+
+TEST(muc_every_failed_allocation_is_clean)
+{
+    int clean = 0;
+    long n;
+    for (n = 0; n < 10000 && !clean; n++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+        m.fail_at = m.calls + n;
+        muc_work mw = {0};
+        muc_workload(&s, &m, &mw);
+        clean = m.calls <= m.fail_at; /* nothing failed this time */
+        epode_muc_free(mw.r.muc);
+        scripted_free(&s);
+        if (mw.w.bad)
+            printf("# with allocation %ld failing\n", n);
+        CHECK(!mw.w.bad);
+        CHECK_INT(m.live, 0);
+        if (clean) {
+            CHECK(!mw.w.nomem);
+            CHECK(mw.joined && mw.leave_sent);
+            CHECK_INT(mw.r.n, 5);
+        }
+    }
+    CHECK(clean);
+    printf("# muc: %ld allocation points swept\n", n - 1);
+}
+
 TEST_MAIN

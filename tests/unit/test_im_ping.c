@@ -293,4 +293,217 @@ TEST(version_query_reads_the_answer)
     scripted_free(&s);
 }
 
+/* ---- allocation: through the context's allocator, every failure clean ------------------- */
+
+/* What a workload's calls returned: in a sweep only 0 and EPODE_ENOMEM are clean. */
+typedef struct sweep {
+    int bad, nomem;
+} sweep;
+
+static int swept(sweep *w, int rc, const char *what, int line)
+{
+    if (rc == EPODE_ENOMEM)
+        w->nomem = 1;
+    else if (rc != 0) {
+        printf("# %s:%d: %s == %s\n", __FILE__, line, what, epode_err_name(rc));
+        w->bad = 1;
+    }
+    return rc;
+}
+#define SWEPT(w, expr) swept((w), (expr), #expr, __LINE__)
+
+static int str_is(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+typedef struct ping_work {
+    sweep w;
+    epode_ping_t *p;
+    long helper_blocks;   /* live blocks the helper's creation added */
+    int answered;         /* the server's ping got its result */
+    int dead;
+    pong a;
+} ping_work;
+
+/* The helper, a server ping answered, a ping sent and answered, the
+ * keepalive armed (far off: it does not fire here). */
+static void ping_workload(scripted *s, scripted_mem *m, ping_work *pw)
+{
+    long before = m->live;
+    if (SWEPT(&pw->w, epode_ping_new(s->conn, &pw->p)) < 0) {
+        pw->p = NULL;
+        return;
+    }
+    pw->helper_blocks = m->live - before;
+    SWEPT(&pw->w, epode_ping_set_keepalive(pw->p, 600000, 5000, on_dead, &pw->dead));
+    scripted_send(s, "<iq type='get' id='s1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>");
+    epode_stanza_t *iq;
+    while ((iq = next_iq(s)))
+        if (str_is(epode_stanza_get_id(iq), "s1") && str_is(epode_stanza_get_type(iq), "result"))
+            pw->answered = 1;
+    if (!epode_conn_is_ready(s->conn)) /* a failed allocation may end the stream */
+        return;
+    if (SWEPT(&pw->w, epode_ping_send(pw->p, "peer@example.net/x", 5000, on_pong, &pw->a)) < 0)
+        return;
+    scripted_pump(s);
+    while ((iq = next_iq(s))) {
+        if (!epode_stanza_find_child(iq, "ping", "urn:xmpp:ping"))
+            continue;
+        char xml[256];
+        snprintf(xml, sizeof xml, "<iq type='result' id='%s' from='peer@example.net/x'/>",
+                 epode_stanza_get_id(iq));
+        scripted_send(s, xml);
+    }
+}
+
+TEST(ping_allocates_through_the_context_allocator)
+{
+    scripted_mem m;
+    scripted_mem_init(&m);
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+    ping_work pw = {0};
+    ping_workload(&s, &m, &pw);
+    CHECK(!pw.w.bad && !pw.w.nomem);
+    CHECK(pw.p != NULL);
+    CHECK(pw.helper_blocks >= 1);
+    CHECK(pw.answered);
+    CHECK_INT(pw.a.calls, 1);
+    CHECK_INT(pw.a.status, 0);
+    CHECK_STR(pw.a.jid, "peer@example.net/x");
+    CHECK_INT(pw.dead, 0);
+    long live = m.live;
+    epode_ping_free(pw.p);
+    CHECK(m.live < live); /* the helper went back through the same allocator */
+    scripted_free(&s);
+    CHECK_INT(m.live, 0);
+}
+
+TEST(ping_every_failed_allocation_is_clean)
+{
+    int clean = 0;
+    long n;
+    for (n = 0; n < 10000 && !clean; n++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+        m.fail_at = m.calls + n;
+        ping_work pw = {0};
+        ping_workload(&s, &m, &pw);
+        clean = m.calls <= m.fail_at; /* nothing failed this time */
+        epode_ping_free(pw.p);
+        scripted_free(&s);
+        if (pw.w.bad)
+            printf("# with allocation %ld failing\n", n);
+        CHECK(!pw.w.bad);
+        CHECK_INT(m.live, 0);
+        if (clean) {
+            CHECK(!pw.w.nomem);
+            CHECK(pw.answered);
+            CHECK_INT(pw.a.calls, 1);
+            CHECK_INT(pw.a.status, 0);
+        }
+    }
+    CHECK(clean);
+    printf("# ping: %ld allocation points swept\n", n - 1);
+}
+
+typedef struct version_work {
+    sweep w;
+    epode_version_helper_t *v;
+    long helper_blocks;
+    int answered; /* the peer's query got our answer */
+    vers a;
+} version_work;
+
+/* The helper with name, version and os; a peer's query answered; a
+ * query of a peer and its answer. */
+static void version_workload(scripted *s, scripted_mem *m, version_work *vw)
+{
+    long before = m->live;
+    if (SWEPT(&vw->w, epode_version_helper_new(s->conn, "bot", "1.0", "Linux", &vw->v)) < 0) {
+        vw->v = NULL;
+        return;
+    }
+    vw->helper_blocks = m->live - before;
+    scripted_send(s, "<iq type='get' id='v1' from='peer@example.net/x'>"
+                     "<query xmlns='jabber:iq:version'/></iq>");
+    epode_stanza_t *iq;
+    while ((iq = next_iq(s))) {
+        epode_stanza_t *q = epode_stanza_find_child(iq, "query", "jabber:iq:version");
+        if (str_is(epode_stanza_get_id(iq), "v1") && str_is(epode_stanza_get_type(iq), "result") &&
+            q && str_is(epode_stanza_child_text(q, "name", NULL), "bot") &&
+            str_is(epode_stanza_child_text(q, "os", NULL), "Linux"))
+            vw->answered = 1;
+    }
+    if (!epode_conn_is_ready(s->conn))
+        return;
+    if (SWEPT(&vw->w, epode_version_query(vw->v, "peer@example.net/x", 5000, on_version, &vw->a)) < 0)
+        return;
+    scripted_pump(s);
+    while ((iq = next_iq(s))) {
+        if (!epode_stanza_find_child(iq, "query", "jabber:iq:version"))
+            continue;
+        char xml[512];
+        snprintf(xml, sizeof xml, "<iq type='result' id='%s' from='peer@example.net/x'><query "
+                 "xmlns='jabber:iq:version'><name>Peer</name><version>9</version></query></iq>",
+                 epode_stanza_get_id(iq));
+        scripted_send(s, xml);
+    }
+}
+
+TEST(version_allocates_through_the_context_allocator)
+{
+    scripted_mem m;
+    scripted_mem_init(&m);
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+    version_work vw = {0};
+    version_workload(&s, &m, &vw);
+    CHECK(!vw.w.bad && !vw.w.nomem);
+    CHECK(vw.v != NULL);
+    CHECK(vw.helper_blocks >= 4); /* the helper and its three strings */
+    CHECK(vw.answered);
+    CHECK_INT(vw.a.calls, 1);
+    CHECK_INT(vw.a.status, 0);
+    CHECK_STR(vw.a.name, "Peer");
+    long live = m.live;
+    epode_version_helper_free(vw.v);
+    CHECK_INT(live - m.live, vw.helper_blocks);
+    scripted_free(&s);
+    CHECK_INT(m.live, 0);
+}
+
+TEST(version_every_failed_allocation_is_clean)
+{
+    int clean = 0;
+    long n;
+    for (n = 0; n < 10000 && !clean; n++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+        m.fail_at = m.calls + n;
+        version_work vw = {0};
+        version_workload(&s, &m, &vw);
+        clean = m.calls <= m.fail_at;
+        epode_version_helper_free(vw.v);
+        scripted_free(&s);
+        if (vw.w.bad)
+            printf("# with allocation %ld failing\n", n);
+        CHECK(!vw.w.bad);
+        CHECK_INT(m.live, 0);
+        if (clean) {
+            CHECK(!vw.w.nomem);
+            CHECK(vw.answered);
+            CHECK_INT(vw.a.calls, 1);
+            CHECK_STR(vw.a.name, "Peer");
+        }
+    }
+    CHECK(clean);
+    printf("# version: %ld allocation points swept\n", n - 1);
+}
+
 TEST_MAIN

@@ -4,12 +4,14 @@
  * incoming messages (which parses each once into a view and hands it to
  * the application's handlers) and one outgoing filter that decorates
  * copies of what the application sends. Must never keep a pointer into a
- * stanza beyond the dispatch that lent it. */
+ * stanza beyond the dispatch that lent it. Everything it allocates, the
+ * stanzas it builds included, comes from the context's allocator. */
 #include <epode.h>
 
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "im_alloc.h"
 
 #define TRUST_MAX 64
 
@@ -30,6 +32,7 @@ typedef struct msg_handler {
 
 struct epode_messaging {
     epode_conn_t *conn;
+    const epode_mem_t *mem;       /* the context's allocator */
     unsigned in_id, out_id;
     msg_handler *handlers;
     size_t nhandlers, cap;
@@ -353,7 +356,7 @@ static void answer_receipt(epode_messaging_t *m, epode_stanza_t *st, const char 
         epode_jid_validate(from) < 0)
         return;
     epode_stanza_t *r, *rec;
-    if (epode_message_new(NULL, NULL, from, NULL, &r) < 0)
+    if (epode_message_new(m->mem, NULL, from, NULL, &r) < 0)
         return;
     if (epode_stanza_set_new_id(r, NULL) == 0 &&
         epode_stanza_add_child_new(r, "received", EPODE_NS_RECEIPTS, &rec) == 0 &&
@@ -431,12 +434,15 @@ static int on_outgoing(epode_conn_t *conn, epode_stanza_t *st, void *user)
     if ((want_request || m->origin_id) && !epode_stanza_get_id(st))
         if (epode_stanza_set_new_id(st, NULL) < 0)
             return EPODE_PASS;
+    /* Out of memory, a decoration is left out whole: the stanza still goes
+     * out, only without it. */
     if (want_request)
-        epode_stanza_add_child_new(st, "request", EPODE_NS_RECEIPTS, NULL);
+        (void)epode_stanza_add_child_new(st, "request", EPODE_NS_RECEIPTS, NULL);
     if (m->origin_id && !epode_stanza_find_child(st, "origin-id", EPODE_NS_SID)) {
         epode_stanza_t *o;
-        if (epode_stanza_add_child_new(st, "origin-id", EPODE_NS_SID, &o) == 0)
-            epode_stanza_set_attr(o, "id", epode_stanza_get_id(st));
+        if (epode_stanza_add_child_new(st, "origin-id", EPODE_NS_SID, &o) == 0 &&
+            epode_stanza_set_attr(o, "id", epode_stanza_get_id(st)) < 0)
+            epode_stanza_remove(o); /* no origin-id without its id */
     }
     return EPODE_PASS;
 }
@@ -445,19 +451,21 @@ int epode_messaging_new(epode_conn_t *conn, epode_messaging_t **out)
 {
     if (!conn || !out)
         return EPODE_EINVAL;
-    epode_messaging_t *m = calloc(1, sizeof *m);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_messaging_t *m = im_zalloc(mem, sizeof *m);
     if (!m)
         return EPODE_ENOMEM;
     m->conn = conn;
+    m->mem = mem;
     int rc = epode_handler_add(conn, "message", NULL, NULL, on_message, m, &m->in_id);
     if (rc < 0) {
-        free(m);
+        im_free(mem, m);
         return rc;
     }
     rc = epode_handler_add_outgoing(conn, "message", NULL, NULL, on_outgoing, m, &m->out_id);
     if (rc < 0) {
         epode_handler_remove(conn, m->in_id);
-        free(m);
+        im_free(mem, m);
         return rc;
     }
     *out = m;
@@ -470,10 +478,11 @@ void epode_messaging_free(epode_messaging_t *m)
         return;
     epode_handler_remove(m->conn, m->in_id);
     epode_handler_remove(m->conn, m->out_id);
+    const epode_mem_t *mem = m->mem;
     for (size_t i = 0; i < m->ntrusted; i++)
-        free(m->trusted[i]);
-    free(m->handlers);
-    free(m);
+        im_free(mem, m->trusted[i]);
+    im_free(mem, m->handlers);
+    im_free(mem, m);
 }
 
 int epode_messaging_handler_add(epode_messaging_t *m, const char *type, epode_message_cb cb,
@@ -486,7 +495,7 @@ int epode_messaging_handler_add(epode_messaging_t *m, const char *type, epode_me
         return EPODE_EINVAL;
     if (m->nhandlers == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 4;
-        msg_handler *h = realloc(m->handlers, cap * sizeof *h);
+        msg_handler *h = im_realloc(m->mem, m->handlers, cap * sizeof *h);
         if (!h)
             return EPODE_ENOMEM;
         m->handlers = h;
@@ -550,7 +559,7 @@ int epode_messaging_send_chatstate(epode_messaging_t *m, const char *to,
     if (!m || !to || epode_jid_validate(to) < 0 || !epode_chatstate_name(state))
         return EPODE_EINVAL;
     epode_stanza_t *msg;
-    int rc = epode_message_new(NULL, "chat", to, NULL, &msg);
+    int rc = epode_message_new(m->mem, "chat", to, NULL, &msg);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_set_new_id(msg, NULL)) == 0 &&
@@ -577,7 +586,7 @@ int epode_messaging_trust_stanza_id(epode_messaging_t *m, const char *jid)
         return EPODE_EJID;
     if (m->ntrusted == TRUST_MAX)
         return EPODE_ELIMIT;
-    char *copy = strdup(jid);
+    char *copy = im_strdup(m->mem, jid);
     if (!copy)
         return EPODE_ENOMEM;
     m->trusted[m->ntrusted++] = copy;

@@ -3,12 +3,15 @@
  * presence and hands subscription stanzas to the application. Built on
  * the public API only (one stanza handler, one event listener). The
  * tracker keeps its own copies of strings and a reference on each stanza
- * it keeps, never a borrowed pointer. */
+ * it keeps, never a borrowed pointer. Everything it allocates, the
+ * stanzas it sends included, comes from the context's allocator. */
 #include <epode.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "im_alloc.h"
 
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 
@@ -36,15 +39,16 @@ int epode_show_from_name(const char *name, epode_show_t *show)
 
 /* ---- sending ---------------------------------------------------------------- */
 
-int epode_presence_build(const char *to, epode_show_t show, const char *status, int priority,
-                         epode_stanza_t **out)
+/* epode_presence_build() with the tree's allocator (NULL: libc). */
+static int build(const epode_mem_t *mem, const char *to, epode_show_t show, const char *status,
+                 int priority, epode_stanza_t **out)
 {
     if (!out || (to && epode_jid_validate(to) < 0) || !epode_show_name(show))
         return EPODE_EINVAL;
     if (priority < -128 || priority > 127)
         return EPODE_ERANGE;
     epode_stanza_t *p;
-    int rc = epode_presence_new(NULL, show == EPODE_SHOW_UNAVAILABLE ? "unavailable" : NULL, to,
+    int rc = epode_presence_new(mem, show == EPODE_SHOW_UNAVAILABLE ? "unavailable" : NULL, to,
                                 &p);
     if (rc < 0)
         return rc;
@@ -71,13 +75,19 @@ fail:
     return rc;
 }
 
+int epode_presence_build(const char *to, epode_show_t show, const char *status, int priority,
+                         epode_stanza_t **out)
+{
+    return build(NULL, to, show, status, priority, out);
+}
+
 int epode_presence_send_to(epode_conn_t *conn, const char *to, epode_show_t show,
                            const char *status, int priority)
 {
     if (!conn)
         return EPODE_EINVAL;
     epode_stanza_t *p;
-    int rc = epode_presence_build(to, show, status, priority, &p);
+    int rc = build(im_mem(conn), to, show, status, priority, &p);
     if (rc < 0)
         return rc;
     rc = epode_conn_send(conn, p);
@@ -103,13 +113,14 @@ static int send_sub(epode_conn_t *conn, const char *to, const char *type, const 
 {
     if (!conn || !to)
         return EPODE_EINVAL;
+    const epode_mem_t *mem = im_mem(conn);
     epode_jid_t *j;
-    int rc = epode_jid_new(NULL, to, &j);
+    int rc = epode_jid_new(mem, to, &j);
     if (rc < 0)
         return rc == EPODE_EJID ? EPODE_EINVAL : rc;
     epode_stanza_t *p, *c;
     /* subscriptions are between bare JIDs (RFC 6121 §3.1.1) */
-    rc = epode_presence_new(NULL, type, epode_jid_bare(j), &p);
+    rc = epode_presence_new(mem, type, epode_jid_bare(j), &p);
     epode_jid_free(j);
     if (rc < 0)
         return rc;
@@ -170,6 +181,7 @@ typedef struct contact {
 
 struct epode_presence_tracker {
     epode_conn_t *conn;
+    const epode_mem_t *mem;      /* the context's allocator */
     unsigned handler_id, event_id;
     contact *contacts;
     size_t ncontacts, cap;
@@ -205,14 +217,14 @@ epode_stanza_t *epode_presence_info_stanza(const epode_presence_info_t *i)
     return i ? i->st : NULL;
 }
 
-static void info_free(epode_presence_info_t *i)
+static void info_free(const epode_mem_t *mem, epode_presence_info_t *i)
 {
     if (!i)
         return;
-    free(i->full);
-    free(i->status);
+    im_free(mem, i->full);
+    im_free(mem, i->status);
     epode_stanza_unref(i->st);
-    free(i);
+    im_free(mem, i);
 }
 
 static contact *find_contact(const epode_presence_tracker_t *t, const char *bare, size_t *idx)
@@ -230,9 +242,9 @@ static void drop_contact(epode_presence_tracker_t *t, size_t idx)
 {
     contact *c = &t->contacts[idx];
     for (size_t i = 0; i < c->nres; i++)
-        info_free(c->res[i]);
-    free(c->res);
-    free(c->bare);
+        info_free(t->mem, c->res[i]);
+    im_free(t->mem, c->res);
+    im_free(t->mem, c->bare);
     t->contacts[idx] = t->contacts[--t->ncontacts];
 }
 
@@ -249,10 +261,6 @@ static void emit(epode_presence_tracker_t *t, const epode_presence_info_t *info,
         t->event_cb(t->conn, info, change, t->event_user);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
 
 /* The status in the stanza's default language: one without xml:lang
  * first, else the first. */
@@ -314,10 +322,10 @@ static void on_available(epode_presence_tracker_t *t, epode_stanza_t *st, const 
     if (info) {
         int changed = info->show != show || info->priority != prio ||
                       !same_str(info->status, status);
-        char *ns = dup_or_null(status);
+        char *ns = im_strdup(t->mem, status);
         if (status && !ns)
-            return;
-        free(info->status);
+            return; /* out of memory: the previous presence stays whole */
+        im_free(t->mem, info->status);
         info->status = ns;
         info->show = show;
         info->priority = prio;
@@ -331,13 +339,13 @@ static void on_available(epode_presence_tracker_t *t, epode_stanza_t *st, const 
     if (!c) {
         if (t->ncontacts == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 8;
-            contact *n = realloc(t->contacts, cap * sizeof *n);
+            contact *n = im_realloc(t->mem, t->contacts, cap * sizeof *n);
             if (!n)
                 return;
             t->contacts = n;
             t->cap = cap;
         }
-        char *b = strdup(bare);
+        char *b = im_strdup(t->mem, bare);
         if (!b)
             return;
         c = &t->contacts[t->ncontacts++];
@@ -345,19 +353,19 @@ static void on_available(epode_presence_tracker_t *t, epode_stanza_t *st, const 
     }
     if (c->nres == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 2;
-        epode_presence_info_t **n = realloc(c->res, cap * sizeof *n);
+        epode_presence_info_t **n = im_realloc(t->mem, c->res, cap * sizeof *n);
         if (!n)
             goto undo;
         c->res = n;
         c->cap = cap;
     }
-    info = calloc(1, sizeof *info);
+    info = im_zalloc(t->mem, sizeof *info);
     if (!info)
         goto undo;
-    info->full = strdup(full);
-    info->status = dup_or_null(status);
+    info->full = im_strdup(t->mem, full);
+    info->status = im_strdup(t->mem, status);
     if (!info->full || (status && !info->status)) {
-        info_free(info);
+        info_free(t->mem, info);
         goto undo;
     }
     info->bare = c->bare;
@@ -402,12 +410,13 @@ static void on_gone(epode_presence_tracker_t *t, epode_stanza_t *st, const epode
          * contact, which stays until the loop ends. */
         gone->show = EPODE_SHOW_UNAVAILABLE;
         gone->error = error;
-        char *ns = dup_or_null(status);
-        free(gone->status);
+        /* out of memory for the new status, the event goes without one */
+        char *ns = im_strdup(t->mem, status);
+        im_free(t->mem, gone->status);
         gone->status = ns;
         emit(t, gone, change);
         reported = 1;
-        info_free(gone);
+        info_free(t->mem, gone);
     }
     if (c && c->nres == 0)
         drop_contact(t, cidx);
@@ -448,8 +457,8 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
     if (!from || epode_stanza_find_child(st, "x", NS_MUC_USER))
         return EPODE_PASS;
     epode_jid_t *j;
-    if (epode_jid_new(NULL, from, &j) < 0)
-        return EPODE_PASS; /* not a JID: nothing to track */
+    if (epode_jid_new(t->mem, from, &j) < 0)
+        return EPODE_PASS; /* not a JID (or no memory): nothing to track */
     const char *type = epode_stanza_get_type(st);
     if (!type)
         on_available(t, st, j);
@@ -484,19 +493,21 @@ int epode_presence_tracker_new(epode_conn_t *conn, epode_presence_tracker_t **ou
 {
     if (!conn || !out)
         return EPODE_EINVAL;
-    epode_presence_tracker_t *t = calloc(1, sizeof *t);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_presence_tracker_t *t = im_zalloc(mem, sizeof *t);
     if (!t)
         return EPODE_ENOMEM;
     t->conn = conn;
+    t->mem = mem;
     int rc = epode_handler_add(conn, "presence", NULL, NULL, on_presence, t, &t->handler_id);
     if (rc < 0) {
-        free(t);
+        im_free(mem, t);
         return rc;
     }
     rc = epode_conn_add_event_cb(conn, on_conn_event, t, &t->event_id);
     if (rc < 0) {
         epode_handler_remove(conn, t->handler_id);
-        free(t);
+        im_free(mem, t);
         return rc;
     }
     *out = t;
@@ -510,8 +521,8 @@ void epode_presence_tracker_free(epode_presence_tracker_t *t)
     epode_handler_remove(t->conn, t->handler_id);
     epode_handler_remove(t->conn, t->event_id);
     clear(t);
-    free(t->contacts);
-    free(t);
+    im_free(t->mem, t->contacts);
+    im_free(t->mem, t);
 }
 
 int epode_presence_tracker_set_event_cb(epode_presence_tracker_t *t, epode_presence_event_cb cb,
@@ -545,7 +556,7 @@ int epode_presence_tracker_set_auto_accept(epode_presence_tracker_t *t, int poli
 static contact *contact_of(epode_presence_tracker_t *t, const char *jid, epode_jid_t **jout)
 {
     epode_jid_t *j;
-    if (!t || !jid || epode_jid_new(NULL, jid, &j) < 0)
+    if (!t || !jid || epode_jid_new(t->mem, jid, &j) < 0)
         return NULL;
     contact *c = find_contact(t, epode_jid_bare(j), NULL);
     if (jout)

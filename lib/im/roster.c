@@ -4,11 +4,14 @@
  *
  * Built on epode's public API only (DESIGN.md principle 5): no lib/
  * header may be included here. It never keeps a stanza: everything it
- * needs is copied out of the tree during the callback that lent it. */
+ * needs is copied out of the tree during the callback that lent it.
+ * Everything it allocates, the stanzas it sends included, comes from the
+ * context's allocator. */
 #include <epode.h>
 
-#include <stdlib.h>
 #include <string.h>
+
+#include "im_alloc.h"
 
 struct epode_roster_item {
     char *jid; /* normalized */
@@ -30,6 +33,7 @@ typedef struct roster_op {
 
 struct epode_roster {
     epode_conn_t *conn;
+    const epode_mem_t *mem; /* the context's allocator */
     unsigned push_id, listener_id, timer_id, fetch_id;
     int fetching;   /* a fetch IQ is out */
     int received;   /* a fetch completed on this connection */
@@ -45,37 +49,26 @@ struct epode_roster {
 
 /* ---- items ----------------------------------------------------------- */
 
-static char *dup_str(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
-static void item_free(epode_roster_item_t *it)
+static void item_free(const epode_mem_t *mem, epode_roster_item_t *it)
 {
     if (!it)
         return;
     for (size_t i = 0; i < it->ngroups; i++)
-        free(it->groups[i]);
-    free(it->groups);
-    free(it->name);
-    free(it->jid);
-    free(it);
+        im_free(mem, it->groups[i]);
+    im_free(mem, it->groups);
+    im_free(mem, it->name);
+    im_free(mem, it->jid);
+    im_free(mem, it);
 }
 
-/* The normalized form of a JID (caller frees), or an error. */
-static int normalize_jid(const char *text, char **out)
+/* The normalized form of a JID (caller frees with `mem`), or an error. */
+static int normalize_jid(const epode_mem_t *mem, const char *text, char **out)
 {
     epode_jid_t *j;
-    int rc = epode_jid_new(NULL, text, &j);
+    int rc = epode_jid_new(mem, text, &j);
     if (rc < 0)
         return rc;
-    *out = dup_str(epode_jid_full(j));
+    *out = im_strdup(mem, epode_jid_full(j));
     epode_jid_free(j);
     return *out ? 0 : EPODE_ENOMEM;
 }
@@ -90,15 +83,15 @@ static int item_has_group(const epode_roster_item_t *it, const char *g)
 
 /* Inserts a group unless already there, keeping groups in byte order:
  * they are a set, and servers return them in no particular order. */
-static int item_add_group(epode_roster_item_t *it, const char *g)
+static int item_add_group(const epode_mem_t *mem, epode_roster_item_t *it, const char *g)
 {
     if (item_has_group(it, g))
         return 0;
-    char **ng = realloc(it->groups, (it->ngroups + 1) * sizeof *ng);
+    char **ng = im_realloc(mem, it->groups, (it->ngroups + 1) * sizeof *ng);
     if (!ng)
         return EPODE_ENOMEM;
     it->groups = ng;
-    char *copy = dup_str(g);
+    char *copy = im_strdup(mem, g);
     if (!copy)
         return EPODE_ENOMEM;
     size_t at = it->ngroups;
@@ -111,19 +104,19 @@ static int item_add_group(epode_roster_item_t *it, const char *g)
     return 0;
 }
 
-static int item_make(const char *jid, const char *name, epode_roster_sub_t sub, int ask,
-                     epode_roster_item_t **out)
+static int item_make(const epode_mem_t *mem, const char *jid, const char *name,
+                     epode_roster_sub_t sub, int ask, epode_roster_item_t **out)
 {
-    epode_roster_item_t *it = calloc(1, sizeof *it);
+    epode_roster_item_t *it = im_zalloc(mem, sizeof *it);
     if (!it)
         return EPODE_ENOMEM;
-    int rc = normalize_jid(jid, &it->jid);
+    int rc = normalize_jid(mem, jid, &it->jid);
     if (rc < 0) {
-        free(it);
+        im_free(mem, it);
         return rc;
     }
-    if (name && !(it->name = dup_str(name))) {
-        item_free(it);
+    if (name && !(it->name = im_strdup(mem, name))) {
+        item_free(mem, it);
         return EPODE_ENOMEM;
     }
     it->sub = sub;
@@ -149,14 +142,15 @@ static epode_roster_sub_t sub_from_name(const char *s)
 
 /* Copies an <item/> out of a stanza. EPODE_EJID or EPODE_EINVAL for an
  * item without a valid JID. */
-static int item_from_el(const epode_stanza_t *el, epode_roster_item_t **out)
+static int item_from_el(const epode_mem_t *mem, const epode_stanza_t *el,
+                        epode_roster_item_t **out)
 {
     const char *jid = epode_stanza_get_attr(el, "jid");
     if (!jid)
         return EPODE_EINVAL;
     const char *ask = epode_stanza_get_attr(el, "ask");
     epode_roster_item_t *it;
-    int rc = item_make(jid, epode_stanza_get_attr(el, "name"),
+    int rc = item_make(mem, jid, epode_stanza_get_attr(el, "name"),
                        sub_from_name(epode_stanza_get_attr(el, "subscription")),
                        ask && !strcmp(ask, "subscribe"), &it);
     if (rc < 0)
@@ -165,13 +159,13 @@ static int item_from_el(const epode_stanza_t *el, epode_roster_item_t **out)
          g = epode_stanza_find_next(g, "group", EPODE_NS_ROSTER)) {
         const char *t = epode_stanza_get_text(g);
         if (!t) {
-            item_free(it);
+            item_free(mem, it);
             return EPODE_ENOMEM;
         }
         if (!*t)
             continue; /* an empty group name means nothing (RFC 6121 §2.1.2.5) */
-        if ((rc = item_add_group(it, t)) < 0) {
-            item_free(it);
+        if ((rc = item_add_group(mem, it, t)) < 0) {
+            item_free(mem, it);
             return rc;
         }
     }
@@ -219,10 +213,26 @@ static size_t find_pos(epode_roster_item_t *const *items, size_t count, const ch
     return lo;
 }
 
+/* Makes room for one more item. */
+static int array_reserve(const epode_mem_t *mem, epode_roster_item_t ***items, size_t count,
+                         size_t *cap)
+{
+    if (count < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    epode_roster_item_t **n = im_realloc(mem, *items, ncap * sizeof *n);
+    if (!n)
+        return EPODE_ENOMEM;
+    *items = n;
+    *cap = ncap;
+    return 0;
+}
+
 /* Puts `it` into the array, taking it; an item with the same JID is
- * handed back in *old (or freed when old is NULL). */
-static int array_put(epode_roster_item_t ***items, size_t *count, size_t *cap,
-                     epode_roster_item_t *it, epode_roster_item_t **old)
+ * handed back in *old (or freed when old is NULL). On error nothing
+ * changed and `it` is still the caller's. */
+static int array_put(const epode_mem_t *mem, epode_roster_item_t ***items, size_t *count,
+                     size_t *cap, epode_roster_item_t *it, epode_roster_item_t **old)
 {
     int found;
     size_t pos = find_pos(*items, *count, it->jid, &found);
@@ -232,18 +242,13 @@ static int array_put(epode_roster_item_t ***items, size_t *count, size_t *cap,
         if (old)
             *old = (*items)[pos];
         else
-            item_free((*items)[pos]);
+            item_free(mem, (*items)[pos]);
         (*items)[pos] = it;
         return 0;
     }
-    if (*count == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        epode_roster_item_t **n = realloc(*items, ncap * sizeof *n);
-        if (!n)
-            return EPODE_ENOMEM;
-        *items = n;
-        *cap = ncap;
-    }
+    int rc = array_reserve(mem, items, *count, cap);
+    if (rc < 0)
+        return rc;
     memmove(*items + pos + 1, *items + pos, (*count - pos) * sizeof **items);
     (*items)[pos] = it;
     (*count)++;
@@ -253,8 +258,8 @@ static int array_put(epode_roster_item_t ***items, size_t *count, size_t *cap,
 static void clear_items(epode_roster_t *r)
 {
     for (size_t i = 0; i < r->count; i++)
-        item_free(r->items[i]);
-    free(r->items);
+        item_free(r->mem, r->items[i]);
+    im_free(r->mem, r->items);
     r->items = NULL;
     r->count = r->cap = 0;
 }
@@ -262,9 +267,9 @@ static void clear_items(epode_roster_t *r)
 static int set_ver(epode_roster_t *r, const char *ver)
 {
     char *v = NULL;
-    if (ver && !(v = dup_str(ver)))
+    if (ver && !(v = im_strdup(r->mem, ver)))
         return EPODE_ENOMEM;
-    free(r->ver);
+    im_free(r->mem, r->ver);
     r->ver = v;
     return 0;
 }
@@ -285,8 +290,9 @@ static void store(epode_roster_t *r, int full, const epode_roster_item_t *const 
 /* ---- fetch -------------------------------------------------------------- */
 
 /* Replaces the roster with the items of a full result (NULL: none), then
- * tells the application what differs from what it held. */
-static void replace_all(epode_roster_t *r, const epode_stanza_t *query)
+ * tells the application what differs from what it held. EPODE_ENOMEM (and
+ * nothing changed) when the new roster cannot be held whole. */
+static int replace_all(epode_roster_t *r, const epode_stanza_t *query)
 {
     epode_roster_item_t **items = NULL;
     size_t count = 0, cap = 0;
@@ -294,14 +300,21 @@ static void replace_all(epode_roster_t *r, const epode_stanza_t *query)
     for (epode_stanza_t *el = first; el;
          el = epode_stanza_find_next(el, "item", EPODE_NS_ROSTER)) {
         epode_roster_item_t *it;
-        if (item_from_el(el, &it) < 0)
+        int rc = item_from_el(r->mem, el, &it);
+        if (rc == EPODE_ENOMEM)
+            goto nomem;
+        if (rc < 0)
             continue; /* an item we cannot read is left out, not fatal */
-        if (it->sub == EPODE_ROSTER_SUB_REMOVE || array_put(&items, &count, &cap, it, NULL) < 0)
-            item_free(it);
+        if (it->sub == EPODE_ROSTER_SUB_REMOVE) {
+            item_free(r->mem, it);
+        } else if (array_put(r->mem, &items, &count, &cap, it, NULL) < 0) {
+            item_free(r->mem, it);
+            goto nomem;
+        }
     }
     if (set_ver(r, query ? epode_stanza_get_attr(query, "ver") : NULL) < 0) {
         /* without memory for the version, forget it: the next fetch is full */
-        free(r->ver);
+        im_free(r->mem, r->ver);
         r->ver = NULL;
     }
     epode_roster_item_t **old = r->items;
@@ -331,10 +344,16 @@ static void replace_all(epode_roster_t *r, const epode_stanza_t *query)
         }
     }
     for (i = 0; i < old_count; i++)
-        item_free(old[i]);
-    free(old);
+        item_free(r->mem, old[i]);
+    im_free(r->mem, old);
     store(r, 1, (const epode_roster_item_t *const *)r->items, r->count);
     emit(r, EPODE_ROSTER_RECEIVED, NULL);
+    return 0;
+nomem:
+    for (size_t k = 0; k < count; k++)
+        item_free(r->mem, items[k]);
+    im_free(r->mem, items);
+    return EPODE_ENOMEM;
 }
 
 static void on_fetch(epode_conn_t *conn, epode_stanza_t *res, int status, void *user)
@@ -357,8 +376,11 @@ static void on_fetch(epode_conn_t *conn, epode_stanza_t *res, int status, void *
         return;
     }
     /* A result without a query when we sent no version cannot mean
-     * "unchanged": it is an empty roster (replace_all takes NULL). */
-    replace_all(r, query);
+     * "unchanged": it is an empty roster (replace_all takes NULL). Out of
+     * memory, the roster and its version stay as they were and the fetch
+     * failed: the application may fetch again. */
+    if (replace_all(r, query) < 0)
+        emit(r, EPODE_ROSTER_FETCH_FAILED, NULL);
 }
 
 static int start_fetch(epode_roster_t *r)
@@ -371,7 +393,7 @@ static int start_fetch(epode_roster_t *r)
         r->loaded = 1;
         if (r->cache.load && r->cache.load(r, r->cache.user) < 0) {
             clear_items(r);
-            free(r->ver);
+            im_free(r->mem, r->ver);
             r->ver = NULL;
         }
     }
@@ -383,7 +405,7 @@ static int start_fetch(epode_roster_t *r)
     if (!ver && features && epode_stanza_find_child(features, "ver", "urn:xmpp:features:rosterver"))
         ver = "";
     epode_stanza_t *iq, *q;
-    int rc = epode_iq_new(NULL, "get", NULL, &iq);
+    int rc = epode_iq_new(r->mem, "get", NULL, &iq);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_add_child_new(iq, "query", EPODE_NS_ROSTER, &q)) < 0 ||
@@ -448,11 +470,12 @@ static int from_own_account(epode_conn_t *conn, const char *from)
     const char *bound = epode_conn_bound_jid(conn);
     if (!bound)
         return 0;
+    const epode_mem_t *mem = im_mem(conn);
     epode_jid_t *b, *f;
-    if (epode_jid_new(NULL, bound, &b) < 0)
+    if (epode_jid_new(mem, bound, &b) < 0)
         return 0;
     int ok = 0;
-    if (epode_jid_new(NULL, from, &f) == 0) {
+    if (epode_jid_new(mem, from, &f) == 0) {
         ok = epode_jid_is_bare(f) && epode_jid_str_equal(epode_jid_bare(b), from, 0);
         epode_jid_free(f);
     }
@@ -475,28 +498,37 @@ static int on_push(epode_conn_t *conn, epode_stanza_t *st, void *user)
         answer_error(conn, st, "a roster push carries exactly one item");
         return EPODE_HANDLED;
     }
+    /* Out of memory anywhere before the push is answered, it is left
+     * unanswered and unapplied, the version unchanged: the server may time
+     * out, we lose nothing. Once answered, applying it cannot fail. */
     epode_roster_item_t *it;
-    int rc = item_from_el(el, &it);
+    int rc = item_from_el(r->mem, el, &it);
     if (rc == EPODE_ENOMEM)
-        return EPODE_HANDLED; /* unanswered: the server may time out, we lose nothing */
+        return EPODE_HANDLED;
     if (rc < 0) {
         answer_error(conn, st, "the item has no valid JID");
         return EPODE_HANDLED;
     }
-    const char *ver = epode_stanza_get_attr(query, "ver");
-    if (ver && set_ver(r, ver) < 0) {
-        item_free(it);
-        return EPODE_HANDLED;
-    }
-
-    epode_stanza_t *ok;
-    if (epode_stanza_reply(st, &ok) == 0) {
-        epode_conn_send(conn, ok);
-        epode_stanza_unref(ok);
-    }
-
     int found;
     size_t pos = find_pos(r->items, r->count, it->jid, &found);
+    const char *ver = epode_stanza_get_attr(query, "ver");
+    char *nver = NULL;
+    epode_stanza_t *ok = NULL;
+    if ((ver && !(nver = im_strdup(r->mem, ver))) ||
+        (it->sub != EPODE_ROSTER_SUB_REMOVE && !found &&
+         array_reserve(r->mem, &r->items, r->count, &r->cap) < 0) ||
+        epode_stanza_reply(st, &ok) < 0 || epode_conn_send(conn, ok) == EPODE_ENOMEM) {
+        epode_stanza_unref(ok);
+        im_free(r->mem, nver);
+        item_free(r->mem, it);
+        return EPODE_HANDLED;
+    }
+    epode_stanza_unref(ok);
+    if (ver) {
+        im_free(r->mem, r->ver);
+        r->ver = nver;
+    }
+
     if (it->sub == EPODE_ROSTER_SUB_REMOVE) {
         epode_roster_item_t *gone = NULL;
         if (found) {
@@ -508,20 +540,20 @@ static int on_push(epode_conn_t *conn, epode_stanza_t *st, void *user)
         }
         const epode_roster_item_t *changed = gone ? gone : it;
         store(r, 0, &changed, 1);
-        item_free(gone);
-        item_free(it);
+        item_free(r->mem, gone);
+        item_free(r->mem, it);
         return EPODE_HANDLED;
     }
     epode_roster_item_t *old = NULL;
-    if (array_put(&r->items, &r->count, &r->cap, it, &old) < 0) {
-        item_free(it);
+    if (array_put(r->mem, &r->items, &r->count, &r->cap, it, &old) < 0) {
+        item_free(r->mem, it); /* cannot happen: the room was reserved */
         return EPODE_HANDLED;
     }
     if (!old)
         emit(r, EPODE_ROSTER_ADDED, it);
     else if (!item_same(old, it))
         emit(r, EPODE_ROSTER_UPDATED, it);
-    item_free(old);
+    item_free(r->mem, old);
     const epode_roster_item_t *changed = it;
     store(r, 0, &changed, 1);
     return EPODE_HANDLED;
@@ -555,7 +587,7 @@ static void on_op_answer(epode_conn_t *conn, epode_stanza_t *res, int status, vo
     }
     if (op->cb)
         op->cb(r, status, cond, text, op->user);
-    free(op);
+    im_free(r->mem, op);
 }
 
 static int send_item(epode_roster_t *r, const char *jid, const char *name, int remove,
@@ -572,15 +604,15 @@ static int send_item(epode_roster_t *r, const char *jid, const char *name, int r
         return rc;
     if (!epode_conn_is_ready(r->conn))
         return EPODE_ESTATE;
-    roster_op *op = calloc(1, sizeof *op);
+    roster_op *op = im_zalloc(r->mem, sizeof *op);
     if (!op)
         return EPODE_ENOMEM;
     op->roster = r;
     op->cb = cb;
     op->user = user;
     epode_stanza_t *iq, *q, *item;
-    if ((rc = epode_iq_new(NULL, "set", NULL, &iq)) < 0) {
-        free(op);
+    if ((rc = epode_iq_new(r->mem, "set", NULL, &iq)) < 0) {
+        im_free(r->mem, op);
         return rc;
     }
     if ((rc = epode_stanza_add_child_new(iq, "query", EPODE_NS_ROSTER, &q)) < 0 ||
@@ -606,7 +638,7 @@ static int send_item(epode_roster_t *r, const char *jid, const char *name, int r
     return 0;
 fail:
     epode_stanza_unref(iq);
-    free(op);
+    im_free(r->mem, op);
     return rc;
 }
 
@@ -629,10 +661,12 @@ int epode_roster_new(epode_conn_t *conn, epode_roster_t **out)
 {
     if (!conn || !out)
         return EPODE_EINVAL;
-    epode_roster_t *r = calloc(1, sizeof *r);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_roster_t *r = im_zalloc(mem, sizeof *r);
     if (!r)
         return EPODE_ENOMEM;
     r->conn = conn;
+    r->mem = mem;
     int rc = epode_handler_add(conn, "iq", EPODE_NS_ROSTER, "set", on_push, r, &r->push_id);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, r, &r->listener_id);
@@ -645,7 +679,7 @@ int epode_roster_new(epode_conn_t *conn, epode_roster_t **out)
             epode_handler_remove(conn, r->push_id);
         if (r->listener_id)
             epode_handler_remove(conn, r->listener_id);
-        free(r);
+        im_free(mem, r);
         return rc;
     }
     *out = r;
@@ -668,11 +702,11 @@ void epode_roster_free(epode_roster_t *r)
         epode_handler_remove(r->conn, op->id);
         if (op->cb)
             op->cb(r, EPODE_ECANCELED, EPODE_COND_NONE, NULL, op->user);
-        free(op);
+        im_free(r->mem, op);
     }
     clear_items(r);
-    free(r->ver);
-    free(r);
+    im_free(r->mem, r->ver);
+    im_free(r->mem, r);
 }
 
 int epode_roster_set_event_cb(epode_roster_t *r, epode_roster_event_cb cb, void *user)
@@ -706,16 +740,16 @@ int epode_roster_load_item(epode_roster_t *r, const char *jid, const char *name,
         if (!groups[i] || !*groups[i])
             return EPODE_EINVAL;
     epode_roster_item_t *it;
-    int rc = item_make(jid, name, sub, ask, &it);
+    int rc = item_make(r->mem, jid, name, sub, ask, &it);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < ngroups; i++)
-        if ((rc = item_add_group(it, groups[i])) < 0) {
-            item_free(it);
+        if ((rc = item_add_group(r->mem, it, groups[i])) < 0) {
+            item_free(r->mem, it);
             return rc;
         }
-    if ((rc = array_put(&r->items, &r->count, &r->cap, it, NULL)) < 0)
-        item_free(it);
+    if ((rc = array_put(r->mem, &r->items, &r->count, &r->cap, it, NULL)) < 0)
+        item_free(r->mem, it);
     return rc;
 }
 
@@ -751,11 +785,11 @@ const epode_roster_item_t *epode_roster_find(const epode_roster_t *r, const char
     if (!r || !jid)
         return NULL;
     char *norm;
-    if (normalize_jid(jid, &norm) < 0)
+    if (normalize_jid(r->mem, jid, &norm) < 0)
         return NULL;
     int found;
     size_t pos = find_pos(r->items, r->count, norm, &found);
-    free(norm);
+    im_free(r->mem, norm);
     return found ? r->items[pos] : NULL;
 }
 

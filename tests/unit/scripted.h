@@ -145,7 +145,7 @@ typedef struct scripted_mem {
 static inline void *scripted__malloc(size_t n, void *u)
 {
     scripted_mem *m = u;
-    if (m->fail_at >= 0 && m->calls++ >= m->fail_at)
+    if (m->calls++ >= m->fail_at && m->fail_at >= 0)
         return NULL;
     void *p = malloc(n);
     if (p)
@@ -156,7 +156,7 @@ static inline void *scripted__malloc(size_t n, void *u)
 static inline void *scripted__realloc(void *p, size_t n, void *u)
 {
     scripted_mem *m = u;
-    if (m->fail_at >= 0 && m->calls++ >= m->fail_at)
+    if (m->calls++ >= m->fail_at && m->fail_at >= 0)
         return NULL;
     void *q = realloc(p, n);
     if (q && !p)

@@ -5,6 +5,8 @@
  * forged stanza-ids, receipt requests on errors and groupchat, garbage. */
 #include "test.h"
 
+#include <limits.h>
+
 #include "scripted.h"
 
 #define ME "anon@example.com/r1"
@@ -424,6 +426,135 @@ TEST(message_garbage_is_harmless)
     epode_messaging_free(NULL);
     epode_messaging_free(m);
     scripted_free(&s);
+}
+
+/* ---- allocation through the context's allocator ------------------------- */
+
+/* The calls of a workload: the first error, and whether any call
+ * returned something else than 0 or EPODE_ENOMEM. */
+typedef struct run {
+    int rc, bad;
+    scripted *s;
+} run;
+
+static int step(run *r, int rc)
+{
+    /* Out of memory, the library itself may drop the stream: what is sent
+     * after that fails with EPODE_ESTATE, which is then no surprise. */
+    int ok = rc == 0 || rc == EPODE_ENOMEM ||
+             (rc == EPODE_ESTATE && !epode_conn_is_ready(r->s->conn));
+    if (!ok) {
+        printf("# unexpected %d\n", rc);
+        r->bad = 1;
+    }
+    if (rc < 0 && r->rc == 0)
+        r->rc = rc;
+    return rc;
+}
+
+/* Messaging with everything on: receipts both ways, chat states,
+ * origin-id, a trusted archive; a message with a receipt request comes
+ * in, a receipt, then we send a message and a chat state. */
+static void workload(run *r)
+{
+    scripted *s = r->s;
+    epode_messaging_t *m;
+    reset();
+    rc_count = 0;
+    if (step(r, epode_messaging_new(s->conn, &m)) < 0)
+        return;
+    step(r, epode_messaging_handler_add(m, "chat", record, NULL, NULL));
+    step(r, epode_messaging_set_receipts(m, EPODE_RECEIPTS_ANSWER | EPODE_RECEIPTS_REQUEST));
+    step(r, epode_messaging_set_receipt_cb(m, on_receipt, NULL));
+    step(r, epode_messaging_set_origin_id(m, 1));
+    step(r, epode_messaging_trust_stanza_id(m, "archive.example.com"));
+    scripted_send(s, "<message type='chat' from='juliet@example.com/b' id='in1'>"
+                     "<body>hi</body><composing xmlns='http://jabber.org/protocol/chatstates'/>"
+                     "<request xmlns='urn:xmpp:receipts'/>"
+                     "<stanza-id xmlns='urn:xmpp:sid:0' by='archive.example.com' id='s1'/>"
+                     "</message>");
+    scripted_send(s, "<message from='juliet@example.com/b' id='x'>"
+                     "<received xmlns='urn:xmpp:receipts' id='m42'/></message>");
+    epode_stanza_t *msg;
+    if (step(r, epode_message_build("chat", "juliet@example.com", "hello", NULL, NULL, &msg)) ==
+        0) {
+        step(r, epode_messaging_send(m, msg));
+        epode_stanza_unref(msg);
+    }
+    step(r, epode_messaging_send_chatstate(m, "juliet@example.com", EPODE_CHATSTATE_ACTIVE));
+    scripted_pump(s);
+    epode_messaging_free(m);
+}
+
+/* How many allocations a bare login takes. */
+static long bare_login_calls(void)
+{
+    scripted_mem mm;
+    scripted_mem_init(&mm);
+    mm.fail_at = LONG_MAX; /* count, never fail */
+    scripted s;
+    if (scripted_login_mem(&s, &mm.mem, "example.com", ME) < 0)
+        return -1;
+    long calls = mm.calls;
+    scripted_free(&s);
+    return mm.live == 0 ? calls : -1;
+}
+
+TEST(messaging_allocates_through_the_context)
+{
+    long bare = bare_login_calls();
+    CHECK(bare > 0);
+    scripted_mem mm;
+    scripted_mem_init(&mm);
+    mm.fail_at = LONG_MAX;
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &mm.mem, "example.com", ME), 0);
+    CHECK_INT(mm.calls, bare);
+    run r = {.s = &s};
+    workload(&r);
+    CHECK_INT(r.rc, 0);
+    CHECK_INT(r.bad, 0);
+    CHECK(mm.calls > bare);
+    /* it did what it should: handled, receipt answered, receipt reported,
+     * our message decorated, chat state sent */
+    CHECK_INT(got_count, 1);
+    CHECK_STR(got_sid, "s1");
+    CHECK_INT(got_state, EPODE_CHATSTATE_COMPOSING);
+    CHECK_INT(rc_count, 1);
+    CHECK(strstr(scripted_next_text(&s), "<received xmlns=\"urn:xmpp:receipts\" id=\"in1\"/>"));
+    const char *t = scripted_next_text(&s);
+    CHECK(strstr(t, "<request xmlns=\"urn:xmpp:receipts\"/>"));
+    CHECK(strstr(t, "<origin-id xmlns=\"urn:xmpp:sid:0\""));
+    CHECK(strstr(scripted_next_text(&s), "<active"));
+    scripted_free(&s);
+    CHECK_INT(mm.live, 0);
+}
+
+TEST(messaging_survives_every_failing_allocation)
+{
+    long n;
+    int done = 0;
+    for (n = 0; !done && n < 100000; n++) {
+        scripted_mem mm;
+        scripted_mem_init(&mm);
+        mm.fail_at = LONG_MAX;
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &mm.mem, "example.com", ME), 0);
+        mm.fail_at = mm.calls + n; /* the nth allocation after login on fails */
+        run r = {.s = &s};
+        workload(&r);
+        scripted_free(&s);
+        done = mm.calls <= mm.fail_at; /* nothing failed: all points covered */
+        if (r.bad || mm.live != 0)
+            printf("# failing from allocation %ld after login: bad %d, %ld live\n", n, r.bad,
+                   mm.live);
+        CHECK_INT(r.bad, 0);
+        CHECK_INT(mm.live, 0);
+        if (done)
+            CHECK_INT(r.rc, 0);
+    }
+    CHECK(done);
+    printf("# %ld allocation points swept\n", n - 1);
 }
 
 TEST_MAIN

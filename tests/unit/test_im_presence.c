@@ -5,6 +5,8 @@
  * and malicious or malformed presence. */
 #include "test.h"
 
+#include <limits.h>
+
 #include "scripted.h"
 
 #define ME "anon@example.com/r1"
@@ -377,6 +379,153 @@ TEST(tracker_many_contacts)
     CHECK_INT(epode_presence_tracker_resource_count(t, "u7@example.com"), 4);
     epode_presence_tracker_free(t);
     scripted_free(&s);
+}
+
+/* ---- allocation through the context's allocator ------------------------- */
+
+/* The calls of a workload: the first error, and whether any call
+ * returned something else than 0 or EPODE_ENOMEM. */
+typedef struct run {
+    int rc, bad;
+    scripted *s;
+    scripted_mem *mm;
+    size_t contacts, resources;
+} run;
+
+static int step(run *r, int rc)
+{
+    /* Out of memory, the library itself may drop the stream: what is sent
+     * after that fails with EPODE_ESTATE, which is then no surprise. */
+    int ok = rc == 0 || rc == EPODE_ENOMEM ||
+             (rc == EPODE_ESTATE && !epode_conn_is_ready(r->s->conn));
+    if (!ok) {
+        printf("# unexpected %d\n", rc);
+        r->bad = 1;
+    }
+    if (rc < 0 && r->rc == 0)
+        r->rc = rc;
+    return rc;
+}
+
+/* Every contact the tracker holds has a resource, and every resource
+ * belongs to its contact: nothing half-added. */
+static int tracker_consistent(epode_presence_tracker_t *t)
+{
+    for (size_t i = 0; i < epode_presence_tracker_contact_count(t); i++) {
+        const char *bare = epode_presence_tracker_contact_at(t, i);
+        size_t n = epode_presence_tracker_resource_count(t, bare);
+        if (n == 0)
+            return 0;
+        for (size_t k = 0; k < n; k++) {
+            const epode_presence_info_t *info = epode_presence_tracker_resource_at(t, bare, k);
+            if (!info || strcmp(epode_presence_info_bare(info), bare) != 0 ||
+                strncmp(epode_presence_info_jid(info), bare, strlen(bare)) != 0)
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* A tracker with mutual auto-accept: presences from two resources of one
+ * contact, a change, a subscription request, our own presence. */
+static void workload(run *r)
+{
+    scripted *s = r->s;
+    epode_presence_tracker_t *t;
+    ev_log[0] = 0;
+    if (step(r, epode_presence_tracker_new(s->conn, &t)) < 0)
+        return;
+    step(r, epode_presence_tracker_set_event_cb(t, on_change, NULL));
+    step(r, epode_presence_tracker_set_auto_accept(t, EPODE_AUTO_ACCEPT_MUTUAL));
+    scripted_send(s, "<presence from='juliet@example.com/balcony'><show>away</show>"
+                     "<status>out</status><priority>5</priority></presence>");
+    scripted_send(s, "<presence from='juliet@example.com/chamber'><status>here</status>"
+                     "</presence>");
+    scripted_send(s, "<presence from='juliet@example.com/balcony'><status>back</status>"
+                     "<priority>5</priority></presence>");
+    scripted_send(s, "<presence type='subscribe' from='romeo@example.net/orchard'/>");
+    step(r, epode_presence_send(s->conn, EPODE_SHOW_CHAT, "hello", 1));
+    scripted_pump(s);
+    /* the lookups parse JIDs: look with allocations working again */
+    long fail_at = r->mm->fail_at;
+    r->mm->fail_at = -1;
+    if (!tracker_consistent(t)) {
+        printf("# tracker inconsistent\n");
+        r->bad = 1;
+    }
+    r->contacts = epode_presence_tracker_contact_count(t);
+    r->resources = epode_presence_tracker_resource_count(t, "juliet@example.com");
+    r->mm->fail_at = fail_at;
+    epode_presence_tracker_free(t);
+}
+
+/* How many allocations a bare login takes. */
+static long bare_login_calls(void)
+{
+    scripted_mem mm;
+    scripted_mem_init(&mm);
+    mm.fail_at = LONG_MAX; /* count, never fail */
+    scripted s;
+    if (scripted_login_mem(&s, &mm.mem, "example.com", ME) < 0)
+        return -1;
+    long calls = mm.calls;
+    scripted_free(&s);
+    return mm.live == 0 ? calls : -1;
+}
+
+TEST(presence_tracker_allocates_through_the_context)
+{
+    long bare = bare_login_calls();
+    CHECK(bare > 0);
+    scripted_mem mm;
+    scripted_mem_init(&mm);
+    mm.fail_at = LONG_MAX;
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &mm.mem, "example.com", ME), 0);
+    CHECK_INT(mm.calls, bare);
+    run r = {.s = &s, .mm = &mm};
+    workload(&r);
+    CHECK_INT(r.rc, 0);
+    CHECK_INT(r.bad, 0);
+    CHECK(mm.calls > bare);
+    CHECK_INT(r.contacts, 1);
+    CHECK_INT(r.resources, 2);
+    CHECK(strstr(ev_log, "avail juliet@example.com/balcony away 5 out -;"));
+    CHECK(strstr(ev_log, "avail juliet@example.com/chamber available 0 here -;"));
+    CHECK(strstr(ev_log, "changed juliet@example.com/balcony available 5 back -;"));
+    CHECK_STR(scripted_next_text(&s), "<presence type=\"subscribed\" to=\"romeo@example.net\"/>");
+    CHECK_STR(scripted_next_text(&s), "<presence type=\"subscribe\" to=\"romeo@example.net\"/>");
+    CHECK_STR(scripted_next_text(&s), "<presence><show>chat</show><status>hello</status>"
+                                      "<priority>1</priority></presence>");
+    scripted_free(&s);
+    CHECK_INT(mm.live, 0);
+}
+
+TEST(presence_tracker_survives_every_failing_allocation)
+{
+    long n;
+    int done = 0;
+    for (n = 0; !done && n < 100000; n++) {
+        scripted_mem mm;
+        scripted_mem_init(&mm);
+        mm.fail_at = LONG_MAX;
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &mm.mem, "example.com", ME), 0);
+        mm.fail_at = mm.calls + n; /* the nth allocation after login on fails */
+        run r = {.s = &s, .mm = &mm};
+        workload(&r);
+        scripted_free(&s);
+        done = mm.calls <= mm.fail_at; /* nothing failed: all points covered */
+        if (r.bad || mm.live != 0)
+            printf("# failing from allocation %ld after login: bad %d, %ld live\n", n, r.bad,
+                   mm.live);
+        CHECK_INT(r.bad, 0);
+        CHECK_INT(mm.live, 0);
+        if (done)
+            CHECK_INT(r.rc, 0);
+    }
+    CHECK(done);
+    printf("# %ld allocation points swept\n", n - 1);
 }
 
 TEST_MAIN

@@ -5,6 +5,8 @@
  * still out. */
 #include "test.h"
 
+#include <limits.h>
+
 #include <unistd.h>
 
 #include "scripted.h"
@@ -703,6 +705,184 @@ TEST(roster_requests_refused_when_not_ready)
     epode_roster_free(NULL);
     epode_conn_free(conn);
     epode_ctx_free(ctx);
+}
+
+/* ---- allocation through the context's allocator ------------------------- */
+
+/* The calls of a workload: the first error, and whether any call
+ * returned something else than 0 or EPODE_ENOMEM. */
+typedef struct run {
+    int rc, bad;
+    scripted *s;
+    scripted_mem *mm;
+    seen sn;
+    result res;
+    size_t count;
+    char ver[16];
+} run;
+
+static int step(run *r, int rc)
+{
+    /* Out of memory, the library itself may drop the stream: what is sent
+     * after that fails with EPODE_ESTATE, which is then no surprise. */
+    int ok = rc == 0 || rc == EPODE_ENOMEM ||
+             (rc == EPODE_ESTATE && !epode_conn_is_ready(r->s->conn));
+    if (!ok) {
+        printf("# unexpected %d\n", rc);
+        r->bad = 1;
+    }
+    if (rc < 0 && r->rc == 0)
+        r->rc = rc;
+    return rc;
+}
+
+/* The next IQ of `type` the client sent with a roster query, or NULL. */
+static epode_stanza_t *next_roster_iq(scripted *s, const char *type)
+{
+    epode_stanza_t *st;
+    while ((st = scripted_next(s)))
+        if (strcmp(epode_stanza_get_name(st), "iq") == 0 && epode_stanza_get_type(st) &&
+            strcmp(epode_stanza_get_type(st), type) == 0 &&
+            epode_stanza_find_child(st, "query", EPODE_NS_ROSTER))
+            return st;
+    return NULL;
+}
+
+/* What the roster holds is whole: sorted, every item findable, and what
+ * its version says (none: nothing yet, or the result without its
+ * version; v1: the result; v2: the push applied too). A dropped stream
+ * (the library out of memory) makes it not received but keeps it. */
+static int roster_consistent(const epode_roster_t *r)
+{
+    size_t n = epode_roster_count(r);
+    for (size_t i = 0; i < n; i++) {
+        const epode_roster_item_t *it = epode_roster_item_at(r, i);
+        if (!it || epode_roster_find(r, epode_roster_item_jid(it)) != it ||
+            (i > 0 && strcmp(epode_roster_item_jid(epode_roster_item_at(r, i - 1)),
+                             epode_roster_item_jid(it)) >= 0))
+            return 0;
+    }
+    const char *ver = epode_roster_ver(r);
+    int tybalt = epode_roster_find(r, "tybalt@example.org") != NULL;
+    if (epode_roster_is_received(r) && n == 0)
+        return 0;
+    if (!ver)
+        return n == 0 || (n == 3 && !tybalt);
+    if (strcmp(ver, "v1") == 0)
+        return n == 3 && !tybalt;
+    return strcmp(ver, "v2") == 0 && n == 4 && tybalt;
+}
+
+/* A roster made on a READY connection: the result of its fetch, a push,
+ * an item added and its answer. */
+static void workload(run *r)
+{
+    scripted *s = r->s;
+    epode_roster_t *ro;
+    memset(&r->sn, 0, sizeof r->sn);
+    memset(&r->res, 0, sizeof r->res);
+    if (step(r, epode_roster_new(s->conn, &ro)) < 0)
+        return;
+    step(r, epode_roster_set_event_cb(ro, on_roster, &r->sn));
+    epode_roster_cache_t c = {.store = on_store, .user = &r->sn};
+    step(r, epode_roster_set_cache(ro, &c));
+    step(r, epode_roster_fetch(ro));
+    scripted_pump(s);
+    epode_stanza_t *get = next_roster_iq(s, "get");
+    if (get)
+        sendf(s, ROSTER3, epode_stanza_get_id(get));
+    scripted_send(s, "<iq type='set' id='push1'><query xmlns='jabber:iq:roster' ver='v2'>"
+                     "<item jid='tybalt@example.org' name='T' subscription='none'>"
+                     "<group>Foes</group></item></query></iq>");
+    static const char *const g[] = {"Friends", "Verona"};
+    int added = step(r, epode_roster_add(ro, "mercutio@example.net", "Mercutio", g, 2,
+                                         on_result, &r->res)) == 0;
+    scripted_pump(s);
+    epode_stanza_t *set = next_roster_iq(s, "set");
+    if (set)
+        sendf(s, "<iq type='result' id='%s'/>", epode_stanza_get_id(set));
+    /* the lookups allocate: look with allocations working again */
+    long fail_at = r->mm->fail_at;
+    r->mm->fail_at = -1;
+    if (!roster_consistent(ro)) {
+        printf("# roster inconsistent: received %d ver %s count %zu\n", epode_roster_is_received(ro), epode_roster_ver(ro) ? epode_roster_ver(ro) : "-", epode_roster_count(ro));
+        r->bad = 1;
+    }
+    r->count = epode_roster_count(ro);
+    snprintf(r->ver, sizeof r->ver, "%s", epode_roster_ver(ro) ? epode_roster_ver(ro) : "-");
+    r->mm->fail_at = fail_at;
+    epode_roster_free(ro);
+    /* an add that went out is answered exactly once (canceled at worst) */
+    if (r->res.calls != added) {
+        printf("# add answered %d times\n", r->res.calls);
+        r->bad = 1;
+    }
+}
+
+/* How many allocations a bare login takes. */
+static long bare_login_calls(void)
+{
+    scripted_mem mm;
+    scripted_mem_init(&mm);
+    mm.fail_at = LONG_MAX; /* count, never fail */
+    scripted s;
+    if (scripted_login_mem(&s, &mm.mem, "juliet@example.com", ME) < 0)
+        return -1;
+    long calls = mm.calls;
+    scripted_free(&s);
+    return mm.live == 0 ? calls : -1;
+}
+
+TEST(roster_allocates_through_the_context)
+{
+    long bare = bare_login_calls();
+    CHECK(bare > 0);
+    scripted_mem mm;
+    scripted_mem_init(&mm);
+    mm.fail_at = LONG_MAX;
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &mm.mem, "juliet@example.com", ME), 0);
+    CHECK_INT(mm.calls, bare);
+    run r = {.s = &s, .mm = &mm};
+    workload(&r);
+    CHECK_INT(r.rc, 0);
+    CHECK_INT(r.bad, 0);
+    CHECK(mm.calls > bare);
+    CHECK_INT(r.count, 4);
+    CHECK_STR(r.ver, "v2");
+    CHECK_INT(r.sn.added, 4);
+    CHECK_INT(r.sn.received, 1);
+    CHECK_INT(r.res.calls, 1);
+    CHECK_INT(r.res.status, 0);
+    scripted_free(&s);
+    CHECK_INT(mm.live, 0);
+}
+
+TEST(roster_survives_every_failing_allocation)
+{
+    long n;
+    int done = 0;
+    for (n = 0; !done && n < 100000; n++) {
+        scripted_mem mm;
+        scripted_mem_init(&mm);
+        mm.fail_at = LONG_MAX;
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &mm.mem, "juliet@example.com", ME), 0);
+        mm.fail_at = mm.calls + n; /* the nth allocation after login on fails */
+        run r = {.s = &s, .mm = &mm};
+        workload(&r);
+        scripted_free(&s);
+        done = mm.calls <= mm.fail_at; /* nothing failed: all points covered */
+        if (r.bad || mm.live != 0)
+            printf("# failing from allocation %ld after login: bad %d, %ld live\n", n, r.bad,
+                   mm.live);
+        CHECK_INT(r.bad, 0);
+        CHECK_INT(mm.live, 0);
+        if (done)
+            CHECK_INT(r.rc, 0);
+    }
+    CHECK(done);
+    printf("# %ld allocation points swept\n", n - 1);
 }
 
 TEST_MAIN

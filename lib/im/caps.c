@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "im_alloc.h"
+
 #define CACHE_MAX 4096 /* verified entries kept; beyond, entries are per JID */
 
 /* ---- the verification string -------------------------------------------- */
 
-typedef struct sbuf { char *p; size_t len, cap; int oom; } sbuf;
+typedef struct sbuf { const epode_mem_t *mem; char *p; size_t len, cap; int oom; } sbuf;
 
 static void sb_add(sbuf *b, const char *s)
 {
@@ -28,7 +30,7 @@ static void sb_add(sbuf *b, const char *s)
         size_t nc = b->cap ? b->cap : 256;
         while (nc < b->len + n + 2)
             nc *= 2;
-        char *np = realloc(b->p, nc);
+        char *np = im_realloc(b->mem, b->p, nc);
         if (!np) {
             b->oom = 1;
             return;
@@ -126,16 +128,18 @@ static const char *hashed_form_type(const epode_disco_form_t *f, int *bad)
     return ft->values[0];
 }
 
-int epode_caps_hash(const epode_disco_info_t *info, const char *algo, char *out, size_t size)
+/* The hash, with `mem` for the scratch memory. */
+static int caps_hash(const epode_mem_t *mem, const epode_disco_info_t *info, const char *algo,
+                     char *out, size_t size)
 {
     gnutls_digest_algorithm_t dig;
     if (!info || !out || algo_of(algo, &dig) < 0)
         return EPODE_EINVAL;
     int rc = 0, bad = 0;
-    sbuf s = {0};
-    char **ids = calloc(info->nidentities + 1, sizeof *ids);
-    const char **feats = calloc(info->nfeatures + 1, sizeof *feats);
-    vform *forms = calloc(info->nforms + 1, sizeof *forms);
+    sbuf s = {mem, NULL, 0, 0, 0};
+    char **ids = im_zalloc(mem, (info->nidentities + 1) * sizeof *ids);
+    const char **feats = im_zalloc(mem, (info->nfeatures + 1) * sizeof *feats);
+    vform *forms = im_zalloc(mem, (info->nforms + 1) * sizeof *forms);
     const epode_disco_field_t **fields = NULL;
     const char **vals = NULL;
     size_t nforms = 0;
@@ -145,12 +149,12 @@ int epode_caps_hash(const epode_disco_info_t *info, const char *algo, char *out,
     }
     for (size_t i = 0; i < info->nidentities; i++) {
         const epode_disco_identity_t *id = &info->identities[i];
-        sbuf one = {0};
+        sbuf one = {mem, NULL, 0, 0, 0};
         sb_add(&one, id->category), sb_add(&one, "/"), sb_add(&one, id->type), sb_add(&one, "/");
         sb_add(&one, id->lang ? id->lang : ""), sb_add(&one, "/");
         sb_add(&one, id->name ? id->name : "");
         if (one.oom) {
-            free(one.p);
+            im_free(mem, one.p);
             rc = EPODE_ENOMEM;
             goto out;
         }
@@ -182,8 +186,8 @@ int epode_caps_hash(const epode_disco_info_t *info, const char *algo, char *out,
             break;
         }
         sb_item(&s, forms[i].form_type);
-        free(fields);
-        if (!(fields = calloc(f->nfields + 1, sizeof *fields))) {
+        im_free(mem, (void *)fields);
+        if (!(fields = im_zalloc(mem, (f->nfields + 1) * sizeof *fields))) {
             rc = EPODE_ENOMEM;
             goto out;
         }
@@ -194,8 +198,8 @@ int epode_caps_hash(const epode_disco_info_t *info, const char *algo, char *out,
         qsort(fields, nf, sizeof *fields, cmp_field);
         for (size_t k = 0; k < nf; k++) {
             sb_item(&s, fields[k]->var);
-            free(vals);
-            if (!(vals = calloc(fields[k]->nvalues + 1, sizeof *vals))) {
+            im_free(mem, (void *)vals);
+            if (!(vals = im_zalloc(mem, (fields[k]->nvalues + 1) * sizeof *vals))) {
                 rc = EPODE_ENOMEM;
                 goto out;
             }
@@ -221,9 +225,16 @@ int epode_caps_hash(const epode_disco_info_t *info, const char *algo, char *out,
     rc = base64(digest, gnutls_hash_get_len(dig), out, size);
 out:
     for (size_t i = 0; ids && i < info->nidentities; i++)
-        free(ids[i]);
-    free(ids), free(feats), free(forms), free(fields), free(vals), free(s.p);
+        im_free(mem, ids[i]);
+    im_free(mem, ids), im_free(mem, (void *)feats), im_free(mem, forms);
+    im_free(mem, (void *)fields), im_free(mem, (void *)vals), im_free(mem, s.p);
     return rc;
+}
+
+/* No connection here: scratch memory from the C library. */
+int epode_caps_hash(const epode_disco_info_t *info, const char *algo, char *out, size_t size)
+{
+    return caps_hash(NULL, info, algo, out, size);
 }
 
 /* ---- the helper ---------------------------------------------------------- */
@@ -258,6 +269,8 @@ typedef struct query {
 struct epode_caps {
     epode_disco_t *disco;
     epode_conn_t *conn;
+    const epode_mem_t *mem; /* the context's allocator, for all we own */
+    int stale; /* a recompute failed (no memory): ver may lag the registry */
     char *node;
     char ver[EPODE_CAPS_VER_MAX];
     char *alias;
@@ -281,12 +294,12 @@ static int str_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
-static void entry_unref(entry *e)
+static void entry_unref(const epode_mem_t *mem, entry *e)
 {
     if (e && --e->refs == 0) {
-        free(e->hash), free(e->ver);
+        im_free(mem, e->hash), im_free(mem, e->ver);
         epode_disco_info_free(e->info);
-        free(e);
+        im_free(mem, e);
     }
 }
 
@@ -304,11 +317,11 @@ static entry *cache_find(const epode_caps_t *c, const char *hash, const char *ve
 static entry *cache_add(epode_caps_t *c, const char *hash, const char *ver,
                         epode_disco_info_t *info)
 {
-    entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->hash = strdup(hash)) || !(e->ver = strdup(ver))) {
+    entry *e = im_zalloc(c->mem, sizeof *e);
+    if (!e || !(e->hash = im_strdup(c->mem, hash)) || !(e->ver = im_strdup(c->mem, ver))) {
         if (e)
-            free(e->hash);
-        free(e);
+            im_free(c->mem, e->hash);
+        im_free(c->mem, e);
         epode_disco_info_free(info);
         return NULL;
     }
@@ -332,7 +345,7 @@ static void notify(epode_caps_t *c, peer *p)
 static void peer_attach(epode_caps_t *c, peer *p, entry *e)
 {
     if (p->e != e) {
-        entry_unref(p->e);
+        entry_unref(c->mem, p->e);
         e->refs++;
         p->e = e;
     }
@@ -348,6 +361,13 @@ static peer *peer_find(const epode_caps_t *c, const char *jid)
     return NULL;
 }
 
+static void peer_free(const epode_mem_t *mem, peer *p)
+{
+    entry_unref(mem, p->e);
+    im_free(mem, p->jid), im_free(mem, p->hash), im_free(mem, p->ver), im_free(mem, p->node);
+    im_free(mem, p);
+}
+
 static void peer_drop(epode_caps_t *c, const char *jid)
 {
     for (peer **pp = &c->peers; *pp; pp = &(*pp)->next) {
@@ -359,17 +379,15 @@ static void peer_drop(epode_caps_t *c, const char *jid)
         p->state = PEER_FAILED;
         if (was_known)
             notify(c, p);
-        entry_unref(p->e);
-        free(p->jid), free(p->hash), free(p->ver), free(p->node);
-        free(p);
+        peer_free(c->mem, p);
         return;
     }
 }
 
-static void query_free(query *q)
+static void query_free(const epode_mem_t *mem, query *q)
 {
-    free(q->hash), free(q->ver), free(q->asked);
-    free(q);
+    im_free(mem, q->hash), im_free(mem, q->ver), im_free(mem, q->asked);
+    im_free(mem, q);
 }
 
 static void query_unlink(epode_caps_t *c, query *q)
@@ -382,6 +400,7 @@ static void query_unlink(epode_caps_t *c, query *q)
 }
 
 static int start_query(epode_caps_t *c, peer *p);
+static int recompute(epode_caps_t *c);
 
 /* Verifies `info` against hash/ver; on success caches it and attributes
  * it to every JID waiting for that ver. Takes ownership of `info`. */
@@ -389,9 +408,10 @@ static int accept_info(epode_caps_t *c, const char *hash, const char *ver,
                        epode_disco_info_t *info, int store)
 {
     char got[EPODE_CAPS_VER_MAX];
-    if (epode_caps_hash(info, hash, got, sizeof got) < 0 || strcmp(got, ver) != 0) {
+    int rc = caps_hash(c->mem, info, hash, got, sizeof got);
+    if (rc < 0 || strcmp(got, ver) != 0) {
         epode_disco_info_free(info);
-        return EPODE_EPROTOCOL;
+        return rc == EPODE_ENOMEM ? rc : EPODE_EPROTOCOL;
     }
     if (store && c->store) {
         char *xml;
@@ -407,7 +427,7 @@ static int accept_info(epode_caps_t *c, const char *hash, const char *ver,
     for (peer *p = c->peers; p; p = p->next)
         if (p->state == PEER_PENDING && str_eq(p->hash, hash) && str_eq(p->ver, ver))
             peer_attach(c, p, e);
-    entry_unref(e);
+    entry_unref(c->mem, e);
     return 0;
 }
 
@@ -437,30 +457,30 @@ static void on_query_answer(epode_disco_t *disco, const char *jid, const char *n
                 break;
             }
     }
-    query_free(q);
+    query_free(c->mem, q);
 }
 
 static int start_query(epode_caps_t *c, peer *p)
 {
-    query *q = calloc(1, sizeof *q);
-    if (!q || !(q->hash = strdup(p->hash)) || !(q->ver = strdup(p->ver)) ||
-        !(q->asked = strdup(p->jid))) {
+    query *q = im_zalloc(c->mem, sizeof *q);
+    if (!q || !(q->hash = im_strdup(c->mem, p->hash)) || !(q->ver = im_strdup(c->mem, p->ver)) ||
+        !(q->asked = im_strdup(c->mem, p->jid))) {
         if (q)
-            query_free(q);
+            query_free(c->mem, q);
         return EPODE_ENOMEM;
     }
     q->caps = c;
     size_t n = strlen(p->node) + strlen(p->ver) + 2;
-    char *nodever = malloc(n);
+    char *nodever = im_alloc(c->mem, n);
     if (!nodever) {
-        query_free(q);
+        query_free(c->mem, q);
         return EPODE_ENOMEM;
     }
     snprintf(nodever, n, "%s#%s", p->node, p->ver);
     int rc = epode_disco_get_info(c->disco, p->jid, nodever, 0, on_query_answer, q, &q->id);
-    free(nodever);
+    im_free(c->mem, nodever);
     if (rc < 0) {
-        query_free(q);
+        query_free(c->mem, q);
         return rc;
     }
     q->next = c->queries;
@@ -468,12 +488,12 @@ static int start_query(epode_caps_t *c, peer *p)
     return 0;
 }
 
-static int set_str(char **dst, const char *src)
+static int set_str(const epode_mem_t *mem, char **dst, const char *src)
 {
-    char *d = strdup(src);
+    char *d = im_strdup(mem, src);
     if (!d)
         return EPODE_ENOMEM;
-    free(*dst);
+    im_free(mem, *dst);
     *dst = d;
     return 0;
 }
@@ -485,18 +505,19 @@ static void on_advertised(epode_caps_t *c, const char *jid, const char *hash, co
     if (p && str_eq(p->hash, hash) && str_eq(p->ver, ver))
         return; /* nothing new (known, in flight, or already refused) */
     if (!p) {
-        if (!(p = calloc(1, sizeof *p)) || !(p->jid = strdup(jid))) {
-            free(p);
+        if (!(p = im_zalloc(c->mem, sizeof *p)) || !(p->jid = im_strdup(c->mem, jid))) {
+            im_free(c->mem, p);
             return;
         }
         p->next = c->peers;
         c->peers = p;
     }
     int was_known = p->state == PEER_KNOWN;
-    entry_unref(p->e);
+    entry_unref(c->mem, p->e);
     p->e = NULL;
     p->state = PEER_FAILED;
-    if (set_str(&p->hash, hash) < 0 || set_str(&p->ver, ver) < 0 || set_str(&p->node, node) < 0) {
+    if (set_str(c->mem, &p->hash, hash) < 0 || set_str(c->mem, &p->ver, ver) < 0 ||
+        set_str(c->mem, &p->node, node) < 0) {
         peer_drop(c, jid);
         return;
     }
@@ -519,7 +540,7 @@ static void on_advertised(epode_caps_t *c, const char *jid, const char *hash, co
         const char *xml = c->load(c->store_user, hash, ver);
         epode_stanza_t *q;
         epode_disco_info_t *info;
-        if (xml && epode_stanza_from_text(NULL, xml, (size_t)-1, &q, NULL) == 0) {
+        if (xml && epode_stanza_from_text(c->mem, xml, (size_t)-1, &q, NULL) == 0) {
             int rc = epode_disco_info_parse(q, &info);
             epode_stanza_unref(q);
             if (rc == 0 && accept_info(c, hash, ver, info, 0) == 0)
@@ -575,16 +596,18 @@ static int on_outgoing_presence(epode_conn_t *conn, epode_stanza_t *st, void *us
     }
     if (type && strcmp(type, "available") != 0)
         return 0;
+    if (c->stale)
+        recompute(c); /* a change we could not follow earlier */
     epode_stanza_t *old;
     while ((old = epode_stanza_find_child(st, "c", EPODE_NS_CAPS)))
         epode_stanza_remove(old);
     if (c->ver[0]) {
         epode_stanza_t *cel;
-        if (epode_stanza_add_child_new(st, "c", EPODE_NS_CAPS, &cel) == 0) {
-            epode_stanza_set_attr(cel, "hash", "sha-1");
-            epode_stanza_set_attr(cel, "node", c->node);
-            epode_stanza_set_attr(cel, "ver", c->ver);
-        }
+        if (epode_stanza_add_child_new(st, "c", EPODE_NS_CAPS, &cel) == 0 &&
+            (epode_stanza_set_attr(cel, "hash", "sha-1") < 0 ||
+             epode_stanza_set_attr(cel, "node", c->node) < 0 ||
+             epode_stanza_set_attr(cel, "ver", c->ver) < 0))
+            epode_stanza_remove(cel); /* no memory: no <c/> rather than half of one */
     }
     if (broadcast) {
         epode_stanza_t *copy;
@@ -596,56 +619,75 @@ static int on_outgoing_presence(epode_conn_t *conn, epode_stanza_t *st, void *us
     return 0;
 }
 
-/* Recomputes our ver from what the disco helper answers; 1 if it changed. */
+/* Recomputes our ver from what the disco helper answers: 1 if it changed,
+ * 0 if not, EPODE_ENOMEM if it could not be worked out. Then nothing
+ * changed (ver, alias) and c->stale asks for another try. */
 static int recompute(epode_caps_t *c)
 {
     epode_stanza_t *q;
     epode_disco_info_t *info;
     char ver[EPODE_CAPS_VER_MAX];
-    if (epode_disco_build_info(c->disco, NULL, &q) < 0)
-        return 0;
-    int rc = epode_disco_info_parse(q, &info);
-    epode_stanza_unref(q);
+    int rc = epode_disco_build_info(c->disco, NULL, &q);
+    if (rc == 0) {
+        rc = epode_disco_info_parse(q, &info);
+        epode_stanza_unref(q);
+    }
     if (rc < 0)
-        return 0;
-    if (epode_caps_hash(info, "sha-1", ver, sizeof ver) < 0) {
+        goto failed;
+    if ((rc = caps_hash(c->mem, info, "sha-1", ver, sizeof ver)) < 0) {
         epode_disco_info_free(info);
+        if (rc == EPODE_ENOMEM)
+            goto failed;
         ver[0] = '\0';
     } else if (!cache_find(c, "sha-1", ver)) {
         entry *e = cache_add(c, "sha-1", ver, info); /* ourselves: no need to ask */
-        if (e && !e->cached) {
+        if (!e) {
+            rc = EPODE_ENOMEM;
+            goto failed;
+        }
+        if (!e->cached) {
             e->refs++;
-            entry_unref(e);
+            entry_unref(c->mem, e);
         }
     } else {
         epode_disco_info_free(info);
     }
+    c->stale = 0;
     if (strcmp(ver, c->ver) == 0)
         return 0;
-    if (c->alias) {
-        epode_disco_remove_alias(c->disco, c->alias);
-        free(c->alias);
-        c->alias = NULL;
-    }
-    memcpy(c->ver, ver, sizeof ver);
+    /* the new node#ver alias first: if it cannot be made, the old ver stays */
+    char *alias = NULL;
     if (ver[0]) {
         size_t n = strlen(c->node) + strlen(ver) + 2;
-        if ((c->alias = malloc(n))) {
-            snprintf(c->alias, n, "%s#%s", c->node, ver);
-            if (epode_disco_set_alias(c->disco, c->alias, NULL) < 0) {
-                free(c->alias);
-                c->alias = NULL;
-            }
+        if (!(alias = im_alloc(c->mem, n))) {
+            rc = EPODE_ENOMEM;
+            goto failed;
+        }
+        snprintf(alias, n, "%s#%s", c->node, ver);
+        if ((rc = epode_disco_set_alias(c->disco, alias, NULL)) < 0) {
+            im_free(c->mem, alias);
+            goto failed;
         }
     }
+    if (c->alias) {
+        epode_disco_remove_alias(c->disco, c->alias);
+        im_free(c->mem, c->alias);
+    }
+    c->alias = alias;
+    memcpy(c->ver, ver, sizeof ver);
     return 1;
+failed:
+    if (rc != EPODE_ENOMEM)
+        return 0; /* as before: nothing to answer from, nothing changes */
+    c->stale = 1;
+    return rc;
 }
 
 static void on_disco_changed(epode_disco_t *disco, const char *node, void *user)
 {
     (void)disco;
     epode_caps_t *c = user;
-    if (node || !recompute(c))
+    if (node || recompute(c) <= 0)
         return;
     if (c->last && epode_conn_is_ready(c->conn)) {
         epode_stanza_t *p = epode_stanza_ref(c->last); /* the filter replaces c->last */
@@ -660,20 +702,18 @@ static void forget_session(epode_caps_t *c)
         query *q = c->queries;
         c->queries = q->next;
         epode_disco_cancel(c->disco, q->id);
-        query_free(q);
+        query_free(c->mem, q);
     }
     while (c->peers) {
-        char *jid = strdup(c->peers->jid);
+        char *jid = im_strdup(c->mem, c->peers->jid);
         if (!jid) { /* drop it silently rather than loop */
             peer *p = c->peers;
             c->peers = p->next;
-            entry_unref(p->e);
-            free(p->jid), free(p->hash), free(p->ver), free(p->node);
-            free(p);
+            peer_free(c->mem, p);
             continue;
         }
         peer_drop(c, jid);
-        free(jid);
+        im_free(c->mem, jid);
     }
     epode_stanza_unref(c->last);
     c->last = NULL;
@@ -690,12 +730,15 @@ int epode_caps_new(epode_disco_t *disco, const char *node, epode_caps_t **out)
 {
     if (!disco || !node || !*node || !out)
         return EPODE_EINVAL;
-    epode_caps_t *c = calloc(1, sizeof *c);
+    epode_conn_t *conn = epode_disco_conn(disco);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_caps_t *c = im_zalloc(mem, sizeof *c);
     if (!c)
         return EPODE_ENOMEM;
     c->disco = disco;
-    c->conn = epode_disco_conn(disco);
-    int rc = (c->node = strdup(node)) ? 0 : EPODE_ENOMEM;
+    c->conn = conn;
+    c->mem = mem;
+    int rc = (c->node = im_strdup(mem, node)) ? 0 : EPODE_ENOMEM;
     if (rc == 0)
         rc = epode_disco_add_feature(disco, NULL, EPODE_NS_CAPS);
     if (rc == 0)
@@ -707,11 +750,12 @@ int epode_caps_new(epode_disco_t *disco, const char *node, epode_caps_t **out)
         rc = epode_handler_add(c->conn, "presence", NULL, NULL, on_presence, c, &c->h_pres);
     if (rc == 0)
         rc = epode_conn_add_event_cb(c->conn, on_conn_event, c, &c->h_ev);
+    if (rc == 0 && (rc = recompute(c)) > 0)
+        rc = 0;
     if (rc < 0) {
         epode_caps_free(c);
         return rc;
     }
-    recompute(c);
     *out = c;
     return 0;
 }
@@ -736,10 +780,11 @@ void epode_caps_free(epode_caps_t *c)
     while (c->cache) {
         entry *e = c->cache;
         c->cache = e->next;
-        entry_unref(e);
+        entry_unref(c->mem, e);
     }
-    free(c->alias), free(c->node);
-    free(c);
+    const epode_mem_t *mem = c->mem;
+    im_free(mem, c->alias), im_free(mem, c->node);
+    im_free(mem, c);
 }
 
 const char *epode_caps_get_ver(const epode_caps_t *c)

@@ -9,13 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "im_alloc.h"
+
 /* ---- small helpers ------------------------------------------------------ */
 
-static char *dup_or_null(const char *s, int *err)
+static char *dup_or_null(const epode_mem_t *mem, const char *s, int *err)
 {
     if (!s)
         return NULL;
-    char *d = strdup(s);
+    char *d = im_strdup(mem, s);
     if (!d)
         *err = 1;
     return d;
@@ -29,12 +31,12 @@ static int str_eq(const char *a, const char *b)
 }
 
 /* Grows *arr (of `size`-byte elements) to hold one more. */
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
+static int grow(const epode_mem_t *mem, void **arr, size_t *cap, size_t n, size_t size)
 {
     if (n < *cap)
         return 0;
     size_t nc = *cap ? *cap * 2 : 4;
-    void *p = realloc(*arr, nc * size);
+    void *p = im_realloc(mem, *arr, nc * size);
     if (!p)
         return EPODE_ENOMEM;
     *arr = p;
@@ -46,6 +48,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
 
 struct info_priv {
     epode_disco_info_t pub;
+    const epode_mem_t *mem; /* what the arrays below came from */
     epode_stanza_t *ref;
     epode_disco_identity_t *ids;
     const char **features;
@@ -62,7 +65,17 @@ static const epode_stanza_t *find_query(const epode_stanza_t *el, const char *ns
     return epode_stanza_find_child(el, "query", ns);
 }
 
-int epode_disco_info_parse(const epode_stanza_t *el, epode_disco_info_t **out)
+static void info_arrays_free(struct info_priv *p)
+{
+    const epode_mem_t *mem = p->mem;
+    im_free(mem, p->ids), im_free(mem, p->features), im_free(mem, p->forms);
+    im_free(mem, p->fields), im_free(mem, p->values);
+    im_free(mem, p);
+}
+
+/* Parses with `mem` for the result's own arrays (the strings stay in the
+ * stanza's tree, which the result keeps a reference to). */
+static int info_parse(const epode_mem_t *mem, const epode_stanza_t *el, epode_disco_info_t **out)
 {
     if (!el || !out)
         return EPODE_EINVAL;
@@ -87,17 +100,17 @@ int epode_disco_info_parse(const epode_stanza_t *el, epode_disco_info_t **out)
             }
         }
     }
-    struct info_priv *p = calloc(1, sizeof *p);
+    struct info_priv *p = im_zalloc(mem, sizeof *p);
     if (!p)
         return EPODE_ENOMEM;
-    p->ids = calloc(nid + 1, sizeof *p->ids);
-    p->features = calloc(nfeat + 1, sizeof *p->features);
-    p->forms = calloc(nform + 1, sizeof *p->forms);
-    p->fields = calloc(nfield + 1, sizeof *p->fields);
-    p->values = calloc(nval + 1, sizeof *p->values);
+    p->mem = mem;
+    p->ids = im_zalloc(mem, (nid + 1) * sizeof *p->ids);
+    p->features = im_zalloc(mem, (nfeat + 1) * sizeof *p->features);
+    p->forms = im_zalloc(mem, (nform + 1) * sizeof *p->forms);
+    p->fields = im_zalloc(mem, (nfield + 1) * sizeof *p->fields);
+    p->values = im_zalloc(mem, (nval + 1) * sizeof *p->values);
     if (!p->ids || !p->features || !p->forms || !p->fields || !p->values) {
-        free(p->ids), free(p->features), free(p->forms), free(p->fields), free(p->values);
-        free(p);
+        info_arrays_free(p);
         return EPODE_ENOMEM;
     }
     size_t ni = 0, nf = 0, nx = 0, nfl = 0, nv = 0;
@@ -150,9 +163,15 @@ int epode_disco_info_parse(const epode_stanza_t *el, epode_disco_info_t **out)
     *out = &p->pub;
     return 0;
 nomem:
-    free(p->ids), free(p->features), free(p->forms), free(p->fields), free(p->values);
-    free(p);
+    info_arrays_free(p);
     return EPODE_ENOMEM;
+}
+
+/* No connection here and no public way to learn a stanza's allocator:
+ * the result's arrays come from the C library. */
+int epode_disco_info_parse(const epode_stanza_t *el, epode_disco_info_t **out)
+{
+    return info_parse(NULL, el, out);
 }
 
 void epode_disco_info_free(epode_disco_info_t *info)
@@ -161,8 +180,7 @@ void epode_disco_info_free(epode_disco_info_t *info)
         return;
     struct info_priv *p = (struct info_priv *)info;
     epode_stanza_unref(p->ref);
-    free(p->ids), free(p->features), free(p->forms), free(p->fields), free(p->values);
-    free(p);
+    info_arrays_free(p);
 }
 
 int epode_disco_info_has_feature(const epode_disco_info_t *info, const char *feature)
@@ -177,11 +195,13 @@ int epode_disco_info_has_feature(const epode_disco_info_t *info, const char *fea
 
 struct items_priv {
     epode_disco_items_t pub;
+    const epode_mem_t *mem;
     epode_stanza_t *ref;
     epode_disco_item_t *items;
 };
 
-int epode_disco_items_parse(const epode_stanza_t *el, epode_disco_items_t **out)
+static int items_parse(const epode_mem_t *mem, const epode_stanza_t *el,
+                       epode_disco_items_t **out)
 {
     if (!el || !out)
         return EPODE_EINVAL;
@@ -192,11 +212,12 @@ int epode_disco_items_parse(const epode_stanza_t *el, epode_disco_items_t **out)
     for (epode_stanza_t *c = epode_stanza_find_child(q, "item", EPODE_NS_DISCO_ITEMS); c;
          c = epode_stanza_find_next(c, "item", EPODE_NS_DISCO_ITEMS))
         n++;
-    struct items_priv *p = calloc(1, sizeof *p);
-    if (!p || !(p->items = calloc(n + 1, sizeof *p->items))) {
-        free(p);
+    struct items_priv *p = im_zalloc(mem, sizeof *p);
+    if (!p || !(p->items = im_zalloc(mem, (n + 1) * sizeof *p->items))) {
+        im_free(mem, p);
         return EPODE_ENOMEM;
     }
+    p->mem = mem;
     size_t k = 0;
     for (epode_stanza_t *c = epode_stanza_find_child(q, "item", EPODE_NS_DISCO_ITEMS); c;
          c = epode_stanza_find_next(c, "item", EPODE_NS_DISCO_ITEMS)) {
@@ -215,14 +236,20 @@ int epode_disco_items_parse(const epode_stanza_t *el, epode_disco_items_t **out)
     return 0;
 }
 
+/* As for epode_disco_info_parse(): the C library's allocator. */
+int epode_disco_items_parse(const epode_stanza_t *el, epode_disco_items_t **out)
+{
+    return items_parse(NULL, el, out);
+}
+
 void epode_disco_items_free(epode_disco_items_t *items)
 {
     if (!items)
         return;
     struct items_priv *p = (struct items_priv *)items;
     epode_stanza_unref(p->ref);
-    free(p->items);
-    free(p);
+    im_free(p->mem, p->items);
+    im_free(p->mem, p);
 }
 
 /* ---- the registry -------------------------------------------------------- */
@@ -236,7 +263,7 @@ typedef struct node {
     size_t nids, capids;
     char **features;
     size_t nfeatures, capfeatures;
-    epode_stanza_t **forms; /* our own copies */
+    epode_stanza_t **forms; /* our own copies, each the only child of a holder root */
     size_t nforms, capforms;
     item *items;
     size_t nitems, capitems;
@@ -258,6 +285,7 @@ typedef struct pending {
 
 struct epode_disco {
     epode_conn_t *conn;
+    const epode_mem_t *mem; /* the context's allocator, for all we own */
     unsigned h_info, h_items;
     node **nodes;
     size_t nnodes, capnodes;
@@ -269,21 +297,32 @@ struct epode_disco {
     pending *pending;
 };
 
-static void node_free(node *n)
+static void ident_clear(const epode_mem_t *mem, ident *id)
+{
+    im_free(mem, id->category), im_free(mem, id->type), im_free(mem, id->name);
+    im_free(mem, id->lang);
+}
+
+static void item_clear(const epode_mem_t *mem, item *it)
+{
+    im_free(mem, it->jid), im_free(mem, it->node), im_free(mem, it->name);
+}
+
+static void node_free(const epode_mem_t *mem, node *n)
 {
     if (!n)
         return;
     for (size_t i = 0; i < n->nids; i++)
-        free(n->ids[i].category), free(n->ids[i].type), free(n->ids[i].name),
-            free(n->ids[i].lang);
+        ident_clear(mem, &n->ids[i]);
     for (size_t i = 0; i < n->nfeatures; i++)
-        free(n->features[i]);
+        im_free(mem, n->features[i]);
     for (size_t i = 0; i < n->nforms; i++)
         epode_stanza_unref(n->forms[i]);
     for (size_t i = 0; i < n->nitems; i++)
-        free(n->items[i].jid), free(n->items[i].node), free(n->items[i].name);
-    free(n->ids), free(n->features), free(n->forms), free(n->items), free(n->name);
-    free(n);
+        item_clear(mem, &n->items[i]);
+    im_free(mem, n->ids), im_free(mem, n->features), im_free(mem, n->forms);
+    im_free(mem, n->items), im_free(mem, n->name);
+    im_free(mem, n);
 }
 
 static node *node_find(const epode_disco_t *d, const char *name)
@@ -301,14 +340,14 @@ static int node_get(epode_disco_t *d, const char *name, node **out)
         *out = n;
         return 0;
     }
-    if (grow((void **)&d->nodes, &d->capnodes, d->nnodes, sizeof *d->nodes) < 0)
+    if (grow(d->mem, (void **)&d->nodes, &d->capnodes, d->nnodes, sizeof *d->nodes) < 0)
         return EPODE_ENOMEM;
     int err = 0;
-    if (!(n = calloc(1, sizeof *n)))
+    if (!(n = im_zalloc(d->mem, sizeof *n)))
         return EPODE_ENOMEM;
-    n->name = dup_or_null(name, &err);
+    n->name = dup_or_null(d->mem, name, &err);
     if (err) {
-        free(n);
+        im_free(d->mem, n);
         return EPODE_ENOMEM;
     }
     d->nodes[d->nnodes++] = n;
@@ -326,7 +365,7 @@ static void node_gc(epode_disco_t *d, node *n)
             d->nodes[i] = d->nodes[--d->nnodes];
             break;
         }
-    node_free(n);
+    node_free(d->mem, n);
 }
 
 static void changed(epode_disco_t *d, const char *node_name)
@@ -351,23 +390,23 @@ int epode_disco_add_identity(epode_disco_t *d, const char *node_name, const char
     for (size_t i = 0; i < n->nids; i++) {
         ident *id = &n->ids[i];
         if (str_eq(id->category, category) && str_eq(id->type, type) && str_eq(id->lang, lang)) {
-            char *nn = dup_or_null(name, &err);
+            char *nn = dup_or_null(d->mem, name, &err);
             if (err)
                 return EPODE_ENOMEM;
-            free(id->name);
+            im_free(d->mem, id->name);
             id->name = nn;
             changed(d, node_name);
             return 0;
         }
     }
-    if (grow((void **)&n->ids, &n->capids, n->nids, sizeof *n->ids) < 0) {
+    if (grow(d->mem, (void **)&n->ids, &n->capids, n->nids, sizeof *n->ids) < 0) {
         node_gc(d, n);
         return EPODE_ENOMEM;
     }
-    ident id = {dup_or_null(category, &err), dup_or_null(type, &err), dup_or_null(name, &err),
-                dup_or_null(lang, &err)};
+    ident id = {dup_or_null(d->mem, category, &err), dup_or_null(d->mem, type, &err), dup_or_null(d->mem, name, &err),
+                dup_or_null(d->mem, lang, &err)};
     if (err) {
-        free(id.category), free(id.type), free(id.name), free(id.lang);
+        ident_clear(d->mem, &id);
         node_gc(d, n);
         return EPODE_ENOMEM;
     }
@@ -385,7 +424,7 @@ int epode_disco_remove_identity(epode_disco_t *d, const char *node_name, const c
     for (size_t i = 0; n && i < n->nids; i++) {
         ident *id = &n->ids[i];
         if (str_eq(id->category, category) && str_eq(id->type, type) && str_eq(id->lang, lang)) {
-            free(id->category), free(id->type), free(id->name), free(id->lang);
+            ident_clear(d->mem, id);
             memmove(id, id + 1, (n->nids - i - 1) * sizeof *id);
             n->nids--;
             node_gc(d, n);
@@ -407,9 +446,10 @@ int epode_disco_add_feature(epode_disco_t *d, const char *node_name, const char 
     for (size_t i = 0; i < n->nfeatures; i++)
         if (strcmp(n->features[i], var) == 0)
             return 0;
-    char *v = strdup(var);
-    if (!v || grow((void **)&n->features, &n->capfeatures, n->nfeatures, sizeof(char *)) < 0) {
-        free(v);
+    char *v = im_strdup(d->mem, var);
+    if (!v || grow(d->mem, (void **)&n->features, &n->capfeatures, n->nfeatures,
+                   sizeof(char *)) < 0) {
+        im_free(d->mem, v);
         node_gc(d, n);
         return EPODE_ENOMEM;
     }
@@ -425,7 +465,7 @@ int epode_disco_remove_feature(epode_disco_t *d, const char *node_name, const ch
     node *n = node_find(d, node_name);
     for (size_t i = 0; n && i < n->nfeatures; i++)
         if (strcmp(n->features[i], var) == 0) {
-            free(n->features[i]);
+            im_free(d->mem, n->features[i]);
             memmove(&n->features[i], &n->features[i + 1], (n->nfeatures - i - 1) * sizeof(char *));
             n->nfeatures--;
             node_gc(d, n);
@@ -448,6 +488,12 @@ static const char *form_type_of(const epode_stanza_t *x)
     return NULL;
 }
 
+/* The form a holder root (see epode_disco_add_form()) keeps. */
+static const epode_stanza_t *held_form(const epode_stanza_t *holder)
+{
+    return epode_stanza_first_child(holder);
+}
+
 int epode_disco_add_form(epode_disco_t *d, const char *node_name, const epode_stanza_t *form)
 {
     if (!d || !form || strcmp(epode_stanza_get_name(form), "x") != 0 ||
@@ -456,23 +502,29 @@ int epode_disco_add_form(epode_disco_t *d, const char *node_name, const epode_st
     const char *ft = form_type_of(form);
     if (!ft || !*ft)
         return EPODE_EINVAL;
+    /* our copy lives in a tree made with our allocator (epode_stanza_copy
+     * would keep the caller's): a holder root with the form as its child */
     epode_stanza_t *copy;
-    int rc = epode_stanza_copy(form, &copy);
+    int rc = epode_stanza_new(d->mem, "forms", NULL, &copy);
     if (rc < 0)
         return rc;
+    if ((rc = epode_stanza_add_child(copy, form, NULL)) < 0) {
+        epode_stanza_unref(copy);
+        return rc;
+    }
     node *n;
     if ((rc = node_get(d, node_name, &n)) < 0) {
         epode_stanza_unref(copy);
         return rc;
     }
     for (size_t i = 0; i < n->nforms; i++)
-        if (str_eq(form_type_of(n->forms[i]), ft)) {
+        if (str_eq(form_type_of(held_form(n->forms[i])), ft)) {
             epode_stanza_unref(n->forms[i]);
             n->forms[i] = copy;
             changed(d, node_name);
             return 0;
         }
-    if (grow((void **)&n->forms, &n->capforms, n->nforms, sizeof *n->forms) < 0) {
+    if (grow(d->mem, (void **)&n->forms, &n->capforms, n->nforms, sizeof *n->forms) < 0) {
         epode_stanza_unref(copy);
         node_gc(d, n);
         return EPODE_ENOMEM;
@@ -488,7 +540,7 @@ int epode_disco_remove_form(epode_disco_t *d, const char *node_name, const char 
         return EPODE_EINVAL;
     node *n = node_find(d, node_name);
     for (size_t i = 0; n && i < n->nforms; i++)
-        if (str_eq(form_type_of(n->forms[i]), form_type)) {
+        if (str_eq(form_type_of(held_form(n->forms[i])), form_type)) {
             epode_stanza_unref(n->forms[i]);
             memmove(&n->forms[i], &n->forms[i + 1], (n->nforms - i - 1) * sizeof *n->forms);
             n->nforms--;
@@ -513,21 +565,21 @@ int epode_disco_add_item(epode_disco_t *d, const char *node_name, const char *ji
     int err = 0;
     for (size_t i = 0; i < n->nitems; i++)
         if (str_eq(n->items[i].jid, jid) && str_eq(n->items[i].node, item_node)) {
-            char *nn = dup_or_null(name, &err);
+            char *nn = dup_or_null(d->mem, name, &err);
             if (err)
                 return EPODE_ENOMEM;
-            free(n->items[i].name);
+            im_free(d->mem, n->items[i].name);
             n->items[i].name = nn;
             changed(d, node_name);
             return 0;
         }
-    if (grow((void **)&n->items, &n->capitems, n->nitems, sizeof *n->items) < 0) {
+    if (grow(d->mem, (void **)&n->items, &n->capitems, n->nitems, sizeof *n->items) < 0) {
         node_gc(d, n);
         return EPODE_ENOMEM;
     }
-    item it = {dup_or_null(jid, &err), dup_or_null(item_node, &err), dup_or_null(name, &err)};
+    item it = {dup_or_null(d->mem, jid, &err), dup_or_null(d->mem, item_node, &err), dup_or_null(d->mem, name, &err)};
     if (err) {
-        free(it.jid), free(it.node), free(it.name);
+        item_clear(d->mem, &it);
         node_gc(d, n);
         return EPODE_ENOMEM;
     }
@@ -544,7 +596,7 @@ int epode_disco_remove_item(epode_disco_t *d, const char *node_name, const char 
     node *n = node_find(d, node_name);
     for (size_t i = 0; n && i < n->nitems; i++)
         if (str_eq(n->items[i].jid, jid) && str_eq(n->items[i].node, item_node)) {
-            free(n->items[i].jid), free(n->items[i].node), free(n->items[i].name);
+            item_clear(d->mem, &n->items[i]);
             memmove(&n->items[i], &n->items[i + 1], (n->nitems - i - 1) * sizeof *n->items);
             n->nitems--;
             node_gc(d, n);
@@ -559,18 +611,18 @@ int epode_disco_set_alias(epode_disco_t *d, const char *a, const char *target)
     if (!d || !a)
         return EPODE_EINVAL;
     int err = 0;
-    char *t = dup_or_null(target, &err);
+    char *t = dup_or_null(d->mem, target, &err);
     if (err)
         return EPODE_ENOMEM;
     for (size_t i = 0; i < d->naliases; i++)
         if (strcmp(d->aliases[i].alias, a) == 0) {
-            free(d->aliases[i].target);
+            im_free(d->mem, d->aliases[i].target);
             d->aliases[i].target = t;
             return 0;
         }
-    char *an = strdup(a);
-    if (!an || grow((void **)&d->aliases, &d->capaliases, d->naliases, sizeof *d->aliases) < 0) {
-        free(an), free(t);
+    char *an = im_strdup(d->mem, a);
+    if (!an || grow(d->mem, (void **)&d->aliases, &d->capaliases, d->naliases, sizeof *d->aliases) < 0) {
+        im_free(d->mem, an), im_free(d->mem, t);
         return EPODE_ENOMEM;
     }
     d->aliases[d->naliases++] = (alias){an, t};
@@ -583,7 +635,7 @@ int epode_disco_remove_alias(epode_disco_t *d, const char *a)
         return EPODE_EINVAL;
     for (size_t i = 0; i < d->naliases; i++)
         if (strcmp(d->aliases[i].alias, a) == 0) {
-            free(d->aliases[i].alias), free(d->aliases[i].target);
+            im_free(d->mem, d->aliases[i].alias), im_free(d->mem, d->aliases[i].target);
             d->aliases[i] = d->aliases[--d->naliases];
             return 0;
         }
@@ -638,7 +690,7 @@ static int build_query(const node *n, const char *ns, const char *node_attr, int
             rc = epode_stanza_set_attr(c, "var", n->features[i]);
     }
     for (size_t i = 0; i < n->nforms && rc == 0; i++)
-        rc = epode_stanza_add_child(query, n->forms[i], NULL);
+        rc = epode_stanza_add_child(query, held_form(n->forms[i]), NULL);
     return rc;
 }
 
@@ -650,7 +702,7 @@ int epode_disco_build_info(epode_disco_t *d, const char *node_name, epode_stanza
     if (!n)
         return EPODE_ENOTFOUND;
     epode_stanza_t *q;
-    int rc = epode_stanza_new(NULL, "query", EPODE_NS_DISCO_INFO, &q);
+    int rc = epode_stanza_new(d->mem, "query", EPODE_NS_DISCO_INFO, &q);
     if (rc < 0)
         return rc;
     if ((rc = build_query(n, EPODE_NS_DISCO_INFO, node_name, 0, q)) < 0) {
@@ -713,10 +765,12 @@ int epode_disco_new(epode_conn_t *conn, epode_disco_t **out)
 {
     if (!conn || !out)
         return EPODE_EINVAL;
-    epode_disco_t *d = calloc(1, sizeof *d);
+    const epode_mem_t *mem = im_mem(conn);
+    epode_disco_t *d = im_zalloc(mem, sizeof *d);
     if (!d)
         return EPODE_ENOMEM;
     d->conn = conn;
+    d->mem = mem;
     int rc = epode_disco_add_identity(d, NULL, "client", "bot", NULL, NULL);
     if (rc == 0)
         rc = epode_disco_add_feature(d, NULL, EPODE_NS_DISCO_INFO);
@@ -736,10 +790,10 @@ int epode_disco_new(epode_conn_t *conn, epode_disco_t **out)
     return 0;
 }
 
-static void pending_free(pending *p)
+static void pending_free(const epode_mem_t *mem, pending *p)
 {
-    free(p->jid), free(p->node);
-    free(p);
+    im_free(mem, p->jid), im_free(mem, p->node);
+    im_free(mem, p);
 }
 
 void epode_disco_free(epode_disco_t *d)
@@ -754,14 +808,15 @@ void epode_disco_free(epode_disco_t *d)
         pending *p = d->pending;
         d->pending = p->next;
         epode_handler_remove(d->conn, p->id);
-        pending_free(p);
+        pending_free(d->mem, p);
     }
+    const epode_mem_t *mem = d->mem;
     for (size_t i = 0; i < d->nnodes; i++)
-        node_free(d->nodes[i]);
+        node_free(mem, d->nodes[i]);
     for (size_t i = 0; i < d->naliases; i++)
-        free(d->aliases[i].alias), free(d->aliases[i].target);
-    free(d->nodes), free(d->aliases), free(d->listeners);
-    free(d);
+        im_free(mem, d->aliases[i].alias), im_free(mem, d->aliases[i].target);
+    im_free(mem, d->nodes), im_free(mem, d->aliases), im_free(mem, d->listeners);
+    im_free(mem, d);
 }
 
 epode_conn_t *epode_disco_conn(const epode_disco_t *d)
@@ -774,7 +829,7 @@ int epode_disco_add_changed_cb(epode_disco_t *d, epode_disco_changed_cb cb, void
 {
     if (!d || !cb)
         return EPODE_EINVAL;
-    if (grow((void **)&d->listeners, &d->caplisteners, d->nlisteners, sizeof *d->listeners) < 0)
+    if (grow(d->mem, (void **)&d->listeners, &d->caplisteners, d->nlisteners, sizeof *d->listeners) < 0)
         return EPODE_ENOMEM;
     listener l = {++d->next_listener, cb, user};
     d->listeners[d->nlisteners++] = l;
@@ -813,6 +868,7 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
     (void)conn;
     pending *p = user;
     epode_disco_t *d = p->disco;
+    const epode_mem_t *mem = d->mem; /* the callback may free d */
     unlink_pending(d, p);
     epode_stanza_cond_t cond = EPODE_COND_NONE;
     epode_disco_info_t *info = NULL;
@@ -824,8 +880,7 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
             if (epode_stanza_get_error(result, &cond, NULL, NULL) < 0)
                 cond = EPODE_COND_UNDEFINED_CONDITION;
         } else {
-            int rc = p->items ? epode_disco_items_parse(result, &items)
-                              : epode_disco_info_parse(result, &info);
+            int rc = p->items ? items_parse(mem, result, &items) : info_parse(mem, result, &info);
             if (rc < 0)
                 status = rc == EPODE_ENOMEM ? rc : EPODE_EPROTOCOL;
         }
@@ -836,7 +891,7 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
         p->info_cb(d, p->jid, p->node, info, status, cond, p->user);
     epode_disco_info_free(info);
     epode_disco_items_free(items);
-    pending_free(p);
+    pending_free(mem, p);
 }
 
 static int ask(epode_disco_t *d, const char *jid, const char *node_name, unsigned timeout_ms,
@@ -850,7 +905,7 @@ static int ask(epode_disco_t *d, const char *jid, const char *node_name, unsigne
         return EPODE_EJID;
     if (!epode_conn_is_ready(d->conn))
         return EPODE_ESTATE;
-    pending *p = calloc(1, sizeof *p);
+    pending *p = im_zalloc(d->mem, sizeof *p);
     int err = 0;
     if (!p)
         return EPODE_ENOMEM;
@@ -859,10 +914,10 @@ static int ask(epode_disco_t *d, const char *jid, const char *node_name, unsigne
     p->info_cb = info_cb;
     p->items_cb = items_cb;
     p->user = user;
-    p->jid = dup_or_null(jid, &err);
-    p->node = dup_or_null(node_name, &err);
+    p->jid = dup_or_null(d->mem, jid, &err);
+    p->node = dup_or_null(d->mem, node_name, &err);
     epode_stanza_t *iq = NULL, *q;
-    int rc = err ? EPODE_ENOMEM : epode_iq_new(NULL, "get", NULL, &iq);
+    int rc = err ? EPODE_ENOMEM : epode_iq_new(d->mem, "get", NULL, &iq);
     if (rc == 0 && jid)
         rc = epode_stanza_set_to(iq, jid);
     if (rc == 0)
@@ -874,7 +929,7 @@ static int ask(epode_disco_t *d, const char *jid, const char *node_name, unsigne
         rc = epode_conn_send_iq(d->conn, iq, timeout_ms, on_answer, p, &p->id);
     epode_stanza_unref(iq);
     if (rc < 0) {
-        pending_free(p);
+        pending_free(d->mem, p);
         return rc;
     }
     p->next = d->pending;
@@ -904,7 +959,7 @@ int epode_disco_cancel(epode_disco_t *d, unsigned id)
         if (p->id == id) {
             unlink_pending(d, p);
             epode_handler_remove(d->conn, p->id);
-            pending_free(p);
+            pending_free(d->mem, p);
             return 0;
         }
     return EPODE_ENOTFOUND;

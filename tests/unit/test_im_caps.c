@@ -529,4 +529,154 @@ TEST(caps_cache_persistence_hook_verified_on_load)
     scripted_free(&s);
 }
 
+/* ---- allocation: through the context's allocator, every failure clean ------------------- */
+
+/* What a workload's calls returned: in a sweep only 0 and EPODE_ENOMEM are clean. */
+typedef struct sweep {
+    int bad, nomem;
+} sweep;
+
+static int swept(sweep *w, int rc, const char *what, int line)
+{
+    if (rc == EPODE_ENOMEM)
+        w->nomem = 1;
+    else if (rc != 0) {
+        printf("# %s:%d: %s == %s\n", __FILE__, line, what, epode_err_name(rc));
+        w->bad = 1;
+    }
+    return rc;
+}
+#define SWEPT(w, expr) swept((w), (expr), #expr, __LINE__)
+
+typedef struct caps_work {
+    sweep w;
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    long helper_blocks;  /* live blocks the caps helper's creation added */
+    int c_sent;          /* our presence went out with <c/> and our ver */
+    int peer_known;      /* the peer's answer verified and cached */
+    int feature_failed;  /* the feature registration failed... */
+    int ver_kept;        /* ...and our ver did not change */
+    int resent;          /* the feature added: presence re-sent with the new ver */
+} caps_work;
+
+/* The helpers; our presence (the filter adds <c/>); a peer's presence with
+ * caps, its disco#info query answered with a matching hash (cached); a
+ * feature added (presence re-sent). */
+static void caps_workload(scripted *s, scripted_mem *m, caps_work *cw)
+{
+    if (SWEPT(&cw->w, epode_disco_new(s->conn, &cw->d)) < 0) {
+        cw->d = NULL;
+        return;
+    }
+    long before = m->live;
+    if (SWEPT(&cw->w, epode_caps_new(cw->d, "https://epode.example/test", &cw->caps)) < 0) {
+        cw->caps = NULL;
+        return;
+    }
+    cw->helper_blocks = m->live - before;
+    char ver1[EPODE_CAPS_VER_MAX];
+    snprintf(ver1, sizeof ver1, "%s", epode_caps_get_ver(cw->caps) ? epode_caps_get_ver(cw->caps) : "");
+    epode_stanza_t *p;
+    if (epode_presence_new(NULL, NULL, NULL, &p) == 0) {
+        SWEPT(&cw->w, epode_conn_send(s->conn, p));
+        epode_stanza_unref(p);
+    }
+    scripted_pump(s);
+    epode_stanza_t *out;
+    while ((out = scripted_next(s)))
+        if (strcmp(epode_stanza_get_name(out), "presence") == 0 && count_c(out) == 1 &&
+            ver1[0] && attr_of_c(out, "ver") && strcmp(attr_of_c(out, "ver"), ver1) == 0)
+            cw->c_sent = 1;
+    if (!epode_conn_is_ready(s->conn)) /* a failed allocation may end the stream */
+        return;
+
+    presence_with_caps(s, "a@example.com/1", "sha-1", SIMPLE_VER);
+    const char *id = query_to(s, "a@example.com/1", SIMPLE_VER);
+    if (*id) {
+        char ida[128];
+        snprintf(ida, sizeof ida, "%s", id);
+        answer(s, "a@example.com/1", ida, SIMPLE_Q);
+    }
+    cw->peer_known = epode_caps_supports(cw->caps, "a@example.com/1",
+                                         "http://jabber.org/protocol/muc") == 1;
+    while (scripted_next(s))
+        ;
+    if (!epode_conn_is_ready(s->conn))
+        return;
+
+    snprintf(ver1, sizeof ver1, "%s", epode_caps_get_ver(cw->caps) ? epode_caps_get_ver(cw->caps) : "");
+    if (SWEPT(&cw->w, epode_disco_add_feature(cw->d, NULL, "urn:xmpp:ping")) < 0) {
+        const char *v = epode_caps_get_ver(cw->caps);
+        cw->feature_failed = 1;
+        cw->ver_kept = strcmp(v ? v : "", ver1) == 0;
+        return;
+    }
+    scripted_pump(s);
+    const char *v2 = epode_caps_get_ver(cw->caps);
+    while ((out = scripted_next(s)))
+        if (strcmp(epode_stanza_get_name(out), "presence") == 0 && v2 && strcmp(v2, ver1) != 0 &&
+            attr_of_c(out, "ver") && strcmp(attr_of_c(out, "ver"), v2) == 0)
+            cw->resent = 1;
+}
+
+TEST(caps_allocates_through_the_context_allocator)
+{
+    scripted_mem m;
+    scripted_mem_init(&m);
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+    caps_work cw = {0};
+    caps_workload(&s, &m, &cw);
+    CHECK(!cw.w.bad && !cw.w.nomem);
+    CHECK(cw.caps != NULL);
+    CHECK(cw.helper_blocks >= 2); /* the helper and its node at least */
+    CHECK(cw.c_sent);
+    CHECK(cw.peer_known);
+    CHECK(cw.resent);
+    CHECK_INT(epode_caps_cache_count(cw.caps), 3); /* ourselves twice, the peer */
+    long live = m.live;
+    epode_caps_free(cw.caps);
+    CHECK(m.live < live); /* the helper went back through the same allocator */
+    epode_disco_free(cw.d);
+    scripted_free(&s);
+    CHECK_INT(m.live, 0);
+}
+
+TEST(caps_every_failed_allocation_is_clean)
+{
+    int clean = 0, kept = 0;
+    long n;
+    for (n = 0; n < 20000 && !clean; n++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+        m.fail_at = m.calls + n;
+        caps_work cw = {0};
+        caps_workload(&s, &m, &cw);
+        clean = m.calls <= m.fail_at; /* nothing failed this time */
+        epode_caps_free(cw.caps);
+        epode_disco_free(cw.d);
+        scripted_free(&s);
+        if (cw.w.bad)
+            printf("# with allocation %ld failing\n", n);
+        CHECK(!cw.w.bad);
+        CHECK_INT(m.live, 0);
+        if (cw.feature_failed) {
+            CHECK(cw.ver_kept); /* a failed registration leaves our ver alone */
+            kept++;
+        }
+        if (clean) {
+            CHECK(!cw.w.nomem);
+            CHECK(cw.c_sent);
+            CHECK(cw.peer_known);
+            CHECK(cw.resent);
+        }
+    }
+    CHECK(clean);
+    CHECK(kept > 0); /* the sweep did reach a failing registration */
+    printf("# caps: %ld allocation points swept\n", n - 1);
+}
+
 TEST_MAIN

@@ -319,4 +319,166 @@ TEST(disco_info_parse_standalone)
     epode_stanza_unref(st);
 }
 
+/* ---- allocation: through the context's allocator, every failure clean ------------------- */
+
+/* What a workload's calls returned: in a sweep only 0 and EPODE_ENOMEM are clean. */
+typedef struct sweep {
+    int bad, nomem;
+} sweep;
+
+static int swept(sweep *w, int rc, const char *what, int line)
+{
+    if (rc == EPODE_ENOMEM)
+        w->nomem = 1;
+    else if (rc != 0) {
+        printf("# %s:%d: %s == %s\n", __FILE__, line, what, epode_err_name(rc));
+        w->bad = 1;
+    }
+    return rc;
+}
+#define SWEPT(w, expr) swept((w), (expr), #expr, __LINE__)
+
+typedef struct disco_work {
+    sweep w;
+    epode_disco_t *d;
+    long helper_blocks; /* live blocks the helper's creation added */
+    int info_answered, items_answered;
+    got g;
+} disco_work;
+
+/* Every stanza the client sent since the last call, as text, joined. */
+static void drain(scripted *s, char *buf, size_t size)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    epode_stanza_t *st;
+    while ((st = scripted_next(s))) {
+        char *t;
+        if (epode_stanza_to_text(st, EPODE_TEXT_IN_STREAM, &t, NULL) != 0)
+            continue;
+        o += (size_t)snprintf(buf + o, size - o, "%s", t);
+        if (o >= size)
+            o = size - 1;
+        epode_free(t);
+    }
+}
+
+/* The helper; an identity, features, a form and an item on node "n1";
+ * disco#info and disco#items on it answered; a peer's info asked and its
+ * answer parsed. */
+static void disco_workload(scripted *s, scripted_mem *m, disco_work *dw)
+{
+    static char buf[16384];
+    long before = m->live;
+    if (SWEPT(&dw->w, epode_disco_new(s->conn, &dw->d)) < 0) {
+        dw->d = NULL;
+        return;
+    }
+    dw->helper_blocks = m->live - before;
+    epode_disco_t *d = dw->d;
+    SWEPT(&dw->w, epode_disco_add_identity(d, "n1", "automation", "command-list", "Cmds", "en"));
+    SWEPT(&dw->w, epode_disco_add_feature(d, "n1", "urn:x:one"));
+    SWEPT(&dw->w, epode_disco_add_feature(d, "n1", "urn:x:two"));
+    epode_stanza_t *form;
+    if (epode_stanza_from_text(NULL, "<x xmlns='jabber:x:data' type='result'>"
+            "<field var='FORM_TYPE' type='hidden'><value>urn:x:form</value></field>"
+            "<field var='os'><value>Linux</value></field></x>", (size_t)-1, &form, NULL) == 0) {
+        SWEPT(&dw->w, epode_disco_add_form(d, "n1", form));
+        epode_stanza_unref(form);
+    }
+    SWEPT(&dw->w, epode_disco_add_item(d, "n1", "peer@example.com/x", "sub", "Sub"));
+    SWEPT(&dw->w, epode_disco_set_alias(d, "n1-alias", "n1"));
+
+    scripted_send(s, "<iq type='get' id='w1' from='p@example.com/x'>"
+                     "<query xmlns='http://jabber.org/protocol/disco#info' node='n1'/></iq>");
+    drain(s, buf, sizeof buf);
+    dw->info_answered = has(buf, "id=\"w1\"") && has(buf, "type=\"result\"") &&
+                        has(buf, "category=\"automation\"") && has(buf, "var=\"urn:x:one\"") &&
+                        has(buf, "var=\"urn:x:two\"") && has(buf, "<value>urn:x:form</value>");
+    scripted_send(s, "<iq type='get' id='w2' from='p@example.com/x'>"
+                     "<query xmlns='http://jabber.org/protocol/disco#items' node='n1-alias'/></iq>");
+    drain(s, buf, sizeof buf);
+    dw->items_answered = has(buf, "id=\"w2\"") &&
+                         has(buf, "<item jid=\"peer@example.com/x\" node=\"sub\" name=\"Sub\"/>");
+    if (!epode_conn_is_ready(s->conn)) /* a failed allocation may end the stream */
+        return;
+    if (SWEPT(&dw->w, epode_disco_get_info(d, "peer@example.com/r", "n2", 5000, on_info, &dw->g,
+                                           NULL)) < 0)
+        return;
+    scripted_pump(s);
+    epode_stanza_t *iq;
+    while ((iq = scripted_next(s))) {
+        if (!epode_stanza_find_child(iq, "query", "http://jabber.org/protocol/disco#info"))
+            continue;
+        char xml[1024];
+        snprintf(xml, sizeof xml, "<iq type='result' id='%s' from='peer@example.com/r'>"
+                 "<query xmlns='http://jabber.org/protocol/disco#info' node='n2'>"
+                 "<identity category='client' type='pc' name='Peer'/><feature var='urn:p:1'/>"
+                 "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'>"
+                 "<value>urn:p:form</value></field><field var='a'><value>1</value></field></x>"
+                 "</query></iq>", epode_stanza_get_id(iq));
+        scripted_send(s, xml);
+    }
+}
+
+TEST(disco_allocates_through_the_context_allocator)
+{
+    scripted_mem m;
+    scripted_mem_init(&m);
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+    disco_work dw = {0};
+    disco_workload(&s, &m, &dw);
+    CHECK(!dw.w.bad && !dw.w.nomem);
+    CHECK(dw.d != NULL);
+    CHECK(dw.helper_blocks >= 1);
+    CHECK(dw.info_answered);
+    CHECK(dw.items_answered);
+    CHECK_INT(dw.g.calls, 1);
+    CHECK_INT(dw.g.status, 0);
+    CHECK_STR(dw.g.text, "id:client/pc/Peer/-;f:urn:p:1;form:urn:p:form,FORM_TYPE=urn:p:form|,a=1|;");
+    /* our own info is built with the same allocator */
+    long live = m.live;
+    epode_stanza_t *q;
+    CHECK_INT(epode_disco_build_info(dw.d, "n1", &q), 0);
+    CHECK(m.live > live);
+    epode_stanza_unref(q);
+    CHECK_INT(m.live, live);
+    epode_disco_free(dw.d);
+    CHECK(m.live < live); /* the helper went back through the same allocator */
+    scripted_free(&s);
+    CHECK_INT(m.live, 0);
+}
+
+TEST(disco_every_failed_allocation_is_clean)
+{
+    int clean = 0;
+    long n;
+    for (n = 0; n < 20000 && !clean; n++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &m.mem, "example.com", "anon@example.com/r1"), 0);
+        m.fail_at = m.calls + n;
+        disco_work dw = {0};
+        disco_workload(&s, &m, &dw);
+        clean = m.calls <= m.fail_at; /* nothing failed this time */
+        epode_disco_free(dw.d);
+        scripted_free(&s);
+        if (dw.w.bad)
+            printf("# with allocation %ld failing\n", n);
+        CHECK(!dw.w.bad);
+        CHECK_INT(m.live, 0);
+        if (clean) {
+            CHECK(!dw.w.nomem);
+            CHECK(dw.info_answered);
+            CHECK(dw.items_answered);
+            CHECK_INT(dw.g.calls, 1);
+            CHECK_INT(dw.g.status, 0);
+        }
+    }
+    CHECK(clean);
+    printf("# disco: %ld allocation points swept\n", n - 1);
+}
+
 TEST_MAIN

@@ -105,9 +105,10 @@ EPODE_API int epode_conn_set_timeouts(epode_conn_t *conn, unsigned connect_ms, u
  * written, until the server acknowledges it; epode asks for an ack every
  * 5 stanzas and at most 1 s after sending, answers the server's requests,
  * and ends the stream with an error if the server acknowledges more than
- * was sent. Resumption after a cut is not done yet: when the stream ends,
- * every stanza still unacknowledged is handed back through the ack
- * callback (acked 0) — never silently lost.
+ * was sent. Sessions are resumable: with epode_conn_set_reconnect() a cut
+ * is followed by resumption and the unacknowledged stanzas are resent;
+ * otherwise, when the stream ends, every stanza still unacknowledged is
+ * handed back through the ack callback (acked 0) — never silently lost.
  */
 EPODE_API int epode_conn_set_stream_management(epode_conn_t *conn, int enable);
 
@@ -123,6 +124,22 @@ typedef void (*epode_ack_cb)(epode_conn_t *conn, int acked, const char *id, cons
 /** Sets the acknowledgement callback (NULL: none). `user` is passed back. */
 EPODE_API int epode_conn_set_ack_cb(epode_conn_t *conn, epode_ack_cb cb, void *user);
 
+/**
+ * Automatic reconnection (default: off). After the link is cut, times out,
+ * or the server goes away for a while (system-shutdown and similar stream
+ * errors), epode waits — `min_ms` the first time, doubling up to `max_ms`,
+ * each wait drawn between half and all of that (jitter), reset once
+ * logged in again — then connects again, looking the server up anew. With
+ * stream management it resumes the session first (EPODE_CONN_RESUMED,
+ * unacknowledged stanzas resent); if the server refuses, it logs in afresh
+ * (READY) and hands the unconfirmed stanzas back through the ack callback.
+ * Never after epode_conn_close(), failed authentication, TLS or protocol
+ * errors. DISCONNECTED is still reported for every cut; epode_conn_close()
+ * while waiting stops the policy. EPODE_EINVAL for min_ms 0 or max < min.
+ */
+EPODE_API int epode_conn_set_reconnect(epode_conn_t *conn, int enable, unsigned min_ms,
+                                       unsigned max_ms);
+
 /** 1 while stream management is enabled on the current stream. */
 EPODE_API int epode_conn_sm_enabled(const epode_conn_t *conn);
 
@@ -134,7 +151,12 @@ typedef enum epode_conn_event {
     EPODE_CONN_TLS_UP,          /**< TLS established and accepted */
     EPODE_CONN_AUTHENTICATED,   /**< SASL succeeded */
     EPODE_CONN_READY,           /**< resource bound: stanzas may flow */
-    EPODE_CONN_DISCONNECTED     /**< the connection ended; see reason */
+    EPODE_CONN_DISCONNECTED,    /**< the connection ended; see reason */
+    EPODE_CONN_RESUMED          /**< a stream-management session was resumed
+                                     after a reconnection: the same session
+                                     (bound JID, presence, rooms) goes on,
+                                     unacknowledged stanzas were resent; no
+                                     READY follows */
 } epode_conn_event_t;
 
 /** Why a connection ended (for EPODE_CONN_DISCONNECTED). */

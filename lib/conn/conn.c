@@ -12,6 +12,7 @@
 
 #include "epode/jid.h"
 #include "util/alloc.h"
+#include "util/rand.h"
 
 #define READ_CHUNK 16384
 #define READ_BUDGET (256 * 1024) /* per turn, so one busy link can't starve others */
@@ -21,6 +22,7 @@
 static void pump(epode_conn_t *c);
 static void teardown(epode_conn_t *c);
 static void on_login_timeout(void *user);
+static void schedule_reconnect(epode_conn_t *c);
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -88,6 +90,8 @@ int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
     epode__timer_init(ctx->loop, &c->dispatch_timer);
     epode__timer_init(ctx->loop, &c->idle_timer);
     epode__timer_init(ctx->loop, &c->sm_timer);
+    epode__timer_init(ctx->loop, &c->reconnect_timer);
+    epode__sm_init(&c->sm_state, ctx->mem);
     ctx->conns++;
     *out = c;
     return 0;
@@ -132,6 +136,8 @@ void epode_conn_free(epode_conn_t *c)
     const epode_mem_t *mem = ctx->mem;
     release_link(c);
     epode__timer_stop(&c->dispatch_timer);
+    epode__timer_stop(&c->reconnect_timer);
+    epode__sm_free(&c->sm_state); /* freed with the connection, no events */
     epode__dispatch_free(c->dispatch);
     wipe(c->password);
     char **strs[] = {&c->jid, &c->localpart, &c->domain, &c->resource, &c->password, &c->host,
@@ -264,6 +270,16 @@ int epode_conn_set_ack_cb(epode_conn_t *c, epode_ack_cb cb, void *user)
     return 0;
 }
 
+int epode_conn_set_reconnect(epode_conn_t *c, int enable, unsigned min_ms, unsigned max_ms)
+{
+    if (!c || (enable && (min_ms == 0 || max_ms < min_ms)))
+        return EPODE_EINVAL;
+    c->reconnect = enable != 0;
+    c->rc_min = min_ms;
+    c->rc_max = max_ms;
+    return 0;
+}
+
 int epode_conn_sm_enabled(const epode_conn_t *c)
 {
     return c && c->engine && epode__engine_sm_enabled(c->engine);
@@ -389,6 +405,62 @@ static int follow_redirect(epode_conn_t *c)
     return 1;
 }
 
+static void give_back(void *user, const char *id, const char *bytes, size_t len)
+{
+    epode_conn_t *c = user;
+    if (c->ack_cb)
+        c->ack_cb(c, 0, id, bytes, len, c->ack_user);
+}
+
+/* Reconnect after a cut, a timeout or a server going away for a while;
+ * never after our own close, bad credentials, TLS or protocol failures. */
+static int should_reconnect(const epode_conn_t *c)
+{
+    if (!c->reconnect || c->user_closed)
+        return 0;
+    if (c->reason == EPODE_REASON_NETWORK || c->reason == EPODE_REASON_TIMEOUT)
+        return 1;
+    /* A TLS failure is the link's (a cut mid-handshake or mid-record)
+     * unless the certificate was refused or TLS is missing. */
+    if (c->reason == EPODE_REASON_TLS)
+        return c->err == EPODE_ETLS;
+    if (c->reason == EPODE_REASON_STREAM_ERROR)
+        return strcmp(c->condition, "system-shutdown") == 0 ||
+               strcmp(c->condition, "connection-timeout") == 0 ||
+               strcmp(c->condition, "reset") == 0 ||
+               strcmp(c->condition, "internal-server-error") == 0 ||
+               strcmp(c->condition, "remote-connection-failed") == 0;
+    return 0;
+}
+
+static int start_attempt(epode_conn_t *c);
+
+static void on_reconnect(void *user)
+{
+    epode_conn_t *c = user;
+    if (c->state == C_IDLE && start_attempt(c) < 0) {
+        /* could not even start: try again later */
+        schedule_reconnect(c);
+    }
+}
+
+/* Exponential backoff with jitter, capped; reset once logged in again. */
+static void schedule_reconnect(epode_conn_t *c)
+{
+    uint64_t delay = c->rc_min;
+    for (unsigned i = 0; i < c->rc_attempts && delay < c->rc_max; i++)
+        delay *= 2;
+    if (delay > c->rc_max)
+        delay = c->rc_max;
+    unsigned char r = 0;
+    epode__random(&r, 1);
+    delay = delay / 2 + (delay / 2) * r / 255; /* 50–100 % of it */
+    c->rc_attempts++;
+    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "reconnecting in %llu ms (attempt %u)",
+                   (unsigned long long)delay, c->rc_attempts);
+    epode__timer_start(&c->reconnect_timer, delay, on_reconnect, c);
+}
+
 static void teardown(epode_conn_t *c)
 {
     if (c->state == C_IDLE)
@@ -404,8 +476,16 @@ static void teardown(epode_conn_t *c)
     if (follow_redirect(c))
         return;
     release_link(c);
+    int again = should_reconnect(c);
+    if (!again) {
+        /* No resumption will follow: hand back what was never confirmed. */
+        epode__sm_drain(&c->sm_state, give_back, c);
+        epode__sm_forget(&c->sm_state);
+    }
     epode__dispatch_cancel_iqs(c->dispatch, c);
     epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "disconnected: %s", c->text);
+    if (again)
+        schedule_reconnect(c);
     emit(c, EPODE_CONN_DISCONNECTED);
 }
 
@@ -438,7 +518,17 @@ static void eng_event(void *user, int ev)
         emit(c, EPODE_CONN_AUTHENTICATED);
         break;
     }
+    case EPODE__ENG_RESUMED:
+        epode__timer_stop(&c->login_timer);
+        c->rc_attempts = 0;
+        if (c->keepalive_s)
+            epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "resumed as %s",
+                       epode__engine_bound_jid(c->engine));
+        emit(c, EPODE_CONN_RESUMED);
+        break;
     case EPODE__ENG_READY:
+        c->rc_attempts = 0;
         epode__timer_stop(&c->login_timer);
         if (c->keepalive_s)
             epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
@@ -662,6 +752,7 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
         .have_client_cert = c->cert_file != NULL,
     };
     cfg.sm = c->sm;
+    cfg.sm_state = &c->sm_state;
     epode__engine_cbs cbs = {eng_event, eng_stanza, eng_ended,
                              c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL,
                              eng_sm_result};
@@ -908,6 +999,14 @@ int epode_conn_connect(epode_conn_t *c)
         return EPODE_ESTATE;
     if (!c->domain)
         return EPODE_EINVAL;
+    c->user_closed = 0;
+    c->rc_attempts = 0;
+    epode__timer_stop(&c->reconnect_timer);
+    return start_attempt(c);
+}
+
+static int start_attempt(epode_conn_t *c)
+{
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
     c->condition[0] = c->text[0] = c->security[0] = c->last_connect_error[0] = '\0';
@@ -979,8 +1078,17 @@ int epode_conn_close(epode_conn_t *c)
 {
     if (!c)
         return EPODE_EINVAL;
-    if (c->state == C_IDLE)
-        return EPODE_ESTATE;
+    if (c->state == C_IDLE) {
+        if (!epode__timer_active(&c->reconnect_timer))
+            return EPODE_ESTATE;
+        /* stops the reconnection policy; nothing more will come */
+        epode__timer_stop(&c->reconnect_timer);
+        c->user_closed = 1;
+        epode__sm_drain(&c->sm_state, give_back, c);
+        epode__sm_forget(&c->sm_state);
+        return 0;
+    }
+    c->user_closed = 1;
     record(c, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
     if (!c->engine || c->state != C_STREAM) {
         /* Nothing to say goodbye on yet: stop where we are, next turn. */

@@ -14,6 +14,7 @@
 #include "loop/loop.h"
 #include "net/net.h"
 #include "stream/engine.h"
+#include "stream/sm.h"
 #include "transport/transport.h"
 
 /* One c-ares socket watched for the resolver. */
@@ -77,6 +78,11 @@ struct epode_conn {
     int sm;
     epode_ack_cb ack_cb;
     void *ack_user;
+    epode__sm sm_state;  /* kept across connections for resumption */
+    int reconnect;       /* automatic reconnection on */
+    unsigned rc_min, rc_max, rc_attempts;
+    int user_closed;     /* epode_conn_close() was called: no reconnect */
+    epode__timer reconnect_timer;
 
     /* running */
     enum conn_state state;

@@ -38,6 +38,7 @@ enum state {
     ST_SASL,
     ST_BIND,
     ST_SESSION,
+    ST_RESUME,        /* <resume/> sent after auth, instead of bind */
     ST_READY,
     ST_CLOSING,       /* we sent </stream:stream> */
     ST_ENDED
@@ -64,13 +65,15 @@ struct epode__engine {
     char *bound_jid;
     char *redirect;
     epode_stanza_t *features; /* the server's last <stream:features/> */
-    epode__sm sm;
+    epode__sm own_sm;  /* used when the owner keeps none */
+    epode__sm *sm;     /* the state in use (the owner's or own_sm) */
     uint32_t sm_since_request; /* stanzas sent since our last <r/> */
     char stream_id[128];
     int session_needed;
     char bind_id[24], session_id[24];
     int in_recv;
     int ended;
+    int state_before_end;
 };
 
 /* ---- output ---------------------------------------------------------------- */
@@ -166,9 +169,14 @@ static void end(epode__engine *e, int err, int reason, const char *cond, const c
     if (e->ended)
         return;
     e->ended = 1;
+    e->state_before_end = e->state;
     e->state = ST_ENDED;
-    /* What the server never confirmed goes back to the application. */
-    epode__sm_drain(&e->sm, sm_report_unacked, e);
+    /* What the server never confirmed goes back to the application —
+     * unless the session can be resumed, when the owner keeps it. */
+    if (!epode__engine_sm_resumable(e) || !e->cfg.sm_state || e->state_before_end == ST_CLOSING) {
+        epode__sm_drain(e->sm, sm_report_unacked, e);
+        epode__sm_forget(e->sm);
+    }
     if (e->cbs.ended)
         e->cbs.ended(e->user, err, reason, cond, text ? text : epode_strerror(err));
 }
@@ -349,6 +357,18 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
     }
     epode_stanza_t *session = epode_stanza_find_child(f, "session", NS_SESSION);
     e->session_needed = session && !epode_stanza_find_child(session, "optional", NULL);
+    if (e->cfg.sm && e->sm->resumable && epode_stanza_find_child(f, "sm", NS_SM)) {
+        /* XEP-0198 §5: take the old session back instead of binding. */
+        char r[400];
+        snprintf(r, sizeof r, "<resume xmlns='" NS_SM "' h='%u' previd='", (unsigned)e->sm->in);
+        size_t from = e->out.len;
+        epode__buf_puts(&e->out, r);
+        epode__escape_attr(&e->out, e->sm->id, strlen(e->sm->id));
+        epode__buf_puts(&e->out, "'/>");
+        log_out(e, from);
+        e->state = ST_RESUME;
+        return;
+    }
     int rc = send_bind(e);
     if (rc < 0)
         end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
@@ -453,8 +473,8 @@ static void ready(epode__engine *e)
 {
     if (e->cfg.sm && e->features && epode_stanza_find_child(e->features, "sm", NS_SM)) {
         /* Counting of what we send starts with <enable/> (XEP-0198 §4). */
-        write_raw(e, "<enable xmlns='" NS_SM "'/>");
-        e->sm.requested = 1;
+        write_raw(e, "<enable xmlns='" NS_SM "' resume='true'/>");
+        e->sm->requested = 1;
     }
     e->state = ST_READY;
     if (e->cbs.event)
@@ -565,29 +585,40 @@ static int parse_h(const char *s, uint32_t *h)
     return 0;
 }
 
+static int sm_apply_ack(epode__engine *e, uint32_t h);
+
 static void on_sm(epode__engine *e, epode_stanza_t *st)
 {
     const char *name = epode_stanza_get_name(st);
-    if (!e->sm.requested) {
+    if (!e->sm->requested) {
         fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, "stream management was not enabled",
                     EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
         return;
     }
     if (strcmp(name, "enabled") == 0) {
-        e->sm.enabled = 1;
+        e->sm->enabled = 1;
+        const char *id = epode_stanza_get_attr(st, "id");
+        const char *res = epode_stanza_get_attr(st, "resume");
+        e->sm->resumable = id && *id && strlen(id) < sizeof e->sm->id && res &&
+                           (strcmp(res, "true") == 0 || strcmp(res, "1") == 0) && e->bound_jid &&
+                           strlen(e->bound_jid) < sizeof e->sm->jid;
+        if (e->sm->resumable) {
+            snprintf(e->sm->id, sizeof e->sm->id, "%s", id);
+            snprintf(e->sm->jid, sizeof e->sm->jid, "%s", e->bound_jid);
+        }
         return;
     }
     if (strcmp(name, "failed") == 0) {
         /* SM refused; the stream itself goes on, and what was sent on it
          * was handled as usual: forget the queue without reporting. */
-        epode__sm_free(&e->sm);
+        epode__sm_free(e->sm);
         return;
     }
     if (strcmp(name, "r") == 0) {
-        if (!e->sm.enabled)
+        if (!e->sm->enabled)
             return;
         char a[64];
-        snprintf(a, sizeof a, "<a xmlns='" NS_SM "' h='%u'/>", (unsigned)e->sm.in);
+        snprintf(a, sizeof a, "<a xmlns='" NS_SM "' h='%u'/>", (unsigned)e->sm->in);
         write_raw(e, a);
         return;
     }
@@ -598,22 +629,84 @@ static void on_sm(epode__engine *e, epode_stanza_t *st)
                         EPODE_REASON_PROTOCOL);
             return;
         }
-        if (epode__sm_ack(&e->sm, h, sm_report, e) < 0) {
-            /* XEP-0198 §4: the server acknowledges more than we sent. */
-            size_t from = e->out.len;
-            char err[400];
-            snprintf(err, sizeof err,
-                     "<stream:error><undefined-condition xmlns='" EPODE_NS_STREAM_ERRORS "'/>"
-                     "<handled-count-too-high xmlns='" NS_SM "' h='%u' send-count='%u'/>"
-                     "</stream:error></stream:stream>", (unsigned)h, (unsigned)e->sm.out);
-            epode__buf_puts(&e->out, err);
-            log_out(e, from);
-            end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, "undefined-condition",
-                "the server acknowledged more stanzas than were sent");
-        }
+        sm_apply_ack(e, h);
         return;
     }
-    /* <resumed/> and friends: not yet (no resumption requested). */
+    /* anything else of the namespace is ignored */
+}
+
+static void resend_one(void *user, const char *id, const char *bytes, size_t len)
+{
+    (void)id;
+    epode__engine *e = user;
+    size_t from = e->out.len;
+    epode__buf_append(&e->out, bytes, len);
+    log_out(e, from);
+}
+
+/* Acknowledges h or ends the stream with handled-count-too-high. */
+static int sm_apply_ack(epode__engine *e, uint32_t h)
+{
+    if (epode__sm_ack(e->sm, h, sm_report, e) == 0)
+        return 0;
+    size_t from = e->out.len;
+    char err[400];
+    snprintf(err, sizeof err,
+             "<stream:error><undefined-condition xmlns='" EPODE_NS_STREAM_ERRORS "'/>"
+             "<handled-count-too-high xmlns='" NS_SM "' h='%u' send-count='%u'/>"
+             "</stream:error></stream:stream>", (unsigned)h, (unsigned)e->sm->out);
+    epode__buf_puts(&e->out, err);
+    log_out(e, from);
+    e->sm->resumable = 0; /* a server that lies about h gets nothing resent */
+    end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, "undefined-condition",
+        "the server acknowledged more stanzas than were sent");
+    return -1;
+}
+
+static void on_resume_answer(epode__engine *e, epode_stanza_t *st)
+{
+    const char *name = epode_stanza_get_name(st);
+    uint32_t h;
+    int has_h = parse_h(epode_stanza_get_attr(st, "h"), &h) == 0;
+    if (strcmp(name, "resumed") == 0) {
+        if (!has_h) {
+            fail_stream(e, EPODE_STREAM_INVALID_XML, "<resumed/> without a valid h",
+                        EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+            return;
+        }
+        if (sm_apply_ack(e, h) < 0)
+            return;
+        /* What the server never got goes again, in order, as the same bytes. */
+        epode__sm_each(e->sm, resend_one, e);
+        epode__dealloc(e->mem, e->bound_jid);
+        e->bound_jid = epode__strdup(e->mem, e->sm->jid);
+        if (!e->bound_jid) {
+            end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+            return;
+        }
+        e->sm->requested = e->sm->enabled = 1;
+        e->sm_since_request = 0;
+        e->state = ST_READY;
+        if (epode__sm_pending(e->sm))
+            epode__engine_sm_request(e);
+        if (e->cbs.event)
+            e->cbs.event(e->user, EPODE__ENG_RESUMED);
+        return;
+    }
+    if (strcmp(name, "failed") == 0) {
+        /* The old session is gone: what its h confirms was handled, the
+         * rest goes back to the application; then a fresh bind. */
+        if (has_h && sm_apply_ack(e, h) < 0)
+            return;
+        epode__sm_drain(e->sm, sm_report_unacked, e);
+        epode__sm_forget(e->sm);
+        int rc = send_bind(e);
+        if (rc < 0)
+            end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return;
+    }
+    fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, "unexpected answer to <resume/>",
+                EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
 }
 
 /* ---- the parser's events ------------------------------------------------------------------ */
@@ -681,6 +774,12 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
         }
         break;
     }
+    case ST_RESUME:
+        if (epode_stanza_get_ns(st) && strcmp(epode_stanza_get_ns(st), NS_SM) == 0) {
+            on_resume_answer(e, st);
+            return;
+        }
+        break;
     case ST_BIND:
         if (is_iq_reply(st, e->bind_id)) {
             on_bind_reply(e, st);
@@ -703,8 +802,8 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
     case ST_CLOSING: {
         const char *ns = epode_stanza_get_ns(st);
         if (ns && strcmp(ns, EPODE_NS_CLIENT) == 0) {
-            if (e->sm.enabled)
-                e->sm.in++; /* handled: counted before the handlers run */
+            if (e->sm->enabled)
+                e->sm->in++; /* handled: counted before the handlers run */
             if (e->cbs.stanza)
                 e->cbs.stanza(e->user, st);
             return;
@@ -762,7 +861,8 @@ int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
     e->cbs = *cbs;
     e->user = user;
     epode__buf_init(&e->out, mem);
-    epode__sm_init(&e->sm, mem);
+    epode__sm_init(&e->own_sm, mem);
+    e->sm = cfg->sm_state ? cfg->sm_state : &e->own_sm;
     int rc = EPODE_ENOMEM;
     if (!(e->domain = epode__strdup(mem, cfg->domain)) ||
         (cfg->localpart && !(e->localpart = epode__strdup(mem, cfg->localpart))) ||
@@ -805,7 +905,7 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
     epode_stanza_unref(e->features);
-    epode__sm_free(&e->sm);
+    epode__sm_free(&e->own_sm);
     epode__dealloc(mem, e);
 }
 
@@ -935,8 +1035,8 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
         e->out.len = before;
         return EPODE_ENOMEM;
     }
-    if (e->sm.requested) {
-        if (epode__sm_push(&e->sm, epode_stanza_get_id(st), e->out.data + before,
+    if (e->sm->requested) {
+        if (epode__sm_push(e->sm, epode_stanza_get_id(st), e->out.data + before,
                            e->out.len - before) < 0) {
             e->out.len = before; /* not sent, not counted */
             return EPODE_ENOMEM;
@@ -950,20 +1050,24 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
 
 int epode__engine_sm_request(epode__engine *e)
 {
-    if (!e->sm.requested || e->ended)
+    if (!e->sm->requested || e->ended)
         return EPODE_ESTATE;
     e->sm_since_request = 0;
     write_raw(e, "<r xmlns='" NS_SM "'/>");
     return out_status(e);
 }
 
-int epode__engine_sm_enabled(const epode__engine *e) { return e->sm.enabled; }
-size_t epode__engine_sm_pending(const epode__engine *e) { return epode__sm_pending(&e->sm); }
+int epode__engine_sm_enabled(const epode__engine *e) { return e->sm->enabled; }
+int epode__engine_sm_resumable(const epode__engine *e)
+{
+    return e->cfg.sm && e->sm->resumable && e->sm->id[0];
+}
+size_t epode__engine_sm_pending(const epode__engine *e) { return epode__sm_pending(e->sm); }
 
 void epode__engine_sm_set_counters(epode__engine *e, uint32_t out, uint32_t in)
 {
-    e->sm.out = e->sm.acked = out;
-    e->sm.in = in;
+    e->sm->out = e->sm->acked = out;
+    e->sm->in = in;
 }
 
 int epode__engine_send_raw(epode__engine *e, const char *data, size_t len)
@@ -986,7 +1090,7 @@ int epode__engine_close(epode__engine *e)
     }
     /* Ask for a last ack first: the server answers <r/> before it closes
      * its side, so what it handled is confirmed, not reported back. */
-    if (e->sm.enabled && epode__sm_pending(&e->sm))
+    if (e->sm->enabled && epode__sm_pending(e->sm))
         epode__engine_sm_request(e);
     write_raw(e, "</stream:stream>");
     e->state = ST_CLOSING;

@@ -27,6 +27,9 @@ typedef struct epode__engine_config {
     int have_client_cert;
     size_t max_stanza_bytes; /* parser limit; 0: default */
     int sm;                  /* enable stream management when offered */
+    /* Stream-management state kept by the owner across connections (for
+     * resumption); NULL: the engine keeps its own, forgotten with it. */
+    struct epode__sm *sm_state;
     unsigned sm_request_every; /* <r/> after this many unacked stanzas (0: 5) */
 } epode__engine_config;
 
@@ -45,7 +48,8 @@ typedef struct epode__tls_facts {
 enum epode__engine_event {
     EPODE__ENG_STARTTLS = 1, /* upgrade the transport now, then tls_ready */
     EPODE__ENG_AUTHENTICATED,
-    EPODE__ENG_READY
+    EPODE__ENG_READY,
+    EPODE__ENG_RESUMED  /* a previous session was resumed (no new bind) */
 };
 
 typedef struct epode__engine_cbs {
@@ -103,6 +107,8 @@ void epode__engine_abort(epode__engine *e, int err, int reason, const char *text
 int epode__engine_compact(epode__engine *e);
 
 int epode__engine_is_ready(const epode__engine *e);
+/* 1 if the stream-management session can be resumed on a new stream. */
+int epode__engine_sm_resumable(const epode__engine *e);
 /* 1 once the server enabled stream management on this stream. */
 int epode__engine_sm_enabled(const epode__engine *e);
 /* Sends <r/> now (if stream management is on). */

@@ -95,3 +95,18 @@ void epode__sm_drain(epode__sm *sm, epode__sm_cb cb, void *user)
 {
     pop(sm, sm->qlen, cb, user);
 }
+
+void epode__sm_each(epode__sm *sm, epode__sm_cb cb, void *user)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < sm->qlen; i++) {
+        epode__sm_entry *e = entry_at(sm, i);
+        cb(user, e->id, sm->bytes.data + off, e->len);
+        off += e->len;
+    }
+}
+
+void epode__sm_forget(epode__sm *sm)
+{
+    epode__sm_free(sm); /* also resets every field but the allocator */
+}

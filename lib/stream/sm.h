@@ -24,6 +24,9 @@ typedef struct epode__sm {
     uint32_t out;     /* stanzas sent since <enable/> */
     uint32_t acked;   /* the server's last h */
     uint32_t in;      /* stanzas received since <enabled/> (our h) */
+    char id[256];     /* the server's session id, for <resume previd/> */
+    int resumable;    /* the server allows resumption of this session */
+    char jid[3100];   /* the full JID bound in that session */
     epode__sm_entry *q; /* ring of unacknowledged stanzas, oldest first */
     size_t qhead, qlen, qcap;
     epode__buf bytes; /* their serialized bytes, oldest first */
@@ -47,6 +50,14 @@ int epode__sm_ack(epode__sm *sm, uint32_t h, epode__sm_cb cb, void *user);
 
 /* Reports and drops every stanza still unacknowledged. */
 void epode__sm_drain(epode__sm *sm, epode__sm_cb cb, void *user);
+
+/* Calls cb for each stanza still queued, oldest first, without removing
+ * it (resending after a resume). */
+void epode__sm_each(epode__sm *sm, epode__sm_cb cb, void *user);
+
+/* Forgets the session (id, counters), keeping the allocator; the queue
+ * must be drained first. */
+void epode__sm_forget(epode__sm *sm);
 
 /* Stanzas sent and not yet acknowledged. */
 static inline size_t epode__sm_pending(const epode__sm *sm) { return sm->qlen; }

@@ -96,6 +96,7 @@ static const char *event_name(epode_conn_event_t ev)
     case EPODE_CONN_AUTHENTICATED: return "AUTHENTICATED";
     case EPODE_CONN_READY: return "READY";
     case EPODE_CONN_DISCONNECTED: return "DISCONNECTED";
+    case EPODE_CONN_RESUMED: return "RESUMED";
     }
     return "UNKNOWN";
 }

@@ -8,6 +8,7 @@
 #include <epode.h>
 
 #include "stream/engine.h"
+#include "stream/sm.h"
 
 #define SHDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
              "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s%d' version='1.0'>"
@@ -36,7 +37,10 @@ typedef struct fx {
 static void ev_cb(void *u, int ev)
 {
     fx *f = u;
-    const char *n = ev == EPODE__ENG_STARTTLS ? "STARTTLS " : ev == EPODE__ENG_AUTHENTICATED ? "AUTH " : "READY ";
+    const char *n = ev == EPODE__ENG_STARTTLS        ? "STARTTLS "
+                    : ev == EPODE__ENG_AUTHENTICATED ? "AUTH "
+                    : ev == EPODE__ENG_RESUMED       ? "RESUMED "
+                                                     : "READY ";
     strncat(f->events, n, sizeof f->events - strlen(f->events) - 1);
 }
 
@@ -567,13 +571,16 @@ TEST(engine_direct_tls_sends_from_in_first_header)
 
 #define F_BIND_SM "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>"
 
+static epode__sm *g_owner_sm; /* set: the engine uses this owner state */
+
 static int login_sm(fx *f, int sm_on)
 {
     memset(f, 0, sizeof *f);
     if (epode_global_init() < 0)
         return 0;
     epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet", .password = "r0meo!",
-                                .tls_mode = EPODE_TLS_REQUIRED, .sm = sm_on};
+                                .tls_mode = EPODE_TLS_REQUIRED, .sm = sm_on,
+                                .sm_state = g_owner_sm};
     epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb};
     if (epode__engine_new(NULL, &cfg, &cbs, f, &f->e) < 0)
         return 0;
@@ -601,7 +608,7 @@ TEST(sm_enabled_after_bind_only_when_offered_and_asked)
 {
     fx f;
     CHECK(login_sm(&f, 1));
-    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3'/>");
+    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
     srv(&f, "<enabled xmlns='urn:xmpp:sm:3' id='s1'/>");
     CHECK(epode__engine_sm_enabled(f.e));
     epode__engine_free(f.e);
@@ -724,6 +731,124 @@ TEST(sm_close_asks_for_a_last_ack)
     CHECK(!strstr(f.sm_log, "back:"));
     CHECK_INT(f.reason, EPODE_REASON_CLOSED);
     epode__engine_free(f.e);
+}
+
+/* Logs in again with the owner's state, up to the point where the client
+ * chooses between resume and bind. */
+static int relogin(fx *f)
+{
+    char keep[2048];
+    snprintf(keep, sizeof keep, "%s", f->sm_log);
+    memset(f, 0, sizeof *f);
+    snprintf(f->sm_log, sizeof f->sm_log, "%s", keep);
+    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+                                .tls_mode = EPODE_TLS_REQUIRED, .sm = 1, .sm_state = g_owner_sm};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb};
+    if (epode__engine_new(NULL, &cfg, &cbs, f, &f->e) < 0)
+        return 0;
+    epode__engine_start(f->e, &facts13);
+    srv(f, hdr(f));
+    srv(f, F_PLAIN);
+    srv(f, SUCCESS);
+    srv(f, hdr(f));
+    take(f);
+    srv(f, F_BIND_SM);
+    return 1;
+}
+
+/* A session with m1..m3 sent, m1 acknowledged, then cut. */
+static int cut_session(fx *f, epode__sm *owner)
+{
+    epode__sm_init(owner, NULL);
+    g_owner_sm = owner;
+    if (!login_sm(f, 1))
+        return 0;
+    srv(f, "<enabled xmlns='urn:xmpp:sm:3' id='sess-1' resume='true'/>");
+    srv(f, "<message from='a@b/c'/>"); /* we handled 1 */
+    send_msg(f, "m1");
+    send_msg(f, "m2");
+    send_msg(f, "m3");
+    srv(f, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+    take(f);
+    epode__engine_eof(f->e);
+    int ok = f->ended == 1 && epode__sm_pending(owner) == 2 && !strstr(f->sm_log, "back:");
+    epode__engine_free(f->e);
+    return ok;
+}
+
+TEST(sm_resume_resends_what_the_server_missed)
+{
+    fx f;
+    epode__sm owner;
+    CHECK(cut_session(&f, &owner));
+    CHECK(relogin(&f));
+    CHECK_STR(take(&f), "<resume xmlns='urn:xmpp:sm:3' h='1' previd='sess-1'/>");
+    srv(&f, "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sess-1'/>");
+    CHECK(strstr(f.sm_log, "ack:m2:"));
+    char *o = take(&f);
+    /* m3 again, the same bytes, then a request for its ack */
+    CHECK_STR(o, "<message type=\"chat\" to=\"romeo@example.net\" id=\"m3\"><body>x</body></message>"
+                 "<r xmlns='urn:xmpp:sm:3'/>");
+    CHECK(strstr(f.events, "RESUMED"));
+    CHECK(!strstr(f.events, "READY"));
+    CHECK(epode__engine_is_ready(f.e));
+    CHECK_STR(epode__engine_bound_jid(f.e), "juliet@example.com/balcony");
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='3'/>");
+    CHECK(strstr(f.sm_log, "ack:m3:"));
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
+}
+
+TEST(sm_resume_refused_hands_back_and_binds_anew)
+{
+    fx f;
+    epode__sm owner;
+    CHECK(cut_session(&f, &owner));
+    CHECK(relogin(&f));
+    take(&f);
+    srv(&f, "<failed xmlns='urn:xmpp:sm:3' h='2'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+    CHECK(strstr(f.sm_log, "ack:m2:")); /* h on <failed/> still confirms m2 */
+    CHECK(strstr(f.sm_log, "back:m3:"));
+    CHECK(strstr(take(&f), "<iq type=\"set\" id=\"bind_1\">"));
+    srv(&f, BIND_OK);
+    CHECK(strstr(f.events, "READY"));
+    CHECK_INT((long long)epode__sm_pending(&owner), 0);
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
+}
+
+TEST(sm_resumed_with_impossible_h_is_a_stream_error)
+{
+    fx f;
+    epode__sm owner;
+    CHECK(cut_session(&f, &owner));
+    CHECK(relogin(&f));
+    take(&f);
+    srv(&f, "<resumed xmlns='urn:xmpp:sm:3' h='9' previd='sess-1'/>");
+    CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+    CHECK(strstr(take(&f), "handled-count-too-high"));
+    CHECK(strstr(f.sm_log, "back:m2:") && strstr(f.sm_log, "back:m3:"));
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
+}
+
+TEST(sm_not_resumable_without_resume_flag)
+{
+    fx f;
+    epode__sm owner;
+    epode__sm_init(&owner, NULL);
+    g_owner_sm = &owner;
+    CHECK(login_sm(&f, 1));
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3' id='x'/>"); /* no resume='true' */
+    send_msg(&f, "m1");
+    epode__engine_eof(f.e);
+    CHECK(strstr(f.sm_log, "back:m1:")); /* nothing to resume: handed back at once */
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
 }
 
 TEST_MAIN

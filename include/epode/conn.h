@@ -132,13 +132,30 @@ EPODE_API int epode_conn_set_ack_cb(epode_conn_t *conn, epode_ack_cb cb, void *u
  * logged in again — then connects again, looking the server up anew. With
  * stream management it resumes the session first (EPODE_CONN_RESUMED,
  * unacknowledged stanzas resent); if the server refuses, it logs in afresh
- * (READY) and hands the unconfirmed stanzas back through the ack callback.
+ * (READY), hands the unconfirmed stanzas back through the ack callback (or
+ * resends them, see epode_conn_set_sm_policy) and sends the last
+ * broadcast presence again.
  * Never after epode_conn_close(), failed authentication, TLS or protocol
  * errors. DISCONNECTED is still reported for every cut; epode_conn_close()
  * while waiting stops the policy. EPODE_EINVAL for min_ms 0 or max < min.
  */
 EPODE_API int epode_conn_set_reconnect(epode_conn_t *conn, int enable, unsigned min_ms,
                                        unsigned max_ms);
+
+/**
+ * Tunes stream management: ask for an ack every `request_every`
+ * unacknowledged stanzas (default 5) and `ack_wait_ms` after sending at
+ * the latest (default 1000); if nothing at all comes from the server for
+ * `dead_ms` after asking (default 30000), the link is dead: the connection
+ * ends with EPODE_REASON_TIMEOUT (and reconnects, if enabled).
+ * `resend_unacked`: when a resumption is refused, send the unconfirmed
+ * stanzas again on the new session (1) instead of handing them back
+ * through the ack callback (0, the default; a resent message may then
+ * arrive twice — give messages ids (XEP-0359 origin-id) so receivers can
+ * drop duplicates). EPODE_EINVAL for 0 values or dead_ms < ack_wait_ms.
+ */
+EPODE_API int epode_conn_set_sm_policy(epode_conn_t *conn, unsigned request_every,
+                                       unsigned ack_wait_ms, unsigned dead_ms, int resend_unacked);
 
 /** 1 while stream management is enabled on the current stream. */
 EPODE_API int epode_conn_sm_enabled(const epode_conn_t *conn);

@@ -92,6 +92,9 @@ int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
     epode__timer_init(ctx->loop, &c->sm_timer);
     epode__timer_init(ctx->loop, &c->reconnect_timer);
     epode__sm_init(&c->sm_state, ctx->mem);
+    c->sm_every = 5;
+    c->sm_wait_ms = 1000;
+    c->sm_dead_ms = 30000;
     ctx->conns++;
     *out = c;
     return 0;
@@ -138,6 +141,7 @@ void epode_conn_free(epode_conn_t *c)
     epode__timer_stop(&c->dispatch_timer);
     epode__timer_stop(&c->reconnect_timer);
     epode__sm_free(&c->sm_state); /* freed with the connection, no events */
+    epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
     wipe(c->password);
     char **strs[] = {&c->jid, &c->localpart, &c->domain, &c->resource, &c->password, &c->host,
@@ -277,6 +281,18 @@ int epode_conn_set_reconnect(epode_conn_t *c, int enable, unsigned min_ms, unsig
     c->reconnect = enable != 0;
     c->rc_min = min_ms;
     c->rc_max = max_ms;
+    return 0;
+}
+
+int epode_conn_set_sm_policy(epode_conn_t *c, unsigned request_every, unsigned ack_wait_ms,
+                             unsigned dead_ms, int resend_unacked)
+{
+    if (!c || !request_every || !ack_wait_ms || dead_ms < ack_wait_ms)
+        return EPODE_EINVAL;
+    c->sm_every = request_every;
+    c->sm_wait_ms = ack_wait_ms;
+    c->sm_dead_ms = dead_ms;
+    c->sm_resend = resend_unacked != 0;
     return 0;
 }
 
@@ -530,6 +546,10 @@ static void eng_event(void *user, int ev)
     case EPODE__ENG_READY:
         c->rc_attempts = 0;
         epode__timer_stop(&c->login_timer);
+        /* A fresh session after a cut: say again who we are (RFC 6121
+         * §4.2); the application's READY handlers may add more. */
+        if (++c->sessions > 1 && c->reconnect && c->last_presence)
+            epode__engine_send(c->engine, c->last_presence);
         if (c->keepalive_s)
             epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "ready as %s (%s)",
@@ -634,15 +654,29 @@ static void on_idle(void *user)
     epode__engine_compact(c->engine);
 }
 
-#define SM_ACK_WAIT_MS 1000 /* ask for an ack this long after sending, at most */
-
+/* Unacknowledged stanzas: ask for an ack after sm_wait_ms; if nothing at
+ * all comes back for sm_dead_ms after asking, the link is dead. */
 static void on_sm_timer(void *user)
 {
     epode_conn_t *c = user;
-    if (c->engine && epode__engine_sm_enabled(c->engine) && epode__engine_sm_pending(c->engine)) {
+    if (!c->engine || !epode__engine_sm_enabled(c->engine) || !epode__engine_sm_pending(c->engine)) {
+        c->r_sent_at = 0;
+        return;
+    }
+    uint64_t now = epode__now_ms();
+    if (c->r_sent_at && c->last_read < c->r_sent_at && now - c->r_sent_at >= c->sm_dead_ms) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "no answer to an ack request for %u ms: the link is dead",
+                 c->sm_dead_ms);
+        fail(c, EPODE_ETIMEDOUT, EPODE_REASON_TIMEOUT, msg);
+        return;
+    }
+    if (!c->r_sent_at || c->last_read >= c->r_sent_at) {
         epode__engine_sm_request(c->engine);
+        c->r_sent_at = now;
         kick(c);
     }
+    epode__timer_start(&c->sm_timer, c->sm_dead_ms - (now - c->r_sent_at), on_sm_timer, c);
 }
 
 static void on_dispatch_timer(void *user)
@@ -753,6 +787,9 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     };
     cfg.sm = c->sm;
     cfg.sm_state = &c->sm_state;
+    cfg.sm_request_every = c->sm_every;
+    cfg.sm_resend = c->sm_resend;
+    c->r_sent_at = 0;
     epode__engine_cbs cbs = {eng_event, eng_stanza, eng_ended,
                              c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL,
                              eng_sm_result};
@@ -865,7 +902,7 @@ static void pump(epode_conn_t *c)
     /* Unacknowledged stanzas: ask for an ack soon, even if the count
      * that triggers <r/> is never reached (before going idle). */
     if (c->engine && epode__engine_sm_pending(c->engine) && !epode__timer_active(&c->sm_timer))
-        epode__timer_start(&c->sm_timer, SM_ACK_WAIT_MS, on_sm_timer, c);
+        epode__timer_start(&c->sm_timer, c->sm_wait_ms, on_sm_timer, c);
 }
 
 static void on_io(void *user, unsigned revents)
@@ -1051,12 +1088,29 @@ void epode__conn_poke(epode_conn_t *c)
         kick(c);
 }
 
+/* Keeps the last broadcast presence (no 'to'), to re-send it on a fresh
+ * session after automatic reconnection; unavailable forgets it. */
+static void remember_presence(epode_conn_t *c, const epode_stanza_t *st)
+{
+    if (strcmp(epode_stanza_get_name(st), "presence") != 0 || epode_stanza_get_to(st))
+        return;
+    const char *type = epode_stanza_get_type(st);
+    if (type && strcmp(type, "unavailable") != 0)
+        return; /* subscriptions and probes are not broadcasts */
+    epode_stanza_unref(c->last_presence);
+    c->last_presence = NULL;
+    if (!type)
+        epode_stanza_copy(st, &c->last_presence); /* best effort */
+}
+
 int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
 {
     if (!c || !st)
         return EPODE_EINVAL;
     if (!c->engine || !epode__engine_is_ready(c->engine))
         return EPODE_ESTATE;
+    if (c->reconnect)
+        remember_presence(c, st);
     int rc;
     if (epode__dispatch_wants_outgoing(c->dispatch, st)) {
         /* Filters work on a copy: the caller's stanza stays as it was. */

@@ -79,6 +79,11 @@ struct epode_conn {
     epode_ack_cb ack_cb;
     void *ack_user;
     epode__sm sm_state;  /* kept across connections for resumption */
+    unsigned sm_every, sm_wait_ms, sm_dead_ms;
+    int sm_resend;
+    uint64_t r_sent_at;  /* when we last asked for an ack (dead-link check) */
+    epode_stanza_t *last_presence; /* the last broadcast presence sent */
+    unsigned sessions;   /* READY count: >1 means a fresh session after a cut */
     int reconnect;       /* automatic reconnection on */
     unsigned rc_min, rc_max, rc_attempts;
     int user_closed;     /* epode_conn_close() was called: no reconnect */

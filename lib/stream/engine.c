@@ -72,6 +72,7 @@ struct epode__engine {
     int session_needed;
     char bind_id[24], session_id[24];
     int in_recv;
+    int resend_pending; /* a refused resume's queue waits for the new session */
     int ended;
     int state_before_end;
 };
@@ -469,12 +470,28 @@ static int is_iq_reply(const epode_stanza_t *st, const char *id)
            (strcmp(t, "result") == 0 || strcmp(t, "error") == 0);
 }
 
+static void resend_one(void *user, const char *id, const char *bytes, size_t len);
+
 static void ready(epode__engine *e)
 {
     if (e->cfg.sm && e->features && epode_stanza_find_child(e->features, "sm", NS_SM)) {
         /* Counting of what we send starts with <enable/> (XEP-0198 §4). */
         write_raw(e, "<enable xmlns='" NS_SM "' resume='true'/>");
         e->sm->requested = 1;
+        if (e->resend_pending) {
+            /* the old session's unconfirmed stanzas, first on the new one */
+            e->resend_pending = 0;
+            epode__sm_each(e->sm, resend_one, e);
+            e->sm->acked = 0;
+            e->sm->out = (uint32_t)epode__sm_pending(e->sm);
+        }
+    } else if (e->resend_pending) {
+        /* no stream management here: send them, and hand them back as
+         * unconfirmable */
+        e->resend_pending = 0;
+        epode__sm_each(e->sm, resend_one, e);
+        epode__sm_drain(e->sm, sm_report_unacked, e);
+        epode__sm_forget(e->sm);
     }
     e->state = ST_READY;
     if (e->cbs.event)
@@ -698,8 +715,17 @@ static void on_resume_answer(epode__engine *e, epode_stanza_t *st)
          * rest goes back to the application; then a fresh bind. */
         if (has_h && sm_apply_ack(e, h) < 0)
             return;
-        epode__sm_drain(e->sm, sm_report_unacked, e);
-        epode__sm_forget(e->sm);
+        if (e->cfg.sm_resend) {
+            /* Keep the queue: it is sent again on the new session, once
+             * stream management is enabled there (see ready()). */
+            e->sm->resumable = e->sm->enabled = e->sm->requested = 0;
+            e->sm->id[0] = '\0';
+            e->sm->in = 0;
+            e->resend_pending = 1;
+        } else {
+            epode__sm_drain(e->sm, sm_report_unacked, e);
+            epode__sm_forget(e->sm);
+        }
         int rc = send_bind(e);
         if (rc < 0)
             end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");

@@ -31,6 +31,7 @@ typedef struct epode__engine_config {
      * resumption); NULL: the engine keeps its own, forgotten with it. */
     struct epode__sm *sm_state;
     unsigned sm_request_every; /* <r/> after this many unacked stanzas (0: 5) */
+    int sm_resend;           /* on a refused resume, resend (1) or hand back (0) */
 } epode__engine_config;
 
 /* What the owner knows about TLS on the link, handed to the engine when

@@ -18,7 +18,7 @@ def test_count_messages_all_acknowledged(bins, server, tmp_path):
                        timeout=60)
     assert r.returncode == 0, r.stderr[-3000:]
     log = r.stderr
-    assert "SEND <enable xmlns='urn:xmpp:sm:3'/>" in log, log[-2000:]
+    assert "SEND <enable xmlns='urn:xmpp:sm:3' resume='true'/>" in log, log[-2000:]
     assert re.search(r"RECV <enabled [^>]*urn:xmpp:sm:3", log), log[-2000:]
     hs = [int(h) for h in re.findall(r"RECV <a [^>]*h='(\d+)'", log)]
     assert hs and max(hs) == 300, hs

@@ -94,8 +94,24 @@ static inline const char *scripted_next_text(scripted *s)
 /* Makes ctx (with allocator `mem`, NULL: libc) and conn (as `jid`, which
  * needs no password: ANONYMOUS here) and runs the login up to READY. 0 on
  * success. */
+static inline int scripted__login(scripted *s, const epode_mem_t *mem, const char *jid,
+                                   const char *bound, int sm);
+
 static inline int scripted_login_mem(scripted *s, const epode_mem_t *mem, const char *jid,
-                              const char *bound)
+                                     const char *bound)
+{
+    return scripted__login(s, mem, jid, bound, 0);
+}
+
+/* The same, with stream management asked for (and offered, and enabled
+ * by the server): the caller may set a policy afterwards. */
+static inline int scripted_login_sm(scripted *s, const char *jid, const char *bound)
+{
+    return scripted__login(s, NULL, jid, bound, 1);
+}
+
+static inline int scripted__login(scripted *s, const epode_mem_t *mem, const char *jid,
+                                  const char *bound, int sm)
 {
     memset(s, 0, sizeof *s);
     epode__transport *client;
@@ -106,6 +122,8 @@ static inline int scripted_login_mem(scripted *s, const epode_mem_t *mem, const 
         epode_conn_add_event_cb(s->conn, scripted__on_event, s, NULL) < 0 ||
         epode__memory_pair(NULL, &client, &s->server) < 0 ||
         epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0)
+        return -1;
+    if (sm && epode_conn_set_stream_management(s->conn, 1) < 0)
         return -1;
     if (epode__conn_start_over(s->conn, client) < 0)
         return -1;
@@ -118,8 +136,10 @@ static inline int scripted_login_mem(scripted *s, const epode_mem_t *mem, const 
     /* the client's next bytes are its new stream header */
     epode_parser_reset(s->parser);
     scripted_send(s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-    scripted_send(s, SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
-                     "</stream:features>");
+    scripted_send(s, sm ? SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                              "<sm xmlns='urn:xmpp:sm:3'/></stream:features>"
+                         : SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                              "</stream:features>");
     epode_stanza_t *bind = scripted_next(s);
     if (!bind || strcmp(epode_stanza_get_id(bind), "bind_1") != 0)
         return -1;
@@ -127,6 +147,12 @@ static inline int scripted_login_mem(scripted *s, const epode_mem_t *mem, const 
     snprintf(xml, sizeof xml, "<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:"
                               "xmpp-bind'><jid>%s</jid></bind></iq>", bound);
     scripted_send(s, xml);
+    if (sm) {
+        epode_stanza_t *en = scripted_next(s);
+        if (!en || strcmp(epode_stanza_get_name(en), "enable") != 0)
+            return -1;
+        scripted_send(s, "<enabled xmlns='urn:xmpp:sm:3' id='scripted' resume='true'/>");
+    }
     return epode_conn_is_ready(s->conn) ? 0 : -1;
 }
 

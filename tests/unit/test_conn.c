@@ -178,4 +178,63 @@ TEST(conn_exposes_stream_features_and_allocator)
     scripted_free(&s);
 }
 
+static void count_acks(epode_conn_t *c, int acked, const char *id, const char *xml, size_t len,
+                       void *user)
+{
+    (void)c, (void)id, (void)xml, (void)len;
+    int *n = user;
+    n[acked ? 0 : 1]++;
+}
+
+TEST(conn_dead_link_detected_when_acks_stop)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK(epode_conn_sm_enabled(s.conn));
+    CHECK_INT(epode_conn_set_sm_policy(s.conn, 100, 20, 10, 0), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_sm_policy(s.conn, 100, 20, 60, 0), 0);
+    int acks[2] = {0, 0};
+    epode_conn_set_ack_cb(s.conn, count_acks, acks);
+    epode_stanza_t *m;
+    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode_conn_send(s.conn, m), 0);
+    epode_stanza_unref(m);
+    scripted_pump(&s);
+    /* the server says nothing: an <r/> after 20 ms, then death at 60 ms */
+    for (int i = 0; i < 300 && epode_conn_reason(s.conn) == EPODE_REASON_NONE; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_TIMEOUT);
+    CHECK(strstr(epode_conn_error_text(s.conn), "link is dead"));
+    CHECK_INT(acks[1], 1); /* the message came back, unconfirmed */
+    int saw_r = 0;
+    scripted_pump(&s);
+    for (epode_stanza_t *st; (st = scripted_next(&s));)
+        saw_r |= strcmp(epode_stanza_get_name(st), "r") == 0;
+    CHECK(saw_r);
+    scripted_free(&s);
+}
+
+TEST(conn_answered_acks_keep_the_link_alive)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_set_sm_policy(s.conn, 100, 20, 2000, 0), 0);
+    int acks[2] = {0, 0};
+    epode_conn_set_ack_cb(s.conn, count_acks, acks);
+    epode_stanza_t *m;
+    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode_conn_send(s.conn, m), 0);
+    epode_stanza_unref(m);
+    scripted_pump(&s);
+    for (int i = 0; i < 5; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    scripted_send(&s, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+    for (int i = 0; i < 15; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(acks[0], 1);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_NONE);
+    CHECK(epode_conn_is_ready(s.conn));
+    scripted_free(&s);
+}
+
 TEST_MAIN

@@ -851,4 +851,71 @@ TEST(sm_not_resumable_without_resume_flag)
     g_owner_sm = NULL;
 }
 
+TEST(sm_cut_during_starttls_of_the_reconnect_keeps_the_session)
+{
+    fx f;
+    epode__sm owner;
+    CHECK(cut_session(&f, &owner));
+    /* the next connection is cut between <proceed/> and TLS */
+    memset(&f, 0, sizeof f);
+    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+                                .tls_mode = EPODE_TLS_REQUIRED, .sm = 1, .sm_state = &owner};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb};
+    CHECK_INT(epode__engine_new(NULL, &cfg, &cbs, &f, &f.e), 0);
+    epode__engine_start(f.e, NULL);
+    srv(&f, hdr(&f));
+    srv(&f, F_TLS);
+    srv(&f, PROCEED);
+    CHECK_STR(f.events, "STARTTLS ");
+    epode__engine_eof(f.e);
+    CHECK_INT(f.ended, 1);
+    CHECK(!strstr(f.sm_log, "back:")); /* nothing handed back: still resumable */
+    CHECK_INT((long long)epode__sm_pending(&owner), 2);
+    epode__engine_free(f.e);
+    /* and the one after that resumes */
+    CHECK(relogin(&f));
+    CHECK_STR(take(&f), "<resume xmlns='urn:xmpp:sm:3' h='1' previd='sess-1'/>");
+    srv(&f, "<resumed xmlns='urn:xmpp:sm:3' h='3' previd='sess-1'/>");
+    CHECK(strstr(f.sm_log, "ack:m2:") && strstr(f.sm_log, "ack:m3:"));
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
+}
+
+TEST(sm_refused_resume_can_resend_instead_of_handing_back)
+{
+    fx f;
+    epode__sm owner;
+    CHECK(cut_session(&f, &owner));
+    char keep[2048];
+    snprintf(keep, sizeof keep, "%s", f.sm_log);
+    memset(&f, 0, sizeof f);
+    snprintf(f.sm_log, sizeof f.sm_log, "%s", keep);
+    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+                                .tls_mode = EPODE_TLS_REQUIRED, .sm = 1, .sm_state = &owner,
+                                .sm_resend = 1};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb};
+    CHECK_INT(epode__engine_new(NULL, &cfg, &cbs, &f, &f.e), 0);
+    epode__engine_start(f.e, &facts13);
+    srv(&f, hdr(&f));
+    srv(&f, F_PLAIN);
+    srv(&f, SUCCESS);
+    srv(&f, hdr(&f));
+    srv(&f, F_BIND_SM);
+    take(&f);
+    srv(&f, "<failed xmlns='urn:xmpp:sm:3'/>");
+    CHECK(!strstr(f.sm_log, "back:")); /* kept, not handed back */
+    take(&f);
+    srv(&f, BIND_OK);
+    /* enable first, then m2 and m3 again, counted on the new session */
+    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/>"
+                        "<message type=\"chat\" to=\"romeo@example.net\" id=\"m2\"><body>x</body></message>"
+                        "<message type=\"chat\" to=\"romeo@example.net\" id=\"m3\"><body>x</body></message>");
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3' id='sess-2' resume='true'/><a xmlns='urn:xmpp:sm:3' h='2'/>");
+    CHECK(strstr(f.sm_log, "ack:m2:") && strstr(f.sm_log, "ack:m3:"));
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
+}
+
 TEST_MAIN

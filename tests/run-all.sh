@@ -134,4 +134,22 @@ for flavour in gcc asan; do
     [ $rc -eq 0 ] || tail -40 "$OUT/integration-$flavour.log"
 done
 
+if [ -x tests/lua/run.sh ] && [ -f "$OUT/gcc/bindings/lua/epode.so" ]; then
+    echo "== Lua binding (busted, against a real Prosody)"
+    bash tests/lua/run.sh "$OUT/gcc" >"$OUT/lua.log" 2>&1
+    rc=$?
+    "$PY" - "$OUT/lua.log" >> "$RESULTS" <<'PYEOF'
+import re, sys
+n = 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    m = re.match(r"^(not ok|ok) \d+ (.*)$", line.rstrip())
+    if m:
+        n += 1
+        print(("ok" if m.group(1) == "ok" else "fail") + " lua/" + m.group(2)[:120])
+if n == 0:
+    print("fail lua/no-tests-ran")
+PYEOF
+    [ $rc -eq 0 ] || { tail -30 "$OUT/lua.log"; result lua-run fail; }
+fi
+
 "$PY" "$ROOT/tests/tools/summary.py" "$RESULTS"

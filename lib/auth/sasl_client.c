@@ -160,36 +160,36 @@ static int is_sep(char c)
     return c == ' ' || c == '\t' || c == ',' || c == '\n' || c == '\r';
 }
 
+/* The next word of a separated list: skips separators, sets *len (0 at
+ * the end) and returns where the word starts; *p moves past it. */
+static const char *next_word(const char **p, size_t *len)
+{
+    while (**p && is_sep(**p))
+        (*p)++;
+    const char *start = *p;
+    while (**p && !is_sep(**p))
+        (*p)++;
+    *len = (size_t)(*p - start);
+    return start;
+}
+
 /* 1 if `word` is one of the separated words of `list` (case-insensitive). */
 static int word_in_list(const char *list, const char *word)
 {
-    size_t wn = strlen(word);
-    const char *p = list;
-    while (*p) {
-        while (*p && is_sep(*p))
-            p++;
-        const char *start = p;
-        while (*p && !is_sep(*p))
-            p++;
-        if ((size_t)(p - start) == wn && wn > 0 && strncasecmp(start, word, wn) == 0)
+    size_t wn = strlen(word), n;
+    const char *p = list, *w;
+    while ((w = next_word(&p, &n)), n > 0)
+        if (n == wn && strncasecmp(w, word, wn) == 0)
             return 1;
-    }
     return 0;
 }
 
 static int parse_allowed(epode__sasl *s, const char *list)
 {
-    const char *p = list;
+    const char *p = list, *start;
+    size_t n;
     s->n_allowed = 0;
-    while (*p) {
-        while (*p && is_sep(*p))
-            p++;
-        const char *start = p;
-        while (*p && !is_sep(*p))
-            p++;
-        size_t n = (size_t)(p - start);
-        if (n == 0)
-            break;
+    while ((start = next_word(&p, &n)), n > 0) {
         if (!mech_name_ok(start, n) || s->n_allowed == ALLOWED_MAX)
             return EPODE_EINVAL;
         char *dst = s->allowed[s->n_allowed++];

@@ -19,15 +19,6 @@
 #include "common/cli.h"
 
 static epode_ctx_t *g_ctx;
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-    if (g_ctx)
-        epode_ctx_wakeup(g_ctx); /* a write(2) to an eventfd: async-signal-safe */
-}
 
 static int on_chat(epode_conn_t *conn, epode_stanza_t *msg, void *user)
 {
@@ -83,12 +74,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "echo-bot: unexpected argument %s\n", o.argv[0]);
         return 64;
     }
-    /* Handlers first, so a signal during set-up still ends us cleanly. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_signals(); /* first: a signal during set-up still ends us cleanly */
 
     epode_conn_t *conn;
     cli_connect_setup(&o, &g_ctx, &conn);
@@ -122,7 +108,7 @@ int main(int argc, char **argv)
     }
     int closing = 0;
     while (!s.disconnected) {
-        if (g_stop && !closing) {
+        if (cli_stop_requested() && !closing) {
             closing = 1; /* DISCONNECTED follows the server's answer (or 5 s) */
             if (epode_conn_close(conn) < 0)
                 break;

@@ -20,15 +20,7 @@
 #include "common/cli.h"
 
 static epode_ctx_t *g_ctx;
-static volatile sig_atomic_t g_stop;
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-    if (g_ctx)
-        epode_ctx_wakeup(g_ctx);
-}
 
 typedef struct bot {
     const char *room, *nick;
@@ -82,7 +74,7 @@ static void on_room(epode_conn_t *conn, const epode_muc_event_t *ev, void *user)
         }
         break;
     case EPODE_MUC_LEFT:
-        if (!g_stop)
+        if (!cli_stop_requested())
             fail(conn, b, "the room dropped us (kicked, banned or destroyed)");
         else
             epode_conn_close(conn);
@@ -128,11 +120,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "muc-bot: not a room address (ROOM@SERVICE): %s\n", b.room);
         return 64;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_signals(); /* first: a signal during set-up still ends us cleanly */
 
     epode_conn_t *conn;
     cli_connect_setup(&o, &g_ctx, &conn);
@@ -153,7 +141,7 @@ int main(int argc, char **argv)
     int closing = 0;
     time_t leave_started = 0;
     while (!b.disconnected) {
-        if (g_stop && !closing) {
+        if (cli_stop_requested() && !closing) {
             closing = 1;
             leave_started = time(NULL);
             epode_muc_room_t *room = epode_muc_find(b.muc, b.room);

@@ -23,15 +23,7 @@
 #include "common/cli.h"
 
 static epode_ctx_t *g_ctx;
-static volatile sig_atomic_t g_stop;
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-    if (g_ctx)
-        epode_ctx_wakeup(g_ctx); /* a write(2) to an eventfd: async-signal-safe */
-}
 
 typedef struct app {
     epode_show_t show;
@@ -110,11 +102,7 @@ int main(int argc, char **argv)
         }
         off += (size_t)n;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_signals(); /* first: a signal during set-up still ends us cleanly */
 
     epode_conn_t *conn;
     cli_connect_setup(&o, &g_ctx, &conn);
@@ -133,7 +121,7 @@ int main(int argc, char **argv)
     }
     int closing = 0;
     while (!a.disconnected) {
-        if (g_stop && !closing) {
+        if (cli_stop_requested() && !closing) {
             closing = 1; /* says unavailable, then DISCONNECTED follows */
             if (epode_presence_close(conn, NULL) < 0)
                 break;

@@ -3,11 +3,40 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *prog = "epode-example";
+
+/* ---- signals --------------------------------------------------------------- */
+
+static epode_ctx_t *volatile signal_ctx;
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    epode_ctx_t *ctx = signal_ctx;
+    if (ctx)
+        epode_ctx_wakeup(ctx); /* a write(2) to an eventfd: async-signal-safe */
+}
+
+void cli_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_stop_requested(void)
+{
+    return stop_requested;
+}
 
 static void die_usage(const char *usage, const char *fmt, const char *arg)
 {
@@ -100,6 +129,7 @@ void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn)
 {
     check(epode_global_init(), "initialization");
     check(epode_ctx_new(NULL, ctx), "context");
+    signal_ctx = *ctx;
     if (o->verbose)
         epode_ctx_set_log(*ctx, EPODE_LOG_XML, on_log, NULL);
     check(epode_conn_new(*ctx, conn), "connection");

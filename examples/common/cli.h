@@ -38,6 +38,13 @@ void cli_parse(cli_t *o, int argc, char **argv, const char *usage);
  * reason on failure. */
 void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn);
 
+/* Makes SIGINT and SIGTERM ask the program to stop: they set a flag and
+ * wake the loop of the context cli_connect_setup() makes (so call this
+ * first: a signal during set-up is not lost). */
+void cli_catch_signals(void);
+/* 1 once SIGINT or SIGTERM has arrived. */
+int cli_stop_requested(void);
+
 /* One line describing why a connection ended ("authentication failed
  * (not-authorized)"), for the examples' error messages. */
 const char *cli_reason(epode_conn_t *conn);

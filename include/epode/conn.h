@@ -245,6 +245,13 @@ EPODE_API int epode_conn_close(epode_conn_t *conn);
 /** 1 once READY and until the stream ends. */
 EPODE_API int epode_conn_is_ready(const epode_conn_t *conn);
 
+/** 1 while an automatic reconnection is scheduled (see
+ * epode_conn_set_reconnect): from the DISCONNECTED event of a cut that
+ * will be retried until the next attempt starts. 0 otherwise — after
+ * epode_conn_close(), or when the policy gave up on the reason. Lets an
+ * application (or a binding) tell a pause from the end. */
+EPODE_API int epode_conn_will_reconnect(const epode_conn_t *conn);
+
 /** Bytes queued but not yet written to the socket. */
 EPODE_API size_t epode_conn_pending_bytes(const epode_conn_t *conn);
 

@@ -326,6 +326,11 @@ size_t epode_conn_pending_bytes(const epode_conn_t *c)
     return n;
 }
 int epode_conn_is_ready(const epode_conn_t *c) { return c && c->engine && epode__engine_is_ready(c->engine); }
+
+int epode_conn_will_reconnect(const epode_conn_t *c)
+{
+    return c && c->state == C_IDLE && epode__timer_active(&c->reconnect_timer);
+}
 const char *epode_conn_bound_jid(const epode_conn_t *c)
 {
     return epode_conn_is_ready(c) ? epode__engine_bound_jid(c->engine) : NULL;

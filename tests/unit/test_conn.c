@@ -237,4 +237,39 @@ TEST(conn_answered_acks_keep_the_link_alive)
     scripted_free(&s);
 }
 
+TEST(conn_will_reconnect_tells_a_pause_from_the_end)
+{
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, NULL, "anon@example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_will_reconnect(s.conn), 0);
+    CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 5000, 10000), 0);
+    /* a server going away for a while: retried */
+    scripted_send(&s, "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                      "</stream:error></stream:stream>");
+    for (int i = 0; i < 20 && epode_conn_reason(s.conn) == EPODE_REASON_NONE; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_STREAM_ERROR);
+    CHECK_INT(epode_conn_will_reconnect(s.conn), 1);
+    /* closing while waiting ends the policy */
+    CHECK_INT(epode_conn_close(s.conn), 0);
+    CHECK_INT(epode_conn_will_reconnect(s.conn), 0);
+    CHECK_INT(epode_conn_close(s.conn), EPODE_ESTATE);
+    scripted_free(&s);
+}
+
+TEST(conn_will_reconnect_is_0_for_a_final_error)
+{
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, NULL, "anon@example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 5000, 10000), 0);
+    scripted_send(&s, "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                      "</stream:error></stream:stream>");
+    for (int i = 0; i < 20 && epode_conn_reason(s.conn) == EPODE_REASON_NONE; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_STREAM_ERROR);
+    CHECK_INT(epode_conn_will_reconnect(s.conn), 0);
+    CHECK_INT(epode_conn_will_reconnect(NULL), 0);
+    scripted_free(&s);
+}
+
 TEST_MAIN

@@ -1,0 +1,60 @@
+"""epode — an XMPP client library (C, with this Python binding).
+
+    import asyncio, epode
+
+    async def main():
+        client = epode.Client("bot@example.org", "secret")
+
+        @client.on_message
+        async def echo(msg):
+            if msg.body and msg.type == "chat":
+                client.send_message(msg.from_, msg.body)
+
+        await client.connect()
+        await client.wait_disconnected()
+
+    asyncio.run(main())
+
+The C core does the parsing, TLS, SASL, stream management and dispatch;
+stanzas reach Python as lazy handles (``epode.Message`` and friends)
+that read the C tree only when asked.
+"""
+
+from . import _epode
+from ._client import Client
+from ._epode import (Connection, Context, Error, Iq, Message, Presence, Stanza, StanzaError,
+                     TimeoutError, error_codes, strerror)
+from ._loop import default_context
+
+__all__ = ["Client", "Connection", "Context", "Error", "Iq", "Message", "Presence", "Stanza",
+           "StanzaError", "TimeoutError", "default_context", "error_codes", "strerror",
+           "__version__"]
+
+__version__ = _epode.epode_version
+
+# Error codes as module constants: epode.EAUTH, epode.ETIMEDOUT, ...
+globals().update(error_codes)
+__all__ += sorted(error_codes)
+
+# Attributes every epode.Error has, even one made from Python.
+for _name in ("code", "name", "condition", "text", "reason", "redirect"):
+    setattr(Error, _name, None)
+
+
+def _stanza_error_init(self, condition="undefined-condition", text=None, type=None,
+                       stanza=None):
+    """StanzaError(condition, text=None, type=None): raise it from an IQ
+    handler to answer with that RFC 6120 condition."""
+    Exception.__init__(self, condition if not text else "%s: %s" % (condition, text))
+    self.condition = condition
+    self.text = text
+    self.type = type
+    self.stanza = stanza
+    self.code = _epode.EPROTOCOL
+    self.name = "EPROTOCOL"
+
+
+StanzaError.__init__ = _stanza_error_init
+StanzaError.type = None
+StanzaError.stanza = None
+del _name

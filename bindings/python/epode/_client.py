@@ -1,0 +1,362 @@
+"""epode.Client: an XMPP client connection for asyncio programs (and
+blocking ones, through run())."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Optional
+
+from . import _epode
+from ._epode import Connection, Error, Iq, Stanza, StanzaError
+from ._loop import bind_native, bind_to_running_loop, default_context
+
+log = logging.getLogger("epode")
+
+_EVENTS = ("connecting", "tls_up", "authenticated", "ready", "disconnected", "resumed")
+
+
+class Client:
+    """One XMPP account's connection.
+
+    ``Client(jid, password, server=None, port=None, ca_file=None,
+    direct_tls=False)`` makes an unconnected client. Secure by default:
+    TLS is required and the server's certificate is verified against the
+    system's trust store (or ``ca_file``) and the JID's domain. Without
+    ``server`` the domain's SRV records are used.
+
+    Keyword-only options: ``context`` (an ``epode.Context``; default: the
+    calling thread's shared one), ``tls`` ('required', 'direct',
+    'optional' or 'disabled'; ``direct_tls=True`` is 'direct'),
+    ``verify`` (False accepts any certificate — tests only),
+    ``mechanisms`` (SASL mechanisms allowed, e.g. "SCRAM-SHA-256"),
+    ``stream_management`` (XEP-0198, with resumption), ``reconnect``
+    (automatic reconnection with backoff), ``keepalive`` (seconds),
+    ``connect_timeout`` and ``login_timeout`` (seconds).
+    """
+
+    def __init__(self, jid: str, password: Optional[str], server: Optional[str] = None,
+                 port: Optional[int] = None, ca_file: Optional[str] = None,
+                 direct_tls: bool = False, *, context: Optional[_epode.Context] = None,
+                 tls: Optional[str] = None, verify: bool = True,
+                 mechanisms: Optional[str] = None, stream_management: bool = False,
+                 reconnect: bool = False, keepalive: Optional[float] = None,
+                 connect_timeout: Optional[float] = None,
+                 login_timeout: Optional[float] = None) -> None:
+        if direct_tls and tls not in (None, "direct"):
+            raise ValueError("direct_tls=True conflicts with tls=%r" % (tls,))
+        if port is not None and not 0 < port < 65536:
+            raise ValueError("port must be between 1 and 65535")
+        self._context = context if context is not None else default_context()
+        conn = self._conn = Connection(self._context, jid, password)
+        conn.configure(server=server, port=port or 0, tls="direct" if direct_tls else tls,
+                       ca_file=ca_file, verify=None if verify else False,
+                       mechanisms=mechanisms, stream_management=stream_management or None,
+                       reconnect=reconnect or None, keepalive=keepalive,
+                       connect_timeout=connect_timeout, login_timeout=login_timeout)
+        self.jid = jid
+        self._event_handlers: list[Callable[[str], Any]] = []
+        self._error_handlers: list[Callable[[BaseException], Any]] = []
+        self._handler_ids: dict[Any, list[int]] = {}
+        self._connect_waiters: list[asyncio.Future] = []
+        self._disconnect_waiters: list[asyncio.Future] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._native = False
+        conn.on_event = self._on_event
+        conn.on_error = self._on_callback_error
+        conn.spawn = self._spawn
+        # The hot paths go straight to C.
+        self.send = conn.send
+        self.send_message = conn.send_message
+        self.send_presence = conn.send_presence
+
+    # ---- state -------------------------------------------------------------
+
+    @property
+    def bound_jid(self) -> Optional[str]:
+        """The full JID the server bound for us, while connected."""
+        return self._conn.bound_jid
+
+    @property
+    def is_ready(self) -> bool:
+        """True while logged in (stanzas may flow)."""
+        return self._conn.ready
+
+    @property
+    def connection(self) -> Connection:
+        """The low-level epode._epode.Connection (options, features, ...)."""
+        return self._conn
+
+    @property
+    def last_error(self) -> Optional[Error]:
+        """After a disconnection: why, as an epode.Error (not raised)."""
+        return self._conn.last_error
+
+    # ---- handlers -----------------------------------------------------------
+
+    def _register(self, fn, name, ns, type):
+        hid = self._conn.add_handler(fn, name, ns, type)
+        self._handler_ids.setdefault(fn, []).append(hid)
+        return fn
+
+    def _decorator(self, name, fn, ns, type):
+        if fn is not None:
+            return self._register(fn, name, ns, type)
+        return lambda f: self._register(f, name, ns, type)
+
+    def on_message(self, fn=None, *, type: Optional[str] = None, ns: Optional[str] = None):
+        """Registers ``fn(msg)`` for incoming messages (every one: with or
+        without a body, errors included — check ``msg.body``/``msg.type``).
+        Use as ``@client.on_message`` or ``@client.on_message(type="chat")``.
+        ``fn`` may be a coroutine function (asyncio only)."""
+        return self._decorator("message", fn, ns, type)
+
+    def on_presence(self, fn=None, *, type: Optional[str] = None, ns: Optional[str] = None):
+        """Registers ``fn(presence)`` for incoming presence stanzas."""
+        return self._decorator("presence", fn, ns, type)
+
+    def on_iq(self, fn=None, *, ns: Optional[str] = None, type: Optional[str] = None):
+        """Registers ``fn(iq)`` for incoming IQs whose payload is in ``ns``.
+        For a get/set it answers by returning the reply (``iq.reply()``
+        plus children) or raising ``epode.StanzaError(condition)``;
+        returning None passes it on (unanswered requests get
+        service-unavailable). A coroutine function's result is used the
+        same way once it completes."""
+        return self._decorator("iq", fn, ns, type)
+
+    def on_stanza(self, fn=None, *, name: Optional[str] = None, ns: Optional[str] = None,
+                  type: Optional[str] = None):
+        """Registers ``fn(stanza)`` for any incoming stanza matching name,
+        payload namespace and type (None: any)."""
+        return self._decorator(name, fn, ns, type)
+
+    def on_event(self, fn: Callable[[str], Any]):
+        """Registers ``fn(event)`` for connection events: 'connecting',
+        'tls_up', 'authenticated', 'ready', 'disconnected', 'resumed'."""
+        self._event_handlers.append(fn)
+        return fn
+
+    def on_error(self, fn: Callable[[BaseException], Any]):
+        """Registers ``fn(exception)`` for exceptions raised by handlers.
+        Without one they are logged to the 'epode' logger; they never stop
+        the client."""
+        self._error_handlers.append(fn)
+        return fn
+
+    def remove_handler(self, fn) -> None:
+        """Removes every registration of ``fn`` (stanza, event or error
+        handler). KeyError if it was not registered."""
+        found = False
+        for hid in self._handler_ids.pop(fn, ()):
+            self._conn.remove_handler(hid)
+            found = True
+        for lst in (self._event_handlers, self._error_handlers):
+            while fn in lst:
+                lst.remove(fn)
+                found = True
+        if not found:
+            raise KeyError(fn)
+
+    # ---- callbacks from C ------------------------------------------------------
+
+    def _on_event(self, name: str) -> None:
+        if name in ("ready", "resumed"):
+            waiters, self._connect_waiters = self._connect_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+        elif name == "disconnected" and not self._conn.will_reconnect:
+            err = self._conn.last_error
+            waiters, self._connect_waiters = self._connect_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(err if err is not None else Error("disconnected"))
+            waiters, self._disconnect_waiters = self._disconnect_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+            if self._native:
+                self._context.stop()
+        for fn in list(self._event_handlers):
+            try:
+                r = fn(name)
+                if asyncio.iscoroutine(r):
+                    self._spawn(r, None)
+            except Exception as exc:  # reported, never fatal
+                self._on_callback_error(exc)
+
+    def _on_callback_error(self, exc: BaseException) -> None:
+        for fn in list(self._error_handlers):
+            try:
+                fn(exc)
+            except Exception:
+                log.exception("epode: the error handler %r failed", fn)
+        if not self._error_handlers:
+            log.error("epode: a handler raised %s", type(exc).__name__, exc_info=exc)
+
+    def _spawn(self, aw: Awaitable, stanza: Optional[Stanza]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if asyncio.iscoroutine(aw):
+                aw.close()
+            raise RuntimeError("an async handler needs the client to run under asyncio "
+                               "(await client.connect()), not run()") from None
+        task = loop.create_task(self._run_async_handler(aw, stanza))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_async_handler(self, aw: Awaitable, stanza: Optional[Stanza]) -> None:
+        request = (isinstance(stanza, Iq) and stanza.type in ("get", "set"))
+        try:
+            result = await aw
+        except StanzaError as err:
+            if request:
+                self._send_quietly(stanza.error_reply(err.condition or "undefined-condition",
+                                                      text=err.text))
+            else:
+                self._on_callback_error(err)
+            return
+        except Exception as exc:
+            self._on_callback_error(exc)
+            if request:
+                self._send_quietly(stanza.error_reply("internal-server-error"))
+            return
+        if isinstance(result, Stanza):
+            self._send_quietly(result)
+
+    def _send_quietly(self, st: Stanza) -> None:
+        try:
+            self._conn.send(st)
+        except Error as exc:
+            if exc.code != _epode.ESTATE:
+                self._on_callback_error(exc)
+
+    # ---- asyncio ------------------------------------------------------------
+
+    async def connect(self, timeout: Optional[float] = None) -> None:
+        """Connects and logs in; returns once stanzas may flow. Raises
+        epode.Error (with .reason 'auth', 'tls', 'network', ...) if the
+        connection fails, epode.TimeoutError after ``timeout`` seconds."""
+        loop = bind_to_running_loop(self._context)
+        fut = loop.create_future()
+        self._connect_waiters.append(fut)
+        try:
+            self._conn.connect()
+        except BaseException:
+            self._connect_waiters.remove(fut)
+            raise
+        try:
+            if timeout is None:
+                await fut
+            else:
+                await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            self._conn.close()
+            raise _epode.TimeoutError("connect: no login within %g s" % timeout) from None
+        except asyncio.CancelledError:
+            self._conn.close()
+            raise
+
+    async def disconnect(self, status: Optional[str] = None) -> None:
+        """Closes the stream gracefully (with an unavailable presence
+        carrying ``status``, if given) and waits until it has ended.
+        Does nothing if not connected."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._disconnect_waiters.append(fut)
+        if not self._conn.close(status):
+            self._disconnect_waiters.remove(fut)
+            return
+        await fut
+
+    async def wait_disconnected(self) -> None:
+        """Waits until the connection has ended for good (not a cut that
+        automatic reconnection will repair)."""
+        if not self._conn.ready and not self._conn.will_reconnect and not self._connect_waiters:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._disconnect_waiters.append(fut)
+        await fut
+
+    async def __aenter__(self) -> "Client":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.disconnect()
+
+    async def iq(self, iq, timeout: float = 30.0) -> Iq:
+        """Sends an IQ get/set (a Stanza or XML text) and returns the
+        result stanza. Raises epode.StanzaError for an error answer
+        (.condition, .type, .text, .stanza), epode.TimeoutError without an
+        answer in ``timeout`` seconds, epode.Error (ECANCELED) if the
+        connection ended first."""
+        fut = asyncio.get_running_loop().create_future()
+
+        def answered(answer, status):
+            if fut.done():
+                return
+            if answer is None:
+                fut.set_exception(_epode.TimeoutError("no answer to the IQ in time")
+                                  if status == _epode.ETIMEDOUT else
+                                  _make_error(status, "the connection ended before the answer"))
+            elif answer.type == "error":
+                fut.set_exception(answer.error)
+            else:
+                fut.set_result(answer)
+
+        wait_id = self._conn.send_iq(iq, answered, timeout)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            try:
+                self._conn.remove_handler(wait_id)
+            except Error:
+                pass
+            raise
+
+    # ---- blocking -------------------------------------------------------------
+
+    def run(self, timeout: Optional[float] = None) -> None:
+        """Connects (unless already connected) and serves until the
+        connection ends: disconnect() from a handler, stop(), or Ctrl-C.
+        The GIL is released while waiting. Raises epode.Error if the
+        connection failed or was lost (not after our own close), and
+        epode.TimeoutError if ``timeout`` seconds pass first."""
+        ctx = self._context
+        bind_native(ctx)
+        self._conn.spawn = None
+        if not self._conn.ready and not self._conn.will_reconnect:
+            try:
+                self._conn.connect()
+            except Error as exc:
+                if exc.code != _epode.ESTATE:
+                    raise
+        self._native = True
+        try:
+            finished = ctx.run(timeout)
+        finally:
+            self._native = False
+            self._conn.spawn = self._spawn
+        if not finished:
+            raise _epode.TimeoutError("run: still connected after %g s" % timeout)
+        err = self._conn.last_error
+        if err is not None and self._conn.reason != "closed":
+            raise err
+
+    def stop(self, status: Optional[str] = None) -> None:
+        """Closes the connection; run() returns once it has ended."""
+        if not self._conn.close(status) and self._native:
+            self._context.stop()
+
+    def __repr__(self) -> str:
+        state = "ready" if self._conn.ready else "not connected"
+        return "<epode.Client %s %s>" % (self.bound_jid or self.jid, state)
+
+
+def _make_error(code: int, message: str) -> Error:
+    err = Error(message)
+    err.code = code
+    err.name = next((k for k, v in _epode.error_codes.items() if v == code), None)
+    return err

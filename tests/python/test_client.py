@@ -1,0 +1,283 @@
+"""epode.Client against a real Prosody on loopback (see conftest.py)."""
+
+import asyncio
+import gc
+import tracemalloc
+import weakref
+
+import pytest
+
+import epode
+
+pytestmark = pytest.mark.server
+
+
+async def pair(prosody, **kw):
+    """Two connected clients on fresh accounts; b has a fixed resource."""
+    ja, pa = prosody.account("a")
+    jb, pb = prosody.account("b")
+    a = epode.Client(ja, pa, **prosody.kwargs(), **kw)
+    b = epode.Client(jb + "/py", pb, **prosody.kwargs(), **kw)
+    await asyncio.gather(a.connect(timeout=20), b.connect(timeout=20))
+    return a, b
+
+
+def test_readme_surface_messages_flow(prosody):
+    async def main():
+        a, b = await pair(prosody)
+        got = asyncio.Queue()
+
+        @b.on_message
+        def on_message(msg):
+            got.put_nowait((msg.from_, msg.body, msg.type, msg.stanza.name))
+
+        mid = a.send_message(b.bound_jid, "hello \u00e9\u00e8 <b>")
+        assert isinstance(mid, str) and mid
+        frm, body, typ, name = await asyncio.wait_for(got.get(), 10)
+        assert (frm, body, typ, name) == (a.bound_jid, "hello \u00e9\u00e8 <b>", "chat", "message")
+        assert "TLS" in a.connection.security
+        await a.disconnect()
+        await b.disconnect()
+        assert a.connection.reason == "closed" and not a.is_ready
+
+    asyncio.run(main())
+
+
+def test_async_with_and_async_handlers(prosody):
+    async def main():
+        ja, pa = prosody.account("a")
+        jb, pb = prosody.account("b")
+        async with epode.Client(ja, pa, **prosody.kwargs()) as a, \
+                epode.Client(jb, pb, **prosody.kwargs()) as b:
+            done = asyncio.get_running_loop().create_future()
+
+            @b.on_message(type="chat")
+            async def echo(msg):
+                await asyncio.sleep(0.01)
+                if msg.body:
+                    b.send_message(msg.from_, "echo: " + msg.body)
+
+            @a.on_message
+            def back(msg):
+                if msg.body and not done.done():
+                    done.set_result(msg.body)
+
+            a.send_message(b.bound_jid, "ping")
+            assert await asyncio.wait_for(done, 10) == "echo: ping"
+        assert not a.is_ready and not b.is_ready
+
+    asyncio.run(main())
+
+
+def test_iq_result_error_and_handlers_answering(prosody):
+    async def main():
+        a, b = await pair(prosody)
+
+        @b.on_iq(ns="jabber:iq:version", type="get")
+        def version(iq):
+            r = iq.reply()
+            q = r.add("query", "jabber:iq:version")
+            q.add("name", text="pytest-bot")
+            return r
+
+        @b.on_iq(ns="urn:example:forbidden")
+        def forbidden(iq):
+            raise epode.StanzaError("forbidden", "not for you")
+
+        @b.on_iq(ns="urn:example:slow")
+        async def slow(iq):
+            await asyncio.sleep(0.05)
+            return iq.reply()
+
+        @b.on_iq(ns="urn:example:broken")
+        def broken(iq):
+            raise ValueError("bug in the handler")
+
+        errors = []
+        b.on_error(errors.append)
+
+        def ask(ns):
+            iq = epode.Iq(type="get", to=b.bound_jid)
+            iq.add("query", ns)
+            return a.iq(iq, timeout=10)
+
+        r = await ask("jabber:iq:version")
+        assert r.type == "result" and r.find("query").find_text("name") == "pytest-bot"
+        with pytest.raises(epode.StanzaError) as ei:
+            await ask("urn:example:forbidden")
+        assert (ei.value.condition, ei.value.text) == ("forbidden", "not for you")
+        assert ei.value.stanza.type == "error"
+        assert (await ask("urn:example:slow")).type == "result"
+        with pytest.raises(epode.StanzaError) as ei:
+            await ask("urn:example:broken")
+        assert ei.value.condition == "internal-server-error"
+        assert len(errors) == 1 and isinstance(errors[0], ValueError)
+        with pytest.raises(epode.StanzaError) as ei:
+            await ask("urn:example:nobody-handles-this")
+        assert ei.value.condition == "service-unavailable"
+        # an IQ that is not get/set, or not an IQ, is refused before sending
+        with pytest.raises(ValueError):
+            await a.iq(epode.Iq(type="result", to=b.bound_jid))
+        await a.disconnect()
+        await b.disconnect()
+
+    asyncio.run(main())
+
+
+def test_iq_timeout_and_cancel_when_the_stream_ends(prosody):
+    async def main():
+        a, b = await pair(prosody)
+
+        @b.on_iq(ns="urn:example:silent")
+        def silent(iq):
+            return True  # handled, but never answered
+
+        iq = epode.Iq(type="get", to=b.bound_jid)
+        iq.add("query", "urn:example:silent")
+        with pytest.raises(epode.TimeoutError):
+            await a.iq(iq, timeout=0.3)
+        pending = asyncio.ensure_future(a.iq(iq.copy(), timeout=30))
+        await asyncio.sleep(0.2)
+        await a.disconnect()
+        with pytest.raises(epode.Error) as ei:
+            await pending
+        assert ei.value.code == epode.ECANCELED
+        await b.disconnect()
+
+    asyncio.run(main())
+
+
+def test_a_raising_handler_is_reported_and_the_client_goes_on(prosody, caplog):
+    async def main():
+        a, b = await pair(prosody)
+        seen = asyncio.Queue()
+
+        @b.on_message
+        def bad(msg):
+            if msg.body == "boom":
+                raise RuntimeError("handler bug")
+
+        @b.on_message
+        def good(msg):
+            if msg.body:
+                seen.put_nowait(msg.body)
+
+        a.send_message(b.bound_jid, "boom")
+        a.send_message(b.bound_jid, "after")
+        assert await asyncio.wait_for(seen.get(), 10) == "boom"
+        assert await asyncio.wait_for(seen.get(), 10) == "after"
+        assert b.is_ready
+        await a.disconnect()
+        await b.disconnect()
+
+    with caplog.at_level("ERROR", logger="epode"):
+        asyncio.run(main())
+    assert any("RuntimeError" in r.getMessage() or (r.exc_info and r.exc_info[0] is RuntimeError)
+               for r in caplog.records)
+
+
+def test_wrong_password_and_untrusted_certificate(prosody):
+    async def main():
+        j, p = prosody.account("w")
+        c = epode.Client(j, p + "x", **prosody.kwargs())
+        with pytest.raises(epode.Error) as ei:
+            await c.connect(timeout=20)
+        assert ei.value.reason == "auth" and ei.value.condition == "not-authorized"
+        c = epode.Client(j, p, server=prosody.host, port=prosody.port)  # system CAs only
+        with pytest.raises(epode.Error) as ei:
+            await c.connect(timeout=20)
+        assert ei.value.reason == "tls"
+
+    asyncio.run(main())
+
+
+def test_direct_tls(prosody):
+    async def main():
+        j, p = prosody.account("d")
+        c = epode.Client(j, p, server=prosody.host, port=prosody.direct_tls_port,
+                         ca_file=prosody.ca_file, direct_tls=True)
+        await c.connect(timeout=20)
+        assert "direct" in c.connection.security.lower() or "TLS" in c.connection.security
+        await c.disconnect()
+
+    asyncio.run(main())
+
+
+def test_blocking_run_serves_until_stopped(prosody):
+    j, p = prosody.account("r")
+    c = epode.Client(j, p, **prosody.kwargs())
+    events = []
+
+    @c.on_event
+    def on_event(name):
+        events.append(name)
+        if name == "ready":
+            c.send_presence(status="here")
+            c.stop()
+
+    c.run(timeout=30)
+    assert events[0] == "connecting" and "ready" in events and events[-1] == "disconnected"
+    assert c.connection.reason == "closed"
+    # run() again on the same client, then asyncio on the same context
+    events.clear()
+    c.run(timeout=30)
+    assert "ready" in events
+
+    async def main():
+        await c.connect(timeout=20)
+        await c.disconnect()
+    asyncio.run(main())
+
+
+def test_a_connected_client_stays_alive_until_disconnected(prosody):
+    async def main():
+        a, b = await pair(prosody)
+        got = asyncio.Queue()
+        b.on_message(lambda msg: got.put_nowait(msg.body) if msg.body else None)
+        ref = weakref.ref(b)
+        bjid = b.bound_jid
+        del b
+        gc.collect()
+        assert ref() is not None  # still connected: kept alive
+        a.send_message(bjid, "still there?")
+        assert await asyncio.wait_for(got.get(), 10) == "still there?"
+        await ref().disconnect()
+        gc.collect()
+        assert ref() is None
+        await a.disconnect()
+
+    asyncio.run(main())
+
+
+def test_ten_thousand_messages_without_leaks(prosody):
+    """The issue's promise: no leaks under a 10,000-message run."""
+    async def burst(a, b, got, n):
+        for i in range(n):
+            a.send_message(b.bound_jid, "message %d" % i)
+        for _ in range(n):
+            await asyncio.wait_for(got.get(), 30)
+
+    async def main():
+        a, b = await pair(prosody)
+        got = asyncio.Queue()
+
+        @b.on_message
+        def count(msg):
+            if msg.body:
+                got.put_nowait(len(msg.body))
+
+        await burst(a, b, got, 1000)  # warm up caches and buffers
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        await burst(a, b, got, 10000)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+        await a.disconnect()
+        await b.disconnect()
+        return grown
+
+    grown = asyncio.run(main())
+    assert grown < 256 * 1024, "Python memory grew by %d bytes over 10,000 messages" % grown

@@ -1,0 +1,324 @@
+"""Unit tests of the Python binding: no server needed."""
+
+import asyncio
+import gc
+import socket
+import threading
+import tracemalloc
+import weakref
+
+import pytest
+
+import epode
+from epode import _epode
+
+
+# ---- stanzas ---------------------------------------------------------------
+
+def test_message_builder_and_lazy_fields():
+    m = epode.Message(to="bob@example.org/r", body="hi <&> there", type="chat", id="m1")
+    assert isinstance(m, epode.Stanza)
+    assert (m.name, m.ns, m.to, m.type, m.id, m.body) == (
+        "message", "jabber:client", "bob@example.org/r", "chat", "m1", "hi <&> there")
+    assert m.from_ is None and m.stanza is m
+    assert "hi &lt;&amp;&gt; there" in str(m)
+    assert epode.Message().type == "normal"  # RFC 6121 default
+
+
+def test_parse_gives_typed_stanzas_with_attribute_and_child_access():
+    iq = epode.Stanza.parse(b"<iq xmlns='jabber:client' type='get' id='v1' from='a@b/c'>"
+                            b"<query xmlns='jabber:iq:version'/></iq>")
+    assert type(iq) is epode.Iq
+    assert iq["type"] == "get" and iq.get("id") == "v1" and iq.from_ == "a@b/c"
+    assert iq.get("nope") is None and iq.get("nope", 5) == 5
+    with pytest.raises(KeyError):
+        iq["nope"]
+    q = iq.find("query", "jabber:iq:version")
+    assert q is not None and q.ns == "jabber:iq:version" and q.parent.name == "iq"
+    assert iq.find("query", "other") is None
+    assert len(iq) == 1 and [c.name for c in iq] == ["query"]
+    p = epode.Stanza.parse("<presence xmlns='jabber:client'><show>dnd</show>"
+                           "<priority>5</priority><status>busy</status></presence>")
+    assert type(p) is epode.Presence
+    assert (p.type, p.show, p.priority, p.status) == ("available", "dnd", 5, "busy")
+    plain = epode.Stanza.parse("<x xmlns='urn:x'/>")
+    assert type(plain) is epode.Stanza
+
+
+def test_building_trees_attributes_and_text():
+    st = epode.Stanza("iq", attrs={"type": "set", "id": "x1"})
+    q = st.add("query", "jabber:iq:roster")
+    item = q.add("item", attrs={"jid": "a@b", "name": "A"})
+    item.add("group", text="Friends")
+    assert st.find("query").find("item")["jid"] == "a@b"
+    item["name"] = "Alice"
+    del item["jid"]
+    assert item.attrs == {"name": "Alice"}
+    with pytest.raises(KeyError):
+        del item["jid"]
+    item.text = "t"
+    assert item.text == "t" and len(item) == 0  # setting text replaces children
+    copy = st.copy()
+    assert copy == st and copy is not st
+    copy["id"] = "other"
+    assert copy != st
+    other = epode.Stanza("x", "urn:x")
+    other.add(st)  # a copy of another tree
+    assert other.find("iq").find("query").ns == "jabber:iq:roster"
+    assert str(epode.Stanza("a", "urn:a", text="line1\nline2").to_xml(one_line=True)).count("\n") == 0
+
+
+def test_child_handle_keeps_its_tree_alive():
+    def child():
+        root = epode.Stanza.parse("<m xmlns='urn:x'><a><b>deep</b></a></m>")
+        return root.find("a").find("b")
+    b = child()
+    gc.collect()
+    assert b.text == "deep" and b.root.name == "m"
+
+
+def test_reply_and_error_reply():
+    msg = epode.Stanza.parse("<message xmlns='jabber:client' from='a@b/c' to='me@x/y' "
+                             "id='7' type='chat'><body>hi</body></message>")
+    r = msg.reply("back")
+    assert (r.to, r.from_, r.id, r.body, r.type) == ("a@b/c", "me@x/y", "7", "back", "chat")
+    iq = epode.Stanza.parse("<iq xmlns='jabber:client' type='get' id='q' from='a@b/c'>"
+                            "<query xmlns='urn:x'/></iq>")
+    err = iq.error_reply("item-not-found", text="no such thing")
+    assert err.type == "error"
+    e = err.error
+    assert isinstance(e, epode.StanzaError)
+    assert (e.condition, e.type, e.text) == ("item-not-found", "cancel", "no such thing")
+    assert e.stanza == err
+    assert iq.error is None
+    with pytest.raises(ValueError):
+        iq.error_reply("no-such-condition")
+    with pytest.raises(epode.Error):
+        err.error_reply("bad-request")  # never answer an error with an error
+
+
+@pytest.mark.parametrize("xml, condition", [
+    ("<a><b></a>", "not-well-formed"),
+    ("<a>\xff", "not-well-formed"),
+    ("<!DOCTYPE a><a/>", "restricted-xml"),
+    ("<a><!-- c --></a>", "restricted-xml"),
+    ("", "not-well-formed"),
+])
+def test_bad_xml_raises_with_the_condition(xml, condition):
+    with pytest.raises(epode.Error) as ei:
+        epode.Stanza.parse(xml)
+    assert ei.value.condition == condition
+    assert ei.value.code in (epode.EXML, epode.ELIMIT, epode.EINVAL)
+
+
+def test_bad_input_is_refused_clearly():
+    with pytest.raises(epode.Error) as ei:
+        epode.Message(to="a@@b", body="x")
+    assert ei.value.name == "EJID" and ei.value.code == epode.EJID
+    with pytest.raises(epode.Error):
+        epode.Stanza("not a name")
+    with pytest.raises(ValueError):
+        epode.Stanza("a", text="nul\0inside")
+    with pytest.raises(TypeError):
+        epode.Stanza("a", attrs={"x": 1})
+    with pytest.raises(epode.Error):
+        epode.Stanza("a")["x"] = "\x01"  # not a character XML can carry
+    with pytest.raises(ValueError):
+        epode.Presence(show="sleeping")
+    with pytest.raises(ValueError):
+        epode.Presence(priority=200)
+    with pytest.raises(ValueError):
+        epode.Iq(type="query")
+    with pytest.raises(TypeError):
+        epode.Stanza.parse(42)
+
+
+def test_errors_carry_codes_and_names():
+    assert epode.EAUTH == -15 and epode.error_codes["ETIMEDOUT"] == epode.ETIMEDOUT
+    assert "authentication" in epode.strerror(epode.EAUTH)
+    assert issubclass(epode.TimeoutError, TimeoutError)
+    assert issubclass(epode.StanzaError, epode.Error)
+    e = epode.StanzaError("forbidden", "go away")
+    assert (e.condition, e.text) == ("forbidden", "go away")
+    plain = epode.Error("x")
+    assert plain.code is None and plain.condition is None
+
+
+def test_many_stanzas_do_not_leak():
+    def churn(n):
+        for i in range(n):
+            m = epode.Stanza.parse("<message xmlns='jabber:client' to='a@b'><body>%d</body>"
+                                   "</message>" % i)
+            m.reply("r").add("x", "urn:x")
+            str(m)
+    churn(2000)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    churn(10000)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert grown < 64 * 1024, grown
+
+
+# ---- the context and its drivers ---------------------------------------------
+
+class RecordingDriver:
+    def __init__(self):
+        self.watches, self.timers = [], []
+
+    def watch(self, fd, events):
+        self.watches.append((fd, events))
+
+    def timer(self, ms):
+        self.timers.append(ms)
+
+
+def test_set_driver_replays_what_epode_watches():
+    ctx = epode.Context()
+    watched = ctx.watched()
+    drv = RecordingDriver()
+    ctx.set_driver(drv)
+    assert dict(drv.watches) == watched
+    assert len(drv.timers) == 1
+    assert ctx.driver is drv
+    ctx.set_driver(None)
+    assert ctx.driver is None
+
+
+def test_run_times_out_and_stops():
+    ctx = epode.Context()
+    assert ctx.run(timeout=0.05) is False
+
+    def from_another_thread():
+        ctx.stop()
+        ctx.wakeup()  # the thread-safe way to interrupt the wait
+
+    t = threading.Timer(0.1, from_another_thread)
+    t.start()
+    assert ctx.run(timeout=10) is True
+    t.join()
+    with pytest.raises(ValueError):
+        ctx.run(timeout=-1)
+
+
+def test_run_refuses_a_context_driven_by_a_loop():
+    ctx = epode.Context()
+    ctx.set_driver(RecordingDriver())
+    with pytest.raises(RuntimeError):
+        ctx.run(timeout=0.01)
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- the client, without a server ------------------------------------------------
+
+def test_client_validates_its_arguments():
+    with pytest.raises(epode.Error) as ei:
+        epode.Client("not a jid@", "pw")
+    assert ei.value.name == "EJID"
+    with pytest.raises(ValueError):
+        epode.Client("a@example.org", "pw", port=70000)
+    with pytest.raises(ValueError):
+        epode.Client("a@example.org", "pw", direct_tls=True, tls="optional")
+    with pytest.raises(ValueError):
+        epode.Client("a@example.org", "pw", tls="sometimes")
+    c = epode.Client("a@example.org", "pw")
+    with pytest.raises(epode.Error) as ei:
+        c.send_message("b@example.org", "hi")
+    assert ei.value.code == epode.ESTATE
+    with pytest.raises(epode.Error) as ei:
+        c.send_message("b@@example.org", "hi")
+    assert ei.value.code == epode.EJID
+    with pytest.raises(ValueError):
+        c.send_message("b@example.org", "hi", type="shout")
+    with pytest.raises(TypeError):
+        c.send_message("b@example.org")
+
+
+def test_handlers_register_and_remove():
+    c = epode.Client("a@example.org", "pw")
+
+    @c.on_message
+    def f(msg):
+        pass
+
+    @c.on_message(type="chat")
+    def g(msg):
+        pass
+
+    @c.on_event
+    def e(name):
+        pass
+
+    assert f is not None and g is not None
+    c.remove_handler(f)
+    c.remove_handler(e)
+    with pytest.raises(KeyError):
+        c.remove_handler(f)
+    with pytest.raises(TypeError):
+        c.connection.add_handler(42, "message")
+
+
+def test_connect_to_a_closed_port_fails_with_a_network_error():
+    port = closed_port()
+
+    async def main():
+        c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port)
+        with pytest.raises(epode.Error) as ei:
+            await c.connect(timeout=10)
+        assert ei.value.reason == "network"
+        assert c.last_error is not None and not c.is_ready
+
+    asyncio.run(main())
+    # and again from a second asyncio.run(): the context follows the new loop
+    asyncio.run(main())
+    # and blocking
+    c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port)
+    with pytest.raises(epode.Error) as ei:
+        c.run(timeout=10)
+    assert ei.value.reason == "network"
+
+
+def test_connect_timeout_when_the_server_never_answers():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    async def main():
+        c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port)
+        with pytest.raises(epode.TimeoutError):
+            await c.connect(timeout=0.3)
+        await asyncio.sleep(0.05)
+        assert not c.is_ready
+
+    try:
+        asyncio.run(main())
+    finally:
+        srv.close()
+
+
+def test_a_forgotten_client_is_freed_once_disconnected():
+    port = closed_port()
+
+    async def main():
+        c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port)
+        ref = weakref.ref(c)
+        with pytest.raises(epode.Error):
+            await c.connect(timeout=10)
+        del c
+        gc.collect()
+        return ref
+
+    ref = asyncio.run(main())
+    gc.collect()
+    assert ref() is None

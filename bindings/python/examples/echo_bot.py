@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""echo_bot.py — answers every chat or normal message with the same body.
+
+    python3 echo_bot.py --jid bot@example.org --password-file pw.txt \\
+        [--server HOST] [--port N] [--ca-file FILE] [--direct-tls] [--verbose] [--blocking]
+
+From the build tree: meson devenv -C build python3 bindings/python/examples/echo_bot.py ...
+
+Runs until the connection ends: SIGINT/SIGTERM, or the message "!quit"
+from its own account, close it cleanly. Exits 0 then, and 1 with a
+one-line reason if it ended any other way. --blocking uses Client.run()
+instead of asyncio (the same bot, for programs without an event loop).
+"""
+
+import asyncio
+import signal
+import sys
+
+import _common
+import epode
+
+
+def make_bot(args) -> epode.Client:
+    client = _common.client(args)
+
+    @client.on_message
+    def echo(msg: epode.Message) -> None:
+        if msg.body is None or msg.type not in ("chat", "normal"):
+            return  # chat states, receipts, errors, groupchat: not for us
+        if msg.from_bare == client.bound_jid.split("/")[0] and msg.body == "!quit":
+            client.stop()
+            return
+        client.send_message(msg.from_, msg.body, type=msg.type)
+        print("echoed %d characters to %s" % (len(msg.body), msg.from_), flush=True)
+
+    @client.on_event
+    def event(name: str) -> None:
+        if name == "ready":
+            client.send_presence(status="I repeat what you say")
+            print("ready as %s" % client.bound_jid, flush=True)
+
+    return client
+
+
+async def serve(client: epode.Client) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, client.stop)
+    await client.connect()
+    await client.wait_disconnected()
+
+
+def main() -> int:
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--blocking", action="store_true", help="use Client.run(), not asyncio")
+    args = p.parse_args()
+    client = make_bot(args)
+    try:
+        if args.blocking:
+            signal.signal(signal.SIGTERM, lambda *_: client.stop())
+            try:
+                client.run()
+            except KeyboardInterrupt:
+                client.stop()
+                client.run(timeout=5)
+        else:
+            asyncio.run(serve(client))
+    except epode.Error as exc:
+        print("echo_bot: %s" % exc, file=sys.stderr)
+        return 1
+    err = client.last_error
+    if err is not None and client.connection.reason != "closed":
+        print("echo_bot: %s" % err, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,20 +3,56 @@
  *   local c = epode.client{ jid = "bot@example.org", password = "pw",
  *                           server = nil, port = nil, ca_file = nil,
  *                           direct_tls = false, verbose = false }
- *   c:on_message(function(msg, client) ... end)   -- msg.from/.to/.type/.body/.id
+ *   c:on_message(function(msg, client) ... end)   -- msg.from/.to/.type/.body/
+ *                                                 -- .id/.subject/.thread/.stanza
+ *   c:on_presence(function(st, client) ... end)   -- raw stanzas; returning
+ *   c:on_iq(function(st, client) ... end)         -- true means handled
+ *        (they see every presence and IQ, MUC presences and IQ results
+ *        included; an IQ get or set nobody handles gets service-unavailable)
  *   c:on_event(function(name, info, client) ... end)
  *   c.on_error = function(message, where, traceback) ... end
  *   c:connect(); c:run()            -- or c:step(ms) from a loop of your own
+ *   c:send_message(to, body [, type]) -> id;  c:send_presence([show [, status [, prio]]])
+ *   c:send(stanza or "<xml/>") -> id;  c:close();  c:stop()
+ *   c:bound_jid(), c:is_ready(), c:fd(), c:timeout()
+ *
+ * Multi-user chat (rooms are named by their bare JID; the MUC helper is
+ * made on first use):
+ *   c:on_muc(function(ev, client) ... end)  -- ev.type: "joined", "message",
+ *        "private", "subject", "occupant_joined", "occupant_changed",
+ *        "occupant_left", "error", "left"; ev.room, .nick, .body, .subject,
+ *        .is_self, .is_history, .occupant, .condition, .fatal, .stanza ...
+ *   c:join(room, nick [, password | {password=, history=, history_seconds=}])
+ *   c:leave(room [, status]) -> false if not in it;  c:send_groupchat(room, body)
+ *   c:send_private(room, nick, body);  c:set_subject(room, subject)
+ *   c:occupants(room) -> { {nick=, jid=, role=, affiliation=, show=, status=,
+ *                           is_self=}, ... } or nil;  c:room(room) -> table or nil
+ *   c:muc_nick_retry(max_tries [, suffix])
+ *
+ * Stanzas (userdata "epode.stanza": an element plus a reference on its
+ * tree, so any element keeps the whole tree alive):
+ *   epode.stanza(name [, ns] [, attrs]);  epode.parse("<xml/>")
+ *   st.name, st.ns, st.text, st.attrs, st.parent;  st:attr(name [, ns])
+ *   st:child([name [, ns]]);  for ch in st:children([name [, ns]]) do ... end
+ *   st:add(name [, ns] [, attrs]) -> child;  st:add(other_stanza) -> copy
+ *   st:set_attr(name, value_or_nil), st:set_text(s), st:add_text(s) -> st
+ *   st:copy(), st:reply(), st:error_reply(condition [, text]);  tostring(st)
+ * Stanzas handed to handlers are read-only (other handlers see the same
+ * tree after this one): st:copy() gives a writable one.
  *
  * Ownership. Each client is one full userdata that owns its own context,
- * connection and messaging helper; __gc (and __close) free them, closing
- * the socket at once without events. Only the client's own methods drive
+ * connection, messaging helper and (once used) MUC helper; __gc (and
+ * __close) free them, helpers before the connection, closing the socket
+ * at once without events. Only the client's own methods drive
  * its context, and every one of them holds the userdata on its stack
  * while epode runs, so a client can never be collected while epode is
  * inside it and no pinning is needed; a client dropped while connected
  * is simply disconnected by the collector. Handlers are kept as the
  * userdata's user values (never registry references), so a handler that
  * captures its own client makes an ordinary cycle the collector frees.
+ * A stanza userdata owns one reference on its tree, dropped by __gc; a
+ * userdata is always made (with a NULL element) before the tree it will
+ * own, so a Lua error can never leave a tree without an owner.
  *
  * Errors. Every epode failure raises a Lua error
  * "<function>: <NAME>: <text>" (NAME as epode_err_name()). Handlers run
@@ -35,14 +71,24 @@
 #include <string.h>
 
 #define CLIENT_MT "epode.client"
+#define STANZA_MT "epode.stanza"
 
 /* User value slots of a client userdata. */
-enum { UV_ON_MESSAGE = 1, UV_ON_EVENT = 2, UV_ON_ERROR = 3, UV_COUNT = 3 };
+enum {
+    UV_ON_MESSAGE = 1,
+    UV_ON_EVENT,
+    UV_ON_ERROR,
+    UV_ON_PRESENCE,
+    UV_ON_IQ,
+    UV_ON_MUC,
+    UV_COUNT = UV_ON_MUC
+};
 
 typedef struct client {
     epode_ctx_t *ctx;
     epode_conn_t *conn;
     epode_messaging_t *msgs;
+    epode_muc_t *muc; /* made on first use (join, on_muc) */
     lua_State *L;  /* the state running the loop, only while in_loop */
     int self;      /* the userdata's absolute stack index in L, while in_loop */
     int in_loop;   /* inside run() or step() */
@@ -105,6 +151,8 @@ static void set_field_str(lua_State *L, const char *key, const char *value)
 /* Frees everything the client owns (no events). Idempotent. */
 static void client_release(client_t *c)
 {
+    epode_muc_free(c->muc);
+    c->muc = NULL;
     epode_messaging_free(c->msgs);
     c->msgs = NULL;
     epode_conn_free(c->conn);
@@ -113,6 +161,480 @@ static void client_release(client_t *c)
         epode_ctx_free(c->ctx);
     c->ctx = NULL;
 }
+
+/* Raises "<where>: <NAME>: <text> ('<about>')". */
+static int raise_epode_about(lua_State *L, const char *where, int rc, const char *about)
+{
+    return luaL_error(L, "%s: %s: %s ('%s')", where, epode_err_name(rc), epode_strerror(rc),
+                      about);
+}
+
+/* A string argument that C can take as a C string: XML cannot carry NUL
+ * anyway, and a silently truncated value would be worse than an error. */
+static const char *check_cstr(lua_State *L, int idx)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, idx, &len);
+    if (strlen(s) != len)
+        luaL_argerror(L, idx, "string contains a NUL byte");
+    return s;
+}
+
+static const char *opt_cstr(lua_State *L, int idx)
+{
+    return lua_isnoneornil(L, idx) ? NULL : check_cstr(L, idx);
+}
+
+/* ---- stanzas ------------------------------------------------------------ */
+
+typedef struct lstanza {
+    epode_stanza_t *el; /* one reference on its tree; NULL only while being made */
+    int readonly;       /* received: shared with epode and the other handlers */
+} lstanza_t;
+
+/* Pushes an empty stanza userdata. It is made, with its metatable, before
+ * the tree it will own, so whatever raises afterwards leaves the tree to
+ * __gc. */
+static lstanza_t *new_box(lua_State *L, int readonly)
+{
+    lstanza_t *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->el = NULL;
+    b->readonly = readonly;
+    luaL_setmetatable(L, STANZA_MT);
+    return b;
+}
+
+/* Pushes a stanza userdata for `el`, taking a reference on its tree. */
+static void push_stanza(lua_State *L, epode_stanza_t *el, int readonly)
+{
+    lstanza_t *b = new_box(L, readonly);
+    b->el = epode_stanza_ref(el);
+}
+
+static lstanza_t *check_stanza(lua_State *L, int idx)
+{
+    lstanza_t *b = luaL_checkudata(L, idx, STANZA_MT);
+    if (!b->el)
+        luaL_argerror(L, idx, "empty stanza");
+    return b;
+}
+
+static epode_stanza_t *check_writable(lua_State *L, const char *where)
+{
+    lstanza_t *b = check_stanza(L, 1);
+    if (b->readonly)
+        luaL_error(L, "%s: the stanza is read-only (it was received; st:copy() gives a "
+                      "writable copy)", where);
+    return b->el;
+}
+
+/* Sets the attributes in table `t` on `el`, in name order so that the
+ * text form does not depend on the table's iteration order. Values are
+ * strings or numbers. */
+static void set_attrs_from(lua_State *L, epode_stanza_t *el, int t, const char *where)
+{
+    t = lua_absindex(L, t);
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: attribute names must be strings, not %s", where,
+                       luaL_typename(L, -1));
+        n++;
+    }
+    if (n == 0)
+        return;
+    /* The names stay anchored by the table while they are sorted and set. */
+    const char **names = lua_newuserdatauv(L, n * sizeof *names, 0);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        names[i++] = lua_tostring(L, -1);
+    }
+    for (size_t a = 1; a < n; a++) /* insertion sort: a handful of names */
+        for (size_t b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
+            const char *tmp = names[b];
+            names[b] = names[b - 1];
+            names[b - 1] = tmp;
+        }
+    for (i = 0; i < n; i++) {
+        int ty = lua_getfield(L, t, names[i]);
+        if (ty != LUA_TSTRING && ty != LUA_TNUMBER)
+            luaL_error(L, "%s: attribute '%s' must be a string or a number, not %s", where,
+                       names[i], lua_typename(L, ty));
+        size_t len;
+        const char *v = lua_tolstring(L, -1, &len); /* a copy: converting is harmless */
+        if (strlen(v) != len)
+            luaL_error(L, "%s: attribute '%s' contains a NUL byte", where, names[i]);
+        int rc = epode_stanza_set_attr(el, names[i], v);
+        if (rc < 0)
+            raise_epode_about(L, where, rc, names[i]);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* names */
+}
+
+/* Reads the optional (ns, attrs) arguments starting at `idx`: ns may be
+ * left out when a table follows. Returns the ns, sets *attrs to the
+ * table's index or 0. */
+static const char *ns_and_attrs(lua_State *L, int idx, int *attrs)
+{
+    *attrs = 0;
+    if (lua_istable(L, idx) && lua_isnoneornil(L, idx + 1)) {
+        *attrs = idx;
+        return NULL;
+    }
+    const char *ns = opt_cstr(L, idx);
+    if (!lua_isnoneornil(L, idx + 1)) {
+        luaL_checktype(L, idx + 1, LUA_TTABLE);
+        *attrs = idx + 1;
+    }
+    return ns;
+}
+
+/* epode.stanza(name [, ns] [, attrs]): a new tree with one element. */
+static int l_stanza(lua_State *L)
+{
+    const char *name = check_cstr(L, 1);
+    int attrs;
+    const char *ns = ns_and_attrs(L, 2, &attrs);
+    lstanza_t *b = new_box(L, 0);
+    int rc = epode_stanza_new(NULL, name, ns, &b->el);
+    if (rc < 0)
+        return raise_epode_about(L, "epode.stanza", rc, name);
+    if (attrs)
+        set_attrs_from(L, b->el, attrs, "epode.stanza");
+    return 1;
+}
+
+/* Parses the string at `idx` into a new stanza userdata, pushed. */
+static lstanza_t *parse_into_box(lua_State *L, int idx, const char *where)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, idx, &len);
+    lstanza_t *b = new_box(L, 0);
+    epode_stream_cond_t cond = EPODE_STREAM_NONE;
+    int rc = epode_stanza_from_text(NULL, text, len, &b->el, &cond);
+    if (rc < 0) {
+        if (cond != EPODE_STREAM_NONE && epode_stream_cond_name(cond))
+            luaL_error(L, "%s: %s: %s (%s)", where, epode_err_name(rc), epode_strerror(rc),
+                       epode_stream_cond_name(cond));
+        raise_epode(L, where, rc);
+    }
+    return b;
+}
+
+/* epode.parse(text): one complete element, as a new tree. */
+static int l_parse(lua_State *L)
+{
+    parse_into_box(L, 1, "epode.parse");
+    return 1;
+}
+
+/* st:attr(name [, ns]) */
+static int s_attr(lua_State *L)
+{
+    lstanza_t *b = check_stanza(L, 1);
+    const char *name = check_cstr(L, 2);
+    const char *v = lua_isnoneornil(L, 3)
+                        ? epode_stanza_get_attr(b->el, name)
+                        : epode_stanza_get_attr_ns(b->el, name, check_cstr(L, 3));
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* st:child([name [, ns]]): the first matching child element, or nil. */
+static int s_child(lua_State *L)
+{
+    lstanza_t *b = check_stanza(L, 1);
+    const char *name = opt_cstr(L, 2);
+    const char *ns = opt_cstr(L, 3);
+    epode_stanza_t *ch = epode_stanza_find_child(b->el, name, ns);
+    if (ch)
+        push_stanza(L, ch, b->readonly);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* The iterator st:children() returns. Upvalues: the parent userdata
+ * (which keeps the tree alive, so the element pointer in upvalue 4 stays
+ * valid: elements live as long as their tree), the name and ns filters,
+ * and the next element to give (nil at the end). */
+static int children_iter(lua_State *L)
+{
+    epode_stanza_t *next = lua_touserdata(L, lua_upvalueindex(4));
+    if (!next)
+        return 0;
+    lstanza_t *parent = lua_touserdata(L, lua_upvalueindex(1));
+    const char *name = lua_tostring(L, lua_upvalueindex(2));
+    const char *ns = lua_tostring(L, lua_upvalueindex(3));
+    push_stanza(L, next, parent->readonly);
+    epode_stanza_t *after = epode_stanza_find_next(next, name, ns);
+    if (after)
+        lua_pushlightuserdata(L, after);
+    else
+        lua_pushnil(L);
+    lua_replace(L, lua_upvalueindex(4));
+    return 1;
+}
+
+/* st:children([name [, ns]]): an iterator over matching child elements. */
+static int s_children(lua_State *L)
+{
+    lstanza_t *b = check_stanza(L, 1);
+    const char *name = opt_cstr(L, 2);
+    const char *ns = opt_cstr(L, 3);
+    lua_settop(L, 3);
+    epode_stanza_t *first = epode_stanza_find_child(b->el, name, ns);
+    if (first)
+        lua_pushlightuserdata(L, first);
+    else
+        lua_pushnil(L);
+    lua_pushcclosure(L, children_iter, 4);
+    return 1;
+}
+
+/* st:add(name [, ns] [, attrs]) or st:add(other): appends a new child (a
+ * NULL ns takes the parent's) or a copy of another stanza; returns it. */
+static int s_add(lua_State *L)
+{
+    epode_stanza_t *el = check_writable(L, "stanza:add");
+    epode_stanza_t *ch = NULL;
+    int rc;
+    if (lua_isuserdata(L, 2)) {
+        lstanza_t *other = check_stanza(L, 2);
+        rc = epode_stanza_add_child(el, other->el, &ch);
+        if (rc < 0)
+            return raise_epode(L, "stanza:add", rc);
+    } else {
+        const char *name = check_cstr(L, 2);
+        int attrs;
+        const char *ns = ns_and_attrs(L, 3, &attrs);
+        rc = epode_stanza_add_child_new(el, name, ns, &ch);
+        if (rc < 0)
+            return raise_epode_about(L, "stanza:add", rc, name);
+        if (attrs)
+            set_attrs_from(L, ch, attrs, "stanza:add");
+    }
+    push_stanza(L, ch, 0);
+    return 1;
+}
+
+/* st:set_attr(name, value): nil removes. Returns st. */
+static int s_set_attr(lua_State *L)
+{
+    epode_stanza_t *el = check_writable(L, "stanza:set_attr");
+    const char *name = check_cstr(L, 2);
+    const char *value = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        if (lua_type(L, 3) != LUA_TNUMBER)
+            luaL_checktype(L, 3, LUA_TSTRING);
+        value = check_cstr(L, 3);
+    }
+    int rc = epode_stanza_set_attr(el, name, value);
+    if (rc < 0)
+        return raise_epode_about(L, "stanza:set_attr", rc, name);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* st:set_text(s): replaces the children with this text. Returns st. */
+static int s_set_text(lua_State *L)
+{
+    epode_stanza_t *el = check_writable(L, "stanza:set_text");
+    const char *text = check_cstr(L, 2);
+    int rc = epode_stanza_set_text(el, text);
+    if (rc < 0)
+        return raise_epode(L, "stanza:set_text", rc);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* st:add_text(s): appends text after the last child. Returns st. */
+static int s_add_text(lua_State *L)
+{
+    epode_stanza_t *el = check_writable(L, "stanza:add_text");
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    int rc = epode_stanza_add_text(el, text, len);
+    if (rc < 0)
+        return raise_epode(L, "stanza:add_text", rc);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* st:copy(): a deep copy of the element and its subtree, as a new tree. */
+static int s_copy(lua_State *L)
+{
+    lstanza_t *src = check_stanza(L, 1);
+    lstanza_t *b = new_box(L, 0);
+    int rc = epode_stanza_copy(src->el, &b->el);
+    if (rc < 0)
+        return raise_epode(L, "stanza:copy", rc);
+    return 1;
+}
+
+/* st:reply(): to/from swapped, same id, an IQ get/set becomes result. */
+static int s_reply(lua_State *L)
+{
+    lstanza_t *src = check_stanza(L, 1);
+    lstanza_t *b = new_box(L, 0);
+    int rc = epode_stanza_reply(src->el, &b->el);
+    if (rc < 0)
+        return raise_epode(L, "stanza:reply", rc);
+    return 1;
+}
+
+/* st:error_reply(condition [, text]): an RFC 6120 error reply. */
+static int s_error_reply(lua_State *L)
+{
+    lstanza_t *src = check_stanza(L, 1);
+    const char *name = check_cstr(L, 2);
+    const char *text = opt_cstr(L, 3);
+    epode_stanza_cond_t cond = epode_stanza_cond_from_name(name);
+    if (cond == EPODE_COND_NONE)
+        return luaL_error(L, "stanza:error_reply: INVAL: unknown condition '%s'", name);
+    lstanza_t *b = new_box(L, 0);
+    int rc = epode_stanza_error_reply(src->el, cond, EPODE_ERRTYPE_DEFAULT, text, 0, &b->el);
+    if (rc < 0)
+        return raise_epode(L, "stanza:error_reply", rc);
+    return 1;
+}
+
+/* Pushes a string epode allocated and frees it, without leaking it when
+ * pushing fails: the push runs protected, the error is raised after. */
+static int push_owned_protected(lua_State *L)
+{
+    const char *s = lua_touserdata(L, 1);
+    size_t len = (size_t)lua_tointeger(L, 2);
+    lua_pushlstring(L, s, len);
+    return 1;
+}
+
+static void push_owned(lua_State *L, char *s, size_t len)
+{
+    lua_pushcfunction(L, push_owned_protected);
+    lua_pushlightuserdata(L, s);
+    lua_pushinteger(L, (lua_Integer)len);
+    int rc = lua_pcall(L, 2, 1, 0);
+    epode_free(s);
+    if (rc != LUA_OK)
+        lua_error(L);
+}
+
+static int sm_tostring(lua_State *L)
+{
+    lstanza_t *b = check_stanza(L, 1);
+    luaL_checkstack(L, 4, NULL); /* before anything is owned */
+    char *text;
+    size_t len;
+    int rc = epode_stanza_to_text(b->el, 0, &text, &len);
+    if (rc < 0)
+        return raise_epode(L, "tostring(stanza)", rc);
+    push_owned(L, text, len);
+    return 1;
+}
+
+/* st.attrs: the attributes as a table; "xml:lang" for xml:lang, and
+ * "{ns}name" for any other attribute in a namespace. */
+static void push_attrs(lua_State *L, const epode_stanza_t *el)
+{
+    size_t n = epode_stanza_attr_count(el);
+    lua_createtable(L, 0, (int)(n < 64 ? n : 64));
+    for (size_t i = 0; i < n; i++) {
+        const char *name, *ns, *value;
+        if (epode_stanza_attr_at(el, i, &name, &ns, &value) < 0)
+            break;
+        if (!ns)
+            lua_pushstring(L, name);
+        else if (strcmp(ns, EPODE_NS_XML) == 0)
+            lua_pushfstring(L, "xml:%s", name);
+        else
+            lua_pushfstring(L, "{%s}%s", ns, name);
+        lua_pushstring(L, value);
+        lua_rawset(L, -3);
+    }
+}
+
+/* __index: methods, then the read-only fields name, ns, text, attrs and
+ * parent. */
+static int sm_index(lua_State *L)
+{
+    lstanza_t *b = check_stanza(L, 1);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return 1;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 1; /* nil */
+    const char *k = lua_tostring(L, 2);
+    const char *v = NULL;
+    if (strcmp(k, "name") == 0) {
+        v = epode_stanza_get_name(b->el);
+    } else if (strcmp(k, "ns") == 0) {
+        v = epode_stanza_get_ns(b->el);
+    } else if (strcmp(k, "text") == 0) {
+        if (!(v = epode_stanza_get_text(b->el)))
+            return raise_epode(L, "stanza.text", EPODE_ENOMEM);
+    } else if (strcmp(k, "attrs") == 0) {
+        push_attrs(L, b->el);
+        return 1;
+    } else if (strcmp(k, "parent") == 0) {
+        epode_stanza_t *p = epode_stanza_get_parent(b->el);
+        if (p)
+            push_stanza(L, p, b->readonly);
+        else
+            lua_pushnil(L);
+        return 1;
+    }
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int sm_newindex(lua_State *L)
+{
+    return luaL_error(L, "epode stanza: cannot set field '%s' (use set_attr, set_text or add)",
+                      luaL_tolstring(L, 2, NULL));
+}
+
+/* Two userdata are equal when they stand for the same element. */
+static int sm_eq(lua_State *L)
+{
+    lstanza_t *a = luaL_testudata(L, 1, STANZA_MT);
+    lstanza_t *b = luaL_testudata(L, 2, STANZA_MT);
+    lua_pushboolean(L, a && b && a->el == b->el);
+    return 1;
+}
+
+static int sm_gc(lua_State *L)
+{
+    lstanza_t *b = luaL_checkudata(L, 1, STANZA_MT);
+    epode_stanza_unref(b->el);
+    b->el = NULL;
+    return 0;
+}
+
+static const luaL_Reg stanza_methods[] = {
+    {"attr", s_attr},
+    {"child", s_child},
+    {"children", s_children},
+    {"add", s_add},
+    {"set_attr", s_set_attr},
+    {"set_text", s_set_text},
+    {"add_text", s_add_text},
+    {"copy", s_copy},
+    {"reply", s_reply},
+    {"error_reply", s_error_reply},
+    {NULL, NULL},
+};
 
 /* ---- calling into Lua from epode's callbacks ---------------------------- */
 
@@ -235,6 +757,8 @@ static int message_protected(lua_State *L)
         set_field_str(L, "error", epode_stanza_cond_name(cond));
         set_field_str(L, "error_text", text);
     }
+    push_stanza(L, epode_message_stanza(m), 1);
+    lua_setfield(L, -2, "stanza");
     lua_pushvalue(L, 1);
     lua_call(L, 2, 0);
     return 0;
@@ -298,6 +822,140 @@ static void on_event_c(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     /* run() ends here, unless the handler connected again. */
     if (ev == EPODE_CONN_DISCONNECTED && c->running && c->ended)
         epode_ctx_stop(c->ctx);
+}
+
+/* Raw presence and IQ handlers: fn(stanza, client); a true result means
+ * handled (an IQ get or set nobody handles is answered
+ * service-unavailable by epode). */
+typedef struct stanza_call {
+    client_t *c;
+    epode_stanza_t *st;
+    int slot;
+    int handled;
+} stanza_call_t;
+
+static int stanza_protected(lua_State *L)
+{
+    stanza_call_t *sc = lua_touserdata(L, 2);
+    lua_getiuservalue(L, 1, sc->slot);
+    if (!lua_isfunction(L, -1))
+        return 0;
+    push_stanza(L, sc->st, 1);
+    lua_pushvalue(L, 1);
+    lua_call(L, 2, 1);
+    sc->handled = lua_toboolean(L, -1);
+    return 0;
+}
+
+static int on_stanza_c(client_t *c, epode_stanza_t *st, int slot, const char *where)
+{
+    stanza_call_t sc = {c, st, slot, 0};
+    call_protected(c, stanza_protected, &sc, where);
+    return sc.handled ? EPODE_HANDLED : EPODE_PASS;
+}
+
+static int on_presence_c(epode_conn_t *conn, epode_stanza_t *st, void *user)
+{
+    (void)conn;
+    return on_stanza_c(user, st, UV_ON_PRESENCE, "on_presence");
+}
+
+static int on_iq_c(epode_conn_t *conn, epode_stanza_t *st, void *user)
+{
+    (void)conn;
+    return on_stanza_c(user, st, UV_ON_IQ, "on_iq");
+}
+
+/* MUC room events: fn(event, client). */
+static const char *muc_event_name(epode_muc_event_type_t t)
+{
+    switch (t) {
+    case EPODE_MUC_JOINED: return "joined";
+    case EPODE_MUC_OCCUPANT_JOINED: return "occupant_joined";
+    case EPODE_MUC_OCCUPANT_CHANGED: return "occupant_changed";
+    case EPODE_MUC_OCCUPANT_LEFT: return "occupant_left";
+    case EPODE_MUC_MESSAGE: return "message";
+    case EPODE_MUC_PRIVATE: return "private";
+    case EPODE_MUC_SUBJECT: return "subject";
+    case EPODE_MUC_ERROR: return "error";
+    case EPODE_MUC_LEFT: return "left";
+    }
+    return "unknown";
+}
+
+static void set_field_bool(lua_State *L, const char *key, int value)
+{
+    lua_pushboolean(L, value);
+    lua_setfield(L, -2, key);
+}
+
+static void push_occupant(lua_State *L, const epode_muc_occupant_t *o)
+{
+    lua_createtable(L, 0, 7);
+    set_field_str(L, "nick", o->nick);
+    set_field_str(L, "jid", o->jid);
+    set_field_str(L, "role", o->role);
+    set_field_str(L, "affiliation", o->affiliation);
+    set_field_str(L, "show", o->show);
+    set_field_str(L, "status", o->status);
+    set_field_bool(L, "is_self", o->is_self);
+}
+
+typedef struct muc_call {
+    client_t *c;
+    const epode_muc_event_t *ev;
+} muc_call_t;
+
+static int muc_protected(lua_State *L)
+{
+    muc_call_t *mc = lua_touserdata(L, 2);
+    const epode_muc_event_t *ev = mc->ev;
+    lua_getiuservalue(L, 1, UV_ON_MUC);
+    if (!lua_isfunction(L, -1))
+        return 0;
+    lua_createtable(L, 0, 12);
+    set_field_str(L, "type", muc_event_name(ev->type));
+    set_field_str(L, "room", epode_muc_room_jid(ev->room));
+    set_field_str(L, "own_nick", epode_muc_room_nick(ev->room));
+    set_field_str(L, "nick", ev->nick);
+    set_field_str(L, "body", ev->body);
+    set_field_str(L, "subject", ev->subject);
+    set_field_bool(L, "is_self", ev->is_self);
+    set_field_bool(L, "is_history", ev->is_history);
+    if (ev->type == EPODE_MUC_JOINED)
+        set_field_bool(L, "created", ev->created);
+    if (ev->type == EPODE_MUC_ERROR) {
+        const char *cond = epode_stanza_cond_name(ev->cond);
+        set_field_str(L, "condition", cond ? cond : "undefined-condition");
+        set_field_str(L, "error_text", ev->error_text);
+        set_field_bool(L, "fatal", ev->fatal);
+        set_field_bool(L, "retrying", ev->retrying);
+    }
+    if (ev->occupant) {
+        push_occupant(L, ev->occupant);
+        lua_setfield(L, -2, "occupant");
+    }
+    lua_createtable(L, (int)(ev->ncodes < 16 ? ev->ncodes : 16), 0);
+    for (size_t i = 0; ev->codes && i < ev->ncodes; i++) {
+        lua_pushinteger(L, ev->codes[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "codes");
+    if (ev->stanza) {
+        push_stanza(L, ev->stanza, 1);
+        lua_setfield(L, -2, "stanza");
+    }
+    lua_pushvalue(L, 1);
+    lua_call(L, 2, 0);
+    return 0;
+}
+
+static void on_muc_c(epode_conn_t *conn, const epode_muc_event_t *ev, void *user)
+{
+    (void)conn;
+    client_t *c = user;
+    muc_call_t mc = {c, ev};
+    call_protected(c, muc_protected, &mc, "on_muc");
 }
 
 static void log_stderr(void *user, epode_log_level_t level, const char *area, const char *msg)
@@ -390,6 +1048,11 @@ static int l_client(lua_State *L)
     rc = epode_messaging_new(c->conn, &c->msgs);
     if (rc == 0)
         rc = epode_messaging_handler_add(c->msgs, NULL, on_message_c, c, NULL);
+    /* Removed with the connection: the client outlives neither. */
+    if (rc == 0)
+        rc = epode_handler_add(c->conn, "presence", NULL, NULL, on_presence_c, c, NULL);
+    if (rc == 0)
+        rc = epode_handler_add(c->conn, "iq", NULL, NULL, on_iq_c, c, NULL);
     if (rc < 0)
         return raise_epode(L, "epode.client", rc);
 
@@ -442,6 +1105,238 @@ static int m_on_message(lua_State *L)
 static int m_on_event(lua_State *L)
 {
     return set_handler(L, UV_ON_EVENT, "client:on_event");
+}
+
+static int m_on_presence(lua_State *L)
+{
+    return set_handler(L, UV_ON_PRESENCE, "client:on_presence");
+}
+
+static int m_on_iq(lua_State *L)
+{
+    return set_handler(L, UV_ON_IQ, "client:on_iq");
+}
+
+/* The MUC helper, made on first use. */
+static epode_muc_t *ensure_muc(lua_State *L, client_t *c, const char *where)
+{
+    if (!c->muc) {
+        int rc = epode_muc_new(c->conn, on_muc_c, c, &c->muc);
+        if (rc < 0)
+            raise_epode(L, where, rc);
+    }
+    return c->muc;
+}
+
+static int m_on_muc(lua_State *L)
+{
+    client_t *c = check_client(L, "client:on_muc");
+    ensure_muc(L, c, "client:on_muc");
+    return set_handler(L, UV_ON_MUC, "client:on_muc");
+}
+
+/* client:send(stanza or xml_text): sends any stanza as it is; returns
+ * its id, if it has one. */
+static int m_send(lua_State *L)
+{
+    client_t *c = check_client(L, "client:send");
+    lstanza_t *b = lua_type(L, 2) == LUA_TSTRING ? parse_into_box(L, 2, "client:send")
+                                                  : check_stanza(L, 2);
+    int rc = epode_conn_send(c->conn, b->el);
+    if (rc < 0)
+        return raise_epode(L, "client:send", rc);
+    const char *id = epode_stanza_get_id(b->el); /* the box is on the stack */
+    if (id)
+        lua_pushstring(L, id);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static lua_Integer opt_history(lua_State *L, int t, const char *key)
+{
+    int ty = lua_getfield(L, t, key);
+    lua_Integer v = -1;
+    if (ty != LUA_TNIL) {
+        int isint = 0;
+        v = lua_tointegerx(L, -1, &isint);
+        if (ty != LUA_TNUMBER || !isint || v < 0 || v > 0x7fffffff)
+            luaL_error(L, "client:join: option '%s' must be a non-negative integer", key);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* client:join(room, nick [, password | {password=, history=,
+ * history_seconds=}]): joins now if ready, else at the next READY. */
+static int m_join(lua_State *L)
+{
+    client_t *c = check_client(L, "client:join");
+    const char *room = check_cstr(L, 2);
+    const char *nick = check_cstr(L, 3);
+    const char *password = NULL;
+    lua_Integer maxstanzas = -1, seconds = -1;
+    if (lua_type(L, 4) == LUA_TSTRING) {
+        password = check_cstr(L, 4);
+    } else if (lua_istable(L, 4)) {
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+            lua_pop(L, 1);
+            const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+            if (strcmp(k, "password") != 0 && strcmp(k, "history") != 0 &&
+                strcmp(k, "history_seconds") != 0)
+                return luaL_error(L, "client:join: unknown option '%s'",
+                                  luaL_tolstring(L, -1, NULL));
+        }
+        int ty = lua_getfield(L, 4, "password"); /* anchored by the table */
+        if (ty != LUA_TNIL && ty != LUA_TSTRING)
+            return luaL_error(L, "client:join: option 'password' must be a string");
+        password = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        maxstanzas = opt_history(L, 4, "history");
+        seconds = opt_history(L, 4, "history_seconds");
+    } else if (!lua_isnoneornil(L, 4)) {
+        return luaL_typeerror(L, 4, "string (password) or table (options)");
+    }
+    if (!*nick)
+        return luaL_argerror(L, 3, "the nick must not be empty");
+    epode_muc_t *muc = ensure_muc(L, c, "client:join");
+    int rc = epode_muc_join(muc, room, nick, password, (int)maxstanzas, (int)seconds, NULL);
+    if (rc == EPODE_EJID)
+        return luaL_error(L, "client:join: JID: %s (room '%s', nick '%s'; the room must be "
+                             "a bare JID room@service)", epode_strerror(rc), room, nick);
+    if (rc == EPODE_ESTATE)
+        return luaL_error(L, "client:join: STATE: already in or joining '%s'", room);
+    if (rc < 0)
+        return raise_epode_about(L, "client:join", rc, room);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* The room named at index 2, or NULL if we are not in it (nor joining). */
+static epode_muc_room_t *find_room(lua_State *L, client_t *c)
+{
+    const char *room = check_cstr(L, 2);
+    return c->muc ? epode_muc_find(c->muc, room) : NULL;
+}
+
+static epode_muc_room_t *check_room(lua_State *L, client_t *c, const char *where)
+{
+    epode_muc_room_t *r = find_room(L, c);
+    if (!r)
+        luaL_error(L, "%s: STATE: not in room '%s'", where, lua_tostring(L, 2));
+    return r;
+}
+
+/* A failure of a room operation; STATE means joined to it not yet. */
+static int raise_room(lua_State *L, const char *where, int rc)
+{
+    if (rc == EPODE_ESTATE)
+        return luaL_error(L, "%s: STATE: not joined to room '%s' (yet)", where,
+                          lua_tostring(L, 2));
+    return raise_epode_about(L, where, rc, lua_tostring(L, 2));
+}
+
+/* client:leave(room [, status]): true if a leave was started (or a join
+ * not sent yet dropped), false if we were not in the room or leaving. */
+static int m_leave(lua_State *L)
+{
+    client_t *c = check_client(L, "client:leave");
+    epode_muc_room_t *r = find_room(L, c);
+    const char *status = opt_cstr(L, 3);
+    int rc = r ? epode_muc_leave(r, status) : EPODE_ESTATE;
+    if (rc < 0 && rc != EPODE_ESTATE)
+        return raise_epode_about(L, "client:leave", rc, lua_tostring(L, 2));
+    lua_pushboolean(L, rc == 0);
+    return 1;
+}
+
+static int m_send_groupchat(lua_State *L)
+{
+    client_t *c = check_client(L, "client:send_groupchat");
+    epode_muc_room_t *r = check_room(L, c, "client:send_groupchat");
+    int rc = epode_muc_send(r, check_cstr(L, 3));
+    if (rc < 0)
+        return raise_room(L, "client:send_groupchat", rc);
+    return 0;
+}
+
+static int m_send_private(lua_State *L)
+{
+    client_t *c = check_client(L, "client:send_private");
+    epode_muc_room_t *r = check_room(L, c, "client:send_private");
+    int rc = epode_muc_send_private(r, check_cstr(L, 3), check_cstr(L, 4));
+    if (rc < 0)
+        return raise_room(L, "client:send_private", rc);
+    return 0;
+}
+
+static int m_set_subject(lua_State *L)
+{
+    client_t *c = check_client(L, "client:set_subject");
+    epode_muc_room_t *r = check_room(L, c, "client:set_subject");
+    int rc = epode_muc_set_subject(r, check_cstr(L, 3));
+    if (rc < 0)
+        return raise_room(L, "client:set_subject", rc);
+    return 0;
+}
+
+/* client:occupants(room): an array of occupant tables, in arrival order;
+ * nil if we are not in the room. */
+static int m_occupants(lua_State *L)
+{
+    client_t *c = check_client(L, "client:occupants");
+    epode_muc_room_t *r = find_room(L, c);
+    if (!r) {
+        lua_pushnil(L);
+        return 1;
+    }
+    size_t n = epode_muc_room_occupant_count(r);
+    lua_createtable(L, (int)(n < 1024 ? n : 1024), 0);
+    for (size_t i = 0; i < n; i++) {
+        const epode_muc_occupant_t *o = epode_muc_room_occupant_at(r, i);
+        if (!o)
+            break;
+        push_occupant(L, o);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* client:room(room): { jid, nick, joined, subject, occupant_count } or nil. */
+static int m_room(lua_State *L)
+{
+    client_t *c = check_client(L, "client:room");
+    epode_muc_room_t *r = find_room(L, c);
+    if (!r) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 5);
+    set_field_str(L, "jid", epode_muc_room_jid(r));
+    set_field_str(L, "nick", epode_muc_room_nick(r));
+    set_field_bool(L, "joined", epode_muc_room_is_joined(r));
+    set_field_str(L, "subject", epode_muc_room_subject(r));
+    lua_pushinteger(L, (lua_Integer)epode_muc_room_occupant_count(r));
+    lua_setfield(L, -2, "occupant_count");
+    return 1;
+}
+
+/* client:muc_nick_retry(max_tries [, suffix]): on a nick conflict, join
+ * again with the suffix added, up to max_tries times (0: give up). */
+static int m_muc_nick_retry(lua_State *L)
+{
+    client_t *c = check_client(L, "client:muc_nick_retry");
+    lua_Integer max = luaL_checkinteger(L, 2);
+    const char *suffix = opt_cstr(L, 3);
+    if (max < 0 || max > 100)
+        return luaL_argerror(L, 2, "0..100 tries");
+    int rc = epode_muc_set_nick_retry(ensure_muc(L, c, "client:muc_nick_retry"), suffix,
+                                      (unsigned)max);
+    if (rc < 0)
+        return raise_epode(L, "client:muc_nick_retry", rc);
+    lua_settop(L, 1);
+    return 1;
 }
 
 static int m_connect(lua_State *L)
@@ -666,9 +1561,21 @@ static int mm_newindex(lua_State *L)
 static const luaL_Reg client_methods[] = {
     {"on_message", m_on_message},
     {"on_event", m_on_event},
+    {"on_presence", m_on_presence},
+    {"on_iq", m_on_iq},
+    {"on_muc", m_on_muc},
     {"connect", m_connect},
+    {"send", m_send},
     {"send_message", m_send_message},
     {"send_presence", m_send_presence},
+    {"join", m_join},
+    {"leave", m_leave},
+    {"send_groupchat", m_send_groupchat},
+    {"send_private", m_send_private},
+    {"set_subject", m_set_subject},
+    {"occupants", m_occupants},
+    {"room", m_room},
+    {"muc_nick_retry", m_muc_nick_retry},
     {"close", m_close},
     {"stop", m_stop},
     {"run", m_run},
@@ -682,6 +1589,8 @@ static const luaL_Reg client_methods[] = {
 
 static const luaL_Reg module_funcs[] = {
     {"client", l_client},
+    {"stanza", l_stanza},
+    {"parse", l_parse},
     {NULL, NULL},
 };
 
@@ -709,6 +1618,25 @@ EPODE_API int luaopen_epode(lua_State *L)
         lua_setfield(L, -2, "__name");
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable"); /* getmetatable() can't tamper */
+    }
+    lua_pop(L, 1);
+
+    if (luaL_newmetatable(L, STANZA_MT)) {
+        luaL_newlib(L, stanza_methods);
+        lua_pushcclosure(L, sm_index, 1);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, sm_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushcfunction(L, sm_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, sm_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushcfunction(L, sm_eq);
+        lua_setfield(L, -2, "__eq");
+        lua_pushliteral(L, "epode.stanza");
+        lua_setfield(L, -2, "__name");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
     }
     lua_pop(L, 1);
 

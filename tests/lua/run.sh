@@ -1,8 +1,9 @@
 #!/bin/bash
 # tests/lua/run.sh BUILD_DIR — runs the Lua module's busted spec, unit part
 # and the part against a real Prosody that this script starts on loopback
-# (accounts alice:pw1 and bob:pw2) and stops again. Prints busted's TAP
-# output; exits non-zero if a test failed or the server could not start.
+# (accounts alice:pw1 and bob:pw2, and its MUC service) and stops again.
+# Prints busted's TAP output; exits non-zero if a test failed or the
+# server could not start.
 set -u
 
 if [ $# -ne 1 ]; then
@@ -53,13 +54,15 @@ if [ ! -s "$INFO" ]; then
     exit 1
 fi
 
-# host, port, domain, CA file, users from the info file, as shell variables.
+# host, port, domain, MUC service, CA file, users from the info file, as
+# shell variables.
 eval "$(/usr/bin/python3 - "$INFO" <<'EOF'
 import json, shlex, sys
 info = json.load(open(sys.argv[1]))
 users = {u['user']: u['password'] for u in info['users']}
 for k, v in (('EPODE_TEST_HOST', info['host']), ('EPODE_TEST_PORT', info['c2s_port']),
              ('EPODE_TEST_DOMAIN', info['domain']), ('EPODE_TEST_CA_FILE', info['ca_file']),
+             ('EPODE_TEST_MUC_DOMAIN', info.get('muc_domain') or 'conference.' + info['domain']),
              ('EPODE_TEST_ALICE', 'alice:' + users['alice']),
              ('EPODE_TEST_BOB', 'bob:' + users['bob'])):
     print('export %s=%s' % (k, shlex.quote(str(v))))

@@ -152,4 +152,45 @@ PYEOF
     [ $rc -eq 0 ] || { tail -30 "$OUT/lua.log"; result lua-run fail; }
 fi
 
+if ls "$OUT"/gcc/bindings/python/epode/_epode*.so >/dev/null 2>&1; then
+    echo "== Python binding (pytest: unit, examples, against a real Prosody)"
+    PYTHONPATH="$OUT/gcc/bindings/python" PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest -q \
+        -p no:cacheprovider --junitxml="$OUT/python.xml" tests/python >"$OUT/python.log" 2>&1
+    rc=$?
+    "$PY" "$ROOT/tests/tools/count_junit.py" "$OUT/python.xml" python >> "$RESULTS" \
+        || result python fail
+    [ $rc -eq 0 ] || tail -40 "$OUT/python.log"
+fi
+
+# The same suite with the ASan+UBSan build of the extension, loaded into
+# the stock interpreter through clang's runtime (LD_PRELOAD). CPython
+# itself leaves memory behind at exit, so leaks are logged rather than
+# fatal, and any leak whose stack goes through epode fails the run.
+ASAN_RT=$(clang -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null)
+if ls "$OUT"/asan/bindings/python/epode/_epode*.so >/dev/null 2>&1 && [ -f "$ASAN_RT" ]; then
+    echo "== Python binding, ASan+UBSan build"
+    rm -rf "$OUT/python-asan" && mkdir -p "$OUT/python-asan"
+    LD_PRELOAD="$ASAN_RT" \
+        ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:log_path=$OUT/python-asan/asan" \
+        LSAN_OPTIONS=exitcode=0 PYTHONPATH="$OUT/asan/bindings/python" PYTHONDONTWRITEBYTECODE=1 \
+        "$PY" -m pytest -q -p no:cacheprovider --junitxml="$OUT/python-asan.xml" tests/python \
+        >"$OUT/python-asan.log" 2>&1
+    rc=$?
+    "$PY" "$ROOT/tests/tools/count_junit.py" "$OUT/python-asan.xml" python-asan >> "$RESULTS" \
+        || result python-asan fail
+    [ $rc -eq 0 ] || tail -40 "$OUT/python-asan.log"
+    if grep -l -E 'ERROR: AddressSanitizer|runtime error:' "$OUT"/python-asan/asan.* 2>/dev/null \
+            || grep -q 'runtime error:' "$OUT/python-asan.log"; then
+        result python-asan-memory-errors fail
+    else
+        result python-asan-memory-errors ok
+    fi
+    if grep -l -E 'epode' "$OUT"/python-asan/asan.* 2>/dev/null; then
+        grep -h -B3 -A20 'leak of' "$OUT"/python-asan/asan.* | grep -B8 -A8 epode | head -60
+        result python-asan-no-leaks-through-epode fail
+    else
+        result python-asan-no-leaks-through-epode ok
+    fi
+fi
+
 "$PY" "$ROOT/tests/tools/summary.py" "$RESULTS"

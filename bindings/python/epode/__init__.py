@@ -36,6 +36,14 @@ __version__ = _epode.epode_version
 globals().update(error_codes)
 __all__ += sorted(error_codes)
 
+# The IM layer: client.roster, client.presence, client.disco, client.caps,
+# client.muc, and the values they hand out.
+from ._im import (Caps, Disco, DiscoField, DiscoForm, DiscoInfo, DiscoItem,  # noqa: E402
+                  Identity, Muc, MucEvent, Occupant, PresenceInfo, PresenceTracker, Room,
+                  Roster, RosterItem)
+from . import _im  # noqa: E402
+__all__ += _im.__all__
+
 # Attributes every epode.Error has, even one made from Python.
 for _name in ("code", "name", "condition", "text", "reason", "redirect"):
     setattr(Error, _name, None)

@@ -354,6 +354,54 @@ class Client:
         state = "ready" if self._conn.ready else "not connected"
         return "<epode.Client %s %s>" % (self.bound_jid or self.jid, state)
 
+    # ---- the IM layer (epode/_im.py) ----------------------------------------
+    # Each helper is made on first use and kept for the client's life. The
+    # presence tracker and caps only know what happens after they exist:
+    # touch client.presence / client.caps before connect() (the roster
+    # fetches at every login, or on the next loop turn if made later).
+
+    #: The XEP-0115 node ``client.caps`` announces (names the software);
+    #: set it (on the class or the client) before first using client.caps.
+    caps_node = "https://epode.example/python"
+
+    def _im_helper(self, name: str, make: Callable[[], Any]) -> Any:
+        helper = self.__dict__.get(name)
+        if helper is None:
+            helper = self.__dict__[name] = make()
+        return helper
+
+    @property
+    def roster(self) -> "Roster":
+        """The roster (epode.Roster): contacts, fetched at every login."""
+        from ._im import Roster
+        return self._im_helper("_im_roster", lambda: Roster(self))
+
+    @property
+    def presence(self) -> "PresenceTracker":
+        """The presence tracker (epode.PresenceTracker): who is online, and
+        subscription requests. Make it before connect()."""
+        from ._im import PresenceTracker
+        return self._im_helper("_im_presence", lambda: PresenceTracker(self))
+
+    @property
+    def disco(self) -> "Disco":
+        """Service discovery (epode.Disco): what we answer, and queries."""
+        from ._im import Disco
+        return self._im_helper("_im_disco", lambda: Disco(self))
+
+    @property
+    def caps(self) -> "Caps":
+        """Entity capabilities (epode.Caps) on client.disco, with node
+        ``caps_node``. Make it before sending presence."""
+        from ._im import Caps
+        return self._im_helper("_im_caps", lambda: Caps(self, self.disco, self.caps_node))
+
+    @property
+    def muc(self) -> "Muc":
+        """Multi-user chat (epode.Muc): rooms, their occupants, messages."""
+        from ._im import Muc
+        return self._im_helper("_im_muc", lambda: Muc(self))
+
 
 def _make_error(code: int, message: str) -> Error:
     err = Error(message)

@@ -724,7 +724,8 @@ PyMODINIT_FUNC PyInit__epode(void)
         PyModule_AddStringConstant(m, "epode_version", epode_version()) < 0 ||
         add_error_codes(m) < 0)
         goto fail;
-    if (pyepode_stanza_init_types(m) < 0 || pyepode_conn_init_types(m) < 0)
+    if (pyepode_stanza_init_types(m) < 0 || pyepode_conn_init_types(m) < 0 ||
+        pyepode_im_init_types(m) < 0)
         goto fail;
     return m;
 fail:

@@ -114,6 +114,8 @@ typedef struct {
 
 extern PyTypeObject ConnectionType;
 int pyepode_conn_init_types(PyObject *module);
+/* The IM helpers (im.c): Roster, PresenceTracker, Disco, Caps, Muc. */
+int pyepode_im_init_types(PyObject *module);
 
 /* Calls `cb(*args)` for epode, reporting (not propagating) an exception
  * to `owner`; a returned coroutine is handed to owner's spawn hook.

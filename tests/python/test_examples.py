@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "bindings", "python", "examples")
 
 
-def start(script, prosody, tmp_path, *extra, prefix="bot"):
+def start(script, prosody, tmp_path, *extra, prefix="bot", first="ready as"):
     jid, pw = prosody.account(prefix)
     pwfile = tmp_path / (prefix + ".pw")
     pwfile.write_text(pw + "\n")
@@ -29,7 +29,7 @@ def start(script, prosody, tmp_path, *extra, prefix="bot"):
             str(prosody.port), "--ca-file", prosody.ca_file, *extra]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
-    if not line.startswith("ready as"):
+    if not line.startswith(first):
         proc.kill()
         out, err = proc.communicate()
         pytest.fail("%s did not start: %r %s %s" % (script, line, out, err))
@@ -117,3 +117,73 @@ def test_web_bot_serves_http_and_xmpp_together(prosody, tmp_path):
     finally:
         rc, out, err = stop(proc)
     assert rc == 0, err
+
+
+def test_muc_bot_answers_commands_and_ignores_history(prosody, tmp_path):
+    room = "pyroom%d@%s" % (os.getpid(), prosody.muc_domain)
+    jid, pw = prosody.account("member")
+
+    async def seed():
+        async with epode.Client(jid, pw, **prosody.kwargs()) as c:
+            await c.muc.join(room, "seeder")
+            c.muc.send(room, "!ping")  # stays in the room's history
+            await asyncio.sleep(0.2)
+
+    asyncio.run(seed())
+    proc, bot, line = start("muc_bot.py", prosody, tmp_path, room, "pybot", first="joined")
+    assert "as pybot" in line
+    try:
+        async def talk():
+            said = asyncio.Queue()
+            async with epode.Client(jid, pw, **prosody.kwargs()) as c:
+                c.muc.on_message(lambda ev: said.put_nowait(ev.body)
+                                 if ev.nick == "pybot" and not ev.history else None)
+                await c.muc.join(room, "member")
+                for cmd in ("!ping", "!echo hi there", "!who", "no command"):
+                    c.muc.send(room, cmd)
+                got = [await asyncio.wait_for(said.get(), 15) for _ in range(3)]
+                await asyncio.sleep(0.3)
+                assert said.empty(), "the bot answered history or a non-command"
+                return got
+
+        assert asyncio.run(talk()) == ["pong", "hi there", "member, pybot"]
+    finally:
+        rc, out, err = stop(proc)
+    assert rc == 0, err
+
+
+def test_muc_bot_reports_a_failed_join(prosody, tmp_path):
+    jid, pw = prosody.account("nojoin")
+    pwfile = tmp_path / "nojoin.pw"
+    pwfile.write_text(pw + "\n")
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "muc_bot.py"), "--jid", jid,
+                        "--password-file", str(pwfile), "--server", prosody.host, "--port",
+                        str(prosody.port), "--ca-file", prosody.ca_file,
+                        "room@no-such-service." + prosody.domain, "bot"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "cannot join" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_roster_watch_sees_subscriptions_roster_and_presence(prosody, tmp_path):
+    proc, watcher, _ = start("roster_watch.py", prosody, tmp_path, "--accept-subscriptions",
+                             prefix="watch")
+    watcher_bare = watcher.split("/")[0]
+    pj, ppw = prosody.account("friend")
+    try:
+        async def befriend():
+            async with epode.Client(pj, ppw, **prosody.kwargs()) as c:
+                c.presence.auto_accept = True  # the watcher asks back
+                c.presence.subscribe(watcher_bare)
+                c.send_presence(show="away", status="lunch")
+                await asyncio.sleep(1.5)
+
+        asyncio.run(befriend())
+        time.sleep(0.5)
+    finally:
+        rc, out, err = stop(proc)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert "subscription-request %s accepted" % pj in lines, out
+    assert any(l.startswith("roster-added %s" % pj) for l in lines), out
+    assert any(l.startswith("presence %s/" % pj) and " away lunch" in l for l in lines), out

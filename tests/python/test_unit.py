@@ -4,6 +4,7 @@ import asyncio
 import gc
 import socket
 import threading
+import time
 import tracemalloc
 import weakref
 
@@ -322,3 +323,29 @@ def test_a_forgotten_client_is_freed_once_disconnected():
     ref = asyncio.run(main())
     gc.collect()
     assert ref() is None
+
+
+def test_run_releases_the_gil_while_it_waits():
+    """Another thread gets to run Python code while run() waits: it stops
+    the run long before run()'s own 10 s limit. With the GIL held in
+    poll(2) the thread could not run until then and run() would report
+    a timeout."""
+    result = {}
+    started = threading.Event()
+
+    def runner():
+        ctx = epode.Context()
+        result["ctx"] = ctx
+        started.set()
+        result["stopped"] = ctx.run(timeout=10)
+
+    t = threading.Thread(target=runner)
+    t.start()
+    started.wait(5)
+    time.sleep(0.2)  # let run() reach poll()
+    total = sum(i * i for i in range(200000))  # pure Python work, needs the GIL
+    assert total > 0
+    result["ctx"].stop()
+    result["ctx"].wakeup()
+    t.join(15)
+    assert result.get("stopped") is True

@@ -2,6 +2,8 @@
 
 import asyncio
 import gc
+import sys
+import threading
 import tracemalloc
 import weakref
 
@@ -281,3 +283,82 @@ def test_ten_thousand_messages_without_leaks(prosody):
 
     grown = asyncio.run(main())
     assert grown < 256 * 1024, "Python memory grew by %d bytes over 10,000 messages" % grown
+
+
+# ---- regressions from the review of the binding --------------------------------
+
+def test_a_client_moves_between_asyncio_runs(prosody):
+    j, p = prosody.account("m")
+    c = epode.Client(j, p, **prosody.kwargs())
+    unraisable = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        asyncio.run(c.connect(timeout=20))
+        c.send_message(c.bound_jid, "between loops")  # no loop runs now
+        asyncio.run(asyncio.wait_for(c.disconnect(), 20))
+    finally:
+        sys.unraisablehook = old_hook
+    assert c.connection.reason == "closed"
+    assert not unraisable, [u.exc_value for u in unraisable]
+
+
+def test_async_iq_handlers_always_answer(prosody):
+    async def main():
+        a, b = await pair(prosody)
+
+        @b.on_iq(ns="urn:example:none")
+        async def nothing(iq):
+            return None
+
+        @b.on_iq(ns="urn:example:odd")
+        async def odd(iq):
+            raise epode.StanzaError("no-such-condition", "made up")
+
+        @b.on_iq(ns="urn:example:typed")
+        def typed(iq):
+            raise epode.StanzaError("not-allowed", type="auth")
+
+        async def ask(ns):
+            iq = epode.Iq(type="get", to=b.bound_jid)
+            iq.add("query", ns)
+            with pytest.raises(epode.StanzaError) as ei:
+                await a.iq(iq, timeout=10)
+            return ei.value
+
+        assert (await ask("urn:example:none")).condition == "service-unavailable"
+        e = await ask("urn:example:odd")
+        assert (e.condition, e.text) == ("undefined-condition", "made up")
+        e = await ask("urn:example:typed")
+        assert (e.condition, e.type) == ("not-allowed", "auth")
+        await a.disconnect()
+        await b.disconnect()
+
+    asyncio.run(main())
+
+
+def test_concurrent_connects_and_disconnects(prosody):
+    async def main():
+        j, p = prosody.account("cc")
+        c = epode.Client(j, p, **prosody.kwargs())
+        await asyncio.gather(c.connect(timeout=20), c.connect(timeout=20))
+        assert c.is_ready
+        waiter = asyncio.ensure_future(c.wait_disconnected())
+        await asyncio.sleep(0)
+        await asyncio.wait_for(asyncio.gather(c.disconnect(), c.disconnect(), waiter), 20)
+        assert c.connection.reason == "closed"
+
+    asyncio.run(main())
+
+
+def test_stop_from_another_thread_closes_cleanly(prosody):
+    j, p = prosody.account("st")
+    c = epode.Client(j, p, **prosody.kwargs())
+
+    @c.on_event
+    def ready(name):
+        if name == "ready":
+            threading.Timer(0.2, c.stop).start()
+
+    c.run(timeout=10)  # without the wakeup the close waits for epode's next deadline
+    assert c.connection.reason == "closed"

@@ -349,3 +349,84 @@ def test_run_releases_the_gil_while_it_waits():
     result["ctx"].wakeup()
     t.join(15)
     assert result.get("stopped") is True
+
+
+# ---- regressions from the review of the binding --------------------------------
+
+def test_attribute_membership_and_bad_conditions_named():
+    st = epode.Stanza.parse("<iq xmlns='jabber:client' type='get' id='x'><q xmlns='urn:q'/></iq>")
+    assert "id" in st and "to" not in st and 3 not in st
+    with pytest.raises(ValueError, match="bogus"):
+        st.error_reply(condition="bogus")
+
+
+def test_nan_and_out_of_range_numbers_are_refused():
+    ctx = epode.Context()
+    with pytest.raises(ValueError):
+        ctx.run(timeout=float("nan"))
+    with pytest.raises(ValueError):
+        ctx.process(2 ** 33, 1)
+    c = epode.Client("a@example.org", "pw")
+    with pytest.raises(ValueError):
+        c.connection.configure(keepalive=float("inf"))
+
+
+def test_options_given_alone_and_failing_truth_values():
+    # one timeout without the other keeps the other's value
+    epode.Client("a@example.org", "pw", connect_timeout=5)
+    epode.Client("a@example.org", "pw", login_timeout=5)
+
+    class NoBool:
+        def __bool__(self):
+            raise ZeroDivisionError("no truth here")
+
+    c = epode.Client("a@example.org", "pw")
+    with pytest.raises(ZeroDivisionError):
+        c.connection.configure(verify=NoBool())
+    with pytest.raises(ValueError):
+        c.connection.configure(connect_timeout=0)
+
+
+def test_waiters_settle_when_a_pending_reconnection_is_stopped():
+    port = closed_port()
+
+    async def main():
+        c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port, reconnect=True)
+        with pytest.raises(epode.TimeoutError):
+            await c.connect(timeout=0.5)  # keeps failing, retried in the background
+        # the timeout stopped the retries: nothing is left to wait for
+        await asyncio.wait_for(c.wait_disconnected(), 5)
+        assert not c.connection.will_reconnect
+
+    asyncio.run(main())
+
+
+def test_a_restart_from_the_disconnected_handler_keeps_the_connection_alive():
+    """connect() again from its own 'disconnected' event, with nothing
+    else holding the connection: the new attempt must run to its end."""
+    port = closed_port()
+    ctx = epode.Context()
+    events = []
+
+    def make():
+        conn = epode.Connection(ctx, "a@localhost", "pw")
+        conn.configure(server="127.0.0.1", port=port)
+
+        def on_event(name):
+            events.append(name)
+            if name == "disconnected":
+                if events.count("disconnected") == 1:
+                    conn.connect()
+                else:
+                    ctx.stop()
+
+        conn.on_event = on_event
+        conn.connect()
+        return weakref.ref(conn)
+
+    ref = make()
+    gc.collect()
+    assert ctx.run(timeout=20) is True
+    assert events.count("connecting") == 2 and events.count("disconnected") == 2
+    gc.collect()
+    assert ref() is None  # and freed once really over

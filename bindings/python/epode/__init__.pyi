@@ -127,6 +127,7 @@ class Connection:
     ready: bool
     sm_enabled: bool
     will_reconnect: bool
+    closing: bool
     reason: Optional[str]
     last_error: Optional[Error]
     security: Optional[str]

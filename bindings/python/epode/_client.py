@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any, Awaitable, Callable, Optional
 
 from . import _epode
@@ -62,6 +63,9 @@ class Client:
         self._disconnect_waiters: list[asyncio.Future] = []
         self._tasks: set[asyncio.Task] = set()
         self._native = False
+        self._owner_thread = threading.get_ident()
+        self._stop_requested: Optional[Optional[str]] = None
+        self._stop_pending = False
         conn.on_event = self._on_event
         conn.on_error = self._on_callback_error
         conn.spawn = self._spawn
@@ -166,17 +170,7 @@ class Client:
                 if not fut.done():
                     fut.set_result(None)
         elif name == "disconnected" and not self._conn.will_reconnect:
-            err = self._conn.last_error
-            waiters, self._connect_waiters = self._connect_waiters, []
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_exception(err if err is not None else Error("disconnected"))
-            waiters, self._disconnect_waiters = self._disconnect_waiters, []
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
-            if self._native:
-                self._context.stop()
+            self._finish(self._conn.last_error)
         for fn in list(self._event_handlers):
             try:
                 r = fn(name)
@@ -184,6 +178,29 @@ class Client:
                     self._spawn(r, None)
             except Exception as exc:  # reported, never fatal
                 self._on_callback_error(exc)
+
+    def _finish(self, err: Optional[Error]) -> None:
+        """The connection has ended for good: settle everyone waiting."""
+        waiters, self._connect_waiters = self._connect_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_exception(err if err is not None else
+                                  _make_error(_epode.ECLOSED, "closed before the login ended"))
+        waiters, self._disconnect_waiters = self._disconnect_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+        if self._native:
+            self._context.stop()
+
+    def _close(self, status: Optional[str] = None) -> bool:
+        """Starts closing; True if a 'disconnected' event will follow.
+        When none will (not connected, or only waiting to reconnect),
+        waiters are settled at once."""
+        if self._conn.close(status):
+            return True
+        self._finish(None)
+        return False
 
     def _on_callback_error(self, exc: BaseException) -> None:
         for fn in list(self._error_handlers):
@@ -212,18 +229,29 @@ class Client:
             result = await aw
         except StanzaError as err:
             if request:
-                self._send_quietly(stanza.error_reply(err.condition or "undefined-condition",
-                                                      text=err.text))
+                self._answer_error(stanza, err.condition, err.text, err.type)
             else:
                 self._on_callback_error(err)
             return
         except Exception as exc:
             self._on_callback_error(exc)
             if request:
-                self._send_quietly(stanza.error_reply("internal-server-error"))
+                self._answer_error(stanza, "internal-server-error")
             return
         if isinstance(result, Stanza):
             self._send_quietly(result)
+        elif request and result is not True:
+            # None passes the request on, as from a plain handler: nobody
+            # else can take it now, so it gets what unhandled IQs get.
+            self._answer_error(stanza, "service-unavailable")
+
+    def _answer_error(self, request: Stanza, condition: Optional[str], text: Optional[str] = None,
+                      type: Optional[str] = None) -> None:
+        try:
+            reply = request.error_reply(condition or "undefined-condition", text=text, type=type)
+        except ValueError:  # an unknown condition or type from the application
+            reply = request.error_reply("undefined-condition", text=text)
+        self._send_quietly(reply)
 
     def _send_quietly(self, st: Stanza) -> None:
         try:
@@ -239,43 +267,49 @@ class Client:
         epode.Error (with .reason 'auth', 'tls', 'network', ...) if the
         connection fails, epode.TimeoutError after ``timeout`` seconds."""
         loop = bind_to_running_loop(self._context)
+        if self._conn.ready:
+            return
         fut = loop.create_future()
+        already = bool(self._connect_waiters) or self._conn.will_reconnect
         self._connect_waiters.append(fut)
-        try:
-            self._conn.connect()
-        except BaseException:
-            self._connect_waiters.remove(fut)
-            raise
+        if not already:  # else join the login under way
+            try:
+                self._conn.connect()
+            except BaseException:
+                self._connect_waiters.remove(fut)
+                raise
         try:
             if timeout is None:
                 await fut
             else:
                 await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except asyncio.TimeoutError:
-            self._conn.close()
-            raise _epode.TimeoutError("connect: no login within %g s" % timeout) from None
-        except asyncio.CancelledError:
-            self._conn.close()
+        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+            if fut in self._connect_waiters:
+                self._connect_waiters.remove(fut)
+            fut.cancel()
+            self._close()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise _epode.TimeoutError("connect: no login within %g s" % timeout) from None
             raise
 
     async def disconnect(self, status: Optional[str] = None) -> None:
         """Closes the stream gracefully (with an unavailable presence
         carrying ``status``, if given) and waits until it has ended.
         Does nothing if not connected."""
-        loop = asyncio.get_running_loop()
+        loop = bind_to_running_loop(self._context)
         fut = loop.create_future()
         self._disconnect_waiters.append(fut)
-        if not self._conn.close(status):
-            self._disconnect_waiters.remove(fut)
-            return
+        self._close(status)
         await fut
 
     async def wait_disconnected(self) -> None:
         """Waits until the connection has ended for good (not a cut that
         automatic reconnection will repair)."""
-        if not self._conn.ready and not self._conn.will_reconnect and not self._connect_waiters:
+        loop = bind_to_running_loop(self._context)
+        if (not self._conn.ready and not self._conn.will_reconnect and not self._connect_waiters
+                and not self._conn.closing):
             return
-        fut = asyncio.get_running_loop().create_future()
+        fut = loop.create_future()
         self._disconnect_waiters.append(fut)
         await fut
 
@@ -292,7 +326,7 @@ class Client:
         (.condition, .type, .text, .stanza), epode.TimeoutError without an
         answer in ``timeout`` seconds, epode.Error (ECANCELED) if the
         connection ended first."""
-        fut = asyncio.get_running_loop().create_future()
+        fut = bind_to_running_loop(self._context).create_future()
 
         def answered(answer, status):
             if fut.done():
@@ -336,6 +370,11 @@ class Client:
         self._native = True
         try:
             finished = ctx.run(timeout)
+            if self._stop_pending:
+                # stop() came from another thread: close here, in ours.
+                self._stop_pending = False
+                if self._close(self._stop_requested):
+                    finished = ctx.run(timeout if timeout is not None else 30.0)
         finally:
             self._native = False
             self._conn.spawn = self._spawn
@@ -346,9 +385,17 @@ class Client:
             raise err
 
     def stop(self, status: Optional[str] = None) -> None:
-        """Closes the connection; run() returns once it has ended."""
-        if not self._conn.close(status) and self._native:
+        """Closes the connection; run() returns once it has ended.
+        Callable from another thread while run() serves (the close then
+        happens in run()'s thread)."""
+        if threading.get_ident() != self._owner_thread:
+            # The context belongs to the thread that made the client:
+            # ask run() there to close (the wait is woken at once).
+            self._stop_requested = status
+            self._stop_pending = True
             self._context.stop()
+            return
+        self._close(status)
 
     def __repr__(self) -> str:
         state = "ready" if self._conn.ready else "not connected"

@@ -47,6 +47,14 @@ class AsyncioDriver:
     def watch(self, fd: int, events: int) -> None:
         loop = self.loop
         old = self._fds.get(fd, 0)
+        if loop.is_closed():
+            # The loop is gone (asyncio.run() returned): remember what
+            # epode wants; the next loop that binds gets it replayed.
+            if events:
+                self._fds[fd] = events
+            else:
+                self._fds.pop(fd, None)
+            return
         process = self.context.process
         if old & READ and not events & READ:
             loop.remove_reader(fd)
@@ -65,6 +73,8 @@ class AsyncioDriver:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.loop.is_closed():
+            return  # replayed to the next loop with the fds
         if ms == 0:
             self._timer = self.loop.call_soon(self._expire, -1, 0)
         elif ms > 0:

@@ -21,6 +21,8 @@
  */
 #include "pyepode.h"
 
+#include <math.h>
+
 enum hkind { H_STANZA, H_IQ_WAIT, H_EVENT };
 
 typedef struct pyepode_hent {
@@ -166,22 +168,29 @@ static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
         if (arg && is_iq_request(st) && !self->context->exc_type) {
             epode_stanza_t *err = NULL;
             epode_stanza_cond_t cond = EPODE_COND_INTERNAL_SERVER_ERROR;
+            epode_error_type_t etype = EPODE_ERRTYPE_DEFAULT;
             const char *text = NULL;
             PyObject *ctype = NULL, *cvalue = NULL;
             if (self->last_stanza_error) {
                 /* The handler raised StanzaError: that is its answer. */
                 PyObject *c = PyObject_GetAttrString(self->last_stanza_error, "condition");
                 PyObject *t = PyObject_GetAttrString(self->last_stanza_error, "text");
+                PyObject *ty = PyObject_GetAttrString(self->last_stanza_error, "type");
+                if (ty && PyUnicode_Check(ty))
+                    etype = epode_error_type_from_name(PyUnicode_AsUTF8(ty));
+                Py_XDECREF(ty);
                 const char *cs = c && PyUnicode_Check(c) ? PyUnicode_AsUTF8(c) : NULL;
-                if (cs && epode_stanza_cond_from_name(cs) != EPODE_COND_NONE)
-                    cond = epode_stanza_cond_from_name(cs);
+                if (cs)
+                    cond = epode_stanza_cond_from_name(cs) != EPODE_COND_NONE
+                               ? epode_stanza_cond_from_name(cs)
+                               : EPODE_COND_UNDEFINED_CONDITION;
                 if (t && PyUnicode_Check(t))
                     text = PyUnicode_AsUTF8(t);
                 PyErr_Clear();
                 ctype = c;
                 cvalue = t;
             }
-            if (epode_stanza_error_reply(st, cond, EPODE_ERRTYPE_DEFAULT, text, 0, &err) == 0) {
+            if (epode_stanza_error_reply(st, cond, etype, text, 0, &err) == 0) {
                 epode_conn_send(self->conn, err);
                 epode_stanza_unref(err);
             }
@@ -195,23 +204,38 @@ static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
         send_reply(self, r);
         verdict = EPODE_HANDLED;
     } else if (Py_TYPE(r)->tp_as_async && Py_TYPE(r)->tp_as_async->am_await) {
+        int spawned = 0;
         if (self->spawn) {
             PyObject *args[2] = {r, arg};
             PyObject *t = pyepode_call(self, self->spawn, args, 2, "spawn");
+            spawned = t != NULL;
             Py_XDECREF(t);
         } else {
             PyErr_SetObject(PyExc_RuntimeError, str_spawn_missing);
             pyepode_report((PyObject *)self, "handler");
+        }
+        if (!spawned) {
             /* close it so Python does not warn "never awaited" too */
             PyObject *c = PyObject_CallMethod(r, "close", NULL);
             if (!c)
                 PyErr_Clear();
             Py_XDECREF(c);
+            /* A request must still be answered. */
+            if (is_iq_request(st)) {
+                epode_stanza_t *err = NULL;
+                if (epode_stanza_error_reply(st, EPODE_COND_INTERNAL_SERVER_ERROR,
+                                             EPODE_ERRTYPE_DEFAULT, NULL, 0, &err) == 0) {
+                    epode_conn_send(self->conn, err);
+                    epode_stanza_unref(err);
+                }
+            }
         }
         verdict = EPODE_HANDLED;
     } else {
-        verdict = PyObject_IsTrue(r) > 0 ? EPODE_HANDLED : EPODE_PASS;
-        PyErr_Clear();
+        int t = PyObject_IsTrue(r);
+        if (t < 0 && !pyepode_keep_fatal(self->context))
+            pyepode_report((PyObject *)self, "handler result");
+        verdict = t > 0 ? EPODE_HANDLED : EPODE_PASS;
     }
     Py_CLEAR(self->last_stanza_error);
     Py_XDECREF(r);
@@ -226,6 +250,14 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     hent *h = user;
     ConnectionObject *self = h->owner;
     Py_INCREF(self);
+    if (ev == EPODE_CONN_DISCONNECTED) {
+        self->closing = 0;
+        /* The end, unless a reconnection is scheduled: unpin before the
+         * application hears of it, so a connect() from its handler pins
+         * the new attempt again (the deferred list keeps us alive). */
+        if (!epode_conn_will_reconnect(conn))
+            unpin(self);
+    }
     if (h->cb) {
         PyObject *cb = Py_NewRef(h->cb);
         PyObject *name = PyUnicode_FromString(event_name(ev));
@@ -238,8 +270,6 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         }
         Py_DECREF(cb);
     }
-    if (ev == EPODE_CONN_DISCONNECTED && !epode_conn_will_reconnect(conn))
-        unpin(self);
     Py_DECREF(self);
 }
 
@@ -279,7 +309,11 @@ static void on_ack(epode_conn_t *conn, int acked, const char *id, const char *xm
     PyObject *args[3] = {PyBool_FromLong(acked), pyepode_str_or_none(id),
                          PyUnicode_DecodeUTF8(xml, (Py_ssize_t)len, "replace")};
     if (args[0] && args[1] && args[2]) {
+        /* epode may call this from inside close() (stanzas handed back):
+         * whatever Python drops here waits until epode has returned. */
+        self->context->depth++;
         PyObject *r = pyepode_call(self, cb, args, 3, "ack callback");
+        self->context->depth--;
         Py_XDECREF(r);
     } else if (!pyepode_keep_fatal(self->context)) {
         pyepode_report((PyObject *)self, "ack callback");
@@ -317,6 +351,8 @@ static PyObject *Connection_new(PyTypeObject *type, PyObject *args, PyObject *kw
     if (!self)
         return NULL;
     self->context = (ContextObject *)Py_NewRef(ctx);
+    self->connect_ms = 10000; /* epode's defaults (conn.h) */
+    self->login_ms = 30000;
     int rc = epode_conn_new(ctx->ctx, &self->conn);
     if (rc == 0)
         rc = epode_conn_set_jid(self->conn, jid);
@@ -396,7 +432,7 @@ static int ms_arg(PyObject *o, unsigned *out, const char *what)
     double v = PyFloat_AsDouble(o);
     if (v == -1.0 && PyErr_Occurred())
         return -1;
-    if (v < 0 || v > 4e6) {
+    if (!isfinite(v) || v < 0 || v > 4e6) {
         PyErr_Format(PyExc_ValueError, "%s out of range", what);
         return -1;
     }
@@ -472,8 +508,13 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
         if ((rc = epode_conn_set_client_cert(self->conn, c, k ? k : c)) < 0)
             return pyepode_raise(rc, "client_cert");
     }
-    if (verify != Py_None && (rc = epode_conn_set_verify(self->conn, PyObject_IsTrue(verify))) < 0)
-        return pyepode_raise(rc, "verify");
+    if (verify != Py_None) {
+        int v = PyObject_IsTrue(verify);
+        if (v < 0)
+            return NULL;
+        if ((rc = epode_conn_set_verify(self->conn, v)) < 0)
+            return pyepode_raise(rc, "verify");
+    }
     if (mechs != Py_None) {
         if (pyepode_opt_str(mechs, &s, "mechanisms") < 0)
             return NULL;
@@ -488,22 +529,35 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
             return pyepode_raise(rc, "keepalive");
     }
     if (cto != Py_None || lto != Py_None) {
-        unsigned c = 0, l = 0;
+        /* One given alone keeps the other as it was. */
+        unsigned c = self->connect_ms, l = self->login_ms;
         if ((cto != Py_None && ms_arg(cto, &c, "connect_timeout") < 0) ||
             (lto != Py_None && ms_arg(lto, &l, "login_timeout") < 0))
             return NULL;
+        if (c == 0 || l == 0) {
+            PyErr_SetString(PyExc_ValueError, "timeouts must be at least 1 ms");
+            return NULL;
+        }
         if ((rc = epode_conn_set_timeouts(self->conn, c, l)) < 0)
             return pyepode_raise(rc, "timeouts");
+        self->connect_ms = c;
+        self->login_ms = l;
     }
-    if (sm != Py_None &&
-        (rc = epode_conn_set_stream_management(self->conn, PyObject_IsTrue(sm))) < 0)
-        return pyepode_raise(rc, "stream_management");
+    if (sm != Py_None) {
+        int v = PyObject_IsTrue(sm);
+        if (v < 0)
+            return NULL;
+        if ((rc = epode_conn_set_stream_management(self->conn, v)) < 0)
+            return pyepode_raise(rc, "stream_management");
+    }
     if (reconnect != Py_None) {
         unsigned lo = 1000, hi = 60000;
         if ((rmin != Py_None && ms_arg(rmin, &lo, "reconnect_min") < 0) ||
             (rmax != Py_None && ms_arg(rmax, &hi, "reconnect_max") < 0))
             return NULL;
         int on = PyObject_IsTrue(reconnect);
+        if (on < 0)
+            return NULL;
         if ((rc = epode_conn_set_reconnect(self->conn, on, lo, hi)) < 0)
             return pyepode_raise(rc, "reconnect");
         self->reconnect = on;
@@ -521,10 +575,14 @@ static PyObject *Connection_connect(ConnectionObject *self, PyObject *unused)
     int rc = epode_conn_connect(self->conn);
     if (rc < 0)
         return pyepode_raise(rc, "connect");
+    self->gen++;
+    self->closing = 0;
     if (!self->pinned) {
         self->pinned = 1;
         Py_INCREF(self);
     }
+    if (pyepode_raise_kept(self->context) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -536,18 +594,27 @@ static PyObject *Connection_close(ConnectionObject *self, PyObject *args, PyObje
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:close", kwlist, &status_obj) ||
         pyepode_opt_str(status_obj, &status, "status") < 0 || check_open(self) < 0)
         return NULL;
+    if (self->closing)
+        Py_RETURN_TRUE; /* already saying goodbye: let it finish */
     int waiting = epode_conn_will_reconnect(self->conn);
+    unsigned gen = self->gen;
     int rc = status && epode_conn_is_ready(self->conn) ? epode_presence_close(self->conn, status)
                                                        : epode_conn_close(self->conn);
     if (rc == EPODE_ESTATE || (rc == 0 && waiting)) {
         /* Not connected (or only waiting to reconnect, which stops now):
-         * no DISCONNECTED event will come. */
-        unpin(self);
-        pyepode_flush_deferred(self->context);
+         * no DISCONNECTED event will come — unless a callback run by the
+         * close (stanzas handed back) connected again. */
+        if (gen == self->gen)
+            unpin(self);
+        if (pyepode_raise_kept(self->context) < 0)
+            return NULL;
         return PyBool_FromLong(0);
     }
     if (rc < 0)
         return pyepode_raise(rc, "close");
+    self->closing = 1;
+    if (pyepode_raise_kept(self->context) < 0)
+        return NULL;
     return PyBool_FromLong(1);
 }
 
@@ -563,6 +630,8 @@ static PyObject *Connection_send(ConnectionObject *self, PyObject *arg)
     epode_stanza_unref(owned);
     if (rc < 0)
         return pyepode_raise(rc, "send");
+    if (pyepode_raise_kept(self->context) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -790,6 +859,12 @@ static PyObject *get_sm(ConnectionObject *self, void *c)
     return PyBool_FromLong(self->conn && epode_conn_sm_enabled(self->conn));
 }
 
+static PyObject *get_closing(ConnectionObject *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(self->closing);
+}
+
 static PyObject *get_will_reconnect(ConnectionObject *self, void *c)
 {
     (void)c;
@@ -922,6 +997,8 @@ static PyGetSetDef Connection_getset[] = {
     {"bound_jid", (getter)get_bound_jid, NULL, "The full JID bound, while ready.", NULL},
     {"ready", (getter)get_ready, NULL, "True once bound and until the stream ends.", NULL},
     {"sm_enabled", (getter)get_sm, NULL, "True while stream management is on.", NULL},
+    {"closing", (getter)get_closing, NULL,
+     "True from close() until the 'disconnected' event.", NULL},
     {"will_reconnect", (getter)get_will_reconnect, NULL,
      "True while an automatic reconnection is scheduled.", NULL},
     {"reason", (getter)get_reason, NULL,

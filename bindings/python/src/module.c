@@ -15,6 +15,8 @@
 #include "pyepode.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <time.h>
 
@@ -60,22 +62,18 @@ PyObject *pyepode_make_error(PyObject *type, int code, const char *message,
     PyObject *exc = PyObject_CallFunction(type, "s", message);
     if (!exc)
         return NULL;
-    PyObject *vals[4] = {
-        PyLong_FromLong(code),
-        code < 0 ? PyUnicode_FromFormat("E%s", epode_err_name(code)) : Py_NewRef(Py_None),
-        pyepode_str_or_none(condition),
-        pyepode_str_or_none(text),
-    };
     static const char *const names[4] = {"code", "name", "condition", "text"};
-    int rc = 0;
     for (int i = 0; i < 4; i++) {
-        if (!vals[i] || (rc == 0 && PyObject_SetAttrString(exc, names[i], vals[i]) < 0))
-            rc = -1;
-        Py_XDECREF(vals[i]);
-    }
-    if (rc < 0) {
-        Py_DECREF(exc);
-        return NULL;
+        PyObject *v = i == 0 ? PyLong_FromLong(code)
+                    : i == 1 ? (code < 0 ? PyUnicode_FromFormat("E%s", epode_err_name(code))
+                                         : Py_NewRef(Py_None))
+                    : pyepode_str_or_none(i == 2 ? condition : text);
+        int rc = v ? PyObject_SetAttrString(exc, names[i], v) : -1;
+        Py_XDECREF(v);
+        if (rc < 0) {
+            Py_DECREF(exc);
+            return NULL;
+        }
     }
     return exc;
 }
@@ -120,9 +118,11 @@ void pyepode_report(PyObject *cb_owner, const char *where)
             Py_XDECREF(tb);
             return;
         }
-        /* The hook failed too: report that the usual way, then the
-         * original below. */
-        PyErr_WriteUnraisable(hook);
+        /* The hook failed too: a KeyboardInterrupt/SystemExit there
+         * stops the loop; anything else is reported the usual way, then
+         * the original below. */
+        if (!pyepode_keep_fatal(c->context))
+            PyErr_WriteUnraisable(hook);
         Py_DECREF(hook);
     }
     PyErr_Restore(type, value, tb);
@@ -147,11 +147,13 @@ static void driver_call(ContextObject *self, PyObject *name, long a, long b, int
     if (!self->driver)
         return;
     PyObject *drv = Py_NewRef(self->driver);
+    self->depth++; /* whatever Python drops here is freed after epode returns */
     PyObject *r = two ? PyObject_CallMethod(drv, PyUnicode_AsUTF8(name), "ll", a, b)
                       : PyObject_CallMethod(drv, PyUnicode_AsUTF8(name), "l", a);
+    self->depth--;
     if (r)
         Py_DECREF(r);
-    else
+    else if (!pyepode_keep_fatal(self))
         PyErr_WriteUnraisable(drv);
     Py_DECREF(drv);
 }
@@ -288,6 +290,9 @@ static int Context_traverse(ContextObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->driver);
     Py_VISIT(self->deferred);
+    Py_VISIT(self->exc_type);
+    Py_VISIT(self->exc_value);
+    Py_VISIT(self->exc_tb);
     return 0;
 }
 
@@ -352,14 +357,18 @@ static PyObject *Context_set_driver(ContextObject *self, PyObject *driver)
         Py_XDECREF(r);
     }
     Py_DECREF(drv);
-    if (!r)
+    if (!r) {
+        /* A driver that could not take the table does not drive. */
+        Py_CLEAR(self->driver);
         return NULL;
+    }
     Py_RETURN_NONE;
 }
 
 int pyepode_keep_fatal(ContextObject *ctx)
 {
-    if (PyErr_ExceptionMatches(PyExc_Exception))
+    if (!PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) &&
+        !PyErr_ExceptionMatches(PyExc_SystemExit))
         return 0;
     if (ctx->exc_type) {
         /* One is already waiting: the first wins. */
@@ -369,6 +378,18 @@ int pyepode_keep_fatal(ContextObject *ctx)
     PyErr_Fetch(&ctx->exc_type, &ctx->exc_value, &ctx->exc_tb);
     ctx->stop = 1;
     return 1;
+}
+
+int pyepode_raise_kept(ContextObject *ctx)
+{
+    pyepode_flush_deferred(ctx);
+    if (ctx->depth == 0 && ctx->exc_type && !ctx->running) {
+        PyErr_Restore(ctx->exc_type, ctx->exc_value, ctx->exc_tb);
+        ctx->exc_type = ctx->exc_value = ctx->exc_tb = NULL;
+        ctx->stop = 0;
+        return -1;
+    }
+    return 0;
 }
 
 /* After epode returned: drops deferred objects, raises a kept exception. */
@@ -395,13 +416,17 @@ static PyObject *Context_process(ContextObject *self, PyObject *const *args, Py_
         PyErr_SetString(PyExc_TypeError, "process(fd, events) takes 2 arguments");
         return NULL;
     }
-    int fd = PyLong_AsLong(args[0]);
+    long fd = PyLong_AsLong(args[0]);
     unsigned events = (unsigned)PyLong_AsUnsignedLongMask(args[1]);
     if (PyErr_Occurred())
         return NULL;
+    if (fd < -1 || fd > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "fd out of range");
+        return NULL;
+    }
     Py_INCREF(self);
     self->depth++;
-    int rc = epode_ctx_process(self->ctx, fd, events);
+    int rc = epode_ctx_process(self->ctx, (int)fd, events);
     self->depth--;
     int failed = after_epode(self);
     Py_DECREF(self);
@@ -442,8 +467,8 @@ static PyObject *Context_run(ContextObject *self, PyObject *args, PyObject *kwds
         double t = PyFloat_AsDouble(timeout_obj);
         if (t == -1.0 && PyErr_Occurred())
             return NULL;
-        if (t < 0) {
-            PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
+        if (!isfinite(t) || t < 0 || t > 1e9) {
+            PyErr_SetString(PyExc_ValueError, "timeout must be a finite number of seconds >= 0");
             return NULL;
         }
         end = now_ms() + (long long)(t * 1000.0 + 0.5);
@@ -551,6 +576,9 @@ static PyObject *Context_stop(ContextObject *self, PyObject *unused)
 {
     (void)unused;
     self->stop = 1;
+    /* From a handler the loop sees the flag at once; from another thread
+     * (under the GIL) the wait must be interrupted. */
+    epode_ctx_wakeup(self->ctx);
     Py_RETURN_NONE;
 }
 
@@ -604,7 +632,8 @@ static PyMethodDef Context_methods[] = {
     {"process", (PyCFunction)(void (*)(void))Context_process, METH_FASTCALL, process_doc},
     {"run", (PyCFunction)(void (*)(void))Context_run, METH_VARARGS | METH_KEYWORDS, run_doc},
     {"stop", (PyCFunction)Context_stop, METH_NOARGS,
-     "stop()\n--\n\nMakes run() return after the current callback."},
+     "stop()\n--\n\nMakes run() return after the current callback (callable from\n"
+     "another thread: it wakes the wait)."},
     {"wakeup", (PyCFunction)Context_wakeup, METH_NOARGS,
      "wakeup()\n--\n\nWakes the loop; the one method callable from another thread."},
     {"watched", (PyCFunction)Context_watched, METH_NOARGS,

@@ -73,6 +73,10 @@ void pyepode_flush_deferred(ContextObject *ctx);
  * SystemExit is kept to be raised when process()/run() return (and stops
  * run()); returns 1 then, 0 (exception untouched) for ordinary ones. */
 int pyepode_keep_fatal(ContextObject *ctx);
+/* After an epode call made outside process()/run() (send, close, ...):
+ * raises a KeyboardInterrupt/SystemExit a callback raised meanwhile.
+ * Returns -1 with it set, else 0. */
+int pyepode_raise_kept(ContextObject *ctx);
 
 /* ---- stanzas --------------------------------------------------------- */
 
@@ -109,6 +113,9 @@ typedef struct {
     PyObject *last_stanza_error; /* what an IQ handler raised, while answering */
     int pinned;              /* holds a reference on itself while connected */
     int reconnect;           /* automatic reconnection is on */
+    int closing;             /* close() started; DISCONNECTED will follow */
+    unsigned gen;            /* bumped by connect(): tells a restart from a stale end */
+    unsigned connect_ms, login_ms; /* the timeouts set (epode's defaults at first) */
     PyObject *weakrefs;
 } ConnectionObject;
 

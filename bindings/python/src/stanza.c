@@ -523,6 +523,17 @@ static int Stanza_setitem(StanzaObject *self, PyObject *key, PyObject *value)
     return check_rc(epode_stanza_set_attr(self->el, name, v), "set attribute");
 }
 
+/* `"to" in st`: attribute presence, as st["to"] reads it. */
+static int Stanza_contains(StanzaObject *self, PyObject *key)
+{
+    if (!PyUnicode_Check(key))
+        return 0;
+    const char *name;
+    if (pyepode_opt_str(key, &name, "an attribute name") < 0)
+        return -1;
+    return epode_stanza_get_attr(self->el, name) != NULL;
+}
+
 static Py_ssize_t Stanza_len(StanzaObject *self)
 {
     Py_ssize_t n = 0;
@@ -751,8 +762,8 @@ static PyObject *Stanza_error_reply(StanzaObject *self, PyObject *args, PyObject
         return NULL;
     epode_stanza_cond_t cond = epode_stanza_cond_from_name(cond_name);
     if (cond == EPODE_COND_NONE) {
-        PyErr_Format(PyExc_ValueError, "unknown stanza error condition %R (RFC 6120 8.3.3)",
-                     PyTuple_GET_ITEM(args, 0));
+        PyErr_Format(PyExc_ValueError, "unknown stanza error condition '%s' (RFC 6120 8.3.3)",
+                     cond_name);
         return NULL;
     }
     epode_error_type_t type = EPODE_ERRTYPE_DEFAULT;
@@ -861,6 +872,7 @@ static PyMappingMethods Stanza_as_mapping = {
 
 static PySequenceMethods Stanza_as_sequence = {
     .sq_length = (lenfunc)Stanza_len,
+    .sq_contains = (objobjproc)Stanza_contains,
 };
 
 static PyNumberMethods Stanza_as_number = {

@@ -628,3 +628,100 @@ def test_helper_lifetime_edges(prosody):
         await a.disconnect()
 
     asyncio.run(main())
+
+
+# ---- regressions from the review of the IM wrappers ------------------------------
+
+def _closed_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_bad_numbers_are_refused():
+    c = epode.Client("a@example.org", "pw")
+    with pytest.raises(ValueError):
+        c.presence.auto_accept = 2 ** 32 + 1
+    with pytest.raises(ValueError):
+        c.muc.set_nick_retry(-1)
+    with pytest.raises(ValueError):
+        c.muc.set_nick_retry(10 ** 12)
+
+
+def test_a_join_that_fails_with_the_connection_is_forgotten():
+    """Joined before connecting; the connection fails: the join fails and
+    epode forgets the room (it would otherwise be joined at the next
+    login although the caller was told it failed)."""
+    port = _closed_port()
+
+    async def main():
+        c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port)
+        fut = c.muc.join("room@conference.localhost", "me")
+        with pytest.raises(epode.Error):
+            await c.connect(timeout=10)
+        with pytest.raises(epode.Error) as ei:
+            await asyncio.wait_for(fut, 5)
+        assert ei.value.code == epode.ECANCELED
+        assert c.muc.rooms == []
+        c.muc.join("room@conference.localhost", "me").cancel()  # joining again is allowed
+
+    asyncio.run(main())
+
+
+def test_a_join_waiting_through_a_reconnection_pause_fails_on_disconnect():
+    port = _closed_port()
+
+    async def main():
+        c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port, reconnect=True)
+        fut = c.muc.join("room@conference.localhost", "me")
+        login = asyncio.ensure_future(c.connect())  # keeps retrying the closed port
+        await until(lambda: c.connection.will_reconnect, what="a reconnection pause")
+        await asyncio.wait_for(c.disconnect(), 5)
+        with pytest.raises(epode.Error) as ei:
+            await asyncio.wait_for(fut, 5)
+        assert ei.value.code == epode.ECANCELED
+        with pytest.raises(epode.Error):
+            await asyncio.wait_for(login, 5)  # the login waiter is settled too
+
+    asyncio.run(main())
+
+
+@pytest.mark.server
+def test_cancelling_a_join_stops_it(prosody):
+    async def main():
+        c = await connected(prosody, "cj")
+        room = "cancel%d@%s" % (next(_rooms), prosody.muc_domain)
+        c.muc.join(room, "me").cancel()  # as a timeout around it would
+        await asyncio.sleep(0.5)
+        assert c.muc.room(room) is None  # the join did not go on behind our back
+        r = await asyncio.wait_for(c.muc.join(room, "me"), 10)  # and may be joined again
+        assert r.joined
+        await c.disconnect()
+
+    asyncio.run(main())
+
+
+@pytest.mark.server
+def test_a_roster_collected_with_a_request_pending(prosody):
+    """A low-level roster in a garbage cycle with an add() pending: its
+    callback is answered (ECANCELED) before the cycle is torn down."""
+    async def main():
+        c = await connected(prosody, "gc")
+        answers = []
+
+        def make():
+            def cb(*r):
+                answers.append(r[0])
+            raw = _epode.Roster(c.connection)
+            cb.raw = raw  # raw -> request -> cb -> cb.__dict__ -> raw
+            raw.add("someone@" + prosody.domain, None, (), cb)
+
+        make()
+        gc.collect()
+        assert answers == [epode.ECANCELED]
+        await c.disconnect()
+
+    asyncio.run(main())

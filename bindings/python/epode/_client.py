@@ -62,6 +62,7 @@ class Client:
         self._connect_waiters: list[asyncio.Future] = []
         self._disconnect_waiters: list[asyncio.Future] = []
         self._tasks: set[asyncio.Task] = set()
+        self._end_hooks: list[Callable[[], Any]] = []  # told when the connection ends for good
         self._native = False
         self._owner_thread = threading.get_ident()
         self._stop_requested: Optional[Optional[str]] = None
@@ -190,6 +191,11 @@ class Client:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(None)
+        for hook in list(self._end_hooks):
+            try:
+                hook()
+            except Exception as exc:
+                self._on_callback_error(exc)
         if self._native:
             self._context.stop()
 

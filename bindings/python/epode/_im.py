@@ -721,7 +721,7 @@ class Muc(_Helper):
         self._private_handlers: list[Callable] = []
         self._joins: dict[str, list[_Outcome]] = {}
         self._raw.on_event = self._on_event
-        client.on_event(self._on_client_event)
+        client._end_hooks.append(self._on_end)
 
     def _settle(self, room: str, result: Any = None, error: Optional[BaseException] = None):
         for out in self._joins.pop(room, ()):
@@ -746,11 +746,35 @@ class Muc(_Helper):
         elif ev.type == "private":
             self._dispatch(self._private_handlers, ev)
 
-    def _on_client_event(self, name: str) -> None:
-        if name == "disconnected" and not self._client.connection.will_reconnect:
-            for room in list(self._joins):
-                self._settle(room, error=_error(_epode.ECANCELED, "the connection ended "
-                                                "before %s was joined" % room))
+    def _on_end(self) -> None:
+        """The connection has ended for good (the client says so, whether
+        a 'disconnected' event came or a pending reconnection was
+        stopped): joins still waiting fail, and epode forgets those rooms
+        too, so a failed join is not quietly completed at the next login."""
+        for room in list(self._joins):
+            self._drop_pending(room)
+            self._settle(room, error=_error(_epode.ECANCELED, "the connection ended "
+                                            "before %s was joined" % room))
+
+    def _drop_pending(self, room: str) -> None:
+        r = self._raw.room(room)
+        if r is not None and not r[2]:  # not joined (yet)
+            try:
+                self._raw.leave(room)
+            except Error:
+                pass
+
+    def _join_done(self, room: str, out: "_Outcome", fut: asyncio.Future) -> None:
+        """A join's future was cancelled (or timed out): the join stops
+        too, unless someone else still waits for the same room."""
+        if not fut.cancelled():
+            return
+        waiting = self._joins.get(room)
+        if waiting and out in waiting:
+            waiting.remove(out)
+            if not waiting:
+                del self._joins[room]
+                self._drop_pending(room)
 
     def on_event(self, fn: Callable[[MucEvent], Any]):
         """Registers ``fn(event)`` (a decorator) for every room event (a
@@ -789,11 +813,14 @@ class Muc(_Helper):
         (ECANCELED) if the connection ends for good first. epode.Error at
         once: EJID for a malformed room or nick, ESTATE if already in (or
         joining) it. With no asyncio loop running and no callback it
-        returns None: watch on_event."""
+        returns None: watch on_event. Cancelling the future (or a timeout
+        around it) stops the join."""
         out = _Outcome(self, callback, "join()", optional=True, report=False)
         jid = self._raw.join(room, nick, password, -1 if history is None else history,
                              -1 if seconds is None else seconds)
         self._joins.setdefault(jid, []).append(out)
+        if out.future is not None:
+            out.future.add_done_callback(lambda f, jid=jid, out=out: self._join_done(jid, out, f))
         return out.future
 
     def leave(self, room: str, status: Optional[str] = None) -> bool:

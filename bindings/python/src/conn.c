@@ -81,6 +81,27 @@ PyObject *pyepode_call(ConnectionObject *owner, PyObject *cb, PyObject *const *a
             pyepode_report((PyObject *)owner, where);
         return NULL;
     }
+    if (Py_TYPE(r)->tp_as_async && Py_TYPE(r)->tp_as_async->am_await &&
+        !PyObject_TypeCheck(r, &StanzaType)) {
+        /* An async callback: run it (asyncio) and let the caller see None,
+         * "no decision now". */
+        if (owner->spawn) {
+            PyObject *sargs[2] = {r, Py_None};
+            PyObject *t = PyObject_Vectorcall(owner->spawn, sargs, 2, NULL);
+            if (!t && !pyepode_keep_fatal(owner->context))
+                pyepode_report((PyObject *)owner, where);
+            Py_XDECREF(t);
+        } else {
+            PyObject *c = PyObject_CallMethod(r, "close", NULL);
+            if (!c)
+                PyErr_Clear();
+            Py_XDECREF(c);
+            PyErr_SetObject(PyExc_RuntimeError, str_spawn_missing);
+            pyepode_report((PyObject *)owner, where);
+        }
+        Py_DECREF(r);
+        return Py_NewRef(Py_None);
+    }
     return r;
 }
 

@@ -24,6 +24,7 @@
  */
 #include "pyepode.h"
 
+#include <math.h>
 #include <stdarg.h>
 
 /* ---- common ------------------------------------------------------------- */
@@ -291,7 +292,7 @@ static int opt_timeout(PyObject *obj, unsigned *ms)
     double v = PyFloat_AsDouble(obj);
     if (v == -1.0 && PyErr_Occurred())
         return -1;
-    if (v <= 0 || v > 4e6) {
+    if (!isfinite(v) || v <= 0 || v > 4e6) {
         PyErr_SetString(PyExc_ValueError, "timeout must be positive (seconds)");
         return -1;
     }
@@ -399,8 +400,33 @@ static PyObject *Roster_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
+/* Pending add/remove requests are answered ECANCELED here, before the
+ * roster goes: the garbage collector runs finalizers on a whole cycle
+ * before clearing any of it, so the callbacks are still intact (from
+ * tp_dealloc they might already have been cleared). epode_roster_free
+ * then finds no callback left to call. */
+static void Roster_finalize(PyObject *o)
+{
+    ImObject *s = (ImObject *)o;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    for (im_req *q = s->reqs; q; q = q->next) {
+        PyObject *cb = q->cb;
+        if (!cb)
+            continue;
+        q->cb = NULL;
+        PyObject *a[3] = {PyLong_FromLong(EPODE_ECANCELED), Py_NewRef(Py_None),
+                          Py_NewRef(Py_None)};
+        Py_XDECREF(im_call(s->conn, cb, a, 3, "roster result callback"));
+        Py_DECREF(cb);
+    }
+    PyErr_Restore(et, ev, etb);
+}
+
 static void Roster_dealloc(RosterObject *self)
 {
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* resurrected by a callback */
     im_dealloc_begin(&self->base);
     if (self->roster) {
         epode_roster_set_event_cb(self->roster, NULL, NULL);
@@ -600,6 +626,7 @@ static PyTypeObject RosterType = {
               "of epode.Roster): fetched at every login, kept current by pushes.",
     .tp_new = Roster_new,
     .tp_dealloc = (destructor)Roster_dealloc,
+    .tp_finalize = Roster_finalize,
     .tp_traverse = (traverseproc)im_traverse,
     .tp_clear = (inquiry)im_clear,
     .tp_methods = Roster_methods,
@@ -673,7 +700,7 @@ static int on_subscription(epode_conn_t *conn, const char *from, epode_subscript
     PyObject *cb = Py_NewRef(self->cbs[1]);
     PyObject *args[3] = {S(from), PyUnicode_FromString(subscription_name(what)), S(status)};
     PyObject *r = im_call(self->conn, cb, args, 3, "subscription callback");
-    int decision = EPODE_SUB_DEFER;
+    int decision = EPODE_SUB_DEFER; /* an async decider returned None here: it decides later */
     if (r && r != Py_None) {
         int t = PyObject_IsTrue(r);
         if (t < 0) {
@@ -846,7 +873,8 @@ static int Tracker_set_auto(TrackerObject *self, PyObject *v, void *c)
     long p = PyLong_AsLong(v);
     if (p == -1 && PyErr_Occurred())
         return -1;
-    int rc = epode_presence_tracker_set_auto_accept(self->tracker, (int)p);
+    int rc = p < 0 || p > 2 ? EPODE_EINVAL
+                            : epode_presence_tracker_set_auto_accept(self->tracker, (int)p);
     if (rc < 0) {
         PyErr_SetString(PyExc_ValueError, "auto_accept must be 0 (off), 1 (on) or 2 (mutual)");
         return -1;
@@ -1729,14 +1757,20 @@ static PyObject *Muc_rooms(MucObject *self, PyObject *unused)
 static PyObject *Muc_set_nick_retry(MucObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"max_tries", "suffix", NULL};
-    unsigned int tries;
-    PyObject *suffix_obj = Py_None;
+    PyObject *tries_obj, *suffix_obj = Py_None;
     const char *suffix;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "I|O:set_nick_retry", kwlist, &tries,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:set_nick_retry", kwlist, &tries_obj,
                                      &suffix_obj) ||
         pyepode_opt_str(suffix_obj, &suffix, "suffix") < 0)
         return NULL;
-    return rc_none(epode_muc_set_nick_retry(self->muc, suffix, tries), "set_nick_retry");
+    long tries = PyLong_AsLong(tries_obj);
+    if (tries == -1 && PyErr_Occurred())
+        return NULL;
+    if (tries < 0 || tries > 100) {
+        PyErr_SetString(PyExc_ValueError, "max_tries must be between 0 and 100");
+        return NULL;
+    }
+    return rc_none(epode_muc_set_nick_retry(self->muc, suffix, (unsigned)tries), "set_nick_retry");
 }
 
 static int Muc_traverse(MucObject *self, visitproc visit, void *arg)

@@ -56,4 +56,8 @@ def test_server_goes_away(bins, pki, spawn, tmp_path, kind, how):
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith('echo-bot: '), err
     if how == 'graceful' and got[0] == 'STREAM_ERROR':
+        # Each session races on its own (see above): on ejabberd the bot's
+        # link may just close even when the probe got the stream error.
+        if kind == 'ejabberd' and 'without closing the stream' in lines[0]:
+            return
         assert 'system-shutdown' in lines[0], err

@@ -75,6 +75,23 @@ if CC=gcc build "$OUT/install" --prefix="$PREFIX" -Dtests=false -Dexamples=false
     else
         result install-and-link fail
     fi
+    # The bindings, as installed, load (and find the installed library).
+    pydir=$(dirname "$(find "$PREFIX" -path '*/epode/__init__.py' | head -1)")
+    if [ -n "$pydir" ] && (cd / && PYTHONPATH="$(dirname "$pydir")" "$PY" -c \
+            'import epode; epode.Stanza.parse("<a/>"); print(epode.__file__)' \
+            | grep -q "^$PREFIX"); then
+        result python-installed-imports ok
+    else
+        result python-installed-imports fail
+    fi
+    luaso=$(find "$PREFIX" -name epode.so -path '*lua*' | head -1)
+    if [ -z "$luaso" ] || ! command -v lua5.4 >/dev/null; then
+        :  # no Lua module built (liblua5.4-dev missing): nothing to check
+    elif LUA_CPATH="$(dirname "$luaso")/?.so" lua5.4 -e 'local e = require "epode"; assert(e.client)'; then
+        result lua-installed-loads ok
+    else
+        result lua-installed-loads fail
+    fi
     # Exported symbols are exactly the functions the headers declare.
     so=$(find "$PREFIX" -name 'libepode.so' | head -1)
     nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' | grep -v '^EPODE_0$' \

@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+import os
 import sys
 import threading
 import tracemalloc
@@ -362,3 +363,53 @@ def test_stop_from_another_thread_closes_cleanly(prosody):
 
     c.run(timeout=10)  # without the wakeup the close waits for epode's next deadline
     assert c.connection.reason == "closed"
+
+
+def test_stream_management_resumes_across_cuts(prosody):
+    """A client with stream management and reconnection, behind a proxy
+    that resets its link: it resumes (new socket, same session, the
+    asyncio loop now watching the new fd), messages sent across the cuts
+    all arrive, and nothing is reported unacknowledged."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "integration"))
+    from faultproxy import FaultProxy
+
+    async def main(proxy):
+        ja, pa = prosody.account("sm")
+        jb, pb = prosody.account("rcv")
+        a = epode.Client(ja, pa, server=prosody.host, port=proxy.port, ca_file=prosody.ca_file,
+                         stream_management=True, reconnect=True)
+        b = epode.Client(jb + "/r", pb, **prosody.kwargs())
+        events, acked, lost = [], [], []
+        a.on_event(events.append)
+        a.connection.on_ack = lambda ok, sid, xml: (acked if ok else lost).append(sid)
+        got = []
+        b.on_message(lambda m: got.append(m.body) if m.body else None)
+        await asyncio.gather(a.connect(timeout=20), b.connect(timeout=20))
+        # <enable/> goes out with the login; the server's <enabled/> follows READY
+        await until(lambda: a.connection.sm_enabled, "stream management")
+        sent = []
+        for round_ in range(3):
+            for i in range(20):
+                sent.append(a.send_message(b.bound_jid, "r%d-%d" % (round_, i)))
+            await asyncio.sleep(0.3)
+            proxy.cut_all()
+            await until(lambda: events.count("resumed") > round_, "resumption %d" % round_)
+        await until(lambda: len(got) >= 60, "all messages")
+        await until(lambda: len(acked) >= 60, "all acknowledgements")
+        assert sorted(got) == sorted("r%d-%d" % (r, i) for r in range(3) for i in range(20))
+        assert lost == [] and set(acked) >= set(sent)
+        await a.disconnect()
+        await b.disconnect()
+
+    with FaultProxy(prosody.host, prosody.port, seed=7) as proxy:
+        asyncio.run(main(proxy))
+        assert proxy.cuts >= 3
+
+
+async def until(pred, what, timeout=20.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not pred():
+        assert loop.time() < end, "timed out waiting for " + what
+        await asyncio.sleep(0.02)

@@ -11,6 +11,7 @@ import weakref
 import pytest
 
 import epode
+from _util import until
 
 pytestmark = pytest.mark.server
 
@@ -387,16 +388,17 @@ def test_stream_management_resumes_across_cuts(prosody):
         b.on_message(lambda m: got.append(m.body) if m.body else None)
         await asyncio.gather(a.connect(timeout=20), b.connect(timeout=20))
         # <enable/> goes out with the login; the server's <enabled/> follows READY
-        await until(lambda: a.connection.sm_enabled, "stream management")
+        await until(lambda: a.connection.sm_enabled, 20.0, what="stream management")
         sent = []
         for round_ in range(3):
             for i in range(20):
                 sent.append(a.send_message(b.bound_jid, "r%d-%d" % (round_, i)))
             await asyncio.sleep(0.3)
             proxy.cut_all()
-            await until(lambda: events.count("resumed") > round_, "resumption %d" % round_)
-        await until(lambda: len(got) >= 60, "all messages")
-        await until(lambda: len(acked) >= 60, "all acknowledgements")
+            await until(lambda: events.count("resumed") > round_, 20.0,
+                        what="resumption %d" % round_)
+        await until(lambda: len(got) >= 60, 20.0, what="all messages")
+        await until(lambda: len(acked) >= 60, 20.0, what="all acknowledgements")
         assert sorted(got) == sorted("r%d-%d" % (r, i) for r in range(3) for i in range(20))
         assert lost == [] and set(acked) >= set(sent)
         await a.disconnect()
@@ -406,10 +408,3 @@ def test_stream_management_resumes_across_cuts(prosody):
         asyncio.run(main(proxy))
         assert proxy.cuts >= 3
 
-
-async def until(pred, what, timeout=20.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        assert loop.time() < end, "timed out waiting for " + what
-        await asyncio.sleep(0.02)

@@ -20,13 +20,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "bindings", "python", "examples")
 
 
-def start(script, prosody, tmp_path, *extra, prefix="bot", first="ready as"):
-    jid, pw = prosody.account(prefix)
-    pwfile = tmp_path / (prefix + ".pw")
-    pwfile.write_text(pw + "\n")
-    argv = [sys.executable, os.path.join(EXAMPLES, script), "--jid", jid + "/bot",
+def command(script, prosody, jid, password, tmp_path, *extra):
+    """The command line that runs `script` as `jid` against prosody."""
+    pwfile = tmp_path / (jid.split("@")[0] + ".pw")
+    pwfile.write_text(password + "\n")
+    return [sys.executable, os.path.join(EXAMPLES, script), "--jid", jid,
             "--password-file", str(pwfile), "--server", prosody.host, "--port",
             str(prosody.port), "--ca-file", prosody.ca_file, *extra]
+
+
+def start(script, prosody, tmp_path, *extra, prefix="bot", first="ready as"):
+    jid, pw = prosody.account(prefix)
+    argv = command(script, prosody, jid + "/bot", pw, tmp_path, *extra)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith(first):
@@ -71,11 +76,7 @@ def test_echo_bot(prosody, tmp_path, mode):
 
 def test_echo_bot_reports_a_bad_password(prosody, tmp_path):
     jid, _ = prosody.account("bad")
-    pwfile = tmp_path / "wrong.pw"
-    pwfile.write_text("not the password\n")
-    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "echo_bot.py"), "--jid", jid,
-                        "--password-file", str(pwfile), "--server", prosody.host, "--port",
-                        str(prosody.port), "--ca-file", prosody.ca_file],
+    r = subprocess.run(command("echo_bot.py", prosody, jid, "not the password", tmp_path),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "authentication failed" in r.stderr and "Traceback" not in r.stderr
@@ -154,12 +155,8 @@ def test_muc_bot_answers_commands_and_ignores_history(prosody, tmp_path):
 
 def test_muc_bot_reports_a_failed_join(prosody, tmp_path):
     jid, pw = prosody.account("nojoin")
-    pwfile = tmp_path / "nojoin.pw"
-    pwfile.write_text(pw + "\n")
-    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, "muc_bot.py"), "--jid", jid,
-                        "--password-file", str(pwfile), "--server", prosody.host, "--port",
-                        str(prosody.port), "--ca-file", prosody.ca_file,
-                        "room@no-such-service." + prosody.domain, "bot"],
+    r = subprocess.run(command("muc_bot.py", prosody, jid, pw, tmp_path,
+                               "room@no-such-service." + prosody.domain, "bot"),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "cannot join" in r.stderr and "Traceback" not in r.stderr

@@ -72,6 +72,38 @@ static hent *hent_find(ConnectionObject *self, unsigned id)
 
 static PyObject *str_spawn_missing;
 
+static int is_awaitable(PyObject *r)
+{
+    return Py_TYPE(r)->tp_as_async && Py_TYPE(r)->tp_as_async->am_await &&
+           !PyObject_TypeCheck(r, &StanzaType);
+}
+
+/* Hands an awaitable a callback returned to the spawn hook, with the
+ * stanza it answers (or None). 0 if it will run; otherwise it is closed
+ * (no "never awaited" warning on top), the failure reported, and -1. */
+static int spawn_awaitable(ConnectionObject *self, PyObject *aw, PyObject *stanza,
+                           const char *where)
+{
+    if (self->spawn) {
+        PyObject *args[2] = {aw, stanza};
+        PyObject *t = PyObject_Vectorcall(self->spawn, args, 2, NULL);
+        if (t) {
+            Py_DECREF(t);
+            return 0;
+        }
+        if (!pyepode_keep_fatal(self->context))
+            pyepode_report((PyObject *)self, where);
+    } else {
+        PyErr_SetObject(PyExc_RuntimeError, str_spawn_missing);
+        pyepode_report((PyObject *)self, where);
+    }
+    PyObject *c = PyObject_CallMethod(aw, "close", NULL);
+    if (!c)
+        PyErr_Clear();
+    Py_XDECREF(c);
+    return -1;
+}
+
 PyObject *pyepode_call(ConnectionObject *owner, PyObject *cb, PyObject *const *args,
                        size_t nargs, const char *where)
 {
@@ -81,24 +113,10 @@ PyObject *pyepode_call(ConnectionObject *owner, PyObject *cb, PyObject *const *a
             pyepode_report((PyObject *)owner, where);
         return NULL;
     }
-    if (Py_TYPE(r)->tp_as_async && Py_TYPE(r)->tp_as_async->am_await &&
-        !PyObject_TypeCheck(r, &StanzaType)) {
+    if (is_awaitable(r)) {
         /* An async callback: run it (asyncio) and let the caller see None,
          * "no decision now". */
-        if (owner->spawn) {
-            PyObject *sargs[2] = {r, Py_None};
-            PyObject *t = PyObject_Vectorcall(owner->spawn, sargs, 2, NULL);
-            if (!t && !pyepode_keep_fatal(owner->context))
-                pyepode_report((PyObject *)owner, where);
-            Py_XDECREF(t);
-        } else {
-            PyObject *c = PyObject_CallMethod(r, "close", NULL);
-            if (!c)
-                PyErr_Clear();
-            Py_XDECREF(c);
-            PyErr_SetObject(PyExc_RuntimeError, str_spawn_missing);
-            pyepode_report((PyObject *)owner, where);
-        }
+        spawn_awaitable(owner, r, Py_None, where);
         Py_DECREF(r);
         return Py_NewRef(Py_None);
     }
@@ -158,6 +176,41 @@ static int is_iq_request(epode_stanza_t *st)
            (strcmp(type, "get") == 0 || strcmp(type, "set") == 0);
 }
 
+/* Answers the IQ request `st` with an error (never fails loudly: the
+ * requester's timeout is the fallback). */
+static void answer_error(ConnectionObject *self, epode_stanza_t *st, epode_stanza_cond_t cond,
+                         epode_error_type_t type, const char *text)
+{
+    epode_stanza_t *err = NULL;
+    if (epode_stanza_error_reply(st, cond, type, text, 0, &err) == 0) {
+        epode_conn_send(self->conn, err);
+        epode_stanza_unref(err);
+    }
+}
+
+/* The answer an IQ handler asked for by raising StanzaError `exc`: its
+ * condition (unknown ones become undefined-condition), type and text. */
+static void answer_stanza_error(ConnectionObject *self, epode_stanza_t *st, PyObject *exc)
+{
+    PyObject *c = PyObject_GetAttrString(exc, "condition");
+    PyObject *t = PyObject_GetAttrString(exc, "text");
+    PyObject *ty = PyObject_GetAttrString(exc, "type");
+    PyErr_Clear();
+    epode_stanza_cond_t cond = EPODE_COND_UNDEFINED_CONDITION;
+    epode_error_type_t type = EPODE_ERRTYPE_DEFAULT;
+    const char *cs = c && PyUnicode_Check(c) ? PyUnicode_AsUTF8(c) : NULL;
+    if (cs && epode_stanza_cond_from_name(cs) != EPODE_COND_NONE)
+        cond = epode_stanza_cond_from_name(cs);
+    if (ty && PyUnicode_Check(ty))
+        type = epode_error_type_from_name(PyUnicode_AsUTF8(ty));
+    const char *text = t && PyUnicode_Check(t) ? PyUnicode_AsUTF8(t) : NULL;
+    PyErr_Clear();
+    answer_error(self, st, cond, type, text);
+    Py_XDECREF(c);
+    Py_XDECREF(t);
+    Py_XDECREF(ty);
+}
+
 static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     (void)conn;
@@ -168,89 +221,38 @@ static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
     Py_INCREF(self);
     PyObject *cb = Py_NewRef(h->cb);
     int verdict = EPODE_PASS;
+    int request = is_iq_request(st);
     PyObject *arg = pyepode_stanza_wrap(st, 1);
     PyObject *r = arg ? PyObject_Vectorcall(cb, &arg, 1, NULL) : NULL;
-    if (!r && arg) {
-        if (PyErr_ExceptionMatches(pyepode_StanzaError) && is_iq_request(st)) {
+    if (!r) {
+        if (arg && request && PyErr_ExceptionMatches(pyepode_StanzaError)) {
             /* An intended answer, not a failure: no report. */
             PyObject *et, *ev, *tb;
             PyErr_Fetch(&et, &ev, &tb);
             PyErr_NormalizeException(&et, &ev, &tb);
-            self->last_stanza_error = ev;
+            if (ev)
+                answer_stanza_error(self, st, ev);
             Py_XDECREF(et);
+            Py_XDECREF(ev);
             Py_XDECREF(tb);
+            verdict = EPODE_HANDLED;
         } else if (!pyepode_keep_fatal(self->context)) {
             pyepode_report((PyObject *)self, "handler");
-        }
-    }
-    if (!arg && !pyepode_keep_fatal(self->context))
-        pyepode_report((PyObject *)self, "handler");
-    if (!r) {
-        if (arg && is_iq_request(st) && !self->context->exc_type) {
-            epode_stanza_t *err = NULL;
-            epode_stanza_cond_t cond = EPODE_COND_INTERNAL_SERVER_ERROR;
-            epode_error_type_t etype = EPODE_ERRTYPE_DEFAULT;
-            const char *text = NULL;
-            PyObject *ctype = NULL, *cvalue = NULL;
-            if (self->last_stanza_error) {
-                /* The handler raised StanzaError: that is its answer. */
-                PyObject *c = PyObject_GetAttrString(self->last_stanza_error, "condition");
-                PyObject *t = PyObject_GetAttrString(self->last_stanza_error, "text");
-                PyObject *ty = PyObject_GetAttrString(self->last_stanza_error, "type");
-                if (ty && PyUnicode_Check(ty))
-                    etype = epode_error_type_from_name(PyUnicode_AsUTF8(ty));
-                Py_XDECREF(ty);
-                const char *cs = c && PyUnicode_Check(c) ? PyUnicode_AsUTF8(c) : NULL;
-                if (cs)
-                    cond = epode_stanza_cond_from_name(cs) != EPODE_COND_NONE
-                               ? epode_stanza_cond_from_name(cs)
-                               : EPODE_COND_UNDEFINED_CONDITION;
-                if (t && PyUnicode_Check(t))
-                    text = PyUnicode_AsUTF8(t);
-                PyErr_Clear();
-                ctype = c;
-                cvalue = t;
+            if (arg && request) {
+                answer_error(self, st, EPODE_COND_INTERNAL_SERVER_ERROR, EPODE_ERRTYPE_DEFAULT,
+                             NULL);
+                verdict = EPODE_HANDLED;
             }
-            if (epode_stanza_error_reply(st, cond, etype, text, 0, &err) == 0) {
-                epode_conn_send(self->conn, err);
-                epode_stanza_unref(err);
-            }
-            Py_XDECREF(ctype);
-            Py_XDECREF(cvalue);
-            verdict = EPODE_HANDLED;
         }
     } else if (r == Py_None || r == Py_False) {
         verdict = EPODE_PASS;
     } else if (PyObject_TypeCheck(r, &StanzaType)) {
         send_reply(self, r);
         verdict = EPODE_HANDLED;
-    } else if (Py_TYPE(r)->tp_as_async && Py_TYPE(r)->tp_as_async->am_await) {
-        int spawned = 0;
-        if (self->spawn) {
-            PyObject *args[2] = {r, arg};
-            PyObject *t = pyepode_call(self, self->spawn, args, 2, "spawn");
-            spawned = t != NULL;
-            Py_XDECREF(t);
-        } else {
-            PyErr_SetObject(PyExc_RuntimeError, str_spawn_missing);
-            pyepode_report((PyObject *)self, "handler");
-        }
-        if (!spawned) {
-            /* close it so Python does not warn "never awaited" too */
-            PyObject *c = PyObject_CallMethod(r, "close", NULL);
-            if (!c)
-                PyErr_Clear();
-            Py_XDECREF(c);
-            /* A request must still be answered. */
-            if (is_iq_request(st)) {
-                epode_stanza_t *err = NULL;
-                if (epode_stanza_error_reply(st, EPODE_COND_INTERNAL_SERVER_ERROR,
-                                             EPODE_ERRTYPE_DEFAULT, NULL, 0, &err) == 0) {
-                    epode_conn_send(self->conn, err);
-                    epode_stanza_unref(err);
-                }
-            }
-        }
+    } else if (is_awaitable(r)) {
+        /* A request must be answered even if the handler cannot run. */
+        if (spawn_awaitable(self, r, arg, "handler") < 0 && request)
+            answer_error(self, st, EPODE_COND_INTERNAL_SERVER_ERROR, EPODE_ERRTYPE_DEFAULT, NULL);
         verdict = EPODE_HANDLED;
     } else {
         int t = PyObject_IsTrue(r);
@@ -258,7 +260,6 @@ static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
             pyepode_report((PyObject *)self, "handler result");
         verdict = t > 0 ? EPODE_HANDLED : EPODE_PASS;
     }
-    Py_CLEAR(self->last_stanza_error);
     Py_XDECREF(r);
     Py_XDECREF(arg);
     Py_DECREF(cb);

@@ -100,6 +100,25 @@ static int im_init_base(ImObject *self, PyObject *conn_obj)
     return 0;
 }
 
+/* The start of every constructor taking just a connection: parses
+ * `connection` (fmt is "O:TypeName"), allocates, holds the connection. */
+static ImObject *im_new_on_conn(PyTypeObject *type, PyObject *args, PyObject *kwds,
+                                const char *fmt)
+{
+    static char *kwlist[] = {"connection", NULL};
+    PyObject *conn;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, &conn))
+        return NULL;
+    ImObject *self = (ImObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    if (im_init_base(self, conn) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return self;
+}
+
 static int im_traverse(ImObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->conn);
@@ -379,17 +398,9 @@ static void on_roster_result(epode_roster_t *r, int status, epode_stanza_cond_t 
 
 static PyObject *Roster_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"connection", NULL};
-    PyObject *conn;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Roster", kwlist, &conn))
-        return NULL;
-    RosterObject *self = (RosterObject *)type->tp_alloc(type, 0);
+    RosterObject *self = (RosterObject *)im_new_on_conn(type, args, kwds, "O:Roster");
     if (!self)
         return NULL;
-    if (im_init_base(&self->base, conn) < 0) {
-        Py_DECREF(self);
-        return NULL;
-    }
     int rc = epode_roster_new(self->base.conn->conn, &self->roster);
     if (rc == 0)
         rc = epode_roster_set_event_cb(self->roster, on_roster_event, self);
@@ -718,17 +729,9 @@ static int on_subscription(epode_conn_t *conn, const char *from, epode_subscript
 
 static PyObject *Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"connection", NULL};
-    PyObject *conn;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:PresenceTracker", kwlist, &conn))
-        return NULL;
-    TrackerObject *self = (TrackerObject *)type->tp_alloc(type, 0);
+    TrackerObject *self = (TrackerObject *)im_new_on_conn(type, args, kwds, "O:PresenceTracker");
     if (!self)
         return NULL;
-    if (im_init_base(&self->base, conn) < 0) {
-        Py_DECREF(self);
-        return NULL;
-    }
     int rc = epode_presence_tracker_new(self->base.conn->conn, &self->tracker);
     if (rc == 0)
         rc = epode_presence_tracker_set_event_cb(self->tracker, on_presence_change, self);
@@ -1050,17 +1053,9 @@ static void on_disco_items(epode_disco_t *d, const char *jid, const char *node,
 
 static PyObject *Disco_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"connection", NULL};
-    PyObject *conn;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Disco", kwlist, &conn))
-        return NULL;
-    DiscoObject *self = (DiscoObject *)type->tp_alloc(type, 0);
+    DiscoObject *self = (DiscoObject *)im_new_on_conn(type, args, kwds, "O:Disco");
     if (!self)
         return NULL;
-    if (im_init_base(&self->base, conn) < 0) {
-        Py_DECREF(self);
-        return NULL;
-    }
     int rc = epode_disco_new(self->base.conn->conn, &self->disco);
     if (rc < 0) {
         Py_DECREF(self);
@@ -1589,14 +1584,10 @@ static void on_muc_event(epode_conn_t *conn, const epode_muc_event_t *ev, void *
 
 static PyObject *Muc_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"connection", NULL};
-    PyObject *conn;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Muc", kwlist, &conn))
-        return NULL;
-    MucObject *self = (MucObject *)type->tp_alloc(type, 0);
+    MucObject *self = (MucObject *)im_new_on_conn(type, args, kwds, "O:Muc");
     if (!self)
         return NULL;
-    if (im_init_base(&self->base, conn) < 0 || !(self->rooms = PySet_New(NULL))) {
+    if (!(self->rooms = PySet_New(NULL))) {
         Py_DECREF(self);
         return NULL;
     }

@@ -146,16 +146,25 @@ static void driver_call(ContextObject *self, PyObject *name, long a, long b, int
 {
     if (!self->driver)
         return;
+    /* epode may call us while an exception is pending in the caller: keep
+     * it aside for the driver's call. */
+    PyObject *err_type, *err_value, *err_tb;
+    PyErr_Fetch(&err_type, &err_value, &err_tb);
     PyObject *drv = Py_NewRef(self->driver);
     self->depth++; /* whatever Python drops here is freed after epode returns */
-    PyObject *r = two ? PyObject_CallMethod(drv, PyUnicode_AsUTF8(name), "ll", a, b)
-                      : PyObject_CallMethod(drv, PyUnicode_AsUTF8(name), "l", a);
+    PyObject *args[3] = {drv, PyLong_FromLong(a), two ? PyLong_FromLong(b) : NULL};
+    PyObject *r = args[1] && (!two || args[2])
+                      ? PyObject_VectorcallMethod(name, args, two ? 3 : 2, NULL)
+                      : NULL;
+    Py_XDECREF(args[1]);
+    Py_XDECREF(args[2]);
     self->depth--;
     if (r)
         Py_DECREF(r);
     else if (!pyepode_keep_fatal(self))
         PyErr_WriteUnraisable(drv);
     Py_DECREF(drv);
+    PyErr_Restore(err_type, err_value, err_tb);
 }
 
 /* epode → us: the fd table changed. */
@@ -191,10 +200,7 @@ static void on_watch(void *user, int fd, unsigned events, void *fd_user)
     } else {
         self->fds[i] = self->fds[--self->nfds];
     }
-    PyObject *err_type, *err_value, *err_tb;
-    PyErr_Fetch(&err_type, &err_value, &err_tb);
     driver_call(self, str_watch, fd, (long)events, 1);
-    PyErr_Restore(err_type, err_value, err_tb);
 }
 
 /* epode → us: the next deadline changed. */
@@ -203,10 +209,7 @@ static void on_timer(void *user, long timeout_ms)
     ContextObject *self = user;
     self->timer_ms = timeout_ms;
     self->due_ms = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-    PyObject *err_type, *err_value, *err_tb;
-    PyErr_Fetch(&err_type, &err_value, &err_tb);
     driver_call(self, str_timer, timeout_ms, 0, 0);
-    PyErr_Restore(err_type, err_value, err_tb);
 }
 
 int pyepode_defer_decref(ContextObject *ctx, PyObject *obj)

@@ -110,7 +110,6 @@ typedef struct {
     PyObject *on_ack;        /* callable(acked, id, xml) or NULL */
     struct pyepode_hent *hents; /* handlers, listeners and IQ waits we registered */
     PyObject *spawn;         /* callable(coroutine) for async handlers, or NULL */
-    PyObject *last_stanza_error; /* what an IQ handler raised, while answering */
     int pinned;              /* holds a reference on itself while connected */
     int reconnect;           /* automatic reconnection is on */
     int closing;             /* close() started; DISCONNECTED will follow */

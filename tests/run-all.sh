@@ -112,9 +112,15 @@ fi
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
 if CC=clang build "$OUT/fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dexamples=false -Dbench=false -Dtests=true; then
-    for t in parser from_text jid engine; do
+    # Every target tests/fuzz/meson.build builds, seeded from
+    # tests/fuzz/corpus/NAME when it exists (with the regression inputs
+    # of crashes found earlier).
+    for exe in "$OUT"/fuzz/tests/fuzz/fuzz_*; do
+        [ -f "$exe" ] && [ -x "$exe" ] || continue
+        t=$(basename "$exe"); t=${t#fuzz_}
         corpus="$OUT/fuzz-corpus-$t"
-        rm -rf "$corpus"; cp -r "tests/fuzz/corpus/$t" "$corpus"
+        rm -rf "$corpus"; mkdir -p "$corpus"
+        [ -d "tests/fuzz/corpus/$t" ] && cp -r "tests/fuzz/corpus/$t/." "$corpus/"
         if (cd "$OUT" && "$OUT/fuzz/tests/fuzz/fuzz_$t" -max_total_time="$FUZZ_SECONDS" \
                 -max_len=4096 -print_final_stats=1 "$corpus" >"$OUT/fuzz-$t.log" 2>&1); then
             result "fuzz_$t" ok

@@ -32,6 +32,23 @@ Faults:
                               mean None/0 stops it.
   refuse(n)                   the next n connection attempts are accepted
                               and reset at once (not counted in .connections).
+  cut_every(lo, hi, direction, mode, stall_s)
+                              on every connection, again and again: after a
+                              seeded random number of bytes in [lo, hi]
+                              forwarded in `direction` ('up', 'down' or
+                              'both', counted together), exactly that many,
+                              fault the connection: mode 'rst' (reset both
+                              sides), 'fin' (close both sides cleanly, what
+                              was not forwarded yet is dropped) or 'stall'
+                              (forward nothing either way on it for stall_s
+                              seconds, then go on with a new budget). Each
+                              fault counts in .cuts (stalls in .stalls too).
+                              Between the last byte and an rst or fin the
+                              pair forwards nothing for `grace` seconds
+                              (default 0.05), so the peers read what they
+                              got before the reset discards it: each side
+                              has seen exactly a prefix of the stream.
+                              lo None stops it.
 
 Counters (read at any time): .connections (accepted and forwarded),
 .refused, .cuts (connections cut by the proxy: cut_all, cut_after,
@@ -117,6 +134,10 @@ class _Pair:
         self.dirs = {'up': _Dir('up', client, upstream), 'down': _Dir('down', upstream, client)}
         self.closed = False
         self.masks = {}
+        self.budget = None          # cut_every: bytes left before the next fault
+        self.counted = 0
+        self.stalled_until = 0.0
+        self.fault = None           # cut_every: 'rst'/'fin' due at stalled_until
 
 
 class FaultProxy:
@@ -136,6 +157,8 @@ class FaultProxy:
         self._next_id = 0
         self._refuse = 0
         self._cut_rule = None       # (direction, n, {pair id: forwarded at arm time})
+        self._every = None          # (lo, hi, dirs, mode, stall_s)
+        self.stalls = 0
         self._stall_until = {'up': 0.0, 'down': 0.0}
         self._delay = {'up': 0.0, 'down': 0.0}
         self._random = None         # (mean, jitter)
@@ -170,7 +193,7 @@ class FaultProxy:
 
     def counters(self):
         return {'port': self.port, 'connections': self.connections, 'refused': self.refused,
-                'cuts': self.cuts, 'bytes_up': self.bytes_up, 'bytes_down': self.bytes_down,
+                'cuts': self.cuts, 'stalls': self.stalls, 'bytes_up': self.bytes_up, 'bytes_down': self.bytes_down,
                 'active': self.active, 'errors': len(self.errors)}
 
     def cut_all(self):
@@ -202,6 +225,53 @@ class FaultProxy:
                         self._cut(pair)
                         break
         self._call(do)
+
+    def cut_every(self, lo, hi=None, direction='both', mode='rst', stall_s=2.0, grace=0.05):
+        """Faults every connection after each [lo, hi] bytes (see above)."""
+        if lo is None:
+            def stop():
+                self._every = None
+            return self._call(stop)
+        hi = lo if hi is None else hi
+        if not 0 < int(lo) <= int(hi):
+            raise ValueError('need 0 < lo <= hi')
+        if mode not in ('rst', 'fin', 'stall'):
+            raise ValueError("mode must be 'rst', 'fin' or 'stall'")
+        rule = (int(lo), int(hi), _dirs(direction), mode, float(stall_s), float(grace))
+
+        def do():
+            self._every = rule
+            for pair in self._pairs.values():
+                self._new_budget(pair)
+        self._call(do)
+
+    def _new_budget(self, pair):
+        if self._every:
+            pair.budget = self._rng.randint(self._every[0], self._every[1])
+            pair.counted = 0
+
+    def _every_fault(self, pair, now):
+        """The byte budget of pair is spent: apply the rule's fault."""
+        mode, stall_s, grace = self._every[3], self._every[4], self._every[5]
+        self.cuts += 1
+        if mode != 'stall' and grace > 0 and pair.fault is None:
+            pair.fault = mode
+            pair.stalled_until = now + grace
+            return
+        pair.fault = None
+        if mode == 'rst':
+            self._close_pair(pair, abort=True)
+        elif mode == 'fin':
+            for sock in (pair.client, pair.upstream):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._close_pair(pair, abort=False)
+        else:
+            self.stalls += 1
+            pair.stalled_until = now + stall_s
+            self._new_budget(pair)
 
     def stall(self, seconds, direction='both'):
         """Forwards nothing in `direction` for `seconds` (0 ends a stall)."""
@@ -367,6 +437,10 @@ class FaultProxy:
                 self._cut(self._rng.choice(live))
             self._schedule_random(now)
         for pair in list(self._pairs.values()):
+            if pair.fault is not None and now >= pair.stalled_until:
+                self.cuts -= 1      # counted when the budget was spent
+                self._every_fault(pair, now)
+                continue
             if not pair.connected and now > pair.connect_deadline:
                 self._close_pair(pair, abort=True)
             elif not pair.closed:
@@ -402,6 +476,7 @@ class FaultProxy:
             self._next_id += 1
             pair = _Pair(self._next_id, conn, up)
             self._pairs[pair.id] = pair
+            self._new_budget(pair)
             err = up.connect_ex(self._target_addr)
             if err == 0:
                 pair.connected = True
@@ -420,8 +495,10 @@ class FaultProxy:
         if not pair.connected:
             want[pair.upstream] |= selectors.EVENT_WRITE
             due = max(0.0, pair.connect_deadline - now)
+        if pair.stalled_until > now:
+            due = pair.stalled_until - now if due is None else min(due, pair.stalled_until - now)
         for d in pair.dirs.values():
-            stalled = self._stall_until[d.name] > now
+            stalled = self._stall_until[d.name] > now or pair.stalled_until > now
             if not d.eof and not stalled and d.buffered < BUF_LIMIT and \
                     (pair.connected or d.name == 'up'):
                 want[d.src] |= selectors.EVENT_READ
@@ -483,11 +560,16 @@ class FaultProxy:
         for d in pair.dirs.values():
             if pair.closed:
                 return
-            if self._stall_until[d.name] > now:
+            if self._stall_until[d.name] > now or pair.stalled_until > now:
                 continue
             while d.chunks and d.chunks[0][0] <= now and not pair.closed:
                 chunk = d.chunks[0][1]
                 limit = len(chunk)
+                every = self._every if self._every and d.name in self._every[2] else None
+                if every is not None:
+                    if pair.budget is None:
+                        self._new_budget(pair)
+                    limit = min(limit, max(1, pair.budget - pair.counted))
                 rule = self._cut_rule
                 if rule is not None and rule[0] == d.name:
                     left = rule[1] - (d.forwarded - rule[2].get(pair.id, 0))
@@ -513,6 +595,12 @@ class FaultProxy:
                     d.chunks[0][1] = chunk[sent:]
                 else:
                     d.chunks.popleft()
+                if every is not None:
+                    pair.counted += sent
+                    if pair.counted >= pair.budget:
+                        self._every_fault(pair, now)
+                        if pair.closed or pair.stalled_until > now:
+                            return
                 if rule is not None and rule is self._cut_rule and rule[0] == d.name and \
                         d.forwarded - rule[2].get(pair.id, 0) >= rule[1]:
                     self._cut_rule = None

@@ -15,6 +15,12 @@
  *            --receiver JID --receiver-password P --count N [--label L]
  *            [--receiver-port N (the receiver through another proxy)]
  *            [--timeout SECONDS] [--window N] [--rate PER_SECOND]
+ *            [--resend 0|1] [--ack-wait-ms N] [--dead-ms N] [--format burst]
+ *
+ * --window 0 is the bursty sender: every message is queued at once, as
+ * fast as epode takes them (no window, no rate). --format burst prints
+ *   sm-burst LABEL: sent=N acked=A handed_back=B delivered=D duplicates=X lost=L cuts=C
+ * instead (lost = unreported).
  */
 #include <epode.h>
 
@@ -26,7 +32,7 @@
 typedef struct run {
     epode_ctx_t *ctx;
     epode_conn_t *tx, *rx;
-    long n, window;
+    long n, window;       /* window 0: no limit */
     double rate;          /* at most this many messages per second (0: no limit) */
     double started;
     long bounced;         /* error replies the sender got for its messages */
@@ -37,6 +43,8 @@ typedef struct run {
     int tx_ready, rx_ready;
     int tx_down, rx_down; /* DISCONNECTED seen after our close */
     int closing;
+    int resend;           /* -1: the policy's default */
+    unsigned ack_wait_ms, dead_ms;
     long cuts;
     const char *rx_bare;
     char tx_bare[1024];
@@ -84,7 +92,7 @@ static long in_flight(const run *r)
 
 static void pump_sender(run *r)
 {
-    while (r->tx_ready && r->next <= r->n && in_flight(r) < r->window) {
+    while (r->tx_ready && r->next <= r->n && (r->window == 0 || in_flight(r) < r->window)) {
         if (r->rate > 0 && (r->next - 1) > (now() - r->started) * r->rate)
             return; /* paced: the proxy gets time to cut */
         char body[64], id[32];
@@ -189,6 +197,10 @@ static epode_conn_t *make(run *r, const char *host, unsigned port, const char *c
         epode_conn_set_ca_file(c, ca) < 0 || epode_conn_set_stream_management(c, 1) < 0 ||
         epode_conn_set_reconnect(c, 1, 50, 1000) < 0 || epode_conn_set_timeouts(c, 3000, 10000) < 0)
         return NULL;
+    if ((r->resend >= 0 || r->ack_wait_ms || r->dead_ms) &&
+        epode_conn_set_sm_policy(c, 5, r->ack_wait_ms ? r->ack_wait_ms : 1000,
+                                 r->dead_ms ? r->dead_ms : 30000, r->resend > 0) < 0)
+        return NULL;
     return c;
 }
 
@@ -206,6 +218,8 @@ int main(int argc, char **argv)
     long n = 1000, window = 50;
     double rate = 0;
     double timeout = 120;
+    int resend = -1, burst_format = 0;
+    unsigned ack_wait_ms = 0, dead_ms = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--server")) host = v;
@@ -221,16 +235,21 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--rate")) rate = atof(v);
         else if (!strcmp(a, "--label")) label = v;
         else if (!strcmp(a, "--timeout")) timeout = atof(v);
+        else if (!strcmp(a, "--resend")) resend = atoi(v);
+        else if (!strcmp(a, "--ack-wait-ms")) ack_wait_ms = (unsigned)atoi(v);
+        else if (!strcmp(a, "--dead-ms")) dead_ms = (unsigned)atoi(v);
+        else if (!strcmp(a, "--format")) burst_format = !strcmp(v, "burst");
         else {
             fprintf(stderr, "sm_fault: unknown option %s\n", a);
             return 64;
         }
     }
-    if (!port || !ca || !tx_jid || !tx_pw || !rx_jid || !rx_pw || n <= 0 || window <= 0) {
+    if (!port || !ca || !tx_jid || !tx_pw || !rx_jid || !rx_pw || n <= 0 || window < 0) {
         fprintf(stderr, "sm_fault: missing options\n");
         return 64;
     }
-    run r = {.n = n, .window = window, .rate = rate, .next = 1, .rx_bare = rx_jid};
+    run r = {.n = n, .window = window, .rate = rate, .next = 1, .rx_bare = rx_jid,
+             .resend = resend, .ack_wait_ms = ack_wait_ms, .dead_ms = dead_ms};
     snprintf(r.tx_bare, sizeof r.tx_bare, "%s", tx_jid);
     r.state = calloc((size_t)n, 1);
     r.delivered = calloc((size_t)n, sizeof *r.delivered);
@@ -281,8 +300,13 @@ int main(int argc, char **argv)
         if (!r.delivered[i] && r.state[i] != 3)
             unreported++;
     }
-    printf("sm-fault %s: sent=%ld acked=%ld delivered=%ld duplicates=%ld unreported=%ld cuts=%ld\n",
-           label, r.next - 1, r.acked, delivered, r.dups_acked, unreported, r.cuts);
+    if (burst_format)
+        printf("sm-burst %s: sent=%ld acked=%ld handed_back=%ld delivered=%ld duplicates=%ld "
+               "lost=%ld cuts=%ld\n", label, r.next - 1, r.acked, r.reported, delivered,
+               r.dups_acked, unreported, r.cuts);
+    else
+        printf("sm-fault %s: sent=%ld acked=%ld delivered=%ld duplicates=%ld unreported=%ld "
+               "cuts=%ld\n", label, r.next - 1, r.acked, delivered, r.dups_acked, unreported, r.cuts);
     fflush(stdout);
     /* A clean close ends the server's sessions too (a cut one would stay
      * resumable, and its queue would be redelivered to later sessions). */

@@ -2,7 +2,8 @@
  * domain? Runs after the handshake (never inside it), so the application
  * can be asked about a failure. gnutls checks the chain and the DNS-ID /
  * CN / IP names (RFC 6125); the XmppAddr SAN (RFC 6120 §13.7.1.4) is
- * ours to check. Reasons come out in plain words. */
+ * ours to check, and so are the issuers' name constraints on it: gnutls
+ * applies those to DNS names only. Reasons come out in plain words. */
 #include "transport/transport.h"
 
 #include <stdarg.h>
@@ -42,7 +43,143 @@ static int same_domain(const char *a, size_t alen, const char *b)
     return 1;
 }
 
-/* 1 if the peer's certificate has an XmppAddr SAN equal to domain. */
+/* ---- name constraints on the XmppAddr --------------------------------------
+ *
+ * A CA may be restricted to names under some domains (RFC 5280 name
+ * constraints). gnutls enforces that on DNS names (and on the CN when
+ * there is none) but knows nothing of XmppAddr, so without this check a
+ * CA limited to evil.test could vouch for example.test through an
+ * XmppAddr alone. The XmppAddr's domain is, for constraint purposes, a
+ * DNS name: RFC 6120 §13.7.1.4 makes it the same identity as a DNS-ID.
+ * We check it rather than refuse every XmppAddr under a constrained
+ * chain: names inside a constrained CA's subtrees are its to certify,
+ * and refusing those would break good certificates for no gain.
+ *
+ * Which CAs: every certificate the server sent after its own, and every
+ * certificate of our trust store that issued one of those it sent. That
+ * is the verified path and maybe more: gnutls does not hand the path
+ * out, and a CA the server sent but did not need can only refuse more
+ * (the server chose to send it). Anything unreadable refuses. */
+
+static void lower_ascii(char *out, const char *in, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = in[i] >= 'A' && in[i] <= 'Z' ? (char)(in[i] - 'A' + 'a') : in[i];
+}
+
+/* The DNS-name form of an XmppAddr domainpart, in lower case (gnutls
+ * compares constraints byte for byte): ASCII as is, else its IDNA
+ * A-label, as DNS constraints hold. 0, or -1 if there is none. */
+static int dns_form(const char *name, size_t len, char *out, size_t out_len)
+{
+    gnutls_datum_t mapped = {NULL, 0};
+    size_t i;
+    for (i = 0; i < len && (unsigned char)name[i] < 0x80; i++)
+        ;
+    if (i < len) {
+        if (gnutls_idna_map(name, (unsigned)len, &mapped, 0) < 0)
+            return -1;
+        name = (const char *)mapped.data;
+        len = mapped.size;
+    }
+    int ok = len > 0 && len < out_len;
+    if (ok) {
+        lower_ascii(out, name, len);
+        out[len] = '\0';
+    }
+    gnutls_free(mapped.data);
+    return ok ? 0 : -1;
+}
+
+/* 1 if the CA certificate `ca` allows the DNS name `dns` (NULL: a name
+ * with no DNS form, allowed only where there are no DNS constraints). */
+static int ca_permits(gnutls_x509_crt_t ca, const char *dns)
+{
+    gnutls_x509_name_constraints_t nc = NULL, lower = NULL;
+    unsigned critical = 0;
+    int ok = 0, any = 0;
+    if (gnutls_x509_name_constraints_init(&nc) < 0)
+        return 0;
+    int r = gnutls_x509_crt_get_name_constraints(ca, nc, 0, &critical);
+    if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+        ok = 1;
+        goto done;
+    }
+    if (r < 0 || gnutls_x509_name_constraints_init(&lower) < 0)
+        goto done;
+    /* Its DNS constraints again, in lower case like the name. */
+    for (int excluded = 0; excluded < 2; excluded++) {
+        for (unsigned i = 0;; i++) {
+            unsigned type;
+            gnutls_datum_t name;
+            r = excluded ? gnutls_x509_name_constraints_get_excluded(nc, i, &type, &name)
+                         : gnutls_x509_name_constraints_get_permitted(nc, i, &type, &name);
+            if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+                break;
+            if (r < 0)
+                goto done;
+            if (type != GNUTLS_SAN_DNSNAME)
+                continue;
+            char low[256];
+            if (name.size >= sizeof low || memchr(name.data, '\0', name.size))
+                goto done;
+            lower_ascii(low, (const char *)name.data, name.size);
+            gnutls_datum_t d = {(unsigned char *)low, name.size};
+            if (excluded)
+                r = gnutls_x509_name_constraints_add_excluded(lower, GNUTLS_SAN_DNSNAME, &d);
+            else
+                r = gnutls_x509_name_constraints_add_permitted(lower, GNUTLS_SAN_DNSNAME, &d);
+            if (r < 0)
+                goto done;
+            any = 1;
+        }
+    }
+    if (!any) {
+        ok = 1; /* constraints on other kinds of names only */
+    } else if (dns) {
+        gnutls_datum_t d = {(unsigned char *)dns, (unsigned)strlen(dns)};
+        ok = gnutls_x509_name_constraints_check(lower, GNUTLS_SAN_DNSNAME, &d) != 0;
+    }
+done:
+    if (lower)
+        gnutls_x509_name_constraints_deinit(lower);
+    gnutls_x509_name_constraints_deinit(nc);
+    return ok;
+}
+
+/* 1 if every CA above the peer's certificate (see above) allows the
+ * XmppAddr domain `name`. */
+static int xmppaddr_within_constraints(gnutls_session_t s, const char *name, size_t len)
+{
+    unsigned n = 0;
+    const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
+    gnutls_certificate_credentials_t cred = NULL;
+    gnutls_x509_trust_list_t trust = NULL;
+    if (gnutls_credentials_get(s, GNUTLS_CRD_CERTIFICATE, (void **)&cred) < 0 || !cred)
+        return 0;
+    gnutls_certificate_get_trust_list(cred, &trust);
+    char dns[256];
+    const char *form = dns_form(name, len, dns, sizeof dns) == 0 ? dns : NULL;
+    int ok = certs && n > 0 && trust;
+    for (unsigned i = 0; ok && i < n; i++) {
+        gnutls_x509_crt_t crt, issuer;
+        if (gnutls_x509_crt_init(&crt) < 0)
+            return 0;
+        ok = gnutls_x509_crt_import(crt, &certs[i], GNUTLS_X509_FMT_DER) >= 0;
+        if (ok && i > 0)
+            ok = ca_permits(crt, form);
+        if (ok && gnutls_x509_trust_list_get_issuer(trust, crt, &issuer, GNUTLS_TL_GET_COPY) >= 0) {
+            ok = ca_permits(issuer, form);
+            gnutls_x509_crt_deinit(issuer);
+        }
+        gnutls_x509_crt_deinit(crt);
+    }
+    return ok;
+}
+
+/* 1 if the peer's certificate has an XmppAddr SAN equal to domain and
+ * allowed by its issuers' name constraints; -1 if it has one equal to
+ * domain but outside them; 0 if it has none equal to domain. */
 static int xmppaddr_matches(gnutls_session_t s, const char *domain)
 {
     unsigned n = 0;
@@ -54,7 +191,7 @@ static int xmppaddr_matches(gnutls_session_t s, const char *domain)
         return 0;
     int found = 0;
     if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0) {
-        for (unsigned seq = 0; !found; seq++) {
+        for (unsigned seq = 0; found <= 0; seq++) {
             char name[1024];
             size_t size = sizeof name;
             int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, name, &size, NULL);
@@ -63,8 +200,9 @@ static int xmppaddr_matches(gnutls_session_t s, const char *domain)
             if (type < 0)
                 break;
             /* gnutls decodes the UTF8String of id-on-xmppAddr for us. */
-            if (type == GNUTLS_SAN_OTHERNAME_XMPP && memchr(name, '\0', size) == NULL)
-                found = same_domain(name, size, domain);
+            if (type == GNUTLS_SAN_OTHERNAME_XMPP && memchr(name, '\0', size) == NULL &&
+                same_domain(name, size, domain))
+                found = xmppaddr_within_constraints(s, name, size) ? 1 : -1;
         }
     }
     gnutls_x509_crt_deinit(crt);
@@ -128,9 +266,15 @@ int epode__tls_verify(epode__transport *t, const char *domain, char *why, size_t
         put(why, why_len, &used, "cannot verify the certificate: %s", gnutls_strerror(r));
         return EPODE_ECERT;
     }
-    /* gnutls knows no XmppAddr: a name mismatch may still be a match. */
-    if ((status & GNUTLS_CERT_UNEXPECTED_OWNER) && xmppaddr_matches(s, domain))
-        status &= ~(unsigned)GNUTLS_CERT_UNEXPECTED_OWNER;
+    /* gnutls knows no XmppAddr: a name mismatch may still be a match,
+     * if the CAs that vouch for it may vouch for that name. */
+    if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
+        int m = xmppaddr_matches(s, domain);
+        if (m != 0)
+            status &= ~(unsigned)GNUTLS_CERT_UNEXPECTED_OWNER;
+        if (m < 0)
+            status |= GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_CONSTRAINTS_FAILURE;
+    }
     if ((status & ~(unsigned)GNUTLS_CERT_INVALID) == 0)
         return 0;
 

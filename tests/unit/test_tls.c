@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -64,6 +65,8 @@ typedef struct server {
 
 typedef struct server_opts {
     const char *cert, *key; /* default: server.pem */
+    /* Or PEM in memory (the chain, then the key), e.g. made by the test. */
+    const gnutls_datum_t *cert_pem, *key_pem;
     const char *priority;   /* default: NORMAL */
     int request_client_cert;
     const char *alpn; /* protocol the server supports, or NULL */
@@ -105,10 +108,16 @@ static int server_start(server *sv, epode__transport *end, const server_opts *o)
     sv->end = end;
     if (gnutls_certificate_allocate_credentials(&sv->cred) < 0)
         return -1;
-    if (gnutls_certificate_set_x509_key_file(sv->cred, o->cert ? o->cert : DATA "server.pem",
-                                             o->key ? o->key : DATA "server-key.pem",
-                                             GNUTLS_X509_FMT_PEM) < 0)
+    if (o->cert_pem) {
+        if (gnutls_certificate_set_x509_key_mem(sv->cred, o->cert_pem, o->key_pem,
+                                                GNUTLS_X509_FMT_PEM) < 0)
+            return -1;
+    } else if (gnutls_certificate_set_x509_key_file(sv->cred,
+                                                    o->cert ? o->cert : DATA "server.pem",
+                                                    o->key ? o->key : DATA "server-key.pem",
+                                                    GNUTLS_X509_FMT_PEM) < 0) {
         return -1;
+    }
     if (o->request_client_cert &&
         gnutls_certificate_set_x509_trust_file(sv->cred, DATA "ca.pem", GNUTLS_X509_FMT_PEM) <= 0)
         return -1;
@@ -180,6 +189,159 @@ static long server_send(server *sv, const void *buf, size_t len)
     }
     sv->send_pending = 0;
     return n;
+}
+
+/* ---- certificates made by the test --------------------------------------- */
+
+/* Made at test time, valid from yesterday to tomorrow: nothing to expire
+ * in the tree, and each test shows the names and constraints it relies
+ * on. The test CA (DATA "ca.pem") signs the intermediates, so the usual
+ * client trusts them. */
+typedef struct made {
+    gnutls_x509_crt_t crt;
+    gnutls_x509_privkey_t key;
+} made;
+
+typedef struct cert_spec {
+    const char *cn;
+    int ca;                   /* may sign certificates */
+    int rsa;                  /* an RSA 2048 key (else EC P-256) */
+    const char *dns[3];       /* subjectAltName DNS names */
+    const char *xmppaddr;     /* subjectAltName id-on-xmppAddr, or NULL */
+    const char *permitted[3]; /* name constraints: permitted DNS subtrees */
+    const char *excluded[3];  /* ... and excluded ones */
+} cert_spec;
+
+static void made_free(made *m)
+{
+    if (m->crt)
+        gnutls_x509_crt_deinit(m->crt);
+    if (m->key)
+        gnutls_x509_privkey_deinit(m->key);
+    memset(m, 0, sizeof *m);
+}
+
+static int made_load(made *m, const char *cert_file, const char *key_file)
+{
+    gnutls_datum_t c = {NULL, 0}, k = {NULL, 0};
+    memset(m, 0, sizeof *m);
+    int ok = gnutls_load_file(cert_file, &c) >= 0 && gnutls_load_file(key_file, &k) >= 0 &&
+             gnutls_x509_crt_init(&m->crt) >= 0 &&
+             gnutls_x509_crt_import(m->crt, &c, GNUTLS_X509_FMT_PEM) >= 0 &&
+             gnutls_x509_privkey_init(&m->key) >= 0 &&
+             gnutls_x509_privkey_import(m->key, &k, GNUTLS_X509_FMT_PEM) >= 0;
+    gnutls_free(c.data);
+    gnutls_free(k.data);
+    if (!ok)
+        made_free(m);
+    return ok ? 0 : -1;
+}
+
+/* Makes the certificate `spec` describes, signed by `issuer` (NULL:
+ * self-signed). 0 or -1. */
+static int made_new(made *m, const cert_spec *spec, const made *issuer)
+{
+    static unsigned serial;
+    memset(m, 0, sizeof *m);
+    if (gnutls_x509_privkey_init(&m->key) < 0 || gnutls_x509_crt_init(&m->crt) < 0)
+        goto fail;
+    if (gnutls_x509_privkey_generate(m->key, spec->rsa ? GNUTLS_PK_RSA : GNUTLS_PK_ECDSA,
+                                     spec->rsa ? 2048
+                                               : GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+                                     0) < 0)
+        goto fail;
+    serial++;
+    unsigned char sn[8] = {0x42, 0, 0, 0, 0, 0, (unsigned char)(serial >> 8),
+                           (unsigned char)serial};
+    unsigned char id[64];
+    size_t id_len = sizeof id;
+    time_t now = time(NULL);
+    if (gnutls_x509_crt_set_version(m->crt, 3) < 0 ||
+        gnutls_x509_crt_set_serial(m->crt, sn, sizeof sn) < 0 ||
+        gnutls_x509_crt_set_activation_time(m->crt, now - 86400) < 0 ||
+        gnutls_x509_crt_set_expiration_time(m->crt, now + 86400) < 0 ||
+        gnutls_x509_crt_set_dn_by_oid(m->crt, GNUTLS_OID_X520_COMMON_NAME, 0, spec->cn,
+                                      (unsigned)strlen(spec->cn)) < 0 ||
+        gnutls_x509_crt_set_key(m->crt, m->key) < 0 ||
+        gnutls_x509_privkey_get_key_id(m->key, 0, id, &id_len) < 0 ||
+        gnutls_x509_crt_set_subject_key_id(m->crt, id, id_len) < 0 ||
+        gnutls_x509_crt_set_basic_constraints(m->crt, spec->ca, -1) < 0)
+        goto fail;
+    unsigned usage = spec->ca ? GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN
+                              : GNUTLS_KEY_DIGITAL_SIGNATURE |
+                                    (spec->rsa ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0);
+    if (gnutls_x509_crt_set_key_usage(m->crt, usage) < 0)
+        goto fail;
+    if (!spec->ca && gnutls_x509_crt_set_key_purpose_oid(m->crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0)
+        goto fail;
+    for (int i = 0; i < 3 && spec->dns[i]; i++)
+        if (gnutls_x509_crt_set_subject_alt_name(m->crt, GNUTLS_SAN_DNSNAME, spec->dns[i],
+                                                 (unsigned)strlen(spec->dns[i]),
+                                                 GNUTLS_FSAN_APPEND) < 0)
+            goto fail;
+    if (spec->xmppaddr &&
+        gnutls_x509_crt_set_subject_alt_othername(
+            m->crt, "1.3.6.1.5.5.7.8.5", spec->xmppaddr, (unsigned)strlen(spec->xmppaddr),
+            GNUTLS_FSAN_APPEND | GNUTLS_FSAN_ENCODE_UTF8_STRING) < 0)
+        goto fail;
+    if (spec->permitted[0] || spec->excluded[0]) {
+        gnutls_x509_name_constraints_t nc;
+        if (gnutls_x509_name_constraints_init(&nc) < 0)
+            goto fail;
+        int r = 0;
+        for (int i = 0; i < 3 && r >= 0 && spec->permitted[i]; i++) {
+            gnutls_datum_t d = {(unsigned char *)spec->permitted[i],
+                                (unsigned)strlen(spec->permitted[i])};
+            r = gnutls_x509_name_constraints_add_permitted(nc, GNUTLS_SAN_DNSNAME, &d);
+        }
+        for (int i = 0; i < 3 && r >= 0 && spec->excluded[i]; i++) {
+            gnutls_datum_t d = {(unsigned char *)spec->excluded[i],
+                                (unsigned)strlen(spec->excluded[i])};
+            r = gnutls_x509_name_constraints_add_excluded(nc, GNUTLS_SAN_DNSNAME, &d);
+        }
+        if (r >= 0)
+            r = gnutls_x509_crt_set_name_constraints(m->crt, nc, 1);
+        gnutls_x509_name_constraints_deinit(nc);
+        if (r < 0)
+            goto fail;
+    }
+    if (gnutls_x509_crt_sign2(m->crt, issuer ? issuer->crt : m->crt,
+                              issuer ? issuer->key : m->key, GNUTLS_DIG_SHA256, 0) < 0)
+        goto fail;
+    return 0;
+fail:
+    made_free(m);
+    return -1;
+}
+
+/* PEM of `leaf` followed by `chain` (may be NULL), and of leaf's key, for
+ * server_opts.cert_pem/key_pem. Free both with pem_free. 0 or -1. */
+static int made_pem(const made *leaf, const made *chain, gnutls_datum_t *cert,
+                    gnutls_datum_t *key)
+{
+    gnutls_datum_t a = {NULL, 0}, b = {NULL, 0};
+    cert->data = key->data = NULL;
+    int ok = gnutls_x509_crt_export2(leaf->crt, GNUTLS_X509_FMT_PEM, &a) >= 0 &&
+             (!chain || gnutls_x509_crt_export2(chain->crt, GNUTLS_X509_FMT_PEM, &b) >= 0) &&
+             gnutls_x509_privkey_export2(leaf->key, GNUTLS_X509_FMT_PEM, key) >= 0 &&
+             (cert->data = gnutls_malloc(a.size + b.size + 1)) != NULL;
+    if (ok) {
+        memcpy(cert->data, a.data, a.size);
+        if (b.size)
+            memcpy(cert->data + a.size, b.data, b.size);
+        cert->size = a.size + b.size;
+        cert->data[cert->size] = '\0';
+    }
+    gnutls_free(a.data);
+    gnutls_free(b.data);
+    return ok ? 0 : -1;
+}
+
+static void pem_free(gnutls_datum_t *cert, gnutls_datum_t *key)
+{
+    gnutls_free(cert->data);
+    gnutls_free(key->data);
+    cert->data = key->data = NULL;
 }
 
 /* ---- fixtures ------------------------------------------------------------- */
@@ -528,6 +690,146 @@ TEST(tls_verify_xmppaddr_does_not_excuse_an_unknown_authority)
     epode__transport_free(c);
     server_stop(&sv);
     epode__tls_creds_free(creds);
+}
+
+/* "bücher.example.test" in UTF-8; its A-label is xn--bcher-kva. */
+#define BUECHER "b\xc3\xbc" "cher.example.test"
+
+/* Verifies a certificate made for the test: `leaf` signed by `inter`
+ * (made, and signed by the test CA), or by the test CA itself when inter
+ * is NULL. The result of epode__tls_verify, or -100 if set-up failed. */
+static int verify_made(const cert_spec *inter, const cert_spec *leaf, const char *domain,
+                       char *why, size_t why_len)
+{
+    made ca, im = {NULL, NULL}, lf;
+    gnutls_datum_t cert, key;
+    int r = -100;
+    if (made_load(&ca, DATA "ca.pem", DATA "ca-key.pem") < 0)
+        return r;
+    if ((!inter || made_new(&im, inter, &ca) == 0) &&
+        made_new(&lf, leaf, inter ? &im : &ca) == 0) {
+        if (made_pem(&lf, inter ? &im : NULL, &cert, &key) == 0) {
+            fixture f;
+            server_opts so = {.cert_pem = &cert, .key_pem = &key};
+            r = connect_to(&f, NULL, &so);
+            r = r == 0 ? epode__tls_verify(f.client, domain, why, why_len) : -100;
+            fixture_stop(&f);
+            pem_free(&cert, &key);
+        }
+        made_free(&lf);
+    }
+    made_free(&im);
+    made_free(&ca);
+    return r;
+}
+
+TEST(tls_verify_xmppaddr_outside_the_issuers_name_constraints_is_refused)
+{
+    /* Issue 12: a CA restricted to evil.test issues a certificate that
+     * also claims the XmppAddr example.test. gnutls applies name
+     * constraints to DNS names only; the XmppAddr must not slip past. */
+    char why[160];
+    cert_spec inter = {.cn = "evil.test CA", .ca = 1, .permitted = {"evil.test"}};
+    cert_spec leaf = {.cn = "xmpp.evil.test", .dns = {"xmpp.evil.test"},
+                      .xmppaddr = "example.test"};
+    /* The chain is good for what the constraints allow... */
+    CHECK_INT(verify_made(&inter, &leaf, "xmpp.evil.test", why, sizeof why), 0);
+    /* ...and not for the XmppAddr outside them. */
+    CHECK_INT(verify_made(&inter, &leaf, "example.test", why, sizeof why), EPODE_ECERT);
+    CHECK_STR(why, "outside its issuer's name constraints");
+    /* Not even in another case. */
+    leaf.xmppaddr = "Example.TEST";
+    CHECK_INT(verify_made(&inter, &leaf, "example.test", why, sizeof why), EPODE_ECERT);
+
+    /* An excluded subtree, likewise. */
+    cert_spec inter2 = {.cn = "anything but example.test CA", .ca = 1,
+                        .excluded = {"example.test"}};
+    cert_spec leaf2 = {.cn = "other.test", .dns = {"other.test"}, .xmppaddr = "example.test"};
+    CHECK_INT(verify_made(&inter2, &leaf2, "other.test", why, sizeof why), 0);
+    CHECK_INT(verify_made(&inter2, &leaf2, "example.test", why, sizeof why), EPODE_ECERT);
+    CHECK_STR(why, "outside its issuer's name constraints");
+    leaf2.xmppaddr = "EXAMPLE.test";
+    CHECK_INT(verify_made(&inter2, &leaf2, "example.test", why, sizeof why), EPODE_ECERT);
+    /* An internationalized domain meets constraints in its A-label form. */
+    cert_spec inter3 = {.cn = "no books CA", .ca = 1, .excluded = {"xn--bcher-kva.example.test"}};
+    leaf2.xmppaddr = BUECHER;
+    CHECK_INT(verify_made(&inter3, &leaf2, BUECHER, why, sizeof why),
+              EPODE_ECERT);
+    CHECK_STR(why, "outside its issuer's name constraints");
+}
+
+TEST(tls_verify_xmppaddr_under_an_unconstrained_intermediate_is_accepted)
+{
+    char why[160];
+    cert_spec inter = {.cn = "epode test intermediate", .ca = 1};
+    cert_spec leaf = {.cn = "XmppAddr only", .xmppaddr = "example.test"};
+    CHECK_INT(verify_made(&inter, &leaf, "example.test", why, sizeof why), 0);
+    CHECK_INT(verify_made(&inter, &leaf, "localhost", why, sizeof why), EPODE_ECERT);
+    CHECK(strstr(why, "another name") != NULL);
+}
+
+TEST(tls_verify_xmppaddr_permitted_by_the_name_constraints_is_accepted)
+{
+    char why[160];
+    /* With no DNS name, gnutls checks the CN against DNS constraints: the
+     * leaf has one inside them, and it is not the domain asked for. */
+    cert_spec leaf = {.cn = "xmpp.example.test", .dns = {"xmpp.example.test"},
+                      .xmppaddr = "example.test"};
+    cert_spec exact = {.cn = "example.test CA", .ca = 1, .permitted = {"example.test"}};
+    CHECK_INT(verify_made(&exact, &leaf, "example.test", why, sizeof why), 0);
+    cert_spec parent = {.cn = "test CA", .ca = 1, .permitted = {"other.test", "test"}};
+    CHECK_INT(verify_made(&parent, &leaf, "example.test", why, sizeof why), 0);
+    cert_spec elsewhere = {.cn = "elsewhere CA", .ca = 1, .excluded = {"evil.test"}};
+    CHECK_INT(verify_made(&elsewhere, &leaf, "example.test", why, sizeof why), 0);
+    cert_spec books = {.cn = "xmpp.example.test", .dns = {"xmpp.example.test"},
+                       .xmppaddr = BUECHER};
+    CHECK_INT(verify_made(&exact, &books, BUECHER, why, sizeof why), 0);
+    /* A match in the DNS name needs no XmppAddr check at all. */
+    cert_spec both = {.cn = "example.test", .dns = {"example.test"}, .xmppaddr = "example.test"};
+    CHECK_INT(verify_made(&exact, &both, "example.test", why, sizeof why), 0);
+}
+
+TEST(tls_verify_xmppaddr_respects_a_constrained_trust_anchor)
+{
+    /* The constrained CA is itself the trusted root, and the server sends
+     * only its own certificate: the constraints come from the trust store. */
+    char why[160], path[] = "/tmp/epode-test-ca-XXXXXX";
+    made root, lf;
+    gnutls_datum_t root_pem = {NULL, 0}, cert, key;
+    cert_spec rs = {.cn = "evil.test root", .ca = 1, .permitted = {"evil.test"}};
+    cert_spec ls = {.cn = "xmpp.evil.test", .dns = {"xmpp.evil.test"},
+                    .xmppaddr = "example.test"};
+    CHECK_INT(made_new(&root, &rs, NULL), 0);
+    CHECK_INT(made_new(&lf, &ls, &root), 0);
+    CHECK_INT(gnutls_x509_crt_export2(root.crt, GNUTLS_X509_FMT_PEM, &root_pem), 0);
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK_INT(write(fd, root_pem.data, root_pem.size), (long)root_pem.size);
+    close(fd);
+    gnutls_free(root_pem.data);
+    CHECK_INT(made_pem(&lf, NULL, &cert, &key), 0);
+    const char *domains[] = {"xmpp.evil.test", "example.test"};
+    int want[] = {0, EPODE_ECERT};
+    for (int i = 0; i < 2; i++) {
+        epode__tls_creds *creds;
+        epode__transport *a, *b, *c;
+        server sv;
+        server_opts so = {.cert_pem = &cert, .key_pem = &key};
+        CHECK_INT(epode__tls_creds_new(NULL, path, NULL, NULL, &creds), 0);
+        CHECK_INT(epode__memory_pair(NULL, &a, &b), 0);
+        CHECK_INT(server_start(&sv, b, &so), 0);
+        CHECK_INT(epode__tls_new(NULL, creds, a, NULL, &c), 0);
+        CHECK_INT(pump_handshake(c, &sv), 0);
+        int r = epode__tls_verify(c, domains[i], why, sizeof why);
+        epode__transport_free(c);
+        server_stop(&sv);
+        epode__tls_creds_free(creds);
+        CHECK_INT(r, want[i]);
+    }
+    unlink(path);
+    pem_free(&cert, &key);
+    made_free(&lf);
+    made_free(&root);
 }
 
 TEST(tls_verify_before_the_handshake_is_a_state_error)

@@ -68,6 +68,16 @@ EPODE_API int epode_conn_set_client_cert(epode_conn_t *conn, const char *cert_fi
                                          const char *key_file);
 /** Highest TLS version to offer: 12 (TLS 1.2) or 13 (the default). */
 EPODE_API int epode_conn_set_tls_max_version(epode_conn_t *conn, int version);
+/**
+ * Lowest TLS version to accept: 10 (TLS 1.0), 11 (TLS 1.1), 12 (TLS 1.2,
+ * the default) or 13 (TLS 1.3 only); EPODE_EINVAL otherwise. 10 and 11
+ * loosen security: only for an old server that cannot be upgraded, as
+ * those versions rest on SHA-1 and MD5 and on CBC ciphers with known
+ * weaknesses. Whatever the version, the key exchange is forward secret
+ * (no RSA key transport). A minimum above the maximum makes connecting
+ * fail with EPODE_EINVAL. epode_conn_security() names the version used.
+ */
+EPODE_API int epode_conn_set_tls_min_version(epode_conn_t *conn, int version);
 
 /**
  * Decides about a server certificate that failed verification: return 1 to

@@ -218,6 +218,14 @@ int epode_conn_set_tls_max_version(epode_conn_t *c, int version)
     return 0;
 }
 
+int epode_conn_set_tls_min_version(epode_conn_t *c, int version)
+{
+    if (!c || version < 10 || version > 13)
+        return EPODE_EINVAL;
+    c->tls_min = version;
+    return 0;
+}
+
 int epode_conn_set_cert_cb(epode_conn_t *c, epode_cert_cb cb, void *user)
 {
     if (!c)
@@ -745,7 +753,7 @@ static void tls_established(epode_conn_t *c)
     }
     epode__tls_facts f;
     tls_facts(c, &f);
-    snprintf(c->security, sizeof c->security, "TLS 1.%d%s", f.version == 12 ? 2 : 3,
+    snprintf(c->security, sizeof c->security, "TLS 1.%d%s", f.version - 10,
              c->direct_tls ? " (direct)" : " (STARTTLS)");
     c->state = C_STREAM;
     emit(c, EPODE_CONN_TLS_UP);
@@ -767,6 +775,7 @@ static int push_tls(epode_conn_t *c)
         .server_name = c->domain,
         .alpn_xmpp_client = c->direct_tls,
         .max_version = c->tls_max,
+        .min_version = c->tls_min, /* 0 until set: TLS 1.2 */
     };
     epode__transport *t;
     rc = epode__tls_new(c->ctx->mem, c->creds->creds, c->tr, &o, &t);

@@ -67,6 +67,7 @@ struct epode_conn {
     epode_tls_mode_t tls_mode;
     char *ca_file, *cert_file, *key_file;
     int tls_max;
+    int tls_min;  /* 0: the default (12) */
     int verify;
     epode_cert_cb cert_cb;
     void *cert_user;

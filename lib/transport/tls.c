@@ -30,9 +30,11 @@ struct epode__tls_creds {
     const epode_mem_t *mem;
     gnutls_certificate_credentials_t x509;
     /* Shared by every session: a priority cache parsed per session costs
-     * memory and time for each connection. */
-    gnutls_priority_t prio_default;
-    gnutls_priority_t prio_tls12; /* the default without TLS 1.3 */
+     * memory and time for each connection. One per (lowest, highest)
+     * version: [min - 10][max - 12]. TLS 1.2-1.3 and 1.2 only are made
+     * with the creds; the others (an application's loosening) on first
+     * use. */
+    gnutls_priority_t prio[4][2];
 };
 
 typedef struct tls {
@@ -82,6 +84,32 @@ static void set_why(char *why, size_t why_len, const char *fmt, ...)
 
 /* ---- credentials ---------------------------------------------------------- */
 
+/* The priorities for TLS versions min..max (10..13 and 12..13), appended
+ * to the library's (or the system's configured) default, which still
+ * offers TLS 1.0 and 1.1 and RSA key exchange in gnutls 3.7. Key
+ * exchange is always forward secret ((EC)DHE: no RSA key transport,
+ * whose recorded sessions a later theft of the server's key decrypts);
+ * TLS 1.0 and 1.1 come back only when the application asks (min 10 or
+ * 11). 0, or gnutls' error; *out (optional) borrows the cache. */
+static int prio_get(epode__tls_creds *c, int min, int max, gnutls_priority_t *out)
+{
+    gnutls_priority_t *p = &c->prio[min - 10][max - 12];
+    if (!*p) {
+        char s[128];
+        snprintf(s, sizeof s, "-VERS-SSL3.0:%cVERS-TLS1.0:%cVERS-TLS1.1:%s-RSA%s",
+                 min <= 10 ? '+' : '-', min <= 11 ? '+' : '-',
+                 min > 12 ? "-VERS-TLS1.2:" : "", max < 13 ? ":-VERS-TLS1.3" : "");
+        int r = gnutls_priority_init2(p, s, NULL, GNUTLS_PRIORITY_INIT_DEF_APPEND);
+        if (r < 0) {
+            *p = NULL;
+            return r;
+        }
+    }
+    if (out)
+        *out = *p;
+    return 0;
+}
+
 int epode__tls_creds_new(const epode_mem_t *mem, const char *ca_file, const char *cert_file,
                          const char *key_file, epode__tls_creds **out)
 {
@@ -129,17 +157,12 @@ int epode__tls_creds_new_why(const epode_mem_t *mem, const char *ca_file, const 
             goto fail;
         }
     }
-    /* NULL: the library's (or the system's configured) default. */
-    r = gnutls_priority_init(&c->prio_default, NULL, NULL);
+    /* The two every connection uses unless loosened: made now, so a
+     * system configuration gnutls cannot parse shows up here. */
+    r = prio_get(c, 12, 13, NULL);
+    if (r >= 0)
+        r = prio_get(c, 12, 12, NULL);
     if (r < 0) {
-        c->prio_default = NULL;
-        set_why(why, why_len, "TLS priorities: %s", gnutls_strerror(r));
-        goto fail;
-    }
-    r = gnutls_priority_init2(&c->prio_tls12, "-VERS-TLS1.3", NULL,
-                              GNUTLS_PRIORITY_INIT_DEF_APPEND);
-    if (r < 0) {
-        c->prio_tls12 = NULL;
         set_why(why, why_len, "TLS priorities: %s", gnutls_strerror(r));
         goto fail;
     }
@@ -156,10 +179,10 @@ void epode__tls_creds_free(epode__tls_creds *c)
 {
     if (!c)
         return;
-    if (c->prio_tls12)
-        gnutls_priority_deinit(c->prio_tls12);
-    if (c->prio_default)
-        gnutls_priority_deinit(c->prio_default);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++)
+            if (c->prio[i][j])
+                gnutls_priority_deinit(c->prio[i][j]);
     if (c->x509)
         gnutls_certificate_free_credentials(c->x509);
     epode__dealloc(c->mem, c);
@@ -567,9 +590,14 @@ int epode__tls_new(const epode_mem_t *mem, epode__tls_creds *creds, epode__trans
     static const epode__tls_options no_opts;
     if (!opts)
         opts = &no_opts;
-    if (!creds || !lower || !out ||
-        (opts->max_version != 0 && opts->max_version != 12 && opts->max_version != 13))
+    int max = opts->max_version ? opts->max_version : 13;
+    int min = opts->min_version ? opts->min_version : 12;
+    if (!creds || !lower || !out || max < 12 || max > 13 || min < 10 || min > max)
         return EPODE_EINVAL;
+    gnutls_priority_t prio;
+    int r = prio_get(creds, min, max, &prio);
+    if (r < 0)
+        return r == GNUTLS_E_MEMORY_ERROR ? EPODE_ENOMEM : EPODE_ETLS;
 
     tls *x = epode__zalloc(mem, sizeof *x);
     if (!x)
@@ -586,14 +614,13 @@ int epode__tls_new(const epode_mem_t *mem, epode__tls_creds *creds, epode__trans
         }
     }
 
-    int r = gnutls_init(&x->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK);
+    r = gnutls_init(&x->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK);
     if (r < 0) {
         epode__dealloc(mem, x->server_name);
         epode__dealloc(mem, x);
         return r == GNUTLS_E_MEMORY_ERROR ? EPODE_ENOMEM : EPODE_ETLS;
     }
-    r = gnutls_priority_set(x->s, opts->max_version == 12 ? creds->prio_tls12
-                                                          : creds->prio_default);
+    r = gnutls_priority_set(x->s, prio);
     if (r >= 0)
         r = gnutls_credentials_set(x->s, GNUTLS_CRD_CERTIFICATE, creds->x509);
     /* RFC 6066: no SNI for an address literal. */

@@ -108,6 +108,11 @@ typedef struct epode__tls_options {
     int alpn_xmpp_client;     /* offer ALPN "xmpp-client" (direct TLS) */
     int max_version;          /* 0: library default; 12: TLS 1.2; 13: TLS 1.3;
                                * anything else: EPODE_EINVAL */
+    int min_version;          /* 0: the default, 12 (TLS 1.2); 10, 11 loosen
+                               * it to TLS 1.0, 1.1; 13: TLS 1.3 only;
+                               * anything else or above max: EPODE_EINVAL.
+                               * Key exchange is forward secret whatever
+                               * the version (no RSA key transport). */
 } epode__tls_options;
 
 /* Layers TLS over `lower` (takes ownership of it on success; on failure
@@ -149,7 +154,8 @@ int epode__tls_channel_binding(epode__transport *tls, int type, unsigned char *b
  * callback: borrowed, valid while the transport lives. 0, or
  * EPODE_ENOTFOUND (no handshake yet, no certificate; *der NULL, *len 0). */
 int epode__tls_peer_cert(epode__transport *tls, const unsigned char **der, size_t *len);
-/* 12 or 13 for TLS 1.2/1.3 (0 before the handshake). */
+/* The negotiated version: 10, 11, 12 or 13 for TLS 1.0 to 1.3 (0 before
+ * the handshake). */
 int epode__tls_version(epode__transport *tls);
 /* Key size in bits of the negotiated cipher (for SASL's external SSF);
  * 0 before the handshake. */

@@ -12,6 +12,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "epode.h"
 #include "transport/transport.h"
 
 #define DATA "../data/tls/"
@@ -1019,6 +1020,147 @@ TEST(tls_max_version_12_against_a_tls13_only_server_fails_with_words)
     CHECK_INT(epode__transport_read(f.client, buf, sizeof buf), EPODE_ETLS);
     CHECK_INT(epode__transport_write(f.client, "x", 1), EPODE_ETLS);
     fixture_stop(&f);
+}
+
+TEST(tls_refuses_tls10_and_tls11_by_default)
+{
+    /* Issue 12: gnutls' default still offers TLS 1.0 and 1.1. */
+    static const char *old[] = {"NORMAL:-VERS-ALL:+VERS-TLS1.0", "NORMAL:-VERS-ALL:+VERS-TLS1.1"};
+    for (int i = 0; i < 2; i++) {
+        fixture f;
+        server_opts so = {.priority = old[i]};
+        int r = connect_to(&f, NULL, &so);
+        fixture_stop(&f);
+        CHECK_INT(r, EPODE_ETLS);
+        /* TLS 1.2 only does not bring them back. */
+        epode__tls_options o = {.server_name = "localhost", .max_version = 12};
+        r = connect_to(&f, &o, &so);
+        fixture_stop(&f);
+        CHECK_INT(r, EPODE_ETLS);
+    }
+}
+
+TEST(tls_min_version_loosens_to_tls10_and_reports_it)
+{
+    fixture f;
+    char why[160];
+    server_opts tls10 = {.priority = "NORMAL:-VERS-ALL:+VERS-TLS1.0"};
+    epode__tls_options o = {.server_name = "localhost", .min_version = 10};
+    CHECK_INT(connect_to(&f, &o, &tls10), 0);
+    CHECK_INT(epode__tls_version(f.client), 10);
+    CHECK_INT(epode__tls_verify(f.client, NULL, why, sizeof why), 0);
+    CHECK_INT(transfer(&f, 3000, 3000, 1000), 0);
+    fixture_stop(&f);
+
+    server_opts tls11 = {.priority = "NORMAL:-VERS-ALL:+VERS-TLS1.1"};
+    o.max_version = 12;
+    CHECK_INT(connect_to(&f, &o, &tls11), 0);
+    CHECK_INT(epode__tls_version(f.client), 11);
+    fixture_stop(&f);
+    o.min_version = 11;
+    CHECK_INT(connect_to(&f, &o, &tls11), 0);
+    CHECK_INT(epode__tls_version(f.client), 11);
+    fixture_stop(&f);
+    CHECK_INT(connect_to(&f, &o, &tls10), EPODE_ETLS);
+    fixture_stop(&f);
+
+    /* Loosened, a server that can do better still gets the best. */
+    o.min_version = 10;
+    o.max_version = 0;
+    CHECK_INT(connect_to(&f, &o, NULL), 0);
+    CHECK_INT(epode__tls_version(f.client), 13);
+    fixture_stop(&f);
+}
+
+TEST(tls_min_version_13_refuses_tls12)
+{
+    fixture f;
+    server_opts tls12 = {.priority = "NORMAL:-VERS-ALL:+VERS-TLS1.2"};
+    epode__tls_options o = {.server_name = "localhost", .min_version = 13};
+    CHECK_INT(connect_to(&f, &o, &tls12), EPODE_ETLS);
+    fixture_stop(&f);
+    CHECK_INT(connect_to(&f, &o, NULL), 0);
+    CHECK_INT(epode__tls_version(f.client), 13);
+    fixture_stop(&f);
+}
+
+TEST(tls_refuses_rsa_key_exchange_even_when_loosened)
+{
+    /* RSA key transport has no forward secrecy: whoever later gets the
+     * server's key decrypts every recorded session. */
+    made ca, lf;
+    gnutls_datum_t cert, key;
+    cert_spec ls = {.cn = "localhost", .rsa = 1, .dns = {"localhost"}};
+    CHECK_INT(made_load(&ca, DATA "ca.pem", DATA "ca-key.pem"), 0);
+    CHECK_INT(made_new(&lf, &ls, &ca), 0);
+    CHECK_INT(made_pem(&lf, NULL, &cert, &key), 0);
+    made_free(&lf);
+    made_free(&ca);
+    server_opts rsa_kx = {.cert_pem = &cert, .key_pem = &key,
+                          .priority = "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA"};
+    server_opts ecdhe = {.cert_pem = &cert, .key_pem = &key,
+                         .priority = "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA"};
+    epode__tls_options dflt = {.server_name = "localhost"};
+    epode__tls_options tls12 = {.server_name = "localhost", .max_version = 12};
+    epode__tls_options loose = {.server_name = "localhost", .min_version = 10};
+    const epode__tls_options *opts[] = {&dflt, &tls12, &loose};
+    for (int i = 0; i < 3; i++) {
+        fixture f;
+        int r = connect_to(&f, opts[i], &ecdhe); /* the certificate is fine */
+        fixture_stop(&f);
+        CHECK_INT(r, 0);
+        r = connect_to(&f, opts[i], &rsa_kx);
+        fixture_stop(&f);
+        CHECK_INT(r, EPODE_ETLS);
+    }
+    /* The same for a TLS 1.0 server, when TLS 1.0 is allowed. */
+    rsa_kx.priority = "NORMAL:-VERS-ALL:+VERS-TLS1.0:-KX-ALL:+RSA";
+    fixture f;
+    int r = connect_to(&f, &loose, &rsa_kx);
+    fixture_stop(&f);
+    pem_free(&cert, &key);
+    CHECK_INT(r, EPODE_ETLS);
+}
+
+TEST(tls_new_checks_the_version_range)
+{
+    epode__tls_creds *creds;
+    epode__transport *a, *b, *c = NULL;
+    CHECK_INT(epode__tls_creds_new(NULL, DATA "ca.pem", NULL, NULL, &creds), 0);
+    CHECK_INT(epode__memory_pair(NULL, &a, &b), 0);
+    static const int bad[][2] = {{9, 0}, {14, 0}, {1, 0}, {-1, 0}, {13, 12}, {10, 11}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        epode__tls_options o = {.server_name = "localhost", .min_version = bad[i][0],
+                                .max_version = bad[i][1]};
+        CHECK_INT(epode__tls_new(NULL, creds, a, &o, &c), EPODE_EINVAL);
+        CHECK(c == NULL);
+    }
+    epode__transport_free(a);
+    epode__transport_free(b);
+    for (int min = 10; min <= 13; min++) {
+        epode__tls_options o = {.server_name = "localhost", .min_version = min};
+        CHECK_INT(epode__memory_pair(NULL, &a, &b), 0);
+        CHECK_INT(epode__tls_new(NULL, creds, a, &o, &c), 0);
+        epode__transport_free(c); /* and a with it */
+        epode__transport_free(b);
+    }
+    epode__tls_creds_free(creds);
+}
+
+TEST(conn_tls_min_version_takes_10_to_13)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    for (int v = 10; v <= 13; v++)
+        CHECK_INT(epode_conn_set_tls_min_version(conn, v), 0);
+    CHECK_INT(epode_conn_set_tls_min_version(conn, 9), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_tls_min_version(conn, 14), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_tls_min_version(conn, 0), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_tls_min_version(NULL, 12), EPODE_EINVAL);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
 }
 
 TEST(tls_client_certificate_is_presented_when_asked)

@@ -53,6 +53,9 @@ typedef struct tls {
 
     int lower_err;    /* code of the lower transport's error in pull/push */
     int lower_eof;
+    int pull_blocked; /* the lower transport said EAGAIN in this gnutls call */
+    size_t pulled;    /* bytes pulled from the lower transport */
+    int more;         /* a read stopped at its budget with records left */
     /* The peer's first bytes, to name a peer that does not speak TLS. */
     unsigned char first[12];
     size_t first_len;
@@ -242,6 +245,7 @@ static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
     if (n >= 0) {
         if (n == 0)
             x->lower_eof = 1;
+        x->pulled += (size_t)n;
         if (!x->hs_done && x->first_len < sizeof x->first) {
             size_t k = sizeof x->first - x->first_len;
             if (k > (size_t)n)
@@ -252,6 +256,7 @@ static ssize_t tls_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
         return n;
     }
     if (n == EPODE_EAGAIN) {
+        x->pull_blocked = 1;
         gnutls_transport_set_errno(x->s, EAGAIN);
         return -1;
     }
@@ -411,8 +416,25 @@ static long tls_read(epode__transport *t, void *buf, size_t len)
         return 0;
     if (len > SSIZE_MAX)
         len = SSIZE_MAX;
-    for (int i = 0; i < 16; i++) {
+    /* Records without application data (TLS 1.3 session tickets and key
+     * updates, warnings) are handled here, as many as have arrived: each
+     * makes gnutls_record_recv return without data, GNUTLS_E_AGAIN for
+     * a post-handshake message, though more may be waiting. That E_AGAIN
+     * means "nothing now" only if our pull function heard EAGAIN from
+     * the lower transport; otherwise go on, so that the data behind a
+     * burst of such records comes out in this call and not one record
+     * per loop turn. A budget keeps a peer that streams them from
+     * holding the loop: past it we return EAGAIN with `more` set, and
+     * pending() tells the caller to come back at once, if gnutls was
+     * making progress (pulling bytes) — never a spin on a session that
+     * is not. (gnutls pulls one record at a time: what it holds
+     * undecrypted is never a whole record, the rest waits below, where
+     * pending() or the fd shows it.) */
+    x->more = 0;
+    x->pulled = 0;
+    for (int i = 0; i < 256; i++) {
         x->lower_err = 0;
+        x->pull_blocked = 0;
         ssize_t n = gnutls_record_recv(x->s, buf, len);
         if (n > 0) {
             x->recv_want = EPODE__READ;
@@ -423,6 +445,8 @@ static long tls_read(epode__transport *t, void *buf, size_t len)
             return 0;
         }
         if (n == GNUTLS_E_AGAIN) {
+            if (!x->pull_blocked)
+                continue; /* a post-handshake message, handled */
             x->recv_want = direction(x);
             return EPODE_EAGAIN;
         }
@@ -439,6 +463,8 @@ static long tls_read(epode__transport *t, void *buf, size_t len)
             gnutls_error_is_fatal((int)n))
             return fail(x, (int)n, "TLS receive failed");
     }
+    x->more = x->pulled > 0;
+    x->recv_want = EPODE__READ;
     return EPODE_EAGAIN;
 }
 
@@ -505,7 +531,10 @@ static int tls_fd(epode__transport *t)
 static size_t tls_pending(epode__transport *t)
 {
     tls *x = (tls *)t;
-    return gnutls_record_check_pending(x->s) + epode__transport_pending(x->lower);
+    /* `more`: records not yet looked at, of unknown content (a read ran
+     * out of budget): 1 byte says "come back", which is all it means. */
+    return gnutls_record_check_pending(x->s) + epode__transport_pending(x->lower) +
+           (size_t)(x->more && !x->fatal && !x->peer_closed);
 }
 
 static int tls_shutdown(epode__transport *t)

@@ -57,6 +57,7 @@ static const epode_mem_t test_mem = {t_malloc, t_realloc, t_free, NULL};
 
 typedef struct server {
     gnutls_certificate_credentials_t cred;
+    gnutls_datum_t ticket_key; /* for NewSessionTickets, when asked */
     gnutls_session_t s;
     epode__transport *end; /* owned */
     int hs_done;
@@ -71,6 +72,7 @@ typedef struct server_opts {
     const char *priority;   /* default: NORMAL */
     int request_client_cert;
     const char *alpn; /* protocol the server supports, or NULL */
+    int tickets;      /* can send TLS 1.3 NewSessionTickets */
 } server_opts;
 
 static ssize_t srv_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
@@ -129,6 +131,9 @@ static int server_start(server *sv, epode__transport *end, const server_opts *o)
         return -1;
     if (o->request_client_cert)
         gnutls_certificate_server_set_request(sv->s, GNUTLS_CERT_REQUEST);
+    if (o->tickets && (gnutls_session_ticket_key_generate(&sv->ticket_key) < 0 ||
+                       gnutls_session_ticket_enable_server(sv->s, &sv->ticket_key) < 0))
+        return -1;
     if (o->alpn) {
         gnutls_datum_t p = {(unsigned char *)o->alpn, (unsigned)strlen(o->alpn)};
         if (gnutls_alpn_set_protocols(sv->s, &p, 1, 0) < 0)
@@ -147,6 +152,7 @@ static void server_stop(server *sv)
         gnutls_deinit(sv->s);
     if (sv->cred)
         gnutls_certificate_free_credentials(sv->cred);
+    gnutls_free(sv->ticket_key.data);
     epode__transport_free(sv->end);
     memset(sv, 0, sizeof *sv);
 }
@@ -573,6 +579,151 @@ TEST(tls_buffered_records_show_as_pending)
     CHECK_INT(epode__transport_pending(f.client), 12);
     CHECK_INT(epode__transport_read(f.client, buf, 8), 8);
     CHECK(memcmp(buf, "456789ab", 8) == 0);
+    fixture_stop(&f);
+}
+
+/* One turn of lib/conn's read loop: read until "nothing now". No new
+ * bytes arrive from the network meanwhile. The bytes read (appended to
+ * buf), or the first error. */
+static long read_until_eagain(epode__transport *c, char *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        long r = epode__transport_read(c, buf + got, len - got);
+        if (r == EPODE_EAGAIN)
+            break;
+        if (r <= 0)
+            return r < 0 ? r : -1000;
+        got += (size_t)r;
+    }
+    return (long)got;
+}
+
+/* The server sends `tickets` TLS 1.3 NewSessionTickets, then a stanza,
+ * in one burst. */
+static int send_tickets_then_data(server *sv, int tickets)
+{
+    for (int i = 0; i < tickets; i++)
+        if (gnutls_session_ticket_send(sv->s, 1, 0) < 0)
+            return -1;
+    return server_send(sv, "<message/>", 10) == 10 ? 0 : -1;
+}
+
+TEST(tls_records_without_data_do_not_hold_back_the_data_behind_them)
+{
+    /* Issue 12: 40 session tickets, then data. Each ticket made
+     * gnutls_record_recv return E_AGAIN, and the read gave up there: the
+     * data took one more loop turn per record. */
+    fixture f;
+    char buf[64];
+    server_opts so = {.tickets = 1};
+    CHECK_INT(connect_to(&f, NULL, &so), 0);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 0); /* the handshake's ticket */
+    CHECK_INT(send_tickets_then_data(&f.sv, 40), 0);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 10);
+    CHECK(memcmp(buf, "<message/>", 10) == 0);
+    CHECK_INT(epode__transport_pending(f.client), 0);
+    CHECK_INT(epode__transport_wants(f.client), EPODE__READ);
+    fixture_stop(&f);
+}
+
+/* connect_to over a socketpair (tcp transports: pending() is 0 there,
+ * only the fd tells); *fd is the client's end. */
+static int connect_over_a_socket(fixture *f, const server_opts *so, int *fd)
+{
+    int fds[2];
+    epode__transport *tcp, *srv_tcp;
+    memset(f, 0, sizeof *f);
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+        return -100;
+    if (epode__tcp_new(NULL, fds[0], &tcp) < 0 || epode__tcp_new(NULL, fds[1], &srv_tcp) < 0 ||
+        epode__tls_creds_new(NULL, DATA "ca.pem", NULL, NULL, &f->creds) < 0 ||
+        server_start(&f->sv, srv_tcp, so) < 0)
+        return -100;
+    epode__tls_options o = {.server_name = "localhost"};
+    if (epode__tls_new(NULL, f->creds, tcp, &o, &f->client) < 0)
+        return -100;
+    *fd = fds[0];
+    return pump_handshake(f->client, &f->sv);
+}
+
+/* The same as send_tickets_then_data, but all in one write to the
+ * socket below the server (the records are made over a memory pair). */
+static int send_tickets_then_data_at_once(server *sv, int tickets)
+{
+    epode__transport *sock = sv->end, *a, *b;
+    static char burst[200000];
+    long n = -1;
+    if (epode__memory_pair(NULL, &a, &b) < 0)
+        return -1;
+    sv->end = a;
+    if (send_tickets_then_data(sv, tickets) == 0)
+        n = epode__transport_read(b, burst, sizeof burst);
+    sv->end = sock;
+    epode__transport_free(a);
+    epode__transport_free(b);
+    if (n <= 0 || n == (long)sizeof burst)
+        return -1;
+    return epode__transport_write(sock, burst, (size_t)n) == n ? 0 : -1;
+}
+
+TEST(tls_records_without_data_over_a_socket_leave_nothing_behind)
+{
+    /* Over a socket, when the read says "nothing now" and pending() is
+     * 0, nothing may be left to read: the loop would wait on the fd. */
+    fixture f;
+    int fd;
+    char buf[64];
+    server_opts so = {.tickets = 1};
+    CHECK_INT(connect_over_a_socket(&f, &so, &fd), 0);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 0);
+    CHECK_INT(send_tickets_then_data_at_once(&f.sv, 30), 0);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 10);
+    CHECK(memcmp(buf, "<message/>", 10) == 0);
+    CHECK_INT(epode__transport_pending(f.client), 0);
+    CHECK_INT(recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT), -1);
+
+    /* Past the read's budget: "nothing now", but pending() says come
+     * back, though the socket's pending() knows nothing. */
+    CHECK_INT(send_tickets_then_data_at_once(&f.sv, 300), 0);
+    CHECK_INT(epode__transport_read(f.client, buf, sizeof buf), EPODE_EAGAIN);
+    CHECK(epode__transport_pending(f.client) > 0);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 10);
+    CHECK(memcmp(buf, "<message/>", 10) == 0);
+    CHECK_INT(epode__transport_pending(f.client), 0);
+    fixture_stop(&f);
+}
+
+TEST(tls_warnings_do_not_hold_back_the_data_behind_them)
+{
+    /* TLS 1.2: warning alerts, which a client may ignore, then data. */
+    fixture f;
+    char buf[64];
+    epode__tls_options o = {.server_name = "localhost", .max_version = 12};
+    CHECK_INT(connect_to(&f, &o, NULL), 0);
+    for (int i = 0; i < 40; i++)
+        CHECK_INT(gnutls_alert_send(f.sv.s, GNUTLS_AL_WARNING, GNUTLS_A_USER_CANCELED), 0);
+    CHECK_INT(server_send(&f.sv, "<message/>", 10), 10);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 10);
+    CHECK(memcmp(buf, "<message/>", 10) == 0);
+    fixture_stop(&f);
+}
+
+TEST(tls_a_flood_of_records_without_data_yields_but_says_come_back)
+{
+    /* Past the read's budget the loop gets a turn, and pending() says
+     * there is more to read, so the caller comes back at once. */
+    fixture f;
+    char buf[64];
+    server_opts so = {.tickets = 1};
+    CHECK_INT(connect_to(&f, NULL, &so), 0);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 0);
+    CHECK_INT(send_tickets_then_data_at_once(&f.sv, 300), 0);
+    CHECK_INT(epode__transport_read(f.client, buf, sizeof buf), EPODE_EAGAIN);
+    CHECK(epode__transport_pending(f.client) > 0);
+    CHECK_INT(read_until_eagain(f.client, buf, sizeof buf), 10);
+    CHECK(memcmp(buf, "<message/>", 10) == 0);
+    CHECK_INT(epode__transport_pending(f.client), 0);
     fixture_stop(&f);
 }
 

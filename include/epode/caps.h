@@ -36,8 +36,10 @@ typedef struct epode_caps epode_caps_t;
  * whose FORM_TYPE is missing or not hidden are ignored, as §5.4 says.
  * Errors: EPODE_EINVAL (unknown algo, NULL argument), EPODE_EPROTOCOL
  * (ill-formed per §5.4: a repeated identity, feature or FORM_TYPE, or a
- * FORM_TYPE with differing values), EPODE_ERANGE (`size` too small),
- * EPODE_ENOMEM.
+ * FORM_TYPE with differing values; or ambiguous: a '<' in any string
+ * that is hashed, a '/' in an identity's category, type or xml:lang, an
+ * identity without category or type — each lets another disco#info hash
+ * to the same string), EPODE_ERANGE (`size` too small), EPODE_ENOMEM.
  */
 EPODE_API int epode_caps_hash(const epode_disco_info_t *info, const char *algo, char *out,
                               size_t size);
@@ -99,6 +101,54 @@ EPODE_API int epode_caps_set_store(epode_caps_t *caps, epode_caps_load_cb load,
 
 /** Number of verified entries in the cache (for tests and statistics). */
 EPODE_API size_t epode_caps_cache_count(const epode_caps_t *caps);
+
+/*
+ * What others' answers may make the helper keep, and when an answer is
+ * shared. A peer that announces a `ver` is asked for its disco#info
+ * (one request per ver at a time); the answer is checked against the
+ * ver. It then serves every JID announcing that ver (cached, handed to
+ * the store hook) only if the string it hashes cannot be read as another
+ * disco#info: besides what epode_caps_hash() refuses, no feature may look
+ * like an identity ("a/b/c…") and, if it has forms, its first FORM_TYPE
+ * may not sort after its last feature (otherwise features could be moved
+ * into a form with the same hash and honest JIDs would appear to lack
+ * them). A matching answer that fails only this test is its sender's
+ * alone: that JID is known, and every other JID is asked for its own.
+ * Entries keep only what the hash covers (identities, features, forms
+ * with a hidden FORM_TYPE and their fields' values); a string XEP-0115
+ * hashes longer than 32 KiB is refused. The contents of forms can still
+ * be rearranged by a peer for a ver it did not make (XEP-0115 cannot
+ * tell a field's name from a value): do not trust them for decisions.
+ *
+ * Bounds (a stranger's presence can reach us): at most `max_peers` JIDs
+ * are tracked (default 4096; presence from more is not looked at and
+ * their capabilities stay unknown), `max_queries` disco#info requests are
+ * out at once (default 16; others wait their turn, oldest first) and
+ * entries hold about `max_bytes` (default 8 MiB; unused cached entries
+ * are dropped first, then answers are not kept). Reaching a bound calls
+ * the limit callback.
+ */
+
+/** Which bound was reached. */
+typedef enum epode_caps_limit {
+    EPODE_CAPS_LIMIT_PEERS = 1, /**< `jid` is not tracked: max_peers are */
+    EPODE_CAPS_LIMIT_QUERIES,   /**< `jid` waits: max_queries requests are out */
+    EPODE_CAPS_LIMIT_MEMORY     /**< the answer for `jid` (its own, or the
+                                     store hook's) was not kept: max_bytes */
+} epode_caps_limit_t;
+
+/** Told that a bound was reached, each time it affects a JID (`jid`
+ * borrowed for the call). Runs inside the presence or IQ handler. */
+typedef void (*epode_caps_limit_cb)(epode_caps_t *caps, epode_caps_limit_t limit,
+                                    const char *jid, void *user);
+/** Sets the limit callback (NULL: none). */
+EPODE_API int epode_caps_set_limit_cb(epode_caps_t *caps, epode_caps_limit_cb cb, void *user);
+
+/** Sets the bounds above; 0 keeps a bound as it is. Lower bounds apply
+ * to what comes next (nothing already kept is dropped). EPODE_EINVAL for
+ * a NULL helper. */
+EPODE_API int epode_caps_set_limits(epode_caps_t *caps, size_t max_peers, size_t max_queries,
+                                    size_t max_bytes);
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,8 @@ static int hash_of(const char *xml, char *ver)
     "<field var='software_version'><value>0.11</value></field>"                  \
     "</x>"
 #define COMPLEX_VER "q07IKJEyjvHSyhy//CH0CxmKi8w="
+#define SHAREABLE_COMPLEX_Q                                                      \
+    "<query xmlns='" NS_INFO "'>" COMPLEX_BODY "<feature var='urn:xmpp:time'/></query>"
 
 TEST(caps_hash_simple_example)
 {
@@ -129,12 +131,86 @@ TEST(caps_hash_ill_formed_answers_rejected)
         "<x xmlns='jabber:x:data' type='result'><field var='y'><value>1</value></field></x>"
         "</query>", ver), 0);
     CHECK_STR(ver, plain);
-    /* "&lt;" in a name stays literal: not the separator */
+    /* "&amp;lt;" in a name is the four characters "&lt;", no separator;
+     * "&lt;" is a '<', the separator itself: refused (issue 12) */
     CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc' "
                       "name='x&amp;lt;y'/></query>", ver), 0);
     CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc' "
-                      "name='x&lt;y'/></query>", plain), 0);
-    CHECK(strcmp(ver, plain) != 0);
+                      "name='x&lt;y'/></query>", plain), EPODE_EPROTOCOL);
+}
+
+/* ---- issue 12: answers that read as another answer ------------------------ */
+
+/* The simple example's S with its features folded into the identity's
+ * name: the same string, the same hash, no features. */
+#define COLLIDE_LT_Q                                                             \
+    "<query xmlns='" NS_INFO "'>"                                                \
+    "<identity category='client' type='pc' name='Exodus 0.9.1&lt;"               \
+    "http://jabber.org/protocol/caps&lt;http://jabber.org/protocol/disco#info&lt;" \
+    "http://jabber.org/protocol/disco#items&lt;http://jabber.org/protocol/muc'/>"  \
+    "</query>"
+
+/* The same S again, without a '<': the last two features moved into a
+ * form whose FORM_TYPE and field are those features. */
+#define COLLIDE_FORM_Q                                                           \
+    "<query xmlns='" NS_INFO "'>"                                                \
+    "<identity category='client' type='pc' name='Exodus 0.9.1'/>"                \
+    "<feature var='http://jabber.org/protocol/caps'/>"                           \
+    "<feature var='http://jabber.org/protocol/disco#info'/>"                     \
+    "<x xmlns='jabber:x:data' type='result'>"                                    \
+    "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/disco#items</value></field>" \
+    "<field var='http://jabber.org/protocol/muc'/></x>"                         \
+    "</query>"
+
+/* And once more: the identity moved into the features. */
+#define COLLIDE_ID_Q                                                             \
+    "<query xmlns='" NS_INFO "'>"                                                \
+    "<feature var='client/pc//Exodus 0.9.1'/>"                                   \
+    "<feature var='http://jabber.org/protocol/caps'/>"                           \
+    "<feature var='http://jabber.org/protocol/disco#info'/>"                     \
+    "<feature var='http://jabber.org/protocol/disco#items'/>"                    \
+    "<feature var='http://jabber.org/protocol/muc'/>"                            \
+    "</query>"
+
+TEST(caps_hash_refuses_strings_that_read_two_ways)
+{
+    char ver[EPODE_CAPS_VER_MAX], other[EPODE_CAPS_VER_MAX];
+    /* '<' folds items together: the simple example without its features */
+    CHECK_INT(hash_of(COLLIDE_LT_Q, ver), EPODE_EPROTOCOL);
+    /* ... wherever it is: a feature, a FORM_TYPE, a field's var or value */
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc'/>"
+                      "<feature var='a&lt;b'/></query>", ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><feature var='z'/>"
+        "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'>"
+        "<value>u&lt;f</value></field></x></query>", ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><feature var='z'/>"
+        "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'>"
+        "<value>u:f</value></field><field var='a&lt;b'><value>1</value></field></x></query>",
+        ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><feature var='z'/>"
+        "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE' type='hidden'>"
+        "<value>u:f</value></field><field var='a'><value>1&lt;2</value></field></x></query>",
+        ver), EPODE_EPROTOCOL);
+    /* '/' in a type moves the identity's fields: category a, type "b/c"
+     * reads like type b, lang c, name "/" */
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='a' type='b/c'/>"
+                      "</query>", ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='a' type='b' "
+                      "xml:lang='c' name='/'/></query>", other), 0);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='a/b' type='c'/>"
+                      "</query>", ver), EPODE_EPROTOCOL);
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='a' type='b' "
+                      "xml:lang='c/d'/></query>", ver), EPODE_EPROTOCOL);
+    /* a '/' in a name is only a name (it comes after the three others) */
+    CHECK_INT(hash_of("<query xmlns='" NS_INFO "'><identity category='client' type='pc' "
+                      "name='Psi+ 1.5 / Linux'/></query>", ver), 0);
+    /* Moving features into a form or an identity into the features needs
+     * no forbidden character: the hash is the simple example's. The
+     * helper must not serve such answers for others (see below). */
+    CHECK_INT(hash_of(COLLIDE_FORM_Q, ver), 0);
+    CHECK_STR(ver, SIMPLE_VER);
+    CHECK_INT(hash_of(COLLIDE_ID_Q, ver), 0);
+    CHECK_STR(ver, SIMPLE_VER);
 }
 
 /* ---- our own capabilities ------------------------------------------------ */
@@ -492,15 +568,19 @@ TEST(caps_cache_persistence_hook_verified_on_load)
     CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
     seen sn = {0};
     CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
-    presence_with_caps(&s, "a@example.com/1", "sha-1", COMPLEX_VER);
+    /* the complex example and a feature that sorts after its FORM_TYPE
+     * (see caps_ambiguous_answer_is_its_senders_alone for why) */
+    char cver[EPODE_CAPS_VER_MAX];
+    CHECK_INT(hash_of(SHAREABLE_COMPLEX_Q, cver), 0);
+    presence_with_caps(&s, "a@example.com/1", "sha-1", cver);
     CHECK_INT(sn.loads, 1);
-    const char *id = query_to(&s, "a@example.com/1", COMPLEX_VER);
+    const char *id = query_to(&s, "a@example.com/1", cver);
     CHECK(*id);
     char ida[128];
     snprintf(ida, sizeof ida, "%s", id);
-    answer(&s, "a@example.com/1", ida, "<query xmlns='" NS_INFO "'>" COMPLEX_BODY "</query>");
+    answer(&s, "a@example.com/1", ida, SHAREABLE_COMPLEX_Q);
     CHECK_INT(sn.stores, 1);
-    CHECK_STR(sn.stored_ver, COMPLEX_VER);
+    CHECK_STR(sn.stored_ver, cver);
     CHECK(has(sn.stored, "urn:xmpp:dataforms:softwareinfo"));
     epode_caps_free(caps);
 
@@ -508,7 +588,7 @@ TEST(caps_cache_persistence_hook_verified_on_load)
     CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
     CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
     sn.load_reply = sn.stored;
-    presence_with_caps(&s, "b@example.com/2", "sha-1", COMPLEX_VER);
+    presence_with_caps(&s, "b@example.com/2", "sha-1", cver);
     CHECK(scripted_next(&s) == NULL);
     CHECK_INT(epode_caps_supports(caps, "b@example.com/2", "http://jabber.org/protocol/muc"), 1);
     CHECK_INT(sn.stores, 1);
@@ -518,12 +598,309 @@ TEST(caps_cache_persistence_hook_verified_on_load)
     CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
     CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
     sn.load_reply = "<query xmlns='" NS_INFO "'><feature var='urn:evil'/></query>";
-    presence_with_caps(&s, "c@example.com/3", "sha-1", COMPLEX_VER);
-    CHECK(*query_to(&s, "c@example.com/3", COMPLEX_VER));
+    presence_with_caps(&s, "c@example.com/3", "sha-1", cver);
+    CHECK(*query_to(&s, "c@example.com/3", cver));
     CHECK_INT(epode_caps_supports(caps, "c@example.com/3", "urn:evil"), EPODE_ENOTFOUND);
     sn.load_reply = "not xml <<";
     presence_with_caps(&s, "e@example.com/3", "sha-1", SIMPLE_VER);
     CHECK(*query_to(&s, "e@example.com/3", SIMPLE_VER));
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+/* ---- issue 12: poisoning and bounds ---------------------------------------- */
+
+/* The next stanza the client sent: a caps query to `to` (its id), else "". */
+static const char *next_query_id(scripted *s, const char *to, const char *ver, char *id, size_t n)
+{
+    snprintf(id, n, "%s", query_to(s, to, ver));
+    return id;
+}
+
+TEST(caps_collision_refused_not_cached_nor_persisted)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    seen sn = {0};
+    CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
+    size_t base = epode_caps_cache_count(caps);
+    char id[128];
+
+    /* three strangers announce the popular ver and answer with the three
+     * collisions; an honest JID waits behind them */
+    presence_with_caps(&s, "m1@evil.example/1", "sha-1", SIMPLE_VER);
+    CHECK(*next_query_id(&s, "m1@evil.example/1", SIMPLE_VER, id, sizeof id));
+    presence_with_caps(&s, "honest@example.com/2", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+    answer(&s, "m1@evil.example/1", id, COLLIDE_LT_Q);
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    CHECK_INT(sn.stores, 0);
+    CHECK_INT(epode_caps_supports(caps, "m1@evil.example/1", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND); /* ill-formed: not even its own */
+    /* the honest JID is asked in turn; it is slow, a second stranger and a
+     * third come along; the honest answer is lost (an error) */
+    CHECK(*next_query_id(&s, "honest@example.com/2", SIMPLE_VER, id, sizeof id));
+    presence_with_caps(&s, "m2@evil.example/1", "sha-1", SIMPLE_VER);
+    presence_with_caps(&s, "m3@evil.example/1", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+    char xml[512];
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s' from='honest@example.com/2'><error "
+             "type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+             "</error></iq>", id);
+    scripted_send(&s, xml);
+    CHECK(*next_query_id(&s, "m2@evil.example/1", SIMPLE_VER, id, sizeof id));
+    answer(&s, "m2@evil.example/1", id, COLLIDE_FORM_Q);
+    CHECK(*next_query_id(&s, "m3@evil.example/1", SIMPLE_VER, id, sizeof id));
+    answer(&s, "m3@evil.example/1", id, COLLIDE_ID_Q);
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    CHECK_INT(sn.stores, 0);
+    /* what they said is theirs alone */
+    CHECK_INT(epode_caps_supports(caps, "m2@evil.example/1", "http://jabber.org/protocol/muc"), 0);
+    CHECK_INT(epode_caps_supports(caps, "m3@evil.example/1", "client/pc//Exodus 0.9.1"), 1);
+
+    /* a JID that announces the ver now is asked itself, answers right:
+     * cached, persisted, and what it says is what honest JIDs have */
+    presence_with_caps(&s, "fine@example.com/4", "sha-1", SIMPLE_VER);
+    CHECK(*next_query_id(&s, "fine@example.com/4", SIMPLE_VER, id, sizeof id));
+    answer(&s, "fine@example.com/4", id, SIMPLE_Q);
+    CHECK_INT(epode_caps_cache_count(caps), base + 1);
+    CHECK_INT(sn.stores, 1);
+    CHECK(!has(sn.stored, "evil") && has(sn.stored, "http://jabber.org/protocol/muc"));
+    presence_with_caps(&s, "late@example.com/5", "sha-1", SIMPLE_VER);
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(epode_caps_supports(caps, "late@example.com/5", "http://jabber.org/protocol/muc"), 1);
+    epode_caps_free(caps);
+
+    /* a store holding a collision is not believed: the JID is asked */
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
+    snprintf(sn.stored_ver, sizeof sn.stored_ver, "%s", SIMPLE_VER);
+    const char *bad[] = {COLLIDE_LT_Q, COLLIDE_FORM_Q, COLLIDE_ID_Q};
+    for (int i = 0; i < 3; i++) {
+        char jid[64];
+        snprintf(jid, sizeof jid, "fresh%d@example.com/1", i);
+        sn.load_reply = bad[i];
+        presence_with_caps(&s, jid, "sha-1", SIMPLE_VER);
+        CHECK(*next_query_id(&s, jid, SIMPLE_VER, id, sizeof id));
+        CHECK_INT(epode_caps_supports(caps, jid, "http://jabber.org/protocol/muc"), EPODE_ENOTFOUND);
+        snprintf(xml, sizeof xml, "<iq type='error' id='%s' from='%s'><error type='cancel'>"
+                 "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+                 id, jid);
+        scripted_send(&s, xml);
+    }
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+TEST(caps_unverified_answer_serves_no_other_peer)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    seen sn = {0};
+    epode_caps_set_cb(caps, on_caps, &sn);
+    char id[128];
+    /* the stranger is asked first; two honest JIDs wait for its answer */
+    presence_with_caps(&s, "mallory@evil.example/x", "sha-1", SIMPLE_VER);
+    CHECK(*next_query_id(&s, "mallory@evil.example/x", SIMPLE_VER, id, sizeof id));
+    presence_with_caps(&s, "romeo@example.com/a", "sha-1", SIMPLE_VER);
+    presence_with_caps(&s, "juliet@example.com/b", "sha-1", SIMPLE_VER);
+    answer(&s, "mallory@evil.example/x", id, COLLIDE_FORM_Q);
+    /* its answer matched the ver but could be read as another: it does not
+     * make the honest JIDs lack muc; they are not known yet */
+    CHECK_INT(epode_caps_supports(caps, "romeo@example.com/a", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    CHECK_INT(epode_caps_supports(caps, "juliet@example.com/b", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    CHECK_INT(sn.calls, 1);
+    CHECK_STR(sn.last_jid, "mallory@evil.example/x");
+    /* the oldest honest JID is asked for its own */
+    CHECK(*next_query_id(&s, "romeo@example.com/a", SIMPLE_VER, id, sizeof id));
+    answer(&s, "romeo@example.com/a", id, SIMPLE_Q);
+    CHECK_INT(epode_caps_supports(caps, "romeo@example.com/a", "http://jabber.org/protocol/muc"), 1);
+    CHECK_INT(epode_caps_supports(caps, "juliet@example.com/b", "http://jabber.org/protocol/muc"), 1);
+    /* and the stranger keeps only what it said of itself */
+    CHECK_INT(epode_caps_supports(caps, "mallory@evil.example/x", "http://jabber.org/protocol/muc"), 0);
+    CHECK(scripted_next(&s) == NULL);
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+TEST(caps_ambiguous_answer_is_its_senders_alone)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    seen sn = {0};
+    CHECK_INT(epode_caps_set_store(caps, load_cb, store_cb, &sn), 0);
+    size_t base = epode_caps_cache_count(caps);
+    char id[128];
+    /* XEP-0115's own complex example: its FORM_TYPE sorts after every
+     * feature, so the FORM_TYPE could be a feature of another answer with
+     * the same hash. Each JID is known by its own answer, none cached. */
+    presence_with_caps(&s, "psi@example.com/1", "sha-1", COMPLEX_VER);
+    CHECK(*next_query_id(&s, "psi@example.com/1", COMPLEX_VER, id, sizeof id));
+    presence_with_caps(&s, "psi@example.com/2", "sha-1", COMPLEX_VER);
+    answer(&s, "psi@example.com/1", id, "<query xmlns='" NS_INFO "'>" COMPLEX_BODY "</query>");
+    CHECK_INT(epode_caps_supports(caps, "psi@example.com/1", "http://jabber.org/protocol/muc"), 1);
+    const epode_disco_info_t *info = epode_caps_get_info(caps, "psi@example.com/1");
+    CHECK(info && info->nforms == 1 && info->forms[0].form_type &&
+          strcmp(info->forms[0].form_type, "urn:xmpp:dataforms:softwareinfo") == 0);
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    CHECK_INT(sn.stores, 0);
+    CHECK(*next_query_id(&s, "psi@example.com/2", COMPLEX_VER, id, sizeof id));
+    answer(&s, "psi@example.com/2", id, "<query xmlns='" NS_INFO "'>" COMPLEX_BODY "</query>");
+    CHECK_INT(epode_caps_supports(caps, "psi@example.com/2", "http://jabber.org/protocol/muc"), 1);
+    CHECK_INT(epode_caps_cache_count(caps), base);
+    /* what is kept is what the hash covers: a form the hash ignores (its
+     * FORM_TYPE is not hidden) is dropped, field types and labels too */
+    char cver[EPODE_CAPS_VER_MAX];
+    CHECK_INT(hash_of(SHAREABLE_COMPLEX_Q, cver), 0);
+    presence_with_caps(&s, "gajim@example.com/1", "sha-1", cver);
+    CHECK(*next_query_id(&s, "gajim@example.com/1", cver, id, sizeof id));
+    answer(&s, "gajim@example.com/1", id,
+           "<query xmlns='" NS_INFO "'>" COMPLEX_BODY "<feature var='urn:xmpp:time'/>"
+           "<x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE'>"
+           "<value>urn:xmpp:dataforms:softwareinfo</value></field>"
+           "<field var='os'><value>Evil</value></field></x><unhashed xmlns='urn:x'/></query>");
+    CHECK_INT(epode_caps_cache_count(caps), base + 1);
+    CHECK_INT(sn.stores, 1);
+    CHECK(!has(sn.stored, "Evil") && !has(sn.stored, "unhashed") && !has(sn.stored, "text-multi"));
+    info = epode_caps_get_info(caps, "gajim@example.com/1");
+    CHECK(info && info->nforms == 1);
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+}
+
+static int count_iq(scripted *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->nsent; i++)
+        if (strcmp(epode_stanza_get_name(s->sent[i]), "iq") == 0)
+            n++;
+    return n;
+}
+
+/* A flood of presences, each from a JID and with a ver never seen. */
+static void flood(scripted *s, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char jid[64], ver[64];
+        snprintf(jid, sizeof jid, "bot%d@evil.example/r%d", i, i);
+        snprintf(ver, sizeof ver, "%027d=", i);
+        presence_with_caps(s, jid, "sha-1", ver);
+    }
+}
+
+TEST(caps_bounds_hold_under_a_flood_of_peers)
+{
+    scripted_mem m;
+    scripted_mem_init(&m);
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, &m.mem, "me@example.com", ME), 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    int before = count_iq(&s);
+    flood(&s, 0, 4500);
+    /* a bounded number of disco#info requests, not one per stranger */
+    int asked = count_iq(&s) - before;
+    CHECK(asked > 0 && asked <= 16);
+    long live = m.live;
+    flood(&s, 4500, 9000);
+    CHECK_INT(count_iq(&s) - before, asked);
+    /* twice as many strangers, not twice the memory */
+    CHECK(m.live <= live + 16);
+    CHECK(epode_conn_is_ready(s.conn));
+    epode_caps_free(caps);
+    epode_disco_free(d);
+    scripted_free(&s);
+    CHECK_INT(m.live, 0);
+}
+
+typedef struct limits_seen {
+    int peers, queries, memory;
+    char last[128];
+} limits_seen;
+
+static void on_limit(epode_caps_t *c, epode_caps_limit_t limit, const char *jid, void *user)
+{
+    (void)c;
+    limits_seen *l = user;
+    if (limit == EPODE_CAPS_LIMIT_PEERS)
+        l->peers++;
+    else if (limit == EPODE_CAPS_LIMIT_QUERIES)
+        l->queries++;
+    else if (limit == EPODE_CAPS_LIMIT_MEMORY)
+        l->memory++;
+    snprintf(l->last, sizeof l->last, "%s", jid ? jid : "(null)");
+}
+
+TEST(caps_limits_reported_and_queued_peers_asked_later)
+{
+    scripted s;
+    CHECK(scripted_login(&s, "me@example.com", ME) == 0);
+    epode_disco_t *d;
+    epode_caps_t *caps;
+    CHECK_INT(epode_disco_new(s.conn, &d), 0);
+    CHECK_INT(epode_caps_new(d, "https://epode.example/test", &caps), 0);
+    limits_seen ls = {0};
+    CHECK_INT(epode_caps_set_limit_cb(caps, on_limit, &ls), 0);
+    CHECK_INT(epode_caps_set_limits(NULL, 1, 1, 1), EPODE_EINVAL);
+    CHECK_INT(epode_caps_set_limits(caps, 3, 1, 0), 0);
+    char id[128], cver[EPODE_CAPS_VER_MAX];
+    CHECK_INT(hash_of(SHAREABLE_COMPLEX_Q, cver), 0);
+    presence_with_caps(&s, "a@example.com/1", "sha-1", SIMPLE_VER);
+    CHECK(*next_query_id(&s, "a@example.com/1", SIMPLE_VER, id, sizeof id));
+    /* one request out: the second ver waits, and we hear of it */
+    presence_with_caps(&s, "b@example.com/1", "sha-1", cver);
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(ls.queries, 1);
+    CHECK_STR(ls.last, "b@example.com/1");
+    /* a third JID fits, a fourth is not tracked */
+    presence_with_caps(&s, "c@example.com/1", "sha-1", SIMPLE_VER);
+    presence_with_caps(&s, "d@example.com/1", "sha-1", SIMPLE_VER);
+    CHECK_INT(ls.peers, 1);
+    CHECK_STR(ls.last, "d@example.com/1");
+    /* the answer frees the slot: the waiting ver is asked */
+    answer(&s, "a@example.com/1", id, SIMPLE_Q);
+    CHECK_INT(epode_caps_supports(caps, "c@example.com/1", "http://jabber.org/protocol/muc"), 1);
+    CHECK_INT(epode_caps_supports(caps, "d@example.com/1", "http://jabber.org/protocol/muc"),
+              EPODE_ENOTFOUND);
+    CHECK(*next_query_id(&s, "b@example.com/1", cver, id, sizeof id));
+    /* with almost no memory to spend, the answer is not kept */
+    CHECK_INT(epode_caps_set_limits(caps, 0, 0, 1), 0);
+    answer(&s, "b@example.com/1", id, SHAREABLE_COMPLEX_Q);
+    CHECK_INT(ls.memory, 1);
+    CHECK_STR(ls.last, "b@example.com/1");
+    CHECK_INT(epode_caps_supports(caps, "b@example.com/1", "urn:xmpp:time"), EPODE_ENOTFOUND);
+    /* with room again, an unused cached entry makes way for a new one */
+    CHECK_INT(epode_caps_set_limits(caps, 0, 0, 8u << 20), 0);
+    scripted_send(&s, "<presence type='unavailable' from='a@example.com/1'/>");
+    scripted_send(&s, "<presence type='unavailable' from='c@example.com/1'/>");
+    presence_with_caps(&s, "e@example.com/1", "sha-1", cver);
+    CHECK(*next_query_id(&s, "e@example.com/1", cver, id, sizeof id));
+    size_t n = epode_caps_cache_count(caps);
+    CHECK_INT(epode_caps_set_limits(caps, 0, 0, 3500), 0); /* ours, and one of these */
+    answer(&s, "e@example.com/1", id, SHAREABLE_COMPLEX_Q);
+    CHECK_INT(epode_caps_supports(caps, "e@example.com/1", "urn:xmpp:time"), 1);
+    CHECK_INT(epode_caps_cache_count(caps), n); /* the simple example's entry went */
     epode_caps_free(caps);
     epode_disco_free(d);
     scripted_free(&s);

@@ -9,22 +9,28 @@
  * Handlers and the extensions live in a messaging helper made on a
  * connection (epode_messaging_new) and freed by the application; it
  * survives reconnects. Built on the public API only (handlers, outgoing
- * filters). Everything belongs to the connection's thread. Memory comes
- * from the C library's allocator (the public API has no way to reach a
- * context's allocator).
+ * filters, IQs). Everything belongs to the connection's thread. Memory
+ * comes from the context's allocator.
  *
  * Stable stanza ids, and why only some are trusted: a <stanza-id/>
  * (XEP-0359) names the entity that assigned it in 'by'. Anyone can put
  * one into a message they send us, so an id claimed by someone we do not
  * trust would let a stranger make a message collide with (and, in an
- * archive, replace or hide) a real one. Our own server stamps the
- * messages it archives for us with by = our bare JID, and strips any
- * stanza-id with that 'by' that arrives from outside (XEP-0359 §5, when it
- * announces urn:xmpp:sid:0 on our account); so only by = our bare JID, or
- * an entity the application names with epode_messaging_trust_stanza_id()
- * (a MUC room that announces the feature, for instance), is reported.
- * Every other stanza-id is ignored. <origin-id/> is the sender's own id
- * and is reported as such, never as a stable id.
+ * archive, replace or hide) a real one. A server that stamps the messages
+ * it archives for us (by = our bare JID) also strips any stanza-id with
+ * that 'by' arriving from outside, and says so by announcing
+ * urn:xmpp:sid:0 in our account's disco#info (XEP-0359 §5, §7); a server
+ * that does not announce it strips nothing. So the helper asks our bare
+ * JID for its disco#info on every READY (and when it is made on a ready
+ * connection), and reports a stanza-id by = our bare JID only once that
+ * answer lists urn:xmpp:sid:0, for the rest of that session (stanza-ids
+ * that arrive before the answer are ignored). The only other ids
+ * reported are those by an entity the application names with
+ * epode_messaging_trust_stanza_id() after checking that it announces the
+ * feature (a MUC room, with epode_disco_get_info(), for instance). What
+ * one entity announces never makes another's ids trusted. Every other
+ * stanza-id is ignored. <origin-id/> is the sender's own id and is
+ * reported as such, never as a stable id.
  */
 #ifndef EPODE_MESSAGING_H
 #define EPODE_MESSAGING_H
@@ -143,7 +149,8 @@ EPODE_API epode_chatstate_t epode_message_chatstate(const epode_message_t *m);
  * good for spotting duplicates from one sender, never for trust. */
 EPODE_API const char *epode_message_origin_id(const epode_message_t *m);
 /** The XEP-0359 stanza-id assigned by a trusted entity (see the top of
- * this header), NULL if there is none we trust. */
+ * this header: our account once it announced urn:xmpp:sid:0, or an
+ * entity the application named), NULL if there is none we trust. */
 EPODE_API const char *epode_message_stanza_id(const epode_message_t *m);
 /** For a message of type error: its condition (EPODE_COND_NONE for any
  * other message; EPODE_COND_UNDEFINED_CONDITION if an error names none
@@ -163,7 +170,10 @@ typedef struct epode_messaging epode_messaging_t;
  * Makes a messaging helper on `conn` and registers its handlers. It lives
  * until epode_messaging_free(), across reconnects, and must be freed
  * before the connection. Nothing is opt-in yet: no receipts, no
- * origin-ids. Caller owns *out. Errors: EPODE_EINVAL, EPODE_ENOMEM.
+ * origin-ids. If `conn` is ready it sends the disco#info query about our
+ * account at once (see stable stanza ids above), otherwise on READY.
+ * Caller owns *out. Errors: EPODE_EINVAL, EPODE_ENOMEM, and as
+ * epode_conn_send() for that query.
  */
 EPODE_API int epode_messaging_new(epode_conn_t *conn, epode_messaging_t **out);
 
@@ -247,10 +257,11 @@ EPODE_API int epode_messaging_send_chatstate(epode_messaging_t *m, const char *t
 EPODE_API int epode_messaging_set_origin_id(epode_messaging_t *m, int on);
 
 /**
- * Trusts stanza-ids whose 'by' is `jid` (a bare JID, e.g. a MUC room
- * that announces urn:xmpp:sid:0), besides our own bare JID which is
- * always trusted. Errors: EPODE_EJID, EPODE_ENOMEM, EPODE_ELIMIT (more
- * than 64 entries).
+ * Trusts stanza-ids whose 'by' is `jid` (a bare JID, e.g. a MUC room),
+ * besides our own bare JID once our account announces urn:xmpp:sid:0.
+ * Name only an entity whose disco#info lists urn:xmpp:sid:0: one that
+ * does not may pass on ids forged by anyone. Errors: EPODE_EJID,
+ * EPODE_ENOMEM, EPODE_ELIMIT (more than 64 entries).
  */
 EPODE_API int epode_messaging_trust_stanza_id(epode_messaging_t *m, const char *jid);
 

@@ -5,7 +5,13 @@
  * the application's handlers) and one outgoing filter that decorates
  * copies of what the application sends. Must never keep a pointer into a
  * stanza beyond the dispatch that lent it. Everything it allocates, the
- * stanzas it builds included, comes from the context's allocator. */
+ * stanzas it builds included, comes from the context's allocator.
+ *
+ * A stanza-id is reported only if the entity in its 'by' stamps ids and
+ * strips forged ones (XEP-0359 §7): our own account once its disco#info,
+ * asked on every READY, lists urn:xmpp:sid:0 (for that session), or
+ * an entity the application names. Never because of what anyone else
+ * announces, and never before that answer. */
 #include <epode.h>
 
 #include <string.h>
@@ -44,6 +50,9 @@ struct epode_messaging {
     void *receipt_user;
     char *trusted[TRUST_MAX];
     size_t ntrusted;
+    unsigned ev_id;               /* our READY/DISCONNECTED listener */
+    unsigned sid_iq;              /* our account's disco#info, while it is out */
+    int own_sid;                  /* this session: our account stamps ids */
 };
 
 static const char *const types[] = {"chat", "normal", "headline", "groupchat", "error"};
@@ -319,13 +328,14 @@ int epode_message_wants_receipt(const epode_message_t *m)
 
 /* ---- the helper ------------------------------------------------------------ */
 
-/* Our own bare JID, or a JID the application trusts, assigned the id. */
+/* Our own bare JID once it announced urn:xmpp:sid:0 this session, or a
+ * JID the application trusts, assigned the id. */
 static int trusted_by(const epode_messaging_t *m, const char *by)
 {
     if (!by || strchr(by, '/') || epode_jid_validate(by) < 0)
         return 0;
     const char *me = epode_conn_bound_jid(m->conn);
-    if (me && epode_jid_str_equal(by, me, 1))
+    if (m->own_sid && me && epode_jid_str_equal(by, me, 1))
         return 1;
     for (size_t i = 0; i < m->ntrusted; i++)
         if (epode_jid_str_equal(by, m->trusted[i], 0))
@@ -447,6 +457,58 @@ static int on_outgoing(epode_conn_t *conn, epode_stanza_t *st, void *user)
     return EPODE_PASS;
 }
 
+/* Our account's disco#info came back: does it stamp stanza-ids? Only a
+ * result counts (the IQ layer accepts it only from our account). */
+static void on_own_info(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
+{
+    (void)conn;
+    epode_messaging_t *m = user;
+    m->sid_iq = 0;
+    const char *type = result ? epode_stanza_get_type(result) : NULL;
+    epode_disco_info_t *info;
+    if (status != 0 || !type || strcmp(type, "result") != 0 ||
+        epode_disco_info_parse(result, &info) < 0)
+        return;
+    m->own_sid = epode_disco_info_has_feature(info, EPODE_NS_SID) == 1;
+    epode_disco_info_free(info);
+}
+
+/* Asks our bare JID for its disco#info (XEP-0359 §7: before trusting a
+ * stanza-id, check that the entity in 'by' announces the feature). */
+static int ask_own_info(epode_messaging_t *m)
+{
+    const char *me = epode_conn_bound_jid(m->conn);
+    epode_jid_t *j = NULL;
+    epode_stanza_t *iq = NULL;
+    int rc = me ? epode_jid_new(m->mem, me, &j) : EPODE_ESTATE;
+    if (rc == 0)
+        rc = epode_iq_new(m->mem, "get", NULL, &iq);
+    if (rc == 0)
+        rc = epode_stanza_set_to(iq, epode_jid_bare(j));
+    if (rc == 0)
+        rc = epode_stanza_add_child_new(iq, "query", EPODE_NS_DISCO_INFO, NULL);
+    if (rc == 0)
+        rc = epode_conn_send_iq(m->conn, iq, 0, on_own_info, m, &m->sid_iq);
+    epode_stanza_unref(iq);
+    epode_jid_free(j);
+    return rc;
+}
+
+static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
+{
+    (void)conn;
+    epode_messaging_t *m = user;
+    if (ev == EPODE_CONN_READY) {
+        m->own_sid = 0; /* a new session: what we knew may not hold */
+        if (m->sid_iq)
+            epode_handler_remove(m->conn, m->sid_iq);
+        m->sid_iq = 0;
+        ask_own_info(m); /* failing (no memory), ids stay untrusted */
+    } else if (ev == EPODE_CONN_RESUMED && !m->own_sid && !m->sid_iq) {
+        ask_own_info(m); /* the session goes on; the question was cut off */
+    }
+}
+
 int epode_messaging_new(epode_conn_t *conn, epode_messaging_t **out)
 {
     if (!conn || !out)
@@ -463,9 +525,12 @@ int epode_messaging_new(epode_conn_t *conn, epode_messaging_t **out)
         return rc;
     }
     rc = epode_handler_add_outgoing(conn, "message", NULL, NULL, on_outgoing, m, &m->out_id);
+    if (rc == 0)
+        rc = epode_conn_add_event_cb(conn, on_conn_event, m, &m->ev_id);
+    if (rc == 0 && epode_conn_is_ready(conn))
+        rc = ask_own_info(m); /* made after READY: ask now */
     if (rc < 0) {
-        epode_handler_remove(conn, m->in_id);
-        im_free(mem, m);
+        epode_messaging_free(m);
         return rc;
     }
     *out = m;
@@ -476,8 +541,14 @@ void epode_messaging_free(epode_messaging_t *m)
 {
     if (!m)
         return;
-    epode_handler_remove(m->conn, m->in_id);
-    epode_handler_remove(m->conn, m->out_id);
+    if (m->in_id)
+        epode_handler_remove(m->conn, m->in_id);
+    if (m->out_id)
+        epode_handler_remove(m->conn, m->out_id);
+    if (m->ev_id)
+        epode_handler_remove(m->conn, m->ev_id);
+    if (m->sid_iq)
+        epode_handler_remove(m->conn, m->sid_iq); /* its callback is not called */
     const epode_mem_t *mem = m->mem;
     for (size_t i = 0; i < m->ntrusted; i++)
         im_free(mem, m->trusted[i]);

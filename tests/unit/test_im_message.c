@@ -47,12 +47,44 @@ static void reset(void)
     got_body[0] = got_from[0] = 0;
 }
 
+/* The id of the helper's disco#info query to our bare JID, if that is
+ * the next stanza the client sent (else ""). */
+static char own_query[64];
+
+static const char *take_own_query(scripted *s)
+{
+    own_query[0] = '\0';
+    epode_stanza_t *iq = scripted_next(s);
+    epode_stanza_t *q = iq ? epode_stanza_find_child(iq, "query",
+                                                     "http://jabber.org/protocol/disco#info") : NULL;
+    const char *to = iq ? epode_stanza_get_to(iq) : NULL;
+    if (q && strcmp(epode_stanza_get_type(iq), "get") == 0 && to &&
+        strcmp(to, "anon@example.com") == 0 && !epode_stanza_get_attr(q, "node"))
+        snprintf(own_query, sizeof own_query, "%s", epode_stanza_get_id(iq));
+    return own_query;
+}
+
+/* Our account answers that query (from `from`) listing `features`. */
+static void answer_own_query(scripted *s, const char *from, const char *features)
+{
+    char xml[1024];
+    snprintf(xml, sizeof xml, "<iq type='result' id='%s' from='%s' to='" ME "'><query xmlns="
+             "'http://jabber.org/protocol/disco#info'><identity category='account' "
+             "type='registered'/>%s</query></iq>", own_query, from, features);
+    scripted_send(s, xml);
+}
+
+#define SID_FEATURE "<feature var='urn:xmpp:sid:0'/>"
+
+/* Logged in, a helper, its question to our account taken off the wire
+ * (and left unanswered: no stanza-id is trusted). */
 static int setup(scripted *s, epode_messaging_t **m)
 {
     reset();
     if (scripted_login(s, "example.com", ME) < 0 || epode_messaging_new(s->conn, m) < 0)
         return -1;
-    return 0;
+    scripted_pump(s);
+    return *take_own_query(s) ? 0 : -1;
 }
 
 TEST(message_build_with_bodies_subject_thread)
@@ -364,7 +396,9 @@ TEST(stanza_id_only_from_trusted_by)
                       "<stanza-id xmlns='urn:xmpp:sid:0' by='anon@example.com/r1' id='f2'/>"
                       "<stanza-id xmlns='urn:xmpp:sid:0' by='example.com' id='f3'/></message>");
     CHECK_STR(got_sid, "(null)");
-    /* by our bare JID (any case): trusted, even after an untrusted one */
+    /* by our bare JID (any case), once our account announced the feature:
+     * trusted, even after an untrusted one */
+    answer_own_query(&s, "anon@example.com", SID_FEATURE);
     scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
                       "<stanza-id xmlns='urn:xmpp:sid:0' by='mallory@evil.example' id='f4'/>"
                       "<stanza-id xmlns='urn:xmpp:sid:0' by='Anon@Example.com' id='real'/></message>");
@@ -384,6 +418,70 @@ TEST(stanza_id_only_from_trusted_by)
                       "<stanza-id xmlns='urn:xmpp:sid:0' by='anon@example.com' id=''/></message>");
     CHECK_STR(got_sid, "(null)");
     epode_messaging_free(m);
+    scripted_free(&s);
+}
+
+static const char *const OWN_SID_MSG =
+    "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+    "<stanza-id xmlns='urn:xmpp:sid:0' by='anon@example.com' id='own1'/></message>";
+
+TEST(stanza_id_trusted_only_once_our_account_announces_sid)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0); /* the helper asked our bare JID */
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, NULL), 0);
+    /* before the answer: a stanza-id naming our account is ignored */
+    scripted_send(&s, OWN_SID_MSG);
+    CHECK_INT(got_count, 1);
+    CHECK_STR(got_sid, "(null)");
+    /* an answer from someone else is not our account's */
+    answer_own_query(&s, "mallory@evil.example", SID_FEATURE);
+    scripted_send(&s, OWN_SID_MSG);
+    CHECK_STR(got_sid, "(null)");
+    /* our account announces urn:xmpp:sid:0: its ids are trusted now */
+    answer_own_query(&s, "anon@example.com", SID_FEATURE);
+    scripted_send(&s, OWN_SID_MSG);
+    CHECK_STR(got_sid, "own1");
+    /* ...and only its: a stanza-id by anyone else, our server, or another
+     * user of it, is not trusted because our account announced the feature */
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/b'><body>x</body>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='juliet@example.com' id='j1'/>"
+                      "<stanza-id xmlns='urn:xmpp:sid:0' by='example.com' id='d1'/></message>");
+    CHECK_STR(got_sid, "(null)");
+    epode_messaging_free(m);
+
+    /* an account that does not announce it: never trusted */
+    CHECK_INT(epode_messaging_new(s.conn, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, NULL), 0);
+    scripted_pump(&s);
+    CHECK(*take_own_query(&s));
+    answer_own_query(&s, "anon@example.com", "<feature var='urn:xmpp:mam:2'/>");
+    scripted_send(&s, OWN_SID_MSG);
+    CHECK_STR(got_sid, "(null)");
+    epode_messaging_free(m);
+
+    /* an error answer: not trusted either */
+    CHECK_INT(epode_messaging_new(s.conn, &m), 0);
+    CHECK_INT(epode_messaging_handler_add(m, NULL, record, NULL, NULL), 0);
+    scripted_pump(&s);
+    CHECK(*take_own_query(&s));
+    char xml[512];
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s' from='anon@example.com'><query xmlns="
+             "'http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:sid:0'/></query>"
+             "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:"
+             "xmpp-stanzas'/></error></iq>", own_query);
+    scripted_send(&s, xml);
+    scripted_send(&s, OWN_SID_MSG);
+    CHECK_STR(got_sid, "(null)");
+    /* freed with its question still out: nothing is called later */
+    epode_messaging_free(m);
+    CHECK_INT(epode_messaging_new(s.conn, &m), 0);
+    epode_messaging_free(m);
+    scripted_pump(&s);
+    CHECK(*take_own_query(&s));
+    answer_own_query(&s, "anon@example.com", SID_FEATURE);
+    CHECK(epode_conn_is_ready(s.conn));
     scripted_free(&s);
 }
 
@@ -463,6 +561,9 @@ static void workload(run *r)
     rc_count = 0;
     if (step(r, epode_messaging_new(s->conn, &m)) < 0)
         return;
+    scripted_pump(s);
+    if (*take_own_query(s))
+        answer_own_query(s, "anon@example.com", SID_FEATURE);
     step(r, epode_messaging_handler_add(m, "chat", record, NULL, NULL));
     step(r, epode_messaging_set_receipts(m, EPODE_RECEIPTS_ANSWER | EPODE_RECEIPTS_REQUEST));
     step(r, epode_messaging_set_receipt_cb(m, on_receipt, NULL));

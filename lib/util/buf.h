@@ -1,7 +1,12 @@
 /* lib/util/buf.h — a growable byte buffer. Appends never fail loudly:
  * the first allocation failure sets `failed`, later appends do nothing,
  * and the owner checks once at the end (a serializer appends thousands
- * of small pieces; checking each would bury its logic). */
+ * of small pieces; checking each would bury its logic).
+ *
+ * A buffer can hold a credential for a while (the engine's output, with a
+ * SASL response in it): epode__buf_mark_secret says so, and until those
+ * bytes are consumed growth and consumption leave no copy of them behind
+ * (see there). Buffers never marked behave exactly as before. */
 #ifndef EPODE__BUF_H
 #define EPODE__BUF_H
 
@@ -14,6 +19,7 @@ typedef struct epode__buf {
     size_t len, cap;
     const epode_mem_t *mem;
     int failed;
+    size_t secret; /* bytes [0, secret) may hold a credential; 0: none */
 } epode__buf;
 
 void epode__buf_init(epode__buf *b, const epode_mem_t *mem);
@@ -47,5 +53,14 @@ static inline void epode__buf_putc(epode__buf *b, char c)
 
 /* Drops the first n bytes (consumed by a writer). */
 void epode__buf_consume(epode__buf *b, size_t n);
+
+/* Everything now in b may be a credential. Until it has all been
+ * consumed: growing moves the contents to a new block and wipes the old
+ * one (realloc would free it as it is), consuming wipes the bytes it
+ * leaves behind past len, and freeing wipes the block. A buffer whose
+ * marked bytes are consumed is an ordinary buffer again. Call it once the
+ * credential is written, with room reserved beforehand so that writing
+ * it did not grow the block. */
+void epode__buf_mark_secret(epode__buf *b);
 
 #endif

@@ -10,20 +10,29 @@
  *   (plugin missing, or refused by the security properties).
  * - For a -PLUS mechanism cyrus reports the base name ("SCRAM-SHA-256"):
  *   the name given back by epode__sasl_start is ours, as offered.
- * - GS2 flag: "p=<type>" for -PLUS; "y" when we could bind but the server
- *   offered no -PLUS mechanism at all; "n" otherwise — in particular when
- *   the server offered -PLUS but we cannot bind with a type it accepts
- *   (servers that offered -PLUS reject "y" as a downgrade).
+ * - GS2 flag: "p=<type>" for -PLUS; "y" when we could bind on this TLS
+ *   session (with any type: see can_bind) but the server offered no -PLUS
+ *   mechanism at all, so a man in the middle who strips -PLUS is caught
+ *   by the real server (RFC 5802 section 6); "n" otherwise — when we
+ *   cannot bind at all, and when the server offered -PLUS but we cannot
+ *   bind with a type it accepts (servers that offered -PLUS reject "y" as
+ *   a downgrade).
  * - The SCRAM plugin does no SASLprep: the password goes out as the bytes
  *   the application gave (give it in normalized UTF-8 if the server
  *   stores SASLprep'ed passwords; ASCII passwords are unaffected). It
- *   refuses iteration counts above 65536; below the floor set here (4096
- *   by default) we refuse.
+ *   refuses iteration counts above 65536 but has no floor, and reads the
+ *   count with strtoul into an unsigned int ("+1", " 1" and 2^32 + 1 all
+ *   mean 1): we refuse any count that is not plain decimal digits, above
+ *   UINT_MAX, or below the floor set here (4096 by default).
  * - ANONYMOUS is done here, not by cyrus: its plugin sends
  *   "anonymous@<local hostname>" as trace data, which leaks the host
  *   name. We send an empty message (RFC 4505 allows it).
  * - Memory of cyrus' own (and its plugins') comes from malloc: only
- *   epode's structures go through the epode_mem_t. */
+ *   epode's structures go through the epode_mem_t. The plugins use our
+ *   password secret in place, but sasl_dispose erases neither the PLAIN
+ *   and SCRAM response buffers (we wipe those ourselves, through the
+ *   pointer cyrus gave us) nor SCRAM's SaltedPassword inside the plugin's
+ *   context (out of our reach). */
 #ifndef EPODE__SASL_H
 #define EPODE__SASL_H
 
@@ -92,6 +101,11 @@ typedef struct epode__sasl_params {
     /* XEP-0440 list the server advertised (separated by spaces), or NULL.
      * When given, -PLUS is used only if cb_name is in it. */
     const char *server_cb_types;
+    /* The client could compute channel-binding data on this TLS session
+     * (tls-unique or tls-exporter), even if not of a type the server
+     * accepts (cb_len 0 then): with no -PLUS offered, SCRAM says "y".
+     * Implied by cb_len > 0. */
+    int can_bind;
     /* Lowest SCRAM iteration count accepted from the server; 0:
      * EPODE__SASL_MIN_ITERATIONS. (Cyrus itself refuses more than 65536.) */
     unsigned min_iterations;
@@ -101,7 +115,9 @@ typedef struct epode__sasl_params {
 } epode__sasl_params;
 
 /* Prepares a client. The params' strings and data are copied (the
- * password into a buffer wiped on free); p may go away after the call.
+ * password into a secret, util/secret.h: kept out of core dumps, wiped
+ * on free and as soon as authentication succeeds); p may go away after
+ * the call.
  * `mem` (NULL: libc) must outlive the client. 0, EPODE_EINVAL (bad
  * allowed list, cb_len without cb_name/cb_data or too long), EPODE_ENOMEM,
  * EPODE_ESTATE (epode__sasl_global_init not called). On failure *out is

@@ -17,6 +17,7 @@
 #include <sasl/sasl.h>
 
 #include "util/alloc.h"
+#include "util/secret.h"
 
 #define MECH_MAX 20      /* RFC 4422 section 3.1: 1 to 20 characters */
 #define ALLOWED_MAX 32
@@ -37,9 +38,13 @@ struct epode__sasl {
     char *authcid, *authzid, *service, *host, *cb_name, *server_cb_types;
     unsigned char *cb_data;
     size_t cb_len;
-    sasl_secret_t *secret; /* the password, wiped on free */
+    sasl_secret_t *secret; /* the password (util/secret.h: wiped, not dumped) */
     size_t secret_size;
-    int tls_active, client_cert;
+    /* Cyrus' last response while it may hold a credential (see
+     * wipe_output); its memory, borrowed. */
+    unsigned char *out;
+    size_t out_len;
+    int tls_active, client_cert, can_bind;
     unsigned tls_key_bits, min_iterations;
     epode__sasl_log_fn log;
     void *log_user;
@@ -245,8 +250,34 @@ static int cb_secret(sasl_conn_t *conn, void *ctx, int id, sasl_secret_t **out)
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* Cyrus' PLAIN and SCRAM plugins build each response (PLAIN: the
+ * password in clear; SCRAM's client-final: the proof) in a buffer of
+ * their own, which the next step overwrites only in part or moves with
+ * realloc, and sasl_dispose frees without erasing. Once the engine has
+ * encoded a response it is dead: we wipe it before cyrus' next call on
+ * the connection. Only these two plugins: others may hand out pointers
+ * into state they still use (LOGIN's user name). */
+static void keep_output(epode__sasl *s, const char *o, unsigned olen)
+{
+    s->out = NULL;
+    s->out_len = 0;
+    if (o && olen && (s->kind == K_PLAIN || s->kind == K_SCRAM)) {
+        s->out = (unsigned char *)o; /* cyrus' heap buffer, const only by its API */
+        s->out_len = olen;
+    }
+}
+
+static void wipe_output(epode__sasl *s)
+{
+    if (s->out)
+        explicit_bzero(s->out, s->out_len);
+    s->out = NULL;
+    s->out_len = 0;
+}
+
 static void conn_close(epode__sasl *s)
 {
+    wipe_output(s);
     if (s->conn)
         sasl_dispose(&s->conn);
     s->conn = NULL;
@@ -254,12 +285,18 @@ static void conn_close(epode__sasl *s)
 
 static void wipe_secret(epode__sasl *s)
 {
-    if (!s->secret)
-        return;
-    explicit_bzero(s->secret, s->secret_size);
-    epode__dealloc(s->mem, s->secret);
+    epode__secret_free(s->mem, s->secret);
     s->secret = NULL;
     s->secret_size = 0;
+}
+
+/* A failed exchange is final: nothing needs the password any more. */
+static int fail(epode__sasl *s, int code)
+{
+    s->state = ST_FAILED;
+    conn_close(s);
+    wipe_secret(s);
+    return code;
 }
 
 void epode__sasl_free(epode__sasl *s)
@@ -305,6 +342,7 @@ int epode__sasl_new(const epode_mem_t *mem, const epode__sasl_params *p, epode__
     s->tls_active = p->tls_active != 0;
     s->tls_key_bits = p->tls_key_bits;
     s->client_cert = p->client_cert != 0;
+    s->can_bind = p->can_bind || p->cb_len > 0;
     s->min_iterations = p->min_iterations ? p->min_iterations : EPODE__SASL_MIN_ITERATIONS;
     s->log = p->log;
     s->log_user = p->log_user;
@@ -346,7 +384,7 @@ int epode__sasl_new(const epode_mem_t *mem, const epode__sasl_params *p, epode__
         }
         /* sizeof includes data[1]: room for a NUL after the password. */
         s->secret_size = sizeof(sasl_secret_t) + n;
-        s->secret = epode__zalloc(mem, s->secret_size);
+        s->secret = epode__secret_alloc(mem, s->secret_size);
         if (!s->secret)
             goto nomem;
         s->secret->len = n;
@@ -452,7 +490,10 @@ static int attempt(epode__sasl *s, const char *mech, int server_plus,
      * - a -PLUS name alone, binding set: "p=<type>";
      * - binding set (not critical) and more than one name in the list:
      *   cyrus thinks it negotiates and sends "y" for a non-PLUS SCRAM. We
-     *   hand it our one choice twice so the choice stays ours;
+     *   hand it our one choice twice so the choice stays ours. With "y"
+     *   cyrus only checks that a binding is set, never reads it: when we
+     *   could bind but with no type the server takes (can_bind without
+     *   cb data), an empty one does;
      * - binding unset: "n". */
     char list[2 * (MECH_MAX + 1)];
     const sasl_channel_binding_t *cb = NULL;
@@ -460,8 +501,8 @@ static int attempt(epode__sasl *s, const char *mech, int server_plus,
         s->cb = (sasl_channel_binding_t){s->cb_name, 1, s->cb_len, s->cb_data};
         cb = &s->cb;
         snprintf(list, sizeof list, "%s", mech);
-    } else if (k == K_SCRAM && !server_plus && s->cb_len > 0) {
-        s->cb = (sasl_channel_binding_t){s->cb_name, 0, s->cb_len, s->cb_data};
+    } else if (k == K_SCRAM && !server_plus && s->can_bind) {
+        s->cb = (sasl_channel_binding_t){s->cb_name ? s->cb_name : "", 0, s->cb_len, s->cb_data};
         cb = &s->cb;
         snprintf(list, sizeof list, "%s %s", mech, mech);
     } else {
@@ -493,6 +534,7 @@ static int attempt(epode__sasl *s, const char *mech, int server_plus,
     }
     s->kind = k;
     s->state = r == SASL_OK ? ST_COMPLETE : ST_RUNNING;
+    keep_output(s, o, olen);
     *out = (const unsigned char *)o;
     *out_len = o ? olen : 0;
     return 0;
@@ -548,17 +590,15 @@ int epode__sasl_start(epode__sasl *s, const char *const *offered, size_t n_offer
                 *out_len = olen;
                 return 0;
             }
-            if (rc < 0) {
-                s->state = ST_FAILED;
-                return rc;
-            }
+            if (rc < 0)
+                return fail(s, rc);
             why = cyrus_knows(m) ? "cyrus-sasl refused it (security properties)"
                                  : "cyrus-sasl lacks it (is libsasl2-modules installed?)";
         }
         append(notes, sizeof notes, "%s%s: %s", notes[0] ? "; " : "", m, why);
     }
 
-    s->state = ST_FAILED;
+    fail(s, EPODE_ENOMECH);
     char offer[300] = "";
     for (size_t i = 0; i < n_offered; i++) {
         const char *m = offered[i];
@@ -575,27 +615,73 @@ int epode__sasl_start(epode__sasl *s, const char *const *offered, size_t n_offer
 
 /* ---- the exchange -------------------------------------------------------- */
 
-/* SCRAM's server-first-message: the i= attribute, if well-formed. */
-static int scram_iterations(const unsigned char *in, size_t len, unsigned long *iters)
+/* Whether the attribute at a (before end) is "<name>=…". */
+static int attr_is(const unsigned char *a, const unsigned char *end, char name)
 {
-    size_t i = 0;
-    while (i < len) {
-        size_t start = i;
-        while (i < len && in[i] != ',')
-            i++;
-        if (i - start > 2 && in[start] == 'i' && in[start + 1] == '=') {
-            unsigned long v = 0;
-            for (size_t j = start + 2; j < i; j++) {
-                if (in[j] < '0' || in[j] > '9')
-                    return 0;
-                if (v > (ULONG_MAX - 9) / 10)
-                    return 0;
-                v = v * 10 + (unsigned long)(in[j] - '0');
-            }
-            *iters = v;
-            return 1;
-        }
-        i++;
+    return end - a >= 2 && a[0] == (unsigned char)name && a[1] == '=';
+}
+
+/* The iteration count of SCRAM's server-first-message, checked before
+ * cyrus sees it. The message is nonce "," salt "," iteration-count
+ * ["," extensions] (RFC 5802 section 7), and cyrus takes the count from
+ * the third attribute with strtoul into an unsigned int: it skips white
+ * space, accepts a sign and wraps at 2^32, so "+1", " 1" and
+ * "4294967297" are all one iteration to it, and its own minimum check is
+ * empty. We find the count where cyrus does and accept only what the RFC
+ * writes — digits, no leading zero, at most UINT_MAX — and not below the
+ * floor. 0, or EPODE_EAUTH with the message set. */
+static int scram_check_iterations(epode__sasl *s, const unsigned char *in, size_t len)
+{
+    if (len >= 2 && in[0] == 'e' && in[1] == '=')
+        return 0; /* a server-error: cyrus refuses it, set_step_err says why */
+    /* The first three attributes, split as cyrus splits them. */
+    const unsigned char *end = in + len, *p = in, *attr[3] = {in, in, in};
+    int found = 1;
+    for (int k = 0; k < 3 && found; k++) {
+        attr[k] = p;
+        const unsigned char *comma = memchr(p, ',', (size_t)(end - p));
+        if (comma)
+            p = comma + 1;
+        else if (k < 2)
+            found = 0;
+    }
+    if (!found || !attr_is(attr[0], end, 'r') || !attr_is(attr[1], end, 's') ||
+        !attr_is(attr[2], end, 'i')) {
+        set_err(s, "SASL %s: the server's first message is malformed (it needs r=, s= and i=, "
+                   "in that order)", s->mech);
+        return EPODE_EAUTH;
+    }
+    const unsigned char *digits = attr[2] + 2, *stop = memchr(digits, ',', (size_t)(end - digits));
+    size_t n = (size_t)((stop ? stop : end) - digits);
+    /* What the server sent, printable and short, for the message. */
+    char shown[24];
+    size_t sn = 0;
+    for (size_t i = 0; i < n && sn + 1 < sizeof shown; i++)
+        shown[sn++] = (digits[i] >= 0x20 && digits[i] < 0x7f) ? (char)digits[i] : '?';
+    shown[sn] = '\0';
+
+    int plain = n > 0 && !(n > 1 && digits[0] == '0');
+    unsigned long long v = 0;
+    for (size_t i = 0; i < n && plain; i++) {
+        if (digits[i] < '0' || digits[i] > '9')
+            plain = 0;
+        else if (v <= UINT_MAX)
+            v = v * 10 + (unsigned)(digits[i] - '0');
+    }
+    if (!plain) {
+        set_err(s, "SASL %s: the server's iteration count \"%s%s\" is not a plain decimal "
+                   "number", s->mech, shown, n > sn ? "..." : "");
+        return EPODE_EAUTH;
+    }
+    if (v > UINT_MAX) {
+        set_err(s, "SASL %s: the server's iteration count %s%s is out of range", s->mech, shown,
+                n > sn ? "..." : "");
+        return EPODE_EAUTH;
+    }
+    if (v < s->min_iterations) {
+        set_err(s, "SASL %s: the server asks for %llu iterations, fewer than the %u "
+                   "required (a weakly stored password)", s->mech, v, s->min_iterations);
+        return EPODE_EAUTH;
     }
     return 0;
 }
@@ -620,15 +706,10 @@ static int cyrus_step(epode__sasl *s, const unsigned char *in, size_t in_len,
     sasl_interact_t *prompts = NULL;
     *o = NULL;
     *olen = 0;
+    wipe_output(s);
     *result = sasl_client_step(s->conn, copy, (unsigned)in_len, &prompts, o, olen);
     epode__dealloc(s->mem, copy);
     return 0;
-}
-
-static int fail(epode__sasl *s, int code)
-{
-    s->state = ST_FAILED;
-    return code;
 }
 
 /* SCRAM's server-final-message is verifier ["," extensions]. Cyrus
@@ -679,12 +760,9 @@ int epode__sasl_step(epode__sasl *s, const unsigned char *in, size_t in_len,
     }
 
     if (s->kind == K_SCRAM && s->challenges == 0) {
-        unsigned long iters;
-        if (scram_iterations(in, in_len, &iters) && iters < s->min_iterations) {
-            set_err(s, "SASL %s: the server asks for %lu iterations, fewer than the %u "
-                       "required (a weakly stored password)", s->mech, iters, s->min_iterations);
-            return fail(s, EPODE_EAUTH);
-        }
+        int rc = scram_check_iterations(s, in ? in : (const unsigned char *)"", in_len);
+        if (rc != 0)
+            return fail(s, rc);
     }
     if (!in)
         in = (const unsigned char *)"";
@@ -702,6 +780,7 @@ int epode__sasl_step(epode__sasl *s, const unsigned char *in, size_t in_len,
          * sent its final data as a challenge): the engine answers with
          * an empty response and an empty <success/> must follow. */
         s->state = r == SASL_OK ? ST_COMPLETE : ST_RUNNING;
+        keep_output(s, o, olen);
         *out = (const unsigned char *)(o ? o : "");
         *out_len = o ? olen : 0;
         return 0;

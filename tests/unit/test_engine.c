@@ -2,13 +2,15 @@
  * servers: server bytes in, client bytes and events out, byte for byte.
  * Friendly servers, and hostile ones (garbage, huge stanzas, stream errors
  * at every step, no STARTTLS, cleartext after <proceed/>, forged SASL
- * success). */
+ * success, -PLUS stripped from the offer), and what the engine's memory
+ * holds of the credentials afterwards. */
 #include "test.h"
 
 #include <epode.h>
 
 #include "stream/engine.h"
 #include "stream/sm.h"
+#include "util/base64.h"
 
 #define SHDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
              "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s%d' version='1.0'>"
@@ -916,6 +918,442 @@ TEST(sm_refused_resume_can_resend_instead_of_handing_back)
     epode__engine_free(f.e);
     epode__sm_free(&owner);
     g_owner_sm = NULL;
+}
+
+/* ---- SASL against hostile servers: the GS2 flag ----------------------------------- */
+
+static epode__tls_facts facts_with(int version, int unique, int exporter)
+{
+    epode__tls_facts t = {.version = version, .key_bits = 256};
+    if (unique) {
+        memset(t.tls_unique, 0x5a, 12);
+        t.tls_unique_len = 12;
+    }
+    if (exporter) {
+        memset(t.tls_exporter, 0xa5, 32);
+        t.tls_exporter_len = 32;
+    }
+    return t;
+}
+
+/* Runs a login up to <auth/> over direct TLS with these facts (NULL: no
+ * TLS at all), the server offering `mechs` (<mechanism/> elements) and
+ * the features in `extra`; the GS2 header of the client-first message
+ * ("y,," …), or a word saying what went wrong (static). */
+static const char *gs2_header(fx *f, const epode__tls_facts *tls, const char *mechs,
+                              const char *extra)
+{
+    static char gs2[128];
+    if (setup(f, tls ? EPODE_TLS_DIRECT : EPODE_TLS_DISABLED, NULL) < 0 ||
+        epode__engine_start(f->e, tls) < 0)
+        return "(setup)";
+    take(f);
+    char features[2048];
+    snprintf(features, sizeof features, "%s<stream:features><mechanisms xmlns='"
+             "urn:ietf:params:xml:ns:xmpp-sasl'>%s</mechanisms>%s</stream:features>",
+             hdr(f), mechs, extra);
+    srv(f, features);
+    const char *o = take(f);
+    const char *b = strstr(o, "<auth ");
+    b = b ? strchr(b, '>') : NULL;
+    const char *e = b ? strstr(b, "</auth>") : NULL;
+    if (!e)
+        return "(no auth)";
+    unsigned char raw[1024];
+    size_t n;
+    if ((size_t)(e - b - 1) > 1300 ||
+        epode__base64_decode(b + 1, (size_t)(e - b - 1), raw, &n) < 0)
+        return "(not base64)";
+    /* gs2-header = gs2-cbind-flag "," [ authzid ] "," */
+    const unsigned char *c1 = memchr(raw, ',', n);
+    const unsigned char *c2 = c1 ? memchr(c1 + 1, ',', n - (size_t)(c1 + 1 - raw)) : NULL;
+    if (!c2 || (size_t)(c2 + 1 - raw) >= sizeof gs2)
+        return "(no gs2 header)";
+    memcpy(gs2, raw, (size_t)(c2 + 1 - raw));
+    gs2[c2 + 1 - raw] = '\0';
+    return gs2;
+}
+
+#define M_SCRAM "<mechanism>SCRAM-SHA-1</mechanism><mechanism>SCRAM-SHA-256</mechanism>"
+#define M_PLUS "<mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>SCRAM-SHA-256-PLUS</mechanism>"
+#define CB_LIST(types) "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>" types "</sasl-channel-binding>"
+
+TEST(engine_gs2_y_on_tls13_without_plus_or_list)
+{
+    /* A man in the middle strips -PLUS: the client could bind
+     * (tls-exporter), so it says "y" and the real server, which does
+     * channel binding, refuses the downgrade (RFC 5802 section 6). */
+    fx f;
+    epode__tls_facts t = facts_with(13, 0, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM, ""), "y,,");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_gs2_y_with_empty_cb_list)
+{
+    fx f;
+    epode__tls_facts t = facts_with(13, 0, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'/>"), "y,,");
+    epode__engine_free(f.e);
+    t = facts_with(12, 1, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM, CB_LIST("")), "y,,");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_gs2_y_with_unknown_only_cb_list)
+{
+    fx f;
+    epode__tls_facts t = facts_with(13, 0, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM,
+                         CB_LIST("<channel-binding type='tls-server-end-point'/>"
+                                 "<channel-binding type='x-made-up'/>")), "y,,");
+    epode__engine_free(f.e);
+    t = facts_with(12, 1, 0);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM, CB_LIST("<channel-binding type='tls-exporter'/>")),
+              "y,,");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_gs2_y_on_tls12_without_plus)
+{
+    fx f;
+    epode__tls_facts t = facts_with(12, 1, 0);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM, ""), "y,,");
+    epode__engine_free(f.e);
+    /* TLS 1.2 without tls-unique but with tls-exporter (extended master
+     * secret): it could still bind. */
+    t = facts_with(12, 0, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM, ""), "y,,");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_gs2_n_without_tls_or_binding_data)
+{
+    fx f;
+    CHECK_STR(gs2_header(&f, NULL, M_SCRAM, ""), "n,,");
+    epode__engine_free(f.e);
+    CHECK_STR(gs2_header(&f, NULL, M_SCRAM M_PLUS, CB_LIST("<channel-binding type='tls-exporter'/>")),
+              "n,,");
+    epode__engine_free(f.e);
+    /* TLS, but no binding data to be had. */
+    epode__tls_facts t = facts_with(13, 0, 0);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM, ""), "n,,");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_gs2_p_with_a_type_both_support)
+{
+    fx f;
+    epode__tls_facts t = facts_with(13, 0, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM M_PLUS,
+                         CB_LIST("<channel-binding type='tls-server-end-point'/>"
+                                 "<channel-binding type='tls-exporter'/>")), "p=tls-exporter,,");
+    CHECK_STR(epode__engine_mechanism(f.e), "SCRAM-SHA-256-PLUS");
+    epode__engine_free(f.e);
+    t = facts_with(12, 1, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM M_PLUS, ""), "p=tls-unique,,");
+    epode__engine_free(f.e);
+}
+
+TEST(engine_gs2_n_when_plus_offered_without_a_common_type)
+{
+    /* ejabberd offers -PLUS on TLS 1.3 expecting tls-unique: plain SCRAM
+     * with "n" ("y" would be a downgrade to a server that offered -PLUS). */
+    fx f;
+    epode__tls_facts t = facts_with(13, 0, 1);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM M_PLUS, ""), "n,,");
+    CHECK_STR(epode__engine_mechanism(f.e), "SCRAM-SHA-256");
+    epode__engine_free(f.e);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM M_PLUS, CB_LIST("")), "n,,");
+    epode__engine_free(f.e);
+    CHECK_STR(gs2_header(&f, &t, M_SCRAM M_PLUS, CB_LIST("<channel-binding type='tls-unique'/>")),
+              "n,,");
+    epode__engine_free(f.e);
+}
+
+/* ---- credentials in memory ----------------------------------------------------------- */
+
+/* An allocator that knows every live block (a header before each) and
+ * scans each block for the needles when it is freed or moved away from by
+ * realloc, and on demand for the live ones. */
+typedef struct scan_head {
+    struct scan_head *prev, *next;
+    size_t size;
+    size_t pad;
+} scan_head;
+
+typedef struct scan_mem {
+    epode_mem_t mem;
+    scan_head live;
+    const char *needles[4];
+    int freed_hits, live_hits;
+} scan_mem;
+
+static int has_needle(const scan_mem *m, const scan_head *h)
+{
+    for (int i = 0; i < 4 && m->needles[i]; i++)
+        if (memmem(h + 1, h->size, m->needles[i], strlen(m->needles[i])))
+            return 1;
+    return 0;
+}
+
+static void *scan_malloc(size_t n, void *u)
+{
+    scan_mem *m = u;
+    scan_head *h = malloc(sizeof *h + n);
+    if (!h)
+        return NULL;
+    h->size = n;
+    h->prev = &m->live;
+    h->next = m->live.next;
+    m->live.next->prev = h;
+    m->live.next = h;
+    return h + 1;
+}
+
+static void scan_free(void *p, void *u)
+{
+    scan_mem *m = u;
+    if (!p)
+        return;
+    scan_head *h = (scan_head *)p - 1;
+    m->freed_hits += has_needle(m, h);
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    free(h);
+}
+
+static void *scan_realloc(void *p, size_t n, void *u)
+{
+    if (!p)
+        return scan_malloc(n, u);
+    size_t old = ((scan_head *)p - 1)->size;
+    void *q = scan_malloc(n, u);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    scan_free(p, u); /* the old block, as realloc would leave it */
+    return q;
+}
+
+static void scan_mem_init(scan_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    m->mem = (epode_mem_t){scan_malloc, scan_realloc, scan_free, m};
+    m->live.next = m->live.prev = &m->live;
+}
+
+static int scan_live(scan_mem *m)
+{
+    int hits = 0;
+    for (scan_head *h = m->live.next; h != &m->live; h = h->next)
+        hits += has_needle(m, h);
+    return hits;
+}
+
+/* Live blocks holding this one needle. */
+static int scan_live_for(scan_mem *m, const char *needle)
+{
+    const char *all[4];
+    memcpy(all, m->needles, sizeof all);
+    memset(m->needles, 0, sizeof m->needles);
+    m->needles[0] = needle;
+    int hits = scan_live(m);
+    memcpy(m->needles, all, sizeof all);
+    return hits;
+}
+
+/* An engine on the scanning allocator, up to the server's features after
+ * STARTTLS, for juliet with this password (NULL: "r0meo!"); needles: the
+ * password and base64("\0juliet\0" password). */
+static int plain_until_features_pw(fx *f, scan_mem *m, const char *password)
+{
+    static char pw64[600];
+    char plain[400];
+    if (!password)
+        password = "r0meo!";
+    int pl = snprintf(plain, sizeof plain, "%cjuliet%c%s", 0, 0, password);
+    if (pl < 0 || (size_t)pl >= sizeof plain || epode__base64_encoded_len((size_t)pl) >= sizeof pw64)
+        return 0;
+    epode__base64_encode(pw64, plain, (size_t)pl);
+    pw64[epode__base64_encoded_len((size_t)pl)] = '\0';
+    scan_mem_init(m);
+    m->needles[0] = strlen(password) >= 6 ? password : pw64; /* a short one is everywhere */
+    m->needles[1] = pw64;
+    memset(f, 0, sizeof *f);
+    epode__engine_config cfg = {
+        .domain = "example.com", .localpart = "juliet", .password = password,
+        .resource = "balcony", .tls_mode = EPODE_TLS_REQUIRED,
+    };
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, NULL};
+    if (epode_global_init() < 0 || epode__engine_new(&m->mem, &cfg, &cbs, f, &f->e) < 0 ||
+        epode__engine_start(f->e, NULL) < 0)
+        return 0;
+    take(f);
+    srv(f, hdr(f));
+    srv(f, F_TLS);
+    take(f);
+    srv(f, PROCEED);
+    if (epode__engine_tls_ready(f->e, &facts13) < 0)
+        return 0;
+    take(f);
+    return srv(f, hdr(f)) == 0;
+}
+
+static int plain_until_features(fx *f, scan_mem *m)
+{
+    return plain_until_features_pw(f, m, NULL);
+}
+
+/* The rest of the login after <success/>, then the checks of the end. */
+static int plain_finish_and_free(fx *f, scan_mem *m)
+{
+    take(f);
+    srv(f, hdr(f));
+    srv(f, F_BIND);
+    take(f);
+    srv(f, BIND_OK);
+    int ok = epode__engine_is_ready(f->e) && scan_live(m) == 0 && m->freed_hits == 0;
+    epode__engine_free(f->e);
+    return ok && m->freed_hits == 0 && m->live.next == &m->live; /* nothing leaked */
+}
+
+TEST(engine_plain_credentials_leave_no_copies)
+{
+    /* The owner writes the <auth/> out in two parts (a short write, then
+     * the rest): each consume must leave no copy of the credential behind
+     * the buffer's end. And once SASL has its own copy of the password,
+     * the engine's is gone: no block of the engine's, live or freed,
+     * holds either afterwards. */
+    scan_mem m;
+    fx f;
+    CHECK(plain_until_features(&f, &m));
+    CHECK_INT(srv(&f, F_PLAIN), 0);
+    size_t n;
+    const char *o = epode__engine_output(f.e, &n);
+    CHECK_STR(m.needles[1], "AGp1bGlldAByMG1lbyE=");
+    CHECK(memmem(o, n, m.needles[1], strlen(m.needles[1])) != NULL);
+    epode__engine_consume(f.e, n - 3);
+    CHECK_INT(scan_live_for(&m, m.needles[1]), 0);
+    epode__engine_consume(f.e, 3);
+    CHECK_INT(scan_live_for(&m, m.needles[1]), 0);
+    /* The password: only SASL's copy until <success/>. */
+    CHECK_INT(scan_live_for(&m, m.needles[0]), 1);
+    CHECK_INT(srv(&f, SUCCESS), 0);
+    CHECK(plain_finish_and_free(&f, &m));
+}
+
+TEST(engine_plain_credentials_not_left_by_growth)
+{
+    /* The server pipelines <success/> right behind the features: the
+     * stream restart is written behind the unsent <auth/>, the output
+     * buffer grows while it holds the credential, and the block it leaves
+     * must not carry it. */
+    scan_mem m;
+    fx f;
+    CHECK(plain_until_features(&f, &m));
+    char both[512];
+    snprintf(both, sizeof both, "%s%s", F_PLAIN, SUCCESS);
+    CHECK_INT(srv(&f, both), 0);
+    size_t n;
+    const char *o = epode__engine_output(f.e, &n);
+    CHECK(memmem(o, n, m.needles[1], strlen(m.needles[1])) != NULL);
+    CHECK(memmem(o, n, "<stream:stream", 14) != NULL); /* the restart, behind it */
+    CHECK_INT(m.freed_hits, 0);
+    take(&f);
+    CHECK_INT(scan_live_for(&m, m.needles[1]), 0);
+    CHECK(plain_finish_and_free(&f, &m));
+}
+
+TEST(engine_plain_credentials_of_any_length_leave_no_copies)
+{
+    /* Passwords of every length up to 300, so that for some of them the
+     * <auth/> ends right at the output buffer's capacity, wherever that
+     * is: the block must not move while the credential is written into it. */
+    for (size_t len = 1; len <= 300; len++) {
+        char pw[301];
+        unsigned x = (unsigned)len * 2654435761u;
+        for (size_t i = 0; i < len; i++) {
+            x = x * 1103515245u + 12345u;
+            pw[i] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[(x >> 16) % 62];
+        }
+        pw[len] = '\0';
+        scan_mem m;
+        fx f;
+        CHECK(plain_until_features_pw(&f, &m, pw));
+        CHECK_INT(srv(&f, F_PLAIN), 0);
+        size_t n;
+        const char *o = epode__engine_output(f.e, &n);
+        CHECK(memmem(o, n, m.needles[1], strlen(m.needles[1])) != NULL);
+        if (m.freed_hits)
+            printf("# password of %zu characters\n", len);
+        CHECK_INT(m.freed_hits, 0);
+        take(&f);
+        CHECK_INT(scan_live_for(&m, m.needles[1]), 0);
+        CHECK_INT(srv(&f, SUCCESS), 0);
+        CHECK(plain_finish_and_free(&f, &m));
+    }
+}
+
+TEST(engine_scram_client_final_leaves_no_copies)
+{
+    /* The client-final message carries the proof: gone from the output
+     * buffer's memory once written, also when the exchange then fails. */
+    scan_mem m;
+    scan_mem_init(&m);
+    m.needles[0] = "r0meo!";
+    fx f;
+    memset(&f, 0, sizeof f);
+    CHECK(epode_global_init() == 0);
+    epode__engine_config cfg = {
+        .domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+        .tls_mode = EPODE_TLS_DIRECT, .mechanisms = "SCRAM-SHA-1",
+    };
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, NULL};
+    CHECK_INT(epode__engine_new(&m.mem, &cfg, &cbs, &f, &f.e), 0);
+    CHECK_INT(epode__engine_start(f.e, &facts13), 0);
+    take(&f);
+    srv(&f, hdr(&f));
+    srv(&f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>");
+    const char *o = take(&f);
+    const char *b = strstr(o, "mechanism='SCRAM-SHA-1'>");
+    CHECK(b != NULL);
+    b += strlen("mechanism='SCRAM-SHA-1'>");
+    unsigned char cf[256];
+    size_t cf_len;
+    CHECK_INT(epode__base64_decode(b, (size_t)(strstr(b, "</auth>") - b), cf, &cf_len), 0);
+    const unsigned char *r = memmem(cf, cf_len, ",r=", 3);
+    CHECK(r != NULL);
+    char sf[300], sf64[420], xml[600];
+    int sl = snprintf(sf, sizeof sf, "r=%.*sSrV,s=QSXCR+Q6sek8bf92,i=4096",
+                      (int)(cf_len - (size_t)(r + 3 - cf)), (const char *)r + 3);
+    epode__base64_encode(sf64, sf, (size_t)sl);
+    sf64[epode__base64_encoded_len((size_t)sl)] = '\0';
+    snprintf(xml, sizeof xml, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</challenge>",
+             sf64);
+    srv(&f, xml);
+    size_t n;
+    o = epode__engine_output(f.e, &n);
+    static char response[512]; /* the base64 client-final message */
+    static const char open_tag[] = "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
+    const size_t ol = sizeof open_tag - 1;
+    const char *rb = memmem(o, n, open_tag, ol);
+    const char *re = rb ? memmem(rb, n - (size_t)(rb - o), "</response>", 11) : NULL;
+    CHECK(re != NULL && (size_t)(re - rb) > ol + 40 && (size_t)(re - rb) - ol < sizeof response);
+    memcpy(response, rb + ol, (size_t)(re - rb) - ol);
+    response[(size_t)(re - rb) - ol] = '\0';
+    m.needles[1] = response;
+    epode__engine_consume(f.e, n - 3);
+    epode__engine_consume(f.e, 3);
+    CHECK_INT(scan_live(&m), 1); /* the password, which SASL still needs */
+    /* An impostor's <success/>: refused, the stream ends. */
+    srv(&f, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>dj1ib2d1cw==</success>");
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK_INT(scan_live(&m), 0);
+    CHECK_INT(m.freed_hits, 0);
+    epode__engine_free(f.e);
+    CHECK_INT(m.freed_hits, 0);
 }
 
 TEST_MAIN

@@ -2,19 +2,26 @@
  * server written here from RFC 5802 / RFC 7677 with gnutls' crypto
  * (SHA-1/256/512, with and without -PLUS channel binding), the GS2 flag
  * rules, epode's mechanism choice, the <success/> checks, PLAIN, EXTERNAL
- * and ANONYMOUS, allocation failures; and the strict RFC 4648 base64 the
- * stream engine uses for SASL payloads. */
+ * and ANONYMOUS, allocation failures, the strict reading of SCRAM's
+ * iteration count, credentials wiped from cyrus' buffers (through its
+ * allocator hooks, set for this whole binary); and the strict RFC 4648
+ * base64 the stream engine uses for SASL payloads. */
 #include "test.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <sasl/sasl.h>
 
 #include "auth/sasl.h"
 #include "util/alloc.h"
 #include "util/base64.h"
+#include "util/secret.h"
 
 /* ---- base64 -------------------------------------------------------------- */
 
@@ -731,6 +738,30 @@ TEST(sasl_unknown_cb_type_without_xep0440_means_no_plus)
     CHECK(strncmp(r.client_first, "n,,", 3) == 0);
 }
 
+TEST(sasl_can_bind_without_a_common_type_sends_y_only_without_plus)
+{
+    /* The engine could bind (tls-exporter on TLS 1.3) but with no type
+     * the server is known to take, so no cb data: "y" when no -PLUS was
+     * offered (a stripped offer is caught), "n" when some was. */
+    init();
+    epode__sasl_params p = base_params();
+    p.tls_active = 1;
+    p.tls_key_bits = 256;
+    p.can_bind = 1;
+    scram_server srv = {0};
+    result r;
+    exchange(NULL, &p, ALL_SCRAM " PLAIN", &srv, &r);
+    CHECK_SUCCESS(r);
+    CHECK_STR(r.mech, "SCRAM-SHA-512");
+    CHECK(strncmp(r.client_first, "y,,n=user,r=", 12) == 0);
+    CHECK(srv.cbflag == 'y');
+    memset(&srv, 0, sizeof srv);
+    exchange(NULL, &p, ALL_PLUS " " ALL_SCRAM, &srv, &r);
+    CHECK_SUCCESS(r);
+    CHECK_STR(r.mech, "SCRAM-SHA-512");
+    CHECK(strncmp(r.client_first, "n,,", 3) == 0);
+}
+
 TEST(sasl_authzid_in_gs2_header)
 {
     init();
@@ -1403,6 +1434,227 @@ TEST(sasl_allocation_failures)
     CHECK(succeeded);
     /* new's copies, start, and a copy of the data at each step. */
     CHECK(n > 10);
+}
+
+/* ---- the iteration count, strictly --------------------------------------- */
+
+/* Starts SCRAM-SHA-1 and answers with a server-first message whose
+ * iteration count is the text `iters`; the step's result, its error text
+ * in err. */
+static int step_with_iterations(const epode__sasl_params *p, const char *iters, char *err,
+                                size_t err_len)
+{
+    epode__sasl *s = NULL;
+    err[0] = '\0';
+    if (epode__sasl_new(NULL, p, &s) != 0)
+        return 99;
+    const char *offered[] = {"SCRAM-SHA-1"};
+    const char *mech;
+    const unsigned char *out;
+    size_t len;
+    int rc = 98;
+    if (epode__sasl_start(s, offered, 1, &mech, &out, &len) == 0) {
+        /* "n,,n=user,r=" c-nonce */
+        const unsigned char *r = memmem(out, len, ",r=", 3);
+        if (r) {
+            char salt64[64], sf[600];
+            b64(test_salt, sizeof test_salt - 1, salt64);
+            snprintf(sf, sizeof sf, "r=%.*sSrVnOnCe,s=%s,i=%s", (int)(len - (size_t)(r + 3 - out)),
+                     (const char *)r + 3, salt64, iters);
+            rc = epode__sasl_step(s, (const unsigned char *)sf, strlen(sf), &out, &len);
+            snprintf(err, err_len, "%s", epode__sasl_error(s));
+        }
+    }
+    epode__sasl_free(s);
+    return rc;
+}
+
+TEST(sasl_iteration_count_parsed_strictly)
+{
+    /* cyrus reads i= with strtoul into an unsigned int: it skips spaces,
+     * takes a sign and wraps 2^32 + 1 to 1. Each of these would have been
+     * 1 iteration (or another number than the text says) to cyrus: epode
+     * refuses all of them before cyrus sees them. */
+    init();
+    epode__sasl_params p = base_params();
+    char err[640];
+    const char *malformed[] = {"+1", " 1", "+4096", " 4096", "\t4096", "4096 ", "-1", "",
+                               "04096", "00", "0x1000", "4096x", "1e4", "4294967297",
+                               "4294967296", "18446744073709551617",
+                               "99999999999999999999999999999"};
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        int rc = step_with_iterations(&p, malformed[i], err, sizeof err);
+        if (rc != EPODE_EAUTH || !strstr(err, "iteration count"))
+            printf("# i=\"%s\": rc %d, \"%s\"\n", malformed[i], rc, err);
+        CHECK_INT(rc, EPODE_EAUTH);
+        CHECK(strstr(err, "iteration count") != NULL);
+    }
+    CHECK_INT(step_with_iterations(&p, "+1", err, sizeof err), EPODE_EAUTH);
+    CHECK_STR(err, "SASL SCRAM-SHA-1: the server's iteration count \"+1\" is not a plain "
+                   "decimal number");
+    CHECK_INT(step_with_iterations(&p, "4294967297", err, sizeof err), EPODE_EAUTH);
+    CHECK_STR(err, "SASL SCRAM-SHA-1: the server's iteration count 4294967297 is out of range");
+    /* Well-formed but below the floor. */
+    const char *few[] = {"0", "1", "4095"};
+    for (size_t i = 0; i < sizeof few / sizeof few[0]; i++) {
+        CHECK_INT(step_with_iterations(&p, few[i], err, sizeof err), EPODE_EAUTH);
+        CHECK(strstr(err, "fewer than the 4096 required") != NULL);
+    }
+    CHECK_INT(step_with_iterations(&p, "4096", err, sizeof err), 0);
+    CHECK_INT(step_with_iterations(&p, "65536", err, sizeof err), 0);
+    /* The application's floor, both ways; a malformed count stays refused
+     * whatever the floor. */
+    p.min_iterations = 10000;
+    CHECK_INT(step_with_iterations(&p, "9999", err, sizeof err), EPODE_EAUTH);
+    CHECK(strstr(err, "fewer than the 10000 required") != NULL);
+    CHECK_INT(step_with_iterations(&p, "10000", err, sizeof err), 0);
+    p.min_iterations = 1;
+    CHECK_INT(step_with_iterations(&p, "1", err, sizeof err), 0);
+    CHECK_INT(step_with_iterations(&p, "+1", err, sizeof err), EPODE_EAUTH);
+    CHECK_INT(step_with_iterations(&p, "0", err, sizeof err), EPODE_EAUTH);
+}
+
+/* ---- credentials in memory ----------------------------------------------- */
+
+/* Every block cyrus (through sasl_set_alloc: process-wide, and only
+ * before sasl_client_init, so this binary sets it before main) or epode
+ * (through an epode_mem_t) frees, or moves away from with realloc, is
+ * scanned for the needle first. */
+static const char *scan_needle;
+static int scan_hits;
+
+static void scan_block(const void *p, size_t n)
+{
+    if (p && scan_needle && memmem(p, n, scan_needle, strlen(scan_needle)))
+        scan_hits++;
+}
+
+static void *cy_malloc(size_t n) { return malloc(n); }
+static void *cy_calloc(size_t n, size_t m) { return calloc(n, m); }
+static void *cy_realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    size_t old = malloc_usable_size(p);
+    void *q = malloc(n ? n : 1);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    scan_block(p, old);
+    free(p);
+    return q;
+}
+static void cy_free(void *p)
+{
+    if (p)
+        scan_block(p, malloc_usable_size(p));
+    free(p);
+}
+
+__attribute__((constructor)) static void scan_cyrus(void)
+{
+    sasl_set_alloc(cy_malloc, cy_calloc, cy_realloc, cy_free);
+}
+
+static void *ep_malloc(size_t n, void *u)
+{
+    (void)u;
+    return cy_malloc(n);
+}
+static void *ep_realloc(void *p, size_t n, void *u)
+{
+    (void)u;
+    return cy_realloc(p, n);
+}
+static void ep_free(void *p, void *u)
+{
+    (void)u;
+    cy_free(p);
+}
+static const epode_mem_t scanning = {ep_malloc, ep_realloc, ep_free, NULL};
+
+TEST(sasl_plain_response_wiped_before_cyrus_frees_it)
+{
+    /* Cyrus' PLAIN plugin builds "authzid\0authcid\0password" in a buffer
+     * of its own and frees it in sasl_dispose without erasing it. */
+    init();
+    epode__sasl_params p = base_params();
+    p.password = "Xq7-unique-pw-zz9";
+    p.allowed = "PLAIN";
+    p.tls_active = 1;
+    p.tls_key_bits = 256;
+    scan_needle = p.password;
+    scan_hits = 0;
+    epode__sasl *s = NULL;
+    CHECK_INT(epode__sasl_new(&scanning, &p, &s), 0);
+    const char *offered[] = {"PLAIN"};
+    const char *mech;
+    const unsigned char *out;
+    size_t len;
+    CHECK_INT(epode__sasl_start(s, offered, 1, &mech, &out, &len), 0);
+    CHECK(memmem(out, len, p.password, strlen(p.password)) != NULL);
+    CHECK_INT(epode__sasl_finish(s, NULL, 0), 0);
+    epode__sasl_free(s);
+    /* … and when the exchange never finishes. */
+    s = NULL;
+    CHECK_INT(epode__sasl_new(&scanning, &p, &s), 0);
+    CHECK_INT(epode__sasl_start(s, offered, 1, &mech, &out, &len), 0);
+    epode__sasl_free(s);
+    scan_needle = NULL;
+    CHECK_INT(scan_hits, 0);
+}
+
+TEST(sasl_scram_client_final_wiped_before_cyrus_frees_it)
+{
+    init();
+    scram_server srv;
+    char cf[600], sfin[200];
+    size_t cf_len;
+    epode__sasl *s = scram_until_final(&srv, cf, &cf_len);
+    CHECK(s != NULL);
+    cf[cf_len] = '\0';
+    char proof[200];
+    const char *pp = strstr(cf, ",p=");
+    CHECK(pp != NULL);
+    snprintf(proof, sizeof proof, "%s", pp + 3);
+    scan_needle = proof;
+    scan_hits = 0;
+    CHECK_INT(srv_final(&srv, (const unsigned char *)cf, cf_len, sfin), 0);
+    CHECK_INT(epode__sasl_finish(s, (const unsigned char *)sfin, strlen(sfin)), 0);
+    epode__sasl_free(s);
+    scan_needle = NULL;
+    CHECK_INT(scan_hits, 0);
+}
+
+TEST(sasl_secret_memory_is_kept_out_of_core_dumps)
+{
+    /* The helper the password copies live in: page-aligned, its pages
+     * marked "dd" (VM_DONTDUMP) in /proc/self/smaps while it lives. */
+    char *sec = epode__secret_alloc(NULL, 40);
+    CHECK(sec != NULL);
+    memcpy(sec, "pencil", 7);
+#ifdef MADV_DONTDUMP
+    long page = sysconf(_SC_PAGESIZE);
+    CHECK(((uintptr_t)sec % (uintptr_t)page) == 0);
+    FILE *f = fopen("/proc/self/smaps", "r");
+    CHECK(f != NULL);
+    char line[512];
+    int inside = 0, dd = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)sec >= lo && (uintptr_t)sec < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0)
+            dd = strstr(line, " dd") != NULL;
+    }
+    fclose(f);
+    CHECK_INT(dd, 1);
+#endif
+    epode__secret_free(NULL, sec);
+    epode__secret_free(NULL, NULL);
+    char *copy = epode__secret_strdup(NULL, "r0meo!");
+    CHECK_STR(copy, "r0meo!");
+    epode__secret_free(NULL, copy);
 }
 
 TEST_MAIN

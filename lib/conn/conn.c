@@ -441,8 +441,33 @@ static void give_back(void *user, const char *id, const char *bytes, size_t len)
         c->ack_cb(c, 0, id, bytes, len, c->ack_user);
 }
 
-/* Reconnect after a cut, a timeout or a server going away for a while;
- * never after our own close, bad credentials, TLS or protocol failures. */
+/* Stream errors after which trying again cannot help: the account or
+ * the address is wrong, or another client took the resource over. */
+static int stream_error_is_final(const char *cond)
+{
+    static const char *const final[] = {
+        "conflict", "host-unknown", "host-gone", "not-authorized", "invalid-from",
+        "invalid-namespace", "unsupported-version", "unsupported-encoding",
+        "improper-addressing", "bad-namespace-prefix",
+    };
+    for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
+        if (strcmp(cond, final[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Sessions in a row that ended on the server's word (a stream error, or
+ * data we refused) without any progress; then reconnection gives up, so
+ * a stanza that kills every stream (ours or the server's) cannot make us
+ * reconnect forever. */
+#define MAX_FRUITLESS 5
+
+/* Reconnect after a cut, a timeout, a server going away for a while, or
+ * anything the server's data could cause (a stream error that is not
+ * final, a protocol violation: DESIGN, "Bad input and limits") — with
+ * backoff, and at most MAX_FRUITLESS times in a row without progress.
+ * Never after our own close, bad credentials, or a refused certificate
+ * or missing TLS. */
 static int should_reconnect(const epode_conn_t *c)
 {
     if (!c->reconnect || c->user_closed)
@@ -453,13 +478,13 @@ static int should_reconnect(const epode_conn_t *c)
      * unless the certificate was refused or TLS is missing. */
     if (c->reason == EPODE_REASON_TLS)
         return c->err == EPODE_ETLS;
+    if (c->fruitless >= MAX_FRUITLESS)
+        return 0;
     if (c->reason == EPODE_REASON_STREAM_ERROR)
-        return strcmp(c->condition, "system-shutdown") == 0 ||
-               strcmp(c->condition, "connection-timeout") == 0 ||
-               strcmp(c->condition, "reset") == 0 ||
-               strcmp(c->condition, "internal-server-error") == 0 ||
-               strcmp(c->condition, "remote-connection-failed") == 0;
-    return 0;
+        return !stream_error_is_final(c->condition);
+    /* The server sent what we had to refuse: maybe a glitch of one
+     * session (its parser, a resumption gone wrong). */
+    return c->reason == EPODE_REASON_PROTOCOL;
 }
 
 static int start_attempt(epode_conn_t *c);
@@ -505,6 +530,8 @@ static void teardown(epode_conn_t *c)
     if (follow_redirect(c))
         return;
     release_link(c);
+    if (c->reason == EPODE_REASON_STREAM_ERROR || c->reason == EPODE_REASON_PROTOCOL)
+        c->fruitless++;
     int again = should_reconnect(c);
     if (!again) {
         /* No resumption will follow: hand back what was never confirmed. */
@@ -559,15 +586,20 @@ static void eng_event(void *user, int ev)
     case EPODE__ENG_READY:
         c->rc_attempts = 0;
         epode__timer_stop(&c->login_timer);
-        /* A fresh session after a cut: say again who we are (RFC 6121
-         * §4.2); the application's READY handlers may add more. */
-        if (++c->sessions > 1 && c->reconnect && c->last_presence)
-            epode__engine_send(c->engine, c->last_presence);
         if (c->keepalive_s)
             epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "ready as %s (%s)",
                        epode__engine_bound_jid(c->engine), c->security);
+        /* A fresh session after a cut: say again who we are (RFC 6121
+         * §4.2), once, through the outgoing filters (caps) like any
+         * send. A broadcast presence sent by a READY handler is that
+         * presence (remember_presence clears the mark): no second copy. */
+        c->presence_pending = ++c->sessions > 1 && c->reconnect && c->last_presence;
         emit(c, EPODE_CONN_READY);
+        if (c->presence_pending) {
+            c->presence_pending = 0;
+            epode_conn_send(c, c->last_presence); /* not READY any more: nothing to do */
+        }
         break;
     }
 }
@@ -576,13 +608,21 @@ static void eng_stanza(void *user, epode_stanza_t *st)
 {
     epode_conn_t *c = user;
     const char *self = epode__engine_bound_jid(c->engine);
+    const char *name = epode_stanza_get_name(st), *type = epode_stanza_get_type(st);
+    int request = strcmp(name, "iq") == 0 && type && (!strcmp(type, "get") || !strcmp(type, "set"));
+    /* A handler that answers the request has answered it, whatever it
+     * returns: epode_conn_send() notes the answer (one per request). */
+    c->iq_req_id = request ? epode_stanza_get_id(st) : NULL;
+    c->iq_req_from = epode_stanza_get_from(st);
+    c->iq_req_answered = 0;
     int handled = epode__dispatch_stanza(c->dispatch, c, st, self);
+    handled |= c->iq_req_answered;
+    c->iq_req_id = c->iq_req_from = NULL;
     arm_dispatch_timer(c);
     if (handled || !c->engine || !epode__engine_is_ready(c->engine))
         return;
     /* RFC 6120 §8.4: an IQ request nobody handles gets an error. */
-    const char *name = epode_stanza_get_name(st), *type = epode_stanza_get_type(st);
-    if (strcmp(name, "iq") == 0 && type && (!strcmp(type, "get") || !strcmp(type, "set"))) {
+    if (request) {
         epode_stanza_t *err;
         if (epode_stanza_error_reply(st, EPODE_COND_SERVICE_UNAVAILABLE, EPODE_ERRTYPE_DEFAULT,
                                      NULL, 0, &err) == 0) {
@@ -608,6 +648,8 @@ static void eng_ended(void *user, int err, int reason, const char *cond, const c
 static void eng_sm_result(void *user, int acked, const char *id, const char *bytes, size_t len)
 {
     epode_conn_t *c = user;
+    if (acked)
+        c->fruitless = 0; /* the server is taking our stanzas again */
     if (c->ack_cb)
         c->ack_cb(c, acked, id, bytes, len, c->ack_user);
 }
@@ -1052,6 +1094,7 @@ int epode_conn_connect(epode_conn_t *c)
         return EPODE_EINVAL;
     c->user_closed = 0;
     c->rc_attempts = 0;
+    c->fruitless = 0;
     epode__timer_stop(&c->reconnect_timer);
     return start_attempt(c);
 }
@@ -1103,7 +1146,9 @@ void epode__conn_poke(epode_conn_t *c)
 }
 
 /* Keeps the last broadcast presence (no 'to'), to re-send it on a fresh
- * session after automatic reconnection; unavailable forgets it. */
+ * session after automatic reconnection; unavailable forgets it. Kept as
+ * the application sent it: the outgoing filters run again on the re-send
+ * (what they add may have changed since, e.g. the caps hash). */
 static void remember_presence(epode_conn_t *c, const epode_stanza_t *st)
 {
     if (strcmp(epode_stanza_get_name(st), "presence") != 0 || epode_stanza_get_to(st))
@@ -1111,10 +1156,37 @@ static void remember_presence(epode_conn_t *c, const epode_stanza_t *st)
     const char *type = epode_stanza_get_type(st);
     if (type && strcmp(type, "unavailable") != 0)
         return; /* subscriptions and probes are not broadcasts */
+    c->presence_pending = 0; /* sent from a READY handler: that one counts */
+    if (st == c->last_presence)
+        return; /* the re-send after a fresh login */
     epode_stanza_unref(c->last_presence);
     c->last_presence = NULL;
     if (!type)
         epode_stanza_copy(st, &c->last_presence); /* best effort */
+}
+
+/* 1 if `to` names the sender `from` of a request. No address on either
+ * side means our server or our account (RFC 6120 §10.3). */
+static int same_peer(const epode_conn_t *c, const char *from, const char *to)
+{
+    if (from && to)
+        return epode_jid_str_equal(from, to, 0);
+    const char *named = from ? from : to;
+    if (!named)
+        return 1;
+    const char *self = c->engine ? epode__engine_bound_jid(c->engine) : NULL;
+    return epode_jid_str_equal(named, c->domain, 0) ||
+           (self && !strchr(named, '/') && epode_jid_str_equal(named, self, 1));
+}
+
+/* 1 if st answers the IQ request being dispatched: a result or error
+ * with its id, back to its sender. */
+static int answers_request(const epode_conn_t *c, const epode_stanza_t *st)
+{
+    const char *type = epode_stanza_get_type(st), *id = epode_stanza_get_id(st);
+    return c->iq_req_id && id && type && strcmp(epode_stanza_get_name(st), "iq") == 0 &&
+           (!strcmp(type, "result") || !strcmp(type, "error")) && !strcmp(id, c->iq_req_id) &&
+           same_peer(c, c->iq_req_from, epode_stanza_get_to(st));
 }
 
 int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
@@ -1137,9 +1209,18 @@ int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
     } else {
         rc = epode__engine_send(c->engine, st);
     }
+    if (rc == 0 && answers_request(c, st))
+        c->iq_req_answered = 1; /* no service-unavailable after it */
     if (rc == 0 && !epode__timer_active(&c->kick))
         kick(c); /* written once per loop turn, however many stanzas */
     return rc;
+}
+
+/* A close with no stream to say goodbye on: the end, on the next turn
+ * (unconfirmed stanzas handed back, then DISCONNECTED). */
+static void on_closed(void *user)
+{
+    teardown(user);
 }
 
 int epode_conn_close(epode_conn_t *c)
@@ -1149,17 +1230,23 @@ int epode_conn_close(epode_conn_t *c)
     if (c->state == C_IDLE) {
         if (!epode__timer_active(&c->reconnect_timer))
             return EPODE_ESTATE;
-        /* stops the reconnection policy; nothing more will come */
+        /* Waiting to reconnect: stops the policy, and ends like any close. */
         epode__timer_stop(&c->reconnect_timer);
         c->user_closed = 1;
-        epode__sm_drain(&c->sm_state, give_back, c);
-        epode__sm_forget(&c->sm_state);
+        record(c, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
+        c->state = C_CLOSING;
+        /* cannot fail: stopping the reconnect timer made room for it */
+        epode__timer_start(&c->close_timer, 0, on_closed, c);
         return 0;
     }
+    if (c->state == C_CLOSING && !c->engine && !c->tr)
+        return 0; /* closed already: its DISCONNECTED is on its way */
     c->user_closed = 1;
     record(c, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
     if (!c->engine || c->state != C_STREAM) {
-        /* Nothing to say goodbye on yet: stop where we are, next turn. */
+        /* Nothing to say goodbye on yet: stop where we are, next turn,
+         * starting no lookup or connect (on_start, on_redirect) first. */
+        epode__timer_stop(&c->kick);
         if (c->engine)
             epode__engine_abort(c->engine, EPODE_ECLOSED, EPODE_REASON_CLOSED, "closed");
         if (c->query) {
@@ -1167,7 +1254,7 @@ int epode_conn_close(epode_conn_t *c)
             c->query = NULL;
         }
         c->state = C_CLOSING;
-        epode__timer_start(&c->close_timer, 0, on_close_timeout, c);
+        epode__timer_start(&c->close_timer, 0, on_closed, c);
         return 0;
     }
     epode__engine_close(c->engine);

@@ -84,9 +84,11 @@ struct epode_conn {
     int sm_resend;
     uint64_t r_sent_at;  /* when we last asked for an ack (dead-link check) */
     epode_stanza_t *last_presence; /* the last broadcast presence sent */
+    int presence_pending; /* during READY: last_presence still to re-send */
     unsigned sessions;   /* READY count: >1 means a fresh session after a cut */
     int reconnect;       /* automatic reconnection on */
     unsigned rc_min, rc_max, rc_attempts;
+    unsigned fruitless;  /* sessions ended by the server's word, no progress */
     int user_closed;     /* epode_conn_close() was called: no reconnect */
     epode__timer reconnect_timer;
 
@@ -103,6 +105,10 @@ struct epode_conn {
     epode__engine *engine;
     epode__dispatch *dispatch;
     int starttls_pending;
+    /* The IQ request being dispatched (borrowed from it, NULL outside
+     * its dispatch) and whether the application answered it already. */
+    const char *iq_req_id, *iq_req_from;
+    int iq_req_answered;
     unsigned redirects; /* see-other-host hops followed in this attempt */
     int pending_connecting_event;
     epode__timer kick, login_timer, keepalive_timer, close_timer, dispatch_timer, idle_timer, sm_timer;

@@ -16,6 +16,7 @@
 #include "util/alloc.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "util/secret.h"
 #include "sm.h"
 #include "xml/parser_int.h"
 #include "xml/serialize.h"
@@ -73,6 +74,7 @@ struct epode__engine {
     char bind_id[24], session_id[24];
     int in_recv;
     int resend_pending; /* a refused resume's queue waits for the new session */
+    int sm_hold;        /* <enable/> sent, no answer yet: stanzas wait in the queue */
     int ended;
     int state_before_end;
 };
@@ -142,16 +144,23 @@ static void write_sasl(epode__engine *e, const char *name, const char *mech,
     size_t open_end = b->len;
     epode__buf_putc(b, '>');
     if (has_data) {
-        if (len == 0) {
-            epode__buf_putc(b, '=');
-        } else if (epode__buf_reserve(b, epode__base64_encoded_len(len)) == 0) {
-            epode__base64_encode(b->data + b->len, data, len);
-            b->len += epode__base64_encoded_len(len);
+        /* Room for the payload and the closing tag at once: the block must
+         * not grow (and move) while the credential is being written. */
+        size_t enc = len ? epode__base64_encoded_len(len) : 1;
+        if (epode__buf_reserve(b, enc + strlen(name) + 3) == 0) {
+            if (len == 0)
+                b->data[b->len] = '=';
+            else
+                epode__base64_encode(b->data + b->len, data, len);
+            b->len += enc;
         }
     }
     epode__buf_puts(b, "</");
     epode__buf_puts(b, name);
     epode__buf_putc(b, '>');
+    /* Until the owner has written it out, and wiped where it was. */
+    if (has_data && len > 0)
+        epode__buf_mark_secret(b);
     if (e->cbs.log && !b->failed) {
         char red[160];
         int n = snprintf(red, sizeof red, "%.*s>%s</%s>", (int)(open_end - from), b->data + from,
@@ -173,11 +182,20 @@ static void end(epode__engine *e, int err, int reason, const char *cond, const c
     e->state_before_end = e->state;
     e->state = ST_ENDED;
     /* What the server never confirmed goes back to the application —
-     * unless the session can be resumed, when the owner keeps it. */
-    if (!epode__engine_sm_resumable(e) || !e->cfg.sm_state || e->state_before_end == ST_CLOSING) {
+     * unless the owner keeps it for the next stream: to resume this
+     * session, or (resend policy) to send again on a fresh one. */
+    int keep = e->cfg.sm_state && e->state_before_end != ST_CLOSING &&
+               (epode__engine_sm_resumable(e) || (e->cfg.sm_resend && epode__sm_pending(e->sm)));
+    if (!keep) {
         epode__sm_drain(e->sm, sm_report_unacked, e);
         epode__sm_forget(e->sm);
+    } else if (!epode__engine_sm_resumable(e)) {
+        /* No session to resume: the queue waits for the next one. */
+        e->sm->resumable = e->sm->enabled = e->sm->requested = 0;
+        e->sm->id[0] = '\0';
+        e->sm->in = 0;
     }
+    e->sm_hold = 0;
     if (e->cbs.ended)
         e->cbs.ended(e->user, err, reason, cond, text ? text : epode_strerror(err));
 }
@@ -237,11 +255,13 @@ static int send_bind(epode__engine *e)
     return rc < 0 ? rc : out_status(e);
 }
 
-/* Which channel binding to offer SASL: what the server lists (XEP-0440),
- * else tls-unique on TLS 1.2 — the only type Prosody and ejabberd check.
- * On TLS 1.3 without the list, none: a server that offers -PLUS there
- * expects tls-unique, which TLS 1.3 does not define, so plain SCRAM
- * with the 'n' flag is the honest choice. */
+/* Which channel binding to use for -PLUS: what the server lists
+ * (XEP-0440), else tls-unique on TLS 1.2 — the only type Prosody and
+ * ejabberd check. On TLS 1.3 without the list, none: a server that offers
+ * -PLUS there expects tls-unique, which TLS 1.3 does not define, so plain
+ * SCRAM with the 'n' flag is the honest choice. (Whether we could bind at
+ * all — the 'y' flag when no -PLUS is offered — is can_bind in
+ * start_sasl, not this.) */
 static void pick_binding(epode__engine *e, const epode_stanza_t *features, const char **name,
                          const unsigned char **data, size_t *len, char *types, size_t types_len)
 {
@@ -295,6 +315,10 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
         .tls_active = e->tls_active,
         .tls_key_bits = e->tls_active ? e->tls.key_bits : 0,
         .client_cert = e->cfg.have_client_cert,
+        /* Any binding data on this session, of a type the server takes or
+         * not: with no -PLUS offered, SCRAM then says 'y' (RFC 5802 §6),
+         * and a server that does bind sees -PLUS was stripped. */
+        .can_bind = e->tls_active && (e->tls.tls_unique_len > 0 || e->tls.tls_exporter_len > 0),
     };
     pick_binding(e, features, &p.cb_name, &p.cb_data, &p.cb_len, types, sizeof types);
     p.server_cb_types = types[0] ? types : NULL;
@@ -306,6 +330,10 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
         end(e, rc, EPODE_REASON_AUTH, NULL, "could not set up SASL");
         return;
     }
+    /* SASL keeps its own copy for the exchange; a stream authenticates
+     * once, so ours has served (and costs pages while it lives). */
+    epode__secret_free(e->mem, e->password);
+    e->password = NULL;
     const char *mech;
     const unsigned char *resp;
     size_t resp_len;
@@ -369,6 +397,21 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
         log_out(e, from);
         e->state = ST_RESUME;
         return;
+    }
+    if (!e->resend_pending) {
+        /* A fresh session: whatever the last one left (it was not
+         * resumable, or this server offers no resumption) means nothing
+         * here — its counters least of all. Its unconfirmed stanzas are
+         * sent again (resend policy) or handed back. */
+        if (epode__sm_pending(e->sm) && e->cfg.sm_resend) {
+            e->resend_pending = 1;
+        } else {
+            epode__sm_drain(e->sm, sm_report_unacked, e);
+            epode__sm_forget(e->sm);
+        }
+        e->sm->resumable = e->sm->enabled = e->sm->requested = 0;
+        e->sm->id[0] = '\0';
+        e->sm->in = 0;
     }
     int rc = send_bind(e);
     if (rc < 0)
@@ -478,10 +521,14 @@ static void ready(epode__engine *e)
         /* Counting of what we send starts with <enable/> (XEP-0198 §4). */
         write_raw(e, "<enable xmlns='" NS_SM "' resume='true'/>");
         e->sm->requested = 1;
+        /* Nothing is written until the server answers: a stanza sent
+         * before <enabled/> belongs to no session we could resume, so a
+         * cut there would leave it unconfirmable (delivered or not). Held
+         * in the queue, it goes out with the answer — exactly once. */
+        e->sm_hold = 1;
         if (e->resend_pending) {
             /* the old session's unconfirmed stanzas, first on the new one */
             e->resend_pending = 0;
-            epode__sm_each(e->sm, resend_one, e);
             e->sm->acked = 0;
             e->sm->out = (uint32_t)epode__sm_pending(e->sm);
         }
@@ -603,6 +650,8 @@ static int parse_h(const char *s, uint32_t *h)
 }
 
 static int sm_apply_ack(epode__engine *e, uint32_t h);
+static void release_hold(epode__engine *e);
+static void resend_one(void *user, const char *id, const char *bytes, size_t len);
 
 static void on_sm(epode__engine *e, epode_stanza_t *st)
 {
@@ -623,12 +672,19 @@ static void on_sm(epode__engine *e, epode_stanza_t *st)
             snprintf(e->sm->id, sizeof e->sm->id, "%s", id);
             snprintf(e->sm->jid, sizeof e->sm->jid, "%s", e->bound_jid);
         }
+        release_hold(e);
         return;
     }
     if (strcmp(name, "failed") == 0) {
-        /* SM refused; the stream itself goes on, and what was sent on it
-         * was handled as usual: forget the queue without reporting. */
-        epode__sm_free(e->sm);
+        /* SM refused; the stream itself goes on without it. What waited
+         * for the answer goes out now, and is handed back at once: no
+         * acknowledgement will ever come for it. */
+        int held = e->sm_hold;
+        e->sm_hold = 0;
+        if (held)
+            epode__sm_each(e->sm, resend_one, e);
+        epode__sm_drain(e->sm, sm_report_unacked, e);
+        epode__sm_forget(e->sm);
         return;
     }
     if (strcmp(name, "r") == 0) {
@@ -659,6 +715,17 @@ static void resend_one(void *user, const char *id, const char *bytes, size_t len
     size_t from = e->out.len;
     epode__buf_append(&e->out, bytes, len);
     log_out(e, from);
+}
+
+/* <enabled/> came: what waited in the queue goes out, oldest first. */
+static void release_hold(epode__engine *e)
+{
+    if (!e->sm_hold)
+        return;
+    e->sm_hold = 0;
+    epode__sm_each(e->sm, resend_one, e);
+    if (epode__sm_pending(e->sm))
+        epode__engine_sm_request(e);
 }
 
 /* Acknowledges h or ends the stream with handled-count-too-high. */
@@ -893,7 +960,7 @@ int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
     if (!(e->domain = epode__strdup(mem, cfg->domain)) ||
         (cfg->localpart && !(e->localpart = epode__strdup(mem, cfg->localpart))) ||
         (cfg->resource && !(e->resource = epode__strdup(mem, cfg->resource))) ||
-        (cfg->password && !(e->password = epode__strdup(mem, cfg->password))) ||
+        (cfg->password && !(e->password = epode__secret_strdup(mem, cfg->password))) ||
         (cfg->mechanisms && !(e->mechanisms = epode__strdup(mem, cfg->mechanisms))))
         goto fail;
     if ((rc = epode_parser_new(mem, on_parser, e, &e->parser)) < 0)
@@ -907,14 +974,6 @@ fail:
     return rc;
 }
 
-static void wipe_free(const epode_mem_t *mem, char *s)
-{
-    if (!s)
-        return;
-    explicit_bzero(s, strlen(s)); /* not optimized away, unlike memset */
-    epode__dealloc(mem, s);
-}
-
 void epode__engine_free(epode__engine *e)
 {
     if (!e)
@@ -926,7 +985,7 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->domain);
     epode__dealloc(mem, e->localpart);
     epode__dealloc(mem, e->resource);
-    wipe_free(mem, e->password);
+    epode__secret_free(mem, e->password); /* wiped */
     epode__dealloc(mem, e->mechanisms);
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
@@ -1067,6 +1126,10 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
             e->out.len = before; /* not sent, not counted */
             return EPODE_ENOMEM;
         }
+        if (e->sm_hold) {
+            e->out.len = before; /* waits in the queue for <enabled/> */
+            return 0;
+        }
         unsigned every = e->cfg.sm_request_every ? e->cfg.sm_request_every : 5;
         if (++e->sm_since_request >= every)
             epode__engine_sm_request(e);
@@ -1076,14 +1139,22 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
 
 int epode__engine_sm_request(epode__engine *e)
 {
-    if (!e->sm->requested || e->ended)
+    /* Only on a stream where SM runs: the owner's state says "enabled"
+     * from the last session while a new one is still logging in, and an
+     * <r/> before authentication is a stream error. */
+    if (!e->sm->requested || e->ended || (e->state != ST_READY && e->state != ST_CLOSING))
         return EPODE_ESTATE;
+    if (e->sm_hold)
+        return 0; /* asked once the queue goes out */
     e->sm_since_request = 0;
     write_raw(e, "<r xmlns='" NS_SM "'/>");
     return out_status(e);
 }
 
-int epode__engine_sm_enabled(const epode__engine *e) { return e->sm->enabled; }
+int epode__engine_sm_enabled(const epode__engine *e)
+{
+    return e->sm->enabled && (e->state == ST_READY || e->state == ST_CLOSING);
+}
 int epode__engine_sm_resumable(const epode__engine *e)
 {
     return e->cfg.sm && e->sm->resumable && e->sm->id[0];

@@ -60,12 +60,26 @@ typedef struct tls {
     unsigned char first[12];
     size_t first_len;
 
+    /* Application bytes sent on this session (record sizing). */
+    size_t sent;
+
     /* Bytes gnutls pushed that the lower transport has not taken yet. */
     unsigned char *out;
     size_t out_head, out_len, out_cap;
 } tls;
 
 static const epode__transport_ops tls_ops;
+
+/* Dynamic record sizing: the first SMALL_RECORDS_FOR bytes of a session
+ * go out in records of at most SMALL_RECORD bytes (one TCP segment with
+ * the record overhead), then full 16 KB records. A new link is the one
+ * most likely to drop (a reconnection after a cut, resending a long
+ * stream-management queue at once): a record cut in half is lost whole,
+ * so with 16 KB records a link that drops every few kilobytes would
+ * never deliver a stanza. Small records also let the server start on
+ * the first stanzas before the rest has arrived. */
+#define SMALL_RECORD 1360
+#define SMALL_RECORDS_FOR (64 * 1024)
 
 static void set_error(epode__transport *t, const char *fmt, ...)
 {
@@ -493,10 +507,17 @@ static long tls_write(epode__transport *t, const void *buf, size_t len)
         } else {
             if (len == 0)
                 return 0;
-            n = gnutls_record_send(x->s, buf, len);
+            /* Small records first (see SMALL_RECORDS_FOR): on a link that
+             * drops, every record that arrives whole is stanzas the
+             * server can use, a half 16 KB record is none. */
+            size_t chunk = len;
+            if (x->sent < SMALL_RECORDS_FOR && chunk > SMALL_RECORD)
+                chunk = SMALL_RECORD;
+            n = gnutls_record_send(x->s, buf, chunk);
         }
         if (n >= 0) {
             x->send_pending = 0;
+            x->sent += (size_t)n;
             return (long)n;
         }
         if (n == GNUTLS_E_AGAIN) {

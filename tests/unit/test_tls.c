@@ -525,6 +525,53 @@ TEST(tls_one_byte_writes)
     fixture_stop(&f);
 }
 
+/* Writes and reads 64 KB so the session is past its small first records
+ * (tls.c's dynamic record sizing); 1 when all went through. */
+static int past_small_records(fixture *f, char *chunk, size_t len)
+{
+    char buf[4096];
+    size_t sent = 0, got = 0;
+    for (int i = 0; i < 10000 && got < 64 * 1024; i++) {
+        if (sent < 64 * 1024) {
+            long w = epode__transport_write(f->client, chunk, len);
+            if (w > 0)
+                sent += (size_t)w;
+        }
+        ssize_t n = gnutls_record_recv(f->sv.s, buf, sizeof buf);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    size_t left = sent - got;
+    for (int i = 0; i < 10000 && left > 0; i++) {
+        ssize_t n = gnutls_record_recv(f->sv.s, buf, sizeof buf);
+        if (n > 0)
+            left -= (size_t)n;
+        epode__transport_write(f->client, NULL, 0);
+    }
+    return got >= 64 * 1024 && left == 0;
+}
+
+/* A new session writes small records first: a link that drops every few
+ * kilobytes (a reconnection resending a long queue) still delivers
+ * whole records; then full-size ones. */
+TEST(tls_first_records_are_small)
+{
+    fixture f;
+    char buf[4096];
+    CHECK_INT(connect_to(&f, NULL, NULL), 0);
+    CHECK_INT(epode__transport_read(f.client, buf, sizeof buf), EPODE_EAGAIN);
+    static char big[10000];
+    long w = epode__transport_write(f.client, big, sizeof big);
+    CHECK(w > 0 && w <= 1400);
+    ssize_t n = 0;
+    for (int i = 0; i < 100 && n <= 0; i++)
+        n = gnutls_record_recv(f.sv.s, buf, sizeof buf);
+    CHECK_INT(n, w); /* one record, whole */
+    CHECK(past_small_records(&f, big, sizeof big));
+    CHECK_INT(epode__transport_write(f.client, big, sizeof big), (long)sizeof big);
+    fixture_stop(&f);
+}
+
 TEST(tls_held_records_want_write_and_flush_on_an_empty_write)
 {
     fixture f;
@@ -537,6 +584,7 @@ TEST(tls_held_records_want_write_and_flush_on_an_empty_write)
     CHECK_INT(epode__transport_read(f.client, buf, sizeof buf), EPODE_EAGAIN);
     CHECK(!(epode__transport_wants(f.client) & EPODE__WRITE));
     static char big[10000];
+    CHECK(past_small_records(&f, big, sizeof big));
     /* One record, taken whole though the queue holds only 2000 bytes. */
     CHECK_INT(epode__transport_write(f.client, big, sizeof big), (long)sizeof big);
     CHECK(epode__transport_wants(f.client) & EPODE__WRITE);

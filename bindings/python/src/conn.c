@@ -618,14 +618,13 @@ static PyObject *Connection_close(ConnectionObject *self, PyObject *args, PyObje
         return NULL;
     if (self->closing)
         Py_RETURN_TRUE; /* already saying goodbye: let it finish */
-    int waiting = epode_conn_will_reconnect(self->conn);
     unsigned gen = self->gen;
     int rc = status && epode_conn_is_ready(self->conn) ? epode_presence_close(self->conn, status)
                                                        : epode_conn_close(self->conn);
-    if (rc == EPODE_ESTATE || (rc == 0 && waiting)) {
-        /* Not connected (or only waiting to reconnect, which stops now):
-         * no DISCONNECTED event will come — unless a callback run by the
-         * close (stanzas handed back) connected again. */
+    if (rc == EPODE_ESTATE) {
+        /* Not connected: no DISCONNECTED event will come. (Waiting to
+         * reconnect is different: the close stops the policy and a
+         * DISCONNECTED with reason CLOSED follows on the next turn.) */
         if (gen == self->gen)
             unpin(self);
         if (pyepode_raise_kept(self->context) < 0)

@@ -9,7 +9,11 @@
  * With --count N it sends N numbered messages ("MESSAGE #1" …) under
  * stream management (XEP-0198) and exits 0 only once the server has
  * acknowledged every one of them (servers without stream management: a
- * ping round trip after the last one).
+ * ping round trip after the last one). A cut does not end it: it
+ * reconnects with backoff and resumes the session, or logs in afresh and
+ * sends again what the server never confirmed, until every message is
+ * acknowledged — or --give-up-after SECONDS (default 120) have passed,
+ * or the server refuses for good (bad credentials, say).
  *
  * Prints nothing on success; on failure one line "epode-send: REASON" on
  * stderr and a non-zero exit status. */
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/cli.h"
 
@@ -25,8 +30,11 @@ typedef struct app {
     const char *to;
     char body[8192];
     long count;         /* --count: messages to send (0: one, unnumbered) */
+    unsigned char *state; /* per message: 0 to send, 1 sent, 2 acknowledged */
     long acked, handed_back;
+    int verbose;
     int done;   /* 1: confirmed, -1: failed */
+    int finished; /* the last DISCONNECTED came */
     char why[512];
     epode_ctx_t *ctx;
 } app;
@@ -36,10 +44,18 @@ static void on_ack(epode_conn_t *conn, int acked, const char *id, const char *xm
 {
     (void)id, (void)xml, (void)len;
     app *a = user;
+    long i = 0;
+    if (id && strncmp(id, "epode-send-", 11) == 0)
+        i = strtol(id + 11, NULL, 10);
+    if (i < 1 || i > a->count || a->state[i - 1] == 2)
+        return;
     if (!acked) {
+        /* Handed back: sent again on the next session (see on_event). */
+        a->state[i - 1] = 0;
         a->handed_back++;
         return;
     }
+    a->state[i - 1] = 2;
     if (++a->acked == a->count && a->done == 0) {
         a->done = 1;
         epode_conn_close(conn);
@@ -51,6 +67,8 @@ static int send_all(epode_conn_t *conn, app *a)
 {
     long n = a->count ? a->count : 1;
     for (long i = 1; i <= n; i++) {
+        if (a->count && a->state[i - 1] != 0)
+            continue; /* in the library's hands, or confirmed */
         epode_stanza_t *msg;
         char body[8300], id[32];
         if (a->count)
@@ -64,6 +82,8 @@ static int send_all(epode_conn_t *conn, app *a)
         epode_stanza_unref(msg);
         if (rc < 0)
             return rc;
+        if (a->count)
+            a->state[i - 1] = 1;
     }
     return 0;
 }
@@ -71,6 +91,11 @@ static int send_all(epode_conn_t *conn, app *a)
 static void on_ping_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
 {
     app *a = user;
+    if (status == EPODE_ECANCELED) {
+        /* The connection ended first: DISCONNECTED says why (the stream
+         * error and its text), which is what the user must read. */
+        return;
+    }
     if (status < 0) {
         snprintf(a->why, sizeof a->why, "no confirmation from the server: %s", epode_strerror(status));
         a->done = -1;
@@ -108,6 +133,12 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
             epode_conn_close(conn);
         }
     } else if (ev == EPODE_CONN_DISCONNECTED) {
+        if (a->done == 0 && a->count && epode_conn_will_reconnect(conn)) {
+            if (a->verbose)
+                fprintf(stderr, "epode-send: %s; %ld of %ld confirmed, reconnecting\n",
+                        epode_conn_error_text(conn), a->acked, a->count);
+            return; /* the reconnection policy takes it from here */
+        }
         if (a->done == 0) {
             if (a->count)
                 snprintf(a->why, sizeof a->why, "%ld of %ld messages not confirmed (%s)",
@@ -116,34 +147,44 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
                 snprintf(a->why, sizeof a->why, "%s", epode_conn_error_text(conn));
             a->done = -1;
         }
+        a->finished = 1;
         epode_ctx_stop(a->ctx);
     }
 }
 
 int main(int argc, char **argv)
 {
-    /* --count N is epode-send's own; the rest are the shared options */
-    long count = 0;
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--count") == 0) {
-            char *end;
-            count = strtol(argv[i + 1], &end, 10);
-            if (*end || count <= 0 || count > 10000000) {
-                fprintf(stderr, "epode-send: bad --count %s\n", argv[i + 1]);
-                return 64;
-            }
-            memmove(argv + i, argv + i + 2, (size_t)(argc - i - 1) * sizeof *argv);
-            argc -= 2;
-            break;
+    /* --count N and --give-up-after S are epode-send's own; the rest are
+     * the shared options */
+    long count = 0, give_up = 120;
+    for (int i = 1; i + 1 < argc;) {
+        long *v = !strcmp(argv[i], "--count") ? &count
+                  : !strcmp(argv[i], "--give-up-after") ? &give_up : NULL;
+        if (!v) {
+            i++;
+            continue;
         }
+        char *end;
+        *v = strtol(argv[i + 1], &end, 10);
+        if (*end || *v <= 0 || *v > 10000000) {
+            fprintf(stderr, "epode-send: bad %s %s\n", argv[i], argv[i + 1]);
+            return 64;
+        }
+        memmove(argv + i, argv + i + 2, (size_t)(argc - i - 1) * sizeof *argv);
+        argc -= 2;
+    }
     cli_t o;
-    cli_parse(&o, argc, argv, "[--count N] TO MESSAGE...");
+    cli_parse(&o, argc, argv, "[--count N [--give-up-after SECONDS]] TO MESSAGE...");
     if (o.argc < 2) {
         fprintf(stderr, "epode-send: need a recipient and a message\n"
                         "usage: epode-send [options] --jid JID --password-file FILE TO MESSAGE...\n");
         return 64;
     }
-    app a = {.to = o.argv[0], .count = count};
+    app a = {.to = o.argv[0], .count = count, .verbose = o.verbose};
+    if (count && !(a.state = calloc((size_t)count, 1))) {
+        fprintf(stderr, "epode-send: out of memory\n");
+        return 1;
+    }
     if (epode_jid_validate(a.to) < 0) {
         fprintf(stderr, "epode-send: not a valid JID: %s\n", a.to);
         return 64;
@@ -163,17 +204,40 @@ int main(int argc, char **argv)
     a.ctx = ctx;
     epode_conn_set_event_cb(conn, on_event, &a);
     if (count) {
+        /* Survive cuts: resume, or log in afresh and resend what the
+         * server never confirmed; a dead link is noticed within 15 s. */
         epode_conn_set_stream_management(conn, 1);
         epode_conn_set_ack_cb(conn, on_ack, &a);
+        epode_conn_set_reconnect(conn, 1, 200, 5000);
+        epode_conn_set_sm_policy(conn, 5, 1000, 15000, 1);
     }
     int rc = epode_conn_connect(conn);
     if (rc < 0) {
         fprintf(stderr, "epode-send: %s\n", epode_strerror(rc));
         return 1;
     }
-    epode_ctx_run(ctx);
+    if (count) {
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int gave_up = 0;
+        while (!a.finished && epode_ctx_run_once(ctx, 250) >= 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (!gave_up && a.done == 0 && now.tv_sec - t0.tv_sec >= give_up) {
+                gave_up = 1;
+                snprintf(a.why, sizeof a.why, "gave up after %ld s: %ld of %ld messages not confirmed "
+                         "(last: %s)", give_up, a.count - a.acked, a.count,
+                         epode_conn_error_text(conn)[0] ? epode_conn_error_text(conn) : "none");
+                a.done = -1;
+                if (epode_conn_close(conn) < 0)
+                    break; /* nothing left to close */
+            }
+        }
+    } else {
+        epode_ctx_run(ctx);
+    }
     epode_conn_free(conn);
     epode_ctx_free(ctx);
+    free(a.state);
     if (a.done != 1) {
         fprintf(stderr, "epode-send: %s\n", a.why[0] ? a.why : "failed");
         return 1;

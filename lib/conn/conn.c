@@ -532,6 +532,21 @@ static void teardown(epode_conn_t *c)
     release_link(c);
     if (c->reason == EPODE_REASON_STREAM_ERROR || c->reason == EPODE_REASON_PROTOCOL)
         c->fruitless++;
+    if (c->resume_unproven && c->sm_state.resumable) {
+        /* The stream we resumed died before the server confirmed any of
+         * what we resent. Resuming again may land in the same trap:
+         * Prosody 0.12 feeds what follows <resumed/> to the session's
+         * first parser, which a cut mid-stanza left inside an element,
+         * so it swallows every later stanza in silence (or ends the
+         * stream). Log in afresh instead; the resend policy (or the ack
+         * callback) takes care of the queue. */
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn",
+                       "the resumed session confirmed nothing: starting a fresh one");
+        c->sm_state.resumable = c->sm_state.enabled = c->sm_state.requested = 0;
+        c->sm_state.id[0] = '\0';
+        c->sm_state.in = 0;
+    }
+    c->resume_unproven = 0;
     int again = should_reconnect(c);
     if (!again) {
         /* No resumption will follow: hand back what was never confirmed. */
@@ -577,6 +592,9 @@ static void eng_event(void *user, int ev)
     case EPODE__ENG_RESUMED:
         epode__timer_stop(&c->login_timer);
         c->rc_attempts = 0;
+        /* Resent stanzas must be confirmed before this resumption counts
+         * as working (see teardown). */
+        c->resume_unproven = epode__engine_sm_pending(c->engine) > 0;
         if (c->keepalive_s)
             epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "resumed as %s",
@@ -648,8 +666,10 @@ static void eng_ended(void *user, int err, int reason, const char *cond, const c
 static void eng_sm_result(void *user, int acked, const char *id, const char *bytes, size_t len)
 {
     epode_conn_t *c = user;
-    if (acked)
+    if (acked) {
         c->fruitless = 0; /* the server is taking our stanzas again */
+        c->resume_unproven = 0;
+    }
     if (c->ack_cb)
         c->ack_cb(c, acked, id, bytes, len, c->ack_user);
 }

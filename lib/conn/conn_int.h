@@ -89,6 +89,7 @@ struct epode_conn {
     int reconnect;       /* automatic reconnection on */
     unsigned rc_min, rc_max, rc_attempts;
     unsigned fruitless;  /* sessions ended by the server's word, no progress */
+    int resume_unproven; /* resumed with stanzas to resend, none confirmed yet */
     int user_closed;     /* epode_conn_close() was called: no reconnect */
     epode__timer reconnect_timer;
 

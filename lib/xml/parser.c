@@ -258,6 +258,21 @@ static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar
     return 0;
 }
 
+/* Writes a value the way libxml2 hands it over ('&' as "&#38;", every
+ * other character decoded) escaped for an attribute, exactly once. */
+static void put_attr_value(epode__buf *b, const char *v, size_t len)
+{
+    size_t from = 0;
+    for (size_t i = 0; i + 5 <= len; i++)
+        if (v[i] == '&' && memcmp(v + i, "&#38;", 5) == 0) {
+            epode__escape_attr(b, v + from, i - from);
+            epode__buf_append(b, "&amp;", 5);
+            i += 4;
+            from = i + 1;
+        }
+    epode__escape_attr(b, v + from, len - from);
+}
+
 /* Remembers the stream header as a start tag, to replay it into a fresh
  * libxml2 context when the dictionary must be dropped. */
 static void save_header(epode_parser_t *p, const xmlChar *localname, const xmlChar *prefix,
@@ -277,7 +292,7 @@ static void save_header(epode_parser_t *p, const xmlChar *localname, const xmlCh
             epode__buf_puts(b, (const char *)ns[2 * i]);
         epode__buf_append(b, "=\"", 2);
         const char *u = ns[2 * i + 1] ? (const char *)ns[2 * i + 1] : "";
-        epode__escape_attr(b, u, strlen(u));
+        put_attr_value(b, u, strlen(u));
         epode__buf_putc(b, '"');
     }
     for (int i = 0; i < nb_attrs; i++) {
@@ -288,10 +303,8 @@ static void save_header(epode_parser_t *p, const xmlChar *localname, const xmlCh
             epode__buf_putc(b, ':');
         }
         epode__buf_puts(b, (const char *)a[0]);
-        /* the value is already escaped the way libxml2 keeps it, except
-         * for characters it decoded; escape those again */
         epode__buf_append(b, "=\"", 2);
-        epode__escape_attr(b, (const char *)a[3], (size_t)(a[4] - a[3]));
+        put_attr_value(b, (const char *)a[3], (size_t)(a[4] - a[3]));
         epode__buf_putc(b, '"');
     }
     epode__buf_putc(b, '>');

@@ -605,6 +605,29 @@ TEST(parser_survives_many_unique_names)
     done(&r);
 }
 
+TEST(parser_header_with_escaped_ampersand_survives_rebuild)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, "<stream:stream xmlns='jabber:client' "
+                          "xmlns:stream='http://etherx.jabber.org/streams' "
+                          "xmlns:x='urn:a&amp;b' id='s&amp;1&quot;' from='a&lt;b'>"
+                          "<x:m id='1'/>"), 0);
+    CHECK_STR(epode_stanza_get_ns(r.kept), "urn:a&b");
+    for (int i = 2; i < 5; i++) {
+        /* each compaction replays the saved header into a fresh context */
+        CHECK_INT(epode__parser_compact(p), 0);
+        char s[64];
+        snprintf(s, sizeof s, "<x:m id='%d'/>", i);
+        CHECK_INT(feed_str(p, s), 0);
+        CHECK_INT(r.stanzas, i);
+        snprintf(s, sizeof s, "<x:m xmlns:x=\"urn:a&amp;b\" id=\"%d\"/>", i);
+        CHECK(strstr(r.log, s));
+    }
+    CHECK_INT(r.opens, 1);
+    done(&r);
+}
+
 /* ---- allocation failures ------------------------------------------- */
 
 typedef struct failer {

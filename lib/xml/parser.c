@@ -3,7 +3,16 @@
  * §11 restricted XML and the size limits, and maps every failure to a
  * stream error condition. It must never let libxml2 fetch, expand or
  * declare anything, and never keep a pointer into libxml2's dictionary
- * (freed with the context, and grown by every new name a peer sends). */
+ * (freed with the context, and grown by every new name a peer sends).
+ *
+ * Limits are local, not stream errors: a depth-1 element that breaks one
+ * is skipped — its tree freed, nothing of it kept but a small summary —
+ * while libxml2 goes on checking it, and reported when it ends. What stays
+ * a stream error is what libxml2 itself would need unbounded memory to
+ * skip: one huge start tag (it holds a tag whole until its '>'), huge or
+ * endlessly deep skipped elements (a stack entry per open element), and
+ * endless distinct names (its dictionary). Every such bound is checked
+ * where bytes go in, never by buffering them ourselves. */
 #include "epode/parser.h"
 
 #include <stdint.h>
@@ -23,7 +32,43 @@
 #include "util/utf8.h"
 
 #define PIECE 65536         /* bytes handed to libxml2 at once */
-#define DICT_REBUILD 20000  /* distinct names before a fresh context */
+
+/* Defaults (parser.h says why): 256 KiB as a sender wrote it, plus 64 KiB
+ * for what the server adds on the way (delay, stanza-id, addresses,
+ * carbons and MAM wrappers, namespace declarations written out again). */
+#define DEFAULT_BYTES (262144 + 65536)
+#define DEFAULT_DEPTH 256
+#define DEFAULT_ATTRS 256
+
+/* Stream-level bounds on skipping, each the larger of a floor and a
+ * multiple of the local limit. The floors are above what a server relays
+ * from a sender it limits to 256 KiB (512 KiB between servers): Prosody
+ * writes ' and " as &apos; and &quot; even in text, so 256 KiB can arrive
+ * as 1.5 MB; nesting needs 7 bytes a level ("<a></a>"), so 512 KiB holds
+ * 75000 levels. */
+#define HOLD_FLOOR (2u << 20)       /* bytes libxml2 may hold unparsed */
+#define SKIP_BYTES_FLOOR (4u << 20) /* bytes of one skipped element */
+#define SKIP_DEPTH_FLOOR 131072     /* nesting of one skipped element */
+
+/* libxml2's dictionary. Its "usage" is the bytes of its string pools
+ * (xmlDictGetUsage), which grow fourfold each (2.9.14: 1000, 4000, ...,
+ * 256000, 1024000 bytes); xmlDictSize counts entries. Between stanzas a
+ * fresh context replaces one past either threshold. Inside one element
+ * libxml2 refuses a new pool once the pools pass DICT_MAX_FLOOR (or twice
+ * the byte limit): a stanza starts with at most 85000 bytes of pools, so
+ * over 1.2 MB is left for its names; a 1 MiB name is refused outright. */
+#define DICT_REBUILD_ENTRIES 20000
+#define DICT_REBUILD_BYTES (256u << 10)
+#define DICT_MAX_FLOOR (1u << 20)
+#define DICT_MAX_ENTRIES 131072
+
+/* A skipped element larger than this leaves libxml2's buffers and stacks
+ * grown: a fresh context gives that memory back. */
+#define SKIP_REBUILD_BYTES 65536
+
+/* The longest JID (RFC 7622: three parts of up to 1023 bytes, and the
+ * '@' and '/'): longer attribute values are left out of a summary. */
+#define SUMMARY_VALUE_MAX 3071
 
 #define NAME_SLOTS 128       /* power of two */
 
@@ -51,6 +96,10 @@ struct epode_parser {
     int in_cb;
     int replaying;     /* feeding a saved header to a fresh context */
     int partial;       /* non-blank bytes past the boundary: cut input */
+    int skip;          /* the limit the depth-1 element being skipped broke */
+    int skipped;       /* the limit reported by the SKIPPED being delivered */
+    epode_stanza_t *summary; /* what SKIPPED will report */
+    unsigned rebuilds; /* contexts replaced mid-stream (for tests) */
     epode__buf header; /* the stream's start tag, for a rebuilt context */
     /* libxml2 hands names as dictionary pointers, stable while the
      * context lives: remember which map to epode's static strings. */
@@ -69,6 +118,14 @@ static void fail(epode_parser_t *p, epode_stream_cond_t cond, const char *text)
         xmlStopParser(p->ctxt);
 }
 
+static size_t dict_max(const epode_parser_t *p);
+
+/* Whether libxml2's dictionary has reached the bound set on it. */
+static int dict_full(const epode_parser_t *p)
+{
+    return p->ctxt && p->ctxt->dict && xmlDictGetUsage(p->ctxt->dict) > dict_max(p);
+}
+
 static void on_serror(void *user, xmlErrorPtr err)
 {
     epode_parser_t *p = user;
@@ -78,6 +135,16 @@ static void on_serror(void *user, xmlErrorPtr err)
     if (err->code == XML_ERR_UNDECLARED_ENTITY || err->code == XML_WAR_UNDECLARED_ENTITY ||
         err->code == XML_ERR_ENTITY_PE_INTERNAL)
         cond = EPODE_STREAM_RESTRICTED_XML;
+    if (dict_full(p)) {
+        /* libxml2 reports a refused dictionary entry as whatever it was
+         * parsing (often a missing name), sometimes as out of memory */
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, "too many distinct names in one element");
+        return;
+    }
+    if (err->code == XML_ERR_NO_MEMORY) {
+        fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+        return;
+    }
     char msg[sizeof p->errtext];
     snprintf(msg, sizeof msg, "%s", err->message ? err->message : "malformed XML");
     size_t n = strlen(msg);
@@ -165,6 +232,38 @@ static unsigned long long position(epode_parser_t *p)
 {
     long c = xmlByteConsumed(p->ctxt);
     return c < 0 ? p->fed : (unsigned long long)c;
+}
+
+/* ---- bounds on skipping ----------------------------------------------- */
+
+static size_t at_least(size_t v, size_t floor)
+{
+    return v > floor ? v : floor;
+}
+
+static size_t twice(size_t v)
+{
+    return v > SIZE_MAX / 2 ? SIZE_MAX : 2 * v;
+}
+
+static size_t hold_max(const epode_parser_t *p)
+{
+    return at_least(p->lim_bytes, HOLD_FLOOR);
+}
+
+static size_t skip_bytes_max(const epode_parser_t *p)
+{
+    return at_least(twice(p->lim_bytes), SKIP_BYTES_FLOOR);
+}
+
+static size_t skip_depth_max(const epode_parser_t *p)
+{
+    return at_least(p->lim_depth, SKIP_DEPTH_FLOOR);
+}
+
+static size_t dict_max(const epode_parser_t *p)
+{
+    return at_least(twice(p->lim_bytes), DICT_MAX_FLOOR);
 }
 
 /* ---- tree building ------------------------------------------------------ */
@@ -317,6 +416,151 @@ static void deliver(epode_parser_t *p, epode_parser_event_t ev, epode_stanza_t *
     p->in_cb = 0;
 }
 
+/* ---- skipping ---------------------------------------------------------- */
+
+static const char *const summary_names[] = {"from", "to", "id", "type"};
+
+static const char *summary_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof summary_names / sizeof summary_names[0]; i++)
+        if (strcmp(name, summary_names[i]) == 0)
+            return summary_names[i];
+    return NULL;
+}
+
+/* The top element of a depth-1 element as libxml2 reports its start tag
+ * (a new tree, or NULL when out of memory). */
+static epode_stanza_t *top_new(epode_parser_t *p, const xmlChar *localname,
+                               const xmlChar *prefix, const xmlChar *uri)
+{
+    epode_stanza_t *el = epode__tree_new(p->mem, 0, (const char *)localname,
+                                         strlen((const char *)localname), (const char *)uri,
+                                         (const char *)prefix);
+    if (el && uri && strchr((const char *)uri, '&') && !(el->ns = uri_str(p, el->tree, uri))) {
+        epode_stanza_unref(el);
+        el = NULL;
+    }
+    return el;
+}
+
+/* A summary from the skipped element's start tag, as libxml2 hands it. */
+static epode_stanza_t *summary_from_tag(epode_parser_t *p, const xmlChar *localname,
+                                        const xmlChar *prefix, const xmlChar *uri, int nb_attrs,
+                                        const xmlChar **attrs)
+{
+    epode_stanza_t *s = top_new(p, localname, prefix, uri);
+    if (!s || epode__attrs_reserve(s, 4) < 0)
+        goto fail;
+    for (int i = 0; i < nb_attrs && s->nattrs < 4; i++) {
+        const xmlChar **a = attrs + 5 * i;
+        const char *name = a[2] ? NULL : summary_name((const char *)a[0]);
+        if (!name || a[4] - a[3] > SUMMARY_VALUE_MAX)
+            continue;
+        epode__attr at = {name, NULL, NULL, attr_value(s->tree, a[3], a[4])};
+        if (!at.value)
+            goto fail;
+        s->attrs[s->nattrs++] = at;
+    }
+    return s;
+fail:
+    epode_stanza_unref(s);
+    return NULL;
+}
+
+/* A summary of a depth-1 element built so far. */
+static epode_stanza_t *summary_from_tree(const epode_parser_t *p, const epode_stanza_t *root)
+{
+    epode_stanza_t *s = epode__tree_new(p->mem, 0, root->name, strlen(root->name), root->ns,
+                                        root->prefix);
+    if (!s || epode__attrs_reserve(s, 4) < 0)
+        goto fail;
+    for (uint32_t i = 0; i < root->nattrs && s->nattrs < 4; i++) {
+        const epode__attr *a = &root->attrs[i];
+        const char *name = a->ns ? NULL : summary_name(a->name);
+        size_t len = name ? strlen(a->value) : 0;
+        if (!name || len > SUMMARY_VALUE_MAX)
+            continue;
+        epode__attr at = {name, NULL, NULL, epode__arena_strndup(s->tree, a->value, len)};
+        if (!at.value)
+            goto fail;
+        s->attrs[s->nattrs++] = at;
+    }
+    return s;
+fail:
+    epode_stanza_unref(s);
+    return NULL;
+}
+
+static const char *limit_text(int limit)
+{
+    switch (limit) {
+    case EPODE_LIMIT_DEPTH: return "elements nested too deeply";
+    case EPODE_LIMIT_ATTRS: return "too many attributes on an element";
+    case EPODE_LIMIT_TEXT_BYTES: return "too much text in a stanza";
+    default: return "stanza too large";
+    }
+}
+
+/* The depth-1 element being read broke `limit`: from here on only its
+ * depth is followed. `summary` is what SKIPPED will report (taken over);
+ * NULL makes it from the tree built so far, which is freed. A fragment
+ * (epode_stanza_from_text) has no stream to stay in: it fails. */
+static void start_skip(epode_parser_t *p, int limit, epode_stanza_t *summary)
+{
+    if (p->fragment) {
+        epode_stanza_unref(summary);
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, limit_text(limit));
+        return;
+    }
+    if (!summary && p->root)
+        summary = summary_from_tree(p, p->root);
+    epode_stanza_unref(p->root);
+    p->root = p->cur = NULL;
+    p->text.len = 0;
+    p->text_total = 0;
+    if (!summary) {
+        fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+        return;
+    }
+    p->summary = summary;
+    p->skip = limit;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+/* After a depth-1 element ended at pos: honour a stop the callback asked
+ * for, or replace the context if it has grown. */
+static void element_done(epode_parser_t *p, unsigned long long pos, int grown)
+{
+    if (p->stopping) {
+        p->stop_at = pos;
+        return;
+    }
+    if (p->fragment || !p->ctxt->dict)
+        return;
+    if (grown || xmlDictSize(p->ctxt->dict) > DICT_REBUILD_ENTRIES ||
+        xmlDictGetUsage(p->ctxt->dict) > DICT_REBUILD_BYTES) {
+        p->stopping = STOP_REBUILD;
+        p->stop_at = pos;
+        xmlStopParser(p->ctxt);
+    }
+}
+
+/* The skipped depth-1 element ended (well-formed) at pos. */
+static void finish_skip(epode_parser_t *p, unsigned long long pos)
+{
+    int grown = pos - p->boundary > SKIP_REBUILD_BYTES;
+    epode_stanza_t *s = p->summary;
+    p->summary = NULL;
+    p->skipped = p->skip;
+    p->skip = 0;
+    p->boundary = pos;
+    deliver(p, EPODE_PARSER_SKIPPED, s);
+    p->skipped = 0;
+    epode_stanza_unref(s);
+    element_done(p, pos, grown);
+}
+
 static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix,
                      const xmlChar *uri, int nb_ns, const xmlChar **ns, int nb_attrs,
                      int nb_defaulted, const xmlChar **attrs)
@@ -325,17 +569,18 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
     epode_parser_t *p = user;
     if (p->cond || p->stopping)
         return;
-    if ((size_t)nb_attrs > p->lim_attrs) {
-        fail(p, EPODE_STREAM_POLICY_VIOLATION, "too many attributes on an element");
-        return;
-    }
     if (prefix && !uri) {
         fail(p, EPODE_STREAM_NOT_WELL_FORMED, "element prefix is not bound");
         return;
     }
 
     if (p->depth == 0 && !p->fragment) {
-        /* The stream header. */
+        /* The stream header: its limits are the stream's (checked when
+         * it arrived, not when it is replayed under limits set since). */
+        if ((size_t)nb_attrs > p->lim_attrs && !p->replaying) {
+            fail(p, EPODE_STREAM_POLICY_VIOLATION, "too many attributes on the stream header");
+            return;
+        }
         if (strcmp((const char *)localname, "stream") != 0 || !uri ||
             strcmp((const char *)uri, EPODE_NS_STREAMS) != 0) {
             fail(p, EPODE_STREAM_INVALID_NAMESPACE, "the root element is not a stream");
@@ -353,7 +598,7 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
         p->depth = 1;
         p->stream_open = 1;
         p->boundary = position(p) + 1; /* the '>' is not consumed yet */
-        if (p->boundary - 1 > p->lim_bytes) {
+        if (p->boundary - 1 > p->lim_bytes && !p->replaying) {
             epode_stanza_unref(hdr);
             fail(p, EPODE_STREAM_POLICY_VIOLATION, "stream header too large");
             return;
@@ -368,19 +613,40 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
     }
 
     int sd = stanza_depth(p);
-    if ((size_t)sd + 1 > p->lim_depth) {
-        fail(p, EPODE_STREAM_POLICY_VIOLATION, "elements nested too deeply");
+    if (p->ctxt->dict && xmlDictSize(p->ctxt->dict) > DICT_MAX_ENTRIES) {
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, "too many distinct names in one element");
         return;
     }
+    if (p->skip) {
+        if ((size_t)sd + 1 > skip_depth_max(p)) {
+            fail(p, EPODE_STREAM_POLICY_VIOLATION, "elements nested too deeply to skip");
+            return;
+        }
+        p->depth++;
+        return;
+    }
+    int limit = 0;
+    if ((size_t)nb_attrs > p->lim_attrs)
+        limit = EPODE_LIMIT_ATTRS;
+    else if ((size_t)sd + 1 > p->lim_depth)
+        limit = EPODE_LIMIT_DEPTH;
+    else if (position(p) + 1 - p->boundary > p->lim_bytes) /* up to the '>' */
+        limit = EPODE_LIMIT_STANZA_BYTES;
+    if (limit) {
+        epode_stanza_t *s = NULL;
+        if (sd == 0 && !p->fragment &&
+            !(s = summary_from_tag(p, localname, prefix, uri, nb_attrs, attrs))) {
+            fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
+            return;
+        }
+        start_skip(p, limit, s);
+        p->depth++;
+        return;
+    }
+
     epode_stanza_t *el;
     if (sd == 0) {
-        el = epode__tree_new(p->mem, 0, (const char *)localname,
-                             strlen((const char *)localname), (const char *)uri,
-                             (const char *)prefix);
-        if (el && uri && strchr((const char *)uri, '&') && !(el->ns = uri_str(p, el->tree, uri))) {
-            epode_stanza_unref(el);
-            el = NULL;
-        }
+        el = top_new(p, localname, prefix, uri);
         if (!el) {
             fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
             return;
@@ -429,6 +695,12 @@ static void on_end(void *user, const xmlChar *localname, const xmlChar *prefix, 
             p->stop_at = position(p);
         return;
     }
+    if (p->skip) {
+        p->depth--;
+        if (sd == 1)
+            finish_skip(p, position(p));
+        return;
+    }
     if (flush_text(p) < 0)
         return;
     p->depth--;
@@ -438,23 +710,18 @@ static void on_end(void *user, const xmlChar *localname, const xmlChar *prefix, 
     }
     /* A complete depth-1 element. */
     epode_stanza_t *st = p->root;
-    p->root = p->cur = NULL;
     unsigned long long pos = position(p);
     if (pos - p->boundary > p->lim_bytes) {
-        epode_stanza_unref(st);
-        fail(p, EPODE_STREAM_POLICY_VIOLATION, "stanza too large");
+        start_skip(p, EPODE_LIMIT_STANZA_BYTES, NULL);
+        if (p->skip)
+            finish_skip(p, pos);
         return;
     }
+    p->root = p->cur = NULL;
     p->boundary = pos;
     deliver(p, EPODE_PARSER_STANZA, st);
     epode_stanza_unref(st);
-    if (p->stopping) {
-        p->stop_at = pos;
-    } else if (!p->fragment && p->ctxt->dict && xmlDictSize(p->ctxt->dict) > DICT_REBUILD) {
-        p->stopping = STOP_REBUILD;
-        p->stop_at = pos;
-        xmlStopParser(p->ctxt);
-    }
+    element_done(p, pos, 0);
 }
 
 static void on_characters(void *user, const xmlChar *ch, int len)
@@ -471,9 +738,11 @@ static void on_characters(void *user, const xmlChar *ch, int len)
             }
         return;
     }
+    if (p->skip)
+        return;
     p->text_total += (size_t)len;
     if (p->text_total > p->lim_text) {
-        fail(p, EPODE_STREAM_POLICY_VIOLATION, "too much text in a stanza");
+        start_skip(p, EPODE_LIMIT_TEXT_BYTES, NULL);
         return;
     }
     epode__buf_append(&p->text, ch, (size_t)len);
@@ -543,6 +812,9 @@ static int context_new(epode_parser_t *p)
     xmlCtxtUseOptions(c, XML_PARSE_NONET | XML_PARSE_IGNORE_ENC | XML_PARSE_NOWARNING);
     /* No line numbers to keep: we never report them. */
     c->linenumbers = 0;
+    /* (replaces libxml2's own 10 MB, reached only after a 16 MB pool) */
+    if (c->dict)
+        xmlDictSetLimit(c->dict, dict_max(p));
     context_free(p);
     p->ctxt = c;
     p->names = names;
@@ -554,6 +826,9 @@ static void clear_state(epode_parser_t *p)
 {
     epode_stanza_unref(p->root);
     p->root = p->cur = NULL;
+    epode_stanza_unref(p->summary);
+    p->summary = NULL;
+    p->skip = p->skipped = 0;
     p->depth = 0;
     p->text.len = 0;
     p->text_total = 0;
@@ -576,10 +851,10 @@ int epode__parser_new(const epode_mem_t *mem, epode_parser_cb cb, void *user, in
     p->cb = cb;
     p->user = user;
     p->fragment = fragment;
-    p->lim_bytes = 262144;
-    p->lim_depth = 64;
-    p->lim_attrs = 64;
-    p->lim_text = 262144;
+    p->lim_bytes = DEFAULT_BYTES;
+    p->lim_depth = DEFAULT_DEPTH;
+    p->lim_attrs = DEFAULT_ATTRS;
+    p->lim_text = DEFAULT_BYTES;
     epode__buf_init(&p->text, mem);
     epode__buf_init(&p->header, mem);
     if (epode__buf_reserve(&p->text, 512) < 0 || context_new(p) < 0) {
@@ -602,6 +877,7 @@ void epode_parser_free(epode_parser_t *p)
     if (!p)
         return;
     epode_stanza_unref(p->root);
+    epode_stanza_unref(p->summary);
     context_free(p);
     epode__buf_free(&p->text);
     epode__buf_free(&p->header);
@@ -613,7 +889,11 @@ int epode_parser_set_limit(epode_parser_t *p, epode_parser_limit_t limit, size_t
     if (!p || value == 0)
         return EPODE_EINVAL;
     switch (limit) {
-    case EPODE_LIMIT_STANZA_BYTES: p->lim_bytes = value; return 0;
+    case EPODE_LIMIT_STANZA_BYTES:
+        p->lim_bytes = value;
+        if (p->ctxt && p->ctxt->dict)
+            xmlDictSetLimit(p->ctxt->dict, dict_max(p));
+        return 0;
     case EPODE_LIMIT_DEPTH: p->lim_depth = value; return 0;
     case EPODE_LIMIT_ATTRS: p->lim_attrs = value; return 0;
     case EPODE_LIMIT_TEXT_BYTES: p->lim_text = value; return 0;
@@ -634,7 +914,9 @@ static int rebuild(epode_parser_t *p)
     int rc = context_new(p);
     if (rc < 0)
         return rc;
+    p->rebuilds++;
     p->stopping = STOP_NONE;
+    p->partial = 0; /* at a boundary: whatever follows is fed again */
     p->depth = 0;
     p->replaying = 1;
     p->fed = hdr.len;
@@ -671,6 +953,40 @@ static void note_partial(epode_parser_t *p, const char *piece, size_t n)
             p->partial = 1;
             return;
         }
+}
+
+/* The byte limits, counted where bytes go in: libxml2 reports nothing
+ * of a start tag until its '>' arrives, and holds it whole until then. */
+static int check_bytes(epode_parser_t *p)
+{
+    if (p->fragment || p->depth == 0) {
+        /* a fragment's only element, or the stream header */
+        if (p->fed - p->boundary > p->lim_bytes) {
+            fail(p, EPODE_STREAM_POLICY_VIOLATION,
+                 p->fragment ? "stanza too large" : "stream header too large");
+            return -1;
+        }
+        return 0;
+    }
+    unsigned long long pos = position(p);
+    if (p->depth == 1 && !p->root && !p->skip && pos > p->boundary)
+        p->boundary = pos; /* between stanzas only whitespace is consumed */
+    if (p->skip) {
+        if (p->fed - p->boundary > skip_bytes_max(p)) {
+            fail(p, EPODE_STREAM_POLICY_VIOLATION, "stanza too large to skip");
+            return -1;
+        }
+    } else if (p->root && p->fed - p->boundary > p->lim_bytes) {
+        start_skip(p, EPODE_LIMIT_STANZA_BYTES, NULL);
+        if (p->cond)
+            return -1;
+    }
+    /* A start tag not yet parsed (whether or not it begins a stanza). */
+    if (p->fed - pos > hold_max(p)) {
+        fail(p, EPODE_STREAM_POLICY_VIOLATION, "start tag too large to skip");
+        return -1;
+    }
+    return 0;
 }
 
 long epode_parser_feed(epode_parser_t *p, const char *data, size_t len)
@@ -718,10 +1034,8 @@ long epode_parser_feed(epode_parser_t *p, const char *data, size_t len)
             return error_code(p);
         }
         note_partial(p, data + off - piece, piece);
-        if (p->fed - p->boundary > p->lim_bytes) {
-            fail(p, EPODE_STREAM_POLICY_VIOLATION, "stanza too large");
+        if (check_bytes(p) < 0)
             return error_code(p);
-        }
     }
     return 0;
 }
@@ -768,7 +1082,7 @@ int epode__parser_compact(epode_parser_t *p)
     /* Only between stanzas of an open stream, with nothing half-read:
      * then nothing but the saved header is needed to start again. */
     if (!p->ctxt || p->in_cb || p->fragment || p->cond || p->stopping || !p->stream_open ||
-        p->depth != 1 || p->root || p->partial || p->header.len == 0)
+        p->depth != 1 || p->root || p->skip || p->partial || p->header.len == 0)
         return EPODE_ESTATE;
     context_free(p);
     epode__buf_free(&p->text);
@@ -788,4 +1102,19 @@ const char *epode_parser_error_text(const epode_parser_t *p)
 int epode_parser_stream_is_open(const epode_parser_t *p)
 {
     return p ? p->stream_open : 0;
+}
+
+epode_parser_limit_t epode_parser_skipped_limit(const epode_parser_t *p)
+{
+    return p ? (epode_parser_limit_t)p->skipped : (epode_parser_limit_t)0;
+}
+
+unsigned epode__parser_rebuilds(const epode_parser_t *p)
+{
+    return p->rebuilds;
+}
+
+size_t epode__parser_dict_bytes(const epode_parser_t *p)
+{
+    return p->ctxt && p->ctxt->dict ? xmlDictGetUsage(p->ctxt->dict) : 0;
 }

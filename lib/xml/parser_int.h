@@ -14,4 +14,11 @@ int epode__parser_new(const epode_mem_t *mem, epode_parser_cb cb, void *user, in
  * header. EPODE_ESTATE when not at such a point (nothing changes). */
 int epode__parser_compact(epode_parser_t *p);
 
+/* For tests: how many times a fresh libxml2 context replaced the one in
+ * use mid-stream (dictionary grown, big element skipped, compaction), and
+ * the bytes of string pools in the current one's dictionary (0 without a
+ * context). */
+unsigned epode__parser_rebuilds(const epode_parser_t *p);
+size_t epode__parser_dict_bytes(const epode_parser_t *p);
+
 #endif

@@ -1,10 +1,14 @@
 /* tests/unit/test_parser.c — the incremental stream parser: events,
- * chunking anywhere, restricted XML, malformed input, limits, resets and
- * the dictionary rebuild. */
+ * chunking anywhere, restricted XML, malformed input, limits (skipped
+ * stanzas and what still ends the stream), resets and the dictionary
+ * rebuild. */
 #include "test.h"
 
 #include <epode.h>
+#include <malloc.h>
 #include <stdint.h>
+
+#include <libxml/xmlmemory.h>
 
 #include "xml/parser_int.h"
 
@@ -16,10 +20,12 @@
 typedef struct rec {
     char log[1 << 16];
     size_t len;
-    int opens, stanzas, closes;
+    int opens, stanzas, closes, skips;
     epode_parser_t *p;
     const char *reset_on; /* reset from the callback on this element name */
     epode_stanza_t *kept;
+    epode_stanza_t *skipped;       /* the first SKIPPED summary, kept */
+    epode_parser_limit_t limit;    /* epode_parser_skipped_limit() then */
 } rec;
 
 static void logf_(rec *r, const char *s)
@@ -59,6 +65,20 @@ static void on_ev(void *user, epode_parser_event_t ev, epode_stanza_t *el)
         r->closes++;
         logf_(r, "CLOSE");
         break;
+    case EPODE_PARSER_SKIPPED:
+        r->skips++;
+        if (epode_stanza_to_text(el, EPODE_TEXT_IN_STREAM, &t, NULL) == 0) {
+            logf_(r, "SKIPPED");
+            logf_(r, t);
+            epode_free(t);
+        }
+        if (!r->skipped) {
+            r->skipped = epode_stanza_ref(el);
+            r->limit = epode_parser_skipped_limit(r->p);
+        }
+        if (r->reset_on && strcmp(epode_stanza_get_name(el), r->reset_on) == 0)
+            epode_parser_reset(r->p);
+        break;
     }
 }
 
@@ -75,6 +95,7 @@ static epode_parser_t *mk(rec *r)
 static void done(rec *r)
 {
     epode_stanza_unref(r->kept);
+    epode_stanza_unref(r->skipped);
     epode_parser_free(r->p);
 }
 
@@ -406,9 +427,214 @@ TEST(parser_finish_detects_cut_stanza)
     done(&r);
 }
 
-/* ---- limits ----------------------------------------------------------- */
+/* ---- limits: skipped stanzas ---------------------------------------- */
 
-TEST(parser_limit_stanza_bytes)
+/* Counts what libxml2 has allocated (it takes an allocator only
+ * process-wide, so this is set before it allocates anything). */
+static long long xml_live, xml_peak;
+
+static void *xml_count(void *p)
+{
+    if (p) {
+        xml_live += (long long)malloc_usable_size(p);
+        if (xml_live > xml_peak)
+            xml_peak = xml_live;
+    }
+    return p;
+}
+static void *xml_malloc(size_t n) { return xml_count(malloc(n)); }
+static void *xml_realloc(void *p, size_t n)
+{
+    size_t old = p ? malloc_usable_size(p) : 0;
+    void *q = realloc(p, n);
+    if (q)
+        xml_live -= (long long)old;
+    return xml_count(q);
+}
+static void xml_free(void *p)
+{
+    if (p)
+        xml_live -= (long long)malloc_usable_size(p);
+    free(p);
+}
+static char *xml_strdup(const char *s) { return xml_count(strdup(s)); }
+
+__attribute__((constructor)) static void count_libxml2(void)
+{
+    xmlMemSetup(xml_free, xml_malloc, xml_realloc, xml_strdup);
+}
+
+/* An epode allocator that tracks live bytes and their peak. */
+typedef struct counter {
+    long long live, peak;
+} counter;
+
+static void *c_count(counter *c, void *p)
+{
+    if (p) {
+        c->live += (long long)malloc_usable_size(p);
+        if (c->live > c->peak)
+            c->peak = c->live;
+    }
+    return p;
+}
+static void *c_malloc(size_t n, void *u) { return c_count(u, malloc(n)); }
+static void *c_realloc(void *p, size_t n, void *u)
+{
+    counter *c = u;
+    size_t old = p ? malloc_usable_size(p) : 0;
+    void *q = realloc(p, n);
+    if (q)
+        c->live -= (long long)old;
+    return c_count(c, q);
+}
+static void c_free(void *p, void *u)
+{
+    counter *c = u;
+    if (p)
+        c->live -= (long long)malloc_usable_size(p);
+    free(p);
+}
+
+/* A message `depth` elements deep (the message is 1), with the four
+ * attributes a summary keeps and one it does not. */
+static char *nested(int depth)
+{
+    char *s = malloc((size_t)depth * 16 + 256);
+    if (!s)
+        return NULL;
+    strcpy(s, "<message from='juliet@example.com/balcony' to='romeo@example.net' id='m1' "
+              "type='chat' xml:lang='en'>");
+    size_t at = strlen(s);
+    for (int i = 1; i < depth; i++, at += 3)
+        memcpy(s + at, "<a>", 3);
+    for (int i = 1; i < depth; i++, at += 4)
+        memcpy(s + at, "</a>", 4);
+    strcpy(s + at, "</message>");
+    return s;
+}
+
+/* A message with `n` attributes, four of them from/to/id/type. */
+static char *many_attrs(int n)
+{
+    char *s = malloc((size_t)n * 16 + 256);
+    if (!s)
+        return NULL;
+    strcpy(s, "<message from='juliet@example.com/balcony' to='romeo@example.net' id='m1' "
+              "type='chat'");
+    size_t at = strlen(s);
+    for (int i = 4; i < n; i++)
+        at += (size_t)sprintf(s + at, " a%d='%d'", i, i);
+    strcpy(s + at, "><body>x</body></message>");
+    return s;
+}
+
+/* The summary SKIPPED reported: the message's name, namespace and the
+ * four attributes, nothing else. */
+static int summary_ok(const rec *r, epode_parser_limit_t limit)
+{
+    const epode_stanza_t *s = r->skipped;
+    int ok = s && r->limit == limit && strcmp(epode_stanza_get_name(s), "message") == 0 &&
+             strcmp(epode_stanza_get_ns(s), "jabber:client") == 0 &&
+             epode_stanza_get_from(s) && strcmp(epode_stanza_get_from(s), "juliet@example.com/balcony") == 0 &&
+             epode_stanza_get_to(s) && strcmp(epode_stanza_get_to(s), "romeo@example.net") == 0 &&
+             epode_stanza_get_id(s) && strcmp(epode_stanza_get_id(s), "m1") == 0 &&
+             epode_stanza_get_type(s) && strcmp(epode_stanza_get_type(s), "chat") == 0 &&
+             !epode_stanza_get_attr(s, "xml:lang") && !epode_stanza_get_attr(s, "a5") &&
+             !epode_stanza_first_child(s);
+    if (!ok)
+        printf("# summary: limit %d, log:\n%s", (int)r->limit, r->log);
+    return ok;
+}
+
+static const char next_stanza[] = "<message id='next'><body>after</body></message>";
+
+TEST(parser_deep_message_accepted_at_default_depth)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    char *m65 = nested(65), *m256 = nested(256);
+    CHECK(m65 && m256);
+    CHECK_INT(feed_str(p, HDR), 0);
+    CHECK_INT(feed_str(p, m65), 0);
+    CHECK_INT(feed_str(p, m256), 0);
+    free(m65);
+    free(m256);
+    CHECK_INT(r.stanzas, 2);
+    CHECK_INT(r.skips, 0);
+    done(&r);
+}
+
+TEST(parser_deep_message_skipped_and_next_parsed)
+{
+    char *m65 = nested(65), *m300 = nested(300);
+    CHECK(m65 && m300);
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 64), 0);
+    CHECK_INT(feed_str(p, HDR), 0);
+    CHECK_INT(feed_str(p, m65), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.stanzas, 0);
+    CHECK(summary_ok(&r, EPODE_LIMIT_DEPTH));
+    CHECK_INT(feed_str(p, next_stanza), 0);
+    CHECK_INT(r.stanzas, 1);
+    CHECK_STR(epode_stanza_child_text(r.kept, "body", NULL), "after");
+    done(&r);
+    /* past the default depth too, and byte by byte */
+    p = mk(&r);
+    CHECK_INT(feed_str(p, HDR), 0);
+    for (const char *c = m300; *c; c++)
+        CHECK_INT(epode_parser_feed(p, c, 1), 0);
+    CHECK_INT(feed_str(p, next_stanza), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.stanzas, 1);
+    CHECK(summary_ok(&r, EPODE_LIMIT_DEPTH));
+    CHECK_INT(epode_parser_finish(p), 0);
+    done(&r);
+    free(m65);
+    free(m300);
+}
+
+TEST(parser_many_attributes_accepted_at_default_and_skipped_over_limit)
+{
+    char *a65 = many_attrs(65), *a200 = many_attrs(200), *a300 = many_attrs(300);
+    CHECK(a65 && a200 && a300);
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, HDR), 0);
+    CHECK_INT(feed_str(p, a65), 0);
+    CHECK_INT(feed_str(p, a200), 0); /* Prosody relays 200 */
+    CHECK_INT(r.stanzas, 2);
+    CHECK_STR(epode_stanza_get_attr(r.kept, "a64"), "64");
+    CHECK_INT(feed_str(p, a300), 0); /* past the default */
+    CHECK_INT(r.skips, 1);
+    CHECK(summary_ok(&r, EPODE_LIMIT_ATTRS));
+    done(&r);
+    /* under a lowered limit: skipped from its start tag */
+    p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_ATTRS, 64), 0);
+    CHECK_INT(feed_str(p, HDR), 0);
+    CHECK_INT(feed_str(p, a65), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.stanzas, 0);
+    CHECK(summary_ok(&r, EPODE_LIMIT_ATTRS));
+    CHECK_INT(feed_str(p, next_stanza), 0);
+    CHECK_INT(r.stanzas, 1);
+    /* on a child: the summary comes from the top element */
+    CHECK_INT(feed_str(p, "<message id='c'><x a='1' b='2'/><y a='1' b='2' c='3'/></message>"), 0);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_ATTRS, 2), 0);
+    CHECK_INT(feed_str(p, "<message id='c'><x a='1' b='2'/><y a='1' b='2' c='3'/></message>"), 0);
+    CHECK_INT(r.skips, 2);
+    CHECK_INT(r.stanzas, 2);
+    CHECK(strstr(r.log, "SKIPPED\n<message id=\"c\"/>\n"));
+    done(&r);
+    free(a65);
+    free(a200);
+    free(a300);
+}
+
+TEST(parser_limit_stanza_bytes_skips)
 {
     rec r;
     epode_parser_t *p = mk(&r);
@@ -419,9 +645,11 @@ TEST(parser_limit_stanza_bytes)
     memcpy(big, "<message id='", 13);
     memcpy(big + sizeof big - 4, "'/>", 3);
     big[sizeof big - 1] = '\0';
-    CHECK_INT(feed_str(p, big), EPODE_ELIMIT);
-    CHECK_INT(epode_parser_condition(p), EPODE_STREAM_POLICY_VIOLATION);
+    CHECK_INT(feed_str(p, big), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.limit, EPODE_LIMIT_STANZA_BYTES);
     CHECK_INT(r.stanzas, 0);
+    CHECK(epode_stanza_get_id(r.skipped) && strlen(epode_stanza_get_id(r.skipped)) == 1183);
     done(&r);
     /* just under the limit passes */
     p = mk(&r);
@@ -432,20 +660,83 @@ TEST(parser_limit_stanza_bytes)
     done(&r);
 }
 
-TEST(parser_huge_attribute_stopped_early_one_byte_at_a_time)
+TEST(parser_oversized_stanza_skipped_in_bounded_memory)
 {
+    counter c = {0, 0};
+    epode_mem_t mem = {c_malloc, c_realloc, c_free, &c};
+    rec r;
+    memset(&r, 0, sizeof r);
+    CHECK_INT(epode_parser_new(&mem, on_ev, &r, &r.p), 0);
+    epode_parser_t *p = r.p;
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_STANZA_BYTES, 65536), 0);
+    CHECK_INT(feed_str(p, HDR), 0);
+    long long ep_base = c.live, xml_base = xml_live;
+    c.peak = c.live;
+    xml_peak = xml_live;
+    /* 3 MB of text in 4 KB reads: the tree is dropped at 64 KB */
+    CHECK_INT(feed_str(p, "<message from='juliet@example.com/balcony' to='romeo@example.net' "
+                          "id='m1' type='chat'><body>"), 0);
+    char chunk[4096];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 750; i++)
+        CHECK_INT(epode_parser_feed(p, chunk, sizeof chunk), 0);
+    CHECK_INT(feed_str(p, "</body></message>"), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK(summary_ok(&r, EPODE_LIMIT_STANZA_BYTES));
+    long long ep_peak = c.peak - ep_base, xml_peak_used = xml_peak - xml_base;
+    printf("# 3 MB text: epode peak %lld bytes, libxml2 peak %lld bytes\n", ep_peak, xml_peak_used);
+    CHECK(ep_peak < 256 * 1024);
+    CHECK(xml_peak_used < 512 * 1024);
+    /* a 1 MB attribute: libxml2 holds the start tag until its '>', we
+     * keep nothing */
+    size_t n = 1u << 20;
+    char *attr = malloc(n + 64);
+    CHECK(attr);
+    strcpy(attr, "<message id='m2' x='");
+    size_t h = strlen(attr);
+    memset(attr + h, 'y', n - h);
+    strcpy(attr + n, "'/>");
+    c.peak = c.live;
+    xml_peak = xml_live;
+    for (size_t off = 0; off < n + 3; off += 4096) {
+        size_t k = n + 3 - off < 4096 ? n + 3 - off : 4096;
+        CHECK_INT(epode_parser_feed(p, attr + off, k), 0);
+    }
+    free(attr);
+    CHECK_INT(r.skips, 2);
+    CHECK(strstr(r.log, "SKIPPED\n<message id=\"m2\"/>\n"));
+    ep_peak = c.peak - ep_base;
+    xml_peak_used = xml_peak - xml_base;
+    printf("# 1 MB attribute: epode peak %lld bytes, libxml2 peak %lld bytes\n", ep_peak,
+           xml_peak_used);
+    CHECK(ep_peak < 256 * 1024);
+    CHECK(xml_peak_used < 4 * 1024 * 1024);
+    /* and the stream goes on, with what libxml2 grew given back */
+    CHECK_INT(feed_str(p, next_stanza), 0);
+    CHECK_INT(r.stanzas, 1);
+    CHECK(xml_live - xml_base < 64 * 1024);
+    done(&r);
+    CHECK_INT(c.live, 0);
+}
+
+TEST(parser_huge_attribute_skipped_or_stopped_at_the_hold_bound)
+{
+    /* a start tag libxml2 must hold whole: past 2 MiB the stream ends,
+     * even one byte at a time */
     rec r;
     epode_parser_t *p = mk(&r);
     CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_STANZA_BYTES, 4096), 0);
     CHECK_INT(feed_str(p, HDR "<message id='"), 0);
     long rc = 0;
     size_t fed = 0;
-    while (rc == 0 && fed < 100000) {
+    while (rc == 0 && fed < (3u << 20)) {
         rc = epode_parser_feed(p, "x", 1);
         fed++;
     }
     CHECK_INT(rc, EPODE_ELIMIT);
-    CHECK(fed < 4200);
+    CHECK_INT(epode_parser_condition(p), EPODE_STREAM_POLICY_VIOLATION);
+    CHECK(fed > (2u << 20) - 100 && fed < (2u << 20) + 100);
+    CHECK_INT(r.skips, 0);
     done(&r);
 }
 
@@ -473,20 +764,79 @@ TEST(parser_limit_depth)
     CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 5), 0);
     CHECK_INT(feed_str(p, HDR "<a><b><c><d><e/></d></c></b></a>"), 0);
     CHECK_INT(r.stanzas, 1);
-    CHECK_INT(feed_str(p, "<a><b><c><d><e><f/></e></d></c></b></a>"), EPODE_ELIMIT);
+    CHECK_INT(feed_str(p, "<a><b><c><d><e><f/></e></d></c></b></a>"), 0);
     CHECK_INT(r.stanzas, 1);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.limit, EPODE_LIMIT_DEPTH);
     done(&r);
-    /* the default stops a deep bomb long before libxml2's own limit */
-    char *deep = malloc(200000);
+}
+
+TEST(parser_deep_bomb_ends_the_stream_past_the_skip_bound)
+{
+    /* skipping keeps a libxml2 stack entry per open element: past 131072
+     * levels that is a stream error */
+    size_t levels = 140000;
+    char *deep = malloc(levels * 3 + 512);
     CHECK(deep);
     strcpy(deep, HDR);
     size_t at = strlen(deep);
-    for (int i = 0; i < 20000; i++, at += 3)
+    for (size_t i = 0; i < levels; i++, at += 3)
+        memcpy(deep + at, "<a>", 3);
+    deep[at] = '\0';
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, deep), EPODE_ELIMIT);
+    CHECK_STR(epode_parser_error_text(p), "elements nested too deeply to skip");
+    done(&r);
+    /* 100000 levels, closed, are skipped */
+    at = strlen(HDR);
+    for (size_t i = 0; i < 100000; i++, at += 3)
         memcpy(deep + at, "<a>", 3);
     deep[at] = '\0';
     p = mk(&r);
-    CHECK_INT(feed_str(p, deep), EPODE_ELIMIT);
+    CHECK_INT(feed_str(p, deep), 0);
+    for (size_t i = 0; i < 100000; i++)
+        CHECK_INT(feed_str(p, "</a>"), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(feed_str(p, next_stanza), 0);
+    CHECK_INT(r.stanzas, 1);
     free(deep);
+    done(&r);
+}
+
+TEST(parser_skipped_stanza_too_large_to_skip_ends_the_stream)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_STANZA_BYTES, 1000), 0);
+    CHECK_INT(feed_str(p, HDR "<message><body>"), 0);
+    char chunk[4096];
+    memset(chunk, 'x', sizeof chunk);
+    long rc = 0;
+    size_t fed = 0;
+    while (rc == 0 && fed < (8u << 20)) {
+        rc = epode_parser_feed(p, chunk, sizeof chunk);
+        fed += sizeof chunk;
+    }
+    CHECK_INT(rc, EPODE_ELIMIT);
+    CHECK_STR(epode_parser_error_text(p), "stanza too large to skip");
+    CHECK(fed > (4u << 20) - 8192 && fed < (4u << 20) + 8192);
+    CHECK_INT(r.skips, 0);
+    done(&r);
+}
+
+TEST(parser_stream_header_limits_end_the_stream)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_ATTRS, 3), 0);
+    CHECK_INT(feed_str(p, HDR), EPODE_ELIMIT);
+    CHECK_INT(r.opens, 0);
+    done(&r);
+    p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_STANZA_BYTES, 100), 0);
+    CHECK_INT(feed_str(p, HDR), EPODE_ELIMIT);
+    CHECK_INT(r.opens, 0);
     done(&r);
 }
 
@@ -497,7 +847,10 @@ TEST(parser_limit_attributes)
     CHECK_INT(feed_str(p, HDR), 0);
     CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_ATTRS, 3), 0);
     CHECK_INT(feed_str(p, "<m a='1' b='2' c='3'/>"), 0);
-    CHECK_INT(feed_str(p, "<m a='1' b='2' c='3' d='4'/>"), EPODE_ELIMIT);
+    CHECK_INT(feed_str(p, "<m a='1' b='2' c='3' d='4'/>"), 0);
+    CHECK_INT(r.stanzas, 1);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.limit, EPODE_LIMIT_ATTRS);
     done(&r);
 }
 
@@ -507,8 +860,204 @@ TEST(parser_limit_text_bytes)
     epode_parser_t *p = mk(&r);
     CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_TEXT_BYTES, 10), 0);
     CHECK_INT(feed_str(p, HDR "<m><a>12345</a><b>12345</b></m>"), 0);
-    CHECK_INT(feed_str(p, "<m><a>12345</a><b>123456</b></m>"), EPODE_ELIMIT);
+    CHECK_INT(feed_str(p, "<m><a>12345</a><b>123456</b></m>"), 0);
     CHECK_INT(r.stanzas, 1);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.limit, EPODE_LIMIT_TEXT_BYTES);
+    done(&r);
+}
+
+/* Feeds HDR, lowers one limit, then feeds s; expects an error with cond
+ * and no SKIPPED. */
+static int expect_cond_limited(const char *s, epode_parser_limit_t limit, size_t value,
+                               epode_stream_cond_t cond)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    long rc = feed_str(p, HDR);
+    if (rc == 0)
+        rc = epode_parser_set_limit(p, limit, value);
+    if (rc == 0)
+        rc = feed_str(p, s);
+    if (rc >= 0)
+        rc = epode_parser_finish(p);
+    int ok = rc < 0 && epode_parser_condition(p) == cond && r.skips == 0;
+    if (!ok)
+        printf("# input %.60s: rc %ld cond %s (%s), %d skipped\n", s, rc,
+               epode_stream_cond_name(epode_parser_condition(p)), epode_parser_error_text(p),
+               r.skips);
+    done(&r);
+    return ok;
+}
+
+TEST(parser_malformed_xml_in_skipped_stanza_ends_stream)
+{
+    static const char *bad[] = {
+        "<message><a><b></c></a></message>",
+        "<message><a><b>&</b></a></message>",
+        "<message><a><b x='1' x='2'/></a></message>",
+        "<message><a><p:b/></a></message>",
+        "<message><a><b p:x='1'/></a></message>",
+        "<message><a><b>\xc3(</b></a></message>",
+        "<message><a><b><![CDATA[\xc0\xaf]]></b></a></message>",
+        "<message><a><b>\x01</b></a></message>",
+        "<message><a><b></b></a></mess>",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(expect_cond_limited(bad[i], EPODE_LIMIT_DEPTH, 2, EPODE_STREAM_NOT_WELL_FORMED));
+    /* skipped from the start tag (attributes), and past the byte limit */
+    CHECK(expect_cond_limited("<message a='1' b='2'><x></y></message>", EPODE_LIMIT_ATTRS, 1,
+                              EPODE_STREAM_NOT_WELL_FORMED));
+    CHECK(expect_cond_limited("<message><body>0123456789012345678901234567890123456789</body>"
+                              "<x></y></message>", EPODE_LIMIT_STANZA_BYTES, 40,
+                              EPODE_STREAM_NOT_WELL_FORMED));
+    CHECK(expect_cond_limited("<message><body>0123456789</body><x>\xff</x></message>",
+                              EPODE_LIMIT_TEXT_BYTES, 5, EPODE_STREAM_NOT_WELL_FORMED));
+    /* cut off inside a skipped stanza */
+    CHECK(expect_cond_limited("<message><a><b>", EPODE_LIMIT_DEPTH, 2,
+                              EPODE_STREAM_NOT_WELL_FORMED));
+}
+
+TEST(parser_restricted_xml_in_skipped_stanza_ends_stream)
+{
+    static const char *bad[] = {
+        "<message><a><b><!-- c --></b></a></message>",
+        "<message><a><b><?pi data?></b></a></message>",
+        "<message><a><b>&foo;</b></a></message>",
+        "<message><a><b x='&foo;'/></a></message>",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(expect_cond_limited(bad[i], EPODE_LIMIT_DEPTH, 2, EPODE_STREAM_RESTRICTED_XML));
+    CHECK(expect_cond_limited("<message a='1' b='2'><!-- c --></message>", EPODE_LIMIT_ATTRS, 1,
+                              EPODE_STREAM_RESTRICTED_XML));
+    CHECK(expect_cond_limited("<message><body>0123456789</body><?pi x?></message>",
+                              EPODE_LIMIT_TEXT_BYTES, 5, EPODE_STREAM_RESTRICTED_XML));
+}
+
+TEST(parser_skipped_event_carries_from_to_id_type)
+{
+    static const char *top = "<message from='juliet@example.com/balcony' to='romeo@example.net' "
+                             "id='m1' type='chat' xml:lang='en' a5='x'>";
+    struct { epode_parser_limit_t limit; size_t value; const char *rest; } cases[] = {
+        {EPODE_LIMIT_DEPTH, 2, "<a><b/></a></message>"},
+        {EPODE_LIMIT_ATTRS, 5, "<body>x</body></message>"},       /* its own start tag */
+        {EPODE_LIMIT_ATTRS, 1, "<body x='1' y='2'/></message>"}, /* a child's */
+        {EPODE_LIMIT_TEXT_BYTES, 3, "<body>four</body></message>"},
+        {EPODE_LIMIT_STANZA_BYTES, 150, "<body>0123456789012345678901234567890123456789"
+                                        "0123456789</body></message>"},
+        {EPODE_LIMIT_STANZA_BYTES, 100, "<body/></message>"},     /* its start tag */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rec r;
+        epode_parser_t *p = mk(&r);
+        CHECK_INT(feed_str(p, HDR), 0);
+        CHECK_INT(epode_parser_set_limit(p, cases[i].limit, cases[i].value), 0);
+        CHECK_INT(feed_str(p, top), 0);
+        CHECK_INT(feed_str(p, cases[i].rest), 0);
+        CHECK_INT(r.skips, 1);
+        CHECK(summary_ok(&r, cases[i].limit));
+        CHECK_INT(epode_parser_skipped_limit(p), 0); /* only during the event */
+        done(&r);
+    }
+    CHECK_INT(epode_parser_skipped_limit(NULL), 0);
+    /* a prefixed top element, an escaped id, a value too long for a JID */
+    static char s[8192];
+    strcpy(s, "<x:iq xmlns:x='urn:a&amp;b' id='a&amp;b&lt;' type='get' from='");
+    memset(s + strlen(s), 'f', 3072);
+    strcat(s, "'><q/></x:iq>");
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 1), 0);
+    CHECK_INT(feed_str(p, HDR), 0);
+    CHECK_INT(feed_str(p, s), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK_STR(epode_stanza_get_name(r.skipped), "iq");
+    CHECK_STR(epode_stanza_get_ns(r.skipped), "urn:a&b");
+    CHECK_STR(epode_stanza_get_id(r.skipped), "a&b<");
+    CHECK_STR(epode_stanza_get_type(r.skipped), "get");
+    CHECK(!epode_stanza_get_from(r.skipped));
+    done(&r);
+}
+
+TEST(parser_fragment_mode_fails_on_limits)
+{
+    /* epode_stanza_from_text has no stream to stay in sync with */
+    rec r;
+    memset(&r, 0, sizeof r);
+    epode_parser_t *p = NULL;
+    CHECK_INT(epode__parser_new(NULL, on_ev, &r, 1, &p), 0);
+    r.p = p;
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 2), 0);
+    CHECK_INT(feed_str(p, "<a xmlns='jabber:client'><b><c/></b></a>"), EPODE_ELIMIT);
+    CHECK_INT(r.skips, 0);
+    done(&r);
+}
+
+TEST(parser_reset_from_skipped_callback)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    r.reset_on = "proceed";
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 1), 0);
+    long rc = feed_str(p, HDR "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'><x/></proceed>EVIL");
+    CHECK_INT(rc, 4);
+    CHECK_INT(r.skips, 1);
+    CHECK(!epode_parser_stream_is_open(p));
+    done(&r);
+}
+
+TEST(parser_compact_after_skipped_stanza)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 1), 0);
+    CHECK_INT(feed_str(p, HDR "<message id='1'><a/></message>"), 0);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(epode__parser_compact(p), 0);
+    CHECK_INT(feed_str(p, "<message id='2'><a/></message><message id='3'/>"), 0);
+    CHECK_INT(r.skips, 2);
+    CHECK_INT(r.stanzas, 1);
+    done(&r);
+}
+
+TEST(parser_finish_is_clean_after_a_rebuild_at_the_end)
+{
+    /* a skipped stanza over 64 KiB replaces the context as it ends: the
+     * input ending right there is still a clean end */
+    size_t n = 100000;
+    char *s = malloc(n + 64);
+    CHECK(s);
+    strcpy(s, "<message id='m' x='");
+    size_t h = strlen(s);
+    memset(s + h, 'y', n - h);
+    strcpy(s + n, "'/>");
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_STANZA_BYTES, 65536), 0);
+    CHECK_INT(feed_str(p, HDR), 0);
+    unsigned before = epode__parser_rebuilds(p);
+    CHECK_INT(feed_str(p, s), 0);
+    free(s);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(epode__parser_rebuilds(p), before + 1);
+    CHECK_INT(epode_parser_finish(p), 0);
+    done(&r);
+}
+
+TEST(parser_limits_lowered_after_the_header_survive_a_rebuild)
+{
+    /* the saved header is replayed under the limits of the moment */
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, HDR "<message id='1'/>"), 0);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_ATTRS, 1), 0);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_STANZA_BYTES, 40), 0);
+    CHECK_INT(epode__parser_compact(p), 0);
+    CHECK_INT(feed_str(p, "<message id='2'/><message id='3' type='chat'/>"), 0);
+    CHECK_INT(r.stanzas, 2);
+    CHECK_INT(r.skips, 1);
+    CHECK_INT(r.limit, EPODE_LIMIT_ATTRS);
+    CHECK_INT(r.opens, 1);
     done(&r);
 }
 
@@ -605,6 +1154,67 @@ TEST(parser_survives_many_unique_names)
     done(&r);
 }
 
+TEST(parser_dictionary_measured_in_bytes_and_rebuilt)
+{
+    /* few distinct names, but long ones: 20 MB of namespace URIs and 4 MB
+     * of element names, each new; libxml2's dictionary would refuse more
+     * at 10 MB */
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, HDR), 0);
+    static char s[4096], uri[2001], name[401];
+    memset(uri, 'u', 2000);
+    memset(name, 'n', 400);
+    size_t most = 0;
+    int n = 10000;
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(uri, sizeof uri, "urn:%d:", i);
+        uri[k] = 'u';
+        k = snprintf(name, sizeof name, "n%d", i);
+        name[k] = 'n';
+        snprintf(s, sizeof s, "<message id='%d'><%s xmlns='%s'/></message>", i, name, uri);
+        CHECK_INT(feed_str(p, s), 0);
+        size_t used = epode__parser_dict_bytes(p);
+        if (used > most)
+            most = used;
+        r.len = 0;
+    }
+    printf("# %u rebuilds, dictionary at most %zu bytes\n", epode__parser_rebuilds(p), most);
+    CHECK_INT(r.stanzas, n);
+    CHECK(epode__parser_rebuilds(p) >= 10);
+    CHECK(most < (3u << 19));
+    /* the stream's namespaces still hold */
+    CHECK_INT(feed_str(p, "<message id='last'><stream:error/></message></stream:stream>"), 0);
+    CHECK(strstr(r.log, "<stream:error/>"));
+    CHECK_INT(r.closes, 1);
+    done(&r);
+}
+
+TEST(parser_too_many_names_in_one_skipped_stanza_ends_the_stream)
+{
+    /* a skipped stanza has no byte limit but the stream-level one: new
+     * names inside it are bounded by the dictionary's */
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 1), 0);
+    CHECK_INT(feed_str(p, HDR "<message>"), 0);
+    static char s[2048];
+    memset(s, 'v', sizeof s);
+    long rc = 0;
+    int i;
+    for (i = 0; i < 2000 && rc == 0; i++) {
+        int k = snprintf(s, sizeof s, "<x xmlns='urn:%d:", i);
+        s[k] = 'v';
+        memcpy(s + sizeof s - 5, "'/>", 4);
+        rc = feed_str(p, s);
+    }
+    printf("# stopped after %d names, dictionary %zu bytes\n", i, epode__parser_dict_bytes(p));
+    CHECK_INT(rc, EPODE_ELIMIT);
+    CHECK_STR(epode_parser_error_text(p), "too many distinct names in one element");
+    CHECK(epode__parser_dict_bytes(p) < (6u << 20));
+    done(&r);
+}
+
 TEST(parser_header_with_escaped_ampersand_survives_rebuild)
 {
     rec r;
@@ -680,6 +1290,40 @@ TEST(parser_allocation_failure_sweep)
         }
         done(&r);
     }
+    CHECK(succeeded);
+}
+
+TEST(parser_allocation_failure_sweep_skipping)
+{
+    char *deep = nested(4);
+    CHECK(deep);
+    int succeeded = 0;
+    for (long k = 0; k < 400 && !succeeded; k++) {
+        failer f = {k, 0};
+        epode_mem_t mem = {f_malloc, f_realloc, f_free, &f};
+        rec r;
+        memset(&r, 0, sizeof r);
+        epode_parser_t *p = NULL;
+        int rc = epode_parser_new(&mem, on_ev, &r, &p);
+        if (rc < 0) {
+            CHECK_INT(rc, EPODE_ENOMEM);
+            continue;
+        }
+        r.p = p;
+        long fr = epode_parser_set_limit(p, EPODE_LIMIT_DEPTH, 3);
+        if (fr == 0)
+            fr = feed_str(p, HDR);
+        if (fr == 0)
+            fr = feed_str(p, deep);
+        if (fr == 0)
+            fr = feed_str(p, next_stanza);
+        if (fr < 0)
+            CHECK_INT(epode_parser_condition(p), EPODE_STREAM_RESOURCE_CONSTRAINT);
+        else
+            succeeded = r.skips == 1 && r.stanzas == 1 && summary_ok(&r, EPODE_LIMIT_DEPTH);
+        done(&r);
+    }
+    free(deep);
     CHECK(succeeded);
 }
 

@@ -56,7 +56,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if CC=clang build "$OUT/asan" -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false; then
     result build-clang-asan ok
-    meson_tests "$OUT/asan" asan
+    EPODE_SIM_SCHEDULES=${EPODE_SIM_SCHEDULES_ASAN:-10000} meson_tests "$OUT/asan" asan
 else
     result build-clang-asan fail
 fi

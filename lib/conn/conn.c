@@ -674,6 +674,17 @@ static void eng_sm_result(void *user, int acked, const char *id, const char *byt
         c->ack_cb(c, acked, id, bytes, len, c->ack_user);
 }
 
+static void eng_skipped(void *user, const epode_stanza_t *st, int limit)
+{
+    epode_conn_t *c = user;
+    static const char *const names[] = {"?", "stanza bytes", "depth", "attributes", "text bytes"};
+    const char *from = epode_stanza_get_from(st), *id = epode_stanza_get_id(st);
+    epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn",
+                   "skipped a <%s/> from %s (id %s): over the %s limit; the stream goes on",
+                   epode_stanza_get_name(st), from ? from : "the server", id ? id : "none",
+                   limit > 0 && limit < 5 ? names[limit] : names[0]);
+}
+
 static void eng_log(void *user, int out, const char *data, size_t len)
 {
     epode_conn_t *c = user;
@@ -868,7 +879,7 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     c->r_sent_at = 0;
     epode__engine_cbs cbs = {eng_event, eng_stanza, eng_ended,
                              c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL,
-                             eng_sm_result};
+                             eng_sm_result, eng_skipped};
     int rc = epode__engine_new(c->ctx->mem, &cfg, &cbs, c, &c->engine);
     if (rc < 0)
         return rc;

@@ -918,6 +918,40 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
                 EPODE_REASON_PROTOCOL);
 }
 
+/* A well-formed stanza broke a local limit and the parser skipped it
+ * (DESIGN, "Bad input and limits"): the stream goes on. It counts as
+ * handled for stream management, the owner hears who sent it, and a
+ * request gets a policy-violation error so its sender is not left
+ * waiting. Before the session is up a skipped element is an error:
+ * nothing the server sends then may be that big. */
+static void on_skipped(epode__engine *e, epode_stanza_t *el)
+{
+    const char *ns = epode_stanza_get_ns(el);
+    if ((e->state != ST_READY && e->state != ST_CLOSING) || !ns ||
+        strcmp(ns, EPODE_NS_CLIENT) != 0) {
+        fail_stream(e, EPODE_STREAM_POLICY_VIOLATION, "element over the local limits",
+                    EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+        return;
+    }
+    if (e->sm->enabled)
+        e->sm->in++;
+    int limit = (int)epode_parser_skipped_limit(e->parser);
+    if (e->cbs.skipped)
+        e->cbs.skipped(e->user, el, limit);
+    const char *type = epode_stanza_get_type(el);
+    if (strcmp(epode_stanza_get_name(el), "iq") == 0 && type &&
+        (strcmp(type, "get") == 0 || strcmp(type, "set") == 0) && epode_stanza_get_id(el) &&
+        e->state == ST_READY) {
+        epode_stanza_t *err;
+        if (epode_stanza_error_reply(el, EPODE_COND_POLICY_VIOLATION, EPODE_ERRTYPE_DEFAULT,
+                                     "the request is over this client's limits", 0, &err) == 0) {
+            epode_stanza_set_from(err, NULL);
+            epode__engine_send(e, err);
+            epode_stanza_unref(err);
+        }
+    }
+}
+
 static void on_parser(void *user, epode_parser_event_t ev, epode_stanza_t *el)
 {
     epode__engine *e = user;
@@ -929,6 +963,9 @@ static void on_parser(void *user, epode_parser_event_t ev, epode_stanza_t *el)
         break;
     case EPODE_PARSER_STANZA:
         on_element(e, el);
+        break;
+    case EPODE_PARSER_SKIPPED:
+        on_skipped(e, el);
         break;
     case EPODE_PARSER_STREAM_CLOSE:
         if (e->state != ST_CLOSING)

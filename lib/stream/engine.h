@@ -69,6 +69,10 @@ typedef struct epode__engine_cbs {
      * given back unacknowledged (acked 0: the stream ended first). id
      * may be NULL; bytes are the stanza as written. May be NULL. */
     void (*sm_result)(void *user, int acked, const char *id, const char *bytes, size_t len);
+    /* A stanza over the parser's local limits was skipped (the stream
+     * goes on): `st` holds its name and from/to/id/type only, `limit` an
+     * epode_parser_limit_t. May be NULL. */
+    void (*skipped)(void *user, const epode_stanza_t *st, int limit);
 } epode__engine_cbs;
 
 int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,

@@ -65,9 +65,35 @@ int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len)
     return 0;
 }
 
-/* Pops the n oldest entries, reporting each; the bytes go in one move. */
+/* Pops the n oldest entries, reporting each; the bytes go in one move.
+ * A callback may send (and so append to the queue): the bytes it was
+ * lent must not move under it, so the rest of the queue moves to a new
+ * buffer first and the reported bytes stay where they are until the
+ * last callback has returned. */
 static void pop(epode__sm *sm, size_t n, epode__sm_cb cb, void *user)
 {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += entry_at(sm, i)->len;
+    epode__buf lent = sm->bytes, rest;
+    epode__buf_init(&rest, sm->mem);
+    if (cb && n && (lent.len == total || epode__buf_reserve(&rest, lent.len - total) == 0)) {
+        if (lent.len > total)
+            epode__buf_append(&rest, lent.data + total, lent.len - total);
+        sm->bytes = rest;
+        size_t off = 0;
+        while (n--) {
+            epode__sm_entry e = *entry_at(sm, 0);
+            sm->qhead = (sm->qhead + 1) % sm->qcap;
+            sm->qlen--;
+            cb(user, e.id, lent.data + off, e.len);
+            off += e.len;
+            epode__dealloc(sm->mem, e.id);
+        }
+        epode__buf_free(&lent);
+        return;
+    }
+    /* No callback (or no memory for the move): report in place. */
     size_t off = 0;
     while (n--) {
         epode__sm_entry e = *entry_at(sm, 0);

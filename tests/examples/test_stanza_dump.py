@@ -131,12 +131,22 @@ def wrong_root_is_invalid_namespace():
 
 @case
 def huge_stanza_is_policy_violation():
-    bad(HDR + b"<message id='" + b"a" * (1 << 20) + b"'/>", "policy-violation")
+    # a start tag past what can be skipped in bounded memory (2 MiB)
+    bad(HDR + b"<message id='" + b"a" * (3 << 20) + b"'/>", "policy-violation")
+
+
+@case
+def over_limit_stanza_is_skipped_and_the_next_printed():
+    # DESIGN "Bad input and limits": skipped by depth, the stream goes on
+    rc, out, _ = run(HDR + b"<message>" + b"<a>" * 300 + b"</a>" * 300 + b"</message>"
+                     + b"<message id='n'/>")
+    expect(rc == 0 and out.splitlines() == ['<message id="n"/>'], f"exit {rc}: {out!r}")
 
 
 @case
 def deep_nesting_is_policy_violation():
-    bad(HDR + b"<a>" * 5000, "policy-violation")
+    # deeper than the parser will skip (131072 levels)
+    bad(HDR + b"<a>" * 140000, "policy-violation")
 
 
 @case

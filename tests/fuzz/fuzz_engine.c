@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ended = ready = 0;
     epode__engine_config cfg = {.domain = "example.com", .localpart = "u", .password = "p",
                                 .tls_mode = EPODE_TLS_REQUIRED};
-    epode__engine_cbs cbs = {ev, stz, end_cb, NULL, NULL};
+    epode__engine_cbs cbs = {ev, stz, end_cb, NULL, NULL, NULL};
     epode__engine *e;
     if (epode__engine_new(NULL, &cfg, &cbs, NULL, &e) != 0)
         return 0;

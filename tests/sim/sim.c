@@ -9,10 +9,13 @@
  *           across engines (cfg.sm_state), tears an engine down after it
  *           ended (one best-effort flush of its output, then the link is
  *           shut), reconnects after a cut, a timeout or a system-shutdown
- *           exactly when conn.c's should_reconnect() would, asks for acks
- *           when conn.c's ack timer would, and hands back (sm_result
- *           acked 0) what is still queued when it will not reconnect
- *           (conn.c's teardown). The engine itself chooses resume vs bind.
+ *           exactly when conn.c's should_reconnect() would (at most five
+ *           fruitless sessions in a row), asks for acks when conn.c's ack
+ *           timer would, and hands back (sm_result acked 0) what is still
+ *           queued when it will not reconnect (conn.c's teardown). The
+ *           engine chooses resume vs bind, except that, like conn.c, the
+ *           driver gives up a resumable session whose resumed stream died
+ *           before the server confirmed any resent stanza.
  *           Half the schedules run with sm_resend, half without. Login is
  *           PLAIN, allowed because the engine is started as if on direct
  *           TLS (tls facts given to epode__engine_start).
@@ -106,7 +109,7 @@
  *      its whole outbox and, when it waits for them, gets every ack.
  *
  * Usage: sim [--schedules N] [--seed S] [--verbose] [--chaos N] [--shrink]
- *            [--failures N] [--avoid BUG|all]...
+ *            [--failures N] [--oversized 0|1] [--avoid BUG|all]...
  *   Schedule i uses seed S+i (S defaults to 1). Without --schedules the
  *   count is $EPODE_SIM_SCHEDULES, else 100000 (1 with --seed). The
  *   regression schedules (README) run first unless --seed or --chaos is
@@ -114,7 +117,12 @@
  *   the chaos phase at N steps; --shrink finds the shortest chaos phase
  *   with which --seed still fails the same way. --failures N prints the
  *   first N failures (20). --avoid steers clear of a bug already found
- *   (names in avoid_names) to look for others. Every failure prints its
+ *   (names in avoid_names) to look for others. With --oversized 1 (the
+ *   default) the server pushes, in a third of the schedules, stanzas over
+ *   the client's stanza limit (2048 bytes there): the engine must skip
+ *   them and count them as handled (DESIGN, "Bad input and limits"), or
+ *   I4, I5 or I6 fail.
+ *   Every failure prints its
  *   seed and the command that replays it; replay is exact (no clock, no
  *   addresses, nothing uninitialized decides anything), in any build. */
 #include <inttypes.h>
@@ -145,6 +153,7 @@ enum {
 };
 static const char *const avoid_names[] = {"ackreq", "enablefail", "nosm", "ackbytes"};
 static unsigned g_avoid;
+static int g_oversized; /* --oversized: the server sometimes pushes stanzas over the client's limit */
 static char g_avoid_args[200]; /* for the replay lines */
 
 /* Schedules that found bugs (README tells each story), with the shortest
@@ -154,14 +163,17 @@ static char g_avoid_args[200]; /* for the replay lines */
 static const struct regression {
     uint64_t seed;
     long chaos;
+    int oversized;
     const char *bug;
 } regressions[] = {
-    {27, 81, "B1: <r/> before <auth/> (the ack timer during a new login)"},
-    {150, 75, "B1: <r/> right after <auth/>, where the restarted stream's header belongs"},
-    {2, 102, "B1: <r/> on the restarted stream, before <resume/> or bind"},
-    {552, 45, "B2: <failed/> answering <enable/>: queue dropped without results"},
-    {6441, 84, "B3: a server without SM after one with it: stale session"},
-    {49, -1, "B4: sm_result's bytes reallocated under a callback that sends"},
+    {27, 81, 0, "B1: <r/> before <auth/> (the ack timer during a new login)"},
+    {150, 75, 0, "B1: <r/> right after <auth/>, where the restarted stream's header belongs"},
+    {2, 102, 0, "B1: <r/> on the restarted stream, before <resume/> or bind"},
+    {552, 45, 0, "B2: <failed/> answering <enable/>: queue dropped without results"},
+    {6441, 84, 0, "B3: a server without SM after one with it: stale session"},
+    {49, -1, 0, "B4: sm_result's bytes reallocated under a callback that sends"},
+    {20, 132, 1, "B5: a stanza skipped for a local limit is not counted in h"},
+    {48, 196, 1, "B5: ... so a resumption delivers stanzas twice"},
 };
 static const size_t n_regression = sizeof regressions / sizeof *regressions;
 
@@ -170,7 +182,8 @@ static const size_t n_regression = sizeof regressions / sizeof *regressions;
 static struct coverage {
     long cuts, armed_cuts, timeouts, zombies, takeovers, restarts, restarts_lost, resumed,
         refused_h, refused_no_h, refused_unknown, resent_after_refusal, dup_allowed, acked, back,
-        wrapped, long_queue, enable_failed, no_sm_streams, graceful_close, gave_up;
+        wrapped, long_queue, enable_failed, no_sm_streams, graceful_close, gave_up, unproven,
+        oversized;
 } g_cov;
 
 /* ---- PRNG (splitmix64): the only source of decisions -------------------- */
@@ -406,6 +419,8 @@ typedef struct sim {
     int end_err, end_reason;
     char end_cond[64];
     int user_closed; /* final phase: no reconnection */
+    int fruitless;       /* conn.c: sessions ended by the server without progress */
+    int resume_unproven; /* conn.c: resumed, nothing resent confirmed yet */
     int wait;        /* steps until reconnection; -1: not waiting */
     int gave_up;
     long engines;
@@ -425,6 +440,10 @@ typedef struct sim {
     uint32_t next_base_h, next_base_out;
     long streams;
     long s_next; /* next server stanza number */
+    uint8_t *s_big; /* which of them are oversized */
+    size_t ns_big, cs_big;
+    size_t client_limit; /* the client's stanza byte limit (0: default) */
+    uint32_t p_big_push;
 } sim;
 
 #define trace(s, ...)                                                           \
@@ -504,7 +523,14 @@ static const char *body_text(sim *s, char kind, size_t n, uint32_t count)
     return out->d;
 }
 
-static uint32_t s_units(long n) { return 3 + (uint32_t)(n % 17); }
+/* Server stanza n's body length; the oversized ones (--oversized) break
+ * the client's stanza limit and must be skipped, and counted, by it. */
+static uint32_t s_units(const sim *s, long n)
+{
+    if ((size_t)n < s->ns_big && s->s_big[n])
+        return 1300 + (uint32_t)(n % 300); /* over 2048 bytes serialized */
+    return 3 + (uint32_t)(n % 17);
+}
 
 /* ---- pipes ------------------------------------------------------------------------ */
 
@@ -617,7 +643,7 @@ static void srv_send_msg(link *L, ssess *x, int n, int resend)
     epode_stanza_t *st = NULL;
     char id[24];
     snprintf(id, sizeof id, "s%d", n);
-    if (epode_message_new(&g_mem, "chat", x->jid, body_text(s, 's', (size_t)n, s_units(n)), &st) < 0 ||
+    if (epode_message_new(&g_mem, "chat", x->jid, body_text(s, 's', (size_t)n, s_units(s, n)), &st) < 0 ||
         epode_stanza_set_id(st, id) < 0 || epode_stanza_set_from(st, "peer@" DOMAIN "/x") < 0) {
         fail(s, "sim: cannot build a server stanza");
         epode_stanza_unref(st);
@@ -640,7 +666,11 @@ static void srv_push(link *L)
     ssess *x = cur(L);
     if (!x || L->stage != SS_BOUND || L->closing)
         return;
-    int n = (int)L->s->s_next++;
+    sim *s = L->s;
+    int n = (int)s->s_next++;
+    uint8_t big = s->client_limit && chance(&s->r, s->p_big_push);
+    VEC_PUSH(s->s_big, s->ns_big, s->cs_big, big);
+    g_cov.oversized += big;
     if (x->sm) {
         x->out++;
         fifo_push(&x->q, n);
@@ -965,6 +995,10 @@ static void srv_on_parser(void *user, epode_parser_event_t ev, epode_stanza_t *e
     case EPODE_PARSER_STANZA:
         srv_element(L, el);
         return;
+    case EPODE_PARSER_SKIPPED:
+        /* nothing the client sends comes near the server's limits */
+        fail(s, "I7: the server had to skip an element of the client's over its limits");
+        return;
     case EPODE_PARSER_STREAM_CLOSE:
         /* A clean close ends the session (XEP-0198: not resumable). */
         trace(s, "  server: the client closed its stream on link %d", L->id);
@@ -1181,6 +1215,7 @@ static void cb_event(void *u, int ev)
         }
     } else if (ev == EPODE__ENG_RESUMED) {
         trace(s, "client: RESUMED as %s", epode__engine_bound_jid(s->e));
+        s->resume_unproven = epode__engine_sm_pending(s->e) > 0; /* conn.c */
     } else {
         trace(s, "client: event %d", ev);
     }
@@ -1201,7 +1236,7 @@ static void cb_stanza(void *u, epode_stanza_t *st)
     while (s->ns_recv <= n)
         VEC_PUSH(s->s_recv, s->ns_recv, s->cs_recv, 0);
     const char *body = epode_stanza_child_text(st, "body", NULL);
-    if (!body || strcmp(body, body_text(s, 's', n, s_units((long)n))) != 0) {
+    if (!body || strcmp(body, body_text(s, 's', n, s_units(s, (long)n))) != 0) {
         fail(s, "I7: s%lu reached the client with a different body", n);
         return;
     }
@@ -1237,6 +1272,8 @@ static void cb_ended(void *u, int err, int reason, const char *cond, const char 
 static void cb_result(void *u, int acked, const char *id, const char *bytes, size_t len)
 {
     sim *s = u;
+    if (acked)
+        s->fruitless = s->resume_unproven = 0; /* conn.c's eng_sm_result */
     /* The application reacts from inside the ack loop — and may look at
      * the bytes after sending (they are lent "for the call"). Whether they
      * still exist is decided without touching them, and without looking at
@@ -1266,20 +1303,34 @@ static void give_back(void *u, const char *id, const char *bytes, size_t len)
     on_result(u, 0, id, bytes, len);
 }
 
-/* conn.c's should_reconnect(), for the reasons this world produces. */
+/* conn.c's stream_error_is_final(). */
+static int stream_error_is_final(const char *cond)
+{
+    static const char *const final[] = {
+        "conflict", "host-unknown", "host-gone", "not-authorized", "invalid-from",
+        "invalid-namespace", "unsupported-version", "unsupported-encoding",
+        "improper-addressing", "bad-namespace-prefix",
+    };
+    for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
+        if (strcmp(cond, final[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* conn.c's should_reconnect() (MAX_FRUITLESS 5). */
 static int should_reconnect(const sim *s)
 {
     if (s->user_closed)
         return 0;
     if (s->end_reason == EPODE_REASON_NETWORK || s->end_reason == EPODE_REASON_TIMEOUT)
         return 1;
+    if (s->end_reason == EPODE_REASON_TLS)
+        return s->end_err == EPODE_ETLS;
+    if (s->fruitless >= 5)
+        return 0;
     if (s->end_reason == EPODE_REASON_STREAM_ERROR)
-        return strcmp(s->end_cond, "system-shutdown") == 0 ||
-               strcmp(s->end_cond, "connection-timeout") == 0 ||
-               strcmp(s->end_cond, "reset") == 0 ||
-               strcmp(s->end_cond, "internal-server-error") == 0 ||
-               strcmp(s->end_cond, "remote-connection-failed") == 0;
-    return 0;
+        return !stream_error_is_final(s->end_cond);
+    return s->end_reason == EPODE_REASON_PROTOCOL;
 }
 
 /* Delivers all that is left on a zombie (or drops it), then EOF. */
@@ -1343,6 +1394,19 @@ static void teardown(sim *s)
     client_release_link(s, s->end_reason != EPODE_REASON_TIMEOUT);
     epode__engine_free(s->e);
     s->e = NULL;
+    if (s->end_reason == EPODE_REASON_STREAM_ERROR || s->end_reason == EPODE_REASON_PROTOCOL)
+        s->fruitless++;
+    if (s->resume_unproven && s->sm.resumable) {
+        /* conn.c: the resumed stream died before the server confirmed
+         * anything we resent; log in afresh next time, keeping the queue
+         * (the resend policy or a hand-back takes it) */
+        trace(s, "client: the resumed session confirmed nothing: a fresh one next time");
+        g_cov.unproven++;
+        s->sm.resumable = s->sm.enabled = s->sm.requested = 0;
+        s->sm.id[0] = '\0';
+        s->sm.in = 0;
+    }
+    s->resume_unproven = 0;
     if (should_reconnect(s)) {
         s->wait = (int)below(&s->r, 6);
         trace(s, "client: reconnecting in %d steps (%zu queued)", s->wait,
@@ -1377,8 +1441,11 @@ static void client_connect(sim *s)
         .domain = DOMAIN, .localpart = "sim", .password = "pw", .resource = NULL,
         .tls_mode = EPODE_TLS_REQUIRED, .sm = 1, .sm_state = &s->sm,
         .sm_request_every = s->request_every, .sm_resend = s->sm_resend,
+        .max_stanza_bytes = s->client_limit,
     };
-    epode__engine_cbs cbs = {cb_event, cb_stanza, cb_ended, NULL, cb_result};
+    /* designated: the engine's callback set grows (skipped, ...) */
+    epode__engine_cbs cbs = {.event = cb_event, .stanza = cb_stanza, .ended = cb_ended,
+                             .sm_result = cb_result};
     int rc = epode__engine_new(&g_mem, &cfg, &cbs, s, &s->e);
     if (rc < 0) {
         fail(s, "engine_new: %s", epode_strerror(rc));
@@ -1649,6 +1716,10 @@ static void draw_params(sim *s)
         s->p_enable_fail = 0;
     if (g_avoid & AVOID_NOSM)
         s->p_nosm = 0;
+    if (g_oversized) { /* drawn last: other schedules stay as they were */
+        s->client_limit = below(r, 3) == 0 ? 2048 : 0;
+        s->p_big_push = 20 + below(r, 100);
+    }
 }
 
 enum act {
@@ -1848,6 +1919,7 @@ static void free_world(sim *s)
     free(s->m);
     fifo_free(&s->outbox);
     free(s->s_recv);
+    free(s->s_big);
     free(s->tmp.d);
     free(s->body.d);
 }
@@ -1962,7 +2034,7 @@ static int run_one(sim *s, uint64_t seed, int verbose, long chaos_cap)
 static void usage(void)
 {
     fprintf(stderr, "usage: sim [--schedules N] [--seed S] [--verbose] [--chaos N] [--shrink] "
-                    "[--failures N] [--avoid BUG|all]...\n");
+                    "[--failures N] [--oversized 0|1] [--avoid BUG|all]...\n");
     exit(2);
 }
 
@@ -1984,6 +2056,7 @@ int main(int argc, char **argv)
 {
     long long n = -1;
     long print_max = 20;
+    int oversized = 1;
     uint64_t seed = 1;
     int have_seed = 0, verbose = 0, shrink = 0;
     long chaos = -1;
@@ -1999,6 +2072,10 @@ int main(int argc, char **argv)
             verbose = 1;
         } else if (!strcmp(argv[i], "--failures") && i + 1 < argc) {
             print_max = atol(argv[++i]);
+        } else if (!strcmp(argv[i], "--oversized") && i + 1 < argc) {
+            oversized = atoi(argv[++i]) != 0;
+            snprintf(g_avoid_args + strlen(g_avoid_args), sizeof g_avoid_args - strlen(g_avoid_args),
+                     " --oversized %d", oversized);
         } else if (!strcmp(argv[i], "--shrink")) {
             shrink = 1;
         } else if (!strcmp(argv[i], "--avoid") && i + 1 < argc) {
@@ -2023,6 +2100,7 @@ int main(int argc, char **argv)
         const char *env = getenv("EPODE_SIM_SCHEDULES");
         n = env && *env ? atoll(env) : have_seed ? 1 : 100000;
     }
+    g_oversized = oversized;
     if (epode_global_init() < 0) {
         fprintf(stderr, "sim: epode_global_init failed\n");
         return 2;
@@ -2061,6 +2139,7 @@ int main(int argc, char **argv)
         const struct regression *rg = regression ? &regressions[i + (long long)n_regression] : NULL;
         uint64_t sd = rg ? rg->seed : seed + (uint64_t)i;
         long cap = rg ? rg->chaos : chaos;
+        g_oversized = rg ? rg->oversized : oversized;
         if (regression)
             total++;
         if (!run_one(&s, sd, verbose, cap))
@@ -2080,9 +2159,11 @@ int main(int argc, char **argv)
         if (j < nkinds)
             kind_n[j]++;
         if (printed++ < print_max) {
-            char capped[40] = "";
+            char capped[60] = "";
             if (cap >= 0)
                 snprintf(capped, sizeof capped, " --chaos %ld", cap);
+            if (rg && rg->oversized != oversized)
+                strcat(capped, rg->oversized ? " --oversized 1" : " --oversized 0");
             printf("sim: %sseed %" PRIu64 "%s%s%s FAILED: %s\n"
                    "  replay: tests/sim/sim --seed %" PRIu64 "%s%s --verbose\n",
                    rg ? "regression " : "", sd, rg ? " (" : "", rg ? rg->bug : "", rg ? ")" : "",
@@ -2096,13 +2177,15 @@ int main(int argc, char **argv)
                "%ld restarts (%ld losing state), %ld resumptions, %ld refused (%ld with h, %ld "
                "without, %ld unknown), %ld queued at a fresh READY (%ld arrived twice), %ld enable "
                "refused, %ld READY without SM, %ld schedules past 2^32, %ld with 100+ queued, %ld "
-               "acked, %ld handed back, %ld clean closes, %ld give-ups\n",
+               "acked, %ld handed back, %ld clean closes, %ld give-ups, %ld unproven resumptions "
+               "abandoned, %ld oversized stanzas pushed\n",
                g_cov.cuts, g_cov.armed_cuts, g_cov.timeouts, g_cov.zombies, g_cov.takeovers,
                g_cov.restarts, g_cov.restarts_lost, g_cov.resumed,
                g_cov.refused_h + g_cov.refused_no_h + g_cov.refused_unknown, g_cov.refused_h,
                g_cov.refused_no_h, g_cov.refused_unknown, g_cov.resent_after_refusal,
                g_cov.dup_allowed, g_cov.enable_failed, g_cov.no_sm_streams, g_cov.wrapped,
-               g_cov.long_queue, g_cov.acked, g_cov.back, g_cov.graceful_close, g_cov.gave_up);
+               g_cov.long_queue, g_cov.acked, g_cov.back, g_cov.graceful_close, g_cov.gave_up,
+               g_cov.unproven, g_cov.oversized);
     char range[80] = "no seed range";
     if (n > 0)
         snprintf(range, sizeof range, "seed range %" PRIu64 "..%" PRIu64, seed, seed + (uint64_t)n - 1);

@@ -582,9 +582,9 @@ TEST(from_text_rejects_a_nul_inside_the_given_length)
     CHECK_INT(cond, EPODE_STREAM_NOT_WELL_FORMED);
 }
 
-TEST(from_text_rejects_a_300k_attribute_as_policy_violation)
+TEST(from_text_rejects_a_400k_attribute_as_policy_violation)
 {
-    size_t n = 300 * 1024;
+    size_t n = 400 * 1024;
     char *t = malloc(n + 32);
     CHECK(t != NULL);
     memcpy(t, "<a b='", 6);
@@ -597,9 +597,9 @@ TEST(from_text_rejects_a_300k_attribute_as_policy_violation)
     CHECK_INT(cond, EPODE_STREAM_POLICY_VIOLATION);
 }
 
-TEST(from_text_rejects_300k_of_text_as_policy_violation)
+TEST(from_text_rejects_400k_of_text_as_policy_violation)
 {
-    size_t n = 300 * 1024;
+    size_t n = 400 * 1024;
     char *t = malloc(n + 32);
     CHECK(t != NULL);
     memcpy(t, "<a>", 3);
@@ -614,10 +614,10 @@ TEST(from_text_rejects_300k_of_text_as_policy_violation)
 
 TEST(from_text_rejects_deep_nesting_as_policy_violation)
 {
-    char t[2000] = "";
-    for (int i = 0; i < 100; i++)
+    char t[3000] = "";
+    for (int i = 0; i < 300; i++)
         strcat(t, "<a>");
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < 300; i++)
         strcat(t, "</a>");
     epode_stream_cond_t cond;
     CHECK_INT(bad(t, (size_t)-1, &cond), EPODE_ELIMIT);

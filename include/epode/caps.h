@@ -6,8 +6,10 @@
  *
  * A caps helper sits on a disco helper (epode/disco.h) of the same
  * connection: make it with epode_caps_new() and free it with
- * epode_caps_free() before the disco helper and the connection. It
- * survives reconnects. */
+ * epode_caps_free() before the disco helper. It survives reconnects.
+ * Freeing the connection first is allowed: the helper becomes inert (what
+ * it learnt from presence is forgotten, without callbacks; the cache and
+ * our ver stay); still free it, then the disco helper. */
 #ifndef EPODE_CAPS_H
 #define EPODE_CAPS_H
 
@@ -52,7 +54,8 @@ EPODE_API int epode_caps_hash(const epode_disco_info_t *info, const char *algo, 
  * broadcast presence when our features change, and learns others'
  * capabilities from their presence. `node` names the software (a URI,
  * e.g. "https://example.org/mybot"). Caller owns *out. Errors:
- * EPODE_EINVAL, EPODE_ENOMEM.
+ * EPODE_EINVAL, EPODE_ESTATE (the disco helper's connection was freed),
+ * EPODE_ENOMEM.
  */
 EPODE_API int epode_caps_new(epode_disco_t *disco, const char *node, epode_caps_t **out);
 

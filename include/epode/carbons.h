@@ -38,8 +38,11 @@ typedef void (*epode_carbon_cb)(epode_conn_t *conn, epode_carbon_dir_t dir,
 /**
  * Makes the helper: carbon copies arriving on `conn` are checked and
  * passed to `cb`. Nothing is sent until epode_carbons_enable(). Survives
- * reconnects. Caller owns *out and frees it with epode_carbons_free()
- * before the connection. Errors: EPODE_EINVAL, EPODE_ENOMEM.
+ * reconnects. Caller owns *out and frees it with epode_carbons_free().
+ * Freeing the connection first is allowed: the helper becomes inert (a
+ * pending request is forgotten, its callback not called;
+ * epode_carbons_enable() returns EPODE_ESTATE); still free it. Errors:
+ * EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_carbons_new(epode_conn_t *conn, epode_carbon_cb cb, void *user,
                                 epode_carbons_t **out);
@@ -60,7 +63,7 @@ typedef void (*epode_carbons_enable_cb)(epode_conn_t *conn, int enabled, int sta
  * every reconnect (servers forget them with the session). If the
  * connection is not READY now, the request goes out at the next READY.
  * `cb` (may be NULL) hears every answer. Errors: EPODE_EINVAL,
- * EPODE_ENOMEM.
+ * EPODE_ESTATE (the connection was freed), EPODE_ENOMEM.
  */
 EPODE_API int epode_carbons_enable(epode_carbons_t *c, int enable, epode_carbons_enable_cb cb,
                                    void *user);

@@ -6,8 +6,11 @@
  *
  * A disco helper belongs to one connection: make it with
  * epode_disco_new() (before or after connecting; it survives reconnects)
- * and free it with epode_disco_free() before the connection is freed.
- * Registrations are per node; the NULL node is the entity itself. */
+ * and free it with epode_disco_free(). Freeing the connection first is
+ * allowed: the helper becomes inert (it answers nothing, pending queries
+ * are forgotten without their callbacks, asking returns EPODE_ESTATE,
+ * epode_disco_conn() returns NULL; the registry still works); still free
+ * it. Registrations are per node; the NULL node is the entity itself. */
 #ifndef EPODE_DISCO_H
 #define EPODE_DISCO_H
 
@@ -117,11 +120,12 @@ EPODE_API void epode_disco_items_free(epode_disco_items_t *items);
 EPODE_API int epode_disco_new(epode_conn_t *conn, epode_disco_t **out);
 
 /** Stops answering, cancels pending queries (their callbacks are not
- * called) and frees the helper. Call before freeing the connection, and
- * not from inside one of this helper's own callbacks. NULL is a no-op. */
+ * called) and frees the helper. Call it before or after freeing the
+ * connection (see above), but not from inside one of this helper's own
+ * callbacks. NULL is a no-op. */
 EPODE_API void epode_disco_free(epode_disco_t *disco);
 
-/** The connection the helper was made on. */
+/** The connection the helper was made on; NULL once that was freed. */
 EPODE_API epode_conn_t *epode_disco_conn(const epode_disco_t *disco);
 
 /* ---- what we answer (per node; NULL node: ourselves) ------------------ */
@@ -218,7 +222,8 @@ typedef void (*epode_disco_items_cb)(epode_disco_t *disco, const char *jid, cons
  * none) and calls `cb` once with the answer. Only an answer from `jid`
  * is accepted. `timeout_ms` 0 means 30 s. *id (may be NULL) is for
  * epode_disco_cancel(). Errors: EPODE_EINVAL, EPODE_EJID, EPODE_ESTATE
- * (not connected), EPODE_ENOMEM; `cb` is never called then.
+ * (not connected, or the connection was freed), EPODE_ENOMEM; `cb` is
+ * never called then.
  */
 EPODE_API int epode_disco_get_info(epode_disco_t *disco, const char *jid, const char *node,
                                    unsigned timeout_ms, epode_disco_info_cb cb, void *user,

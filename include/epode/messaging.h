@@ -168,8 +168,9 @@ typedef struct epode_messaging epode_messaging_t;
 
 /**
  * Makes a messaging helper on `conn` and registers its handlers. It lives
- * until epode_messaging_free(), across reconnects, and must be freed
- * before the connection. Nothing is opt-in yet: no receipts, no
+ * until epode_messaging_free(), across reconnects. Freeing the connection
+ * first is allowed: the helper becomes inert (sending returns
+ * EPODE_ESTATE); still free it. Nothing is opt-in yet: no receipts, no
  * origin-ids. If `conn` is ready it sends the disco#info query about our
  * account at once (see stable stanza ids above), otherwise on READY.
  * Caller owns *out. Errors: EPODE_EINVAL, EPODE_ENOMEM, and as
@@ -207,7 +208,8 @@ EPODE_API int epode_messaging_handler_remove(epode_messaging_t *m, unsigned id);
  * Sends a message built by the application, giving it a fresh id first if
  * it has none (so the id the caller reads afterwards with
  * epode_stanza_get_id() is the one receipts will name). The caller keeps
- * its reference. Errors as epode_conn_send(), and EPODE_ERANDOM.
+ * its reference. Errors as epode_conn_send(), EPODE_ERANDOM, and
+ * EPODE_ESTATE once the connection was freed (`msg` untouched then).
  */
 EPODE_API int epode_messaging_send(epode_messaging_t *m, epode_stanza_t *msg);
 
@@ -247,7 +249,8 @@ EPODE_API int epode_messaging_set_receipt_cb(epode_messaging_t *m, epode_receipt
 /**
  * Sends a standalone chat state notification (a chat message without a
  * body, with a `<no-store/>` hint, XEP-0334) to `to`. Errors: EPODE_EINVAL
- * (bad JID or state), and as epode_conn_send().
+ * (bad JID or state), EPODE_ESTATE (the connection was freed), and as
+ * epode_conn_send().
  */
 EPODE_API int epode_messaging_send_chatstate(epode_messaging_t *m, const char *to,
                                              epode_chatstate_t state);

@@ -94,8 +94,12 @@ typedef void (*epode_muc_cb)(epode_conn_t *conn, const epode_muc_event_t *ev, vo
 /**
  * Makes the MUC helper of `conn`; `cb` receives all room events. Survives
  * reconnects (joined rooms are joined again at READY). Caller owns *out
- * and frees it with epode_muc_free() before the connection. Errors:
- * EPODE_EINVAL, EPODE_ENOMEM.
+ * and frees it with epode_muc_free(). Freeing the connection first is
+ * allowed: the helper becomes inert, without events (its rooms stay
+ * valid, no longer joined, with their last known occupants and subject,
+ * until epode_muc_free(); joining and sending return EPODE_ESTATE,
+ * leaving drops the room at once); still free it.
+ * Errors: EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_muc_new(epode_conn_t *conn, epode_muc_cb cb, void *user, epode_muc_t **out);
 
@@ -120,7 +124,7 @@ EPODE_API int epode_muc_set_nick_retry(epode_muc_t *muc, const char *suffix, uns
  * READY the join goes out at the next READY. *out (may be NULL) receives
  * the room handle. Errors: EPODE_EINVAL, EPODE_EJID (room not a bare JID,
  * or room/nick not a valid JID), EPODE_ESTATE (already in or joining that
- * room), EPODE_ENOMEM.
+ * room, or the connection was freed), EPODE_ENOMEM.
  */
 EPODE_API int epode_muc_join(epode_muc_t *muc, const char *room, const char *nick,
                              const char *password, int maxstanzas, int seconds,

@@ -22,8 +22,11 @@ typedef struct epode_ping epode_ping_t;
  * Makes a ping helper on `conn`: from now on every `<ping/>` IQ get that
  * reaches the connection is answered with an empty result. The helper
  * survives reconnects. Caller owns *out and frees it with
- * epode_ping_free() before freeing the connection. Errors: EPODE_EINVAL,
- * EPODE_ENOMEM (nothing registered then).
+ * epode_ping_free(). Freeing the connection first is allowed: the helper
+ * becomes inert (pending pings are forgotten, their callbacks not
+ * called; epode_ping_send() and epode_ping_set_keepalive() return
+ * EPODE_ESTATE); still free it. Errors: EPODE_EINVAL, EPODE_ENOMEM
+ * (nothing registered then).
  */
 EPODE_API int epode_ping_new(epode_conn_t *conn, epode_ping_t **out);
 
@@ -46,7 +49,8 @@ typedef void (*epode_ping_cb)(epode_conn_t *conn, const char *jid, int status,
 /**
  * Pings `jid` (NULL: our server) and calls `cb` once with the outcome.
  * `timeout_ms` 0 means 30 s. Errors: EPODE_EINVAL, EPODE_EJID, EPODE_ESTATE
- * (not READY), EPODE_ENOMEM; `cb` is never called then.
+ * (not READY, or the connection was freed), EPODE_ENOMEM; `cb` is never
+ * called then.
  */
 EPODE_API int epode_ping_send(epode_ping_t *ping, const char *jid, unsigned timeout_ms,
                               epode_ping_cb cb, void *user);
@@ -61,7 +65,8 @@ typedef void (*epode_ping_dead_cb)(epode_conn_t *conn, unsigned timeout_ms, void
  * interval), calls `cb` (may be NULL) and closes the connection with
  * epode_conn_close(). `interval_ms` 0 turns liveness pings off (the
  * default). May be called at any time; replaces the earlier setting.
- * Errors: EPODE_EINVAL, EPODE_ENOMEM.
+ * Errors: EPODE_EINVAL, EPODE_ESTATE (the connection was freed),
+ * EPODE_ENOMEM.
  */
 EPODE_API int epode_ping_set_keepalive(epode_ping_t *ping, unsigned interval_ms,
                                        unsigned timeout_ms, epode_ping_dead_cb cb, void *user);

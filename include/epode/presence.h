@@ -10,8 +10,10 @@
  * connection, lives across reconnects (it is emptied, without events,
  * when the connection ends: every contact's presence is unknown again
  * until the server sends it after the next READY) and is freed by the
- * application before the connection. Presence from MUC rooms (with a
- * muc#user child) is left to the MUC helper and not tracked.
+ * application. Freeing the connection first is allowed: the tracker
+ * becomes inert and empty (no tracker function uses the connection);
+ * still free it. Presence from MUC rooms (with a muc#user child) is left
+ * to the MUC helper and not tracked.
  *
  * Built on the public API only (handlers and event listeners).
  * Everything belongs to the connection's thread. Memory comes from the C
@@ -142,8 +144,8 @@ typedef void (*epode_presence_event_cb)(epode_conn_t *conn, const epode_presence
 
 /**
  * Makes a tracker on `conn` and registers its handlers. Caller owns *out
- * and frees it with epode_presence_tracker_free() before the connection.
- * Errors: EPODE_EINVAL, EPODE_ENOMEM.
+ * and frees it with epode_presence_tracker_free(), before or after the
+ * connection (see above). Errors: EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_presence_tracker_new(epode_conn_t *conn, epode_presence_tracker_t **out);
 /** Removes the tracker's handlers and frees it. NULL is fine. Not from

@@ -110,15 +110,18 @@ typedef struct epode_roster_cache {
  * Makes a roster helper on `conn` and registers its handlers: a fetch on
  * every READY (if the connection is READY already, one starts on the
  * next loop turn) and roster pushes. Caller owns *out and frees it with
- * epode_roster_free() before freeing the connection. Errors:
- * EPODE_EINVAL, EPODE_ENOMEM.
+ * epode_roster_free(). Freeing the connection first is allowed: the
+ * helper becomes inert (its items stay readable; fetch, add and remove
+ * return EPODE_ESTATE); still free it. Errors: EPODE_EINVAL,
+ * EPODE_ENOMEM.
  */
 EPODE_API int epode_roster_new(epode_conn_t *conn, epode_roster_t **out);
 
 /**
  * Removes the helper's handlers and frees it with its items. Pending
- * add/remove callbacks are called with EPODE_ECANCELED first. NULL is a
- * no-op. Not from inside one of the roster's own callbacks.
+ * add/remove callbacks are called with EPODE_ECANCELED first (also when
+ * the connection was freed before). NULL is a no-op. Not from inside one
+ * of the roster's own callbacks.
  */
 EPODE_API void epode_roster_free(epode_roster_t *roster);
 
@@ -158,7 +161,8 @@ EPODE_API int epode_roster_load_ver(epode_roster_t *roster, const char *ver);
 /**
  * Fetches the roster now (an automatic fetch runs on every READY; this is
  * for a fetch on demand). A fetch already under way is not duplicated.
- * Errors: EPODE_ESTATE (not READY), EPODE_ENOMEM.
+ * Errors: EPODE_ESTATE (not READY, or the connection was freed),
+ * EPODE_ENOMEM.
  */
 EPODE_API int epode_roster_fetch(epode_roster_t *roster);
 
@@ -209,8 +213,8 @@ EPODE_API const char *epode_roster_sub_name(epode_roster_sub_t sub);
  * none) and the `ngroups` groups given replace what the item had. `cb`
  * (may be NULL) gets the answer; on an error return it is never called.
  * The roster itself changes when the server's push arrives. Errors:
- * EPODE_EINVAL (NULL, empty group), EPODE_EJID, EPODE_ESTATE (not READY),
- * EPODE_ENOMEM.
+ * EPODE_EINVAL (NULL, empty group), EPODE_EJID, EPODE_ESTATE (not READY,
+ * or the connection was freed), EPODE_ENOMEM.
  */
 EPODE_API int epode_roster_add(epode_roster_t *roster, const char *jid, const char *name,
                                const char *const *groups, size_t ngroups,

@@ -22,8 +22,10 @@ typedef struct epode_version_helper epode_version_helper_t;
  * Makes the helper on `conn` and starts answering version queries with
  * `name` and `version` (both required) and `os` (NULL: not disclosed).
  * The strings are copied. Survives reconnects. Caller owns *out and frees
- * it with epode_version_helper_free() before the connection. Errors:
- * EPODE_EINVAL, EPODE_ENOMEM.
+ * it with epode_version_helper_free(). Freeing the connection first is
+ * allowed: the helper becomes inert (pending queries are forgotten, their
+ * callbacks not called; epode_version_query() returns EPODE_ESTATE);
+ * still free it. Errors: EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_version_helper_new(epode_conn_t *conn, const char *name,
                                        const char *version, const char *os,
@@ -52,7 +54,8 @@ typedef void (*epode_version_cb)(epode_conn_t *conn, const char *jid, int status
 /**
  * Asks `jid` (NULL: our server) for its software version; `cb` is called
  * once. `timeout_ms` 0 means 30 s. Errors: EPODE_EINVAL, EPODE_EJID,
- * EPODE_ESTATE (not READY), EPODE_ENOMEM; `cb` is never called then.
+ * EPODE_ESTATE (not READY, or the connection was freed), EPODE_ENOMEM;
+ * `cb` is never called then.
  */
 EPODE_API int epode_version_query(epode_version_helper_t *v, const char *jid,
                                   unsigned timeout_ms, epode_version_cb cb, void *user);

@@ -16,7 +16,10 @@
  *   peer's XML, so an entry cannot carry unhashed content to other JIDs.
  * - Everything a stranger can make us keep is bounded: JIDs tracked,
  *   queries in flight, cached entries and the bytes entries hold; reaching
- *   a bound is reported through the limit callback. */
+ *   a bound is reported through the limit callback.
+ * - Freed before its connection, the helper lets go of it on
+ *   EPODE_CONN_FREED and never touches it again; it still needs its disco
+ *   helper, which the application frees after it. */
 #include <epode.h>
 
 #include <gnutls/crypto.h>
@@ -872,6 +875,8 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     (void)conn;
     epode_caps_t *c = user;
+    if (!c->conn)
+        return EPODE_PASS;
     const char *from = epode_stanza_get_from(st), *type = epode_stanza_get_type(st);
     if (!from || epode_jid_validate(from) != 0)
         return EPODE_PASS;
@@ -1011,7 +1016,7 @@ static void on_disco_changed(epode_disco_t *disco, const char *node, void *user)
     epode_caps_t *c = user;
     if (node || recompute(c) <= 0)
         return;
-    if (c->last && epode_conn_is_ready(c->conn)) {
+    if (c->last && c->conn && epode_conn_is_ready(c->conn)) {
         epode_stanza_t *p = epode_stanza_ref(c->last); /* the filter replaces c->last */
         epode_conn_send(c->conn, p);
         epode_stanza_unref(p);
@@ -1036,8 +1041,21 @@ static void forget_session(epode_caps_t *c)
 static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     (void)conn;
-    if (ev == EPODE_CONN_DISCONNECTED)
-        forget_session(user);
+    epode_caps_t *c = user;
+    if (ev == EPODE_CONN_DISCONNECTED) {
+        forget_session(c);
+    } else if (ev == EPODE_CONN_FREED) {
+        /* Our handler ids die with the connection. The disco helper
+         * heard FREED first (it was made first): canceling our queries
+         * there only forgets them. Nobody is told: the application is
+         * freeing things. */
+        c->conn = NULL;
+        c->h_out = c->h_pres = c->h_ev = 0;
+        epode_caps_cb cb = c->cb;
+        c->cb = NULL;
+        forget_session(c);
+        c->cb = cb;
+    }
 }
 
 int epode_caps_new(epode_disco_t *disco, const char *node, epode_caps_t **out)
@@ -1045,6 +1063,8 @@ int epode_caps_new(epode_disco_t *disco, const char *node, epode_caps_t **out)
     if (!disco || !node || !*node || !out)
         return EPODE_EINVAL;
     epode_conn_t *conn = epode_disco_conn(disco);
+    if (!conn)
+        return EPODE_ESTATE; /* the connection was freed */
     const epode_mem_t *mem = im_mem(conn);
     epode_caps_t *c = im_zalloc(mem, sizeof *c);
     if (!c)
@@ -1084,11 +1104,11 @@ void epode_caps_free(epode_caps_t *c)
     c->cb = NULL; /* freeing tells no one */
     if (c->h_changed)
         epode_disco_remove_changed_cb(c->disco, c->h_changed);
-    if (c->h_out)
+    if (c->conn && c->h_out)
         epode_handler_remove(c->conn, c->h_out);
-    if (c->h_pres)
+    if (c->conn && c->h_pres)
         epode_handler_remove(c->conn, c->h_pres);
-    if (c->h_ev)
+    if (c->conn && c->h_ev)
         epode_handler_remove(c->conn, c->h_ev);
     forget_session(c);
     if (c->alias)

@@ -1,7 +1,8 @@
 /* lib/im/carbons.c — XEP-0280 on the public API: the enable/disable IQ,
  * re-enabling after each reconnect, and the checks a carbon copy must
  * pass before the application sees it. It must never deliver a carbon
- * that does not come from our own bare JID. */
+ * that does not come from our own bare JID. Freed before its connection,
+ * it lets go of it on EPODE_CONN_FREED and never touches it again. */
 #include <epode.h>
 
 #include <stdlib.h>
@@ -47,6 +48,8 @@ static int from_own_account(epode_conn_t *conn, const epode_mem_t *mem, const ch
 static int on_message(epode_conn_t *conn, epode_stanza_t *msg, void *user)
 {
     epode_carbons_t *c = user;
+    if (!c->conn)
+        return EPODE_PASS;
     epode_stanza_t *wrap = NULL;
     epode_carbon_dir_t dir = EPODE_CARBON_RECEIVED;
     for (epode_stanza_t *ch = epode_stanza_first_child(msg); ch; ch = epode_stanza_next(ch)) {
@@ -92,6 +95,8 @@ static void on_enable_answer(epode_conn_t *conn, epode_stanza_t *result, int sta
 {
     epode_carbons_t *c = user;
     c->iq_id = 0;
+    if (!c->conn)
+        return; /* the connection is being freed: forgotten, untold */
     epode_stanza_cond_t cond = EPODE_COND_NONE;
     const char *type = result ? epode_stanza_get_type(result) : NULL;
     if (type && strcmp(type, "error") == 0 &&
@@ -129,7 +134,12 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     (void)conn;
     epode_carbons_t *c = user;
-    if (ev == EPODE_CONN_DISCONNECTED) {
+    if (ev == EPODE_CONN_FREED) {
+        /* our ids die with the connection; a pending answer is forgotten */
+        c->conn = NULL;
+        c->msg_id = c->event_id = c->iq_id = 0;
+        c->enabled = 0;
+    } else if (ev == EPODE_CONN_DISCONNECTED) {
         c->enabled = 0;
         c->iq_id = 0;
     } else if (ev == EPODE_CONN_READY && c->wanted == 1) {
@@ -165,10 +175,12 @@ void epode_carbons_free(epode_carbons_t *c)
 {
     if (!c)
         return;
-    epode_handler_remove(c->conn, c->msg_id);
-    epode_handler_remove(c->conn, c->event_id);
-    if (c->iq_id)
-        epode_handler_remove(c->conn, c->iq_id);
+    if (c->conn) {
+        epode_handler_remove(c->conn, c->msg_id);
+        epode_handler_remove(c->conn, c->event_id);
+        if (c->iq_id)
+            epode_handler_remove(c->conn, c->iq_id);
+    }
     im_free(c->mem, c);
 }
 
@@ -176,6 +188,8 @@ int epode_carbons_enable(epode_carbons_t *c, int enable, epode_carbons_enable_cb
 {
     if (!c)
         return EPODE_EINVAL;
+    if (!c->conn)
+        return EPODE_ESTATE;
     int wanted = c->wanted;
     epode_carbons_enable_cb old_cb = c->enable_cb;
     void *old_user = c->enable_user;

@@ -3,7 +3,9 @@
  * others' answers into plain structures. Built on the public API only
  * (DESIGN.md, principle 5): it must never include a lib/ header. Peers'
  * answers are untrusted: invalid entries are skipped, nothing is assumed
- * present. */
+ * present. Freed before its connection, it lets go of it on
+ * EPODE_CONN_FREED: the registry still works (the caps helper reads it),
+ * nothing touches the connection again. */
 #include <epode.h>
 
 #include <stdlib.h>
@@ -286,7 +288,7 @@ typedef struct pending {
 struct epode_disco {
     epode_conn_t *conn;
     const epode_mem_t *mem; /* the context's allocator, for all we own */
-    unsigned h_info, h_items;
+    unsigned h_info, h_items, h_ev;
     node **nodes;
     size_t nnodes, capnodes;
     alias *aliases;
@@ -751,15 +753,30 @@ static int answer(epode_conn_t *conn, epode_stanza_t *iq, void *user, int items)
 
 static int on_info_get(epode_conn_t *conn, epode_stanza_t *iq, void *user)
 {
-    return answer(conn, iq, user, 0);
+    epode_disco_t *d = user;
+    return d->conn ? answer(conn, iq, user, 0) : EPODE_PASS;
 }
 
 static int on_items_get(epode_conn_t *conn, epode_stanza_t *iq, void *user)
 {
-    return answer(conn, iq, user, 1);
+    epode_disco_t *d = user;
+    return d->conn ? answer(conn, iq, user, 1) : EPODE_PASS;
 }
 
 /* ---- the helper's life ------------------------------------------------------ */
+
+/* The connection is being freed: our handler ids die with it. Pending
+ * queries stay listed (their ids are what epode_disco_cancel() takes)
+ * but their callbacks are never called. */
+static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
+{
+    (void)conn;
+    epode_disco_t *d = user;
+    if (ev != EPODE_CONN_FREED)
+        return;
+    d->conn = NULL;
+    d->h_info = d->h_items = d->h_ev = 0;
+}
 
 int epode_disco_new(epode_conn_t *conn, epode_disco_t **out)
 {
@@ -782,6 +799,8 @@ int epode_disco_new(epode_conn_t *conn, epode_disco_t **out)
     if (rc == 0)
         rc = epode_handler_add(conn, "iq", EPODE_NS_DISCO_ITEMS, "get", on_items_get, d,
                                &d->h_items);
+    if (rc == 0)
+        rc = epode_conn_add_event_cb(conn, on_conn_event, d, &d->h_ev);
     if (rc < 0) {
         epode_disco_free(d);
         return rc;
@@ -800,14 +819,17 @@ void epode_disco_free(epode_disco_t *d)
 {
     if (!d)
         return;
-    if (d->h_info)
+    if (d->conn && d->h_info)
         epode_handler_remove(d->conn, d->h_info);
-    if (d->h_items)
+    if (d->conn && d->h_items)
         epode_handler_remove(d->conn, d->h_items);
+    if (d->conn && d->h_ev)
+        epode_handler_remove(d->conn, d->h_ev);
     while (d->pending) {
         pending *p = d->pending;
         d->pending = p->next;
-        epode_handler_remove(d->conn, p->id);
+        if (d->conn)
+            epode_handler_remove(d->conn, p->id);
         pending_free(d->mem, p);
     }
     const epode_mem_t *mem = d->mem;
@@ -870,6 +892,10 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
     epode_disco_t *d = p->disco;
     const epode_mem_t *mem = d->mem; /* the callback may free d */
     unlink_pending(d, p);
+    if (!d->conn) { /* the connection is being freed: forgotten, untold */
+        pending_free(mem, p);
+        return;
+    }
     epode_stanza_cond_t cond = EPODE_COND_NONE;
     epode_disco_info_t *info = NULL;
     epode_disco_items_t *items = NULL;
@@ -903,7 +929,7 @@ static int ask(epode_disco_t *d, const char *jid, const char *node_name, unsigne
         return EPODE_EINVAL;
     if (jid && epode_jid_validate(jid) != 0)
         return EPODE_EJID;
-    if (!epode_conn_is_ready(d->conn))
+    if (!d->conn || !epode_conn_is_ready(d->conn))
         return EPODE_ESTATE;
     pending *p = im_zalloc(d->mem, sizeof *p);
     int err = 0;
@@ -958,7 +984,8 @@ int epode_disco_cancel(epode_disco_t *d, unsigned id)
     for (pending *p = d->pending; p; p = p->next)
         if (p->id == id) {
             unlink_pending(d, p);
-            epode_handler_remove(d->conn, p->id);
+            if (d->conn)
+                epode_handler_remove(d->conn, p->id);
             pending_free(d->mem, p);
             return 0;
         }

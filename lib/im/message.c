@@ -11,7 +11,10 @@
  * strips forged ones (XEP-0359 §7): our own account once its disco#info,
  * asked on every READY, lists urn:xmpp:sid:0 (for that session), or
  * an entity the application names. Never because of what anyone else
- * announces, and never before that answer. */
+ * announces, and never before that answer.
+ *
+ * Freed before its connection, the helper lets go of it on
+ * EPODE_CONN_FREED and never touches it again. */
 #include <epode.h>
 
 #include <string.h>
@@ -387,6 +390,8 @@ static void compact(epode_messaging_t *m)
 static int on_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     epode_messaging_t *m = user;
+    if (!m->conn)
+        return EPODE_PASS;
     const char *t = epode_stanza_get_type(st);
     int ti = t ? type_index(t) : -1;
     if (ti < 0)
@@ -464,6 +469,8 @@ static void on_own_info(epode_conn_t *conn, epode_stanza_t *result, int status, 
     (void)conn;
     epode_messaging_t *m = user;
     m->sid_iq = 0;
+    if (!m->conn)
+        return; /* the connection is being freed */
     const char *type = result ? epode_stanza_get_type(result) : NULL;
     epode_disco_info_t *info;
     if (status != 0 || !type || strcmp(type, "result") != 0 ||
@@ -498,7 +505,12 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     (void)conn;
     epode_messaging_t *m = user;
-    if (ev == EPODE_CONN_READY) {
+    if (ev == EPODE_CONN_FREED) {
+        /* our ids die with the connection; the question is forgotten */
+        m->conn = NULL;
+        m->in_id = m->out_id = m->ev_id = m->sid_iq = 0;
+        m->own_sid = 0;
+    } else if (ev == EPODE_CONN_READY) {
         m->own_sid = 0; /* a new session: what we knew may not hold */
         if (m->sid_iq)
             epode_handler_remove(m->conn, m->sid_iq);
@@ -541,13 +553,13 @@ void epode_messaging_free(epode_messaging_t *m)
 {
     if (!m)
         return;
-    if (m->in_id)
+    if (m->conn && m->in_id)
         epode_handler_remove(m->conn, m->in_id);
-    if (m->out_id)
+    if (m->conn && m->out_id)
         epode_handler_remove(m->conn, m->out_id);
-    if (m->ev_id)
+    if (m->conn && m->ev_id)
         epode_handler_remove(m->conn, m->ev_id);
-    if (m->sid_iq)
+    if (m->conn && m->sid_iq)
         epode_handler_remove(m->conn, m->sid_iq); /* its callback is not called */
     const epode_mem_t *mem = m->mem;
     for (size_t i = 0; i < m->ntrusted; i++)
@@ -599,6 +611,8 @@ int epode_messaging_send(epode_messaging_t *m, epode_stanza_t *msg)
 {
     if (!m || !msg)
         return EPODE_EINVAL;
+    if (!m->conn)
+        return EPODE_ESTATE;
     if (!epode_stanza_get_id(msg)) {
         int rc = epode_stanza_set_new_id(msg, NULL);
         if (rc < 0)
@@ -629,6 +643,8 @@ int epode_messaging_send_chatstate(epode_messaging_t *m, const char *to,
 {
     if (!m || !to || epode_jid_validate(to) < 0 || !epode_chatstate_name(state))
         return EPODE_EINVAL;
+    if (!m->conn)
+        return EPODE_ESTATE;
     epode_stanza_t *msg;
     int rc = epode_message_new(m->mem, "chat", to, NULL, &msg);
     if (rc < 0)

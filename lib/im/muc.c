@@ -2,7 +2,9 @@
  * connection, their occupants and subject, joining (with history limits,
  * passwords, nick-conflict retries and instant-room unlocking), leaving,
  * sending, and rejoining after a reconnect. It reads only stanzas whose
- * `from` is a room it has joined; it never keeps a stanza. */
+ * `from` is a room it has joined; it never keeps a stanza. Freed before
+ * its connection, it lets go of it on EPODE_CONN_FREED and never touches
+ * it again (the rooms stay, not joined, until epode_muc_free()). */
 #include <epode.h>
 
 #include <stdio.h>
@@ -146,7 +148,7 @@ static void occ_clear(epode_muc_room_t *r)
 
 static void room_free(epode_muc_room_t *r)
 {
-    if (r->config_iq)
+    if (r->config_iq && r->muc->conn)
         epode_handler_remove(r->muc->conn, r->config_iq);
     const epode_mem_t *mem = r->muc->mem;
     occ_clear(r);
@@ -190,6 +192,8 @@ static void emit(epode_muc_room_t *r, epode_muc_event_t *ev)
 static int send_join(epode_muc_room_t *r)
 {
     epode_muc_t *m = r->muc;
+    if (!m->conn)
+        return EPODE_ESTATE;
     char to[3072];
     snprintf(to, sizeof to, "%s/%s", r->jid, r->nick);
     epode_stanza_t *p, *x, *el;
@@ -230,7 +234,7 @@ static void on_config_answer(epode_conn_t *conn, epode_stanza_t *result, int sta
     epode_muc_room_t *r = user;
     r->config_iq = 0;
     epode_muc_t *m = r->muc;
-    if (r->state != R_JOINING || status == EPODE_ECANCELED)
+    if (!m->conn || r->state != R_JOINING || status == EPODE_ECANCELED)
         return; /* canceled: the connection ended, the join is redone at READY */
     const char *type = result ? epode_stanza_get_type(result) : NULL;
     m->depth++;
@@ -257,6 +261,8 @@ static void on_config_answer(epode_conn_t *conn, epode_stanza_t *result, int sta
 
 static int send_instant_config(epode_muc_room_t *r)
 {
+    if (!r->muc->conn)
+        return EPODE_ESTATE;
     epode_stanza_t *iq, *q, *x;
     int rc = epode_iq_new(r->muc->mem, "set", NULL, &iq);
     if (rc < 0)
@@ -473,6 +479,8 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     (void)conn;
     epode_muc_t *m = user;
+    if (!m->conn)
+        return EPODE_PASS;
     epode_jid_t *from;
     epode_muc_room_t *r = room_of(m, epode_stanza_get_from(st), &from);
     if (!r)
@@ -523,6 +531,8 @@ static int on_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     (void)conn;
     epode_muc_t *m = user;
+    if (!m->conn)
+        return EPODE_PASS;
     epode_jid_t *from;
     epode_muc_room_t *r = room_of(m, epode_stanza_get_from(st), &from);
     if (!r)
@@ -540,6 +550,22 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t event, void *user)
 {
     (void)conn;
     epode_muc_t *m = user;
+    if (event == EPODE_CONN_FREED) {
+        /* Our ids die with the connection. The rooms stay, with what
+         * was last known of them (the application may hold their handles
+         * and, if it freed the connection from one of our events, that
+         * event's occupant), but are joined no more; nobody is told: the
+         * application is freeing things. */
+        m->conn = NULL;
+        m->pres_id = m->msg_id = m->event_id = 0;
+        for (size_t i = 0; i < m->nrooms; i++) {
+            epode_muc_room_t *r = m->rooms[i];
+            r->config_iq = 0;
+            if (r->state != R_DEAD)
+                r->state = R_PENDING;
+        }
+        return;
+    }
     m->depth++;
     if (event == EPODE_CONN_DISCONNECTED) {
         time_t now = time(NULL);
@@ -604,9 +630,11 @@ void epode_muc_free(epode_muc_t *m)
 {
     if (!m)
         return;
-    epode_handler_remove(m->conn, m->pres_id);
-    epode_handler_remove(m->conn, m->msg_id);
-    epode_handler_remove(m->conn, m->event_id);
+    if (m->conn) {
+        epode_handler_remove(m->conn, m->pres_id);
+        epode_handler_remove(m->conn, m->msg_id);
+        epode_handler_remove(m->conn, m->event_id);
+    }
     for (size_t i = 0; i < m->nrooms; i++)
         room_free(m->rooms[i]);
     im_free(m->mem, m->rooms);
@@ -650,6 +678,8 @@ int epode_muc_join(epode_muc_t *m, const char *room, const char *nick, const cha
 {
     if (!m || !room || !nick || !*nick)
         return EPODE_EINVAL;
+    if (!m->conn)
+        return EPODE_ESTATE;
     epode_jid_t *j;
     int rc = epode_jid_new(m->mem, room, &j);
     if (rc < 0)
@@ -714,7 +744,7 @@ int epode_muc_leave(epode_muc_room_t *r, const char *status)
     if (r->state == R_LEAVING || r->state == R_DEAD)
         return EPODE_ESTATE;
     epode_muc_t *m = r->muc;
-    if (r->state == R_PENDING || !epode_conn_is_ready(m->conn)) {
+    if (r->state == R_PENDING || !m->conn || !epode_conn_is_ready(m->conn)) {
         r->state = R_DEAD;
         reap(m);
         return 0;
@@ -738,7 +768,7 @@ int epode_muc_leave(epode_muc_room_t *r, const char *status)
 static int send_to_room(epode_muc_room_t *r, const char *type, const char *to, const char *body,
                         const char *subject, int muc_user_x)
 {
-    if (r->state != R_JOINED)
+    if (r->state != R_JOINED || !r->muc->conn)
         return EPODE_ESTATE;
     epode_stanza_t *msg, *el;
     int rc = epode_message_new(r->muc->mem, type, to, body, &msg);

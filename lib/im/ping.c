@@ -1,7 +1,9 @@
 /* lib/im/ping.c — XEP-0199 on the public API: answers pings, sends them
  * (round-trip time measured on the monotonic clock) and runs liveness
  * pings at an interval. It owns only its pending-ping records; it never
- * keeps a stanza. */
+ * keeps a stanza. Freed before its connection, it lets go of it on
+ * EPODE_CONN_FREED and does nothing more (never touching that connection
+ * again). */
 #include <epode.h>
 
 #include <stdint.h>
@@ -25,7 +27,7 @@ typedef struct ping_req {
 struct epode_ping {
     epode_conn_t *conn;
     const epode_mem_t *mem; /* the context's allocator, for all we own */
-    unsigned handler_id;
+    unsigned handler_id, event_id;
     unsigned timed_id;      /* liveness timer, 0 if off */
     unsigned interval_ms, timeout_ms;
     epode_ping_dead_cb dead_cb;
@@ -44,8 +46,8 @@ static uint64_t now_ms(void)
 
 static int on_ping_request(epode_conn_t *conn, epode_stanza_t *iq, void *user)
 {
-    (void)user;
-    if (!epode_stanza_find_child(iq, "ping", EPODE_NS_PING))
+    epode_ping_t *p = user;
+    if (!p->conn || !epode_stanza_find_child(iq, "ping", EPODE_NS_PING))
         return EPODE_PASS;
     epode_stanza_t *reply;
     if (epode_stanza_reply(iq, &reply) == 0) {
@@ -53,6 +55,22 @@ static int on_ping_request(epode_conn_t *conn, epode_stanza_t *iq, void *user)
         epode_stanza_unref(reply);
     }
     return EPODE_HANDLED;
+}
+
+/* The connection is being freed: every id we hold dies with it (nothing
+ * may be removed from it now), and the pending pings' callbacks will not
+ * be called. From now on the helper is inert. */
+static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
+{
+    (void)conn;
+    epode_ping_t *p = user;
+    if (ev != EPODE_CONN_FREED)
+        return;
+    p->conn = NULL;
+    p->handler_id = p->event_id = p->timed_id = 0;
+    p->keepalive_pending = 0;
+    for (ping_req *r = p->pending; r; r = r->next)
+        r->id = 0;
 }
 
 int epode_ping_new(epode_conn_t *conn, epode_ping_t **out)
@@ -67,6 +85,8 @@ int epode_ping_new(epode_conn_t *conn, epode_ping_t **out)
     p->mem = mem;
     int rc = epode_handler_add(conn, "iq", EPODE_NS_PING, "get", on_ping_request, p,
                                &p->handler_id);
+    if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_conn_event, p, &p->event_id)) < 0)
+        epode_handler_remove(conn, p->handler_id);
     if (rc < 0) {
         im_free(mem, p);
         return rc;
@@ -88,13 +108,17 @@ void epode_ping_free(epode_ping_t *p)
 {
     if (!p)
         return;
-    epode_handler_remove(p->conn, p->handler_id);
-    if (p->timed_id)
-        epode_handler_remove(p->conn, p->timed_id);
+    if (p->conn) {
+        epode_handler_remove(p->conn, p->handler_id);
+        epode_handler_remove(p->conn, p->event_id);
+        if (p->timed_id)
+            epode_handler_remove(p->conn, p->timed_id);
+    }
     while (p->pending) {
         ping_req *r = p->pending;
         p->pending = r->next;
-        epode_handler_remove(p->conn, r->id);
+        if (p->conn && r->id)
+            epode_handler_remove(p->conn, r->id);
         im_free(p->mem, r);
     }
     im_free(p->mem, p);
@@ -106,6 +130,10 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
     epode_ping_t *p = r->owner;
     const epode_mem_t *mem = p->mem; /* the callback may free p */
     unlink_req(p, r);
+    if (!p->conn) { /* the connection is being freed: forgotten, untold */
+        im_free(mem, r);
+        return;
+    }
     unsigned rtt = (unsigned)(now_ms() - r->started_ms);
     epode_stanza_cond_t cond = EPODE_COND_NONE;
     if (result && epode_stanza_get_type(result) &&
@@ -150,7 +178,7 @@ static int send_ping(epode_ping_t *p, const char *jid, unsigned timeout_ms, int 
 {
     char domain[1024];
     int rc;
-    if (!epode_conn_is_ready(p->conn))
+    if (!p->conn || !epode_conn_is_ready(p->conn))
         return EPODE_ESTATE;
     if (!jid) {
         if ((rc = server_domain(p->conn, p->mem, domain, sizeof domain)) < 0)
@@ -199,6 +227,8 @@ int epode_ping_send(epode_ping_t *p, const char *jid, unsigned timeout_ms, epode
 static int on_interval(epode_conn_t *conn, void *user)
 {
     epode_ping_t *p = user;
+    if (!p->conn)
+        return 0;
     if (!epode_conn_is_ready(conn) || p->keepalive_pending)
         return 1;
     if (send_ping(p, NULL, p->timeout_ms, 1, NULL, NULL) == 0)
@@ -211,6 +241,8 @@ int epode_ping_set_keepalive(epode_ping_t *p, unsigned interval_ms, unsigned tim
 {
     if (!p)
         return EPODE_EINVAL;
+    if (!p->conn)
+        return EPODE_ESTATE;
     unsigned tid = 0;
     if (interval_ms) {
         int rc = epode_timed_add(p->conn, interval_ms, on_interval, p, &tid);

@@ -4,7 +4,9 @@
  * the public API only (one stanza handler, one event listener). The
  * tracker keeps its own copies of strings and a reference on each stanza
  * it keeps, never a borrowed pointer. Everything it allocates, the
- * stanzas it sends included, comes from the context's allocator. */
+ * stanzas it sends included, comes from the context's allocator. Freed
+ * before its connection, the tracker lets go of it on EPODE_CONN_FREED
+ * and never touches it again. */
 #include <epode.h>
 
 #include <stdio.h>
@@ -454,7 +456,7 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
     (void)conn;
     epode_presence_tracker_t *t = user;
     const char *from = epode_stanza_get_from(st);
-    if (!from || epode_stanza_find_child(st, "x", NS_MUC_USER))
+    if (!t->conn || !from || epode_stanza_find_child(st, "x", NS_MUC_USER))
         return EPODE_PASS;
     epode_jid_t *j;
     if (epode_jid_new(t->mem, from, &j) < 0)
@@ -485,8 +487,15 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
 static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     (void)conn;
-    if (ev == EPODE_CONN_DISCONNECTED)
-        clear(user);
+    epode_presence_tracker_t *t = user;
+    if (ev == EPODE_CONN_DISCONNECTED) {
+        clear(t);
+    } else if (ev == EPODE_CONN_FREED) {
+        /* our ids die with the connection; what we knew ends with it */
+        t->conn = NULL;
+        t->handler_id = t->event_id = 0;
+        clear(t);
+    }
 }
 
 int epode_presence_tracker_new(epode_conn_t *conn, epode_presence_tracker_t **out)
@@ -518,8 +527,10 @@ void epode_presence_tracker_free(epode_presence_tracker_t *t)
 {
     if (!t)
         return;
-    epode_handler_remove(t->conn, t->handler_id);
-    epode_handler_remove(t->conn, t->event_id);
+    if (t->conn) {
+        epode_handler_remove(t->conn, t->handler_id);
+        epode_handler_remove(t->conn, t->event_id);
+    }
     clear(t);
     im_free(t->mem, t->contacts);
     im_free(t->mem, t);

@@ -6,7 +6,8 @@
  * header may be included here. It never keeps a stanza: everything it
  * needs is copied out of the tree during the callback that lent it.
  * Everything it allocates, the stanzas it sends included, comes from the
- * context's allocator. */
+ * context's allocator. Freed before its connection, the helper lets go of
+ * it on EPODE_CONN_FREED and never touches it again (its items stay). */
 #include <epode.h>
 
 #include <string.h>
@@ -363,6 +364,8 @@ static void on_fetch(epode_conn_t *conn, epode_stanza_t *res, int status, void *
     int sent_ver = r->fetching == 2;
     r->fetching = 0;
     r->fetch_id = 0;
+    if (!r->conn)
+        return; /* the connection is being freed */
     const char *type = res ? epode_stanza_get_type(res) : NULL;
     if (status < 0 || !type || strcmp(type, "result") != 0) {
         emit(r, EPODE_ROSTER_FETCH_FAILED, NULL);
@@ -385,6 +388,8 @@ static void on_fetch(epode_conn_t *conn, epode_stanza_t *res, int status, void *
 
 static int start_fetch(epode_roster_t *r)
 {
+    if (!r->conn)
+        return EPODE_ESTATE;
     if (r->fetching)
         return 0;
     if (!epode_conn_is_ready(r->conn))
@@ -430,7 +435,15 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     (void)conn;
     epode_roster_t *r = user;
-    if (ev == EPODE_CONN_READY) {
+    if (ev == EPODE_CONN_FREED) {
+        /* Our ids die with the connection. Pending add/remove requests
+         * stay listed: epode_roster_free() tells them EPODE_ECANCELED. */
+        r->conn = NULL;
+        r->push_id = r->listener_id = r->timer_id = r->fetch_id = 0;
+        r->fetching = r->received = 0;
+        for (roster_op *op = r->ops; op; op = op->next)
+            op->id = 0;
+    } else if (ev == EPODE_CONN_READY) {
         r->received = 0;
         if (start_fetch(r) < 0)
             emit(r, EPODE_ROSTER_FETCH_FAILED, NULL);
@@ -444,6 +457,8 @@ static int on_timer(epode_conn_t *conn, void *user)
     (void)conn;
     epode_roster_t *r = user;
     r->timer_id = 0;
+    if (!r->conn)
+        return 0; /* the connection is being freed */
     if (!r->received && !r->fetching && epode_conn_is_ready(r->conn) && start_fetch(r) < 0)
         emit(r, EPODE_ROSTER_FETCH_FAILED, NULL);
     return 0;
@@ -486,7 +501,7 @@ static int from_own_account(epode_conn_t *conn, const char *from)
 static int on_push(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     epode_roster_t *r = user;
-    if (!from_own_account(conn, epode_stanza_get_from(st)))
+    if (!r->conn || !from_own_account(conn, epode_stanza_get_from(st)))
         return EPODE_PASS; /* RFC 6121 §2.1.6: not a push; not ours to answer */
     epode_stanza_t *query = epode_stanza_first_child(st);
     if (!query || strcmp(epode_stanza_get_name(query), "query") != 0) {
@@ -575,6 +590,8 @@ static void on_op_answer(epode_conn_t *conn, epode_stanza_t *res, int status, vo
     (void)conn;
     roster_op *op = user;
     epode_roster_t *r = op->roster;
+    if (!r->conn)
+        return; /* the connection is being freed: epode_roster_free() tells it */
     unlink_op(r, op);
     epode_stanza_cond_t cond = EPODE_COND_NONE;
     const char *text = NULL;
@@ -602,7 +619,7 @@ static int send_item(epode_roster_t *r, const char *jid, const char *name, int r
     int rc = epode_jid_validate(jid);
     if (rc < 0)
         return rc;
-    if (!epode_conn_is_ready(r->conn))
+    if (!r->conn || !epode_conn_is_ready(r->conn))
         return EPODE_ESTATE;
     roster_op *op = im_zalloc(r->mem, sizeof *op);
     if (!op)
@@ -690,16 +707,19 @@ void epode_roster_free(epode_roster_t *r)
 {
     if (!r)
         return;
-    epode_handler_remove(r->conn, r->push_id);
-    epode_handler_remove(r->conn, r->listener_id);
-    if (r->timer_id)
-        epode_handler_remove(r->conn, r->timer_id);
-    if (r->fetch_id)
-        epode_handler_remove(r->conn, r->fetch_id);
+    if (r->conn) {
+        epode_handler_remove(r->conn, r->push_id);
+        epode_handler_remove(r->conn, r->listener_id);
+        if (r->timer_id)
+            epode_handler_remove(r->conn, r->timer_id);
+        if (r->fetch_id)
+            epode_handler_remove(r->conn, r->fetch_id);
+    }
     while (r->ops) {
         roster_op *op = r->ops;
         r->ops = op->next;
-        epode_handler_remove(r->conn, op->id);
+        if (r->conn && op->id)
+            epode_handler_remove(r->conn, op->id);
         if (op->cb)
             op->cb(r, EPODE_ECANCELED, EPODE_COND_NONE, NULL, op->user);
         im_free(r->mem, op);

@@ -1,6 +1,7 @@
 /* lib/im/version.c — XEP-0092 on the public API: the responder and the
  * query. It owns copies of the strings it answers with and its pending
- * query records; it never keeps a stanza. */
+ * query records; it never keeps a stanza. Freed before its connection, it
+ * lets go of it on EPODE_CONN_FREED and never touches it again. */
 #include <epode.h>
 
 #include <stdlib.h>
@@ -20,7 +21,7 @@ typedef struct version_req {
 struct epode_version_helper {
     epode_conn_t *conn;
     const epode_mem_t *mem; /* the context's allocator, for all we own */
-    unsigned handler_id;
+    unsigned handler_id, event_id;
     char *name, *version, *os;
     version_req *pending;
 };
@@ -38,7 +39,7 @@ static char *dup_or_null(const epode_mem_t *mem, const char *s, int *failed)
 static int on_request(epode_conn_t *conn, epode_stanza_t *iq, void *user)
 {
     epode_version_helper_t *v = user;
-    if (!epode_stanza_find_child(iq, "query", EPODE_NS_VERSION))
+    if (!v->conn || !epode_stanza_find_child(iq, "query", EPODE_NS_VERSION))
         return EPODE_PASS;
     epode_stanza_t *reply, *q, *el;
     if (epode_stanza_reply(iq, &reply) < 0)
@@ -81,6 +82,20 @@ int epode_version_helper_set(epode_version_helper_t *v, const char *name, const 
     return 0;
 }
 
+/* The connection is being freed: our ids die with it, pending queries
+ * are forgotten (their callbacks not called), the helper is inert. */
+static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
+{
+    (void)conn;
+    epode_version_helper_t *v = user;
+    if (ev != EPODE_CONN_FREED)
+        return;
+    v->conn = NULL;
+    v->handler_id = v->event_id = 0;
+    for (version_req *r = v->pending; r; r = r->next)
+        r->id = 0;
+}
+
 int epode_version_helper_new(epode_conn_t *conn, const char *name, const char *version,
                              const char *os, epode_version_helper_t **out)
 {
@@ -96,6 +111,8 @@ int epode_version_helper_new(epode_conn_t *conn, const char *name, const char *v
     if (rc == 0)
         rc = epode_handler_add(conn, "iq", EPODE_NS_VERSION, "get", on_request, v,
                                &v->handler_id);
+    if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_conn_event, v, &v->event_id)) < 0)
+        epode_handler_remove(conn, v->handler_id);
     if (rc < 0) {
         im_free(mem, v->name);
         im_free(mem, v->version);
@@ -111,11 +128,15 @@ void epode_version_helper_free(epode_version_helper_t *v)
 {
     if (!v)
         return;
-    epode_handler_remove(v->conn, v->handler_id);
+    if (v->conn) {
+        epode_handler_remove(v->conn, v->handler_id);
+        epode_handler_remove(v->conn, v->event_id);
+    }
     while (v->pending) {
         version_req *r = v->pending;
         v->pending = r->next;
-        epode_handler_remove(v->conn, r->id);
+        if (v->conn && r->id)
+            epode_handler_remove(v->conn, r->id);
         im_free(v->mem, r);
     }
     im_free(v->mem, v->name);
@@ -134,6 +155,10 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
             *pp = r->next;
             break;
         }
+    if (!v->conn) { /* the connection is being freed: forgotten, untold */
+        im_free(mem, r);
+        return;
+    }
     epode_stanza_cond_t cond = EPODE_COND_NONE;
     const char *name = NULL, *version = NULL, *os = NULL;
     if (result) {
@@ -159,7 +184,7 @@ int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned tim
 {
     if (!v || !cb)
         return EPODE_EINVAL;
-    if (!epode_conn_is_ready(v->conn))
+    if (!v->conn || !epode_conn_is_ready(v->conn))
         return EPODE_ESTATE;
     char domain[1024];
     int rc;

@@ -136,6 +136,8 @@ static const char *event_name(epode_conn_event_t ev)
     case EPODE_CONN_READY: return "ready";
     case EPODE_CONN_DISCONNECTED: return "disconnected";
     case EPODE_CONN_RESUMED: return "resumed";
+    case EPODE_CONN_FREED: return "freed";
+    case EPODE_CONN_DRAINED: return "drained";
     }
     return "unknown";
 }

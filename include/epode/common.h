@@ -50,7 +50,8 @@ extern "C" {
     X(STREAM, -20, "the server ended the stream with an error")                \
     X(PROTOCOL, -21, "the server broke the protocol")                          \
     X(CANCELED, -22, "canceled")                                               \
-    X(EOF, -23, "the peer closed the connection")
+    X(EOF, -23, "the peer closed the connection")                              \
+    X(BUSY, -24, "too much unsent data: wait for DRAINED")
 
 /** Error codes (negative). 0 is success and has no name here. */
 typedef enum epode_err {

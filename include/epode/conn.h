@@ -107,6 +107,21 @@ EPODE_API int epode_conn_set_keepalive(epode_conn_t *conn, unsigned seconds);
  * login (stream to READY). Defaults 10000 and 30000. */
 EPODE_API int epode_conn_set_timeouts(epode_conn_t *conn, unsigned connect_ms, unsigned login_ms);
 
+/** Sets one of the parser's local limits for this connection's streams
+ * (see epode_parser_limit_t in epode/parser.h; the defaults accept what
+ * Prosody and ejabberd relay). A stanza over a limit is skipped and
+ * logged, the stream goes on, and an IQ request gets policy-violation;
+ * only malformed or restricted XML ends the stream. `value` 0 restores
+ * the context's default (epode_ctx_set_limit). Takes effect on the next
+ * stream. EPODE_EINVAL for an unknown limit. */
+EPODE_API int epode_conn_set_limit(epode_conn_t *conn, epode_parser_limit_t limit, size_t value);
+
+/** The least SCRAM iteration count accepted from the server (default
+ * 4096, RFC 7677's floor; a lower count means the password is stored
+ * weakly). Lowering it is a loosening of security: only for a server you
+ * know. EPODE_EINVAL for 0. */
+EPODE_API int epode_conn_set_scram_min_iterations(epode_conn_t *conn, unsigned iterations);
+
 /* ---- stream management (XEP-0198) ------------------------------------------ */
 
 /**
@@ -170,6 +185,47 @@ EPODE_API int epode_conn_set_sm_policy(epode_conn_t *conn, unsigned request_ever
 /** 1 while stream management is enabled on the current stream. */
 EPODE_API int epode_conn_sm_enabled(const epode_conn_t *conn);
 
+/* ---- back-pressure ------------------------------------------------------------ */
+
+/**
+ * The low-water mark for EPODE_CONN_DRAINED, in bytes (default 65536;
+ * 0: only once everything is written). When the bytes not yet written to
+ * the transport (epode_conn_pending_bytes) have been above it, DRAINED
+ * comes once they are at or below it again — a sender that paused on
+ * a big backlog resumes there. Any time; takes effect at the next loop
+ * turn. EPODE_EINVAL for a NULL connection only.
+ */
+EPODE_API int epode_conn_set_drain_threshold(epode_conn_t *conn, size_t low_water);
+
+/**
+ * Bounds what a connection keeps for the server (DESIGN: nothing the
+ * server does can make the client's memory grow without bound).
+ * `max_pending_bytes` (default 16 MiB) bounds the bytes held for
+ * sending: the output buffer plus, under stream management, the stanzas
+ * not yet acknowledged; `max_unacked_stanzas` (default 100000) bounds
+ * that queue's length. 0 restores a default. Any time.
+ *
+ * Reaching either bound makes epode_conn_send() refuse new stanzas with
+ * EPODE_EBUSY (nothing is sent or counted; the caller keeps its stanza):
+ * wait for EPODE_CONN_DRAINED, then send again. Under stream management
+ * epode then asks for an ack; if the server acknowledges none of the
+ * queued stanzas within the dead-link time of epode_conn_set_sm_policy
+ * (`dead_ms`, counted once the request is written), the connection ends
+ * with EPODE_REASON_TIMEOUT (EPODE_ETIMEDOUT, "the server acknowledged
+ * nothing of N stanzas…"): the unacknowledged stanzas are resent on a
+ * resumed session, or handed back through the ack callback, as at any
+ * other end. Stanzas epode writes on its own (answers to the server's
+ * IQs, acks, keepalives) are not refused.
+ */
+EPODE_API int epode_conn_set_send_limits(epode_conn_t *conn, size_t max_unacked_stanzas,
+                                         size_t max_pending_bytes);
+
+/** 1 while an EPODE_CONN_DRAINED event is due: READY, and either the
+ * bytes not yet written are above the low-water mark or a send was
+ * refused with EPODE_EBUSY since the last DRAINED. A sender may wait for
+ * DRAINED when this is 1 and go on at once when it is 0. */
+EPODE_API int epode_conn_is_draining(const epode_conn_t *conn);
+
 /* ---- events ---------------------------------------------------------------- */
 
 /** What happened to a connection, in the order it happens. */
@@ -183,7 +239,22 @@ typedef enum epode_conn_event {
                                      after a reconnection: the same session
                                      (bound JID, presence, rooms) goes on,
                                      unacknowledged stanzas were resent; no
-                                     READY follows */
+                                     READY follows */,
+    EPODE_CONN_FREED            /**< epode_conn_free() was called: the last
+                                     event, delivered inside that call to
+                                     the callbacks added with
+                                     epode_conn_add_event_cb(), so helpers
+                                     built on the connection let go of it
+                                     (they become inert; freeing them later
+                                     is still required and safe) */,
+    EPODE_CONN_DRAINED          /**< sending is welcome again: the bytes
+                                     not yet written to the transport fell
+                                     to the low-water mark (see
+                                     epode_conn_set_drain_threshold) after
+                                     having been above it, or a send was
+                                     refused with EPODE_EBUSY and there is
+                                     room again. Once per crossing, from
+                                     the loop, only while READY */
 } epode_conn_event_t;
 
 /** Why a connection ended (for EPODE_CONN_DISCONNECTED). */
@@ -216,7 +287,27 @@ EPODE_API int epode_conn_error(const epode_conn_t *conn);
 EPODE_API const char *epode_conn_condition(const epode_conn_t *conn);
 /** After DISCONNECTED: a one-line explanation (never NULL). Borrowed. */
 EPODE_API const char *epode_conn_error_text(const epode_conn_t *conn);
-/** With a see-other-host stream error: the host the server names, or NULL. */
+/**
+ * Redirects (RFC 6120 see-other-host): epode follows one by itself, on
+ * the same connection attempt and without a DISCONNECTED in between,
+ * only if the stream error came over TLS whose certificate verifies for
+ * the XMPP domain — even with verification turned off or a certificate
+ * accepted by the certificate callback, a redirect over an unverified
+ * certificate is refused. The new host is checked against the same XMPP
+ * domain and TLS mode, never against the name in the redirect. At most
+ * 3 redirects are followed per attempt (epode_conn_connect() or an
+ * automatic reconnection). A redirect received before TLS (or over an
+ * unverified certificate) ends the connection: reason
+ * EPODE_REASON_STREAM_ERROR, condition "see-other-host", and the text
+ * says it was refused ("refused a see-other-host redirect to … received
+ * before TLS"). A 4th one ends it with "gave up after 3 see-other-host
+ * redirects".
+ *
+ * After DISCONNECTED: the host a see-other-host error named when it came
+ * over verified TLS but was not followed (the limit above), or NULL —
+ * also NULL for a refused redirect, which no one should follow.
+ * Borrowed until the next connect.
+ */
 EPODE_API const char *epode_conn_redirect(const epode_conn_t *conn);
 /** Once READY: the full JID the server bound (borrowed), else NULL. */
 EPODE_API const char *epode_conn_bound_jid(const epode_conn_t *conn);
@@ -243,7 +334,9 @@ EPODE_API int epode_conn_connect(epode_conn_t *conn);
  * Queues a stanza for sending: it is serialized into the connection's
  * output at once (the caller keeps its reference and may change or free
  * the stanza afterwards) and written when the socket allows. Errors:
- * EPODE_ESTATE (not READY), EPODE_EINVAL, EPODE_ENOMEM.
+ * EPODE_ESTATE (not READY), EPODE_EINVAL, EPODE_ENOMEM, EPODE_EBUSY (a
+ * bound of epode_conn_set_send_limits is reached: nothing was sent;
+ * send again after EPODE_CONN_DRAINED).
  */
 EPODE_API int epode_conn_send(epode_conn_t *conn, const epode_stanza_t *stanza);
 
@@ -262,7 +355,8 @@ EPODE_API int epode_conn_is_ready(const epode_conn_t *conn);
  * application (or a binding) tell a pause from the end. */
 EPODE_API int epode_conn_will_reconnect(const epode_conn_t *conn);
 
-/** Bytes queued but not yet written to the socket. */
+/** Bytes queued but not yet written to the socket (see
+ * epode_conn_set_drain_threshold). */
 EPODE_API size_t epode_conn_pending_bytes(const epode_conn_t *conn);
 
 #ifdef __cplusplus

@@ -6,6 +6,7 @@
 #define EPODE_CTX_H
 
 #include "common.h"
+#include "parser.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +67,11 @@ EPODE_API void epode_ctx_set_log(epode_ctx_t *ctx, epode_log_level_t max_level, 
  * (EPODE_ESTATE after). Errors: EPODE_EINVAL, EPODE_ENOMEM, EPODE_ESTATE.
  */
 EPODE_API int epode_ctx_set_dns_servers(epode_ctx_t *ctx, const char *servers);
+
+/** The default of a parser limit for connections made from this context
+ * from now on (see epode_conn_set_limit; 0 restores the library's own
+ * default). EPODE_EINVAL for an unknown limit. */
+EPODE_API int epode_ctx_set_limit(epode_ctx_t *ctx, epode_parser_limit_t limit, size_t value);
 
 #ifdef __cplusplus
 }

@@ -18,13 +18,87 @@
 #define READ_BUDGET (256 * 1024) /* per turn, so one busy link can't starve others */
 #define CLOSE_WAIT_MS 5000
 #define IDLE_MS 1000 /* silence after which a link gives back its parser memory */
+#define DEFAULT_DRAIN_LOW ((size_t)64 * 1024)
+#define DEFAULT_MAX_UNACKED ((size_t)100000)
+#define DEFAULT_MAX_PENDING ((size_t)16 * 1024 * 1024)
 
-static void pump(epode_conn_t *c);
 static void teardown(epode_conn_t *c);
 static void on_login_timeout(void *user);
 static void schedule_reconnect(epode_conn_t *c);
 
 /* ---- small helpers ------------------------------------------------------------- */
+
+/* ---- entry points ----------------------------------------------------------------
+ * Every call from the loop (io, timers, resolver, connect) enters through
+ * a guard that counts how deep we are. epode_conn_free() from inside one
+ * of them (an application callback or handler freeing its connection)
+ * only marks the connection; it is freed when the outermost entry
+ * returns, so the code below the callback never touches freed memory. */
+
+static void really_free(epode_conn_t *c);
+
+static void enter(epode_conn_t *c) { c->depth++; }
+
+static void leave(epode_conn_t *c)
+{
+    if (--c->depth == 0 && c->free_pending)
+        really_free(c);
+}
+
+static void pump_body(epode_conn_t *c);
+static void pump(epode_conn_t *c)
+{
+    enter(c);
+    pump_body(c);
+    leave(c);
+}
+
+#define GUARDED(name)                                                                              \
+    static void name##_body(void *user);                                                           \
+    static void name(void *user)                                                                   \
+    {                                                                                              \
+        epode_conn_t *c = user;                                                                    \
+        enter(c);                                                                                  \
+        name##_body(user);                                                                         \
+        leave(c);                                                                                  \
+    }
+GUARDED(on_login_timeout)
+GUARDED(on_redirect)
+GUARDED(on_reconnect)
+GUARDED(on_keepalive)
+GUARDED(on_idle)
+GUARDED(on_sm_timer)
+GUARDED(on_dispatch_timer)
+GUARDED(on_start)
+GUARDED(on_closed)
+GUARDED(on_close_timeout)
+
+static void on_io_body(void *user, unsigned revents);
+static void on_io(void *user, unsigned revents)
+{
+    epode_conn_t *c = user;
+    enter(c);
+    on_io_body(user, revents);
+    leave(c);
+}
+
+static void on_connected_body(void *user, int status, int fd, const char *why);
+static void on_connected(void *user, int status, int fd, const char *why)
+{
+    epode_conn_t *c = user;
+    enter(c);
+    on_connected_body(user, status, fd, why);
+    leave(c);
+}
+
+static void on_targets_body(void *user, int status, const epode__target *t, size_t n);
+static void on_targets(void *user, int status, const epode__target *t, size_t n)
+{
+    epode_conn_t *c = user;
+    enter(c);
+    on_targets_body(user, status, t, n);
+    leave(c);
+}
 
 static int set_str(epode_conn_t *c, char **field, const char *value)
 {
@@ -44,6 +118,8 @@ static void wipe(char *s)
 
 static void emit(epode_conn_t *c, epode_conn_event_t ev)
 {
+    if (c->free_pending)
+        return; /* freed by the application: nobody is listening */
     if (c->event_cb)
         c->event_cb(c, ev, c->event_user);
     epode__dispatch_event(c->dispatch, c, ev);
@@ -91,10 +167,14 @@ int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
     epode__timer_init(ctx->loop, &c->idle_timer);
     epode__timer_init(ctx->loop, &c->sm_timer);
     epode__timer_init(ctx->loop, &c->reconnect_timer);
+    epode__timer_init(ctx->loop, &c->stall_timer);
     epode__sm_init(&c->sm_state, ctx->mem);
     c->sm_every = 5;
     c->sm_wait_ms = 1000;
     c->sm_dead_ms = 30000;
+    c->drain_low = DEFAULT_DRAIN_LOW;
+    c->max_unacked = DEFAULT_MAX_UNACKED;
+    c->max_pending = DEFAULT_MAX_PENDING;
     ctx->conns++;
     *out = c;
     return 0;
@@ -118,6 +198,7 @@ static void release_link(epode_conn_t *c)
     epode__timer_stop(&c->close_timer);
     epode__timer_stop(&c->idle_timer);
     epode__timer_stop(&c->sm_timer);
+    epode__timer_stop(&c->stall_timer);
     epode__engine_free(c->engine);
     c->engine = NULL;
     epode__dealloc(c->ctx->mem, c->targets);
@@ -133,8 +214,28 @@ static void release_link(epode_conn_t *c)
 
 void epode_conn_free(epode_conn_t *c)
 {
-    if (!c)
+    if (!c || c->free_pending)
         return;
+    /* The IM helpers (and any other listener) let go of the connection
+     * first, so freeing it before them is safe (they become inert). */
+    c->free_pending = 1;
+    epode__dispatch_event(c->dispatch, c, EPODE_CONN_FREED);
+    c->user_closed = 1;
+    c->event_cb = NULL;
+    c->ack_cb = NULL;
+    c->cert_cb = NULL;
+    epode__dispatch_silence(c->dispatch);
+    if (c->depth > 0) {
+        /* Inside one of its own callbacks: freed when that returns. */
+        epode__ctx_log(c->ctx, EPODE_LOG_DEBUG, "conn",
+                       "freed from inside its own callback: deferred until it returns");
+        return;
+    }
+    really_free(c);
+}
+
+static void really_free(epode_conn_t *c)
+{
     epode_ctx_t *ctx = c->ctx;
     const epode_mem_t *mem = ctx->mem;
     release_link(c);
@@ -256,6 +357,22 @@ int epode_conn_set_keepalive(epode_conn_t *c, unsigned seconds)
     return 0;
 }
 
+int epode_conn_set_limit(epode_conn_t *c, epode_parser_limit_t limit, size_t value)
+{
+    if (!c || (int)limit < 1 || (int)limit >= EPODE__NLIMITS)
+        return EPODE_EINVAL;
+    c->limits[limit] = value;
+    return 0;
+}
+
+int epode_conn_set_scram_min_iterations(epode_conn_t *c, unsigned iterations)
+{
+    if (!c || iterations == 0)
+        return EPODE_EINVAL;
+    c->scram_min_iterations = iterations;
+    return 0;
+}
+
 int epode_conn_set_timeouts(epode_conn_t *c, unsigned connect_ms, unsigned login_ms)
 {
     if (!c || !connect_ms || !login_ms)
@@ -309,6 +426,56 @@ int epode_conn_sm_enabled(const epode_conn_t *c)
     return c && c->engine && epode__engine_sm_enabled(c->engine);
 }
 
+/* ---- back-pressure ------------------------------------------------------------------
+ * What we hold for the server is bounded (DESIGN, "Bad input and
+ * limits"): the unacknowledged queue by length and bytes, and that queue
+ * plus the output buffer by bytes. At a bound epode_conn_send() refuses
+ * (EBUSY) and owes the sender a DRAINED once there is room; a server
+ * that then acknowledges nothing ends the stream (on_stall_timer). */
+
+int epode_conn_set_drain_threshold(epode_conn_t *c, size_t low_water)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->drain_low = low_water;
+    return 0;
+}
+
+int epode_conn_set_send_limits(epode_conn_t *c, size_t max_unacked_stanzas,
+                               size_t max_pending_bytes)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->max_unacked = max_unacked_stanzas ? max_unacked_stanzas : DEFAULT_MAX_UNACKED;
+    c->max_pending = max_pending_bytes ? max_pending_bytes : DEFAULT_MAX_PENDING;
+    return 0;
+}
+
+static size_t unwritten(const epode_conn_t *c)
+{
+    size_t n = 0;
+    if (c->engine)
+        epode__engine_output(c->engine, &n);
+    return n;
+}
+
+/* The unacknowledged queue is at a bound. */
+static int queue_full(const epode_conn_t *c)
+{
+    return c->sm_state.qlen >= c->max_unacked || c->sm_state.bytes.len >= c->max_pending;
+}
+
+/* A new stanza would be refused. */
+static int send_full(const epode_conn_t *c)
+{
+    return queue_full(c) || unwritten(c) + c->sm_state.bytes.len >= c->max_pending;
+}
+
+int epode_conn_is_draining(const epode_conn_t *c)
+{
+    return epode_conn_is_ready(c) && (c->drain_due || unwritten(c) > c->drain_low);
+}
+
 int epode_conn_set_event_cb(epode_conn_t *c, epode_conn_event_cb cb, void *user)
 {
     if (!c)
@@ -353,6 +520,8 @@ const char *epode_conn_security(const epode_conn_t *c) { return c && c->security
 /* ---- the end of a connection ---------------------------------------------------------- */
 
 /* Ends the link and tells the application (from loop callbacks only). */
+/* see-other-host hops followed per connection attempt (a loop of
+ * redirects ends there; include/epode/conn.h documents it) */
 #define MAX_REDIRECTS 3
 
 /* "host", "host:port", "[v6]" or "[v6]:port" (RFC 6120 §4.9.3.19). */
@@ -393,20 +562,46 @@ static int parse_redirect(const char *s, char *host, size_t host_len, unsigned *
 
 static void try_next_target(epode_conn_t *c);
 
-static void on_redirect(void *user)
+static void on_redirect_body(void *user)
 {
     try_next_target(user);
 }
 
-/* A see-other-host stream error: connect there instead (same XMPP
- * domain, so the certificate must still be the domain's). */
+/* A see-other-host stream error: connect there instead, at most
+ * MAX_REDIRECTS times per attempt — and only when the error came over TLS
+ * whose certificate verifies for our XMPP domain, whatever
+ * epode_conn_set_verify() or the certificate callback allowed. Before
+ * TLS anyone on the path can write the error, and following it would
+ * send our stream header (and whatever the new host asks for next) to a
+ * host of their choosing. The new link is checked against the same
+ * domain (tls_established: c->domain, never the redirect's host). */
 static int follow_redirect(epode_conn_t *c)
 {
-    char host[256];
+    char host[256], why[200];
     unsigned port;
     if (c->reason != EPODE_REASON_STREAM_ERROR || strcmp(c->condition, "see-other-host") != 0 ||
-        !c->redirect || c->redirects >= MAX_REDIRECTS ||
-        parse_redirect(c->redirect, host, sizeof host, &port) < 0)
+        !c->redirect)
+        return 0;
+    if (!c->tr || epode__tls_verify(c->tr, c->domain, why, sizeof why) < 0) {
+        if (epode__tls_version(c->tr) > 0)
+            snprintf(c->text, sizeof c->text,
+                     "refused a see-other-host redirect to %.200s received over TLS whose "
+                     "certificate does not verify for %s (%s)", c->redirect, c->domain, why);
+        else
+            snprintf(c->text, sizeof c->text,
+                     "refused a see-other-host redirect to %.200s received before TLS", c->redirect);
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "%s", c->text);
+        epode__dealloc(c->ctx->mem, c->redirect);
+        c->redirect = NULL; /* nothing the application should follow either */
+        return 0;
+    }
+    if (c->redirects >= MAX_REDIRECTS) {
+        snprintf(c->text, sizeof c->text,
+                 "gave up after %d see-other-host redirects (the last to %.200s)", MAX_REDIRECTS,
+                 c->redirect);
+        return 0;
+    }
+    if (parse_redirect(c->redirect, host, sizeof host, &port) < 0)
         return 0;
     epode__target *t = epode__alloc(c->ctx->mem, sizeof *t);
     if (!t)
@@ -489,7 +684,7 @@ static int should_reconnect(const epode_conn_t *c)
 
 static int start_attempt(epode_conn_t *c);
 
-static void on_reconnect(void *user)
+static void on_reconnect_body(void *user)
 {
     epode_conn_t *c = user;
     if (c->state == C_IDLE && start_attempt(c) < 0) {
@@ -625,6 +820,8 @@ static void eng_event(void *user, int ev)
 static void eng_stanza(void *user, epode_stanza_t *st)
 {
     epode_conn_t *c = user;
+    if (c->free_pending)
+        return; /* freed from an earlier callback of this turn */
     const char *self = epode__engine_bound_jid(c->engine);
     const char *name = epode_stanza_get_name(st), *type = epode_stanza_get_type(st);
     int request = strcmp(name, "iq") == 0 && type && (!strcmp(type, "get") || !strcmp(type, "set"));
@@ -669,6 +866,8 @@ static void eng_sm_result(void *user, int acked, const char *id, const char *byt
     if (acked) {
         c->fruitless = 0; /* the server is taking our stanzas again */
         c->resume_unproven = 0;
+        c->stall_asked = 0; /* progress: a full queue starts a new wait */
+        c->stall_since = 0;
     }
     if (c->ack_cb)
         c->ack_cb(c, acked, id, bytes, len, c->ack_user);
@@ -694,13 +893,13 @@ static void eng_log(void *user, int out, const char *data, size_t len)
 
 /* ---- timers --------------------------------------------------------------------------- */
 
-static void on_login_timeout(void *user)
+static void on_login_timeout_body(void *user)
 {
     epode_conn_t *c = user;
     fail(c, EPODE_ETIMEDOUT, EPODE_REASON_TIMEOUT, "login did not complete in time");
 }
 
-static void on_close_timeout(void *user)
+static void on_close_timeout_body(void *user)
 {
     epode_conn_t *c = user;
     record(c, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed (the server did not answer)");
@@ -709,7 +908,7 @@ static void on_close_timeout(void *user)
     teardown(c);
 }
 
-static void on_keepalive(void *user)
+static void on_keepalive_body(void *user)
 {
     epode_conn_t *c = user;
     uint64_t now = epode__now_ms(), period = c->keepalive_s * 1000u;
@@ -727,7 +926,7 @@ static void on_keepalive(void *user)
 /* After IDLE_MS without a byte from the server, the engine gives back
  * the parser's libxml2 context (DESIGN: memory per session is a budget).
  * Armed once per quiet spell, not once per read. */
-static void on_idle(void *user)
+static void on_idle_body(void *user)
 {
     epode_conn_t *c = user;
     if (!c->engine || !epode__engine_is_ready(c->engine))
@@ -742,7 +941,7 @@ static void on_idle(void *user)
 
 /* Unacknowledged stanzas: ask for an ack after sm_wait_ms; if nothing at
  * all comes back for sm_dead_ms after asking, the link is dead. */
-static void on_sm_timer(void *user)
+static void on_sm_timer_body(void *user)
 {
     epode_conn_t *c = user;
     if (!c->engine || !epode__engine_sm_enabled(c->engine) || !epode__engine_sm_pending(c->engine)) {
@@ -765,7 +964,33 @@ static void on_sm_timer(void *user)
     epode__timer_start(&c->sm_timer, c->sm_dead_ms - (now - c->r_sent_at), on_sm_timer, c);
 }
 
-static void on_dispatch_timer(void *user)
+/* The unacknowledged queue reached its bound, an <r/> went out after it
+ * and sm_dead_ms passed without an ack (a server that answers other
+ * things but never acks would otherwise keep us at the bound for ever).
+ * A timeout rather than a protocol error: a slow or overloaded server
+ * looks the same from here, so the link is treated as dead — resumed
+ * when reconnection is on (the server's h then says what it had), the
+ * queue handed back otherwise. */
+GUARDED(on_stall_timer)
+static void on_stall_timer_body(void *user)
+{
+    epode_conn_t *c = user;
+    if (!c->stall_since || !c->engine || !epode__engine_sm_enabled(c->engine) || !queue_full(c))
+        return;
+    uint64_t waited = epode__now_ms() - c->stall_since;
+    if (waited < c->sm_dead_ms) {
+        epode__timer_start(&c->stall_timer, c->sm_dead_ms - waited, on_stall_timer, c);
+        return;
+    }
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "the server acknowledged nothing of %zu stanzas (%zu bytes) held at the send limit "
+             "in %u ms after asking",
+             c->sm_state.qlen, c->sm_state.bytes.len, c->sm_dead_ms);
+    fail(c, EPODE_ETIMEDOUT, EPODE_REASON_TIMEOUT, msg);
+}
+
+static void on_dispatch_timer_body(void *user)
 {
     epode_conn_t *c = user;
     epode__dispatch_expire(c->dispatch, c, epode__now_ms());
@@ -874,9 +1099,17 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     };
     cfg.sm = c->sm;
     cfg.sm_state = &c->sm_state;
+    size_t limits[EPODE__NLIMITS];
+    for (size_t i = 0; i < EPODE__NLIMITS; i++)
+        limits[i] = c->limits[i] ? c->limits[i] : c->ctx->limits[i];
+    cfg.limits = limits;
+    cfg.nlimits = EPODE__NLIMITS;
+    cfg.scram_min_iterations = c->scram_min_iterations;
     cfg.sm_request_every = c->sm_every;
     cfg.sm_resend = c->sm_resend;
     c->r_sent_at = 0;
+    c->drain_due = c->stall_asked = 0;
+    c->stall_since = 0;
     epode__engine_cbs cbs = {eng_event, eng_stanza, eng_ended,
                              c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL,
                              eng_sm_result, eng_skipped};
@@ -919,8 +1152,37 @@ static int flush(epode_conn_t *c)
     return 0;
 }
 
+/* After a flush: DRAINED when it is owed and sending is welcome again;
+ * at the queue's bound, an ack is asked for and, once that request is
+ * written, the stall timer runs. Last in pump: the event callback may
+ * close, send or free. */
+static void back_pressure(epode_conn_t *c)
+{
+    if (!c->engine || !epode__engine_is_ready(c->engine))
+        return;
+    size_t out = unwritten(c);
+    if (epode__engine_sm_enabled(c->engine) && queue_full(c)) {
+        if (!c->stall_asked) {
+            c->stall_asked = 1;
+            epode__engine_sm_request(c->engine);
+            kick(c);
+        } else if (!c->stall_since && out == 0) {
+            c->stall_since = epode__now_ms();
+            epode__timer_start(&c->stall_timer, c->sm_dead_ms, on_stall_timer, c);
+        }
+    } else if (c->stall_asked) {
+        c->stall_asked = 0;
+        c->stall_since = 0;
+        epode__timer_stop(&c->stall_timer);
+    }
+    if (c->drain_due && out <= c->drain_low && !send_full(c)) {
+        c->drain_due = 0;
+        emit(c, EPODE_CONN_DRAINED);
+    }
+}
+
 /* Reads, feeds, writes: the body of every io and kick callback. */
-static void pump(epode_conn_t *c)
+static void pump_body(epode_conn_t *c)
 {
     if (c->state == C_IDLE || !c->tr)
         return;
@@ -967,6 +1229,8 @@ static void pump(epode_conn_t *c)
         if (c->state == C_IDLE)
             return; /* closed from a handler */
     }
+    if (c->engine && epode__engine_is_ready(c->engine) && unwritten(c) > c->drain_low)
+        c->drain_due = 1; /* whatever put it there: sends, resends after a resume */
     if (flush(c) < 0)
         return;
     if (c->engine && epode__engine_has_ended(c->engine)) {
@@ -990,9 +1254,10 @@ static void pump(epode_conn_t *c)
      * that triggers <r/> is never reached (before going idle). */
     if (c->engine && epode__engine_sm_pending(c->engine) && !epode__timer_active(&c->sm_timer))
         epode__timer_start(&c->sm_timer, c->sm_wait_ms, on_sm_timer, c);
+    back_pressure(c);
 }
 
-static void on_io(void *user, unsigned revents)
+static void on_io_body(void *user, unsigned revents)
 {
     (void)revents;
     pump(user);
@@ -1000,7 +1265,7 @@ static void on_io(void *user, unsigned revents)
 
 /* ---- connecting ---------------------------------------------------------------------------- */
 
-static void on_connected(void *user, int status, int fd, const char *why)
+static void on_connected_body(void *user, int status, int fd, const char *why)
 {
     epode_conn_t *c = user;
     c->query = NULL;
@@ -1060,7 +1325,7 @@ static void try_next_target(epode_conn_t *c)
     teardown(c);
 }
 
-static void on_targets(void *user, int status, const epode__target *t, size_t n)
+static void on_targets_body(void *user, int status, const epode__target *t, size_t n)
 {
     epode_conn_t *c = user;
     c->query = NULL;
@@ -1085,7 +1350,7 @@ static void on_targets(void *user, int status, const epode__target *t, size_t n)
 
 /* First turn after epode_conn_connect(): the CONNECTING event and the
  * lookup start here, so nothing runs inside connect() itself. */
-static void on_start(void *user)
+static void on_start_body(void *user)
 {
     epode_conn_t *c = user;
     emit(c, EPODE_CONN_CONNECTING);
@@ -1226,6 +1491,14 @@ int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
         return EPODE_EINVAL;
     if (!c->engine || !epode__engine_is_ready(c->engine))
         return EPODE_ESTATE;
+    if (send_full(c)) {
+        /* Refused before anything is serialized or counted; the loop
+         * tells the sender (DRAINED) once there is room. */
+        c->drain_due = 1;
+        if (!epode__timer_active(&c->kick))
+            kick(c);
+        return EPODE_EBUSY;
+    }
     if (c->reconnect)
         remember_presence(c, st);
     int rc;
@@ -1249,7 +1522,7 @@ int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
 
 /* A close with no stream to say goodbye on: the end, on the next turn
  * (unconfirmed stanzas handed back, then DISCONNECTED). */
-static void on_closed(void *user)
+static void on_closed_body(void *user)
 {
     teardown(user);
 }

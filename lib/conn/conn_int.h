@@ -17,6 +17,9 @@
 #include "stream/sm.h"
 #include "transport/transport.h"
 
+/* Parser limits are indexed by epode_parser_limit_t (1..TEXT_BYTES). */
+#define EPODE__NLIMITS (EPODE_LIMIT_TEXT_BYTES + 1)
+
 /* One c-ares socket watched for the resolver. */
 typedef struct net_watch {
     struct net_watch *next;
@@ -46,6 +49,7 @@ struct epode_ctx {
     epode_log_cb log;
     epode_log_level_t log_level;
     void *log_user;
+    size_t limits[EPODE__NLIMITS]; /* parser limit defaults (0: the parser's) */
 };
 
 enum conn_state {
@@ -83,6 +87,12 @@ struct epode_conn {
     unsigned sm_every, sm_wait_ms, sm_dead_ms;
     int sm_resend;
     uint64_t r_sent_at;  /* when we last asked for an ack (dead-link check) */
+    /* Back-pressure (epode_conn_set_drain_threshold, _set_send_limits). */
+    size_t drain_low, max_unacked, max_pending;
+    int drain_due;       /* DRAINED owed: above the low-water mark, or EBUSY */
+    int stall_asked;     /* queue at its bound: <r/> asked for it */
+    uint64_t stall_since; /* …and written (all output gone) at this time */
+    epode__timer stall_timer; /* ends the stream if no ack by then */
     epode_stanza_t *last_presence; /* the last broadcast presence sent */
     int presence_pending; /* during READY: last_presence still to re-send */
     unsigned sessions;   /* READY count: >1 means a fresh session after a cut */
@@ -90,6 +100,10 @@ struct epode_conn {
     unsigned rc_min, rc_max, rc_attempts;
     unsigned fruitless;  /* sessions ended by the server's word, no progress */
     int resume_unproven; /* resumed with stanzas to resend, none confirmed yet */
+    size_t limits[EPODE__NLIMITS]; /* parser limits (0: the context's default) */
+    unsigned scram_min_iterations;
+    unsigned depth;      /* loop entry points running for this connection */
+    int free_pending;    /* epode_conn_free() called: freed when depth is 0 */
     int user_closed;     /* epode_conn_close() was called: no reconnect */
     epode__timer reconnect_timer;
 

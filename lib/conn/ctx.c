@@ -124,6 +124,14 @@ const epode_mem_t *epode_ctx_mem(const epode_ctx_t *ctx)
     return ctx ? ctx->mem : NULL;
 }
 
+int epode_ctx_set_limit(epode_ctx_t *ctx, epode_parser_limit_t limit, size_t value)
+{
+    if (!ctx || (int)limit < 1 || (int)limit >= EPODE__NLIMITS)
+        return EPODE_EINVAL;
+    ctx->limits[limit] = value;
+    return 0;
+}
+
 int epode_ctx_set_dns_servers(epode_ctx_t *ctx, const char *servers)
 {
     if (!ctx || !servers || !*servers)

@@ -48,6 +48,9 @@ void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now
 /* Earliest deadline, UINT64_MAX if none. */
 uint64_t epode__dispatch_next_deadline(const epode__dispatch *d);
 /* Ends every IQ wait with EPODE_ECANCELED (the connection ended). */
+/* Calls nothing more, ever (the connection was freed from inside one of
+ * its callbacks): every registration is marked removed. */
+void epode__dispatch_silence(epode__dispatch *d);
 void epode__dispatch_cancel_iqs(epode__dispatch *d, epode_conn_t *conn);
 
 #endif

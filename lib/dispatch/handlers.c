@@ -371,6 +371,14 @@ uint64_t epode__dispatch_next_deadline(const epode__dispatch *d)
     return best;
 }
 
+void epode__dispatch_silence(epode__dispatch *d)
+{
+    /* Marked, not dropped: a dispatch may be running over them. */
+    for (size_t i = 0; i < d->n; i++)
+        d->v[i].removed = 1;
+    d->garbage = 1;
+}
+
 void epode__dispatch_cancel_iqs(epode__dispatch *d, epode_conn_t *conn)
 {
     d->depth++;

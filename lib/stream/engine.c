@@ -315,6 +315,7 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
         .tls_active = e->tls_active,
         .tls_key_bits = e->tls_active ? e->tls.key_bits : 0,
         .client_cert = e->cfg.have_client_cert,
+        .min_iterations = e->cfg.scram_min_iterations,
         /* Any binding data on this session, of a type the server takes or
          * not: with no -PLUS offered, SCRAM then says 'y' (RFC 5802 §6),
          * and a server that does bind sees -PLUS was stripped. */
@@ -1004,6 +1005,10 @@ int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
         goto fail;
     if (cfg->max_stanza_bytes)
         epode_parser_set_limit(e->parser, EPODE_LIMIT_STANZA_BYTES, cfg->max_stanza_bytes);
+    for (size_t i = 1; cfg->limits && i < cfg->nlimits; i++)
+        if (cfg->limits[i])
+            epode_parser_set_limit(e->parser, (epode_parser_limit_t)i, cfg->limits[i]);
+    e->cfg.limits = NULL; /* the owner's array: not kept */
     *out = e;
     return 0;
 fail:

@@ -26,6 +26,9 @@ typedef struct epode__engine_config {
     epode_tls_mode_t tls_mode;
     int have_client_cert;
     size_t max_stanza_bytes; /* parser limit; 0: default */
+    const size_t *limits;    /* by epode_parser_limit_t, 0 entries: default; or NULL */
+    size_t nlimits;
+    unsigned scram_min_iterations; /* 0: default */
     int sm;                  /* enable stream management when offered */
     /* Stream-management state kept by the owner across connections (for
      * resumption); NULL: the engine keeps its own, forgotten with it. */

@@ -13,6 +13,7 @@ import os
 import re
 import select
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -260,10 +261,15 @@ class FakeServer:
     stream error; b'' sends nothing), then records everything the client
     sends until it closes (or `linger` seconds pass). `connections` holds
     the bytes received on each connection, `received` those of the first;
-    `closed_by_client` says, per connection, whether the client closed."""
+    `closed_by_client` says, per connection, whether the client closed.
+    With `tls` (a server-side ssl.SSLContext) it speaks direct TLS: what
+    it receives and sends is inside TLS; `handshakes` counts the TLS
+    handshakes that succeeded."""
 
-    def __init__(self, reply, linger=5.0, accepts=1):
+    def __init__(self, reply, linger=5.0, accepts=1, tls=None):
         self.reply = reply.encode() if isinstance(reply, str) else reply
+        self.tls = tls
+        self.handshakes = 0
         self.linger = linger
         self.accepts = accepts
         self.connections = []
@@ -292,13 +298,20 @@ class FakeServer:
         self.closed_by_client.append(False)
         deadline = time.monotonic() + self.linger
         sent = False
+        if self.tls:
+            conn.settimeout(self.linger)
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                return  # the client refused us (or went away)
+            self.handshakes += 1
         while time.monotonic() < deadline:
             conn.settimeout(max(0.05, deadline - time.monotonic()))
             try:
                 chunk = conn.recv(65536)
             except socket.timeout:
                 break
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 self.closed_by_client[idx] = True
                 break
             if not chunk:
@@ -309,6 +322,8 @@ class FakeServer:
                 if self.reply:
                     conn.sendall(self.reply)
                 sent = True
+        if self.tls:
+            conn.close()  # the TLS socket took the accepted one over
 
     def _run(self):
         try:

@@ -97,6 +97,8 @@ static const char *event_name(epode_conn_event_t ev)
     case EPODE_CONN_READY: return "READY";
     case EPODE_CONN_DISCONNECTED: return "DISCONNECTED";
     case EPODE_CONN_RESUMED: return "RESUMED";
+    case EPODE_CONN_FREED: return "FREED";
+    case EPODE_CONN_DRAINED: return "DRAINED";
     }
     return "UNKNOWN";
 }

@@ -3,6 +3,7 @@
 offers, channel binding, wrong credentials, the trust store, and the
 failures that need no real server (closed port, no STARTTLS)."""
 
+import ssl
 import time
 
 import pytest
@@ -278,36 +279,64 @@ def test_stream_error_before_features(bins, prosody, fake_server):
     assert 'going down for maintenance' in d['text'], res
 
 
+def _fake_tls(srv):
+    """A server-side TLS context with the real server's certificate (valid
+    for its domain), for a fake server that speaks direct TLS."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(srv.pki.server_cert, srv.pki.server_key)
+    return ctx
+
+
+def _see_other_host(port):
+    return (FAKE_HEADER + "<stream:error><see-other-host "
+            "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>127.0.0.1:%d</see-other-host>"
+            "</stream:error></stream:stream>" % port)
+
+
 def test_see_other_host_is_followed(bins, server, fake_server, record_id):
-    """A see-other-host stream error naming the real server: epode connects
-    there and logs in (the certificate is still checked for the domain)."""
-    fake = fake_server(FAKE_HEADER + "<stream:error><see-other-host "
-                       "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>127.0.0.1:%d</see-other-host>"
-                       "</stream:error></stream:stream>" % server.c2s_port)
-    res = probe(bins, server, port=fake.port, record=record_id)
+    """A see-other-host stream error over TLS whose certificate verifies
+    for the domain, naming the real server: epode connects there and logs
+    in (the certificate is still checked for the domain)."""
+    fake = fake_server(_see_other_host(server.direct_tls_port), tls=_fake_tls(server))
+    res = probe(bins, server, port=fake.port, direct_tls=True, record=record_id)
     assert res.rc == 0, res
     assert res.ready.startswith('alice@%s/' % server.domain), res
-    assert res.events[-2:] == ['TLS_UP', 'AUTHENTICATED'], res
+    assert res.events[-3:] == ['TLS_UP', 'TLS_UP', 'AUTHENTICATED'], res
     assert res.disconnected['reason'] == 'CLOSED', res
     fake.join()
+    assert fake.handshakes == 1
     assert len(fake.connections) == 1 and USERS['alice'] not in fake.received.decode('utf-8', 'replace')
 
 
+def test_see_other_host_before_tls_is_refused(bins, prosody, fake_server):
+    """The same redirect in cleartext, before STARTTLS (anyone on the path
+    could have written it): not followed, and the reason says so."""
+    fake = fake_server(_see_other_host(prosody.c2s_port))
+    res = probe(bins, prosody, port=fake.port, timeout=8)
+    assert res.rc == 1, res
+    assert not res.ready, res
+    d = res.disconnected
+    assert (d['reason'], d['condition']) == ('STREAM_ERROR', 'see-other-host'), res
+    assert 'refused a see-other-host redirect to 127.0.0.1:%d received before TLS' % (
+        prosody.c2s_port) in d['text'], res
+    assert not any(l.startswith('redirect ') for l in res.lines), res
+
+
 def test_see_other_host_loop_ends(bins, prosody, fake_server):
-    """A server that redirects to itself forever: epode gives up after a
-    few redirects with the see-other-host condition."""
-    fake = fake_server(b'', accepts=10, linger=3)
-    fake.reply = (FAKE_HEADER + "<stream:error><see-other-host "
-                  "xmlns='urn:ietf:params:xml:ns:xmpp-streams'>127.0.0.1:%d</see-other-host>"
-                  "</stream:error></stream:stream>" % fake.port).encode()
-    res = probe(bins, prosody, port=fake.port, timeout=10)
+    """A server that redirects to itself forever (over verified TLS):
+    epode follows 3 redirects, then gives up with the see-other-host
+    condition."""
+    fake = fake_server(b'', accepts=10, linger=3, tls=_fake_tls(prosody))
+    fake.reply = _see_other_host(fake.port).encode()
+    res = probe(bins, prosody, port=fake.port, direct_tls=True, timeout=10)
     assert res.rc == 1, res
     d = res.disconnected
     assert (d['reason'], d['condition']) == ('STREAM_ERROR', 'see-other-host'), res
+    assert 'gave up after 3 see-other-host redirects' in d['text'], res
     assert 'redirect 127.0.0.1:%d' % fake.port in res.lines, res
     fake.close()
     fake.join()
-    assert 2 <= len(fake.connections) <= 6, len(fake.connections)
+    assert len(fake.connections) == 4, len(fake.connections)
 
 
 def test_host_unknown(bins, server):

@@ -353,6 +353,60 @@ def test_concurrent_connects_and_disconnects(prosody):
     asyncio.run(main())
 
 
+def test_drain_waits_out_a_burst_and_the_send_limits(prosody):
+    """Back-pressure (issue 11 item 9): drain() returns at once with
+    nothing queued, waits for the 'drained' event after a burst over the
+    64 KiB mark, and after epode.EBUSY at a send limit until the server's
+    acks make room; it raises if the connection ends first."""
+    async def main():
+        a, b = await pair(prosody, stream_management=True)
+        events, acked, got = [], [], []
+        a.on_event(events.append)
+        a.connection.on_ack = lambda ok, sid, xml: acked.append(ok)
+        b.on_message(lambda m: got.append(m.body) if m.body else None)
+        await asyncio.wait_for(a.drain(), 1)  # nothing queued: at once
+        assert "drained" not in events
+        # Until <enabled/> stanzas wait in the queue, not in the output.
+        await until(lambda: a.connection.sm_enabled, 10, what="stream management")
+
+        n = 100
+        for i in range(n):  # 200 kB in one loop turn
+            a.send_message(b.bound_jid, "%d %s" % (i, "x" * 2000))
+        assert a.connection.pending_bytes > 65536 and a.connection.draining
+        await asyncio.wait_for(a.drain(), 20)
+        assert events.count("drained") == 1
+        assert a.connection.pending_bytes <= 65536
+        await until(lambda: len(got) == n and len(acked) == n, 20, what="the burst delivered")
+
+        a.connection.set_send_limits(3, 0)
+        for i in range(3):
+            a.send_message(b.bound_jid, "limited %d" % i)
+        with pytest.raises(epode.Error) as ei:
+            a.send_message(b.bound_jid, "refused")
+        assert ei.value.code == epode.EBUSY and ei.value.name == "EBUSY"
+        assert a.connection.draining
+        await asyncio.wait_for(a.drain(), 20)  # the server acked the three
+        assert events.count("drained") == 2
+        a.send_message(b.bound_jid, "after the ack")
+        await until(lambda: "after the ack" in got, 20, what="the message after drain()")
+        assert "refused" not in got
+
+        await until(lambda: len(acked) == n + 4, 20, what="every ack")
+        for i in range(3):
+            a.send_message(b.bound_jid, "last %d" % i)
+        with pytest.raises(epode.Error):
+            a.send_message(b.bound_jid, "refused")
+        waiter = asyncio.ensure_future(a.drain())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        await a.disconnect()
+        with pytest.raises(epode.Error):
+            await waiter
+        await b.disconnect()
+
+    asyncio.run(main())
+
+
 def test_stop_from_another_thread_closes_cleanly(prosody):
     j, p = prosody.account("st")
     c = epode.Client(j, p, **prosody.kwargs())
@@ -408,3 +462,51 @@ def test_stream_management_resumes_across_cuts(prosody):
         asyncio.run(main(proxy))
         assert proxy.cuts >= 3
 
+
+
+def test_bursty_sender_through_byte_scheduled_cuts(prosody):
+    """Issue 11's bursty test through the binding: 2,000 messages queued
+    at once (no window, no rate) by a client with stream_management=True
+    and reconnect=True, behind a proxy that resets its link after every
+    4-12 kB it sends. Every message is acknowledged or handed back, and
+    every acknowledged one reaches the receiver exactly once."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "integration"))
+    from faultproxy import FaultProxy
+    n = 2000
+
+    async def main(proxy):
+        ja, pa = prosody.account("burst")
+        jb, pb = prosody.account("brcv")
+        a = epode.Client(ja, pa, server=prosody.host, port=proxy.port, ca_file=prosody.ca_file,
+                         stream_management=True, reconnect=True, resend_unacked=True)
+        b = epode.Client(jb + "/r", pb, **prosody.kwargs())
+        acked, handed_back = set(), set()
+
+        def on_ack(ok, sid, xml):
+            (acked if ok else handed_back).add(sid)
+            if ok:
+                handed_back.discard(sid)  # reported on one stream, confirmed after a resume
+
+        a.connection.on_ack = on_ack
+        got = []
+        b.on_message(lambda m: got.append(m.stanza["id"]) if m.body else None)
+        await b.connect(timeout=20)
+        await a.connect(timeout=20)
+        proxy.cut_every(4000, 12000, "up", "rst")
+        sent = [a.send_message(b.bound_jid, "burst %d" % i) for i in range(n)]
+        await until(lambda: len(acked) + len(handed_back) >= n, 150.0, what="every message settled")
+        await until(lambda: set(got) >= acked, 30.0, what="every acknowledged message delivered")
+        proxy.cut_every(None)
+        assert acked | handed_back == set(sent)
+        dups = [i for i in acked if got.count(i) > 1]
+        assert dups == [], "acknowledged and delivered twice: %d" % len(dups)
+        await a.disconnect()
+        await b.disconnect()
+        return len(acked), len(handed_back)
+
+    with FaultProxy(prosody.host, prosody.port, seed=11) as proxy:
+        acked, back = asyncio.run(main(proxy))
+        print("py-sm-burst prosody: sent=%d acked=%d handed_back=%d cuts=%d"
+              % (n, acked, back, proxy.cuts))
+        assert proxy.cuts >= 20

@@ -3,14 +3,18 @@
  * timeouts, service-unavailable for unhandled requests (and only those),
  * outgoing filters, event listeners, a clean close, closing at every
  * stage (one DISCONNECTED each time), and the presence re-sent after a
- * fresh login. */
+ * fresh login. Redirects (see-other-host) run against a small STARTTLS
+ * server on a loopback port instead: followed only over verified TLS. */
 #include "test.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <gnutls/gnutls.h>
 
 #include "scripted.h"
 
@@ -245,6 +249,186 @@ TEST(conn_answered_acks_keep_the_link_alive)
     scripted_free(&s);
 }
 
+/* ---- back-pressure (issue 11 item 9) ---- */
+
+static void count_drained(epode_conn_t *c, epode_conn_event_t ev, void *user)
+{
+    (void)c;
+    if (ev == EPODE_CONN_DRAINED)
+        ++*(int *)user;
+}
+
+/* A chat message with id `id` and a body of about `size` bytes. */
+static int send_sized(epode_conn_t *c, const char *id, size_t size)
+{
+    char body[4096];
+    if (size >= sizeof body)
+        size = sizeof body - 1;
+    memset(body, 'x', size);
+    body[size] = '\0';
+    epode_stanza_t *m;
+    if (epode_message_new(NULL, "chat", "a@example.com", body, &m) < 0)
+        return EPODE_ENOMEM;
+    int rc = epode_stanza_set_id(m, id);
+    if (rc == 0)
+        rc = epode_conn_send(c, m);
+    epode_stanza_unref(m);
+    return rc;
+}
+
+/* Messages the scripted server got, and whether one had id `id`. */
+static int count_sent_messages(scripted *s, const char *id, int *saw_id, int *saw_r)
+{
+    int n = 0;
+    for (epode_stanza_t *st; (st = scripted_next(s));) {
+        const char *name = epode_stanza_get_name(st), *sid = epode_stanza_get_id(st);
+        if (strcmp(name, "message") == 0)
+            n++;
+        if (saw_id && sid && id && strcmp(sid, id) == 0)
+            *saw_id = 1;
+        if (saw_r && strcmp(name, "r") == 0)
+            *saw_r = 1;
+    }
+    return n;
+}
+
+TEST(conn_drained_comes_once_the_transport_took_a_burst)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    int drained = 0;
+    CHECK_INT(epode_conn_add_event_cb(s.conn, count_drained, &drained, NULL), 0);
+    CHECK_INT(epode_conn_set_drain_threshold(s.conn, 4096), 0);
+    CHECK_INT(epode_conn_set_drain_threshold(NULL, 4096), EPODE_EINVAL);
+    epode__memory_set_limit(s.conn->tr, 2048); /* the "socket" takes 2 KB at a time */
+    CHECK(!epode_conn_is_draining(s.conn));
+    char id[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "m%d", i);
+        CHECK_INT(send_sized(s.conn, id, 1000), 0);
+    }
+    CHECK(epode_conn_pending_bytes(s.conn) > 4096);
+    CHECK(epode_conn_is_draining(s.conn));
+    CHECK_INT(drained, 0); /* never inside epode_conn_send */
+    /* The server reads nothing: the transport is full, nothing drains. */
+    for (int i = 0; i < 5; i++)
+        epode_ctx_run_once(s.ctx, 0);
+    CHECK(epode_conn_pending_bytes(s.conn) > 4096);
+    CHECK_INT(drained, 0);
+    /* It reads: 2 KB at a time the backlog goes, DRAINED once. */
+    scripted_pump(&s);
+    CHECK_INT(epode_conn_pending_bytes(s.conn), 0);
+    CHECK_INT(drained, 1);
+    CHECK(!epode_conn_is_draining(s.conn));
+    CHECK_INT(count_sent_messages(&s, NULL, NULL, NULL), 20);
+    /* Under the mark all along: no crossing, no event. */
+    CHECK_INT(send_sized(s.conn, "small", 100), 0);
+    scripted_pump(&s);
+    CHECK_INT(drained, 1);
+    scripted_free(&s);
+}
+
+TEST(conn_send_at_the_byte_bound_is_refused_until_acks_make_room)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    int drained = 0, acks[2] = {0, 0};
+    CHECK_INT(epode_conn_add_event_cb(s.conn, count_drained, &drained, NULL), 0);
+    epode_conn_set_ack_cb(s.conn, count_acks, acks);
+    CHECK_INT(epode_conn_set_send_limits(s.conn, 0, 4000), 0);
+    CHECK_INT(epode_conn_set_send_limits(NULL, 0, 4000), EPODE_EINVAL);
+    /* Each stanza written before the next: the unacknowledged queue
+     * alone reaches the bound. */
+    int n = 0, rc = 0;
+    char id[16];
+    while (n < 50) {
+        snprintf(id, sizeof id, "m%d", n);
+        if ((rc = send_sized(s.conn, id, 1000)) != 0)
+            break;
+        n++;
+        scripted_pump(&s);
+    }
+    CHECK_INT(rc, EPODE_EBUSY);
+    CHECK(n >= 3 && n <= 4);
+    size_t pending = epode_conn_pending_bytes(s.conn), queued = s.conn->sm_state.qlen;
+    CHECK_INT(queued, n);
+    CHECK_INT(send_sized(s.conn, "refused", 10), EPODE_EBUSY);
+    CHECK_INT(epode_conn_pending_bytes(s.conn), pending); /* not serialized */
+    CHECK_INT(s.conn->sm_state.qlen, queued);             /* not counted */
+    CHECK(epode_conn_is_draining(s.conn));
+    /* Everything is written, but only an ack makes room. */
+    scripted_pump(&s);
+    CHECK_INT(epode_conn_pending_bytes(s.conn), 0);
+    CHECK_INT(drained, 0);
+    CHECK_INT(send_sized(s.conn, "refused", 10), EPODE_EBUSY);
+    int saw_refused = 0, saw_r = 0;
+    CHECK_INT(count_sent_messages(&s, "refused", &saw_refused, &saw_r), n);
+    CHECK(!saw_refused);
+    CHECK(saw_r); /* at the bound, an ack is asked for */
+    char a[64];
+    snprintf(a, sizeof a, "<a xmlns='urn:xmpp:sm:3' h='%d'/>", n);
+    scripted_send(&s, a);
+    CHECK_INT(acks[0], n);
+    CHECK_INT(drained, 1);
+    CHECK(!epode_conn_is_draining(s.conn));
+    CHECK_INT(send_sized(s.conn, "refused", 10), 0);
+    scripted_pump(&s);
+    CHECK_INT(count_sent_messages(&s, "refused", &saw_refused, NULL), 1);
+    CHECK(saw_refused);
+    CHECK_INT(drained, 1);
+    scripted_free(&s);
+}
+
+TEST(conn_refused_sender_hears_drained_once_there_is_room)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    int drained = 0;
+    CHECK_INT(epode_conn_add_event_cb(s.conn, count_drained, &drained, NULL), 0);
+    CHECK_INT(epode_conn_set_send_limits(s.conn, 0, 3000), 0);
+    int n = 0, rc = 0;
+    while (n < 50 && (rc = send_sized(s.conn, "m", 1000)) == 0)
+        n++;
+    CHECK_INT(rc, EPODE_EBUSY); /* far below the 64 KiB low-water mark */
+    CHECK_INT(n, 3);
+    CHECK(epode_conn_is_draining(s.conn));
+    CHECK_INT(drained, 0);
+    scripted_pump(&s); /* written: room again */
+    CHECK_INT(drained, 1);
+    CHECK(!epode_conn_is_draining(s.conn));
+    CHECK_INT(count_sent_messages(&s, NULL, NULL, NULL), 3);
+    CHECK_INT(send_sized(s.conn, "m", 1000), 0);
+    scripted_pump(&s);
+    CHECK_INT(drained, 1);
+    scripted_free(&s);
+}
+
+TEST(conn_server_that_never_acks_ends_the_stream_at_the_bound)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_set_sm_policy(s.conn, 100, 20, 60, 0), 0);
+    CHECK_INT(epode_conn_set_send_limits(s.conn, 3, 0), 0);
+    int acks[2] = {0, 0};
+    epode_conn_set_ack_cb(s.conn, count_acks, acks);
+    CHECK_INT(send_sized(s.conn, "m0", 10), 0);
+    CHECK_INT(send_sized(s.conn, "m1", 10), 0);
+    CHECK_INT(send_sized(s.conn, "m2", 10), 0);
+    CHECK_INT(send_sized(s.conn, "m3", 10), EPODE_EBUSY);
+    scripted_pump(&s);
+    /* The server keeps talking, so the link is alive, but never acks. */
+    for (int i = 0; i < 300 && epode_conn_reason(s.conn) == EPODE_REASON_NONE; i++) {
+        scripted_send(&s, "<presence from='other@example.com/x'/>");
+        epode_ctx_run_once(s.ctx, 10);
+    }
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_TIMEOUT);
+    CHECK_INT(epode_conn_error(s.conn), EPODE_ETIMEDOUT);
+    CHECK(strstr(epode_conn_error_text(s.conn), "acknowledged nothing of 3 stanzas"));
+    CHECK_INT(acks[0], 0);
+    CHECK_INT(acks[1], 3); /* every one handed back */
+    scripted_free(&s);
+}
+
 TEST(conn_will_reconnect_tells_a_pause_from_the_end)
 {
     scripted s;
@@ -307,6 +491,8 @@ static void timeline_add(timeline *t, epode_conn_t *c, int ev)
 
 static void on_timeline(epode_conn_t *c, epode_conn_event_t ev, void *u)
 {
+    if (ev == EPODE_CONN_FREED)
+        return; /* the end of the object, not of a connection */
     timeline_add(u, c, (int)ev);
 }
 
@@ -561,26 +747,428 @@ static void count_connects(void *u, epode_log_level_t level, const char *area, c
         ++*(int *)u;
 }
 
+/* ---- issue 12: see-other-host only over verified TLS ---------------------- */
+
+#define TLS_DATA "../data/tls/"
+#define REDIR_HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
+    "xmlns:stream='http://etherx.jabber.org/streams' from='example.test' id='r' version='1.0'>"
+#define SEE_OTHER_HOST "<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>" \
+    "127.0.0.1:%u</see-other-host></stream:error>"
+
+/* A small XMPP server on a loopback port, serving one TCP connection at a
+ * time (or one memory pair, `end`), each the same way: it answers the
+ * client's stream header with `plain` if set (and then only listens),
+ * else with STARTTLS required; after the TLS handshake (certificate
+ * `cert`) it answers the next stream header with `secure` and listens
+ * until the client hangs up. */
+enum { XS_HEADER, XS_STARTTLS, XS_HANDSHAKE, XS_SECURE_HEADER, XS_LISTEN };
+
+typedef struct xserver {
+    int lfd, fd;
+    unsigned port;
+    epode__transport *end; /* instead of fd: our end of a memory pair */
+    const char *cert; /* a tests/data/tls name: "server", "wrongname", … */
+    char plain[512], secure[512];
+    gnutls_certificate_credentials_t cred;
+    gnutls_session_t tls;
+    int stage;
+    char in[4096];
+    size_t inlen;
+    int accepted, handshakes;
+} xserver;
+
+static int xserver_start(xserver *x, const char *cert)
+{
+    memset(x, 0, sizeof *x);
+    x->fd = -1;
+    x->cert = cert;
+    char crt[128], key[128];
+    snprintf(crt, sizeof crt, TLS_DATA "%s.pem", cert);
+    snprintf(key, sizeof key, TLS_DATA "%s-key.pem", cert);
+    if (gnutls_certificate_allocate_credentials(&x->cred) < 0 ||
+        gnutls_certificate_set_x509_key_file(x->cred, crt, key, GNUTLS_X509_FMT_PEM) < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    x->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (x->lfd < 0 || bind(x->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        listen(x->lfd, 8) < 0 || getsockname(x->lfd, (struct sockaddr *)&sa, &len) < 0)
+        return -1;
+    x->port = ntohs(sa.sin_port);
+    return 0;
+}
+
+static void xserver_hang_up(xserver *x)
+{
+    if (x->tls)
+        gnutls_deinit(x->tls);
+    x->tls = NULL;
+    if (x->fd >= 0)
+        close(x->fd);
+    x->fd = -1;
+    epode__transport_free(x->end);
+    x->end = NULL;
+    x->stage = XS_HEADER;
+    x->inlen = 0;
+}
+
+static void xserver_stop(xserver *x)
+{
+    xserver_hang_up(x);
+    if (x->lfd >= 0)
+        close(x->lfd);
+    if (x->cred)
+        gnutls_certificate_free_credentials(x->cred);
+}
+
+/* Bytes below TLS, from the socket or the memory pair: -1 if none yet,
+ * 0 once the client hung up. */
+static ssize_t xs_recv(xserver *x, void *buf, size_t len)
+{
+    if (x->end) {
+        long n = epode__transport_read(x->end, buf, len);
+        return n == EPODE_EAGAIN ? -1 : n < 0 ? 0 : n;
+    }
+    ssize_t n = recv(x->fd, buf, len, 0);
+    return n < 0 ? (errno == EAGAIN ? -1 : 0) : n;
+}
+
+static ssize_t xs_send(xserver *x, const void *buf, size_t len)
+{
+    if (x->end) {
+        long n = epode__transport_write(x->end, buf, len);
+        return n >= 0 ? n : -1;
+    }
+    return send(x->fd, buf, len, MSG_NOSIGNAL);
+}
+
+static ssize_t xs_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+    xserver *x = p;
+    ssize_t n = xs_recv(x, buf, len);
+    if (n < 0)
+        gnutls_transport_set_errno(x->tls, EAGAIN);
+    return n;
+}
+
+static ssize_t xs_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
+{
+    xserver *x = p;
+    ssize_t n = xs_send(x, buf, len);
+    if (n < 0)
+        gnutls_transport_set_errno(x->tls, EAGAIN);
+    return n;
+}
+
+static void xserver_write(xserver *x, const char *s)
+{
+    size_t len = strlen(s);
+    for (int i = 0; i < 1000 && len; i++) {
+        ssize_t n = x->tls ? gnutls_record_send(x->tls, s, len) : xs_send(x, s, len);
+        if (n > 0) {
+            s += n;
+            len -= (size_t)n;
+        } else if (x->tls && n != GNUTLS_E_AGAIN) {
+            return;
+        }
+    }
+}
+
+/* Reads what is there: 0, or -1 once the client hung up. */
+static int xserver_read(xserver *x)
+{
+    for (;;) {
+        size_t room = sizeof x->in - 1 - x->inlen;
+        if (!room)
+            x->inlen = 0, room = sizeof x->in - 1; /* only the last bytes matter */
+        ssize_t n = x->tls ? gnutls_record_recv(x->tls, x->in + x->inlen, room)
+                           : xs_recv(x, x->in + x->inlen, room);
+        if (n > 0) {
+            x->inlen += (size_t)n;
+            x->in[x->inlen] = '\0';
+            continue;
+        }
+        if (x->tls ? n == GNUTLS_E_AGAIN : n < 0)
+            return 0;
+        return -1;
+    }
+}
+
+/* Does what can be done now, without blocking. */
+static void xserver_step(xserver *x)
+{
+    if (x->fd < 0 && !x->end) {
+        x->fd = accept4(x->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (x->fd < 0)
+            return;
+        x->accepted++;
+    }
+    if (x->stage == XS_HANDSHAKE) {
+        int r = gnutls_handshake(x->tls);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+            return;
+        if (r < 0) {
+            xserver_hang_up(x); /* the client refused us */
+            return;
+        }
+        x->handshakes++;
+        x->stage = XS_SECURE_HEADER;
+    }
+    if (xserver_read(x) < 0) {
+        xserver_hang_up(x);
+        return;
+    }
+    if (x->stage == XS_HEADER && strstr(x->in, "<stream:stream")) {
+        x->inlen = 0;
+        x->in[0] = '\0';
+        x->stage = x->plain[0] ? XS_LISTEN : XS_STARTTLS;
+        xserver_write(x, x->plain[0] ? x->plain
+                                     : REDIR_HDR "<stream:features><starttls xmlns='urn:ietf:"
+                                                 "params:xml:ns:xmpp-tls'><required/></starttls>"
+                                                 "</stream:features>");
+    } else if (x->stage == XS_STARTTLS && strstr(x->in, "<starttls")) {
+        x->inlen = 0;
+        x->in[0] = '\0';
+        xserver_write(x, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        if (gnutls_init(&x->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK) < 0 ||
+            gnutls_priority_set_direct(x->tls, "NORMAL", NULL) < 0 ||
+            gnutls_credentials_set(x->tls, GNUTLS_CRD_CERTIFICATE, x->cred) < 0) {
+            xserver_hang_up(x);
+            return;
+        }
+        if (x->end) {
+            gnutls_transport_set_ptr(x->tls, x);
+            gnutls_transport_set_pull_function(x->tls, xs_pull);
+            gnutls_transport_set_push_function(x->tls, xs_push);
+        } else {
+            gnutls_transport_set_int(x->tls, x->fd);
+        }
+        x->stage = XS_HANDSHAKE;
+        xserver_step(x);
+    } else if (x->stage == XS_SECURE_HEADER && strstr(x->in, "<stream:stream")) {
+        x->stage = XS_LISTEN;
+        xserver_write(x, x->secure);
+    }
+}
+
+/* A connection to `x` as bot@example.test (what server.pem and
+ * xmppaddr.pem are for), trusting the test CA, its events in `t`, its
+ * "connecting to" log lines counted in `connects`. */
+static int redirect_client(epode_ctx_t **ctx, epode_conn_t **conn, xserver *x, timeline *t,
+                           int *connects)
+{
+    memset(t, 0, sizeof *t);
+    *connects = 0;
+    *conn = NULL;
+    if (epode_global_init() < 0 || epode_ctx_new(NULL, ctx) < 0)
+        return -1;
+    epode_ctx_set_log(*ctx, EPODE_LOG_INFO, count_connects, connects);
+    if (epode_conn_new(*ctx, conn) < 0 || epode_conn_set_jid(*conn, "bot@example.test") < 0 ||
+        epode_conn_set_password(*conn, "secret") < 0 ||
+        epode_conn_set_server(*conn, "127.0.0.1", x->port) < 0 ||
+        epode_conn_set_ca_file(*conn, TLS_DATA "ca.pem") < 0 ||
+        epode_conn_add_event_cb(*conn, on_timeline, t, NULL) < 0)
+        return -1;
+    return 0;
+}
+
+/* Runs the client and the servers until the client's first DISCONNECTED
+ * (then a little longer, to see nothing more happens), or 5 s. */
+static void run_servers(epode_ctx_t *ctx, const timeline *t, xserver **xs, int n)
+{
+    uint64_t end = ms_now() + 5000, after = 0;
+    while (ms_now() < end && (!after || ms_now() < after)) {
+        epode_ctx_run_once(ctx, 2);
+        for (int i = 0; i < n; i++)
+            xserver_step(xs[i]);
+        if (!after && timeline_count(t, EPODE_CONN_DISCONNECTED))
+            after = ms_now() + 100;
+    }
+}
+
+TEST(conn_redirect_before_tls_is_refused)
+{
+    xserver a, b;
+    CHECK_INT(xserver_start(&a, "server"), 0);
+    CHECK_INT(xserver_start(&b, "server"), 0);
+    snprintf(a.plain, sizeof a.plain, REDIR_HDR SEE_OTHER_HOST, b.port);
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    run_servers(ctx, &t, (xserver *[]){&a, &b}, 2);
+    CHECK_INT(a.accepted, 1);
+    CHECK_INT(b.accepted, 0); /* not even a TCP connection to the named host */
+    CHECK_INT(connects, 1);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DISCONNECTED), 1);
+    CHECK_INT(epode_conn_reason(conn), EPODE_REASON_STREAM_ERROR);
+    CHECK_STR(epode_conn_condition(conn), "see-other-host");
+    CHECK(strstr(epode_conn_error_text(conn), "refused a see-other-host redirect to 127.0.0.1:"));
+    CHECK(strstr(epode_conn_error_text(conn), "received before TLS"));
+    CHECK(epode_conn_redirect(conn) == NULL);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&a);
+    xserver_stop(&b);
+}
+
+static int accept_any_cert(epode_conn_t *c, const char *why, const unsigned char *der, size_t len,
+                           void *u)
+{
+    (void)c, (void)why, (void)der, (void)len, (void)u;
+    return 1;
+}
+
+/* TLS with a certificate the application let through (verification off,
+ * or its callback said yes) proves nothing about who wrote the error. */
+TEST(conn_redirect_over_an_unverified_certificate_is_refused)
+{
+    for (int with_cb = 0; with_cb < 2; with_cb++) {
+        xserver a, b;
+        CHECK_INT(xserver_start(&a, "wrongname"), 0);
+        CHECK_INT(xserver_start(&b, "server"), 0);
+        snprintf(a.secure, sizeof a.secure, REDIR_HDR SEE_OTHER_HOST, b.port);
+        epode_ctx_t *ctx;
+        epode_conn_t *conn;
+        timeline t;
+        int connects;
+        CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+        if (with_cb)
+            CHECK_INT(epode_conn_set_cert_cb(conn, accept_any_cert, NULL), 0);
+        else
+            CHECK_INT(epode_conn_set_verify(conn, 0), 0);
+        CHECK_INT(epode_conn_connect(conn), 0);
+        run_servers(ctx, &t, (xserver *[]){&a, &b}, 2);
+        CHECK_INT(a.handshakes, 1);
+        CHECK_INT(timeline_count(&t, EPODE_CONN_TLS_UP), 1);
+        CHECK_INT(b.accepted, 0);
+        CHECK_INT(connects, 1);
+        CHECK_INT(epode_conn_reason(conn), EPODE_REASON_STREAM_ERROR);
+        CHECK(strstr(epode_conn_error_text(conn), "received over TLS whose certificate does not "
+                                                  "verify for example.test"));
+        CHECK(epode_conn_redirect(conn) == NULL);
+        epode_conn_free(conn);
+        epode_ctx_free(ctx);
+        xserver_stop(&a);
+        xserver_stop(&b);
+    }
+}
+
+/* b's certificate names example.test only as an XmppAddr, not 127.0.0.1:
+ * accepted only when checked against the account's domain, as it must. */
+TEST(conn_redirect_over_verified_tls_is_followed_and_checked_for_the_domain)
+{
+    xserver a, b;
+    CHECK_INT(xserver_start(&a, "server"), 0);
+    CHECK_INT(xserver_start(&b, "xmppaddr"), 0);
+    snprintf(a.secure, sizeof a.secure, REDIR_HDR SEE_OTHER_HOST, b.port);
+    snprintf(b.secure, sizeof b.secure, "%s", REDIR_HDR "<stream:error><host-gone xmlns='urn:ietf:"
+                                              "params:xml:ns:xmpp-streams'/></stream:error>");
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    run_servers(ctx, &t, (xserver *[]){&a, &b}, 2);
+    CHECK_INT(a.accepted, 1);
+    CHECK_INT(b.accepted, 1);
+    CHECK_INT(b.handshakes, 1);
+    CHECK_INT(connects, 2);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_TLS_UP), 2);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DISCONNECTED), 1); /* none between the hops */
+    CHECK_INT(epode_conn_reason(conn), EPODE_REASON_STREAM_ERROR);
+    CHECK_STR(epode_conn_condition(conn), "host-gone");
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&a);
+    xserver_stop(&b);
+}
+
+TEST(conn_redirected_connection_refuses_a_certificate_for_another_name)
+{
+    xserver a, b;
+    CHECK_INT(xserver_start(&a, "server"), 0);
+    CHECK_INT(xserver_start(&b, "wrongname"), 0);
+    snprintf(a.secure, sizeof a.secure, REDIR_HDR SEE_OTHER_HOST, b.port);
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    run_servers(ctx, &t, (xserver *[]){&a, &b}, 2);
+    CHECK_INT(b.accepted, 1);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_TLS_UP), 1);
+    CHECK_INT(epode_conn_reason(conn), EPODE_REASON_TLS);
+    CHECK_INT(epode_conn_error(conn), EPODE_ECERT);
+    CHECK(strstr(epode_conn_error_text(conn), "certificate refused"));
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&a);
+    xserver_stop(&b);
+}
+
+TEST(conn_redirects_stop_after_three_hops)
+{
+    xserver a;
+    CHECK_INT(xserver_start(&a, "server"), 0);
+    snprintf(a.secure, sizeof a.secure, REDIR_HDR SEE_OTHER_HOST, a.port); /* to itself */
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    run_servers(ctx, &t, (xserver *[]){&a}, 1);
+    CHECK_INT(a.accepted, 4); /* the first connection and 3 hops */
+    CHECK_INT(a.handshakes, 4);
+    CHECK_INT(connects, 4);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DISCONNECTED), 1);
+    CHECK_INT(epode_conn_reason(conn), EPODE_REASON_STREAM_ERROR);
+    CHECK_STR(epode_conn_condition(conn), "see-other-host");
+    CHECK(strstr(epode_conn_error_text(conn), "gave up after 3 see-other-host redirects"));
+    char named[32];
+    snprintf(named, sizeof named, "127.0.0.1:%u", a.port);
+    CHECK_STR(epode_conn_redirect(conn), named);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&a);
+}
+
+/* Over a memory pair (the link driven by pokes, so the loop's turn ends
+ * between taking the redirect and trying the new server): a close in
+ * between starts no connection. */
 TEST(conn_close_while_following_a_redirect_connects_nowhere)
 {
-    scripted s;
-    timeline t = {0};
-    int connects = 0;
-    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    epode_ctx_set_log(s.ctx, EPODE_LOG_INFO, count_connects, &connects);
-    CHECK_INT(epode_conn_add_event_cb(s.conn, on_timeline, &t, NULL), 0);
-    const char *e = "<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>"
-                    "127.0.0.1:9</see-other-host></stream:error>";
-    epode__transport_write(s.server, e, strlen(e));
-    epode__conn_poke(s.conn);
-    for (int i = 0; i < 10 && s.conn->state != C_RESOLVING; i++)
-        epode_ctx_run_once(s.ctx, 0);
-    CHECK_INT(s.conn->state, C_RESOLVING); /* the new server is tried on the next turn */
-    CHECK_INT(epode_conn_close(s.conn), 0);
-    run_for(s.ctx, 100);
+    xserver a;
+    CHECK_INT(xserver_start(&a, "server"), 0);
+    snprintf(a.secure, sizeof a.secure, REDIR_HDR SEE_OTHER_HOST, 9u);
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    epode__transport *client;
+    CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+    CHECK_INT(epode__memory_pair(NULL, &client, &a.end), 0);
+    a.accepted = 1;
+    CHECK_INT(epode__conn_start_over(conn, client), 0);
+    for (int i = 0; i < 1000 && !(a.handshakes && conn->state == C_RESOLVING); i++) {
+        epode__conn_poke(conn);
+        epode_ctx_run_once(ctx, 0);
+        xserver_step(&a);
+    }
+    CHECK_INT(a.handshakes, 1);
+    CHECK_INT(conn->state, C_RESOLVING); /* the new server is tried on the next turn */
+    CHECK_INT(epode_conn_close(conn), 0);
+    run_for(ctx, 100);
     CHECK_INT(connects, 0);
     CHECK(ended_once_closed(&t));
-    scripted_free(&s);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&a);
 }
 
 /* The broadcast presences the client sent since the last read. */
@@ -771,3 +1359,155 @@ TEST(conn_iq_answer_to_another_request_does_not_count)
 }
 
 TEST_MAIN
+
+/* ---- freeing a connection from inside its own callbacks (issue 11 item 8) ---- */
+
+static int free_in_handler(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)st;
+    int *calls = u;
+    (*calls)++;
+    epode_conn_free(c); /* deferred until the handler's caller returns */
+    return EPODE_HANDLED;
+}
+
+static void free_on_event(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    int *seen = u;
+    seen[ev < 16 ? ev : 0]++;
+    if (ev == EPODE_CONN_DISCONNECTED)
+        epode_conn_free(c);
+}
+
+static void free_on_ack(epode_conn_t *c, int acked, const char *id, const char *xml, size_t len,
+                        void *u)
+{
+    (void)acked, (void)id;
+    int *calls = u;
+    (*calls)++;
+    /* the bytes stay readable after the free: it is deferred */
+    CHECK(len > 0 && xml[0] == '<' && xml[len - 1] == '>');
+    epode_conn_free(c);
+}
+
+/* Hands the client bytes and runs its loop, touching the connection only
+ * before it runs (a callback may free it). */
+static void feed_once(scripted *s, const char *xml)
+{
+    epode__transport_write(s->server, xml, strlen(xml));
+    epode__conn_poke(s->conn);
+    for (int i = 0; i < 20; i++)
+        epode_ctx_run_once(s->ctx, 1);
+}
+
+TEST(conn_free_inside_a_handler_is_deferred_and_clean)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    int calls = 0;
+    /* two handlers: the second must not run on a freed connection */
+    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, free_in_handler, &calls, NULL), 0);
+    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, free_in_handler, &calls, NULL), 0);
+    feed_once(&s, "<message from='romeo@example.net/x'><body>1</body></message>"
+                  "<message from='romeo@example.net/x'><body>2</body></message>");
+    CHECK_INT(calls, 1); /* nothing more is dispatched once it is freed */
+    s.conn = NULL; /* freed by the handler */
+    scripted_free(&s);
+}
+
+TEST(conn_free_inside_the_disconnected_event_is_clean)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    int seen[16] = {0};
+    CHECK_INT(epode_conn_set_event_cb(s.conn, free_on_event, seen), 0);
+    feed_once(&s, "</stream:stream>");
+    CHECK_INT(seen[EPODE_CONN_DISCONNECTED], 1);
+    s.conn = NULL;
+    scripted_free(&s);
+}
+
+TEST(conn_free_inside_the_ack_callback_is_clean)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    int calls = 0;
+    CHECK_INT(epode_conn_set_ack_cb(s.conn, free_on_ack, &calls), 0);
+    for (int i = 0; i < 3; i++) {
+        epode_stanza_t *m;
+        CHECK_INT(epode_message_new(NULL, "chat", "romeo@example.net", "x", &m), 0);
+        CHECK_INT(epode_conn_send(s.conn, m), 0);
+        epode_stanza_unref(m);
+    }
+    scripted_pump(&s);
+    feed_once(&s, "<a xmlns='urn:xmpp:sm:3' h='3'/>");
+    CHECK_INT(calls, 1); /* the free stops the reports: nobody is listening */
+    s.conn = NULL;
+    scripted_free(&s);
+}
+
+/* ---- parser limits per connection and per context (issue 11 item 4) ---- */
+
+static int count_messages(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)c, (void)st;
+    (*(int *)u)++;
+    return EPODE_HANDLED;
+}
+
+static void deep_message(char *buf, size_t len, int depth, const char *id)
+{
+    size_t off = (size_t)snprintf(buf, len, "<message from='romeo@example.net/x' id='%s'>", id);
+    for (int i = 0; i < depth; i++)
+        off += (size_t)snprintf(buf + off, len - off, "<x>");
+    for (int i = 0; i < depth; i++)
+        off += (size_t)snprintf(buf + off, len - off, "</x>");
+    snprintf(buf + off, len - off, "</message>");
+}
+
+TEST(conn_limits_skip_stanzas_and_the_stream_goes_on)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    int got = 0;
+    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, count_messages, &got, NULL), 0);
+    char xml[4096];
+    /* defaults accept what servers relay: 65 levels, 65 attributes */
+    deep_message(xml, sizeof xml, 65, "d65");
+    scripted_send(&s, xml);
+    CHECK_INT(got, 1);
+    CHECK_INT(epode_conn_set_limit(s.conn, (epode_parser_limit_t)0, 5), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_limit(s.conn, (epode_parser_limit_t)99, 5), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_limit(s.conn, EPODE_LIMIT_DEPTH, 10), 0);
+    CHECK_INT(epode_ctx_set_limit(s.ctx, EPODE_LIMIT_ATTRS, 4), 0);
+    cut(&s);
+    CHECK_INT(relogin(&s, 0), 0);
+    while (scripted_next(&s))
+        ;
+    deep_message(xml, sizeof xml, 20, "d20");
+    scripted_send(&s, xml);
+    CHECK_INT(got, 1); /* skipped: the connection's limit */
+    scripted_send(&s, "<message from='romeo@example.net/x' a='1' b='2' c='3' d='4' e='5'/>");
+    CHECK_INT(got, 1); /* skipped: the context's default */
+    scripted_send(&s, "<iq type='get' id='big' from='romeo@example.net/x'><q><x><x><x><x><x><x><x>"
+                      "<x><x><x><x/></x></x></x></x></x></x></x></x></x></x></q></iq>");
+    const char *t = scripted_next_text(&s);
+    CHECK(t && strstr(t, "id=\"big\"") && strstr(t, "type=\"error\"") && strstr(t, "policy-violation"));
+    scripted_send(&s, "<message from='romeo@example.net/x'><body>still here</body></message>");
+    CHECK_INT(got, 2);
+    CHECK(epode_conn_is_ready(s.conn));
+    scripted_free(&s);
+}
+
+TEST(conn_scram_min_iterations_checks_its_argument)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *c;
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &c), 0);
+    CHECK_INT(epode_conn_set_scram_min_iterations(c, 0), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_scram_min_iterations(c, 10000), 0);
+    CHECK_INT(epode_conn_set_scram_min_iterations(NULL, 10000), EPODE_EINVAL);
+    epode_conn_free(c);
+    epode_ctx_free(ctx);
+}

@@ -14,7 +14,8 @@ from ._loop import bind_native, bind_to_running_loop, default_context
 
 log = logging.getLogger("epode")
 
-_EVENTS = ("connecting", "tls_up", "authenticated", "ready", "disconnected", "resumed")
+_EVENTS = ("connecting", "tls_up", "authenticated", "ready", "disconnected", "resumed",
+           "drained")
 
 
 class Client:
@@ -33,7 +34,10 @@ class Client:
     ``mechanisms`` (SASL mechanisms allowed, e.g. "SCRAM-SHA-256"),
     ``stream_management`` (XEP-0198, with resumption), ``reconnect``
     (automatic reconnection with backoff), ``keepalive`` (seconds),
-    ``connect_timeout`` and ``login_timeout`` (seconds).
+    ``connect_timeout`` and ``login_timeout`` (seconds),
+    ``resend_unacked`` (with stream management: when a session cannot be
+    resumed, send its unconfirmed stanzas again on the fresh one instead
+    of handing them back to ``connection.on_ack``).
     """
 
     def __init__(self, jid: str, password: Optional[str], server: Optional[str] = None,
@@ -43,7 +47,8 @@ class Client:
                  mechanisms: Optional[str] = None, stream_management: bool = False,
                  reconnect: bool = False, keepalive: Optional[float] = None,
                  connect_timeout: Optional[float] = None,
-                 login_timeout: Optional[float] = None) -> None:
+                 login_timeout: Optional[float] = None,
+                 resend_unacked: bool = False) -> None:
         if direct_tls and tls not in (None, "direct"):
             raise ValueError("direct_tls=True conflicts with tls=%r" % (tls,))
         if port is not None and not 0 < port < 65536:
@@ -54,13 +59,15 @@ class Client:
                        ca_file=ca_file, verify=None if verify else False,
                        mechanisms=mechanisms, stream_management=stream_management or None,
                        reconnect=reconnect or None, keepalive=keepalive,
-                       connect_timeout=connect_timeout, login_timeout=login_timeout)
+                       connect_timeout=connect_timeout, login_timeout=login_timeout,
+                       resend_unacked=resend_unacked or None)
         self.jid = jid
         self._event_handlers: list[Callable[[str], Any]] = []
         self._error_handlers: list[Callable[[BaseException], Any]] = []
         self._handler_ids: dict[Any, list[int]] = {}
         self._connect_waiters: list[asyncio.Future] = []
         self._disconnect_waiters: list[asyncio.Future] = []
+        self._drain_waiters: list[asyncio.Future] = []
         self._tasks: set[asyncio.Task] = set()
         self._end_hooks: list[Callable[[], Any]] = []  # told when the connection ends for good
         self._native = False
@@ -137,7 +144,8 @@ class Client:
 
     def on_event(self, fn: Callable[[str], Any]):
         """Registers ``fn(event)`` for connection events: 'connecting',
-        'tls_up', 'authenticated', 'ready', 'disconnected', 'resumed'."""
+        'tls_up', 'authenticated', 'ready', 'disconnected', 'resumed',
+        'drained' (sending is welcome again: see drain())."""
         self._event_handlers.append(fn)
         return fn
 
@@ -170,8 +178,14 @@ class Client:
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
-        elif name == "disconnected" and not self._conn.will_reconnect:
-            self._finish(self._conn.last_error)
+        elif name == "drained":
+            self._settle_drain(None)
+        if name == "disconnected":
+            # What was not written went with the link: nobody waits on it.
+            self._settle_drain(self._conn.last_error
+                               or _make_error(_epode.ECLOSED, "the connection ended"))
+            if not self._conn.will_reconnect:
+                self._finish(self._conn.last_error)
         for fn in list(self._event_handlers):
             try:
                 r = fn(name)
@@ -179,6 +193,15 @@ class Client:
                     self._spawn(r, None)
             except Exception as exc:  # reported, never fatal
                 self._on_callback_error(exc)
+
+    def _settle_drain(self, err: Optional[Error]) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                if err is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(err)
 
     def _finish(self, err: Optional[Error]) -> None:
         """The connection has ended for good: settle everyone waiting."""
@@ -318,6 +341,26 @@ class Client:
         fut = loop.create_future()
         self._disconnect_waiters.append(fut)
         await fut
+
+    async def drain(self) -> None:
+        """Waits until sending is welcome again: returns at once while the
+        bytes not yet written to the server are at or under the low-water
+        mark (64 KiB) and no send was refused, else on the 'drained'
+        event. A sender of many stanzas awaits it now and then (or after
+        epode.Error EBUSY: the connection holds as much as it may, and
+        the stanza was not sent). Raises epode.Error if the connection
+        ends first."""
+        loop = bind_to_running_loop(self._context)
+        if not self._conn.draining:
+            return
+        fut = loop.create_future()
+        self._drain_waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut in self._drain_waiters:
+                self._drain_waiters.remove(fut)
+            raise
 
     async def __aenter__(self) -> "Client":
         await self.connect()

@@ -132,6 +132,8 @@ static const char *event_name(epode_conn_event_t ev)
     case EPODE_CONN_READY: return "ready";
     case EPODE_CONN_DISCONNECTED: return "disconnected";
     case EPODE_CONN_RESUMED: return "resumed";
+    case EPODE_CONN_FREED: return "freed";
+    case EPODE_CONN_DRAINED: return "drained";
     }
     return "unknown";
 }
@@ -445,8 +447,11 @@ PyDoc_STRVAR(configure_doc,
 "configure(*, server=None, port=0, tls=None, ca_file=None, client_cert=None,\n"
 "          client_key=None, verify=None, mechanisms=None, keepalive=None,\n"
 "          connect_timeout=None, login_timeout=None, stream_management=None,\n"
-"          reconnect=None, reconnect_min=1.0, reconnect_max=60.0)\n--\n\n"
+"          reconnect=None, reconnect_min=1.0, reconnect_max=60.0,\n"
+"          resend_unacked=None)\n--\n\n"
 "Sets connection options (before connect()); None leaves one as it is.\n"
+"resend_unacked: when a stream-management session cannot be resumed, send\n"
+"its unconfirmed stanzas again on the fresh one instead of handing them back.\n"
 "tls: 'required' (default), 'direct', 'optional' or 'disabled'. Times in seconds.");
 
 static int ms_arg(PyObject *o, unsigned *out, const char *what)
@@ -467,15 +472,15 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
     static char *kwlist[] = {"server", "port", "tls", "ca_file", "client_cert", "client_key",
                              "verify", "mechanisms", "keepalive", "connect_timeout",
                              "login_timeout", "stream_management", "reconnect",
-                             "reconnect_min", "reconnect_max", NULL};
+                             "reconnect_min", "reconnect_max", "resend_unacked", NULL};
     PyObject *server = Py_None, *tls = Py_None, *ca = Py_None, *cert = Py_None,
              *key = Py_None, *verify = Py_None, *mechs = Py_None, *keepalive = Py_None,
              *cto = Py_None, *lto = Py_None, *sm = Py_None, *reconnect = Py_None,
-             *rmin = Py_None, *rmax = Py_None;
+             *rmin = Py_None, *rmax = Py_None, *resend = Py_None;
     unsigned port = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOO:configure", kwlist, &server,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOOO:configure", kwlist, &server,
                                      &port, &tls, &ca, &cert, &key, &verify, &mechs, &keepalive,
-                                     &cto, &lto, &sm, &reconnect, &rmin, &rmax))
+                                     &cto, &lto, &sm, &reconnect, &rmin, &rmax, &resend))
         return NULL;
     if (check_open(self) < 0)
         return NULL;
@@ -583,6 +588,14 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
         if ((rc = epode_conn_set_reconnect(self->conn, on, lo, hi)) < 0)
             return pyepode_raise(rc, "reconnect");
         self->reconnect = on;
+    }
+    if (resend != Py_None) {
+        int on = PyObject_IsTrue(resend);
+        if (on < 0)
+            return NULL;
+        /* the policy's other values are the library's defaults */
+        if ((rc = epode_conn_set_sm_policy(self->conn, 5, 1000, 30000, on)) < 0)
+            return pyepode_raise(rc, "resend_unacked");
     }
     Py_RETURN_NONE;
 }
@@ -910,6 +923,49 @@ static PyObject *get_pending_bytes(ConnectionObject *self, void *c)
     return PyLong_FromSize_t(self->conn ? epode_conn_pending_bytes(self->conn) : 0);
 }
 
+static PyObject *get_draining(ConnectionObject *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(self->conn && epode_conn_is_draining(self->conn));
+}
+
+/* Back-pressure settings change at any time, unlike configure()'s. */
+static PyObject *Connection_set_send_limits(ConnectionObject *self, PyObject *args,
+                                            PyObject *kwds)
+{
+    static char *kwlist[] = {"max_unacked_stanzas", "max_pending_bytes", NULL};
+    Py_ssize_t stanzas = 0, bytes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|nn:set_send_limits", kwlist, &stanzas,
+                                     &bytes) ||
+        check_open(self) < 0)
+        return NULL;
+    if (stanzas < 0 || bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "send limits cannot be negative");
+        return NULL;
+    }
+    int rc = epode_conn_set_send_limits(self->conn, (size_t)stanzas, (size_t)bytes);
+    if (rc < 0)
+        return pyepode_raise(rc, "set_send_limits");
+    Py_RETURN_NONE;
+}
+
+static PyObject *Connection_set_drain_threshold(ConnectionObject *self, PyObject *arg)
+{
+    Py_ssize_t low = PyLong_AsSsize_t(arg);
+    if (low == -1 && PyErr_Occurred())
+        return NULL;
+    if (low < 0) {
+        PyErr_SetString(PyExc_ValueError, "the low-water mark cannot be negative");
+        return NULL;
+    }
+    if (check_open(self) < 0)
+        return NULL;
+    int rc = epode_conn_set_drain_threshold(self->conn, (size_t)low);
+    if (rc < 0)
+        return pyepode_raise(rc, "set_drain_threshold");
+    Py_RETURN_NONE;
+}
+
 static PyObject *get_features(ConnectionObject *self, void *c)
 {
     (void)c;
@@ -1011,6 +1067,15 @@ static PyMethodDef Connection_methods[] = {
      "remove_handler(id)\n--\n\nRemoves a handler or cancels an IQ wait."},
     {"send_iq", (PyCFunction)(void (*)(void))Connection_send_iq, METH_VARARGS | METH_KEYWORDS,
      send_iq_doc},
+    {"set_send_limits", (PyCFunction)(void (*)(void))Connection_set_send_limits,
+     METH_VARARGS | METH_KEYWORDS,
+     "set_send_limits(max_unacked_stanzas=0, max_pending_bytes=0)\n--\n\n"
+     "Bounds what the connection holds for the server (0: the defaults, 100000\n"
+     "stanzas and 16 MiB). At a bound send() raises epode.Error EBUSY and the\n"
+     "stanza is not sent: await client.drain(), then send again. Any time."},
+    {"set_drain_threshold", (PyCFunction)Connection_set_drain_threshold, METH_O,
+     "set_drain_threshold(low_water)\n--\n\n"
+     "The 'drained' event's low-water mark in unwritten bytes (default 65536)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1029,6 +1094,9 @@ static PyGetSetDef Connection_getset[] = {
      "After 'disconnected': an epode.Error (not raised) saying why, or None.", NULL},
     {"security", (getter)get_security, NULL, "What protects the link ('TLS1.3 ...').", NULL},
     {"pending_bytes", (getter)get_pending_bytes, NULL, "Bytes queued, not yet written.", NULL},
+    {"draining", (getter)get_draining, NULL,
+     "True while a 'drained' event is due: over the low-water mark of unwritten\n"
+     "bytes, or a send was refused with epode.EBUSY.", NULL},
     {"features", (getter)get_features, NULL, "A copy of the server's stream features.", NULL},
     {"context", (getter)get_context, NULL, "The Context.", NULL},
     {"on_event", (getter)get_hook, (setter)set_hook, "callable(event_name) or None.", (void *)0},

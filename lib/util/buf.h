@@ -1,7 +1,11 @@
 /* lib/util/buf.h — a growable byte buffer. Appends never fail loudly:
- * the first allocation failure sets `failed`, later appends do nothing,
- * and the owner checks once at the end (a serializer appends thousands
- * of small pieces; checking each would bury its logic).
+ * the first allocation failure sets `failed` and the owner checks once
+ * at the end (a serializer appends thousands of small pieces; checking
+ * each would bury its logic). Once `failed` is set the contents are not
+ * to be trusted: the piece that found no room is missing, and later
+ * pieces that fit the block still land (the fast path does not look at
+ * `failed`, to stay a compare and a copy). So the owner drops what it
+ * wrote since it last checked, or ends whatever the bytes were for.
  *
  * A buffer can hold a credential for a while (the engine's output, with a
  * SASL response in it): epode__buf_mark_secret says so, and until those

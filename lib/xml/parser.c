@@ -270,7 +270,9 @@ static size_t dict_max(const epode_parser_t *p)
 
 static int flush_text(epode_parser_t *p)
 {
-    if (p->text.len == 0)
+    /* failed first: text that could not be kept leaves len at 0, and the
+     * element must not go on as if it had none */
+    if (!p->text.failed && p->text.len == 0)
         return 0;
     if (p->text.failed || epode__text_append(p->cur, p->text.data, p->text.len) < 0) {
         fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
@@ -831,6 +833,7 @@ static void clear_state(epode_parser_t *p)
     p->skip = p->skipped = 0;
     p->depth = 0;
     p->text.len = 0;
+    p->text.failed = 0; /* a new stream: a fresh start after running out */
     p->text_total = 0;
     p->stream_open = 0;
     p->partial = 0;
@@ -930,6 +933,7 @@ static int do_reset(epode_parser_t *p)
     int rc = context_new(p);
     clear_state(p);
     p->header.len = 0;
+    p->header.failed = 0;
     return rc;
 }
 

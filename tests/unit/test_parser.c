@@ -1327,6 +1327,43 @@ TEST(parser_allocation_failure_sweep_skipping)
     CHECK(succeeded);
 }
 
+/* Text too long for the buffer it is gathered in, with the buffer unable
+ * to grow: the stream ends with resource-constraint; the element never
+ * arrives without its text (it did: an empty <body/>). */
+TEST(parser_text_that_cannot_be_kept_ends_the_stream)
+{
+    static char msg[4096];
+    size_t n = (size_t)snprintf(msg, sizeof msg, "<message id='m'><body>");
+    memset(msg + n, 'x', 3000);
+    snprintf(msg + n + 3000, sizeof msg - n - 3000, "</body></message><message id='n'/>");
+    int failures = 0, succeeded = 0;
+    for (long k = 0; k < 400 && !succeeded; k++) {
+        failer f = {k, 0};
+        epode_mem_t mem = {f_malloc, f_realloc, f_free, &f};
+        rec r;
+        memset(&r, 0, sizeof r);
+        epode_parser_t *p = NULL;
+        if (epode_parser_new(&mem, on_ev, &r, &p) < 0)
+            continue;
+        r.p = p;
+        long fr = feed_str(p, HDR);
+        if (fr == 0)
+            fr = feed_str(p, msg);
+        if (fr < 0) {
+            CHECK_INT(epode_parser_condition(p), EPODE_STREAM_RESOURCE_CONSTRAINT);
+            failures++;
+        }
+        if (r.kept) { /* whatever arrived is whole */
+            const char *body = epode_stanza_child_text(r.kept, "body", NULL);
+            CHECK(body && strlen(body) == 3000);
+        }
+        succeeded = fr == 0 && r.stanzas == 2;
+        done(&r);
+    }
+    CHECK(succeeded);
+    CHECK(failures > 0);
+}
+
 TEST(parser_namespace_with_ampersand_is_decoded)
 {
     rec r;

@@ -92,6 +92,19 @@ static int out_status(const epode__engine *e)
     return e->out.failed ? EPODE_ENOMEM : 0;
 }
 
+static void end(epode__engine *e, int err, int reason, const char *cond, const char *text);
+
+/* After bytes of our own making (an ack, a header, a close) found no
+ * room: they are lost, so the server would wait for them forever and
+ * the stream cannot go on. Only epode__engine_send() can take a failed
+ * write back (its caller hears ENOMEM). */
+static int out_checked(epode__engine *e)
+{
+    if (e->out.failed && !e->ended)
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+    return out_status(e);
+}
+
 static void write_raw(epode__engine *e, const char *s)
 {
     size_t from = e->out.len;
@@ -1121,9 +1134,10 @@ static int recv_loop(epode__engine *e, const char *data, size_t len)
         data += len - left;
         len = left;
     }
+    int rc = out_checked(e);
     if (e->ended)
-        return e->out.failed ? EPODE_ENOMEM : EPODE_ECLOSED;
-    return out_status(e);
+        return rc < 0 ? rc : EPODE_ECLOSED;
+    return 0;
 }
 
 void epode__engine_eof(epode__engine *e)
@@ -1154,6 +1168,10 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
         return EPODE_ESTATE;
     if (!st)
         return EPODE_EINVAL;
+    /* A handler sending while our answer found no room: that failure is
+     * not ours to clear (out_checked ends the stream for it). */
+    if (e->out.failed)
+        return EPODE_ENOMEM;
     size_t before = e->out.len;
     write_stanza(e, st);
     if (e->out.failed) {
@@ -1190,7 +1208,7 @@ int epode__engine_sm_request(epode__engine *e)
         return 0; /* asked once the queue goes out */
     e->sm_since_request = 0;
     write_raw(e, "<r xmlns='" NS_SM "'/>");
-    return out_status(e);
+    return out_checked(e);
 }
 
 int epode__engine_sm_enabled(const epode__engine *e)
@@ -1214,7 +1232,7 @@ int epode__engine_send_raw(epode__engine *e, const char *data, size_t len)
     if (e->ended)
         return EPODE_ESTATE;
     epode__buf_append(&e->out, data, len);
-    return out_status(e);
+    return out_checked(e);
 }
 
 int epode__engine_close(epode__engine *e)
@@ -1233,7 +1251,7 @@ int epode__engine_close(epode__engine *e)
         epode__engine_sm_request(e);
     write_raw(e, "</stream:stream>");
     e->state = ST_CLOSING;
-    return out_status(e);
+    return out_checked(e);
 }
 
 void epode__engine_abort(epode__engine *e, int err, int reason, const char *text)

@@ -589,6 +589,7 @@ TEST(engine_direct_tls_sends_from_in_first_header)
 #define F_BIND_SM "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>"
 
 static epode__sm *g_owner_sm; /* set: the engine uses this owner state */
+static const epode_mem_t *g_mem; /* set: login_sm's engine allocates with it */
 
 static int login_sm(fx *f, int sm_on)
 {
@@ -599,7 +600,7 @@ static int login_sm(fx *f, int sm_on)
                                 .tls_mode = EPODE_TLS_REQUIRED, .sm = sm_on,
                                 .sm_state = g_owner_sm};
     epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb, NULL};
-    if (epode__engine_new(NULL, &cfg, &cbs, f, &f->e) < 0)
+    if (epode__engine_new(g_mem, &cfg, &cbs, f, &f->e) < 0)
         return 0;
     epode__engine_start(f->e, &facts13);
     srv(f, hdr(f));
@@ -668,6 +669,52 @@ TEST(sm_answers_r_with_handled_count)
             "<iq type='result' id='zz' from='example.com'/>");
     srv(&f, "<r xmlns='urn:xmpp:sm:3'/>");
     CHECK_STR(take(&f), "<a xmlns='urn:xmpp:sm:3' h='3'/>");
+    epode__engine_free(f.e);
+}
+
+static int reallocs_fail;
+
+static void *g_malloc(size_t n, void *u)
+{
+    (void)u;
+    return malloc(n);
+}
+
+static void *g_realloc(void *p, size_t n, void *u)
+{
+    (void)u;
+    return reallocs_fail ? NULL : realloc(p, n);
+}
+
+static void g_free(void *p, void *u)
+{
+    (void)u;
+    free(p);
+}
+
+/* The output waits (a slow reader) and has no room for the <a/> the
+ * server asks for: the stream ends with ENOMEM. It used to go on with
+ * the answer lost, and the server waiting for it forever. */
+TEST(sm_an_answer_that_finds_no_room_ends_the_stream)
+{
+    static const epode_mem_t mem = {g_malloc, g_realloc, g_free, NULL};
+    fx f;
+    g_mem = &mem;
+    int ok = login_sm(&f, 1);
+    g_mem = NULL;
+    CHECK(ok);
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    take(&f);
+    reallocs_fail = 1; /* the output buffer cannot grow any more */
+    for (int i = 0; i < 10000 && !f.ended; i++)
+        srv(&f, "<r xmlns='urn:xmpp:sm:3'/>");
+    reallocs_fail = 0;
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_ENOMEM);
+    /* what was written before is whole: <a/>s only, the last one complete */
+    const char *o = take(&f);
+    CHECK(strncmp(o, "<a xmlns='urn:xmpp:sm:3' h='0'/>", 32) == 0);
+    CHECK(strlen(o) % 32 == 0);
     epode__engine_free(f.e);
 }
 

@@ -80,11 +80,12 @@ int epode_ctx_new(const epode_mem_t *mem, epode_ctx_t **out)
     if (!ctx)
         return EPODE_ENOMEM;
     ctx->mem = mem;
-    if ((rc = epode__loop_new(mem, &ctx->loop)) < 0) {
+    if ((rc = epode__loop_new(mem, &ctx->loop)) < 0 ||
+        (rc = epode__timer_init(ctx->loop, &ctx->net_timer)) < 0) {
+        epode__loop_free(ctx->loop);
         epode__dealloc(mem, ctx);
         return rc;
     }
-    epode__timer_init(ctx->loop, &ctx->net_timer);
     *out = ctx;
     return 0;
 }
@@ -97,7 +98,7 @@ int epode_ctx_free(epode_ctx_t *ctx)
         return EPODE_ESTATE;
     const epode_mem_t *mem = ctx->mem;
     epode__net_free(ctx->net); /* stops its watches through the callbacks */
-    epode__timer_stop(&ctx->net_timer);
+    epode__timer_deinit(&ctx->net_timer);
     while (ctx->net_watches) {
         net_watch *w = ctx->net_watches;
         ctx->net_watches = w->next;

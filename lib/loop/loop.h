@@ -106,12 +106,19 @@ int epode__io_set(epode__io *io, unsigned events);
 void epode__io_stop(epode__io *io);
 
 /* ---- timers ------------------------------------------------------------- */
-void epode__timer_init(epode__loop *l, epode__timer *t);
+/* Makes t a timer of l, with a heap slot kept for it until
+ * epode__timer_deinit, so that starting it later cannot fail for lack
+ * of memory. EPODE_ENOMEM (t then belongs to no loop: starting it gives
+ * EPODE_EINVAL), EPODE_EINVAL (no loop), or 0. */
+int epode__timer_init(epode__loop *l, epode__timer *t);
+/* Stops t and gives its heap slot back (the owner is going away). No-op
+ * for a timer that belongs to no loop; t may be initialized again. */
+void epode__timer_deinit(epode__timer *t);
 /* (Re)arms a one-shot timer `delay_ms` from now (0: on the next turn,
  * after pending io; see the top of this file). Re-arming puts the timer
  * after every timer already armed for the same deadline. Errors:
- * EPODE_EINVAL (no cb, timer not initialized), EPODE_ENOMEM (heap growth;
- * only possible when the timer was not armed, and it stays unarmed). */
+ * EPODE_EINVAL (no cb, timer not initialized); never EPODE_ENOMEM for a
+ * timer initialized with epode__timer_init. */
 int epode__timer_start(epode__timer *t, uint64_t delay_ms, epode__timer_cb cb, void *user);
 /* Disarms; safe from any callback; no-op if not armed. */
 void epode__timer_stop(epode__timer *t);
@@ -218,6 +225,7 @@ struct epode__loop {
 
     epode__timer **heap;
     size_t heap_len, heap_cap;
+    size_t timers; /* initialized timers: heap_cap is never below it */
     uint64_t timer_seq;
 
     uint64_t turn;     /* counts dispatches; see epode__fd_slot.since */

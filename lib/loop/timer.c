@@ -2,8 +2,11 @@
  * the owners' embedded epode__timer handles, ordered by (deadline, arming
  * order) so equal deadlines fire first-armed first. Each handle keeps its
  * heap slot, so start, restart and stop are O(log n) and never search.
- * Allocates only to grow the heap; never calls a timer inside the call
- * that armed it. */
+ * The heap has a slot for every initialized timer (init makes room,
+ * deinit gives it back), so starting a timer never allocates and never
+ * fails for lack of memory: a connection whose kick or deadline could
+ * not be armed would stall in silence. Never calls a timer inside the
+ * call that armed it. */
 #define EPODE__LOOP_PRIVATE
 #include "loop.h"
 
@@ -80,14 +83,43 @@ static void heap_remove(epode__loop *l, epode__timer *t)
     reposition(l, last);
 }
 
-void epode__timer_init(epode__loop *l, epode__timer *t)
+static int heap_grow(epode__loop *l)
 {
-    t->loop = l;
+    size_t cap = l->heap_cap ? l->heap_cap * 2 : 16;
+    if (cap > SIZE_MAX / sizeof *l->heap)
+        return EPODE_ENOMEM;
+    epode__timer **heap = epode__realloc(l->mem, l->heap, cap * sizeof *heap);
+    if (!heap)
+        return EPODE_ENOMEM;
+    l->heap = heap;
+    l->heap_cap = cap;
+    return 0;
+}
+
+int epode__timer_init(epode__loop *l, epode__timer *t)
+{
+    t->loop = NULL;
     t->due = 0;
     t->seq = 0;
     t->heap_index = SIZE_MAX;
     t->cb = NULL;
     t->user = NULL;
+    if (!l)
+        return EPODE_EINVAL;
+    if (l->timers == l->heap_cap && heap_grow(l) < 0)
+        return EPODE_ENOMEM;
+    l->timers++;
+    t->loop = l;
+    return 0;
+}
+
+void epode__timer_deinit(epode__timer *t)
+{
+    if (!t->loop)
+        return;
+    epode__timer_stop(t);
+    t->loop->timers--;
+    t->loop = NULL;
 }
 
 int epode__timer_active(const epode__timer *t)
@@ -100,16 +132,9 @@ int epode__timer_start(epode__timer *t, uint64_t delay_ms, epode__timer_cb cb, v
     epode__loop *l = t->loop;
     if (!l || !cb)
         return EPODE_EINVAL;
-    if (t->heap_index == SIZE_MAX && l->heap_len == l->heap_cap) {
-        size_t cap = l->heap_cap ? l->heap_cap * 2 : 16;
-        if (cap > SIZE_MAX / sizeof *l->heap)
-            return EPODE_ENOMEM;
-        epode__timer **heap = epode__realloc(l->mem, l->heap, cap * sizeof *heap);
-        if (!heap)
-            return EPODE_ENOMEM;
-        l->heap = heap;
-        l->heap_cap = cap;
-    }
+    /* init made room for every timer: this cannot happen */
+    if (t->heap_index == SIZE_MAX && l->heap_len == l->heap_cap && heap_grow(l) < 0)
+        return EPODE_ENOMEM;
     uint64_t now = epode__now_ms();
     t->due = delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms;
     t->seq = l->timer_seq++;
@@ -193,5 +218,5 @@ void epode__timers_free(epode__loop *l)
 {
     epode__dealloc(l->mem, l->heap);
     l->heap = NULL;
-    l->heap_len = l->heap_cap = 0;
+    l->heap_len = l->heap_cap = l->timers = 0;
 }

@@ -1423,11 +1423,12 @@ static int scenario(const epode_mem_t *mem, int high_fd)
     int n = 0, started = 0;
     rc = epode__io_start(l, &w.io, high_fd, EPODE__READ, on_io, &w);
     for (; rc == 0 && started < 40; started++) {
-        epode__timer_init(l, &t[started]);
-        rc = epode__timer_start(&t[started], 0, count_timer, &n);
+        rc = epode__timer_init(l, &t[started]); /* makes its heap slot */
+        if (rc == 0)
+            rc = epode__timer_start(&t[started], 0, count_timer, &n);
         if (rc) {
             if (epode__timer_active(&t[started]))
-                rc = EPODE_EINVAL; /* a failed start must leave it unarmed */
+                rc = EPODE_EINVAL; /* a failed init must leave it unarmed */
             break;
         }
     }
@@ -1500,6 +1501,39 @@ TEST_BOTH(allocation_failure_gives_enomem_without_leaks)
     close(high);
     close(sv[0]);
     close(sv[1]);
+}
+
+/* Initialized timers have their heap slots: starting them all at once
+ * never allocates, so it cannot fail for lack of memory; deinit gives
+ * the slots back to the next timers made. */
+TEST(timer_start_needs_no_memory_once_initialized)
+{
+    failing f = {0};
+    epode_mem_t mem = {f_malloc, f_realloc, f_free, &f};
+    epode__loop *l = NULL;
+    CHECK_INT(epode__loop_new(&mem, &l), 0);
+    epode__timer t[64]; /* the heap doubles from 16: exactly full */
+    int n = 0;
+    for (int i = 0; i < 64; i++)
+        CHECK_INT(epode__timer_init(l, &t[i]), 0);
+    f.fail_from = f.calls + 1; /* nothing can be allocated from now on */
+    for (int i = 0; i < 64; i++)
+        CHECK_INT(epode__timer_start(&t[i], 0, count_timer, &n), 0);
+    CHECK_INT(epode__loop_check_heap(l), 0);
+    CHECK_INT(epode__loop_run_once(l, 0), 64);
+    for (int i = 0; i < 64; i++)
+        epode__timer_deinit(&t[i]);
+    for (int i = 0; i < 64; i++) /* the slots given back are used again */
+        CHECK_INT(epode__timer_init(l, &t[i]), 0);
+    epode__timer extra;
+    CHECK_INT(epode__timer_init(l, &extra), EPODE_ENOMEM); /* a 65th needs more */
+    CHECK(!epode__timer_active(&extra));
+    CHECK_INT(epode__timer_start(&extra, 0, count_timer, &n), EPODE_EINVAL);
+    epode__timer_deinit(&extra); /* no-op: it belongs to no loop */
+    for (int i = 0; i < 64; i++)
+        epode__timer_deinit(&t[i]);
+    epode__loop_free(l);
+    CHECK_INT(f.live, 0);
 }
 
 /* ---- overhead figures ---------------------------------------------------------- */

@@ -141,6 +141,13 @@ static void kick(epode_conn_t *c)
 
 /* ---- options ---------------------------------------------------------------------- */
 
+/* Every timer of a connection: each holds a slot in the loop's timer
+ * heap from epode_conn_new to its free, so arming one never fails. */
+#define CONN_TIMERS(c)                                                                             \
+    {&(c)->kick, &(c)->login_timer, &(c)->keepalive_timer, &(c)->close_timer,                     \
+     &(c)->dispatch_timer, &(c)->idle_timer, &(c)->sm_timer, &(c)->reconnect_timer,                \
+     &(c)->stall_timer}
+
 int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
 {
     if (!ctx || !out)
@@ -159,15 +166,17 @@ int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out)
         epode__dealloc(ctx->mem, c);
         return EPODE_ENOMEM;
     }
-    epode__timer_init(ctx->loop, &c->kick);
-    epode__timer_init(ctx->loop, &c->login_timer);
-    epode__timer_init(ctx->loop, &c->keepalive_timer);
-    epode__timer_init(ctx->loop, &c->close_timer);
-    epode__timer_init(ctx->loop, &c->dispatch_timer);
-    epode__timer_init(ctx->loop, &c->idle_timer);
-    epode__timer_init(ctx->loop, &c->sm_timer);
-    epode__timer_init(ctx->loop, &c->reconnect_timer);
-    epode__timer_init(ctx->loop, &c->stall_timer);
+    epode__timer *timers[] = CONN_TIMERS(c);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0] && rc == 0; i++)
+        rc = epode__timer_init(ctx->loop, timers[i]);
+    if (rc < 0) {
+        for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+            epode__timer_deinit(timers[i]); /* no-op for those not made */
+        epode__dispatch_free(c->dispatch);
+        epode__dealloc(ctx->mem, c);
+        return rc;
+    }
     epode__sm_init(&c->sm_state, ctx->mem);
     c->sm_every = 5;
     c->sm_wait_ms = 1000;
@@ -239,8 +248,9 @@ static void really_free(epode_conn_t *c)
     epode_ctx_t *ctx = c->ctx;
     const epode_mem_t *mem = ctx->mem;
     release_link(c);
-    epode__timer_stop(&c->dispatch_timer);
-    epode__timer_stop(&c->reconnect_timer);
+    epode__timer *timers[] = CONN_TIMERS(c);
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+        epode__timer_deinit(timers[i]); /* stopped, their heap slots given back */
     epode__sm_free(&c->sm_state); /* freed with the connection, no events */
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
@@ -727,19 +737,26 @@ static void teardown(epode_conn_t *c)
     release_link(c);
     if (c->reason == EPODE_REASON_STREAM_ERROR || c->reason == EPODE_REASON_PROTOCOL)
         c->fruitless++;
-    if (c->resume_unproven && c->sm_state.resumable) {
-        /* The stream we resumed died before the server confirmed any of
-         * what we resent. Resuming again may land in the same trap:
-         * Prosody 0.12 feeds what follows <resumed/> to the session's
-         * first parser, which a cut mid-stanza left inside an element,
-         * so it swallows every later stanza in silence (or ends the
-         * stream). Log in afresh instead; the resend policy (or the ack
-         * callback) takes care of the queue. */
+    /* A resumed stream that went silent (the dead-link check, not a cut)
+     * before the server confirmed any of what we resent, twice in a row:
+     * resuming a third time would land in the same trap. Prosody 0.12
+     * feeds what follows <resumed/> to the session's first parser, which
+     * a cut mid-stanza left inside an element, so it swallows every later
+     * stanza without a word. Log in afresh instead; the resend policy (or
+     * the ack callback) takes the queue. Only silence counts: after a cut
+     * the server may well have handled the resend, and a fresh session
+     * would deliver it twice. */
+    if (c->resume_unproven && c->reason == EPODE_REASON_TIMEOUT)
+        c->silent_resumes++;
+    else if (!c->resume_unproven)
+        c->silent_resumes = 0;
+    if (c->silent_resumes >= 2 && c->sm_state.resumable) {
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn",
-                       "the resumed session confirmed nothing: starting a fresh one");
+                       "two resumed sessions went silent: starting a fresh one");
         c->sm_state.resumable = c->sm_state.enabled = c->sm_state.requested = 0;
         c->sm_state.id[0] = '\0';
         c->sm_state.in = 0;
+        c->silent_resumes = 0;
     }
     c->resume_unproven = 0;
     int again = should_reconnect(c);
@@ -836,14 +853,24 @@ static void eng_stanza(void *user, epode_stanza_t *st)
     arm_dispatch_timer(c);
     if (handled || !c->engine || !epode__engine_is_ready(c->engine))
         return;
-    /* RFC 6120 §8.4: an IQ request nobody handles gets an error. */
+    /* RFC 6120 §8.4: an IQ request nobody handles gets an error. Out of
+     * memory for it, the request goes unanswered (it was counted as
+     * handled, so ending the stream would not bring it back): say so. */
     if (request) {
         epode_stanza_t *err;
-        if (epode_stanza_error_reply(st, EPODE_COND_SERVICE_UNAVAILABLE, EPODE_ERRTYPE_DEFAULT,
-                                     NULL, 0, &err) == 0) {
+        int rc = epode_stanza_error_reply(st, EPODE_COND_SERVICE_UNAVAILABLE,
+                                          EPODE_ERRTYPE_DEFAULT, NULL, 0, &err);
+        if (rc == 0) {
             epode_stanza_set_from(err, NULL);
-            epode__engine_send(c->engine, err);
+            rc = epode__engine_send(c->engine, err);
             epode_stanza_unref(err);
+        }
+        if (rc < 0) {
+            const char *id = epode_stanza_get_id(st), *from = epode_stanza_get_from(st);
+            epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn",
+                           "could not answer the IQ request %.100s from %.300s with "
+                           "service-unavailable: %s", id ? id : "(no id)",
+                           from ? from : "the server", epode_strerror(rc));
         }
     }
 }
@@ -866,6 +893,7 @@ static void eng_sm_result(void *user, int acked, const char *id, const char *byt
     if (acked) {
         c->fruitless = 0; /* the server is taking our stanzas again */
         c->resume_unproven = 0;
+        c->silent_resumes = 0;
         c->stall_asked = 0; /* progress: a full queue starts a new wait */
         c->stall_since = 0;
     }
@@ -1424,6 +1452,8 @@ int epode__conn_start_over(epode_conn_t *c, epode__transport *t)
     c->tr = t;
     c->fd = -1; /* nothing to watch: epode__conn_poke() says when to look */
     int rc = start_engine(c, NULL);
+    if (rc == 0)
+        rc = epode__timer_start(&c->kick, 0, (epode__timer_cb)pump, c);
     if (rc < 0) {
         c->tr = NULL;
         c->state = C_IDLE;
@@ -1431,7 +1461,6 @@ int epode__conn_start_over(epode_conn_t *c, epode__transport *t)
         c->engine = NULL;
         return rc;
     }
-    kick(c);
     return 0;
 }
 

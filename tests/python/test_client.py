@@ -489,6 +489,9 @@ def test_bursty_sender_through_byte_scheduled_cuts(prosody):
                 handed_back.discard(sid)  # reported on one stream, confirmed after a resume
 
         a.connection.on_ack = on_ack
+        # notice silence quickly, come back quickly
+        a.connection.configure(sm_ack_wait=0.3, sm_dead_link=2.0, reconnect=True,
+                               reconnect_min=0.05, reconnect_max=1.0)
         got = []
         b.on_message(lambda m: got.append(m.stanza["id"]) if m.body else None)
         await b.connect(timeout=20)

@@ -448,10 +448,12 @@ PyDoc_STRVAR(configure_doc,
 "          client_key=None, verify=None, mechanisms=None, keepalive=None,\n"
 "          connect_timeout=None, login_timeout=None, stream_management=None,\n"
 "          reconnect=None, reconnect_min=1.0, reconnect_max=60.0,\n"
-"          resend_unacked=None)\n--\n\n"
+"          resend_unacked=None, sm_ack_wait=1.0, sm_dead_link=30.0)\n--\n\n"
 "Sets connection options (before connect()); None leaves one as it is.\n"
 "resend_unacked: when a stream-management session cannot be resumed, send\n"
 "its unconfirmed stanzas again on the fresh one instead of handing them back.\n"
+"sm_ack_wait: seconds before asking for an ack; sm_dead_link: seconds without\n"
+"an answer to that request after which the link counts as dead.\n"
 "tls: 'required' (default), 'direct', 'optional' or 'disabled'. Times in seconds.");
 
 static int ms_arg(PyObject *o, unsigned *out, const char *what)
@@ -472,15 +474,18 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
     static char *kwlist[] = {"server", "port", "tls", "ca_file", "client_cert", "client_key",
                              "verify", "mechanisms", "keepalive", "connect_timeout",
                              "login_timeout", "stream_management", "reconnect",
-                             "reconnect_min", "reconnect_max", "resend_unacked", NULL};
+                             "reconnect_min", "reconnect_max", "resend_unacked",
+                             "sm_ack_wait", "sm_dead_link", NULL};
     PyObject *server = Py_None, *tls = Py_None, *ca = Py_None, *cert = Py_None,
              *key = Py_None, *verify = Py_None, *mechs = Py_None, *keepalive = Py_None,
              *cto = Py_None, *lto = Py_None, *sm = Py_None, *reconnect = Py_None,
-             *rmin = Py_None, *rmax = Py_None, *resend = Py_None;
+             *rmin = Py_None, *rmax = Py_None, *resend = Py_None, *ack_wait = Py_None,
+             *dead = Py_None;
     unsigned port = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOOO:configure", kwlist, &server,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOOOOO:configure", kwlist, &server,
                                      &port, &tls, &ca, &cert, &key, &verify, &mechs, &keepalive,
-                                     &cto, &lto, &sm, &reconnect, &rmin, &rmax, &resend))
+                                     &cto, &lto, &sm, &reconnect, &rmin, &rmax, &resend,
+                                     &ack_wait, &dead))
         return NULL;
     if (check_open(self) < 0)
         return NULL;
@@ -589,13 +594,20 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
             return pyepode_raise(rc, "reconnect");
         self->reconnect = on;
     }
-    if (resend != Py_None) {
-        int on = PyObject_IsTrue(resend);
-        if (on < 0)
+    if (resend != Py_None || ack_wait != Py_None || dead != Py_None) {
+        int on = self->sm_resend;
+        unsigned wait = self->sm_wait_ms ? self->sm_wait_ms : 1000;
+        unsigned dead_ms = self->sm_dead_ms ? self->sm_dead_ms : 30000;
+        if (resend != Py_None && (on = PyObject_IsTrue(resend)) < 0)
             return NULL;
-        /* the policy's other values are the library's defaults */
-        if ((rc = epode_conn_set_sm_policy(self->conn, 5, 1000, 30000, on)) < 0)
-            return pyepode_raise(rc, "resend_unacked");
+        if ((ack_wait != Py_None && ms_arg(ack_wait, &wait, "sm_ack_wait") < 0) ||
+            (dead != Py_None && ms_arg(dead, &dead_ms, "sm_dead_link") < 0))
+            return NULL;
+        if ((rc = epode_conn_set_sm_policy(self->conn, 5, wait, dead_ms, on)) < 0)
+            return pyepode_raise(rc, "sm policy");
+        self->sm_resend = on;
+        self->sm_wait_ms = wait;
+        self->sm_dead_ms = dead_ms;
     }
     Py_RETURN_NONE;
 }

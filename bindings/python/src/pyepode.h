@@ -112,6 +112,8 @@ typedef struct {
     PyObject *spawn;         /* callable(coroutine) for async handlers, or NULL */
     int pinned;              /* holds a reference on itself while connected */
     int reconnect;           /* automatic reconnection is on */
+    int sm_resend;           /* the stream-management policy set (0: defaults) */
+    unsigned sm_wait_ms, sm_dead_ms;
     int closing;             /* close() started; DISCONNECTED will follow */
     unsigned gen;            /* bumped by connect(): tells a restart from a stale end */
     unsigned connect_ms, login_ms; /* the timeouts set (epode's defaults at first) */

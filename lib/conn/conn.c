@@ -737,26 +737,19 @@ static void teardown(epode_conn_t *c)
     release_link(c);
     if (c->reason == EPODE_REASON_STREAM_ERROR || c->reason == EPODE_REASON_PROTOCOL)
         c->fruitless++;
-    /* A resumed stream that went silent (the dead-link check, not a cut)
-     * before the server confirmed any of what we resent, twice in a row:
-     * resuming a third time would land in the same trap. Prosody 0.12
-     * feeds what follows <resumed/> to the session's first parser, which
-     * a cut mid-stanza left inside an element, so it swallows every later
-     * stanza without a word. Log in afresh instead; the resend policy (or
-     * the ack callback) takes the queue. Only silence counts: after a cut
+    /* The stream we resumed ended before the server confirmed anything
+     * we resent. The next resumption says whether the server took any of
+     * it: the same h means it took nothing, and resuming again may land
+     * in the same trap (Prosody 0.12 feeds what follows <resumed/> to the
+     * session's first parser, which a cut mid-stanza left inside an
+     * element: it swallows every later stanza without a word). The engine
+     * then logs in afresh instead of resending (see on_resume_answer).
+     * Judging by h, not by how the stream ended: after a cut or a stall
      * the server may well have handled the resend, and a fresh session
      * would deliver it twice. */
-    if (c->resume_unproven && c->reason == EPODE_REASON_TIMEOUT)
-        c->silent_resumes++;
-    else if (!c->resume_unproven)
-        c->silent_resumes = 0;
-    if (c->silent_resumes >= 2 && c->sm_state.resumable) {
-        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn",
-                       "two resumed sessions went silent: starting a fresh one");
-        c->sm_state.resumable = c->sm_state.enabled = c->sm_state.requested = 0;
-        c->sm_state.id[0] = '\0';
-        c->sm_state.in = 0;
-        c->silent_resumes = 0;
+    if (c->resume_unproven && c->sm_state.resumable) {
+        c->stuck_check = 1;
+        c->stuck_h = c->sm_state.acked;
     }
     c->resume_unproven = 0;
     int again = should_reconnect(c);
@@ -814,6 +807,7 @@ static void eng_event(void *user, int ev)
         emit(c, EPODE_CONN_RESUMED);
         break;
     case EPODE__ENG_READY:
+        c->stuck_check = 0; /* a fresh session: nothing to judge */
         c->rc_attempts = 0;
         epode__timer_stop(&c->login_timer);
         if (c->keepalive_s)
@@ -893,7 +887,7 @@ static void eng_sm_result(void *user, int acked, const char *id, const char *byt
     if (acked) {
         c->fruitless = 0; /* the server is taking our stanzas again */
         c->resume_unproven = 0;
-        c->silent_resumes = 0;
+        c->stuck_check = 0;
         c->stall_asked = 0; /* progress: a full queue starts a new wait */
         c->stall_since = 0;
     }
@@ -1135,6 +1129,8 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.scram_min_iterations = c->scram_min_iterations;
     cfg.sm_request_every = c->sm_every;
     cfg.sm_resend = c->sm_resend;
+    cfg.sm_stuck_check = c->stuck_check;
+    cfg.sm_stuck_h = c->stuck_h;
     c->r_sent_at = 0;
     c->drain_due = c->stall_asked = 0;
     c->stall_since = 0;

@@ -100,7 +100,8 @@ struct epode_conn {
     unsigned rc_min, rc_max, rc_attempts;
     unsigned fruitless;  /* sessions ended by the server's word, no progress */
     int resume_unproven; /* resumed with stanzas to resend, none confirmed yet */
-    unsigned silent_resumes; /* such resumptions in a row that ended in silence */
+    int stuck_check;     /* that stream ended so: judge the next <resumed h/> */
+    uint32_t stuck_h;    /* by this h (the server's count when it resumed) */
     size_t limits[EPODE__NLIMITS]; /* parser limits (0: the context's default) */
     unsigned scram_min_iterations;
     unsigned depth;      /* loop entry points running for this connection */

@@ -774,6 +774,17 @@ static void on_resume_answer(epode__engine *e, epode_stanza_t *st)
         }
         if (sm_apply_ack(e, h) < 0)
             return;
+        if (e->cfg.sm_stuck_check && h == e->cfg.sm_stuck_h && epode__sm_pending(e->sm)) {
+            /* The session took none of what we resent on the last resumed
+             * stream (see conn.c, teardown): it would swallow this resend
+             * too. h is the server's word, so nothing is lost or doubled by
+             * leaving it: the queue goes to a fresh session (resend policy)
+             * or back to the application. Nothing is written here. */
+            e->sm->resumable = 0;
+            end(e, EPODE_ETIMEDOUT, EPODE_REASON_NETWORK, NULL,
+                "the resumed session took none of what was resent: starting a fresh one");
+            return;
+        }
         /* What the server never got goes again, in order, as the same bytes. */
         epode__sm_each(e->sm, resend_one, e);
         epode__dealloc(e->mem, e->bound_jid);

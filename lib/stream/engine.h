@@ -35,6 +35,8 @@ typedef struct epode__engine_config {
     struct epode__sm *sm_state;
     unsigned sm_request_every; /* <r/> after this many unacked stanzas (0: 5) */
     int sm_resend;           /* on a refused resume, resend (1) or hand back (0) */
+    int sm_stuck_check;      /* the last resumed stream confirmed none of its resend: */
+    uint32_t sm_stuck_h;     /* a <resumed/> with this h again means the session is stuck */
 } epode__engine_config;
 
 /* What the owner knows about TLS on the link, handed to the engine when

@@ -799,6 +799,9 @@ TEST(sm_close_asks_for_a_last_ack)
 
 /* Logs in again with the owner's state, up to the point where the client
  * chooses between resume and bind. */
+static int g_stuck_check, g_resend;
+static uint32_t g_stuck_h;
+
 static int relogin(fx *f)
 {
     char keep[2048];
@@ -806,7 +809,9 @@ static int relogin(fx *f)
     memset(f, 0, sizeof *f);
     snprintf(f->sm_log, sizeof f->sm_log, "%s", keep);
     epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet", .password = "r0meo!",
-                                .tls_mode = EPODE_TLS_REQUIRED, .sm = 1, .sm_state = g_owner_sm};
+                                .tls_mode = EPODE_TLS_REQUIRED, .sm = 1, .sm_state = g_owner_sm,
+                                .sm_resend = g_resend, .sm_stuck_check = g_stuck_check,
+                                .sm_stuck_h = g_stuck_h};
     epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb, NULL};
     if (epode__engine_new(NULL, &cfg, &cbs, f, &f->e) < 0)
         return 0;
@@ -859,6 +864,60 @@ TEST(sm_resume_resends_what_the_server_missed)
     CHECK_STR(epode__engine_bound_jid(f.e), "juliet@example.com/balcony");
     srv(&f, "<a xmlns='urn:xmpp:sm:3' h='3'/>");
     CHECK(strstr(f.sm_log, "ack:m3:"));
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
+}
+
+/* The last resumed stream confirmed none of what it resent (conn.c arms
+ * the check): a <resumed/> with the same h means the session took none of
+ * it — Prosody 0.12's stuck parser — so nothing is resent into it; the
+ * queue waits for a fresh session. A larger h is a working session. */
+TEST(sm_resumed_with_the_same_h_again_is_left_for_a_fresh_session)
+{
+    fx f;
+    epode__sm owner;
+    CHECK(cut_session(&f, &owner));
+    g_stuck_check = 1;
+    g_stuck_h = 1;
+    g_resend = 1;
+    CHECK(relogin(&f));
+    CHECK_STR(take(&f), "<resume xmlns='urn:xmpp:sm:3' h='1' previd='sess-1'/>");
+    srv(&f, "<resumed xmlns='urn:xmpp:sm:3' h='1' previd='sess-1'/>");
+    CHECK_STR(take(&f), ""); /* nothing resent into it */
+    CHECK(epode__engine_has_ended(f.e));
+    CHECK(!strstr(f.sm_log, "back:")); /* kept for the fresh session */
+    CHECK_INT(epode__sm_pending(&owner), 2);
+    CHECK(!owner.resumable);
+    epode__engine_free(f.e);
+    /* the next attempt binds afresh and sends m2 and m3 there */
+    g_stuck_check = 0;
+    CHECK(relogin(&f));
+    take(&f);
+    srv(&f, BIND_OK);
+    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3' id='sess-2' resume='true'/>");
+    char *o = take(&f);
+    CHECK(strstr(o, "id=\"m2\"") && strstr(o, "id=\"m3\""));
+    g_resend = 0;
+    epode__engine_free(f.e);
+    epode__sm_free(&owner);
+    g_owner_sm = NULL;
+}
+
+TEST(sm_resumed_with_a_larger_h_resends_as_usual_despite_the_check)
+{
+    fx f;
+    epode__sm owner;
+    CHECK(cut_session(&f, &owner));
+    g_stuck_check = 1;
+    g_stuck_h = 1;
+    CHECK(relogin(&f));
+    g_stuck_check = 0;
+    take(&f);
+    srv(&f, "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sess-1'/>");
+    CHECK(!epode__engine_has_ended(f.e));
+    CHECK(strstr(take(&f), "id=\"m3\""));
     epode__engine_free(f.e);
     epode__sm_free(&owner);
     g_owner_sm = NULL;

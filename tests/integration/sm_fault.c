@@ -308,6 +308,7 @@ int main(int argc, char **argv)
         printf("sm-fault %s: sent=%ld acked=%ld delivered=%ld duplicates=%ld unreported=%ld "
                "cuts=%ld\n", label, r.next - 1, r.acked, delivered, r.dups_acked, unreported, r.cuts);
     fflush(stdout);
+    long dups_reported = r.dups_acked, dups_any_reported = r.dups_any;
     /* A clean close ends the server's sessions too (a cut one would stay
      * resumable, and its queue would be redelivered to later sessions). */
     r.closing = 1;
@@ -321,6 +322,11 @@ int main(int argc, char **argv)
     epode_conn_free(r.tx);
     epode_conn_free(r.rx);
     epode_ctx_free(r.ctx);
+    /* Copies that arrive while closing count too: say so on a line of
+     * their own (the line above was the state when everything settled). */
+    if (r.dups_acked != dups_reported || r.dups_any != dups_any_reported)
+        printf("sm-late %s: duplicates=%ld copies=%ld after the report\n", label,
+               r.dups_acked - dups_reported, r.dups_any - dups_any_reported);
     int ok = unreported == 0 && r.dups_acked == 0 && r.next - 1 == r.n;
     free(r.state);
     free(r.delivered);

@@ -364,6 +364,13 @@ int epode_conn_set_keepalive(epode_conn_t *c, unsigned seconds)
     if (!c)
         return EPODE_EINVAL;
     c->keepalive_s = seconds;
+    /* on a live session the new period starts now */
+    if (c->engine && epode__engine_is_ready(c->engine)) {
+        if (seconds)
+            epode__timer_start(&c->keepalive_timer, seconds * 1000u, on_keepalive, c);
+        else
+            epode__timer_stop(&c->keepalive_timer);
+    }
     return 0;
 }
 
@@ -937,7 +944,19 @@ static void on_keepalive_body(void *user)
     if (!c->engine || !epode__engine_is_ready(c->engine))
         return;
     if (now - c->last_write >= period) {
-        epode__engine_send_raw(c->engine, " ", 1);
+        if (epode__engine_sm_enabled(c->engine) && now - c->last_read >= period &&
+            !epode__timer_active(&c->sm_timer)) {
+            /* Quiet both ways, with stream management: ask for an ack
+             * instead of a bare space, and expect the answer. A receiver
+             * with nothing unacknowledged would otherwise never notice a
+             * link that died in silence (on_sm_timer does the waiting). */
+            epode__engine_sm_request(c->engine);
+            c->r_sent_at = now;
+            c->probing = 1;
+            epode__timer_start(&c->sm_timer, c->sm_dead_ms, on_sm_timer, c);
+        } else {
+            epode__engine_send_raw(c->engine, " ", 1);
+        }
         kick(c);
         epode__timer_start(&c->keepalive_timer, period, on_keepalive, c);
     } else {
@@ -966,7 +985,10 @@ static void on_idle_body(void *user)
 static void on_sm_timer_body(void *user)
 {
     epode_conn_t *c = user;
-    if (!c->engine || !epode__engine_sm_enabled(c->engine) || !epode__engine_sm_pending(c->engine)) {
+    int probe = c->probing && c->last_read < c->r_sent_at; /* a keepalive <r/> unanswered */
+    c->probing = probe;
+    if (!c->engine || !epode__engine_sm_enabled(c->engine) ||
+        (!epode__engine_sm_pending(c->engine) && !probe)) {
         c->r_sent_at = 0;
         return;
     }

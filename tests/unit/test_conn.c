@@ -1511,3 +1511,41 @@ TEST(conn_scram_min_iterations_checks_its_argument)
     epode_conn_free(c);
     epode_ctx_free(ctx);
 }
+
+/* ---- a receiver notices a link that died in silence ---- */
+
+TEST(conn_keepalive_asks_for_an_ack_and_notices_a_silent_link)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_set_keepalive(s.conn, 1), 0);
+    CHECK_INT(epode_conn_set_sm_policy(s.conn, 5, 100, 400, 0), 0);
+    scripted_pump(&s);
+    while (scripted_next(&s))
+        ;
+    /* nothing to acknowledge: after a quiet keepalive period, an <r/> */
+    uint64_t end = ms_now() + 2600;
+    int asked = 0;
+    while (ms_now() < end && !asked) {
+        run_for(s.ctx, 50);
+        scripted_pump(&s);
+        epode_stanza_t *st;
+        while ((st = scripted_next(&s)))
+            if (strcmp(epode_stanza_get_name(st), "r") == 0)
+                asked = 1;
+    }
+    CHECK(asked);
+    /* answered: the link lives */
+    scripted_send(&s, "<a xmlns='urn:xmpp:sm:3' h='0'/>");
+    run_for(s.ctx, 600);
+    CHECK(epode_conn_is_ready(s.conn));
+    /* the next one goes unanswered: the link is dead */
+    end = ms_now() + 4000;
+    while (ms_now() < end && epode_conn_is_ready(s.conn)) {
+        run_for(s.ctx, 50);
+        scripted_pump(&s);
+    }
+    CHECK(!epode_conn_is_ready(s.conn));
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_TIMEOUT);
+    scripted_free(&s);
+}

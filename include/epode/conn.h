@@ -100,8 +100,11 @@ EPODE_API int epode_conn_set_verify(epode_conn_t *conn, int verify);
  * ANONYMOUS only when listed here. */
 EPODE_API int epode_conn_set_mechanisms(epode_conn_t *conn, const char *mechanisms);
 
-/** Seconds between whitespace keepalives when the link is idle (0: off;
- * default 60). */
+/** Seconds between keepalives when the link is idle (0: off; default
+ * 60): a whitespace, or with stream management enabled and nothing heard
+ * for the period, an ack request that must be answered within the
+ * dead-link time (epode_conn_set_sm_policy), so a session that receives
+ * only notices a link that died in silence. Takes effect at once. */
 EPODE_API int epode_conn_set_keepalive(epode_conn_t *conn, unsigned seconds);
 /** Milliseconds allowed for each TCP connect attempt and for the whole
  * login (stream to READY). Defaults 10000 and 30000. */

@@ -1482,3 +1482,71 @@ TEST(engine_scram_client_final_leaves_no_copies)
 }
 
 TEST_MAIN
+
+/* ---- a hostile server's SCRAM iteration count, end to end (issue 12 item 2) ---- */
+
+/* Logs in with SCRAM-SHA-1 over direct TLS and answers the client-first
+ * message with iteration count `iter` (as text); returns the engine's
+ * output after that challenge. */
+static const char *scram_with_iterations(fx *f, const char *iter, unsigned floor)
+{
+    memset(f, 0, sizeof *f);
+    if (epode_global_init() < 0)
+        return NULL;
+    epode__engine_config cfg = {
+        .domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+        .tls_mode = EPODE_TLS_DIRECT, .mechanisms = "SCRAM-SHA-1", .scram_min_iterations = floor,
+    };
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, NULL, NULL};
+    if (epode__engine_new(NULL, &cfg, &cbs, f, &f->e) < 0 || epode__engine_start(f->e, &facts13) < 0)
+        return NULL;
+    take(f);
+    srv(f, hdr(f));
+    srv(f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+           "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>");
+    const char *o = take(f);
+    const char *b = strstr(o, "mechanism='SCRAM-SHA-1'>");
+    if (!b)
+        return NULL;
+    b += strlen("mechanism='SCRAM-SHA-1'>");
+    unsigned char cf[256];
+    size_t cf_len;
+    if (epode__base64_decode(b, (size_t)(strstr(b, "</auth>") - b), cf, &cf_len) < 0)
+        return NULL;
+    const unsigned char *r = memmem(cf, cf_len, ",r=", 3);
+    if (!r)
+        return NULL;
+    char sf[300], sf64[420], xml[600];
+    int sl = snprintf(sf, sizeof sf, "r=%.*sSrV,s=QSXCR+Q6sek8bf92,i=%s",
+                      (int)(cf_len - (size_t)(r + 3 - cf)), (const char *)r + 3, iter);
+    epode__base64_encode(sf64, sf, (size_t)sl);
+    sf64[epode__base64_encoded_len((size_t)sl)] = '\0';
+    snprintf(xml, sizeof xml, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</challenge>",
+             sf64);
+    srv(f, xml);
+    return take(f);
+}
+
+TEST(engine_scram_iteration_tricks_from_the_server_are_refused)
+{
+    static const char *const bad[] = {"+1", " 1", "1", "4095", "04096", "4294967297", "4096 "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fx f;
+        const char *o = scram_with_iterations(&f, bad[i], 0);
+        CHECK(o != NULL);
+        /* no client-final message: the exchange is abandoned */
+        CHECK(o && !strstr(o, "<response"));
+        CHECK(o && strstr(o, "<abort"));
+        CHECK_INT(f.ended, 1);
+        epode__engine_free(f.e);
+    }
+    /* the floor is the connection's choice: 4096 answered, and 10000
+     * refused under a floor of 20000 */
+    fx f;
+    const char *o = scram_with_iterations(&f, "4096", 0);
+    CHECK(o && strstr(o, "<response"));
+    epode__engine_free(f.e);
+    o = scram_with_iterations(&f, "10000", 20000);
+    CHECK(o && !strstr(o, "<response") && f.ended == 1);
+    epode__engine_free(f.e);
+}

@@ -768,6 +768,7 @@ typedef struct xserver {
     unsigned port;
     epode__transport *end; /* instead of fd: our end of a memory pair */
     const char *cert; /* a tests/data/tls name: "server", "wrongname", … */
+    const char *prio; /* the server's gnutls priorities (NULL: NORMAL) */
     char plain[512], secure[512];
     gnutls_certificate_credentials_t cred;
     gnutls_session_t tls;
@@ -931,7 +932,7 @@ static void xserver_step(xserver *x)
         x->in[0] = '\0';
         xserver_write(x, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
         if (gnutls_init(&x->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK) < 0 ||
-            gnutls_priority_set_direct(x->tls, "NORMAL", NULL) < 0 ||
+            gnutls_priority_set_direct(x->tls, x->prio ? x->prio : "NORMAL", NULL) < 0 ||
             gnutls_credentials_set(x->tls, GNUTLS_CRD_CERTIFICATE, x->cred) < 0) {
             xserver_hang_up(x);
             return;
@@ -1548,4 +1549,61 @@ TEST(conn_keepalive_asks_for_an_ack_and_notices_a_silent_link)
     CHECK(!epode_conn_is_ready(s.conn));
     CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_TIMEOUT);
     scripted_free(&s);
+}
+
+
+/* ---- old TLS from a server, end to end through a connection (issue 12 item 5) ---- */
+
+static char g_security[128];
+
+static void keep_security(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)u;
+    if (ev == EPODE_CONN_TLS_UP)
+        snprintf(g_security, sizeof g_security, "%s", epode_conn_security(c));
+}
+
+/* Connects to a server speaking only `prio`; returns the events. */
+static int tls_against(const char *prio, int min_version, timeline *t)
+{
+    xserver x;
+    if (xserver_start(&x, "server") < 0)
+        return -1;
+    x.prio = prio;
+    snprintf(x.secure, sizeof x.secure, REDIR_HDR "<stream:error><system-shutdown "
+             "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    int connects;
+    g_security[0] = '\0';
+    int rc = -1;
+    if (redirect_client(&ctx, &conn, &x, t, &connects) == 0 &&
+        epode_conn_add_event_cb(conn, keep_security, NULL, NULL) == 0 &&
+        (!min_version || epode_conn_set_tls_min_version(conn, min_version) == 0) &&
+        epode_conn_connect(conn) == 0) {
+        xserver *xs[] = {&x};
+        run_servers(ctx, t, xs, 1);
+        rc = 0;
+    }
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&x);
+    return rc;
+}
+
+TEST(conn_refuses_a_tls10_server_by_default_and_names_it_when_loosened)
+{
+    timeline t;
+    const char *tls10 = "NORMAL:-VERS-ALL:+VERS-TLS1.0";
+    CHECK_INT(tls_against(tls10, 0, &t), 0);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_TLS_UP), 0);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DISCONNECTED), 1);
+    CHECK_INT(t.reason[t.n - 1], EPODE_REASON_TLS);
+    /* loosened on purpose: accepted, and reported as what it is */
+    CHECK_INT(tls_against(tls10, 10, &t), 0);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_TLS_UP), 1);
+    CHECK(strncmp(g_security, "TLS 1.0", 7) == 0);
+    /* the default still takes TLS 1.2 and 1.3 */
+    CHECK_INT(tls_against("NORMAL:-VERS-ALL:+VERS-TLS1.2", 0, &t), 0);
+    CHECK(strncmp(g_security, "TLS 1.2", 7) == 0);
 }

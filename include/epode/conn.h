@@ -27,9 +27,13 @@ typedef struct epode_conn epode_conn_t;
 EPODE_API int epode_conn_new(epode_ctx_t *ctx, epode_conn_t **out);
 
 /** Frees a connection. If it is still connected the socket is closed at
- * once, without a closing handshake and without events. NULL is fine.
- * Must not be called from inside one of its own callbacks (close it
- * there and free it after DISCONNECTED, outside). */
+ * once, without a closing handshake; unconfirmed stanzas are dropped
+ * without reports. NULL is fine. Safe from inside the connection's own
+ * callbacks, handlers and outgoing filters: nothing more is called, and
+ * the memory goes when the callback's caller returns. Safe before the IM
+ * helpers made on it: they hear EPODE_CONN_FREED (inside this call, the
+ * only event it delivers) and become inert; free them afterwards as
+ * usual. */
 EPODE_API void epode_conn_free(epode_conn_t *conn);
 
 /* ---- options (before epode_conn_connect) -------------------------------- */

@@ -673,6 +673,7 @@ static int stream_error_is_final(const char *cond)
  * a stanza that kills every stream (ours or the server's) cannot make us
  * reconnect forever. */
 #define MAX_FRUITLESS 5
+#define LASTING_MS 60000 /* a session this long resets the count */
 
 /* Reconnect after a cut, a timeout, a server going away for a while, or
  * anything the server's data could cause (a stream error that is not
@@ -732,16 +733,27 @@ static void teardown(epode_conn_t *c)
     if (c->state == C_IDLE)
         return;
     if (c->tr) {
-        /* one best-effort flush and close_notify; never wait */
+        /* a best-effort flush (what the transport takes now: TLS takes a
+         * record at a time) and close_notify; never wait */
         size_t n;
-        const char *out = c->engine ? epode__engine_output(c->engine, &n) : NULL;
-        if (out && n)
-            epode__transport_write(c->tr, out, n);
+        const char *out;
+        for (int i = 0; i < 64 && c->engine && (out = epode__engine_output(c->engine, &n)) && n;
+             i++) {
+            long w = epode__transport_write(c->tr, out, n);
+            if (w <= 0)
+                break;
+            epode__engine_consume(c->engine, (size_t)w);
+        }
         epode__transport_shutdown(c->tr);
     }
     if (follow_redirect(c))
         return;
     release_link(c);
+    /* a session that lasted proves the server works: what ended it counts
+     * alone (five server restarts a day apart are no poison stanza) */
+    if (c->ready_at && epode__now_ms() - c->ready_at >= LASTING_MS)
+        c->fruitless = 0;
+    c->ready_at = 0;
     if (c->reason == EPODE_REASON_STREAM_ERROR || c->reason == EPODE_REASON_PROTOCOL)
         c->fruitless++;
     /* The stream we resumed ended before the server confirmed anything
@@ -804,6 +816,7 @@ static void eng_event(void *user, int ev)
     case EPODE__ENG_RESUMED:
         epode__timer_stop(&c->login_timer);
         c->rc_attempts = 0;
+        c->ready_at = epode__now_ms();
         /* Resent stanzas must be confirmed before this resumption counts
          * as working (see teardown). */
         c->resume_unproven = epode__engine_sm_pending(c->engine) > 0;
@@ -816,6 +829,11 @@ static void eng_event(void *user, int ev)
     case EPODE__ENG_READY:
         c->stuck_check = 0; /* a fresh session: nothing to judge */
         c->rc_attempts = 0;
+        c->ready_at = epode__now_ms();
+        /* the answer to <enable/> has a deadline: until it comes, what
+         * the application sends waits (see on_sm_timer) */
+        if (epode__engine_sm_holding(c->engine))
+            epode__timer_start(&c->sm_timer, c->sm_wait_ms, on_sm_timer, c);
         epode__timer_stop(&c->login_timer);
         if (c->keepalive_s)
             epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
@@ -985,6 +1003,19 @@ static void on_idle_body(void *user)
 static void on_sm_timer_body(void *user)
 {
     epode_conn_t *c = user;
+    if (c->engine && epode__engine_sm_holding(c->engine)) {
+        uint64_t waited = epode__now_ms() - c->ready_at;
+        if (waited >= c->sm_dead_ms) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "the server did not answer <enable/> in %u ms", c->sm_dead_ms);
+            fail(c, EPODE_ETIMEDOUT, EPODE_REASON_TIMEOUT, msg);
+        } else {
+            uint64_t left = c->sm_dead_ms - waited;
+            epode__timer_start(&c->sm_timer, left < c->sm_wait_ms ? left : c->sm_wait_ms,
+                               on_sm_timer, c);
+        }
+        return;
+    }
     int probe = c->probing && c->last_read < c->r_sent_at; /* a keepalive <r/> unanswered */
     c->probing = probe;
     if (!c->engine || !epode__engine_sm_enabled(c->engine) ||
@@ -1532,10 +1563,24 @@ static int answers_request(const epode_conn_t *c, const epode_stanza_t *st)
            same_peer(c, c->iq_req_from, epode_stanza_get_to(st));
 }
 
+static int send_body(epode_conn_t *c, const epode_stanza_t *st);
+
+/* Outgoing filters run inside the call and may free the connection:
+ * guarded like the loop's entry points. */
 int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
 {
     if (!c || !st)
         return EPODE_EINVAL;
+    if (c->free_pending)
+        return EPODE_ESTATE;
+    enter(c);
+    int rc = send_body(c, st);
+    leave(c);
+    return rc;
+}
+
+static int send_body(epode_conn_t *c, const epode_stanza_t *st)
+{
     if (!c->engine || !epode__engine_is_ready(c->engine))
         return EPODE_ESTATE;
     if (send_full(c)) {
@@ -1555,7 +1600,7 @@ int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
         if ((rc = epode_stanza_copy(st, &copy)) < 0)
             return rc;
         epode__dispatch_outgoing(c->dispatch, c, copy);
-        rc = c->engine ? epode__engine_send(c->engine, copy) : EPODE_ESTATE;
+        rc = c->engine && !c->free_pending ? epode__engine_send(c->engine, copy) : EPODE_ESTATE;
         epode_stanza_unref(copy);
     } else {
         rc = epode__engine_send(c->engine, st);
@@ -1590,8 +1635,8 @@ int epode_conn_close(epode_conn_t *c)
         epode__timer_start(&c->close_timer, 0, on_closed, c);
         return 0;
     }
-    if (c->state == C_CLOSING && !c->engine && !c->tr)
-        return 0; /* closed already: its DISCONNECTED is on its way */
+    if (c->state == C_CLOSING)
+        return 0; /* closing already: its DISCONNECTED is on its way */
     c->user_closed = 1;
     record(c, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
     if (!c->engine || c->state != C_STREAM) {
@@ -1649,11 +1694,25 @@ int epode_conn_add_event_cb(epode_conn_t *c, epode_conn_event_cb cb, void *user,
     return epode__dispatch_add_event(c->dispatch, cb, user, id);
 }
 
+static int send_iq_body(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms, epode_iq_cb cb,
+                        void *user, unsigned *id);
+
 int epode_conn_send_iq(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms, epode_iq_cb cb,
                        void *user, unsigned *id)
 {
     if (!c || !iq || !cb || strcmp(epode_stanza_get_name(iq), "iq") != 0)
         return EPODE_EINVAL;
+    if (c->free_pending)
+        return EPODE_ESTATE;
+    enter(c);
+    int rc = send_iq_body(c, iq, timeout_ms, cb, user, id);
+    leave(c);
+    return rc;
+}
+
+static int send_iq_body(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms, epode_iq_cb cb,
+                        void *user, unsigned *id)
+{
     const char *type = epode_stanza_get_type(iq);
     if (!type || (strcmp(type, "get") && strcmp(type, "set")))
         return EPODE_EINVAL;
@@ -1673,6 +1732,8 @@ int epode_conn_send_iq(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms,
         epode__dispatch_remove(c->dispatch, hid);
         return rc;
     }
+    if (c->free_pending)
+        return EPODE_ESTATE; /* a filter freed the connection */
     arm_dispatch_timer(c);
     if (id)
         *id = hid;

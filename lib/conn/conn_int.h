@@ -88,6 +88,7 @@ struct epode_conn {
     int sm_resend;
     uint64_t r_sent_at;  /* when we last asked for an ack (dead-link check) */
     int probing;         /* that ask was a keepalive's: an answer is due */
+    uint64_t ready_at;   /* when this session became READY or RESUMED (0: not yet) */
     /* Back-pressure (epode_conn_set_drain_threshold, _set_send_limits). */
     size_t drain_low, max_unacked, max_pending;
     int drain_due;       /* DRAINED owed: above the low-water mark, or EBUSY */

@@ -421,6 +421,8 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
             e->resend_pending = 1;
         } else {
             epode__sm_drain(e->sm, sm_report_unacked, e);
+            if (e->ended)
+                return; /* closed from the ack callback */
             epode__sm_forget(e->sm);
         }
         e->sm->resumable = e->sm->enabled = e->sm->requested = 0;
@@ -552,6 +554,8 @@ static void ready(epode__engine *e)
         e->resend_pending = 0;
         epode__sm_each(e->sm, resend_one, e);
         epode__sm_drain(e->sm, sm_report_unacked, e);
+        if (e->ended)
+            return; /* closed from the ack callback */
         epode__sm_forget(e->sm);
     }
     e->state = ST_READY;
@@ -737,6 +741,8 @@ static void release_hold(epode__engine *e)
     if (!e->sm_hold)
         return;
     e->sm_hold = 0;
+    if (e->state != ST_READY)
+        return; /* closing: the queue went out before </stream:stream> */
     epode__sm_each(e->sm, resend_one, e);
     if (epode__sm_pending(e->sm))
         epode__engine_sm_request(e);
@@ -745,8 +751,13 @@ static void release_hold(epode__engine *e)
 /* Acknowledges h or ends the stream with handled-count-too-high. */
 static int sm_apply_ack(epode__engine *e, uint32_t h)
 {
-    if (epode__sm_ack(e->sm, h, sm_report, e) == 0)
-        return 0;
+    int rc = epode__sm_ack(e->sm, h, sm_report, e);
+    if (rc == 0)
+        return e->ended ? -1 : 0; /* a callback may have ended the stream */
+    if (rc == EPODE_ENOMEM) {
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return -1;
+    }
     size_t from = e->out.len;
     char err[400];
     snprintf(err, sizeof err,
@@ -816,6 +827,8 @@ static void on_resume_answer(epode__engine *e, epode_stanza_t *st)
             e->resend_pending = 1;
         } else {
             epode__sm_drain(e->sm, sm_report_unacked, e);
+            if (e->ended)
+                return; /* closed from the ack callback */
             epode__sm_forget(e->sm);
         }
         int rc = send_bind(e);
@@ -1222,6 +1235,8 @@ int epode__engine_sm_request(epode__engine *e)
     return out_checked(e);
 }
 
+int epode__engine_sm_holding(const epode__engine *e) { return e->sm_hold && !e->ended; }
+
 int epode__engine_sm_enabled(const epode__engine *e)
 {
     return e->sm->enabled && (e->state == ST_READY || e->state == ST_CLOSING);
@@ -1255,6 +1270,16 @@ int epode__engine_close(epode__engine *e)
     if (e->state == ST_IDLE || e->state == ST_WAIT_TLS) {
         end(e, EPODE_ECLOSED, EPODE_REASON_CLOSED, NULL, "closed");
         return 0;
+    }
+    if (e->sm_hold) {
+        /* Sent after <enable/>, held for the answer: they belong to this
+         * session, and must go out before our stream ends. */
+        e->sm_hold = 0;
+        epode__sm_each(e->sm, resend_one, e);
+        write_raw(e, "<r xmlns='" NS_SM "'/>");
+        write_raw(e, "</stream:stream>");
+        e->state = ST_CLOSING;
+        return out_status(e);
     }
     /* Ask for a last ack first: the server answers <r/> before it closes
      * its side, so what it handled is confirmed, not reported back. */

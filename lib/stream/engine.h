@@ -119,6 +119,8 @@ int epode__engine_compact(epode__engine *e);
 int epode__engine_is_ready(const epode__engine *e);
 /* 1 if the stream-management session can be resumed on a new stream. */
 int epode__engine_sm_resumable(const epode__engine *e);
+/* 1 while <enable/> waits for its answer (sent stanzas are held). */
+int epode__engine_sm_holding(const epode__engine *e);
 /* 1 once the server enabled stream management on this stream. */
 int epode__engine_sm_enabled(const epode__engine *e);
 /* Sends <r/> now (if stream management is on). */

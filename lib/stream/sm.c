@@ -65,46 +65,57 @@ int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len)
     return 0;
 }
 
-/* Pops the n oldest entries, reporting each; the bytes go in one move.
- * A callback may send (and so append to the queue): the bytes it was
- * lent must not move under it, so the rest of the queue moves to a new
- * buffer first and the reported bytes stay where they are until the
- * last callback has returned. */
-static void pop(epode__sm *sm, size_t n, epode__sm_cb cb, void *user)
+/* Pops the n oldest entries, reporting each. Callbacks may do anything:
+ * send (append to the queue, moving its buffers), or end the stream
+ * (drain and forget the queue from inside). So the popped entries and
+ * their bytes leave the queue before the first callback: the queue is
+ * consistent at every call, and the bytes lent stay where they are until
+ * the last callback has returned. Popping everything needs no memory
+ * (the whole queue is taken over); popping part of it needs a copy of
+ * the rest and a list of the popped entries: EPODE_ENOMEM, changing
+ * nothing, if they cannot be had. */
+static int pop(epode__sm *sm, size_t n, epode__sm_cb cb, void *user)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += entry_at(sm, i)->len;
-    epode__buf lent = sm->bytes, rest;
-    epode__buf_init(&rest, sm->mem);
-    if (cb && n && (lent.len == total || epode__buf_reserve(&rest, lent.len - total) == 0)) {
-        if (lent.len > total)
-            epode__buf_append(&rest, lent.data + total, lent.len - total);
-        sm->bytes = rest;
-        size_t off = 0;
-        while (n--) {
-            epode__sm_entry e = *entry_at(sm, 0);
-            sm->qhead = (sm->qhead + 1) % sm->qcap;
-            sm->qlen--;
-            cb(user, e.id, lent.data + off, e.len);
-            off += e.len;
-            epode__dealloc(sm->mem, e.id);
+    if (n == 0)
+        return 0;
+    epode__sm_entry *q = sm->q, *popped;
+    size_t head = sm->qhead, cap = sm->qcap;
+    epode__buf lent = sm->bytes;
+    if (n == sm->qlen) {
+        popped = NULL; /* the ring itself, taken over */
+        sm->q = NULL;
+        sm->qhead = sm->qlen = sm->qcap = 0;
+        epode__buf_init(&sm->bytes, sm->mem);
+    } else {
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++)
+            total += entry_at(sm, i)->len;
+        epode__buf rest;
+        epode__buf_init(&rest, sm->mem);
+        popped = epode__alloc(sm->mem, n * sizeof *popped);
+        if (!popped || epode__buf_reserve(&rest, lent.len - total) < 0) {
+            epode__dealloc(sm->mem, popped);
+            epode__buf_free(&rest);
+            return EPODE_ENOMEM;
         }
-        epode__buf_free(&lent);
-        return;
+        epode__buf_append(&rest, lent.data + total, lent.len - total);
+        for (size_t i = 0; i < n; i++)
+            popped[i] = *entry_at(sm, i);
+        sm->qhead = (sm->qhead + n) % sm->qcap;
+        sm->qlen -= n;
+        sm->bytes = rest;
     }
-    /* No callback (or no memory for the move): report in place. */
     size_t off = 0;
-    while (n--) {
-        epode__sm_entry e = *entry_at(sm, 0);
-        sm->qhead = (sm->qhead + 1) % sm->qcap;
-        sm->qlen--;
+    for (size_t i = 0; i < n; i++) {
+        epode__sm_entry e = popped ? popped[i] : q[(head + i) % cap];
         if (cb)
-            cb(user, e.id, sm->bytes.data + off, e.len);
+            cb(user, e.id, lent.data + off, e.len);
         off += e.len;
         epode__dealloc(sm->mem, e.id);
     }
-    epode__buf_consume(&sm->bytes, off);
+    epode__dealloc(sm->mem, popped ? (void *)popped : (void *)q);
+    epode__buf_free(&lent);
+    return 0;
 }
 
 int epode__sm_ack(epode__sm *sm, uint32_t h, epode__sm_cb cb, void *user)
@@ -112,14 +123,18 @@ int epode__sm_ack(epode__sm *sm, uint32_t h, epode__sm_cb cb, void *user)
     uint32_t newly = h - sm->acked; /* modulo 2^32 */
     if (newly > sm->qlen)
         return EPODE_EPROTOCOL;
-    sm->acked = h;
-    pop(sm, newly, cb, user);
+    uint32_t before = sm->acked;
+    sm->acked = h; /* before the callbacks: they may send */
+    if (pop(sm, newly, cb, user) < 0) {
+        sm->acked = before;
+        return EPODE_ENOMEM;
+    }
     return 0;
 }
 
 void epode__sm_drain(epode__sm *sm, epode__sm_cb cb, void *user)
 {
-    pop(sm, sm->qlen, cb, user);
+    (void)pop(sm, sm->qlen, cb, user); /* the whole queue: needs no memory */
 }
 
 void epode__sm_each(epode__sm *sm, epode__sm_cb cb, void *user)

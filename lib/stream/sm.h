@@ -45,7 +45,9 @@ typedef void (*epode__sm_cb)(void *user, const char *id, const char *bytes, size
 
 /* The server says it has handled `h` stanzas. Pops (and reports) the
  * newly acknowledged ones. EPODE_EPROTOCOL, changing nothing, if h
- * acknowledges more than was sent (a server bug or a lie). */
+ * acknowledges more than was sent (a server bug or a lie); EPODE_ENOMEM,
+ * changing nothing, if the rest of the queue could not be moved aside.
+ * The callback may send or drain: the queue is consistent at each call. */
 int epode__sm_ack(epode__sm *sm, uint32_t h, epode__sm_cb cb, void *user);
 
 /* Reports and drops every stanza still unacknowledged. */

@@ -151,9 +151,16 @@ static inline int scripted__login(scripted *s, const epode_mem_t *mem, const cha
         epode_stanza_t *en = scripted_next(s);
         if (!en || strcmp(epode_stanza_get_name(en), "enable") != 0)
             return -1;
-        scripted_send(s, "<enabled xmlns='urn:xmpp:sm:3' id='scripted' resume='true'/>");
+        if (sm == 1) /* 2: the server leaves it unanswered for now */
+            scripted_send(s, "<enabled xmlns='urn:xmpp:sm:3' id='scripted' resume='true'/>");
     }
     return epode_conn_is_ready(s->conn) ? 0 : -1;
+}
+
+/* With stream management offered, and <enable/> not answered yet. */
+static inline int scripted_login_sm_unanswered(scripted *s, const char *jid, const char *bound)
+{
+    return scripted__login(s, NULL, jid, bound, 2);
 }
 
 static inline int scripted_login(scripted *s, const char *jid, const char *bound)

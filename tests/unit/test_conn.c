@@ -1607,3 +1607,96 @@ TEST(conn_refuses_a_tls10_server_by_default_and_names_it_when_loosened)
     CHECK_INT(tls_against("NORMAL:-VERS-ALL:+VERS-TLS1.2", 0, &t), 0);
     CHECK(strncmp(g_security, "TLS 1.2", 7) == 0);
 }
+
+/* ---- found by a review of this round's changes ---- */
+
+static int send_chat(epode_conn_t *c, const char *id)
+{
+    epode_stanza_t *m;
+    int rc = epode_message_new(NULL, "chat", "romeo@example.net", "x", &m);
+    if (rc == 0 && (rc = epode_stanza_set_id(m, id)) == 0)
+        rc = epode_conn_send(c, m);
+    epode_stanza_unref(m);
+    return rc;
+}
+
+TEST(conn_enable_left_unanswered_ends_the_stream_in_time)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm_unanswered(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_set_sm_policy(s.conn, 5, 100, 300, 0), 0);
+    timeline t;
+    memset(&t, 0, sizeof t);
+    CHECK_INT(epode_conn_add_event_cb(s.conn, on_timeline, &t, NULL), 0);
+    CHECK_INT(epode_conn_set_ack_cb(s.conn, on_given_back, &t), 0);
+    CHECK_INT(send_chat(s.conn, "held"), 0);
+    scripted_pump(&s);
+    CHECK(scripted_next(&s) == NULL); /* held for the answer */
+    uint64_t end = ms_now() + 3000;
+    while (ms_now() < end && !timeline_count(&t, EPODE_CONN_DISCONNECTED))
+        run_for(s.ctx, 20);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DISCONNECTED), 1);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_TIMEOUT);
+    CHECK(strstr(epode_conn_error_text(s.conn), "enable") != NULL);
+    scripted_free(&s);
+}
+
+TEST(conn_close_while_enable_is_unanswered_sends_what_was_held_first)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm_unanswered(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(send_chat(s.conn, "last-words"), 0);
+    CHECK_INT(epode_conn_close(s.conn), 0);
+    scripted_pump(&s);
+    const char *t = scripted_next_text(&s);
+    CHECK(t && strstr(t, "id=\"last-words\""));
+    t = scripted_next_text(&s);
+    CHECK(t && strstr(t, "<r "));
+    /* the answer arriving now writes nothing after our </stream:stream> */
+    int before = s.nsent;
+    scripted_send(&s, "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>");
+    CHECK_INT(s.nsent, before);
+    scripted_free(&s);
+}
+
+static void close_again_on_ack(epode_conn_t *c, int acked, const char *id, const char *xml,
+                               size_t len, void *u)
+{
+    (void)acked, (void)id, (void)xml, (void)len;
+    (*(int *)u)++;
+    CHECK_INT(epode_conn_close(c), 0); /* closing already: fine, from any callback */
+}
+
+TEST(conn_close_again_inside_the_ack_callback_is_safe)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    int calls = 0;
+    CHECK_INT(epode_conn_set_ack_cb(s.conn, close_again_on_ack, &calls), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(send_chat(s.conn, i == 0 ? "c0" : i == 1 ? "c1" : "c2"), 0);
+    scripted_pump(&s);
+    CHECK_INT(epode_conn_close(s.conn), 0);
+    scripted_pump(&s);
+    scripted_send(&s, "<a xmlns='urn:xmpp:sm:3' h='3'/>");
+    CHECK_INT(calls, 3);
+    scripted_send(&s, "</stream:stream>");
+    scripted_free(&s);
+}
+
+static int free_in_filter(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)st, (void)u;
+    epode_conn_free(c);
+    return EPODE_PASS;
+}
+
+TEST(conn_free_inside_an_outgoing_filter_is_deferred)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_handler_add_outgoing(s.conn, "message", NULL, NULL, free_in_filter, NULL, NULL), 0);
+    CHECK_INT(send_chat(s.conn, "f1"), EPODE_ESTATE); /* freed on the way out */
+    s.conn = NULL;
+    scripted_free(&s);
+}

@@ -1185,7 +1185,8 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.sm_stuck_check = c->stuck_check;
     cfg.sm_stuck_h = c->stuck_h;
     c->r_sent_at = 0;
-    c->drain_due = c->stall_asked = 0;
+    c->stall_asked = 0; /* drain_due stays: a sender refused on the last
+                         * stream still waits for its DRAINED */
     c->stall_since = 0;
     epode__engine_cbs cbs = {eng_event, eng_stanza, eng_ended,
                              c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML ? eng_log : NULL,
@@ -1252,7 +1253,7 @@ static void back_pressure(epode_conn_t *c)
         c->stall_since = 0;
         epode__timer_stop(&c->stall_timer);
     }
-    if (c->drain_due && out <= c->drain_low && !send_full(c)) {
+    if (c->drain_due && out <= c->drain_low && !send_full(c) && epode_conn_is_ready(c)) {
         c->drain_due = 0;
         emit(c, EPODE_CONN_DRAINED);
     }

@@ -1700,3 +1700,28 @@ TEST(conn_free_inside_an_outgoing_filter_is_deferred)
     s.conn = NULL;
     scripted_free(&s);
 }
+
+TEST(conn_drained_owed_before_a_cut_comes_after_the_new_session)
+{
+    scripted s;
+    CHECK_INT(scripted_login_sm(&s, "example.com", "anon@example.com/r1"), 0);
+    timeline t;
+    memset(&t, 0, sizeof t);
+    CHECK_INT(epode_conn_add_event_cb(s.conn, on_timeline, &t, NULL), 0);
+    CHECK_INT(epode_conn_set_send_limits(s.conn, 2, 0), 0);
+    CHECK_INT(send_chat(s.conn, "d1"), 0);
+    CHECK_INT(send_chat(s.conn, "d2"), 0);
+    CHECK_INT(send_chat(s.conn, "d3"), EPODE_EBUSY); /* DRAINED is owed */
+    CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 5000, 10000), 0);
+    scripted_pump(&s);
+    while (scripted_next(&s))
+        ;
+    cut(&s);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DRAINED), 0);
+    CHECK_INT(relogin(&s, 1), 0); /* resumption refused: d1, d2 handed back */
+    scripted_pump(&s);
+    run_for(s.ctx, 50);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DRAINED), 1);
+    CHECK_INT(send_chat(s.conn, "d3"), 0);
+    scripted_free(&s);
+}

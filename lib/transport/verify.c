@@ -168,9 +168,17 @@ static int xmppaddr_within_constraints(gnutls_session_t s, const char *name, siz
         ok = gnutls_x509_crt_import(crt, &certs[i], GNUTLS_X509_FMT_DER) >= 0;
         if (ok && i > 0)
             ok = ca_permits(crt, form);
-        if (ok && gnutls_x509_trust_list_get_issuer(trust, crt, &issuer, GNUTLS_TL_GET_COPY) >= 0) {
+        /* Then every trusted issuer above it, to the anchor: a private CA
+         * file may hold an intermediate under a constrained root. */
+        for (int depth = 0; ok && depth < 8; depth++) {
+            if (gnutls_x509_trust_list_get_issuer(trust, crt, &issuer, GNUTLS_TL_GET_COPY) < 0)
+                break;
             ok = ca_permits(issuer, form);
-            gnutls_x509_crt_deinit(issuer);
+            int anchor = gnutls_x509_crt_check_issuer(issuer, issuer) == 1;
+            gnutls_x509_crt_deinit(crt);
+            crt = issuer;
+            if (anchor)
+                break;
         }
         gnutls_x509_crt_deinit(crt);
     }

@@ -1032,6 +1032,56 @@ TEST(tls_verify_xmppaddr_respects_a_constrained_trust_anchor)
     made_free(&root);
 }
 
+TEST(tls_verify_xmppaddr_respects_a_constrained_root_above_a_trusted_intermediate)
+{
+    /* A private CA file holding a constrained root and an unconstrained
+     * intermediate under it; the server sends only its own certificate.
+     * The root's constraints bind the XmppAddr too, two levels up. */
+    char why[160], path[] = "/tmp/epode-test-ca-XXXXXX";
+    made root, im, lf;
+    gnutls_datum_t pem = {NULL, 0}, cert, key;
+    cert_spec rs = {.cn = "evil.test root", .ca = 1, .permitted = {"evil.test"}};
+    cert_spec is = {.cn = "plain intermediate", .ca = 1};
+    cert_spec ls = {.cn = "xmpp.evil.test", .dns = {"xmpp.evil.test"},
+                    .xmppaddr = "example.test"};
+    CHECK_INT(made_new(&root, &rs, NULL), 0);
+    CHECK_INT(made_new(&im, &is, &root), 0);
+    CHECK_INT(made_new(&lf, &ls, &im), 0);
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    made *both[] = {&root, &im};
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(gnutls_x509_crt_export2(both[i]->crt, GNUTLS_X509_FMT_PEM, &pem), 0);
+        CHECK_INT(write(fd, pem.data, pem.size), (long)pem.size);
+        gnutls_free(pem.data);
+    }
+    close(fd);
+    CHECK_INT(made_pem(&lf, NULL, &cert, &key), 0);
+    const char *domains[] = {"xmpp.evil.test", "example.test"};
+    int want[] = {0, EPODE_ECERT};
+    for (int i = 0; i < 2; i++) {
+        epode__tls_creds *creds;
+        epode__transport *a, *b, *c;
+        server sv;
+        server_opts so = {.cert_pem = &cert, .key_pem = &key};
+        CHECK_INT(epode__tls_creds_new(NULL, path, NULL, NULL, &creds), 0);
+        CHECK_INT(epode__memory_pair(NULL, &a, &b), 0);
+        CHECK_INT(server_start(&sv, b, &so), 0);
+        CHECK_INT(epode__tls_new(NULL, creds, a, NULL, &c), 0);
+        CHECK_INT(pump_handshake(c, &sv), 0);
+        int r = epode__tls_verify(c, domains[i], why, sizeof why);
+        epode__transport_free(c);
+        server_stop(&sv);
+        epode__tls_creds_free(creds);
+        CHECK_INT(r, want[i]);
+    }
+    unlink(path);
+    pem_free(&cert, &key);
+    made_free(&lf);
+    made_free(&im);
+    made_free(&root);
+}
+
 TEST(tls_verify_before_the_handshake_is_a_state_error)
 {
     fixture f;

@@ -222,7 +222,9 @@ int main(int argc, char **argv)
         int gave_up = 0;
         while (!a.finished && epode_ctx_run_once(ctx, 250) >= 0) {
             clock_gettime(CLOCK_MONOTONIC, &now);
-            if (!gave_up && a.done == 0 && now.tv_sec - t0.tv_sec >= give_up) {
+            long long ms = (long long)(now.tv_sec - t0.tv_sec) * 1000 +
+                           (now.tv_nsec - t0.tv_nsec) / 1000000;
+            if (!gave_up && a.done == 0 && ms >= give_up * 1000LL) {
                 gave_up = 1;
                 snprintf(a.why, sizeof a.why, "gave up after %ld s: %ld of %ld messages not confirmed "
                          "(last: %s)", give_up, a.count - a.acked, a.count,

@@ -167,9 +167,16 @@ EPODE_API int epode_conn_set_ack_cb(epode_conn_t *conn, epode_ack_cb cb, void *u
  * (READY), hands the unconfirmed stanzas back through the ack callback (or
  * resends them, see epode_conn_set_sm_policy) and sends the last
  * broadcast presence again.
- * Never after epode_conn_close(), failed authentication, TLS or protocol
- * errors. DISCONNECTED is still reported for every cut; epode_conn_close()
- * while waiting stops the policy. EPODE_EINVAL for min_ms 0 or max < min.
+ * Also after what the server's data may cause: a stream error that is not
+ * final (not conflict, host-unknown, not-authorized and the like) or a
+ * protocol violation — at most 5 such sessions in a row with nothing
+ * acknowledged (a session that lasts 60 s resets the count). Never after
+ * epode_conn_close(), failed authentication, a refused certificate or
+ * missing TLS (a link cut during the TLS handshake is a cut). A resumed
+ * session that took none of what was resent (the server's h says so) is
+ * left for a fresh one: DISCONNECTED then says so, reason NETWORK.
+ * DISCONNECTED is still reported for every cut; epode_conn_close() while
+ * waiting stops the policy. EPODE_EINVAL for min_ms 0 or max < min.
  */
 EPODE_API int epode_conn_set_reconnect(epode_conn_t *conn, int enable, unsigned min_ms,
                                        unsigned max_ms);

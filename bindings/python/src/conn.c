@@ -582,6 +582,8 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
         if ((rc = epode_conn_set_stream_management(self->conn, v)) < 0)
             return pyepode_raise(rc, "stream_management");
     }
+    if (reconnect == Py_None && (rmin != Py_None || rmax != Py_None))
+        reconnect = self->reconnect ? Py_True : Py_False; /* new bounds, same switch */
     if (reconnect != Py_None) {
         unsigned lo = 1000, hi = 60000;
         if ((rmin != Py_None && ms_arg(rmin, &lo, "reconnect_min") < 0) ||

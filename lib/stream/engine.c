@@ -204,9 +204,7 @@ static void end(epode__engine *e, int err, int reason, const char *cond, const c
         epode__sm_forget(e->sm);
     } else if (!epode__engine_sm_resumable(e)) {
         /* No session to resume: the queue waits for the next one. */
-        e->sm->resumable = e->sm->enabled = e->sm->requested = 0;
-        e->sm->id[0] = '\0';
-        e->sm->in = 0;
+        epode__sm_end_session(e->sm);
     }
     e->sm_hold = 0;
     if (e->cbs.ended)
@@ -425,9 +423,7 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
                 return; /* closed from the ack callback */
             epode__sm_forget(e->sm);
         }
-        e->sm->resumable = e->sm->enabled = e->sm->requested = 0;
-        e->sm->id[0] = '\0';
-        e->sm->in = 0;
+        epode__sm_end_session(e->sm);
     }
     int rc = send_bind(e);
     if (rc < 0)
@@ -821,9 +817,7 @@ static void on_resume_answer(epode__engine *e, epode_stanza_t *st)
         if (e->cfg.sm_resend) {
             /* Keep the queue: it is sent again on the new session, once
              * stream management is enabled there (see ready()). */
-            e->sm->resumable = e->sm->enabled = e->sm->requested = 0;
-            e->sm->id[0] = '\0';
-            e->sm->in = 0;
+            epode__sm_end_session(e->sm);
             e->resend_pending = 1;
         } else {
             epode__sm_drain(e->sm, sm_report_unacked, e);

@@ -147,6 +147,13 @@ void epode__sm_each(epode__sm *sm, epode__sm_cb cb, void *user)
     }
 }
 
+void epode__sm_end_session(epode__sm *sm)
+{
+    sm->resumable = sm->enabled = sm->requested = 0;
+    sm->id[0] = '\0';
+    sm->in = 0;
+}
+
 void epode__sm_forget(epode__sm *sm)
 {
     epode__sm_free(sm); /* also resets every field but the allocator */

@@ -57,6 +57,11 @@ void epode__sm_drain(epode__sm *sm, epode__sm_cb cb, void *user);
  * it (resending after a resume). */
 void epode__sm_each(epode__sm *sm, epode__sm_cb cb, void *user);
 
+/* Ends the session (not resumable, its id and inbound count gone) but
+ * keeps the queue and its counters: its stanzas wait for a new session
+ * (resend policy). */
+void epode__sm_end_session(epode__sm *sm);
+
 /* Forgets the session (id, counters), keeping the allocator; the queue
  * must be drained first. */
 void epode__sm_forget(epode__sm *sm);

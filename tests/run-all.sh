@@ -44,7 +44,7 @@ build() {
 }
 
 echo "== gcc build"
-if CC=gcc build "$OUT/gcc"; then
+if CC=gcc build "$OUT/gcc" -Dwerror=true; then
     result build-gcc ok
     meson_tests "$OUT/gcc" gcc
 else
@@ -54,12 +54,21 @@ fi
 echo "== clang ASan+UBSan build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-if CC=clang build "$OUT/asan" -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false; then
+if CC=clang build "$OUT/asan" -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false; then
     result build-clang-asan ok
     EPODE_SIM_SCHEDULES=${EPODE_SIM_SCHEDULES_ASAN:-10000} meson_tests "$OUT/asan" asan
 else
     result build-clang-asan fail
 fi
+
+echo "== release builds (what packagers and benchmarkers use), warnings as errors"
+for cc in gcc clang; do
+    if CC=$cc build "$OUT/release-$cc" --buildtype=release -Dwerror=true -Dtests=false; then
+        result "build-release-$cc" ok
+    else
+        result "build-release-$cc" fail
+    fi
+done
 
 echo "== install, then build a program with pkg-config as a user would"
 PREFIX="$OUT/prefix"

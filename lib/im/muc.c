@@ -128,15 +128,16 @@ static void occ_sync(occ *o)
     o->pub.status = o->status;
 }
 
+/* The occupant called nick, or NULL. *idx (when asked for) is its index,
+ * or r->nocc when there is none: always set, so no caller reads garbage. */
 static occ *occ_find(const epode_muc_room_t *r, const char *nick, size_t *idx)
 {
-    for (size_t i = 0; i < r->nocc; i++)
-        if (str_eq(r->occs[i]->nick, nick)) {
-            if (idx)
-                *idx = i;
-            return r->occs[i];
-        }
-    return NULL;
+    size_t i = 0;
+    while (i < r->nocc && !str_eq(r->occs[i]->nick, nick))
+        i++;
+    if (idx)
+        *idx = i;
+    return i < r->nocc ? r->occs[i] : NULL;
 }
 
 static void occ_clear(epode_muc_room_t *r)

@@ -21,5 +21,6 @@
 #include "epode/version.h"
 #include "epode/muc.h"
 #include "epode/carbons.h"
+#include "epode/forms.h"
 
 #endif

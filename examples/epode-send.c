@@ -5,6 +5,7 @@
  *
  *   epode-send [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]
  *              --jid JID --password-file FILE [--verbose] TO MESSAGE...
+ *   epode-send --help | --version
  *
  * With --count N it sends N numbered messages ("MESSAGE #1" …) under
  * stream management (XEP-0198) and exits 0 only once the server has
@@ -174,6 +175,16 @@ int main(int argc, char **argv)
         argc -= 2;
     }
     cli_t o;
+    cli_set_help(
+        "Sends MESSAGE (the words joined by spaces) to TO as a chat message and exits 0\n"
+        "only once the server has it (a ping round trip follows the message).",
+        "  TO                     the recipient's JID\n"
+        "  MESSAGE...             the message text\n"
+        "  --count N              send N numbered messages (\"MESSAGE #1\" ...) under stream\n"
+        "                         management (XEP-0198); reconnect, resume and resend\n"
+        "                         through cuts until the server has acknowledged all\n"
+        "  --give-up-after SECONDS  with --count: fail if they are not all acknowledged\n"
+        "                         by then (default 120)\n");
     cli_parse(&o, argc, argv, "[--count N [--give-up-after SECONDS]] TO MESSAGE...");
     if (o.argc < 2) {
         fprintf(stderr, "epode-send: need a recipient and a message\n"

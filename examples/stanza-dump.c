@@ -5,6 +5,7 @@
  *
  *   printf '<stream:stream xmlns="jabber:client" xmlns:stream="http://etherx.jabber.org/streams">
  *           <message to="a@b"><body>hi</body></message>' | stanza-dump
+ *   stanza-dump --help | --version
  */
 #include <epode.h>
 
@@ -48,8 +49,28 @@ static int report(epode_parser_t *p, int rc)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: stanza-dump < STREAM\n\n"
+               "Reads an XMPP stream (starting with its stream header) from standard input and\n"
+               "prints every stanza on its own line, as epode serializes it. On a bad stream it\n"
+               "prints \"error: CONDITION\" (the RFC 6120 stream error condition) on standard\n"
+               "error and exits 2; the stanzas before the error are still printed.\n\n"
+               "Options:\n"
+               "  --help      print this help and exit\n"
+               "  --version   print the version and exit\n\n"
+               "Environment:\n"
+               "  STANZA_DUMP_VERBOSE   when set, also print the parser's detail on an error\n\n"
+               "Exit status: 0 for a good stream, 2 for a bad one, 1 on other failures\n"
+               "(reading, memory), 64 on bad usage.\n");
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("stanza-dump (epode %s)\n", epode_version());
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (argc > 1) {
-        fprintf(stderr, "usage: %s < stream.xml\n", argv[0]);
+        fprintf(stderr, "stanza-dump: takes no arguments (the stream comes on standard input)\n"
+                        "usage: stanza-dump < STREAM   (stanza-dump --help for more)\n");
         return 64;
     }
     epode_parser_t *p;

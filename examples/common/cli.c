@@ -38,13 +38,55 @@ int cli_stop_requested(void)
     return stop_requested;
 }
 
+static const char *help_about, *help_options;
+
+void cli_set_help(const char *about, const char *options)
+{
+    help_about = about;
+    help_options = options;
+}
+
 static void die_usage(const char *usage, const char *fmt, const char *arg)
 {
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\nusage: %s [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]\n"
-                    "       --jid JID --password-file FILE [--verbose] %s\n", prog, usage);
+                    "       --jid JID --password-file FILE [--verbose] %s\n"
+                    "(%s --help lists every option)\n", prog, usage, prog);
     exit(64);
+}
+
+/* --help: every option cli_parse() accepts, then the program's own. */
+static void help(const char *usage)
+{
+    printf("usage: %s [OPTIONS] --jid JID --password-file FILE %s\n\n", prog, usage);
+    if (help_about)
+        printf("%s\n\n", help_about);
+    printf("Connection options:\n"
+           "  --jid JID              the account to log in as (required)\n"
+           "  --password-file FILE   read the password from the first line of FILE (required)\n"
+           "  --server HOST          connect to HOST instead of looking up the JID's\n"
+           "                         domain in DNS (SRV); certificates are still checked\n"
+           "                         against the JID's domain\n"
+           "  --port N               the port with --server (default 5222, 5223 with\n"
+           "                         --direct-tls)\n"
+           "  --direct-tls           TLS from the first byte (XEP-0368) instead of STARTTLS\n"
+           "  --ca-file FILE         trust the CAs in FILE (PEM) instead of the system store\n"
+           "  --sasl \"MECH ...\"      allow only these SASL mechanisms, in this order\n"
+           "                         (e.g. \"SCRAM-SHA-256 SCRAM-SHA-1\")\n"
+           "  --tls-max 1.2|1.3      highest TLS version to offer (default 1.3)\n"
+           "  --insecure-no-verify   do not verify the server's certificate (dangerous:\n"
+           "                         anyone on the path can impersonate the server)\n"
+           "  --timeout SECONDS      time allowed to log in (default 30)\n"
+           "  --verbose              print the XML traffic on stderr (credentials redacted)\n"
+           "  --help                 print this help and exit\n"
+           "  --version              print the version and exit\n"
+           "  --                     end of options\n");
+    if (help_options)
+        printf("\n%s options and arguments:\n%s", prog, help_options);
+    printf("\nExit status: 0 on success, 1 on failure (one line on stderr says why),\n"
+           "64 on bad usage.\n");
+    exit(fflush(stdout) == 0 ? 0 : 1);
 }
 
 void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
@@ -66,7 +108,11 @@ void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
         if (!strcmp(a, "--direct-tls")) o->direct_tls = 1;
         else if (!strcmp(a, "--verbose")) o->verbose = 1;
         else if (!strcmp(a, "--insecure-no-verify")) o->no_verify = 1;
-        else if (!strcmp(a, "--help")) die_usage(usage, "%s", "help");
+        else if (!strcmp(a, "--help")) help(usage);
+        else if (!strcmp(a, "--version")) {
+            printf("%s (epode %s)\n", prog, epode_version());
+            exit(fflush(stdout) == 0 ? 0 : 1);
+        }
         else if (!has_val) die_usage(usage, "option %s needs a value (or is unknown)", a);
         else if (!strcmp(a, "--server")) o->server = argv[++i];
         else if (!strcmp(a, "--port")) {
@@ -84,8 +130,9 @@ void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
             else if (!strcmp(v, "1.3")) o->tls_max = 13;
             else die_usage(usage, "bad --tls-max %s (1.2 or 1.3)", v);
         } else if (!strcmp(a, "--timeout")) {
-            long t = strtol(argv[++i], NULL, 10);
-            if (t <= 0) die_usage(usage, "bad timeout %s", argv[i]);
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end || t <= 0 || t > 86400) die_usage(usage, "bad timeout %s", argv[i]);
             o->timeout_s = (unsigned)t;
         } else die_usage(usage, "unknown option %s", a);
     }

@@ -30,8 +30,16 @@ typedef struct cli {
 } cli_t;
 
 /* Parses argv; on a bad option prints "PROG: reason" and usage, then
- * exits 64. `usage` is the program's own synopsis line. */
+ * exits 64. `usage` is the program's own synopsis line. --help prints
+ * the usage, what the program does and every option on stdout and exits
+ * 0; --version prints "PROG (epode VERSION)" and exits 0. */
 void cli_parse(cli_t *o, int argc, char **argv, const char *usage);
+
+/* What --help says besides the shared options: `about` (what the program
+ * does, one paragraph) and `options` (the program's own options and
+ * arguments, one "  --name ARG   text" line each, or NULL). Call before
+ * cli_parse(); both are kept by pointer. */
+void cli_set_help(const char *about, const char *options);
 
 /* Makes a context and a connection configured from the options (JID,
  * password, server, TLS, CA, SASL, logging). Exits 1 with a one-line

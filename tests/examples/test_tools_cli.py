@@ -1,0 +1,90 @@
+"""The installed tools' command lines: --help exits 0 and names every
+option the program's parser really accepts (read from its source), and
+its man page does too; --version prints epode's version; bad usage exits
+64 with a short message on stderr and nothing on stdout. Prints TAP.
+
+    test_tools_cli.py VERSION SEND_EXE SEND_SRC CLI_SRC STANZA_DUMP_EXE MANDIR
+"""
+import os
+import re
+import subprocess
+import sys
+
+version, send_exe, send_src, cli_src, dump_exe, mandir = sys.argv[1:7]
+results = []
+
+
+def check(name, ok, detail=""):
+    results.append((name, bool(ok), detail))
+
+
+def run(*argv, stdin=b""):
+    p = subprocess.run(list(argv), input=stdin, capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def parsed_options(*sources):
+    """Every "--name" the sources compare an argument with."""
+    names = set()
+    for src in sources:
+        text = open(src, encoding="utf-8").read()
+        names |= set(re.findall(r'strcmp\(\s*(?:a|argv\[[^\]]+\])\s*,\s*"(--[a-z-]+)"\)', text))
+    return names
+
+
+def man_text(page):
+    """The man page as a reader sees it (roff escapes for '-' removed)."""
+    return open(os.path.join(mandir, page), encoding="utf-8").read().replace("\\-", "-")
+
+
+# ---- epode-send -------------------------------------------------------------
+send_opts = parsed_options(send_src, cli_src)
+check("epode_send_parser_found", {"--jid", "--sasl", "--count", "--help"} <= send_opts,
+      sorted(send_opts))
+rc, out, err = run(send_exe, "--help")
+check("epode_send_help_exits_0", rc == 0 and err == "", (rc, err))
+check("epode_send_help_starts_with_usage", out.startswith("usage: epode-send"), out[:80])
+missing = sorted(o for o in send_opts if not re.search(re.escape(o) + r"\b", out))
+check("epode_send_help_lists_every_option", not missing, missing)
+man = man_text("epode-send.1")
+missing = sorted(o for o in send_opts if o not in man)
+check("epode_send_man_page_lists_every_option", not missing, missing)
+
+rc, out, err = run(send_exe, "--version")
+check("epode_send_version", rc == 0 and out == f"epode-send (epode {version})\n", (rc, out))
+
+for name, argv in [("unknown_option", ["--frobnicate", "x"]),
+                   ("missing_jid", ["--password-file", "/dev/null", "a@b", "hi"]),
+                   ("bad_port", ["--port", "0", "--jid", "a@b", "--password-file", "/dev/null"]),
+                   ("bad_tls_max", ["--tls-max", "1.1", "--jid", "a@b"]),
+                   ("bad_timeout", ["--timeout", "5x", "--jid", "a@b"]),
+                   ("bad_count", ["--count", "0", "a@b", "hi"]),
+                   ("no_message", ["--jid", "a@b", "--password-file", "/dev/null", "c@d"])]:
+    rc, out, err = run(send_exe, *argv)
+    short = 0 < len(err.splitlines()) <= 4 and err.startswith("epode-send: ")
+    check(f"epode_send_{name}_exits_64", rc == 64 and out == "" and short, (rc, out, err))
+
+# ---- stanza-dump ------------------------------------------------------------
+dump_opts = parsed_options(os.path.join(os.path.dirname(send_src), "stanza-dump.c"))
+check("stanza_dump_parser_found", {"--help", "--version"} <= dump_opts, sorted(dump_opts))
+rc, out, err = run(dump_exe, "--help")
+check("stanza_dump_help_exits_0", rc == 0 and err == "" and out.startswith("usage: stanza-dump"),
+      (rc, out[:80], err))
+missing = sorted(o for o in dump_opts if o not in out)
+check("stanza_dump_help_lists_every_option", not missing, missing)
+man = man_text("stanza-dump.1")
+missing = sorted(o for o in dump_opts if o not in man)
+check("stanza_dump_man_page_lists_every_option", not missing, missing)
+rc, out, err = run(dump_exe, "--version")
+check("stanza_dump_version", rc == 0 and out == f"stanza-dump (epode {version})\n", (rc, out))
+rc, out, err = run(dump_exe, "extra")
+check("stanza_dump_argument_exits_64",
+      rc == 64 and out == "" and err.startswith("stanza-dump: ") and len(err.splitlines()) <= 3,
+      (rc, out, err))
+
+print(f"1..{len(results)}")
+for i, (name, ok, detail) in enumerate(results, 1):
+    if not ok:
+        print(f"# {detail!r}")
+    print(f"{'ok' if ok else 'not ok'} {i} - {name}")
+sys.exit(0 if all(ok for _, ok, _ in results) else 1)

@@ -21,6 +21,8 @@
 #include "epode/version.h"
 #include "epode/muc.h"
 #include "epode/carbons.h"
+#include "epode/msgext.h"
 #include "epode/forms.h"
+#include "epode/register.h"
 
 #endif

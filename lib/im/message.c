@@ -21,15 +21,9 @@
 #include <strings.h>
 
 #include "im_alloc.h"
+#include "message_view.h"
 
 #define TRUST_MAX 64
-
-struct epode_message {
-    epode_stanza_t *st;
-    const char *type;             /* normalized */
-    const char *stanza_id;        /* trusted only */
-    epode_chatstate_t chatstate;
-};
 
 typedef struct msg_handler {
     unsigned id;
@@ -188,6 +182,17 @@ int epode_message_add_chatstate(epode_stanza_t *msg, epode_chatstate_t state)
 }
 
 /* ---- the view ------------------------------------------------------------ */
+
+void epode__message_view_init(epode_message_t *v, epode_stanza_t *st)
+{
+    const char *t = epode_stanza_get_type(st);
+    int ti = t ? type_index(t) : -1;
+    if (ti < 0)
+        ti = type_index("normal"); /* RFC 6121 §5.2.2: unknown means normal */
+    *v = (epode_message_t){.st = st, .type = types[ti]};
+    if (strcmp(v->type, "error") != 0)
+        v->chatstate = chatstate_of(st);
+}
 
 epode_stanza_t *epode_message_stanza(const epode_message_t *m)
 {
@@ -396,12 +401,11 @@ static int on_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
     int ti = t ? type_index(t) : -1;
     if (ti < 0)
         ti = type_index("normal"); /* RFC 6121 §5.2.2: unknown means normal */
-    epode_message_t view = {.st = st, .type = types[ti]};
+    epode_message_t view;
+    epode__message_view_init(&view, st);
     int is_error = strcmp(view.type, "error") == 0;
-    if (!is_error) {
+    if (!is_error)
         view.stanza_id = trusted_stanza_id(m, st);
-        view.chatstate = chatstate_of(st);
-    }
     answer_receipt(m, st, view.type);
 
     epode_stanza_t *rec = is_error ? NULL : epode_stanza_find_child(st, "received",

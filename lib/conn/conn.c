@@ -5,6 +5,7 @@
  * caused it. */
 #include "conn_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,13 +126,52 @@ static void emit(epode_conn_t *c, epode_conn_event_t ev)
     epode__dispatch_event(c->dispatch, c, ev);
 }
 
+/* The longest each note may be: a server's text is its to choose, and
+ * what the application reads back is one line, not a megabyte. */
+#define NOTE_CONDITION 64
+#define NOTE_TEXT 600
+#define NOTE_SECURITY 128
+#define NOTE_CONNECT_ERROR 300
+
+/* Replaces the note *slot with the formatted text, cut to max - 1 bytes
+ * on a UTF-8 character boundary; "" leaves it NULL. Out of memory, the
+ * note is lost (NULL), never the connection. */
+static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
+{
+    char tmp[NOTE_TEXT];
+    if (max > sizeof tmp)
+        max = sizeof tmp;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, max, fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < max ? (size_t)n : max - 1;
+    if ((size_t)n >= max)
+        while (len > 0 && ((unsigned char)tmp[len] & 0xC0) == 0x80)
+            len--; /* tmp[len] continues a character cut short: drop it */
+    tmp[len] = '\0';
+    epode__dealloc(c->ctx->mem, *slot);
+    *slot = len ? epode__strdup(c->ctx->mem, tmp) : NULL;
+}
+
+static void clear_notes(epode_conn_t *c, int connect_error_too)
+{
+    char **slots[] = {&c->condition, &c->text, &c->security, &c->last_connect_error};
+    for (size_t i = 0; i < (connect_error_too ? 4u : 3u); i++) {
+        epode__dealloc(c->ctx->mem, *slots[i]);
+        *slots[i] = NULL;
+    }
+}
+
 static void record(epode_conn_t *c, int err, epode_disconnect_reason_t reason, const char *cond,
                    const char *text)
 {
     c->err = err;
     c->reason = reason;
-    snprintf(c->condition, sizeof c->condition, "%s", cond ? cond : "");
-    snprintf(c->text, sizeof c->text, "%s", text ? text : epode_strerror(err));
+    note(c, &c->condition, NOTE_CONDITION, "%s", cond ? cond : "");
+    note(c, &c->text, NOTE_TEXT, "%s", text ? text : epode_strerror(err));
 }
 
 static void kick(epode_conn_t *c)
@@ -252,6 +292,7 @@ static void really_free(epode_conn_t *c)
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
         epode__timer_deinit(timers[i]); /* stopped, their heap slots given back */
     epode__sm_free(&c->sm_state); /* freed with the connection, no events */
+    clear_notes(c, 1);
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
     wipe(c->password);
@@ -506,8 +547,8 @@ int epode_conn_set_event_cb(epode_conn_t *c, epode_conn_event_cb cb, void *user)
 
 epode_disconnect_reason_t epode_conn_reason(const epode_conn_t *c) { return c ? c->reason : EPODE_REASON_NONE; }
 int epode_conn_error(const epode_conn_t *c) { return c ? c->err : EPODE_EINVAL; }
-const char *epode_conn_condition(const epode_conn_t *c) { return c && c->condition[0] ? c->condition : NULL; }
-const char *epode_conn_error_text(const epode_conn_t *c) { return c ? c->text : ""; }
+const char *epode_conn_condition(const epode_conn_t *c) { return c ? c->condition : NULL; }
+const char *epode_conn_error_text(const epode_conn_t *c) { return c && c->text ? c->text : ""; }
 const char *epode_conn_redirect(const epode_conn_t *c) { return c ? c->redirect : NULL; }
 epode_ctx_t *epode_conn_ctx(const epode_conn_t *c) { return c ? c->ctx : NULL; }
 size_t epode_conn_pending_bytes(const epode_conn_t *c)
@@ -532,7 +573,7 @@ const epode_stanza_t *epode_conn_stream_features(const epode_conn_t *c)
     return epode_conn_is_ready(c) ? epode__engine_features(c->engine) : NULL;
 }
 
-const char *epode_conn_security(const epode_conn_t *c) { return c && c->security[0] ? c->security : NULL; }
+const char *epode_conn_security(const epode_conn_t *c) { return c ? c->security : NULL; }
 
 /* ---- the end of a connection ---------------------------------------------------------- */
 
@@ -596,24 +637,24 @@ static int follow_redirect(epode_conn_t *c)
 {
     char host[256], why[200];
     unsigned port;
-    if (c->reason != EPODE_REASON_STREAM_ERROR || strcmp(c->condition, "see-other-host") != 0 ||
-        !c->redirect)
+    if (c->reason != EPODE_REASON_STREAM_ERROR || !c->condition ||
+        strcmp(c->condition, "see-other-host") != 0 || !c->redirect)
         return 0;
     if (!c->tr || epode__tls_verify(c->tr, c->domain, why, sizeof why) < 0) {
         if (epode__tls_version(c->tr) > 0)
-            snprintf(c->text, sizeof c->text,
+            note(c, &c->text, NOTE_TEXT,
                      "refused a see-other-host redirect to %.200s received over TLS whose "
                      "certificate does not verify for %s (%s)", c->redirect, c->domain, why);
         else
-            snprintf(c->text, sizeof c->text,
+            note(c, &c->text, NOTE_TEXT,
                      "refused a see-other-host redirect to %.200s received before TLS", c->redirect);
-        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "%s", c->text);
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "%s", epode_conn_error_text(c));
         epode__dealloc(c->ctx->mem, c->redirect);
         c->redirect = NULL; /* nothing the application should follow either */
         return 0;
     }
     if (c->redirects >= MAX_REDIRECTS) {
-        snprintf(c->text, sizeof c->text,
+        note(c, &c->text, NOTE_TEXT,
                  "gave up after %d see-other-host redirects (the last to %.200s)", MAX_REDIRECTS,
                  c->redirect);
         return 0;
@@ -636,10 +677,10 @@ static int follow_redirect(epode_conn_t *c)
     c->ntargets = 1;
     c->next_target = 0;
     epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "redirected to %s:%u (%s)", t->host, t->port,
-                   c->text);
+                   epode_conn_error_text(c));
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
-    c->condition[0] = c->text[0] = c->security[0] = '\0';
+    clear_notes(c, 0);
     c->state = C_RESOLVING;
     epode__timer_start(&c->login_timer, c->login_ms, on_login_timeout, c);
     epode__timer_start(&c->kick, 0, on_redirect, c);
@@ -694,7 +735,7 @@ static int should_reconnect(const epode_conn_t *c)
     if (c->fruitless >= MAX_FRUITLESS)
         return 0;
     if (c->reason == EPODE_REASON_STREAM_ERROR)
-        return !stream_error_is_final(c->condition);
+        return !stream_error_is_final(c->condition ? c->condition : "");
     /* The server sent what we had to refuse: maybe a glitch of one
      * session (its parser, a resumption gone wrong). */
     return c->reason == EPODE_REASON_PROTOCOL;
@@ -778,7 +819,7 @@ static void teardown(epode_conn_t *c)
         epode__sm_forget(&c->sm_state);
     }
     epode__dispatch_cancel_iqs(c->dispatch, c);
-    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "disconnected: %s", c->text);
+    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "disconnected: %s", epode_conn_error_text(c));
     if (again)
         schedule_reconnect(c);
     emit(c, EPODE_CONN_DISCONNECTED);
@@ -807,9 +848,9 @@ static void eng_event(void *user, int ev)
         c->starttls_pending = 1;
         break;
     case EPODE__ENG_AUTHENTICATED: {
-        size_t len = strlen(c->security);
-        snprintf(c->security + len, sizeof c->security - len, ", SASL %s",
-                 epode__engine_mechanism(c->engine) ? epode__engine_mechanism(c->engine) : "?");
+        const char *mech = epode__engine_mechanism(c->engine);
+        note(c, &c->security, NOTE_SECURITY, "%s%sSASL %s", c->security ? c->security : "",
+             c->security ? ", " : "", mech ? mech : "?");
         emit(c, EPODE_CONN_AUTHENTICATED);
         break;
     }
@@ -838,7 +879,7 @@ static void eng_event(void *user, int ev)
         if (c->keepalive_s)
             epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "ready as %s (%s)",
-                       epode__engine_bound_jid(c->engine), c->security);
+                       epode__engine_bound_jid(c->engine), c->security ? c->security : "no TLS");
         /* A fresh session after a cut: say again who we are (RFC 6121
          * §4.2), once, through the outgoing filters (caps) like any
          * send. A broadcast presence sent by a READY handler is that
@@ -859,6 +900,8 @@ static void eng_stanza(void *user, epode_stanza_t *st)
     if (c->free_pending)
         return; /* freed from an earlier callback of this turn */
     const char *self = epode__engine_bound_jid(c->engine);
+    if (!self)
+        self = c->domain; /* registration stream: no account yet, only the server */
     const char *name = epode_stanza_get_name(st), *type = epode_stanza_get_type(st);
     int request = strcmp(name, "iq") == 0 && type && (!strcmp(type, "get") || !strcmp(type, "set"));
     /* A handler that answers the request has answered it, whatever it
@@ -1126,8 +1169,8 @@ static void tls_established(epode_conn_t *c)
     }
     epode__tls_facts f;
     tls_facts(c, &f);
-    snprintf(c->security, sizeof c->security, "TLS 1.%d%s", f.version - 10,
-             c->direct_tls ? " (direct)" : " (STARTTLS)");
+    note(c, &c->security, NOTE_SECURITY, "TLS 1.%d%s", f.version - 10,
+         c->direct_tls ? " (direct)" : " (STARTTLS)");
     c->state = C_STREAM;
     emit(c, EPODE_CONN_TLS_UP);
     if (c->state != C_STREAM)
@@ -1348,9 +1391,10 @@ static void on_connected_body(void *user, int status, int fd, const char *why)
     epode_conn_t *c = user;
     c->query = NULL;
     if (status < 0) {
-        snprintf(c->last_connect_error, sizeof c->last_connect_error, "%s",
-                 why ? why : epode_strerror(status));
-            epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connect failed: %s", c->last_connect_error);
+        note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s",
+             why ? why : epode_strerror(status));
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connect failed: %s",
+                       c->last_connect_error ? c->last_connect_error : "?");
         try_next_target(c);
         return;
     }
@@ -1394,11 +1438,11 @@ static void try_next_target(epode_conn_t *c)
                                     on_connected, c, &c->query);
         if (rc == 0)
             return;
-        snprintf(c->last_connect_error, sizeof c->last_connect_error, "%s", epode_strerror(rc));
+        note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s", epode_strerror(rc));
     }
-    char msg[sizeof c->last_connect_error + 32];
+    char msg[NOTE_CONNECT_ERROR + 32];
     snprintf(msg, sizeof msg, "could not connect: %s",
-             c->last_connect_error[0] ? c->last_connect_error : "no usable server address");
+             c->last_connect_error ? c->last_connect_error : "no usable server address");
     record(c, EPODE_ENET, EPODE_REASON_NETWORK, NULL, msg);
     teardown(c);
 }
@@ -1477,7 +1521,7 @@ static int start_attempt(epode_conn_t *c)
 {
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
-    c->condition[0] = c->text[0] = c->security[0] = c->last_connect_error[0] = '\0';
+    clear_notes(c, 1);
     epode__dealloc(c->ctx->mem, c->redirect);
     c->redirect = NULL;
     c->state = C_RESOLVING;
@@ -1498,7 +1542,7 @@ int epode__conn_start_over(epode_conn_t *c, epode__transport *t)
         return EPODE_ESTATE;
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
-    c->condition[0] = c->text[0] = c->security[0] = '\0';
+    clear_notes(c, 0);
     c->tr = t;
     c->fd = -1; /* nothing to watch: epode__conn_poke() says when to look */
     int rc = start_engine(c, NULL);

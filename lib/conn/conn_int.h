@@ -136,11 +136,11 @@ struct epode_conn {
     /* outcome of the last connection */
     epode_disconnect_reason_t reason;
     int err;
-    char condition[64];
-    char text[600];
+    /* Notes for the application, on the heap and only while there is
+     * something to say (an idle session carries none of the old 1 KB of
+     * inline arrays): NULL means empty. Cut to the sizes in conn.c. */
+    char *condition, *text, *security, *last_connect_error;
     char *redirect;
-    char security[128];
-    char last_connect_error[300];
 };
 
 /* Runs the stream over an already-open transport (tests: a memory pair

@@ -679,12 +679,12 @@ static void on_sm(epode__engine *e, epode_stanza_t *st)
         e->sm->enabled = 1;
         const char *id = epode_stanza_get_attr(st, "id");
         const char *res = epode_stanza_get_attr(st, "resume");
-        e->sm->resumable = id && *id && strlen(id) < sizeof e->sm->id && res &&
-                           (strcmp(res, "true") == 0 || strcmp(res, "1") == 0) && e->bound_jid &&
-                           strlen(e->bound_jid) < sizeof e->sm->jid;
-        if (e->sm->resumable) {
-            snprintf(e->sm->id, sizeof e->sm->id, "%s", id);
-            snprintf(e->sm->jid, sizeof e->sm->jid, "%s", e->bound_jid);
+        e->sm->resumable = 0;
+        /* An id that is empty or too long: a session we cannot resume. */
+        if (res && (strcmp(res, "true") == 0 || strcmp(res, "1") == 0) &&
+            epode__sm_set_resumable(e->sm, id, e->bound_jid) == EPODE_ENOMEM) {
+            end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+            return;
         }
         release_hold(e);
         return;
@@ -1237,7 +1237,7 @@ int epode__engine_sm_enabled(const epode__engine *e)
 }
 int epode__engine_sm_resumable(const epode__engine *e)
 {
-    return e->cfg.sm && e->sm->resumable && e->sm->id[0];
+    return e->cfg.sm && e->sm->resumable && e->sm->id;
 }
 size_t epode__engine_sm_pending(const epode__engine *e) { return epode__sm_pending(e->sm); }
 

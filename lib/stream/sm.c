@@ -20,8 +20,33 @@ static epode__sm_entry *entry_at(epode__sm *sm, size_t i)
     return &sm->q[(sm->qhead + i) % sm->qcap];
 }
 
+static void drop_session_strings(epode__sm *sm)
+{
+    epode__dealloc(sm->mem, sm->id);
+    epode__dealloc(sm->mem, sm->jid);
+    sm->id = sm->jid = NULL;
+}
+
+int epode__sm_set_resumable(epode__sm *sm, const char *id, const char *jid)
+{
+    drop_session_strings(sm);
+    sm->resumable = 0;
+    if (!id || !*id || strlen(id) > EPODE__SM_MAX_ID || !jid || !*jid ||
+        strlen(jid) > EPODE__SM_MAX_JID)
+        return EPODE_EINVAL;
+    sm->id = epode__strdup(sm->mem, id);
+    sm->jid = epode__strdup(sm->mem, jid);
+    if (!sm->id || !sm->jid) {
+        drop_session_strings(sm);
+        return EPODE_ENOMEM;
+    }
+    sm->resumable = 1;
+    return 0;
+}
+
 void epode__sm_free(epode__sm *sm)
 {
+    drop_session_strings(sm);
     for (size_t i = 0; i < sm->qlen; i++)
         epode__dealloc(sm->mem, entry_at(sm, i)->id);
     epode__dealloc(sm->mem, sm->q);
@@ -150,7 +175,7 @@ void epode__sm_each(epode__sm *sm, epode__sm_cb cb, void *user)
 void epode__sm_end_session(epode__sm *sm)
 {
     sm->resumable = sm->enabled = sm->requested = 0;
-    sm->id[0] = '\0';
+    drop_session_strings(sm);
     sm->in = 0;
 }
 

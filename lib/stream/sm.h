@@ -24,9 +24,9 @@ typedef struct epode__sm {
     uint32_t out;     /* stanzas sent since <enable/> */
     uint32_t acked;   /* the server's last h */
     uint32_t in;      /* stanzas received since <enabled/> (our h) */
-    char id[256];     /* the server's session id, for <resume previd/> */
+    char *id;         /* the server's session id, for <resume previd/> */
     int resumable;    /* the server allows resumption of this session */
-    char jid[3100];   /* the full JID bound in that session */
+    char *jid;        /* the full JID bound in that session */
     epode__sm_entry *q; /* ring of unacknowledged stanzas, oldest first */
     size_t qhead, qlen, qcap;
     epode__buf bytes; /* their serialized bytes, oldest first */
@@ -61,6 +61,16 @@ void epode__sm_each(epode__sm *sm, epode__sm_cb cb, void *user);
  * keeps the queue and its counters: its stanzas wait for a new session
  * (resend policy). */
 void epode__sm_end_session(epode__sm *sm);
+
+/* The longest session id and JID kept for resumption (bytes). */
+#define EPODE__SM_MAX_ID 255
+#define EPODE__SM_MAX_JID 3071
+
+/* The server enabled a resumable session `id` for the bound `jid`: keeps
+ * copies (on the heap: a session without resumption carries none) and
+ * sets resumable. EPODE_EINVAL for an empty or over-long value and
+ * EPODE_ENOMEM leave the session not resumable. */
+int epode__sm_set_resumable(epode__sm *sm, const char *id, const char *jid);
 
 /* Forgets the session (id, counters), keeping the allocator; the queue
  * must be drained first. */

@@ -1402,9 +1402,7 @@ static void teardown(sim *s)
          * (the resend policy or a hand-back takes it) */
         trace(s, "client: the resumed session confirmed nothing: a fresh one next time");
         g_cov.unproven++;
-        s->sm.resumable = s->sm.enabled = s->sm.requested = 0;
-        s->sm.id[0] = '\0';
-        s->sm.in = 0;
+        epode__sm_end_session(&s->sm);
     }
     s->resume_unproven = 0;
     if (should_reconnect(s)) {

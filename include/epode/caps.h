@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_CAPS "http://jabber.org/protocol/caps"
+#define EPODE_NS_CAPS "http://jabber.org/protocol/caps" /**< Entity capabilities (XEP-0115). */
 
 /** Room for any verification string epode computes (SHA-512 in base64
  * is 88 characters), NUL included. */
@@ -96,6 +96,8 @@ EPODE_API int epode_caps_set_cb(epode_caps_t *caps, epode_caps_cb cb, void *user
  * verified entry, as the text of its disco#info `<query/>`.
  */
 typedef const char *(*epode_caps_load_cb)(void *user, const char *hash, const char *ver);
+/** Told of a newly verified entry: `xml` is its disco#info `<query/>`
+ * as text, to keep under (`hash`, `ver`); all borrowed for the call. */
 typedef void (*epode_caps_store_cb)(void *user, const char *hash, const char *ver,
                                     const char *xml);
 /** Sets the persistence hooks (either may be NULL). */

@@ -16,10 +16,10 @@ extern "C" {
 #define EPODE_API
 #endif
 
-#define EPODE_VERSION_MAJOR 0
-#define EPODE_VERSION_MINOR 1
-#define EPODE_VERSION_PATCH 0
-#define EPODE_VERSION_STRING "0.1.0"
+#define EPODE_VERSION_MAJOR 0 /**< The version of the headers (epode_version(): the library's). */
+#define EPODE_VERSION_MINOR 1 /**< Minor version of the headers. */
+#define EPODE_VERSION_PATCH 0 /**< Patch version of the headers. */
+#define EPODE_VERSION_STRING "0.1.0" /**< "MAJOR.MINOR.PATCH" of the headers. */
 
 /**
  * The error codes. Every function that can fail returns `int`: 0 on
@@ -77,10 +77,10 @@ EPODE_API const char *epode_err_name(int err);
  * C semantics (NULL pointer allocates; returning NULL leaves the block).
  */
 typedef struct epode_mem {
-    void *(*malloc)(size_t size, void *user);
-    void *(*realloc)(void *ptr, size_t size, void *user);
-    void (*free)(void *ptr, void *user);
-    void *user;
+    void *(*malloc)(size_t size, void *user);             /**< like malloc(3) */
+    void *(*realloc)(void *ptr, size_t size, void *user); /**< like realloc(3) */
+    void (*free)(void *ptr, void *user);                  /**< like free(3) */
+    void *user;                                           /**< passed to all three */
 } epode_mem_t;
 
 /**

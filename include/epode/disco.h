@@ -23,9 +23,9 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
-#define EPODE_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
-#define EPODE_NS_DATA "jabber:x:data"
+#define EPODE_NS_DISCO_INFO "http://jabber.org/protocol/disco#info" /**< Service discovery, info (XEP-0030). */
+#define EPODE_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items" /**< Service discovery, items (XEP-0030). */
+#define EPODE_NS_DATA "jabber:x:data" /**< Data forms (XEP-0004). */
 
 /** A disco helper on one connection (opaque). */
 typedef struct epode_disco epode_disco_t;
@@ -34,29 +34,29 @@ typedef struct epode_disco epode_disco_t;
 
 /** An identity. category and type are never NULL; name and lang may be. */
 typedef struct epode_disco_identity {
-    const char *category;
-    const char *type;
-    const char *name;
+    const char *category; /**< "client", "server", "conference", ... */
+    const char *type;     /**< "bot", "pc", "text", ... */
+    const char *name;     /**< a human-readable name, or NULL */
     const char *lang; /**< xml:lang */
 } epode_disco_identity_t;
 
 /** A data form field: var (may be NULL for fixed fields), type (NULL if
  * absent) and its values in document order. */
 typedef struct epode_disco_field {
-    const char *var;
-    const char *type;
-    const char *const *values;
-    size_t nvalues;
+    const char *var;           /**< the field's name, or NULL */
+    const char *type;          /**< the field's type, or NULL */
+    const char *const *values; /**< its values, in document order */
+    size_t nvalues;            /**< how many values */
 } epode_disco_field_t;
 
 /** An XEP-0128 extended information form (jabber:x:data). form_type is
  * the first value of the FORM_TYPE field, NULL if there is none; fields
  * include FORM_TYPE itself. */
 typedef struct epode_disco_form {
-    const char *form_type;
+    const char *form_type; /**< the FORM_TYPE value, or NULL */
     const char *type; /**< the form's type attribute ("result") */
-    const epode_disco_field_t *fields;
-    size_t nfields;
+    const epode_disco_field_t *fields; /**< every field, FORM_TYPE included */
+    size_t nfields;                    /**< how many fields */
 } epode_disco_form_t;
 
 /**
@@ -67,28 +67,28 @@ typedef struct epode_disco_form {
  */
 typedef struct epode_disco_info {
     const char *node; /**< the node attribute of the answer, or NULL */
-    const epode_disco_identity_t *identities;
-    size_t nidentities;
-    const char *const *features;
-    size_t nfeatures;
-    const epode_disco_form_t *forms;
-    size_t nforms;
-    const epode_stanza_t *query; /**< the <query/> it was read from */
+    const epode_disco_identity_t *identities; /**< the identities */
+    size_t nidentities;                       /**< how many identities */
+    const char *const *features;              /**< the feature namespaces */
+    size_t nfeatures;                         /**< how many features */
+    const epode_disco_form_t *forms;          /**< extended information forms */
+    size_t nforms;                            /**< how many forms */
+    const epode_stanza_t *query; /**< the `<query/>` it was read from */
 } epode_disco_info_t;
 
 /** An item. jid is a valid JID, never NULL; node and name may be NULL. */
 typedef struct epode_disco_item {
-    const char *jid;
-    const char *node;
-    const char *name;
+    const char *jid;  /**< the item's JID */
+    const char *node; /**< its node, or NULL */
+    const char *name; /**< its name, or NULL */
 } epode_disco_item_t;
 
 /** A disco#items result (items without a valid jid are skipped). */
 typedef struct epode_disco_items {
-    const char *node;
-    const epode_disco_item_t *items;
-    size_t nitems;
-    const epode_stanza_t *query;
+    const char *node;                /**< the node attribute of the answer, or NULL */
+    const epode_disco_item_t *items; /**< the items */
+    size_t nitems;                   /**< how many items */
+    const epode_stanza_t *query;     /**< the `<query/>` it was read from */
 } epode_disco_items_t;
 
 /**

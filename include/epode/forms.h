@@ -1,4 +1,4 @@
-/* epode/forms.h — XEP-0004 Data Forms: parse a `<x xmlns='jabber:x:data'/>`
+/* epode/forms.h — XEP-0004 Data Forms: parse a jabber:x:data form element
  * into a form object, read and change its fields, check the values
  * against the field types, and write it back as an element (a filled
  * form, a submission, a cancel, a result). Used by in-band registration
@@ -28,11 +28,14 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_DATA "jabber:x:data"
-#define EPODE_NS_MEDIA "urn:xmpp:media-element"
+#define EPODE_NS_DATA "jabber:x:data" /**< Data forms (XEP-0004). */
+#define EPODE_NS_MEDIA "urn:xmpp:media-element" /**< Media elements in forms (XEP-0221). */
 
+/** At most this many fields in a form epode parses. */
 #define EPODE_FORM_MAX_FIELDS 1000
+/** At most this many values in one field. */
 #define EPODE_FORM_MAX_VALUES 1000
+/** At most this many items in a form's reported table. */
 #define EPODE_FORM_MAX_ITEMS 10000
 
 /** A data form (opaque). */

@@ -45,10 +45,10 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_RECEIPTS "urn:xmpp:receipts"
-#define EPODE_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
-#define EPODE_NS_SID "urn:xmpp:sid:0"
-#define EPODE_NS_HINTS "urn:xmpp:hints"
+#define EPODE_NS_RECEIPTS "urn:xmpp:receipts" /**< Delivery receipts (XEP-0184). */
+#define EPODE_NS_CHATSTATES "http://jabber.org/protocol/chatstates" /**< Chat state notifications (XEP-0085). */
+#define EPODE_NS_SID "urn:xmpp:sid:0" /**< Unique and stable stanza ids (XEP-0359). */
+#define EPODE_NS_HINTS "urn:xmpp:hints" /**< Message processing hints (XEP-0334). */
 
 /* ---- building messages (no helper needed) ---------------------------- */
 
@@ -154,7 +154,7 @@ EPODE_API const char *epode_message_origin_id(const epode_message_t *m);
 EPODE_API const char *epode_message_stanza_id(const epode_message_t *m);
 /** For a message of type error: its condition (EPODE_COND_NONE for any
  * other message; EPODE_COND_UNDEFINED_CONDITION if an error names none
- * epode knows or has no <error/>), and through `type`/`text` (may be
+ * epode knows or has no `<error/>`), and through `type`/`text` (may be
  * NULL) the error type and text (borrowed, NULL if none). */
 EPODE_API epode_stanza_cond_t epode_message_error(const epode_message_t *m,
                                                   epode_error_type_t *type, const char **text);

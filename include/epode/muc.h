@@ -23,9 +23,9 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_MUC "http://jabber.org/protocol/muc"
-#define EPODE_NS_MUC_USER "http://jabber.org/protocol/muc#user"
-#define EPODE_NS_MUC_OWNER "http://jabber.org/protocol/muc#owner"
+#define EPODE_NS_MUC "http://jabber.org/protocol/muc" /**< Multi-user chat: joining (XEP-0045). */
+#define EPODE_NS_MUC_USER "http://jabber.org/protocol/muc#user" /**< Multi-user chat: occupant information and status codes. */
+#define EPODE_NS_MUC_OWNER "http://jabber.org/protocol/muc#owner" /**< Multi-user chat: room configuration. */
 
 /** The MUC helper of one connection (opaque). */
 typedef struct epode_muc epode_muc_t;
@@ -65,8 +65,8 @@ typedef enum epode_muc_event_type {
 /** One room event, borrowed for the callback. Fields that do not apply
  * are NULL or 0. Made by the helper; fields may be added at the end. */
 typedef struct epode_muc_event {
-    epode_muc_event_type_t type;
-    epode_muc_room_t *room;
+    epode_muc_event_type_t type;          /**< what happened */
+    epode_muc_room_t *room;               /**< the room it happened in */
     const char *nick;                     /**< the occupant concerned or
                                                the sender; NULL: the room */
     const epode_muc_occupant_t *occupant; /**< OCCUPANT_*, JOINED (us) */
@@ -84,7 +84,7 @@ typedef struct epode_muc_event {
     int retrying;                         /**< ERROR (conflict): joining again
                                                as `nick` */
     const int *codes;                     /**< muc#user status codes seen */
-    size_t ncodes;
+    size_t ncodes;                        /**< how many codes */
     epode_stanza_t *stanza;               /**< the stanza behind it, or NULL */
 } epode_muc_event_t;
 

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_PING "urn:xmpp:ping"
+#define EPODE_NS_PING "urn:xmpp:ping" /**< XMPP ping (XEP-0199). */
 
 /** A ping helper bound to one connection (opaque). */
 typedef struct epode_ping epode_ping_t;

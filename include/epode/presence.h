@@ -35,19 +35,19 @@ extern "C" {
 /** Availability, in the order the tracker ranks it (higher is more
  * available): UNAVAILABLE < DND < XA < AWAY < AVAILABLE < CHAT. */
 typedef enum epode_show {
-    EPODE_SHOW_UNAVAILABLE = 0,
-    EPODE_SHOW_DND,       /**< <show>dnd</show>: do not disturb */
-    EPODE_SHOW_XA,        /**< <show>xa</show>: extended away */
-    EPODE_SHOW_AWAY,      /**< <show>away</show> */
-    EPODE_SHOW_AVAILABLE, /**< no <show/> */
-    EPODE_SHOW_CHAT       /**< <show>chat</show>: free for chat */
+    EPODE_SHOW_UNAVAILABLE = 0, /**< unavailable presence (offline) */
+    EPODE_SHOW_DND,       /**< `<show>dnd</show>`: do not disturb */
+    EPODE_SHOW_XA,        /**< `<show>xa</show>`: extended away */
+    EPODE_SHOW_AWAY,      /**< `<show>away</show>` */
+    EPODE_SHOW_AVAILABLE, /**< no `<show/>` */
+    EPODE_SHOW_CHAT       /**< `<show>chat</show>`: free for chat */
 } epode_show_t;
 
 /** "unavailable", "dnd", "xa", "away", "available", "chat"; NULL out of
  * range. Static storage. */
 EPODE_API const char *epode_show_name(epode_show_t show);
 /** Parses one of the names above into *show. EPODE_EINVAL for anything
- * else (the RFC allows no other <show/> value). */
+ * else (the RFC allows no other `<show/>` value). */
 EPODE_API int epode_show_from_name(const char *name, epode_show_t *show);
 
 /* ---- sending presence ------------------------------------------------- */

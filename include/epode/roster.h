@@ -100,10 +100,12 @@ typedef void (*epode_roster_result_cb)(epode_roster_t *roster, int status,
  * rosters. `items` and the strings are borrowed for the call.
  */
 typedef struct epode_roster_cache {
+    /** Gives the cached roster back (see above). */
     int (*load)(epode_roster_t *roster, void *user);
+    /** Keeps what changed (see above). */
     void (*store)(epode_roster_t *roster, const char *ver, int full,
                   const epode_roster_item_t *const *items, size_t count, void *user);
-    void *user;
+    void *user; /**< passed to both */
 } epode_roster_cache_t;
 
 /**

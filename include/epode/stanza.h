@@ -29,14 +29,16 @@ extern "C" {
 /** An element of a stanza tree (opaque). */
 typedef struct epode_stanza epode_stanza_t;
 
-#define EPODE_NS_CLIENT "jabber:client"
-#define EPODE_NS_STREAMS "http://etherx.jabber.org/streams"
-#define EPODE_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define EPODE_NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
-#define EPODE_NS_XML "http://www.w3.org/XML/1998/namespace"
+#define EPODE_NS_CLIENT "jabber:client" /**< The client stream's default namespace (RFC 6120). */
+#define EPODE_NS_STREAMS "http://etherx.jabber.org/streams" /**< The stream namespace (the stream: prefix). */
+#define EPODE_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas" /**< Stanza error conditions (RFC 6120 §8.3). */
+#define EPODE_NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams" /**< Stream error conditions (RFC 6120 §4.9). */
+#define EPODE_NS_XML "http://www.w3.org/XML/1998/namespace" /**< The xml: prefix (xml:lang). */
 
 /* ---- stream error conditions (RFC 6120 §4.9.3) ---------------------- */
 
+/** The stream error conditions as an X-macro list, X(NAME, "name"): it
+ * makes epode_stream_cond_t (EPODE_STREAM_NAME) and the names. */
 #define EPODE_STREAM_CONDITIONS(X)                                             \
     X(BAD_FORMAT, "bad-format")                                                \
     X(BAD_NAMESPACE_PREFIX, "bad-namespace-prefix")                            \
@@ -83,7 +85,9 @@ EPODE_API epode_stream_cond_t epode_stream_cond_from_name(const char *name);
 
 /* ---- stanza error conditions and types (RFC 6120 §8.3) -------------- */
 
-/* Each condition with the error type RFC 6120 §8.3.3 shows for it. */
+/** The stanza error conditions as an X-macro list, X(NAME, "name", TYPE):
+ * each with the error type RFC 6120 §8.3.3 shows for it. It makes
+ * epode_stanza_cond_t (EPODE_COND_NAME) and the names. */
 #define EPODE_STANZA_CONDITIONS(X)                                             \
     X(BAD_REQUEST, "bad-request", MODIFY)                                      \
     X(CONFLICT, "conflict", CANCEL)                                            \

@@ -13,7 +13,7 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_VERSION "jabber:iq:version"
+#define EPODE_NS_VERSION "jabber:iq:version" /**< Software version (XEP-0092). */
 
 /** A software-version helper bound to one connection (opaque). */
 typedef struct epode_version_helper epode_version_helper_t;

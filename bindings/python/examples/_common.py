@@ -10,6 +10,7 @@ epode.Client.
 import argparse
 import logging
 import sys
+from typing import Any
 
 import epode
 
@@ -27,7 +28,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def client(args: argparse.Namespace, **kw) -> epode.Client:
+def client(args: argparse.Namespace, **kw: Any) -> epode.Client:
     try:
         with open(args.password_file, encoding="utf-8") as f:
             password = f.readline().rstrip("\r\n")

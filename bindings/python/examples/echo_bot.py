@@ -12,6 +12,7 @@ one-line reason if it ended any other way. --blocking uses Client.run()
 instead of asyncio (the same bot, for programs without an event loop).
 """
 
+import argparse
 import asyncio
 import signal
 import sys
@@ -20,14 +21,14 @@ import _common
 import epode
 
 
-def make_bot(args) -> epode.Client:
+def make_bot(args: argparse.Namespace) -> epode.Client:
     client = _common.client(args)
 
     @client.on_message
     def echo(msg: epode.Message) -> None:
-        if msg.body is None or msg.type not in ("chat", "normal"):
+        if msg.body is None or msg.from_ is None or msg.type not in ("chat", "normal"):
             return  # chat states, receipts, errors, groupchat: not for us
-        if msg.from_bare == client.bound_jid.split("/")[0] and msg.body == "!quit":
+        if msg.from_bare == (client.bound_jid or "").split("/")[0] and msg.body == "!quit":
             client.stop()
             return
         client.send_message(msg.from_, msg.body, type=msg.type)

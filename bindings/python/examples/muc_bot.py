@@ -11,6 +11,7 @@ A private message "!quit" from its own account makes it leave and exit
 one-line reason if the join fails (nick taken, room closed, ...).
 """
 
+import argparse
 import asyncio
 import signal
 import sys
@@ -19,7 +20,7 @@ import _common
 import epode
 
 
-async def run(args) -> int:
+async def run(args: argparse.Namespace) -> int:
     client = _common.client(args)
     muc = client.muc
     muc.set_nick_retry(3)  # a taken nick becomes NICK_, NICK__, ...
@@ -35,11 +36,12 @@ async def run(args) -> int:
             muc.send(ev.room, rest)
         elif cmd == "!who":
             room = muc.room(ev.room)
-            muc.send(ev.room, ", ".join(sorted(o.nick for o in room.occupants)))
+            if room is not None:
+                muc.send(ev.room, ", ".join(sorted(o.nick for o in room.occupants)))
 
     @client.on_message(type="chat")
     def quit_command(msg: epode.Message) -> None:
-        own = client.bound_jid.split("/")[0]
+        own = (client.bound_jid or "").split("/")[0]
         if msg.body == "!quit" and msg.from_bare == own:
             muc.leave(args.room, "bye")
             client.stop()

@@ -15,29 +15,31 @@ With --accept-subscriptions, requests are approved (and answered with a
 request of our own); otherwise refused. SIGINT/SIGTERM close cleanly.
 """
 
+import argparse
 import asyncio
 import signal
 import sys
+from typing import Optional
 
 import _common
 import epode
 
 
-def say(*words) -> None:
+def say(*words: object) -> None:
     print(" ".join("-" if w is None or w == "" else str(w) for w in words), flush=True)
 
 
-async def run(args) -> int:
+async def run(args: argparse.Namespace) -> int:
     client = _common.client(args)
     roster, presence = client.roster, client.presence  # made before connect: see all
 
     @client.on_event
-    def event(name):
+    def event(name: str) -> None:
         if name == "ready":
             say("ready as", client.bound_jid)
 
     @roster.on_change
-    def roster_changed(event, item):
+    def roster_changed(event: str, item: Optional[epode.RosterItem]) -> None:
         if event == "received":
             for it in sorted(roster, key=lambda i: i.jid):
                 say("roster", it.jid, it.subscription, it.name, ",".join(it.groups))
@@ -45,19 +47,19 @@ async def run(args) -> int:
             say("roster-" + event, item.jid, item.subscription)
 
     @presence.on_change
-    def presence_changed(change, info):
+    def presence_changed(change: str, info: epode.PresenceInfo) -> None:
         show = "unavailable" if change == "unavailable" else (info.show or "available")
         say("presence", info.jid, show, info.status)
 
     @presence.on_subscription
-    def subscription(jid, kind, status):
+    def subscription(jid: str, kind: str, status: Optional[str]) -> Optional[bool]:
         if kind != "request":
             say("subscription-" + kind, jid)
             return None
         say("subscription-request", jid, "accepted" if args.accept_subscriptions else "refused")
         if args.accept_subscriptions:
             presence.subscribe(jid)  # and ask back, for a mutual subscription
-        return args.accept_subscriptions
+        return bool(args.accept_subscriptions)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

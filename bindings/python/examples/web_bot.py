@@ -12,12 +12,14 @@ Both run on the same event loop: epode adds its sockets to it and never
 blocks it. SIGINT/SIGTERM stop both cleanly.
 """
 
+import argparse
 import asyncio
 import collections
 import json
 import signal
 import sys
 import urllib.parse
+from typing import Any, Optional
 
 import _common
 import epode
@@ -27,7 +29,7 @@ class WebBot:
     def __init__(self, client: epode.Client):
         self.client = client
         self.received = 0
-        self.last = collections.deque(maxlen=20)
+        self.last: collections.deque[dict[str, Optional[str]]] = collections.deque(maxlen=20)
         client.on_message(self.on_message)
 
     def on_message(self, msg: epode.Message) -> None:
@@ -58,7 +60,7 @@ class WebBot:
         finally:
             writer.close()
 
-    def route(self, method: str, path: str, body: bytes):
+    def route(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path == "/":
             return 200, {"jid": self.client.bound_jid, "received": self.received,
                          "last": list(self.last)}
@@ -74,7 +76,7 @@ class WebBot:
         return 404, {"error": "not found"}
 
 
-async def main_async(args) -> int:
+async def main_async(args: argparse.Namespace) -> int:
     client = _common.client(args)
     bot = WebBot(client)
     await client.connect()

@@ -22,6 +22,7 @@
 #include "epode/muc.h"
 #include "epode/carbons.h"
 #include "epode/msgext.h"
+#include "epode/blocking.h"
 #include "epode/forms.h"
 #include "epode/register.h"
 

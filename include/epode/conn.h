@@ -129,6 +129,28 @@ EPODE_API int epode_conn_set_limit(epode_conn_t *conn, epode_parser_limit_t limi
  * know. EPODE_EINVAL for 0. */
 EPODE_API int epode_conn_set_scram_min_iterations(epode_conn_t *conn, unsigned iterations);
 
+/**
+ * Registration mode (XEP-0077 in-band registration, default off): the
+ * stream stops after TLS instead of authenticating, and the connection
+ * reports EPODE_CONN_READY unauthenticated — epode_conn_bound_jid() is
+ * NULL, epode_conn_stream_features() gives the features offered before
+ * SASL (with `<register xmlns='http://jabber.org/features/iq-register'/>`
+ * when the server advertises registration), and only IQs with the server
+ * make sense: the registration helper (epode/register.h) sends them.
+ * The JID's domain names the server; no password is needed. Close the
+ * connection once done and log in with a connection in the normal mode.
+ * Do not combine it with automatic reconnection or stream management.
+ *
+ * Without TLS (EPODE_TLS_OPTIONAL against a server without STARTTLS, or
+ * EPODE_TLS_DISABLED) the stream is ended instead, with reason
+ * EPODE_REASON_TLS and EPODE_ENOTLS, since a registration carries the
+ * password in clear — unless `allow_cleartext` is non-zero, an explicit
+ * loosening of security for loopback tests and tunnels. Takes effect at
+ * the next connect. EPODE_EINVAL for a NULL connection.
+ */
+EPODE_API int epode_conn_set_register(epode_conn_t *conn, int enable, int allow_cleartext);
+
+
 /* ---- stream management (XEP-0198) ------------------------------------------ */
 
 /**

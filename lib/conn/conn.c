@@ -431,6 +431,15 @@ int epode_conn_set_scram_min_iterations(epode_conn_t *c, unsigned iterations)
     return 0;
 }
 
+int epode_conn_set_register(epode_conn_t *c, int enable, int allow_cleartext)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->register_only = enable != 0;
+    c->register_cleartext = enable && allow_cleartext;
+    return 0;
+}
+
 int epode_conn_set_timeouts(epode_conn_t *c, unsigned connect_ms, unsigned login_ms)
 {
     if (!c || !connect_ms || !login_ms)
@@ -1223,6 +1232,8 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.limits = limits;
     cfg.nlimits = EPODE__NLIMITS;
     cfg.scram_min_iterations = c->scram_min_iterations;
+    cfg.register_only = c->register_only;
+    cfg.register_cleartext = c->register_cleartext;
     cfg.sm_request_every = c->sm_every;
     cfg.sm_resend = c->sm_resend;
     cfg.sm_stuck_check = c->stuck_check;

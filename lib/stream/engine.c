@@ -382,6 +382,21 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
             return;
         }
     }
+    if (!e->authenticated && e->cfg.register_only) {
+        /* XEP-0077 before authentication: the stream stops here and
+         * carries the owner's IQs. The password would travel in them, so
+         * only inside TLS unless the owner said otherwise. */
+        if (!e->tls_active && !e->cfg.register_cleartext) {
+            write_raw(e, "</stream:stream>");
+            end(e, EPODE_ENOTLS, EPODE_REASON_TLS, NULL,
+                "in-band registration refused without TLS (the password would be sent in clear)");
+            return;
+        }
+        e->state = ST_READY;
+        if (e->cbs.event)
+            e->cbs.event(e->user, EPODE__ENG_READY);
+        return;
+    }
     if (!e->authenticated) {
         if (!mechs) {
             fail_stream(e, EPODE_STREAM_UNSUPPORTED_FEATURE, "no SASL mechanisms offered",

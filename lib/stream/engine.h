@@ -29,6 +29,8 @@ typedef struct epode__engine_config {
     const size_t *limits;    /* by epode_parser_limit_t, 0 entries: default; or NULL */
     size_t nlimits;
     unsigned scram_min_iterations; /* 0: default */
+    int register_only;       /* XEP-0077: stop before SASL; READY unauthenticated */
+    int register_cleartext;  /* ...even without TLS (explicitly insecure) */
     int sm;                  /* enable stream management when offered */
     /* Stream-management state kept by the owner across connections (for
      * resumption); NULL: the engine keeps its own, forgotten with it. */

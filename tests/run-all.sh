@@ -4,7 +4,7 @@
 # libFuzzer run of each target, the real-server harness tests and the
 # integration tests (epode against real servers, tests/integration), then
 # prints one line "N passed, N failed[, N skipped]". Needs the packages in
-# tools/packages.txt (installed first when run as root). FUZZ_SECONDS
+# tools/packages-{build,demo,test}.txt (installed first when run as root). FUZZ_SECONDS
 # (default 20) sets the length of each fuzz run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -117,6 +117,11 @@ else
     cat "$OUT/install.log" 2>/dev/null | tail -20
     result install-and-link fail
 fi
+
+echo "== README's install section in a scratch prefix; pip and luarocks"
+# One "ok|fail install/NAME" line per check (tests/install/test-install.sh).
+bash tests/install/test-install.sh "$OUT/install-readme" >> "$RESULTS" 2>"$OUT/install-readme.err" \
+    || { tail -40 "$OUT/install-readme.err"; grep -q '^fail install/' "$RESULTS" || result install-readme fail; }
 
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target)"
 if CC=clang build "$OUT/fuzz" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \

@@ -23,6 +23,7 @@
 #include "epode/carbons.h"
 #include "epode/msgext.h"
 #include "epode/blocking.h"
+#include "epode/csi.h"
 #include "epode/forms.h"
 #include "epode/register.h"
 

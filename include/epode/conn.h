@@ -373,6 +373,11 @@ EPODE_API int epode_conn_connect(epode_conn_t *conn);
  * EPODE_ESTATE (not READY), EPODE_EINVAL, EPODE_ENOMEM, EPODE_EBUSY (a
  * bound of epode_conn_set_send_limits is reached: nothing was sent;
  * send again after EPODE_CONN_DRAINED).
+ *
+ * A top-level element in a namespace other than jabber:client (a
+ * "nonza", such as XEP-0352's `<inactive xmlns='urn:xmpp:csi:0'/>`) is
+ * written the same way, but stream management neither counts, keeps nor
+ * resends it (XEP-0198 counts stanzas only).
  */
 EPODE_API int epode_conn_send(epode_conn_t *conn, const epode_stanza_t *stanza);
 

@@ -33,6 +33,7 @@ struct epode_register {
     epode_conn_t *conn;
     const epode_mem_t *mem;
     unsigned event_id;
+    unsigned timed_id; /* an outcome known at once, told from the loop */
     /* the request in flight */
     enum op op;
     unsigned wait_id; /* the IQ wait, for epode_handler_remove() */
@@ -73,6 +74,9 @@ static void free_secret(const epode_mem_t *mem, char **s)
 
 static void forget_request(epode_register_t *r)
 {
+    if (r->timed_id && r->conn)
+        epode_handler_remove(r->conn, r->timed_id);
+    r->timed_id = 0;
     r->op = OP_NONE;
     r->wait_id = 0;
     r->cb = NULL;
@@ -113,7 +117,7 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         return;
     /* every id dies with the connection; a pending request is forgotten */
     r->conn = NULL;
-    r->event_id = 0;
+    r->event_id = r->timed_id = 0;
     forget_request(r);
 }
 
@@ -193,6 +197,26 @@ static int start_fetch(epode_register_t *r, enum op op)
     return rc < 0 ? rc : send_request(r, iq, op);
 }
 
+/* The server's word, known without asking: told from the loop. */
+static int on_unoffered(epode_conn_t *conn, void *user)
+{
+    (void)conn;
+    epode_register_t *r = user;
+    r->timed_id = 0; /* removed by returning 0 */
+    finish(r, 0, EPODE_COND_SERVICE_UNAVAILABLE,
+           "the server does not offer in-band registration (no register stream feature)");
+    return 0;
+}
+
+/* Before authentication a server that does not advertise registration
+ * gets no query: some end the stream for any IQ then. */
+static int offered(const epode_register_t *r)
+{
+    const epode_stanza_t *f = epode_conn_stream_features(r->conn);
+    return epode_conn_bound_jid(r->conn) || !f ||
+           epode_stanza_find_child(f, "register", EPODE_NS_REGISTER_FEATURE);
+}
+
 int epode_register_fetch(epode_register_t *r, unsigned timeout_ms, epode_register_cb cb,
                          void *user)
 {
@@ -202,8 +226,13 @@ int epode_register_fetch(epode_register_t *r, unsigned timeout_ms, epode_registe
     if (rc < 0)
         return rc;
     r->timeout_ms = timeout_ms;
-    if ((rc = start_fetch(r, OP_FETCH)) < 0)
+    if (!offered(r))
+        rc = epode_timed_add(r->conn, 1, on_unoffered, r, &r->timed_id);
+    else
+        rc = start_fetch(r, OP_FETCH);
+    if (rc < 0)
         return rc;
+    r->op = OP_FETCH;
     r->cb = cb;
     r->user = user;
     return 0;
@@ -414,9 +443,12 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
     if (!r->conn) /* the connection is being freed: forgotten, untold */
         return;
     if (status < 0 || !result) {
-        finish(r, status < 0 ? status : EPODE_EPROTOCOL, EPODE_COND_NONE,
-               status == EPODE_ETIMEDOUT ? "no answer from the server in time"
-                                         : "the connection ended before the server answered");
+        if (status == EPODE_ETIMEDOUT)
+            snprintf(r->msg, sizeof r->msg, "no answer from the server in time");
+        else
+            snprintf(r->msg, sizeof r->msg, "the connection ended before the server answered"
+                     " (%.200s)", epode_conn_error_text(r->conn));
+        finish(r, status < 0 ? status : EPODE_EPROTOCOL, EPODE_COND_NONE, r->msg);
         return;
     }
     const char *type = epode_stanza_get_type(result);
@@ -484,10 +516,15 @@ int epode_register_account(epode_register_t *r, const char *username, const char
     if ((rc = keep_strings(r, username, password, NULL)) < 0)
         return rc;
     r->timeout_ms = 0;
-    if ((rc = start_fetch(r, OP_ACCOUNT_FETCH)) < 0) {
+    if (!offered(r))
+        rc = epode_timed_add(r->conn, 1, on_unoffered, r, &r->timed_id);
+    else
+        rc = start_fetch(r, OP_ACCOUNT_FETCH);
+    if (rc < 0) {
         forget_request(r);
         return rc;
     }
+    r->op = OP_ACCOUNT_FETCH;
     r->cb = done;
     r->fill = fill;
     r->user = user;

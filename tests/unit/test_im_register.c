@@ -333,7 +333,17 @@ TEST(forms_out_of_memory_everywhere)
 
 /* A connection in registration mode over a scripted server, READY after
  * the pre-auth features (no TLS: cleartext explicitly allowed). */
+static int reg_login_features(scripted *s, int allow_cleartext, int *ready, const char *features);
+
 static int reg_login(scripted *s, int allow_cleartext, int *ready)
+{
+    return reg_login_features(s, allow_cleartext, ready,
+                              "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>"
+                              "PLAIN</mechanism></mechanisms><register xmlns='http://jabber.org/"
+                              "features/iq-register'/>");
+}
+
+static int reg_login_features(scripted *s, int allow_cleartext, int *ready, const char *features)
 {
     memset(s, 0, sizeof *s);
     epode__transport *client;
@@ -348,9 +358,9 @@ static int reg_login(scripted *s, int allow_cleartext, int *ready)
         epode__conn_start_over(s->conn, client) < 0)
         return -1;
     scripted_pump(s);
-    scripted_send(s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:"
-                     "xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms><register xmlns='"
-                     "http://jabber.org/features/iq-register'/></stream:features>");
+    char xml[1024];
+    snprintf(xml, sizeof xml, SCRIPTED_HDR "<stream:features>%s</stream:features>", features);
+    scripted_send(s, xml);
     *ready = epode_conn_is_ready(s->conn);
     return 0;
 }
@@ -457,6 +467,38 @@ TEST(register_refused_before_tls)
     outcome o = {0};
     CHECK_INT(epode_register_account(reg, "newbie", "pw", NULL, on_done, &o), EPODE_ESTATE);
     epode_register_free(reg);
+    scripted_free(&s);
+}
+
+TEST(register_not_offered_sends_nothing)
+{
+    scripted s;
+    int ready = 0;
+    CHECK_INT(reg_login_features(&s, 1, &ready, "<mechanisms xmlns='urn:ietf:params:xml:ns:"
+                                 "xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>"), 0);
+    CHECK_INT(ready, 1);
+    epode_register_t *reg;
+    CHECK_INT(epode_register_new(s.conn, &reg), 0);
+    outcome o = {0};
+    CHECK_INT(epode_register_account(reg, "newbie", "pw", NULL, on_done, &o), 0);
+    CHECK_INT(o.calls, 0); /* never from inside the call */
+    CHECK_INT(epode_register_fetch(reg, 0, on_done, &o), EPODE_ESTATE);
+    for (int i = 0; i < 50 && !o.calls; i++) {
+        epode_ctx_run_once(s.ctx, 5);
+        scripted_pump(&s);
+    }
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.status, 0);
+    CHECK_INT(o.cond, EPODE_COND_SERVICE_UNAVAILABLE);
+    CHECK(strstr(o.text, "does not offer") != NULL);
+    CHECK(next_iq(&s) == NULL);
+    /* freed while the outcome waits: nothing called */
+    memset(&o, 0, sizeof o);
+    CHECK_INT(epode_register_fetch(reg, 0, on_done, &o), 0);
+    epode_register_free(reg);
+    for (int i = 0; i < 5; i++)
+        epode_ctx_run_once(s.ctx, 5);
+    CHECK_INT(o.calls, 0);
     scripted_free(&s);
 }
 

@@ -1,0 +1,168 @@
+"""In-band registration (XEP-0077) through real Prosody and ejabberd with
+registration open (allow_registration=True on this module's servers):
+examples/epode-register creates an account, a second attempt is refused
+with conflict, the new account logs in (with epode and with slixmpp, a
+third-party client), the password changes (new one works, old one no
+longer does), and removal makes later logins fail. A server with
+registration closed refuses with its condition."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+import integ_util as iu
+
+PYTHON = '/usr/bin/python3'
+
+
+def _reg_fixture(kind):
+    @pytest.fixture(scope='module')
+    def fixture(pki):
+        srv = iu.start_server(kind, pki, allow_registration=True)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+    return fixture
+
+
+reg_prosody = _reg_fixture('prosody')
+reg_ejabberd = _reg_fixture('ejabberd')
+
+
+@pytest.fixture(params=iu.KINDS)
+def reg_server(request):
+    """This module's Prosody, then its ejabberd, both with registration open."""
+    return request.getfixturevalue('reg_' + request.param)
+
+
+@pytest.fixture(scope='session')
+def register_bin():
+    return iu._binary('examples', 'epode-register')
+
+
+def fresh_user():
+    return 'reg' + uuid.uuid4().hex[:10]
+
+
+def run_register(register_bin, srv, user, pwfile, *extra, direct=False):
+    argv = [register_bin] + iu.conn_args(srv, direct=direct) + [
+        '--jid', iu.jid(srv, user), '--password-file', pwfile] + list(extra)
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=60)
+    return r, 'epode-register %s\n-> exit %s\nstdout: %s\nstderr: %s' % (
+        ' '.join(argv[1:]), r.returncode, r.stdout, r.stderr)
+
+
+def login(bins, srv, user, password):
+    return iu.probe(bins, srv, jid=iu.jid(srv, user), password=password)
+
+
+def test_register_login_and_conflict(reg_server, register_bin, bins, tmp_path):
+    user = fresh_user()
+    pw = iu.write_password_file(tmp_path, user, 'Pässw0rd-' + user)
+    r, info = run_register(register_bin, reg_server, user, pw)
+    assert r.returncode == 0, info
+    assert r.stderr == '', info
+    res = login(bins, reg_server, user, 'Pässw0rd-' + user)
+    iu.assert_logged_in(res, reg_server, user=user)
+    # the same name again: refused with its condition
+    r, info = run_register(register_bin, reg_server, user, pw)
+    assert r.returncode == 1, info
+    assert r.stderr.startswith('epode-register: conflict: already registered'), info
+
+
+def test_register_over_direct_tls(reg_server, register_bin, bins, tmp_path):
+    user = fresh_user()
+    pw = iu.write_password_file(tmp_path, user, 'direct-' + user)
+    r, info = run_register(register_bin, reg_server, user, pw, direct=True)
+    assert r.returncode == 0, info
+    iu.assert_logged_in(login(bins, reg_server, user, 'direct-' + user), reg_server, user=user)
+
+
+def test_change_password(reg_server, register_bin, bins, tmp_path):
+    user = fresh_user()
+    old = iu.write_password_file(tmp_path, user, 'old-' + user)
+    new_path = tmp_path / 'new.pw'
+    new_path.write_text('new-%s\n' % user, encoding='utf-8')
+    r, info = run_register(register_bin, reg_server, user, old)
+    assert r.returncode == 0, info
+    r, info = run_register(register_bin, reg_server, user, old, '--change-password', str(new_path))
+    assert r.returncode == 0, info
+    iu.assert_logged_in(login(bins, reg_server, user, 'new-' + user), reg_server, user=user)
+    res = login(bins, reg_server, user, 'old-' + user)
+    assert res.rc != 0 and res.disconnected and res.disconnected['reason'] == 'AUTH', res
+    # and with the old password the tool cannot change it any more
+    r, info = run_register(register_bin, reg_server, user, old, '--change-password', str(new_path))
+    assert r.returncode == 1, info
+
+
+def test_remove_account(reg_server, register_bin, bins, tmp_path):
+    user = fresh_user()
+    pw = iu.write_password_file(tmp_path, user, 'gone-' + user)
+    r, info = run_register(register_bin, reg_server, user, pw)
+    assert r.returncode == 0, info
+    r, info = run_register(register_bin, reg_server, user, pw, '--remove')
+    assert r.returncode == 0, info
+    res = login(bins, reg_server, user, 'gone-' + user)
+    assert res.rc != 0 and res.disconnected and res.disconnected['reason'] == 'AUTH', res
+    # the name is free again
+    r, info = run_register(register_bin, reg_server, user, pw)
+    assert r.returncode == 0, info
+
+
+def test_registration_closed(server, register_bin, tmp_path):
+    """The shared servers of other modules keep registration closed."""
+    user = fresh_user()
+    pw = iu.write_password_file(tmp_path, user, 'closed-' + user)
+    r, info = run_register(register_bin, server, user, pw)
+    assert r.returncode == 1, info
+    assert r.stderr.startswith('epode-register: '), info
+    cond = r.stderr.split(': ')[1]
+    assert cond in ('not-allowed', 'forbidden', 'service-unavailable', 'feature-not-implemented'), info
+
+
+SLIX_LOGIN = textwrap.dedent('''
+    import asyncio, sys
+    import slixmpp
+    host, port, ca, jid, password = sys.argv[1:6]
+
+    class C(slixmpp.ClientXMPP):
+        async def get_dns_records(self, domain, port_=None):
+            return [(domain, host, int(port))]
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    c = C(jid, password)
+    c.ca_certs = ca
+    c.default_domain = slixmpp.JID(jid).domain
+    done = loop.create_future()
+    c.add_event_handler('session_start', lambda _e: done.done() or done.set_result('ready'))
+    c.add_event_handler('failed_auth', lambda _e: done.done() or done.set_result('failed_auth'))
+    c.connect(address=(host, int(port)))
+    try:
+        what = loop.run_until_complete(asyncio.wait_for(done, 20))
+    except asyncio.TimeoutError:
+        what = 'timeout'
+    print(what, c.boundjid.bare, flush=True)
+    c.disconnect()
+    loop.run_until_complete(asyncio.sleep(0.2))
+    sys.exit(0 if what == 'ready' else 1)
+''')
+
+
+def test_slixmpp_logs_in_to_the_account_epode_registered(reg_server, register_bin, tmp_path):
+    user = fresh_user()
+    pw = iu.write_password_file(tmp_path, user, 'slix-' + user)
+    r, info = run_register(register_bin, reg_server, user, pw)
+    assert r.returncode == 0, info
+    s = subprocess.run([PYTHON, '-c', SLIX_LOGIN, reg_server.host, str(reg_server.c2s_port),
+                        reg_server.ca_file, iu.jid(reg_server, user), 'slix-' + user],
+                       capture_output=True, text=True, timeout=60)
+    info = 'slixmpp exit %s\n%s\n%s' % (s.returncode, s.stdout, s.stderr[-3000:])
+    assert s.returncode == 0, info
+    assert s.stdout.split() == ['ready', iu.jid(reg_server, user)], info

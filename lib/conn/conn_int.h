@@ -110,6 +110,7 @@ struct epode_conn {
     unsigned depth;      /* loop entry points running for this connection */
     int free_pending;    /* epode_conn_free() called: freed when depth is 0 */
     int user_closed;     /* epode_conn_close() was called: no reconnect */
+    int compact_now;     /* logged in: give back the parser's context at once */
     epode__timer reconnect_timer;
 
     /* running */

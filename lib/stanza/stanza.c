@@ -737,6 +737,51 @@ int epode_stanza_copy(const epode_stanza_t *el, epode_stanza_t **out)
     return 0;
 }
 
+static int copy_into(const epode_stanza_t *el, size_t hint, epode_stanza_t **out)
+{
+    epode__tree *t = el->tree;
+    size_t hdr = tree_hdr_size();
+    epode__tree *n = epode__alloc(t->mem, hdr + hint);
+    if (!n)
+        return EPODE_ENOMEM;
+    *n = (epode__tree){.refs = 1, .mem = t->mem, .cur = (char *)n + hdr, .left = hint,
+                       .next_block = 1024};
+    epode_stanza_t *root = node_new(n, EPODE__ELEMENT);
+    if (!root) {
+        tree_free(n);
+        return EPODE_ENOMEM;
+    }
+    if (!(root->name = str_in_tree(n, el->name)) || (el->ns && !(root->ns = str_in_tree(n, el->ns))) ||
+        (el->prefix && !(root->prefix = str_in_tree(n, el->prefix))) || copy_attrs(root, el) < 0 ||
+        copy_children(root, el) < 0) {
+        tree_free(n);
+        return EPODE_ENOMEM;
+    }
+    *out = root;
+    return 0;
+}
+
+int epode__stanza_copy_tight(const epode_stanza_t *el, epode_stanza_t **out)
+{
+    if (!el || !out || el->kind != EPODE__ELEMENT)
+        return EPODE_EINVAL;
+    /* Once into a first block as large as any tree's, to learn the size;
+     * then again into exactly that (the same allocations in the same
+     * order fit it to the byte). A copy that outgrew the block stays. */
+    epode_stanza_t *probe;
+    int rc = copy_into(el, FIRST_BLOCK_MIN, &probe);
+    if (rc < 0)
+        return rc;
+    if (probe->tree->blocks) {
+        *out = probe;
+        return 0;
+    }
+    size_t used = FIRST_BLOCK_MIN - probe->tree->left;
+    rc = copy_into(el, used, out);
+    epode_stanza_unref(probe);
+    return rc;
+}
+
 int epode_stanza_add_child(epode_stanza_t *parent, const epode_stanza_t *child,
                            epode_stanza_t **out)
 {

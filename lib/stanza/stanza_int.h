@@ -50,6 +50,11 @@ struct epode_stanza {
 epode_stanza_t *epode__tree_new(const epode_mem_t *mem, size_t hint, const char *name,
                                 size_t name_len, const char *ns, const char *prefix);
 void *epode__arena_alloc(epode__tree *t, size_t size);
+/* A deep copy of el (its own tree) whose arena holds just the bytes it
+ * needs, for trees kept for a session's life (the stream features): an
+ * ordinary tree's first block is 512 bytes whatever it holds. Errors as
+ * epode_stanza_copy(). */
+int epode__stanza_copy_tight(const epode_stanza_t *el, epode_stanza_t **out);
 /* A NUL-terminated copy of s[0..len) in the arena, or a static string for
  * names XMPP uses all the time. NULL on failure. */
 const char *epode__arena_str(epode__tree *t, const char *s, size_t len);

@@ -66,10 +66,9 @@ struct epode__engine {
     char *bound_jid;
     char *redirect;
     epode_stanza_t *features; /* the server's last <stream:features/> */
-    epode__sm own_sm;  /* used when the owner keeps none */
+    epode__sm *own_sm; /* made when the owner keeps none (cfg.sm_state NULL) */
     epode__sm *sm;     /* the state in use (the owner's or own_sm) */
     uint32_t sm_since_request; /* stanzas sent since our last <r/> */
-    char stream_id[128];
     int session_needed;
     char bind_id[24], session_id[24];
     int in_recv;
@@ -364,7 +363,10 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
 static void on_features(epode__engine *e, epode_stanza_t *f)
 {
     epode_stanza_unref(e->features);
-    e->features = epode_stanza_ref(f);
+    /* kept for the session's life: a tight copy (out of memory: the
+     * parser's own tree, which is only larger) */
+    if (epode__stanza_copy_tight(f, &e->features) < 0)
+        e->features = epode_stanza_ref(f);
     epode_stanza_t *starttls = epode_stanza_find_child(f, "starttls", NS_TLS);
     epode_stanza_t *mechs = epode_stanza_find_child(f, "mechanisms", NS_SASL);
     epode_stanza_t *bind = epode_stanza_find_child(f, "bind", NS_BIND);
@@ -870,8 +872,6 @@ static void on_stream_open(epode__engine *e, epode_stanza_t *hdr)
                     EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
         return;
     }
-    const char *id = epode_stanza_get_attr(hdr, "id");
-    snprintf(e->stream_id, sizeof e->stream_id, "%s", id ? id : "");
     e->state = ST_WAIT_FEATURES;
 }
 
@@ -1038,9 +1038,13 @@ int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
     e->cbs = *cbs;
     e->user = user;
     epode__buf_init(&e->out, mem);
-    epode__sm_init(&e->own_sm, mem);
-    e->sm = cfg->sm_state ? cfg->sm_state : &e->own_sm;
     int rc = EPODE_ENOMEM;
+    if (!cfg->sm_state) {
+        if (!(e->own_sm = epode__alloc(mem, sizeof *e->own_sm)))
+            goto fail;
+        epode__sm_init(e->own_sm, mem);
+    }
+    e->sm = cfg->sm_state ? cfg->sm_state : e->own_sm;
     if (!(e->domain = epode__strdup(mem, cfg->domain)) ||
         (cfg->localpart && !(e->localpart = epode__strdup(mem, cfg->localpart))) ||
         (cfg->resource && !(e->resource = epode__strdup(mem, cfg->resource))) ||
@@ -1078,7 +1082,9 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
     epode_stanza_unref(e->features);
-    epode__sm_free(&e->own_sm);
+    if (e->own_sm)
+        epode__sm_free(e->own_sm);
+    epode__dealloc(mem, e->own_sm);
     epode__dealloc(mem, e);
 }
 
@@ -1213,11 +1219,7 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
         e->out.len = before;
         return EPODE_ENOMEM;
     }
-    /* Only stanzas count under stream management (XEP-0198 §4): a
-     * top-level element of another namespace (a "nonza" such as
-     * XEP-0352's <active/>) is written as is, never queued or resent. */
-    const char *ns = epode_stanza_get_ns(st);
-    if (e->sm->requested && (!ns || strcmp(ns, "jabber:client") == 0)) {
+    if (e->sm->requested) {
         if (epode__sm_push(e->sm, epode_stanza_get_id(st), e->out.data + before,
                            e->out.len - before) < 0) {
             e->out.len = before; /* not sent, not counted */

@@ -1219,7 +1219,11 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
         e->out.len = before;
         return EPODE_ENOMEM;
     }
-    if (e->sm->requested) {
+    /* Only stanzas count under stream management (XEP-0198 §4): a
+     * top-level element of another namespace (a "nonza" such as
+     * XEP-0352's <active/>) is written as is, never queued or resent. */
+    const char *ns = epode_stanza_get_ns(st);
+    if (e->sm->requested && (!ns || strcmp(ns, "jabber:client") == 0)) {
         if (epode__sm_push(e->sm, epode_stanza_get_id(st), e->out.data + before,
                            e->out.len - before) < 0) {
             e->out.len = before; /* not sent, not counted */

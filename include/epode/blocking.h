@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_BLOCKING "urn:xmpp:blocking"
+#define EPODE_NS_BLOCKING "urn:xmpp:blocking" /**< Blocking command (XEP-0191). */
 /** The default bound on the local blocklist. */
 #define EPODE_BLOCKLIST_MAX 10000
 

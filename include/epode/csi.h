@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_CSI "urn:xmpp:csi:0"
+#define EPODE_NS_CSI "urn:xmpp:csi:0" /**< Client state indication (XEP-0352). */
 
 /** A client-state helper (opaque). */
 typedef struct epode_csi epode_csi_t;

@@ -27,7 +27,7 @@
  * picks it.
  *
  * Retraction: epode builds the current XEP-0424 form (version 0.4,
- * urn:xmpp:message-retract:1: a <retract id='…'/> child) and reads it
+ * urn:xmpp:message-retract:1: a `<retract id='…'/>` child) and reads it
  * and the older form (urn:xmpp:message-retract:0 inside a XEP-0422
  * <apply-to/>) that clients still send. */
 #ifndef EPODE_MSGEXT_H
@@ -43,16 +43,16 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_DELAY "urn:xmpp:delay"
-#define EPODE_NS_CORRECT "urn:xmpp:message-correct:0"
-#define EPODE_NS_RETRACT "urn:xmpp:message-retract:1"
-#define EPODE_NS_RETRACT_0 "urn:xmpp:message-retract:0"
-#define EPODE_NS_FASTEN "urn:xmpp:fasten:0"
-#define EPODE_NS_REACTIONS "urn:xmpp:reactions:0"
-#define EPODE_NS_REPLY "urn:xmpp:reply:0"
-#define EPODE_NS_FALLBACK "urn:xmpp:fallback:0"
-#define EPODE_NS_MARKERS "urn:xmpp:chat-markers:0"
-#define EPODE_NS_OCCUPANT_ID "urn:xmpp:occupant-id:0"
+#define EPODE_NS_DELAY "urn:xmpp:delay" /**< Delayed delivery (XEP-0203). */
+#define EPODE_NS_CORRECT "urn:xmpp:message-correct:0" /**< Last message correction (XEP-0308). */
+#define EPODE_NS_RETRACT "urn:xmpp:message-retract:1" /**< Message retraction, current form (XEP-0424). */
+#define EPODE_NS_RETRACT_0 "urn:xmpp:message-retract:0" /**< Message retraction, older form (inside XEP-0422 fastening). */
+#define EPODE_NS_FASTEN "urn:xmpp:fasten:0" /**< Message fastening (XEP-0422). */
+#define EPODE_NS_REACTIONS "urn:xmpp:reactions:0" /**< Message reactions (XEP-0444). */
+#define EPODE_NS_REPLY "urn:xmpp:reply:0" /**< Message replies (XEP-0461). */
+#define EPODE_NS_FALLBACK "urn:xmpp:fallback:0" /**< Fallback indication (XEP-0428). */
+#define EPODE_NS_MARKERS "urn:xmpp:chat-markers:0" /**< Chat markers (XEP-0333). */
+#define EPODE_NS_OCCUPANT_ID "urn:xmpp:occupant-id:0" /**< Occupant identifiers (XEP-0421). */
 
 /* ---- timestamps (XEP-0082) ---------------------------------------------- */
 
@@ -80,7 +80,7 @@ EPODE_API int epode_time_format(long long ms, char *buf, size_t size);
 /* ---- views on any message stanza ----------------------------------------- */
 
 /**
- * Makes a view on `msg` (a <message/>) outside a message handler — a
+ * Makes a view on `msg` (a `<message/>`) outside a message handler — a
  * carbon copy (epode/carbons.h), a stanza of your own — so the readers
  * of messaging.h and of this header work on it. The view takes a
  * reference on the stanza's tree; no stanza-id is trusted in it
@@ -126,7 +126,7 @@ EPODE_API const char *epode_message_occupant_id(const epode_message_t *m);
 
 /** How epode_message_same_sender() compares senders. */
 typedef enum epode_sender_mode {
-    /** OCCUPANT for a groupchat message or one carrying a MUC <x/>
+    /** OCCUPANT for a groupchat message or one carrying a MUC `<x/>`
      * (http://jabber.org/protocol/muc#user: rooms add it to the private
      * messages they relay), DIRECT otherwise. */
     EPODE_SENDER_AUTO = 0,

@@ -39,9 +39,9 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_REGISTER "jabber:iq:register"
-#define EPODE_NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
-#define EPODE_NS_OOB "jabber:x:oob"
+#define EPODE_NS_REGISTER "jabber:iq:register" /**< In-band registration (XEP-0077). */
+#define EPODE_NS_REGISTER_FEATURE "http://jabber.org/features/iq-register" /**< The stream feature announcing in-band registration. */
+#define EPODE_NS_OOB "jabber:x:oob" /**< Out-of-band data (XEP-0066), for registration elsewhere. */
 
 /** A registration helper bound to one connection (opaque). */
 typedef struct epode_register epode_register_t;
@@ -84,7 +84,7 @@ EPODE_API int epode_register_fetch(epode_register_t *reg, unsigned timeout_ms,
 /**
  * The fetched form (borrowed; the application may fill it in place), or
  * NULL before a successful fetch. A server's XEP-0004 form
- * (`<x xmlns='jabber:x:data'/>` inside the query) is returned as it came;
+ * (`<x xmlns="jabber:x:data"/>` inside the query) is returned as it came;
  * the legacy fields (`<username/>`, `<password/>`, `<email/>`…) are
  * turned into a form of type form whose fields have those names (text-
  * single, text-private for the password), all required, with the values

@@ -16,7 +16,8 @@ extern "C" {
 #endif
 
 #define EPODE_NS_CARBONS "urn:xmpp:carbons:2" /**< Message carbons (XEP-0280). */
-#define EPODE_NS_FORWARD "urn:xmpp:forward:0" /**< Stanza forwarding (XEP-0297), which wraps carbon copies. */
+/** Stanza forwarding (XEP-0297), which wraps carbon copies. */
+#define EPODE_NS_FORWARD "urn:xmpp:forward:0"
 
 /** A carbons helper bound to one connection (opaque). */
 typedef struct epode_carbons epode_carbons_t;

@@ -23,8 +23,10 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_DISCO_INFO "http://jabber.org/protocol/disco#info" /**< Service discovery, info (XEP-0030). */
-#define EPODE_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items" /**< Service discovery, items (XEP-0030). */
+/** Service discovery, info (XEP-0030). */
+#define EPODE_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+/** Service discovery, items (XEP-0030). */
+#define EPODE_NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 #define EPODE_NS_DATA "jabber:x:data" /**< Data forms (XEP-0004). */
 
 /** A disco helper on one connection (opaque). */

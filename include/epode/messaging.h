@@ -46,7 +46,8 @@ extern "C" {
 #endif
 
 #define EPODE_NS_RECEIPTS "urn:xmpp:receipts" /**< Delivery receipts (XEP-0184). */
-#define EPODE_NS_CHATSTATES "http://jabber.org/protocol/chatstates" /**< Chat state notifications (XEP-0085). */
+/** Chat state notifications (XEP-0085). */
+#define EPODE_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define EPODE_NS_SID "urn:xmpp:sid:0" /**< Unique and stable stanza ids (XEP-0359). */
 #define EPODE_NS_HINTS "urn:xmpp:hints" /**< Message processing hints (XEP-0334). */
 

@@ -45,8 +45,10 @@ extern "C" {
 
 #define EPODE_NS_DELAY "urn:xmpp:delay" /**< Delayed delivery (XEP-0203). */
 #define EPODE_NS_CORRECT "urn:xmpp:message-correct:0" /**< Last message correction (XEP-0308). */
-#define EPODE_NS_RETRACT "urn:xmpp:message-retract:1" /**< Message retraction, current form (XEP-0424). */
-#define EPODE_NS_RETRACT_0 "urn:xmpp:message-retract:0" /**< Message retraction, older form (inside XEP-0422 fastening). */
+/** Message retraction, current form (XEP-0424). */
+#define EPODE_NS_RETRACT "urn:xmpp:message-retract:1"
+/** Message retraction, older form (inside XEP-0422 fastening). */
+#define EPODE_NS_RETRACT_0 "urn:xmpp:message-retract:0"
 #define EPODE_NS_FASTEN "urn:xmpp:fasten:0" /**< Message fastening (XEP-0422). */
 #define EPODE_NS_REACTIONS "urn:xmpp:reactions:0" /**< Message reactions (XEP-0444). */
 #define EPODE_NS_REPLY "urn:xmpp:reply:0" /**< Message replies (XEP-0461). */

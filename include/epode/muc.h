@@ -24,8 +24,10 @@ extern "C" {
 #endif
 
 #define EPODE_NS_MUC "http://jabber.org/protocol/muc" /**< Multi-user chat: joining (XEP-0045). */
-#define EPODE_NS_MUC_USER "http://jabber.org/protocol/muc#user" /**< Multi-user chat: occupant information and status codes. */
-#define EPODE_NS_MUC_OWNER "http://jabber.org/protocol/muc#owner" /**< Multi-user chat: room configuration. */
+/** Multi-user chat: occupant information and status codes. */
+#define EPODE_NS_MUC_USER "http://jabber.org/protocol/muc#user"
+/** Multi-user chat: room configuration. */
+#define EPODE_NS_MUC_OWNER "http://jabber.org/protocol/muc#owner"
 
 /** The MUC helper of one connection (opaque). */
 typedef struct epode_muc epode_muc_t;

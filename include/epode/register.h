@@ -40,7 +40,8 @@ extern "C" {
 #endif
 
 #define EPODE_NS_REGISTER "jabber:iq:register" /**< In-band registration (XEP-0077). */
-#define EPODE_NS_REGISTER_FEATURE "http://jabber.org/features/iq-register" /**< The stream feature announcing in-band registration. */
+/** The stream feature announcing in-band registration. */
+#define EPODE_NS_REGISTER_FEATURE "http://jabber.org/features/iq-register"
 #define EPODE_NS_OOB "jabber:x:oob" /**< Out-of-band data (XEP-0066), for registration elsewhere. */
 
 /** A registration helper bound to one connection (opaque). */

@@ -30,9 +30,12 @@ extern "C" {
 typedef struct epode_stanza epode_stanza_t;
 
 #define EPODE_NS_CLIENT "jabber:client" /**< The client stream's default namespace (RFC 6120). */
-#define EPODE_NS_STREAMS "http://etherx.jabber.org/streams" /**< The stream namespace (the stream: prefix). */
-#define EPODE_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas" /**< Stanza error conditions (RFC 6120 §8.3). */
-#define EPODE_NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams" /**< Stream error conditions (RFC 6120 §4.9). */
+/** The stream namespace (the stream: prefix). */
+#define EPODE_NS_STREAMS "http://etherx.jabber.org/streams"
+/** Stanza error conditions (RFC 6120 §8.3). */
+#define EPODE_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+/** Stream error conditions (RFC 6120 §4.9). */
+#define EPODE_NS_STREAM_ERRORS "urn:ietf:params:xml:ns:xmpp-streams"
 #define EPODE_NS_XML "http://www.w3.org/XML/1998/namespace" /**< The xml: prefix (xml:lang). */
 
 /* ---- stream error conditions (RFC 6120 §4.9.3) ---------------------- */

@@ -24,6 +24,7 @@
 #include "epode/msgext.h"
 #include "epode/blocking.h"
 #include "epode/csi.h"
+#include "epode/mam.h"
 #include "epode/forms.h"
 #include "epode/register.h"
 

@@ -20,6 +20,9 @@ struct epode_message {
      * delay is then looked up in the message itself). */
     const epode_stanza_t *delay;
     const char *archive_id;
+    /* 1 for an archived message: only the archive's delay counts, never
+     * one the message carries itself (its sender could claim any time). */
+    int archived;
     /* Views made by epode_message_view_new(): they hold a reference on
      * the stanza and are freed through this allocator. */
     const epode_mem_t *mem;

@@ -239,7 +239,7 @@ int epode_message_delay(const epode_message_t *m, long long *ms, const char **fr
     if (!m)
         return EPODE_ENOTFOUND;
     const epode_stanza_t *d = m->delay;
-    if (!d)
+    if (!d && !m->archived)
         d = epode_stanza_find_child(m->st, "delay", EPODE_NS_DELAY);
     for (; d; d = m->delay ? NULL : epode_stanza_find_next(d, "delay", EPODE_NS_DELAY)) {
         long long t;

@@ -47,13 +47,15 @@
 extern "C" {
 #endif
 
-#define EPODE_NS_MAM "urn:xmpp:mam:2"
+#define EPODE_NS_MAM "urn:xmpp:mam:2" /**< Message archive management (XEP-0313). */
+/** Result set management (XEP-0059), MAM's paging. */
 #define EPODE_NS_RSM "http://jabber.org/protocol/rsm"
 
 /** "No time" for epode_mam_query_set_start() and _end(). */
 #define EPODE_MAM_NO_TIME (-9223372036854775807LL - 1)
-/** The page size when none is set, and the largest one accepted. */
+/** The page size when none is set. */
 #define EPODE_MAM_PAGE_DEFAULT 100
+/** The largest page size accepted. */
 #define EPODE_MAM_PAGE_MAX 1000
 
 /** The archive id of a message that came from an archive query (its

@@ -3,14 +3,19 @@ option the program's parser really accepts (read from its source), and
 its man page does too; --version prints epode's version; bad usage exits
 64 with a short message on stderr and nothing on stdout. Prints TAP.
 
-    test_tools_cli.py VERSION SEND_EXE SEND_SRC CLI_SRC STANZA_DUMP_EXE MANDIR
+    test_tools_cli.py VERSION CLI_SRC MANDIR STANZA_DUMP_EXE STANZA_DUMP_SRC \
+        TOOL_EXE TOOL_SRC [TOOL_EXE TOOL_SRC...]
+
+TOOL_* are the tools built on examples/common/cli.c (epode-send,
+epode-register).
 """
 import os
 import re
 import subprocess
 import sys
 
-version, send_exe, send_src, cli_src, dump_exe, mandir = sys.argv[1:7]
+version, cli_src, mandir, dump_exe, dump_src = sys.argv[1:6]
+tools = list(zip(sys.argv[6::2], sys.argv[7::2]))
 results = []
 
 
@@ -29,7 +34,7 @@ def parsed_options(*sources):
     for src in sources:
         text = open(src, encoding="utf-8").read()
         names |= set(re.findall(r'strcmp\(\s*(?:a|argv\[[^\]]+\])\s*,\s*"(--[a-z-]+)"\)', text))
-    return names
+    return names - {"--"}
 
 
 def man_text(page):
@@ -37,43 +42,49 @@ def man_text(page):
     return open(os.path.join(mandir, page), encoding="utf-8").read().replace("\\-", "-")
 
 
-# ---- epode-send -------------------------------------------------------------
-send_opts = parsed_options(send_src, cli_src)
-check("epode_send_parser_found", {"--jid", "--sasl", "--count", "--help"} <= send_opts,
-      sorted(send_opts))
-rc, out, err = run(send_exe, "--help")
-check("epode_send_help_exits_0", rc == 0 and err == "", (rc, err))
-check("epode_send_help_starts_with_usage", out.startswith("usage: epode-send"), out[:80])
-missing = sorted(o for o in send_opts if not re.search(re.escape(o) + r"\b", out))
-check("epode_send_help_lists_every_option", not missing, missing)
-man = man_text("epode-send.1")
-missing = sorted(o for o in send_opts if o not in man)
-check("epode_send_man_page_lists_every_option", not missing, missing)
+# ---- the tools on the shared options (examples/common/cli.c) ----------------
+BAD_USAGE = [("unknown_option", ["--frobnicate", "x"]),
+             ("missing_jid", ["--password-file", "/dev/null", "a@b", "hi"]),
+             ("bad_port", ["--port", "0", "--jid", "a@b", "--password-file", "/dev/null"]),
+             ("bad_tls_max", ["--tls-max", "1.1", "--jid", "a@b"]),
+             ("bad_timeout", ["--timeout", "5x", "--jid", "a@b"])]
+EXTRA_BAD_USAGE = {
+    "epode-send": [("bad_count", ["--count", "0", "a@b", "hi"]),
+                   ("no_message", ["--jid", "a@b", "--password-file", "/dev/null", "c@d"])],
+    "epode-register": [("change_and_remove", ["--jid", "a@b", "--password-file", "/dev/null",
+                                              "--remove", "--change-password", "/dev/null"])],
+}
 
-rc, out, err = run(send_exe, "--version")
-check("epode_send_version", rc == 0 and out == f"epode-send (epode {version})\n", (rc, out))
-
-for name, argv in [("unknown_option", ["--frobnicate", "x"]),
-                   ("missing_jid", ["--password-file", "/dev/null", "a@b", "hi"]),
-                   ("bad_port", ["--port", "0", "--jid", "a@b", "--password-file", "/dev/null"]),
-                   ("bad_tls_max", ["--tls-max", "1.1", "--jid", "a@b"]),
-                   ("bad_timeout", ["--timeout", "5x", "--jid", "a@b"]),
-                   ("bad_count", ["--count", "0", "a@b", "hi"]),
-                   ("no_message", ["--jid", "a@b", "--password-file", "/dev/null", "c@d"])]:
-    rc, out, err = run(send_exe, *argv)
-    short = 0 < len(err.splitlines()) <= 4 and err.startswith("epode-send: ")
-    check(f"epode_send_{name}_exits_64", rc == 64 and out == "" and short, (rc, out, err))
+for exe, src in tools:
+    tool = os.path.basename(exe)
+    t = tool.replace("-", "_")
+    opts = parsed_options(src, cli_src)
+    check(f"{t}_parser_found", {"--jid", "--sasl", "--help", "--version"} <= opts, sorted(opts))
+    rc, out, err = run(exe, "--help")
+    check(f"{t}_help_exits_0", rc == 0 and err == "", (rc, err))
+    check(f"{t}_help_starts_with_usage", out.startswith(f"usage: {tool}"), out[:80])
+    missing = sorted(o for o in opts if not re.search(re.escape(o) + r"(?![a-z-])", out))
+    check(f"{t}_help_lists_every_option", not missing, missing)
+    man = man_text(tool + ".1")
+    missing = sorted(o for o in opts if not re.search(re.escape(o) + r"(?![a-z-])", man))
+    check(f"{t}_man_page_lists_every_option", not missing, missing)
+    rc, out, err = run(exe, "--version")
+    check(f"{t}_version", rc == 0 and out == f"{tool} (epode {version})\n", (rc, out))
+    for name, argv in BAD_USAGE + EXTRA_BAD_USAGE.get(tool, []):
+        rc, out, err = run(exe, *argv)
+        short = 0 < len(err.splitlines()) <= 4 and err.startswith(f"{tool}: ")
+        check(f"{t}_{name}_exits_64", rc == 64 and out == "" and short, (rc, out, err))
 
 # ---- stanza-dump ------------------------------------------------------------
-dump_opts = parsed_options(os.path.join(os.path.dirname(send_src), "stanza-dump.c"))
+dump_opts = parsed_options(dump_src)
 check("stanza_dump_parser_found", {"--help", "--version"} <= dump_opts, sorted(dump_opts))
 rc, out, err = run(dump_exe, "--help")
 check("stanza_dump_help_exits_0", rc == 0 and err == "" and out.startswith("usage: stanza-dump"),
       (rc, out[:80], err))
-missing = sorted(o for o in dump_opts if o not in out)
+missing = sorted(o for o in dump_opts if not re.search(re.escape(o) + r"(?![a-z-])", out))
 check("stanza_dump_help_lists_every_option", not missing, missing)
 man = man_text("stanza-dump.1")
-missing = sorted(o for o in dump_opts if o not in man)
+missing = sorted(o for o in dump_opts if not re.search(re.escape(o) + r"(?![a-z-])", man))
 check("stanza_dump_man_page_lists_every_option", not missing, missing)
 rc, out, err = run(dump_exe, "--version")
 check("stanza_dump_version", rc == 0 and out == f"stanza-dump (epode {version})\n", (rc, out))

@@ -44,6 +44,11 @@ from ._im import (Caps, Disco, DiscoField, DiscoForm, DiscoInfo, DiscoItem,  # n
 from . import _im  # noqa: E402
 __all__ += _im.__all__
 
+# In-band registration (XEP-0077): epode.register(); client.change_password()
+# and client.unregister() are Client methods.
+from ._register import FormField, RegistrationForm, register  # noqa: E402
+__all__ += ["FormField", "RegistrationForm", "register"]
+
 # Attributes every epode.Error has, even one made from Python.
 for _name in ("code", "name", "condition", "text", "reason", "redirect"):
     setattr(Error, _name, None)

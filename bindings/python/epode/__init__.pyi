@@ -212,8 +212,48 @@ class Client:
     async def __aenter__(self) -> Client: ...
     async def __aexit__(self, *exc_info: Any) -> None: ...
     async def iq(self, iq: Union[Stanza, _XML], timeout: float = ...) -> Iq: ...
+    async def change_password(self, new_password: str, old_password: Optional[str] = ...,
+                              timeout: float = ...) -> None: ...
+    async def unregister(self, timeout: float = ...) -> None: ...
     def run(self, timeout: Optional[float] = ...) -> None: ...
     def stop(self, status: Optional[str] = ...) -> None: ...
+# ---- in-band registration (epode/_register.py) -------------------------------
+
+class FormField(NamedTuple):
+    var: Optional[str]
+    type: str
+    label: Optional[str]
+    required: bool
+    values: list[str]
+    options: list[tuple[Optional[str], str]]
+    media: Optional[Stanza]
+    @property
+    def value(self) -> Optional[str]: ...
+
+class RegistrationForm:
+    fields: list[FormField]
+    title: Optional[str]
+    instructions: Optional[str]
+    oob_url: Optional[str]
+    registered: bool
+    data_form: bool
+    answer: Optional[Stanza]
+    form_type: Optional[str]
+    def field(self, var: str) -> Optional[FormField]: ...
+    def missing(self) -> list[str]: ...
+    def __contains__(self, var: object) -> bool: ...
+    def __getitem__(self, var: str) -> Optional[str]: ...
+    def __setitem__(self, var: str, value: Union[str, list[str], None]) -> None: ...
+
+async def register(jid: str, password: str, server: Optional[str] = ...,
+                   port: Optional[int] = ..., ca_file: Optional[str] = ...,
+                   direct_tls: bool = ..., *,
+                   fill: Optional[Callable[[RegistrationForm], Optional[Awaitable[None]]]] = ...,
+                   timeout: float = ..., allow_cleartext: bool = ...,
+                   context: Optional[Context] = ..., tls: Optional[str] = ...,
+                   verify: bool = ..., connect_timeout: Optional[float] = ...,
+                   login_timeout: Optional[float] = ...) -> None: ...
+
 # ---- the IM layer (epode/_im.py) -------------------------------------------
 
 class RosterItem(NamedTuple):

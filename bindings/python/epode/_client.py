@@ -399,6 +399,22 @@ class Client:
                 pass
             raise
 
+    async def change_password(self, new_password: str, old_password: Optional[str] = None,
+                              timeout: float = 30.0) -> None:
+        """Changes the logged-in account's password (XEP-0077); later
+        logins need the new one. ``old_password`` answers a server that
+        asks for it in a form. Raises epode.StanzaError for a refusal
+        (``.condition``: 'not-allowed', 'not-acceptable', ...)."""
+        from ._register import change_password
+        await change_password(self, new_password, old_password, timeout)
+
+    async def unregister(self, timeout: float = 30.0) -> None:
+        """Removes (cancels) the logged-in account (XEP-0077); the server
+        usually ends the stream right after. Raises epode.StanzaError for
+        a refusal."""
+        from ._register import unregister
+        await unregister(self, timeout)
+
     # ---- blocking -------------------------------------------------------------
 
     def run(self, timeout: Optional[float] = None) -> None:

@@ -448,13 +448,16 @@ PyDoc_STRVAR(configure_doc,
 "          client_key=None, verify=None, mechanisms=None, keepalive=None,\n"
 "          connect_timeout=None, login_timeout=None, stream_management=None,\n"
 "          reconnect=None, reconnect_min=1.0, reconnect_max=60.0,\n"
-"          resend_unacked=None, sm_ack_wait=1.0, sm_dead_link=30.0)\n--\n\n"
+"          resend_unacked=None, sm_ack_wait=1.0, sm_dead_link=30.0, register=None)\n--\n\n"
 "Sets connection options (before connect()); None leaves one as it is.\n"
 "resend_unacked: when a stream-management session cannot be resumed, send\n"
 "its unconfirmed stanzas again on the fresh one instead of handing them back.\n"
 "sm_ack_wait: seconds before asking for an ack; sm_dead_link: seconds without\n"
 "an answer to that request after which the link counts as dead.\n"
-"tls: 'required' (default), 'direct', 'optional' or 'disabled'. Times in seconds.");
+"tls: 'required' (default), 'direct', 'optional' or 'disabled'. Times in seconds.\n"
+"register: True stops the stream after TLS, before logging in, for in-band\n"
+"registration (XEP-0077; READY comes unauthenticated); 'cleartext' allows it\n"
+"without TLS too (insecure: tests and tunnels only); False: a normal login.");
 
 static int ms_arg(PyObject *o, unsigned *out, const char *what)
 {
@@ -475,17 +478,17 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
                              "verify", "mechanisms", "keepalive", "connect_timeout",
                              "login_timeout", "stream_management", "reconnect",
                              "reconnect_min", "reconnect_max", "resend_unacked",
-                             "sm_ack_wait", "sm_dead_link", NULL};
+                             "sm_ack_wait", "sm_dead_link", "register", NULL};
     PyObject *server = Py_None, *tls = Py_None, *ca = Py_None, *cert = Py_None,
              *key = Py_None, *verify = Py_None, *mechs = Py_None, *keepalive = Py_None,
              *cto = Py_None, *lto = Py_None, *sm = Py_None, *reconnect = Py_None,
              *rmin = Py_None, *rmax = Py_None, *resend = Py_None, *ack_wait = Py_None,
-             *dead = Py_None;
+             *dead = Py_None, *reg = Py_None;
     unsigned port = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOOOOO:configure", kwlist, &server,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOOOOOO:configure", kwlist, &server,
                                      &port, &tls, &ca, &cert, &key, &verify, &mechs, &keepalive,
                                      &cto, &lto, &sm, &reconnect, &rmin, &rmax, &resend,
-                                     &ack_wait, &dead))
+                                     &ack_wait, &dead, &reg))
         return NULL;
     if (check_open(self) < 0)
         return NULL;
@@ -610,6 +613,17 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
         self->sm_resend = on;
         self->sm_wait_ms = wait;
         self->sm_dead_ms = dead_ms;
+    }
+    if (reg != Py_None) {
+        int on, clear = PyUnicode_Check(reg) && PyUnicode_CompareWithASCIIString(reg, "cleartext") == 0;
+        if (PyUnicode_Check(reg) && !clear) {
+            PyErr_Format(PyExc_ValueError, "register must be True, False or 'cleartext', not %R", reg);
+            return NULL;
+        }
+        if ((on = clear ? 1 : PyObject_IsTrue(reg)) < 0)
+            return NULL;
+        if ((rc = epode_conn_set_register(self->conn, on, clear)) < 0)
+            return pyepode_raise(rc, "register");
     }
     Py_RETURN_NONE;
 }

@@ -35,6 +35,10 @@ def members_with_bases(classes, name):
     for b in bases:
         if b in classes:
             out |= members_with_bases(classes, b)
+        elif b == "NamedTuple":
+            # tuple's own methods (count, index) come with the base: a
+            # stub that declared them again would fail mypy --strict
+            out |= {a for a in dir(tuple) if not a.startswith("_")}
     return out
 
 

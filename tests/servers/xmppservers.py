@@ -607,7 +607,7 @@ FEATURE_MODULES = {
     'register': (['register'], ['mod_register']),
     'mam': (['mam'], ['mod_mam']),
     'csi': (['csi_simple'], ['mod_client_state']),
-    'blocklist': (['blocklist'], ['mod_blocking']),
+    'blocklist': (['blocklist'], ['mod_privacy', 'mod_blocking']),  # ejabberd's needs mod_privacy
     'pep': (['pep'], ['mod_pubsub']),
     'vcard': (['vcard_legacy', 'vcard4'], ['mod_vcard', 'mod_vcard_xupdate']),
     'private': (['private'], ['mod_private']),

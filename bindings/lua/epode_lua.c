@@ -29,6 +29,19 @@
  *                           is_self=}, ... } or nil;  c:room(room) -> table or nil
  *   c:muc_nick_retry(max_tries [, suffix])
  *
+ * In-band registration (XEP-0077; the helper is made on first use):
+ *   epode.register{ jid =, password =, server =, port =, ca_file =,
+ *                   direct_tls =, fill = } -> true | nil, condition, text
+ *        (blocking: its own client with register = true; condition as the
+ *        server said it, "conflict" for a taken name, "not-allowed" when
+ *        registration is closed, or an epode error name)
+ *   epode.client{ ..., register = true }: the stream stops after TLS;
+ *   c:register(username, password, done [, fill]) once "ready"
+ *   c:change_password(new, done [, old]);  c:unregister(done)  (logged in)
+ *        done(ok, condition, text, client); fill(fields, client) returns
+ *        { var = value } for the fields the server still wants ({var=,
+ *        type=, label=, required=, value=, media={uri...}}), nil gives up
+ *
  * Stanzas (userdata "epode.stanza": an element plus a reference on its
  * tree, so any element keeps the whole tree alive):
  *   epode.stanza(name [, ns] [, attrs]);  epode.parse("<xml/>")
@@ -81,7 +94,9 @@ enum {
     UV_ON_PRESENCE,
     UV_ON_IQ,
     UV_ON_MUC,
-    UV_COUNT = UV_ON_MUC
+    UV_ON_REGISTER, /* the pending registration request's callback */
+    UV_REG_FILL,    /* ...and its form-filling function */
+    UV_COUNT = UV_REG_FILL
 };
 
 typedef struct client {
@@ -89,6 +104,7 @@ typedef struct client {
     epode_conn_t *conn;
     epode_messaging_t *msgs;
     epode_muc_t *muc; /* made on first use (join, on_muc) */
+    epode_register_t *reg; /* made on first use (register, change_password, unregister) */
     lua_State *L;  /* the state running the loop, only while in_loop */
     int self;      /* the userdata's absolute stack index in L, while in_loop */
     int in_loop;   /* inside run() or step() */
@@ -153,6 +169,8 @@ static void set_field_str(lua_State *L, const char *key, const char *value)
 /* Frees everything the client owns (no events). Idempotent. */
 static void client_release(client_t *c)
 {
+    epode_register_free(c->reg);
+    c->reg = NULL;
     epode_muc_free(c->muc);
     c->muc = NULL;
     epode_messaging_free(c->msgs);
@@ -994,7 +1012,7 @@ static int opt_bool(lua_State *L, int t, const char *key)
 }
 
 static const char *const known_options[] = {
-    "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", NULL,
+    "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register", NULL,
 };
 
 static int l_client(lua_State *L)
@@ -1082,6 +1100,9 @@ static int l_client(lua_State *L)
         return luaL_error(L, "epode.client: %s: %s ('%s')", epode_err_name(rc),
                           epode_strerror(rc), ca_file);
     if (direct_tls && (rc = epode_conn_set_tls(c->conn, EPODE_TLS_DIRECT)) < 0)
+        return raise_epode(L, "epode.client", rc);
+    /* register = true: the stream stops after TLS for in-band registration */
+    if (opt_bool(L, 1, "register") && (rc = epode_conn_set_register(c->conn, 1, 0)) < 0)
         return raise_epode(L, "epode.client", rc);
     return 1;
 }
@@ -1560,6 +1581,211 @@ static int mm_newindex(lua_State *L)
     return 0;
 }
 
+/* ---- in-band registration (XEP-0077) ------------------------------------ */
+
+typedef struct reg_call {
+    int status;
+    epode_stanza_cond_t cond;
+    const char *text;
+} reg_call_t;
+
+/* Protected: done(ok, condition, text, client), the request forgotten
+ * first (the callback may start another). */
+static int reg_done_protected(lua_State *L)
+{
+    reg_call_t *r = lua_touserdata(L, 2);
+    lua_getiuservalue(L, 1, UV_ON_REGISTER);
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, UV_ON_REGISTER);
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, UV_REG_FILL);
+    if (!lua_isfunction(L, -1))
+        return 0;
+    int ok = r->status == 0 && r->cond == EPODE_COND_NONE;
+    lua_pushboolean(L, ok);
+    if (ok)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, r->status == 0 ? epode_stanza_cond_name(r->cond) : epode_err_name(r->status));
+    if (!ok && r->text)
+        lua_pushstring(L, r->text);
+    else
+        lua_pushnil(L);
+    lua_pushvalue(L, 1);
+    lua_call(L, 4, 0);
+    return 0;
+}
+
+static void on_reg_done(epode_register_t *reg, int status, epode_stanza_cond_t cond,
+                        const char *text, void *user)
+{
+    (void)reg;
+    reg_call_t r = {status, cond, text};
+    call_protected(user, reg_done_protected, &r, "register");
+}
+
+typedef struct fill_call {
+    epode_form_t *form;
+    int rc;
+} fill_call_t;
+
+/* Protected: fill(fields, client) with fields = { {var=, type=, label=,
+ * required=, value=, media = {uri, ...}}, ... }; it returns { var = value }
+ * (or nil/false to give up). */
+static int reg_fill_protected(lua_State *L)
+{
+    fill_call_t *f = lua_touserdata(L, 2);
+    lua_getiuservalue(L, 1, UV_REG_FILL);
+    if (!lua_isfunction(L, -1))
+        return 0;
+    size_t n = epode_form_field_count(f->form);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        const epode_form_field_t *fl = epode_form_field_at(f->form, i);
+        lua_createtable(L, 0, 6);
+        const char *v;
+        if ((v = epode_form_field_var(fl)))
+            lua_pushstring(L, v), lua_setfield(L, -2, "var");
+        if ((v = epode_form_field_type_name(fl)))
+            lua_pushstring(L, v), lua_setfield(L, -2, "type");
+        if ((v = epode_form_field_label(fl)))
+            lua_pushstring(L, v), lua_setfield(L, -2, "label");
+        if ((v = epode_form_field_value(fl)))
+            lua_pushstring(L, v), lua_setfield(L, -2, "value");
+        lua_pushboolean(L, epode_form_field_required(fl));
+        lua_setfield(L, -2, "required");
+        const epode_stanza_t *media = epode_form_field_media(fl);
+        if (media) {
+            lua_newtable(L);
+            int k = 1;
+            for (epode_stanza_t *u = epode_stanza_find_child(media, "uri", NULL); u;
+                 u = epode_stanza_find_next(u, "uri", NULL))
+                lua_pushstring(L, epode_stanza_get_text(u)), lua_rawseti(L, -2, k++);
+            lua_setfield(L, -2, "media");
+        }
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_pushvalue(L, 1);
+    lua_call(L, 2, 1);
+    if (!lua_istable(L, -1))
+        return 0; /* given up: rc stays CANCELED */
+    for (size_t i = 0; i < n; i++) {
+        epode_form_field_t *fl = epode_form_field_at(f->form, i);
+        const char *var = epode_form_field_var(fl);
+        if (!var || lua_getfield(L, -1, var) == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        const char *v = lua_tostring(L, -1);
+        if (!v || epode_form_field_set_value(fl, v) < 0)
+            return luaL_error(L, "register fill: the value for '%s' is not text a form can carry",
+                              var);
+        lua_pop(L, 1);
+    }
+    f->rc = 0;
+    return 0;
+}
+
+static int on_reg_fill(epode_register_t *reg, epode_form_t *form, void *user)
+{
+    (void)reg;
+    fill_call_t f = {form, EPODE_ECANCELED};
+    call_protected(user, reg_fill_protected, &f, "register fill");
+    return f.rc;
+}
+
+static client_t *reg_prepare(lua_State *L, const char *where, int done_idx)
+{
+    client_t *c = check_client(L, where);
+    luaL_checktype(L, done_idx, LUA_TFUNCTION);
+    int rc = 0;
+    if (!c->reg && (rc = epode_register_new(c->conn, &c->reg)) < 0)
+        raise_epode(L, where, rc);
+    return c;
+}
+
+/* Keeps done (and fill) for the request just started, or raises. */
+static int reg_started(lua_State *L, const char *where, int rc, int done_idx, int fill_idx)
+{
+    if (rc < 0)
+        return raise_epode(L, where, rc);
+    lua_pushvalue(L, done_idx);
+    lua_setiuservalue(L, 1, UV_ON_REGISTER);
+    if (fill_idx)
+        lua_pushvalue(L, fill_idx);
+    else
+        lua_pushnil(L);
+    lua_setiuservalue(L, 1, UV_REG_FILL);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* client:register(username, password, done [, fill]) on a client made with
+ * register = true, once "ready". */
+static int m_register(lua_State *L)
+{
+    const char *where = "client:register";
+    const char *user = check_cstr(L, 2), *password = check_cstr(L, 3);
+    client_t *c = reg_prepare(L, where, 4);
+    if (!lua_isnoneornil(L, 5))
+        luaL_checktype(L, 5, LUA_TFUNCTION);
+    int has_fill = lua_isfunction(L, 5);
+    int rc = epode_register_account(c->reg, user, password, has_fill ? on_reg_fill : NULL,
+                                    on_reg_done, c);
+    return reg_started(L, where, rc, 4, has_fill ? 5 : 0);
+}
+
+/* client:change_password(new, done [, old]) once logged in. */
+static int m_change_password(lua_State *L)
+{
+    const char *where = "client:change_password";
+    const char *new_pw = check_cstr(L, 2);
+    const char *old_pw = lua_isnoneornil(L, 4) ? NULL : check_cstr(L, 4);
+    client_t *c = reg_prepare(L, where, 3);
+    int rc = epode_register_change_password(c->reg, old_pw, new_pw, on_reg_done, c);
+    return reg_started(L, where, rc, 3, 0);
+}
+
+/* client:unregister(done) once logged in. */
+static int m_unregister(lua_State *L)
+{
+    const char *where = "client:unregister";
+    client_t *c = reg_prepare(L, where, 2);
+    int rc = epode_register_remove(c->reg, on_reg_done, c);
+    return reg_started(L, where, rc, 2, 0);
+}
+
+/* epode.register{ jid =, password =, server =, port =, ca_file =,
+ * direct_tls =, verbose =, fill = } -> true, or nil, condition, text.
+ * Blocking: runs its own client until the outcome. */
+static const char register_lua[] =
+    "local epode = ...\n"
+    "function epode.register(opts)\n"
+    "  if type(opts) ~= 'table' then error('epode.register: options table expected', 2) end\n"
+    "  local o, password, fill = {}, opts.password, opts.fill\n"
+    "  for k, v in pairs(opts) do if k ~= 'password' and k ~= 'fill' then o[k] = v end end\n"
+    "  o.register = true\n"
+    "  local user = type(o.jid) == 'string' and o.jid:match('^([^@/]+)@')\n"
+    "  if not user then error('epode.register: the JID needs a username (user@domain)', 2) end\n"
+    "  if type(password) ~= 'string' or password == '' then\n"
+    "    error('epode.register: option \\'password\\' is required (a string)', 2) end\n"
+    "  local c = epode.client(o)\n"
+    "  local ok, cond, text\n"
+    "  c:on_event(function(name, info, client)\n"
+    "    if name == 'ready' then\n"
+    "      client:register(user, password, function(success, condition, t)\n"
+    "        ok, cond, text = success, condition, t\n"
+    "        client:close()\n"
+    "      end, fill)\n"
+    "    end\n"
+    "  end)\n"
+    "  c:connect()\n"
+    "  local reason, rtext = c:run()\n"
+    "  if ok == nil then ok, cond, text = false, reason, rtext end\n"
+    "  if ok then return true end\n"
+    "  return nil, cond, text\n"
+    "end\n";
+
 static const luaL_Reg client_methods[] = {
     {"on_message", m_on_message},
     {"on_event", m_on_event},
@@ -1578,6 +1804,9 @@ static const luaL_Reg client_methods[] = {
     {"occupants", m_occupants},
     {"room", m_room},
     {"muc_nick_retry", m_muc_nick_retry},
+    {"register", m_register},
+    {"change_password", m_change_password},
+    {"unregister", m_unregister},
     {"close", m_close},
     {"stop", m_stop},
     {"run", m_run},
@@ -1645,5 +1874,10 @@ EPODE_API int luaopen_epode(lua_State *L)
     luaL_newlib(L, module_funcs);
     lua_pushstring(L, epode_version());
     lua_setfield(L, -2, "version");
+    if (luaL_loadbufferx(L, register_lua, sizeof register_lua - 1, "=epode.register", "t") !=
+        LUA_OK)
+        return lua_error(L);
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 0); /* defines epode.register */
     return 1;
 }

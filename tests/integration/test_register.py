@@ -166,3 +166,23 @@ def test_slixmpp_logs_in_to_the_account_epode_registered(reg_server, register_bi
     info = 'slixmpp exit %s\n%s\n%s' % (s.returncode, s.stdout, s.stderr[-3000:])
     assert s.returncode == 0, info
     assert s.stdout.split() == ['ready', iu.jid(reg_server, user)], info
+
+
+LUA = '/usr/bin/lua5.4'
+
+
+@pytest.mark.skipif(not os.access(LUA, os.X_OK), reason='lua5.4 is not installed')
+def test_lua_binding_registers_changes_and_removes(reg_server):
+    module_dir = os.path.join(iu.BUILD, 'bindings', 'lua')
+    if not os.path.exists(os.path.join(module_dir, 'epode.so')):
+        pytest.skip('the Lua module is not built')
+    user = fresh_user()
+    env = dict(os.environ, LUA_CPATH=os.path.join(module_dir, '?.so') + ';;')
+    r = subprocess.run([LUA, os.path.join(os.path.dirname(__file__), 'register_check.lua'),
+                        reg_server.host, str(reg_server.c2s_port), reg_server.ca_file,
+                        iu.jid(reg_server, user), 'lua-' + user],
+                       capture_output=True, text=True, timeout=120, env=env)
+    info = 'lua exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+    assert r.returncode == 0, info
+    assert "FAILED" not in r.stdout, info
+    assert r.stdout.count("\tok") == 7, info

@@ -306,7 +306,7 @@ int epode_register_submit(epode_register_t *r, unsigned timeout_ms, epode_regist
 /* Legacy fields of <query/> as a form of type form. */
 static int legacy_form(epode_register_t *r, const epode_stanza_t *q, epode_form_t **out)
 {
-    epode_form_t *f;
+    epode_form_t *f = NULL;
     int rc = epode_form_new(r->mem, EPODE_FORM_FORM, &f);
     for (epode_stanza_t *c = epode_stanza_first_child(q); rc == 0 && c; c = epode_stanza_next(c)) {
         const char *ns = epode_stanza_get_ns(c), *name = epode_stanza_get_name(c);

@@ -334,6 +334,8 @@ TEST(forms_out_of_memory_everywhere)
 /* A connection in registration mode over a scripted server, READY after
  * the pre-auth features (no TLS: cleartext explicitly allowed). */
 static int reg_login_features(scripted *s, int allow_cleartext, int *ready, const char *features);
+static int reg_login_mem(scripted *s, const epode_mem_t *mem, int allow_cleartext, int *ready,
+                         const char *features);
 
 static int reg_login(scripted *s, int allow_cleartext, int *ready)
 {
@@ -345,18 +347,28 @@ static int reg_login(scripted *s, int allow_cleartext, int *ready)
 
 static int reg_login_features(scripted *s, int allow_cleartext, int *ready, const char *features)
 {
+    return reg_login_mem(s, NULL, allow_cleartext, ready, features);
+}
+
+static int reg_login_mem(scripted *s, const epode_mem_t *mem, int allow_cleartext, int *ready,
+                         const char *features)
+{
     memset(s, 0, sizeof *s);
-    epode__transport *client;
-    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
+    epode__transport *client = NULL;
+    *ready = 0;
+    if (epode_global_init() < 0 || epode_ctx_new(mem, &s->ctx) < 0 ||
         epode_conn_new(s->ctx, &s->conn) < 0 ||
         epode_conn_set_jid(s->conn, "newbie@example.com") < 0 ||
         epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED) < 0 ||
         epode_conn_set_register(s->conn, 1, allow_cleartext) < 0 ||
         epode_conn_add_event_cb(s->conn, scripted__on_event, s, NULL) < 0 ||
         epode__memory_pair(NULL, &client, &s->server) < 0 ||
-        epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0 ||
-        epode__conn_start_over(s->conn, client) < 0)
+        epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0)
         return -1;
+    if (epode__conn_start_over(s->conn, client) < 0) {
+        epode__transport_free(client);
+        return -1;
+    }
     scripted_pump(s);
     char xml[1024];
     snprintf(xml, sizeof xml, SCRIPTED_HDR "<stream:features>%s</stream:features>", features);
@@ -844,6 +856,56 @@ TEST(register_free_order)
     answer(&s, next_iq(&s), "result", "");
     CHECK_INT(o.calls, 0);
     scripted_free(&s);
+}
+
+/* The whole account flow with every allocation failing in turn: a clean
+ * outcome (or a clean refusal to start) each time, nothing leaked. */
+TEST(register_every_failing_allocation)
+{
+    const char *features = "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>"
+                           "PLAIN</mechanism></mechanisms><register xmlns='http://jabber.org/"
+                           "features/iq-register'/>";
+    int completed = 0;
+    long fail = 0;
+    for (; fail < 20000 && !completed; fail++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        m.fail_at = fail;
+        scripted s;
+        int ready = 0;
+        outcome o = {.fill_value = "e@example.org"};
+        epode_register_t *reg = NULL;
+        int started = -1;
+        if (reg_login_mem(&s, &m.mem, 1, &ready, features) == 0 && ready &&
+            epode_register_new(s.conn, &reg) == 0)
+            started = epode_register_account(reg, "newbie", "pw", on_fill, on_done, &o);
+        if (started == 0) {
+            scripted_pump(&s);
+            epode_stanza_t *get = next_iq(&s);
+            if (get)
+                answer(&s, get, "result", "<query xmlns='jabber:iq:register'><username/>"
+                                          "<password/><email/></query>");
+            epode_stanza_t *set = next_iq(&s);
+            if (set)
+                answer(&s, set, "result", "");
+            CHECK(o.calls <= 1);
+            CHECK(o.status == 0 || o.status == EPODE_ENOMEM || o.status == EPODE_ECANCELED ||
+                  o.status == EPODE_EINVAL || o.calls == 0);
+        }
+        completed = m.calls <= fail; /* no allocation failed: the flow ran whole */
+        if (completed) {
+            CHECK_INT(o.calls, 1);
+            CHECK_INT(o.status, 0);
+            CHECK_INT(o.cond, EPODE_COND_NONE);
+        }
+        epode_register_free(reg);
+        scripted_free(&s);
+        if (m.live != 0)
+            printf("# leak with allocation %ld failing\n", fail);
+        CHECK_INT(m.live, 0);
+    }
+    CHECK(completed);
+    printf("# %ld allocation points failed in turn\n", fail - 1);
 }
 
 TEST(register_cond_text)

@@ -137,6 +137,17 @@ def test_register_login_change_remove(open_prosody):
         c = epode.Client(jid, pw, **srv.kwargs())
         await c.connect(timeout=20)
         assert c.bound_jid.startswith(jid + "/")
+        await c.disconnect()
+
+        # login=True: registered, then logged in on a new stream
+        jid2, pw2 = fresh(srv)
+        c2 = await epode.register(jid2, pw2, login=True, **srv.kwargs())
+        assert c2.is_ready and c2.bound_jid.startswith(jid2 + "/")
+        await c2.unregister()
+        await c2.wait_disconnected()
+
+        c = epode.Client(jid, pw, **srv.kwargs())
+        await c.connect(timeout=20)
         await c.change_password("new-" + pw)
         await c.disconnect()
 

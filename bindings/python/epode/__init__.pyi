@@ -250,9 +250,10 @@ async def register(jid: str, password: str, server: Optional[str] = ...,
                    direct_tls: bool = ..., *,
                    fill: Optional[Callable[[RegistrationForm], Optional[Awaitable[None]]]] = ...,
                    timeout: float = ..., allow_cleartext: bool = ...,
-                   context: Optional[Context] = ..., tls: Optional[str] = ...,
-                   verify: bool = ..., connect_timeout: Optional[float] = ...,
-                   login_timeout: Optional[float] = ...) -> None: ...
+                   login: bool = ..., context: Optional[Context] = ...,
+                   tls: Optional[str] = ..., verify: bool = ...,
+                   connect_timeout: Optional[float] = ...,
+                   login_timeout: Optional[float] = ...) -> Optional[Client]: ...
 
 # ---- the IM layer (epode/_im.py) -------------------------------------------
 

@@ -261,7 +261,7 @@ async def register_account(client: Any, username: str, password: str, fill: Opti
 async def register(jid: str, password: str, server: Optional[str] = None,
                    port: Optional[int] = None, ca_file: Optional[str] = None,
                    direct_tls: bool = False, *, fill: Optional[Fill] = None,
-                   timeout: float = 30.0, **options: Any) -> None:
+                   timeout: float = 30.0, login: bool = False, **options: Any) -> Any:
     """Creates the account ``jid`` (its localpart is the username) with
     ``password`` by in-band registration, then closes the connection; log
     in with an ``epode.Client`` afterwards. ``fill(form)`` (may be a
@@ -271,6 +271,8 @@ async def register(jid: str, password: str, server: Optional[str] = None,
     keyword options are Client's (``context``, ``tls``, ``verify``,
     ``connect_timeout``, ...); ``tls='disabled'`` also needs
     ``allow_cleartext=True``, as registration sends the password.
+    With ``login=True`` it then logs in with the new account on a new
+    stream and returns that connected ``epode.Client`` (else None).
 
     Raises ``epode.StanzaError`` for the server's refusal (``.condition``
     'conflict' — already registered, 'not-acceptable', 'not-allowed' —
@@ -289,6 +291,12 @@ async def register(jid: str, password: str, server: Optional[str] = None,
         await register_account(client, username, password, fill, timeout)
     finally:
         await client.disconnect()
+    if not login:
+        return None
+    options.pop("allow_cleartext", None)
+    user = Client(jid, password, server, port, ca_file, direct_tls, **options)
+    await user.connect(timeout)
+    return user
 
 
 async def change_password(client: Any, new_password: str, old_password: Optional[str] = None,

@@ -7,7 +7,7 @@ its man page does too; --version prints epode's version; bad usage exits
         TOOL_EXE TOOL_SRC [TOOL_EXE TOOL_SRC...]
 
 TOOL_* are the tools built on examples/common/cli.c (epode-send,
-epode-register).
+epode-register, epode-history).
 """
 import os
 import re
@@ -53,6 +53,9 @@ EXTRA_BAD_USAGE = {
                    ("no_message", ["--jid", "a@b", "--password-file", "/dev/null", "c@d"])],
     "epode-register": [("change_and_remove", ["--jid", "a@b", "--password-file", "/dev/null",
                                               "--remove", "--change-password", "/dev/null"])],
+    "epode-history": [("bad_max", ["--max", "0", "--jid", "a@b", "--password-file", "/dev/null"]),
+                      ("bad_since", ["--since", "yesterday", "--jid", "a@b",
+                                     "--password-file", "/dev/null"])],
 }
 
 for exe, src in tools:

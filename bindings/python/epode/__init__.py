@@ -44,6 +44,14 @@ from ._im import (Caps, Disco, DiscoField, DiscoForm, DiscoInfo, DiscoItem,  # n
 from . import _im  # noqa: E402
 __all__ += _im.__all__
 
+# The modern IM layer: client.blocking, client.mam, client.set_active(), and
+# builders for message features (the features themselves are Message
+# attributes).
+from ._modern import (Blocking, Mam, Page, correction, marker, reactions, reply,  # noqa: E402
+                      retraction)
+__all__ += ["Blocking", "Mam", "Page", "correction", "marker", "reactions", "reply",
+            "retraction"]
+
 # In-band registration (XEP-0077): epode.register(); client.change_password()
 # and client.unregister() are Client methods.
 from ._register import FormField, RegistrationForm, register  # noqa: E402

@@ -1,6 +1,7 @@
 # Type stubs for the epode package (the C extension epode._epode and the
 # pure-Python layer around it).
 from builtins import TimeoutError as _BuiltinTimeoutError
+import datetime as _datetime
 from asyncio import Future
 from typing import (Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, Optional, TypeVar,
                     Union, overload)
@@ -95,8 +96,32 @@ class Message(Stanza):
     subject: Optional[str]
     thread: Optional[str]
     from_bare: Optional[str]
+    # today's message features (epode/_modern.py, msgext.h)
+    timestamp: Optional[_datetime.datetime]
+    delay_from: Optional[str]
+    archive_id: Optional[str]
+    replace_id: Optional[str]
+    retract_id: Optional[str]
+    retracted: Optional[str]
+    reactions_to: Optional[str]
+    reactions: tuple[str, ...]
+    reply_to_id: Optional[str]
+    reply_to: Optional[str]
+    reply_body: Optional[str]
+    marker: Optional[str]
+    marker_id: Optional[str]
+    markable: bool
+    hints: frozenset[str]
+    occupant_id: Optional[str]
+    origin_id: Optional[str]
     def __init__(self, to: Optional[str] = ..., body: Optional[str] = ...,
                  type: Optional[str] = ..., id: Optional[str] = ...) -> None: ...
+    def same_sender(self, original_from: str, occupant_id: Optional[str] = ...,
+                    mode: Optional[str] = ...) -> bool: ...
+    def set_replace(self, id: str) -> Message: ...
+    def set_reply(self, id: str, to: Optional[str] = ...) -> Message: ...
+    def add_markable(self) -> Message: ...
+    def add_hints(self, *names: str) -> Message: ...
 
 class Presence(Stanza):
     type: str
@@ -169,6 +194,8 @@ class Client:
     disco: Disco
     caps: Caps
     muc: Muc
+    blocking: Blocking
+    mam: Mam
     bound_jid: Optional[str]
     is_ready: bool
     connection: Connection
@@ -217,6 +244,7 @@ class Client:
     async def unregister(self, timeout: float = ...) -> None: ...
     def run(self, timeout: Optional[float] = ...) -> None: ...
     def stop(self, status: Optional[str] = ...) -> None: ...
+    def set_active(self, active: bool) -> None: ...
 # ---- in-band registration (epode/_register.py) -------------------------------
 
 class FormField(NamedTuple):
@@ -447,3 +475,45 @@ class Muc(_IMHelper):
     def set_nick_retry(self, max_tries: int, suffix: Optional[str] = ...) -> None: ...
     def room(self, jid: str) -> Optional[Room]: ...
 
+
+# ---- the modern IM layer (epode/_modern.py) -----------------------------------
+
+_Time = Union[None, _datetime.datetime, float, int, str]
+
+def correction(to: str, body: str, replace_id: str, type: str = ...) -> Message: ...
+def retraction(to: str, id: str, type: str = ...) -> Message: ...
+def reactions(to: str, id: str, emojis: Iterable[str], type: str = ...) -> Message: ...
+def reply(to: str, body: str, reply_id: str, *, reply_to: Optional[str] = ...,
+          quote: Optional[str] = ..., type: str = ...) -> Message: ...
+def marker(to: str, id: str, marker: str = ..., type: str = ...,
+           thread: Optional[str] = ...) -> Message: ...
+
+class Blocking(_IMHelper):
+    blocked: tuple[str, ...]
+    received: bool
+    def on_change(self, fn: _F) -> _F: ...
+    def remove_handler(self, fn: Callable[..., Any]) -> None: ...
+    def block(self, jids: Union[str, Iterable[str]], *, callback: Optional[_Done] = ...) -> Any: ...
+    def unblock(self, jids: Union[str, Iterable[str]], *,
+                callback: Optional[_Done] = ...) -> Any: ...
+    def unblock_all(self, *, callback: Optional[_Done] = ...) -> Any: ...
+    def list(self, *, callback: Optional[_Done] = ...) -> Any: ...
+    def is_blocked(self, jid: str) -> bool: ...
+    def __contains__(self, jid: object) -> bool: ...
+
+class Page(NamedTuple):
+    messages: list[Message]
+    first: Optional[str]
+    last: Optional[str]
+    complete: bool
+    total: Optional[int]
+
+class Mam(_IMHelper):
+    def page(self, with_: Optional[str] = ..., start: _Time = ..., end: _Time = ...,
+             max: int = ..., *, after: Optional[str] = ..., before: Optional[str] = ...,
+             archive: Optional[str] = ..., callback: Optional[_Done] = ...) -> Any: ...
+    async def fetch(self, with_: Optional[str] = ..., start: _Time = ..., end: _Time = ...,
+                    max: int = ..., *, archive: Optional[str] = ..., after: Optional[str] = ...,
+                    before: Optional[str] = ..., page_size: int = ...) -> list[Message]: ...
+    def catch_up(self, last_id: Optional[str], page_size: int = ..., *,
+                 callback: Optional[_Done] = ...) -> Any: ...

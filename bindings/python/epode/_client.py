@@ -514,6 +514,28 @@ class Client:
         from ._im import Muc
         return self._im_helper("_im_muc", lambda: Muc(self))
 
+    @property
+    def blocking(self) -> "Blocking":
+        """The blocklist (epode.Blocking, XEP-0191): block(), unblock(),
+        list(); fetched at every login."""
+        from ._modern import Blocking
+        return self._im_helper("_im_blocking", lambda: Blocking(self))
+
+    @property
+    def mam(self) -> "Mam":
+        """The message archive (epode.Mam, XEP-0313): fetch(), page(),
+        catch_up()."""
+        from ._modern import Mam
+        return self._im_helper("_im_mam", lambda: Mam(self))
+
+    def set_active(self, active: bool) -> None:
+        """Client State Indication (XEP-0352): tell the server whether a
+        user is looking (True) or not (False: it may hold back what is not
+        urgent). Sent only when the server offers it; remembered across
+        reconnects. Callable before connect()."""
+        csi = self._im_helper("_im_csi", lambda: _epode.Csi(self._conn))
+        csi.set_active(bool(active))
+
 
 def _make_error(code: int, message: str) -> Error:
     err = Error(message)

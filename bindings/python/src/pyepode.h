@@ -124,6 +124,9 @@ extern PyTypeObject ConnectionType;
 int pyepode_conn_init_types(PyObject *module);
 /* The IM helpers (im.c): Roster, PresenceTracker, Disco, Caps, Muc. */
 int pyepode_im_init_types(PyObject *module);
+/* The modern IM layer (modern.c): message features on epode.Message, and
+ * Blocking, Mam, Csi. After pyepode_stanza_init_types(). */
+int pyepode_modern_init(PyObject *module);
 
 /* Calls `cb(*args)` for epode, reporting (not propagating) an exception
  * to `owner`; a returned coroutine is handed to owner's spawn hook.

@@ -186,3 +186,80 @@ def test_lua_binding_registers_changes_and_removes(reg_server):
     assert r.returncode == 0, info
     assert "FAILED" not in r.stdout, info
     assert r.stdout.count("\tok") == 7, info
+
+
+# ---- a CAPTCHA-protected registration (ejabberd's captcha_cmd) ---------------
+
+CAPTCHA_SCRIPT = '''#!/bin/sh
+# the test's CAPTCHA: remembers the challenge text, draws a 1x1 PNG
+printf '%%s\\n' "$1" >> %(texts)s
+printf 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==' | base64 -d
+'''
+
+
+@pytest.fixture(scope='module')
+def captcha_ejabberd(pki, tmp_path_factory):
+    d = tmp_path_factory.mktemp('captcha')
+    texts = d / 'texts'
+    texts.write_text('')
+    script = d / 'captcha.sh'
+    script.write_text(CAPTCHA_SCRIPT % {'texts': str(texts)})
+    script.chmod(0o755)
+    srv = iu.start_server('ejabberd', pki, allow_registration=True, config={
+        'captcha_cmd': str(script),
+        'modules': {'mod_register': {'captcha_protected': True}}})
+    srv.captcha_texts = str(texts)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_captcha_registration(captcha_ejabberd, register_bin, bins, tmp_path):
+    srv = captcha_ejabberd
+    module_dir = os.path.join(iu.BUILD, 'bindings', 'lua')
+    have_lua = os.access(LUA, os.X_OK) and os.path.exists(os.path.join(module_dir, 'epode.so'))
+    # the command-line tool without a terminal names what it cannot answer
+    user = fresh_user()
+    pw = iu.write_password_file(tmp_path, user, 'cap-' + user)
+    r, info = run_register(register_bin, srv, user, pw)
+    assert r.returncode == 1, info
+    assert "the server also asks for 'ocr'" in r.stderr, info
+    if have_lua:
+        env = dict(os.environ, LUA_CPATH=os.path.join(module_dir, '?.so') + ';;')
+        script = os.path.join(os.path.dirname(__file__), 'register_captcha.lua')
+        base = [LUA, script, srv.host, str(srv.c2s_port), srv.ca_file]
+        # a wrong answer is refused with the server's condition
+        r = subprocess.run(base + [iu.jid(srv, user), 'cap-' + user, srv.captcha_texts, 'wrong'],
+                           capture_output=True, text=True, timeout=120, env=env)
+        info = 'lua exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+        assert r.returncode == 1 and r.stdout.startswith('failed\t'), info
+        assert r.stdout.split('\t')[1] in ('not-acceptable', 'bad-request', 'not-allowed'), info
+        # the right one registers (the C helper's fill callback, media seen)
+        r = subprocess.run(base + [iu.jid(srv, user), 'cap-' + user, srv.captcha_texts],
+                           capture_output=True, text=True, timeout=120, env=env)
+        info = 'lua exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+        assert r.returncode == 0 and r.stdout.split() == ['ok', 'media'], info
+        iu.assert_logged_in(login(bins, srv, user, 'cap-' + user), srv, user=user)
+    # and through the Python binding's fill=
+    py_dir = os.path.join(iu.BUILD, 'bindings', 'python')
+    if os.path.exists(os.path.join(py_dir, 'epode')):
+        user2 = fresh_user()
+        code = textwrap.dedent('''
+            import asyncio, sys, epode
+            host, port, ca, jid, pw, texts = sys.argv[1:7]
+            def fill(form):
+                ocr = form.field("ocr")
+                assert ocr is not None and ocr.media is not None
+                form["ocr"] = open(texts).read().split()[-1]
+            asyncio.run(epode.register(jid, pw, server=host, port=int(port), ca_file=ca,
+                                       fill=fill))
+            print("ok")
+        ''')
+        r = subprocess.run([PYTHON, '-c', code, srv.host, str(srv.c2s_port), srv.ca_file,
+                            iu.jid(srv, user2), 'cap-' + user2, srv.captcha_texts],
+                           capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONPATH=py_dir))
+        info = 'python exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+        assert r.returncode == 0 and r.stdout.strip() == 'ok', info
+        iu.assert_logged_in(login(bins, srv, user2, 'cap-' + user2), srv, user=user2)

@@ -183,7 +183,8 @@ EPODE_API int epode_register_remove(epode_register_t *reg, epode_register_cb cb,
 
 /**
  * A short English phrase for a registration error condition as XEP-0077
- * uses it ("already registered" for conflict, "registration closed" for
+ * uses it ("already registered" for conflict, "registration not allowed
+ * (closed, or a check such as a CAPTCHA failed)" for
  * not-allowed, "required information missing or not acceptable" for
  * not-acceptable…); the RFC 6120 name for the others; NULL for
  * EPODE_COND_NONE. Static storage.

@@ -637,7 +637,7 @@ const char *epode_register_cond_text(epode_stanza_cond_t cond)
     case EPODE_COND_NOT_ACCEPTABLE:
         return "required information missing or not acceptable";
     case EPODE_COND_NOT_ALLOWED:
-        return "registration closed";
+        return "registration not allowed (closed, or a check such as a CAPTCHA failed)";
     case EPODE_COND_BAD_REQUEST:
         return "bad request (a required field is missing)";
     case EPODE_COND_FORBIDDEN:

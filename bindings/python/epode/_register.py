@@ -32,7 +32,7 @@ LEGACY_FIELDS = ("username", "nick", "password", "name", "first", "last", "email
 COND_TEXT = {
     "conflict": "already registered",
     "not-acceptable": "required information missing or not acceptable",
-    "not-allowed": "registration closed",
+    "not-allowed": "registration not allowed (closed, or a check such as a CAPTCHA failed)",
     "bad-request": "bad request (a required field is missing)",
     "forbidden": "forbidden",
     "not-authorized": "not authorized",

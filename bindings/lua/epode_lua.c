@@ -42,6 +42,11 @@
  *        { var = value } for the fields the server still wants ({var=,
  *        type=, label=, required=, value=, media={uri...}}), nil gives up
  *
+ * Message features, blocking, client state and the archive: see
+ * epode_lua_modern.c (msg.replace_id, .reactions, .reply_body, ...;
+ * epode.reactions(...) and friends; c:block(jid [, done]), c:blocklist(),
+ * c:set_active(bool), c:mam_fetch({with=, start=, max=...}, fn)).
+ *
  * Stanzas (userdata "epode.stanza": an element plus a reference on its
  * tree, so any element keeps the whole tree alive):
  *   epode.stanza(name [, ns] [, attrs]);  epode.parse("<xml/>")
@@ -96,7 +101,8 @@ enum {
     UV_ON_MUC,
     UV_ON_REGISTER, /* the pending registration request's callback */
     UV_REG_FILL,    /* ...and its form-filling function */
-    UV_COUNT = UV_REG_FILL
+    UV_MODERN,      /* blocking handler and pending requests (epode_lua_modern.c) */
+    UV_COUNT = UV_MODERN
 };
 
 typedef struct client {
@@ -105,6 +111,10 @@ typedef struct client {
     epode_messaging_t *msgs;
     epode_muc_t *muc; /* made on first use (join, on_muc) */
     epode_register_t *reg; /* made on first use (register, change_password, unregister) */
+    epode_blocking_t *blocking; /* these three: made on first use (epode_lua_modern.c) */
+    epode_csi_t *csi;
+    epode_mam_t *mam;
+    lua_Integer next_req;  /* ids of pending requests in the UV_MODERN table */
     lua_State *L;  /* the state running the loop, only while in_loop */
     int self;      /* the userdata's absolute stack index in L, while in_loop */
     int in_loop;   /* inside run() or step() */
@@ -171,6 +181,12 @@ static void client_release(client_t *c)
 {
     epode_register_free(c->reg);
     c->reg = NULL;
+    epode_blocking_free(c->blocking); /* pending requests are told nothing (not in the loop) */
+    c->blocking = NULL;
+    epode_mam_free(c->mam);
+    c->mam = NULL;
+    epode_csi_free(c->csi);
+    c->csi = NULL;
     epode_muc_free(c->muc);
     c->muc = NULL;
     epode_messaging_free(c->msgs);
@@ -751,6 +767,8 @@ static void call_protected(client_t *c, lua_CFunction fn, void *data, const char
     lua_settop(L, top);
 }
 
+static void push_message_features(lua_State *L, const epode_message_t *m);
+
 typedef struct message_call {
     client_t *c;
     const epode_message_t *m;
@@ -771,6 +789,7 @@ static int message_protected(lua_State *L)
     set_field_str(L, "id", epode_message_id(m));
     set_field_str(L, "subject", epode_message_subject(m, NULL));
     set_field_str(L, "thread", epode_message_thread(m));
+    push_message_features(L, m);
     if (epode_message_error(m, NULL, NULL) != EPODE_COND_NONE) {
         const char *text = NULL;
         epode_stanza_cond_t cond = epode_message_error(m, NULL, &text);
@@ -1786,6 +1805,9 @@ static const char register_lua[] =
     "  return nil, cond, text\n"
     "end\n";
 
+/* The modern IM layer: message features, blocking, CSI, archive queries. */
+#include "epode_lua_modern.c"
+
 static const luaL_Reg client_methods[] = {
     {"on_message", m_on_message},
     {"on_event", m_on_event},
@@ -1807,6 +1829,14 @@ static const luaL_Reg client_methods[] = {
     {"register", m_register},
     {"change_password", m_change_password},
     {"unregister", m_unregister},
+    {"block", m_block},
+    {"unblock", m_unblock},
+    {"unblock_all", m_unblock_all},
+    {"fetch_blocklist", m_fetch_blocklist},
+    {"blocklist", m_blocklist},
+    {"on_blocking", m_on_blocking},
+    {"set_active", m_set_active},
+    {"mam_fetch", m_mam_fetch},
     {"close", m_close},
     {"stop", m_stop},
     {"run", m_run},
@@ -1822,6 +1852,12 @@ static const luaL_Reg module_funcs[] = {
     {"client", l_client},
     {"stanza", l_stanza},
     {"parse", l_parse},
+    {"same_sender", l_same_sender},
+    {"correction", l_correction},
+    {"retraction", l_retraction},
+    {"reactions", l_reactions},
+    {"reply", l_reply},
+    {"marker", l_marker},
     {NULL, NULL},
 };
 

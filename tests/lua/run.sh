@@ -35,7 +35,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 /usr/bin/python3 "$ROOT/tests/servers/xmppservers.py" run prosody \
-    --user alice:pw1 --user bob:pw2 --no-stdin --info-file "$INFO" \
+    --user alice:pw1 --user bob:pw2 --module mam --module blocklist --module csi \
+    --no-stdin --info-file "$INFO" \
     >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER_PID=$!
 
@@ -73,6 +74,7 @@ export LUA_CPATH="$MODULE_DIR/?.so;;"
 export LUA_CPATH_5_4="$LUA_CPATH"
 cd "$ROOT"
 # EPODE_LUA_WRAPPER runs the interpreter under a tool, e.g. "valgrind -q".
-${EPODE_LUA_WRAPPER:-} lua5.4 "$(command -v busted)" -o TAP tests/lua/epode_spec.lua
+${EPODE_LUA_WRAPPER:-} lua5.4 "$(command -v busted)" -o TAP tests/lua/epode_spec.lua \
+    tests/lua/modern_spec.lua
 status=$?
 exit $status

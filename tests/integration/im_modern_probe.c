@@ -19,6 +19,10 @@
  *   STAMP FROM BODY"), asks the last page backwards ("mam last ..."),
  *   catches up from the second id ("mam catchup BODY") and asks a future
  *   time range ("mam future results=0").
+ * mam-room: A joins --room (a new room: unlocked as an instant room),
+ *   sends three groupchat messages and, once they are echoed, asks the
+ *   room's archive ("room ID STAMP FROM BODY"); then a correction of the
+ *   first is checked against its sender ("room same=1").
  * Ends with "OK" (exit 0) or "FAILED reason" (exit 1). */
 #include <epode.h>
 
@@ -39,6 +43,9 @@ typedef struct probe {
     epode_blocking_t *blocking;
     epode_csi_t *csi;
     epode_mam_t *mam;
+    epode_muc_t *muc;
+    const char *room;
+    char room_from[512];
     int started, step, got;
     char orig_from[512], orig_id[128];
     char ids[64][128];
@@ -353,6 +360,74 @@ static int on_count(epode_conn_t *conn, const epode_message_t *m, void *user)
     return EPODE_PASS;
 }
 
+/* ---- room archive ------------------------------------------------------------ */
+
+static void on_room_result(epode_mam_t *mam, const epode_message_t *m, void *user)
+{
+    (void)mam, (void)user;
+    char stamp[EPODE_TIME_BUFSIZE] = "-";
+    long long ms;
+    if (epode_message_delay(m, &ms, NULL, NULL) == 0)
+        epode_time_format(ms, stamp, sizeof stamp);
+    printf("room %s %s %s %s\n", nz(epode_message_archive_id(m)), stamp, nz(epode_message_from(m)),
+           nz(epode_message_body(m, NULL)));
+    if (!P.room_from[0] && epode_message_from(m))
+        snprintf(P.room_from, sizeof P.room_from, "%s", epode_message_from(m));
+    fflush(stdout);
+}
+
+static void on_room_done(epode_mam_t *mam, int status, epode_stanza_cond_t cond, const char *first,
+                         const char *last, int complete, long count, size_t results, void *user)
+{
+    (void)mam, (void)user, (void)first, (void)last, (void)count;
+    printf("room page status=%d cond=%s results=%zu complete=%d\n", status,
+           nz(epode_stanza_cond_name(cond)), results, complete);
+    fflush(stdout);
+    if (status < 0 || cond != EPODE_COND_NONE || results < 3) {
+        finish(1, "the room archive query failed");
+        return;
+    }
+    /* a correction from the same occupant, checked as a receiver would */
+    char xml[1024];
+    snprintf(xml, sizeof xml, "<message xmlns='jabber:client' from='%s' type='groupchat'><body>x"
+             "</body><replace xmlns='urn:xmpp:message-correct:0' id='r1'/></message>", P.room_from);
+    epode_stanza_t *st;
+    epode_message_t *v;
+    if (epode_stanza_from_text(NULL, xml, (size_t)-1, &st, NULL) == 0) {
+        if (epode_message_view_new(NULL, st, &v) == 0) {
+            printf("room same=%d\n", epode_message_same_sender(v, P.room_from, NULL,
+                                                                EPODE_SENDER_AUTO));
+            epode_message_view_free(v);
+        }
+        epode_stanza_unref(st);
+    }
+    finish(0, "");
+}
+
+static void on_muc(epode_conn_t *conn, const epode_muc_event_t *ev, void *user)
+{
+    (void)conn, (void)user;
+    if (ev->type == EPODE_MUC_JOINED) {
+        printf("room joined created=%d\n", ev->created);
+        fflush(stdout);
+        for (int i = 1; i <= 3; i++) {
+            char body[64];
+            snprintf(body, sizeof body, "room archived %d", i);
+            epode_muc_send(ev->room, body);
+        }
+    } else if (ev->type == EPODE_MUC_MESSAGE && ev->is_self && !ev->is_history) {
+        if (++P.got == 3) {
+            epode_mam_query_t *q;
+            if (epode_mam_query_new(NULL, &q) < 0 || epode_mam_query_set_archive(q, P.room) < 0 ||
+                epode_mam_fetch(P.mam, q, on_room_result, on_room_done, NULL, NULL) < 0)
+                finish(1, "could not ask the room archive");
+            epode_mam_query_free(q);
+        }
+    } else if (ev->type == EPODE_MUC_ERROR && ev->fatal) {
+        finish(1, "could not join the room");
+    }
+}
+
 /* ---- the scenario ----------------------------------------------------------- */
 
 static int on_tick(epode_conn_t *conn, void *user)
@@ -464,12 +539,14 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--password2")) pw2 = v;
         else if (!strcmp(k, "--mode")) P.mode = v;
         else if (!strcmp(k, "--count")) P.count = atol(v);
+        else if (!strcmp(k, "--room")) P.room = v;
         else {
             fprintf(stderr, "im_modern_probe: unknown option %s\n", k);
             return 64;
         }
     }
-    int two = strcmp(P.mode, "recv") != 0 && strcmp(P.mode, "csi") != 0;
+    int two = strcmp(P.mode, "recv") != 0 && strcmp(P.mode, "csi") != 0 &&
+              strcmp(P.mode, "mam-room") != 0;
     if (!jid1 || !pw1 || (two && (!jid2 || !pw2))) {
         fprintf(stderr, "im_modern_probe: need --jid1 --password1 (--jid2 --password2)\n");
         return 64;
@@ -506,8 +583,14 @@ int main(int argc, char **argv)
         rc = epode_mam_new(P.conn[A], &P.mam);
         if (rc == 0)
             rc = epode_messaging_handler_add(P.msg[A], "chat", on_count, NULL, NULL);
+    } else if (!strcmp(P.mode, "mam-room") && P.room) {
+        rc = epode_mam_new(P.conn[A], &P.mam);
+        if (rc == 0)
+            rc = epode_muc_new(P.conn[A], on_muc, NULL, &P.muc);
+        if (rc == 0)
+            rc = epode_muc_join(P.muc, P.room, "alice", NULL, 0, -1, NULL);
     } else {
-        fprintf(stderr, "im_modern_probe: unknown mode %s\n", P.mode);
+        fprintf(stderr, "im_modern_probe: unknown mode %s (mam-room needs --room)\n", P.mode);
         return 64;
     }
     if (rc == 0)
@@ -525,6 +608,7 @@ int main(int argc, char **argv)
     epode_blocking_free(P.blocking);
     epode_csi_free(P.csi);
     epode_mam_free(P.mam);
+    epode_muc_free(P.muc);
     for (int i = 0; i < N; i++) {
         epode_messaging_free(P.msg[i]);
         epode_conn_free(P.conn[i]);

@@ -135,6 +135,24 @@ def test_mam_paging_catch_up_and_future(server):
     assert out[-1] == 'OK', info
 
 
+def test_mam_room_archive(server):
+    (a,) = fresh_accounts(server, 'ra')
+    room = 'arch-%s@%s' % (uuid.uuid4().hex[:8], server.muc_domain)
+    argv = [probe_exe(), '--server', server.host, '--port', str(server.c2s_port), '--ca-file',
+            server.ca_file, '--jid1', jid(server, a), '--password1', USERS[a], '--mode',
+            'mam-room', '--room', room]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=45)
+    info = 'exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+    assert r.returncode == 0, info
+    rows = [l.split(' ', 4) for l in r.stdout.splitlines()
+            if l.startswith('room ') and l.split(' ')[1] not in ('joined', 'page', 'same=1')]
+    bodies = [row[4] for row in rows]
+    assert bodies[-3:] == ['room archived 1', 'room archived 2', 'room archived 3'], info
+    assert all(row[3] == '%s/alice' % room for row in rows[-3:]), info   # the occupant JID
+    assert all(row[2].endswith('Z') for row in rows[-3:]), info
+    assert 'room same=1' in r.stdout.splitlines(), info
+
+
 def test_epode_history_prints_the_archive(server, tmp_path):
     a, c = fresh_accounts(server, 'ha', 'hc')
     r, info = run_probe(server, 'mam', a, c, count=3)

@@ -71,6 +71,8 @@ for exe, src in tools:
     man = man_text(tool + ".1")
     missing = sorted(o for o in opts if not re.search(re.escape(o) + r"(?![a-z-])", man))
     check(f"{t}_man_page_lists_every_option", not missing, missing)
+    check(f"{t}_man_page_names_this_version", f'"epode {version}"' in man.splitlines()[1],
+          man.splitlines()[1])
     rc, out, err = run(exe, "--version")
     check(f"{t}_version", rc == 0 and out == f"{tool} (epode {version})\n", (rc, out))
     for name, argv in BAD_USAGE + EXTRA_BAD_USAGE.get(tool, []):
@@ -89,6 +91,8 @@ check("stanza_dump_help_lists_every_option", not missing, missing)
 man = man_text("stanza-dump.1")
 missing = sorted(o for o in dump_opts if not re.search(re.escape(o) + r"(?![a-z-])", man))
 check("stanza_dump_man_page_lists_every_option", not missing, missing)
+check("stanza_dump_man_page_names_this_version", f'"epode {version}"' in man.splitlines()[1],
+      man.splitlines()[1])
 rc, out, err = run(dump_exe, "--version")
 check("stanza_dump_version", rc == 0 and out == f"stanza-dump (epode {version})\n", (rc, out))
 rc, out, err = run(dump_exe, "extra")

@@ -16,77 +16,35 @@ _names = itertools.count()
 
 # ---- without a server ----------------------------------------------------------
 
-def test_legacy_fields_become_a_form():
-    iq = epode.Stanza.parse("<iq xmlns='jabber:client' type='result' id='1'>"
-                            "<query xmlns='jabber:iq:register'><instructions>Pick</instructions>"
-                            "<username/><password/><email/><key>k</key><bogus/></query></iq>")
-    form = _register._parse(iq)
-    assert not form.data_form
-    assert [f.var for f in form.fields] == ["username", "password", "email", "key"]
-    assert form.instructions == "Pick"
+def _form(*fields):
+    f = epode.RegistrationForm()
+    f.fields = [epode.FormField(*x) for x in fields]
+    return f
+
+
+def test_registration_form_values():
+    form = _form(("username", "text-single", None, True, [], [], None),
+                 ("password", "text-private", None, True, [], [], None),
+                 ("email", "text-single", "E-mail", True, [], [], None),
+                 (None, "fixed", None, False, ["Hello"], [], None),
+                 ("key", "hidden", None, False, ["k"], [], None))
     assert form.missing() == ["username", "password", "email"]
     form["username"] = "u"
     form["password"] = "p"
-    assert form.missing() == ["email"]
+    assert form.missing() == ["email"] and form["username"] == "u"
+    assert "email" in form and "nope" not in form
     with pytest.raises(KeyError):
         form["nope"] = "x"
     with pytest.raises(TypeError):
         form["email"] = 3
-    form["email"] = "e@example.org"
-    _, q = _register._query("set")
-    _register._fill_query(q, form)
-    assert q.find_text("username") == "u" and q.find_text("key") == "k"
-    assert q.find("bogus") is None
+    form["email"] = ["a@example.org"]
+    assert form.field("email").value == "a@example.org" and form.missing() == []
 
 
-def test_data_form_with_captcha():
-    iq = epode.Stanza.parse(
-        "<iq xmlns='jabber:client' type='result' id='1'><query xmlns='jabber:iq:register'>"
-        "<x xmlns='jabber:x:data' type='form'><title>T</title>"
-        "<field type='hidden' var='FORM_TYPE'><value>urn:xmpp:captcha</value></field>"
-        "<field type='fixed'><value>Hello</value></field>"
-        "<field var='username'><required/></field>"
-        "<field var='password' type='text-private'><required/></field>"
-        "<field var='ocr' label='Text'><required/><media xmlns='urn:xmpp:media-element'>"
-        "<uri type='image/png'>cid:x@bob.xmpp.org</uri></media></field>"
-        "<field var='lang' type='list-single'><option label='E'><value>en</value></option></field>"
-        "</x></query><data xmlns='urn:xmpp:bob' cid='x@bob.xmpp.org'>AAAA</data></iq>")
-    form = _register._parse(iq)
-    assert form.data_form and form.form_type == "urn:xmpp:captcha" and form.title == "T"
-    ocr = form.field("ocr")
-    assert ocr.label == "Text" and ocr.media is not None
-    assert ocr.media.find_text("uri") == "cid:x@bob.xmpp.org"
-    assert form.field("lang").options == [("E", "en")]
-    assert form.answer.find("data", "urn:xmpp:bob").text == "AAAA"
-    form["username"], form["password"], form["ocr"] = "u", "p", "abc"
-    _, q = _register._query("set")
-    _register._fill_query(q, form)
-    x = q.find("x", "jabber:x:data")
-    assert x["type"] == "submit"
-    fields = {f["var"]: [v.text for v in f.find_all("value")] for f in x.find_all("field")}
-    assert fields == {"FORM_TYPE": ["urn:xmpp:captcha"], "username": ["u"], "password": ["p"],
-                      "ocr": ["abc"], "lang": []}
-    assert "label" not in x.to_xml() and "Hello" not in x.to_xml()
-
-
-def test_hostile_forms():
-    bad = [
-        "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='form'>"
-        "<field type='text-single'/></x></query>",
-        "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='form'>"
-        "<field var='a'/><field var='a'/></x></query>",
-        "<nothing xmlns='urn:x'/>",
-    ]
-    for body in bad:
-        iq = epode.Stanza.parse("<iq xmlns='jabber:client' type='result' id='1'>%s</iq>" % body)
-        with pytest.raises(epode.Error) as ei:
-            _register._parse(iq)
-        assert ei.value.name == "EPROTOCOL"
-    big = "".join("<field var='f%d'/>" % i for i in range(10000))
-    iq = epode.Stanza.parse("<iq xmlns='jabber:client' type='result' id='1'><query xmlns='"
-                            "jabber:iq:register'><x xmlns='jabber:x:data' type='form'>%s</x>"
-                            "</query></iq>" % big)
-    assert len(_register._parse(iq).fields) == 10000
+def test_conditions_read_as_phrases():
+    assert _register.cond_text("conflict") == "already registered"
+    assert _register.cond_text("not-allowed").startswith("registration not allowed")
+    assert _register.cond_text("gone") == "gone"
 
 
 def test_register_needs_a_username():
@@ -94,11 +52,21 @@ def test_register_needs_a_username():
         asyncio.run(epode.register("example.org", "pw"))
 
 
-def test_refusals_read_as_conditions():
-    e = _register._refusal(epode.StanzaError("conflict"))
-    assert e.condition == "conflict" and str(e) == "conflict: already registered"
-    e = _register._refusal(epode.StanzaError("not-acceptable", "weak password"))
-    assert str(e) == "not-acceptable: weak password"
+def test_the_helper_needs_a_connection():
+    with pytest.raises(TypeError):
+        epode._epode.Register("not a connection")
+    ctx = epode.Context()
+    conn = epode.Connection(ctx, "a@example.org", None)
+    reg = epode._epode.Register(conn)
+    assert reg.form() is None
+    with pytest.raises(KeyError):
+        reg.set_value("username", "x")
+    with pytest.raises(epode.Error) as ei:
+        reg.fetch(lambda *a: None)
+    assert ei.value.name == "ESTATE"  # not connected
+    with pytest.raises(TypeError):
+        reg.fetch(42)
+    del reg
 
 
 # ---- against Prosody -------------------------------------------------------------

@@ -4,10 +4,12 @@ and ``await client.unregister()`` manage a logged-in one.
 
 The stream of a registration stops after TLS, before logging in (the C
 connection's registration mode, ``Connection.configure(register=True)``:
-never without TLS unless asked with 'cleartext'); the IQs are the same the
-C helper (epode/register.h) sends. Refusals raise ``epode.StanzaError``
+never without TLS unless asked with 'cleartext'); the requests are the C
+helper's (epode/register.h, as ``_epode.Register``), turned into
+awaitables here, with the form handed to Python so ``fill`` may be a
+coroutine (a human solving a CAPTCHA). Refusals raise ``epode.StanzaError``
 whose ``.condition`` is the server's ("conflict", "not-acceptable",
-"not-allowed" — registration closed, ...)."""
+"not-allowed" — registration closed or refused, ...)."""
 
 from __future__ import annotations
 
@@ -15,32 +17,8 @@ import inspect
 from typing import Any, Awaitable, Callable, NamedTuple, Optional, Union
 
 from . import _epode
-from ._epode import Error, Iq, Stanza, StanzaError
-
-NS_REGISTER = "jabber:iq:register"
-NS_REGISTER_FEATURE = "http://jabber.org/features/iq-register"
-NS_DATA = "jabber:x:data"
-NS_OOB = "jabber:x:oob"
-NS_MEDIA = "urn:xmpp:media-element"
-
-#: legacy fields XEP-0077 lists (besides instructions, registered, remove)
-LEGACY_FIELDS = ("username", "nick", "password", "name", "first", "last", "email", "address",
-                 "city", "state", "zip", "phone", "url", "date", "misc", "text", "key")
-
-#: short phrases for the conditions a registration meets (as the C
-#: epode_register_cond_text())
-COND_TEXT = {
-    "conflict": "already registered",
-    "not-acceptable": "required information missing or not acceptable",
-    "not-allowed": "registration not allowed (closed, or a check such as a CAPTCHA failed)",
-    "bad-request": "bad request (a required field is missing)",
-    "forbidden": "forbidden",
-    "not-authorized": "not authorized",
-    "resource-constraint": "too many registrations: try again later",
-    "service-unavailable": "in-band registration is not offered",
-    "feature-not-implemented": "in-band registration is not implemented",
-}
-
+from ._epode import Error, Stanza, StanzaError
+from ._loop import bind_to_running_loop
 
 class FormField(NamedTuple):
     """One field of a registration form. ``values`` is a list (the one
@@ -109,62 +87,12 @@ class RegistrationForm:
                                                    [f.var for f in self.fields])
 
 
-def _parse_data_form(x: Stanza, form: RegistrationForm) -> None:
-    form.data_form = True
-    form.title = x.find_text("title", NS_DATA)
-    instr = [i.text for i in x.find_all("instructions", NS_DATA)]
-    if instr:
-        form.instructions = "\n".join(instr)
-    seen = set()
-    for f in x.find_all("field", NS_DATA):
-        var = f.get("var")
-        ftype = f.get("type") or "text-single"
-        if var is None and ftype != "fixed":
-            raise _protocol("the server's registration form has a field without var")
-        if var is not None:
-            if var in seen:
-                raise _protocol("the server's registration form names %r twice" % var)
-            seen.add(var)
-        options = []
-        for o in f.find_all("option", NS_DATA):
-            v = o.find_text("value", NS_DATA)
-            if v is not None:
-                options.append((o.get("label"), v))
-        form.fields.append(FormField(
-            var, ftype, f.get("label"), f.find("required", NS_DATA) is not None,
-            [v.text for v in f.find_all("value", NS_DATA)], options, f.find("media", NS_MEDIA)))
-        if var == "FORM_TYPE" and ftype == "hidden":
-            form.form_type = form.fields[-1].value
-
-
-def _parse(answer: Stanza) -> RegistrationForm:
-    q = answer.find("query", NS_REGISTER)
-    if q is None:
-        raise _protocol("the server's answer carries no registration query")
-    form = RegistrationForm()
-    form.answer = answer
-    x = q.find("x", NS_DATA)
-    if x is not None:
-        _parse_data_form(x, form)
-    else:
-        for c in q:
-            if c.ns == NS_REGISTER and c.name in LEGACY_FIELDS and c.name not in form:
-                ftype = ("text-private" if c.name == "password" else
-                         "hidden" if c.name == "key" else "text-single")
-                form.fields.append(FormField(c.name, ftype, None, ftype != "hidden",
-                                             [c.text] if c.text else [], [], None))
-        form.instructions = q.find_text("instructions", NS_REGISTER)
-    form.registered = q.find("registered", NS_REGISTER) is not None
-    oob = q.find("x", NS_OOB)
-    if oob is not None:
-        form.oob_url = oob.find_text("url", NS_OOB)
-    return form
-
-
-def _protocol(text: str) -> Error:
-    err = Error(text)
-    err.code = _epode.EPROTOCOL
-    err.name = "EPROTOCOL"
+def _error(status: int, text: Optional[str]) -> Error:
+    if status == _epode.ETIMEDOUT:
+        return _epode.TimeoutError(text or "no answer from the server in time")
+    err = Error(text or _epode.strerror(status))
+    err.code = status
+    err.name = next((k for k, v in _epode.error_codes.items() if v == status), None)
     return err
 
 
@@ -175,39 +103,45 @@ def _invalid(text: str) -> Error:
     return err
 
 
-def _query(type_: str) -> tuple[Iq, Stanza]:
-    iq = Iq(type_)
-    return iq, iq.add("query", NS_REGISTER)
+def cond_text(condition: str) -> str:
+    """XEP-0077's phrase for a condition ("already registered" for
+    conflict), as the C epode_register_cond_text()."""
+    return _epode.Register.cond_text(condition)
 
 
-def _fill_query(q: Stanza, form: RegistrationForm) -> None:
-    if form.data_form:
-        x = q.add("x", NS_DATA, {"type": "submit"})
-        for f in form.fields:
-            if f.var is None or f.type == "fixed":
-                continue
-            el = x.add("field", attrs={"var": f.var, "type": "hidden"} if f.type == "hidden"
-                       else {"var": f.var})
-            for v in f.values:
-                el.add("value", text=v)
-    else:
-        for f in form.fields:
-            q.add(f.var, text=f.value or None)
+async def _request(client: Any, start: Callable[[Callable[..., None]], None]) -> None:
+    """Runs one request of the C helper (start(callback)) and waits for it."""
+    fut = bind_to_running_loop(client._context).create_future()
+
+    def done(status: int, condition: Optional[str], text: Optional[str]) -> None:
+        if fut.done():
+            return
+        if status < 0:
+            fut.set_exception(_error(status, text))
+        elif condition is not None:
+            fut.set_exception(StanzaError(condition, text or cond_text(condition), "cancel"))
+        else:
+            fut.set_result(None)
+
+    start(done)
+    await fut
 
 
-def _refusal(exc: StanzaError) -> StanzaError:
-    """The server's error with XEP-0077's phrase when it sent no text."""
-    cond = exc.condition or "undefined-condition"
-    text = exc.text or COND_TEXT.get(cond, cond)
-    err = StanzaError(cond, text, exc.type, exc.stanza)
-    return err
+def _helper(client: Any) -> Any:
+    """The client's C registration helper (made on first use)."""
+    reg = getattr(client, "_register_helper", None)
+    if reg is None:
+        reg = client._register_helper = _epode.Register(client.connection)
+    return reg
 
 
-async def _iq(client: Any, iq: Iq, timeout: float) -> Stanza:
-    try:
-        return await client.iq(iq, timeout)
-    except StanzaError as exc:
-        raise _refusal(exc) from None
+def _form_of(d: dict) -> RegistrationForm:
+    form = RegistrationForm()
+    form.fields = [FormField(*f) for f in d["fields"]]
+    for k in ("title", "instructions", "oob_url", "registered", "data_form", "form_type",
+              "answer"):
+        setattr(form, k, d[k])
+    return form
 
 
 async def fetch_form(client: Any, timeout: float = 30.0) -> RegistrationForm:
@@ -215,24 +149,20 @@ async def fetch_form(client: Any, timeout: float = 30.0) -> RegistrationForm:
     or logged in). A server that does not advertise registration before
     authentication is not asked (some end the stream for it):
     StanzaError('service-unavailable')."""
-    feats = client.connection.features
-    if client.bound_jid is None and feats is not None and \
-            feats.find("register", NS_REGISTER_FEATURE) is None:
-        raise StanzaError("service-unavailable", "the server does not offer in-band "
-                          "registration (no register stream feature)", "cancel")
-    iq, _ = _query("get")
-    return _parse(await _iq(client, iq, timeout))
+    reg = _helper(client)
+    await _request(client, lambda done: reg.fetch(done, timeout))
+    return _form_of(reg.form())
 
 
 async def submit_form(client: Any, form: RegistrationForm, timeout: float = 30.0) -> None:
     """Sends the form back (legacy fields as they came, a data form as its
-    submission). Raises Error (EINVAL) if a required field is empty."""
-    missing = form.missing()
-    if missing:
-        raise _invalid("the registration form is not complete: field %r has no value" % missing[0])
-    iq, q = _query("set")
-    _fill_query(q, form)
-    await _iq(client, iq, timeout)
+    submission) with the values set in it. Raises Error (EINVAL) if a
+    required field is empty."""
+    reg = _helper(client)
+    for f in form.fields:
+        if f.var is not None and f.type != "fixed":
+            reg.set_value(f.var, list(f.values))
+    await _request(client, lambda done: reg.submit(done, timeout))
 
 
 Fill = Callable[[RegistrationForm], Union[None, Awaitable[None]]]
@@ -301,36 +231,14 @@ async def register(jid: str, password: str, server: Optional[str] = None,
 
 async def change_password(client: Any, new_password: str, old_password: Optional[str] = None,
                           timeout: float = 30.0) -> None:
-    bound = client.bound_jid
-    if not bound or "@" not in bound:
+    if not client.bound_jid:
         raise Error("change_password: not logged in")
-    username = bound.split("@", 1)[0]
-    iq, q = _query("set")
-    q.add("username", text=username)
-    q.add("password", text=new_password)
-    try:
-        await client.iq(iq, timeout)
-        return
-    except StanzaError as exc:
-        x = None
-        if exc.stanza is not None and old_password is not None:
-            rq = exc.stanza.find("query", NS_REGISTER)
-            x = rq.find("x", NS_DATA) if rq is not None else None
-        if x is None:
-            raise _refusal(exc) from None
-    # the server wants the old password, through its form
-    form = RegistrationForm()
-    _parse_data_form(x, form)
-    for var, value in (("username", username), ("old_password", old_password),
-                       ("password", new_password)):
-        if var in form and (var != "username" or not form[var]):
-            form[var] = value
-    await submit_form(client, form, timeout)
+    reg = _helper(client)
+    await _request(client, lambda done: reg.change_password(new_password, done, old_password))
 
 
 async def unregister(client: Any, timeout: float = 30.0) -> None:
     if not client.bound_jid:
         raise Error("unregister: not logged in")
-    iq, q = _query("set")
-    q.add("remove")
-    await _iq(client, iq, timeout)
+    reg = _helper(client)
+    await _request(client, lambda done: reg.remove(done))

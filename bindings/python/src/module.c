@@ -757,7 +757,8 @@ PyMODINIT_FUNC PyInit__epode(void)
         add_error_codes(m) < 0)
         goto fail;
     if (pyepode_stanza_init_types(m) < 0 || pyepode_conn_init_types(m) < 0 ||
-        pyepode_im_init_types(m) < 0 || pyepode_modern_init(m) < 0)
+        pyepode_im_init_types(m) < 0 || pyepode_modern_init(m) < 0 ||
+        pyepode_register_init(m) < 0)
         goto fail;
     return m;
 fail:

@@ -127,6 +127,8 @@ int pyepode_im_init_types(PyObject *module);
 /* The modern IM layer (modern.c): message features on epode.Message, and
  * Blocking, Mam, Csi. After pyepode_stanza_init_types(). */
 int pyepode_modern_init(PyObject *module);
+/* In-band registration (register.c): Register. */
+int pyepode_register_init(PyObject *module);
 
 /* Calls `cb(*args)` for epode, reporting (not propagating) an exception
  * to `owner`; a returned coroutine is handed to owner's spawn hook.

@@ -13,6 +13,7 @@
 
 #include "epode/jid.h"
 #include "util/alloc.h"
+#include "util/footprint.h"
 #include "util/rand.h"
 
 #define READ_CHUNK 16384
@@ -1047,6 +1048,8 @@ static void on_idle_body(void *user)
     if (!c->engine || !epode__engine_is_ready(c->engine))
         return;
     uint64_t quiet = epode__now_ms() - c->last_read;
+    if (c->compact_now && epode__engine_sm_holding(c->engine))
+        return; /* the answer to <enable/> is the login's last word: after it */
     if (quiet < IDLE_MS && !c->compact_now) {
         epode__timer_start(&c->idle_timer, IDLE_MS - quiet, on_idle, c);
         return;
@@ -1381,6 +1384,8 @@ static void pump_body(epode_conn_t *c)
         epode__engine_recv(c->engine, buf, (size_t)n);
         if (c->state == C_IDLE)
             return; /* closed from a handler */
+        if (c->compact_now && c->engine && !epode__engine_sm_holding(c->engine))
+            epode__timer_start(&c->idle_timer, 0, on_idle, c); /* the login is over */
     }
     if (c->engine && epode__engine_is_ready(c->engine) && unwritten(c) > c->drain_low)
         c->drain_due = 1; /* whatever put it there: sends, resends after a resume */
@@ -1588,6 +1593,22 @@ int epode__conn_start_over(epode_conn_t *c, epode__transport *t)
         return rc;
     }
     return 0;
+}
+
+void epode__conn_footprint(const epode_conn_t *c, epode__footprint *f)
+{
+    const char *strs[] = {c->jid,     c->localpart, c->domain,   c->resource, c->password,
+                          c->host,    c->ca_file,   c->cert_file, c->key_file, c->mechanisms,
+                          c->redirect};
+    f->conn += sizeof *c + (c->targets ? c->ntargets * sizeof *c->targets : 0);
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        f->conn += epode__str_bytes(strs[i]);
+    f->notes += epode__str_bytes(c->condition) + epode__str_bytes(c->text) +
+                epode__str_bytes(c->security) + epode__str_bytes(c->last_connect_error);
+    f->sm += epode__sm_footprint(&c->sm_state);
+    f->dispatch += epode__dispatch_footprint(c->dispatch);
+    if (c->engine)
+        epode__engine_footprint(c->engine, f);
 }
 
 void epode__conn_poke(epode_conn_t *c)

@@ -150,6 +150,11 @@ struct epode_conn {
  * on success. The transport has no fd: call epode__conn_poke() after
  * putting bytes in its other end. */
 int epode__conn_start_over(epode_conn_t *c, epode__transport *t);
+/* Adds what the connection holds, by part, to f (bench/footprint.c): all
+ * but the transport, the parser's own share and the loop's timer slots,
+ * which that benchmark measures around them. */
+struct epode__footprint;
+void epode__conn_footprint(const epode_conn_t *c, struct epode__footprint *f);
 void epode__conn_poke(epode_conn_t *c);
 
 void epode__ctx_log(epode_ctx_t *ctx, epode_log_level_t level, const char *area,

@@ -52,5 +52,7 @@ uint64_t epode__dispatch_next_deadline(const epode__dispatch *d);
  * its callbacks): every registration is marked removed. */
 void epode__dispatch_silence(epode__dispatch *d);
 void epode__dispatch_cancel_iqs(epode__dispatch *d, epode_conn_t *conn);
+/* Bytes the tables hold, struct included (bench/footprint.c). */
+size_t epode__dispatch_footprint(const epode__dispatch *d);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "epode/jid.h"
 #include "util/alloc.h"
+#include "util/footprint.h"
 
 enum kind { K_STANZA = 1, K_IQ, K_TIMED, K_EVENT, K_OUT };
 
@@ -45,6 +46,17 @@ int epode__dispatch_new(const epode_mem_t *mem, epode__dispatch **out)
     d->next_id = 1;
     *out = d;
     return 0;
+}
+
+size_t epode__dispatch_footprint(const epode__dispatch *d)
+{
+    size_t n = sizeof *d + d->cap * sizeof *d->v;
+    for (size_t i = 0; i < d->n; i++) {
+        const entry *e = &d->v[i];
+        n += epode__str_bytes(e->name) + epode__str_bytes(e->ns) + epode__str_bytes(e->type) +
+             epode__str_bytes(e->iq_id) + epode__str_bytes(e->to);
+    }
+    return n;
 }
 
 static void entry_clear(const epode_mem_t *mem, entry *e)

@@ -16,6 +16,7 @@
 #include "util/alloc.h"
 #include "util/base64.h"
 #include "util/buf.h"
+#include "util/footprint.h"
 #include "util/secret.h"
 #include "sm.h"
 #include "xml/parser_int.h"
@@ -29,6 +30,9 @@
 #define NS_SM "urn:xmpp:sm:3"
 
 #define MAX_MECHS 32
+/* Our ids for the login's two IQs: one of each per stream. */
+#define BIND_ID "bind_1"
+#define SESSION_ID "sess_1"
 
 enum state {
     ST_IDLE = 0,
@@ -57,7 +61,7 @@ struct epode__engine {
     epode__buf out;
     enum state state;
     int tls_active;
-    epode__tls_facts tls;
+    epode__tls_facts *tls; /* what SASL binds to; freed once authenticated */
     int authenticated;
     int restart_pending; /* the parser was reset inside its callback */
     enum pending pending;
@@ -70,13 +74,15 @@ struct epode__engine {
     epode__sm *sm;     /* the state in use (the owner's or own_sm) */
     uint32_t sm_since_request; /* stanzas sent since our last <r/> */
     int session_needed;
-    char bind_id[24], session_id[24];
+
     int in_recv;
     int resend_pending; /* a refused resume's queue waits for the new session */
     int sm_hold;        /* <enable/> sent, no answer yet: stanzas wait in the queue */
     int ended;
     int state_before_end;
 };
+
+static void drop_tls_facts(epode__engine *e);
 
 /* ---- output ---------------------------------------------------------------- */
 
@@ -248,8 +254,7 @@ static const char *child_text_ns(const epode_stanza_t *el, const char *name, con
 static int send_bind(epode__engine *e)
 {
     epode_stanza_t *iq, *bind, *res;
-    snprintf(e->bind_id, sizeof e->bind_id, "bind_1");
-    int rc = epode_iq_new(e->mem, "set", e->bind_id, &iq);
+    int rc = epode_iq_new(e->mem, "set", BIND_ID, &iq);
     if (rc < 0)
         return rc;
     rc = epode_stanza_add_child_new(iq, "bind", NS_BIND, &bind);
@@ -275,6 +280,8 @@ static int send_bind(epode__engine *e)
 static void pick_binding(epode__engine *e, const epode_stanza_t *features, const char **name,
                          const unsigned char **data, size_t *len, char *types, size_t types_len)
 {
+    static const epode__tls_facts none; /* no TLS: nothing to bind to */
+    const epode__tls_facts *tf = e->tls ? e->tls : &none;
     *name = NULL;
     *data = NULL;
     *len = 0;
@@ -288,21 +295,21 @@ static void pick_binding(epode__engine *e, const epode_stanza_t *features, const
             if (ty && off + strlen(ty) + 2 < types_len)
                 off += (size_t)snprintf(types + off, types_len - off, "%s%s", off ? " " : "", ty);
         }
-        if (strstr(types, "tls-exporter") && e->tls.tls_exporter_len) {
+        if (strstr(types, "tls-exporter") && tf->tls_exporter_len) {
             *name = "tls-exporter";
-            *data = e->tls.tls_exporter;
-            *len = e->tls.tls_exporter_len;
-        } else if (strstr(types, "tls-unique") && e->tls.tls_unique_len) {
+            *data = tf->tls_exporter;
+            *len = tf->tls_exporter_len;
+        } else if (strstr(types, "tls-unique") && tf->tls_unique_len) {
             *name = "tls-unique";
-            *data = e->tls.tls_unique;
-            *len = e->tls.tls_unique_len;
+            *data = tf->tls_unique;
+            *len = tf->tls_unique_len;
         }
         return;
     }
-    if (e->tls.version == 12 && e->tls.tls_unique_len) {
+    if (tf->version == 12 && tf->tls_unique_len) {
         *name = "tls-unique";
-        *data = e->tls.tls_unique;
-        *len = e->tls.tls_unique_len;
+        *data = tf->tls_unique;
+        *len = tf->tls_unique_len;
     }
 }
 
@@ -323,13 +330,13 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
         .host = e->domain,
         .allowed = e->mechanisms,
         .tls_active = e->tls_active,
-        .tls_key_bits = e->tls_active ? e->tls.key_bits : 0,
+        .tls_key_bits = e->tls ? e->tls->key_bits : 0,
         .client_cert = e->cfg.have_client_cert,
         .min_iterations = e->cfg.scram_min_iterations,
         /* Any binding data on this session, of a type the server takes or
          * not: with no -PLUS offered, SCRAM then says 'y' (RFC 5802 §6),
          * and a server that does bind sees -PLUS was stripped. */
-        .can_bind = e->tls_active && (e->tls.tls_unique_len > 0 || e->tls.tls_exporter_len > 0),
+        .can_bind = e->tls && (e->tls->tls_unique_len > 0 || e->tls->tls_exporter_len > 0),
     };
     pick_binding(e, features, &p.cb_name, &p.cb_data, &p.cb_len, types, sizeof types);
     p.server_cb_types = types[0] ? types : NULL;
@@ -509,6 +516,7 @@ static void on_sasl(epode__engine *e, epode_stanza_t *st)
         e->authenticated = 1;
         epode__sasl_free(e->sasl); /* DESIGN: SASL state is freed once authenticated */
         e->sasl = NULL;
+        drop_tls_facts(e); /* they served the binding */
         epode_parser_reset(e->parser);
         e->restart_pending = 1;
         e->pending = PEND_RESTART;
@@ -606,8 +614,7 @@ static void on_bind_reply(epode__engine *e, epode_stanza_t *st)
         return;
     }
     epode_stanza_t *iq;
-    snprintf(e->session_id, sizeof e->session_id, "sess_1");
-    if (epode_iq_new(e->mem, "set", e->session_id, &iq) < 0 ||
+    if (epode_iq_new(e->mem, "set", SESSION_ID, &iq) < 0 ||
         epode_stanza_add_child_new(iq, "session", NS_SESSION, NULL) < 0) {
         epode_stanza_unref(iq);
         end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
@@ -921,13 +928,13 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
         }
         break;
     case ST_BIND:
-        if (is_iq_reply(st, e->bind_id)) {
+        if (is_iq_reply(st, BIND_ID)) {
             on_bind_reply(e, st);
             return;
         }
         break;
     case ST_SESSION:
-        if (is_iq_reply(st, e->session_id)) {
+        if (is_iq_reply(st, SESSION_ID)) {
             if (strcmp(epode_stanza_get_type(st), "error") == 0) {
                 write_raw(e, "</stream:stream>");
                 end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, "session",
@@ -1082,10 +1089,28 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
     epode_stanza_unref(e->features);
+    drop_tls_facts(e);
     if (e->own_sm)
         epode__sm_free(e->own_sm);
     epode__dealloc(mem, e->own_sm);
     epode__dealloc(mem, e);
+}
+
+/* A copy of the TLS facts for the SASL exchange (binding data, key size). */
+static int keep_tls_facts(epode__engine *e, const epode__tls_facts *tls)
+{
+    if (!e->tls && !(e->tls = epode__alloc(e->mem, sizeof *e->tls)))
+        return EPODE_ENOMEM;
+    *e->tls = *tls;
+    return 0;
+}
+
+static void drop_tls_facts(epode__engine *e)
+{
+    if (e->tls)
+        explicit_bzero(e->tls, sizeof *e->tls); /* binding data: session secrets */
+    epode__dealloc(e->mem, e->tls);
+    e->tls = NULL;
 }
 
 int epode__engine_start(epode__engine *e, const epode__tls_facts *tls)
@@ -1093,8 +1118,9 @@ int epode__engine_start(epode__engine *e, const epode__tls_facts *tls)
     if (e->state != ST_IDLE || e->ended)
         return EPODE_ESTATE;
     if (tls) {
+        if (keep_tls_facts(e, tls) < 0)
+            return EPODE_ENOMEM;
         e->tls_active = 1;
-        e->tls = *tls;
     }
     write_header(e);
     return out_status(e);
@@ -1104,8 +1130,9 @@ int epode__engine_tls_ready(epode__engine *e, const epode__tls_facts *tls)
 {
     if (e->state != ST_WAIT_TLS || e->ended || !tls)
         return EPODE_ESTATE;
+    if (keep_tls_facts(e, tls) < 0)
+        return EPODE_ENOMEM;
     e->tls_active = 1;
-    e->tls = *tls;
     write_header(e);
     return out_status(e);
 }
@@ -1312,6 +1339,26 @@ int epode__engine_close(epode__engine *e)
 void epode__engine_abort(epode__engine *e, int err, int reason, const char *text)
 {
     end(e, err, reason, NULL, text);
+}
+
+/* The bytes of a tree held in one block (the tight copies kept here). */
+static size_t tree_bytes(const epode_stanza_t *st)
+{
+    const epode__tree *t = st ? st->tree : NULL;
+    return t && !t->blocks ? (size_t)(t->cur - (const char *)t) + t->left : 0;
+}
+
+void epode__engine_footprint(const epode__engine *e, epode__footprint *f)
+{
+    f->engine += sizeof *e + epode__str_bytes(e->domain) + epode__str_bytes(e->localpart) +
+                 epode__str_bytes(e->resource) + epode__str_bytes(e->mechanisms) +
+                 epode__str_bytes(e->bound_jid) + epode__str_bytes(e->redirect);
+    if (e->password)
+        f->engine += epode__str_bytes(e->password); /* page-backed until SASL starts */
+    f->buffers += e->out.cap;
+    f->features += tree_bytes(e->features);
+    if (e->own_sm)
+        f->sm += sizeof *e->own_sm + epode__sm_footprint(e->own_sm);
 }
 
 int epode__engine_compact(epode__engine *e)

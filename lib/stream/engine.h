@@ -118,6 +118,12 @@ void epode__engine_abort(epode__engine *e, int err, int reason, const char *text
  * output buffer (about 16 KB); both come back on the next bytes. */
 int epode__engine_compact(epode__engine *e);
 
+/* Adds what the engine holds to f (engine, buffers, features, sm when it
+ * keeps its own; the parser's share by the parser's struct and saved
+ * header, which bench/footprint.c measures on its own). */
+struct epode__footprint;
+void epode__engine_footprint(const epode__engine *e, struct epode__footprint *f);
+
 int epode__engine_is_ready(const epode__engine *e);
 /* 1 if the stream-management session can be resumed on a new stream. */
 int epode__engine_sm_resumable(const epode__engine *e);

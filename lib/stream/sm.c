@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/footprint.h"
 
 void epode__sm_init(epode__sm *sm, const epode_mem_t *mem)
 {
@@ -42,6 +43,14 @@ int epode__sm_set_resumable(epode__sm *sm, const char *id, const char *jid)
     }
     sm->resumable = 1;
     return 0;
+}
+
+size_t epode__sm_footprint(const epode__sm *sm)
+{
+    size_t n = sm->qcap * sizeof *sm->q + sm->bytes.cap;
+    for (size_t i = 0; i < sm->qlen; i++)
+        n += epode__str_bytes(sm->q[(sm->qhead + i) % sm->qcap].id);
+    return n + epode__str_bytes(sm->id) + epode__str_bytes(sm->jid);
 }
 
 void epode__sm_free(epode__sm *sm)

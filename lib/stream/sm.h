@@ -76,6 +76,9 @@ int epode__sm_set_resumable(epode__sm *sm, const char *id, const char *jid);
  * must be drained first. */
 void epode__sm_forget(epode__sm *sm);
 
+/* Bytes the state holds beyond its own struct: the queue and strings. */
+size_t epode__sm_footprint(const epode__sm *sm);
+
 /* Stanzas sent and not yet acknowledged. */
 static inline size_t epode__sm_pending(const epode__sm *sm) { return sm->qlen; }
 

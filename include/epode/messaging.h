@@ -194,7 +194,9 @@ typedef int (*epode_message_cb)(epode_conn_t *conn, const epode_message_t *msg, 
  * Calls `cb` for every incoming message of type `type` ("chat", "normal"
  * — which includes messages without a type —, "headline", "groupchat",
  * "error"; NULL: all). Receipt-only messages (a `<received/>` and no
- * body) are reported through the receipt callback instead. Handlers run
+ * body) are reported through the receipt callback instead; archive
+ * results (XEP-0313 `<result/>` wrappers) are not reported at all: they
+ * are epode/mam.h's to unwrap and check. Handlers run
  * in the order they were added. *id (may be NULL) is for
  * epode_messaging_handler_remove(). Errors: EPODE_EINVAL (unknown type),
  * EPODE_ENOMEM.

@@ -395,7 +395,8 @@ static void compact(epode_messaging_t *m)
 static int on_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     epode_messaging_t *m = user;
-    if (!m->conn)
+    /* an archive result's wrapper is no message: epode/mam.h unwraps it */
+    if (!m->conn || epode_stanza_find_child(st, "result", "urn:xmpp:mam:2"))
         return EPODE_PASS;
     const char *t = epode_stanza_get_type(st);
     int ti = t ? type_index(t) : -1;

@@ -76,8 +76,10 @@ typedef struct sent_query {
 static int take_query(scripted *s, sent_query *q)
 {
     memset(q, 0, sizeof *q);
-    q->iq = next_iq(s);
-    q->query = q->iq ? epode_stanza_find_child(q->iq, "query", EPODE_NS_MAM) : NULL;
+    do { /* other IQs (the messaging helper's disco#info) are skipped */
+        q->iq = next_iq(s);
+        q->query = q->iq ? epode_stanza_find_child(q->iq, "query", EPODE_NS_MAM) : NULL;
+    } while (q->iq && !q->query);
     if (!q->query)
         return -1;
     snprintf(q->id, sizeof q->id, "%s", epode_stanza_get_id(q->iq));
@@ -231,6 +233,42 @@ TEST(mam_results_from_another_jid_are_ignored)
     epode_mam_free(mam);
     CHECK_INT(a.dones, 1); /* told at free */
     CHECK_INT(a.status, EPODE_ECANCELED);
+    scripted_free(&s);
+}
+
+static int count_messages(epode_conn_t *conn, const epode_message_t *m, void *user)
+{
+    (void)conn, (void)m;
+    ++*(int *)user;
+    return EPODE_PASS;
+}
+
+TEST(mam_results_are_not_messages_for_the_messaging_helper)
+{
+    scripted s;
+    epode_mam_t *mam;
+    CHECK_INT(setup(&s, &mam), 0);
+    epode_messaging_t *msgs;
+    CHECK_INT(epode_messaging_new(s.conn, &msgs), 0);
+    int n = 0;
+    CHECK_INT(epode_messaging_handler_add(msgs, NULL, count_messages, &n, NULL), 0);
+    epode_mam_query_t *q;
+    CHECK_INT(epode_mam_query_new(NULL, &q), 0);
+    seen a = {0};
+    CHECK_INT(epode_mam_fetch(mam, q, on_result, on_done, &a, NULL), 0);
+    scripted_pump(&s);
+    sent_query sq;
+    CHECK_INT(take_query(&s, &sq), 0);
+    send_result(&s, "", sq.qid, "1", "2010-07-10T23:08:25Z", "j@c/b", "one");
+    send_result(&s, " from='mallory@evil.example'", sq.qid, "2", "2010-07-10T23:08:25Z", "j@c/b",
+                "forged");
+    CHECK_INT(a.results, 1);
+    CHECK_INT(n, 0);
+    scripted_send(&s, "<message from='j@c/b' type='chat'><body>live</body></message>");
+    CHECK_INT(n, 1);
+    epode_mam_query_free(q);
+    epode_messaging_free(msgs);
+    epode_mam_free(mam);
     scripted_free(&s);
 }
 

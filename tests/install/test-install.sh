@@ -20,6 +20,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 SCRATCH=${1:-$(mktemp -d /tmp/epode-install.XXXXXX)}
+case "$SCRATCH" in
+    /|"$HOME"|"$ROOT"|"$ROOT"/) echo "test-install.sh: will not empty $SCRATCH" >&2; exit 64 ;;
+esac
 rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
 SCRATCH=$(cd "$SCRATCH" && pwd)
 JOBS=${EPODE_INSTALL_JOBS:-2}

@@ -125,8 +125,10 @@ static inline int scripted__login(scripted *s, const epode_mem_t *mem, const cha
         return -1;
     if (sm && epode_conn_set_stream_management(s->conn, 1) < 0)
         return -1;
-    if (epode__conn_start_over(s->conn, client) < 0)
+    if (epode__conn_start_over(s->conn, client) < 0) {
+        epode__transport_free(client); /* still ours: not taken on failure */
         return -1;
+    }
     scripted_pump(s);
     scripted_send(s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
                      "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");

@@ -908,6 +908,60 @@ TEST(register_every_failing_allocation)
     printf("# %ld allocation points failed in turn\n", fail - 1);
 }
 
+/* Password change with the server's changepassword form, then removal,
+ * with every allocation failing in turn. */
+TEST(register_change_and_remove_every_failing_allocation)
+{
+    int completed = 0;
+    long fail = 0;
+    for (; fail < 20000 && !completed; fail++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        m.fail_at = fail;
+        scripted s;
+        outcome o = {0}, o2 = {0};
+        epode_register_t *reg = NULL;
+        int logged_in = scripted_login_mem(&s, &m.mem, "juliet@example.com",
+                                           "juliet@example.com/r") == 0;
+        if (logged_in && epode_register_new(s.conn, &reg) == 0 &&
+            epode_register_change_password(reg, "old", "new", on_done, &o) == 0) {
+            scripted_pump(&s);
+            epode_stanza_t *set = next_iq(&s);
+            if (set)
+                answer(&s, set, "error", "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data'"
+                       " type='form'><field type='hidden' var='FORM_TYPE'><value>jabber:iq:"
+                       "register:changepassword</value></field><field var='username'><required/>"
+                       "</field><field var='old_password' type='text-private'><required/></field>"
+                       "<field var='password' type='text-private'><required/></field></x></query>"
+                       "<error type='modify'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-"
+                       "stanzas'/></error>");
+            if ((set = next_iq(&s)))
+                answer(&s, set, "result", "");
+            if (o.calls == 1 && o.status == 0 && o.cond == EPODE_COND_NONE &&
+                epode_register_remove(reg, on_done, &o2) == 0) {
+                scripted_pump(&s);
+                if ((set = next_iq(&s)))
+                    answer(&s, set, "result", "");
+            }
+        }
+        CHECK(o.calls <= 1 && o2.calls <= 1);
+        completed = m.calls <= fail;
+        if (completed) {
+            CHECK_INT(o.calls, 1);
+            CHECK_INT(o.cond, EPODE_COND_NONE);
+            CHECK_INT(o2.calls, 1);
+            CHECK_INT(o2.status, 0);
+        }
+        epode_register_free(reg);
+        scripted_free(&s);
+        if (m.live != 0)
+            printf("# leak with allocation %ld failing\n", fail);
+        CHECK_INT(m.live, 0);
+    }
+    CHECK(completed);
+    printf("# %ld allocation points failed in turn\n", fail - 1);
+}
+
 TEST(register_cond_text)
 {
     CHECK_STR(epode_register_cond_text(EPODE_COND_CONFLICT), "already registered");

@@ -108,7 +108,7 @@ typedef struct session {
     epode__transport *server; /* our end */
     enum stage stage;
     int ready;
-    char in[2048]; /* what the client wrote, not yet matched */
+    char in[600]; /* what the client wrote, not yet matched (a step is < 300 bytes) */
     size_t inlen;
 } session;
 

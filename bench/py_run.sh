@@ -8,7 +8,7 @@
 #
 #   bench/py_run.sh [BUILD_DIR]      default: build (next to bench/)
 #
-# Environment: ROUNDS (3), MESSAGES (100000), SESSIONS (200).
+# Environment: ROUNDS (3), MESSAGES (100000), SESSIONS (1000).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -16,7 +16,7 @@ build=${1:-$root/build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 rounds=${ROUNDS:-3}
 n=${MESSAGES:-100000}
-sessions=${SESSIONS:-200}
+sessions=${SESSIONS:-1000}
 py=/usr/bin/python3
 fs=$build/bench/fake_server
 [ -x "$fs" ] || { echo "py_run.sh: $fs is missing; build first" >&2; exit 1; }

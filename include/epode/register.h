@@ -75,9 +75,14 @@ typedef void (*epode_register_cb)(epode_register_t *reg, int status, epode_stanz
  * Asks the server for its registration form (an IQ get). On success the
  * form is available through epode_register_form() and the facts around
  * it through the getters below, until the next fetch or the helper is
- * freed. Only one request at a time. Errors: EPODE_EINVAL, EPODE_ESTATE
- * (not READY, another request pending, or the connection was freed),
- * EPODE_ENOMEM; `cb` is never called then.
+ * freed. Only one request at a time. `timeout_ms` 0 means 30 s. Before
+ * authentication, a server whose stream features do not advertise
+ * registration (`<register xmlns='http://jabber.org/features/iq-register'/>`)
+ * is not asked — some end the stream for an unexpected IQ — and `cb`
+ * gets, from the loop, status 0 and EPODE_COND_SERVICE_UNAVAILABLE.
+ * Errors: EPODE_EINVAL, EPODE_ESTATE (not READY, another request
+ * pending, or the connection was freed), EPODE_ENOMEM; `cb` is never
+ * called then.
  */
 EPODE_API int epode_register_fetch(epode_register_t *reg, unsigned timeout_ms,
                                    epode_register_cb cb, void *user);
@@ -150,9 +155,10 @@ typedef int (*epode_register_fill_cb)(epode_register_t *reg, epode_form_t *form,
  * mode: fetch, fill (username and password; then `fill` if anything
  * required is still empty or only an out-of-band URL is offered — with
  * `fill` NULL that is an EPODE_EINVAL outcome saying which field),
- * submit, then `done` once with the outcome. A server that says the
- * registration form is unsupported answers service-unavailable.
- * Errors: EPODE_EINVAL, EPODE_ESTATE, EPODE_ENOMEM; `done` is never
+ * submit, then `done` once with the outcome (always from the loop,
+ * never inside this call). A server without in-band registration gives
+ * service-unavailable (see epode_register_fetch()). Timeouts are 30 s
+ * per request. Errors: EPODE_EINVAL, EPODE_ESTATE, EPODE_ENOMEM; `done` is never
  * called then. The strings are copied.
  */
 EPODE_API int epode_register_account(epode_register_t *reg, const char *username,

@@ -33,23 +33,33 @@ static int arena_grow(epode__tree *t, size_t need)
     t->blocks = b;
     t->cur = (char *)b + hdr;
     t->left = size - hdr;
+    t->size += size - hdr;
+    t->tail = NULL;
     if (t->next_block < BLOCK_MAX)
         t->next_block *= 2;
     return 0;
 }
 
+/* Nodes and arrays are aligned where they start (strings before them
+ * are packed, and a block's storage starts aligned). */
 void *epode__arena_alloc(epode__tree *t, size_t size)
 {
     size = ALIGN_UP(size ? size : 1);
-    if (size > t->left && arena_grow(t, size) < 0)
-        return NULL;
-    void *p = t->cur;
-    t->cur += size;
-    t->left -= size;
+    size_t pad = (size_t)(-(uintptr_t)t->cur) & (alignof(max_align_t) - 1);
+    if (size + pad > t->left) {
+        if (arena_grow(t, size) < 0)
+            return NULL;
+        pad = 0;
+    }
+    void *p = t->cur + pad;
+    t->cur += pad + size;
+    t->left -= pad + size;
+    t->tail = NULL;
     return p;
 }
 
-/* Strings need no alignment: pack them. */
+/* Strings need no alignment: pack them. t->tail marks where the latest
+ * one ends, as long as nothing follows it. */
 static char *arena_bytes(epode__tree *t, size_t size)
 {
     if (size > t->left && arena_grow(t, size) < 0)
@@ -57,14 +67,7 @@ static char *arena_bytes(epode__tree *t, size_t size)
     char *p = t->cur;
     t->cur += size;
     t->left -= size;
-    /* keep the bump pointer aligned for the next node */
-    size_t pad = (size_t)(-(uintptr_t)t->cur) & (alignof(max_align_t) - 1);
-    if (pad <= t->left) {
-        t->cur += pad;
-        t->left -= pad;
-    } else {
-        t->left = 0;
-    }
+    t->tail = t->cur;
     return p;
 }
 
@@ -157,8 +160,15 @@ static epode_stanza_t *node_new(epode__tree *t, uint8_t kind)
     epode_stanza_t *n = epode__arena_alloc(t, sizeof *n);
     if (!n)
         return NULL;
-    memset(n, 0, sizeof *n);
+    /* Field by field: a memset of the whole node compiles to "rep stos",
+     * whose start-up cost made this the parser's hottest line. */
     n->tree = t;
+    n->parent = n->next = n->prev = n->first = n->last = NULL;
+    n->name = n->ns = n->prefix = NULL;
+    n->attrs = NULL;
+    n->text = NULL;
+    n->len = 0;
+    n->nattrs = n->attr_cap = 0;
     n->kind = kind;
     return n;
 }
@@ -168,12 +178,13 @@ static const char *str_in_tree(epode__tree *t, const char *s)
     return s ? epode__arena_str(t, s, strlen(s)) : NULL;
 }
 
-epode_stanza_t *epode__tree_new(const epode_mem_t *mem, size_t hint, const char *name,
-                                size_t name_len, const char *ns, const char *prefix)
+epode_stanza_t *epode__tree_new_root(const epode_mem_t *mem, size_t hint)
 {
     if (hint < FIRST_BLOCK_MIN)
         hint = FIRST_BLOCK_MIN;
     size_t hdr = tree_hdr_size();
+    if (hint > SIZE_MAX - hdr)
+        return NULL;
     epode__tree *t = epode__alloc(mem, hdr + hint);
     if (!t)
         return NULL;
@@ -182,10 +193,29 @@ epode_stanza_t *epode__tree_new(const epode_mem_t *mem, size_t hint, const char 
     t->blocks = NULL;
     t->cur = (char *)t + hdr;
     t->left = hint;
+    t->size = hint;
+    t->tail = NULL;
     t->next_block = hint * 2 > 1024 ? hint * 2 : 1024;
+    if (t->next_block > BLOCK_MAX)
+        t->next_block = BLOCK_MAX;
     epode_stanza_t *root = node_new(t, EPODE__ELEMENT);
     if (!root)
-        goto fail;
+        tree_free(t); /* (a first block always has room for one node) */
+    return root;
+}
+
+size_t epode__tree_used(const epode_stanza_t *el)
+{
+    return el->tree->size - el->tree->left;
+}
+
+epode_stanza_t *epode__tree_new(const epode_mem_t *mem, size_t hint, const char *name,
+                                size_t name_len, const char *ns, const char *prefix)
+{
+    epode_stanza_t *root = epode__tree_new_root(mem, hint);
+    if (!root)
+        return NULL;
+    epode__tree *t = root->tree;
     if (!(root->name = epode__arena_str(t, name, name_len)))
         goto fail;
     if (ns && !(root->ns = str_in_tree(t, ns)))
@@ -511,6 +541,31 @@ int epode__text_append(epode_stanza_t *el, const char *text, size_t len)
     return 0;
 }
 
+int epode__text_append_run_slow(epode_stanza_t *el, const char *text, size_t len)
+{
+    epode__tree *t = el->tree;
+    epode_stanza_t *last = el->last;
+    if (!last || !t->tail || last->kind != EPODE__TEXT || last->text + last->len + 1 != t->tail)
+        return epode__text_append(el, text, len);
+    /* The last text node's bytes end the arena (t->cur is just past its
+     * NUL) but the block has no room for more: move them once, to room
+     * for twice as much. */
+    size_t old = last->len;
+    if (len > (SIZE_MAX - 1) / 2 - old || arena_grow(t, 2 * (old + len) + 1) < 0)
+        return -1;
+    char *dst = t->cur;
+    memcpy(dst, last->text, old);
+    memcpy(dst + old, text, len);
+    dst[old + len] = '\0';
+    t->cur += old + len + 1;
+    t->left -= old + len + 1;
+    t->tail = t->cur;
+    last->text = dst;
+    last->len = old + len;
+    el->text = NULL; /* joined-text cache is stale */
+    return 0;
+}
+
 const char *epode_stanza_get_text(const epode_stanza_t *cel)
 {
     if (!cel)
@@ -745,7 +800,7 @@ static int copy_into(const epode_stanza_t *el, size_t hint, epode_stanza_t **out
     if (!n)
         return EPODE_ENOMEM;
     *n = (epode__tree){.refs = 1, .mem = t->mem, .cur = (char *)n + hdr, .left = hint,
-                       .next_block = 1024};
+                       .size = hint, .tail = NULL, .next_block = 1024};
     epode_stanza_t *root = node_new(n, EPODE__ELEMENT);
     if (!root) {
         tree_free(n);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "epode/stanza.h"
 
 typedef struct epode__attr {
@@ -29,6 +30,8 @@ typedef struct epode__tree {
     epode__block *blocks; /* extra blocks beyond the first */
     char *cur;            /* bump pointer into the current block */
     size_t left;          /* bytes left after cur */
+    size_t size;          /* bytes of storage in all blocks */
+    char *tail;           /* == cur when the latest allocation was a string */
     size_t next_block;    /* size of the next block to get */
 } epode__tree;
 
@@ -49,6 +52,13 @@ struct epode_stanza {
  * NULL on allocation failure. */
 epode_stanza_t *epode__tree_new(const epode_mem_t *mem, size_t hint, const char *name,
                                 size_t name_len, const char *ns, const char *prefix);
+/* A new tree as above whose root element has no name yet: the caller
+ * sets name (and ns, prefix) to strings that are static or live in the
+ * tree. NULL on allocation failure. */
+epode_stanza_t *epode__tree_new_root(const epode_mem_t *mem, size_t hint);
+/* Bytes of the tree's arena in use (about what a first block would need
+ * to hold the whole tree). */
+size_t epode__tree_used(const epode_stanza_t *el);
 void *epode__arena_alloc(epode__tree *t, size_t size);
 /* A deep copy of el (its own tree) whose arena holds just the bytes it
  * needs, for trees kept for a session's life (the stream features): an
@@ -69,6 +79,30 @@ epode_stanza_t *epode__elem_append(epode_stanza_t *parent, const char *name, con
                                    const char *prefix);
 /* Appends a text node with a copy of text[0..len) (no validation). */
 int epode__text_append(epode_stanza_t *el, const char *text, size_t len);
+/* Same, but joined to el's last child when that is a text node whose
+ * bytes nothing was allocated after (text arriving in pieces: the
+ * parser). Growth doubles, so n pieces cost O(total) copying. Inline: the
+ * parser calls it for every piece of character data. */
+int epode__text_append_run_slow(epode_stanza_t *el, const char *text, size_t len);
+static inline int epode__text_append_run(epode_stanza_t *el, const char *text, size_t len)
+{
+    epode__tree *t = el->tree;
+    epode_stanza_t *last = el->last;
+    /* (t->tail == t->cur: the NUL of the last string is at t->cur - 1) */
+    if (last && last->kind == EPODE__TEXT && t->tail && last->text + last->len + 1 == t->tail &&
+        len <= t->left) {
+        char *end = t->cur - 1;
+        memcpy(end, text, len);
+        end[len] = '\0';
+        t->cur += len;
+        t->left -= len;
+        t->tail = t->cur;
+        last->len += len;
+        el->text = NULL; /* joined-text cache is stale */
+        return 0;
+    }
+    return epode__text_append_run_slow(el, text, len);
+}
 /* Reserves exactly n attribute slots (parser: it knows the count). */
 int epode__attrs_reserve(epode_stanza_t *el, uint32_t n);
 

@@ -70,7 +70,12 @@
  * '@' and '/'): longer attribute values are left out of a summary. */
 #define SUMMARY_VALUE_MAX 3071
 
-#define NAME_SLOTS 128       /* power of two */
+#define NAME_BITS 7
+#define NAME_SLOTS (1u << NAME_BITS)
+
+/* The first arena block of a stanza's tree is sized after the stanza
+ * before it (one allocation for a run of similar stanzas), up to this. */
+#define TREE_HINT_MAX 8192
 
 enum { STOP_NONE = 0, STOP_RESET, STOP_REBUILD };
 
@@ -83,7 +88,6 @@ struct epode_parser {
     int fragment;      /* from_text: the depth-0 element is the stanza */
     int depth;         /* elements open, the stream element included */
     epode_stanza_t *root, *cur;
-    epode__buf text;   /* character data not yet attached to cur */
     size_t text_total; /* character data in the current stanza */
     unsigned long long fed;      /* bytes given to this libxml2 context */
     unsigned long long piece_at; /* position of the current piece */
@@ -100,6 +104,7 @@ struct epode_parser {
     int skipped;       /* the limit reported by the SKIPPED being delivered */
     epode_stanza_t *summary; /* what SKIPPED will report */
     unsigned rebuilds; /* contexts replaced mid-stream (for tests) */
+    size_t tree_hint;  /* first block for the next stanza's tree */
     epode__buf header; /* the stream's start tag, for a rebuilt context */
     /* libxml2 hands names as dictionary pointers, stable while the
      * context lives: remember which map to epode's static strings. */
@@ -227,9 +232,14 @@ static void on_unparsed_entity(void *u, const xmlChar *n, const xmlChar *p, cons
 
 /* ---- positions ---------------------------------------------------------- */
 
-/* Bytes of this context's input consumed so far. */
+/* Bytes of this context's input consumed so far: xmlByteConsumed()'s
+ * own arithmetic when no decoder sits in between (always, for UTF-8),
+ * without a call per element. */
 static unsigned long long position(epode_parser_t *p)
 {
+    xmlParserInputPtr in = p->ctxt->input;
+    if (in && in->base && (!in->buf || !in->buf->encoder))
+        return (unsigned long long)in->consumed + (unsigned long long)(in->cur - in->base);
     long c = xmlByteConsumed(p->ctxt);
     return c < 0 ? p->fed : (unsigned long long)c;
 }
@@ -268,20 +278,6 @@ static size_t dict_max(const epode_parser_t *p)
 
 /* ---- tree building ------------------------------------------------------ */
 
-static int flush_text(epode_parser_t *p)
-{
-    /* failed first: text that could not be kept leaves len at 0, and the
-     * element must not go on as if it had none */
-    if (!p->text.failed && p->text.len == 0)
-        return 0;
-    if (p->text.failed || epode__text_append(p->cur, p->text.data, p->text.len) < 0) {
-        fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
-        return -1;
-    }
-    p->text.len = 0;
-    return 0;
-}
-
 static int stanza_depth(const epode_parser_t *p)
 {
     return p->fragment ? p->depth : p->depth - 1;
@@ -308,35 +304,58 @@ static const char *attr_value(epode__tree *t, const xmlChar *v, const xmlChar *e
     return out;
 }
 
+/* The static string a name from libxml2's dictionary maps to, or NULL:
+ * remembered per dictionary pointer (stable while the context lives, and
+ * p->names lives exactly as long), in sets of two slots. The dictionary
+ * packs its strings byte by byte ("to", "id" and "xml" can share 8
+ * bytes), so every bit of the pointer goes into the hash. */
+static const char *known(epode_parser_t *p, const xmlChar *s, size_t *len)
+{
+    uint64_t h = (uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15u;
+    struct name_slot *set = &p->names[(h >> (64 - NAME_BITS)) & ~(uint64_t)1];
+    if (set[0].key == s)
+        return set[0].interned;
+    if (set[1].key == s)
+        return set[1].interned;
+    *len = strlen((const char *)s);
+    set[1] = set[0];
+    set[0].key = s;
+    set[0].interned = epode__intern((const char *)s, *len);
+    return set[0].interned;
+}
+
 /* A name from libxml2's dictionary, as a static string when XMPP uses it
  * all the time, else copied into the tree. */
 static const char *name_str(epode_parser_t *p, epode__tree *t, const xmlChar *s)
 {
     if (!s)
         return NULL;
-    struct name_slot *slot = &p->names[((uintptr_t)s >> 3) & (NAME_SLOTS - 1)];
-    /* (p->names lives exactly as long as the libxml2 context) */
-    size_t len;
-    if (slot->key == s) {
-        if (slot->interned)
-            return slot->interned;
+    size_t len = (size_t)-1;
+    const char *k = known(p, s, &len);
+    if (k)
+        return k;
+    if (len == (size_t)-1)
         len = strlen((const char *)s);
-    } else {
-        len = strlen((const char *)s);
-        slot->key = s;
-        slot->interned = epode__intern((const char *)s, len);
-        if (slot->interned)
-            return slot->interned;
-    }
     return epode__arena_strndup(t, (const char *)s, len);
 }
 
-/* Namespace names come with '&' re-escaped like attribute values. */
+/* Namespace names come with '&' re-escaped like attribute values (no
+ * interned string holds a '&'). */
+static const char *uri_copy(epode__tree *t, const xmlChar *s)
+{
+    size_t len = strlen((const char *)s);
+    if (memchr(s, '&', len))
+        return attr_value(t, s, s + len);
+    return epode__arena_strndup(t, (const char *)s, len);
+}
+
 static const char *uri_str(epode_parser_t *p, epode__tree *t, const xmlChar *s)
 {
-    if (s && strchr((const char *)s, '&'))
-        return attr_value(t, s, s + strlen((const char *)s));
-    return name_str(p, t, s);
+    if (!s)
+        return NULL;
+    size_t len;
+    const char *k = known(p, s, &len);
+    return k ? k : uri_copy(t, s);
 }
 
 static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar **attrs)
@@ -346,13 +365,34 @@ static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar
     epode__tree *t = el->tree;
     if (epode__attrs_reserve(el, (uint32_t)n) < 0)
         return -1;
+    /* All values in one piece of the arena. */
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += (size_t)(attrs[5 * i + 4] - attrs[5 * i + 3]) + 1;
+    char *out = epode__arena_alloc(t, total);
+    if (!out)
+        return -1;
     for (int i = 0; i < n; i++) {
         const xmlChar **a = attrs + 5 * i;
-        epode__attr at = {name_str(p, t, a[0]), uri_str(p, t, a[2]), NULL,
-                          attr_value(t, a[3], a[4])};
-        if (!at.name || !at.value || (a[2] && !at.ns))
+        size_t len = (size_t)(a[4] - a[3]);
+        const char *v = (const char *)a[3];
+        char *value = out;
+        if (!memchr(v, '&', len)) {
+            memcpy(out, v, len);
+            out += len;
+        } else {
+            /* libxml2 hands '&' re-escaped as "&#38;": undo exactly that */
+            for (size_t k = 0; k < len; k++) {
+                *out++ = v[k];
+                if (v[k] == '&' && len - k >= 5 && memcmp(v + k, "&#38;", 5) == 0)
+                    k += 4;
+            }
+        }
+        *out++ = '\0';
+        epode__attr at = {name_str(p, t, a[0]), NULL, NULL, value};
+        if (!at.name)
             return -1;
-        if (a[2] && !(at.prefix = name_str(p, t, a[1])))
+        if (a[2] && (!(at.ns = uri_str(p, t, a[2])) || !(at.prefix = name_str(p, t, a[1]))))
             return -1;
         el->attrs[el->nattrs++] = at;
     }
@@ -432,15 +472,17 @@ static const char *summary_name(const char *name)
 
 /* The top element of a depth-1 element as libxml2 reports its start tag
  * (a new tree, or NULL when out of memory). */
-static epode_stanza_t *top_new(epode_parser_t *p, const xmlChar *localname,
+static epode_stanza_t *top_new(epode_parser_t *p, size_t hint, const xmlChar *localname,
                                const xmlChar *prefix, const xmlChar *uri)
 {
-    epode_stanza_t *el = epode__tree_new(p->mem, 0, (const char *)localname,
-                                         strlen((const char *)localname), (const char *)uri,
-                                         (const char *)prefix);
-    if (el && uri && strchr((const char *)uri, '&') && !(el->ns = uri_str(p, el->tree, uri))) {
+    epode_stanza_t *el = epode__tree_new_root(p->mem, hint);
+    if (!el)
+        return NULL;
+    epode__tree *t = el->tree;
+    if (!(el->name = name_str(p, t, localname)) || (uri && !(el->ns = uri_str(p, t, uri))) ||
+        (prefix && !(el->prefix = name_str(p, t, prefix)))) {
         epode_stanza_unref(el);
-        el = NULL;
+        return NULL;
     }
     return el;
 }
@@ -450,7 +492,7 @@ static epode_stanza_t *summary_from_tag(epode_parser_t *p, const xmlChar *localn
                                         const xmlChar *prefix, const xmlChar *uri, int nb_attrs,
                                         const xmlChar **attrs)
 {
-    epode_stanza_t *s = top_new(p, localname, prefix, uri);
+    epode_stanza_t *s = top_new(p, 0, localname, prefix, uri);
     if (!s || epode__attrs_reserve(s, 4) < 0)
         goto fail;
     for (int i = 0; i < nb_attrs && s->nattrs < 4; i++) {
@@ -518,7 +560,6 @@ static void start_skip(epode_parser_t *p, int limit, epode_stanza_t *summary)
         summary = summary_from_tree(p, p->root);
     epode_stanza_unref(p->root);
     p->root = p->cur = NULL;
-    p->text.len = 0;
     p->text_total = 0;
     if (!summary) {
         fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
@@ -648,7 +689,7 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
 
     epode_stanza_t *el;
     if (sd == 0) {
-        el = top_new(p, localname, prefix, uri);
+        el = top_new(p, p->tree_hint, localname, prefix, uri);
         if (!el) {
             fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory");
             return;
@@ -656,14 +697,14 @@ static void on_start(void *user, const xmlChar *localname, const xmlChar *prefix
         p->root = el;
         p->text_total = 0;
     } else {
-        if (flush_text(p) < 0)
-            return;
         epode__tree *t = p->cur->tree;
         const char *name = name_str(p, t, localname);
         /* Children usually share their parent's namespace and prefix. */
-        const char *nsv = p->cur->ns && uri && strcmp(p->cur->ns, (const char *)uri) == 0
-                              ? p->cur->ns
-                              : uri_str(p, t, uri);
+        const char *nsv = NULL;
+        size_t len;
+        if (uri && !(nsv = known(p, uri, &len)))
+            nsv = p->cur->ns && strcmp(p->cur->ns, (const char *)uri) == 0 ? p->cur->ns
+                                                                            : uri_copy(t, uri);
         const char *pv = prefix ? name_str(p, t, prefix) : NULL;
         el = name && (!uri || nsv) && (!prefix || pv) ? epode__elem_append(p->cur, name, nsv, pv)
                                                       : NULL;
@@ -703,8 +744,6 @@ static void on_end(void *user, const xmlChar *localname, const xmlChar *prefix, 
             finish_skip(p, position(p));
         return;
     }
-    if (flush_text(p) < 0)
-        return;
     p->depth--;
     if (sd > 1) {
         p->cur = p->cur->parent;
@@ -721,6 +760,8 @@ static void on_end(void *user, const xmlChar *localname, const xmlChar *prefix, 
     }
     p->root = p->cur = NULL;
     p->boundary = pos;
+    size_t used = epode__tree_used(st);
+    p->tree_hint = used > TREE_HINT_MAX ? TREE_HINT_MAX : (used + 63) & ~(size_t)63;
     deliver(p, EPODE_PARSER_STANZA, st);
     epode_stanza_unref(st);
     element_done(p, pos, 0);
@@ -747,7 +788,8 @@ static void on_characters(void *user, const xmlChar *ch, int len)
         start_skip(p, EPODE_LIMIT_TEXT_BYTES, NULL);
         return;
     }
-    epode__buf_append(&p->text, ch, (size_t)len);
+    if (len > 0 && epode__text_append_run(p->cur, (const char *)ch, (size_t)len) < 0)
+        fail(p, EPODE_STREAM_RESOURCE_CONSTRAINT, "out of memory"); /* never lose text */
 }
 
 /* libxml2 checks the encoding of ordinary character data but not of CDATA
@@ -832,8 +874,6 @@ static void clear_state(epode_parser_t *p)
     p->summary = NULL;
     p->skip = p->skipped = 0;
     p->depth = 0;
-    p->text.len = 0;
-    p->text.failed = 0; /* a new stream: a fresh start after running out */
     p->text_total = 0;
     p->stream_open = 0;
     p->partial = 0;
@@ -858,10 +898,8 @@ int epode__parser_new(const epode_mem_t *mem, epode_parser_cb cb, void *user, in
     p->lim_depth = DEFAULT_DEPTH;
     p->lim_attrs = DEFAULT_ATTRS;
     p->lim_text = DEFAULT_BYTES;
-    epode__buf_init(&p->text, mem);
     epode__buf_init(&p->header, mem);
-    if (epode__buf_reserve(&p->text, 512) < 0 || context_new(p) < 0) {
-        epode__buf_free(&p->text);
+    if (context_new(p) < 0) {
         epode__dealloc(mem, p);
         return EPODE_ENOMEM;
     }
@@ -882,7 +920,6 @@ void epode_parser_free(epode_parser_t *p)
     epode_stanza_unref(p->root);
     epode_stanza_unref(p->summary);
     context_free(p);
-    epode__buf_free(&p->text);
     epode__buf_free(&p->header);
     epode__dealloc(p->mem, p);
 }
@@ -1089,7 +1126,6 @@ int epode__parser_compact(epode_parser_t *p)
         p->depth != 1 || p->root || p->skip || p->partial || p->header.len == 0)
         return EPODE_ESTATE;
     context_free(p);
-    epode__buf_free(&p->text);
     return 0;
 }
 

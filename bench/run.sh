@@ -5,11 +5,20 @@
 # against a real Prosody (STARTTLS + SCRAM). Each measurement alternates
 # between the two libraries, ROUNDS times; throughput reports the best
 # round of each, memory the median, and the table gives the ratios.
+# The receive path is also set against raw libxml2 SAX on the same bytes
+# (bench/parse, which alternates the two itself).
 #
 #   bench/run.sh [BUILD_DIR]          default: build (next to bench/)
 #
-# Environment: ROUNDS (3), MESSAGES (200000), LOGINS (20),
-# NO_PROSODY=1 skips the login figure. Needs only 127.0.0.1.
+# Besides: idle epode sessions over real TCP up to the open-file limit
+# (19,000; libstrophe's select() stops at 1,024), and bench/footprint —
+# an idle session's bytes through the allocator hook, broken down, with
+# 1,000 and 100,000 sessions over in-process memory transports (no fds).
+#
+# Environment: ROUNDS (3), MESSAGES (200000), LOGINS (20), MANY (19000),
+# PARSE_MESSAGES (40000), PARSE_ROUNDS (41),
+# NO_PROSODY=1 skips the login figure, NO_MANY=1 the 19,000 and 100,000
+# session runs. Needs only 127.0.0.1.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +31,9 @@ logins=${LOGINS:-20}
 py=/usr/bin/python3
 [ -x $py ] || py=python3
 
+many=${MANY:-19000}
 ep=$build/bench/conn_bench
+fp=$build/bench/footprint
 st=$build/bench/strophe_bench
 fs=$build/bench/fake_server
 for f in "$ep" "$fs"; do
@@ -64,6 +75,12 @@ run() {
     fi
 }
 
+pb=$build/bench/parse
+if [ -x "$pb" ]; then
+    echo "receive path against raw libxml2 SAX (bench/parse, alternating)..."
+    run "parse epode" "$pb" "${PARSE_MESSAGES:-40000}" "${PARSE_ROUNDS:-41}"
+fi
+
 echo "starting fake server ($n messages pre-serialized)..."
 "$fs" --port-file "$tmp/port" --messages "$n" > "$tmp/fs.out" 2>&1 &
 fs_pid=$!
@@ -74,6 +91,13 @@ while [ ! -s "$tmp/port" ]; do
     sleep 0.05
 done
 port=$(cat "$tmp/port")
+
+if [ "${NO_MANY:-0}" != 1 ]; then
+    # First, while this machine's ephemeral ports are fresh: each run
+    # leaves its links in TIME_WAIT for a minute.
+    echo "$many idle sessions over TCP in one process (open-file limit: $(ulimit -Hn))"
+    run "idle epode" "$ep" idle "$port" "$many"
+fi
 
 r=1
 while [ $r -le "$rounds" ]; do
@@ -92,13 +116,20 @@ while [ $r -le "$rounds" ]; do
     done
     r=$((r + 1))
 done
-echo "10,000 idle sessions in one process"
-run "idle epode" "$ep" idle "$port" 10000
-[ $have_st = 1 ] && run "idle strophe" "$st" idle "$port" 10000
 
 kill -TERM "$fs_pid" 2>/dev/null || true
 wait "$fs_pid" 2>/dev/null || true
 fs_pid=
+
+if [ -x "$fp" ]; then
+    echo "an idle session's bytes through the allocator hook (bench/footprint, stream management on)"
+    "$fp" --sessions 1000 --sm > "$tmp/footprint.txt" 2>>"$log" || true
+    grep '^RESULT' "$tmp/footprint.txt" >> "$results" || echo "RESULT footprint failed=1" >> "$results"
+    if [ "${NO_MANY:-0}" != 1 ]; then
+        "$fp" --sessions 100000 --sm 2>>"$log" | grep '^RESULT' >> "$results" \
+            || echo "RESULT footprint failed=1" >> "$results"
+    fi
+fi
 
 if [ "${NO_PROSODY:-0}" != 1 ] && command -v prosody >/dev/null 2>&1; then
     echo "starting Prosody (STARTTLS + SCRAM) for the login figure..."
@@ -125,13 +156,16 @@ print(d["host"], d["c2s_port"], d["domain"], d["ca_file"], u["jid"], u["password
 fi
 
 strophe_version=$(pkg-config --modversion libstrophe 2>/dev/null || echo '?')
-$py - "$results" "$rounds" "$n" "$logins" "$strophe_version" "$(nproc)" <<'EOF'
+$py - "$results" "$rounds" "$n" "$logins" "$strophe_version" "$(nproc)" "$root" <<'EOF'
 import sys, statistics
-path, rounds, n, logins, sver, cpus = sys.argv[1:7]
+path, rounds, n, logins, sver, cpus, root = sys.argv[1:8]
 rows = []
 for line in open(path):
     f = line.split()
     if len(f) < 3 or f[0] != 'RESULT':
+        continue
+    if f[1] == 'footprint':  # RESULT footprint k=v...
+        rows.append(('footprint', 'epode', dict(x.split('=', 1) for x in f[2:] if '=' in x)))
         continue
     kv = dict(x.split('=', 1) for x in f[3:] if '=' in x)
     rows.append((f[1], f[2], kv))
@@ -172,7 +206,20 @@ for test, label in (("recv", "receive, stanzas/s"), ("send", "send, stanzas/s"))
                          f"{float(best['server_cpu'])*100:.0f}% of the wall time"
                          + (f", {int(best['bytes'])/int(n):.0f} bytes/stanza" if 'bytes' in best else ""))
 
-for k in ("1000", "10000"):
+pe = get('parse', 'epode')
+if pe:
+    kv = pe[-1]
+    ratio = float(kv['ratio'])
+    row("receive vs raw libxml2 SAX", num(float(kv['rate'])),
+        num(float(kv['sax_rate'])) + " libxml2 SAX", f"{ratio:.2f}x", ">= 0.85x",
+        "ok" if ratio >= 0.85 else "MISSED")
+    notes.append(f"  parse: the same stream into stanza trees and through a minimal libxml2 SAX "
+                 f"consumer, {kv['rounds']} rounds alternating, chunks of {kv['chunk']} bytes, "
+                 f"best rounds; median of per-round ratios {float(kv['median_ratio']):.2f}")
+
+many = sorted({kv.get('k') for t, l, kv in rows if t == 'idle' and kv.get('k') not in (None, '1000')},
+              key=int)
+for k in ["1000"] + many:
     e = [kv for kv in get('idle', 'epode', lambda kv: kv.get('k') == k)]
     s_all = [kv for t, l, kv in rows if t == 'idle' and l == 'strophe' and kv.get('k') == k]
     eok = [kv for kv in e if kv.get('ok') == '1']
@@ -197,11 +244,26 @@ for k in ("1000", "10000"):
         sa = statistics.median(float(kv['kb_per_session']) for kv in sok)
         row(name, a + "/session", b + "/session", f"{ea/sa:.2f}x", "<= 1.00x", "ok" if ea <= sa else "MISSED")
     else:
-        row(name, a + ("/session" if eok else ""), b, "-", "10,000 ok" if k == "10000" else "<= 1.00x",
-            ("ok" if eok else "MISSED") if k == "10000" else "-")
+        row(name, a + ("/session" if eok else ""), b, "-", f"{int(k):,} ok" if k != "1000" else "<= 1.00x",
+            ("ok" if eok else "MISSED") if k != "1000" else "-")
     if eok:
         notes.append(f"  idle epode {int(k):,}: logged in in {statistics.median(float(kv['login_secs']) for kv in eok):.2f} s, "
                      f"RSS delta {statistics.median(int(kv['rss_delta_kb']) for kv in eok)/1024:.1f} MB")
+
+fps = sorted(get('footprint', 'epode'), key=lambda kv: int(kv['sessions']))
+for kv in fps:
+    b = float(kv['bytes_per_session'])
+    row(f"allocator bytes/idle session, {int(kv['sessions']):,}", f"{b:,.0f} B", "n/a", "-",
+        "<= 6 KB", "ok" if b <= 6144 and kv.get('ok') == '1' else "MISSED")
+if len(fps) >= 2:
+    a, z = fps[0], fps[-1]
+    ratio = float(z['us_per_login']) / float(a['us_per_login'])
+    row(f"CPU/login {int(z['sessions']):,} vs {int(a['sessions']):,}",
+        f"{float(z['us_per_login']):.0f} vs {float(a['us_per_login']):.0f} us", "n/a", f"{ratio:.2f}x",
+        "flat", "ok" if ratio <= 1.5 else "MISSED")
+if fps:
+    notes.append(f"  footprint (in-process memory transports, SM on): the breakdown by part: "
+                 f"{root}/build/bench/footprint --sessions 1000 --sm")
 
 le, ls = get('login', 'epode'), get('login', 'strophe')
 if le or ls:

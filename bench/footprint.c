@@ -283,27 +283,37 @@ int main(int argc, char **argv)
     size_t live0 = g_count.live, blocks0 = g_count.blocks;
     double cpu0 = cpu_now();
     long started = 0;
-    while (g_ready + g_ended < n) {
-        while (started < n && started - g_ready - g_ended < window) {
+    /* The sessions whose login is not over (the server's last word not
+     * yet written, or READY not yet seen): at most `window` at once. */
+    long *pend = malloc((size_t)n * sizeof *pend);
+    if (!pend)
+        die("malloc", EPODE_ENOMEM);
+    long npend = 0;
+    while ((started < n || npend > 0) && !g_ended) {
+        while (started < n && npend < window) {
             start(ctx, &ss[started], started);
-            started++;
+            pend[npend++] = started++;
         }
-        /* Serve every session still logging in, then let epode run. The
-         * in-flight ones are the last `window` started, at most. */
-        long lo = started - window - 64 < 0 ? 0 : started - window - 64;
-        for (long i = lo; i < started; i++)
-            if (!ss[i].ready && serve(&ss[i], i))
-                epode__conn_poke(ss[i].conn);
-        while ((rc = epode_ctx_run_once(ctx, 0)) > 0)
-            ;
-        if (rc < 0)
-            die("run_once", rc);
-        for (long i = lo; i < started; i++)
-            if (!ss[i].ready && serve(&ss[i], i))
-                epode__conn_poke(ss[i].conn);
-        if (g_ended)
-            break;
+        for (int pass = 0; pass < 2; pass++) {
+            for (long k = 0; k < npend; k++) {
+                long i = pend[k];
+                if (serve(&ss[i], i))
+                    epode__conn_poke(ss[i].conn);
+            }
+            while ((rc = epode_ctx_run_once(ctx, 0)) > 0)
+                ;
+            if (rc < 0)
+                die("run_once", rc);
+        }
+        for (long k = 0; k < npend;) {
+            session *s = &ss[pend[k]];
+            if (s->stage == S_DONE && s->ready)
+                pend[k] = pend[--npend];
+            else
+                k++;
+        }
     }
+    free(pend);
     double login_cpu = cpu_now() - cpu0;
     /* idle: what is due right after login (the parser's context given
      * back) happens now; nothing else is waiting for time */

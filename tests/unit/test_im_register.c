@@ -718,6 +718,48 @@ TEST(register_survives_garbage_answers)
     CHECK_INT(o.status, EPODE_ELIMIT);
 }
 
+/* Answers that are not the server's, or not answers, change nothing: the
+ * real answer still counts. */
+TEST(register_ignores_forged_answers)
+{
+    scripted s;
+    int ready = 0;
+    CHECK_INT(reg_login(&s, 1, &ready), 0);
+    epode_register_t *reg;
+    CHECK_INT(epode_register_new(s.conn, &reg), 0);
+    outcome o = {0};
+    CHECK_INT(epode_register_account(reg, "newbie", "pw", NULL, on_done, &o), 0);
+    scripted_pump(&s);
+    epode_stanza_t *get = next_iq(&s);
+    CHECK(get != NULL);
+    char xml[512];
+    /* from another entity */
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s' from='evil@example.net'><error type='cancel'>"
+             "<conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+             epode_stanza_get_id(get));
+    scripted_send(&s, xml);
+    CHECK_INT(o.calls, 0);
+    /* a request with the same id is a request, not an answer */
+    snprintf(xml, sizeof xml, "<iq type='set' id='%s'><query xmlns='jabber:iq:register'/></iq>",
+             epode_stanza_get_id(get));
+    scripted_send(&s, xml);
+    CHECK_INT(o.calls, 0);
+    epode_stanza_t *err = next_iq(&s);
+    CHECK(err && strcmp(epode_stanza_get_type(err), "error") == 0);
+    /* the server's own answer, from its domain */
+    snprintf(xml, sizeof xml, "<iq type='result' id='%s' from='example.com'><query xmlns='jabber:"
+             "iq:register'><username/><password/></query></iq>", epode_stanza_get_id(get));
+    scripted_send(&s, xml);
+    epode_stanza_t *set = next_iq(&s);
+    CHECK(set && strcmp(epode_stanza_get_type(set), "set") == 0);
+    answer(&s, set, "result", "");
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.status, 0);
+    CHECK_INT(o.cond, EPODE_COND_NONE);
+    epode_register_free(reg);
+    scripted_free(&s);
+}
+
 TEST(register_fetch_and_submit_by_hand)
 {
     scripted s;

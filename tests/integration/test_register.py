@@ -263,3 +263,42 @@ def test_captcha_registration(captcha_ejabberd, register_bin, bins, tmp_path):
         info = 'python exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
         assert r.returncode == 0 and r.stdout.strip() == 'ok', info
         iu.assert_logged_in(login(bins, srv, user2, 'cap-' + user2), srv, user=user2)
+
+
+def test_captcha_answered_at_the_terminal(captcha_ejabberd, register_bin, bins, tmp_path):
+    """epode-register asks a terminal for what the server wants (the CAPTCHA,
+    with its media URI shown) and registers with the answer."""
+    import pty
+    import select
+    import time
+    srv = captcha_ejabberd
+    user = fresh_user()
+    pw = iu.write_password_file(tmp_path, user, 'tty-' + user)
+    master, slave = pty.openpty()
+    argv = [register_bin] + iu.conn_args(srv) + ['--jid', iu.jid(srv, user), '--password-file', pw]
+    p = subprocess.Popen(argv, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(slave)
+    try:
+        err = b''
+        deadline = time.monotonic() + 30
+        while b'Enter the text you see: ' not in err and time.monotonic() < deadline:
+            r, _, _ = select.select([p.stderr], [], [], 0.5)
+            if r:
+                chunk = os.read(p.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                err += chunk
+        assert b'Enter the text you see: ' in err, err
+        assert b'(image/png: cid:' in err, err  # the media URI shown
+        with open(srv.captcha_texts) as f:
+            text = f.read().split()[-1]
+        os.write(master, (text + '\n').encode())
+        out, rest = p.communicate(timeout=30)
+        err += rest
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    assert p.returncode == 0, err
+    iu.assert_logged_in(login(bins, srv, user, 'tty-' + user), srv, user=user)

@@ -23,6 +23,10 @@
  *   sends three groupchat messages and, once they are echoed, asks the
  *   room's archive ("room ID STAMP FROM BODY"); then a correction of the
  *   first is checked against its sender ("room same=1").
+ * hostile: C sends A a message; M (account 3, --jid3/--password3) sends
+ *   a correction and a retraction of it, then C a correction: A's "msg"
+ *   lines show same=0 for M's and same=1 for C's (XEP-0308/0424 checks
+ *   through a real server, which relays them untouched).
  * Ends with "OK" (exit 0) or "FAILED reason" (exit 1). */
 #include <epode.h>
 
@@ -31,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { A, C, N };
+enum { A, C, M, N }; /* M: a third account (--jid3), "mallory" */
 
 typedef struct probe {
     const char *mode;
@@ -124,12 +128,17 @@ static int on_message(epode_conn_t *conn, const epode_message_t *m, void *user)
     return EPODE_HANDLED;
 }
 
-static void send_built(epode_stanza_t *st)
+static void send_built_by(int who, epode_stanza_t *st)
 {
     if (!st)
         return;
-    epode_messaging_send(P.msg[C], st);
+    epode_messaging_send(P.msg[who], st);
     epode_stanza_unref(st);
+}
+
+static void send_built(epode_stanza_t *st)
+{
+    send_built_by(C, st);
 }
 
 static void send_features(void)
@@ -443,6 +452,31 @@ static int on_tick(epode_conn_t *conn, void *user)
             P.started = 1;
             send_features();
         }
+    } else if (!strcmp(P.mode, "hostile")) {
+        /* C's message first; once A has it, M tries to change it */
+        const char *to = epode_conn_bound_jid(P.conn[A]);
+        epode_stanza_t *m = NULL;
+        if (!P.started) {
+            P.started = 1;
+            P.count = 4;
+            if (epode_message_build("chat", to, "the original", NULL, NULL, &m) == 0) {
+                epode_stanza_set_id(m, "orig-1");
+                send_built_by(C, m);
+            }
+        } else if (P.got == 1 && P.step == 0) {
+            P.step = 1;
+            if (epode_message_build("chat", to, "forged words", NULL, NULL, &m) == 0 &&
+                epode_message_set_replace(m, "orig-1") == 0)
+                send_built_by(M, m);
+            m = NULL;
+            if (epode_message_build_retraction("chat", to, "orig-1", &m) == 0)
+                send_built_by(M, m);
+            m = NULL;
+            /* and C's own correction, which stands */
+            if (epode_message_build("chat", to, "the correction", NULL, NULL, &m) == 0 &&
+                epode_message_set_replace(m, "orig-1") == 0)
+                send_built_by(C, m);
+        }
     } else if (!strcmp(P.mode, "blocking")) {
         static int asked = -1;
         if (!P.started || asked == P.step)
@@ -499,7 +533,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     int i = (int)(long)user;
     if (ev == EPODE_CONN_READY) {
         P.ready[i] = 1;
-        printf("ready %c %s\n", i == A ? 'A' : 'C', epode_conn_bound_jid(conn));
+        printf("ready %c %s\n", "ACM"[i], epode_conn_bound_jid(conn));
         fflush(stdout);
         if (i == C)
             snprintf(bare_c, sizeof bare_c, "%.*s", (int)strcspn(epode_conn_bound_jid(conn), "/"),
@@ -525,7 +559,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 int main(int argc, char **argv)
 {
     const char *server = "127.0.0.1", *ca = NULL, *jid1 = NULL, *pw1 = NULL, *jid2 = NULL,
-               *pw2 = NULL;
+               *pw2 = NULL, *jid3 = NULL, *pw3 = NULL;
     unsigned port = 5222;
     P.mode = "features";
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -537,6 +571,8 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--password1")) pw1 = v;
         else if (!strcmp(k, "--jid2")) jid2 = v;
         else if (!strcmp(k, "--password2")) pw2 = v;
+        else if (!strcmp(k, "--jid3")) jid3 = v;
+        else if (!strcmp(k, "--password3")) pw3 = v;
         else if (!strcmp(k, "--mode")) P.mode = v;
         else if (!strcmp(k, "--count")) P.count = atol(v);
         else if (!strcmp(k, "--room")) P.room = v;
@@ -555,15 +591,20 @@ int main(int argc, char **argv)
         P.count = 5;
     P.used[A] = 1;
     P.used[C] = two;
+    P.used[M] = !strcmp(P.mode, "hostile");
+    if (P.used[M] && (!jid3 || !pw3)) {
+        fprintf(stderr, "im_modern_probe: hostile needs --jid3 --password3\n");
+        return 64;
+    }
     if (epode_global_init() < 0 || epode_ctx_new(NULL, &P.ctx) < 0)
         return 1;
     for (int i = 0; i < N; i++) {
         if (!P.used[i])
             continue;
         char full[512];
-        snprintf(full, sizeof full, "%s/%s", i == C ? jid2 : jid1, i == A ? "A" : "C");
+        snprintf(full, sizeof full, "%s/%c", i == C ? jid2 : i == M ? jid3 : jid1, "ACM"[i]);
         if (epode_conn_new(P.ctx, &P.conn[i]) < 0 || epode_conn_set_jid(P.conn[i], full) < 0 ||
-            epode_conn_set_password(P.conn[i], i == C ? pw2 : pw1) < 0 ||
+            epode_conn_set_password(P.conn[i], i == C ? pw2 : i == M ? pw3 : pw1) < 0 ||
             epode_conn_set_server(P.conn[i], server, port) < 0 ||
             (ca && epode_conn_set_ca_file(P.conn[i], ca) < 0) ||
             epode_conn_set_event_cb(P.conn[i], on_event, (void *)(long)i) < 0 ||
@@ -573,7 +614,7 @@ int main(int argc, char **argv)
         }
     }
     int rc = 0;
-    if (!strcmp(P.mode, "features") || !strcmp(P.mode, "recv"))
+    if (!strcmp(P.mode, "features") || !strcmp(P.mode, "recv") || !strcmp(P.mode, "hostile"))
         rc = epode_messaging_handler_add(P.msg[A], NULL, on_message, NULL, NULL);
     else if (!strcmp(P.mode, "blocking"))
         rc = epode_blocking_new(P.conn[A], on_block_event, NULL, &P.blocking);

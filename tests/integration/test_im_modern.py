@@ -52,13 +52,14 @@ def fresh_accounts(srv, *prefixes):
     return out
 
 
-def run_probe(srv, mode, u1, u2=None, count=None, timeout=45):
+def run_probe(srv, mode, u1, u2=None, count=None, timeout=45, extra=()):
     argv = [probe_exe(), '--server', srv.host, '--port', str(srv.c2s_port), '--ca-file', srv.ca_file,
             '--jid1', jid(srv, u1), '--password1', USERS[u1], '--mode', mode]
     if u2:
         argv += ['--jid2', jid(srv, u2), '--password2', USERS[u2]]
     if count:
         argv += ['--count', str(count)]
+    argv += list(extra)
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                        timeout=timeout)
     return r, 'exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
@@ -83,6 +84,23 @@ def test_message_features_between_two_clients(server):
     assert 'retract=orig-1 same=1' in lines[4] and 'hints=8' in lines[4], info
     assert 'marker=displayed:orig-1' in lines[5], info
     assert r.stdout.splitlines()[-1] == 'OK', info
+
+
+def test_correction_and_retraction_from_another_sender_are_refused(server):
+    a, c, m = fresh_accounts(server, 'ha', 'hc', 'hm')
+    r, info = run_probe(server, 'hostile', a, c, extra=['--jid3', jid(server, m),
+                                                        '--password3', USERS[m]])
+    assert r.returncode == 0, info
+    lines = msg_lines(r.stdout)
+    cj, mj = '%s/C' % jid(server, c), '%s/M' % jid(server, m)
+    assert len(lines) == 4, info
+    assert lines[0].startswith('msg %s body=the original' % cj), info
+    forged = [l for l in lines if l.startswith('msg %s ' % mj)]
+    assert len(forged) == 2, info
+    assert any('replace=orig-1' in l and 'same=0' in l for l in forged), info
+    assert any('retract=orig-1' in l and 'same=0' in l for l in forged), info
+    own = [l for l in lines[1:] if l.startswith('msg %s ' % cj)]
+    assert len(own) == 1 and 'replace=orig-1' in own[0] and 'same=1' in own[0], info
 
 
 def test_blocking_block_unblock_and_pushes(server):

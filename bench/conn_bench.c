@@ -1,5 +1,6 @@
 /* bench/conn_bench.c — epode's side of the connection benchmarks, over
- * loopback against bench/fake_server (no TLS, SASL ANONYMOUS), and a
+ * loopback against bench/fake_server (SASL ANONYMOUS; no TLS, or STARTTLS
+ * with the server's throw-away CA), and a
  * login-time figure against a real server. bench/strophe_bench.c does
  * the same with libstrophe; bench/run.sh runs both, alternating, and
  * prints the table. Each run prints one "RESULT" line:
@@ -11,6 +12,11 @@
  *                              has counted them all (a stats IQ answers)
  *   conn_bench idle  PORT K    K sessions logged in and idle in one
  *                              process: RSS delta / K
+ *   conn_bench idle-tls PORT K CA_FILE
+ *                              the same over STARTTLS (required, TLS 1.3
+ *                              when the server offers it), the server's
+ *                              certificate verified against CA_FILE for
+ *                              montague.example (fake_server --ca-out)
  *   conn_bench login HOST PORT DOMAIN CA_FILE JID PASSWORD COUNT
  *                              STARTTLS + SCRAM logins one after the other:
  *                              median and best time to READY
@@ -395,8 +401,11 @@ static void on_idle_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     }
 }
 
-static int bench_idle(unsigned port, long k)
+/* ca_file NULL: no TLS; else STARTTLS required, verified against it. */
+static int bench_idle(unsigned port, long k, const char *ca_file)
 {
+    const char *test = ca_file ? "idle-tls" : "idle";
+    char security[160] = "";
     raise_nofile();
     epode_ctx_t *ctx = new_ctx_with(&counting_mem);
     epode_conn_t **conns = calloc((size_t)k, sizeof *conns);
@@ -418,7 +427,9 @@ static int bench_idle(unsigned port, long k)
                 die("conn_new", rc);
             if ((rc = epode_conn_set_jid(c, "montague.example")) < 0 ||
                 (rc = epode_conn_set_server(c, "127.0.0.1", port)) < 0 ||
-                (rc = epode_conn_set_tls(c, EPODE_TLS_DISABLED)) < 0 ||
+                (rc = epode_conn_set_tls(c, ca_file ? EPODE_TLS_REQUIRED
+                                                    : EPODE_TLS_DISABLED)) < 0 ||
+                (ca_file && (rc = epode_conn_set_ca_file(c, ca_file)) < 0) ||
                 (rc = epode_conn_set_mechanisms(c, "ANONYMOUS")) < 0 ||
                 (rc = epode_conn_set_event_cb(c, on_idle_event, &ss[started])) < 0 ||
                 (rc = epode_conn_connect(c)) < 0)
@@ -433,12 +444,23 @@ static int bench_idle(unsigned port, long k)
         }
     }
     double login_secs = now() - t0;
+    if (started > 0 && epode_conn_security(conns[0]))
+        snprintf(security, sizeof security, "%s", epode_conn_security(conns[0]));
+    for (char *p = security; *p; p++)
+        if (*p == ' ')
+            *p = '_';
     /* Idle for a moment: whatever epode does with idle links happens now. */
     double t1 = now();
     /* Idle means idle: 2 s of silence (epode gives back its parser memory
      * after 1 s), then glibc returns freed pages before RSS is read —
      * the same for both libraries. */
-    while (now() - t1 < 2.0)
+    /* CONN_BENCH_HOLD=S holds the sessions idle S seconds instead (for a
+     * heap profiler's snapshot: valgrind's vgdb, massif). */
+    const char *hold_env = getenv("CONN_BENCH_HOLD");
+    double hold = hold_env ? atof(hold_env) : 2.0;
+    if (hold_env)
+        fprintf(stderr, "conn_bench: %ld sessions idle for %.0f s\n", all.ready, hold);
+    while (now() - t1 < hold)
         epode_ctx_run_once(ctx, 100);
     malloc_trim(0);
     long rss1 = rss_kb();
@@ -447,13 +469,14 @@ static int bench_idle(unsigned port, long k)
      * all of malloc's (libxml2, c-ares... included); RSS also counts
      * what malloc keeps free but cannot give back (fragmentation). */
     if (all.ready == k)
-        printf("RESULT idle epode k=%ld ok=1 ready=%ld kb_per_session=%.2f rss_delta_kb=%ld "
-               "login_secs=%.3f epode_bytes=%.0f heap_bytes=%.0f\n",
-               k, all.ready, (double)(rss1 - rss0) / (double)k, rss1 - rss0, login_secs,
+        printf("RESULT %s epode k=%ld ok=1 ready=%ld kb_per_session=%.2f rss_delta_kb=%ld "
+               "login_secs=%.3f epode_bytes=%.0f heap_bytes=%.0f security=%s\n",
+               test, k, all.ready, (double)(rss1 - rss0) / (double)k, rss1 - rss0, login_secs,
                ((double)own1 - (double)own0) / (double)k,
-               ((double)heap1 - (double)heap0) / (double)k);
+               ((double)heap1 - (double)heap0) / (double)k, security[0] ? security : "none");
     else
-        printf("RESULT idle epode k=%ld ok=0 ready=%ld failed=%ld\n", k, all.ready, all.ended);
+        printf("RESULT %s epode k=%ld ok=0 ready=%ld failed=%ld\n", test, k, all.ready,
+               all.ended);
     fflush(stdout);
     /* Close as a client should: the server answers and closes first, so
      * each link's TIME_WAIT is the server's and this side's ephemeral
@@ -533,12 +556,14 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "send"))
         return bench_send((unsigned)atoi(argv[2]), atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "idle"))
-        return bench_idle((unsigned)atoi(argv[2]), atol(argv[3]));
+        return bench_idle((unsigned)atoi(argv[2]), atol(argv[3]), NULL);
+    if (argc == 5 && !strcmp(argv[1], "idle-tls"))
+        return bench_idle((unsigned)atoi(argv[2]), atol(argv[3]), argv[4]);
     if (argc == 9 && !strcmp(argv[1], "login"))
         return bench_login(argv[2], (unsigned)atoi(argv[3]), argv[4], argv[5], argv[6], argv[7],
                            atoi(argv[8]));
     fprintf(stderr,
-            "usage: %s recv PORT N | send PORT N | idle PORT K |\n"
+            "usage: %s recv PORT N | send PORT N | idle PORT K | idle-tls PORT K CA_FILE |\n"
             "       %s login HOST PORT DOMAIN CA_FILE JID PASSWORD COUNT\n",
             argv[0], argv[0]);
     return 64;

@@ -1,12 +1,16 @@
 /* bench/fake_server.c — a small, fast, fake XMPP server for the
  * connection benchmarks (bench/conn_bench.c, bench/strophe_bench.c).
  *
- * Loopback only (127.0.0.1), no TLS, epoll, one process. It is not an XML
- * parser: it finds tags with memchr() and looks at their first bytes,
- * which is all a benchmark needs from it:
+ * Loopback only (127.0.0.1), epoll, one process; STARTTLS (gnutls) on
+ * request. It is not an XML parser: it finds tags with memchr() and looks
+ * at their first bytes, which is all a benchmark needs from it:
  *
  *   stream header        -> our header + features (SASL ANONYMOUS only);
+ *                           with --tls, first <starttls><required/> only,
+ *                           and SASL after the TLS handshake;
  *                           after <success/>, header + features (bind)
+ *   <starttls/>          -> <proceed/>, then a non-blocking TLS handshake
+ *                           (many at once in the same loop)
  *   <auth .../>          -> <success/> (whatever the mechanism says)
  *   first <iq type=set>  -> bind result (romeo@montague.example/orchard)
  *   <iq id='bench-push-N'>  -> result, then N pre-serialized chat messages
@@ -23,6 +27,16 @@
  * self-closed <message/>), with the bytes received.
  *
  *   bench/fake_server [--port P] [--port-file FILE] [--messages N]
+ *                     [--tls] [--ca-out FILE] [--cert CERT --key KEY]
+ *                     [--no-tickets] [--tls-priority STRING]
+ *
+ * --tls: STARTTLS, required. Without --cert/--key the server makes a
+ * throw-away CA (ECDSA P-256) at start-up and a certificate it signs for
+ * montague.example (DNS SAN), so clients verify as they would in
+ * production; --ca-out writes that CA (PEM) for them (--ca-out implies
+ * --tls). Priorities: gnutls' NORMAL (TLS 1.3 first, 1.2 allowed) or
+ * --tls-priority. TLS 1.3 session tickets are sent, as Prosody and
+ * ejabberd (OpenSSL) do, unless --no-tickets.
  *
  * Prints "port P" on stdout once listening (and writes P to FILE).
  * Stops on SIGTERM/SIGINT.
@@ -42,7 +56,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #define DOMAIN "montague.example"
 #define BOUND_JID "romeo@montague.example/orchard"
@@ -54,9 +72,15 @@
                       "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>"
 #define FEATURES_BIND "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>" \
                       "</stream:features>"
+#define FEATURES_TLS "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>" \
+                     "<required/></starttls></stream:features>"
+#define PROCEED "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 #define SUCCESS "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
 
-enum state { S_STREAM1, S_AUTH, S_STREAM2, S_BIND, S_READY, S_CLOSING };
+enum state { S_STREAM1, S_STARTTLS, S_AUTH, S_STREAM2, S_BIND, S_READY, S_CLOSING };
+/* TLS on one connection: none yet, <proceed/> queued (the handshake
+ * starts once it is written), handshaking, up. */
+enum tls_state { T_NONE, T_PROCEED, T_HANDSHAKE, T_UP };
 
 /* An output segment: either bytes of our own, or a run of the shared
  * pre-serialized message stream (repeated as often as asked). */
@@ -78,6 +102,8 @@ typedef struct conn {
     uint64_t rx_bytes, rx_stanzas;
     uint64_t cpu_base_us;
     int close_after_flush;
+    enum tls_state tls;
+    gnutls_session_t s;
 } conn;
 
 static int ep;
@@ -87,6 +113,13 @@ static size_t msg_len;
 static long stream_msgs;
 static volatile sig_atomic_t quit;
 static unsigned long serial;
+
+/* TLS (--tls): shared by every session. */
+static int use_tls;
+static gnutls_certificate_credentials_t x509;
+static gnutls_priority_t prio;
+static gnutls_datum_t ticket_key;
+static int tickets = 1;
 
 static void on_signal(int sig)
 {
@@ -200,6 +233,11 @@ static void put_bulk(conn *c, uint64_t messages)
 
 static void free_conn(conn *c)
 {
+    if (c->s) {
+        if (c->tls == T_UP)
+            gnutls_bye(c->s, GNUTLS_SHUT_WR); /* non-blocking: best effort */
+        gnutls_deinit(c->s);
+    }
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     while (c->head) {
@@ -212,21 +250,97 @@ static void free_conn(conn *c)
     free(c);
 }
 
+/* send() or, once TLS is up, gnutls_record_send(): -1 with errno EAGAIN
+ * when the socket is full. After GNUTLS_E_AGAIN gnutls keeps the record
+ * it made and the next call (with the same start; our segments only
+ * grow at their end) sends it and reports that record's length. */
+static ssize_t send_bytes(conn *c, const char *p, size_t n)
+{
+    if (c->tls != T_UP)
+        return send(c->fd, p, n, MSG_NOSIGNAL);
+    if (n > 16384)
+        n = 16384;
+    ssize_t r = gnutls_record_send(c->s, p, n);
+    if (r >= 0)
+        return r;
+    errno = r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED ? EAGAIN : EIO;
+    return -1;
+}
+
+static ssize_t recv_bytes(conn *c, char *p, size_t n)
+{
+    if (c->tls != T_UP)
+        return recv(c->fd, p, n, 0);
+    ssize_t r = gnutls_record_recv(c->s, p, n);
+    if (r >= 0)
+        return r;
+    if (r == GNUTLS_E_PREMATURE_TERMINATION)
+        return 0; /* a close without close_notify: the stream's framing shows it */
+    if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal((int)r)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    errno = EIO;
+    return -1;
+}
+
+/* Drives a handshake; returns -1 if the connection was freed. */
+static int handshake(conn *c)
+{
+    for (;;) {
+        int r = gnutls_handshake(c->s);
+        if (r == GNUTLS_E_SUCCESS) {
+            c->tls = T_UP;
+            c->st = S_STREAM1; /* the client starts the stream again */
+            want_out(c, 0);
+            return 0;
+        }
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+            want_out(c, gnutls_record_get_direction(c->s));
+            return 0;
+        }
+        if (gnutls_error_is_fatal(r)) {
+            fprintf(stderr, "fake_server: TLS handshake: %s\n", gnutls_strerror(r));
+            free_conn(c);
+            return -1;
+        }
+    }
+}
+
+/* <proceed/> is out: TLS starts on this socket. */
+static int tls_start(conn *c)
+{
+    c->in_len = 0; /* nothing the client sent in the clear is kept */
+    if (gnutls_init(&c->s, GNUTLS_SERVER | GNUTLS_NONBLOCK) < 0 ||
+        gnutls_priority_set(c->s, prio) < 0 ||
+        gnutls_credentials_set(c->s, GNUTLS_CRD_CERTIFICATE, x509) < 0 ||
+        (tickets && gnutls_session_ticket_enable_server(c->s, &ticket_key) < 0)) {
+        fprintf(stderr, "fake_server: could not start a TLS session\n");
+        free_conn(c);
+        return -1;
+    }
+    gnutls_transport_set_int(c->s, c->fd);
+    c->tls = T_HANDSHAKE;
+    return handshake(c);
+}
+
 /* Writes what it can; returns -1 if the connection was freed. */
 static int flush(conn *c)
 {
+    if (c->tls == T_HANDSHAKE)
+        return 0;
     while (c->head) {
         seg *s = c->head;
         ssize_t w;
         if (s->own) {
-            w = send(c->fd, s->own + s->off, s->len - s->off, MSG_NOSIGNAL);
+            w = send_bytes(c, s->own + s->off, s->len - s->off);
         } else {
             size_t n = stream_len - s->bulk_pos;
             if (n > s->bulk_left)
                 n = (size_t)s->bulk_left;
             if (n > (4u << 20))
                 n = 4u << 20;
-            w = send(c->fd, stream + s->bulk_pos, n, MSG_NOSIGNAL);
+            w = send_bytes(c, stream + s->bulk_pos, n);
         }
         if (w < 0) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -260,6 +374,8 @@ static int flush(conn *c)
         free_conn(c);
         return -1;
     }
+    if (c->tls == T_PROCEED)
+        return tls_start(c);
     return 0;
 }
 
@@ -361,13 +477,22 @@ static void on_tag(conn *c, const char *p, const char *e)
     if (p[1] == '?')
         return;
     if (starts(p + 1, e, "stream:stream")) {
-        if (c->st == S_STREAM1) {
+        if (c->st == S_STREAM1 && use_tls && c->tls != T_UP) {
+            putf(c, HEADER FEATURES_TLS, ++serial);
+            c->st = S_STARTTLS;
+        } else if (c->st == S_STREAM1) {
             putf(c, HEADER FEATURES_SASL, ++serial);
             c->st = S_AUTH;
         } else if (c->st == S_STREAM2) {
             putf(c, HEADER FEATURES_BIND, ++serial);
             c->st = S_BIND;
         }
+        return;
+    }
+    if (c->st == S_STARTTLS && starts(p + 1, e, "starttls")) {
+        put(c, PROCEED, strlen(PROCEED));
+        c->tls = T_PROCEED;
+        c->st = S_STREAM1;
         return;
     }
     if (c->st == S_AUTH && starts(p + 1, e, "auth")) {
@@ -402,7 +527,7 @@ static int on_readable(conn *c)
             c->in = n;
             c->in_cap = cap;
         }
-        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        ssize_t r = recv_bytes(c, c->in + c->in_len, c->in_cap - c->in_len);
         if (r == 0) {
             free_conn(c);
             return -1;
@@ -430,13 +555,22 @@ static int on_readable(conn *c)
             }
             on_tag(c, lt, gt + 1);
             q = gt + 1;
+            if (c->tls == T_PROCEED) {
+                q = end; /* cleartext after <starttls/> is dropped */
+                break;
+            }
         }
         size_t keep = (size_t)(end - q);
         if (keep)
             memmove(c->in, q, keep);
         c->in_len = keep;
-        if (r < 65536)
-            break; /* drained: level-triggered epoll calls again if not */
+        if (c->tls == T_PROCEED)
+            break;
+        /* drained: level-triggered epoll calls again if not (gnutls
+         * reads one record at a time and we offer room for a whole one:
+         * it never holds decrypted bytes the fd would not announce) */
+        if (c->tls != T_UP && r < 65536)
+            break;
     }
     /* an idle connection keeps no input buffer */
     if (c->in_len == 0 && c->in_cap > 0 && c->st != S_READY) {
@@ -447,11 +581,112 @@ static int on_readable(conn *c)
     return flush(c);
 }
 
+/* ---- TLS set-up ---------------------------------------------------------- */
+
+static void tls_check(int r, const char *what)
+{
+    if (r < 0) {
+        fprintf(stderr, "fake_server: %s: %s\n", what, gnutls_strerror(r));
+        exit(1);
+    }
+}
+
+/* A certificate for `key`: a CA (self-signed) when issuer is NULL, else
+ * one for montague.example signed by issuer/issuer_key. */
+static gnutls_x509_crt_t make_cert(gnutls_x509_privkey_t key, gnutls_x509_crt_t issuer,
+                                   gnutls_x509_privkey_t issuer_key, unsigned serial_no)
+{
+    gnutls_x509_crt_t crt;
+    unsigned char id[64];
+    size_t id_len = sizeof id;
+    unsigned char sn = (unsigned char)serial_no;
+    time_t t = time(NULL);
+    tls_check(gnutls_x509_crt_init(&crt), "crt_init");
+    tls_check(gnutls_x509_crt_set_version(crt, 3), "crt_set_version");
+    tls_check(gnutls_x509_crt_set_serial(crt, &sn, 1), "crt_set_serial");
+    tls_check(gnutls_x509_crt_set_activation_time(crt, t - 3600), "activation");
+    tls_check(gnutls_x509_crt_set_expiration_time(crt, t + 30 * 86400), "expiration");
+    tls_check(gnutls_x509_crt_set_key(crt, key), "crt_set_key");
+    tls_check(gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA1, id, &id_len), "key id");
+    tls_check(gnutls_x509_crt_set_subject_key_id(crt, id, id_len), "subject key id");
+    if (!issuer) {
+        static const char cn[] = "epode bench throw-away CA";
+        tls_check(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+                                                sizeof cn - 1), "CA name");
+        tls_check(gnutls_x509_crt_set_basic_constraints(crt, 1, 0), "CA constraints");
+        tls_check(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN |
+                                                     GNUTLS_KEY_CRL_SIGN), "CA usage");
+        tls_check(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), "CA signature");
+        return crt;
+    }
+    tls_check(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, DOMAIN,
+                                            sizeof DOMAIN - 1), "server name");
+    tls_check(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, DOMAIN,
+                                                   sizeof DOMAIN - 1, GNUTLS_FSAN_SET), "SAN");
+    tls_check(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), "constraints");
+    tls_check(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE), "usage");
+    tls_check(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0), "purpose");
+    id_len = sizeof id;
+    tls_check(gnutls_x509_crt_get_subject_key_id(issuer, id, &id_len, NULL), "issuer key id");
+    tls_check(gnutls_x509_crt_set_authority_key_id(crt, id, id_len), "authority key id");
+    tls_check(gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+                                                   "epode bench throw-away CA", 25), "issuer");
+    tls_check(gnutls_x509_crt_sign2(crt, issuer, issuer_key, GNUTLS_DIG_SHA256, 0), "signature");
+    return crt;
+}
+
+static void tls_setup(const char *ca_out, const char *cert_file, const char *key_file,
+                      const char *priority)
+{
+    tls_check(gnutls_global_init(), "global_init");
+    tls_check(gnutls_certificate_allocate_credentials(&x509), "credentials");
+    if (cert_file) {
+        tls_check(gnutls_certificate_set_x509_key_file(x509, cert_file, key_file,
+                                                       GNUTLS_X509_FMT_PEM), cert_file);
+    } else {
+        gnutls_x509_privkey_t ca_key, key;
+        unsigned bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1);
+        tls_check(gnutls_x509_privkey_init(&ca_key), "privkey_init");
+        tls_check(gnutls_x509_privkey_generate(ca_key, GNUTLS_PK_ECDSA, bits, 0), "CA key");
+        tls_check(gnutls_x509_privkey_init(&key), "privkey_init");
+        tls_check(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA, bits, 0), "key");
+        gnutls_x509_crt_t ca = make_cert(ca_key, NULL, NULL, 1);
+        gnutls_x509_crt_t crt = make_cert(key, ca, ca_key, 2);
+        tls_check(gnutls_certificate_set_x509_key(x509, &crt, 1, key), "set_x509_key");
+        if (ca_out) {
+            gnutls_datum_t pem;
+            tls_check(gnutls_x509_crt_export2(ca, GNUTLS_X509_FMT_PEM, &pem), "CA export");
+            char tmp[4096];
+            snprintf(tmp, sizeof tmp, "%s.tmp", ca_out);
+            FILE *f = fopen(tmp, "w");
+            if (!f || fwrite(pem.data, 1, pem.size, f) != pem.size || fclose(f) != 0 ||
+                rename(tmp, ca_out) < 0) {
+                perror("fake_server: CA file");
+                exit(1);
+            }
+            gnutls_free(pem.data);
+        }
+        gnutls_x509_crt_deinit(crt);
+        gnutls_x509_crt_deinit(ca);
+        gnutls_x509_privkey_deinit(key);
+        gnutls_x509_privkey_deinit(ca_key);
+    }
+    const char *err = NULL;
+    int r = gnutls_priority_init(&prio, priority ? priority : "NORMAL", &err);
+    if (r < 0) {
+        fprintf(stderr, "fake_server: priority string at \"%s\": %s\n", err ? err : "?",
+                gnutls_strerror(r));
+        exit(1);
+    }
+    tls_check(gnutls_session_ticket_key_generate(&ticket_key), "ticket key");
+}
+
 int main(int argc, char **argv)
 {
     unsigned port = 0;
     const char *port_file = NULL;
     long n = 200000;
+    const char *ca_out = NULL, *cert_file = NULL, *key_file = NULL, *priority = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc)
             port = (unsigned)atoi(argv[++i]);
@@ -459,11 +694,33 @@ int main(int argc, char **argv)
             port_file = argv[++i];
         else if (!strcmp(argv[i], "--messages") && i + 1 < argc)
             n = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--tls"))
+            use_tls = 1;
+        else if (!strcmp(argv[i], "--ca-out") && i + 1 < argc)
+            ca_out = argv[++i], use_tls = 1;
+        else if (!strcmp(argv[i], "--cert") && i + 1 < argc)
+            cert_file = argv[++i], use_tls = 1;
+        else if (!strcmp(argv[i], "--key") && i + 1 < argc)
+            key_file = argv[++i], use_tls = 1;
+        else if (!strcmp(argv[i], "--no-tickets"))
+            tickets = 0;
+        else if (!strcmp(argv[i], "--tls-priority") && i + 1 < argc)
+            priority = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--port P] [--port-file FILE] [--messages N]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--port P] [--port-file FILE] [--messages N]\n"
+                    "          [--tls] [--ca-out FILE] [--cert CERT --key KEY] [--no-tickets]\n"
+                    "          [--tls-priority STRING]\n",
+                    argv[0]);
             return 64;
         }
     }
+    if (!cert_file != !key_file || (ca_out && cert_file)) {
+        fprintf(stderr, "fake_server: --cert and --key go together, and not with --ca-out\n");
+        return 64;
+    }
+    if (use_tls)
+        tls_setup(ca_out, cert_file, key_file, priority);
     if (n <= 0)
         n = 1;
     struct rlimit rl;
@@ -536,6 +793,12 @@ int main(int argc, char **argv)
                 continue;
             }
             conn *c = evs[i].data.ptr;
+            if (c->tls == T_HANDSHAKE) {
+                if (handshake(c) < 0 || c->tls != T_UP)
+                    continue;
+                on_readable(c); /* the client may have sent its header already */
+                continue;
+            }
             if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 if (on_readable(c) < 0)
                     continue;

@@ -9,6 +9,10 @@
  *   strophe_bench idle  PORT K     (in a child process: libstrophe's
  *                                   select() loop aborts past ~1,020 fds;
  *                                   the parent reports where it died)
+ *   strophe_bench idle-tls PORT K CA_FILE
+ *                                  the same over STARTTLS (mandatory; its
+ *                                  OpenSSL verifies the server against
+ *                                  CA_FILE for montague.example)
  *   strophe_bench login HOST PORT DOMAIN CA_FILE JID PASSWORD COUNT
  */
 #include <strophe.h>
@@ -348,14 +352,24 @@ static void raise_nofile(void)
     }
 }
 
-static int idle_child(unsigned port, long k, idle_shared *all, int out_fd)
+/* Bytes malloc has handed out (the heap and its mmapped blocks). */
+static size_t heap_in_use(void)
 {
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static int idle_child(unsigned port, long k, const char *ca_file, idle_shared *all, int out_fd)
+{
+    const char *test = ca_file ? "idle-tls" : "idle";
     xmpp_ctx_t *ctx = new_ctx();
     xmpp_conn_t **conns = calloc((size_t)k, sizeof *conns);
     idle_sess *ss = calloc((size_t)k, sizeof *ss);
     if (!conns || !ss)
         die("calloc");
+    malloc_trim(0);
     long rss0 = rss_kb();
+    size_t heap0 = heap_in_use();
     double t0 = now();
     long started = 0;
     while (all->ready + all->ended < k) {
@@ -367,7 +381,12 @@ static int idle_child(unsigned port, long k, idle_shared *all, int out_fd)
             xmpp_conn_t *c = xmpp_conn_new(ctx);
             if (!c)
                 die("xmpp_conn_new");
-            xmpp_conn_set_flags(c, XMPP_CONN_FLAG_DISABLE_TLS);
+            if (ca_file) {
+                xmpp_conn_set_flags(c, XMPP_CONN_FLAG_MANDATORY_TLS);
+                xmpp_conn_set_cafile(c, ca_file);
+            } else {
+                xmpp_conn_set_flags(c, XMPP_CONN_FLAG_DISABLE_TLS);
+            }
             xmpp_conn_set_jid(c, "montague.example");
             if (xmpp_connect_client(c, "127.0.0.1", (unsigned short)port, on_idle_conn,
                                     &ss[started]) != XMPP_EOK)
@@ -388,16 +407,20 @@ static int idle_child(unsigned port, long k, idle_shared *all, int out_fd)
         xmpp_run_once(ctx, 100);
     malloc_trim(0);
     long rss1 = rss_kb();
-    char line[256];
+    size_t heap1 = heap_in_use();
+    int secured = started > 0 && xmpp_conn_is_secured(conns[0]);
+    char line[320];
     int n;
+    /* heap_bytes: all of malloc's (libstrophe, expat, OpenSSL). */
     if (all->ready == k)
         n = snprintf(line, sizeof line,
-                     "RESULT idle strophe k=%ld ok=1 ready=%ld kb_per_session=%.2f "
-                     "rss_delta_kb=%ld login_secs=%.3f\n",
-                     k, all->ready, (double)(rss1 - rss0) / (double)k, rss1 - rss0, login_secs);
+                     "RESULT %s strophe k=%ld ok=1 ready=%ld kb_per_session=%.2f "
+                     "rss_delta_kb=%ld login_secs=%.3f heap_bytes=%.0f secured=%d\n",
+                     test, k, all->ready, (double)(rss1 - rss0) / (double)k, rss1 - rss0,
+                     login_secs, ((double)heap1 - (double)heap0) / (double)k, secured);
     else
-        n = snprintf(line, sizeof line, "RESULT idle strophe k=%ld ok=0 ready=%ld failed=%ld\n",
-                     k, all->ready, all->ended);
+        n = snprintf(line, sizeof line, "RESULT %s strophe k=%ld ok=0 ready=%ld failed=%ld\n",
+                     test, k, all->ready, all->ended);
     if (write(out_fd, line, (size_t)n) != n)
         return 1;
     for (long i = 0; i < started; i++)
@@ -407,8 +430,9 @@ static int idle_child(unsigned port, long k, idle_shared *all, int out_fd)
     return 0;
 }
 
-static int bench_idle(unsigned port, long k)
+static int bench_idle(unsigned port, long k, const char *ca_file)
 {
+    const char *test = ca_file ? "idle-tls" : "idle";
     raise_nofile();
     idle_shared *all = mmap(NULL, sizeof *all, PROT_READ | PROT_WRITE,
                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -423,7 +447,7 @@ static int bench_idle(unsigned port, long k)
     if (pid == 0) {
         close(p[0]);
         /* the abort message of a fortified FD_SET is not ours to show */
-        _exit(idle_child(port, k, all, p[1]));
+        _exit(idle_child(port, k, ca_file, all, p[1]));
     }
     close(p[1]);
     char buf[512];
@@ -440,11 +464,11 @@ static int bench_idle(unsigned port, long k)
         return 0;
     }
     if (WIFSIGNALED(status))
-        printf("RESULT idle strophe k=%ld ok=0 crashed=1 signal=%s started=%ld ready=%ld\n", k,
-               strsignal(WTERMSIG(status)), all->started, all->ready);
+        printf("RESULT %s strophe k=%ld ok=0 crashed=1 signal=%s started=%ld ready=%ld\n", test,
+               k, strsignal(WTERMSIG(status)), all->started, all->ready);
     else
-        printf("RESULT idle strophe k=%ld ok=0 crashed=1 exit=%d started=%ld ready=%ld\n", k,
-               WEXITSTATUS(status), all->started, all->ready);
+        printf("RESULT %s strophe k=%ld ok=0 crashed=1 exit=%d started=%ld ready=%ld\n", test,
+               k, WEXITSTATUS(status), all->started, all->ready);
     return 0;
 }
 
@@ -504,12 +528,14 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "send"))
         return bench_send((unsigned)atoi(argv[2]), atol(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "idle"))
-        return bench_idle((unsigned)atoi(argv[2]), atol(argv[3]));
+        return bench_idle((unsigned)atoi(argv[2]), atol(argv[3]), NULL);
+    if (argc == 5 && !strcmp(argv[1], "idle-tls"))
+        return bench_idle((unsigned)atoi(argv[2]), atol(argv[3]), argv[4]);
     if (argc == 9 && !strcmp(argv[1], "login"))
         return bench_login(argv[2], (unsigned)atoi(argv[3]), argv[4], argv[5], argv[6], argv[7],
                            atoi(argv[8]));
     fprintf(stderr,
-            "usage: %s recv PORT N | send PORT N | idle PORT K |\n"
+            "usage: %s recv PORT N | send PORT N | idle PORT K | idle-tls PORT K CA_FILE |\n"
             "       %s login HOST PORT DOMAIN CA_FILE JID PASSWORD COUNT\n",
             argv[0], argv[0]);
     return 64;

@@ -100,8 +100,8 @@ EPODE_API int epode_mam_query_set_end(epode_mam_query_t *q, long long ms);
  * page's last id. `before`: the page that precedes that message — paging
  * backwards, from a previous page's first id; "" asks for the last page
  * (the most recent messages). Both NULL: the first page. Within a page
- * messages always come oldest first. Errors: EPODE_EINVAL (both set),
- * EPODE_ENOMEM.
+ * messages always come oldest first. Errors: EPODE_EINVAL (both set, or
+ * an empty `after`), EPODE_ENOMEM.
  */
 EPODE_API int epode_mam_query_set_page(epode_mam_query_t *q, unsigned max, const char *after,
                                        const char *before);

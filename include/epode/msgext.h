@@ -150,7 +150,8 @@ typedef enum epode_sender_mode {
  * occupants can leave and others take their nick: XEP-0308 also wants
  * the application to check that the occupant did not change in between
  * (track the room's presences, or rely on occupant ids). A reaction in
- * a direct chat may come from either party: check both JIDs.
+ * a direct chat may come from either party: check both JIDs. An error
+ * message, or one without 'from', never matches.
  */
 EPODE_API int epode_message_same_sender(const epode_message_t *later, const char *orig_from,
                                         const char *orig_occupant_id, epode_sender_mode_t mode);
@@ -225,8 +226,9 @@ EPODE_API int epode_message_build_reactions(const char *type, const char *to, co
 /**
  * The id of the message these reactions are for, NULL if the message
  * carries none we accept: none at all, more than one `<reactions/>`
- * (XEP-0444 §5 forbids it), no id, or more than EPODE_REACTIONS_MAX
- * distinct reactions. A reactions message replaces all earlier
+ * (XEP-0444 §5 forbids it), no id, more than EPODE_REACTIONS_MAX
+ * distinct reactions, or more than four times that many `<reaction/>`
+ * elements (repeats included: a flood is refused, not walked). A reactions message replaces all earlier
  * reactions of the same sender to that message (check the sender with
  * epode_message_same_sender()); an empty set removes them.
  */

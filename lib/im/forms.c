@@ -7,6 +7,7 @@
 #include <epode.h>
 #include <epode/forms.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "im_alloc.h"
@@ -194,7 +195,8 @@ static int field_new(const epode_mem_t *mem, const char *var, epode_form_field_t
     f->mem = mem;
     f->type = type;
     f->has_type = 1;
-    if ((var && !(f->var = im_strdup(mem, var))) || (label && !(f->label = im_strdup(mem, label))) ||
+    if ((var && !(f->var = im_strdup(mem, var))) ||
+        (label && !(f->label = im_strdup(mem, label))) ||
         (type == EPODE_FIELD_UNKNOWN && type_name && !(f->type_name = im_strdup(mem, type_name)))) {
         field_free(f);
         return EPODE_ENOMEM;
@@ -335,6 +337,32 @@ static int parse_field(const epode_mem_t *mem, const epode_stanza_t *el, int nee
     return 0;
 }
 
+static int by_var(const void *a, const void *b)
+{
+    const epode_form_field_t *x = *(epode_form_field_t *const *)a;
+    const epode_form_field_t *y = *(epode_form_field_t *const *)b;
+    return strcmp(x->var ? x->var : "", y->var ? y->var : "");
+}
+
+/* EPODE_EPROTOCOL if two fields of l share a var (XEP-0004 §3.2): sorted
+ * copies, so a big form costs n log n, not n² (items add up). */
+static int unique_vars(const epode_mem_t *mem, const field_list *l)
+{
+    if (l->n < 2)
+        return 0;
+    epode_form_field_t **v = im_alloc(mem, l->n * sizeof *v);
+    if (!v)
+        return EPODE_ENOMEM;
+    memcpy(v, l->v, l->n * sizeof *v);
+    qsort(v, l->n, sizeof *v, by_var);
+    int rc = 0;
+    for (size_t i = 1; i < l->n && rc == 0; i++)
+        if (v[i]->var && v[i - 1]->var && strcmp(v[i]->var, v[i - 1]->var) == 0)
+            rc = EPODE_EPROTOCOL;
+    im_free(mem, v);
+    return rc;
+}
+
 /* Reads the <field/> children of el into l (vars unique within l). */
 static int parse_fields(const epode_mem_t *mem, const epode_stanza_t *el, int need_var,
                         field_list *l)
@@ -347,16 +375,12 @@ static int parse_fields(const epode_mem_t *mem, const epode_stanza_t *el, int ne
         int rc = parse_field(mem, c, need_var, &f);
         if (rc < 0)
             return rc;
-        if (f->var && list_find(l, f->var)) {
-            field_free(f);
-            return EPODE_EPROTOCOL;
-        }
         if ((rc = list_append(mem, l, f)) < 0) {
             field_free(f);
             return rc;
         }
     }
-    return 0;
+    return unique_vars(mem, l);
 }
 
 int epode_form_parse(const epode_mem_t *mem, const epode_stanza_t *x, epode_form_t **out)

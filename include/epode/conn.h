@@ -150,7 +150,6 @@ EPODE_API int epode_conn_set_scram_min_iterations(epode_conn_t *conn, unsigned i
  */
 EPODE_API int epode_conn_set_register(epode_conn_t *conn, int enable, int allow_cleartext);
 
-
 /* ---- stream management (XEP-0198) ------------------------------------------ */
 
 /**

@@ -400,4 +400,29 @@ TEST(muc_outlives_a_connection_freed_from_its_event)
     CHECK(teardown(&f));
 }
 
+static void on_registered(epode_register_t *reg, int status, epode_stanza_cond_t cond,
+                          const char *text, void *user)
+{
+    (void)reg, (void)status, (void)cond, (void)text, (void)user;
+    calls++;
+}
+
+TEST(register_outlives_its_connection)
+{
+    fixture f;
+    CHECK_INT(setup(&f), 0);
+    epode_register_t *reg;
+    CHECK_INT(epode_register_new(f.s.conn, &reg), 0);
+    calls = 0;
+    CHECK_INT(epode_register_change_password(reg, "old", "new", on_registered, NULL), 0);
+    scripted_pump(&f.s);
+    CHECK(next_iq(&f.s) != NULL);
+    free_conn(&f);
+    CHECK_INT(epode_register_remove(reg, on_registered, NULL), EPODE_ESTATE);
+    CHECK_INT(epode_register_fetch(reg, 0, on_registered, NULL), EPODE_ESTATE);
+    epode_register_free(reg);
+    CHECK_INT(calls, 0); /* the pending request is forgotten, untold */
+    CHECK(teardown(&f));
+}
+
 TEST_MAIN

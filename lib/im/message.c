@@ -544,8 +544,10 @@ int epode_messaging_new(epode_conn_t *conn, epode_messaging_t **out)
     rc = epode_handler_add_outgoing(conn, "message", NULL, NULL, on_outgoing, m, &m->out_id);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, m, &m->ev_id);
-    if (rc == 0 && epode_conn_is_ready(conn))
-        rc = ask_own_info(m); /* made after READY: ask now */
+    /* made after READY: ask now (not on a registration stream, which has
+     * no account yet to ask about) */
+    if (rc == 0 && epode_conn_is_ready(conn) && epode_conn_bound_jid(conn))
+        rc = ask_own_info(m);
     if (rc < 0) {
         epode_messaging_free(m);
         return rc;

@@ -658,4 +658,39 @@ TEST(messaging_survives_every_failing_allocation)
     printf("# %ld allocation points swept\n", n - 1);
 }
 
+/* A registration-mode stream (epode_conn_set_register) is READY with no
+ * account: the helper can still be made on it (found by fuzz_mam). */
+TEST(messaging_new_on_a_registration_stream)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    epode__transport *client, *server;
+    CHECK_INT(epode_global_init(), 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    CHECK_INT(epode_conn_set_jid(conn, "newbie@example.com"), 0);
+    CHECK_INT(epode_conn_set_tls(conn, EPODE_TLS_DISABLED), 0);
+    CHECK_INT(epode_conn_set_register(conn, 1, 1), 0);
+    CHECK_INT(epode__memory_pair(NULL, &client, &server), 0);
+    CHECK_INT(epode__conn_start_over(conn, client), 0);
+    static const char hdr[] =
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+        "from='example.com' id='x' version='1.0'><stream:features><register xmlns='"
+        "http://jabber.org/features/iq-register'/></stream:features>";
+    epode__transport_write(server, hdr, sizeof hdr - 1);
+    for (int i = 0; i < 20; i++) {
+        epode__conn_poke(conn);
+        while (epode_ctx_run_once(ctx, 0) > 0)
+            ;
+    }
+    CHECK_INT(epode_conn_is_ready(conn), 1);
+    CHECK(epode_conn_bound_jid(conn) == NULL);
+    epode_messaging_t *m = NULL;
+    CHECK_INT(epode_messaging_new(conn, &m), 0);
+    epode_messaging_free(m);
+    epode_conn_free(conn);
+    epode__transport_free(server);
+    epode_ctx_free(ctx);
+}
+
 TEST_MAIN

@@ -241,16 +241,19 @@ def test_captcha_registration(captcha_ejabberd, register_bin, bins, tmp_path):
         info = 'lua exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
         assert r.returncode == 0 and r.stdout.split() == ['ok', 'media'], info
         iu.assert_logged_in(login(bins, srv, user, 'cap-' + user), srv, user=user)
-    # and through the Python binding's fill=
+    # and through the Python binding's fill= (a coroutine)
     py_dir = os.path.join(iu.BUILD, 'bindings', 'python')
     if os.path.exists(os.path.join(py_dir, 'epode')):
         user2 = fresh_user()
         code = textwrap.dedent('''
             import asyncio, sys, epode
             host, port, ca, jid, pw, texts = sys.argv[1:7]
-            def fill(form):
+            async def fill(form):  # a coroutine: a human may take a while
+                await asyncio.sleep(0.2)
                 ocr = form.field("ocr")
                 assert ocr is not None and ocr.media is not None
+                assert ocr.media.find_text("uri").startswith("cid:")
+                assert form.answer.find("query", "jabber:iq:register") is not None
                 form["ocr"] = open(texts).read().split()[-1]
             asyncio.run(epode.register(jid, pw, server=host, port=int(port), ca_file=ca,
                                        fill=fill))

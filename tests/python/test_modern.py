@@ -222,3 +222,27 @@ def test_set_active_on_a_server_that_offers_csi(modern):
         assert await a.blocking.list() == []
         await a.disconnect()
     asyncio.run(main())
+
+
+@pytest.mark.server
+def test_features_arrive_on_live_messages(modern):
+    async def main():
+        a = await connected(modern, "fa")
+        b = await connected(modern, "fb")
+        got = []
+        a.on_message(lambda m: got.append(m))
+        first = epode.Message(a.bound_jid, "Hello wrld", "chat", id="orig-1").add_markable()
+        b.send(first)
+        b.send(epode.correction(a.bound_jid, "Hello world", first.id))
+        b.send(epode.reactions(a.bound_jid, first.id, ["\U0001F44D"]))
+        b.send(epode.reply(a.bound_jid, "Indeed", first.id, reply_to=b.bound_jid,
+                           quote="Hello world"))
+        await until(lambda: len(got) >= 4, what="the messages")
+        orig, fix, react, rep = got[:4]
+        assert orig.markable and orig.body == "Hello wrld"
+        assert fix.replace_id == first.id and fix.same_sender(orig.from_)
+        assert react.reactions_to == first.id and react.reactions == ("\U0001F44D",)
+        assert rep.reply_to_id == first.id and rep.reply_body == "Indeed"
+        await a.disconnect()
+        await b.disconnect()
+    asyncio.run(main())

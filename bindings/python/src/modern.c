@@ -248,9 +248,10 @@ static PyObject *rc_self(PyObject *self, int rc, const char *where)
 
 static PyObject *Message_set_replace(PyObject *self, PyObject *arg)
 {
-    const char *id = PyUnicode_AsUTF8(arg);
-    return id ? rc_self(self, epode_message_set_replace(((StanzaObject *)self)->el, id),
-                        "set_replace") : NULL;
+    const char *id;
+    if (!PyArg_Parse(arg, "s:set_replace", &id))
+        return NULL;
+    return rc_self(self, epode_message_set_replace(((StanzaObject *)self)->el, id), "set_replace");
 }
 
 static PyObject *Message_set_reply(PyObject *self, PyObject *args, PyObject *kwds)

@@ -142,3 +142,53 @@ TEST(csi_outlives_its_connection)
     epode_csi_free(c);
     scripted_free(&s);
 }
+
+/* Every allocation failing in turn: only 0 and EPODE_ENOMEM come back,
+ * nothing is left behind. */
+TEST(csi_survives_every_failing_allocation)
+{
+    int swept = 0;
+    for (long fail = 0; fail < 200; fail++) {
+        scripted_mem mm;
+        scripted_mem_init(&mm);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &mm.mem, "example.com", ME), 0);
+        mm.fail_at = mm.calls + fail;
+        epode_csi_t *c = NULL;
+        int rc = epode_csi_new(s.conn, &c);
+        CHECK(rc == 0 || rc == EPODE_ENOMEM);
+        if (rc == 0) {
+            rc = epode_csi_set_active(c, 0);
+            CHECK(rc == 0 || rc == EPODE_ENOMEM);
+        }
+        int done = mm.fail_at > mm.calls;
+        mm.fail_at = -1;
+        epode_csi_free(c);
+        scripted_free(&s);
+        CHECK_INT(mm.live, 0);
+        swept++;
+        if (done)
+            break;
+    }
+    printf("# %d allocation points swept\n", swept);
+}
+
+/* A view made with an allocator uses it, and a failing one is clean. */
+TEST(message_view_new_uses_the_allocator)
+{
+    scripted_mem mm;
+    scripted_mem_init(&mm);
+    epode_stanza_t *st;
+    CHECK_INT(epode_stanza_from_text(NULL, "<message xmlns='jabber:client' from='a@b'/>",
+                                     (size_t)-1, &st, NULL), 0);
+    epode_message_t *v = NULL;
+    mm.fail_at = 0;
+    CHECK_INT(epode_message_view_new(&mm.mem, st, &v), EPODE_ENOMEM);
+    CHECK(v == NULL);
+    mm.fail_at = -1;
+    CHECK_INT(epode_message_view_new(&mm.mem, st, &v), 0);
+    CHECK_INT(mm.live, 1);
+    epode_message_view_free(v);
+    CHECK_INT(mm.live, 0);
+    epode_stanza_unref(st);
+}

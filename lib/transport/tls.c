@@ -664,7 +664,15 @@ int epode__tls_new(const epode_mem_t *mem, epode__tls_creds *creds, epode__trans
         }
     }
 
-    r = gnutls_init(&x->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK);
+    /* No session tickets: epode never resumes a session (a reconnection
+     * makes a full handshake and verifies the certificate again), so a
+     * ticket would only be bytes held for the life of every idle session
+     * (gnutls keeps the last one it received; there is no call to drop
+     * it). Without the session_ticket and psk_key_exchange_modes
+     * extensions, TLS 1.2 servers send none, and TLS 1.3 servers that
+     * follow RFC 8446 4.2.9 neither (gnutls and OpenSSL servers still do:
+     * then they cost what they cost). */
+    r = gnutls_init(&x->s, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
     if (r < 0) {
         epode__dealloc(mem, x->server_name);
         epode__dealloc(mem, x);

@@ -1235,6 +1235,57 @@ TEST(tls_alpn_is_never_required)
     fixture_stop(&f);
 }
 
+/* The extensions of the ClientHello the server saw (ids below 64). */
+static unsigned char hello_ext[64];
+
+static int note_hello_ext(void *ctx, unsigned id, const unsigned char *data, unsigned len)
+{
+    (void)ctx, (void)data, (void)len;
+    if (id < sizeof hello_ext)
+        hello_ext[id] = 1;
+    return 0;
+}
+
+static int on_client_hello(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+                           const gnutls_datum_t *msg)
+{
+    (void)s, (void)htype, (void)when, (void)incoming;
+    return gnutls_ext_raw_parse(NULL, note_hello_ext, msg, GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO);
+}
+
+TEST(tls_asks_for_no_session_tickets)
+{
+    /* epode never resumes: a ticket would only be held by every idle
+     * session. No session_ticket (35) for TLS 1.2 servers, no
+     * psk_key_exchange_modes (45) for TLS 1.3 ones. */
+    for (int max = 12; max <= 13; max++) {
+        fixture f;
+        epode__tls_options o = {.server_name = "localhost", .max_version = max};
+        memset(hello_ext, 0, sizeof hello_ext);
+        CHECK_INT(fixture_start(&f, &o, NULL), 0);
+        gnutls_handshake_set_hook_function(f.sv.s, GNUTLS_HANDSHAKE_CLIENT_HELLO,
+                                           GNUTLS_HOOK_PRE, on_client_hello);
+        CHECK_INT(pump_handshake(f.client, &f.sv), 0);
+        CHECK_INT(epode__tls_version(f.client), max);
+        CHECK(hello_ext[0]);  /* server_name: the parse saw the extensions */
+        CHECK(hello_ext[10]); /* supported_groups */
+        CHECK(!hello_ext[35]);
+        CHECK(!hello_ext[45]);
+        fixture_stop(&f);
+    }
+}
+
+TEST(tls_a_tls12_server_sends_no_ticket)
+{
+    fixture f;
+    epode__tls_options o = {.server_name = "localhost", .max_version = 12};
+    server_opts so = {.tickets = 1};
+    CHECK_INT(connect_to(&f, &o, &so), 0);
+    CHECK(!(gnutls_session_get_flags(epode__tls_session(f.client)) &
+            GNUTLS_SFLAGS_SESSION_TICKET));
+    fixture_stop(&f);
+}
+
 TEST(tls_sni_is_the_server_name_but_never_an_address)
 {
     fixture f;

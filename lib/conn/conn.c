@@ -991,8 +991,12 @@ static void eng_skipped(void *user, const epode_stanza_t *st, int limit)
 static void eng_log(void *user, int out, const char *data, size_t len)
 {
     epode_conn_t *c = user;
-    epode__ctx_log(c->ctx, EPODE_LOG_XML, out ? "xml-out" : "xml-in", "%.*s",
-                   len > 4000 ? 4000 : (int)len, data);
+    char red[4200];
+    if (len > 4000)
+        len = 4000;
+    if (out)
+        data = epode__log_redact(data, &len, red, sizeof red);
+    epode__ctx_log(c->ctx, EPODE_LOG_XML, out ? "xml-out" : "xml-in", "%.*s", (int)len, data);
 }
 
 /* ---- timers --------------------------------------------------------------------------- */

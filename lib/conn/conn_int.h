@@ -145,6 +145,12 @@ struct epode_conn {
     char *redirect;
 };
 
+/* What an outgoing chunk of XML looks like in the log (log_redact.c):
+ * `data` itself, or `buf` (of `size` bytes) holding it with the
+ * passwords of in-band registration replaced by "[redacted]"; *len is
+ * updated. */
+const char *epode__log_redact(const char *data, size_t *len, char *buf, size_t size);
+
 /* Runs the stream over an already-open transport (tests: a memory pair
  * to a scripted server), skipping DNS, TCP and TLS; takes ownership of t
  * on success. The transport has no fd: call epode__conn_poke() after

@@ -334,6 +334,8 @@ TEST(forms_out_of_memory_everywhere)
 /* A connection in registration mode over a scripted server, READY after
  * the pre-auth features (no TLS: cleartext explicitly allowed). */
 static int reg_login_features(scripted *s, int allow_cleartext, int *ready, const char *features);
+/* When set, reg_login_mem() logs the connection's XML through it. */
+static epode_log_cb reg_log;
 static int reg_login_mem(scripted *s, const epode_mem_t *mem, int allow_cleartext, int *ready,
                          const char *features);
 
@@ -365,6 +367,8 @@ static int reg_login_mem(scripted *s, const epode_mem_t *mem, int allow_cleartex
         epode__memory_pair(NULL, &client, &s->server) < 0 ||
         epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0)
         return -1;
+    if (reg_log)
+        epode_ctx_set_log(s->ctx, EPODE_LOG_XML, reg_log, NULL);
     if (epode__conn_start_over(s->conn, client) < 0) {
         epode__transport_free(client);
         return -1;
@@ -1002,6 +1006,83 @@ TEST(register_change_and_remove_every_failing_allocation)
     }
     CHECK(completed);
     printf("# %ld allocation points failed in turn\n", fail - 1);
+}
+
+static char logged[65536];
+
+static void on_log(void *user, epode_log_level_t level, const char *area, const char *msg)
+{
+    (void)user, (void)level, (void)area;
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof logged - n, "%s\n", msg);
+}
+
+/* The XML log never shows a password a registration sends. */
+TEST(register_passwords_are_redacted_in_the_xml_log)
+{
+    scripted s;
+    int ready = 0;
+    logged[0] = '\0';
+    reg_log = on_log;
+    int rc = reg_login(&s, 1, &ready);
+    reg_log = NULL;
+    CHECK_INT(rc, 0);
+    epode_register_t *reg;
+    CHECK_INT(epode_register_new(s.conn, &reg), 0);
+    outcome o = {0};
+    /* legacy fields */
+    CHECK_INT(epode_register_account(reg, "newbie", "S3cr3t-legacy", NULL, on_done, &o), 0);
+    scripted_pump(&s);
+    answer(&s, next_iq(&s), "result", LEGACY);
+    epode_stanza_t *set = next_iq(&s);
+    CHECK(set != NULL);
+    CHECK_STR(epode_stanza_child_text(epode_stanza_find_child(set, "query", NULL), "password",
+                                      NULL), "S3cr3t-legacy"); /* sent as it is */
+    answer(&s, set, "result", "");
+    /* a data form */
+    CHECK_INT(epode_register_account(reg, "newbie2", "S3cr3t-form", NULL, on_done, &o), 0);
+    scripted_pump(&s);
+    answer(&s, next_iq(&s), "result", "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' "
+           "type='form'><field var='username'><required/></field><field var='password' "
+           "type='text-private'><required/></field></x></query>");
+    answer(&s, next_iq(&s), "result", "");
+    CHECK_INT(o.calls, 2);
+    CHECK(strstr(logged, "S3cr3t") == NULL);
+    CHECK(strstr(logged, "<password>[redacted]</password>") != NULL);
+    CHECK(strstr(logged, "<value>[redacted]</value>") != NULL);
+    CHECK(strstr(logged, "newbie2") != NULL); /* the rest is shown */
+    epode_register_free(reg);
+    scripted_free(&s);
+}
+
+TEST(register_log_redaction_edges)
+{
+    char buf[4200];
+    size_t len;
+    const char *plain = "<iq><query xmlns='jabber:iq:roster'><password>x</password></query></iq>";
+    len = strlen(plain);
+    CHECK(epode__log_redact(plain, &len, buf, sizeof buf) == plain); /* not a registration */
+    const char *cut = "<iq><query xmlns='jabber:iq:register'><password>abc";
+    len = strlen(cut);
+    const char *r = epode__log_redact(cut, &len, buf, sizeof buf);
+    CHECK(r == buf);
+    CHECK(len == strlen("<iq><query xmlns='jabber:iq:register'><password>[redacted]"));
+    CHECK(memcmp(r, "<iq><query xmlns='jabber:iq:register'><password>[redacted]", len) == 0);
+    const char *open_tag = "<q xmlns='jabber:iq:register'><field var='password' <value";
+    len = strlen(open_tag);
+    r = epode__log_redact(open_tag, &len, buf, sizeof buf);
+    CHECK(len <= sizeof buf);
+    /* 4000 bytes of secrets: the output stays in the buffer, no secret in it */
+    static char many[4001];
+    size_t n = (size_t)snprintf(many, sizeof many, "<q xmlns='jabber:iq:register'>");
+    while (n + 12 < 4000)
+        n += (size_t)snprintf(many + n, sizeof many - n, "<password>s");
+    len = n;
+    r = epode__log_redact(many, &len, buf, sizeof buf);
+    CHECK(len < sizeof buf);
+    CHECK(memchr(r, 's', len) != NULL); /* "xmlns" has one; check the secrets: */
+    for (size_t i = 0; i + 11 <= len; i++)
+        CHECK(memcmp(r + i, "<password>s", 11) != 0);
 }
 
 TEST(register_cond_text)

@@ -320,7 +320,8 @@ EPODE_API int epode_conn_error(const epode_conn_t *conn);
  * condition (ours or the server's), or the SASL failure condition
  * ("not-authorized") — or NULL. Borrowed until the next connect. */
 EPODE_API const char *epode_conn_condition(const epode_conn_t *conn);
-/** After DISCONNECTED: a one-line explanation (never NULL). Borrowed. */
+/** After DISCONNECTED: a one-line explanation (never NULL; "" when there
+ * is none). Borrowed until the next connect or reconnection attempt. */
 EPODE_API const char *epode_conn_error_text(const epode_conn_t *conn);
 /**
  * Redirects (RFC 6120 see-other-host): epode follows one by itself, on
@@ -354,7 +355,8 @@ EPODE_API const char *epode_conn_bound_jid(const epode_conn_t *conn);
  */
 EPODE_API const epode_stanza_t *epode_conn_stream_features(const epode_conn_t *conn);
 /** Once TLS_UP: the SASL mechanism chosen later, "TLS 1.3" style version
- * and whether channel binding was used, as one line; NULL before. */
+ * and whether channel binding was used, as one line; NULL before.
+ * Borrowed until the next connect or reconnection attempt. */
 EPODE_API const char *epode_conn_security(const epode_conn_t *conn);
 /** The connection's context. */
 EPODE_API epode_ctx_t *epode_conn_ctx(const epode_conn_t *conn);
@@ -369,9 +371,14 @@ EPODE_API int epode_conn_connect(epode_conn_t *conn);
  * Queues a stanza for sending: it is serialized into the connection's
  * output at once (the caller keeps its reference and may change or free
  * the stanza afterwards) and written when the socket allows. Errors:
- * EPODE_ESTATE (not READY), EPODE_EINVAL, EPODE_ENOMEM, EPODE_EBUSY (a
- * bound of epode_conn_set_send_limits is reached: nothing was sent;
- * send again after EPODE_CONN_DRAINED).
+ * EPODE_EJID (the stanza's `to` or `from` attribute is not a valid JID,
+ * epode_jid_validate(): checked first, in every state; nothing is sent
+ * or counted), EPODE_ESTATE (not READY), EPODE_EINVAL, EPODE_ENOMEM,
+ * EPODE_EBUSY (a bound of epode_conn_set_send_limits is reached: nothing
+ * was sent; send again after EPODE_CONN_DRAINED). Every helper that
+ * sends through this (presence, messaging, MUC, ping, …) therefore says
+ * EPODE_EJID for a bad address too. Outgoing filters
+ * (epode_handler_add_outgoing()) run after the check.
  *
  * A top-level element in a namespace other than jabber:client (a
  * "nonza", such as XEP-0352's `<inactive xmlns='urn:xmpp:csi:0'/>`) is

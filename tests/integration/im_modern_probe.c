@@ -27,6 +27,10 @@
  *   a correction and a retraction of it, then C a correction: A's "msg"
  *   lines show same=0 for M's and same=1 for C's (XEP-0308/0424 checks
  *   through a real server, which relays them untouched).
+ * catchup: C sends A a message; A keeps the stanza-id our server stamped
+ *   on it (trusted once the account announces urn:xmpp:sid:0), then its
+ *   session ends for good (no resumption); C sends three more; A logs in
+ *   afresh and catches up from the kept id ("catchup BODY" lines).
  * Ends with "OK" (exit 0) or "FAILED reason" (exit 1). */
 #include <epode.h>
 
@@ -50,6 +54,8 @@ typedef struct probe {
     epode_muc_t *muc;
     const char *room;
     char room_from[512];
+    char last_id[128];
+    int cut, reconnect_at;
     int started, step, got;
     char orig_from[512], orig_id[128];
     char ids[64][128];
@@ -308,7 +314,7 @@ static int mam_fetch(const char *with, long long start, unsigned max, const char
     return rc;
 }
 
-static char bare_c[512];
+static char bare_c[512], bare_a[512];
 
 static void mam_steps(void)
 {
@@ -366,6 +372,45 @@ static int on_count(epode_conn_t *conn, const epode_message_t *m, void *user)
     (void)conn, (void)user;
     if (epode_message_body(m, NULL))
         P.got++;
+    return EPODE_PASS;
+}
+
+/* ---- catch-up after a session that could not be resumed ------------------------ */
+
+static void on_catch_result(epode_mam_t *mam, const epode_message_t *m, void *user)
+{
+    (void)mam, (void)user;
+    printf("catchup %s\n", nz(epode_message_body(m, NULL)));
+    fflush(stdout);
+}
+
+static void on_catch_done(epode_mam_t *mam, int status, epode_stanza_cond_t cond,
+                          const char *first, const char *last, int complete, long count,
+                          size_t results, void *user)
+{
+    (void)mam, (void)user, (void)first, (void)last, (void)count;
+    printf("catchup done status=%d cond=%s results=%zu complete=%d\n", status,
+           nz(epode_stanza_cond_name(cond)), results, complete);
+    fflush(stdout);
+    finish(status < 0 || cond != EPODE_COND_NONE, "the catch-up failed");
+}
+
+static int on_catch_msg(epode_conn_t *conn, const epode_message_t *m, void *user)
+{
+    (void)conn, (void)user;
+    const char *body = epode_message_body(m, NULL);
+    if (!body || P.cut || strcmp(body, "before the cut") != 0)
+        return EPODE_PASS;
+    const char *sid = epode_message_stanza_id(m);
+    printf("live stanza-id %s\n", nz(sid));
+    fflush(stdout);
+    if (!sid) {
+        finish(1, "no trusted stanza-id on the live message");
+        return EPODE_PASS;
+    }
+    snprintf(P.last_id, sizeof P.last_id, "%s", sid);
+    P.cut = 1;
+    epode_conn_close(P.conn[A]); /* the session ends: the next one is fresh */
     return EPODE_PASS;
 }
 
@@ -444,6 +489,8 @@ static int on_tick(epode_conn_t *conn, void *user)
     (void)conn, (void)user;
     if (P.finished)
         return 0;
+    if (P.reconnect_at && --P.reconnect_at == 0 && epode_conn_connect(P.conn[A]) < 0)
+        finish(1, "could not connect again");
     for (int i = 0; i < N; i++)
         if (P.used[i] && !P.ready[i])
             return 1;
@@ -451,6 +498,16 @@ static int on_tick(epode_conn_t *conn, void *user)
         if (!P.started) {
             P.started = 1;
             send_features();
+        }
+    } else if (!strcmp(P.mode, "catchup")) {
+        if (!P.started) {
+            P.started = 1;
+            epode_stanza_t *m;
+            if (epode_message_build("chat", epode_conn_bound_jid(P.conn[A]), "before the cut",
+                                    NULL, NULL, &m) == 0) {
+                epode_conn_send(P.conn[C], m);
+                epode_stanza_unref(m);
+            }
         }
     } else if (!strcmp(P.mode, "hostile")) {
         /* C's message first; once A has it, M tries to change it */
@@ -531,12 +588,36 @@ static int on_timeout(epode_conn_t *conn, void *user)
 static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     int i = (int)(long)user;
+    if (ev == EPODE_CONN_READY && i == A && P.cut) {
+        printf("ready again %s\n", epode_conn_bound_jid(conn));
+        fflush(stdout);
+        if (epode_mam_catch_up(P.mam, P.last_id, 2, on_catch_result, on_catch_done, NULL, NULL) < 0)
+            finish(1, "could not catch up");
+        return;
+    }
+    if (ev == EPODE_CONN_DISCONNECTED && i == A && P.cut && !P.reconnect_at && !P.finished) {
+        /* while A is away, C writes; A comes back in a second */
+        for (int k = 1; k <= 3; k++) {
+            char body[64];
+            epode_stanza_t *m;
+            snprintf(body, sizeof body, "while away %d", k);
+            if (epode_message_build("chat", bare_a, body, NULL, NULL, &m) == 0) {
+                epode_conn_send(P.conn[C], m);
+                epode_stanza_unref(m);
+            }
+        }
+        P.reconnect_at = 10;
+        return;
+    }
     if (ev == EPODE_CONN_READY) {
         P.ready[i] = 1;
         printf("ready %c %s\n", "ACM"[i], epode_conn_bound_jid(conn));
         fflush(stdout);
         if (i == C)
             snprintf(bare_c, sizeof bare_c, "%.*s", (int)strcspn(epode_conn_bound_jid(conn), "/"),
+                     epode_conn_bound_jid(conn));
+        if (i == A)
+            snprintf(bare_a, sizeof bare_a, "%.*s", (int)strcspn(epode_conn_bound_jid(conn), "/"),
                      epode_conn_bound_jid(conn));
         epode_stanza_t *pres;
         if (epode_presence_new(NULL, NULL, NULL, &pres) == 0) {
@@ -624,6 +705,10 @@ int main(int argc, char **argv)
         rc = epode_mam_new(P.conn[A], &P.mam);
         if (rc == 0)
             rc = epode_messaging_handler_add(P.msg[A], "chat", on_count, NULL, NULL);
+    } else if (!strcmp(P.mode, "catchup")) {
+        rc = epode_mam_new(P.conn[A], &P.mam);
+        if (rc == 0)
+            rc = epode_messaging_handler_add(P.msg[A], "chat", on_catch_msg, NULL, NULL);
     } else if (!strcmp(P.mode, "mam-room") && P.room) {
         rc = epode_mam_new(P.conn[A], &P.mam);
         if (rc == 0)

@@ -153,6 +153,19 @@ def test_mam_paging_catch_up_and_future(server):
     assert out[-1] == 'OK', info
 
 
+def test_mam_catch_up_after_a_session_that_could_not_resume(server):
+    a, c = fresh_accounts(server, 'ka', 'kc')
+    r, info = run_probe(server, 'catchup', a, c)
+    assert r.returncode == 0, info
+    out = r.stdout.splitlines()
+    assert any(l.startswith('live stanza-id ') and l != 'live stanza-id -' for l in out), info
+    assert any(l.startswith('ready again ') for l in out), info
+    caught = [l[len('catchup '):] for l in out if l.startswith('catchup ') and
+              not l.startswith('catchup done')]
+    assert caught == ['while away 1', 'while away 2', 'while away 3'], info
+    assert any(l.startswith('catchup done status=0 cond=- results=3') for l in out), info
+
+
 def test_mam_room_archive(server):
     (a,) = fresh_accounts(server, 'ra')
     room = 'arch-%s@%s' % (uuid.uuid4().hex[:8], server.muc_domain)

@@ -10,6 +10,7 @@
 
 #include <libxml/xmlmemory.h>
 
+#include "stanza/stanza_int.h"
 #include "xml/parser_int.h"
 
 #define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
@@ -1404,6 +1405,108 @@ TEST(parser_compact_refused_inside_a_stanza)
     CHECK_INT(r.stanzas, 1);
     CHECK_STR(epode_stanza_child_text(r.kept, "body", NULL), "ok");
     done(&r);
+}
+
+/* ---- trees built straight into the arena -------------------------------- */
+
+/* Text nodes among el's children. */
+static int text_nodes(const epode_stanza_t *el)
+{
+    int n = 0;
+    for (const epode_stanza_t *c = el->first; c; c = c->next)
+        n += c->kind == EPODE__TEXT;
+    return n;
+}
+
+TEST(parser_text_in_many_pieces_is_one_text_node)
+{
+    /* every '&amp;' and the non-ASCII text after it reach the parser as
+     * separate pieces; 3,000 of them outgrow several arena blocks */
+    enum { N = 3000 };
+    static char s[sizeof HDR + N * 12 + 64], want[N * 5 + 1];
+    size_t len = (size_t)sprintf(s, "%s<message><body>", HDR);
+    for (int i = 0; i < N; i++) {
+        len += (size_t)sprintf(s + len, "ab&amp;\xc3\xa9");
+        memcpy(want + 5 * i, "ab&\xc3\xa9", 5);
+    }
+    want[5 * N] = '\0';
+    len += (size_t)sprintf(s + len, "</body></message>");
+    for (size_t chunk = 1000; chunk <= len; chunk *= 7) {
+        rec r;
+        epode_parser_t *p = mk(&r);
+        for (size_t off = 0; off < len; off += chunk)
+            CHECK_INT(epode_parser_feed(p, s + off, len - off < chunk ? len - off : chunk), 0);
+        CHECK_INT(r.stanzas, 1);
+        epode_stanza_t *body = epode_stanza_find_child(r.kept, "body", NULL);
+        CHECK(body);
+        CHECK_INT(text_nodes(body), 1);
+        CHECK_INT(body->first->len, 5 * N);
+        CHECK_STR(epode_stanza_get_text(body), want);
+        done(&r);
+    }
+}
+
+TEST(parser_text_split_by_children_joined_across_cdata)
+{
+    rec r;
+    epode_parser_t *p = mk(&r);
+    CHECK_INT(feed_str(p, HDR "<message><body>a<![CDATA[b<]]>c<x/>d&lt;e</body>"
+                              "<y>z</y></message>"), 0);
+    epode_stanza_t *body = epode_stanza_find_child(r.kept, "body", NULL);
+    CHECK(body);
+    CHECK_INT(text_nodes(body), 2);
+    CHECK(body->first->kind == EPODE__TEXT && body->first->len == 4);
+    CHECK_STR(body->first->text, "ab<c");
+    CHECK_STR(body->last->text, "d<e");
+    CHECK_STR(epode_stanza_get_text(body), "ab<cd<e");
+    CHECK_STR(epode_stanza_child_text(r.kept, "y", NULL), "z");
+    done(&r);
+}
+
+/* Keeps every stanza. */
+typedef struct keep_all {
+    epode_stanza_t *st[16];
+    int n;
+} keep_all;
+
+static void keep_all_cb(void *user, epode_parser_event_t ev, epode_stanza_t *el)
+{
+    keep_all *k = user;
+    if (ev == EPODE_PARSER_STANZA && k->n < 16)
+        k->st[k->n++] = epode_stanza_ref(el);
+}
+
+TEST(parser_trees_sized_after_the_stanza_before_keep_their_content)
+{
+    /* small, big, small, big, small: each tree's first block is sized
+     * after the stanza before it; the kept trees stay intact */
+    static char big[20000], s[sizeof HDR + 5 * sizeof big];
+    size_t blen = (size_t)sprintf(big, "<message id='big'>");
+    for (int i = 0; i < 200; i++)
+        blen += (size_t)sprintf(big + blen, "<x%d a%d='v%d' xmlns='urn:n%d'>t%d&amp;</x%d>",
+                                i % 7, i, i, i % 5, i, i % 7);
+    blen += (size_t)sprintf(big + blen, "</message>");
+    const char *small = "<message id='small' to='a@b'><body>hi</body></message>";
+    size_t len = (size_t)sprintf(s, "%s%s%s%s%s%s", HDR, small, big, small, big, small);
+    keep_all k = {{0}, 0};
+    epode_parser_t *p;
+    CHECK_INT(epode_parser_new(NULL, keep_all_cb, &k, &p), 0);
+    CHECK_INT(epode_parser_feed(p, s, len), 0);
+    epode_parser_free(p);
+    CHECK_INT(k.n, 5);
+    for (int i = 0; i < k.n; i++) {
+        char *t;
+        CHECK_INT(epode_stanza_to_text(k.st[i], 0, &t, NULL), 0);
+        if (i % 2 == 0) {
+            CHECK_STR(t, "<message xmlns=\"jabber:client\" id=\"small\" to=\"a@b\"><body>hi</body>"
+                         "</message>");
+        } else {
+            CHECK(strstr(t, "<x3 xmlns=\"urn:n4\" a199=\"v199\">t199&amp;</x3></message>"));
+            CHECK(strstr(t, "<x0 xmlns=\"urn:n0\" a0=\"v0\">t0&amp;</x0>"));
+        }
+        epode_free(t);
+        epode_stanza_unref(k.st[i]);
+    }
 }
 
 TEST_MAIN

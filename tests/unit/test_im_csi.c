@@ -10,18 +10,20 @@ TEST_MAIN
 
 #define ME "anon@example.com/r1"
 
-/* scripted_login with `extra` added to the post-authentication features
- * (and stream management enabled when `sm`). */
-static int login_with(scripted *s, const char *extra, int sm)
+/* Runs one stream on s->conn over a new pipe, up to READY, with `extra`
+ * added to the post-authentication features (and stream management
+ * enabled when `sm`). The connection must be idle (never connected, or
+ * its last stream ended). */
+static int stream_with(scripted *s, const char *extra, int sm)
 {
-    memset(s, 0, sizeof *s);
     epode__transport *client;
-    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
-        epode_conn_new(s->ctx, &s->conn) < 0 || epode_conn_set_jid(s->conn, "example.com") < 0 ||
-        epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED) < 0 ||
-        epode_conn_set_mechanisms(s->conn, "ANONYMOUS") < 0 ||
-        (sm && epode_conn_set_stream_management(s->conn, 1) < 0) ||
-        epode__memory_pair(NULL, &client, &s->server) < 0 ||
+    if (s->server)
+        epode__transport_free(s->server);
+    if (s->parser)
+        epode_parser_free(s->parser);
+    s->server = NULL;
+    s->parser = NULL;
+    if (epode__memory_pair(NULL, &client, &s->server) < 0 ||
         epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0 ||
         epode__conn_start_over(s->conn, client) < 0)
         return -1;
@@ -48,6 +50,19 @@ static int login_with(scripted *s, const char *extra, int sm)
         scripted_send(s, "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>");
     }
     return epode_conn_is_ready(s->conn) ? 0 : -1;
+}
+
+/* scripted_login with `extra` in the features (see stream_with). */
+static int login_with(scripted *s, const char *extra, int sm)
+{
+    memset(s, 0, sizeof *s);
+    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
+        epode_conn_new(s->ctx, &s->conn) < 0 || epode_conn_set_jid(s->conn, "example.com") < 0 ||
+        epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED) < 0 ||
+        epode_conn_set_mechanisms(s->conn, "ANONYMOUS") < 0 ||
+        (sm && epode_conn_set_stream_management(s->conn, 1) < 0))
+        return -1;
+    return stream_with(s, extra, sm);
 }
 
 #define CSI_FEATURE "<csi xmlns='urn:xmpp:csi:0'/>"
@@ -125,6 +140,36 @@ TEST(csi_is_not_counted_by_stream_management)
     /* the stream ends: nothing is left to hand back */
     scripted_send(&s, "</stream:stream>");
     CHECK_INT(acks_lost, 0);
+    epode_csi_free(c);
+    scripted_free(&s);
+}
+
+TEST(csi_inactive_is_said_again_on_a_new_session)
+{
+    scripted s;
+    CHECK_INT(login_with(&s, CSI_FEATURE, 0), 0);
+    epode_csi_t *c;
+    CHECK_INT(epode_csi_new(s.conn, &c), 0);
+    CHECK_INT(epode_csi_set_active(c, 0), 0);
+    scripted_pump(&s);
+    CHECK_STR(scripted_next_text(&s), "<inactive xmlns=\"urn:xmpp:csi:0\"/>");
+    /* the stream ends; a fresh one starts active on the server */
+    scripted_send(&s, "</stream:stream>");
+    CHECK_INT(epode_conn_is_ready(s.conn), 0);
+    CHECK_INT(stream_with(&s, CSI_FEATURE, 0), 0);
+    scripted_pump(&s);
+    int found = 0;
+    for (epode_stanza_t *st; (st = scripted_next(&s));)
+        found += strcmp(epode_stanza_get_name(st), "inactive") == 0;
+    CHECK_INT(found, 1);
+    /* a server without CSI on the next session: nothing sent, still wanted */
+    scripted_send(&s, "</stream:stream>");
+    CHECK_INT(stream_with(&s, "", 0), 0);
+    scripted_pump(&s);
+    for (epode_stanza_t *st; (st = scripted_next(&s));)
+        CHECK(strcmp(epode_stanza_get_name(st), "inactive") != 0);
+    CHECK_INT(epode_csi_is_active(c), 0);
+    CHECK_INT(epode_csi_supported(c), 0);
     epode_csi_free(c);
     scripted_free(&s);
 }

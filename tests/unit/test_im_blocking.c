@@ -293,6 +293,73 @@ TEST(blocking_refetches_after_a_new_session_and_cancels_on_free)
     scripted_free(&s);
 }
 
+/* (as in test_im_csi.c) Runs one stream on s->conn over a new pipe, up to READY, with `extra`
+ * added to the post-authentication features (and stream management
+ * enabled when `sm`). The connection must be idle (never connected, or
+ * its last stream ended). */
+static int stream_with(scripted *s, const char *extra, int sm)
+{
+    epode__transport *client;
+    if (s->server)
+        epode__transport_free(s->server);
+    if (s->parser)
+        epode_parser_free(s->parser);
+    s->server = NULL;
+    s->parser = NULL;
+    if (epode__memory_pair(NULL, &client, &s->server) < 0 ||
+        epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0 ||
+        epode__conn_start_over(s->conn, client) < 0)
+        return -1;
+    scripted_pump(s);
+    scripted_send(s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                     "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+    if (!scripted_next(s))
+        return -1;
+    epode_parser_reset(s->parser);
+    scripted_send(s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    char xml[1024];
+    snprintf(xml, sizeof xml, SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:"
+             "xmpp-bind'/>%s%s</stream:features>", sm ? "<sm xmlns='urn:xmpp:sm:3'/>" : "", extra);
+    scripted_send(s, xml);
+    epode_stanza_t *bind = scripted_next(s);
+    if (!bind)
+        return -1;
+    snprintf(xml, sizeof xml, "<iq type='result' id='%s'><bind xmlns='urn:ietf:params:xml:ns:"
+             "xmpp-bind'><jid>" ME "</jid></bind></iq>", epode_stanza_get_id(bind));
+    scripted_send(s, xml);
+    if (sm) {
+        if (!scripted_next(s))
+            return -1;
+        scripted_send(s, "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>");
+    }
+    return epode_conn_is_ready(s->conn) ? 0 : -1;
+}
+
+TEST(blocking_fetches_again_on_every_new_session)
+{
+    scripted s;
+    seen a = {0};
+    epode_blocking_t *b;
+    CHECK_INT(setup(&s, &a, &b, "<item jid='a@x'/>"), 0);
+    CHECK_INT(epode_blocking_received(b), 1);
+    scripted_send(&s, "</stream:stream>");
+    CHECK_INT(epode_blocking_received(b), 0);
+    CHECK_INT(stream_with(&s, "", 0), 0);
+    scripted_pump(&s);
+    epode_stanza_t *iq = next_iq(&s);
+    CHECK(iq != NULL);
+    CHECK(epode_stanza_find_child(iq, "blocklist", EPODE_NS_BLOCKING) != NULL);
+    char xml[512];
+    snprintf(xml, sizeof xml, "<iq type='result' id='%s'><blocklist xmlns='urn:xmpp:blocking'>"
+             "<item jid='b@x'/></blocklist></iq>", epode_stanza_get_id(iq));
+    scripted_send(&s, xml);
+    CHECK_INT(epode_blocking_received(b), 1);
+    CHECK_INT(epode_blocking_count(b), 1);
+    CHECK_STR(epode_blocking_at(b, 0), "b@x"); /* the server's list replaces ours */
+    epode_blocking_free(b);
+    scripted_free(&s);
+}
+
 TEST(blocking_outlives_its_connection)
 {
     scripted_mem mm;

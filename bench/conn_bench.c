@@ -17,6 +17,12 @@
  *                              when the server offers it), the server's
  *                              certificate verified against CA_FILE for
  *                              montague.example (fake_server --ca-out)
+ *                              idle and idle-tls, environment:
+ *                              CONN_BENCH_PUSH=N sends each session N
+ *                              messages before the idle period (idle
+ *                              after traffic, not just after the login);
+ *                              CONN_BENCH_HOLD=S idles S s instead of 2
+ *                              (time for a heap profiler's snapshot)
  *   conn_bench login HOST PORT DOMAIN CA_FILE JID PASSWORD COUNT
  *                              STARTTLS + SCRAM logins one after the other:
  *                              median and best time to READY
@@ -379,6 +385,7 @@ static void raise_nofile(void)
 typedef struct idle_state {
     long ready, ended;
     int closing; /* the measurement is over: DISCONNECTED is expected */
+    long received; /* messages pushed to all sessions (CONN_BENCH_PUSH) */
 } idle_state;
 
 typedef struct idle_sess {
@@ -402,6 +409,13 @@ static void on_idle_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 }
 
 /* ca_file NULL: no TLS; else STARTTLS required, verified against it. */
+static int on_idle_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
+{
+    (void)conn, (void)st;
+    ((idle_state *)user)->received++;
+    return EPODE_HANDLED;
+}
+
 static int bench_idle(unsigned port, long k, const char *ca_file)
 {
     const char *test = ca_file ? "idle-tls" : "idle";
@@ -444,6 +458,28 @@ static int bench_idle(unsigned port, long k, const char *ca_file)
         }
     }
     double login_secs = now() - t0;
+    /* CONN_BENCH_PUSH=N: each session is sent N chat messages first, so
+     * what is measured is idle after traffic, not just after the login. */
+    const char *push_env = getenv("CONN_BENCH_PUSH");
+    long push = push_env ? atol(push_env) : 0;
+    if (push > 0 && all.ready == k) {
+        char id[64];
+        snprintf(id, sizeof id, "bench-push-%ld", push);
+        for (long i = 0; i < k; i++) {
+            epode_stanza_t *iq;
+            if ((rc = epode_handler_add(conns[i], "message", NULL, NULL, on_idle_message, &all,
+                                        NULL)) < 0 ||
+                (rc = epode_iq_new(NULL, "get", id, &iq)) < 0 ||
+                (rc = epode_conn_send(conns[i], iq)) < 0)
+                die("push", rc);
+            epode_stanza_unref(iq);
+        }
+        double tp = now();
+        while (all.received < push * k && now() - tp < 120)
+            if ((rc = epode_ctx_run_once(ctx, 100)) < 0)
+                die("run_once", rc);
+        fprintf(stderr, "conn_bench: %ld messages pushed to %ld sessions\n", all.received, k);
+    }
     if (started > 0 && epode_conn_security(conns[0]))
         snprintf(security, sizeof security, "%s", epode_conn_security(conns[0]));
     for (char *p = security; *p; p++)

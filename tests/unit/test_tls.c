@@ -603,6 +603,49 @@ TEST(tls_held_records_want_write_and_flush_on_an_empty_write)
     fixture_stop(&f);
 }
 
+TEST(tls_gives_its_write_backlog_back_once_written)
+{
+    /* An idle session holds no buffer in the TLS layer: what the lower
+     * transport did not take is kept only until it is written. */
+    epode__tls_creds *creds;
+    epode__transport *a, *b, *c;
+    server sv;
+    char buf[4096];
+    static char big[10000];
+    CHECK_INT(epode__tls_creds_new(NULL, DATA "ca.pem", NULL, NULL, &creds), 0);
+    CHECK_INT(epode__memory_pair(NULL, &a, &b), 0);
+    epode__memory_set_limit(a, 2000);
+    CHECK_INT(server_start(&sv, b, NULL), 0);
+    live = 0;
+    epode__tls_options o = {.server_name = "localhost"};
+    CHECK_INT(epode__tls_new(&test_mem, creds, a, &o, &c), 0);
+    CHECK_INT(pump_handshake(c, &sv), 0);
+    long idle = live; /* the transport and its copy of the name */
+    CHECK_INT(idle, 2);
+    size_t sent = 0;
+    for (int i = 0; i < 10 && !(epode__transport_wants(c) & EPODE__WRITE); i++) {
+        long w = epode__transport_write(c, big, sizeof big);
+        CHECK(w > 0);
+        sent += (size_t)w;
+    }
+    CHECK(epode__transport_wants(c) & EPODE__WRITE);
+    CHECK_INT(live, idle + 1); /* the backlog */
+    size_t got = 0;
+    for (int i = 0; i < 100 && got < sent; i++) {
+        ssize_t n = gnutls_record_recv(sv.s, buf, sizeof buf);
+        if (n > 0)
+            got += (size_t)n;
+        epode__transport_write(c, NULL, 0);
+    }
+    CHECK_INT(got, sent);
+    CHECK_INT(epode__transport_write(c, NULL, 0), 0);
+    CHECK_INT(live, idle);
+    epode__transport_free(c);
+    server_stop(&sv);
+    epode__tls_creds_free(creds);
+    CHECK_INT(live, 0);
+}
+
 TEST(tls_wants_read_while_waiting_for_the_server)
 {
     fixture f;

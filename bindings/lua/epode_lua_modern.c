@@ -157,6 +157,7 @@ static int l_reactions(lua_State *L)
     if (n < 0 || n > EPODE_REACTIONS_MAX)
         return luaL_argerror(L, 3, "too many reactions");
     const char *r[EPODE_REACTIONS_MAX];
+    luaL_checkstack(L, (int)n + 4, "epode.reactions");
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 3, i); /* stays on the stack: the string lives */
         r[i - 1] = check_cstr(L, -1);
@@ -404,6 +405,7 @@ static int blocking_request(lua_State *L, int kind, const char *where)
             lua_Integer len = luaL_len(L, 2);
             if (len < 1 || len > 256)
                 return luaL_argerror(L, 2, "1 to 256 JIDs");
+            luaL_checkstack(L, (int)len + 8, where); /* the strings stay on the stack */
             for (lua_Integer i = 1; i <= len; i++) {
                 lua_geti(L, 2, i);
                 v[n++] = check_cstr(L, -1);

@@ -20,6 +20,14 @@ describe("message features without a server", function()
     for _ in x:child("reactions", "urn:xmpp:reactions:0"):children("reaction") do n = n + 1 end
     assert.equals(2, n)
     assert.has_error(function() epode.reactions("romeo@example.net", "m1", { "a", "a" }) end)
+    local many = {}
+    for i = 1, 64 do many[i] = "r" .. i end   -- more values than a C function's minimum stack
+    local big = epode.reactions("romeo@example.net", "m1", many)
+    n = 0
+    for _ in big:child("reactions", "urn:xmpp:reactions:0"):children("reaction") do n = n + 1 end
+    assert.equals(64, n)
+    many[65] = "r65"
+    assert.has_error(function() epode.reactions("romeo@example.net", "m1", many) end)
     local p = epode.reply("anna@example.com", "Great idea!", "m1",
                           { reply_to = "anna@example.com/laptop", quote = "bake a cake" })
     assert.equals("> bake a cake\nGreat idea!", p:child("body").text)
@@ -85,6 +93,12 @@ describe("the modern IM layer against Prosody #server", function()
     drive({ a }, function() return done.block end, 20, "block")
     assert.same({ true }, done.block)
     assert.same({ "spammer@example.invalid" }, a:blocklist())
+    local list = {}
+    for i = 1, 40 do list[i] = "spam" .. i .. "@example.invalid" end
+    a:block(list, function(ok) done.many = ok end)
+    drive({ a }, function() return done.many ~= nil end, 20, "block 40")
+    assert.is_true(done.many)
+    assert.equals(41, #a:blocklist())
     a:unblock_all(function(ok) done.all = ok end)
     drive({ a }, function() return done.all ~= nil end, 20, "unblock_all")
     assert.same({}, a:blocklist())

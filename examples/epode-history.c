@@ -3,7 +3,7 @@
  *
  *   epode-history [--server HOST] [--port N] [--ca-file FILE]
  *                 --jid JID --password-file FILE
- *                 [--with JID] [--since TIME] [--max N]
+ *                 [--with JID] [--since TIME] [--max N] [--room ROOM]
  *   epode-history --help | --version
  *
  * With --since it prints the first N messages archived since TIME,
@@ -11,7 +11,9 @@
  * TIME is an XEP-0082 timestamp (2024-05-01T12:00:00Z), a date
  * (2024-05-01, midnight UTC) or a time ago (30m, 12h, 7d). --max N
  * (default 50, at most 100000) bounds how many are printed. Pages of at
- * most 100 are fetched one after the other (RSM, XEP-0059).
+ * most 100 are fetched one after the other (RSM, XEP-0059). --room ROOM
+ * reads a group chat's archive instead (the room's bare JID; --with then
+ * names an occupant).
  *
  * A line: "2024-05-01T12:00:03Z juliet@example.com/balcony Hello" — the
  * archive's timestamp ("-" if it gave none), the sender as archived, the
@@ -30,6 +32,7 @@
 
 typedef struct app {
     const char *with;
+    const char *room; /* a room's archive instead of ours */
     long long since;  /* EPODE_MAM_NO_TIME: the most recent messages */
     long max;
     epode_mam_t *mam;
@@ -153,6 +156,7 @@ static int ask_page(app *a, const char *after, const char *before)
         return rc;
     a->page_first = 0;
     if ((rc = epode_mam_query_set_with(q, a->with)) == 0 &&
+        (rc = epode_mam_query_set_archive(q, a->room)) == 0 &&
         (a->since == EPODE_MAM_NO_TIME || (rc = epode_mam_query_set_start(q, a->since)) == 0) &&
         (rc = epode_mam_query_set_page(q, left < 100 ? (unsigned)left : 100, after, before)) == 0)
         rc = epode_mam_fetch(a->mam, q, on_result, on_done, a, NULL);
@@ -183,11 +187,12 @@ int main(int argc, char **argv)
 {
     /* --with, --since and --max are epode-history's own; the rest are the
      * shared options */
-    const char *with = NULL, *since = NULL, *max = NULL;
+    const char *with = NULL, *since = NULL, *max = NULL, *room = NULL;
     for (int i = 1; i < argc;) {
         const char **v = !strcmp(argv[i], "--with") ? &with
                          : !strcmp(argv[i], "--since") ? &since
-                         : !strcmp(argv[i], "--max") ? &max : NULL;
+                         : !strcmp(argv[i], "--max") ? &max
+                         : !strcmp(argv[i], "--room") ? &room : NULL;
         if (!v) {
             i++;
             continue;
@@ -208,15 +213,21 @@ int main(int argc, char **argv)
         "  --with JID             only messages to or from JID\n"
         "  --since TIME           messages archived since TIME: 2024-05-01T12:00:00Z,\n"
         "                         2024-05-01 (midnight UTC), or ago: 30m, 12h, 7d\n"
-        "  --max N                print at most N messages (default 50)\n");
-    cli_parse(&o, argc, argv, "[--with JID] [--since TIME] [--max N]");
+        "  --max N                print at most N messages (default 50)\n"
+        "  --room ROOM            a group chat's archive (the room's bare JID) instead\n"
+        "                         of the account's; --with then names an occupant\n");
+    cli_parse(&o, argc, argv, "[--with JID] [--since TIME] [--max N] [--room ROOM]");
     if (o.argc > 0) {
         fprintf(stderr, "epode-history: unexpected argument: %s\n", o.argv[0]);
         return 64;
     }
-    app a = {.with = with, .since = EPODE_MAM_NO_TIME, .max = 50};
+    app a = {.with = with, .room = room, .since = EPODE_MAM_NO_TIME, .max = 50};
     if (with && epode_jid_validate(with) < 0) {
         fprintf(stderr, "epode-history: not a valid JID: %s\n", with);
+        return 64;
+    }
+    if (room && (epode_jid_validate(room) < 0 || strchr(room, '/'))) {
+        fprintf(stderr, "epode-history: --room wants a room's bare JID: %s\n", room);
         return 64;
     }
     if (since && parse_since(since, &a.since) < 0) {

@@ -22,7 +22,8 @@
  * mam-room: A joins --room (a new room: unlocked as an instant room),
  *   sends three groupchat messages and, once they are echoed, asks the
  *   room's archive ("room ID STAMP FROM BODY"); then a correction of the
- *   first is checked against its sender ("room same=1").
+ *   first is checked against its sender ("room same=1"). With --hold S
+ *   it then prints "room holding" and stays in the room S seconds.
  * hostile: C sends A a message; M (account 3, --jid3/--password3) sends
  *   a correction and a retraction of it, then C a correction: A's "msg"
  *   lines show same=0 for M's and same=1 for C's (XEP-0308/0424 checks
@@ -56,6 +57,7 @@ typedef struct probe {
     char room_from[512];
     char last_id[128];
     int cut, reconnect_at;
+    int hold_ticks; /* mam-room --hold: stay in the room this many ticks after */
     int started, step, got;
     char orig_from[512], orig_id[128];
     char ids[64][128];
@@ -455,6 +457,11 @@ static void on_room_done(epode_mam_t *mam, int status, epode_stanza_cond_t cond,
         }
         epode_stanza_unref(st);
     }
+    if (P.hold_ticks) {
+        printf("room holding\n"); /* the room stays while another client reads it */
+        fflush(stdout);
+        return;
+    }
     finish(0, "");
 }
 
@@ -491,6 +498,8 @@ static int on_tick(epode_conn_t *conn, void *user)
         return 0;
     if (P.reconnect_at && --P.reconnect_at == 0 && epode_conn_connect(P.conn[A]) < 0)
         finish(1, "could not connect again");
+    if (P.hold_ticks && P.got >= 3 && P.room_from[0] && --P.hold_ticks == 0)
+        finish(0, "");
     for (int i = 0; i < N; i++)
         if (P.used[i] && !P.ready[i])
             return 1;
@@ -657,6 +666,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--mode")) P.mode = v;
         else if (!strcmp(k, "--count")) P.count = atol(v);
         else if (!strcmp(k, "--room")) P.room = v;
+        else if (!strcmp(k, "--hold")) P.hold_ticks = atoi(v) * 10;
         else {
             fprintf(stderr, "im_modern_probe: unknown option %s\n", k);
             return 64;

@@ -184,6 +184,38 @@ def test_mam_room_archive(server):
     assert 'room same=1' in r.stdout.splitlines(), info
 
 
+def test_epode_history_reads_a_room_archive(server, tmp_path):
+    a, h = fresh_accounts(server, 'ra', 'rh')
+    room = 'hist-%s@%s' % (uuid.uuid4().hex[:8], server.muc_domain)
+    argv = [probe_exe(), '--server', server.host, '--port', str(server.c2s_port), '--ca-file',
+            server.ca_file, '--jid1', jid(server, a), '--password1', USERS[a], '--mode',
+            'mam-room', '--room', room, '--hold', '15']
+    holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        for line in holder.stdout:
+            seen.append(line.rstrip('\n'))
+            if line.startswith('room holding') or line.startswith('FAILED'):
+                break
+        assert seen and seen[-1] == 'room holding', '\n'.join(seen)
+        pw = tmp_path / 'pw'
+        pw.write_text(USERS[h] + '\n')
+        exe = iu._binary('examples', 'epode-history')
+        r = subprocess.run([exe, '--server', server.host, '--port', str(server.c2s_port),
+                            '--ca-file', server.ca_file, '--jid', jid(server, h),
+                            '--password-file', str(pw), '--room', room],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert [l.split(' ', 2)[2] for l in lines] == ['room archived %d' % i for i in (1, 2, 3)], \
+            r.stdout
+        assert all(l.split(' ')[1] == '%s/alice' % room for l in lines), r.stdout
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
 def test_epode_history_prints_the_archive(server, tmp_path):
     a, c = fresh_accounts(server, 'ha', 'hc')
     r, info = run_probe(server, 'mam', a, c, count=3)

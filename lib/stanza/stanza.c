@@ -204,6 +204,23 @@ epode_stanza_t *epode__tree_new_root(const epode_mem_t *mem, size_t hint)
     return root;
 }
 
+epode_stanza_t *epode__tree_reuse(epode_stanza_t *root)
+{
+    epode__tree *t = root->tree;
+    size_t hdr = tree_hdr_size();
+    if (t->refs != 1 || t->blocks || (char *)root != (char *)t + hdr) {
+        epode_stanza_unref(root);
+        return NULL;
+    }
+    t->cur = (char *)t + hdr;
+    t->left = t->size;
+    t->tail = NULL;
+    t->next_block = t->size * 2 > 1024 ? t->size * 2 : 1024;
+    if (t->next_block > BLOCK_MAX)
+        t->next_block = BLOCK_MAX;
+    return node_new(t, EPODE__ELEMENT); /* (root's own place: cannot fail) */
+}
+
 size_t epode__tree_used(const epode_stanza_t *el)
 {
     return el->tree->size - el->tree->left;

@@ -56,6 +56,11 @@ epode_stanza_t *epode__tree_new(const epode_mem_t *mem, size_t hint, const char 
  * sets name (and ns, prefix) to strings that are static or live in the
  * tree. NULL on allocation failure. */
 epode_stanza_t *epode__tree_new_root(const epode_mem_t *mem, size_t hint);
+/* Takes the caller's reference to a tree's root. When that was the only
+ * one and the tree fits its first block, returns the tree emptied, with a
+ * fresh unnamed root as from epode__tree_new_root (the parser reuses one
+ * block for a run of stanzas); else releases it and returns NULL. */
+epode_stanza_t *epode__tree_reuse(epode_stanza_t *root);
 /* Bytes of the tree's arena in use (about what a first block would need
  * to hold the whole tree). */
 size_t epode__tree_used(const epode_stanza_t *el);

@@ -105,6 +105,8 @@ struct epode_parser {
     epode_stanza_t *summary; /* what SKIPPED will report */
     unsigned rebuilds; /* contexts replaced mid-stream (for tests) */
     size_t tree_hint;  /* first block for the next stanza's tree */
+    epode_stanza_t *spare; /* a delivered stanza's emptied tree, reused
+                              within one feed (never kept between feeds) */
     epode__buf header; /* the stream's start tag, for a rebuilt context */
     /* libxml2 hands names as dictionary pointers, stable while the
      * context lives: remember which map to epode's static strings. */
@@ -309,14 +311,8 @@ static const char *attr_value(epode__tree *t, const xmlChar *v, const xmlChar *e
  * p->names lives exactly as long), in sets of two slots. The dictionary
  * packs its strings byte by byte ("to", "id" and "xml" can share 8
  * bytes), so every bit of the pointer goes into the hash. */
-static const char *known(epode_parser_t *p, const xmlChar *s, size_t *len)
+static const char *known_miss(struct name_slot *set, const xmlChar *s, size_t *len)
 {
-    uint64_t h = (uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15u;
-    struct name_slot *set = &p->names[(h >> (64 - NAME_BITS)) & ~(uint64_t)1];
-    if (set[0].key == s)
-        return set[0].interned;
-    if (set[1].key == s)
-        return set[1].interned;
     *len = strlen((const char *)s);
     set[1] = set[0];
     set[0].key = s;
@@ -324,9 +320,23 @@ static const char *known(epode_parser_t *p, const xmlChar *s, size_t *len)
     return set[0].interned;
 }
 
+static inline __attribute__((always_inline)) const char *known(epode_parser_t *p,
+                                                               const xmlChar *s, size_t *len)
+{
+    uint64_t h = (uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15u;
+    struct name_slot *set = &p->names[(h >> (64 - NAME_BITS)) & ~(uint64_t)1];
+    if (set[0].key == s)
+        return set[0].interned;
+    if (set[1].key == s)
+        return set[1].interned;
+    return known_miss(set, s, len);
+}
+
 /* A name from libxml2's dictionary, as a static string when XMPP uses it
  * all the time, else copied into the tree. */
-static const char *name_str(epode_parser_t *p, epode__tree *t, const xmlChar *s)
+static inline __attribute__((always_inline)) const char *name_str(epode_parser_t *p,
+                                                                  epode__tree *t,
+                                                                  const xmlChar *s)
 {
     if (!s)
         return NULL;
@@ -377,11 +387,17 @@ static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar
         size_t len = (size_t)(a[4] - a[3]);
         const char *v = (const char *)a[3];
         char *value = out;
-        if (!memchr(v, '&', len)) {
-            memcpy(out, v, len);
-            out += len;
-        } else {
+        /* One pass that copies and looks for '&' (values are short: a
+         * loop the compiler vectorizes beats a memchr and a memcpy) */
+        int amp = 0;
+        for (size_t k = 0; k < len; k++) {
+            out[k] = v[k];
+            amp |= v[k] == '&';
+        }
+        out += len;
+        if (amp) {
             /* libxml2 hands '&' re-escaped as "&#38;": undo exactly that */
+            out = value;
             for (size_t k = 0; k < len; k++) {
                 *out++ = v[k];
                 if (v[k] == '&' && len - k >= 5 && memcmp(v + k, "&#38;", 5) == 0)
@@ -475,8 +491,13 @@ static const char *summary_name(const char *name)
 static epode_stanza_t *top_new(epode_parser_t *p, size_t hint, const xmlChar *localname,
                                const xmlChar *prefix, const xmlChar *uri)
 {
-    epode_stanza_t *el = epode__tree_new_root(p->mem, hint);
-    if (!el)
+    epode_stanza_t *el = p->spare;
+    p->spare = NULL;
+    if (el && el->tree->size < hint) {
+        epode_stanza_unref(el); /* too small: the new one becomes the spare */
+        el = NULL;
+    }
+    if (!el && !(el = epode__tree_new_root(p->mem, hint)))
         return NULL;
     epode__tree *t = el->tree;
     if (!(el->name = name_str(p, t, localname)) || (uri && !(el->ns = uri_str(p, t, uri))) ||
@@ -763,7 +784,10 @@ static void on_end(void *user, const xmlChar *localname, const xmlChar *prefix, 
     size_t used = epode__tree_used(st);
     p->tree_hint = used > TREE_HINT_MAX ? TREE_HINT_MAX : (used + 63) & ~(size_t)63;
     deliver(p, EPODE_PARSER_STANZA, st);
-    epode_stanza_unref(st);
+    if (!p->spare)
+        p->spare = epode__tree_reuse(st);
+    else
+        epode_stanza_unref(st);
     element_done(p, pos, 0);
 }
 
@@ -919,6 +943,7 @@ void epode_parser_free(epode_parser_t *p)
         return;
     epode_stanza_unref(p->root);
     epode_stanza_unref(p->summary);
+    epode_stanza_unref(p->spare);
     context_free(p);
     epode__buf_free(&p->header);
     epode__dealloc(p->mem, p);
@@ -1030,12 +1055,27 @@ static int check_bytes(epode_parser_t *p)
     return 0;
 }
 
+static void drop_spare(epode_parser_t *p)
+{
+    epode_stanza_unref(p->spare);
+    p->spare = NULL;
+}
+
+static long feed(epode_parser_t *p, const char *data, size_t len);
+
 long epode_parser_feed(epode_parser_t *p, const char *data, size_t len)
 {
     if (!p || (!data && len))
         return EPODE_EINVAL;
     if (p->in_cb)
         return EPODE_ESTATE;
+    long rc = feed(p, data, len);
+    drop_spare(p);
+    return rc;
+}
+
+static long feed(epode_parser_t *p, const char *data, size_t len)
+{
     if (p->cond)
         return error_code(p);
     if (!p->ctxt && len > 0) {
@@ -1097,6 +1137,7 @@ int epode_parser_finish(epode_parser_t *p)
         return 0;
     }
     int rc = xmlParseChunk(p->ctxt, NULL, 0, 1);
+    drop_spare(p);
     if (p->cond)
         return error_code(p);
     if (rc != 0) {

@@ -382,20 +382,21 @@ static int add_attrs(epode_parser_t *p, epode_stanza_t *el, int n, const xmlChar
     char *out = epode__arena_alloc(t, total);
     if (!out)
         return -1;
+    xmlParserInputPtr in = p->ctxt->input;
+    uintptr_t in_from = in && in->base ? (uintptr_t)in->base : 0;
+    uintptr_t in_to = in && in->base ? (uintptr_t)in->end : 0;
     for (int i = 0; i < n; i++) {
         const xmlChar **a = attrs + 5 * i;
         size_t len = (size_t)(a[4] - a[3]);
         const char *v = (const char *)a[3];
         char *value = out;
-        /* One pass that copies and looks for '&' (values are short: a
-         * loop the compiler vectorizes beats a memchr and a memcpy) */
-        int amp = 0;
-        for (size_t k = 0; k < len; k++) {
-            out[k] = v[k];
-            amp |= v[k] == '&';
-        }
+        memcpy(out, v, len);
         out += len;
-        if (amp) {
+        /* A value libxml2 hands straight out of its input buffer had no
+         * reference in it (its fast path stops at the first '&'): only
+         * one it built elsewhere can hold a re-escaped '&'. */
+        uintptr_t at_v = (uintptr_t)v;
+        if ((at_v < in_from || at_v >= in_to) && memchr(v, '&', len)) {
             /* libxml2 hands '&' re-escaped as "&#38;": undo exactly that */
             out = value;
             for (size_t k = 0; k < len; k++) {

@@ -10,6 +10,7 @@
  * touches it again (its list stays readable). */
 #include <epode.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "im_alloc.h"
@@ -102,71 +103,91 @@ static void free_strings(const epode_mem_t *mem, char **s, size_t n)
     im_free(mem, s);
 }
 
+static int cmp_jid(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* Adds the JIDs in `add` that are not on the list; they are moved out of
- * `add` (set to NULL there). Emits BLOCKED with them, or LIMIT. 0,
- * EPODE_ELIMIT or EPODE_ENOMEM (nothing changed then). */
+ * `add` (set to NULL there), the others freed. Emits BLOCKED with them,
+ * or LIMIT. 0, EPODE_ELIMIT or EPODE_ENOMEM (nothing changed then). Sort
+ * and merge: n log n + N, whatever a push holds. */
 static int apply_block(epode_blocking_t *b, char **add, size_t n)
 {
+    if (n > 1)
+        qsort(add, n, sizeof *add, cmp_jid);
     size_t fresh = 0;
     for (size_t i = 0; i < n; i++) {
-        int found, dup = 0;
+        int found;
         find_pos(b, add[i], &found);
-        for (size_t k = 0; k < i && !dup; k++)
-            dup = add[k] && strcmp(add[k], add[i]) == 0;
-        if (found || dup) {
+        if (found || (fresh > 0 && strcmp(add[fresh - 1], add[i]) == 0)) {
             im_free(b->mem, add[i]);
             add[i] = NULL;
         } else {
-            fresh++;
+            char *s = add[i];
+            add[i] = NULL;
+            add[fresh++] = s; /* compacted, still sorted */
         }
     }
     if (fresh == 0)
         return 0;
     if (b->n + fresh > b->max) {
         emit(b, EPODE_BLOCKING_LIMIT, NULL, 0);
-        return EPODE_ELIMIT;
+        return EPODE_ELIMIT; /* `add` still holds them: the caller frees */
     }
     char **added = im_alloc(b->mem, fresh * sizeof *added);
     if (!added || reserve(b, b->n + fresh) < 0) {
         im_free(b->mem, added);
         return EPODE_ENOMEM;
     }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!add[i])
-            continue;
-        int found;
-        size_t pos = find_pos(b, add[i], &found);
-        memmove(b->jids + pos + 1, b->jids + pos, (b->n - pos) * sizeof *b->jids);
-        b->jids[pos] = add[i];
-        b->n++;
-        added[k++] = add[i];
-        add[i] = NULL;
+    memcpy(added, add, fresh * sizeof *added);
+    /* merge from the end */
+    size_t i = b->n, j = fresh, w = b->n + fresh;
+    while (j > 0) {
+        if (i > 0 && strcmp(b->jids[i - 1], add[j - 1]) > 0)
+            b->jids[--w] = b->jids[--i];
+        else
+            b->jids[--w] = add[--j];
     }
-    emit(b, EPODE_BLOCKING_BLOCKED, added, k);
+    b->n += fresh;
+    for (size_t k = 0; k < fresh; k++)
+        add[k] = NULL; /* the list owns them now */
+    emit(b, EPODE_BLOCKING_BLOCKED, added, fresh);
     im_free(b->mem, added);
     return 0;
 }
 
-/* Removes the JIDs in `rm` that are on the list; emits UNBLOCKED. */
+/* Removes the JIDs in `rm` that are on the list; emits UNBLOCKED. One
+ * pass over the list, whatever a push holds. */
 static int apply_unblock(epode_blocking_t *b, char *const *rm, size_t n)
 {
-    char **gone = im_alloc(b->mem, (n ? n : 1) * sizeof *gone);
-    if (!gone)
+    if (b->n == 0)
+        return 0;
+    unsigned char *gone_mark = im_zalloc(b->mem, b->n);
+    char **gone = im_alloc(b->mem, b->n * sizeof *gone);
+    if (!gone_mark || !gone) {
+        im_free(b->mem, gone_mark);
+        im_free(b->mem, gone);
         return EPODE_ENOMEM;
-    size_t k = 0;
+    }
     for (size_t i = 0; i < n; i++) {
         int found;
         size_t pos = find_pos(b, rm[i], &found);
-        if (!found)
-            continue;
-        gone[k++] = b->jids[pos];
-        memmove(b->jids + pos, b->jids + pos + 1, (b->n - pos - 1) * sizeof *b->jids);
-        b->n--;
+        if (found)
+            gone_mark[pos] = 1;
     }
+    size_t k = 0, w = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (gone_mark[i])
+            gone[k++] = b->jids[i];
+        else
+            b->jids[w++] = b->jids[i];
+    }
+    b->n = w;
     if (k)
         emit(b, EPODE_BLOCKING_UNBLOCKED, gone, k);
     free_strings(b->mem, gone, k);
+    im_free(b->mem, gone_mark);
     return 0;
 }
 
@@ -312,21 +333,15 @@ static int apply_list(epode_blocking_t *b, const epode_stanza_t *res)
         emit(b, EPODE_BLOCKING_LIMIT, NULL, 0);
     if (rc < 0)
         return rc;
-    /* sort (insertion: lists are small, and this runs once a session) and
-     * drop repeats */
+    /* sorted (n log n: a server may send the whole bound), repeats dropped */
+    if (n > 1)
+        qsort(jids, n, sizeof *jids, cmp_jid);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        char *s = jids[i];
-        size_t pos = k;
-        while (pos > 0 && strcmp(jids[pos - 1], s) > 0)
-            pos--;
-        if (pos > 0 && strcmp(jids[pos - 1], s) == 0) {
-            im_free(b->mem, s);
-            continue;
-        }
-        memmove(jids + pos + 1, jids + pos, (k - pos) * sizeof *jids);
-        jids[pos] = s;
-        k++;
+        if (k > 0 && strcmp(jids[k - 1], jids[i]) == 0)
+            im_free(b->mem, jids[i]);
+        else
+            jids[k++] = jids[i];
     }
     free_strings(b->mem, b->jids, b->n);
     b->jids = jids;

@@ -360,6 +360,48 @@ TEST(blocking_fetches_again_on_every_new_session)
     scripted_free(&s);
 }
 
+/* Big pushes, unsorted and with repeats, merge into a sorted list in
+ * n log n (a server may send the whole bound at once). */
+TEST(blocking_large_pushes_merge_sorted)
+{
+    scripted s;
+    seen a = {0};
+    epode_blocking_t *b;
+    CHECK_INT(setup(&s, &a, &b, "<item jid='u0500@x'/><item jid='zz@x'/><item jid='aa@x'/>"), 0);
+    enum { N = 3000 };
+    size_t cap = N * 40 + 256, len = 0;
+    char *xml = malloc(cap);
+    CHECK(xml != NULL);
+    len += (size_t)snprintf(xml + len, cap - len, "<iq type='set' id='big'><block "
+                                                  "xmlns='urn:xmpp:blocking'>");
+    for (int i = N - 1; i >= 0; i--) /* descending, and every tenth twice */
+        len += (size_t)snprintf(xml + len, cap - len, "<item jid='u%04d@x'/>%s", i,
+                                i % 10 == 0 ? "<item jid='AA@X'/>" : "");
+    snprintf(xml + len, cap - len, "</block></iq>");
+    scripted_send(&s, xml);
+    CHECK_STR(epode_stanza_get_type(next_iq(&s)), "result");
+    CHECK_INT(epode_blocking_count(b), N + 2); /* u0500 and aa were there */
+    for (size_t i = 1; i < epode_blocking_count(b); i++)
+        CHECK(strcmp(epode_blocking_at(b, i - 1), epode_blocking_at(b, i)) < 0);
+    CHECK_STR(epode_blocking_at(b, 0), "aa@x");
+    CHECK_STR(epode_blocking_at(b, N + 1), "zz@x");
+    /* unblock every other one in one push */
+    len = (size_t)snprintf(xml, cap, "<iq type='set' id='un'><unblock xmlns='urn:xmpp:blocking'>");
+    for (int i = 0; i < N; i += 2)
+        len += (size_t)snprintf(xml + len, cap - len, "<item jid='u%04d@x'/>", i);
+    snprintf(xml + len, cap - len, "<item jid='not-there@x'/></unblock></iq>");
+    scripted_send(&s, xml);
+    CHECK_STR(epode_stanza_get_type(next_iq(&s)), "result");
+    CHECK_INT(epode_blocking_count(b), N / 2 + 2);
+    CHECK_INT(epode_blocking_is_blocked(b, "u0001@x"), 1);
+    CHECK_INT(epode_blocking_is_blocked(b, "u0002@x"), 0);
+    for (size_t i = 1; i < epode_blocking_count(b); i++)
+        CHECK(strcmp(epode_blocking_at(b, i - 1), epode_blocking_at(b, i)) < 0);
+    free(xml);
+    epode_blocking_free(b);
+    scripted_free(&s);
+}
+
 TEST(blocking_outlives_its_connection)
 {
     scripted_mem mm;

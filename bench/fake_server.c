@@ -28,7 +28,7 @@
  *
  *   bench/fake_server [--port P] [--port-file FILE] [--messages N]
  *                     [--tls] [--ca-out FILE] [--cert CERT --key KEY]
- *                     [--no-tickets] [--tls-priority STRING]
+ *                     [--no-tickets] [--chain] [--rsa] [--tls-priority STRING]
  *
  * --tls: STARTTLS, required. Without --cert/--key the server makes a
  * throw-away CA (ECDSA P-256) at start-up and a certificate it signs for
@@ -36,7 +36,10 @@
  * production; --ca-out writes that CA (PEM) for them (--ca-out implies
  * --tls). Priorities: gnutls' NORMAL (TLS 1.3 first, 1.2 allowed) or
  * --tls-priority. TLS 1.3 session tickets are sent, as Prosody and
- * ejabberd (OpenSSL) do, unless --no-tickets.
+ * ejabberd (OpenSSL) do, unless --no-tickets. --chain puts an
+ * intermediate CA between the two (the server sends both certificates,
+ * as Let's Encrypt deployments do); --rsa makes RSA-2048 keys instead
+ * (larger certificates: what a client keeps of the server's chain).
  *
  * Prints "port P" on stdout once listening (and writes P to FILE).
  * Stops on SIGTERM/SIGINT.
@@ -591,10 +594,12 @@ static void tls_check(int r, const char *what)
     }
 }
 
-/* A certificate for `key`: a CA (self-signed) when issuer is NULL, else
- * one for montague.example signed by issuer/issuer_key. */
+/* A certificate for `key`: the root CA (self-signed) when issuer is NULL,
+ * an intermediate CA when `intermediate`, else one for montague.example;
+ * signed by issuer/issuer_key (which also gives the issuer's name). */
 static gnutls_x509_crt_t make_cert(gnutls_x509_privkey_t key, gnutls_x509_crt_t issuer,
-                                   gnutls_x509_privkey_t issuer_key, unsigned serial_no)
+                                   gnutls_x509_privkey_t issuer_key, unsigned serial_no,
+                                   int intermediate)
 {
     gnutls_x509_crt_t crt;
     unsigned char id[64];
@@ -609,14 +614,23 @@ static gnutls_x509_crt_t make_cert(gnutls_x509_privkey_t key, gnutls_x509_crt_t 
     tls_check(gnutls_x509_crt_set_key(crt, key), "crt_set_key");
     tls_check(gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA1, id, &id_len), "key id");
     tls_check(gnutls_x509_crt_set_subject_key_id(crt, id, id_len), "subject key id");
-    if (!issuer) {
-        static const char cn[] = "epode bench throw-away CA";
+    if (!issuer || intermediate) {
+        const char *cn = issuer ? "epode bench throw-away intermediate"
+                                : "epode bench throw-away CA";
         tls_check(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                                sizeof cn - 1), "CA name");
-        tls_check(gnutls_x509_crt_set_basic_constraints(crt, 1, 0), "CA constraints");
+                                                (unsigned)strlen(cn)), "CA name");
+        tls_check(gnutls_x509_crt_set_basic_constraints(crt, 1, issuer ? 0 : -1),
+                  "CA constraints");
         tls_check(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_KEY_CERT_SIGN |
                                                      GNUTLS_KEY_CRL_SIGN), "CA usage");
-        tls_check(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), "CA signature");
+        if (issuer) {
+            id_len = sizeof id;
+            tls_check(gnutls_x509_crt_get_subject_key_id(issuer, id, &id_len, NULL),
+                      "issuer key id");
+            tls_check(gnutls_x509_crt_set_authority_key_id(crt, id, id_len), "authority key id");
+        }
+        tls_check(gnutls_x509_crt_sign2(crt, issuer ? issuer : crt, issuer ? issuer_key : key,
+                                        GNUTLS_DIG_SHA256, 0), "CA signature");
         return crt;
     }
     tls_check(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, DOMAIN,
@@ -629,14 +643,28 @@ static gnutls_x509_crt_t make_cert(gnutls_x509_privkey_t key, gnutls_x509_crt_t 
     id_len = sizeof id;
     tls_check(gnutls_x509_crt_get_subject_key_id(issuer, id, &id_len, NULL), "issuer key id");
     tls_check(gnutls_x509_crt_set_authority_key_id(crt, id, id_len), "authority key id");
-    tls_check(gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-                                                   "epode bench throw-away CA", 25), "issuer");
     tls_check(gnutls_x509_crt_sign2(crt, issuer, issuer_key, GNUTLS_DIG_SHA256, 0), "signature");
     return crt;
 }
 
+static gnutls_x509_privkey_t make_key(int rsa)
+{
+    gnutls_x509_privkey_t key;
+    tls_check(gnutls_x509_privkey_init(&key), "privkey_init");
+    if (rsa)
+        tls_check(gnutls_x509_privkey_generate(key, GNUTLS_PK_RSA, 2048, 0), "RSA key");
+    else
+        tls_check(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                               GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+                                               0), "ECDSA key");
+    return key;
+}
+
+/* chain: the server sends its certificate and an intermediate CA's (as
+ * most deployments do: Let's Encrypt's leaf + R3/E1); rsa: RSA-2048
+ * keys (larger certificates) instead of ECDSA P-256. */
 static void tls_setup(const char *ca_out, const char *cert_file, const char *key_file,
-                      const char *priority)
+                      const char *priority, int chain, int rsa)
 {
     tls_check(gnutls_global_init(), "global_init");
     tls_check(gnutls_certificate_allocate_credentials(&x509), "credentials");
@@ -644,15 +672,15 @@ static void tls_setup(const char *ca_out, const char *cert_file, const char *key
         tls_check(gnutls_certificate_set_x509_key_file(x509, cert_file, key_file,
                                                        GNUTLS_X509_FMT_PEM), cert_file);
     } else {
-        gnutls_x509_privkey_t ca_key, key;
-        unsigned bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1);
-        tls_check(gnutls_x509_privkey_init(&ca_key), "privkey_init");
-        tls_check(gnutls_x509_privkey_generate(ca_key, GNUTLS_PK_ECDSA, bits, 0), "CA key");
-        tls_check(gnutls_x509_privkey_init(&key), "privkey_init");
-        tls_check(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA, bits, 0), "key");
-        gnutls_x509_crt_t ca = make_cert(ca_key, NULL, NULL, 1);
-        gnutls_x509_crt_t crt = make_cert(key, ca, ca_key, 2);
-        tls_check(gnutls_certificate_set_x509_key(x509, &crt, 1, key), "set_x509_key");
+        gnutls_x509_privkey_t ca_key = make_key(rsa), key = make_key(rsa);
+        gnutls_x509_privkey_t mid_key = chain ? make_key(rsa) : NULL;
+        gnutls_x509_crt_t ca = make_cert(ca_key, NULL, NULL, 1, 0);
+        gnutls_x509_crt_t mid = chain ? make_cert(mid_key, ca, ca_key, 2, 1) : NULL;
+        gnutls_x509_crt_t crt = chain ? make_cert(key, mid, mid_key, 3, 0)
+                                      : make_cert(key, ca, ca_key, 2, 0);
+        gnutls_x509_crt_t sent[2] = {crt, mid};
+        tls_check(gnutls_certificate_set_x509_key(x509, sent, chain ? 2 : 1, key),
+                  "set_x509_key");
         if (ca_out) {
             gnutls_datum_t pem;
             tls_check(gnutls_x509_crt_export2(ca, GNUTLS_X509_FMT_PEM, &pem), "CA export");
@@ -667,8 +695,12 @@ static void tls_setup(const char *ca_out, const char *cert_file, const char *key
             gnutls_free(pem.data);
         }
         gnutls_x509_crt_deinit(crt);
+        if (mid)
+            gnutls_x509_crt_deinit(mid);
         gnutls_x509_crt_deinit(ca);
         gnutls_x509_privkey_deinit(key);
+        if (mid_key)
+            gnutls_x509_privkey_deinit(mid_key);
         gnutls_x509_privkey_deinit(ca_key);
     }
     const char *err = NULL;
@@ -687,6 +719,7 @@ int main(int argc, char **argv)
     const char *port_file = NULL;
     long n = 200000;
     const char *ca_out = NULL, *cert_file = NULL, *key_file = NULL, *priority = NULL;
+    int chain = 0, rsa = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc)
             port = (unsigned)atoi(argv[++i]);
@@ -704,13 +737,17 @@ int main(int argc, char **argv)
             key_file = argv[++i], use_tls = 1;
         else if (!strcmp(argv[i], "--no-tickets"))
             tickets = 0;
+        else if (!strcmp(argv[i], "--chain"))
+            chain = 1;
+        else if (!strcmp(argv[i], "--rsa"))
+            rsa = 1;
         else if (!strcmp(argv[i], "--tls-priority") && i + 1 < argc)
             priority = argv[++i];
         else {
             fprintf(stderr,
                     "usage: %s [--port P] [--port-file FILE] [--messages N]\n"
                     "          [--tls] [--ca-out FILE] [--cert CERT --key KEY] [--no-tickets]\n"
-                    "          [--tls-priority STRING]\n",
+                    "          [--chain] [--rsa] [--tls-priority STRING]\n",
                     argv[0]);
             return 64;
         }
@@ -720,7 +757,7 @@ int main(int argc, char **argv)
         return 64;
     }
     if (use_tls)
-        tls_setup(ca_out, cert_file, key_file, priority);
+        tls_setup(ca_out, cert_file, key_file, priority, chain, rsa);
     if (n <= 0)
         n = 1;
     struct rlimit rl;

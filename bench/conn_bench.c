@@ -466,7 +466,7 @@ static int bench_idle(unsigned port, long k, const char *ca_file)
         char id[64];
         snprintf(id, sizeof id, "bench-push-%ld", push);
         for (long i = 0; i < k; i++) {
-            epode_stanza_t *iq;
+            epode_stanza_t *iq = NULL;
             if ((rc = epode_handler_add(conns[i], "message", NULL, NULL, on_idle_message, &all,
                                         NULL)) < 0 ||
                 (rc = epode_iq_new(NULL, "get", id, &iq)) < 0 ||

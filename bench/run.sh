@@ -15,7 +15,10 @@
 # an idle session's bytes through the allocator hook, broken down, with
 # 1,000 and 100,000 sessions over in-process memory transports (no fds).
 #
+# Idle memory with STARTTLS (TLS 1.3, verified) for both libraries, too.
+#
 # Environment: ROUNDS (3), MESSAGES (200000), LOGINS (20), MANY (19000),
+# TLS_ROUNDS (1), NO_TLS=1 skips the TLS pair,
 # PARSE_MESSAGES (40000), PARSE_ROUNDS (41),
 # NO_PROSODY=1 skips the login figure, NO_MANY=1 the 19,000 and 100,000
 # session runs. Needs only 127.0.0.1.
@@ -44,9 +47,12 @@ have_st=1
 
 tmp=$(mktemp -d /tmp/epode-bench.XXXXXX)
 fs_pid=
+fs_tls_pid=
 pros_pid=
 cleanup() {
     [ -n "$fs_pid" ] && kill -TERM "$fs_pid" 2>/dev/null || true
+    [ -n "$fs_tls_pid" ] && kill -TERM "$fs_tls_pid" 2>/dev/null || true
+    [ -n "$fs_tls_pid" ] && wait "$fs_tls_pid" 2>/dev/null || true
     [ -n "$pros_pid" ] && kill -TERM "$pros_pid" 2>/dev/null || true
     [ -n "$fs_pid" ] && wait "$fs_pid" 2>/dev/null || true
     [ -n "$pros_pid" ] && wait "$pros_pid" 2>/dev/null || true
@@ -63,7 +69,7 @@ log=$tmp/stderr.log
 # to the terminal); a failure is recorded, not fatal.
 run() {
     what=$1; shift
-    out=$(timeout 150 "$@" 2>>"$log") || true
+    out=$(timeout "${RUN_TIMEOUT:-150}" "$@" 2>>"$log") || true
     line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1)
     if [ -z "$line" ]; then
         echo "RESULT $what failed=1" >> "$results"
@@ -120,6 +126,35 @@ done
 kill -TERM "$fs_pid" 2>/dev/null || true
 wait "$fs_pid" 2>/dev/null || true
 fs_pid=
+
+if [ "${NO_TLS:-0}" != 1 ]; then
+    # Idle memory with STARTTLS (TLS 1.3, the fake server's certificate
+    # verified against the CA it writes): TLS_ROUNDS alternating pairs
+    # (1 by default: libstrophe takes ~2 minutes to log 1,000 sessions in,
+    # as it loads the system trust store into a new context per connection).
+    "$fs" --ca-out "$tmp/ca.pem" --port-file "$tmp/port-tls" > "$tmp/fs-tls.out" 2>&1 &
+    fs_tls_pid=$!
+    i=0
+    while [ ! -s "$tmp/port-tls" ] && [ $i -lt 200 ]; do i=$((i + 1)); sleep 0.05; done
+    if [ -s "$tmp/port-tls" ]; then
+        port_tls=$(cat "$tmp/port-tls")
+        r=1
+        while [ $r -le "${TLS_ROUNDS:-1}" ]; do
+            echo "idle sessions with STARTTLS, round $r of ${TLS_ROUNDS:-1}"
+            if [ $((r % 2)) -eq 1 ] || [ $have_st = 0 ]; then first=ep; else first=st; fi
+            for who in $first $( [ $first = ep ] && echo st || echo ep ); do
+                if [ $who = ep ]; then RUN_TIMEOUT=600 run "idle-tls epode" "$ep" idle-tls "$port_tls" 1000 "$tmp/ca.pem"
+                elif [ $have_st = 1 ]; then RUN_TIMEOUT=900 run "idle-tls strophe" "$st" idle-tls "$port_tls" 1000 "$tmp/ca.pem"; fi
+            done
+            r=$((r + 1))
+        done
+    else
+        echo "run.sh: the TLS fake server did not start" >&2
+    fi
+    kill -TERM "$fs_tls_pid" 2>/dev/null || true
+    wait "$fs_tls_pid" 2>/dev/null || true
+    fs_tls_pid=
+fi
 
 if [ -x "$fp" ]; then
     echo "an idle session's bytes through the allocator hook (bench/footprint, stream management on)"
@@ -250,6 +285,22 @@ for k in ["1000"] + many:
     if eok:
         notes.append(f"  idle epode {int(k):,}: logged in in {statistics.median(float(kv['login_secs']) for kv in eok):.2f} s, "
                      f"RSS delta {statistics.median(int(kv['rss_delta_kb']) for kv in eok)/1024:.1f} MB")
+
+et = [kv for kv in get('idle-tls', 'epode') if kv.get('ok') == '1']
+st_ = [kv for kv in get('idle-tls', 'strophe') if kv.get('ok') == '1']
+if et or st_ or any(t == 'idle-tls' for t, l, kv in rows):
+    ea = statistics.median(float(kv['kb_per_session']) for kv in et) if et else None
+    sa = statistics.median(float(kv['kb_per_session']) for kv in st_) if st_ else None
+    row("idle memory, 1,000 sessions, STARTTLS", f"{ea:.1f} KB/session" if ea else "failed",
+        f"{sa:.1f} KB/session" if sa else "n/a", f"{ea/sa:.2f}x" if ea and sa else "-",
+        "<= 1.00x", ("ok" if ea <= sa else "MISSED") if ea and sa else "-")
+    if et:
+        notes.append(f"  idle-tls epode: heap {float(et[0].get('heap_bytes', 0))/1024:.1f} KB/session "
+                     f"(epode's own {float(et[0].get('epode_bytes', 0))/1024:.1f} KB, the rest gnutls), "
+                     f"logged in in {float(et[0]['login_secs']):.1f} s")
+    if st_:
+        notes.append(f"  idle-tls libstrophe: logged in in {float(st_[0]['login_secs']):.1f} s "
+                     f"(a new OpenSSL context with the system trust store per connection)")
 
 fps = sorted(get('footprint', 'epode'), key=lambda kv: int(kv['sessions']))
 for kv in fps:

@@ -9,7 +9,8 @@
  *   msg.replace_id, .retract_id, .reactions_to, .reactions (array),
  *   .reply_to_id, .reply_to, .reply_body, .marker, .marker_id, .markable,
  *   .hints (array), .timestamp (XEP-0082 string), .timestamp_ms,
- *   .occupant_id, .origin_id, .archive_id (archive results)
+ *   .occupant_id, .origin_id, .archive_id (archive results), .ref_id (the id
+ *   to name this message by: see epode_message_ref_id())
  *   epode.same_sender(msg_or_stanza, original_from [, occupant_id [, mode]])
  *   epode.correction(to, body, replace_id [, type]);  epode.retraction(to, id [, type])
  *   epode.reactions(to, id, {emoji...} [, type]);  epode.marker(to, id [, marker [, type]])
@@ -38,6 +39,7 @@ static void push_message_features(lua_State *L, const epode_message_t *m)
     set_field_str(L, "occupant_id", epode_message_occupant_id(m));
     set_field_str(L, "origin_id", epode_message_origin_id(m));
     set_field_str(L, "archive_id", epode_message_archive_id(m));
+    set_field_str(L, "ref_id", epode_message_ref_id(m));
     const char *rid = epode_message_reactions_id(m);
     set_field_str(L, "reactions_to", rid);
     if (rid) {

@@ -32,7 +32,7 @@ def test_message_features_are_read():
     assert m.replace_id == "c1" and m.retract_id is None and m.markable
     assert m.hints == frozenset({"store", "no-copy"})
     assert m.timestamp == dt.datetime(2010, 7, 10, 23, 8, 25, tzinfo=dt.timezone.utc)
-    assert m.delay_from == "example.com" and m.origin_id == "o2"
+    assert m.delay_from == "example.com" and m.origin_id == "o2" and m.ref_id == "o2"
     assert m.archive_id is None and m.reactions == () and m.reactions_to is None
     assert m.marker is None and m.reply_to_id is None and m.reply_body == "fixed"
     # the sender check
@@ -53,6 +53,7 @@ def test_correction_from_another_sender_is_refused():
               "<occupant-id xmlns='urn:xmpp:occupant-id:0' id='o2'/>"
               "<retract xmlns='urn:xmpp:message-retract:1' id='s1'/></message>")
     assert m.retract_id == "s1" and m.occupant_id == "o2"
+    assert m.ref_id is None  # groupchat: only a verified stanza-id names it
     assert not m.same_sender("room@muc.example/romeo", occupant_id="o1")
     assert m.same_sender("room@muc.example/romeo", occupant_id="o2")
 
@@ -181,6 +182,7 @@ def test_mam_fetch_pages_and_catch_up(modern):
         page = await a.mam.fetch(with_=bare_b, max=100, page_size=2)
         assert [m.body for m in page] == ["archived %d" % i for i in range(1, 6)]
         assert len(set(m.archive_id for m in page)) == 5
+        assert all(m.ref_id for m in page)
         one = await a.mam.page(with_=bare_b, max=2)
         assert isinstance(one, epode.Page) and not one.complete
         assert one.first == page[0].archive_id and one.last == page[1].archive_id

@@ -114,6 +114,7 @@ class Message(Stanza):
     hints: frozenset[str]
     occupant_id: Optional[str]
     origin_id: Optional[str]
+    ref_id: Optional[str]
     def __init__(self, to: Optional[str] = ..., body: Optional[str] = ...,
                  type: Optional[str] = ..., id: Optional[str] = ...) -> None: ...
     def same_sender(self, original_from: str, occupant_id: Optional[str] = ...,

@@ -75,7 +75,7 @@ static epode_message_t *view_of(PyObject *self)
 enum {
     F_TIMESTAMP, F_DELAY_FROM, F_ARCHIVE_ID, F_REPLACE_ID, F_RETRACT_ID, F_REACTIONS_TO,
     F_REACTIONS, F_REPLY_TO_ID, F_REPLY_TO, F_REPLY_BODY, F_MARKER, F_MARKER_ID, F_MARKABLE,
-    F_HINTS, F_OCCUPANT_ID, F_ORIGIN_ID, F_RETRACTED
+    F_HINTS, F_OCCUPANT_ID, F_ORIGIN_ID, F_RETRACTED, F_REF_ID
 };
 
 static const char *const hint_names[] = {"no-permanent-store", "no-store", "no-copy", "store"};
@@ -168,6 +168,16 @@ static PyObject *get_feature(PyObject *self, void *closure)
     }
     case F_OCCUPANT_ID: r = pyepode_str_or_none(epode_message_occupant_id(v)); break;
     case F_ORIGIN_ID: r = pyepode_str_or_none(epode_message_origin_id(v)); break;
+    case F_REF_ID: {
+        /* an archived groupchat message is named by the room's archive id */
+        epode_stanza_t *fwd = archive_forward(el);
+        if (fwd && strcmp(epode_message_type(v), "groupchat") == 0)
+            s = epode_stanza_get_attr(epode_stanza_get_parent(fwd), "id");
+        else
+            s = epode_message_ref_id(v);
+        r = pyepode_str_or_none(s);
+        break;
+    }
     }
     epode_message_view_free(v);
     return r;
@@ -205,6 +215,10 @@ static PyGetSetDef feature_getset[] = {
             "'no-permanent-store'."),
     FEATURE("occupant_id", F_OCCUPANT_ID, "The room's occupant id (XEP-0421), or None."),
     FEATURE("origin_id", F_ORIGIN_ID, "The sender's origin-id (XEP-0359), or None."),
+    FEATURE("ref_id", F_REF_ID,
+            "The id replies, reactions, markers and retractions use to name this message: "
+            "the origin-id or id; for groupchat the room's archive id (archived messages "
+            "only: a live one's stanza-id is not verified here), else None."),
     {NULL, NULL, NULL, NULL, NULL},
 };
 

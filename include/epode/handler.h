@@ -80,8 +80,9 @@ typedef void (*epode_iq_cb)(epode_conn_t *conn, epode_stanza_t *result, int stat
  * with its answer. Only an answer from the entity the IQ was sent to (or,
  * for an IQ without `to`, from our own server or account) is accepted.
  * `timeout_ms` 0 means 30 s. *id (may be NULL) identifies the wait for
- * epode_handler_remove(). Errors as epode_conn_send(); on error `cb` is
- * never called.
+ * epode_handler_remove(). Errors as epode_conn_send() (EPODE_EJID for an
+ * invalid `to` or `from` comes before an id is added or anything is
+ * registered); on error `cb` is never called.
  */
 EPODE_API int epode_conn_send_iq(epode_conn_t *conn, epode_stanza_t *iq, unsigned timeout_ms,
                                  epode_iq_cb cb, void *user, unsigned *id);

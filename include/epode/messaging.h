@@ -78,7 +78,8 @@ EPODE_API int epode_message_set_thread(epode_stanza_t *msg, const char *thread,
  * "groupchat"; NULL: normal, written without a type), `to` (required, a
  * valid JID), `body` and `subject` (NULL: none), `thread` (NULL: none),
  * and a fresh random id. Caller owns *out (epode_stanza_unref()).
- * Errors: EPODE_EINVAL (unknown type, missing or invalid `to`),
+ * Errors: EPODE_EINVAL (unknown type, missing `to`), EPODE_EJID (`to` is
+ * not a valid JID, as epode_conn_send() would say),
  * EPODE_ENOMEM, EPODE_ERANDOM.
  */
 EPODE_API int epode_message_build(const char *type, const char *to, const char *body,
@@ -252,8 +253,8 @@ EPODE_API int epode_messaging_set_receipt_cb(epode_messaging_t *m, epode_receipt
 /**
  * Sends a standalone chat state notification (a chat message without a
  * body, with a `<no-store/>` hint, XEP-0334) to `to`. Errors: EPODE_EINVAL
- * (bad JID or state), EPODE_ESTATE (the connection was freed), and as
- * epode_conn_send().
+ * (NULL or bad state), EPODE_EJID (`to` is not a valid JID), EPODE_ESTATE
+ * (the connection was freed), and as epode_conn_send().
  */
 EPODE_API int epode_messaging_send_chatstate(epode_messaging_t *m, const char *to,
                                              epode_chatstate_t state);

@@ -56,8 +56,9 @@ EPODE_API int epode_show_from_name(const char *name, epode_show_t *show);
  * Builds a presence: `to` NULL for a broadcast, else directed to that JID;
  * `show` EPODE_SHOW_UNAVAILABLE gives type="unavailable" (priority then
  * not written); `status` NULL for none; `priority` -128..127 (0 is not
- * written). Caller owns *out. Errors: EPODE_EINVAL (bad `to`, show out
- * of range, invalid status text), EPODE_ERANGE (priority), EPODE_ENOMEM.
+ * written). Caller owns *out. Errors: EPODE_EJID (`to` is not a valid
+ * JID), EPODE_EINVAL (show out of range, invalid status text),
+ * EPODE_ERANGE (priority), EPODE_ENOMEM.
  */
 EPODE_API int epode_presence_build(const char *to, epode_show_t show, const char *status,
                                    int priority, epode_stanza_t **out);
@@ -85,7 +86,9 @@ EPODE_API int epode_presence_close(epode_conn_t *conn, const char *status);
 /* ---- subscriptions (RFC 6121 §3) ----------------------------------------- */
 
 /** Asks `to` (a JID; its bare part is used) for a subscription to its
- * presence, with an optional message (`status`, NULL: none). */
+ * presence, with an optional message (`status`, NULL: none). Errors:
+ * EPODE_EINVAL (NULL), EPODE_EJID (`to` is not a valid JID; this and
+ * the four functions below), EPODE_ENOMEM, and as epode_conn_send(). */
 EPODE_API int epode_presence_subscribe(epode_conn_t *conn, const char *to, const char *status);
 /** Approves `to`'s request (or pre-approves, RFC 6121 §3.4): sends
  * `subscribed`. */

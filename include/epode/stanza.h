@@ -294,12 +294,15 @@ EPODE_API int epode_stanza_remove(epode_stanza_t *child);
 /**
  * A `<message/>` in jabber:client. `type` ("chat", "normal", "headline",
  * "groupchat"; NULL: none), `to` (NULL: none) and `body` (NULL: no body)
- * are copied. Caller owns *out. Errors: EPODE_EINVAL, EPODE_ENOMEM.
+ * are copied. Caller owns *out. Errors: EPODE_EJID (`to` is not a valid
+ * JID, epode_jid_validate(); nothing is made — epode_conn_send() refuses
+ * such an address the same way), EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_message_new(const epode_mem_t *mem, const char *type, const char *to,
                                 const char *body, epode_stanza_t **out);
 /** A `<presence/>` in jabber:client with optional type (NULL: available)
- * and to. Caller owns *out. */
+ * and to. Caller owns *out. Errors: EPODE_EJID (invalid `to`, as for
+ * epode_message_new()), EPODE_EINVAL, EPODE_ENOMEM. */
 EPODE_API int epode_presence_new(const epode_mem_t *mem, const char *type, const char *to,
                                  epode_stanza_t **out);
 /**
@@ -326,7 +329,9 @@ EPODE_API const char *epode_stanza_get_from(const epode_stanza_t *el);
 EPODE_API int epode_stanza_set_id(epode_stanza_t *el, const char *id);
 /** Sets (NULL: removes) the `type` attribute; errors as epode_stanza_set_attr(). */
 EPODE_API int epode_stanza_set_type(epode_stanza_t *el, const char *type);
-/** Sets (NULL: removes) the `to` attribute; errors as epode_stanza_set_attr(). */
+/** Sets (NULL: removes) the `to` attribute; errors as epode_stanza_set_attr().
+ * The value is not checked here (a stanza is data); epode_conn_send()
+ * refuses a stanza whose `to` or `from` is not a JID with EPODE_EJID. */
 EPODE_API int epode_stanza_set_to(epode_stanza_t *el, const char *to);
 /** Sets (NULL: removes) the `from` attribute; errors as epode_stanza_set_attr(). */
 EPODE_API int epode_stanza_set_from(epode_stanza_t *el, const char *from);

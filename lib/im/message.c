@@ -131,8 +131,10 @@ int epode_message_set_thread(epode_stanza_t *msg, const char *thread, const char
 int epode_message_build(const char *type, const char *to, const char *body,
                         const char *subject, const char *thread, epode_stanza_t **out)
 {
-    if (!out || !to || epode_jid_validate(to) < 0)
+    if (!out || !to)
         return EPODE_EINVAL;
+    if (epode_jid_validate(to) < 0)
+        return EPODE_EJID;
     if (type && (type_index(type) < 0 || strcmp(type, "error") == 0))
         return EPODE_EINVAL;
     if (type && strcmp(type, "normal") == 0)
@@ -648,8 +650,10 @@ int epode_messaging_set_receipt_cb(epode_messaging_t *m, epode_receipt_cb cb, vo
 int epode_messaging_send_chatstate(epode_messaging_t *m, const char *to,
                                    epode_chatstate_t state)
 {
-    if (!m || !to || epode_jid_validate(to) < 0 || !epode_chatstate_name(state))
+    if (!m || !to || !epode_chatstate_name(state))
         return EPODE_EINVAL;
+    if (epode_jid_validate(to) < 0)
+        return EPODE_EJID;
     if (!m->conn)
         return EPODE_ESTATE;
     epode_stanza_t *msg;

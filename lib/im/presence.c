@@ -45,8 +45,10 @@ int epode_show_from_name(const char *name, epode_show_t *show)
 static int build(const epode_mem_t *mem, const char *to, epode_show_t show, const char *status,
                  int priority, epode_stanza_t **out)
 {
-    if (!out || (to && epode_jid_validate(to) < 0) || !epode_show_name(show))
+    if (!out || !epode_show_name(show))
         return EPODE_EINVAL;
+    if (to && epode_jid_validate(to) < 0)
+        return EPODE_EJID;
     if (priority < -128 || priority > 127)
         return EPODE_ERANGE;
     epode_stanza_t *p;
@@ -119,7 +121,7 @@ static int send_sub(epode_conn_t *conn, const char *to, const char *type, const 
     epode_jid_t *j;
     int rc = epode_jid_new(mem, to, &j);
     if (rc < 0)
-        return rc == EPODE_EJID ? EPODE_EINVAL : rc;
+        return rc; /* EPODE_EJID, as every send path says */
     epode_stanza_t *p, *c;
     /* subscriptions are between bare JIDs (RFC 6121 §3.1.1) */
     rc = epode_presence_new(mem, type, epode_jid_bare(j), &p);

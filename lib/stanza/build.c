@@ -3,6 +3,7 @@
  * error back. Built only from the tree API in stanza.c. */
 #include <string.h>
 
+#include "epode/jid.h"
 #include "stanza_int.h"
 #include "util/rand.h"
 
@@ -11,6 +12,8 @@
 static int new_stanza(const epode_mem_t *mem, const char *name, const char *type,
                       const char *to, epode_stanza_t **out)
 {
+    if (to && epode_jid_validate(to) < 0)
+        return EPODE_EJID; /* what epode_conn_send() would say later */
     epode_stanza_t *st;
     int rc = epode_stanza_new(mem, name, EPODE_NS_CLIENT, &st);
     if (rc < 0)

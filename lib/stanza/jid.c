@@ -88,15 +88,42 @@ static int domain_char_ok(uint32_t cp)
     return !is_control(cp) && !is_space(cp);
 }
 
+/* The same three rules for ASCII, as bits of one table (the send path
+ * validates every outgoing `to`, nearly always ASCII: a byte costs one
+ * load instead of a UTF-8 decode and an indirect call). */
+enum { OK_LOCAL = 1, OK_DOMAIN = 2, OK_RESOURCE = 4 };
+/* ascii_ok[c] has OK_LOCAL if local_char_ok(c), OK_DOMAIN if
+ * domain_char_ok(c), OK_RESOURCE if resource_char_ok(c)
+ * (jid_every_ascii_byte_in_every_part in test_jid holds it to the rules);
+ * 0 for every byte >= 0x80, which only the full UTF-8 check may judge. */
+static const unsigned char ascii_ok[256] = { /* 0 from 0x80 on */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    4, 5, 4, 5, 5, 5, 4, 4, 5, 5, 5, 5, 5, 7, 5, 4, /* 0x20 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 5, 4, 5, 4, 5, /* 0x30 */
+    4, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, /* 0x40 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, /* 0x50 */
+    5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, /* 0x60 */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 0, /* 0x70 */
+};
+
 /* 1 if s[0..len) is 1..1023 bytes of valid UTF-8 whose every code point
- * passes `ok`. */
-static int part_ok(const char *s, size_t len, int (*ok)(uint32_t))
+ * passes `ok` (whose ASCII answers are the `bit` of ascii_ok). */
+static int part_ok(const char *s, size_t len, int (*ok)(uint32_t), unsigned bit)
 {
     if (len == 0 || len > JID_PART_MAX)
         return 0;
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
+    while (i < len && u[i] < 0x80 && (ascii_ok[u[i]] & bit))
+        i++;
     while (i < len) {
+        if (u[i] < 0x80) {
+            if (!(ascii_ok[u[i]] & bit))
+                return 0;
+            i++;
+            continue;
+        }
         uint32_t cp;
         size_t n = epode__utf8_decode(u + i, len - i, &cp);
         if (n == 0 || !ok(cp))
@@ -135,11 +162,32 @@ static int domain_ok(const char *s, size_t len, size_t *out_len)
         *out_len = len;
         return 1;
     }
+    /* One pass for the usual all-ASCII name; anything else label by
+     * label below. */
+    size_t i = 0, label = 0;
+    for (; i < len; i++) {
+        unsigned char b = (unsigned char)s[i];
+        if (b == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+        } else if (b < 0x80 && (ascii_ok[b] & OK_DOMAIN) && label < JID_LABEL_MAX) {
+            label++;
+        } else {
+            break;
+        }
+    }
+    if (i == len) {
+        if (label == 0)
+            return 0;
+        *out_len = len;
+        return 1;
+    }
     size_t start = 0;
     while (start <= len) {
         const char *dot = memchr(s + start, '.', len - start);
         size_t end = dot ? (size_t)(dot - s) : len;
-        if (end - start > JID_LABEL_MAX || !part_ok(s + start, end - start, domain_char_ok))
+        if (end - start > JID_LABEL_MAX || !part_ok(s + start, end - start, domain_char_ok, OK_DOMAIN))
             return 0;
         start = end + 1;
     }
@@ -156,11 +204,11 @@ static int span_from_parts(const char *local, const char *domain, const char *re
     sp->resource = resource;
     sp->resource_len = resource ? strlen(resource) : 0;
     sp->domain = domain;
-    if (local && !part_ok(local, sp->local_len, local_char_ok))
+    if (local && !part_ok(local, sp->local_len, local_char_ok, OK_LOCAL))
         return EPODE_EJID;
     if (!domain_ok(domain, strlen(domain), &sp->domain_len))
         return EPODE_EJID;
-    if (resource && !part_ok(resource, sp->resource_len, resource_char_ok))
+    if (resource && !part_ok(resource, sp->resource_len, resource_char_ok, OK_RESOURCE))
         return EPODE_EJID;
     return 0;
 }
@@ -179,11 +227,11 @@ static int span_from_text(const char *text, struct jid_span *sp)
     sp->resource = slash ? slash + 1 : NULL;
     sp->resource_len = slash ? strlen(slash + 1) : 0;
 
-    if (sp->local && !part_ok(sp->local, sp->local_len, local_char_ok))
+    if (sp->local && !part_ok(sp->local, sp->local_len, local_char_ok, OK_LOCAL))
         return EPODE_EJID;
     if (!domain_ok(sp->domain, head_len - (size_t)(sp->domain - text), &sp->domain_len))
         return EPODE_EJID;
-    if (sp->resource && !part_ok(sp->resource, sp->resource_len, resource_char_ok))
+    if (sp->resource && !part_ok(sp->resource, sp->resource_len, resource_char_ok, OK_RESOURCE))
         return EPODE_EJID;
     return 0;
 }
@@ -290,10 +338,56 @@ int epode_jid_copy(const epode_jid_t *jid, epode_jid_t **out)
     return jid_build(jid->mem, &sp, out);
 }
 
+/* The common case in one pass (epode_conn_send() validates every `to`):
+ * a pure-ASCII "[local@]domain[/resource]" whose domain is plain labels.
+ * 1 if certainly valid; 0 if the full check must decide — anything
+ * unusual (non-ASCII, an IP literal, a trailing dot) and every invalid
+ * JID — so it can only ever agree with span_from_text(). */
+static int ascii_jid_ok(const char *text)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    size_t i = 0, start = 0, label;
+    /* ascii_ok[] is 0 for NUL and for every byte >= 0x80, so each loop
+     * stops at the end, at a separator, or at anything unusual */
+    while (ascii_ok[u[i]] & OK_LOCAL)
+        i++;
+    if (u[i] == '@') {
+        if (i == 0 || i > JID_PART_MAX)
+            return 0;
+        start = ++i;
+    } else if (u[i] == '/' || u[i] == 0) {
+        i = 0; /* no localpart: the head is the domain */
+    } else {
+        return 0;
+    }
+    for (;;) {
+        label = i;
+        while (ascii_ok[u[i]] & OK_DOMAIN)
+            i++;
+        if (i == label || i - label > JID_LABEL_MAX)
+            return 0;
+        if (u[i] != '.')
+            break;
+        i++;
+    }
+    if (i - start > JID_PART_MAX)
+        return 0;
+    if (u[i] == '/') {
+        start = ++i;
+        while (ascii_ok[u[i]] & OK_RESOURCE)
+            i++;
+        if (i == start || i - start > JID_PART_MAX)
+            return 0;
+    }
+    return u[i] == 0;
+}
+
 int epode_jid_validate(const char *text)
 {
     if (!text)
         return EPODE_EINVAL;
+    if (ascii_jid_ok(text))
+        return 0;
     struct jid_span sp;
     return span_from_text(text, &sp);
 }

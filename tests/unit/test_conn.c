@@ -1725,3 +1725,104 @@ TEST(conn_drained_owed_before_a_cut_comes_after_the_new_session)
     CHECK_INT(send_chat(s.conn, "d3"), 0);
     scripted_free(&s);
 }
+
+/* Issue 14: a stanza built with epode_message_new() and given a bad `to`
+ * afterwards (or a bad `from`) went on the wire as it was. Every send
+ * path now says EPODE_EJID before anything is queued, counted or
+ * registered; good addresses around them go through untouched. */
+static int count_outgoing(epode_conn_t *c, epode_stanza_t *st, void *user)
+{
+    (void)c;
+    (void)st;
+    ++*(int *)user;
+    return EPODE_PASS;
+}
+
+TEST(conn_send_refuses_invalid_jids_and_sends_nothing)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    int filtered = 0;
+    CHECK_INT(epode_handler_add_outgoing(s.conn, NULL, NULL, NULL, count_outgoing, &filtered,
+                                         NULL), 0);
+    static const char *const bad[] = {
+        "a@b@c", "", "@example.com", "juliet@", "juliet@example.com/", "a b@example.com",
+        "juliet@exa mple.com", "juliet@[::1", "juliet@example.com/r\x7f", "ju\xc2\xa0liet@example.com",
+    }; /* (invalid UTF-8 and most controls cannot even be set as an attribute) */
+    epode_stanza_t *m;
+    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "hi", &m), 0);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK_INT(epode_stanza_set_to(m, bad[i]), 0);
+        CHECK_INT(epode_stanza_set_from(m, NULL), 0);
+        CHECK_INT(epode_conn_send(s.conn, m), EPODE_EJID);
+        CHECK_INT(epode_stanza_set_to(m, "juliet@example.com"), 0);
+        CHECK_INT(epode_stanza_set_from(m, bad[i]), 0);
+        CHECK_INT(epode_conn_send(s.conn, m), EPODE_EJID);
+    }
+    CHECK_INT(epode_conn_pending_bytes(s.conn), 0);
+    CHECK_INT(filtered, 0); /* refused before the filters ran */
+    /* good ones still go, with or without addresses */
+    CHECK_INT(epode_stanza_set_from(m, "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_send(s.conn, m), 0);
+    CHECK_INT(epode_stanza_set_from(m, NULL), 0);
+    CHECK_INT(epode_stanza_set_to(m, "[::1]"), 0);
+    CHECK_INT(epode_conn_send(s.conn, m), 0);
+    CHECK_INT(epode_stanza_set_to(m, NULL), 0);
+    CHECK_INT(epode_conn_send(s.conn, m), 0);
+    scripted_pump(&s);
+    CHECK(strstr(scripted_next_text(&s), "from=\"anon@example.com/r1\""));
+    CHECK(strstr(scripted_next_text(&s), "to=\"[::1]\""));
+    CHECK(strstr(scripted_next_text(&s), "<body>hi</body>"));
+    CHECK(scripted_next(&s) == NULL);
+    CHECK_INT(filtered, 3);
+    /* the helpers built on epode_conn_send() say the same */
+    CHECK_INT(epode_presence_send_to(s.conn, "a@b@c", EPODE_SHOW_AVAILABLE, NULL, 0),
+              EPODE_EJID);
+    epode_stanza_unref(m);
+    /* not READY: the address is still checked first */
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    CHECK_INT(epode_message_new(NULL, "chat", NULL, "x", &m), 0);
+    CHECK_INT(epode_stanza_set_to(m, "a@b@c"), 0);
+    CHECK_INT(epode_conn_send(conn, m), EPODE_EJID);
+    epode_stanza_unref(m);
+    epode_conn_free(conn);
+    CHECK_INT(epode_ctx_free(ctx), 0);
+    scripted_pump(&s);
+    CHECK(scripted_next(&s) == NULL);
+    scripted_free(&s);
+}
+
+TEST(conn_send_iq_refuses_invalid_jids_before_adding_an_id)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    epode_stanza_t *iq;
+    CHECK_INT(epode_iq_new(NULL, "get", "v1", &iq), 0);
+    CHECK_INT(epode_stanza_set_id(iq, NULL), 0);
+    CHECK_INT(epode_stanza_set_to(iq, "peer@example.net@x"), 0);
+    answer a = {0};
+    unsigned id = 77;
+    CHECK_INT(epode_conn_send_iq(s.conn, iq, 5000, on_answer, &a, &id), EPODE_EJID);
+    CHECK(epode_stanza_get_id(iq) == NULL); /* the caller's stanza untouched */
+    CHECK_INT(id, 77);
+    CHECK_INT(epode_stanza_set_to(iq, "peer@example.net/x"), 0);
+    CHECK_INT(epode_stanza_set_from(iq, "me@/r"), 0);
+    CHECK_INT(epode_conn_send_iq(s.conn, iq, 5000, on_answer, &a, &id), EPODE_EJID);
+    CHECK(epode_stanza_get_id(iq) == NULL);
+    CHECK_INT(epode_stanza_set_from(iq, NULL), 0);
+    CHECK_INT(epode_conn_send_iq(s.conn, iq, 5000, on_answer, &a, &id), 0);
+    scripted_pump(&s);
+    CHECK(strstr(scripted_next_text(&s), "to=\"peer@example.net/x\""));
+    CHECK(scripted_next(&s) == NULL);
+    /* no wait was left behind by the refused ones: one answer, one call */
+    char xml[256];
+    snprintf(xml, sizeof xml, "<iq type='result' id='%s' from='peer@example.net/x'/>",
+             epode_stanza_get_id(iq));
+    scripted_send(&s, xml);
+    CHECK_INT(a.calls, 1);
+    epode_stanza_unref(iq);
+    scripted_free(&s);
+}

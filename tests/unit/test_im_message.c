@@ -115,7 +115,7 @@ TEST(message_build_with_bodies_subject_thread)
               EPODE_EINVAL);
     CHECK_INT(epode_message_build("error", "juliet@example.com", "x", NULL, NULL, &msg),
               EPODE_EINVAL);
-    CHECK_INT(epode_message_build("chat", "not a jid@", "x", NULL, NULL, &msg), EPODE_EINVAL);
+    CHECK_INT(epode_message_build("chat", "not a jid@", "x", NULL, NULL, &msg), EPODE_EJID);
     CHECK_INT(epode_message_build(NULL, "a@b", NULL, NULL, NULL, &msg), 0);
     CHECK(epode_stanza_get_type(msg) == NULL);
     epode_stanza_unref(msg);
@@ -374,7 +374,7 @@ TEST(chatstates_reported_and_validated)
     CHECK_INT(epode_messaging_send_chatstate(m, "juliet@example.com", EPODE_CHATSTATE_NONE),
               EPODE_EINVAL);
     CHECK_INT(epode_messaging_send_chatstate(m, "bad jid@", EPODE_CHATSTATE_ACTIVE),
-              EPODE_EINVAL);
+              EPODE_EJID);
     epode_messaging_free(m);
     scripted_free(&s);
 }

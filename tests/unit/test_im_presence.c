@@ -54,7 +54,7 @@ TEST(presence_build_validates_show_and_priority)
     CHECK_INT(epode_presence_build(NULL, EPODE_SHOW_AVAILABLE, NULL, 128, &p), EPODE_ERANGE);
     CHECK_INT(epode_presence_build(NULL, EPODE_SHOW_AVAILABLE, NULL, -129, &p), EPODE_ERANGE);
     CHECK_INT(epode_presence_build(NULL, (epode_show_t)42, NULL, 0, &p), EPODE_EINVAL);
-    CHECK_INT(epode_presence_build("not a jid@", EPODE_SHOW_AVAILABLE, NULL, 0, &p), EPODE_EINVAL);
+    CHECK_INT(epode_presence_build("not a jid@", EPODE_SHOW_AVAILABLE, NULL, 0, &p), EPODE_EJID);
     CHECK_INT(epode_presence_build("room@muc.example.com/me", EPODE_SHOW_UNAVAILABLE, "bye", 9, &p), 0);
     CHECK_STR(epode_stanza_get_type(p), "unavailable");
     CHECK_STR(epode_stanza_get_to(p), "room@muc.example.com/me");
@@ -93,7 +93,7 @@ TEST(subscription_requests_are_sent_to_bare_jids)
     CHECK_INT(epode_presence_deny(s.conn, "mallory@evil.example"), 0);
     CHECK_INT(epode_presence_cancel(s.conn, "nurse@example.com"), 0);
     CHECK_INT(epode_presence_unsubscribe(s.conn, "nurse@example.com"), 0);
-    CHECK_INT(epode_presence_subscribe(s.conn, "@bad", NULL), EPODE_EINVAL);
+    CHECK_INT(epode_presence_subscribe(s.conn, "@bad", NULL), EPODE_EJID);
     scripted_pump(&s);
     CHECK_STR(scripted_next_text(&s), "<presence type=\"subscribe\" to=\"juliet@example.com\">"
                                       "<status>it's me</status></presence>");

@@ -720,4 +720,89 @@ TEST(jid_accessors_tolerate_null)
     CHECK_INT(epode_jid_is_bare(NULL), 0);
 }
 
+/* Every ASCII byte in each part, against the rules stated in epode/jid.h
+ * (the parser answers ASCII from a table; this holds the table to them). */
+TEST(jid_every_ascii_byte_in_every_part)
+{
+    for (int c = 1; c < 128; c++) {
+        int control = c < 0x20 || c == 0x7F;
+        int local_ok = !control && c != ' ' && !strchr("\"&'/:<>@", c);
+        int domain_ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || c == '-';
+        char buf[32];
+        snprintf(buf, sizeof buf, "a%cb@example.com/r", c);
+        if (c != '/' && c != '@') /* those move the part boundaries */
+            CHECK_INT(epode_jid_validate(buf), local_ok ? 0 : EPODE_EJID);
+        snprintf(buf, sizeof buf, "l@ex%cample.com/r", c);
+        if (c != '/' && c != '.')
+            CHECK_INT(epode_jid_validate(buf), domain_ok ? 0 : EPODE_EJID);
+        snprintf(buf, sizeof buf, "l@example.com/r%cs", c);
+        CHECK_INT(epode_jid_validate(buf), control ? EPODE_EJID : 0);
+    }
+    /* the separators themselves, where they do move the boundaries */
+    CHECK_INT(epode_jid_validate("a@b@c"), EPODE_EJID);
+    CHECK_INT(epode_jid_validate("a/b@c"), 0); /* domain "a", resource "b@c" */
+    CHECK_INT(epode_jid_validate("l@ex..ample.com"), EPODE_EJID);
+    /* non-ASCII still goes through the full rules */
+    CHECK_INT(epode_jid_validate("j\xc3\xbcliet@example.com"), 0);
+    CHECK_INT(epode_jid_validate("j\xc2\xa0liet@example.com"), EPODE_EJID); /* U+00A0 */
+    CHECK_INT(epode_jid_validate("l@example.com/r\xc2\x85"), EPODE_EJID);   /* U+0085 */
+    CHECK_INT(epode_jid_validate("l@exa\xc3\xa9mple.com/r"), 0);
+    CHECK_INT(epode_jid_validate("l@exa\xe3\x80\x80mple.com"), EPODE_EJID); /* U+3000 */
+    CHECK_INT(epode_jid_validate("l@example.com/\xc3"), EPODE_EJID);        /* truncated */
+}
+
+/* epode_jid_validate() answers the usual ASCII JIDs in one pass and
+ * leaves the rest to the parser epode_jid_new() uses: on strings made of
+ * the characters that matter, both must always agree. */
+TEST(jid_validate_agrees_with_jid_new_on_random_strings)
+{
+    static const char alphabet[] = "ab-.@/[]:1 \"\x7f\xc3\xa9";
+    unsigned seed = 12345;
+    char buf[24];
+    for (int n = 0; n < 200000; n++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = (seed >> 16) % (sizeof buf - 1);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        buf[len] = '\0';
+        epode_jid_t *j = NULL;
+        int rc = epode_jid_new(NULL, buf, &j);
+        epode_jid_free(j);
+        if (epode_jid_validate(buf) != rc)
+            printf("# disagree on \"%s\"\n", buf);
+        CHECK_INT(epode_jid_validate(buf), rc);
+    }
+    /* the edges of the lengths */
+    char big[1100];
+    memset(big, 'a', sizeof big);
+    for (size_t n = 60; n < 70; n++) { /* one label of n bytes */
+        memcpy(big, "l@", 2);
+        big[2 + n] = '\0';
+        CHECK_INT(epode_jid_validate(big), n <= 63 ? 0 : EPODE_EJID);
+        memset(big, 'a', sizeof big);
+    }
+    for (size_t n = 1020; n < 1026; n++) { /* localpart, then resource of n bytes */
+        memcpy(big + n, "@d", 3);
+        CHECK_INT(epode_jid_validate(big), n <= 1023 ? 0 : EPODE_EJID);
+        memset(big, 'a', sizeof big);
+        memcpy(big, "d/", 2);
+        big[2 + n] = '\0';
+        CHECK_INT(epode_jid_validate(big), n <= 1023 ? 0 : EPODE_EJID);
+        memset(big, 'a', sizeof big);
+    }
+    /* a domain of 1023 bytes in labels of 63, and one byte more */
+    for (size_t n = 1022; n < 1026; n++) {
+        memset(big, 'a', sizeof big);
+        for (size_t i = 63; i < n; i += 64)
+            big[i] = '.';
+        big[n] = '\0';
+        if (big[n - 1] == '.')
+            continue;
+        CHECK_INT(epode_jid_validate(big), n <= 1023 ? 0 : EPODE_EJID);
+    }
+}
+
 TEST_MAIN

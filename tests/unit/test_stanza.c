@@ -1112,7 +1112,7 @@ TEST(message_new_rejects_invalid_text_without_leaking)
     epode_mem_t mem = FAILMEM(f);
     epode_stanza_t *m = SENTINEL;
     CHECK_INT(epode_message_new(&mem, "chat", "a@b", "bad\x01", &m), EPODE_EINVAL);
-    CHECK_INT(epode_message_new(&mem, "chat", "a@b\xFF", "ok", &m), EPODE_EINVAL);
+    CHECK_INT(epode_message_new(&mem, "chat", "a@b\xFF", "ok", &m), EPODE_EJID);
     CHECK_INT(epode_message_new(&mem, "\x02", NULL, NULL, &m), EPODE_EINVAL);
     CHECK_INT(epode_message_new(&mem, NULL, NULL, NULL, NULL), EPODE_EINVAL);
     CHECK(m == SENTINEL);
@@ -1922,6 +1922,31 @@ TEST(stanza_refuses_prefixes_that_would_change_meaning)
     CHECK(epode_stanza_get_ns(el) == NULL);
     CHECK_INT(epode_stanza_set_prefix(el, "p"), EPODE_EINVAL);
     epode_stanza_unref(el);
+}
+
+/* Issue 14: the builders that take an address say EPODE_EJID for a bad
+ * one, as epode_conn_send() and epode_message_build() do (it used to be
+ * put on the wire as given). */
+TEST(builders_refuse_invalid_to_with_ejid_and_allocate_nothing)
+{
+    failmem f = {0};
+    epode_mem_t mem = FAILMEM(f);
+    epode_stanza_t *m = SENTINEL;
+    static const char *const bad[] = {"a@b@c", "", "@b", "a@", "a@b/", "a b@c", "a@b\xFF"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK_INT(epode_message_new(&mem, "chat", bad[i], "hi", &m), EPODE_EJID);
+        CHECK_INT(epode_presence_new(&mem, NULL, bad[i], &m), EPODE_EJID);
+        CHECK_INT(epode_presence_new(&mem, "subscribe", bad[i], &m), EPODE_EJID);
+    }
+    CHECK(m == SENTINEL);
+    CHECK_INT(f.allocs, 0);
+    CHECK_INT(f.live, 0);
+    CHECK_INT(epode_message_new(&mem, "chat", "Juliet@Example.com/Balcony", "hi", &m), 0);
+    CHECK_STR(epode_stanza_get_to(m), "Juliet@Example.com/Balcony"); /* kept as given */
+    epode_stanza_unref(m);
+    CHECK_INT(epode_presence_new(&mem, NULL, NULL, &m), 0);
+    epode_stanza_unref(m);
+    CHECK_INT(f.live, 0);
 }
 
 TEST_MAIN

@@ -296,7 +296,15 @@ typedef enum epode_conn_event {
 typedef enum epode_disconnect_reason {
     EPODE_REASON_NONE = 0,
     EPODE_REASON_CLOSED,       /**< we closed it (epode_conn_close) */
-    EPODE_REASON_NETWORK,      /**< DNS, connect, reset, or the peer hung up */
+    EPODE_REASON_NETWORK,      /**< DNS, connect, reset, or the peer hung up.
+                                    epode_conn_error() tells them apart:
+                                    EPODE_EDNS when the server could not
+                                    be found (no SRV or address records
+                                    for any target; the text names the
+                                    host and the resolver's answer),
+                                    EPODE_ENET for the rest (refused,
+                                    unreachable, connect timed out,
+                                    reset) */
     EPODE_REASON_TLS,          /**< handshake failed, certificate refused,
                                     STARTTLS missing where required */
     EPODE_REASON_AUTH,         /**< SASL failed; see the SASL condition */

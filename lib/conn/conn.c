@@ -686,6 +686,7 @@ static int follow_redirect(epode_conn_t *c)
     c->targets = t;
     c->ntargets = 1;
     c->next_target = 0;
+    c->connect_failures = 0;
     epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "redirected to %s:%u (%s)", t->host, t->port,
                    epode_conn_error_text(c));
     c->reason = EPODE_REASON_NONE;
@@ -1432,6 +1433,7 @@ static void on_connected_body(void *user, int status, int fd, const char *why)
     epode_conn_t *c = user;
     c->query = NULL;
     if (status < 0) {
+        c->connect_failures = status == EPODE_EDNS && c->connect_failures != 2 ? 1 : 2;
         note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s",
              why ? why : epode_strerror(status));
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connect failed: %s",
@@ -1479,12 +1481,16 @@ static void try_next_target(epode_conn_t *c)
                                     on_connected, c, &c->query);
         if (rc == 0)
             return;
+        c->connect_failures = 2;
         note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s", epode_strerror(rc));
     }
-    char msg[NOTE_CONNECT_ERROR + 32];
-    snprintf(msg, sizeof msg, "could not connect: %s",
+    /* Only names that did not resolve: a DNS failure (the text says
+     * which name and what the resolver answered), not a network one. */
+    int dns = c->connect_failures == 1 && c->last_connect_error;
+    char msg[NOTE_CONNECT_ERROR + 48];
+    snprintf(msg, sizeof msg, "%s: %s", dns ? "could not find the server" : "could not connect",
              c->last_connect_error ? c->last_connect_error : "no usable server address");
-    record(c, EPODE_ENET, EPODE_REASON_NETWORK, NULL, msg);
+    record(c, dns ? EPODE_EDNS : EPODE_ENET, EPODE_REASON_NETWORK, NULL, msg);
     teardown(c);
 }
 
@@ -1508,6 +1514,7 @@ static void on_targets_body(void *user, int status, const epode__target *t, size
     memcpy(c->targets, t, n * sizeof *t);
     c->ntargets = n;
     c->next_target = 0;
+    c->connect_failures = 0;
     try_next_target(c);
 }
 
@@ -1532,6 +1539,7 @@ static void on_start_body(void *user)
         c->targets[0].direct_tls = direct;
         c->ntargets = 1;
         c->next_target = 0;
+        c->connect_failures = 0;
         try_next_target(c);
         return;
     }

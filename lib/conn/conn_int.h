@@ -119,6 +119,9 @@ struct epode_conn {
     epode__target *targets;
     size_t ntargets, next_target;
     int direct_tls; /* the current target wants TLS from the first byte */
+    /* How this attempt's connects failed so far: 0 none tried, 1 every
+     * one in name resolution (ends as EPODE_EDNS), 2 some otherwise. */
+    int connect_failures;
     epode__transport *tr;
     int fd;
     epode__io io;

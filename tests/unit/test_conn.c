@@ -1826,3 +1826,119 @@ TEST(conn_send_iq_refuses_invalid_jids_before_adding_an_id)
     epode_stanza_unref(iq);
     scripted_free(&s);
 }
+
+/* Issue 14: a name that does not resolve ended as EPODE_ENET ("could not
+ * connect") although EPODE_EDNS exists. A tiny DNS server of the test's
+ * own answers NXDOMAIN to everything; the loop serves it between turns. */
+static int nx_start(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void nx_serve(int fd)
+{
+    unsigned char q[1500];
+    struct sockaddr_in from;
+    socklen_t fl = sizeof from;
+    ssize_t n;
+    while ((n = recvfrom(fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl)) >= 12) {
+        q[2] = (unsigned char)(0x84 | (q[2] & 0x01)); /* answer, authoritative */
+        q[3] = 0x83;                                  /* RA, NXDOMAIN */
+        memset(q + 6, 0, 6);                          /* no records */
+        sendto(fd, q, (size_t)n, 0, (struct sockaddr *)&from, fl);
+        fl = sizeof from;
+    }
+}
+
+/* Connects as bot@`domain` (explicit `host`:`port` if host is not NULL)
+ * with DNS at the NXDOMAIN server, until DISCONNECTED. */
+static int connect_until_end(const char *domain, const char *host, unsigned port, int *err,
+                             char *text, size_t text_size)
+{
+    uint16_t dport;
+    int fd = nx_start(&dport);
+    if (fd < 0)
+        return -1;
+    char servers[32], jid[300];
+    snprintf(servers, sizeof servers, "127.0.0.1:%u", dport);
+    snprintf(jid, sizeof jid, "bot@%s", domain);
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t = {0};
+    int rc = -1;
+    if (epode_global_init() < 0 || epode_ctx_new(NULL, &ctx) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (epode_ctx_set_dns_servers(ctx, servers) < 0 || epode_conn_new(ctx, &conn) < 0)
+        goto out_ctx;
+    if (epode_conn_set_jid(conn, jid) == 0 && epode_conn_set_tls(conn, EPODE_TLS_DISABLED) == 0 &&
+        (!host || epode_conn_set_server(conn, host, port) == 0) &&
+        epode_conn_add_event_cb(conn, on_timeline, &t, NULL) == 0 &&
+        epode_conn_connect(conn) == 0) {
+        uint64_t end = ms_now() + 5000;
+        while (!timeline_count(&t, EPODE_CONN_DISCONNECTED) && ms_now() < end) {
+            epode_ctx_run_once(ctx, 5);
+            nx_serve(fd);
+        }
+        if (timeline_count(&t, EPODE_CONN_DISCONNECTED) == 1 &&
+            epode_conn_reason(conn) == EPODE_REASON_NETWORK) {
+            *err = epode_conn_error(conn);
+            snprintf(text, text_size, "%s", epode_conn_error_text(conn));
+            rc = 0;
+        }
+    }
+    epode_conn_free(conn);
+out_ctx:
+    epode_ctx_free(ctx);
+    close(fd);
+    return rc;
+}
+
+TEST(conn_name_that_does_not_resolve_is_a_dns_error)
+{
+    int err = 0;
+    char text[512];
+    /* no SRV records, so the domain itself, which has no address either */
+    CHECK_INT(connect_until_end("nowhere.example", NULL, 0, &err, text, sizeof text), 0);
+    printf("# %s\n", text);
+    CHECK_INT(err, EPODE_EDNS);
+    CHECK(strstr(text, "nowhere.example"));
+    CHECK(strstr(text, "not found") || strstr(text, "no address")); /* the resolver's words */
+    /* an explicit server name that does not resolve */
+    CHECK_INT(connect_until_end("example.com", "xmpp.nowhere.example", 5222, &err, text,
+                                sizeof text), 0);
+    CHECK_INT(err, EPODE_EDNS);
+    CHECK(strstr(text, "xmpp.nowhere.example"));
+}
+
+TEST(conn_refused_connection_is_still_a_network_error)
+{
+    /* a port nobody listens on: the address is found, the connect fails */
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    CHECK(s >= 0);
+    CHECK_INT(bind(s, (struct sockaddr *)&sa, sizeof sa), 0);
+    CHECK_INT(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+    close(s); /* now closed: connecting is refused */
+    int err = 0;
+    char text[512];
+    CHECK_INT(connect_until_end("example.com", "127.0.0.1", ntohs(sa.sin_port), &err, text,
+                                sizeof text), 0);
+    printf("# %s\n", text);
+    CHECK_INT(err, EPODE_ENET);
+    CHECK(strstr(text, "could not connect"));
+}

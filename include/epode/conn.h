@@ -65,9 +65,26 @@ typedef enum epode_tls_mode {
  * a value outside the enum. Takes effect at the next connect. */
 EPODE_API int epode_conn_set_tls(epode_conn_t *conn, epode_tls_mode_t mode);
 
-/** Trust this CA file (PEM) instead of the system store. */
+/**
+ * Trust this CA file (PEM) instead of the system store (NULL: the system
+ * store again). The file is read and parsed now, so a wrong path is an
+ * error here, not "could not start TLS" at connect time: EPODE_ETLS if
+ * it cannot be read or holds no PEM certificate (the context's log, at
+ * EPODE_LOG_ERROR, names the file and gnutls' reason), EPODE_EINVAL for
+ * a NULL connection, EPODE_ENOMEM. On error the previous setting stays.
+ * The file is read again at each connect; if it has gone bad since,
+ * the connection ends with reason EPODE_REASON_TLS, EPODE_ETLS and an
+ * error text naming the file. The path is copied.
+ */
 EPODE_API int epode_conn_set_ca_file(epode_conn_t *conn, const char *path);
-/** A client certificate and key (PEM) for SASL EXTERNAL. */
+/**
+ * A client certificate and key (PEM) for SASL EXTERNAL (both NULL:
+ * none). Both files are read and parsed now, and the key must belong to
+ * the certificate: EPODE_ETLS otherwise (the log names the files and the
+ * reason), EPODE_EINVAL for only one of the two or a NULL connection,
+ * EPODE_ENOMEM. On error the previous setting stays; a file that goes
+ * bad before a connect ends it as for epode_conn_set_ca_file().
+ */
 EPODE_API int epode_conn_set_client_cert(epode_conn_t *conn, const char *cert_file,
                                          const char *key_file);
 /** Highest TLS version to offer: 12 (TLS 1.2) or 13 (the default). */

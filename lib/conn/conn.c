@@ -350,16 +350,35 @@ int epode_conn_set_tls(epode_conn_t *c, epode_tls_mode_t mode)
     return 0;
 }
 
+/* Files are read and parsed when they are set, so a wrong path is
+ * refused where it is named instead of as "could not start TLS" later;
+ * the log says which file and why. */
+static int check_tls_files(epode_conn_t *c, const char *ca, const char *cert, const char *key)
+{
+    char why[300] = "";
+    int rc = epode__tls_check_files(ca, cert, key, why, sizeof why);
+    if (rc < 0)
+        epode__ctx_log(c->ctx, EPODE_LOG_ERROR, "tls", "refused: %s",
+                       why[0] ? why : epode_strerror(rc));
+    return rc;
+}
+
 int epode_conn_set_ca_file(epode_conn_t *c, const char *path)
 {
-    return c ? set_str(c, &c->ca_file, path) : EPODE_EINVAL;
+    if (!c)
+        return EPODE_EINVAL;
+    int rc = check_tls_files(c, path, NULL, NULL);
+    return rc < 0 ? rc : set_str(c, &c->ca_file, path);
 }
 
 int epode_conn_set_client_cert(epode_conn_t *c, const char *cert_file, const char *key_file)
 {
     if (!c || (!cert_file) != (!key_file))
         return EPODE_EINVAL;
-    int rc = set_str(c, &c->cert_file, cert_file);
+    int rc = check_tls_files(c, NULL, cert_file, key_file);
+    if (rc < 0)
+        return rc;
+    rc = set_str(c, &c->cert_file, cert_file);
     return rc < 0 ? rc : set_str(c, &c->key_file, key_file);
 }
 
@@ -1218,11 +1237,14 @@ static void tls_established(epode_conn_t *c)
         fail(c, rc, EPODE_REASON_NETWORK, "could not continue the stream after TLS");
 }
 
-static int push_tls(epode_conn_t *c)
+/* `why` receives the reason credentials could not be loaded (a file
+ * changed or went away since it was set), naming the file. */
+static int push_tls(epode_conn_t *c, char *why, size_t why_len)
 {
     int rc = 0;
     if (!c->creds)
-        rc = epode__ctx_creds_get(c->ctx, c->ca_file, c->cert_file, c->key_file, &c->creds);
+        rc = epode__ctx_creds_get(c->ctx, c->ca_file, c->cert_file, c->key_file, why, why_len,
+                                  &c->creds);
     if (rc < 0)
         return rc;
     epode__tls_options o = {
@@ -1402,9 +1424,11 @@ static void pump_body(epode_conn_t *c)
     }
     if (c->starttls_pending) {
         c->starttls_pending = 0;
-        int rc = push_tls(c);
+        char why[300] = "", msg[340];
+        int rc = push_tls(c, why, sizeof why);
         if (rc < 0) {
-            fail(c, rc, EPODE_REASON_TLS, "could not start TLS");
+            snprintf(msg, sizeof msg, "could not start TLS%s%s", why[0] ? ": " : "", why);
+            fail(c, rc, EPODE_REASON_TLS, msg);
             return;
         }
         pump(c);
@@ -1454,8 +1478,10 @@ static void on_connected_body(void *user, int status, int fd, const char *why)
         return;
     }
     if (c->direct_tls) {
-        if ((rc = push_tls(c)) < 0) {
-            fail(c, rc, EPODE_REASON_TLS, "could not start TLS");
+        char why[300] = "", msg[340];
+        if ((rc = push_tls(c, why, sizeof why)) < 0) {
+            snprintf(msg, sizeof msg, "could not start TLS%s%s", why[0] ? ": " : "", why);
+            fail(c, rc, EPODE_REASON_TLS, msg);
             return;
         }
     } else if ((rc = start_engine(c, NULL)) < 0) {

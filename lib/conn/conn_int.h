@@ -169,9 +169,10 @@ void epode__conn_poke(epode_conn_t *c);
 void epode__ctx_log(epode_ctx_t *ctx, epode_log_level_t level, const char *area,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 epode__net *epode__ctx_net(epode_ctx_t *ctx);
-/* Shared TLS credentials for these settings (reference counted). */
+/* Shared TLS credentials for these settings (reference counted). On
+ * failure `why` (may be NULL) says which file and why. */
 int epode__ctx_creds_get(epode_ctx_t *ctx, const char *ca, const char *cert, const char *key,
-                         creds_entry **out);
+                         char *why, size_t why_len, creds_entry **out);
 void epode__ctx_creds_put(epode_ctx_t *ctx, creds_entry *e);
 
 #endif

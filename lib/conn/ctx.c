@@ -220,7 +220,7 @@ static int opt_eq(const char *a, const char *b)
 }
 
 int epode__ctx_creds_get(epode_ctx_t *ctx, const char *ca, const char *cert, const char *key,
-                         creds_entry **out)
+                         char *why, size_t why_len, creds_entry **out)
 {
     for (creds_entry *c = ctx->creds; c; c = c->next)
         if (opt_eq(c->ca_file, ca) && opt_eq(c->cert_file, cert) && opt_eq(c->key_file, key)) {
@@ -239,7 +239,7 @@ int epode__ctx_creds_get(epode_ctx_t *ctx, const char *ca, const char *cert, con
         epode__dealloc(ctx->mem, c);
         return EPODE_ENOMEM;
     }
-    int rc = epode__tls_creds_new(ctx->mem, ca, cert, key, &c->creds);
+    int rc = epode__tls_creds_new_why(ctx->mem, ca, cert, key, why, why_len, &c->creds);
     if (rc < 0) {
         epode__dealloc(ctx->mem, c->ca_file);
         epode__dealloc(ctx->mem, c->cert_file);

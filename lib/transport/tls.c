@@ -205,6 +205,58 @@ void epode__tls_creds_free(epode__tls_creds *c)
     epode__dealloc(c->mem, c);
 }
 
+/* 0 if `path` opens for reading as a file; else `why` gets the system's
+ * words ("No such file or directory"), which gnutls would not give. */
+static int readable(const char *path, char *why, size_t why_len)
+{
+    FILE *f = fopen(path, "r");
+    int ok = f != NULL;
+    if (ok) {
+        (void)getc(f); /* a directory opens, and fails here (EISDIR) */
+        ok = !ferror(f);
+    }
+    int e = errno;
+    if (f)
+        fclose(f);
+    if (!ok)
+        set_why(why, why_len, "%s: %s", path, strerror(e));
+    return ok ? 0 : -1;
+}
+
+int epode__tls_check_files(const char *ca_file, const char *cert_file, const char *key_file,
+                           char *why, size_t why_len)
+{
+    if (!cert_file != !key_file) {
+        set_why(why, why_len, "a client certificate needs both a certificate and a key file");
+        return EPODE_EINVAL;
+    }
+    if (!ca_file && !cert_file)
+        return 0;
+    if ((ca_file && readable(ca_file, why, why_len) < 0) ||
+        (cert_file && (readable(cert_file, why, why_len) < 0 ||
+                       readable(key_file, why, why_len) < 0)))
+        return EPODE_ETLS;
+    gnutls_certificate_credentials_t x;
+    if (gnutls_certificate_allocate_credentials(&x) < 0)
+        return EPODE_ENOMEM;
+    /* the same calls, and the same words, as epode__tls_creds_new_why() */
+    int r = 0;
+    if (ca_file) {
+        r = gnutls_certificate_set_x509_trust_file(x, ca_file, GNUTLS_X509_FMT_PEM);
+        if (r <= 0)
+            set_why(why, why_len, "%s: %s", ca_file,
+                    r == 0 ? "no certificates in the file" : gnutls_strerror(r));
+        r = r <= 0 ? (r == 0 ? GNUTLS_E_FILE_ERROR : r) : 0;
+    }
+    if (r == 0 && cert_file) {
+        r = gnutls_certificate_set_x509_key_file(x, cert_file, key_file, GNUTLS_X509_FMT_PEM);
+        if (r < 0)
+            set_why(why, why_len, "%s / %s: %s", cert_file, key_file, gnutls_strerror(r));
+    }
+    gnutls_certificate_free_credentials(x);
+    return r == 0 ? 0 : r == GNUTLS_E_MEMORY_ERROR ? EPODE_ENOMEM : EPODE_ETLS;
+}
+
 /* ---- errors --------------------------------------------------------------- */
 
 /* Records why the session is dead and makes every later call say so. */

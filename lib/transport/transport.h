@@ -101,6 +101,13 @@ int epode__tls_creds_new_why(const epode_mem_t *mem, const char *ca_file, const 
                              const char *key_file, char *why, size_t why_len,
                              epode__tls_creds **out);
 void epode__tls_creds_free(epode__tls_creds *c);
+/* Reads and parses the files as epode__tls_creds_new() does (the system
+ * store is never loaded; NULL files are skipped), keeping nothing: for
+ * the connection's setters, so a missing or unparsable file is refused
+ * where it is named. Errors: EPODE_ETLS (`why` names the file and what
+ * gnutls said), EPODE_EINVAL (only one of cert/key), EPODE_ENOMEM. */
+int epode__tls_check_files(const char *ca_file, const char *cert_file, const char *key_file,
+                           char *why, size_t why_len);
 
 typedef struct epode__tls_options {
     const char *server_name;  /* SNI and the name checked: the XMPP domain

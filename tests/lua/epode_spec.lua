@@ -89,7 +89,7 @@ describe("epode.client arguments", function()
 
   it("accepts every documented option", function()
     local c = epode.client{ jid = "a@localhost/res", password = "pw", server = "127.0.0.1",
-                            port = 5222, ca_file = "/nonexistent.pem", direct_tls = true,
+                            port = 5222, ca_file = SPEC_DIR .. "/../data/tls/ca.pem", direct_tls = true,
                             verbose = false }
     assert.equals("userdata", type(c))
   end)

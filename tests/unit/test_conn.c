@@ -1942,3 +1942,137 @@ TEST(conn_refused_connection_is_still_a_network_error)
     CHECK_INT(err, EPODE_ENET);
     CHECK(strstr(text, "could not connect"));
 }
+
+/* Issue 14: a missing or non-PEM CA file was accepted and the connection
+ * failed later as "could not start TLS", naming no file. */
+static void keep_tls_log(void *u, epode_log_level_t level, const char *area, const char *msg)
+{
+    if (level == EPODE_LOG_ERROR && strcmp(area, "tls") == 0)
+        snprintf(u, 512, "%s", msg);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    FILE *f = fopen(from, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n > 0 && n < sizeof buf ? write_file(to, buf) : -1;
+}
+
+TEST(conn_tls_files_are_checked_when_set)
+{
+    char dir[] = "/tmp/epode-tlsfiles-XXXXXX", junk[128], empty[128], pem_key[128];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(junk, sizeof junk, "%s/junk.pem", dir);
+    snprintf(empty, sizeof empty, "%s/empty.pem", dir);
+    CHECK_INT(write_file(junk, "this is not a certificate\n"), 0);
+    CHECK_INT(write_file(empty, ""), 0);
+    snprintf(pem_key, sizeof pem_key, "%s", TLS_DATA "client-key.pem");
+
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    char logged[512] = "";
+    CHECK_INT(epode_global_init(), 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    epode_ctx_set_log(ctx, EPODE_LOG_ERROR, keep_tls_log, logged);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+
+    CHECK_INT(epode_conn_set_ca_file(conn, TLS_DATA "ca.pem"), 0);
+    CHECK_STR(conn->ca_file, TLS_DATA "ca.pem");
+    const char *bad_ca[] = {"/nonexistent/ca.pem", junk, empty, dir, pem_key};
+    for (size_t i = 0; i < sizeof bad_ca / sizeof *bad_ca; i++) {
+        logged[0] = '\0';
+        CHECK_INT(epode_conn_set_ca_file(conn, bad_ca[i]), EPODE_ETLS);
+        printf("# %s\n", logged);
+        CHECK(strstr(logged, bad_ca[i])); /* the log names the file */
+        CHECK_STR(conn->ca_file, TLS_DATA "ca.pem"); /* the old setting stays */
+    }
+    CHECK_INT(epode_conn_set_ca_file(conn, NULL), 0); /* the system store: not loaded here */
+    CHECK(conn->ca_file == NULL);
+    CHECK_INT(epode_conn_set_ca_file(NULL, TLS_DATA "ca.pem"), EPODE_EINVAL);
+
+    CHECK_INT(epode_conn_set_client_cert(conn, TLS_DATA "client.pem", TLS_DATA "client-key.pem"),
+              0);
+    CHECK_STR(conn->cert_file, TLS_DATA "client.pem");
+    logged[0] = '\0';
+    CHECK_INT(epode_conn_set_client_cert(conn, "/nonexistent/c.pem", TLS_DATA "client-key.pem"),
+              EPODE_ETLS);
+    CHECK(strstr(logged, "/nonexistent/c.pem"));
+    CHECK_INT(epode_conn_set_client_cert(conn, TLS_DATA "client.pem", "/nonexistent/k.pem"),
+              EPODE_ETLS);
+    CHECK_INT(epode_conn_set_client_cert(conn, junk, TLS_DATA "client-key.pem"), EPODE_ETLS);
+    /* a key that is not the certificate's */
+    CHECK_INT(epode_conn_set_client_cert(conn, TLS_DATA "client.pem", TLS_DATA "server-key.pem"),
+              EPODE_ETLS);
+    CHECK_INT(epode_conn_set_client_cert(conn, TLS_DATA "client.pem", NULL), EPODE_EINVAL);
+    CHECK_STR(conn->cert_file, TLS_DATA "client.pem");
+    CHECK_STR(conn->key_file, TLS_DATA "client-key.pem");
+    CHECK_INT(epode_conn_set_client_cert(conn, NULL, NULL), 0);
+    CHECK(conn->cert_file == NULL && conn->key_file == NULL);
+
+    epode_conn_free(conn);
+    CHECK_INT(epode_ctx_free(ctx), 0);
+    unlink(junk);
+    unlink(empty);
+    CHECK_INT(rmdir(dir), 0);
+}
+
+/* A CA file that goes bad between the setter and the connect: the end
+ * names it (it said "could not start TLS" and nothing else). */
+TEST(conn_tls_file_gone_bad_before_connect_is_named_in_the_error)
+{
+    char dir[] = "/tmp/epode-tlsfiles-XXXXXX", ca[128];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    CHECK_INT(copy_file(TLS_DATA "ca.pem", ca), 0);
+    /* a listener that never answers: the TCP connect succeeds, then
+     * direct TLS must load the credentials */
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    CHECK(l >= 0);
+    CHECK_INT(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+    CHECK_INT(listen(l, 4), 0);
+    CHECK_INT(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t = {0};
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    CHECK_INT(epode_conn_set_jid(conn, "bot@example.test"), 0);
+    CHECK_INT(epode_conn_set_tls(conn, EPODE_TLS_DIRECT), 0);
+    CHECK_INT(epode_conn_set_server(conn, "127.0.0.1", ntohs(sa.sin_port)), 0);
+    CHECK_INT(epode_conn_set_ca_file(conn, ca), 0);
+    CHECK_INT(epode_conn_add_event_cb(conn, on_timeline, &t, NULL), 0);
+    CHECK_INT(write_file(ca, "gone bad\n"), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    uint64_t end = ms_now() + 5000;
+    while (!timeline_count(&t, EPODE_CONN_DISCONNECTED) && ms_now() < end)
+        epode_ctx_run_once(ctx, 5);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_DISCONNECTED), 1);
+    CHECK_INT(epode_conn_reason(conn), EPODE_REASON_TLS);
+    CHECK_INT(epode_conn_error(conn), EPODE_ETLS);
+    printf("# %s\n", epode_conn_error_text(conn));
+    CHECK(strstr(epode_conn_error_text(conn), "could not start TLS"));
+    CHECK(strstr(epode_conn_error_text(conn), ca));
+    epode_conn_free(conn);
+    CHECK_INT(epode_ctx_free(ctx), 0);
+    close(l);
+    unlink(ca);
+    CHECK_INT(rmdir(dir), 0);
+}

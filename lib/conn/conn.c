@@ -1326,7 +1326,7 @@ static int flush(epode_conn_t *c)
             return 0;
         if (w < 0) {
             fail(c, EPODE_ENET, EPODE_REASON_NETWORK,
-                 c->tr->error[0] ? c->tr->error : "write failed");
+                 epode__transport_error(c->tr)[0] ? epode__transport_error(c->tr) : "write failed");
             return -1;
         }
         epode__engine_consume(c->engine, (size_t)w);
@@ -1377,7 +1377,8 @@ static void pump_body(epode_conn_t *c)
         }
         if (rc < 0) {
             char msg[300];
-            const char *why = c->tr->error[0] ? c->tr->error : epode_strerror(rc);
+            const char *why = epode__transport_error(c->tr)[0] ? epode__transport_error(c->tr)
+                                                                 : epode_strerror(rc);
             snprintf(msg, sizeof msg, "%s%s",
                      strncmp(why, "TLS handshake failed", 20) ? "TLS handshake failed: " : "", why);
             fail(c, EPODE_ETLS, EPODE_REASON_TLS, msg);
@@ -1399,7 +1400,9 @@ static void pump_body(epode_conn_t *c)
         }
         if (n < 0) {
             char msg[300];
-            snprintf(msg, sizeof msg, "%s", c->tr->error[0] ? c->tr->error : epode_strerror((int)n));
+            snprintf(msg, sizeof msg, "%s",
+                     epode__transport_error(c->tr)[0] ? epode__transport_error(c->tr)
+                                                      : epode_strerror((int)n));
             epode__engine_abort(c->engine, n == EPODE_ETLS ? EPODE_ETLS : EPODE_ENET,
                                 n == EPODE_ETLS ? EPODE_REASON_TLS : EPODE_REASON_NETWORK, msg);
             break;

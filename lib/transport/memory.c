@@ -39,7 +39,9 @@ static void set_error(epode__transport *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->error, sizeof t->error, fmt, ap);
+    char tmp[EPODE__TRANSPORT_ERROR_MAX];
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    epode__transport_set_error(t, "%s", tmp);
     va_end(ap);
 }
 
@@ -177,6 +179,7 @@ static void mem_free(epode__transport *t)
     epode__dealloc(p->mem, in->data);
     in->data = NULL;
     in->head = in->len = in->cap = 0;
+    epode__transport_clear_error(t);
     e->base.ops = NULL;
     if (--p->alive == 0) {
         epode__dealloc(p->mem, out->data);

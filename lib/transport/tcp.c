@@ -37,7 +37,7 @@ static const char *errno_text(int err, char *tmp, size_t len)
 static int net_error(epode__transport *t, const char *what, int err)
 {
     char tmp[128];
-    snprintf(t->error, sizeof t->error, "%s: %s", what, errno_text(err, tmp, sizeof tmp));
+    epode__transport_set_error(t, "%s: %s", what, errno_text(err, tmp, sizeof tmp));
     return EPODE_ENET;
 }
 
@@ -112,6 +112,7 @@ static void tcp_free(epode__transport *t)
 {
     tcp *c = (tcp *)t;
     close(c->fd);
+    epode__transport_clear_error(t);
     epode__dealloc(t->mem, c);
 }
 

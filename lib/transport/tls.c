@@ -85,7 +85,9 @@ static void set_error(epode__transport *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(t->error, sizeof t->error, fmt, ap);
+    char tmp[EPODE__TRANSPORT_ERROR_MAX];
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    epode__transport_set_error(t, "%s", tmp);
     va_end(ap);
 }
 
@@ -269,7 +271,7 @@ static int fail(tls *x, int gerr, const char *what)
     } else if (x->lower_err) {
         /* The lower transport's own error: its code and its words. */
         code = x->lower_err;
-        memcpy(x->base.error, x->lower->error, sizeof x->base.error);
+        epode__transport_copy_error(&x->base, x->lower);
     } else if (gerr == GNUTLS_E_MEMORY_ERROR) {
         code = EPODE_ENOMEM;
         set_error(&x->base, "%s: out of memory", what);
@@ -416,7 +418,7 @@ static int flush_or_fail(tls *x)
 {
     int r = flush_out(x);
     if (r < 0 && r != EPODE_EAGAIN) {
-        memcpy(x->base.error, x->lower->error, sizeof x->base.error);
+        epode__transport_copy_error(&x->base, x->lower);
         x->fatal = r;
     }
     return r;
@@ -650,7 +652,7 @@ static int tls_shutdown(epode__transport *t)
             return r;
         x->bye = 3;
         if (r < 0) {
-            memcpy(t->error, x->lower->error, sizeof t->error);
+            epode__transport_copy_error(t, x->lower);
             return r;
         }
     }
@@ -664,6 +666,7 @@ static void tls_free(epode__transport *t)
     epode__transport_free(x->lower);
     epode__dealloc(t->mem, x->out);
     epode__dealloc(t->mem, x->server_name);
+    epode__transport_clear_error(t);
     epode__dealloc(t->mem, x);
 }
 

@@ -49,8 +49,24 @@ typedef struct epode__transport_ops {
 struct epode__transport {
     const epode__transport_ops *ops;
     const epode_mem_t *mem;
-    char error[160]; /* last error, in words (for the application's event) */
+    char *error; /* last error, in words (for the application's event), or NULL */
 };
+
+/* The longest error text kept (bytes, with the NUL). */
+#define EPODE__TRANSPORT_ERROR_MAX 160
+/* Sets t's error text, printf-style (cut to the maximum); kept on the
+ * heap until replaced or cleared. Out of memory, t has no text. */
+void epode__transport_set_error(epode__transport *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Gives `to` the error text of `from` (the layer below). */
+void epode__transport_copy_error(epode__transport *to, const epode__transport *from);
+/* Frees t's error text: every transport's free calls it. */
+void epode__transport_clear_error(epode__transport *t);
+/* t's error text, "" when it has none. */
+static inline const char *epode__transport_error(const epode__transport *t)
+{
+    return t && t->error ? t->error : "";
+}
 
 /* Convenience wrappers (NULL-safe where it matters). */
 static inline long epode__transport_read(epode__transport *t, void *b, size_t n) { return t->ops->read(t, b, n); }

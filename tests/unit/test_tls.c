@@ -1357,7 +1357,7 @@ TEST(tls_max_version_12_against_a_tls13_only_server_fails_with_words)
     server_opts so = {.priority = "NORMAL:-VERS-ALL:+VERS-TLS1.3"};
     int r = connect_to(&f, &o, &so);
     CHECK_INT(r, EPODE_ETLS);
-    CHECK(strstr(f.client->error, "TLS handshake failed: the peer sent a fatal alert: ") != NULL);
+    CHECK(strstr(epode__transport_error(f.client), "TLS handshake failed: the peer sent a fatal alert: ") != NULL);
     /* sticky */
     char buf[4];
     CHECK_INT(epode__transport_read(f.client, buf, sizeof buf), EPODE_ETLS);
@@ -1629,7 +1629,7 @@ TEST(tls_peer_close_without_close_notify_is_an_end_in_words)
         ;
     CHECK_INT(n, 16);
     CHECK_INT(epode__transport_read(f.client, buf, sizeof buf), 0);
-    CHECK(strstr(f.client->error, "close_notify") != NULL);
+    CHECK(strstr(epode__transport_error(f.client), "close_notify") != NULL);
     /* Saying goodbye to a peer that is gone is not an error. */
     CHECK_INT(epode__transport_shutdown(f.client), 0);
     epode__transport_free(f.client);
@@ -1643,7 +1643,7 @@ TEST(tls_write_to_a_vanished_peer_is_enet_with_the_lower_words)
     server_stop(&f.sv);
     long w = epode__transport_write(f.client, "hello", 5);
     CHECK_INT(w, EPODE_ENET);
-    CHECK(strstr(f.client->error, "closed") != NULL);
+    CHECK(strstr(epode__transport_error(f.client), "closed") != NULL);
     epode__transport_free(f.client);
     epode__tls_creds_free(f.creds);
 }
@@ -1658,7 +1658,7 @@ TEST(tls_garbage_from_the_server_is_a_tls_error)
     for (int i = 0; i < 100 && r == EPODE_EAGAIN; i++)
         r = epode__tls_handshake(f.client);
     CHECK_INT(r, EPODE_ETLS);
-    CHECK_STR(f.client->error,
+    CHECK_STR(epode__transport_error(f.client),
               "TLS handshake failed: the peer does not speak TLS (it sent \"HTTP/1.1 400...\")");
     fixture_stop(&f);
 
@@ -1670,7 +1670,7 @@ TEST(tls_garbage_from_the_server_is_a_tls_error)
     for (int i = 0; i < 100 && r == EPODE_EAGAIN; i++)
         r = epode__tls_handshake(f.client);
     CHECK_INT(r, EPODE_ETLS);
-    CHECK(strstr(f.client->error, "does not speak TLS (it sent \"<?xml versio...\")") != NULL);
+    CHECK(strstr(epode__transport_error(f.client), "does not speak TLS (it sent \"<?xml versio...\")") != NULL);
     fixture_stop(&f);
 }
 
@@ -1685,7 +1685,7 @@ TEST(tls_garbage_after_the_handshake_is_a_tls_error)
     while ((r = epode__transport_read(f.client, buf, sizeof buf)) == EPODE_EAGAIN)
         ;
     CHECK_INT(r, EPODE_ETLS);
-    CHECK(strstr(f.client->error, "TLS receive failed: ") == f.client->error);
+    CHECK(strstr(epode__transport_error(f.client), "TLS receive failed: ") == epode__transport_error(f.client));
     fixture_stop(&f);
 }
 
@@ -1700,7 +1700,7 @@ TEST(tls_peer_closing_mid_handshake_is_an_error_not_a_hang)
     for (int i = 0; i < 100 && r == EPODE_EAGAIN; i++)
         r = epode__tls_handshake(f.client);
     CHECK(r != EPODE_EAGAIN && r < 0);
-    CHECK(f.client->error[0] != '\0');
+    CHECK(epode__transport_error(f.client)[0] != '\0');
     epode__transport_free(f.client);
     epode__tls_creds_free(f.creds);
 
@@ -1717,7 +1717,7 @@ TEST(tls_peer_closing_mid_handshake_is_an_error_not_a_hang)
     r = epode__tls_handshake(c);
     /* Closing with our ClientHello unread is a reset on Linux. */
     CHECK(r == EPODE_ETLS || r == EPODE_ENET);
-    CHECK(c->error[0] != '\0');
+    CHECK(epode__transport_error(c)[0] != '\0');
     CHECK_INT(epode__tls_handshake(c), r); /* and it stays failed */
     epode__transport_free(c);
     epode__tls_creds_free(creds);

@@ -110,7 +110,7 @@ TEST(memory_eof_after_peer_free)
     CHECK_INT(epode__transport_read(b, buf, sizeof buf), 0);
     CHECK_INT(epode__transport_read(b, buf, sizeof buf), 0);
     CHECK_INT(epode__transport_write(b, "x", 1), EPODE_ENET);
-    CHECK(strstr(b->error, "closed") != NULL);
+    CHECK(strstr(epode__transport_error(b), "closed") != NULL);
     epode__transport_free(b);
     CHECK_INT(live, 0);
 }
@@ -216,7 +216,7 @@ TEST(memory_pair_survives_failing_allocations)
         CHECK_INT(r, 0);
         long w = epode__transport_write(a, "data", 4);
         if (w == EPODE_ENOMEM) {
-            CHECK(a->error[0] != '\0');
+            CHECK(epode__transport_error(a)[0] != '\0');
             epode__transport_free(a);
             epode__transport_free(b);
             CHECK_INT(live, 0);
@@ -291,8 +291,8 @@ TEST(tcp_write_to_closed_peer_is_enet_not_sigpipe)
     close(sv[1]);
     long r = epode__transport_write(t, "x", 1);
     CHECK_INT(r, EPODE_ENET);
-    CHECK(strstr(t->error, "send failed: ") == t->error);
-    CHECK(strlen(t->error) > strlen("send failed: "));
+    CHECK(strstr(epode__transport_error(t), "send failed: ") == t->error);
+    CHECK(strlen(epode__transport_error(t)) > strlen("send failed: "));
     epode__transport_free(t);
     sigaction(SIGPIPE, &old, NULL);
 }
@@ -425,7 +425,7 @@ TEST(tcp_over_loopback)
             usleep(1000); /* the RST comes back after the first write */
     }
     CHECK_INT(r, EPODE_ENET);
-    CHECK(strstr(t->error, "send failed: ") != NULL);
+    CHECK(strstr(epode__transport_error(t), "send failed: ") != NULL);
     epode__transport_free(t);
 }
 

@@ -167,6 +167,53 @@ EPODE_API int epode_conn_set_scram_min_iterations(epode_conn_t *conn, unsigned i
  */
 EPODE_API int epode_conn_set_register(epode_conn_t *conn, int enable, int allow_cleartext);
 
+/**
+ * Component mode (XEP-0114): instead of logging in to an account, the
+ * connection opens a `jabber:component:accept` stream to the server's
+ * component port and proves itself with the handshake (hex SHA-1 of the
+ * server's stream id and `secret`). It then sends and receives stanzas
+ * for any JID of `domain` (the component's own address, e.g.
+ * "gateway.example.org") with the same handlers, loop, keepalive and
+ * reconnection as a client; there is no SASL, resource binding, roster
+ * or stream management. Incoming stanzas are handed over as jabber:client
+ * ones, so every handler and helper that reads them works unchanged.
+ * epode_conn_bound_jid() is `domain` once READY.
+ *
+ * The server must be named with epode_conn_set_server() (components have
+ * no SRV records; port 0 means 5347); epode_conn_connect() says
+ * EPODE_EINVAL otherwise. The secret is copied and kept like a password:
+ * wiped when freed, and each stream's copy wiped once the handshake is
+ * written. A refused handshake (wrong secret, or a domain the server does
+ * not serve) ends the connection with the server's stream error: reason
+ * EPODE_REASON_STREAM_ERROR, condition "not-authorized" as a rule, and a
+ * text saying the component handshake was refused; it is never retried.
+ *
+ * TLS: a component port speaks either cleartext (usually on loopback) or
+ * TLS from the first byte. With the default EPODE_TLS_REQUIRED the stream
+ * goes in clear to a loopback address only (the address connected to is
+ * checked); to any other address the connection ends with
+ * EPODE_REASON_TLS and EPODE_ENOTLS. EPODE_TLS_DIRECT uses direct TLS,
+ * verified against `domain` as usual. EPODE_TLS_OPTIONAL or
+ * EPODE_TLS_DISABLED allow cleartext to any address: an explicit
+ * loosening of security (the secret's digest and every stanza travel in
+ * clear), for trusted networks only.
+ *
+ * Every stanza sent (message, presence, iq) must carry a `from` in
+ * `domain` (the domain itself or a JID at it): epode fills in nothing,
+ * and epode_conn_send() refuses a stanza without one, or with another
+ * domain, with EPODE_EJID before anything is sent (the server would
+ * reject it). The IQ errors epode sends on its own answer from the
+ * address the request was sent to.
+ *
+ * Only while idle; do not combine with epode_conn_set_jid() (a JID set
+ * after this replaces the domain). `domain` NULL leaves component mode,
+ * clearing the domain and the secret.
+ * Errors: EPODE_EJID (`domain` is not a bare domain), EPODE_EINVAL (no
+ * secret, or a NULL connection), EPODE_ESTATE (not idle), EPODE_ENOMEM.
+ */
+EPODE_API int epode_conn_set_component(epode_conn_t *conn, const char *domain,
+                                       const char *secret);
+
 /* ---- stream management (XEP-0198) ------------------------------------------ */
 
 /**

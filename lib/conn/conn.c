@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "epode/jid.h"
 #include "util/alloc.h"
@@ -458,6 +461,65 @@ int epode_conn_set_register(epode_conn_t *c, int enable, int allow_cleartext)
     c->register_only = enable != 0;
     c->register_cleartext = enable && allow_cleartext;
     return 0;
+}
+
+int epode_conn_set_component(epode_conn_t *c, const char *domain, const char *secret)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    if (!idle_only(c))
+        return EPODE_ESTATE;
+    if (domain && (!secret || !*secret))
+        return EPODE_EINVAL;
+    if (domain && (epode_jid_validate(domain) < 0 || strchr(domain, '@') || strchr(domain, '/')))
+        return EPODE_EJID;
+    int rc;
+    wipe(c->password);
+    if ((rc = set_str(c, &c->password, domain ? secret : NULL)) < 0 ||
+        (rc = set_str(c, &c->domain, domain)) < 0)
+        return rc;
+    set_str(c, &c->jid, NULL);
+    set_str(c, &c->localpart, NULL);
+    set_str(c, &c->resource, NULL);
+    c->component = domain != NULL;
+    return 0;
+}
+
+/* A component stream in clear goes to this machine only, unless the
+ * application loosened TLS itself (DESIGN: secure by default). */
+static int peer_is_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return 0;
+}
+
+/* XEP-0114 §3: the server routes only stanzas from the component's own
+ * domain (and its users); it would bounce anything else. */
+static int component_from_ok(const epode_conn_t *c, const epode_stanza_t *st)
+{
+    const char *ns = epode_stanza_get_ns(st), *name = epode_stanza_get_name(st);
+    if (ns && strcmp(ns, EPODE_NS_CLIENT) != 0)
+        return 1; /* not a stanza */
+    if (strcmp(name, "message") && strcmp(name, "presence") && strcmp(name, "iq"))
+        return 1;
+    const char *from = epode_stanza_get_from(st);
+    if (!from)
+        return 0;
+    const char *at = strchr(from, '@'), *slash = strchr(from, '/');
+    const char *dom = at && (!slash || at < slash) ? at + 1 : from;
+    size_t dlen = slash ? (size_t)(slash - dom) : strlen(dom);
+    return strlen(c->domain) == dlen && strncasecmp(dom, c->domain, dlen) == 0;
 }
 
 int epode_conn_set_timeouts(epode_conn_t *c, unsigned connect_ms, unsigned login_ms)
@@ -957,7 +1019,8 @@ static void eng_stanza(void *user, epode_stanza_t *st)
         int rc = epode_stanza_error_reply(st, EPODE_COND_SERVICE_UNAVAILABLE,
                                           EPODE_ERRTYPE_DEFAULT, NULL, 0, &err);
         if (rc == 0) {
-            epode_stanza_set_from(err, NULL);
+            /* a component answers from the address asked */
+            epode_stanza_set_from(err, c->component ? epode_stanza_get_to(st) : NULL);
             rc = epode__engine_send(c->engine, err);
             epode_stanza_unref(err);
         }
@@ -1285,6 +1348,9 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.scram_min_iterations = c->scram_min_iterations;
     cfg.register_only = c->register_only;
     cfg.register_cleartext = c->register_cleartext;
+    cfg.component = c->component;
+    if (c->component)
+        cfg.sm = 0; /* XEP-0114 streams have no stream management */
     cfg.sm_request_every = c->sm_every;
     cfg.sm_resend = c->sm_resend;
     cfg.sm_stuck_check = c->stuck_check;
@@ -1475,6 +1541,13 @@ static void on_connected_body(void *user, int status, int fd, const char *why)
         return;
     }
     c->fd = fd;
+    if (c->component && !c->direct_tls && c->tls_mode == EPODE_TLS_REQUIRED &&
+        !peer_is_loopback(fd)) {
+        fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
+             "a component stream in clear is allowed to a loopback address only (use direct "
+             "TLS, or loosen TLS with epode_conn_set_tls)");
+        return;
+    }
     if ((rc = epode__io_start(c->ctx->loop, &c->io, fd, EPODE__READ, on_io, c)) < 0) {
         c->fd = -1;
         fail(c, rc, EPODE_REASON_NETWORK, "could not watch the socket");
@@ -1564,7 +1637,10 @@ static void on_start_body(void *user)
         }
         snprintf(c->targets[0].host, sizeof c->targets[0].host, "%s", c->host);
         int direct = c->tls_mode == EPODE_TLS_DIRECT;
-        c->targets[0].port = (uint16_t)(c->port ? c->port : direct ? 5223 : 5222);
+        c->targets[0].port = (uint16_t)(c->port        ? c->port
+                                        : c->component ? 5347 /* Prosody's default */
+                                        : direct       ? 5223
+                                                       : 5222);
         c->targets[0].direct_tls = direct;
         c->ntargets = 1;
         c->next_target = 0;
@@ -1586,8 +1662,8 @@ int epode_conn_connect(epode_conn_t *c)
         return EPODE_EINVAL;
     if (c->state != C_IDLE)
         return EPODE_ESTATE;
-    if (!c->domain)
-        return EPODE_EINVAL;
+    if (!c->domain || (c->component && (!c->host || !c->password)))
+        return EPODE_EINVAL; /* a component has no SRV records: name its server */
     c->user_closed = 0;
     c->rc_attempts = 0;
     c->fruitless = 0;
@@ -1728,7 +1804,7 @@ int epode_conn_send(epode_conn_t *c, const epode_stanza_t *st)
 {
     if (!c || !st)
         return EPODE_EINVAL;
-    if (addresses_ok(st) < 0)
+    if (addresses_ok(st) < 0 || (c->component && !component_from_ok(c, st)))
         return EPODE_EJID;
     if (c->free_pending)
         return EPODE_ESTATE;

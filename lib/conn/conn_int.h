@@ -107,6 +107,7 @@ struct epode_conn {
     size_t limits[EPODE__NLIMITS]; /* parser limits (0: the context's default) */
     unsigned scram_min_iterations;
     int register_only, register_cleartext; /* epode_conn_set_register */
+    int component;       /* epode_conn_set_component: domain and password are its own */
     unsigned depth;      /* loop entry points running for this connection */
     int free_pending;    /* epode_conn_free() called: freed when depth is 0 */
     int user_closed;     /* epode_conn_close() was called: no reconnect */

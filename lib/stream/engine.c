@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <gnutls/crypto.h>
+
 #include "auth/sasl.h"
 #include "epode/jid.h"
 #include "epode/parser.h"
@@ -28,6 +30,10 @@
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_SASL_CB "urn:xmpp:sasl-cb:0"
 #define NS_SM "urn:xmpp:sm:3"
+#define NS_COMPONENT "jabber:component:accept"
+/* The server's stream id goes into the handshake digest; ids are short
+ * (Prosody's and ejabberd's are under 40 bytes): a longer one is abuse. */
+#define MAX_STREAM_ID 256
 
 #define MAX_MECHS 32
 /* Our ids for the login's two IQs: one of each per stream. */
@@ -44,6 +50,7 @@ enum state {
     ST_BIND,
     ST_SESSION,
     ST_RESUME,        /* <resume/> sent after auth, instead of bind */
+    ST_HANDSHAKE,     /* component: our <handshake/> sent, no answer yet */
     ST_READY,
     ST_CLOSING,       /* we sent </stream:stream> */
     ST_ENDED
@@ -121,6 +128,16 @@ static void write_header(epode__engine *e)
 {
     size_t from = e->out.len;
     epode__buf *b = &e->out;
+    if (e->cfg.component) {
+        /* XEP-0114 §3: no version, no features; the domain is ours. */
+        epode__buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='" NS_COMPONENT "' "
+                           "xmlns:stream='http://etherx.jabber.org/streams' to='");
+        epode__escape_attr(b, e->domain, strlen(e->domain));
+        epode__buf_puts(b, "'>");
+        log_out(e, from);
+        e->state = ST_WAIT_HEADER;
+        return;
+    }
     epode__buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
                        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to='");
     epode__escape_attr(b, e->domain, strlen(e->domain));
@@ -647,8 +664,11 @@ static void on_stream_error(epode__engine *e, epode_stanza_t *st)
         e->redirect = host && *host ? epode__strdup(e->mem, host) : NULL;
     }
     char msg[400];
-    snprintf(msg, sizeof msg, "the server ended the stream: %s%s%s", cond, text && *text ? ": " : "",
-             text && *text ? text : "");
+    snprintf(msg, sizeof msg, "%s: %s%s%s",
+             e->state == ST_HANDSHAKE ? "the server refused the component handshake (wrong "
+                                        "secret, or a domain it does not serve)"
+                                      : "the server ended the stream",
+             cond, text && *text ? ": " : "", text && *text ? text : "");
     /* RFC 6120 §4.9.1.1: the stream is closed after an error; close ours. */
     if (e->state != ST_CLOSING)
         write_raw(e, "</stream:stream>");
@@ -866,11 +886,106 @@ static int is_name(const epode_stanza_t *st, const char *name, const char *ns)
     return strcmp(epode_stanza_get_name(st), name) == 0 && n && strcmp(n, ns) == 0;
 }
 
+/* XEP-0114 §3: hex(SHA-1(stream id + secret)). The secret has served
+ * once the digest is written: wiped then, like the password after SASL
+ * starts (a reconnection makes a new engine with a fresh copy). */
+static void send_handshake(epode__engine *e, const char *id)
+{
+    size_t idlen = id ? strlen(id) : 0;
+    if (idlen == 0 || idlen > MAX_STREAM_ID) {
+        fail_stream(e, EPODE_STREAM_INVALID_XML,
+                    idlen ? "stream id too long for a component handshake"
+                          : "stream header without an id: no component handshake possible",
+                    EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+        return;
+    }
+    if (!e->password) {
+        end(e, EPODE_EINVAL, EPODE_REASON_AUTH, NULL, "no component secret");
+        return;
+    }
+    size_t plen = strlen(e->password);
+    char *joined = epode__secret_alloc(e->mem, idlen + plen + 1);
+    if (!joined) {
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return;
+    }
+    memcpy(joined, id, idlen);
+    memcpy(joined + idlen, e->password, plen);
+    unsigned char digest[20];
+    int rc = gnutls_hash_fast(GNUTLS_DIG_SHA1, joined, idlen + plen, digest);
+    epode__secret_free(e->mem, joined);
+    epode__secret_free(e->mem, e->password);
+    e->password = NULL;
+    if (rc < 0) {
+        explicit_bzero(digest, sizeof digest);
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "could not compute the handshake");
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char line[80];
+    memcpy(line, "<handshake>", 11);
+    for (size_t i = 0; i < sizeof digest; i++) {
+        line[11 + 2 * i] = hex[digest[i] >> 4];
+        line[12 + 2 * i] = hex[digest[i] & 15];
+    }
+    memcpy(line + 51, "</handshake>", 13);
+    epode__buf *b = &e->out;
+    epode__buf_puts(b, line);
+    epode__buf_mark_secret(b); /* wiped once written, as SASL data is */
+    explicit_bzero(digest, sizeof digest);
+    explicit_bzero(line, sizeof line);
+    if (e->cbs.log)
+        e->cbs.log(e->user, 1, "<handshake>[redacted]</handshake>", 33);
+    if (out_checked(e) < 0)
+        return;
+    e->state = ST_HANDSHAKE;
+}
+
+/* A component stream's stanzas are in jabber:component:accept: handed
+ * over as jabber:client (static strings), so every handler and helper
+ * that looks for jabber:client children works on them unchanged. What
+ * we send in jabber:client is written without xmlns, so it takes the
+ * stream's default namespace on the wire. */
+static void component_to_client(epode_stanza_t *el)
+{
+    if (el->ns && strcmp(el->ns, NS_COMPONENT) == 0)
+        el->ns = EPODE_NS_CLIENT;
+    for (epode_stanza_t *c = el->first; c; c = c->next)
+        if (c->kind == EPODE__ELEMENT)
+            component_to_client(c);
+}
+
+static void on_handshake_answer(epode__engine *e)
+{
+    size_t unwritten = 0;
+    epode__engine_output(e, &unwritten);
+    if (unwritten) {
+        /* It answered bytes it cannot have read yet: it checks nothing. */
+        fail_stream(e, EPODE_STREAM_NOT_AUTHORIZED,
+                    "the server accepted the handshake before receiving it", EPODE_EPROTOCOL,
+                    EPODE_REASON_PROTOCOL);
+        return;
+    }
+    epode__dealloc(e->mem, e->bound_jid);
+    if (!(e->bound_jid = epode__strdup(e->mem, e->domain))) {
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return;
+    }
+    e->authenticated = 1;
+    e->state = ST_READY;
+    if (e->cbs.event)
+        e->cbs.event(e->user, EPODE__ENG_READY);
+}
+
 static void on_stream_open(epode__engine *e, epode_stanza_t *hdr)
 {
     if (e->state != ST_WAIT_HEADER) {
         fail_stream(e, EPODE_STREAM_INVALID_XML, "unexpected stream header", EPODE_EPROTOCOL,
                     EPODE_REASON_PROTOCOL);
+        return;
+    }
+    if (e->cfg.component) {
+        send_handshake(e, epode_stanza_get_attr(hdr, "id"));
         return;
     }
     const char *version = epode_stanza_get_attr(hdr, "version");
@@ -933,6 +1048,12 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
             return;
         }
         break;
+    case ST_HANDSHAKE:
+        if (is_name(st, "handshake", NS_COMPONENT)) {
+            on_handshake_answer(e);
+            return;
+        }
+        break;
     case ST_SESSION:
         if (is_iq_reply(st, SESSION_ID)) {
             if (strcmp(epode_stanza_get_type(st), "error") == 0) {
@@ -947,6 +1068,8 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
         break;
     case ST_READY:
     case ST_CLOSING: {
+        if (e->cfg.component)
+            component_to_client(st);
         const char *ns = epode_stanza_get_ns(st);
         if (ns && strcmp(ns, EPODE_NS_CLIENT) == 0) {
             if (e->sm->enabled)
@@ -980,6 +1103,8 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
  * nothing the server sends then may be that big. */
 static void on_skipped(epode__engine *e, epode_stanza_t *el)
 {
+    if (e->cfg.component)
+        component_to_client(el);
     const char *ns = epode_stanza_get_ns(el);
     if ((e->state != ST_READY && e->state != ST_CLOSING) || !ns ||
         strcmp(ns, EPODE_NS_CLIENT) != 0) {
@@ -999,7 +1124,8 @@ static void on_skipped(epode__engine *e, epode_stanza_t *el)
         epode_stanza_t *err;
         if (epode_stanza_error_reply(el, EPODE_COND_POLICY_VIOLATION, EPODE_ERRTYPE_DEFAULT,
                                      "the request is over this client's limits", 0, &err) == 0) {
-            epode_stanza_set_from(err, NULL);
+            /* a component answers from the address asked */
+            epode_stanza_set_from(err, e->cfg.component ? epode_stanza_get_to(el) : NULL);
             epode__engine_send(e, err);
             epode_stanza_unref(err);
         }

@@ -31,6 +31,12 @@ typedef struct epode__engine_config {
     unsigned scram_min_iterations; /* 0: default */
     int register_only;       /* XEP-0077: stop before SASL; READY unauthenticated */
     int register_cleartext;  /* ...even without TLS (explicitly insecure) */
+    /* XEP-0114 component: a jabber:component:accept stream to `domain`,
+     * the handshake with `password` as the shared secret instead of
+     * STARTTLS, SASL and bind (TLS, if any, is the owner's direct TLS);
+     * no stream management. Stanzas in jabber:component:accept are handed
+     * over as jabber:client, so the same handlers and helpers apply. */
+    int component;
     int sm;                  /* enable stream management when offered */
     /* Stream-management state kept by the owner across connections (for
      * resumption); NULL: the engine keeps its own, forgotten with it. */

@@ -7,15 +7,21 @@ its man page does too; --version prints epode's version; bad usage exits
         TOOL_EXE TOOL_SRC [TOOL_EXE TOOL_SRC...]
 
 TOOL_* are the tools built on examples/common/cli.c (epode-send,
-epode-register, epode-history).
+epode-register, epode-history). After "--standalone", more EXE SRC pairs
+name tools with their own parser (component-echo): the same checks,
+without the shared options.
 """
 import os
 import re
 import subprocess
 import sys
 
-version, cli_src, mandir, dump_exe, dump_src = sys.argv[1:6]
-tools = list(zip(sys.argv[6::2], sys.argv[7::2]))
+args = sys.argv[1:]
+standalone_args = args[args.index("--standalone") + 1:] if "--standalone" in args else []
+args = args[:len(args) - len(standalone_args) - (1 if standalone_args else 0)]
+version, cli_src, mandir, dump_exe, dump_src = args[0:5]
+tools = list(zip(args[5::2], args[6::2]))
+standalone = list(zip(standalone_args[0::2], standalone_args[1::2]))
 results = []
 
 
@@ -99,6 +105,39 @@ rc, out, err = run(dump_exe, "extra")
 check("stanza_dump_argument_exits_64",
       rc == 64 and out == "" and err.startswith("stanza-dump: ") and len(err.splitlines()) <= 3,
       (rc, out, err))
+
+# ---- tools with their own parser ---------------------------------------------
+STANDALONE_BAD_USAGE = {
+    "component-echo": [("no_arguments", []),
+                       ("unknown_option", ["--frobnicate", "x"]),
+                       ("bad_port", ["--server", "h", "--port", "0", "--domain", "d",
+                                     "--secret-file", "/dev/null"]),
+                       ("missing_domain", ["--server", "h", "--port", "5347",
+                                           "--secret-file", "/dev/null"]),
+                       ("bad_domain", ["--server", "h", "--port", "5347", "--domain", "a@b",
+                                       "--secret-file", "/etc/hostname"])],
+}
+for exe, src in standalone:
+    tool = os.path.basename(exe)
+    t = tool.replace("-", "_")
+    opts = parsed_options(src)
+    check(f"{t}_parser_found", {"--help", "--version"} <= opts, sorted(opts))
+    rc, out, err = run(exe, "--help")
+    check(f"{t}_help_exits_0", rc == 0 and err == "" and out.startswith(f"usage: {tool}"),
+          (rc, out[:80], err))
+    missing = sorted(o for o in opts if not re.search(re.escape(o) + r"(?![a-z-])", out))
+    check(f"{t}_help_lists_every_option", not missing, missing)
+    man = man_text(tool + ".1")
+    missing = sorted(o for o in opts if not re.search(re.escape(o) + r"(?![a-z-])", man))
+    check(f"{t}_man_page_lists_every_option", not missing, missing)
+    check(f"{t}_man_page_names_this_version", f'"epode {version}"' in man.splitlines()[1],
+          man.splitlines()[1])
+    rc, out, err = run(exe, "--version")
+    check(f"{t}_version", rc == 0 and out == f"{tool} (epode {version})\n", (rc, out))
+    for name, argv in STANDALONE_BAD_USAGE.get(tool, []):
+        rc, out, err = run(exe, *argv)
+        short = 0 < len(err.splitlines()) <= 4 and err.startswith(f"{tool}: ")
+        check(f"{t}_{name}_exits_64", rc == 64 and out == "" and short, (rc, out, err))
 
 print(f"1..{len(results)}")
 for i, (name, ok, detail) in enumerate(results, 1):

@@ -15,6 +15,16 @@
  * still free it. Presence from MUC rooms (with a muc#user child) is left
  * to the MUC helper and not tracked.
  *
+ * Our own account is not a contact (RFC 6121: the server sends us the
+ * presence of our account's other resources, §4.4.2, and our own back,
+ * §4.2.2, but they are no roster items). The tracker ignores the
+ * presence of our own bound resource, keeps that of our other resources
+ * without reporting it (no event) or counting our bare JID among
+ * contacts (epode_presence_tracker_contact_count() and _contact_at()),
+ * and answers for it when asked by JID: epode_presence_tracker_get(),
+ * _best(), _resource_count() and _resource_at() with our bare JID
+ * (epode_conn_bound_jid()) list our other online resources.
+ *
  * Built on the public API only (handlers and event listeners).
  * Everything belongs to the connection's thread. Memory comes from the C
  * library's allocator (the public API has no way to reach a context's).

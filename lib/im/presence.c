@@ -189,6 +189,9 @@ struct epode_presence_tracker {
     unsigned handler_id, event_id;
     contact *contacts;
     size_t ncontacts, cap;
+    /* our own account's entry (other resources), if any: at own_idx */
+    int has_own;
+    size_t own_idx;
     unsigned long seq;
     epode_presence_event_cb event_cb;
     void *event_user;
@@ -249,7 +252,11 @@ static void drop_contact(epode_presence_tracker_t *t, size_t idx)
         info_free(t->mem, c->res[i]);
     im_free(t->mem, c->res);
     im_free(t->mem, c->bare);
+    if (t->has_own && t->own_idx == idx)
+        t->has_own = 0;
     t->contacts[idx] = t->contacts[--t->ncontacts];
+    if (t->has_own && t->own_idx == t->ncontacts)
+        t->own_idx = idx; /* the last one moved here */
 }
 
 static void clear(epode_presence_tracker_t *t)
@@ -258,10 +265,20 @@ static void clear(epode_presence_tracker_t *t)
         drop_contact(t, t->ncontacts - 1);
 }
 
+/* Our own account (RFC 6121 §4.2.2, §4.4.2: the server sends us our
+ * other resources' presence, and our own back) is no contact: it is kept,
+ * for epode_presence_tracker_resource_count() and friends on our bare
+ * JID, but neither counted among contacts nor reported. */
+static int is_own(const epode_presence_tracker_t *t, const char *bare)
+{
+    const char *me = t->conn ? epode_conn_bound_jid(t->conn) : NULL;
+    return me && epode_jid_str_equal(bare, me, 1);
+}
+
 static void emit(epode_presence_tracker_t *t, const epode_presence_info_t *info,
                  epode_presence_change_t change)
 {
-    if (t->event_cb)
+    if (t->event_cb && !is_own(t, info->bare))
         t->event_cb(t->conn, info, change, t->event_user);
 }
 
@@ -354,6 +371,10 @@ static void on_available(epode_presence_tracker_t *t, epode_stanza_t *st, const 
             return;
         c = &t->contacts[t->ncontacts++];
         *c = (contact){.bare = b};
+        if (is_own(t, b)) {
+            t->has_own = 1;
+            t->own_idx = t->ncontacts - 1;
+        }
     }
     if (c->nres == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 2;
@@ -464,6 +485,11 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
     if (epode_jid_new(t->mem, from, &j) < 0)
         return EPODE_PASS; /* not a JID (or no memory): nothing to track */
     const char *type = epode_stanza_get_type(st);
+    const char *me = epode_conn_bound_jid(t->conn);
+    if (me && (!type || strcmp(type, "unavailable") == 0) && epode_jid_str_equal(from, me, 0)) {
+        epode_jid_free(j);
+        return EPODE_PASS; /* our own presence, sent back to us: we know it */
+    }
     if (!type)
         on_available(t, st, j);
     else if (strcmp(type, "unavailable") == 0)
@@ -631,10 +657,13 @@ const epode_presence_info_t *epode_presence_tracker_resource_at(epode_presence_t
 
 size_t epode_presence_tracker_contact_count(const epode_presence_tracker_t *t)
 {
-    return t ? t->ncontacts : 0;
+    return t ? t->ncontacts - (t->has_own ? 1 : 0) : 0;
 }
 
 const char *epode_presence_tracker_contact_at(const epode_presence_tracker_t *t, size_t i)
 {
-    return t && i < t->ncontacts ? t->contacts[i].bare : NULL;
+    if (!t)
+        return NULL;
+    size_t k = t->has_own && i >= t->own_idx ? i + 1 : i; /* step over our own entry */
+    return k < t->ncontacts ? t->contacts[k].bare : NULL;
 }

@@ -55,6 +55,9 @@ typedef enum epode_blocking_event {
      * way is answered resource-constraint. */
     EPODE_BLOCKING_LIMIT
 } epode_blocking_event_t;
+/** The name of a value of epode_blocking_event_t, e.g. "unblocked_all" for EPODE_BLOCKING_UNBLOCKED_ALL: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_blocking_event_name(epode_blocking_event_t event);
 
 /**
  * Told about changes: `jids` (normalized, borrowed for the call) are

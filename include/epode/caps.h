@@ -141,6 +141,9 @@ typedef enum epode_caps_limit {
     EPODE_CAPS_LIMIT_MEMORY     /**< the answer for `jid` (its own, or the
                                      store hook's) was not kept: max_bytes */
 } epode_caps_limit_t;
+/** The name of a value of epode_caps_limit_t, e.g. "queries" for EPODE_CAPS_LIMIT_QUERIES: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_caps_limit_name(epode_caps_limit_t limit);
 
 /** Told that a bound was reached, each time it affects a JID (`jid`
  * borrowed for the call). Runs inside the presence or IQ handler. */

@@ -27,6 +27,9 @@ typedef enum epode_carbon_dir {
     EPODE_CARBON_RECEIVED = 1, /**< another of our resources received it */
     EPODE_CARBON_SENT          /**< another of our resources sent it */
 } epode_carbon_dir_t;
+/** The name of a value of epode_carbon_dir_t, e.g. "sent" for EPODE_CARBON_SENT: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_carbon_dir_name(epode_carbon_dir_t dir);
 
 /**
  * A verified carbon copy. `message` is the forwarded `<message/>` (its

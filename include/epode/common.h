@@ -65,7 +65,16 @@ typedef enum epode_err {
 EPODE_API const char *epode_strerror(int err);
 
 /** The symbolic name of an error code without its prefix, e.g. "NOMEM"
- * for EPODE_ENOMEM, "OK" for 0, "UNKNOWN" otherwise. Static storage. */
+ * for EPODE_ENOMEM, "OK" for 0, "UNKNOWN" otherwise. Static storage.
+ *
+ * Every other public enum has a name function next to it, named after
+ * its type: epode_conn_event_name(EPODE_CONN_TLS_UP) is "tls_up",
+ * epode_disconnect_reason_name(), epode_show_name(), … They return a
+ * static lower-case string (snake case, the words the Python and Lua
+ * bindings use; protocol words as the protocol spells them, e.g.
+ * epode_stream_cond_name() gives "see-other-host") and NULL for a value
+ * outside the enum. Error codes keep this function's upper-case names,
+ * which are also the bindings' (epode.NOMEM in Python). */
 EPODE_API const char *epode_err_name(int err);
 
 /**

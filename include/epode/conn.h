@@ -61,6 +61,9 @@ typedef enum epode_tls_mode {
     /** Never TLS (loopback tests and tunnels only). */
     EPODE_TLS_DISABLED
 } epode_tls_mode_t;
+/** The name of a value of epode_tls_mode_t, e.g. "direct" for EPODE_TLS_DIRECT: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_tls_mode_name(epode_tls_mode_t mode);
 /** Chooses how TLS is used (default EPODE_TLS_REQUIRED). EPODE_EINVAL for
  * a value outside the enum. Takes effect at the next connect. */
 EPODE_API int epode_conn_set_tls(epode_conn_t *conn, epode_tls_mode_t mode);
@@ -355,6 +358,9 @@ typedef enum epode_conn_event {
                                      room again. Once per crossing, from
                                      the loop, only while READY */
 } epode_conn_event_t;
+/** The name of a value of epode_conn_event_t, e.g. "tls_up" for EPODE_CONN_TLS_UP: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_conn_event_name(epode_conn_event_t event);
 
 /** Why a connection ended (for EPODE_CONN_DISCONNECTED). */
 typedef enum epode_disconnect_reason {
@@ -377,6 +383,9 @@ typedef enum epode_disconnect_reason {
                                     a stream error */
     EPODE_REASON_TIMEOUT       /**< connect, login or liveness timed out */
 } epode_disconnect_reason_t;
+/** The name of a value of epode_disconnect_reason_t, e.g. "stream_error" for EPODE_REASON_STREAM_ERROR: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_disconnect_reason_name(epode_disconnect_reason_t reason);
 
 /** The event callback: runs from the loop, never inside the call that
  * caused the event. */

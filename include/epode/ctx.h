@@ -33,6 +33,9 @@ typedef enum epode_log_level {
     /** The XML traffic itself (credentials redacted). */
     EPODE_LOG_XML
 } epode_log_level_t;
+/** The name of a value of epode_log_level_t, e.g. "warn" for EPODE_LOG_WARN: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_log_level_name(epode_log_level_t level);
 
 /** Receives log lines: `area` names the part ("tls", "sasl", "xml-in",
  * "xml-out", …); `msg` is borrowed for the call and has no newline. */

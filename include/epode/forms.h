@@ -50,6 +50,9 @@ typedef enum epode_form_type {
     EPODE_FORM_CANCEL,   /**< declines to answer ("cancel") */
     EPODE_FORM_RESULT    /**< returns data ("result") */
 } epode_form_type_t;
+/** The name of a value of epode_form_type_t, e.g. "submit" for EPODE_FORM_SUBMIT: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_form_type_name(epode_form_type_t type);
 
 /** A field's type (XEP-0004 §3.3). A field without a type attribute is
  * text-single. EPODE_FIELD_UNKNOWN keeps a type epode does not know: its

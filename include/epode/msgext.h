@@ -139,6 +139,9 @@ typedef enum epode_sender_mode {
      * one (a later message without one is then refused). */
     EPODE_SENDER_OCCUPANT
 } epode_sender_mode_t;
+/** The name of a value of epode_sender_mode_t, e.g. "occupant" for EPODE_SENDER_OCCUPANT: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_sender_mode_name(epode_sender_mode_t mode);
 
 /**
  * 1 if `later` (a correction, retraction or reaction update) comes from

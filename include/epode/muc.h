@@ -63,6 +63,9 @@ typedef enum epode_muc_event_type {
     EPODE_MUC_LEFT              /**< we are out: we left, were kicked or
                                      banned, or the room went away */
 } epode_muc_event_type_t;
+/** The name of a value of epode_muc_event_type_t, e.g. "occupant_joined" for EPODE_MUC_OCCUPANT_JOINED: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_muc_event_type_name(epode_muc_event_type_t type);
 
 /** One room event, borrowed for the callback. Fields that do not apply
  * are NULL or 0. Made by the helper; fields may be added at the end. */

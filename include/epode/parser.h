@@ -50,6 +50,9 @@ typedef enum epode_parser_event {
      * fails with EPODE_ELIMIT instead. */
     EPODE_PARSER_SKIPPED
 } epode_parser_event_t;
+/** The name of a value of epode_parser_event_t, e.g. "stream_open" for EPODE_PARSER_STREAM_OPEN: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_parser_event_name(epode_parser_event_t event);
 
 /**
  * The event callback. `el` is borrowed for the duration of the call: take
@@ -97,6 +100,9 @@ typedef enum epode_parser_limit {
      * Default 327680, as for EPODE_LIMIT_STANZA_BYTES. */
     EPODE_LIMIT_TEXT_BYTES
 } epode_parser_limit_t;
+/** The name of a value of epode_parser_limit_t, e.g. "stanza_bytes" for EPODE_LIMIT_STANZA_BYTES: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_parser_limit_name(epode_parser_limit_t limit);
 
 /**
  * Makes a parser that reports to `cb` with `user`. Caller owns *out and

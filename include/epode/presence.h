@@ -149,6 +149,9 @@ typedef enum epode_presence_change {
                                        bare JID) is forgotten; the info
                                        carries the condition */
 } epode_presence_change_t;
+/** The name of a value of epode_presence_change_t, e.g. "unavailable" for EPODE_PRESENCE_UNAVAILABLE: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_presence_change_name(epode_presence_change_t change);
 
 /** A presence change; `info` is borrowed for the call. During
  * UNAVAILABLE and ERROR it is no longer in the tracker. */
@@ -208,6 +211,9 @@ typedef enum epode_subscription {
     EPODE_SUB_REVOKED,     /**< `unsubscribed`: they denied or cancelled ours */
     EPODE_SUB_ENDED        /**< `unsubscribe`: they no longer see ours */
 } epode_subscription_t;
+/** The name of a value of epode_subscription_t, e.g. "request" for EPODE_SUB_REQUEST: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_subscription_name(epode_subscription_t what);
 
 /** What the subscription callback decides about a REQUEST. */
 enum {

@@ -64,6 +64,9 @@ typedef enum epode_roster_event {
      * before is kept. */
     EPODE_ROSTER_FETCH_FAILED
 } epode_roster_event_t;
+/** The name of a value of epode_roster_event_t, e.g. "fetch_failed" for EPODE_ROSTER_FETCH_FAILED: a static lower-case
+ * string (never to be freed), NULL for a value outside the enum. */
+EPODE_API const char *epode_roster_event_name(epode_roster_event_t event);
 
 /**
  * Told about changes. `item` is borrowed for the call (NULL for RECEIVED

@@ -1031,7 +1031,8 @@ static int opt_bool(lua_State *L, int t, const char *key)
 }
 
 static const char *const known_options[] = {
-    "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register", NULL,
+    "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register",
+    "domain", "secret", "tls", NULL,
 };
 
 static int l_client(lua_State *L)
@@ -1054,8 +1055,27 @@ static int l_client(lua_State *L)
     }
 
     const char *jid = opt_string(L, 1, "jid");
-    if (!jid)
+    /* XEP-0114 component mode: domain and secret instead of an account */
+    const char *domain = opt_string(L, 1, "domain"), *secret = opt_string(L, 1, "secret");
+    if (domain && (jid || !secret || !opt_string(L, 1, "server")))
+        return luaL_error(L, "epode.component: 'domain' goes with 'secret' and 'server', "
+                             "without 'jid'");
+    if (!domain && secret)
+        return luaL_error(L, "epode.client: option 'secret' is for components (epode.component)");
+    if (!jid && !domain)
         return luaL_error(L, "epode.client: option 'jid' is required (a string)");
+    const char *tls = opt_string(L, 1, "tls");
+    static const char *const tls_names[] = {"required", "direct", "optional", "disabled", NULL};
+    epode_tls_mode_t tls_mode = EPODE_TLS_REQUIRED;
+    if (tls) {
+        int i = 0;
+        while (tls_names[i] && strcmp(tls_names[i], tls) != 0)
+            i++;
+        if (!tls_names[i])
+            return luaL_error(L, "epode.client: option 'tls' must be \"required\", \"direct\", "
+                                 "\"optional\" or \"disabled\"");
+        tls_mode = (epode_tls_mode_t)i;
+    }
     const char *password = opt_string(L, 1, "password");
     const char *server = opt_string(L, 1, "server");
     const char *ca_file = opt_string(L, 1, "ca_file");
@@ -1095,10 +1115,11 @@ static int l_client(lua_State *L)
     if (rc < 0)
         return raise_epode(L, "epode.client", rc);
 
-    rc = epode_conn_set_jid(c->conn, jid);
+    rc = domain ? epode_conn_set_component(c->conn, domain, secret)
+                : epode_conn_set_jid(c->conn, jid);
     if (rc < 0)
         return luaL_error(L, "epode.client: %s: %s ('%s')", epode_err_name(rc),
-                          epode_strerror(rc), jid);
+                          epode_strerror(rc), domain ? domain : jid);
     if (password && (rc = epode_conn_set_password(c->conn, password)) < 0)
         return raise_epode(L, "epode.client", rc);
     if (server || port) {
@@ -1120,10 +1141,23 @@ static int l_client(lua_State *L)
                           epode_strerror(rc), ca_file);
     if (direct_tls && (rc = epode_conn_set_tls(c->conn, EPODE_TLS_DIRECT)) < 0)
         return raise_epode(L, "epode.client", rc);
+    if (tls && (rc = epode_conn_set_tls(c->conn, tls_mode)) < 0)
+        return raise_epode(L, "epode.client", rc);
     /* register = true: the stream stops after TLS for in-band registration */
     if (opt_bool(L, 1, "register") && (rc = epode_conn_set_register(c->conn, 1, 0)) < 0)
         return raise_epode(L, "epode.client", rc);
     return 1;
+}
+
+/* epode.component{domain=, secret=, server=, port=, ...}: epode.client in
+ * XEP-0114 component mode (the same object and methods). */
+static int l_component(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_getfield(L, 1, "domain") != LUA_TSTRING)
+        return luaL_error(L, "epode.component: option 'domain' is required (a string)");
+    lua_pop(L, 1);
+    return l_client(L);
 }
 
 /* ---- methods ----------------------------------------------------------- */
@@ -1399,8 +1433,11 @@ static int m_send_message(lua_State *L)
     const char *to = luaL_checkstring(L, 2);
     const char *body = luaL_checkstring(L, 3);
     const char *type = luaL_optstring(L, 4, "chat");
+    const char *from = luaL_optstring(L, 5, NULL); /* a component's sender */
     epode_stanza_t *st;
     int rc = epode_message_build(type, to, body, NULL, NULL, &st);
+    if (rc == 0 && from && (rc = epode_stanza_set_from(st, from)) < 0)
+        epode_stanza_unref(st);
     if (rc < 0)
         return raise_epode(L, "client:send_message", rc);
     rc = epode_messaging_send(c->msgs, st);
@@ -1850,6 +1887,7 @@ static const luaL_Reg client_methods[] = {
 
 static const luaL_Reg module_funcs[] = {
     {"client", l_client},
+    {"component", l_component},
     {"stanza", l_stanza},
     {"parse", l_parse},
     {"same_sender", l_same_sender},

@@ -95,6 +95,42 @@ describe("epode.client arguments", function()
   end)
 end)
 
+describe("epode.component (XEP-0114)", function()
+  it("wants a domain, a secret and a server, and no jid", function()
+    assert.is_function(epode.component)
+    assert.has_error(function() epode.component{ secret = "s", server = "127.0.0.1" } end,
+      "epode.component: option 'domain' is required (a string)")
+    assert.has_error(function() epode.component{ domain = "comp.localhost", server = "127.0.0.1" } end,
+      "epode.component: 'domain' goes with 'secret' and 'server', without 'jid'")
+    assert.has_error(function() epode.component{ domain = "comp.localhost", secret = "s" } end,
+      "epode.component: 'domain' goes with 'secret' and 'server', without 'jid'")
+    assert.has_error(function()
+      epode.component{ domain = "comp.localhost", secret = "s", server = "127.0.0.1",
+                       jid = "a@localhost" }
+    end, "epode.component: 'domain' goes with 'secret' and 'server', without 'jid'")
+    assert.has_error(function() epode.client{ jid = "a@localhost", secret = "s" } end,
+      "epode.client: option 'secret' is for components (epode.component)")
+    local ok, err = pcall(epode.component, { domain = "a@comp.localhost", secret = "s",
+                                             server = "127.0.0.1" })
+    assert.is_false(ok)
+    assert.matches("^epode.client: JID:", err)
+    assert.has_error(function()
+      epode.component{ domain = "comp.localhost", secret = "s", server = "127.0.0.1", tls = "maybe" }
+    end, 'epode.client: option \'tls\' must be "required", "direct", "optional" or "disabled"')
+  end)
+
+  it("runs like a client: an unreachable component port ends the run", function()
+    local c = epode.component{ domain = "comp.localhost", secret = "s", server = "127.0.0.1",
+                               port = CLOSED_PORT, tls = "disabled" }
+    local events = {}
+    c:on_event(function(name) events[#events + 1] = name end)
+    c:connect()
+    assert.equals("network", c:run())
+    assert.same({ "connecting", "disconnected" }, events)
+    assert.is_false(c:is_ready())
+  end)
+end)
+
 describe("a client that never connects", function()
   it("has methods and a readable state", function()
     local c = epode.client{ jid = "alice@localhost", password = "pw" }

@@ -630,7 +630,7 @@ class _Server:
                  plain_passwords=True, tls_max_version=None, tls_min_version=None,
                  modules=(), disable=(), allow_registration=False, users=None,
                  config=None, extra_config='', start_timeout=30.0, log_level='info',
-                 graceful_stop=True):
+                 graceful_stop=True, component_secret=None):
         """state_dir: kept if given; else a temporary one, removed by stop().
         pki: a PKI (make_pki) to share; else one is made in state_dir/pki.
         cert: which server certificate to present: good|untrusted|wrongname.
@@ -647,7 +647,10 @@ class _Server:
             global section; ejabberd: at the end of the YAML).
         start_timeout: seconds until start() gives up (with the log tail).
         graceful_stop: False makes stop() SIGKILL at once (saves ejabberd's
-            ~1 s of Erlang init:stop(); fine for throwaway state dirs)."""
+            ~1 s of Erlang init:stop(); fine for throwaway state dirs).
+        component_secret: also accept an external component (XEP-0114)
+            named component_domain ('comp.' + domain) with this secret, in
+            clear on 127.0.0.1:component_port."""
         if cert not in CERT_KINDS:
             raise ValueError('cert must be one of %s' % (CERT_KINDS,))
         for v in (tls_max_version, tls_min_version):
@@ -670,6 +673,9 @@ class _Server:
         self.extra_config = extra_config
         self.start_timeout = start_timeout
         self.graceful_stop = graceful_stop
+        self.component_secret = component_secret
+        self.component_domain = 'comp.' + domain
+        self.component_port = None
         self.log_level = log_level
         self._own_state = state_dir is None
         self._state_arg = state_dir
@@ -796,8 +802,10 @@ class _Server:
     # -- internals -------------------------------------------------------
 
     def _pick_ports(self):
+        ports = _free_ports(6 if self.component_secret else 5)
         (self.c2s_port, self.direct_tls_port, self.http_port, self.dist_port,
-         self.epmd_port) = _free_ports(5)
+         self.epmd_port) = ports[:5]
+        self.component_port = ports[5] if self.component_secret else None
 
     def _ready_ports(self):
         return [self.c2s_port, self.direct_tls_port]
@@ -854,7 +862,7 @@ class _Server:
 
     def _wait_ready(self):
         deadline = time.monotonic() + self.start_timeout
-        ports = self._ready_ports()
+        ports = self._ready_ports() + ([self.component_port] if self.component_port else [])
         # 1. the started process (or a descendant) holds every listening socket
         while True:
             if self.proc.poll() is not None:
@@ -1061,7 +1069,9 @@ class Prosody(_Server):
             'c2s_ports': [self.c2s_port],
             'c2s_direct_tls_ports': [self.direct_tls_port],
             'legacy_ssl_ports': [], 's2s_ports': [], 's2s_direct_tls_ports': [],
-            'component_ports': [], 'http_ports': [self.http_port] if self.http_port else [],
+            'component_ports': [self.component_port] if self.component_port else [],
+            'component_interfaces': [HOST],
+            'http_ports': [self.http_port] if self.http_port else [],
             'https_ports': [],
             'network_settings': {'tcp_backlog': 1024},
             'modules_enabled': mods,
@@ -1087,6 +1097,9 @@ class Prosody(_Server):
             lines.append('Component %s "muc"' % _lua(self.muc_domain))
             if muc_mods:
                 lines.append('\tmodules_enabled = %s' % _lua(muc_mods))
+        if self.component_secret:
+            lines.append('Component %s' % _lua(self.component_domain))
+            lines.append('\tcomponent_secret = %s' % _lua(self.component_secret))
         _write_atomic(self._config_path(), '\n'.join(lines) + '\n', 0o600)
 
     def _command(self):
@@ -1203,7 +1216,9 @@ class Ejabberd(_Server):
                 {'port': self.http_port, 'ip': HOST, 'module': 'ejabberd_http', 'backlog': 1024,
                  'request_handlers': {'/api': 'mod_http_api', '/ws': 'ejabberd_http_ws',
                                       '/bosh': 'mod_bosh'}},
-            ],
+            ] + ([{'port': self.component_port, 'ip': HOST, 'module': 'ejabberd_service',
+                   'hosts': {self.component_domain: {'password': self.component_secret}}}]
+                 if self.component_port else []),
             's2s_access': 'none',
             'acl': {'local': {'user_regexp': ''}, 'loopback': {'ip': ['127.0.0.0/8']}},
             'access_rules': {

@@ -21,12 +21,12 @@ that read the C tree only when asked.
 """
 
 from . import _epode
-from ._client import Client
+from ._client import Client, Component
 from ._epode import (Connection, Context, Error, Iq, Message, Presence, Stanza, StanzaError,
                      TimeoutError, error_codes, strerror)
 from ._loop import default_context
 
-__all__ = ["Client", "Connection", "Context", "Error", "Iq", "Message", "Presence", "Stanza",
+__all__ = ["Client", "Component", "Connection", "Context", "Error", "Iq", "Message", "Presence", "Stanza",
            "StanzaError", "TimeoutError", "default_context", "error_codes", "strerror",
            "__version__"]
 

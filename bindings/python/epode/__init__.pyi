@@ -246,6 +246,19 @@ class Client:
     def run(self, timeout: Optional[float] = ...) -> None: ...
     def stop(self, status: Optional[str] = ...) -> None: ...
     def set_active(self, active: bool) -> None: ...
+class Component(Client):
+    domain: str
+    def __init__(self, domain: str, secret: str, server: str, port: Optional[int] = ..., *,
+                 context: Optional[Context] = ..., tls: Optional[str] = ...,
+                 ca_file: Optional[str] = ..., verify: bool = ..., reconnect: bool = ...,
+                 keepalive: Optional[float] = ..., connect_timeout: Optional[float] = ...,
+                 login_timeout: Optional[float] = ...) -> None: ...
+    def send_message(self, to: str, body: str, type: str = ..., *, id: Optional[str] = ...,
+                     from_: Optional[str] = ...) -> str: ...
+    def send_presence(self, show: Optional[str] = ..., status: Optional[str] = ...,
+                      priority: int = ..., to: Optional[str] = ..., *,
+                      from_: Optional[str] = ..., type: Optional[str] = ...) -> None: ...
+
 # ---- in-band registration (epode/_register.py) -------------------------------
 
 class FormField(NamedTuple):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 from typing import Any, Awaitable, Callable, Optional
 
@@ -542,3 +543,66 @@ def _make_error(code: int, message: str) -> Error:
     err.code = code
     err.name = next((k for k, v in _epode.error_codes.items() if v == code), None)
     return err
+
+
+class Component(Client):
+    """An external component's connection (XEP-0114): a gateway or service
+    that speaks for every JID of its own domain.
+
+    ``Component(domain, secret, server=..., port=None)`` connects to the
+    server's component port (``port`` None: 5347) and proves itself with
+    the handshake on ``secret`` (kept like a password: wiped when freed).
+    There is no SASL, resource binding, roster or stream management;
+    handlers, ``connect()``, ``run()``, ``reconnect`` and ``keepalive``
+    work as for ``epode.Client``, and ``bound_jid`` is the domain.
+
+    Every stanza sent must carry a ``from_`` in ``domain`` (the domain or a
+    JID at it): ``send()`` raises ``epode.Error`` (EJID) otherwise.
+    ``send_message()`` and ``send_presence()`` take ``from_`` and use the
+    domain when it is None.
+
+    TLS: a cleartext stream is allowed to a loopback address only, unless
+    ``tls='disabled'`` (an explicit loosening: everything travels in
+    clear); ``tls='direct'`` for a component port that speaks TLS,
+    verified against ``domain`` (``ca_file``, ``verify`` as for Client).
+    A wrong secret ends the connection with the server's stream error:
+    ``connect()`` raises an ``epode.Error`` whose condition is
+    'not-authorized'.
+    """
+
+    def __init__(self, domain: str, secret: str, server: str, port: Optional[int] = None, *,
+                 context: Optional[_epode.Context] = None, tls: Optional[str] = None,
+                 ca_file: Optional[str] = None, verify: bool = True, reconnect: bool = False,
+                 keepalive: Optional[float] = None, connect_timeout: Optional[float] = None,
+                 login_timeout: Optional[float] = None) -> None:
+        if not server:
+            raise ValueError("a component needs the server's address (server=...)")
+        if tls not in (None, "required", "direct", "optional", "disabled"):
+            raise ValueError("tls must be 'required', 'direct', 'optional' or 'disabled'")
+        super().__init__(domain, None, server, port, ca_file, context=context, tls=tls,
+                         verify=verify, reconnect=reconnect, keepalive=keepalive,
+                         connect_timeout=connect_timeout, login_timeout=login_timeout)
+        self._conn.configure(component=(domain, secret))
+        self.domain = domain
+        self.send_message = self._send_message_from  # type: ignore[method-assign]
+        self.send_presence = self._send_presence_from  # type: ignore[method-assign]
+
+    def _send_message_from(self, to: str, body: str, type: str = "chat", *,
+                           id: Optional[str] = None, from_: Optional[str] = None) -> str:
+        msg = _epode.Message(to, body, type, id or secrets.token_hex(8))
+        msg.from_ = from_ or self.domain
+        self._conn.send(msg)
+        return msg.id or ""
+
+    def _send_presence_from(self, show: Optional[str] = None, status: Optional[str] = None,
+                            priority: int = 0, to: Optional[str] = None, *,
+                            from_: Optional[str] = None, type: Optional[str] = None) -> None:
+        if show == "unavailable":
+            show, type = None, "unavailable"
+        pres = _epode.Presence(to, type, show, status, priority or None)
+        pres.from_ = from_ or self.domain
+        self._conn.send(pres)
+
+    def __repr__(self) -> str:
+        state = "ready" if self.is_ready else "not ready"
+        return "<epode.Component %s %s>" % (self.domain, state)

@@ -478,17 +478,17 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
                              "verify", "mechanisms", "keepalive", "connect_timeout",
                              "login_timeout", "stream_management", "reconnect",
                              "reconnect_min", "reconnect_max", "resend_unacked",
-                             "sm_ack_wait", "sm_dead_link", "register", NULL};
+                             "sm_ack_wait", "sm_dead_link", "register", "component", NULL};
     PyObject *server = Py_None, *tls = Py_None, *ca = Py_None, *cert = Py_None,
              *key = Py_None, *verify = Py_None, *mechs = Py_None, *keepalive = Py_None,
              *cto = Py_None, *lto = Py_None, *sm = Py_None, *reconnect = Py_None,
              *rmin = Py_None, *rmax = Py_None, *resend = Py_None, *ack_wait = Py_None,
-             *dead = Py_None, *reg = Py_None;
+             *dead = Py_None, *reg = Py_None, *comp = Py_None;
     unsigned port = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOOOOOO:configure", kwlist, &server,
-                                     &port, &tls, &ca, &cert, &key, &verify, &mechs, &keepalive,
-                                     &cto, &lto, &sm, &reconnect, &rmin, &rmax, &resend,
-                                     &ack_wait, &dead, &reg))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$OIOOOOOOOOOOOOOOOOOO:configure", kwlist,
+                                     &server, &port, &tls, &ca, &cert, &key, &verify, &mechs,
+                                     &keepalive, &cto, &lto, &sm, &reconnect, &rmin, &rmax,
+                                     &resend, &ack_wait, &dead, &reg, &comp))
         return NULL;
     if (check_open(self) < 0)
         return NULL;
@@ -624,6 +624,14 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
             return NULL;
         if ((rc = epode_conn_set_register(self->conn, on, clear)) < 0)
             return pyepode_raise(rc, "register");
+    }
+    if (comp != Py_None) {
+        /* (domain, secret): XEP-0114 component mode (epode_conn_set_component) */
+        const char *domain, *secret;
+        if (!PyArg_ParseTuple(comp, "ss:component", &domain, &secret))
+            return NULL;
+        if ((rc = epode_conn_set_component(self->conn, domain, secret)) < 0)
+            return pyepode_raise(rc, rc == EPODE_EJID ? "the component domain" : "component");
     }
     Py_RETURN_NONE;
 }

@@ -1,0 +1,146 @@
+"""Components (XEP-0114) against real servers: examples/component-echo
+connects to Prosody's and ejabberd's component port as comp.<domain>; a
+third-party client (slixmpp) probes anyone@comp.<domain> and gets
+available presence back, sends it messages and gets each body back from
+that JID; a wrong secret is refused with the server's not-authorized."""
+import os
+import subprocess
+import uuid
+
+import pytest
+
+import integ_util as iu
+from integ_util import PYTHON, USERS, jid
+
+SECRET = 'comp-%s' % uuid.uuid4().hex[:12]
+
+PEER = r'''
+import asyncio, sys
+import slixmpp
+host, port, ca, me, pw, target = sys.argv[1:7]
+bodies = sys.argv[7:]
+
+class Peer(slixmpp.ClientXMPP):
+    async def get_dns_records(self, domain, port_=None):
+        return [(domain, host, int(port))]
+
+loop = asyncio.new_event_loop()
+asyncio.set_event_loop(loop)
+c = Peer(me, pw)
+c.ca_certs = ca
+c.default_domain = slixmpp.JID(me).domain
+done = loop.create_future()
+got = []
+seen = {'available': False}
+
+def out(*a):
+    print(*a, flush=True)
+
+def esc(s):
+    return s.replace('\\', '\\\\').replace('\n', '\\n')
+
+def on_presence(p):
+    if p['from'].bare == target and p['type'] in ('available', ''):
+        seen['available'] = True
+        out('available', p['from'].full)
+        for b in bodies:
+            c.send_message(mto=target, mbody=b, mtype='chat')
+
+def on_message(m):
+    if m['from'].bare == target and m['body']:
+        out('received', m['from'].full, esc(m['body']))
+        got.append(m['body'])
+        if len(got) >= len(bodies) and not done.done():
+            done.set_result('done')
+
+def on_start(_):
+    c.send_presence()
+    c.send_presence(pto=target, ptype='probe')
+    out('probed', target)
+
+c.add_event_handler('session_start', on_start)
+c.add_event_handler('presence', on_presence)
+c.add_event_handler('message', on_message)
+c.add_event_handler('failed_auth', lambda *_: done.done() or done.set_result('failed_auth'))
+c.connect(address=(host, int(port)))
+try:
+    status = loop.run_until_complete(asyncio.wait_for(done, 20))
+except asyncio.TimeoutError:
+    status = 'timeout'
+c.disconnect()
+try:
+    loop.run_until_complete(asyncio.wait_for(c.disconnected, 5))
+except Exception:
+    pass
+out('status', status)
+sys.exit(0 if status == 'done' and got == bodies and seen['available'] else 1)
+'''
+
+
+def _fixture(kind):
+    @pytest.fixture(scope='module')
+    def fixture(pki):
+        srv = iu.start_server(kind, pki, component_secret=SECRET)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+    return fixture
+
+
+comp_prosody = _fixture('prosody')
+comp_ejabberd = _fixture('ejabberd')
+
+
+@pytest.fixture(params=iu.KINDS)
+def comp_server(request):
+    return request.getfixturevalue('comp_' + request.param)
+
+
+@pytest.fixture(scope='session')
+def echo_exe():
+    return iu._binary('examples', 'component-echo')
+
+
+def _secret_file(tmp_path, secret):
+    p = tmp_path / 'secret'
+    p.write_text(secret + '\n')
+    p.chmod(0o600)
+    return str(p)
+
+
+def _echo_argv(exe, srv, secret_file):
+    return [exe, '--server', srv.host, '--port', str(srv.component_port),
+            '--domain', srv.component_domain, '--secret-file', secret_file]
+
+
+def test_component_echo_answers_slixmpp(comp_server, echo_exe, spawn, tmp_path):
+    srv = comp_server
+    echo = spawn.popen(_echo_argv(echo_exe, srv, _secret_file(tmp_path, SECRET)),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = iu.read_line_starting(echo, 'component-echo: ', timeout=15)
+    assert ('component-echo: serving %s' % srv.component_domain) in lines, lines
+    target = 'anyone-%s@%s' % (uuid.uuid4().hex[:6], srv.component_domain)
+    bodies = ['echo %s' % uuid.uuid4().hex[:8], 'markup <b>&amp;</b> \'"', 'caf\u00e9 \u2615']
+    r = subprocess.run([PYTHON, '-c', PEER, srv.host, str(srv.c2s_port), srv.ca_file,
+                        jid(srv, 'alice') + '/slix', USERS['alice'], target] + bodies,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=40)
+    info = 'peer exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+    assert r.returncode == 0, info
+    assert ('available %s' % target) in r.stdout, info
+    got = [l.split(' ', 2) for l in r.stdout.splitlines() if l.startswith('received ')]
+    assert [g[1] for g in got] == [target] * len(bodies), info
+    echo.terminate()
+    rc = echo.wait(timeout=10)
+    assert rc == 0, (rc, echo.consumed, echo.stdout.read())
+
+
+def test_component_wrong_secret_is_refused(comp_server, echo_exe, tmp_path):
+    srv = comp_server
+    r = subprocess.run(_echo_argv(echo_exe, srv, _secret_file(tmp_path, 'not-' + SECRET)),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r
+    lines = r.stderr.splitlines()
+    assert lines and lines[-1].startswith('component-echo: '), r.stderr
+    assert 'refused the component handshake' in lines[-1], r.stderr
+    assert 'not-authorized' in lines[-1], r.stderr

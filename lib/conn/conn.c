@@ -1312,7 +1312,7 @@ static int push_tls(epode_conn_t *c, char *why, size_t why_len)
         return rc;
     epode__tls_options o = {
         .server_name = c->domain,
-        .alpn_xmpp_client = c->direct_tls,
+        .alpn_xmpp_client = c->direct_tls && !c->component, /* XEP-0368 is for clients */
         .max_version = c->tls_max,
         .min_version = c->tls_min, /* 0 until set: TLS 1.2 */
     };

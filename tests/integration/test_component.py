@@ -144,3 +144,35 @@ def test_component_wrong_secret_is_refused(comp_server, echo_exe, tmp_path):
     assert lines and lines[-1].startswith('component-echo: '), r.stderr
     assert 'refused the component handshake' in lines[-1], r.stderr
     assert 'not-authorized' in lines[-1], r.stderr
+
+
+@pytest.fixture(scope='module')
+def comp_ejabberd_tls(pki):
+    # a name the test certificate holds as such (gnutls refuses '*.localhost')
+    srv = iu.start_server('ejabberd', pki, component_secret=SECRET, component_tls=True,
+                          component_domain='example.test')
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_component_over_direct_tls(comp_ejabberd_tls, echo_exe, spawn, tmp_path):
+    """ejabberd's component port with TLS from the first byte: verified
+    against the component's domain with the test CA."""
+    srv = comp_ejabberd_tls
+    argv = _echo_argv(echo_exe, srv, _secret_file(tmp_path, SECRET)) + [
+        '--direct-tls', '--ca-file', srv.ca_file]
+    echo = spawn.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    lines = iu.read_line_starting(echo, 'component-echo: ', timeout=15)
+    assert ('component-echo: serving %s' % srv.component_domain) in lines, lines
+    target = 'tls-%s@%s' % (uuid.uuid4().hex[:6], srv.component_domain)
+    body = 'over tls %s' % uuid.uuid4().hex[:8]
+    r = subprocess.run([PYTHON, '-c', PEER, srv.host, str(srv.c2s_port), srv.ca_file,
+                        jid(srv, 'alice') + '/slix', USERS['alice'], target, body],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=40)
+    assert r.returncode == 0, 'peer exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+    echo.terminate()
+    assert echo.wait(timeout=10) == 0
+

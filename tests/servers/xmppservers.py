@@ -630,7 +630,8 @@ class _Server:
                  plain_passwords=True, tls_max_version=None, tls_min_version=None,
                  modules=(), disable=(), allow_registration=False, users=None,
                  config=None, extra_config='', start_timeout=30.0, log_level='info',
-                 graceful_stop=True, component_secret=None):
+                 graceful_stop=True, component_secret=None, component_tls=False,
+                 component_domain=None):
         """state_dir: kept if given; else a temporary one, removed by stop().
         pki: a PKI (make_pki) to share; else one is made in state_dir/pki.
         cert: which server certificate to present: good|untrusted|wrongname.
@@ -650,7 +651,11 @@ class _Server:
             ~1 s of Erlang init:stop(); fine for throwaway state dirs).
         component_secret: also accept an external component (XEP-0114)
             named component_domain ('comp.' + domain) with this secret, in
-            clear on 127.0.0.1:component_port."""
+            clear on 127.0.0.1:component_port.
+        component_tls: that port speaks TLS from the first byte (ejabberd
+            only; Prosody 0.12's component ports are cleartext).
+        component_domain: another name for it (gnutls takes no
+            '*.localhost' wildcard: over TLS use 'example.test')."""
         if cert not in CERT_KINDS:
             raise ValueError('cert must be one of %s' % (CERT_KINDS,))
         for v in (tls_max_version, tls_min_version):
@@ -674,8 +679,9 @@ class _Server:
         self.start_timeout = start_timeout
         self.graceful_stop = graceful_stop
         self.component_secret = component_secret
-        self.component_domain = 'comp.' + domain
+        self.component_domain = component_domain or 'comp.' + domain
         self.component_port = None
+        self.component_tls = component_tls
         self.log_level = log_level
         self._own_state = state_dir is None
         self._state_arg = state_dir
@@ -1217,6 +1223,8 @@ class Ejabberd(_Server):
                  'request_handlers': {'/api': 'mod_http_api', '/ws': 'ejabberd_http_ws',
                                       '/bosh': 'mod_bosh'}},
             ] + ([{'port': self.component_port, 'ip': HOST, 'module': 'ejabberd_service',
+                   'tls': bool(self.component_tls),
+                   'certfile': self.pki.server_pem(self.cert),
                    'hosts': {self.component_domain: {'password': self.component_secret}}}]
                  if self.component_port else []),
             's2s_access': 'none',

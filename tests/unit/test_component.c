@@ -44,11 +44,12 @@ static void comp_on_client(void *user, epode_parser_event_t ev, epode_stanza_t *
 
 /* A component connection over a memory pair, its header sent; nothing
  * from the server yet. */
-static int comp_start(scripted *s, const char *domain, const char *secret)
+static int comp_start_mem(scripted *s, const epode_mem_t *mem, const char *domain,
+                          const char *secret)
 {
     memset(s, 0, sizeof *s);
     epode__transport *client;
-    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
+    if (epode_global_init() < 0 || epode_ctx_new(mem, &s->ctx) < 0 ||
         epode_conn_new(s->ctx, &s->conn) < 0 ||
         epode_conn_set_component(s->conn, domain, secret) < 0 ||
         epode_conn_add_event_cb(s->conn, scripted__on_event, s, NULL) < 0 ||
@@ -61,6 +62,11 @@ static int comp_start(scripted *s, const char *domain, const char *secret)
     }
     scripted_pump(s);
     return 0;
+}
+
+static int comp_start(scripted *s, const char *domain, const char *secret)
+{
+    return comp_start_mem(s, NULL, domain, secret);
 }
 
 /* ... and through the handshake to READY. */
@@ -404,6 +410,40 @@ TEST(component_cleartext_elsewhere_needs_an_explicit_loosening)
     CHECK_INT(err, EPODE_ENOTLS);
     CHECK_INT(try_cleartext_to(addr, 1, got, sizeof got, &reason, &err), 0);
     CHECK(strstr(got, "jabber:component:accept") != NULL);
+}
+
+/* Every allocation of the component's set-up, handshake and first
+ * stanzas fails in turn: a clean error or a clean end each time, and
+ * nothing left allocated. */
+TEST(component_every_failed_allocation_is_clean)
+{
+    int clean = 0;
+    long n;
+    for (n = 0; n < 10000 && !clean; n++) {
+        scripted_mem m;
+        scripted_mem_init(&m);
+        m.fail_at = n;
+        scripted s;
+        char got[256] = "";
+        int ready = 0;
+        if (comp_start_mem(&s, &m.mem, "comp.example.com", "s3cr3t") == 0 &&
+            epode_handler_add(s.conn, "message", NULL, NULL, on_msg, got, NULL) == 0) {
+            scripted_send(&s, COMP_HDR);
+            scripted_send(&s, "<handshake/>");
+            scripted_send(&s, "<message from='a@example.com' to='b@comp.example.com'>"
+                              "<body>x</body></message>");
+            ready = epode_conn_is_ready(s.conn);
+        }
+        clean = m.calls <= m.fail_at && ready;
+        scripted_free(&s);
+        if (m.live != 0)
+            printf("# with allocation %ld failing\n", n);
+        CHECK_INT(m.live, 0);
+        if (clean)
+            CHECK_STR(got, "jabber:client|b@comp.example.com|x");
+    }
+    CHECK(clean);
+    printf("# component: %ld allocation points swept\n", n - 1);
 }
 
 TEST_MAIN

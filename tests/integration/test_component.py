@@ -4,7 +4,9 @@ third-party client (slixmpp) probes anyone@comp.<domain> and gets
 available presence back, sends it messages and gets each body back from
 that JID; a wrong secret is refused with the server's not-authorized."""
 import os
+import select
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -176,3 +178,49 @@ def test_component_over_direct_tls(comp_ejabberd_tls, echo_exe, spawn, tmp_path)
     echo.terminate()
     assert echo.wait(timeout=10) == 0
 
+
+
+def _wait_for_lines(proc, prefix, count, timeout):
+    """Reads proc's stdout (as iu.read_line_starting does, into
+    proc.consumed) until `count` lines start with prefix; returns them all."""
+    deadline = time.monotonic() + timeout
+    fd = proc.stdout.fileno()
+    while True:
+        lines = getattr(proc, 'consumed', b'').decode('utf-8', 'replace').split('\n')[:-1]
+        if sum(l.startswith(prefix) for l in lines) >= count:
+            return lines
+        left = deadline - time.monotonic()
+        r, _, _ = select.select([fd], [], [], max(0.0, left))
+        chunk = os.read(fd, 65536) if r else b''
+        if not chunk:
+            raise AssertionError('fewer than %d lines %r within %ss: %r' % (count, prefix, timeout,
+                                                                           lines))
+        proc.consumed = getattr(proc, 'consumed', b'') + chunk
+
+
+def test_component_reconnects_after_a_cut(comp_server, echo_exe, spawn, tmp_path):
+    """The link to the component port is reset: component-echo connects
+    again, does the handshake again (its secret kept for that), and
+    answers as before."""
+    from faultproxy import FaultProxy
+    srv = comp_server
+    proxy = FaultProxy(srv.host, srv.component_port, seed=7)
+    try:
+        argv = [echo_exe, '--server', '127.0.0.1', '--port', str(proxy.port),
+                '--domain', srv.component_domain,
+                '--secret-file', _secret_file(tmp_path, SECRET)]
+        echo = spawn.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        iu.read_line_starting(echo, 'component-echo: serving', timeout=15)
+        assert proxy.cut_all() == 1
+        lines = _wait_for_lines(echo, 'component-echo: serving', 2, timeout=30)
+        assert any('reconnecting' in l for l in lines), lines
+        target = 'again-%s@%s' % (uuid.uuid4().hex[:6], srv.component_domain)
+        r = subprocess.run([PYTHON, '-c', PEER, srv.host, str(srv.c2s_port), srv.ca_file,
+                            jid(srv, 'alice') + '/slix', USERS['alice'], target, 'after the cut'],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=40)
+        assert r.returncode == 0, 'peer exit %s\n%s\n%s' % (r.returncode, r.stdout, r.stderr[-3000:])
+        echo.terminate()
+        assert echo.wait(timeout=10) == 0
+    finally:
+        proxy.close()

@@ -136,3 +136,58 @@ def test_component_needs_a_server_and_a_domain():
         epode.Component(DOMAIN, SECRET, server="")
     with pytest.raises(epode.Error):
         epode.Component("user@" + DOMAIN, SECRET, server="127.0.0.1")
+
+
+# ---- against a real Prosody (its component port) ----------------------------
+
+@pytest.fixture(scope="module")
+def prosody_comp(tmp_path_factory):
+    import xmppservers as xs
+    pki = xs.make_pki(str(tmp_path_factory.mktemp("pki")))
+    srv = xs.SERVERS["prosody"](pki=pki, graceful_stop=False, users={"alice": "pw1"},
+                                component_secret=SECRET)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.mark.server
+def test_component_and_a_client_on_prosody(prosody_comp):
+    srv = prosody_comp
+
+    async def main():
+        comp = epode.Component(srv.component_domain, SECRET, server=srv.host,
+                               port=srv.component_port)
+
+        @comp.on_message
+        def echo(msg):
+            if msg.body:
+                comp.send_message(msg.from_, msg.body.upper(), from_=msg.to)
+
+        await comp.connect(timeout=10)
+        assert comp.bound_jid == srv.component_domain
+        client = epode.Client("alice@" + srv.domain, "pw1", server=srv.host, port=srv.c2s_port,
+                              ca_file=srv.ca_file)
+        got: asyncio.Queue = asyncio.Queue()
+
+        @client.on_message
+        def on_message(msg):
+            if msg.body:
+                got.put_nowait((msg.from_, msg.body))
+
+        await client.connect(timeout=10)
+        target = "someone@" + srv.component_domain
+        client.send_message(target, "shout this")
+        assert await asyncio.wait_for(got.get(), 10) == (target, "SHOUT THIS")
+        await client.disconnect()
+        await comp.disconnect()
+
+        bad = epode.Component(srv.component_domain, "wrong", server=srv.host,
+                              port=srv.component_port)
+        with pytest.raises(epode.Error) as e:
+            await bad.connect(timeout=10)
+        assert "not-authorized" in str(e.value)
+
+    asyncio.run(main())

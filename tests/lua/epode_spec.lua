@@ -174,7 +174,7 @@ describe("a client that never connects", function()
     assert.has_error(function() c:send_message("bob@localhost", "hi", "nonsense") end,
       "client:send_message: INVAL: invalid argument")
     assert.has_error(function() c:send_message("not a jid@@", "hi") end,
-      "client:send_message: INVAL: invalid argument")
+      "client:send_message: JID: malformed JID")
     assert.has_error(function() c:send_presence() end,
       "client:send_presence: STATE: not allowed in the current state")
     assert.has_error(function() c:send_presence("sleepy") end)

@@ -1136,4 +1136,44 @@ describe("against Prosody #server", function()
     drive({ alice, quitter }, function() return ast.reason and qst.reason end, 20, "close")
     assert(ok, err)
   end)
+
+  it("a component (XEP-0114) answers a client from any JID of its domain", function()
+    local cdomain, cport, csecret =
+      (os.getenv("EPODE_TEST_COMPONENT") or ""):match("^([^:]+):(%d+):(.*)$")
+    if not cdomain then
+      pending("no component port (tests/lua/run.sh gives one)")
+      return
+    end
+    local comp = epode.component{ domain = cdomain, secret = csecret, server = HOST,
+                                  port = tonumber(cport) }
+    comp:on_message(function(msg, cl)
+      if msg.body then cl:send_message(msg.from, msg.body:upper(), "chat", msg.to) end
+    end)
+    local cst = track(comp)
+    comp:connect()
+    local alice = client(ALICE, alice_pw)
+    local ast = track(alice)
+    local got
+    alice:on_message(function(msg) if msg.body then got = { msg.from, msg.body } end end)
+    alice:connect()
+    drive({ comp, alice }, function() return cst.ready and ast.ready end, 20, "both ready")
+    assert.equals(cdomain, comp:bound_jid())
+    local target = "anyone@" .. cdomain
+    alice:send_message(target, "shout this")
+    drive({ comp, alice }, function() return got end, 20, "the echo")
+    assert.same({ target, "SHOUT THIS" }, got)
+    -- no from in the component's domain: refused before sending
+    assert.has_error(function() comp:send_message(ALICE, "who am I") end)
+    comp:close()
+    alice:close()
+    drive({ comp, alice }, function() return cst.reason and ast.reason end, 20, "close")
+
+    local bad = epode.component{ domain = cdomain, secret = "not " .. csecret, server = HOST,
+                                 port = tonumber(cport) }
+    bad:connect()
+    local reason, text = bad:run()
+    assert.equals("stream-error", reason)
+    assert.matches("not%-authorized", text)
+    assert.matches("refused the component handshake", text)
+  end)
 end)

@@ -36,6 +36,7 @@ trap 'exit 130' INT TERM
 
 /usr/bin/python3 "$ROOT/tests/servers/xmppservers.py" run prosody \
     --user alice:pw1 --user bob:pw2 --module mam --module blocklist --module csi \
+    --component-secret "comp-$$-$RANDOM" \
     --no-stdin --info-file "$INFO" \
     >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER_PID=$!
@@ -67,6 +68,10 @@ for k, v in (('EPODE_TEST_HOST', info['host']), ('EPODE_TEST_PORT', info['c2s_po
              ('EPODE_TEST_ALICE', 'alice:' + users['alice']),
              ('EPODE_TEST_BOB', 'bob:' + users['bob'])):
     print('export %s=%s' % (k, shlex.quote(str(v))))
+comp = info.get('component')
+if comp:
+    print('export EPODE_TEST_COMPONENT=%s' % shlex.quote(
+        '%s:%s:%s' % (comp['domain'], comp['port'], comp['secret'])))
 EOF
 )" || { echo "cannot read $INFO" >&2; exit 1; }
 

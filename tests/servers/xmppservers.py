@@ -797,6 +797,8 @@ class _Server:
             'users': [{'user': u, 'password': p, 'jid': '%s@%s' % (u, self.domain)}
                       for u, p in self.users.items()],
             'pki': self.pki.as_dict() if self.pki else None,
+            'component': {'domain': self.component_domain, 'port': self.component_port,
+                          'secret': self.component_secret} if self.component_port else None,
         }
 
     def descendants(self):
@@ -1351,7 +1353,8 @@ def _cli_run(args):
               plain_passwords=not args.hashed_passwords, tls_max_version=args.tls_max,
               tls_min_version=args.tls_min, modules=args.module or (),
               disable=args.disable or (), allow_registration=args.allow_registration,
-              start_timeout=args.timeout, graceful_stop=not args.fast_stop)
+              start_timeout=args.timeout, graceful_stop=not args.fast_stop,
+              component_secret=args.component_secret)
 
     # signals only set a flag and wake the loop up
     rfd, wfd = os.pipe()
@@ -1432,6 +1435,8 @@ def main(argv=None):
     r.add_argument('--hashed-passwords', action='store_true', help='hashed storage (one SCRAM variant)')
     r.add_argument('--timeout', type=float, default=30.0, help='start timeout, seconds')
     r.add_argument('--fast-stop', action='store_true', help='stop with SIGKILL (no graceful shutdown)')
+    r.add_argument('--component-secret', metavar='SECRET',
+                   help="also accept the component comp.DOMAIN (XEP-0114) with this secret")
     r.add_argument('--no-stdin', action='store_true',
                    help='ignore stdin (for `&` in scripts, where stdin is /dev/null); stop on signal only')
     r.add_argument('--info-file', metavar='PATH', help='also write the JSON line to PATH (removed at exit)')

@@ -102,9 +102,9 @@ else
     fail lua-requires-installed-module
 fi
 check tools-on-path run_as_readme sh -c \
-    "command -v epode-send | grep -qx '$P/bin/epode-send' && epode-send --version && epode-register --version && epode-history --version && stanza-dump --version"
+    "command -v epode-send | grep -qx '$P/bin/epode-send' && epode-send --version && epode-register --version && epode-history --version && stanza-dump --version && component-echo --version"
 check man-pages-installed run_as_readme sh -c \
-    "man -w epode-send | grep -q '^$P/' && man -w epode-register | grep -q '^$P/' && man -w epode-history | grep -q '^$P/' && man -w stanza-dump | grep -q '^$P/'"
+    "man -w epode-send | grep -q '^$P/' && man -w epode-register | grep -q '^$P/' && man -w epode-history | grep -q '^$P/' && man -w stanza-dump | grep -q '^$P/' && man -w component-echo | grep -q '^$P/'"
 if command -v doxygen >/dev/null; then
     check api-reference-installed test -f "$P/share/doc/epode/html/index.html"
 fi

@@ -97,9 +97,14 @@ static const epode_mem_t counting = {c_malloc, c_realloc, c_free, &g_count};
     "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>"
 #define FEATURES_BIND                                                                              \
     "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+/* What Prosody 0.12 offers after authentication, as bots meet it. */
 #define FEATURES_BIND_SM                                                                           \
-    "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"                            \
-    "<sm xmlns='urn:xmpp:sm:3'/></stream:features>"
+    "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><required/></bind>"           \
+    "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"                   \
+    "<ver xmlns='urn:xmpp:features:rosterver'/><sm xmlns='urn:xmpp:sm:2'><optional/></sm>"          \
+    "<sm xmlns='urn:xmpp:sm:3'><optional/></sm><csi xmlns='urn:xmpp:csi:0'/>"                      \
+    "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://prosody.im' "            \
+    "ver='iNA9t5pNP0K8m87i8idnVbP7BUE='/></stream:features>"
 
 enum stage { S_HEADER1, S_AUTH, S_HEADER2, S_BIND, S_ENABLE, S_DONE };
 

@@ -6,6 +6,7 @@
 #include "conn_int.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "epode/jid.h"
 #include "util/alloc.h"
 #include "util/footprint.h"
+#include "util/utf8.h"
 #include "util/rand.h"
 
 #define READ_CHUNK 16384
@@ -125,9 +127,12 @@ static void emit(epode_conn_t *c, epode_conn_event_t ev)
 {
     if (c->free_pending)
         return; /* freed by the application: nobody is listening */
+    /* Handlers added from the application's callback (a helper made at
+     * READY) see the state as it is: they are not told this event too. */
+    unsigned mark = epode__dispatch_mark(c->dispatch);
     if (c->event_cb)
         c->event_cb(c, ev, c->event_user);
-    epode__dispatch_event(c->dispatch, c, ev);
+    epode__dispatch_event_before(c->dispatch, c, ev, mark);
 }
 
 /* The longest each note may be: a server's text is its to choose, and
@@ -137,9 +142,30 @@ static void emit(epode_conn_t *c, epode_conn_event_t ev)
 #define NOTE_SECURITY 128
 #define NOTE_CONNECT_ERROR 300
 
+/* A note's text, with the link that keeps it alive once replaced: the
+ * application may hold the pointer until the next connect or reconnection
+ * attempt (conn.h), however often the note changes before that. */
+typedef struct conn_note {
+    struct conn_note *retired;
+    char text[];
+} conn_note;
+
+/* What a note says when the words could not be kept (out of memory). */
+static char note_oom[] = "out of memory (the explanation could not be kept)";
+
+static void retire(epode_conn_t *c, char *text)
+{
+    if (!text || text == note_oom)
+        return;
+    conn_note *n = (conn_note *)(void *)(text - offsetof(conn_note, text));
+    n->retired = c->retired;
+    c->retired = n;
+}
+
 /* Replaces the note *slot with the formatted text, cut to max - 1 bytes
- * on a UTF-8 character boundary; "" leaves it NULL. Out of memory, the
- * note is lost (NULL), never the connection. */
+ * on a UTF-8 character boundary; "" leaves it NULL. The old text is
+ * retired, not freed. Out of memory, the note says so, never the
+ * connection. */
 static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
@@ -151,21 +177,73 @@ static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(tmp, max, fmt, ap);
     va_end(ap);
-    size_t len = n < 0 ? 0 : (size_t)n < max ? (size_t)n : max - 1;
-    if ((size_t)n >= max)
-        while (len > 0 && ((unsigned char)tmp[len] & 0xC0) == 0x80)
-            len--; /* tmp[len] continues a character cut short: drop it */
-    tmp[len] = '\0';
-    epode__dealloc(c->ctx->mem, *slot);
-    *slot = len ? epode__strdup(c->ctx->mem, tmp) : NULL;
+    size_t len = n < 0 ? 0 : (size_t)n < max ? (size_t)n : epode__utf8_trim(tmp);
+    char *fresh = NULL;
+    if (len) {
+        conn_note *cn = epode__alloc(c->ctx->mem, sizeof *cn + len + 1);
+        if (cn) {
+            cn->retired = NULL;
+            memcpy(cn->text, tmp, len);
+            cn->text[len] = '\0';
+            fresh = cn->text;
+        } else {
+            fresh = note_oom;
+        }
+    }
+    retire(c, *slot);
+    *slot = fresh;
 }
 
-static void clear_notes(epode_conn_t *c, int connect_error_too)
+/* Conditions epode names itself or hears from servers (RFC 6120 stream
+ * errors, RFC 6120 §6.5 SASL failures): kept as static names, so the
+ * decisions made on them (reconnect or not, follow a redirect) never
+ * depend on an allocation. */
+static const char *const known_conditions[] = {
+    "bad-format", "bad-namespace-prefix", "conflict", "connection-timeout", "host-gone",
+    "host-unknown", "improper-addressing", "internal-server-error", "invalid-from",
+    "invalid-namespace", "invalid-xml", "not-authorized", "not-well-formed", "policy-violation",
+    "remote-connection-failed", "reset", "resource-constraint", "restricted-xml",
+    "see-other-host", "system-shutdown", "undefined-condition", "unsupported-encoding",
+    "unsupported-feature", "unsupported-stanza-type", "unsupported-version", "aborted",
+    "account-disabled", "credentials-expired", "encryption-required", "incorrect-encoding",
+    "invalid-authzid", "invalid-mechanism", "malformed-request", "mechanism-too-weak",
+    "temporary-auth-failure",
+};
+
+static void set_condition(epode_conn_t *c, const char *cond)
 {
-    char **slots[] = {&c->condition, &c->text, &c->security, &c->last_connect_error};
-    for (size_t i = 0; i < (connect_error_too ? 4u : 3u); i++) {
-        epode__dealloc(c->ctx->mem, *slots[i]);
+    retire(c, c->condition_note);
+    c->condition_note = NULL;
+    c->condition = NULL;
+    if (!cond || !*cond)
+        return;
+    for (size_t i = 0; i < sizeof known_conditions / sizeof known_conditions[0]; i++)
+        if (strcmp(cond, known_conditions[i]) == 0) {
+            c->condition = known_conditions[i];
+            return;
+        }
+    note(c, &c->condition_note, NOTE_CONDITION, "%s", cond);
+    /* out of memory: a condition nobody can act on, as RFC 6120 has one */
+    c->condition = c->condition_note != note_oom ? c->condition_note : "undefined-condition";
+}
+
+/* Ends the notes' words for the application: `all` at a new attempt and
+ * when the connection goes (the pointers may die then); otherwise (a
+ * redirect followed within the attempt) they are only retired. */
+static void clear_notes(epode_conn_t *c, int all)
+{
+    char **slots[] = {&c->text, &c->security, &c->last_connect_error};
+    for (size_t i = 0; i < (all ? 3u : 2u); i++) {
+        retire(c, *slots[i]);
         *slots[i] = NULL;
+    }
+    set_condition(c, NULL);
+    if (!all)
+        return;
+    while (c->retired) {
+        conn_note *n = c->retired;
+        c->retired = n->retired;
+        epode__dealloc(c->ctx->mem, n);
     }
 }
 
@@ -174,7 +252,7 @@ static void record(epode_conn_t *c, int err, epode_disconnect_reason_t reason, c
 {
     c->err = err;
     c->reason = reason;
-    note(c, &c->condition, NOTE_CONDITION, "%s", cond ? cond : "");
+    set_condition(c, cond);
     note(c, &c->text, NOTE_TEXT, "%s", text ? text : epode_strerror(err));
 }
 
@@ -728,9 +806,15 @@ static int follow_redirect(epode_conn_t *c)
 {
     char host[256], why[200];
     unsigned port;
-    if (c->reason != EPODE_REASON_STREAM_ERROR || !c->condition ||
-        strcmp(c->condition, "see-other-host") != 0 || !c->redirect)
+    if (!c->redirect)
         return 0;
+    if (c->reason != EPODE_REASON_STREAM_ERROR || !c->condition ||
+        strcmp(c->condition, "see-other-host") != 0) {
+        /* whatever this is, it was not a redirect we checked */
+        epode__dealloc(c->ctx->mem, c->redirect);
+        c->redirect = NULL;
+        return 0;
+    }
     if (!c->tr || epode__tls_verify(c->tr, c->domain, why, sizeof why) < 0) {
         if (epode__tls_version(c->tr) > 0)
             note(c, &c->text, NOTE_TEXT,
@@ -975,7 +1059,9 @@ static void eng_event(void *user, int ev)
         if (c->keepalive_s)
             epode__timer_start(&c->keepalive_timer, c->keepalive_s * 1000u, on_keepalive, c);
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "ready as %s (%s)",
-                       epode__engine_bound_jid(c->engine), c->security ? c->security : "no TLS");
+                       epode__engine_bound_jid(c->engine) ? epode__engine_bound_jid(c->engine)
+                                                          : "nobody (not authenticated)",
+                       c->security ? c->security : "no TLS");
         /* A fresh session after a cut: say again who we are (RFC 6121
          * §4.2), once, through the outgoing filters (caps) like any
          * send. A broadcast presence sent by a READY handler is that
@@ -1696,7 +1782,7 @@ int epode__conn_start_over(epode_conn_t *c, epode__transport *t)
         return EPODE_ESTATE;
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
-    clear_notes(c, 0);
+    clear_notes(c, 1);
     c->tr = t;
     c->fd = -1; /* nothing to watch: epode__conn_poke() says when to look */
     int rc = start_engine(c, NULL);
@@ -1720,7 +1806,7 @@ void epode__conn_footprint(const epode_conn_t *c, epode__footprint *f)
     f->conn += sizeof *c + (c->targets ? c->ntargets * sizeof *c->targets : 0);
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         f->conn += epode__str_bytes(strs[i]);
-    f->notes += epode__str_bytes(c->condition) + epode__str_bytes(c->text) +
+    f->notes += epode__str_bytes(c->condition_note) + epode__str_bytes(c->text) +
                 epode__str_bytes(c->security) + epode__str_bytes(c->last_connect_error);
     f->sm += epode__sm_footprint(&c->sm_state);
     f->dispatch += epode__dispatch_footprint(c->dispatch);

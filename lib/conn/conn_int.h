@@ -145,7 +145,10 @@ struct epode_conn {
     /* Notes for the application, on the heap and only while there is
      * something to say (an idle session carries none of the old 1 KB of
      * inline arrays): NULL means empty. Cut to the sizes in conn.c. */
-    char *condition, *text, *security, *last_connect_error;
+    char *text, *security, *last_connect_error;
+    const char *condition;  /* a static name, or condition_note */
+    char *condition_note;   /* a condition epode does not know by name */
+    struct conn_note *retired; /* replaced notes: alive until the next attempt */
     char *redirect;
 };
 

@@ -37,6 +37,13 @@ void epode__dispatch_outgoing(epode__dispatch *d, epode_conn_t *conn, epode_stan
 int epode__dispatch_add_event(epode__dispatch *d, epode_conn_event_cb cb, void *user,
                               unsigned *id);
 void epode__dispatch_event(epode__dispatch *d, epode_conn_t *conn, epode_conn_event_t ev);
+/* The same, for the handlers registered before `mark` (from
+ * epode__dispatch_mark()) only: one added while the event is being told
+ * (a helper made in the application's READY callback) does not hear it
+ * again — it acted on the state it found. 0: every handler. */
+unsigned epode__dispatch_mark(const epode__dispatch *d);
+void epode__dispatch_event_before(epode__dispatch *d, epode_conn_t *conn, epode_conn_event_t ev,
+                                  unsigned mark);
 
 /* Runs the handlers for an incoming stanza. `self` is our full JID (for
  * checking where IQ answers come from). Returns 1 if an IQ wait or a

@@ -285,13 +285,23 @@ void epode__dispatch_outgoing(epode__dispatch *d, epode_conn_t *conn, epode_stan
     compact(d);
 }
 
+unsigned epode__dispatch_mark(const epode__dispatch *d) { return d->next_id; }
+
 void epode__dispatch_event(epode__dispatch *d, epode_conn_t *conn, epode_conn_event_t ev)
 {
+    epode__dispatch_event_before(d, conn, ev, 0);
+}
+
+void epode__dispatch_event_before(epode__dispatch *d, epode_conn_t *conn, epode_conn_event_t ev,
+                                  unsigned mark)
+{
+    if (mark && d->next_id < mark)
+        mark = 0; /* ids wrapped since: every handler hears it */
     d->depth++;
     size_t n = d->n;
     for (size_t i = 0; i < n; i++) {
         entry *e = &d->v[i];
-        if (e->kind != K_EVENT || e->removed)
+        if (e->kind != K_EVENT || e->removed || (mark && e->id >= mark))
             continue;
         epode_conn_event_cb cb = e->event_cb;
         void *user = e->user;

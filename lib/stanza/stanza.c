@@ -837,18 +837,25 @@ int epode__stanza_copy_tight(const epode_stanza_t *el, epode_stanza_t **out)
 {
     if (!el || !out || el->kind != EPODE__ELEMENT)
         return EPODE_EINVAL;
-    /* Once into a first block as large as any tree's, to learn the size;
-     * then again into exactly that (the same allocations in the same
-     * order fit it to the byte). A copy that outgrew the block stays. */
+    /* Once into a first block as large as any tree's, to learn the size
+     * (a copy that outgrew it: once more into one block as large as all
+     * it took); then into exactly that (the same allocations in the same
+     * order fit it to the byte). */
     epode_stanza_t *probe;
     int rc = copy_into(el, FIRST_BLOCK_MIN, &probe);
     if (rc < 0)
         return rc;
     if (probe->tree->blocks) {
-        *out = probe;
-        return 0;
+        size_t all = probe->tree->size;
+        epode_stanza_unref(probe);
+        if ((rc = copy_into(el, all, &probe)) < 0)
+            return rc;
+        if (probe->tree->blocks) { /* cannot happen: it fitted in that much */
+            *out = probe;
+            return 0;
+        }
     }
-    size_t used = FIRST_BLOCK_MIN - probe->tree->left;
+    size_t used = probe->tree->size - probe->tree->left;
     rc = copy_into(el, used, out);
     epode_stanza_unref(probe);
     return rc;

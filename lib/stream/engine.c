@@ -19,6 +19,7 @@
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/footprint.h"
+#include "util/utf8.h"
 #include "util/secret.h"
 #include "sm.h"
 #include "xml/parser_int.h"
@@ -669,6 +670,7 @@ static void on_stream_error(epode__engine *e, epode_stanza_t *st)
                                         "secret, or a domain it does not serve)"
                                       : "the server ended the stream",
              cond, text && *text ? ": " : "", text && *text ? text : "");
+    epode__utf8_trim(msg); /* a long text is cut: never mid-character */
     /* RFC 6120 §4.9.1.1: the stream is closed after an error; close ours. */
     if (e->state != ST_CLOSING)
         write_raw(e, "</stream:stream>");
@@ -1467,11 +1469,11 @@ void epode__engine_abort(epode__engine *e, int err, int reason, const char *text
     end(e, err, reason, NULL, text);
 }
 
-/* The bytes of a tree held in one block (the tight copies kept here). */
+/* The bytes a tree holds: its header and every block's storage. */
 static size_t tree_bytes(const epode_stanza_t *st)
 {
     const epode__tree *t = st ? st->tree : NULL;
-    return t && !t->blocks ? (size_t)(t->cur - (const char *)t) + t->left : 0;
+    return t ? sizeof *t + t->size : 0;
 }
 
 void epode__engine_footprint(const epode__engine *e, epode__footprint *f)

@@ -115,3 +115,19 @@ int epode__xml_ncname_ok(const char *str, size_t len)
     }
     return 1;
 }
+
+size_t epode__utf8_trim(char *s)
+{
+    size_t len = strlen(s), i = len;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0) {
+        s[0] = '\0'; /* nothing but continuation bytes */
+        return 0;
+    }
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (len - (i - 1) < need)
+        s[len = i - 1] = '\0';
+    return len;
+}

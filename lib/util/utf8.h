@@ -15,6 +15,11 @@ size_t epode__utf8_decode(const unsigned char *s, size_t len, uint32_t *cp);
  * (no NUL, no C0 controls other than tab, LF and CR, no U+FFFE/U+FFFF). */
 int epode__xml_text_ok(const char *s, size_t len);
 
+/* Cuts s (NUL-terminated, from UTF-8 input cut by snprintf or the like)
+ * back to whole characters: a trailing lead byte whose sequence is
+ * incomplete goes, with its continuation bytes. Returns the new length. */
+size_t epode__utf8_trim(char *s);
+
 /* 1 if s is a non-empty XML NCName: XML 1.0 fifth edition's Name
  * character ranges, without ':'. */
 int epode__xml_ncname_ok(const char *s, size_t len);

@@ -2076,3 +2076,753 @@ TEST(conn_tls_file_gone_bad_before_connect_is_named_in_the_error)
     unlink(ca);
     CHECK_INT(rmdir(dir), 0);
 }
+
+/* ---- notes, resumption and the kept features under attack (a review of
+ * the idle-memory changes, issue 13): each case failed, or crashed under
+ * ASan, on some version of that work. */
+
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+              : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (!n)
+            return 0;
+        for (int i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* ---- A1/A2: notes freed by epode_conn_close() while the application
+ * still holds them (docs: borrowed until the next connect or
+ * reconnection attempt; close is neither). Old code: inline arrays,
+ * the pointer stayed valid. */
+
+static const char *g_text, *g_cond;
+static char g_text_copy[600];
+static int g_text_ok = -1;
+
+static void read_then_close(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)u;
+    if (ev != EPODE_CONN_DISCONNECTED || !epode_conn_will_reconnect(c))
+        return;
+    const char *why = epode_conn_error_text(c); /* "borrowed" */
+    snprintf(g_text_copy, sizeof g_text_copy, "%s", why);
+    epode_conn_close(c); /* give up on the reconnection */
+    /* the application now logs why the link went away */
+    g_text_ok = strlen(why) < sizeof g_text_copy; /* ASan: heap-use-after-free (old code: "closed") */
+}
+
+TEST(error_text_survives_close_from_disconnected)
+{
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, NULL, "anon@example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 5000, 10000), 0);
+    CHECK_INT(epode_conn_add_event_cb(s.conn, read_then_close, NULL, NULL), 0);
+    scripted_send(&s, "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                      "</stream:error></stream:stream>");
+    for (int i = 0; i < 20 && g_text_ok < 0; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(g_text_ok, 1);
+    scripted_free(&s);
+}
+
+TEST(condition_survives_close_while_waiting_to_reconnect)
+{
+    scripted s;
+    CHECK_INT(scripted_login_mem(&s, NULL, "anon@example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 5000, 10000), 0);
+    scripted_send(&s, "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                      "</stream:error></stream:stream>");
+    for (int i = 0; i < 20 && epode_conn_reason(s.conn) == EPODE_REASON_NONE; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(epode_conn_will_reconnect(s.conn), 1);
+    g_cond = epode_conn_condition(s.conn);
+    g_text = epode_conn_error_text(s.conn);
+    CHECK_STR(g_cond, "system-shutdown");
+    CHECK_INT(epode_conn_close(s.conn), 0);
+    /* ASan: heap-use-after-free on both */
+    CHECK(strlen(g_cond) < 64); /* old code: "" */
+    CHECK(strlen(g_text) < 600); /* old code: "closed" */
+    scripted_free(&s);
+}
+
+/* ---- A3: note() says it cuts on a UTF-8 boundary; it does not (it
+ * looks at tmp[max-1], which vsnprintf made the NUL). A SASL failure
+ * whose condition element is named in non-ASCII letters (any name
+ * goes: engine.c takes the first child's name). */
+
+TEST(condition_cut_on_a_utf8_boundary)
+{
+    scripted s;
+    memset(&s, 0, sizeof s);
+    epode__transport *client;
+    CHECK(epode_global_init() == 0 && epode_ctx_new(NULL, &s.ctx) == 0 &&
+          epode_conn_new(s.ctx, &s.conn) == 0 && epode_conn_set_jid(s.conn, "example.com") == 0 &&
+          epode_conn_set_tls(s.conn, EPODE_TLS_DISABLED) == 0 &&
+          epode_conn_set_mechanisms(s.conn, "ANONYMOUS") == 0 &&
+          epode__memory_pair(NULL, &client, &s.server) == 0 &&
+          epode_parser_new(NULL, scripted__on_client, &s, &s.parser) == 0);
+    CHECK_INT(epode__conn_start_over(s.conn, client), 0);
+    scripted_pump(&s);
+    scripted_send(&s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                      "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+    /* 40 x "é" (2 bytes each) = 80 bytes: cut to 63, mid-character */
+    char xml[512] = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><";
+    for (int i = 0; i < 40; i++)
+        strcat(xml, "\xc3\xa9");
+    strcat(xml, "/></failure>");
+    scripted_send(&s, xml);
+    for (int i = 0; i < 10; i++)
+        epode_ctx_run_once(s.ctx, 0);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_AUTH);
+    const char *cond = epode_conn_condition(s.conn);
+    CHECK(cond != NULL);
+    printf("# condition is %zu bytes\n", strlen(cond));
+    CHECK_INT(utf8_valid(cond), 1);
+    scripted_free(&s);
+}
+
+/* ---- A4: epode_conn_security() taken at TLS_UP (docs: "Once TLS_UP ...
+ * borrowed until the next connect or reconnection attempt") is freed
+ * when AUTHENTICATED appends the SASL mechanism (note() frees + strdups;
+ * the old code appended in place). */
+
+static const char *g_sec_at_tls;
+static char g_sec_at_auth[256];
+
+static void sec_events(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)u;
+    if (ev == EPODE_CONN_TLS_UP)
+        g_sec_at_tls = epode_conn_security(c);
+    if (ev == EPODE_CONN_AUTHENTICATED && g_sec_at_tls)
+        snprintf(g_sec_at_auth, sizeof g_sec_at_auth, "%s", g_sec_at_tls); /* ASan: UAF */
+}
+
+TEST(security_pointer_from_tls_up_survives_authenticated)
+{
+    xserver x;
+    CHECK_INT(xserver_start(&x, "server"), 0);
+    /* after TLS: PLAIN offered, and its <success/> already on the way */
+    snprintf(x.secure, sizeof x.secure,
+             REDIR_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+             "<mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+             "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    g_sec_at_tls = NULL;
+    g_sec_at_auth[0] = '\0';
+    CHECK_INT(redirect_client(&ctx, &conn, &x, &t, &connects), 0);
+    CHECK_INT(epode_conn_add_event_cb(conn, sec_events, NULL, NULL), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    uint64_t end = ms_now() + 3000;
+    while (ms_now() < end && !timeline_count(&t, EPODE_CONN_AUTHENTICATED) &&
+           !timeline_count(&t, EPODE_CONN_DISCONNECTED)) {
+        epode_ctx_run_once(ctx, 2);
+        xserver_step(&x);
+    }
+    CHECK_INT(timeline_count(&t, EPODE_CONN_AUTHENTICATED), 1);
+    printf("# at TLS_UP: \"%s\"; now: \"%s\"\n", g_sec_at_auth, epode_conn_security(conn));
+    CHECK(strncmp(g_sec_at_auth, "TLS 1.", 6) == 0);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&x);
+}
+
+/* ---- A5: a followed redirect (same attempt, no DISCONNECTED between)
+ * frees the security line taken at the first server's TLS_UP. */
+
+static const char *g_first_sec;
+static int g_tls_ups;
+static char g_first_sec_later[256];
+
+static void sec_across_redirect(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)u;
+    if (ev != EPODE_CONN_TLS_UP)
+        return;
+    if (++g_tls_ups == 1)
+        g_first_sec = epode_conn_security(c);
+    else
+        snprintf(g_first_sec_later, sizeof g_first_sec_later, "%s", g_first_sec); /* ASan: UAF */
+}
+
+TEST(security_pointer_survives_a_followed_redirect)
+{
+    xserver a, b;
+    CHECK_INT(xserver_start(&a, "server"), 0);
+    CHECK_INT(xserver_start(&b, "server"), 0);
+    snprintf(a.secure, sizeof a.secure, REDIR_HDR SEE_OTHER_HOST, b.port);
+    snprintf(b.secure, sizeof b.secure, REDIR_HDR "<stream:error><system-shutdown "
+             "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    g_tls_ups = 0;
+    g_first_sec = NULL;
+    CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+    CHECK_INT(epode_conn_add_event_cb(conn, sec_across_redirect, NULL, NULL), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    run_servers(ctx, &t, (xserver *[]){&a, &b}, 2);
+    CHECK_INT(g_tls_ups, 2);
+    CHECK_INT(b.handshakes, 1);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&a);
+    xserver_stop(&b);
+}
+
+/* ---- A6: the features kept as a tight copy say what the server said */
+
+static int login_with_features(scripted *s, const char *features2)
+{
+    memset(s, 0, sizeof *s);
+    epode__transport *client;
+    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
+        epode_conn_new(s->ctx, &s->conn) < 0 || epode_conn_set_jid(s->conn, "example.com") < 0 ||
+        epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED) < 0 ||
+        epode_conn_set_mechanisms(s->conn, "ANONYMOUS") < 0 ||
+        epode__memory_pair(NULL, &client, &s->server) < 0 ||
+        epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0 ||
+        epode__conn_start_over(s->conn, client) < 0)
+        return -1;
+    scripted_pump(s);
+    scripted_send(s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                     "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+    if (!scripted_next(s))
+        return -1;
+    epode_parser_reset(s->parser);
+    scripted_send(s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    scripted_send(s, SCRIPTED_HDR);
+    scripted_send(s, features2);
+    epode_stanza_t *bind = scripted_next(s);
+    if (!bind)
+        return -1;
+    scripted_send(s, "<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:"
+                     "xmpp-bind'><jid>a@example.com/r</jid></bind></iq>");
+    return epode_conn_is_ready(s->conn) ? 0 : -1;
+}
+
+static int same_as_parsed(const epode_stanza_t *kept, const char *xml)
+{
+    epode_stanza_t *ref;
+    if (epode_stanza_from_text(NULL, xml, strlen(xml), &ref, NULL) < 0)
+        return -1;
+    char *a = NULL, *b = NULL;
+    epode_stanza_to_text(kept, 0, &a, NULL);
+    epode_stanza_to_text(ref, 0, &b, NULL);
+    int same = a && b && strcmp(a, b) == 0;
+    if (!same)
+        printf("# kept:   %s\n# parsed: %s\n", a ? a : "(null)", b ? b : "(null)");
+    epode_free(a);
+    epode_free(b);
+    epode_stanza_unref(ref);
+    return same;
+}
+
+TEST(features_tight_copy_matches_what_was_sent)
+{
+    static const char *const bodies[] = {
+        /* small, prefixes, attributes in namespaces, text, entities */
+        "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+        "<x:c xmlns:x='http://jabber.org/protocol/caps' x:hash='sha-1' node='n&amp;&lt;' ver='v'/>"
+        "<ver xmlns='urn:xmpp:features:rosterver'/>t&amp;ext<sub xmlns='urn:xmpp:features:pre-approval'>"
+        "é日本<deep><deeper xml:lang='fr'>ab</deeper>cd</deep></sub>",
+        NULL,
+    };
+    char big[8192];
+    strcpy(big, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>");
+    for (int i = 0; i < 40; i++) {
+        char one[128];
+        snprintf(one, sizeof one, "<f%d xmlns='urn:test:%d' a='%d'>text %d</f%d>", i, i, i, i, i);
+        strcat(big, one);
+    }
+    const char *all[] = {bodies[0], big};
+    for (int k = 0; k < 2; k++) {
+        char xml[10000];
+        snprintf(xml, sizeof xml,
+                 "<stream:features xmlns:stream='http://etherx.jabber.org/streams' "
+                 "xmlns='jabber:client'>%s</stream:features>", all[k]);
+        scripted s;
+        CHECK_INT(login_with_features(&s, xml), 0);
+        const epode_stanza_t *f = epode_conn_stream_features(s.conn);
+        CHECK(f != NULL);
+        CHECK_INT(same_as_parsed(f, xml), 1);
+        /* and a child's text can still be read from the tight tree */
+        const char *txt = epode_stanza_get_text(epode_stanza_find_child(f, "sub",
+                                                "urn:xmpp:features:pre-approval"));
+        if (k == 0)
+            CHECK_STR(txt, "é日本");
+        scripted_free(&s);
+    }
+}
+
+/* ---- A7: resumption with a session id of 255 / 256 bytes ---- */
+
+static int login_sm_enabled(scripted *s, const char *enabled)
+{
+    if (scripted_login_sm_unanswered(s, "anon@example.com", "anon@example.com/r1") < 0)
+        return -1;
+    scripted_send(s, enabled);
+    return 0;
+}
+
+static int resume_offered(scripted *s, char *previd, size_t len)
+{
+    cut(s);
+    s->next = s->nsent; /* what the old stream carried */
+    epode__timer_stop(&s->conn->reconnect_timer);
+    epode_parser_reset(s->parser);
+    epode__transport *client;
+    if (epode__memory_pair(NULL, &client, &s->server) < 0 ||
+        epode__conn_start_over(s->conn, client) < 0)
+        return -1;
+    scripted_pump(s);
+    scripted_send(s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:"
+                     "xmpp-sasl'><mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+    epode_stanza_t *st = scripted_next(s);
+    if (!st)
+        return -1;
+    epode_parser_reset(s->parser);
+    scripted_send(s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    scripted_send(s, SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                     "<sm xmlns='urn:xmpp:sm:3'/></stream:features>");
+    st = scripted_next(s);
+    if (!st)
+        return -1;
+    if (strcmp(epode_stanza_get_name(st), "resume") != 0)
+        return 0;
+    snprintf(previd, len, "%s", epode_stanza_get_attr(st, "previd"));
+    return 1;
+}
+
+TEST(resume_with_ids_at_the_bound)
+{
+    static const int sizes[] = {1, 254, 255, 256, 257};
+    for (int k = 0; k < 5; k++) {
+        int n = sizes[k];
+        char id[300], xml[600], previd[300];
+        memset(id, 'a', (size_t)n);
+        id[n] = '\0';
+        snprintf(xml, sizeof xml, "<enabled xmlns='urn:xmpp:sm:3' id='%s' resume='true'/>", id);
+        scripted s;
+        CHECK_INT(login_sm_enabled(&s, xml), 0);
+        CHECK_INT(epode_conn_is_ready(s.conn), 1);
+        CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 100000, 100000), 0);
+        CHECK_INT(send_message(&s, "m1"), 0);
+        scripted_pump(&s);
+        int r = resume_offered(&s, previd, sizeof previd);
+        printf("# id of %d bytes: %s\n", n, r == 1 ? "resumed" : r == 0 ? "fresh bind" : "error");
+        CHECK_INT(r, n <= 255 ? 1 : 0);
+        if (r == 1)
+            CHECK_STR(previd, id);
+        scripted_free(&s);
+    }
+}
+
+/* ---- A8: bytes pipelined right after <enabled/> (the login's last word),
+ * cut mid-stanza, then the rest: the compaction must not lose them. */
+
+static int count_msgs(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)c;
+    const char *b = epode_stanza_child_text(st, "body", NULL);
+    if (b && strcmp(b, "hello world") == 0)
+        ++*(int *)u;
+    return EPODE_HANDLED;
+}
+
+TEST(pipelined_after_enabled_mid_stanza)
+{
+    scripted s;
+    int got = 0;
+    CHECK_INT(scripted_login_sm_unanswered(&s, "anon@example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, count_msgs, &got, NULL), 0);
+    scripted_send(&s, "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>"
+                      "<message from='a@b/c'><body>hello ");
+    run_for(s.ctx, 20);
+    scripted_send(&s, "world</body></message>");
+    run_for(s.ctx, 20);
+    CHECK_INT(got, 1);
+    scripted_send(&s, "<message from='a@b/c'><body>hello world</body></message>");
+    CHECK_INT(got, 2);
+    CHECK_INT(epode_conn_is_ready(s.conn), 1);
+    scripted_free(&s);
+}
+
+/* ---- A9: a 300 KB stream error text ---- */
+
+TEST(huge_stream_error_text)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "anon@example.com", "anon@example.com/r1"), 0);
+    size_t n = 300 * 1024;
+    char *xml = malloc(n + 512);
+    strcpy(xml, "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>");
+    size_t at = strlen(xml);
+    for (size_t i = 0; i < n / 2; i++, at += 2)
+        memcpy(xml + at, "\xc3\xa9", 2);
+    strcpy(xml + at, "</text></stream:error></stream:stream>");
+    scripted_send(&s, xml);
+    free(xml);
+    for (int i = 0; i < 10; i++)
+        epode_ctx_run_once(s.ctx, 0);
+    printf("# reason %d cond %s text %zu bytes\n", (int)epode_conn_reason(s.conn),
+           epode_conn_condition(s.conn) ? epode_conn_condition(s.conn) : "(null)",
+           strlen(epode_conn_error_text(s.conn)));
+    CHECK(epode_conn_reason(s.conn) != EPODE_REASON_NONE);
+    CHECK_INT(utf8_valid(epode_conn_error_text(s.conn)), 1);
+    scripted_free(&s);
+}
+
+/* ---- A10: one failed allocation of the condition note turns a final
+ * stream error ("conflict": another client took the resource) into one
+ * that is retried — should_reconnect() reads a NULL condition as "" —
+ * and leaves no condition for the application. The old inline arrays
+ * could not fail. */
+
+typedef struct one_fail { epode_mem_t mem; long calls, fail_call; } one_fail;
+static void *of_malloc(size_t n, void *u)
+{
+    one_fail *m = u;
+    if (m->calls++ == m->fail_call)
+        return NULL;
+    return malloc(n);
+}
+static void *of_realloc(void *p, size_t n, void *u)
+{
+    one_fail *m = u;
+    if (m->calls++ == m->fail_call)
+        return NULL;
+    return realloc(p, n);
+}
+static void of_free(void *p, void *u) { (void)u; free(p); }
+
+TEST(final_stream_error_stays_final_when_a_note_cannot_be_kept)
+{
+    int saw_bug = 0, stream_errors = 0;
+    for (long k = 0; k < 60 && !saw_bug; k++) {
+        one_fail m = {{of_malloc, of_realloc, of_free, NULL}, 0, -1};
+        m.mem.user = &m;
+        scripted s;
+        if (scripted_login_mem(&s, &m.mem, "anon@example.com", "anon@example.com/r1") < 0) {
+            scripted_free(&s);
+            continue;
+        }
+        epode_conn_set_reconnect(s.conn, 1, 100000, 100000);
+        m.fail_call = m.calls + k;
+        scripted_send(&s, "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                          "</stream:error></stream:stream>");
+        for (int i = 0; i < 10; i++)
+            epode_ctx_run_once(s.ctx, 0);
+        m.fail_call = -1;
+        if (epode_conn_reason(s.conn) == EPODE_REASON_STREAM_ERROR) {
+            stream_errors++;
+            if (epode_conn_will_reconnect(s.conn)) {
+                printf("# allocation %ld failed: reason STREAM_ERROR, condition %s, text \"%s\", "
+                       "will_reconnect 1\n", k,
+                       epode_conn_condition(s.conn) ? epode_conn_condition(s.conn) : "(null)",
+                       epode_conn_error_text(s.conn));
+                saw_bug = 1;
+            }
+        }
+        scripted_free(&s);
+    }
+    CHECK(stream_errors > 0);
+    CHECK_INT(saw_bug, 0);
+}
+
+/* ---- A11: a READY handler that sends and closes at once; the compaction
+ * timer armed at READY runs after it. */
+
+static void send_and_close_on_ready(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)u;
+    if (ev != EPODE_CONN_READY)
+        return;
+    epode_stanza_t *m;
+    if (epode_message_new(NULL, "chat", "a@b", "bye", &m) == 0) {
+        epode_conn_send(c, m);
+        epode_stanza_unref(m);
+    }
+    epode_conn_close(c);
+}
+
+TEST(close_from_ready_handler_then_compaction)
+{
+    for (int sm = 0; sm < 2; sm++) {
+        scripted s;
+        memset(&s, 0, sizeof s);
+        epode__transport *client;
+        CHECK(epode_global_init() == 0 && epode_ctx_new(NULL, &s.ctx) == 0 &&
+              epode_conn_new(s.ctx, &s.conn) == 0 && epode_conn_set_jid(s.conn, "example.com") == 0 &&
+              epode_conn_set_tls(s.conn, EPODE_TLS_DISABLED) == 0 &&
+              epode_conn_set_mechanisms(s.conn, "ANONYMOUS") == 0 &&
+              epode_conn_set_stream_management(s.conn, sm) == 0 &&
+              epode_conn_add_event_cb(s.conn, send_and_close_on_ready, NULL, NULL) == 0 &&
+              epode__memory_pair(NULL, &client, &s.server) == 0 &&
+              epode_parser_new(NULL, scripted__on_client, &s, &s.parser) == 0);
+        timeline t = {0};
+        CHECK_INT(epode_conn_add_event_cb(s.conn, on_timeline, &t, NULL), 0);
+        CHECK_INT(epode__conn_start_over(s.conn, client), 0);
+        scripted_pump(&s);
+        scripted_send(&s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                          "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+        scripted_next(&s);
+        epode_parser_reset(s.parser);
+        scripted_send(&s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+        scripted_send(&s, SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                          "<sm xmlns='urn:xmpp:sm:3'/></stream:features>");
+        scripted_next(&s);
+        scripted_send(&s, "<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:"
+                          "xmpp-bind'><jid>a@example.com/r</jid></bind></iq>");
+        run_for(s.ctx, 20);
+        if (sm)
+            scripted_send(&s, "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/><r xmlns='urn:xmpp:sm:3'/>");
+        run_for(s.ctx, 20);
+        scripted_send(&s, "</stream:stream>");
+        run_for(s.ctx, 50);
+        CHECK_INT(timeline_count(&t, EPODE_CONN_DISCONNECTED), 1);
+        CHECK_INT(t.reason[t.n - 1], EPODE_REASON_CLOSED);
+        scripted_free(&s);
+    }
+}
+
+/* ---- A12: bytes right after <resumed/>, cut mid-stanza ---- */
+
+TEST(pipelined_after_resumed_mid_stanza)
+{
+    scripted s;
+    int got = 0;
+    CHECK_INT(scripted_login_sm(&s, "anon@example.com", "anon@example.com/r1"), 0);
+    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, count_msgs, &got, NULL), 0);
+    CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 100000, 100000), 0);
+    CHECK_INT(send_message(&s, "m1"), 0);
+    scripted_pump(&s);
+    cut(&s);
+    s.next = s.nsent;
+    epode__timer_stop(&s.conn->reconnect_timer);
+    epode_parser_reset(s.parser);
+    epode__transport *client;
+    CHECK_INT(epode__memory_pair(NULL, &client, &s.server), 0);
+    CHECK_INT(epode__conn_start_over(s.conn, client), 0);
+    scripted_pump(&s);
+    scripted_send(&s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:"
+                      "xmpp-sasl'><mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+    scripted_next(&s);
+    epode_parser_reset(s.parser);
+    scripted_send(&s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    scripted_send(&s, SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<sm xmlns='urn:xmpp:sm:3'/></stream:features>");
+    epode_stanza_t *st = scripted_next(&s);
+    CHECK(st && strcmp(epode_stanza_get_name(st), "resume") == 0);
+    scripted_send(&s, "<resumed xmlns='urn:xmpp:sm:3' h='1' previd='scripted'/>"
+                      "<message from='a@b/c'><body>hello ");
+    CHECK_INT(timeline_count(&(timeline){0}, 0), 0);
+    run_for(s.ctx, 20);
+    scripted_send(&s, "world</body></message>");
+    run_for(s.ctx, 20);
+    CHECK_INT(got, 1);
+    CHECK_STR(epode_conn_bound_jid(s.conn), "anon@example.com/r1");
+    scripted_free(&s);
+}
+
+/* ---- A13: registration mode emits READY too: compaction, then the
+ * server's form arrives in two pieces */
+
+static int count_iq(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)c, (void)st;
+    ++*(int *)u;
+    return EPODE_HANDLED;
+}
+
+TEST(registration_stream_compacted_then_split_iq)
+{
+    scripted s;
+    memset(&s, 0, sizeof s);
+    epode__transport *client;
+    int got = 0;
+    CHECK(epode_global_init() == 0 && epode_ctx_new(NULL, &s.ctx) == 0 &&
+          epode_conn_new(s.ctx, &s.conn) == 0 && epode_conn_set_jid(s.conn, "new@example.com") == 0 &&
+          epode_conn_set_tls(s.conn, EPODE_TLS_DISABLED) == 0 &&
+          epode_conn_set_register(s.conn, 1, 1) == 0 &&
+          epode__memory_pair(NULL, &client, &s.server) == 0 &&
+          epode_parser_new(NULL, scripted__on_client, &s, &s.parser) == 0);
+    CHECK_INT(epode_handler_add(s.conn, "iq", NULL, NULL, count_iq, &got, NULL), 0);
+    CHECK_INT(epode__conn_start_over(s.conn, client), 0);
+    scripted_pump(&s);
+    scripted_send(&s, SCRIPTED_HDR "<stream:features><register xmlns='http://jabber.org/features/iq-register'/>"
+                      "</stream:features>");
+    CHECK_INT(epode_conn_is_ready(s.conn), 1);
+    run_for(s.ctx, 20);
+    CHECK(s.conn->engine != NULL);
+    scripted_send(&s, "<iq type='set' id='p1'><query xmlns='jabber:iq:register'><instructions>a");
+    run_for(s.ctx, 20);
+    scripted_send(&s, "b</instructions></query></iq>");
+    run_for(s.ctx, 20);
+    CHECK_INT(got, 1);
+    scripted_free(&s);
+}
+
+/* ---- A14: the same lost condition skips follow_redirect()'s checks: a
+ * see-other-host received before TLS is left in epode_conn_redirect()
+ * (docs: NULL for a refused redirect, "which no one should follow"). */
+
+TEST(redirect_before_tls_never_offered_when_a_note_cannot_be_kept)
+{
+    int saw_bug = 0, stream_errors = 0;
+    for (long k = 0; k < 60 && !saw_bug; k++) {
+        one_fail m = {{of_malloc, of_realloc, of_free, NULL}, 0, -1};
+        m.mem.user = &m;
+        scripted s;
+        if (scripted_login_mem(&s, &m.mem, "anon@example.com", "anon@example.com/r1") < 0) {
+            scripted_free(&s);
+            continue;
+        }
+        m.fail_call = m.calls + k;
+        scripted_send(&s, "<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>"
+                          "evil.example.net:5222</see-other-host></stream:error></stream:stream>");
+        for (int i = 0; i < 10; i++)
+            epode_ctx_run_once(s.ctx, 0);
+        m.fail_call = -1;
+        if (epode_conn_reason(s.conn) == EPODE_REASON_STREAM_ERROR) {
+            stream_errors++;
+            if (epode_conn_redirect(s.conn)) {
+                printf("# allocation %ld failed: redirect offered to the application: %s "
+                       "(condition %s)\n", k, epode_conn_redirect(s.conn),
+                       epode_conn_condition(s.conn) ? epode_conn_condition(s.conn) : "(null)");
+                saw_bug = 1;
+            }
+        }
+        scripted_free(&s);
+    }
+    CHECK(stream_errors > 0);
+    CHECK_INT(saw_bug, 0);
+}
+
+#include "stanza/stanza_int.h"
+
+TEST(features_tight_copy_small_is_tight_and_equal)
+{
+    static const char *const bodies[] = {
+        "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>",
+        "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/>",
+        "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>x<y:z xmlns:y='urn:y' y:a='1' xml:lang='de'>é</y:z>",
+    };
+    for (int k = 0; k < 3; k++) {
+        char xml[1000];
+        snprintf(xml, sizeof xml,
+                 "<stream:features xmlns:stream='http://etherx.jabber.org/streams' "
+                 "xmlns='jabber:client'>%s</stream:features>", bodies[k]);
+        scripted s;
+        CHECK_INT(login_with_features(&s, xml), 0);
+        const epode_stanza_t *f = epode_conn_stream_features(s.conn);
+        CHECK(f != NULL);
+        printf("# case %d: tree size %zu, left %zu, extra blocks %d\n", k, f->tree->size,
+               f->tree->left, f->tree->blocks != NULL);
+        CHECK_INT(same_as_parsed(f, xml), 1);
+        CHECK(f->tree->blocks == NULL);
+        scripted_free(&s);
+    }
+}
+
+/* ---- A15: the "tight" copy of a real server's features is not tight:
+ * past 512 bytes the probe (512 + 1024-byte blocks) is what is kept. */
+
+static size_t tree_alloc_bytes(const epode_stanza_t *st)
+{
+    size_t n = 0;
+    for (epode__block *b = st->tree->blocks; b; b = b->next)
+        n++;
+    return st->tree->size + n * sizeof(epode__block) + sizeof(epode__tree);
+}
+
+TEST(features_copy_of_a_prosody_like_list_is_tight)
+{
+    const char *xml =
+        "<stream:features xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'>"
+        "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><required/></bind>"
+        "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"
+        "<ver xmlns='urn:xmpp:features:rosterver'/>"
+        "<sm xmlns='urn:xmpp:sm:2'><optional/></sm><sm xmlns='urn:xmpp:sm:3'><optional/></sm>"
+        "<csi xmlns='urn:xmpp:csi:0'/>"
+        "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://prosody.im' "
+        "ver='ab3ZNk6zoP7WZ2mpfLH31gBnkAE='/>"
+        "</stream:features>";
+    epode_stanza_t *f, *tight;
+    CHECK_INT(epode_stanza_from_text(NULL, xml, strlen(xml), &f, NULL), 0);
+    CHECK_INT(epode__stanza_copy_tight(f, &tight), 0);
+    size_t used = tight->tree->size - tight->tree->left;
+    printf("# tight copy: %zu bytes of storage (%s extra block), %zu used; parsed tree %zu\n",
+           tight->tree->size, tight->tree->blocks ? "with an" : "no", used,
+           tree_alloc_bytes(f));
+    CHECK(tight->tree->blocks == NULL);
+    epode_stanza_unref(tight);
+    epode_stanza_unref(f);
+}
+
+/* A handler added from the application's own event callback (a helper
+ * made at READY, as the guide suggests) is not told that READY again: it
+ * found the connection ready and acted on it (found by a user whose
+ * blocking helper fetched the list twice). Later events reach it. */
+static int g_late_readies, g_late_events;
+
+static void late_handler(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)c, (void)u;
+    g_late_events++;
+    if (ev == EPODE_CONN_READY)
+        g_late_readies++;
+}
+
+static void adds_at_ready(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)u;
+    if (ev == EPODE_CONN_READY)
+        epode_conn_add_event_cb(c, late_handler, NULL, NULL);
+}
+
+TEST(conn_handler_added_in_the_ready_callback_does_not_hear_that_ready)
+{
+    scripted s;
+    g_late_readies = g_late_events = 0;
+    memset(&s, 0, sizeof s);
+    epode__transport *client;
+    CHECK(epode_global_init() == 0 && epode_ctx_new(NULL, &s.ctx) == 0 &&
+          epode_conn_new(s.ctx, &s.conn) == 0 && epode_conn_set_jid(s.conn, "example.com") == 0 &&
+          epode_conn_set_tls(s.conn, EPODE_TLS_DISABLED) == 0 &&
+          epode_conn_set_mechanisms(s.conn, "ANONYMOUS") == 0 &&
+          epode_conn_set_event_cb(s.conn, adds_at_ready, NULL) == 0 &&
+          epode__memory_pair(NULL, &client, &s.server) == 0 &&
+          epode_parser_new(NULL, scripted__on_client, &s, &s.parser) == 0);
+    CHECK_INT(epode__conn_start_over(s.conn, client), 0);
+    scripted_pump(&s);
+    scripted_send(&s, SCRIPTED_HDR "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                      "<mechanism>ANONYMOUS</mechanism></mechanisms></stream:features>");
+    CHECK(scripted_next(&s) != NULL);
+    epode_parser_reset(s.parser);
+    scripted_send(&s, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    scripted_send(&s, SCRIPTED_HDR "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "</stream:features>");
+    CHECK(scripted_next(&s) != NULL);
+    scripted_send(&s, "<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:"
+                      "xmpp-bind'><jid>a@example.com/r</jid></bind></iq>");
+    CHECK_INT(epode_conn_is_ready(s.conn), 1);
+    CHECK_INT(g_late_readies, 0);
+    scripted_send(&s, "</stream:stream>"); /* the end: that one it hears */
+    for (int i = 0; i < 10; i++)
+        epode_ctx_run_once(s.ctx, 0);
+    CHECK(g_late_events > 0);
+    scripted_free(&s);
+}

@@ -59,7 +59,10 @@ int pyepode_opt_str(PyObject *obj, const char **out, const char *what)
 PyObject *pyepode_make_error(PyObject *type, int code, const char *message,
                              const char *condition, const char *text)
 {
-    PyObject *exc = PyObject_CallFunction(type, "s", message);
+    /* the server chose part of these words: decode leniently */
+    PyObject *msg = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
+    PyObject *exc = msg ? PyObject_CallFunctionObjArgs(type, msg, NULL) : NULL;
+    Py_XDECREF(msg);
     if (!exc)
         return NULL;
     static const char *const names[4] = {"code", "name", "condition", "text"};

@@ -191,7 +191,7 @@ print(d["host"], d["c2s_port"], d["domain"], d["ca_file"], u["jid"], u["password
 fi
 
 strophe_version=$(pkg-config --modversion libstrophe 2>/dev/null || echo '?')
-$py - "$results" "$rounds" "$n" "$logins" "$strophe_version" "$(nproc)" "$root" <<'EOF'
+$py - "$results" "$rounds" "$n" "$logins" "$strophe_version" "$(nproc)" "$build" <<'EOF'
 import sys, statistics
 path, rounds, n, logins, sver, cpus, root = sys.argv[1:8]
 rows = []
@@ -315,7 +315,7 @@ if len(fps) >= 2:
         "flat", "ok" if ratio <= 1.5 else "MISSED")
 if fps:
     notes.append(f"  footprint (in-process memory transports, SM on): the breakdown by part: "
-                 f"{root}/build/bench/footprint --sessions 1000 --sm")
+                 f"{root}/bench/footprint --sessions 1000 --sm")
 
 le, ls = get('login', 'epode'), get('login', 'strophe')
 if le or ls:

@@ -372,6 +372,8 @@ typedef enum epode_disconnect_reason {
                                     be found (no SRV or address records
                                     for any target; the text names the
                                     host and the resolver's answer),
+                                    EPODE_EEOF when the server closed the
+                                    connection without closing the stream,
                                     EPODE_ENET for the rest (refused,
                                     unreachable, connect timed out,
                                     reset) */

@@ -17,13 +17,12 @@
  *
  * Our own account is not a contact (RFC 6121: the server sends us the
  * presence of our account's other resources, §4.4.2, and our own back,
- * §4.2.2, but they are no roster items). The tracker ignores the
- * presence of our own bound resource, keeps that of our other resources
- * without reporting it (no event) or counting our bare JID among
- * contacts (epode_presence_tracker_contact_count() and _contact_at()),
- * and answers for it when asked by JID: epode_presence_tracker_get(),
- * _best(), _resource_count() and _resource_at() with our bare JID
- * (epode_conn_bound_jid()) list our other online resources.
+ * §4.2.2, but they are no roster items). The tracker keeps and reports
+ * those presences like any other (events, epode_presence_tracker_get(),
+ * _best(), _resource_count() and _resource_at() with our bare JID,
+ * epode_conn_bound_jid()), so an application sees itself come online and
+ * where else it is online, but never counts our bare JID among contacts
+ * (epode_presence_tracker_contact_count() and _contact_at()).
  *
  * Built on the public API only (handlers and event listeners).
  * Everything belongs to the connection's thread. Memory comes from the C

@@ -266,9 +266,9 @@ static void clear(epode_presence_tracker_t *t)
 }
 
 /* Our own account (RFC 6121 §4.2.2, §4.4.2: the server sends us our
- * other resources' presence, and our own back) is no contact: it is kept,
- * for epode_presence_tracker_resource_count() and friends on our bare
- * JID, but neither counted among contacts nor reported. */
+ * other resources' presence, and our own back) is no contact: it is kept
+ * and reported like any presence (an application sees itself come online
+ * and its other resources), but not counted among contacts. */
 static int is_own(const epode_presence_tracker_t *t, const char *bare)
 {
     const char *me = t->conn ? epode_conn_bound_jid(t->conn) : NULL;
@@ -278,7 +278,7 @@ static int is_own(const epode_presence_tracker_t *t, const char *bare)
 static void emit(epode_presence_tracker_t *t, const epode_presence_info_t *info,
                  epode_presence_change_t change)
 {
-    if (t->event_cb && !is_own(t, info->bare))
+    if (t->event_cb)
         t->event_cb(t->conn, info, change, t->event_user);
 }
 
@@ -485,11 +485,6 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
     if (epode_jid_new(t->mem, from, &j) < 0)
         return EPODE_PASS; /* not a JID (or no memory): nothing to track */
     const char *type = epode_stanza_get_type(st);
-    const char *me = epode_conn_bound_jid(t->conn);
-    if (me && (!type || strcmp(type, "unavailable") == 0) && epode_jid_str_equal(from, me, 0)) {
-        epode_jid_free(j);
-        return EPODE_PASS; /* our own presence, sent back to us: we know it */
-    }
     if (!type)
         on_available(t, st, j);
     else if (strcmp(type, "unavailable") == 0)

@@ -649,7 +649,7 @@ const char *epode_register_cond_text(epode_stanza_cond_t cond)
     case EPODE_COND_SERVICE_UNAVAILABLE:
         return "in-band registration is not offered";
     case EPODE_COND_FEATURE_NOT_IMPLEMENTED:
-        return "in-band registration is not implemented";
+        return "the server does not implement in-band registration";
     default:
         return epode_stanza_cond_name(cond);
     }

@@ -5,7 +5,6 @@
 #include "transport/transport.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,16 +33,6 @@ struct mem_pair {
     mem_queue q[2]; /* q[i] carries what end i writes to end 1 - i */
     int alive;
 };
-
-static void set_error(epode__transport *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char tmp[EPODE__TRANSPORT_ERROR_MAX];
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
-    epode__transport_set_error(t, "%s", tmp);
-    va_end(ap);
-}
 
 static mem_queue *out_queue(mem_end *e) { return &e->pair->q[e->idx]; }
 static mem_queue *in_queue(mem_end *e) { return &e->pair->q[1 - e->idx]; }
@@ -120,11 +109,11 @@ static long mem_write(epode__transport *t, const void *buf, size_t len)
     mem_end *e = (mem_end *)t;
     mem_queue *q = out_queue(e);
     if (q->writer_done) {
-        set_error(t, "write after shutdown");
+        epode__transport_set_error(t, "write after shutdown");
         return EPODE_ESTATE;
     }
     if (q->reader_gone) {
-        set_error(t, "the other end of the memory transport is closed");
+        epode__transport_set_error(t, "the other end of the memory transport is closed");
         return EPODE_ENET;
     }
     if (len == 0)
@@ -135,7 +124,7 @@ static long mem_write(epode__transport *t, const void *buf, size_t len)
     if (n == 0) {
         if (q->limit && q->len >= q->limit)
             return EPODE_EAGAIN;
-        set_error(t, "out of memory queueing %zu bytes", len);
+        epode__transport_set_error(t, "out of memory queueing %zu bytes", len);
         return EPODE_ENOMEM;
     }
     queue_put(q, buf, n);

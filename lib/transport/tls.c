@@ -81,16 +81,6 @@ static const epode__transport_ops tls_ops;
 #define SMALL_RECORD 1360
 #define SMALL_RECORDS_FOR (64 * 1024)
 
-static void set_error(epode__transport *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char tmp[EPODE__TRANSPORT_ERROR_MAX];
-    vsnprintf(tmp, sizeof tmp, fmt, ap);
-    epode__transport_set_error(t, "%s", tmp);
-    va_end(ap);
-}
-
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
 {
     if (!why || why_len == 0)
@@ -267,16 +257,16 @@ static int fail(tls *x, int gerr, const char *what)
     int code = EPODE_ETLS;
     if (x->lower_err == EPODE_ENOMEM) {
         code = EPODE_ENOMEM;
-        set_error(&x->base, "%s: out of memory", what);
+        epode__transport_set_error(&x->base, "%s: out of memory", what);
     } else if (x->lower_err) {
         /* The lower transport's own error: its code and its words. */
         code = x->lower_err;
         epode__transport_copy_error(&x->base, x->lower);
     } else if (gerr == GNUTLS_E_MEMORY_ERROR) {
         code = EPODE_ENOMEM;
-        set_error(&x->base, "%s: out of memory", what);
+        epode__transport_set_error(&x->base, "%s: out of memory", what);
     } else if (gerr == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-        set_error(&x->base, "%s: the peer sent a fatal alert: %s", what,
+        epode__transport_set_error(&x->base, "%s: the peer sent a fatal alert: %s", what,
                   gnutls_alert_get_name(gnutls_alert_get(x->s)));
     } else if (!x->hs_done && x->first_len && (x->first[0] < 20 || x->first[0] > 23)) {
         /* Not even a TLS record type: a plain-text service (a STARTTLS
@@ -293,12 +283,13 @@ static int fail(tls *x, int gerr, const char *what)
         for (size_t i = 0; i < x->first_len; i++)
             shown[i] = x->first[i] >= 0x20 && x->first[i] < 0x7f ? (char)x->first[i] : '.';
         shown[x->first_len] = '\0';
-        set_error(&x->base, "%s: the peer does not speak TLS (it sent \"%s...\")", what, shown);
+        epode__transport_set_error(&x->base, "%s: the peer does not speak TLS (it sent \"%s...\")",
+                                   what, shown);
     } else if (x->lower_eof && (gerr == GNUTLS_E_PREMATURE_TERMINATION ||
                                 gerr == GNUTLS_E_UNEXPECTED_PACKET_LENGTH)) {
-        set_error(&x->base, "%s: the peer closed the connection", what);
+        epode__transport_set_error(&x->base, "%s: the peer closed the connection", what);
     } else {
-        set_error(&x->base, "%s: %s", what, gnutls_strerror(gerr));
+        epode__transport_set_error(&x->base, "%s: %s", what, gnutls_strerror(gerr));
     }
     x->fatal = code;
     return code;
@@ -449,7 +440,7 @@ static int handshake_step(tls *x)
         if (r != GNUTLS_E_INTERRUPTED && gnutls_error_is_fatal(r))
             return fail(x, r, "TLS handshake failed");
     }
-    set_error(&x->base, "TLS handshake failed: too many warnings from the peer");
+    epode__transport_set_error(&x->base, "TLS handshake failed: too many warnings from the peer");
     x->fatal = EPODE_ETLS;
     return x->fatal;
 }
@@ -522,7 +513,8 @@ static long tls_read(epode__transport *t, void *buf, size_t len)
             /* A plain close without close_notify: usual for XMPP servers
              * after </stream:stream>, whose framing shows truncation. */
             x->peer_closed = 1;
-            set_error(t, "the peer closed the connection without a TLS close_notify");
+            epode__transport_set_error(t,
+                                       "the peer closed the connection without a TLS close_notify");
             return 0;
         }
         /* Warnings and a TLS 1.2 renegotiation request (which a client
@@ -543,7 +535,7 @@ static long tls_write(epode__transport *t, const void *buf, size_t len)
     if (r < 0)
         return r;
     if (x->bye) {
-        set_error(t, "write after shutdown");
+        epode__transport_set_error(t, "write after shutdown");
         return EPODE_ESTATE;
     }
     /* Nothing new is encrypted while the last record is still waiting. */

@@ -7,7 +7,7 @@
  *
  *   conn_bench recv  PORT N    the server pushes N chat messages; stanzas/s
  *                              dispatched to a "message" handler
- *   conn_bench send  PORT N    N messages built (epode_message_new) and
+ *   conn_bench send  PORT N    N messages built (epode_stanza_new_message) and
  *                              sent (epode_conn_send) until the server
  *                              has counted them all (a stats IQ answers)
  *   conn_bench idle  PORT K    K sessions logged in and idle in one
@@ -104,7 +104,7 @@ static epode_conn_t *fake_conn(epode_ctx_t *ctx, unsigned port, sess *s)
         (rc = epode_conn_set_server(c, "127.0.0.1", port)) < 0 ||
         (rc = epode_conn_set_tls(c, EPODE_TLS_DISABLED)) < 0 ||
         (rc = epode_conn_set_mechanisms(c, "ANONYMOUS")) < 0 ||
-        (rc = epode_conn_set_event_cb(c, on_event, s)) < 0 ||
+        (rc = epode_conn_add_event_cb(c, on_event, s, NULL)) < 0 ||
         (rc = epode_conn_connect(c)) < 0)
         die("connection set-up", rc);
     return c;
@@ -164,7 +164,7 @@ static void iq_roundtrip(epode_ctx_t *ctx, epode_conn_t *c, const sess *s, const
     epode_stanza_t *iq;
     int rc;
     memset(w, 0, sizeof *w);
-    if ((rc = epode_iq_new(NULL, "get", id, &iq)) < 0)
+    if ((rc = epode_stanza_new_iq(NULL, "get", id, &iq)) < 0)
         die("iq_new", rc);
     epode_stanza_t *child;
     if ((rc = epode_stanza_add_child_new(iq, "query", "urn:epode:bench", &child)) < 0)
@@ -266,14 +266,14 @@ static int bench_recv(unsigned port, long n)
     epode_conn_t *c = fake_conn(ctx, port, &s);
     run_until(ctx, &s.ready, &s, 30, "login");
     recv_state r = {.target = n};
-    int rc = epode_handler_add(c, "message", NULL, NULL, on_message, &r, NULL);
+    int rc = epode_conn_add_handler(c, "message", NULL, NULL, on_message, &r, NULL);
     if (rc < 0)
         die("handler_add", rc);
 
     char id[64];
     snprintf(id, sizeof id, "bench-push-%ld", n);
     epode_stanza_t *iq;
-    if ((rc = epode_iq_new(NULL, "get", id, &iq)) < 0)
+    if ((rc = epode_stanza_new_iq(NULL, "get", id, &iq)) < 0)
         die("iq_new", rc);
     double c0 = cpu_now(), t0 = now();
     if ((rc = epode_conn_send(c, iq)) < 0)
@@ -326,7 +326,7 @@ static __attribute__((noinline)) void send_loop(epode_ctx_t *ctx, epode_conn_t *
         epode_stanza_t *m, *cs;
         make_id(id, i);
         const char *body = bodies[i % BODIES];
-        if ((rc = epode_message_new(NULL, "chat", TO_JID, body, &m)) < 0 ||
+        if ((rc = epode_stanza_new_message(NULL, "chat", TO_JID, body, &m)) < 0 ||
             (rc = epode_stanza_set_id(m, id)) < 0 ||
             (rc = epode_stanza_add_child_new(m, "active", "http://jabber.org/protocol/chatstates",
                                              &cs)) < 0)
@@ -445,7 +445,7 @@ static int bench_idle(unsigned port, long k, const char *ca_file)
                                                     : EPODE_TLS_DISABLED)) < 0 ||
                 (ca_file && (rc = epode_conn_set_ca_file(c, ca_file)) < 0) ||
                 (rc = epode_conn_set_mechanisms(c, "ANONYMOUS")) < 0 ||
-                (rc = epode_conn_set_event_cb(c, on_idle_event, &ss[started])) < 0 ||
+                (rc = epode_conn_add_event_cb(c, on_idle_event, &ss[started], NULL)) < 0 ||
                 (rc = epode_conn_connect(c)) < 0)
                 die("connection set-up", rc);
             conns[started++] = c;
@@ -467,9 +467,9 @@ static int bench_idle(unsigned port, long k, const char *ca_file)
         snprintf(id, sizeof id, "bench-push-%ld", push);
         for (long i = 0; i < k; i++) {
             epode_stanza_t *iq = NULL;
-            if ((rc = epode_handler_add(conns[i], "message", NULL, NULL, on_idle_message, &all,
+            if ((rc = epode_conn_add_handler(conns[i], "message", NULL, NULL, on_idle_message, &all,
                                         NULL)) < 0 ||
-                (rc = epode_iq_new(NULL, "get", id, &iq)) < 0 ||
+                (rc = epode_stanza_new_iq(NULL, "get", id, &iq)) < 0 ||
                 (rc = epode_conn_send(conns[i], iq)) < 0)
                 die("push", rc);
             epode_stanza_unref(iq);
@@ -558,7 +558,7 @@ static int bench_login(const char *host, unsigned port, const char *domain, cons
             (rc = epode_conn_set_password(c, password)) < 0 ||
             (rc = epode_conn_set_server(c, host, port)) < 0 ||
             (rc = epode_conn_set_ca_file(c, ca)) < 0 ||
-            (rc = epode_conn_set_event_cb(c, on_event, &s)) < 0)
+            (rc = epode_conn_add_event_cb(c, on_event, &s, NULL)) < 0)
             die("connection set-up", rc);
         double t0 = now();
         if ((rc = epode_conn_connect(c)) < 0)

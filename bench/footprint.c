@@ -228,7 +228,7 @@ static void start(epode_ctx_t *ctx, session *s, long i)
     if ((rc = epode_conn_new(ctx, &s->conn)) < 0 || (rc = epode_conn_set_jid(s->conn, jid)) < 0 ||
         (rc = epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED)) < 0 ||
         (rc = epode_conn_set_mechanisms(s->conn, "ANONYMOUS")) < 0 ||
-        (rc = epode_conn_set_event_cb(s->conn, on_event, s)) < 0 ||
+        (rc = epode_conn_add_event_cb(s->conn, on_event, s, NULL)) < 0 ||
         (g_sm && (rc = epode_conn_set_stream_management(s->conn, 1)) < 0))
         die("connection set-up", rc);
     /* The pair stands in for a socket and is not counted (libc's

@@ -83,7 +83,7 @@ static int on_message(epode_conn_t *conn, epode_stanza_t *msg, void *user)
     if (!body || !from || !to || (type && strcmp(type, "error") == 0))
         return EPODE_PASS;
     epode_stanza_t *reply;
-    if (epode_message_new(NULL, type ? type : "normal", from, body, &reply) == 0) {
+    if (epode_stanza_new_message(NULL, type ? type : "normal", from, body, &reply) == 0) {
         epode_stanza_set_from(reply, to); /* a component speaks for any JID of its domain */
         epode_conn_send(conn, reply);
         epode_stanza_unref(reply);
@@ -99,7 +99,7 @@ static int on_probe(epode_conn_t *conn, epode_stanza_t *probe, void *user)
     if (!from || !to)
         return EPODE_PASS;
     epode_stanza_t *pres;
-    if (epode_presence_new(NULL, NULL, from, &pres) == 0) {
+    if (epode_stanza_new_presence(NULL, NULL, from, &pres) == 0) {
         epode_stanza_set_from(pres, to);
         epode_conn_send(conn, pres);
         epode_stanza_unref(pres);
@@ -224,9 +224,9 @@ int main(int argc, char **argv)
     check(epode_conn_set_reconnect(conn, 1, 1000, 30000), "reconnection");
 
     state s = {0};
-    check(epode_conn_set_event_cb(conn, on_event, &s), "events");
-    check(epode_handler_add(conn, "message", NULL, NULL, on_message, NULL, NULL), "handler");
-    check(epode_handler_add(conn, "presence", NULL, "probe", on_probe, NULL, NULL), "handler");
+    check(epode_conn_add_event_cb(conn, on_event, &s, NULL), "events");
+    check(epode_conn_add_handler(conn, "message", NULL, NULL, on_message, NULL, NULL), "handler");
+    check(epode_conn_add_handler(conn, "presence", NULL, "probe", on_probe, NULL, NULL), "handler");
     check(epode_conn_connect(conn), "connect");
 
     int closing = 0;

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
     a.ctx = ctx;
     int rc = epode_disco_new(conn, &a.disco);
     if (rc == 0) {
-        epode_conn_set_event_cb(conn, on_event, &a);
+        epode_conn_add_event_cb(conn, on_event, &a, NULL);
         rc = epode_conn_connect(conn);
     }
     if (rc < 0) {

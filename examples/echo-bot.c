@@ -28,7 +28,7 @@ static int on_chat(epode_conn_t *conn, epode_stanza_t *msg, void *user)
     if (!body || !from)
         return EPODE_PASS; /* chat states and the like */
     epode_stanza_t *reply;
-    if (epode_message_new(NULL, "chat", from, body, &reply) == 0) {
+    if (epode_stanza_new_message(NULL, "chat", from, body, &reply) == 0) {
         const char *thread = epode_stanza_child_text(msg, "thread", NULL);
         epode_stanza_t *t;
         if (thread && epode_stanza_add_child_new(reply, "thread", NULL, &t) == 0)
@@ -52,7 +52,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     if (ev == EPODE_CONN_READY) {
         s->ready_once = 1;
         epode_stanza_t *pres;
-        if (epode_presence_new(NULL, NULL, NULL, &pres) == 0) {
+        if (epode_stanza_new_presence(NULL, NULL, NULL, &pres) == 0) {
             epode_conn_send(conn, pres);
             epode_stanza_unref(pres);
         }
@@ -79,22 +79,22 @@ int main(int argc, char **argv)
     epode_conn_t *conn;
     cli_connect_setup(&o, &g_ctx, &conn);
     state s = {0};
-    epode_conn_set_event_cb(conn, on_event, &s);
-    epode_handler_add(conn, "message", NULL, "chat", on_chat, NULL, NULL);
+    epode_conn_add_event_cb(conn, on_event, &s, NULL);
+    epode_conn_add_handler(conn, "message", NULL, "chat", on_chat, NULL, NULL);
 
     /* The helpers: each registers its own handlers on the connection. */
     epode_presence_tracker_t *tracker = NULL;
     epode_disco_t *disco = NULL;
     epode_caps_t *caps = NULL;
     epode_ping_t *ping = NULL;
-    epode_version_helper_t *version = NULL;
+    epode_software_version_t *version = NULL;
     if (epode_presence_tracker_new(conn, &tracker) < 0 ||
         epode_presence_tracker_set_auto_accept(tracker, EPODE_AUTO_ACCEPT_MUTUAL) < 0 ||
         epode_disco_new(conn, &disco) < 0 ||
         epode_disco_add_identity(disco, NULL, "client", "bot", "epode echo-bot", NULL) < 0 ||
         epode_ping_new(conn, &ping) < 0 ||
         epode_disco_add_feature(disco, NULL, "urn:xmpp:ping") < 0 ||
-        epode_version_helper_new(conn, "epode echo-bot", epode_version(), NULL, &version) < 0 ||
+        epode_software_version_new(conn, "epode echo-bot", epode_version(), NULL, &version) < 0 ||
         epode_disco_add_feature(disco, NULL, "jabber:iq:version") < 0 ||
         epode_caps_new(disco, "https://epode.example/echo-bot", &caps) < 0) {
         fprintf(stderr, "echo-bot: could not set up the helpers\n");
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     }
     epode_caps_free(caps);
     epode_disco_free(disco);
-    epode_version_helper_free(version);
+    epode_software_version_free(version);
     epode_ping_free(ping);
     epode_presence_tracker_free(tracker);
     epode_conn_free(conn);

@@ -252,7 +252,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "epode-history: out of memory\n");
         return 1;
     }
-    epode_conn_set_event_cb(conn, on_event, &a);
+    epode_conn_add_event_cb(conn, on_event, &a, NULL);
     int rc = epode_conn_connect(conn);
     if (rc < 0) {
         fprintf(stderr, "epode-history: %s\n", epode_strerror(rc));

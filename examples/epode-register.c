@@ -227,7 +227,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = epode_register_new(conn, &a.reg);
     if (rc == 0)
-        rc = epode_conn_set_event_cb(conn, on_event, &a);
+        rc = epode_conn_add_event_cb(conn, on_event, &a, NULL);
     if (rc == 0)
         rc = epode_conn_connect(conn);
     if (rc < 0) {

@@ -74,7 +74,7 @@ static int send_all(epode_conn_t *conn, app *a)
         char body[8300], id[32];
         if (a->count)
             snprintf(body, sizeof body, "%s #%ld", a->body, i);
-        int rc = epode_message_new(NULL, "chat", a->to, a->count ? body : a->body, &msg);
+        int rc = epode_stanza_new_message(NULL, "chat", a->to, a->count ? body : a->body, &msg);
         if (rc < 0)
             return rc;
         snprintf(id, sizeof id, "epode-send-%ld", i);
@@ -117,7 +117,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         int rc = send_all(conn, a);
         if (rc == 0 && sm)
             return; /* done when every message is acknowledged */
-        if (rc == 0 && (rc = epode_iq_new(NULL, "get", NULL, &ping)) == 0) {
+        if (rc == 0 && (rc = epode_stanza_new_iq(NULL, "get", NULL, &ping)) == 0) {
             const char *bound = epode_conn_bound_jid(conn);
             const char *at = strchr(bound, '@');
             char domain[1024];
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
     epode_conn_t *conn;
     cli_connect_setup(&o, &ctx, &conn);
     a.ctx = ctx;
-    epode_conn_set_event_cb(conn, on_event, &a);
+    epode_conn_add_event_cb(conn, on_event, &a, NULL);
     if (count) {
         /* Survive cuts: resume, or log in afresh and resend what the
          * server never confirmed; a dead link is noticed within 15 s. */

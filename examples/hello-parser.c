@@ -11,7 +11,7 @@ static void on_event(void *user, epode_parser_event_t ev, epode_stanza_t *st)
     printf("%s says %s\n", epode_stanza_get_from(st), body ? body : "(nothing)");
 
     epode_stanza_t *reply;                                         /* caller owns */
-    if (epode_message_new(NULL, "chat", epode_stanza_get_from(st), "got it", &reply) == 0) {
+    if (epode_stanza_new_message(NULL, "chat", epode_stanza_get_from(st), "got it", &reply) == 0) {
         char *xml;
         if (epode_stanza_to_text(reply, 0, &xml, NULL) == 0) {
             puts(xml);

@@ -78,11 +78,11 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     app *a = user;
     if (ev == EPODE_CONN_READY) {
         epode_stanza_t *m, *ping;
-        if (epode_message_new(NULL, "chat", a->to, a->body, &m) == 0) {
+        if (epode_stanza_new_message(NULL, "chat", a->to, a->body, &m) == 0) {
             epode_conn_send(conn, m);
             epode_stanza_unref(m);
         }
-        if (epode_iq_new(NULL, "get", NULL, &ping) == 0) {
+        if (epode_stanza_new_iq(NULL, "get", NULL, &ping) == 0) {
             epode_stanza_add_child_new(ping, "ping", "urn:xmpp:ping", NULL);
             epode_conn_send_iq(conn, ping, 10000, on_pong, a, NULL);
             epode_stanza_unref(ping);
@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     epode_conn_t *conn;
     cli_connect_setup(&o, &ctx, &conn);
     app a = {.to = o.argv[0], .body = o.argv[1]};
-    epode_conn_set_event_cb(conn, on_event, &a);
+    epode_conn_add_event_cb(conn, on_event, &a, NULL);
     /* From here on, this program's loop drives epode. */
     if (epode_ctx_set_external_loop(ctx, on_watch, on_timer, NULL) < 0 ||
         epode_conn_connect(conn) < 0) {

@@ -106,7 +106,7 @@ int main(int argc, char **argv)
 
     epode_conn_t *conn;
     cli_connect_setup(&o, &g_ctx, &conn);
-    epode_conn_set_event_cb(conn, on_event, &a);
+    epode_conn_add_event_cb(conn, on_event, &a, NULL);
     epode_presence_tracker_t *tracker;
     int rc = epode_presence_tracker_new(conn, &tracker);
     if (rc == 0)

@@ -852,6 +852,8 @@ static int event_protected(lua_State *L)
 static void on_event_c(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     client_t *c = user;
+    if (ev == EPODE_CONN_FREED)
+        return; /* the client is being collected: nobody to tell */
     if (ev == EPODE_CONN_DISCONNECTED) {
         c->ended = 1;
         c->reason = epode_conn_reason(conn);
@@ -1103,15 +1105,15 @@ static int l_client(lua_State *L)
     rc = epode_conn_new(c->ctx, &c->conn);
     if (rc < 0)
         return raise_epode(L, "epode.client", rc);
-    epode_conn_set_event_cb(c->conn, on_event_c, c);
+    epode_conn_add_event_cb(c->conn, on_event_c, c, NULL);
     rc = epode_messaging_new(c->conn, &c->msgs);
     if (rc == 0)
         rc = epode_messaging_handler_add(c->msgs, NULL, on_message_c, c, NULL);
     /* Removed with the connection: the client outlives neither. */
     if (rc == 0)
-        rc = epode_handler_add(c->conn, "presence", NULL, NULL, on_presence_c, c, NULL);
+        rc = epode_conn_add_handler(c->conn, "presence", NULL, NULL, on_presence_c, c, NULL);
     if (rc == 0)
-        rc = epode_handler_add(c->conn, "iq", NULL, NULL, on_iq_c, c, NULL);
+        rc = epode_conn_add_handler(c->conn, "iq", NULL, NULL, on_iq_c, c, NULL);
     if (rc < 0)
         return raise_epode(L, "epode.client", rc);
 

@@ -84,7 +84,7 @@ static void on_pong(epode_conn_t *conn, epode_stanza_t *result, int status, void
 static void send_ping(epode_conn_t *conn, struct state *st)
 {
     epode_stanza_t *iq;
-    if (epode_iq_new(NULL, "get", NULL, &iq) < 0) {
+    if (epode_stanza_new_iq(NULL, "get", NULL, &iq) < 0) {
         st->failed = 1;
         epode_conn_close(conn);
         return;
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     if (rc == 0 && getenv("EPODE_CA_FILE"))
         rc = epode_conn_set_ca_file(conn, getenv("EPODE_CA_FILE"));
     if (rc == 0)
-        rc = epode_conn_set_event_cb(conn, on_event, &st);
+        rc = epode_conn_add_event_cb(conn, on_event, &st, NULL);
     if (rc == 0)
         rc = epode_conn_connect(conn);
     if (rc < 0) {

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     if (rc == 0 && getenv("EPODE_CA_FILE"))
         rc = epode_conn_set_ca_file(conn, getenv("EPODE_CA_FILE"));
     if (rc == 0)
-        rc = epode_conn_set_event_cb(conn, on_event, &st);
+        rc = epode_conn_add_event_cb(conn, on_event, &st, NULL);
     if (rc == 0)
         rc = epode_messaging_new(conn, &messaging);
     if (rc == 0)

@@ -84,7 +84,7 @@ int main(int argc, char **argv)
     if (rc == 0 && getenv("EPODE_CA_FILE"))
         rc = epode_conn_set_ca_file(st.conn, getenv("EPODE_CA_FILE"));
     if (rc == 0)
-        rc = epode_conn_set_event_cb(st.conn, on_event, &st);
+        rc = epode_conn_add_event_cb(st.conn, on_event, &st, NULL);
     if (rc == 0)
         rc = epode_roster_new(st.conn, &roster);
     if (rc == 0)

@@ -392,8 +392,16 @@ EPODE_API const char *epode_disconnect_reason_name(epode_disconnect_reason_t rea
 /** The event callback: runs from the loop, never inside the call that
  * caused the event. */
 typedef void (*epode_conn_event_cb)(epode_conn_t *conn, epode_conn_event_t event, void *user);
-/** Sets the event callback (one per connection). */
-EPODE_API int epode_conn_set_event_cb(epode_conn_t *conn, epode_conn_event_cb cb, void *user);
+/**
+ * Adds a listener for connection events. Any number may be added (the IM
+ * helpers add their own to learn about READY and DISCONNECTED); they run
+ * in the order they were added. A listener added while an event is being
+ * delivered (a helper made at READY) first hears the next event. *id (may
+ * be NULL) receives a non-zero id for epode_conn_remove(). Errors:
+ * EPODE_EINVAL (NULL conn or cb), EPODE_ENOMEM.
+ */
+EPODE_API int epode_conn_add_event_cb(epode_conn_t *conn, epode_conn_event_cb cb, void *user,
+                                      unsigned *id);
 
 /** After DISCONNECTED: why, as above. */
 EPODE_API epode_disconnect_reason_t epode_conn_reason(const epode_conn_t *conn);
@@ -461,7 +469,7 @@ EPODE_API int epode_conn_connect(epode_conn_t *conn);
  * was sent; send again after EPODE_CONN_DRAINED). Every helper that
  * sends through this (presence, messaging, MUC, ping, …) therefore says
  * EPODE_EJID for a bad address too. Outgoing filters
- * (epode_handler_add_outgoing()) run after the check.
+ * (epode_conn_add_filter()) run after the check.
  *
  * A top-level element in a namespace other than jabber:client (a
  * "nonza", such as XEP-0352's `<inactive xmlns='urn:xmpp:csi:0'/>`) is

@@ -187,7 +187,8 @@ EPODE_API void epode_messaging_free(epode_messaging_t *m);
 /**
  * A message handler: `msg` is borrowed for the call. Return EPODE_HANDLED
  * to stop later message handlers of this helper (other epode handlers on
- * the connection still run), EPODE_PASS to let them see it.
+ * the connection still run), EPODE_PASS to let them see it. Any other
+ * value (0 included) counts as EPODE_HANDLED (see epode_handler_result_t).
  */
 typedef int (*epode_message_cb)(epode_conn_t *conn, const epode_message_t *msg, void *user);
 

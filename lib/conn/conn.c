@@ -127,11 +127,9 @@ static void emit(epode_conn_t *c, epode_conn_event_t ev)
 {
     if (c->free_pending)
         return; /* freed by the application: nobody is listening */
-    /* Handlers added from the application's callback (a helper made at
+    /* Listeners added while this event is delivered (a helper made at
      * READY) see the state as it is: they are not told this event too. */
     unsigned mark = epode__dispatch_mark(c->dispatch);
-    if (c->event_cb)
-        c->event_cb(c, ev, c->event_user);
     epode__dispatch_event_before(c->dispatch, c, ev, mark);
 }
 
@@ -352,7 +350,6 @@ void epode_conn_free(epode_conn_t *c)
     c->free_pending = 1;
     epode__dispatch_event(c->dispatch, c, EPODE_CONN_FREED);
     c->user_closed = 1;
-    c->event_cb = NULL;
     c->ack_cb = NULL;
     c->cert_cb = NULL;
     epode__dispatch_silence(c->dispatch);
@@ -701,15 +698,6 @@ static int send_full(const epode_conn_t *c)
 int epode_conn_is_draining(const epode_conn_t *c)
 {
     return epode_conn_is_ready(c) && (c->drain_due || unwritten(c) > c->drain_low);
-}
-
-int epode_conn_set_event_cb(epode_conn_t *c, epode_conn_event_cb cb, void *user)
-{
-    if (!c)
-        return EPODE_EINVAL;
-    c->event_cb = cb;
-    c->event_user = user;
-    return 0;
 }
 
 /* ---- read-only state --------------------------------------------------------------- */
@@ -1094,6 +1082,13 @@ static void eng_stanza(void *user, epode_stanza_t *st)
     int handled = epode__dispatch_stanza(c->dispatch, c, st, self);
     handled |= c->iq_req_answered;
     c->iq_req_id = c->iq_req_from = NULL;
+    int bad;
+    unsigned bad_id = epode__dispatch_take_bad_result(c->dispatch, &bad);
+    if (bad_id)
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "dispatch",
+                       "handler %u returned %d, which is neither EPODE_HANDLED (1) nor "
+                       "EPODE_PASS (2): taken as EPODE_HANDLED",
+                       bad_id, bad);
     arm_dispatch_timer(c);
     if (handled || !c->engine || !epode__engine_is_ready(c->engine))
         return;
@@ -1983,7 +1978,7 @@ int epode_conn_close(epode_conn_t *c)
 
 /* ---- handlers (public API in epode/handler.h) ------------------------------------------------ */
 
-int epode_handler_add(epode_conn_t *c, const char *name, const char *ns, const char *type,
+int epode_conn_add_handler(epode_conn_t *c, const char *name, const char *ns, const char *type,
                       epode_handler_cb cb, void *user, unsigned *id)
 {
     if (!c)
@@ -1991,7 +1986,7 @@ int epode_handler_add(epode_conn_t *c, const char *name, const char *ns, const c
     return epode__dispatch_add(c->dispatch, name, ns, type, cb, user, id);
 }
 
-int epode_handler_remove(epode_conn_t *c, unsigned id)
+int epode_conn_remove(epode_conn_t *c, unsigned id)
 {
     if (!c)
         return EPODE_EINVAL;
@@ -2000,7 +1995,7 @@ int epode_handler_remove(epode_conn_t *c, unsigned id)
     return rc;
 }
 
-int epode_handler_add_outgoing(epode_conn_t *c, const char *name, const char *ns,
+int epode_conn_add_filter(epode_conn_t *c, const char *name, const char *ns,
                                const char *type, epode_handler_cb cb, void *user, unsigned *id)
 {
     if (!c)
@@ -2063,7 +2058,7 @@ static int send_iq_body(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms
     return 0;
 }
 
-int epode_timed_add(epode_conn_t *c, unsigned interval_ms, epode_timed_cb cb, void *user,
+int epode_conn_add_timer(epode_conn_t *c, unsigned interval_ms, epode_conn_timer_cb cb, void *user,
                     unsigned *id)
 {
     if (!c)

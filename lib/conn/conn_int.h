@@ -78,8 +78,6 @@ struct epode_conn {
     char *mechanisms;
     unsigned keepalive_s;
     unsigned connect_ms, login_ms;
-    epode_conn_event_cb event_cb;
-    void *event_user;
     int sm;
     epode_ack_cb ack_cb;
     void *ack_user;

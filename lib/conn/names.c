@@ -4,6 +4,7 @@
  * Static strings; NULL for a value outside the enum. Never allocates. */
 #include "epode/conn.h"
 #include "epode/ctx.h"
+#include "epode/handler.h"
 
 #define NAME_AT(table, first, v)                                                                   \
     ((int)(v) >= (first) && (int)(v) - (first) < (int)(sizeof table / sizeof *table)               \
@@ -34,4 +35,10 @@ const char *epode_log_level_name(epode_log_level_t level)
 {
     static const char *const names[] = {"error", "warn", "info", "debug", "xml"};
     return NAME_AT(names, EPODE_LOG_ERROR, level);
+}
+
+const char *epode_handler_result_name(epode_handler_result_t result)
+{
+    static const char *const names[] = {"handled", "pass"};
+    return NAME_AT(names, EPODE_HANDLED, result);
 }

@@ -22,7 +22,7 @@ int epode__dispatch_add(epode__dispatch *d, const char *name, const char *ns, co
 int epode__dispatch_add_iq(epode__dispatch *d, const char *iq_id, const char *to,
                            uint64_t deadline, epode_iq_cb cb, void *user, unsigned *id);
 int epode__dispatch_add_timed(epode__dispatch *d, unsigned interval_ms, uint64_t now,
-                              epode_timed_cb cb, void *user, unsigned *id);
+                              epode_conn_timer_cb cb, void *user, unsigned *id);
 int epode__dispatch_remove(epode__dispatch *d, unsigned id);
 
 /* Outgoing filters: matched like stanza handlers, run on a stanza about
@@ -50,6 +50,10 @@ void epode__dispatch_event_before(epode__dispatch *d, epode_conn_t *conn, epode_
  * handler took it, else 0. */
 int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st,
                            const char *self);
+/* The id of a stanza handler that returned neither EPODE_HANDLED nor
+ * EPODE_PASS since the last call (each handler is reported once), and
+ * what it returned; 0 if none. */
+unsigned epode__dispatch_take_bad_result(epode__dispatch *d, int *value);
 /* Runs expired IQ waits (EPODE_ETIMEDOUT) and due timed callbacks. */
 void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now);
 /* Earliest deadline, UINT64_MAX if none. */

@@ -16,15 +16,18 @@ enum kind { K_STANZA = 1, K_IQ, K_TIMED, K_EVENT, K_OUT };
 typedef struct entry {
     unsigned id;
     enum kind kind;
-    int removed;
+    unsigned char removed;
+    unsigned char warned; /* K_STANZA: returned a value that is no result */
     char *name, *ns, *type; /* K_STANZA filters (NULL: any) */
     char *iq_id, *to;       /* K_IQ */
     uint64_t due;           /* K_IQ deadline, K_TIMED next run */
     unsigned interval;      /* K_TIMED */
-    epode_handler_cb handler;
-    epode_iq_cb iq_cb;
-    epode_timed_cb timed_cb;
-    epode_conn_event_cb event_cb;
+    union { /* by kind */
+        epode_handler_cb handler; /* K_STANZA, K_OUT */
+        epode_iq_cb iq_cb;
+        epode_conn_timer_cb timed_cb;
+        epode_conn_event_cb event_cb;
+    };
     void *user;
 } entry;
 
@@ -35,6 +38,8 @@ struct epode__dispatch {
     unsigned next_id;
     int depth;   /* dispatches running (handlers may recurse via send) */
     int garbage; /* entries marked removed */
+    unsigned bad_id; /* a handler that returned no epode_handler_result_t */
+    int bad_value;
 };
 
 int epode__dispatch_new(const epode_mem_t *mem, epode__dispatch **out)
@@ -96,7 +101,7 @@ static void compact(epode__dispatch *d)
 static entry *push(epode__dispatch *d)
 {
     if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
+        size_t cap = d->cap ? d->cap * 2 : 2; /* most connections hold few */
         entry *v = epode__realloc(d->mem, d->v, cap * sizeof *v);
         if (!v)
             return NULL;
@@ -184,7 +189,7 @@ int epode__dispatch_add_iq(epode__dispatch *d, const char *iq_id, const char *to
 }
 
 int epode__dispatch_add_timed(epode__dispatch *d, unsigned interval_ms, uint64_t now,
-                              epode_timed_cb cb, void *user, unsigned *id)
+                              epode_conn_timer_cb cb, void *user, unsigned *id)
 {
     if (!d || !cb || interval_ms == 0)
         return EPODE_EINVAL;
@@ -342,13 +347,29 @@ int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_
             continue;
         epode_handler_cb cb = e->handler;
         void *user = e->user;
-        if (cb(conn, st, user) == EPODE_HANDLED)
-            handled = 1;
+        int r = cb(conn, st, user);
         /* d->v may have moved: only indices are stable while depth > 0 */
+        if (r == EPODE_PASS)
+            continue;
+        handled = 1; /* EPODE_HANDLED, or 0 from a handler written for
+                        "0 is success": it did take care of it */
+        if (r != EPODE_HANDLED && !d->v[i].warned) {
+            d->v[i].warned = 1;
+            d->bad_id = d->v[i].id;
+            d->bad_value = r;
+        }
     }
     d->depth--;
     compact(d);
     return handled;
+}
+
+unsigned epode__dispatch_take_bad_result(epode__dispatch *d, int *value)
+{
+    unsigned id = d->bad_id;
+    *value = d->bad_value;
+    d->bad_id = 0;
+    return id;
 }
 
 void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now)
@@ -364,7 +385,7 @@ void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now
             d->garbage = 1;
             e->iq_cb(conn, NULL, EPODE_ETIMEDOUT, e->user);
         } else if (e->kind == K_TIMED) {
-            epode_timed_cb cb = e->timed_cb;
+            epode_conn_timer_cb cb = e->timed_cb;
             void *user = e->user;
             unsigned eid = e->id;
             int again = cb(conn, user);

@@ -412,7 +412,7 @@ static int send_op(epode_blocking_t *b, op_kind kind, const char *const *jids, s
     epode_stanza_t *iq = NULL, *el;
     static const char *const names[] = {"blocklist", "block", "unblock", "unblock"};
     if (rc == 0)
-        rc = epode_iq_new(b->mem, kind == OP_FETCH ? "get" : "set", NULL, &iq);
+        rc = epode_stanza_new_iq(b->mem, kind == OP_FETCH ? "get" : "set", NULL, &iq);
     if (rc == 0)
         rc = epode_stanza_add_child_new(iq, names[kind], EPODE_NS_BLOCKING, &el);
     for (size_t i = 0; rc == 0 && i < op->n; i++) {
@@ -501,7 +501,7 @@ int epode_blocking_new(epode_conn_t *conn, epode_blocking_event_cb cb, void *use
     b->cb = cb;
     b->user = user;
     b->max = EPODE_BLOCKLIST_MAX;
-    int rc = epode_handler_add(conn, "iq", EPODE_NS_BLOCKING, "set", on_push, b, &b->push_id);
+    int rc = epode_conn_add_handler(conn, "iq", EPODE_NS_BLOCKING, "set", on_push, b, &b->push_id);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, b, &b->ev_id);
     if (rc == 0 && epode_conn_is_ready(conn))
@@ -520,15 +520,15 @@ void epode_blocking_free(epode_blocking_t *b)
         return;
     if (b->conn) {
         if (b->push_id)
-            epode_handler_remove(b->conn, b->push_id);
+            epode_conn_remove(b->conn, b->push_id);
         if (b->ev_id)
-            epode_handler_remove(b->conn, b->ev_id);
+            epode_conn_remove(b->conn, b->ev_id);
     }
     while (b->ops) {
         blocking_op *op = b->ops;
         b->ops = op->next;
         if (b->conn && op->id)
-            epode_handler_remove(b->conn, op->id);
+            epode_conn_remove(b->conn, op->id);
         if (op->cb)
             op->cb(b, EPODE_ECANCELED, EPODE_COND_NONE, op->user);
         op_free(b, op);

@@ -1081,10 +1081,10 @@ int epode_caps_new(epode_disco_t *disco, const char *node, epode_caps_t **out)
     if (rc == 0)
         rc = epode_disco_add_changed_cb(disco, on_disco_changed, c, &c->h_changed);
     if (rc == 0)
-        rc = epode_handler_add_outgoing(c->conn, "presence", NULL, NULL, on_outgoing_presence, c,
+        rc = epode_conn_add_filter(c->conn, "presence", NULL, NULL, on_outgoing_presence, c,
                                         &c->h_out);
     if (rc == 0)
-        rc = epode_handler_add(c->conn, "presence", NULL, NULL, on_presence, c, &c->h_pres);
+        rc = epode_conn_add_handler(c->conn, "presence", NULL, NULL, on_presence, c, &c->h_pres);
     if (rc == 0)
         rc = epode_conn_add_event_cb(c->conn, on_conn_event, c, &c->h_ev);
     if (rc == 0 && (rc = recompute(c)) > 0)
@@ -1105,11 +1105,11 @@ void epode_caps_free(epode_caps_t *c)
     if (c->h_changed)
         epode_disco_remove_changed_cb(c->disco, c->h_changed);
     if (c->conn && c->h_out)
-        epode_handler_remove(c->conn, c->h_out);
+        epode_conn_remove(c->conn, c->h_out);
     if (c->conn && c->h_pres)
-        epode_handler_remove(c->conn, c->h_pres);
+        epode_conn_remove(c->conn, c->h_pres);
     if (c->conn && c->h_ev)
-        epode_handler_remove(c->conn, c->h_ev);
+        epode_conn_remove(c->conn, c->h_ev);
     forget_session(c);
     if (c->alias)
         epode_disco_remove_alias(c->disco, c->alias);

@@ -115,7 +115,7 @@ static int send_request(epode_carbons_t *c)
 {
     epode_stanza_t *iq;
     unsigned id = 0;
-    int rc = epode_iq_new(c->mem, "set", NULL, &iq);
+    int rc = epode_stanza_new_iq(c->mem, "set", NULL, &iq);
     if (rc < 0)
         return rc;
     rc = epode_stanza_add_child_new(iq, c->wanted ? "enable" : "disable", EPODE_NS_CARBONS, NULL);
@@ -125,7 +125,7 @@ static int send_request(epode_carbons_t *c)
     if (rc < 0)
         return rc;
     if (c->iq_id)
-        epode_handler_remove(c->conn, c->iq_id);
+        epode_conn_remove(c->conn, c->iq_id);
     c->iq_id = id;
     return 0;
 }
@@ -160,9 +160,9 @@ int epode_carbons_new(epode_conn_t *conn, epode_carbon_cb cb, void *user, epode_
     c->cb = cb;
     c->user = user;
     c->wanted = -1;
-    int rc = epode_handler_add(conn, "message", NULL, NULL, on_message, c, &c->msg_id);
+    int rc = epode_conn_add_handler(conn, "message", NULL, NULL, on_message, c, &c->msg_id);
     if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_event, c, &c->event_id)) < 0)
-        epode_handler_remove(conn, c->msg_id);
+        epode_conn_remove(conn, c->msg_id);
     if (rc < 0) {
         im_free(mem, c);
         return rc;
@@ -176,10 +176,10 @@ void epode_carbons_free(epode_carbons_t *c)
     if (!c)
         return;
     if (c->conn) {
-        epode_handler_remove(c->conn, c->msg_id);
-        epode_handler_remove(c->conn, c->event_id);
+        epode_conn_remove(c->conn, c->msg_id);
+        epode_conn_remove(c->conn, c->event_id);
         if (c->iq_id)
-            epode_handler_remove(c->conn, c->iq_id);
+            epode_conn_remove(c->conn, c->iq_id);
     }
     im_free(c->mem, c);
 }

@@ -81,7 +81,7 @@ void epode_csi_free(epode_csi_t *c)
     if (!c)
         return;
     if (c->conn && c->ev_id)
-        epode_handler_remove(c->conn, c->ev_id);
+        epode_conn_remove(c->conn, c->ev_id);
     im_free(c->mem, c);
 }
 

@@ -794,10 +794,10 @@ int epode_disco_new(epode_conn_t *conn, epode_disco_t **out)
     if (rc == 0)
         rc = epode_disco_add_feature(d, NULL, EPODE_NS_DISCO_ITEMS);
     if (rc == 0)
-        rc = epode_handler_add(conn, "iq", EPODE_NS_DISCO_INFO, "get", on_info_get, d,
+        rc = epode_conn_add_handler(conn, "iq", EPODE_NS_DISCO_INFO, "get", on_info_get, d,
                                &d->h_info);
     if (rc == 0)
-        rc = epode_handler_add(conn, "iq", EPODE_NS_DISCO_ITEMS, "get", on_items_get, d,
+        rc = epode_conn_add_handler(conn, "iq", EPODE_NS_DISCO_ITEMS, "get", on_items_get, d,
                                &d->h_items);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, d, &d->h_ev);
@@ -820,16 +820,16 @@ void epode_disco_free(epode_disco_t *d)
     if (!d)
         return;
     if (d->conn && d->h_info)
-        epode_handler_remove(d->conn, d->h_info);
+        epode_conn_remove(d->conn, d->h_info);
     if (d->conn && d->h_items)
-        epode_handler_remove(d->conn, d->h_items);
+        epode_conn_remove(d->conn, d->h_items);
     if (d->conn && d->h_ev)
-        epode_handler_remove(d->conn, d->h_ev);
+        epode_conn_remove(d->conn, d->h_ev);
     while (d->pending) {
         pending *p = d->pending;
         d->pending = p->next;
         if (d->conn)
-            epode_handler_remove(d->conn, p->id);
+            epode_conn_remove(d->conn, p->id);
         pending_free(d->mem, p);
     }
     const epode_mem_t *mem = d->mem;
@@ -943,7 +943,7 @@ static int ask(epode_disco_t *d, const char *jid, const char *node_name, unsigne
     p->jid = dup_or_null(d->mem, jid, &err);
     p->node = dup_or_null(d->mem, node_name, &err);
     epode_stanza_t *iq = NULL, *q;
-    int rc = err ? EPODE_ENOMEM : epode_iq_new(d->mem, "get", NULL, &iq);
+    int rc = err ? EPODE_ENOMEM : epode_stanza_new_iq(d->mem, "get", NULL, &iq);
     if (rc == 0 && jid)
         rc = epode_stanza_set_to(iq, jid);
     if (rc == 0)
@@ -985,7 +985,7 @@ int epode_disco_cancel(epode_disco_t *d, unsigned id)
         if (p->id == id) {
             unlink_pending(d, p);
             if (d->conn)
-                epode_handler_remove(d->conn, p->id);
+                epode_conn_remove(d->conn, p->id);
             pending_free(d->mem, p);
             return 0;
         }

@@ -197,7 +197,7 @@ static int send_query(epode_mam_t *mam, mam_req *r, const char *with, long long 
     epode_stanza_t *iq = NULL, *query, *set, *el;
     epode_form_t *form = NULL;
     char num[16];
-    int rc = epode_iq_new(mam->mem, "set", NULL, &iq);
+    int rc = epode_stanza_new_iq(mam->mem, "set", NULL, &iq);
     if (rc == 0 && r->archive)
         rc = epode_stanza_set_to(iq, r->archive);
     if (rc == 0)
@@ -427,7 +427,7 @@ int epode_mam_cancel(epode_mam_t *mam, unsigned id)
             continue;
         req_unlink(mam, r);
         if (mam->conn && r->iq_id)
-            epode_handler_remove(mam->conn, r->iq_id);
+            epode_conn_remove(mam->conn, r->iq_id);
         if (r->on_done)
             r->on_done(mam, EPODE_ECANCELED, EPODE_COND_NONE, NULL, NULL, 0, -1, r->results,
                        r->user);
@@ -461,7 +461,7 @@ int epode_mam_new(epode_conn_t *conn, epode_mam_t **out)
         return EPODE_ENOMEM;
     mam->conn = conn;
     mam->mem = mem;
-    int rc = epode_handler_add(conn, "message", NULL, NULL, on_message, mam, &mam->msg_id);
+    int rc = epode_conn_add_handler(conn, "message", NULL, NULL, on_message, mam, &mam->msg_id);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, mam, &mam->ev_id);
     if (rc < 0) {
@@ -478,15 +478,15 @@ void epode_mam_free(epode_mam_t *mam)
         return;
     if (mam->conn) {
         if (mam->msg_id)
-            epode_handler_remove(mam->conn, mam->msg_id);
+            epode_conn_remove(mam->conn, mam->msg_id);
         if (mam->ev_id)
-            epode_handler_remove(mam->conn, mam->ev_id);
+            epode_conn_remove(mam->conn, mam->ev_id);
     }
     while (mam->reqs) {
         mam_req *r = mam->reqs;
         mam->reqs = r->next;
         if (mam->conn && r->iq_id)
-            epode_handler_remove(mam->conn, r->iq_id);
+            epode_conn_remove(mam->conn, r->iq_id);
         if (r->on_done)
             r->on_done(mam, EPODE_ECANCELED, EPODE_COND_NONE, NULL, NULL, 0, -1, r->results,
                        r->user);

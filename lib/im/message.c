@@ -140,7 +140,7 @@ int epode_message_build(const char *type, const char *to, const char *body,
     if (type && strcmp(type, "normal") == 0)
         type = NULL;
     epode_stanza_t *msg;
-    int rc = epode_message_new(NULL, type, to, NULL, &msg);
+    int rc = epode_stanza_new_message(NULL, type, to, NULL, &msg);
     if (rc < 0)
         return rc;
     if ((subject && (rc = epode_message_add_subject(msg, NULL, subject)) < 0) ||
@@ -376,7 +376,7 @@ static void answer_receipt(epode_messaging_t *m, epode_stanza_t *st, const char 
         epode_jid_validate(from) < 0)
         return;
     epode_stanza_t *r, *rec;
-    if (epode_message_new(m->mem, NULL, from, NULL, &r) < 0)
+    if (epode_stanza_new_message(m->mem, NULL, from, NULL, &r) < 0)
         return;
     if (epode_stanza_set_new_id(r, NULL) == 0 &&
         epode_stanza_add_child_new(r, "received", EPODE_NS_RECEIPTS, &rec) == 0 &&
@@ -431,7 +431,7 @@ static int on_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
         msg_handler *h = &m->handlers[i];
         if (h->removed || (h->type >= 0 && h->type != ti))
             continue;
-        result = EPODE_HANDLED == h->cb(conn, &view, h->user) ? EPODE_HANDLED : EPODE_PASS;
+        result = h->cb(conn, &view, h->user) == EPODE_PASS ? EPODE_PASS : EPODE_HANDLED;
         if (result == EPODE_HANDLED)
             break;
     }
@@ -496,7 +496,7 @@ static int ask_own_info(epode_messaging_t *m)
     epode_stanza_t *iq = NULL;
     int rc = me ? epode_jid_new(m->mem, me, &j) : EPODE_ESTATE;
     if (rc == 0)
-        rc = epode_iq_new(m->mem, "get", NULL, &iq);
+        rc = epode_stanza_new_iq(m->mem, "get", NULL, &iq);
     if (rc == 0)
         rc = epode_stanza_set_to(iq, epode_jid_bare(j));
     if (rc == 0)
@@ -520,7 +520,7 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     } else if (ev == EPODE_CONN_READY) {
         m->own_sid = 0; /* a new session: what we knew may not hold */
         if (m->sid_iq)
-            epode_handler_remove(m->conn, m->sid_iq);
+            epode_conn_remove(m->conn, m->sid_iq);
         m->sid_iq = 0;
         ask_own_info(m); /* failing (no memory), ids stay untrusted */
     } else if (ev == EPODE_CONN_RESUMED && !m->own_sid && !m->sid_iq) {
@@ -538,12 +538,12 @@ int epode_messaging_new(epode_conn_t *conn, epode_messaging_t **out)
         return EPODE_ENOMEM;
     m->conn = conn;
     m->mem = mem;
-    int rc = epode_handler_add(conn, "message", NULL, NULL, on_message, m, &m->in_id);
+    int rc = epode_conn_add_handler(conn, "message", NULL, NULL, on_message, m, &m->in_id);
     if (rc < 0) {
         im_free(mem, m);
         return rc;
     }
-    rc = epode_handler_add_outgoing(conn, "message", NULL, NULL, on_outgoing, m, &m->out_id);
+    rc = epode_conn_add_filter(conn, "message", NULL, NULL, on_outgoing, m, &m->out_id);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, m, &m->ev_id);
     /* made after READY: ask now (not on a registration stream, which has
@@ -563,13 +563,13 @@ void epode_messaging_free(epode_messaging_t *m)
     if (!m)
         return;
     if (m->conn && m->in_id)
-        epode_handler_remove(m->conn, m->in_id);
+        epode_conn_remove(m->conn, m->in_id);
     if (m->conn && m->out_id)
-        epode_handler_remove(m->conn, m->out_id);
+        epode_conn_remove(m->conn, m->out_id);
     if (m->conn && m->ev_id)
-        epode_handler_remove(m->conn, m->ev_id);
+        epode_conn_remove(m->conn, m->ev_id);
     if (m->conn && m->sid_iq)
-        epode_handler_remove(m->conn, m->sid_iq); /* its callback is not called */
+        epode_conn_remove(m->conn, m->sid_iq); /* its callback is not called */
     const epode_mem_t *mem = m->mem;
     for (size_t i = 0; i < m->ntrusted; i++)
         im_free(mem, m->trusted[i]);
@@ -657,7 +657,7 @@ int epode_messaging_send_chatstate(epode_messaging_t *m, const char *to,
     if (!m->conn)
         return EPODE_ESTATE;
     epode_stanza_t *msg;
-    int rc = epode_message_new(m->mem, "chat", to, NULL, &msg);
+    int rc = epode_stanza_new_message(m->mem, "chat", to, NULL, &msg);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_set_new_id(msg, NULL)) == 0 &&

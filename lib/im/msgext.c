@@ -177,7 +177,7 @@ static int new_message(const epode_mem_t *mem, const char *type, const char *to,
     if (type && strcmp(type, "normal") == 0)
         type = NULL;
     epode_stanza_t *msg;
-    int rc = epode_message_new(mem, type, to, NULL, &msg);
+    int rc = epode_stanza_new_message(mem, type, to, NULL, &msg);
     if (rc == 0 && (rc = epode_stanza_set_new_id(msg, NULL)) < 0) {
         epode_stanza_unref(msg);
         return rc;

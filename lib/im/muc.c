@@ -150,7 +150,7 @@ static void occ_clear(epode_muc_room_t *r)
 static void room_free(epode_muc_room_t *r)
 {
     if (r->config_iq && r->muc->conn)
-        epode_handler_remove(r->muc->conn, r->config_iq);
+        epode_conn_remove(r->muc->conn, r->config_iq);
     const epode_mem_t *mem = r->muc->mem;
     occ_clear(r);
     im_free(mem, r->occs);
@@ -198,7 +198,7 @@ static int send_join(epode_muc_room_t *r)
     char to[3072];
     snprintf(to, sizeof to, "%s/%s", r->jid, r->nick);
     epode_stanza_t *p, *x, *el;
-    int rc = epode_presence_new(m->mem, NULL, to, &p);
+    int rc = epode_stanza_new_presence(m->mem, NULL, to, &p);
     if (rc < 0)
         return rc;
     rc = epode_stanza_add_child_new(p, "x", EPODE_NS_MUC, &x);
@@ -265,7 +265,7 @@ static int send_instant_config(epode_muc_room_t *r)
     if (!r->muc->conn)
         return EPODE_ESTATE;
     epode_stanza_t *iq, *q, *x;
-    int rc = epode_iq_new(r->muc->mem, "set", NULL, &iq);
+    int rc = epode_stanza_new_iq(r->muc->mem, "set", NULL, &iq);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_set_to(iq, r->jid)) == 0 &&
@@ -610,13 +610,13 @@ int epode_muc_new(epode_conn_t *conn, epode_muc_cb cb, void *user, epode_muc_t *
     m->user = user;
     int rc = set_str(mem, &m->suffix, "_");
     if (rc == 0)
-        rc = epode_handler_add(conn, "presence", NULL, NULL, on_presence, m, &m->pres_id);
-    if (rc == 0 && (rc = epode_handler_add(conn, "message", NULL, NULL, on_message, m,
+        rc = epode_conn_add_handler(conn, "presence", NULL, NULL, on_presence, m, &m->pres_id);
+    if (rc == 0 && (rc = epode_conn_add_handler(conn, "message", NULL, NULL, on_message, m,
                                            &m->msg_id)) < 0)
-        epode_handler_remove(conn, m->pres_id);
+        epode_conn_remove(conn, m->pres_id);
     if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_event, m, &m->event_id)) < 0) {
-        epode_handler_remove(conn, m->pres_id);
-        epode_handler_remove(conn, m->msg_id);
+        epode_conn_remove(conn, m->pres_id);
+        epode_conn_remove(conn, m->msg_id);
     }
     if (rc < 0) {
         im_free(mem, m->suffix);
@@ -632,9 +632,9 @@ void epode_muc_free(epode_muc_t *m)
     if (!m)
         return;
     if (m->conn) {
-        epode_handler_remove(m->conn, m->pres_id);
-        epode_handler_remove(m->conn, m->msg_id);
-        epode_handler_remove(m->conn, m->event_id);
+        epode_conn_remove(m->conn, m->pres_id);
+        epode_conn_remove(m->conn, m->msg_id);
+        epode_conn_remove(m->conn, m->event_id);
     }
     for (size_t i = 0; i < m->nrooms; i++)
         room_free(m->rooms[i]);
@@ -753,7 +753,7 @@ int epode_muc_leave(epode_muc_room_t *r, const char *status)
     char to[3072];
     snprintf(to, sizeof to, "%s/%s", r->jid, r->nick);
     epode_stanza_t *p, *el;
-    int rc = epode_presence_new(m->mem, "unavailable", to, &p);
+    int rc = epode_stanza_new_presence(m->mem, "unavailable", to, &p);
     if (rc < 0)
         return rc;
     if (status && (rc = epode_stanza_add_child_new(p, "status", NULL, &el)) == 0)
@@ -772,7 +772,7 @@ static int send_to_room(epode_muc_room_t *r, const char *type, const char *to, c
     if (r->state != R_JOINED || !r->muc->conn)
         return EPODE_ESTATE;
     epode_stanza_t *msg, *el;
-    int rc = epode_message_new(r->muc->mem, type, to, body, &msg);
+    int rc = epode_stanza_new_message(r->muc->mem, type, to, body, &msg);
     if (rc < 0)
         return rc;
     if (subject && (rc = epode_stanza_add_child_new(msg, "subject", NULL, &el)) == 0)

@@ -16,7 +16,7 @@
 typedef struct ping_req {
     struct ping_req *next;
     epode_ping_t *owner;
-    unsigned id;          /* the IQ wait, for epode_handler_remove() */
+    unsigned id;          /* the IQ wait, for epode_conn_remove() */
     int keepalive;        /* a liveness ping (no user callback) */
     uint64_t started_ms;
     epode_ping_cb cb;
@@ -83,10 +83,10 @@ int epode_ping_new(epode_conn_t *conn, epode_ping_t **out)
         return EPODE_ENOMEM;
     p->conn = conn;
     p->mem = mem;
-    int rc = epode_handler_add(conn, "iq", EPODE_NS_PING, "get", on_ping_request, p,
+    int rc = epode_conn_add_handler(conn, "iq", EPODE_NS_PING, "get", on_ping_request, p,
                                &p->handler_id);
     if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_conn_event, p, &p->event_id)) < 0)
-        epode_handler_remove(conn, p->handler_id);
+        epode_conn_remove(conn, p->handler_id);
     if (rc < 0) {
         im_free(mem, p);
         return rc;
@@ -109,16 +109,16 @@ void epode_ping_free(epode_ping_t *p)
     if (!p)
         return;
     if (p->conn) {
-        epode_handler_remove(p->conn, p->handler_id);
-        epode_handler_remove(p->conn, p->event_id);
+        epode_conn_remove(p->conn, p->handler_id);
+        epode_conn_remove(p->conn, p->event_id);
         if (p->timed_id)
-            epode_handler_remove(p->conn, p->timed_id);
+            epode_conn_remove(p->conn, p->timed_id);
     }
     while (p->pending) {
         ping_req *r = p->pending;
         p->pending = r->next;
         if (p->conn && r->id)
-            epode_handler_remove(p->conn, r->id);
+            epode_conn_remove(p->conn, r->id);
         im_free(p->mem, r);
     }
     im_free(p->mem, p);
@@ -197,7 +197,7 @@ static int send_ping(epode_ping_t *p, const char *jid, unsigned timeout_ms, int 
     r->cb = cb;
     r->user = user;
     epode_stanza_t *iq;
-    if ((rc = epode_iq_new(p->mem, "get", NULL, &iq)) < 0) {
+    if ((rc = epode_stanza_new_iq(p->mem, "get", NULL, &iq)) < 0) {
         im_free(p->mem, r);
         return rc;
     }
@@ -245,12 +245,12 @@ int epode_ping_set_keepalive(epode_ping_t *p, unsigned interval_ms, unsigned tim
         return EPODE_ESTATE;
     unsigned tid = 0;
     if (interval_ms) {
-        int rc = epode_timed_add(p->conn, interval_ms, on_interval, p, &tid);
+        int rc = epode_conn_add_timer(p->conn, interval_ms, on_interval, p, &tid);
         if (rc < 0)
             return rc;
     }
     if (p->timed_id)
-        epode_handler_remove(p->conn, p->timed_id);
+        epode_conn_remove(p->conn, p->timed_id);
     p->timed_id = tid;
     p->interval_ms = interval_ms;
     p->timeout_ms = timeout_ms ? timeout_ms : interval_ms;

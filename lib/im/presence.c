@@ -52,7 +52,7 @@ static int build(const epode_mem_t *mem, const char *to, epode_show_t show, cons
     if (priority < -128 || priority > 127)
         return EPODE_ERANGE;
     epode_stanza_t *p;
-    int rc = epode_presence_new(mem, show == EPODE_SHOW_UNAVAILABLE ? "unavailable" : NULL, to,
+    int rc = epode_stanza_new_presence(mem, show == EPODE_SHOW_UNAVAILABLE ? "unavailable" : NULL, to,
                                 &p);
     if (rc < 0)
         return rc;
@@ -124,7 +124,7 @@ static int send_sub(epode_conn_t *conn, const char *to, const char *type, const 
         return rc; /* EPODE_EJID, as every send path says */
     epode_stanza_t *p, *c;
     /* subscriptions are between bare JIDs (RFC 6121 §3.1.1) */
-    rc = epode_presence_new(mem, type, epode_jid_bare(j), &p);
+    rc = epode_stanza_new_presence(mem, type, epode_jid_bare(j), &p);
     epode_jid_free(j);
     if (rc < 0)
         return rc;
@@ -531,14 +531,14 @@ int epode_presence_tracker_new(epode_conn_t *conn, epode_presence_tracker_t **ou
         return EPODE_ENOMEM;
     t->conn = conn;
     t->mem = mem;
-    int rc = epode_handler_add(conn, "presence", NULL, NULL, on_presence, t, &t->handler_id);
+    int rc = epode_conn_add_handler(conn, "presence", NULL, NULL, on_presence, t, &t->handler_id);
     if (rc < 0) {
         im_free(mem, t);
         return rc;
     }
     rc = epode_conn_add_event_cb(conn, on_conn_event, t, &t->event_id);
     if (rc < 0) {
-        epode_handler_remove(conn, t->handler_id);
+        epode_conn_remove(conn, t->handler_id);
         im_free(mem, t);
         return rc;
     }
@@ -551,8 +551,8 @@ void epode_presence_tracker_free(epode_presence_tracker_t *t)
     if (!t)
         return;
     if (t->conn) {
-        epode_handler_remove(t->conn, t->handler_id);
-        epode_handler_remove(t->conn, t->event_id);
+        epode_conn_remove(t->conn, t->handler_id);
+        epode_conn_remove(t->conn, t->event_id);
     }
     clear(t);
     im_free(t->mem, t->contacts);

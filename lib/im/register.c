@@ -36,7 +36,7 @@ struct epode_register {
     unsigned timed_id; /* an outcome known at once, told from the loop */
     /* the request in flight */
     enum op op;
-    unsigned wait_id; /* the IQ wait, for epode_handler_remove() */
+    unsigned wait_id; /* the IQ wait, for epode_conn_remove() */
     unsigned timeout_ms;
     epode_register_cb cb;
     epode_register_fill_cb fill;
@@ -75,7 +75,7 @@ static void free_secret(const epode_mem_t *mem, char **s)
 static void forget_request(epode_register_t *r)
 {
     if (r->timed_id && r->conn)
-        epode_handler_remove(r->conn, r->timed_id);
+        epode_conn_remove(r->conn, r->timed_id);
     r->timed_id = 0;
     r->op = OP_NONE;
     r->wait_id = 0;
@@ -146,8 +146,8 @@ void epode_register_free(epode_register_t *r)
         return;
     if (r->conn) {
         if (r->wait_id)
-            epode_handler_remove(r->conn, r->wait_id);
-        epode_handler_remove(r->conn, r->event_id);
+            epode_conn_remove(r->conn, r->wait_id);
+        epode_conn_remove(r->conn, r->event_id);
     }
     forget_request(r);
     forget_fetch(r);
@@ -162,7 +162,7 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
 static int query_new(epode_register_t *r, const char *type, epode_stanza_t **iq,
                      epode_stanza_t **query)
 {
-    int rc = epode_iq_new(r->mem, type, NULL, iq);
+    int rc = epode_stanza_new_iq(r->mem, type, NULL, iq);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_add_child_new(*iq, "query", EPODE_NS_REGISTER, query)) < 0)
@@ -227,7 +227,7 @@ int epode_register_fetch(epode_register_t *r, unsigned timeout_ms, epode_registe
         return rc;
     r->timeout_ms = timeout_ms;
     if (!offered(r))
-        rc = epode_timed_add(r->conn, 1, on_unoffered, r, &r->timed_id);
+        rc = epode_conn_add_timer(r->conn, 1, on_unoffered, r, &r->timed_id);
     else
         rc = start_fetch(r, OP_FETCH);
     if (rc < 0)
@@ -517,7 +517,7 @@ int epode_register_account(epode_register_t *r, const char *username, const char
         return rc;
     r->timeout_ms = 0;
     if (!offered(r))
-        rc = epode_timed_add(r->conn, 1, on_unoffered, r, &r->timed_id);
+        rc = epode_conn_add_timer(r->conn, 1, on_unoffered, r, &r->timed_id);
     else
         rc = start_fetch(r, OP_ACCOUNT_FETCH);
     if (rc < 0) {

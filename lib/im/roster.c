@@ -410,7 +410,7 @@ static int start_fetch(epode_roster_t *r)
     if (!ver && features && epode_stanza_find_child(features, "ver", "urn:xmpp:features:rosterver"))
         ver = "";
     epode_stanza_t *iq, *q;
-    int rc = epode_iq_new(r->mem, "get", NULL, &iq);
+    int rc = epode_stanza_new_iq(r->mem, "get", NULL, &iq);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_add_child_new(iq, "query", EPODE_NS_ROSTER, &q)) < 0 ||
@@ -628,7 +628,7 @@ static int send_item(epode_roster_t *r, const char *jid, const char *name, int r
     op->cb = cb;
     op->user = user;
     epode_stanza_t *iq, *q, *item;
-    if ((rc = epode_iq_new(r->mem, "set", NULL, &iq)) < 0) {
+    if ((rc = epode_stanza_new_iq(r->mem, "set", NULL, &iq)) < 0) {
         im_free(r->mem, op);
         return rc;
     }
@@ -684,18 +684,18 @@ int epode_roster_new(epode_conn_t *conn, epode_roster_t **out)
         return EPODE_ENOMEM;
     r->conn = conn;
     r->mem = mem;
-    int rc = epode_handler_add(conn, "iq", EPODE_NS_ROSTER, "set", on_push, r, &r->push_id);
+    int rc = epode_conn_add_handler(conn, "iq", EPODE_NS_ROSTER, "set", on_push, r, &r->push_id);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, r, &r->listener_id);
     /* Already READY: fetch on the next loop turn, so the application can
      * set its callbacks and cache first. */
     if (rc == 0 && epode_conn_is_ready(conn))
-        rc = epode_timed_add(conn, 1, on_timer, r, &r->timer_id);
+        rc = epode_conn_add_timer(conn, 1, on_timer, r, &r->timer_id);
     if (rc < 0) {
         if (r->push_id)
-            epode_handler_remove(conn, r->push_id);
+            epode_conn_remove(conn, r->push_id);
         if (r->listener_id)
-            epode_handler_remove(conn, r->listener_id);
+            epode_conn_remove(conn, r->listener_id);
         im_free(mem, r);
         return rc;
     }
@@ -708,18 +708,18 @@ void epode_roster_free(epode_roster_t *r)
     if (!r)
         return;
     if (r->conn) {
-        epode_handler_remove(r->conn, r->push_id);
-        epode_handler_remove(r->conn, r->listener_id);
+        epode_conn_remove(r->conn, r->push_id);
+        epode_conn_remove(r->conn, r->listener_id);
         if (r->timer_id)
-            epode_handler_remove(r->conn, r->timer_id);
+            epode_conn_remove(r->conn, r->timer_id);
         if (r->fetch_id)
-            epode_handler_remove(r->conn, r->fetch_id);
+            epode_conn_remove(r->conn, r->fetch_id);
     }
     while (r->ops) {
         roster_op *op = r->ops;
         r->ops = op->next;
         if (r->conn && op->id)
-            epode_handler_remove(r->conn, op->id);
+            epode_conn_remove(r->conn, op->id);
         if (op->cb)
             op->cb(r, EPODE_ECANCELED, EPODE_COND_NONE, NULL, op->user);
         im_free(r->mem, op);

@@ -11,14 +11,14 @@
 
 typedef struct version_req {
     struct version_req *next;
-    epode_version_helper_t *owner;
+    epode_software_version_t *owner;
     unsigned id;
-    epode_version_cb cb;
+    epode_software_version_cb cb;
     void *user;
     char jid[];
 } version_req;
 
-struct epode_version_helper {
+struct epode_software_version {
     epode_conn_t *conn;
     const epode_mem_t *mem; /* the context's allocator, for all we own */
     unsigned handler_id, event_id;
@@ -38,7 +38,7 @@ static char *dup_or_null(const epode_mem_t *mem, const char *s, int *failed)
 
 static int on_request(epode_conn_t *conn, epode_stanza_t *iq, void *user)
 {
-    epode_version_helper_t *v = user;
+    epode_software_version_t *v = user;
     if (!v->conn || !epode_stanza_find_child(iq, "query", EPODE_NS_VERSION))
         return EPODE_PASS;
     epode_stanza_t *reply, *q, *el;
@@ -59,7 +59,7 @@ static int on_request(epode_conn_t *conn, epode_stanza_t *iq, void *user)
     return EPODE_HANDLED;
 }
 
-int epode_version_helper_set(epode_version_helper_t *v, const char *name, const char *version,
+int epode_software_version_set(epode_software_version_t *v, const char *name, const char *version,
                              const char *os)
 {
     if (!v || !name || !version)
@@ -87,7 +87,7 @@ int epode_version_helper_set(epode_version_helper_t *v, const char *name, const 
 static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     (void)conn;
-    epode_version_helper_t *v = user;
+    epode_software_version_t *v = user;
     if (ev != EPODE_CONN_FREED)
         return;
     v->conn = NULL;
@@ -96,23 +96,23 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         r->id = 0;
 }
 
-int epode_version_helper_new(epode_conn_t *conn, const char *name, const char *version,
-                             const char *os, epode_version_helper_t **out)
+int epode_software_version_new(epode_conn_t *conn, const char *name, const char *version,
+                             const char *os, epode_software_version_t **out)
 {
     if (!conn || !out || !name || !version)
         return EPODE_EINVAL;
     const epode_mem_t *mem = im_mem(conn);
-    epode_version_helper_t *v = im_zalloc(mem, sizeof *v);
+    epode_software_version_t *v = im_zalloc(mem, sizeof *v);
     if (!v)
         return EPODE_ENOMEM;
     v->conn = conn;
     v->mem = mem;
-    int rc = epode_version_helper_set(v, name, version, os);
+    int rc = epode_software_version_set(v, name, version, os);
     if (rc == 0)
-        rc = epode_handler_add(conn, "iq", EPODE_NS_VERSION, "get", on_request, v,
+        rc = epode_conn_add_handler(conn, "iq", EPODE_NS_VERSION, "get", on_request, v,
                                &v->handler_id);
     if (rc == 0 && (rc = epode_conn_add_event_cb(conn, on_conn_event, v, &v->event_id)) < 0)
-        epode_handler_remove(conn, v->handler_id);
+        epode_conn_remove(conn, v->handler_id);
     if (rc < 0) {
         im_free(mem, v->name);
         im_free(mem, v->version);
@@ -124,19 +124,19 @@ int epode_version_helper_new(epode_conn_t *conn, const char *name, const char *v
     return 0;
 }
 
-void epode_version_helper_free(epode_version_helper_t *v)
+void epode_software_version_free(epode_software_version_t *v)
 {
     if (!v)
         return;
     if (v->conn) {
-        epode_handler_remove(v->conn, v->handler_id);
-        epode_handler_remove(v->conn, v->event_id);
+        epode_conn_remove(v->conn, v->handler_id);
+        epode_conn_remove(v->conn, v->event_id);
     }
     while (v->pending) {
         version_req *r = v->pending;
         v->pending = r->next;
         if (v->conn && r->id)
-            epode_handler_remove(v->conn, r->id);
+            epode_conn_remove(v->conn, r->id);
         im_free(v->mem, r);
     }
     im_free(v->mem, v->name);
@@ -148,7 +148,7 @@ void epode_version_helper_free(epode_version_helper_t *v)
 static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, void *user)
 {
     version_req *r = user;
-    epode_version_helper_t *v = r->owner;
+    epode_software_version_t *v = r->owner;
     const epode_mem_t *mem = v->mem; /* the callback may free v */
     for (version_req **pp = &v->pending; *pp; pp = &(*pp)->next)
         if (*pp == r) {
@@ -179,8 +179,8 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
     im_free(mem, r);
 }
 
-int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned timeout_ms,
-                        epode_version_cb cb, void *user)
+int epode_software_version_query(epode_software_version_t *v, const char *jid, unsigned timeout_ms,
+                        epode_software_version_cb cb, void *user)
 {
     if (!v || !cb)
         return EPODE_EINVAL;
@@ -211,7 +211,7 @@ int epode_version_query(epode_version_helper_t *v, const char *jid, unsigned tim
     r->cb = cb;
     r->user = user;
     epode_stanza_t *iq;
-    if ((rc = epode_iq_new(v->mem, "get", NULL, &iq)) < 0) {
+    if ((rc = epode_stanza_new_iq(v->mem, "get", NULL, &iq)) < 0) {
         im_free(v->mem, r);
         return rc;
     }

@@ -27,7 +27,7 @@ static int new_stanza(const epode_mem_t *mem, const char *name, const char *type
     return 0;
 }
 
-int epode_message_new(const epode_mem_t *mem, const char *type, const char *to,
+int epode_stanza_new_message(const epode_mem_t *mem, const char *type, const char *to,
                       const char *body, epode_stanza_t **out)
 {
     if (!out)
@@ -45,7 +45,7 @@ int epode_message_new(const epode_mem_t *mem, const char *type, const char *to,
     return 0;
 }
 
-int epode_presence_new(const epode_mem_t *mem, const char *type, const char *to,
+int epode_stanza_new_presence(const epode_mem_t *mem, const char *type, const char *to,
                        epode_stanza_t **out)
 {
     if (!out)
@@ -68,7 +68,7 @@ int epode_stanza_set_new_id(epode_stanza_t *el, const char **id)
     return 0;
 }
 
-int epode_iq_new(const epode_mem_t *mem, const char *type, const char *id, epode_stanza_t **out)
+int epode_stanza_new_iq(const epode_mem_t *mem, const char *type, const char *id, epode_stanza_t **out)
 {
     if (!out || !type)
         return EPODE_EINVAL;

@@ -272,7 +272,7 @@ static const char *child_text_ns(const epode_stanza_t *el, const char *name, con
 static int send_bind(epode__engine *e)
 {
     epode_stanza_t *iq, *bind, *res;
-    int rc = epode_iq_new(e->mem, "set", BIND_ID, &iq);
+    int rc = epode_stanza_new_iq(e->mem, "set", BIND_ID, &iq);
     if (rc < 0)
         return rc;
     rc = epode_stanza_add_child_new(iq, "bind", NS_BIND, &bind);
@@ -632,7 +632,7 @@ static void on_bind_reply(epode__engine *e, epode_stanza_t *st)
         return;
     }
     epode_stanza_t *iq;
-    if (epode_iq_new(e->mem, "set", SESSION_ID, &iq) < 0 ||
+    if (epode_stanza_new_iq(e->mem, "set", SESSION_ID, &iq) < 0 ||
         epode_stanza_add_child_new(iq, "session", NS_SESSION, NULL) < 0) {
         epode_stanza_unref(iq);
         end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");

@@ -65,7 +65,7 @@ static void send_burst(side *s)
     for (long i = 0; i < g_count; i++) {
         snprintf(body, sizeof body, "%s->%s %ld", s->name, s->peer->name, i);
         epode_stanza_t *m;
-        int rc = epode_message_new(NULL, "chat", to, body, &m);
+        int rc = epode_stanza_new_message(NULL, "chat", to, body, &m);
         if (rc == 0) {
             rc = epode_conn_send(s->conn, m);
             epode_stanza_unref(m);
@@ -186,12 +186,12 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     printf("ready %s %s\n", s->name, epode_conn_bound_jid(conn));
     fflush(stdout);
     epode_stanza_t *pres, *ping;
-    int rc = epode_presence_new(NULL, NULL, NULL, &pres);
+    int rc = epode_stanza_new_presence(NULL, NULL, NULL, &pres);
     if (rc == 0) {
         rc = epode_conn_send(conn, pres);
         epode_stanza_unref(pres);
     }
-    if (rc == 0 && (rc = epode_iq_new(NULL, "get", NULL, &ping)) == 0) {
+    if (rc == 0 && (rc = epode_stanza_new_iq(NULL, "get", NULL, &ping)) == 0) {
         const char *at = strchr(s->jid, '@');
         char domain[1024];
         bare_of(at ? at + 1 : s->jid, domain, sizeof domain);
@@ -285,8 +285,8 @@ int main(int argc, char **argv)
         if (ca_file)
             check(epode_conn_set_ca_file(s->conn, ca_file), "ca-file");
         check(epode_conn_set_timeouts(s->conn, 5000, 20000), "timeouts");
-        check(epode_conn_set_event_cb(s->conn, on_event, s), "event-cb");
-        check(epode_handler_add(s->conn, "message", NULL, NULL, on_message, s, NULL), "handler");
+        check(epode_conn_add_event_cb(s->conn, on_event, s, NULL), "event-cb");
+        check(epode_conn_add_handler(s->conn, "message", NULL, NULL, on_message, s, NULL), "handler");
     }
     check(epode_conn_connect(a.conn), "connect A");
     check(epode_conn_connect(b.conn), "connect B");

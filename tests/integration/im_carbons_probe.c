@@ -30,7 +30,7 @@ typedef struct probe {
     int used[N], ready[N], closed[N];
     epode_carbons_t *carbons;
     epode_ping_t *ping, *answerer;
-    epode_version_helper_t *ver[N];
+    epode_software_version_t *ver[N];
     int carbons_on, started, got_rcv, got_sent, got_direct;
     int pings, versions, keepalive_ticks;
     int finished, failed;
@@ -59,7 +59,7 @@ static void finish(int failed, const char *why)
 static void send_chat(epode_conn_t *from, const char *to, const char *body)
 {
     epode_stanza_t *m;
-    if (epode_message_new(NULL, "chat", to, body, &m) == 0) {
+    if (epode_stanza_new_message(NULL, "chat", to, body, &m) == 0) {
         epode_conn_send(from, m);
         epode_stanza_unref(m);
     }
@@ -177,9 +177,9 @@ static int on_tick(epode_conn_t *conn, void *user)
     } else if (!strcmp(P.mode, "version")) {
         if (!P.started) {
             P.started = 1;
-            if (epode_version_query(P.ver[C], epode_conn_bound_jid(P.conn[A]), 5000, on_version,
+            if (epode_software_version_query(P.ver[C], epode_conn_bound_jid(P.conn[A]), 5000, on_version,
                                     "peer") < 0 ||
-                epode_version_query(P.ver[C], NULL, 5000, on_version, "server") < 0)
+                epode_software_version_query(P.ver[C], NULL, 5000, on_version, "server") < 0)
                 finish(1, "could not query");
         }
     }
@@ -202,7 +202,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         printf("ready %c %s\n", 'A' + i, epode_conn_bound_jid(conn));
         fflush(stdout);
         epode_stanza_t *pres;
-        if (epode_presence_new(NULL, NULL, NULL, &pres) == 0) {
+        if (epode_stanza_new_presence(NULL, NULL, NULL, &pres) == 0) {
             epode_conn_send(conn, pres);
             epode_stanza_unref(pres);
         }
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
             epode_conn_set_password(P.conn[i], i == C ? pw2 : pw1) < 0 ||
             epode_conn_set_server(P.conn[i], server, port) < 0 ||
             (ca && epode_conn_set_ca_file(P.conn[i], ca) < 0) ||
-            epode_conn_set_event_cb(P.conn[i], on_event, (void *)(long)i) < 0) {
+            epode_conn_add_event_cb(P.conn[i], on_event, (void *)(long)i, NULL) < 0) {
             fprintf(stderr, "im_carbons_probe: set-up failed\n");
             return 1;
         }
@@ -268,23 +268,23 @@ int main(int argc, char **argv)
         if (rc == 0)
             rc = epode_carbons_enable(P.carbons, 1, on_carbons_enabled, NULL);
         if (rc == 0)
-            rc = epode_handler_add(P.conn[A], "message", NULL, "chat", on_chat_a, NULL, NULL);
+            rc = epode_conn_add_handler(P.conn[A], "message", NULL, "chat", on_chat_a, NULL, NULL);
     } else if (!strcmp(P.mode, "ping")) {
         rc = epode_ping_new(P.conn[A], &P.ping);
         if (rc == 0)
             rc = epode_ping_new(P.conn[C], &P.answerer);
     } else if (!strcmp(P.mode, "version")) {
-        rc = epode_version_helper_new(P.conn[A], "epode-probe", "1.2.3", "TestOS", &P.ver[A]);
+        rc = epode_software_version_new(P.conn[A], "epode-probe", "1.2.3", "TestOS", &P.ver[A]);
         if (rc == 0)
-            rc = epode_version_helper_new(P.conn[C], "epode-probe-c", "0", NULL, &P.ver[C]);
+            rc = epode_software_version_new(P.conn[C], "epode-probe-c", "0", NULL, &P.ver[C]);
     } else {
         fprintf(stderr, "im_carbons_probe: unknown mode %s\n", P.mode);
         return 64;
     }
     if (rc == 0)
-        rc = epode_timed_add(P.conn[A], 100, on_tick, NULL, NULL);
+        rc = epode_conn_add_timer(P.conn[A], 100, on_tick, NULL, NULL);
     if (rc == 0)
-        rc = epode_timed_add(P.conn[A], 20000, on_timeout, NULL, NULL);
+        rc = epode_conn_add_timer(P.conn[A], 20000, on_timeout, NULL, NULL);
     for (int i = 0; i < N && rc == 0; i++)
         if (P.used[i])
             rc = epode_conn_connect(P.conn[i]);
@@ -296,8 +296,8 @@ int main(int argc, char **argv)
     epode_carbons_free(P.carbons);
     epode_ping_free(P.ping);
     epode_ping_free(P.answerer);
-    epode_version_helper_free(P.ver[A]);
-    epode_version_helper_free(P.ver[C]);
+    epode_software_version_free(P.ver[A]);
+    epode_software_version_free(P.ver[C]);
     for (int i = 0; i < N; i++)
         epode_conn_free(P.conn[i]);
     epode_ctx_free(P.ctx);

@@ -39,7 +39,7 @@ typedef struct app {
 static void send_presence(app *a, const char *to)
 {
     epode_stanza_t *p;
-    if (epode_presence_new(NULL, NULL, to, &p) == 0) {
+    if (epode_stanza_new_presence(NULL, NULL, to, &p) == 0) {
         epode_conn_send(a->conn, p);
         epode_stanza_unref(p);
     }
@@ -166,9 +166,9 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
             a->query_done = 1;
         }
         if (a->linger_ms)
-            epode_timed_add(conn, a->linger_ms, on_linger, a, NULL);
+            epode_conn_add_timer(conn, a->linger_ms, on_linger, a, NULL);
         if (a->add_later)
-            epode_timed_add(conn, 1000, on_add_later, a, NULL);
+            epode_conn_add_timer(conn, 1000, on_add_later, a, NULL);
         maybe_finish(a);
     } else if (ev == EPODE_CONN_DISCONNECTED) {
         printf("disconnected %s\n", epode_conn_error_text(conn));
@@ -235,9 +235,9 @@ int main(int argc, char **argv)
         rc = epode_disco_add_feature(a.disco, NULL, features[i]);
     if (rc == 0) rc = epode_caps_new(a.disco, "https://epode.example/im_disco_probe", &a.caps);
     if (rc == 0) rc = epode_caps_set_cb(a.caps, on_caps, &a);
-    if (rc == 0) rc = epode_conn_set_event_cb(a.conn, on_event, &a);
-    if (rc == 0) rc = epode_handler_add(a.conn, "presence", NULL, "available", on_presence, &a, NULL);
-    if (rc == 0) rc = epode_timed_add(a.conn, timeout * 1000, on_timeout, &a, NULL);
+    if (rc == 0) rc = epode_conn_add_event_cb(a.conn, on_event, &a, NULL);
+    if (rc == 0) rc = epode_conn_add_handler(a.conn, "presence", NULL, "available", on_presence, &a, NULL);
+    if (rc == 0) rc = epode_conn_add_timer(a.conn, timeout * 1000, on_timeout, &a, NULL);
     if (rc == 0) rc = epode_conn_connect(a.conn);
     if (rc < 0) {
         fprintf(stderr, "im_disco_probe: %s\n", epode_strerror(rc));

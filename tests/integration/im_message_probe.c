@@ -147,7 +147,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     if (ev == EPODE_CONN_READY) {
         out("ready %s", epode_conn_bound_jid(conn));
         epode_presence_send(conn, p->show, NULL, p->priority);
-        epode_timed_add(conn, 20, poll_stdin, p, NULL);
+        epode_conn_add_timer(conn, 20, poll_stdin, p, NULL);
     } else if (ev == EPODE_CONN_DISCONNECTED) {
         out("disconnected %s %s", reasons[epode_conn_reason(conn)], epode_conn_error_text(conn));
         epode_ctx_stop(p->ctx);
@@ -199,12 +199,12 @@ int main(int argc, char **argv)
         (rc = epode_conn_set_password(p.conn, pw)) < 0 ||
         (server && (rc = epode_conn_set_server(p.conn, server, port)) < 0) ||
         (ca && (rc = epode_conn_set_ca_file(p.conn, ca)) < 0) ||
-        (rc = epode_conn_set_event_cb(p.conn, on_event, &p)) < 0 ||
+        (rc = epode_conn_add_event_cb(p.conn, on_event, &p, NULL)) < 0 ||
         (rc = epode_messaging_new(p.conn, &p.m)) < 0 ||
         (rc = epode_messaging_handler_add(p.m, NULL, on_message, &p, NULL)) < 0 ||
         (rc = epode_messaging_set_receipt_cb(p.m, on_receipt, &p)) < 0 ||
         (rc = epode_messaging_set_origin_id(p.m, origin)) < 0 ||
-        (rc = epode_timed_add(p.conn, timeout * 1000, on_timeout, &p, NULL)) < 0 ||
+        (rc = epode_conn_add_timer(p.conn, timeout * 1000, on_timeout, &p, NULL)) < 0 ||
         (rc = epode_conn_connect(p.conn)) < 0) {
         fprintf(stderr, "im_message_probe: %s\n", epode_strerror(rc));
         return 1;

@@ -243,7 +243,7 @@ static void on_csi_ping(epode_conn_t *conn, epode_stanza_t *res, int status, voi
 static void csi_ping(const char *what)
 {
     epode_stanza_t *iq;
-    if (epode_iq_new(NULL, "get", NULL, &iq) == 0) {
+    if (epode_stanza_new_iq(NULL, "get", NULL, &iq) == 0) {
         const char *me = epode_conn_bound_jid(P.conn[A]);
         const char *at = strchr(me, '@');
         char dom[256];
@@ -629,7 +629,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
             snprintf(bare_a, sizeof bare_a, "%.*s", (int)strcspn(epode_conn_bound_jid(conn), "/"),
                      epode_conn_bound_jid(conn));
         epode_stanza_t *pres;
-        if (epode_presence_new(NULL, NULL, NULL, &pres) == 0) {
+        if (epode_stanza_new_presence(NULL, NULL, NULL, &pres) == 0) {
             epode_conn_send(conn, pres);
             epode_stanza_unref(pres);
         }
@@ -698,7 +698,7 @@ int main(int argc, char **argv)
             epode_conn_set_password(P.conn[i], i == C ? pw2 : i == M ? pw3 : pw1) < 0 ||
             epode_conn_set_server(P.conn[i], server, port) < 0 ||
             (ca && epode_conn_set_ca_file(P.conn[i], ca) < 0) ||
-            epode_conn_set_event_cb(P.conn[i], on_event, (void *)(long)i) < 0 ||
+            epode_conn_add_event_cb(P.conn[i], on_event, (void *)(long)i, NULL) < 0 ||
             epode_messaging_new(P.conn[i], &P.msg[i]) < 0) {
             fprintf(stderr, "im_modern_probe: set-up failed\n");
             return 1;
@@ -730,9 +730,9 @@ int main(int argc, char **argv)
         return 64;
     }
     if (rc == 0)
-        rc = epode_timed_add(P.conn[A], 100, on_tick, NULL, NULL);
+        rc = epode_conn_add_timer(P.conn[A], 100, on_tick, NULL, NULL);
     if (rc == 0)
-        rc = epode_timed_add(P.conn[A], 25000, on_timeout, NULL, NULL);
+        rc = epode_conn_add_timer(P.conn[A], 25000, on_timeout, NULL, NULL);
     for (int i = 0; i < N && rc == 0; i++)
         if (P.used[i])
             rc = epode_conn_connect(P.conn[i]);

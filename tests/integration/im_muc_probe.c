@@ -172,8 +172,8 @@ int main(int argc, char **argv)
         epode_conn_set_password(p.conn, pw) < 0 || epode_conn_set_server(p.conn, server, port) < 0 ||
         (ca && epode_conn_set_ca_file(p.conn, ca) < 0) ||
         epode_muc_new(p.conn, on_room, &p, &p.muc) < 0 ||
-        epode_conn_set_event_cb(p.conn, on_event, &p) < 0 ||
-        epode_timed_add(p.conn, timeout * 1000, on_timeout, &p, NULL) < 0 ||
+        epode_conn_add_event_cb(p.conn, on_event, &p, NULL) < 0 ||
+        epode_conn_add_timer(p.conn, timeout * 1000, on_timeout, &p, NULL) < 0 ||
         epode_conn_connect(p.conn) < 0) {
         fprintf(stderr, "im_muc_probe: set-up failed\n");
         return 1;

@@ -151,7 +151,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     if (ev == EPODE_CONN_READY) {
         out("ready %s", epode_conn_bound_jid(conn));
         epode_presence_send(conn, p->show, NULL, p->priority);
-        epode_timed_add(conn, 20, poll_stdin, p, NULL);
+        epode_conn_add_timer(conn, 20, poll_stdin, p, NULL);
     } else if (ev == EPODE_CONN_DISCONNECTED) {
         out("disconnected %s %s", reasons[epode_conn_reason(conn)], epode_conn_error_text(conn));
         epode_ctx_stop(p->ctx);
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
         (rc = epode_conn_set_password(p.conn, pw)) < 0 ||
         (server && (rc = epode_conn_set_server(p.conn, server, port)) < 0) ||
         (ca && (rc = epode_conn_set_ca_file(p.conn, ca)) < 0) ||
-        (rc = epode_conn_set_event_cb(p.conn, on_event, &p)) < 0 ||
+        (rc = epode_conn_add_event_cb(p.conn, on_event, &p, NULL)) < 0 ||
         (rc = epode_presence_tracker_new(p.conn, &p.tracker)) < 0 ||
         (rc = epode_presence_tracker_set_event_cb(p.tracker, on_change, &p)) < 0 ||
         (rc = epode_presence_tracker_set_subscription_cb(p.tracker, on_sub, &p)) < 0 ||
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
                              p.tracker, strcmp(auto_accept, "mutual") == 0
                                             ? EPODE_AUTO_ACCEPT_MUTUAL
                                             : EPODE_AUTO_ACCEPT_ON)) < 0) ||
-        (rc = epode_timed_add(p.conn, timeout * 1000, on_timeout, &p, NULL)) < 0 ||
+        (rc = epode_conn_add_timer(p.conn, timeout * 1000, on_timeout, &p, NULL)) < 0 ||
         (rc = epode_conn_connect(p.conn)) < 0) {
         fprintf(stderr, "im_presence_probe: %s\n", epode_strerror(rc));
         return 1;

@@ -320,15 +320,15 @@ int main(int argc, char **argv)
         epode_conn_set_server(p.conn, p.server, p.port);
     if (p.ca_file)
         epode_conn_set_ca_file(p.conn, p.ca_file);
-    epode_conn_set_event_cb(p.conn, on_event, &p);
+    epode_conn_add_event_cb(p.conn, on_event, &p, NULL);
     epode_roster_cache_t cache = {.load = load_cache, .store = store_cache, .user = &p};
     if (epode_roster_new(p.conn, &p.roster) < 0 ||
         epode_roster_set_event_cb(p.roster, on_roster, &p) < 0 ||
         epode_roster_set_cache(p.roster, &cache) < 0 ||
-        epode_handler_add_outgoing(p.conn, "iq", EPODE_NS_ROSTER, "get", on_sent_get, &p, NULL) < 0)
+        epode_conn_add_filter(p.conn, "iq", EPODE_NS_ROSTER, "get", on_sent_get, &p, NULL) < 0)
         return 1;
     p.deadline = now_ms() + p.timeout_s * 1000;
-    epode_timed_add(p.conn, 200, on_tick, &p, NULL);
+    epode_conn_add_timer(p.conn, 200, on_tick, &p, NULL);
     if (epode_conn_connect(p.conn) < 0)
         return 1;
     epode_ctx_run(p.ctx);

@@ -194,7 +194,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     int rc = 0;
     if (p->presence) {
         epode_stanza_t *pres;
-        rc = epode_presence_new(NULL, NULL, NULL, &pres);
+        rc = epode_stanza_new_presence(NULL, NULL, NULL, &pres);
         if (rc == 0) {
             rc = epode_conn_send(conn, pres);
             epode_stanza_unref(pres);
@@ -204,7 +204,7 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     }
     if (rc == 0 && p->send_to) {
         epode_stanza_t *msg;
-        rc = epode_message_new(NULL, "chat", p->send_to, p->send_body, &msg);
+        rc = epode_stanza_new_message(NULL, "chat", p->send_to, p->send_body, &msg);
         if (rc == 0) {
             rc = epode_conn_send(conn, msg);
             epode_stanza_unref(msg);
@@ -323,8 +323,8 @@ int main(int argc, char **argv)
     if (p.cert_cb)
         check(epode_conn_set_cert_cb(conn, on_cert, &p), "cert-cb");
     check(epode_conn_set_timeouts(conn, 5000, (unsigned)p.timeout_s * 1000u), "timeouts");
-    check(epode_conn_set_event_cb(conn, on_event, &p), "event-cb");
-    check(epode_handler_add(conn, "message", NULL, NULL, on_message, &p, NULL), "handler");
+    check(epode_conn_add_event_cb(conn, on_event, &p, NULL), "event-cb");
+    check(epode_conn_add_handler(conn, "message", NULL, NULL, on_message, &p, NULL), "handler");
     check(epode_conn_connect(conn), "connect");
 
     /* epode's login timeout is --timeout; our own overall deadline is 3 s

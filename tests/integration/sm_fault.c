@@ -99,7 +99,7 @@ static void pump_sender(run *r)
         snprintf(body, sizeof body, "sm-fault #%ld", r->next);
         snprintf(id, sizeof id, "sf-%ld", r->next);
         epode_stanza_t *m;
-        if (epode_message_new(NULL, "chat", r->rx_bare, body, &m) < 0)
+        if (epode_stanza_new_message(NULL, "chat", r->rx_bare, body, &m) < 0)
             return;
         epode_stanza_set_id(m, id);
         int rc = epode_conn_send(r->tx, m);
@@ -137,7 +137,7 @@ static void on_rx_event(epode_conn_t *c, epode_conn_event_t ev, void *user)
         fprintf(stderr, "receiver %s\n", ev == EPODE_CONN_READY ? "ready" : "resumed");
     if (ev == EPODE_CONN_READY) {
         epode_stanza_t *p;
-        if (epode_presence_new(NULL, NULL, NULL, &p) == 0) {
+        if (epode_stanza_new_presence(NULL, NULL, NULL, &p) == 0) {
             epode_conn_send(c, p);
             epode_stanza_unref(p);
         }
@@ -260,11 +260,11 @@ int main(int argc, char **argv)
     if (!(r.tx = make(&r, host, port, ca, tx_jid, tx_pw)) ||
         !(r.rx = make(&r, host, rx_port ? rx_port : port, ca, rx_jid, rx_pw)))
         return 1;
-    epode_conn_set_event_cb(r.tx, on_tx_event, &r);
+    epode_conn_add_event_cb(r.tx, on_tx_event, &r, NULL);
     epode_conn_set_ack_cb(r.tx, on_ack, &r);
-    epode_conn_set_event_cb(r.rx, on_rx_event, &r);
-    epode_handler_add(r.rx, "message", NULL, NULL, on_message, &r, NULL);
-    epode_handler_add(r.tx, "message", NULL, "error", on_bounce, &r, NULL);
+    epode_conn_add_event_cb(r.rx, on_rx_event, &r, NULL);
+    epode_conn_add_handler(r.rx, "message", NULL, NULL, on_message, &r, NULL);
+    epode_conn_add_handler(r.tx, "message", NULL, "error", on_bounce, &r, NULL);
     if (epode_conn_connect(r.rx) < 0)
         return 1;
     double t0 = now();

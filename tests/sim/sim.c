@@ -643,7 +643,7 @@ static void srv_send_msg(link *L, ssess *x, int n, int resend)
     epode_stanza_t *st = NULL;
     char id[24];
     snprintf(id, sizeof id, "s%d", n);
-    if (epode_message_new(&g_mem, "chat", x->jid, body_text(s, 's', (size_t)n, s_units(s, n)), &st) < 0 ||
+    if (epode_stanza_new_message(&g_mem, "chat", x->jid, body_text(s, 's', (size_t)n, s_units(s, n)), &st) < 0 ||
         epode_stanza_set_id(st, id) < 0 || epode_stanza_set_from(st, "peer@" DOMAIN "/x") < 0) {
         fail(s, "sim: cannot build a server stanza");
         epode_stanza_unref(st);
@@ -1080,7 +1080,7 @@ static int engine_take(sim *s, int i)
     char id[24];
     snprintf(id, sizeof id, "m%d", i);
     epode_stanza_t *st = NULL;
-    if (epode_message_new(&g_mem, "chat", "peer@" DOMAIN, body_text(s, 'm', (size_t)i, m->units),
+    if (epode_stanza_new_message(&g_mem, "chat", "peer@" DOMAIN, body_text(s, 'm', (size_t)i, m->units),
                           &st) < 0 ||
         epode_stanza_set_id(st, id) < 0) {
         fail(s, "sim: cannot build a message");

@@ -135,7 +135,7 @@ TEST(component_stanzas_flow_as_jabber_client)
     scripted s;
     CHECK_INT(comp_login(&s), 0);
     char got[256] = "";
-    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, on_msg, got, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "message", NULL, NULL, on_msg, got, NULL), 0);
     scripted_send(&s, "<message from='juliet@example.com/balcony' to='romeo@comp.example.com' "
                       "type='chat'><body>hi</body></message>");
     CHECK_STR(got, "jabber:client|romeo@comp.example.com|hi");
@@ -143,7 +143,7 @@ TEST(component_stanzas_flow_as_jabber_client)
     /* sent back from a JID of our domain: written in the stream's own
      * (component) namespace */
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com/balcony", "hello", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "juliet@example.com/balcony", "hello", &m), 0);
     CHECK_INT(epode_stanza_set_from(m, "romeo@comp.example.com"), 0);
     CHECK_INT(epode_conn_send(s.conn, m), 0);
     scripted_pump(&s);
@@ -247,7 +247,7 @@ TEST(component_stanza_before_the_handshake_is_refused)
     scripted s;
     CHECK_INT(comp_start(&s, "comp.example.com", "s3cr3t"), 0);
     char got[256] = "";
-    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, on_msg, got, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "message", NULL, NULL, on_msg, got, NULL), 0);
     scripted_send(&s, COMP_HDR);
     CHECK(scripted_next(&s) != NULL); /* our handshake */
     scripted_send(&s, "<message from='a@example.com' to='b@comp.example.com'><body>x</body>"
@@ -427,7 +427,7 @@ TEST(component_every_failed_allocation_is_clean)
         char got[256] = "";
         int ready = 0;
         if (comp_start_mem(&s, &m.mem, "comp.example.com", "s3cr3t") == 0 &&
-            epode_handler_add(s.conn, "message", NULL, NULL, on_msg, got, NULL) == 0) {
+            epode_conn_add_handler(s.conn, "message", NULL, NULL, on_msg, got, NULL) == 0) {
             scripted_send(&s, COMP_HDR);
             scripted_send(&s, "<handshake/>");
             scripted_send(&s, "<message from='a@example.com' to='b@comp.example.com'>"

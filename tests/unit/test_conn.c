@@ -61,7 +61,7 @@ TEST(conn_handler_takes_iq_and_replies)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    CHECK_INT(epode_handler_add(s.conn, "iq", "urn:xmpp:ping", "get", take_ping, NULL, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", "urn:xmpp:ping", "get", take_ping, NULL, NULL), 0);
     scripted_send(&s, "<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq>");
     CHECK_STR(scripted_next_text(&s), "<iq to=\"example.com\" id=\"p1\" type=\"result\"/>");
     scripted_free(&s);
@@ -83,7 +83,7 @@ TEST(conn_send_iq_gets_its_answer_once)
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     epode_stanza_t *iq;
-    CHECK_INT(epode_iq_new(NULL, "get", "v1", &iq), 0);
+    CHECK_INT(epode_stanza_new_iq(NULL, "get", "v1", &iq), 0);
     epode_stanza_set_to(iq, "peer@example.net/x");
     epode_stanza_add_child_new(iq, "query", "jabber:iq:version", NULL);
     answer a = {0};
@@ -106,7 +106,7 @@ TEST(conn_pending_iq_is_canceled_when_the_stream_ends)
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     epode_stanza_t *iq;
-    CHECK_INT(epode_iq_new(NULL, "get", NULL, &iq), 0);
+    CHECK_INT(epode_stanza_new_iq(NULL, "get", NULL, &iq), 0);
     answer a = {0};
     CHECK_INT(epode_conn_send_iq(s.conn, iq, 5000, on_answer, &a, NULL), 0);
     epode_stanza_unref(iq);
@@ -130,10 +130,10 @@ TEST(conn_outgoing_filter_changes_a_copy_only)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    CHECK_INT(epode_handler_add_outgoing(s.conn, "presence", NULL, NULL, add_marker, NULL, NULL), 0);
+    CHECK_INT(epode_conn_add_filter(s.conn, "presence", NULL, NULL, add_marker, NULL, NULL), 0);
     epode_stanza_t *p, *m;
-    CHECK_INT(epode_presence_new(NULL, NULL, NULL, &p), 0);
-    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "hi", &m), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, NULL, NULL, &p), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "a@b", "hi", &m), 0);
     CHECK_INT(epode_conn_send(s.conn, p), 0);
     CHECK_INT(epode_conn_send(s.conn, m), 0);
     scripted_pump(&s);
@@ -166,7 +166,7 @@ TEST(conn_send_before_ready_is_refused)
     CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
     CHECK_INT(epode_conn_new(ctx, &conn), 0);
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "a@b", "x", &m), 0);
     CHECK_INT(epode_conn_send(conn, m), EPODE_ESTATE);
     CHECK_INT(epode_conn_connect(conn), EPODE_EINVAL); /* no JID */
     CHECK_INT(epode_conn_set_jid(conn, "not a jid@"), EPODE_EJID);
@@ -208,7 +208,7 @@ TEST(conn_dead_link_detected_when_acks_stop)
     int acks[2] = {0, 0};
     epode_conn_set_ack_cb(s.conn, count_acks, acks);
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "a@b", "x", &m), 0);
     CHECK_INT(epode_conn_send(s.conn, m), 0);
     epode_stanza_unref(m);
     scripted_pump(&s);
@@ -234,7 +234,7 @@ TEST(conn_answered_acks_keep_the_link_alive)
     int acks[2] = {0, 0};
     epode_conn_set_ack_cb(s.conn, count_acks, acks);
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "a@b", "x", &m), 0);
     CHECK_INT(epode_conn_send(s.conn, m), 0);
     epode_stanza_unref(m);
     scripted_pump(&s);
@@ -267,7 +267,7 @@ static int send_sized(epode_conn_t *c, const char *id, size_t size)
     memset(body, 'x', size);
     body[size] = '\0';
     epode_stanza_t *m;
-    if (epode_message_new(NULL, "chat", "a@example.com", body, &m) < 0)
+    if (epode_stanza_new_message(NULL, "chat", "a@example.com", body, &m) < 0)
         return EPODE_ENOMEM;
     int rc = epode_stanza_set_id(m, id);
     if (rc == 0)
@@ -584,7 +584,7 @@ static int relogin(scripted *s, int sm)
 static int send_message(scripted *s, const char *id)
 {
     epode_stanza_t *m;
-    int rc = epode_message_new(NULL, "chat", "a@b", "x", &m);
+    int rc = epode_stanza_new_message(NULL, "chat", "a@b", "x", &m);
     if (rc == 0 && (rc = epode_stanza_set_id(m, id)) == 0)
         rc = epode_conn_send(s->conn, m);
     epode_stanza_unref(m);
@@ -1192,7 +1192,7 @@ static int next_presences(scripted *s, char texts[][256], int max)
 static int send_presence(epode_conn_t *c, const char *to, const char *status)
 {
     epode_stanza_t *p, *st;
-    int rc = epode_presence_new(NULL, NULL, to, &p);
+    int rc = epode_stanza_new_presence(NULL, NULL, to, &p);
     if (rc < 0)
         return rc;
     if ((rc = epode_stanza_add_child_new(p, "status", NULL, &st)) == 0 &&
@@ -1213,7 +1213,7 @@ static int presence_then_cut(scripted *s, int sm)
                 : scripted_login(s, "anon@example.com", "anon@example.com/r1");
     char texts[4][256];
     if (rc < 0 ||
-        epode_handler_add_outgoing(s->conn, "presence", NULL, NULL, add_marker, NULL, NULL) < 0 ||
+        epode_conn_add_filter(s->conn, "presence", NULL, NULL, add_marker, NULL, NULL) < 0 ||
         epode_conn_set_reconnect(s->conn, 1, 5000, 10000) < 0 ||
         send_presence(s->conn, NULL, "one") < 0 || send_presence(s->conn, NULL, "two") < 0)
         return -1;
@@ -1309,7 +1309,7 @@ TEST(conn_iq_answered_by_a_passing_handler_is_answered_once)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    CHECK_INT(epode_handler_add(s.conn, "iq", "urn:xmpp:time", "get", answer_but_pass, NULL, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", "urn:xmpp:time", "get", answer_but_pass, NULL, NULL), 0);
     scripted_send(&s, TIME_GET("t1", " from='romeo@example.net/x'"));
     CHECK_STR(scripted_next_text(&s), "<iq to=\"romeo@example.net/x\" id=\"t1\" type=\"result\"/>");
     CHECK(scripted_next(&s) == NULL);
@@ -1324,7 +1324,7 @@ TEST(conn_iq_passed_unanswered_gets_service_unavailable)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    CHECK_INT(epode_handler_add(s.conn, "iq", NULL, NULL, pass_silently, NULL, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", NULL, NULL, pass_silently, NULL, NULL), 0);
     scripted_send(&s, TIME_GET("t1", " from='romeo@example.net/x'"));
     const char *t = scripted_next_text(&s);
     CHECK(strstr(t, "type=\"error\""));
@@ -1334,12 +1334,51 @@ TEST(conn_iq_passed_unanswered_gets_service_unavailable)
     scripted_free(&s);
 }
 
+/* A handler written for "0 means success" (or libstrophe's "0: remove
+ * me"): 0 is neither result, so it counts as handled and the log says so,
+ * once per handler. */
+static int returns_zero(epode_conn_t *c, epode_stanza_t *st, void *u)
+{
+    (void)c, (void)st;
+    ++*(int *)u;
+    return 0;
+}
+
+static void count_dispatch_warnings(void *u, epode_log_level_t level, const char *area,
+                                    const char *msg)
+{
+    if (level == EPODE_LOG_WARN && strcmp(area, "dispatch") == 0 &&
+        strstr(msg, "neither EPODE_HANDLED (1) nor EPODE_PASS (2)"))
+        ++*(int *)u;
+}
+
+TEST(conn_handler_returning_zero_counts_as_handled_and_is_logged_once)
+{
+    scripted s;
+    int calls = 0, warnings = 0;
+    CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
+    epode_ctx_set_log(s.ctx, EPODE_LOG_WARN, count_dispatch_warnings, &warnings);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", "urn:xmpp:time", "get", returns_zero, &calls,
+                                     NULL), 0);
+    scripted_send(&s, TIME_GET("t1", " from='romeo@example.net/x'"));
+    scripted_send(&s, TIME_GET("t2", " from='romeo@example.net/x'"));
+    CHECK_INT(calls, 2);
+    CHECK(scripted_next(&s) == NULL); /* no service-unavailable: it was handled */
+    CHECK_INT(warnings, 1);
+    CHECK(EPODE_HANDLED != 0 && EPODE_PASS != 0 && EPODE_HANDLED != EPODE_PASS);
+    CHECK_STR(epode_handler_result_name(EPODE_HANDLED), "handled");
+    CHECK_STR(epode_handler_result_name(EPODE_PASS), "pass");
+    CHECK(epode_handler_result_name((epode_handler_result_t)0) == NULL);
+    epode_ctx_set_log(s.ctx, EPODE_LOG_ERROR, NULL, NULL);
+    scripted_free(&s);
+}
+
 TEST(conn_iq_answer_to_another_request_does_not_count)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     unsigned h;
-    CHECK_INT(epode_handler_add(s.conn, "iq", "urn:xmpp:time", "get", answer_but_pass, "t0", &h), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", "urn:xmpp:time", "get", answer_but_pass, "t0", &h), 0);
     scripted_send(&s, TIME_GET("t1", " from='romeo@example.net/x'"));
     CHECK(strstr(scripted_next_text(&s), "id=\"t0\" type=\"result\""));
     const char *t = scripted_next_text(&s);
@@ -1347,8 +1386,8 @@ TEST(conn_iq_answer_to_another_request_does_not_count)
     CHECK(strstr(t, "<service-unavailable "));
     CHECK(scripted_next(&s) == NULL);
     /* the same id sent to someone else does not answer it either */
-    CHECK_INT(epode_handler_remove(s.conn, h), 0);
-    CHECK_INT(epode_handler_add(s.conn, "iq", "urn:xmpp:time", "get", answer_but_pass,
+    CHECK_INT(epode_conn_remove(s.conn, h), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", "urn:xmpp:time", "get", answer_but_pass,
                                 "@mallory@evil.example", NULL), 0);
     scripted_send(&s, TIME_GET("t2", " from='romeo@example.net/x'"));
     CHECK(strstr(scripted_next_text(&s), "to=\"mallory@evil.example\" id=\"t2\" type=\"result\""));
@@ -1407,8 +1446,8 @@ TEST(conn_free_inside_a_handler_is_deferred_and_clean)
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     int calls = 0;
     /* two handlers: the second must not run on a freed connection */
-    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, free_in_handler, &calls, NULL), 0);
-    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, free_in_handler, &calls, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "message", NULL, NULL, free_in_handler, &calls, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "message", NULL, NULL, free_in_handler, &calls, NULL), 0);
     feed_once(&s, "<message from='romeo@example.net/x'><body>1</body></message>"
                   "<message from='romeo@example.net/x'><body>2</body></message>");
     CHECK_INT(calls, 1); /* nothing more is dispatched once it is freed */
@@ -1421,7 +1460,7 @@ TEST(conn_free_inside_the_disconnected_event_is_clean)
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     int seen[16] = {0};
-    CHECK_INT(epode_conn_set_event_cb(s.conn, free_on_event, seen), 0);
+    CHECK_INT(epode_conn_add_event_cb(s.conn, free_on_event, seen, NULL), 0);
     feed_once(&s, "</stream:stream>");
     CHECK_INT(seen[EPODE_CONN_DISCONNECTED], 1);
     s.conn = NULL;
@@ -1436,7 +1475,7 @@ TEST(conn_free_inside_the_ack_callback_is_clean)
     CHECK_INT(epode_conn_set_ack_cb(s.conn, free_on_ack, &calls), 0);
     for (int i = 0; i < 3; i++) {
         epode_stanza_t *m;
-        CHECK_INT(epode_message_new(NULL, "chat", "romeo@example.net", "x", &m), 0);
+        CHECK_INT(epode_stanza_new_message(NULL, "chat", "romeo@example.net", "x", &m), 0);
         CHECK_INT(epode_conn_send(s.conn, m), 0);
         epode_stanza_unref(m);
     }
@@ -1471,7 +1510,7 @@ TEST(conn_limits_skip_stanzas_and_the_stream_goes_on)
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     int got = 0;
-    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, count_messages, &got, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "message", NULL, NULL, count_messages, &got, NULL), 0);
     char xml[4096];
     /* defaults accept what servers relay: 65 levels, 65 attributes */
     deep_message(xml, sizeof xml, 65, "d65");
@@ -1613,7 +1652,7 @@ TEST(conn_refuses_a_tls10_server_by_default_and_names_it_when_loosened)
 static int send_chat(epode_conn_t *c, const char *id)
 {
     epode_stanza_t *m;
-    int rc = epode_message_new(NULL, "chat", "romeo@example.net", "x", &m);
+    int rc = epode_stanza_new_message(NULL, "chat", "romeo@example.net", "x", &m);
     if (rc == 0 && (rc = epode_stanza_set_id(m, id)) == 0)
         rc = epode_conn_send(c, m);
     epode_stanza_unref(m);
@@ -1695,7 +1734,7 @@ TEST(conn_free_inside_an_outgoing_filter_is_deferred)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    CHECK_INT(epode_handler_add_outgoing(s.conn, "message", NULL, NULL, free_in_filter, NULL, NULL), 0);
+    CHECK_INT(epode_conn_add_filter(s.conn, "message", NULL, NULL, free_in_filter, NULL, NULL), 0);
     CHECK_INT(send_chat(s.conn, "f1"), EPODE_ESTATE); /* freed on the way out */
     s.conn = NULL;
     scripted_free(&s);
@@ -1726,7 +1765,7 @@ TEST(conn_drained_owed_before_a_cut_comes_after_the_new_session)
     scripted_free(&s);
 }
 
-/* Issue 14: a stanza built with epode_message_new() and given a bad `to`
+/* Issue 14: a stanza built with epode_stanza_new_message() and given a bad `to`
  * afterwards (or a bad `from`) went on the wire as it was. Every send
  * path now says EPODE_EJID before anything is queued, counted or
  * registered; good addresses around them go through untouched. */
@@ -1743,14 +1782,14 @@ TEST(conn_send_refuses_invalid_jids_and_sends_nothing)
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     int filtered = 0;
-    CHECK_INT(epode_handler_add_outgoing(s.conn, NULL, NULL, NULL, count_outgoing, &filtered,
+    CHECK_INT(epode_conn_add_filter(s.conn, NULL, NULL, NULL, count_outgoing, &filtered,
                                          NULL), 0);
     static const char *const bad[] = {
         "a@b@c", "", "@example.com", "juliet@", "juliet@example.com/", "a b@example.com",
         "juliet@exa mple.com", "juliet@[::1", "juliet@example.com/r\x7f", "ju\xc2\xa0liet@example.com",
     }; /* (invalid UTF-8 and most controls cannot even be set as an attribute) */
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "hi", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "juliet@example.com", "hi", &m), 0);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CHECK_INT(epode_stanza_set_to(m, bad[i]), 0);
         CHECK_INT(epode_stanza_set_from(m, NULL), 0);
@@ -1784,7 +1823,7 @@ TEST(conn_send_refuses_invalid_jids_and_sends_nothing)
     epode_conn_t *conn;
     CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
     CHECK_INT(epode_conn_new(ctx, &conn), 0);
-    CHECK_INT(epode_message_new(NULL, "chat", NULL, "x", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", NULL, "x", &m), 0);
     CHECK_INT(epode_stanza_set_to(m, "a@b@c"), 0);
     CHECK_INT(epode_conn_send(conn, m), EPODE_EJID);
     epode_stanza_unref(m);
@@ -1800,7 +1839,7 @@ TEST(conn_send_iq_refuses_invalid_jids_before_adding_an_id)
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
     epode_stanza_t *iq;
-    CHECK_INT(epode_iq_new(NULL, "get", "v1", &iq), 0);
+    CHECK_INT(epode_stanza_new_iq(NULL, "get", "v1", &iq), 0);
     CHECK_INT(epode_stanza_set_id(iq, NULL), 0);
     CHECK_INT(epode_stanza_set_to(iq, "peer@example.net@x"), 0);
     answer a = {0};
@@ -2446,7 +2485,7 @@ TEST(pipelined_after_enabled_mid_stanza)
     scripted s;
     int got = 0;
     CHECK_INT(scripted_login_sm_unanswered(&s, "anon@example.com", "anon@example.com/r1"), 0);
-    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, count_msgs, &got, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "message", NULL, NULL, count_msgs, &got, NULL), 0);
     scripted_send(&s, "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>"
                       "<message from='a@b/c'><body>hello ");
     run_for(s.ctx, 20);
@@ -2551,7 +2590,7 @@ static void send_and_close_on_ready(epode_conn_t *c, epode_conn_event_t ev, void
     if (ev != EPODE_CONN_READY)
         return;
     epode_stanza_t *m;
-    if (epode_message_new(NULL, "chat", "a@b", "bye", &m) == 0) {
+    if (epode_stanza_new_message(NULL, "chat", "a@b", "bye", &m) == 0) {
         epode_conn_send(c, m);
         epode_stanza_unref(m);
     }
@@ -2605,7 +2644,7 @@ TEST(pipelined_after_resumed_mid_stanza)
     scripted s;
     int got = 0;
     CHECK_INT(scripted_login_sm(&s, "anon@example.com", "anon@example.com/r1"), 0);
-    CHECK_INT(epode_handler_add(s.conn, "message", NULL, NULL, count_msgs, &got, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "message", NULL, NULL, count_msgs, &got, NULL), 0);
     CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 100000, 100000), 0);
     CHECK_INT(send_message(&s, "m1"), 0);
     scripted_pump(&s);
@@ -2659,7 +2698,7 @@ TEST(registration_stream_compacted_then_split_iq)
           epode_conn_set_register(s.conn, 1, 1) == 0 &&
           epode__memory_pair(NULL, &client, &s.server) == 0 &&
           epode_parser_new(NULL, scripted__on_client, &s, &s.parser) == 0);
-    CHECK_INT(epode_handler_add(s.conn, "iq", NULL, NULL, count_iq, &got, NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", NULL, NULL, count_iq, &got, NULL), 0);
     CHECK_INT(epode__conn_start_over(s.conn, client), 0);
     scripted_pump(&s);
     scripted_send(&s, SCRIPTED_HDR "<stream:features><register xmlns='http://jabber.org/features/iq-register'/>"
@@ -2803,7 +2842,7 @@ TEST(conn_handler_added_in_the_ready_callback_does_not_hear_that_ready)
           epode_conn_new(s.ctx, &s.conn) == 0 && epode_conn_set_jid(s.conn, "example.com") == 0 &&
           epode_conn_set_tls(s.conn, EPODE_TLS_DISABLED) == 0 &&
           epode_conn_set_mechanisms(s.conn, "ANONYMOUS") == 0 &&
-          epode_conn_set_event_cb(s.conn, adds_at_ready, NULL) == 0 &&
+          epode_conn_add_event_cb(s.conn, adds_at_ready, NULL, NULL) == 0 &&
           epode__memory_pair(NULL, &client, &s.server) == 0 &&
           epode_parser_new(NULL, scripted__on_client, &s, &s.parser) == 0);
     CHECK_INT(epode__conn_start_over(s.conn, client), 0);

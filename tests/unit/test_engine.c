@@ -180,7 +180,7 @@ TEST(engine_delivers_stanzas_and_sends_after_ready)
     CHECK_INT(f.stanzas, 1);
     CHECK_STR(f.last_stanza, "<message from=\"romeo@example.net/x\" type=\"chat\"><body>hi</body></message>");
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "romeo@example.net", "a < b", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "romeo@example.net", "a < b", &m), 0);
     CHECK_INT(epode__engine_send(f.e, m), 0);
     epode_stanza_unref(m);
     CHECK_STR(take(&f), "<message type=\"chat\" to=\"romeo@example.net\"><body>a &lt; b</body></message>");
@@ -193,7 +193,7 @@ TEST(engine_send_before_ready_is_refused)
     CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
     CHECK_INT(epode__engine_start(f.e, NULL), 0);
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "x", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "a@b", "x", &m), 0);
     CHECK_INT(epode__engine_send(f.e, m), EPODE_ESTATE);
     epode_stanza_unref(m);
     epode__engine_free(f.e);
@@ -616,7 +616,7 @@ static int login_sm(fx *f, int sm_on)
 static void send_msg(fx *f, const char *id)
 {
     epode_stanza_t *m;
-    epode_message_new(NULL, "chat", "romeo@example.net", "x", &m);
+    epode_stanza_new_message(NULL, "chat", "romeo@example.net", "x", &m);
     epode_stanza_set_id(m, id);
     epode__engine_send(f->e, m);
     epode_stanza_unref(m);

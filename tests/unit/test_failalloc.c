@@ -248,7 +248,7 @@ static int client_message(run *r, int i)
     char body[16], id[16];
     snprintf(body, sizeof body, "out %d", i);
     snprintf(id, sizeof id, "o%d", i);
-    int rc = epode_message_new(&r->m.mem, "chat", PEER, body, &m);
+    int rc = epode_stanza_new_message(&r->m.mem, "chat", PEER, body, &m);
     if (rc == 0) {
         if ((rc = epode_stanza_set_id(m, id)) == 0 && (rc = epode_conn_send(r->s.conn, m)) == 0)
             r->sent_by_client++;
@@ -286,9 +286,9 @@ static int script(run *r)
         (rc = epode_conn_set_stream_management(s->conn, 1)) < 0 ||
         (rc = epode_conn_set_ack_cb(s->conn, on_ack, r)) < 0 ||
         (rc = epode_conn_add_event_cb(s->conn, on_event, r, NULL)) < 0 ||
-        (rc = epode_handler_add(s->conn, "message", NULL, "chat", on_message, r, NULL)) < 0 ||
-        (rc = epode_handler_add(s->conn, "iq", "jabber:iq:version", "get", on_version, r, NULL)) < 0 ||
-        (rc = epode_handler_add_outgoing(s->conn, "message", NULL, NULL, mark_outgoing, r, NULL)) < 0 ||
+        (rc = epode_conn_add_handler(s->conn, "message", NULL, "chat", on_message, r, NULL)) < 0 ||
+        (rc = epode_conn_add_handler(s->conn, "iq", "jabber:iq:version", "get", on_version, r, NULL)) < 0 ||
+        (rc = epode_conn_add_filter(s->conn, "message", NULL, NULL, mark_outgoing, r, NULL)) < 0 ||
         (rc = epode_conn_set_reconnect(s->conn, 1, 3600000, 3600000)) < 0 ||
         (rc = epode__memory_pair(&r->m.mem, &client, &s->server)) < 0 ||
         (rc = epode_parser_new(NULL, scripted__on_client, s, &s->parser)) < 0 ||
@@ -368,7 +368,7 @@ static int script(run *r)
     }
     r->step = "outgoing iq";
     epode_stanza_t *iq;
-    if ((rc = epode_iq_new(&r->m.mem, "get", "q1", &iq)) < 0) {
+    if ((rc = epode_stanza_new_iq(&r->m.mem, "get", "q1", &iq)) < 0) {
         note(r, rc);
         return 0;
     }
@@ -408,7 +408,7 @@ static int script(run *r)
         memset(body, 'y', len);
         body[len] = '\0';
         epode_stanza_t *m;
-        if ((rc = epode_message_new(&r->m.mem, "chat", PEER, body, &m)) == 0) {
+        if ((rc = epode_stanza_new_message(&r->m.mem, "chat", PEER, body, &m)) == 0) {
             if ((rc = epode_conn_send(s->conn, m)) == 0)
                 r->sent_by_client++;
             epode_stanza_unref(m);
@@ -447,7 +447,7 @@ static int script(run *r)
     }
     r->step = "presence";
     epode_stanza_t *pres;
-    if ((rc = epode_presence_new(&r->m.mem, NULL, NULL, &pres)) < 0) {
+    if ((rc = epode_stanza_new_presence(&r->m.mem, NULL, NULL, &pres)) < 0) {
         note(r, rc);
         return 0;
     }

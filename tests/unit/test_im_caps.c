@@ -256,7 +256,7 @@ TEST(caps_on_our_presence_and_resent_when_features_change)
 
     /* available presence gets <c/>, the app's own stale one replaced */
     epode_stanza_t *p;
-    CHECK_INT(epode_presence_new(NULL, NULL, NULL, &p), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, NULL, NULL, &p), 0);
     epode_stanza_t *stale;
     CHECK_INT(epode_stanza_add_child_new(p, "c", EPODE_NS_CAPS, &stale), 0);
     epode_stanza_set_attr(stale, "ver", "stale");
@@ -286,10 +286,10 @@ TEST(caps_on_our_presence_and_resent_when_features_change)
 
     /* directed and subscription presences: directed gets <c/>, neither
      * becomes the presence to re-send */
-    CHECK_INT(epode_presence_new(NULL, NULL, "room@conf.example.com/me", &p), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, NULL, "room@conf.example.com/me", &p), 0);
     epode_conn_send(s.conn, p);
     epode_stanza_unref(p);
-    CHECK_INT(epode_presence_new(NULL, "subscribe", "x@example.com", &p), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, "subscribe", "x@example.com", &p), 0);
     epode_conn_send(s.conn, p);
     epode_stanza_unref(p);
     scripted_pump(&s);
@@ -315,7 +315,7 @@ TEST(caps_on_our_presence_and_resent_when_features_change)
     CHECK(has(scripted_next_text(&s), "item-not-found"));
 
     /* after unavailable nothing is re-sent */
-    CHECK_INT(epode_presence_new(NULL, "unavailable", NULL, &p), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, "unavailable", NULL, &p), 0);
     epode_conn_send(s.conn, p);
     epode_stanza_unref(p);
     scripted_pump(&s);
@@ -955,7 +955,7 @@ static void caps_workload(scripted *s, scripted_mem *m, caps_work *cw)
     char ver1[EPODE_CAPS_VER_MAX];
     snprintf(ver1, sizeof ver1, "%s", epode_caps_get_ver(cw->caps) ? epode_caps_get_ver(cw->caps) : "");
     epode_stanza_t *p;
-    if (epode_presence_new(NULL, NULL, NULL, &p) == 0) {
+    if (epode_stanza_new_presence(NULL, NULL, NULL, &p) == 0) {
         SWEPT(&cw->w, epode_conn_send(s->conn, p));
         epode_stanza_unref(p);
     }

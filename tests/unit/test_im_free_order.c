@@ -90,14 +90,14 @@ TEST(version_outlives_its_connection)
 {
     fixture f;
     CHECK_INT(setup(&f), 0);
-    epode_version_helper_t *v;
-    CHECK_INT(epode_version_helper_new(f.s.conn, "epode", "1.0", NULL, &v), 0);
+    epode_software_version_t *v;
+    CHECK_INT(epode_software_version_new(f.s.conn, "epode", "1.0", NULL, &v), 0);
     calls = 0;
-    CHECK_INT(epode_version_query(v, "peer@example.net/x", 0, on_version, NULL), 0);
+    CHECK_INT(epode_software_version_query(v, "peer@example.net/x", 0, on_version, NULL), 0);
     free_conn(&f);
-    CHECK_INT(epode_version_query(v, NULL, 0, on_version, NULL), EPODE_ESTATE);
-    CHECK_INT(epode_version_helper_set(v, "epode", "1.1", "Linux"), 0); /* no connection needed */
-    epode_version_helper_free(v);
+    CHECK_INT(epode_software_version_query(v, NULL, 0, on_version, NULL), EPODE_ESTATE);
+    CHECK_INT(epode_software_version_set(v, "epode", "1.1", "Linux"), 0); /* no connection needed */
+    epode_software_version_free(v);
     CHECK_INT(calls, 0);
     CHECK(teardown(&f));
 }
@@ -286,7 +286,7 @@ TEST(helpers_outlive_a_connection_that_never_connected)
     CHECK_INT(epode_ctx_new(&mm.mem, &ctx), 0);
     CHECK_INT(epode_conn_new(ctx, &conn), 0);
     epode_ping_t *p;
-    epode_version_helper_t *v;
+    epode_software_version_t *v;
     epode_carbons_t *c;
     epode_disco_t *d;
     epode_caps_t *caps;
@@ -296,7 +296,7 @@ TEST(helpers_outlive_a_connection_that_never_connected)
     epode_muc_t *muc;
     CHECK_INT(epode_ping_new(conn, &p), 0);
     CHECK_INT(epode_ping_set_keepalive(p, 1000, 0, NULL, NULL), 0);
-    CHECK_INT(epode_version_helper_new(conn, "epode", "1.0", NULL, &v), 0);
+    CHECK_INT(epode_software_version_new(conn, "epode", "1.0", NULL, &v), 0);
     CHECK_INT(epode_carbons_new(conn, NULL, NULL, &c), 0);
     CHECK_INT(epode_carbons_enable(c, 1, NULL, NULL), 0); /* wished for, sent at READY */
     CHECK_INT(epode_disco_new(conn, &d), 0);
@@ -308,7 +308,7 @@ TEST(helpers_outlive_a_connection_that_never_connected)
     CHECK_INT(epode_muc_join(muc, ROOM, "bot", NULL, 0, -1, NULL), 0); /* waits for READY */
     epode_conn_free(conn);
     CHECK_INT(epode_ping_send(p, NULL, 0, on_pong, NULL), EPODE_ESTATE);
-    CHECK_INT(epode_version_query(v, NULL, 0, on_version, NULL), EPODE_ESTATE);
+    CHECK_INT(epode_software_version_query(v, NULL, 0, on_version, NULL), EPODE_ESTATE);
     CHECK_INT(epode_carbons_enable(c, 1, NULL, NULL), EPODE_ESTATE);
     CHECK_INT(epode_disco_get_info(d, NULL, NULL, 0, on_info, NULL, NULL), EPODE_ESTATE);
     CHECK_INT(epode_roster_fetch(r), EPODE_ESTATE);
@@ -321,7 +321,7 @@ TEST(helpers_outlive_a_connection_that_never_connected)
     epode_caps_free(caps);
     epode_disco_free(d);
     epode_carbons_free(c);
-    epode_version_helper_free(v);
+    epode_software_version_free(v);
     epode_ping_free(p);
     epode_ctx_free(ctx);
     CHECK_INT(mm.live, 0);

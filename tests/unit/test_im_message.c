@@ -310,7 +310,7 @@ TEST(receipts_requested_on_outgoing_messages)
     CHECK_INT(setup(&s, &m), 0);
     CHECK_INT(epode_messaging_set_receipts(m, EPODE_RECEIPTS_REQUEST), 0);
     epode_stanza_t *msg;
-    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "hi", &msg), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "juliet@example.com", "hi", &msg), 0);
     CHECK_INT(epode_messaging_send(m, msg), 0);
     const char *id = epode_stanza_get_id(msg);
     CHECK(id != NULL);
@@ -323,7 +323,7 @@ TEST(receipts_requested_on_outgoing_messages)
     CHECK(epode_stanza_find_child(out, "request", EPODE_NS_RECEIPTS) != NULL);
     epode_stanza_unref(msg);
     /* not on groupchat, nor on messages without a body */
-    CHECK_INT(epode_message_new(NULL, "groupchat", "room@muc.example.com", "hi", &msg), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "groupchat", "room@muc.example.com", "hi", &msg), 0);
     CHECK_INT(epode_conn_send(s.conn, msg), 0);
     epode_stanza_unref(msg);
     CHECK_INT(epode_messaging_send_chatstate(m, "juliet@example.com", EPODE_CHATSTATE_COMPOSING), 0);
@@ -336,7 +336,7 @@ TEST(receipts_requested_on_outgoing_messages)
     CHECK(epode_stanza_find_child(out, "no-store", EPODE_NS_HINTS) != NULL);
     CHECK_STR(epode_stanza_get_type(out), "chat");
     /* a plain send without an id still gets one on the wire */
-    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "x", &msg), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "juliet@example.com", "x", &msg), 0);
     CHECK_INT(epode_conn_send(s.conn, msg), 0);
     epode_stanza_unref(msg);
     scripted_pump(&s);
@@ -345,7 +345,7 @@ TEST(receipts_requested_on_outgoing_messages)
     CHECK(epode_stanza_find_child(out, "request", EPODE_NS_RECEIPTS) != NULL);
     epode_messaging_free(m);
     /* freed: no more decoration */
-    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "x", &msg), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "juliet@example.com", "x", &msg), 0);
     CHECK_INT(epode_conn_send(s.conn, msg), 0);
     epode_stanza_unref(msg);
     scripted_pump(&s);

@@ -238,21 +238,21 @@ TEST(version_answers_with_what_the_app_set)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    epode_version_helper_t *v;
-    CHECK_INT(epode_version_helper_new(s.conn, NULL, "1", NULL, &v), EPODE_EINVAL);
-    CHECK_INT(epode_version_helper_new(s.conn, "bot", "1.0", NULL, &v), 0);
+    epode_software_version_t *v;
+    CHECK_INT(epode_software_version_new(s.conn, NULL, "1", NULL, &v), EPODE_EINVAL);
+    CHECK_INT(epode_software_version_new(s.conn, "bot", "1.0", NULL, &v), 0);
     scripted_send(&s, "<iq type='get' id='v1' from='peer@example.net/x'>"
                       "<query xmlns='jabber:iq:version'/></iq>");
     CHECK_STR(scripted_next_text(&s), "<iq to=\"peer@example.net/x\" id=\"v1\" type=\"result\">"
                                       "<query xmlns=\"jabber:iq:version\"><name>bot</name>"
                                       "<version>1.0</version></query></iq>");
-    CHECK_INT(epode_version_helper_set(v, "bot <&>", "2.0", "Linux"), 0);
+    CHECK_INT(epode_software_version_set(v, "bot <&>", "2.0", "Linux"), 0);
     scripted_send(&s, "<iq type='get' id='v2' from='peer@example.net/x'>"
                       "<query xmlns='jabber:iq:version'/></iq>");
     CHECK_STR(scripted_next_text(&s), "<iq to=\"peer@example.net/x\" id=\"v2\" type=\"result\">"
                                       "<query xmlns=\"jabber:iq:version\"><name>bot &lt;&amp;&gt;</name>"
                                       "<version>2.0</version><os>Linux</os></query></iq>");
-    epode_version_helper_free(v);
+    epode_software_version_free(v);
     scripted_free(&s);
 }
 
@@ -260,10 +260,10 @@ TEST(version_query_reads_the_answer)
 {
     scripted s;
     CHECK_INT(scripted_login(&s, "example.com", "anon@example.com/r1"), 0);
-    epode_version_helper_t *v;
-    CHECK_INT(epode_version_helper_new(s.conn, "bot", "1.0", NULL, &v), 0);
+    epode_software_version_t *v;
+    CHECK_INT(epode_software_version_new(s.conn, "bot", "1.0", NULL, &v), 0);
     vers a = {0}, b = {0};
-    CHECK_INT(epode_version_query(v, "peer@example.net/x", 0, on_version, &a), 0);
+    CHECK_INT(epode_software_version_query(v, "peer@example.net/x", 0, on_version, &a), 0);
     scripted_pump(&s);
     epode_stanza_t *iq = next_iq(&s);
     CHECK(iq != NULL);
@@ -280,7 +280,7 @@ TEST(version_query_reads_the_answer)
     CHECK_STR(a.version, "9");
     CHECK_STR(a.os, "(null)");
     /* a result without the query is not a version */
-    CHECK_INT(epode_version_query(v, NULL, 0, on_version, &b), 0);
+    CHECK_INT(epode_software_version_query(v, NULL, 0, on_version, &b), 0);
     scripted_pump(&s);
     iq = next_iq(&s);
     CHECK(iq != NULL);
@@ -289,7 +289,7 @@ TEST(version_query_reads_the_answer)
     scripted_send(&s, xml);
     CHECK_INT(b.calls, 1);
     CHECK_INT(b.cond, EPODE_COND_UNDEFINED_CONDITION);
-    epode_version_helper_free(v);
+    epode_software_version_free(v);
     scripted_free(&s);
 }
 
@@ -412,7 +412,7 @@ TEST(ping_every_failed_allocation_is_clean)
 
 typedef struct version_work {
     sweep w;
-    epode_version_helper_t *v;
+    epode_software_version_t *v;
     long helper_blocks;
     int answered; /* the peer's query got our answer */
     vers a;
@@ -423,7 +423,7 @@ typedef struct version_work {
 static void version_workload(scripted *s, scripted_mem *m, version_work *vw)
 {
     long before = m->live;
-    if (SWEPT(&vw->w, epode_version_helper_new(s->conn, "bot", "1.0", "Linux", &vw->v)) < 0) {
+    if (SWEPT(&vw->w, epode_software_version_new(s->conn, "bot", "1.0", "Linux", &vw->v)) < 0) {
         vw->v = NULL;
         return;
     }
@@ -440,7 +440,7 @@ static void version_workload(scripted *s, scripted_mem *m, version_work *vw)
     }
     if (!epode_conn_is_ready(s->conn))
         return;
-    if (SWEPT(&vw->w, epode_version_query(vw->v, "peer@example.net/x", 5000, on_version, &vw->a)) < 0)
+    if (SWEPT(&vw->w, epode_software_version_query(vw->v, "peer@example.net/x", 5000, on_version, &vw->a)) < 0)
         return;
     scripted_pump(s);
     while ((iq = next_iq(s))) {
@@ -470,7 +470,7 @@ TEST(version_allocates_through_the_context_allocator)
     CHECK_INT(vw.a.status, 0);
     CHECK_STR(vw.a.name, "Peer");
     long live = m.live;
-    epode_version_helper_free(vw.v);
+    epode_software_version_free(vw.v);
     CHECK_INT(live - m.live, vw.helper_blocks);
     scripted_free(&s);
     CHECK_INT(m.live, 0);
@@ -489,7 +489,7 @@ TEST(version_every_failed_allocation_is_clean)
         version_work vw = {0};
         version_workload(&s, &m, &vw);
         clean = m.calls <= m.fail_at;
-        epode_version_helper_free(vw.v);
+        epode_software_version_free(vw.v);
         scripted_free(&s);
         if (vw.w.bad)
             printf("# with allocation %ld failing\n", n);

@@ -221,7 +221,7 @@ TEST(serialize_rejects_bad_arguments_and_leaves_outputs)
 TEST(serialize_declares_the_root_namespace_standalone_only)
 {
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, NULL, NULL, "hi", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, NULL, NULL, "hi", &m), 0);
     CHECK_STR(ser(m, 0), "<message xmlns=\"jabber:client\"><body>hi</body></message>");
     CHECK_STR(ser(m, EPODE_TEXT_IN_STREAM), "<message><body>hi</body></message>");
     epode_stanza_unref(m);

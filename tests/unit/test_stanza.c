@@ -737,7 +737,7 @@ TEST(stanza_find_child_matches_by_name_ns_or_any)
 TEST(stanza_child_text_reads_a_childs_text)
 {
     epode_stanza_t *st;
-    CHECK_INT(epode_message_new(NULL, "chat", "a@b", "hi there", &st), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "a@b", "hi there", &st), 0);
     CHECK_INT(epode_stanza_add_child_new(st, "subject", NULL, NULL), 0);
     CHECK_STR(epode_stanza_child_text(st, "body", NULL), "hi there");
     CHECK_STR(epode_stanza_child_text(st, "body", EPODE_NS_CLIENT), "hi there");
@@ -781,7 +781,7 @@ TEST(stanza_add_child_copies_from_another_tree)
 TEST(stanza_add_child_copies_a_whole_root)
 {
     epode_stanza_t *a, *b;
-    CHECK_INT(epode_message_new(NULL, "chat", NULL, "inner", &a), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", NULL, "inner", &a), 0);
     CHECK_INT(epode_stanza_new(NULL, "forwarded", "urn:xmpp:forward:0", &b), 0);
     CHECK_INT(epode_stanza_add_child(b, a, NULL), 0);
     epode_stanza_unref(a);
@@ -929,7 +929,7 @@ TEST(stanza_copy_uses_the_same_allocator)
     failmem f = {0};
     epode_mem_t mem = FAILMEM(f);
     epode_stanza_t *st, *cp;
-    CHECK_INT(epode_message_new(&mem, "chat", "a@b", "hi", &st), 0);
+    CHECK_INT(epode_stanza_new_message(&mem, "chat", "a@b", "hi", &st), 0);
     long allocs = f.allocs;
     CHECK_INT(epode_stanza_copy(st, &cp), 0);
     CHECK(f.allocs > allocs);
@@ -1080,7 +1080,7 @@ TEST(stanza_equal_child_order_matters)
 TEST(message_new_builds_a_client_message)
 {
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, "chat", "juliet@example.com", "Art thou <not> Romeo & ...?",
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "juliet@example.com", "Art thou <not> Romeo & ...?",
                                 &m), 0);
     CHECK_STR(epode_stanza_get_name(m), "message");
     CHECK_STR(epode_stanza_get_ns(m), EPODE_NS_CLIENT);
@@ -1096,12 +1096,12 @@ TEST(message_new_builds_a_client_message)
 TEST(message_new_with_nulls_has_no_attributes_or_body)
 {
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(NULL, NULL, NULL, NULL, &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, NULL, NULL, NULL, &m), 0);
     CHECK_INT(epode_stanza_attr_count(m), 0);
     CHECK(epode_stanza_first_child(m) == NULL);
     CHECK_STR(xml(m), "<message xmlns=\"jabber:client\"/>");
     epode_stanza_unref(m);
-    CHECK_INT(epode_message_new(NULL, NULL, NULL, "", &m), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, NULL, NULL, "", &m), 0);
     CHECK_STR(xml(m), "<message xmlns=\"jabber:client\"><body/></message>");
     epode_stanza_unref(m);
 }
@@ -1111,10 +1111,10 @@ TEST(message_new_rejects_invalid_text_without_leaking)
     failmem f = {0};
     epode_mem_t mem = FAILMEM(f);
     epode_stanza_t *m = SENTINEL;
-    CHECK_INT(epode_message_new(&mem, "chat", "a@b", "bad\x01", &m), EPODE_EINVAL);
-    CHECK_INT(epode_message_new(&mem, "chat", "a@b\xFF", "ok", &m), EPODE_EJID);
-    CHECK_INT(epode_message_new(&mem, "\x02", NULL, NULL, &m), EPODE_EINVAL);
-    CHECK_INT(epode_message_new(&mem, NULL, NULL, NULL, NULL), EPODE_EINVAL);
+    CHECK_INT(epode_stanza_new_message(&mem, "chat", "a@b", "bad\x01", &m), EPODE_EINVAL);
+    CHECK_INT(epode_stanza_new_message(&mem, "chat", "a@b\xFF", "ok", &m), EPODE_EJID);
+    CHECK_INT(epode_stanza_new_message(&mem, "\x02", NULL, NULL, &m), EPODE_EINVAL);
+    CHECK_INT(epode_stanza_new_message(&mem, NULL, NULL, NULL, NULL), EPODE_EINVAL);
     CHECK(m == SENTINEL);
     CHECK_INT(f.live, 0);
 }
@@ -1124,7 +1124,7 @@ TEST(message_new_with_body_needs_very_few_allocations)
     failmem f = {0};
     epode_mem_t mem = FAILMEM(f);
     epode_stanza_t *m;
-    CHECK_INT(epode_message_new(&mem, "chat", "juliet@capulet.example/balcony",
+    CHECK_INT(epode_stanza_new_message(&mem, "chat", "juliet@capulet.example/balcony",
                                 "Wherefore art thou, Romeo?", &m), 0);
     printf("# message_new with body: %ld allocation(s)\n", f.allocs);
     CHECK(f.allocs <= 3);
@@ -1135,17 +1135,17 @@ TEST(message_new_with_body_needs_very_few_allocations)
 TEST(presence_new_builds_a_client_presence)
 {
     epode_stanza_t *p;
-    CHECK_INT(epode_presence_new(NULL, NULL, NULL, &p), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, NULL, NULL, &p), 0);
     CHECK_STR(epode_stanza_get_name(p), "presence");
     CHECK_STR(epode_stanza_get_ns(p), EPODE_NS_CLIENT);
     CHECK(epode_stanza_get_type(p) == NULL);
     CHECK_STR(xml(p), "<presence xmlns=\"jabber:client\"/>");
     epode_stanza_unref(p);
-    CHECK_INT(epode_presence_new(NULL, "subscribe", "romeo@example.net", &p), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, "subscribe", "romeo@example.net", &p), 0);
     CHECK_STR(epode_stanza_get_type(p), "subscribe");
     CHECK_STR(epode_stanza_get_to(p), "romeo@example.net");
     epode_stanza_unref(p);
-    CHECK_INT(epode_presence_new(NULL, NULL, NULL, NULL), EPODE_EINVAL);
+    CHECK_INT(epode_stanza_new_presence(NULL, NULL, NULL, NULL), EPODE_EINVAL);
 }
 
 TEST(iq_new_accepts_the_four_types_and_keeps_a_given_id)
@@ -1153,7 +1153,7 @@ TEST(iq_new_accepts_the_four_types_and_keeps_a_given_id)
     static const char *const types[] = {"get", "set", "result", "error"};
     for (int i = 0; i < 4; i++) {
         epode_stanza_t *iq;
-        CHECK_INT(epode_iq_new(NULL, types[i], "abc", &iq), 0);
+        CHECK_INT(epode_stanza_new_iq(NULL, types[i], "abc", &iq), 0);
         CHECK_STR(epode_stanza_get_name(iq), "iq");
         CHECK_STR(epode_stanza_get_ns(iq), EPODE_NS_CLIENT);
         CHECK_STR(epode_stanza_get_type(iq), types[i]);
@@ -1167,13 +1167,13 @@ TEST(iq_new_rejects_other_types)
     static const char *const bad[] = {"GET", "Get", "", "normal", "chat", "gets", "ge"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         epode_stanza_t *iq = SENTINEL;
-        CHECK_INT(epode_iq_new(NULL, bad[i], "x", &iq), EPODE_EINVAL);
+        CHECK_INT(epode_stanza_new_iq(NULL, bad[i], "x", &iq), EPODE_EINVAL);
         CHECK(iq == SENTINEL);
     }
     epode_stanza_t *iq = SENTINEL;
-    CHECK_INT(epode_iq_new(NULL, NULL, "x", &iq), EPODE_EINVAL);
-    CHECK_INT(epode_iq_new(NULL, "get", "x", NULL), EPODE_EINVAL);
-    CHECK_INT(epode_iq_new(NULL, "get", "bad\x01", &iq), EPODE_EINVAL);
+    CHECK_INT(epode_stanza_new_iq(NULL, NULL, "x", &iq), EPODE_EINVAL);
+    CHECK_INT(epode_stanza_new_iq(NULL, "get", "x", NULL), EPODE_EINVAL);
+    CHECK_INT(epode_stanza_new_iq(NULL, "get", "bad\x01", &iq), EPODE_EINVAL);
     CHECK(iq == SENTINEL);
 }
 
@@ -1197,7 +1197,7 @@ TEST(iq_new_generates_distinct_16_character_ids)
     static const char *sorted[N];
     for (int i = 0; i < N; i++) {
         epode_stanza_t *iq;
-        CHECK_INT(epode_iq_new(NULL, "get", NULL, &iq), 0);
+        CHECK_INT(epode_stanza_new_iq(NULL, "get", NULL, &iq), 0);
         const char *id = epode_stanza_get_id(iq);
         CHECK(id != NULL);
         CHECK_INT(strlen(id), 16);
@@ -1214,7 +1214,7 @@ TEST(iq_new_generates_distinct_16_character_ids)
 TEST(stanza_set_new_id_sets_and_returns_a_fresh_id)
 {
     epode_stanza_t *st;
-    CHECK_INT(epode_message_new(NULL, NULL, NULL, NULL, &st), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, NULL, NULL, NULL, &st), 0);
     CHECK_INT(epode_stanza_set_id(st, "old"), 0);
     const char *id = NULL;
     CHECK_INT(epode_stanza_set_new_id(st, &id), 0);
@@ -1287,14 +1287,14 @@ TEST(stanza_reply_to_iq_get_and_set_is_a_result)
 TEST(stanza_reply_without_addresses_has_none)
 {
     epode_stanza_t *st, *r;
-    CHECK_INT(epode_presence_new(NULL, NULL, NULL, &st), 0);
+    CHECK_INT(epode_stanza_new_presence(NULL, NULL, NULL, &st), 0);
     CHECK_INT(epode_stanza_reply(st, &r), 0);
     CHECK_INT(epode_stanza_attr_count(r), 0);
     CHECK_STR(xml(r), "<presence xmlns=\"jabber:client\"/>");
     epode_stanza_unref(st);
     epode_stanza_unref(r);
     /* only a from: the reply gets a to, no from */
-    CHECK_INT(epode_message_new(NULL, "normal", NULL, NULL, &st), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, "normal", NULL, NULL, &st), 0);
     CHECK_INT(epode_stanza_set_from(st, "a@b"), 0);
     CHECK_INT(epode_stanza_reply(st, &r), 0);
     CHECK_STR(epode_stanza_get_to(r), "a@b");
@@ -1318,7 +1318,7 @@ TEST(stanza_reply_keeps_a_prefixed_name)
 TEST(stanza_reply_rejects_bad_arguments)
 {
     epode_stanza_t *st, *r = SENTINEL;
-    CHECK_INT(epode_message_new(NULL, NULL, NULL, NULL, &st), 0);
+    CHECK_INT(epode_stanza_new_message(NULL, NULL, NULL, NULL, &st), 0);
     CHECK_INT(epode_stanza_reply(NULL, &r), EPODE_EINVAL);
     CHECK_INT(epode_stanza_reply(st, NULL), EPODE_EINVAL);
     CHECK(r == SENTINEL);
@@ -1592,7 +1592,7 @@ TEST(error_reply_rejects_unknown_conditions_and_types)
     failmem f = {0};
     epode_mem_t mem = FAILMEM(f);
     epode_stanza_t *st, *r = SENTINEL;
-    CHECK_INT(epode_iq_new(&mem, "get", "x", &st), 0);
+    CHECK_INT(epode_stanza_new_iq(&mem, "get", "x", &st), 0);
     long live = f.live;
     CHECK_INT(epode_stanza_error_reply(st, EPODE_COND_NONE, 0, NULL, 0, &r), EPODE_EINVAL);
     CHECK_INT(epode_stanza_error_reply(st, EPODE_COND__COUNT, 0, NULL, 0, &r), EPODE_EINVAL);
@@ -1706,7 +1706,7 @@ static int builder_sequence(const epode_mem_t *mem, char **text_out, size_t *len
     epode_stanza_t *m = SENTINEL, *x = SENTINEL, *err = SENTINEL, *cp = SENTINEL;
     char *text = (char *)SENTINEL;
     size_t len = 12345;
-    int rc = epode_message_new(mem, "chat", "juliet@example.com/balcony", "Wherefore art thou?",
+    int rc = epode_stanza_new_message(mem, "chat", "juliet@example.com/balcony", "Wherefore art thou?",
                                &m);
     if (rc < 0)
         return m == SENTINEL ? rc : -1000;
@@ -1838,7 +1838,7 @@ TEST(alloc_failure_in_mutators_leaves_the_tree_unchanged)
     failmem f = {0};
     epode_mem_t mem = FAILMEM(f);
     epode_stanza_t *st, *src, *out = SENTINEL;
-    CHECK_INT(epode_message_new(&mem, "chat", "a@b", "body", &st), 0);
+    CHECK_INT(epode_stanza_new_message(&mem, "chat", "a@b", "body", &st), 0);
     CHECK_INT(epode_stanza_new(NULL, "payload", "urn:p", &src), 0);
     CHECK_INT(epode_stanza_add_text(src, long_text, (size_t)-1), 0);
     char before[8192];
@@ -1934,17 +1934,17 @@ TEST(builders_refuse_invalid_to_with_ejid_and_allocate_nothing)
     epode_stanza_t *m = SENTINEL;
     static const char *const bad[] = {"a@b@c", "", "@b", "a@", "a@b/", "a b@c", "a@b\xFF"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        CHECK_INT(epode_message_new(&mem, "chat", bad[i], "hi", &m), EPODE_EJID);
-        CHECK_INT(epode_presence_new(&mem, NULL, bad[i], &m), EPODE_EJID);
-        CHECK_INT(epode_presence_new(&mem, "subscribe", bad[i], &m), EPODE_EJID);
+        CHECK_INT(epode_stanza_new_message(&mem, "chat", bad[i], "hi", &m), EPODE_EJID);
+        CHECK_INT(epode_stanza_new_presence(&mem, NULL, bad[i], &m), EPODE_EJID);
+        CHECK_INT(epode_stanza_new_presence(&mem, "subscribe", bad[i], &m), EPODE_EJID);
     }
     CHECK(m == SENTINEL);
     CHECK_INT(f.allocs, 0);
     CHECK_INT(f.live, 0);
-    CHECK_INT(epode_message_new(&mem, "chat", "Juliet@Example.com/Balcony", "hi", &m), 0);
+    CHECK_INT(epode_stanza_new_message(&mem, "chat", "Juliet@Example.com/Balcony", "hi", &m), 0);
     CHECK_STR(epode_stanza_get_to(m), "Juliet@Example.com/Balcony"); /* kept as given */
     epode_stanza_unref(m);
-    CHECK_INT(epode_presence_new(&mem, NULL, NULL, &m), 0);
+    CHECK_INT(epode_stanza_new_presence(&mem, NULL, NULL, &m), 0);
     epode_stanza_unref(m);
     CHECK_INT(f.live, 0);
 }

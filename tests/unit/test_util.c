@@ -794,7 +794,7 @@ TEST(epode_free_releases_serialized_text_through_the_trees_allocator)
     counting c = {0};
     epode_mem_t mem = COUNTING_MEM(c);
     epode_stanza_t *st;
-    CHECK_INT(epode_message_new(&mem, "chat", "a@b", "hi", &st), 0);
+    CHECK_INT(epode_stanza_new_message(&mem, "chat", "a@b", "hi", &st), 0);
     char *text;
     CHECK_INT(epode_stanza_to_text(st, 0, &text, NULL), 0);
     long frees = c.frees;

@@ -428,7 +428,7 @@ static void Connection_dealloc(ConnectionObject *self)
          * connection has to wait for the context to leave epode. */
         while (self->hents) {
             hent *h = self->hents;
-            epode_handler_remove(self->conn, h->id);
+            epode_conn_remove(self->conn, h->id);
             hent_unlink(self, h);
         }
         epode_conn_set_ack_cb(self->conn, NULL, NULL);
@@ -757,7 +757,7 @@ static PyObject *Connection_send_message(ConnectionObject *self, PyObject *const
     if (epode_jid_validate(to) < 0)
         return pyepode_raise(EPODE_EJID, "send_message to");
     epode_stanza_t *m = NULL;
-    int rc = epode_message_new(NULL, type, to, body, &m);
+    int rc = epode_stanza_new_message(NULL, type, to, body, &m);
     if (rc == 0)
         rc = id ? epode_stanza_set_id(m, id) : epode_stanza_set_new_id(m, &id);
     PyObject *result = NULL;
@@ -838,7 +838,7 @@ static PyObject *Connection_add_handler(ConnectionObject *self, PyObject *args, 
     hent *h = hent_add(self, cb, H_STANZA);
     if (!h)
         return NULL;
-    int rc = epode_handler_add(self->conn, name, ns, type, on_stanza, h, &h->id);
+    int rc = epode_conn_add_handler(self->conn, name, ns, type, on_stanza, h, &h->id);
     if (rc < 0) {
         hent_unlink(self, h);
         return pyepode_raise(rc, "add_handler");
@@ -854,7 +854,7 @@ static PyObject *Connection_remove_handler(ConnectionObject *self, PyObject *arg
     hent *h = hent_find(self, (unsigned)id);
     if (!h || h->kind == H_EVENT)
         return pyepode_raise(EPODE_ENOTFOUND, "remove_handler");
-    int rc = epode_handler_remove(self->conn, h->id);
+    int rc = epode_conn_remove(self->conn, h->id);
     hent_unlink(self, h);
     if (rc < 0)
         return pyepode_raise(rc, "remove_handler");

@@ -181,7 +181,7 @@ static PyObject *Message_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (s[0] && epode_jid_validate(s[0]) < 0)
         return pyepode_raise(EPODE_EJID, "Message to");
     epode_stanza_t *root = NULL;
-    if (check_rc(epode_message_new(NULL, s[2], s[0], s[1], &root), "Message") < 0)
+    if (check_rc(epode_stanza_new_message(NULL, s[2], s[0], s[1], &root), "Message") < 0)
         return NULL;
     if (s[3] && check_rc(epode_stanza_set_id(root, s[3]), "Message id") < 0) {
         epode_stanza_unref(root);
@@ -211,7 +211,7 @@ static PyObject *Presence_new(PyTypeObject *type, PyObject *args, PyObject *kwds
         return NULL;
     }
     epode_stanza_t *root = NULL;
-    if (check_rc(epode_presence_new(NULL, s[1], s[0], &root), "Presence") < 0)
+    if (check_rc(epode_stanza_new_presence(NULL, s[1], s[0], &root), "Presence") < 0)
         return NULL;
     int rc = 0;
     if (s[2] && show != EPODE_SHOW_AVAILABLE)
@@ -266,7 +266,7 @@ static PyObject *Iq_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (s[1] && epode_jid_validate(s[1]) < 0)
         return pyepode_raise(EPODE_EJID, "Iq to");
     epode_stanza_t *root = NULL;
-    if (check_rc(epode_iq_new(NULL, s[0], s[2], &root), "Iq") < 0)
+    if (check_rc(epode_stanza_new_iq(NULL, s[0], s[2], &root), "Iq") < 0)
         return NULL;
     if (s[1] && check_rc(epode_stanza_set_to(root, s[1]), "Iq to") < 0) {
         epode_stanza_unref(root);

@@ -27,5 +27,6 @@
 #include "epode/mam.h"
 #include "epode/forms.h"
 #include "epode/register.h"
+#include "epode/commands.h"
 
 #endif

@@ -8,9 +8,11 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <gnutls/crypto.h>
 
+#include "auth/fast.h"
 #include "auth/sasl.h"
 #include "epode/jid.h"
 #include "epode/parser.h"
@@ -21,6 +23,7 @@
 #include "util/footprint.h"
 #include "util/utf8.h"
 #include "util/secret.h"
+#include "sasl2.h"
 #include "sm.h"
 #include "xml/parser_int.h"
 #include "xml/serialize.h"
@@ -86,6 +89,19 @@ struct epode__engine {
     int in_recv;
     int resend_pending; /* a refused resume's queue waits for the new session */
     int sm_hold;        /* <enable/> sent, no answer yet: stanzas wait in the queue */
+    /* SASL2 (XEP-0388) */
+    int sasl2;          /* this login uses SASL2 */
+    int sasl2_bind;     /* Bind2 asked for inline */
+    int sasl2_sm_enable; /* <enable/> inline in Bind2 */
+    int sasl2_resume;   /* <resume/> inline */
+    int sm_offered_inline; /* the server offered SM inside SASL2/Bind2 */
+    int sm_refused;     /* the server answered <failed/> to an inline <enable/> */
+    int carbons_inline; /* carbons enabled at Bind2 */
+    int fast_used, fast_refused;
+    char *fast_token, *fast_mech;  /* secret; the configured token */
+    char fast_req[24];             /* mechanism of the token we asked for */
+    unsigned char fast_cb[64];     /* the binding the token's proof used */
+    size_t fast_cb_len;
     int ended;
     int state_before_end;
 };
@@ -171,7 +187,7 @@ static void write_sasl(epode__engine *e, const char *name, const char *mech,
     size_t from = b->len;
     epode__buf_puts(b, "<");
     epode__buf_puts(b, name);
-    epode__buf_puts(b, " xmlns='" NS_SASL "'");
+    epode__buf_puts(b, e->sasl2 ? " xmlns='" EPODE__NS_SASL2 "'" : " xmlns='" NS_SASL "'");
     if (mech) {
         epode__buf_puts(b, " mechanism='");
         epode__buf_puts(b, mech);
@@ -331,15 +347,12 @@ static void pick_binding(epode__engine *e, const epode_stanza_t *features, const
     }
 }
 
-static void start_sasl(epode__engine *e, const epode_stanza_t *features,
-                       const epode_stanza_t *mechs)
+/* Sets SASL up and starts the mechanism of our choice among `offered`:
+ * 0 with the outputs set, or negative once the stream has ended. */
+static int sasl_begin(epode__engine *e, const epode_stanza_t *features,
+                      const char *const *offered, size_t n, const char **mech_out,
+                      const unsigned char **resp_out, size_t *resp_len_out)
 {
-    const char *offered[MAX_MECHS];
-    size_t n = 0;
-    for (epode_stanza_t *m = epode_stanza_find_child(mechs, "mechanism", NS_SASL); m && n < MAX_MECHS;
-         m = epode_stanza_find_next(m, "mechanism", NS_SASL))
-        offered[n++] = epode_stanza_get_text(m);
-
     char types[128];
     epode__sasl_params p = {
         .authcid = e->localpart,
@@ -364,7 +377,7 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
     int rc = epode__sasl_new(e->mem, &p, &e->sasl);
     if (rc < 0) {
         end(e, rc, EPODE_REASON_AUTH, NULL, "could not set up SASL");
-        return;
+        return rc;
     }
     /* SASL keeps its own copy for the exchange; a stream authenticates
      * once, so ours has served (and costs pages while it lives). */
@@ -378,11 +391,53 @@ static void start_sasl(epode__engine *e, const epode_stanza_t *features,
         /* Nothing we accept: close politely; it is not the server's fault. */
         write_raw(e, "</stream:stream>");
         end(e, rc, EPODE_REASON_AUTH, NULL, epode__sasl_error(e->sasl));
-        return;
+        return rc;
     }
     snprintf(e->mech, sizeof e->mech, "%s", mech);
+    *mech_out = mech;
+    *resp_out = resp;
+    *resp_len_out = resp_len;
+    return 0;
+}
+
+static void start_sasl(epode__engine *e, const epode_stanza_t *features,
+                       const epode_stanza_t *mechs)
+{
+    const char *offered[MAX_MECHS];
+    size_t n = 0;
+    for (epode_stanza_t *m = epode_stanza_find_child(mechs, "mechanism", NS_SASL); m && n < MAX_MECHS;
+         m = epode_stanza_find_next(m, "mechanism", NS_SASL))
+        offered[n++] = epode_stanza_get_text(m);
+    const char *mech;
+    const unsigned char *resp;
+    size_t resp_len;
+    if (sasl_begin(e, features, offered, n, &mech, &resp, &resp_len) < 0)
+        return;
     write_sasl(e, "auth", mech, resp, resp_len, resp != NULL);
     e->state = ST_SASL;
+}
+
+static void start_sasl2(epode__engine *e, const epode_stanza_t *features,
+                        const epode__sasl2_offer *o);
+
+/* Before a new session is bound: whatever the last one left (it was not
+ * resumable, or this server offers no resumption) means nothing here —
+ * its counters least of all. Its unconfirmed stanzas are sent again
+ * (resend policy) or handed back. -1 if the stream ended meanwhile. */
+static int fresh_session(epode__engine *e)
+{
+    if (e->resend_pending)
+        return 0;
+    if (epode__sm_pending(e->sm) && e->cfg.sm_resend) {
+        e->resend_pending = 1;
+    } else {
+        epode__sm_drain(e->sm, sm_report_unacked, e);
+        if (e->ended)
+            return -1; /* closed from the ack callback */
+        epode__sm_forget(e->sm);
+    }
+    epode__sm_end_session(e->sm);
+    return 0;
 }
 
 static void on_features(epode__engine *e, epode_stanza_t *f)
@@ -424,6 +479,11 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
             e->cbs.event(e->user, EPODE__ENG_READY);
         return;
     }
+    epode__sasl2_offer o2;
+    if (!e->authenticated && e->cfg.sasl2 && epode__sasl2_offer_parse(f, &o2)) {
+        start_sasl2(e, f, &o2);
+        return;
+    }
     if (!e->authenticated) {
         if (!mechs) {
             fail_stream(e, EPODE_STREAM_UNSUPPORTED_FEATURE, "no SASL mechanisms offered",
@@ -452,21 +512,8 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
         e->state = ST_RESUME;
         return;
     }
-    if (!e->resend_pending) {
-        /* A fresh session: whatever the last one left (it was not
-         * resumable, or this server offers no resumption) means nothing
-         * here — its counters least of all. Its unconfirmed stanzas are
-         * sent again (resend policy) or handed back. */
-        if (epode__sm_pending(e->sm) && e->cfg.sm_resend) {
-            e->resend_pending = 1;
-        } else {
-            epode__sm_drain(e->sm, sm_report_unacked, e);
-            if (e->ended)
-                return; /* closed from the ack callback */
-            epode__sm_forget(e->sm);
-        }
-        epode__sm_end_session(e->sm);
-    }
+    if (fresh_session(e) < 0)
+        return;
     int rc = send_bind(e);
     if (rc < 0)
         end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
@@ -474,10 +521,16 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
 
 /* ---- SASL exchange ----------------------------------------------------------------- */
 
+static int decode_b64_text(epode__engine *e, const char *t, unsigned char **out, size_t *len);
+
 static int decode_b64_payload(epode__engine *e, const epode_stanza_t *el, unsigned char **out,
                               size_t *len)
 {
-    const char *t = epode_stanza_get_text(el);
+    return decode_b64_text(e, epode_stanza_get_text(el), out, len);
+}
+
+static int decode_b64_text(epode__engine *e, const char *t, unsigned char **out, size_t *len)
+{
     *out = NULL;
     *len = 0;
     if (!t)
@@ -572,7 +625,12 @@ static void resend_one(void *user, const char *id, const char *bytes, size_t len
 
 static void ready(epode__engine *e)
 {
-    if (e->cfg.sm && e->features && epode_stanza_find_child(e->features, "sm", NS_SM)) {
+    /* After SASL2 the server that offered SM inline takes the classic
+     * <enable/> too: the fallback when an inline one went unanswered
+     * (Prosody 0.12 advertises it, then never answers). */
+    if (e->cfg.sm && !e->sm_refused &&
+        ((e->features && epode_stanza_find_child(e->features, "sm", NS_SM)) ||
+         e->sm_offered_inline)) {
         /* Counting of what we send starts with <enable/> (XEP-0198 §4). */
         write_raw(e, "<enable xmlns='" NS_SM "' resume='true'/>");
         e->sm->requested = 1;
@@ -814,6 +872,27 @@ static int sm_apply_ack(epode__engine *e, uint32_t h)
     return -1;
 }
 
+/* The old session is gone: what its h (if any) confirms was handled,
+ * the rest goes back to the application or waits for the new session.
+ * -1 if the stream ended meanwhile. */
+static int resume_refused(epode__engine *e, int has_h, uint32_t h)
+{
+    if (has_h && sm_apply_ack(e, h) < 0)
+        return -1;
+    if (e->cfg.sm_resend) {
+        /* Keep the queue: it is sent again on the new session, once
+         * stream management is enabled there (see ready()). */
+        epode__sm_end_session(e->sm);
+        e->resend_pending = 1;
+    } else {
+        epode__sm_drain(e->sm, sm_report_unacked, e);
+        if (e->ended)
+            return -1; /* closed from the ack callback */
+        epode__sm_forget(e->sm);
+    }
+    return 0;
+}
+
 static void on_resume_answer(epode__engine *e, epode_stanza_t *st)
 {
     const char *name = epode_stanza_get_name(st);
@@ -856,27 +935,337 @@ static void on_resume_answer(epode__engine *e, epode_stanza_t *st)
         return;
     }
     if (strcmp(name, "failed") == 0) {
-        /* The old session is gone: what its h confirms was handled, the
-         * rest goes back to the application; then a fresh bind. */
-        if (has_h && sm_apply_ack(e, h) < 0)
+        if (resume_refused(e, has_h, h) < 0)
             return;
-        if (e->cfg.sm_resend) {
-            /* Keep the queue: it is sent again on the new session, once
-             * stream management is enabled there (see ready()). */
-            epode__sm_end_session(e->sm);
-            e->resend_pending = 1;
-        } else {
-            epode__sm_drain(e->sm, sm_report_unacked, e);
-            if (e->ended)
-                return; /* closed from the ack callback */
-            epode__sm_forget(e->sm);
-        }
         int rc = send_bind(e);
         if (rc < 0)
             end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
         return;
     }
     fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, "unexpected answer to <resume/>",
+                EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+}
+
+/* ---- SASL2 (XEP-0388), Bind2 (XEP-0386), FAST (XEP-0484) -------------------------------- */
+
+/* The FAST mechanism for a new token: the strongest binding this TLS
+ * session gives that the server offers. NULL: none. */
+static const char *fast_pick_request(const epode__engine *e, const epode__sasl2_offer *o)
+{
+    if (epode__sasl2_offer_has_fast(o, "HT-SHA-256-EXPR") && e->tls->version == 13 &&
+        e->tls->tls_exporter_len)
+        return "HT-SHA-256-EXPR";
+    if (epode__sasl2_offer_has_fast(o, "HT-SHA-256-UNIQ") && e->tls->version == 12 &&
+        e->tls->tls_unique_len)
+        return "HT-SHA-256-UNIQ";
+    if (epode__sasl2_offer_has_fast(o, "HT-SHA-256-NONE"))
+        return "HT-SHA-256-NONE";
+    return NULL;
+}
+
+/* The token's proof for <initial-response/>, if the configured token can
+ * be used here: inside TLS, its mechanism offered, its binding at hand.
+ * 0 (with *ir NULL: use the password), or negative once ended. */
+static int fast_begin(epode__engine *e, const epode__sasl2_offer *o, unsigned char **ir,
+                      size_t *ir_len)
+{
+    *ir = NULL;
+    if (!e->fast_token || !e->fast_mech || !e->tls_active || !e->tls || !e->cfg.ua_id ||
+        !e->localpart || !o->fast || !epode__sasl2_offer_has_fast(o, e->fast_mech))
+        return 0;
+    const unsigned char *cb = NULL;
+    size_t cbl = 0;
+    switch (epode__fast_mech_cb(e->fast_mech)) {
+    case EPODE__FAST_CB_NONE:
+        break;
+    case EPODE__FAST_CB_UNIQUE:
+        if (e->tls->version != 12 || !e->tls->tls_unique_len)
+            return 0;
+        cb = e->tls->tls_unique;
+        cbl = e->tls->tls_unique_len;
+        break;
+    case EPODE__FAST_CB_EXPORTER:
+        if (!e->tls->tls_exporter_len)
+            return 0;
+        cb = e->tls->tls_exporter;
+        cbl = e->tls->tls_exporter_len;
+        break;
+    default:
+        return 0;
+    }
+    int rc = epode__fast_initial(e->mem, e->localpart, e->fast_token, cb, cbl, ir, ir_len);
+    if (rc < 0) {
+        end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return rc;
+    }
+    if (cbl)
+        memcpy(e->fast_cb, cb, cbl);
+    e->fast_cb_len = cbl;
+    e->fast_used = 1;
+    snprintf(e->mech, sizeof e->mech, "%s", e->fast_mech);
+    return 0;
+}
+
+static void start_sasl2(epode__engine *e, const epode_stanza_t *features,
+                        const epode__sasl2_offer *o)
+{
+    e->sasl2 = 1;
+    e->sm_offered_inline = e->cfg.sm && (o->bind2_sm || o->sm);
+    epode__sasl2_request r = {
+        .ua_id = e->cfg.ua_id,
+        .software = e->cfg.ua_software,
+        .device = e->cfg.ua_device,
+    };
+    unsigned char *fast_ir;
+    size_t fast_ir_len = 0;
+    if (fast_begin(e, o, &fast_ir, &fast_ir_len) < 0)
+        return;
+    if (fast_ir) {
+        /* A refused token means a new stream with the password (see
+         * conn.c): this one needs it no more. */
+        epode__secret_free(e->mem, e->password);
+        e->password = NULL;
+        r.mechanism = e->mech;
+        r.initial = fast_ir;
+        r.initial_len = fast_ir_len;
+        r.has_initial = 1;
+        r.fast = 1;
+    } else {
+        const char *mech;
+        const unsigned char *resp;
+        size_t resp_len;
+        if (sasl_begin(e, features, o->mechs, o->n_mechs, &mech, &resp, &resp_len) < 0)
+            return;
+        r.mechanism = mech;
+        r.initial = resp;
+        r.initial_len = resp_len;
+        r.has_initial = resp != NULL;
+        /* never ask for a token outside TLS, nor without the client id
+         * the server files it under */
+        if (e->cfg.fast_request && e->cfg.ua_id && e->tls_active && e->tls && o->fast) {
+            const char *m = fast_pick_request(e, o);
+            if (m) {
+                snprintf(e->fast_req, sizeof e->fast_req, "%s", m);
+                r.request_token = e->fast_req;
+            }
+        }
+    }
+    if (o->bind2) {
+        e->sasl2_bind = r.bind = 1;
+        r.tag = e->cfg.bind2_tag ? e->cfg.bind2_tag : "epode";
+        r.carbons = e->cfg.bind2_carbons && o->bind2_carbons;
+        r.csi_inactive = e->cfg.bind2_csi_inactive && o->bind2_csi;
+        e->sasl2_sm_enable = r.sm_enable = e->cfg.sm && o->bind2_sm;
+        e->carbons_inline = r.carbons;
+    }
+    if (e->cfg.sm && o->sm && e->sm->resumable && e->sm->id) {
+        r.resume_previd = e->sm->id;
+        r.resume_h = e->sm->in;
+        e->sasl2_resume = 1;
+    }
+    char logtext[1024];
+    int rc = epode__sasl2_write_authenticate(&e->out, &r, logtext, sizeof logtext);
+    if (fast_ir)
+        epode__secret_free(e->mem, fast_ir);
+    if (rc < 0) {
+        end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return;
+    }
+    if (e->cbs.log)
+        e->cbs.log(e->user, 1, logtext, strlen(logtext));
+    e->state = ST_SASL;
+}
+
+static void forget_fast_token(epode__engine *e)
+{
+    epode__secret_free(e->mem, e->fast_token);
+    e->fast_token = NULL;
+    explicit_bzero(e->fast_cb, sizeof e->fast_cb);
+}
+
+/* Stream management enabled inline at Bind2: the session starts counting
+ * with the answer in hand. */
+static void ready_inline_sm(epode__engine *e, epode_stanza_t *enabled)
+{
+    e->sm->requested = 1;
+    e->sm_hold = 1;
+    if (e->resend_pending) {
+        /* the old session's unconfirmed stanzas, first on the new one */
+        e->resend_pending = 0;
+        e->sm->acked = 0;
+        e->sm->out = (uint32_t)epode__sm_pending(e->sm);
+    }
+    e->state = ST_READY;
+    on_sm(e, enabled); /* keeps the id, releases the held queue */
+    if (e->ended)
+        return;
+    if (e->cbs.event)
+        e->cbs.event(e->user, EPODE__ENG_READY);
+}
+
+/* The identity the server gives us is ours: our bare JID (or, with no
+ * account name, our domain). */
+static int authzid_is_ours(const epode__engine *e, const char *authzid)
+{
+    epode_jid_t *j;
+    if (epode_jid_new(e->mem, authzid, &j) < 0)
+        return 0;
+    int ok = strcasecmp(epode_jid_domain(j), e->domain) == 0;
+    if (ok && e->localpart) {
+        const char *l = epode_jid_local(j);
+        ok = l && strcasecmp(l, e->localpart) == 0;
+    }
+    epode_jid_free(j);
+    return ok;
+}
+
+static void on_sasl2_success(epode__engine *e, epode_stanza_t *st)
+{
+    epode__sasl2_success s;
+    char why[200];
+    if (epode__sasl2_success_parse(st, &s, why, sizeof why) < 0) {
+        fail_stream(e, EPODE_STREAM_INVALID_XML, why, EPODE_EPROTOCOL, EPODE_REASON_AUTH);
+        return;
+    }
+    if ((s.bound && !e->sasl2_bind) || ((s.resumed || s.resume_failed) && !e->sasl2_resume) ||
+        ((s.sm_enabled || s.sm_failed) && !e->sasl2_sm_enable)) {
+        fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE,
+                    "SASL2 success answers a request that was never made", EPODE_EPROTOCOL,
+                    EPODE_REASON_PROTOCOL);
+        return;
+    }
+    unsigned char *data;
+    size_t len;
+    if (decode_b64_text(e, s.additional ? s.additional : "", &data, &len) < 0) {
+        fail_stream(e, EPODE_STREAM_BAD_FORMAT, "SASL data is not base64", EPODE_EAUTH,
+                    EPODE_REASON_AUTH);
+        return;
+    }
+    int proved;
+    if (e->fast_used)
+        proved = epode__fast_check_responder(e->fast_token, e->fast_cb, e->fast_cb_len, data, len);
+    else
+        proved = epode__sasl_finish(e->sasl, data, len) == 0;
+    epode__dealloc(e->mem, data);
+    forget_fast_token(e);
+    if (!proved) {
+        /* A success we cannot verify is an impostor's: never proceed. */
+        fail_stream(e, EPODE_STREAM_NOT_AUTHORIZED, "the server did not prove itself",
+                    EPODE_EAUTH, EPODE_REASON_AUTH);
+        return;
+    }
+    if (!authzid_is_ours(e, s.authzid)) {
+        fail_stream(e, EPODE_STREAM_NOT_AUTHORIZED,
+                    "the server authenticated us as somebody else", EPODE_EAUTH,
+                    EPODE_REASON_AUTH);
+        return;
+    }
+    e->authenticated = 1;
+    epode__sasl_free(e->sasl);
+    e->sasl = NULL;
+    drop_tls_facts(e);
+    if (s.token) {
+        const char *mech = e->fast_used ? e->fast_mech : e->fast_req[0] ? e->fast_req : NULL;
+        if (mech && e->cfg.fast_token_cb)
+            e->cfg.fast_token_cb(e->user, s.token, mech, s.token_expiry);
+        explicit_bzero((char *)s.token, strlen(s.token)); /* the tree's copy */
+    }
+    if (e->cbs.event)
+        e->cbs.event(e->user, EPODE__ENG_AUTHENTICATED);
+    if (e->ended || e->state != ST_SASL)
+        return; /* closed from a callback */
+    if (s.resumed) {
+        on_resume_answer(e, (epode_stanza_t *)s.resumed);
+        return;
+    }
+    if (e->sasl2_resume) {
+        /* refused, or not answered: the old session is not coming back */
+        uint32_t h = 0;
+        int has_h = s.resume_failed && parse_h(epode_stanza_get_attr(s.resume_failed, "h"), &h) == 0;
+        if (resume_refused(e, has_h, h) < 0)
+            return;
+    }
+    if (!s.bound) {
+        /* no Bind2: the features that follow say how to bind */
+        e->state = ST_WAIT_FEATURES;
+        return;
+    }
+    epode__dealloc(e->mem, e->bound_jid);
+    if (!(e->bound_jid = epode__strdup(e->mem, s.authzid))) {
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+        return;
+    }
+    if (fresh_session(e) < 0)
+        return;
+    if (s.sm_enabled) {
+        ready_inline_sm(e, (epode_stanza_t *)s.sm_enabled);
+        return;
+    }
+    if (s.sm_failed)
+        e->sm_refused = 1;
+    ready(e);
+}
+
+static void on_sasl2(epode__engine *e, epode_stanza_t *st)
+{
+    const char *name = epode_stanza_get_name(st);
+    if (strcmp(name, "challenge") == 0 && !e->fast_used) {
+        unsigned char *data;
+        size_t len;
+        if (decode_b64_payload(e, st, &data, &len) < 0) {
+            fail_stream(e, EPODE_STREAM_BAD_FORMAT, "SASL data is not base64", EPODE_EAUTH,
+                        EPODE_REASON_AUTH);
+            return;
+        }
+        const unsigned char *resp;
+        size_t resp_len;
+        int rc = epode__sasl_step(e->sasl, data, len, &resp, &resp_len);
+        epode__dealloc(e->mem, data);
+        if (rc < 0) {
+            write_raw(e, "<abort xmlns='" EPODE__NS_SASL2 "'/></stream:stream>");
+            end(e, EPODE_EAUTH, EPODE_REASON_AUTH, NULL, epode__sasl_error(e->sasl));
+            return;
+        }
+        write_sasl(e, "response", NULL, resp, resp_len, 1);
+        return;
+    }
+    if (strcmp(name, "success") == 0) {
+        on_sasl2_success(e, st);
+        return;
+    }
+    if (strcmp(name, "failure") == 0) {
+        const char *cond, *text;
+        epode__sasl2_failure(st, &cond, &text);
+        char msg[300];
+        if (e->fast_used) {
+            /* The token is spent: forget it; the next stream uses the password. */
+            e->fast_refused = 1;
+            forget_fast_token(e);
+            if (e->cfg.fast_token_cb)
+                e->cfg.fast_token_cb(e->user, NULL, NULL, NULL);
+            if (e->ended)
+                return;
+        }
+        snprintf(msg, sizeof msg, "%s (%s)%s%s",
+                 e->fast_used ? "the server refused the FAST token" : "authentication failed",
+                 cond ? cond : "no condition", text && *text ? ": " : "",
+                 text && *text ? text : "");
+        epode__utf8_trim(msg);
+        write_raw(e, "</stream:stream>");
+        end(e, EPODE_EAUTH, EPODE_REASON_AUTH, cond ? cond : "not-authorized", msg);
+        return;
+    }
+    if (strcmp(name, "continue") == 0) {
+        /* epode implements no SASL2 task (XEP-0388 §2.6.3): say which
+         * were asked for, and leave. */
+        char msg[400];
+        epode__sasl2_continue_text(st, msg, sizeof msg);
+        epode__utf8_trim(msg);
+        write_raw(e, "<abort xmlns='" EPODE__NS_SASL2 "'/></stream:stream>");
+        end(e, EPODE_EAUTH, EPODE_REASON_AUTH, "unsupported-task", msg);
+        return;
+    }
+    fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, "unexpected element during SASL2",
                 EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
 }
 
@@ -1032,6 +1421,13 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
         break;
     case ST_SASL: {
         const char *ns = epode_stanza_get_ns(st);
+        if (e->sasl2) {
+            if (ns && strcmp(ns, EPODE__NS_SASL2) == 0) {
+                on_sasl2(e, st);
+                return;
+            }
+            break;
+        }
         if (ns && strcmp(ns, NS_SASL) == 0) {
             on_sasl(e, st);
             return;
@@ -1186,6 +1582,12 @@ int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
         (cfg->password && !(e->password = epode__secret_strdup(mem, cfg->password))) ||
         (cfg->mechanisms && !(e->mechanisms = epode__strdup(mem, cfg->mechanisms))))
         goto fail;
+    if (cfg->fast_token && cfg->fast_mechanism &&
+        (!(e->fast_token = epode__secret_strdup(mem, cfg->fast_token)) ||
+         !(e->fast_mech = epode__strdup(mem, cfg->fast_mechanism))))
+        goto fail;
+    /* the owner's strings: not kept (the engine has what it needs) */
+    e->cfg.fast_token = e->cfg.fast_mechanism = NULL;
     if ((rc = epode_parser_new(mem, on_parser, e, &e->parser)) < 0)
         goto fail;
     if (cfg->max_stanza_bytes)
@@ -1214,6 +1616,8 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->resource);
     epode__secret_free(mem, e->password); /* wiped */
     epode__dealloc(mem, e->mechanisms);
+    epode__secret_free(mem, e->fast_token); /* wiped */
+    epode__dealloc(mem, e->fast_mech);
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
     epode_stanza_unref(e->features);
@@ -1291,8 +1695,17 @@ int epode__engine_recv(epode__engine *e, const char *data, size_t len)
                     EPODE_REASON_TLS);
         return EPODE_ETLS;
     }
-    if (e->cbs.log && len)
-        e->cbs.log(e->user, 0, data, len);
+    if (e->cbs.log && len) {
+        if (e->sasl2 && e->state == ST_SASL && memmem(data, len, "token=", 6)) {
+            /* a FAST token may be in it: never in a log */
+            char red[4096];
+            size_t n = epode__fast_redact(data, len, red, sizeof red);
+            e->cbs.log(e->user, 0, red, n);
+            explicit_bzero(red, sizeof red);
+        } else {
+            e->cbs.log(e->user, 0, data, len);
+        }
+    }
     e->in_recv = 1;
     int rc = recv_loop(e, data, len);
     e->in_recv = 0;
@@ -1504,4 +1917,11 @@ int epode__engine_has_ended(const epode__engine *e) { return e->ended; }
 const char *epode__engine_bound_jid(const epode__engine *e) { return e->bound_jid; }
 const char *epode__engine_mechanism(const epode__engine *e) { return e->mech[0] ? e->mech : NULL; }
 const char *epode__engine_redirect(const epode__engine *e) { return e->redirect; }
+int epode__engine_used_sasl2(const epode__engine *e) { return e->sasl2; }
+int epode__engine_used_fast(const epode__engine *e) { return e->fast_used; }
+int epode__engine_fast_refused(const epode__engine *e) { return e->fast_refused; }
+int epode__engine_carbons_inline(const epode__engine *e)
+{
+    return e->carbons_inline && e->authenticated;
+}
 const epode_stanza_t *epode__engine_features(const epode__engine *e) { return e->features; }

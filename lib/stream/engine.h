@@ -45,6 +45,27 @@ typedef struct epode__engine_config {
     int sm_resend;           /* on a refused resume, resend (1) or hand back (0) */
     int sm_stuck_check;      /* the last resumed stream confirmed none of its resend: */
     uint32_t sm_stuck_h;     /* a <resumed/> with this h again means the session is stuck */
+    /* SASL2 (XEP-0388) instead of RFC 6120 SASL when the server offers
+     * it, with inline Bind2 (XEP-0386), stream management inside it, and
+     * FAST tokens (XEP-0484). */
+    int sasl2;
+    const char *ua_id;       /* <user-agent id/>: a stable UUID; NULL: none (no FAST then) */
+    const char *ua_software, *ua_device; /* its <software/>, <device/>, or NULL */
+    const char *bind2_tag;   /* Bind2 <tag/>; NULL: "epode" */
+    int bind2_carbons;       /* enable carbons inline when offered */
+    int bind2_csi_inactive;  /* start CSI-inactive inline when offered */
+    int fast_request;        /* ask for a FAST token at login */
+    /* A FAST token to authenticate with instead of the password (inside
+     * TLS only, when the server offers its mechanism), and its mechanism
+     * (HT-SHA-256-NONE/-UNIQ/-EXPR). Copied as secrets. */
+    const char *fast_token;
+    const char *fast_mechanism;
+    /* FAST: the server issued a token (token, its mechanism and expiry —
+     * an XEP-0082 date-time, or NULL), or refused the one we used (all
+     * NULL: forget it). The strings are wiped after the call; `user` is
+     * the engine's. May be NULL. */
+    void (*fast_token_cb)(void *user, const char *token, const char *mechanism,
+                          const char *expiry);
 } epode__engine_config;
 
 /* What the owner knows about TLS on the link, handed to the engine when
@@ -147,6 +168,14 @@ int epode__engine_has_ended(const epode__engine *e);
 const char *epode__engine_bound_jid(const epode__engine *e);
 /* SASL mechanism in use (after auth started), or NULL. */
 const char *epode__engine_mechanism(const epode__engine *e);
+/* 1 once the login used SASL2 (XEP-0388). */
+int epode__engine_used_sasl2(const epode__engine *e);
+/* 1 once the login used a FAST token (it may have been refused). */
+int epode__engine_used_fast(const epode__engine *e);
+/* 1 when the server refused our FAST token: log in with the password next. */
+int epode__engine_fast_refused(const epode__engine *e);
+/* 1 when carbons were enabled inline at Bind2. */
+int epode__engine_carbons_inline(const epode__engine *e);
 /* The server's most recent <stream:features/> (borrowed), or NULL. */
 const epode_stanza_t *epode__engine_features(const epode__engine *e);
 /* The see-other-host target from a stream error, or NULL. */

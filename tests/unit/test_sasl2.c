@@ -1,0 +1,767 @@
+/* tests/unit/test_sasl2.c — SASL2 (XEP-0388), Bind2 (XEP-0386), stream
+ * management inside them and FAST (XEP-0484) in the sans-I/O engine,
+ * against scripted servers: what the client writes, what it accepts, and
+ * every way a server (or a man in the middle) can get it wrong — a
+ * success that proves nothing, an identity that is not ours, answers to
+ * requests never made, tasks epode does not do, tokens outside TLS. */
+#include "test.h"
+
+#include <epode.h>
+
+#include "auth/fast.h"
+#include "stream/engine.h"
+#include "stream/sasl2.h"
+#include "stream/sm.h"
+#include "util/base64.h"
+
+#define SHDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
+             "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s1' version='1.0'>"
+#define NS2 "urn:xmpp:sasl:2"
+#define AUTH_OPEN "<stream:features><authentication xmlns='" NS2 "'><mechanism>PLAIN</mechanism>"
+#define INLINE_ALL "<inline><bind xmlns='urn:xmpp:bind:0'><inline><feature var='urn:xmpp:carbons:2'/>" \
+                   "<feature var='urn:xmpp:csi:0'/><feature var='urn:xmpp:sm:3'/></inline></bind>" \
+                   "<sm xmlns='urn:xmpp:sm:3'/><fast xmlns='urn:xmpp:fast:0'>" \
+                   "<mechanism>HT-SHA-256-NONE</mechanism><mechanism>HT-SHA-256-UNIQ</mechanism>" \
+                   "<mechanism>HT-SHA-256-EXPR</mechanism></fast></inline>"
+#define F_SASL2 AUTH_OPEN INLINE_ALL "</authentication></stream:features>"
+#define F_SASL2_NOBIND AUTH_OPEN "</authentication></stream:features>"
+#define AUTHZ "<authorization-identifier>juliet@example.com/epode~x1</authorization-identifier>"
+#define BOUND "<bound xmlns='urn:xmpp:bind:0'/>"
+#define ENABLED "<enabled xmlns='urn:xmpp:sm:3' id='sm1' resume='true'/>"
+#define TOKEN "secret-token:fast-0123456789"
+
+typedef struct fx {
+    epode__engine *e;
+    char events[256];
+    int ended, err, reason;
+    char cond[64], text[400];
+    char log[1 << 14];
+    size_t loglen;
+    int tokens;
+    char token[128], mech[64], expiry[64];
+    int forgot;
+} fx;
+
+static void ev_cb(void *u, int ev)
+{
+    fx *f = u;
+    const char *n = ev == EPODE__ENG_STARTTLS        ? "STARTTLS "
+                    : ev == EPODE__ENG_AUTHENTICATED ? "AUTH "
+                    : ev == EPODE__ENG_RESUMED       ? "RESUMED "
+                                                     : "READY ";
+    strncat(f->events, n, sizeof f->events - strlen(f->events) - 1);
+}
+
+static void stanza_cb(void *u, epode_stanza_t *st) { (void)u; (void)st; }
+
+static void ended_cb(void *u, int err, int reason, const char *cond, const char *text)
+{
+    fx *f = u;
+    f->ended++;
+    f->err = err;
+    f->reason = reason;
+    snprintf(f->cond, sizeof f->cond, "%s", cond ? cond : "");
+    snprintf(f->text, sizeof f->text, "%s", text ? text : "");
+}
+
+static void log_cb(void *u, int out, const char *d, size_t n)
+{
+    fx *f = u;
+    (void)out;
+    if (f->loglen + n + 2 < sizeof f->log) {
+        memcpy(f->log + f->loglen, d, n);
+        f->loglen += n;
+        f->log[f->loglen++] = '\n';
+        f->log[f->loglen] = '\0';
+    }
+}
+
+static void token_cb(void *u, const char *token, const char *mech, const char *expiry)
+{
+    fx *f = u;
+    if (!token) {
+        f->forgot++;
+        return;
+    }
+    f->tokens++;
+    snprintf(f->token, sizeof f->token, "%s", token);
+    snprintf(f->mech, sizeof f->mech, "%s", mech ? mech : "");
+    snprintf(f->expiry, sizeof f->expiry, "%s", expiry ? expiry : "");
+}
+
+static epode__tls_facts facts12(void)
+{
+    epode__tls_facts t = {.version = 12, .key_bits = 256, .tls_unique_len = 12};
+    memset(t.tls_unique, 0x55, 12);
+    return t;
+}
+
+static epode__tls_facts facts13(int exporter)
+{
+    epode__tls_facts t = {.version = 13, .key_bits = 256};
+    if (exporter) {
+        t.tls_exporter_len = 32;
+        memset(t.tls_exporter, 0x77, 32);
+    }
+    return t;
+}
+
+typedef struct opts {
+    int sm, sasl2_off, no_tls, carbons, csi, fast_request;
+    const char *token, *token_mech, *mechs;
+    const epode__tls_facts *tls;
+    epode__sm *sm_state;
+} opts;
+
+static char *take(fx *f)
+{
+    static char buf[1 << 15];
+    size_t n;
+    const char *o = epode__engine_output(f->e, &n);
+    if (n >= sizeof buf)
+        n = sizeof buf - 1;
+    memcpy(buf, o ? o : "", n);
+    buf[n] = '\0';
+    epode__engine_consume(f->e, n);
+    return buf;
+}
+
+static int srv(fx *f, const char *s) { return epode__engine_recv(f->e, s, strlen(s)); }
+
+/* An engine on a direct-TLS link (or cleartext), its header answered. */
+static int setup(fx *f, const opts *o)
+{
+    memset(f, 0, sizeof *f);
+    if (epode_global_init() < 0)
+        return -1;
+    epode__engine_config cfg = {
+        .domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+        .tls_mode = o->no_tls ? EPODE_TLS_DISABLED : EPODE_TLS_DIRECT,
+        .mechanisms = o->mechs, .sm = o->sm, .sm_state = o->sm_state,
+        .sasl2 = !o->sasl2_off, .ua_id = "d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+        .ua_software = "epode", .bind2_carbons = o->carbons, .bind2_csi_inactive = o->csi,
+        .fast_request = o->fast_request, .fast_token = o->token,
+        .fast_mechanism = o->token ? (o->token_mech ? o->token_mech : "HT-SHA-256-NONE") : NULL,
+        .fast_token_cb = token_cb,
+    };
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log_cb, NULL, NULL};
+    int rc = epode__engine_new(NULL, &cfg, &cbs, f, &f->e);
+    if (rc < 0)
+        return rc;
+    epode__tls_facts def = facts13(0);
+    rc = epode__engine_start(f->e, o->no_tls ? NULL : o->tls ? o->tls : &def);
+    take(f);
+    return rc < 0 ? rc : srv(f, SHDR);
+}
+
+/* The base64 text of <initial-response/> in `out`, decoded. */
+static size_t initial_response(const char *out, unsigned char *buf, size_t size)
+{
+    const char *p = strstr(out, "<initial-response>");
+    if (!p)
+        return 0;
+    p += strlen("<initial-response>");
+    const char *q = strstr(p, "</initial-response>");
+    size_t n = 0;
+    if (!q || (size_t)(q - p) > size || epode__base64_decode(p, (size_t)(q - p), buf, &n) < 0)
+        return 0;
+    return n;
+}
+
+static void b64(const unsigned char *d, size_t n, char *out)
+{
+    epode__base64_encode(out, d, n);
+    out[epode__base64_encoded_len(n)] = '\0';
+}
+
+TEST(sasl2_plain_with_bind2_carbons_csi_and_inline_sm)
+{
+    fx f;
+    opts o = {.sm = 1, .carbons = 1, .csi = 1};
+    CHECK_INT(setup(&f, &o), 0);
+    CHECK_INT(srv(&f, F_SASL2), 0);
+    char *out = take(&f);
+    CHECK(strstr(out, "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>"));
+    CHECK(strstr(out, "<user-agent id='d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5b'><software>epode</software></user-agent>"));
+    CHECK(strstr(out, "<bind xmlns='urn:xmpp:bind:0'><tag>epode</tag><enable xmlns='urn:xmpp:carbons:2'/>"
+                      "<inactive xmlns='urn:xmpp:csi:0'/><enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>"));
+    CHECK(!strstr(out, "request-token")); /* not asked for */
+    CHECK(!strstr(out, "<resume")); /* nothing to resume */
+    unsigned char ir[128];
+    size_t n = initial_response(out, ir, sizeof ir);
+    CHECK_INT((int)n, 14);
+    CHECK(memcmp(ir, "\0juliet\0r0meo!", 14) == 0);
+    CHECK(strstr(f.log, "<initial-response>[redacted]</initial-response>"));
+    CHECK(!strstr(f.log, "cjBtZW8h")); /* no part of the password's base64 */
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ "<bound xmlns='urn:xmpp:bind:0'>" ENABLED
+                      "<enabled xmlns='urn:xmpp:carbons:2'/></bound></success>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_STR(epode__engine_bound_jid(f.e), "juliet@example.com/epode~x1");
+    CHECK(epode__engine_sm_enabled(f.e));
+    CHECK(epode__engine_sm_resumable(f.e));
+    CHECK(epode__engine_carbons_inline(f.e));
+    CHECK(epode__engine_used_sasl2(f.e));
+    out = take(&f);
+    CHECK(!strstr(out, "<stream:stream")); /* SASL2: no stream restart */
+    CHECK(!strstr(out, "<enable")); /* enabled inline: no classic enable */
+    /* the features Prosody sends after success change nothing */
+    CHECK_INT(srv(&f, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"), 0);
+    CHECK_STR(take(&f), "");
+    CHECK_INT(f.ended, 0);
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_inline_sm_unanswered_falls_back_to_classic_enable)
+{
+    fx f;
+    opts o = {.sm = 1};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    CHECK(strstr(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>"));
+    /* Prosody 0.12: bound, and not a word about SM */
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ BOUND "</success>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    CHECK(epode__engine_sm_holding(f.e));
+    CHECK_INT(srv(&f, ENABLED), 0);
+    CHECK(epode__engine_sm_enabled(f.e));
+    CHECK(epode__engine_sm_resumable(f.e));
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_inline_sm_refused_means_no_sm)
+{
+    fx f;
+    opts o = {.sm = 1};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ "<bound xmlns='urn:xmpp:bind:0'>"
+                      "<failed xmlns='urn:xmpp:sm:3'/></bound></success>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_STR(take(&f), "");
+    CHECK(!epode__engine_sm_enabled(f.e));
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_without_bind2_binds_the_classic_way_on_the_next_features)
+{
+    fx f;
+    opts o = {0};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2_NOBIND);
+    char *out = take(&f);
+    CHECK(strstr(out, "mechanism='PLAIN'"));
+    CHECK(!strstr(out, "<bind"));
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'><authorization-identifier>juliet@example.com"
+                      "</authorization-identifier></success>"), 0);
+    CHECK_STR(f.events, "AUTH ");
+    CHECK_STR(take(&f), "");
+    CHECK_INT(srv(&f, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"), 0);
+    CHECK(strstr(take(&f), "<bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\"/>"));
+    CHECK_INT(srv(&f, "<iq type='result' id='bind_1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                      "<jid>juliet@example.com/r</jid></bind></iq>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_not_offered_uses_legacy_sasl)
+{
+    fx f;
+    opts o = {0};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+    char *out = take(&f);
+    CHECK(strstr(out, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"));
+    CHECK(!epode__engine_used_sasl2(f.e));
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_turned_off_uses_legacy_sasl_even_when_offered)
+{
+    fx f;
+    opts o = {.sasl2_off = 1};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>PLAIN</mechanism></mechanisms><authentication xmlns='" NS2 "'>"
+            "<mechanism>PLAIN</mechanism></authentication></stream:features>");
+    CHECK(strstr(take(&f), "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"));
+    epode__engine_free(f.e);
+}
+
+/* A success the engine must refuse, with what it must say. */
+static int refused(const char *success, int err, const char *needle)
+{
+    fx f;
+    opts o = {.sm = 1};
+    if (setup(&f, &o) < 0)
+        return 0;
+    srv(&f, F_SASL2);
+    take(&f);
+    srv(&f, success);
+    int ok = f.ended == 1 && f.err == err && !strstr(f.events, "READY") &&
+             strstr(f.text, needle) != NULL && !epode__engine_is_ready(f.e);
+    if (!ok)
+        fprintf(stderr, "# ended %d err %d events '%s' text '%s'\n", f.ended, f.err, f.events,
+                f.text);
+    epode__engine_free(f.e);
+    return ok;
+}
+
+TEST(sasl2_success_for_somebody_else_is_refused)
+{
+    CHECK(refused("<success xmlns='" NS2 "'><authorization-identifier>romeo@example.com/x"
+                  "</authorization-identifier>" BOUND "</success>", EPODE_EAUTH, "somebody else"));
+    CHECK(refused("<success xmlns='" NS2 "'><authorization-identifier>juliet@evil.example/x"
+                  "</authorization-identifier>" BOUND "</success>", EPODE_EAUTH, "somebody else"));
+}
+
+TEST(sasl2_malformed_success_is_refused)
+{
+    CHECK(refused("<success xmlns='" NS2 "'>" BOUND "</success>", EPODE_EPROTOCOL,
+                  "no authorization identifier"));
+    CHECK(refused("<success xmlns='" NS2 "'>" AUTHZ AUTHZ BOUND "</success>", EPODE_EPROTOCOL,
+                  "more than one"));
+    CHECK(refused("<success xmlns='" NS2 "'><authorization-identifier>@@</authorization-identifier>"
+                  "</success>", EPODE_EPROTOCOL, "invalid"));
+    CHECK(refused("<success xmlns='" NS2 "'><authorization-identifier>juliet@example.com"
+                  "</authorization-identifier>" BOUND "</success>", EPODE_EPROTOCOL, "full JID"));
+    CHECK(refused("<success xmlns='" NS2 "'>" AUTHZ "<additional-data>AA==</additional-data>"
+                  "<additional-data>AA==</additional-data>" BOUND "</success>", EPODE_EPROTOCOL,
+                  "additional-data"));
+    CHECK(refused("<success xmlns='" NS2 "'>" AUTHZ "<token xmlns='urn:xmpp:fast:0'/>" BOUND
+                  "</success>", EPODE_EPROTOCOL, "without a token"));
+    CHECK(refused("<success xmlns='" NS2 "'>" AUTHZ "<bound xmlns='urn:xmpp:bind:0'>" ENABLED
+                  "<failed xmlns='urn:xmpp:sm:3'/></bound></success>", EPODE_EPROTOCOL, "two answers"));
+    /* PLAIN is complete: data with its success is a lie */
+    CHECK(refused("<success xmlns='" NS2 "'>" AUTHZ "<additional-data>dj1hYmM=</additional-data>"
+                  BOUND "</success>", EPODE_EAUTH, "did not prove"));
+    CHECK(refused("<success xmlns='" NS2 "'>" AUTHZ "<additional-data>!!</additional-data>"
+                  BOUND "</success>", EPODE_EAUTH, "base64"));
+    /* an answer to a <resume/> never sent */
+    CHECK(refused("<success xmlns='" NS2 "'>" AUTHZ "<resumed xmlns='urn:xmpp:sm:3' h='0' previd='x'/>"
+                  "</success>", EPODE_EPROTOCOL, "never made"));
+}
+
+TEST(sasl2_answers_to_requests_not_made_are_refused)
+{
+    fx f;
+    opts o = {0}; /* no SM */
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2_NOBIND); /* no Bind2 offered: none asked for */
+    take(&f);
+    srv(&f, "<success xmlns='" NS2 "'>" AUTHZ BOUND "</success>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EPROTOCOL);
+    CHECK(strstr(f.text, "never made"));
+    CHECK(strstr(take(&f), "<stream:error>"));
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_scram_success_without_server_signature_is_refused)
+{
+    fx f;
+    opts o = {.mechs = "SCRAM-SHA-1"};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, "<stream:features><authentication xmlns='" NS2 "'><mechanism>SCRAM-SHA-1</mechanism>"
+            "</authentication></stream:features>");
+    char *out = take(&f);
+    CHECK(strstr(out, "mechanism='SCRAM-SHA-1'"));
+    unsigned char ir[256];
+    size_t n = initial_response(out, ir, sizeof ir);
+    CHECK(n > 3 && memcmp(ir, "n,,", 3) == 0); /* TLS 1.3 without exporter data: 'n' */
+    srv(&f, "<success xmlns='" NS2 "'>" AUTHZ "</success>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK(!strstr(f.events, "AUTH"));
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_scram_challenge_gets_a_sasl2_response)
+{
+    fx f;
+    opts o = {.mechs = "SCRAM-SHA-1"};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, "<stream:features><authentication xmlns='" NS2 "'><mechanism>SCRAM-SHA-1</mechanism>"
+            "</authentication></stream:features>");
+    char *out = take(&f);
+    unsigned char ir[256];
+    size_t n = initial_response(out, ir, sizeof ir);
+    CHECK(n > 0);
+    ir[n] = '\0';
+    const char *nonce = strstr((char *)ir, "r=");
+    CHECK(nonce);
+    char first[300], enc[500], msg[700];
+    snprintf(first, sizeof first, "%sSRV,s=c2FsdHNhbHQ=,i=4096", nonce);
+    b64((const unsigned char *)first, strlen(first), enc);
+    snprintf(msg, sizeof msg, "<challenge xmlns='" NS2 "'>%s</challenge>", enc);
+    CHECK_INT(srv(&f, msg), 0);
+    out = take(&f);
+    CHECK(strncmp(out, "<response xmlns='urn:xmpp:sasl:2'>", 34) == 0);
+    /* the iteration floor holds on SASL2 too */
+    epode__engine_free(f.e);
+
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, "<stream:features><authentication xmlns='" NS2 "'><mechanism>SCRAM-SHA-1</mechanism>"
+            "</authentication></stream:features>");
+    out = take(&f);
+    n = initial_response(out, ir, sizeof ir);
+    ir[n] = '\0';
+    nonce = strstr((char *)ir, "r=");
+    snprintf(first, sizeof first, "%sSRV,s=c2FsdHNhbHQ=,i=1", nonce);
+    b64((const unsigned char *)first, strlen(first), enc);
+    snprintf(msg, sizeof msg, "<challenge xmlns='" NS2 "'>%s</challenge>", enc);
+    srv(&f, msg);
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK(strstr(f.text, "iterations"));
+    CHECK(strstr(take(&f), "<abort xmlns='urn:xmpp:sasl:2'/>"));
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_continue_with_unsupported_tasks_is_reported)
+{
+    fx f;
+    opts o = {0};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    srv(&f, "<continue xmlns='" NS2 "'><additional-data>AA==</additional-data><tasks>"
+            "<task>HOTP-EXAMPLE</task><task>UPGR-SCRAM-SHA-256</task></tasks>"
+            "<text>2FA required</text></continue>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK_INT(f.reason, EPODE_REASON_AUTH);
+    CHECK_STR(f.cond, "unsupported-task");
+    CHECK(strstr(f.text, "HOTP-EXAMPLE, UPGR-SCRAM-SHA-256"));
+    CHECK(strstr(f.text, "2FA required"));
+    CHECK(strstr(take(&f), "<abort xmlns='urn:xmpp:sasl:2'/>"));
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_failure_reports_condition_and_text)
+{
+    fx f;
+    opts o = {0};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    srv(&f, "<failure xmlns='" NS2 "'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+            "<text>bad password</text></failure>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK_STR(f.cond, "not-authorized");
+    CHECK(strstr(f.text, "bad password"));
+    CHECK_INT(f.forgot, 0);
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_unexpected_element_ends_the_stream)
+{
+    fx f;
+    opts o = {0};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    srv(&f, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EPROTOCOL);
+    epode__engine_free(f.e);
+}
+
+/* ---- inline resumption ---- */
+
+static void set_resumable(epode__sm *sm)
+{
+    epode__sm_init(sm, NULL);
+    sm->requested = sm->enabled = 1;
+    sm->in = 3;
+    epode__sm_set_resumable(sm, "prev-1", "juliet@example.com/old");
+    epode__sm_push(sm, "m1", "<message id='m1'/>", 18);
+    sm->out = 1;
+}
+
+TEST(sasl2_inline_resume_resumes_the_session)
+{
+    fx f;
+    epode__sm sm;
+    set_resumable(&sm);
+    opts o = {.sm = 1, .sm_state = &sm};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    char *out = take(&f);
+    CHECK(strstr(out, "<resume xmlns='urn:xmpp:sm:3' previd='prev-1' h='3'/>"));
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'><authorization-identifier>juliet@example.com/old"
+                      "</authorization-identifier><resumed xmlns='urn:xmpp:sm:3' h='0' previd='prev-1'/>"
+                      "</success>"), 0);
+    CHECK_STR(f.events, "AUTH RESUMED ");
+    CHECK_STR(epode__engine_bound_jid(f.e), "juliet@example.com/old");
+    out = take(&f);
+    CHECK(strstr(out, "<message id='m1'/>")); /* resent */
+    epode__engine_free(f.e);
+    epode__sm_drain(&sm, NULL, NULL);
+    epode__sm_free(&sm);
+}
+
+TEST(sasl2_inline_resume_failed_binds_a_fresh_session)
+{
+    fx f;
+    epode__sm sm;
+    set_resumable(&sm);
+    opts o = {.sm = 1, .sm_state = &sm};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ "<failed xmlns='urn:xmpp:sm:3'/>"
+                      "<bound xmlns='urn:xmpp:bind:0'>" ENABLED "</bound></success>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_STR(epode__engine_bound_jid(f.e), "juliet@example.com/epode~x1");
+    CHECK(epode__engine_sm_enabled(f.e));
+    CHECK(strcmp(sm.id, "sm1") == 0);
+    epode__engine_free(f.e);
+    epode__sm_drain(&sm, NULL, NULL);
+    epode__sm_free(&sm);
+}
+
+TEST(sasl2_inline_resume_unanswered_is_a_fresh_session)
+{
+    fx f;
+    epode__sm sm;
+    set_resumable(&sm);
+    opts o = {.sm = 1, .sm_state = &sm};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ BOUND "</success>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    epode__engine_free(f.e);
+    epode__sm_drain(&sm, NULL, NULL);
+    epode__sm_free(&sm);
+}
+
+/* ---- FAST ---- */
+
+TEST(fast_token_is_requested_and_handed_over_never_logged)
+{
+    fx f;
+    epode__tls_facts t = facts13(1);
+    opts o = {.fast_request = 1, .tls = &t};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    char *out = take(&f);
+    CHECK(strstr(out, "<request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-EXPR'/>"));
+    CHECK(!strstr(out, "<fast xmlns"));
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ BOUND "<token xmlns='urn:xmpp:fast:0' "
+                      "expiry='2026-12-27T12:00:00Z' token='" TOKEN "'/></success>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_INT(f.tokens, 1);
+    CHECK_STR(f.token, TOKEN);
+    CHECK_STR(f.mech, "HT-SHA-256-EXPR");
+    CHECK_STR(f.expiry, "2026-12-27T12:00:00Z");
+    CHECK(strstr(f.log, "token='[redacted]'"));
+    CHECK(!strstr(f.log, "0123456789"));
+    epode__engine_free(f.e);
+}
+
+TEST(fast_request_picks_uniq_on_tls12_and_none_without_binding)
+{
+    fx f;
+    epode__tls_facts t = facts12();
+    opts o = {.fast_request = 1, .tls = &t};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    CHECK(strstr(take(&f), "mechanism='HT-SHA-256-UNIQ'/>"));
+    epode__engine_free(f.e);
+    epode__tls_facts t13 = facts13(0);
+    o.tls = &t13;
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    CHECK(strstr(take(&f), "mechanism='HT-SHA-256-NONE'/>"));
+    epode__engine_free(f.e);
+}
+
+/* Logs in with a token; returns the engine's output after the features. */
+static char *fast_login(fx *f, const epode__tls_facts *t, const char *mech)
+{
+    opts o = {.token = TOKEN, .token_mech = mech, .tls = t, .fast_request = 1};
+    if (setup(f, &o) < 0)
+        return NULL;
+    srv(f, F_SASL2);
+    return take(f);
+}
+
+TEST(fast_login_with_token_none)
+{
+    fx f;
+    epode__tls_facts t = facts13(0);
+    char *out = fast_login(&f, &t, "HT-SHA-256-NONE");
+    CHECK(out);
+    CHECK(strstr(out, "mechanism='HT-SHA-256-NONE'"));
+    CHECK(strstr(out, "<fast xmlns='urn:xmpp:fast:0'/>"));
+    CHECK(!strstr(out, "request-token")); /* the server rotates on its own */
+    unsigned char ir[128], want[32];
+    size_t n = initial_response(out, ir, sizeof ir);
+    CHECK_INT((int)n, 7 + 32);
+    CHECK(memcmp(ir, "juliet\0", 7) == 0);
+    CHECK_INT(epode__fast_hmac(TOKEN, "Initiator", NULL, 0, want), 0);
+    CHECK(memcmp(ir + 7, want, 32) == 0);
+    CHECK(!strstr(f.log, TOKEN));
+    /* the server proves it has the token too */
+    unsigned char resp[32];
+    char enc[64], msg[400];
+    epode__fast_hmac(TOKEN, "Responder", NULL, 0, resp);
+    b64(resp, 32, enc);
+    snprintf(msg, sizeof msg, "<success xmlns='" NS2 "'><additional-data>%s</additional-data>"
+             AUTHZ BOUND "</success>", enc);
+    CHECK_INT(srv(&f, msg), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK(epode__engine_used_fast(f.e));
+    CHECK_STR(epode__engine_mechanism(f.e), "HT-SHA-256-NONE");
+    epode__engine_free(f.e);
+}
+
+TEST(fast_login_with_exporter_binding_on_tls13)
+{
+    fx f;
+    epode__tls_facts t = facts13(1);
+    char *out = fast_login(&f, &t, "HT-SHA-256-EXPR");
+    CHECK(strstr(out, "mechanism='HT-SHA-256-EXPR'"));
+    unsigned char ir[128], want[32];
+    size_t n = initial_response(out, ir, sizeof ir);
+    CHECK_INT((int)n, 39);
+    epode__fast_hmac(TOKEN, "Initiator", t.tls_exporter, 32, want);
+    CHECK(memcmp(ir + 7, want, 32) == 0);
+    unsigned char resp[32];
+    char enc[64], msg[400];
+    epode__fast_hmac(TOKEN, "Responder", t.tls_exporter, 32, resp);
+    b64(resp, 32, enc);
+    snprintf(msg, sizeof msg, "<success xmlns='" NS2 "'><additional-data>%s</additional-data>"
+             AUTHZ BOUND "<token xmlns='urn:xmpp:fast:0' token='secret-token:new'/></success>", enc);
+    CHECK_INT(srv(&f, msg), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    /* rotated: the new token, for the mechanism in use */
+    CHECK_INT(f.tokens, 1);
+    CHECK_STR(f.token, "secret-token:new");
+    CHECK_STR(f.mech, "HT-SHA-256-EXPR");
+    epode__engine_free(f.e);
+}
+
+TEST(fast_uniq_token_is_not_used_on_tls13)
+{
+    fx f;
+    epode__tls_facts t = facts13(1);
+    char *out = fast_login(&f, &t, "HT-SHA-256-UNIQ");
+    CHECK(strstr(out, "mechanism='PLAIN'")); /* the password instead */
+    CHECK(!strstr(out, "<fast xmlns"));
+    CHECK(!epode__engine_used_fast(f.e));
+    epode__engine_free(f.e);
+}
+
+TEST(fast_server_that_cannot_prove_the_token_is_refused)
+{
+    const char *bad[] = {
+        "<success xmlns='" NS2 "'>" AUTHZ BOUND "</success>", /* no proof at all */
+        "<success xmlns='" NS2 "'><additional-data>AAAA</additional-data>" AUTHZ BOUND "</success>",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        fx f;
+        epode__tls_facts t = facts13(0);
+        CHECK(fast_login(&f, &t, "HT-SHA-256-NONE"));
+        srv(&f, bad[i]);
+        CHECK_INT(f.ended, 1);
+        CHECK_INT(f.err, EPODE_EAUTH);
+        CHECK(strstr(f.text, "did not prove"));
+        CHECK(!strstr(f.events, "AUTH"));
+        epode__engine_free(f.e);
+    }
+    /* a proof computed with another binding (a relay between two TLS sessions) */
+    fx f;
+    epode__tls_facts t = facts13(1);
+    CHECK(fast_login(&f, &t, "HT-SHA-256-EXPR"));
+    unsigned char resp[32];
+    char enc[64], msg[400];
+    epode__fast_hmac(TOKEN, "Responder", NULL, 0, resp);
+    b64(resp, 32, enc);
+    snprintf(msg, sizeof msg, "<success xmlns='" NS2 "'><additional-data>%s</additional-data>"
+             AUTHZ BOUND "</success>", enc);
+    srv(&f, msg);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    epode__engine_free(f.e);
+}
+
+TEST(fast_token_refused_is_forgotten)
+{
+    fx f;
+    epode__tls_facts t = facts13(0);
+    CHECK(fast_login(&f, &t, "HT-SHA-256-NONE"));
+    srv(&f, "<failure xmlns='" NS2 "'><credentials-expired xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+            "</failure>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK_STR(f.cond, "credentials-expired");
+    CHECK(strstr(f.text, "FAST token"));
+    CHECK_INT(f.forgot, 1);
+    CHECK(epode__engine_fast_refused(f.e));
+    epode__engine_free(f.e);
+}
+
+TEST(fast_token_never_sent_without_tls)
+{
+    fx f;
+    opts o = {.no_tls = 1, .token = TOKEN, .fast_request = 1, .mechs = "SCRAM-SHA-1"};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, "<stream:features><authentication xmlns='" NS2 "'><mechanism>SCRAM-SHA-1</mechanism>"
+            "<mechanism>HT-SHA-256-NONE</mechanism>" INLINE_ALL "</authentication></stream:features>");
+    char *out = take(&f);
+    CHECK(strstr(out, "mechanism='SCRAM-SHA-1'"));
+    CHECK(!strstr(out, "HT-SHA"));
+    CHECK(!strstr(out, "request-token"));
+    CHECK(!epode__engine_used_fast(f.e));
+    epode__engine_free(f.e);
+}
+
+TEST(fast_token_not_used_when_its_mechanism_is_not_offered)
+{
+    fx f;
+    epode__tls_facts t = facts13(0);
+    opts o = {.token = TOKEN, .tls = &t};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2_NOBIND); /* no <fast/> at all */
+    char *out = take(&f);
+    CHECK(strstr(out, "mechanism='PLAIN'"));
+    CHECK(!strstr(out, "fast"));
+    epode__engine_free(f.e);
+}
+
+TEST(fast_hmac_and_redaction_helpers)
+{
+    CHECK_INT(epode__fast_mech_cb("HT-SHA-256-NONE"), EPODE__FAST_CB_NONE);
+    CHECK_INT(epode__fast_mech_cb("HT-SHA-256-UNIQ"), EPODE__FAST_CB_UNIQUE);
+    CHECK_INT(epode__fast_mech_cb("HT-SHA-256-EXPR"), EPODE__FAST_CB_EXPORTER);
+    CHECK_INT(epode__fast_mech_cb("HT-SHA-512-NONE"), EPODE__FAST_CB_UNKNOWN);
+    CHECK_INT(epode__fast_mech_cb(NULL), EPODE__FAST_CB_UNKNOWN);
+    char out[128];
+    epode__fast_redact("<token token='abc' expiry='x'/>", 31, out, sizeof out);
+    CHECK_STR(out, "<token token='[redacted]' expiry='x'/>");
+    epode__fast_redact("<t token=\"abc", 13, out, sizeof out);
+    CHECK_STR(out, "<t token=\"[redacted]");
+    epode__fast_redact("<t mytoken='abc'/>", 18, out, sizeof out);
+    CHECK_STR(out, "<t mytoken='abc'/>");
+    long long t;
+    CHECK_INT(epode__fast_parse_time("1970-01-02T00:00:00Z", &t), 0);
+    CHECK(t == 86400);
+    CHECK_INT(epode__fast_parse_time("1970-01-02T01:00:00.123+01:00", &t), 0);
+    CHECK(t == 86400);
+    CHECK_INT(epode__fast_parse_time("1970-01-02", &t), EPODE_EINVAL);
+    CHECK_INT(epode__fast_parse_time("1970-13-02T00:00:00Z", &t), EPODE_EINVAL);
+    CHECK_INT(epode__fast_parse_time("1970-01-02T00:00:00", &t), EPODE_EINVAL);
+    /* RFC 4231 test case 2 */
+    unsigned char mac[32];
+    CHECK_INT(epode__fast_hmac("Jefe", "what do ya want ", (const unsigned char *)"for nothing?", 12, mac), 0);
+    static const unsigned char want[4] = {0x5b, 0xdc, 0xc1, 0x46};
+    CHECK(memcmp(mac, want, 4) == 0);
+}
+
+TEST_MAIN

@@ -114,8 +114,8 @@ EPODE_API int epode_message_delay(const epode_message_t *m, long long *ms, const
 
 /**
  * Adds a `<delay/>` (XEP-0203) stamped `ms`, with `from` and `reason`
- * (NULL: none). Errors: EPODE_EINVAL (the message has one already, bad
- * JID, time out of range), EPODE_ENOMEM.
+ * (NULL: none). Errors: EPODE_EINVAL (the message has one already, time
+ * out of range), EPODE_EJID (`from` is not a valid JID), EPODE_ENOMEM.
  */
 EPODE_API int epode_message_add_delay(epode_stanza_t *msg, long long ms, const char *from,
                                       const char *reason);
@@ -190,7 +190,8 @@ EPODE_API const char *epode_message_replace_id(const epode_message_t *m);
  * id, `<retract id='…'/>` (urn:xmpp:message-retract:1), a fallback body
  * marked as such (XEP-0428) for clients that do not know retractions,
  * and a `<store/>` hint so archives keep it. Caller owns *out. Errors:
- * EPODE_EINVAL, EPODE_ENOMEM, EPODE_ERANDOM.
+ * EPODE_EINVAL, EPODE_EJID (`to` is not a valid JID), EPODE_ENOMEM,
+ * EPODE_ERANDOM.
  */
 EPODE_API int epode_message_build_retraction(const char *type, const char *to, const char *id,
                                              epode_stanza_t **out);
@@ -220,7 +221,8 @@ EPODE_API const char *epode_message_retracted(const epode_message_t *m, long lon
  * remove all of ours) to the message named `id`, sent to `to` with
  * `type`, with a fresh id and a `<store/>` hint. Errors: EPODE_EINVAL
  * (NULL, an empty, over-long or repeated reaction, more than
- * EPODE_REACTIONS_MAX), EPODE_ENOMEM, EPODE_ERANDOM. Caller owns *out.
+ * EPODE_REACTIONS_MAX), EPODE_EJID (`to` is not a valid JID),
+ * EPODE_ENOMEM, EPODE_ERANDOM. Caller owns *out.
  */
 EPODE_API int epode_message_build_reactions(const char *type, const char *to, const char *id,
                                             const char *const *reactions, size_t n,
@@ -250,8 +252,9 @@ EPODE_API const char *epode_message_reaction_at(const epode_message_t *m, size_t
 /**
  * Marks `msg` as a reply to the message named `id` written by `to` (its
  * author's full JID in a room, a bare JID is fine in a direct chat; NULL:
- * leave out): adds `<reply/>`. Errors: EPODE_EINVAL (NULL or empty id,
- * bad JID, a reply already there), EPODE_ENOMEM.
+ * leave out): adds `<reply/>`. Errors: EPODE_EINVAL (NULL or empty id, a
+ * reply already there), EPODE_EJID (`to` is not a valid JID),
+ * EPODE_ENOMEM.
  */
 EPODE_API int epode_message_set_reply(epode_stanza_t *msg, const char *to, const char *id);
 
@@ -261,8 +264,8 @@ EPODE_API int epode_message_set_reply(epode_stanza_t *msg, const char *to, const
  * `body`, marked as a reply to (`reply_to`, `reply_id`) as
  * epode_message_set_reply() does, with the quoted part marked as a
  * fallback for urn:xmpp:reply:0 so that supporting clients show only
- * `body`. A fresh id. Caller owns *out. Errors: EPODE_EINVAL,
- * EPODE_ENOMEM, EPODE_ERANDOM.
+ * `body`. A fresh id. Caller owns *out. Errors: EPODE_EINVAL, EPODE_EJID
+ * (`to` or `reply_to` is not a valid JID), EPODE_ENOMEM, EPODE_ERANDOM.
  */
 EPODE_API int epode_message_build_reply(const char *type, const char *to, const char *body,
                                         const char *reply_to, const char *reply_id,
@@ -312,7 +315,8 @@ EPODE_API int epode_message_is_markable(const epode_message_t *m);
  * `type` and `thread` (NULL: none). XEP-0333 forbids answering a marker
  * with a marker, marking your own messages, and markers on error
  * messages: that is the caller's to avoid. Caller owns *out. Errors:
- * EPODE_EINVAL, EPODE_ENOMEM, EPODE_ERANDOM.
+ * EPODE_EINVAL, EPODE_EJID (`to` is not a valid JID), EPODE_ENOMEM,
+ * EPODE_ERANDOM.
  */
 EPODE_API int epode_message_build_marker(const char *type, const char *to, epode_marker_t marker,
                                          const char *id, const char *thread,

@@ -169,8 +169,10 @@ static int is_error(const epode_message_t *m)
 static int new_message(const epode_mem_t *mem, const char *type, const char *to,
                        epode_stanza_t **out)
 {
-    if (!to || epode_jid_validate(to) < 0 || !out)
+    if (!to || !out)
         return EPODE_EINVAL;
+    if (epode_jid_validate(to) < 0)
+        return EPODE_EJID; /* as epode_conn_send() and epode_message_build() say */
     if (type && strcmp(type, "chat") != 0 && strcmp(type, "groupchat") != 0 &&
         strcmp(type, "normal") != 0 && strcmp(type, "headline") != 0)
         return EPODE_EINVAL;
@@ -263,8 +265,10 @@ int epode_message_add_delay(epode_stanza_t *msg, long long ms, const char *from,
 {
     char stamp[EPODE_TIME_BUFSIZE];
     if (!msg || epode_stanza_find_child(msg, "delay", EPODE_NS_DELAY) ||
-        (from && epode_jid_validate(from) < 0) || epode_time_format(ms, stamp, sizeof stamp) < 0)
+        epode_time_format(ms, stamp, sizeof stamp) < 0)
         return EPODE_EINVAL;
+    if (from && epode_jid_validate(from) < 0)
+        return EPODE_EJID;
     epode_stanza_t *d;
     int rc = add_with_attr(msg, "delay", EPODE_NS_DELAY, "stamp", stamp, &d);
     if (rc < 0)
@@ -505,9 +509,10 @@ int epode_message_build_reactions(const char *type, const char *to, const char *
 
 int epode_message_set_reply(epode_stanza_t *msg, const char *to, const char *id)
 {
-    if (!msg || !nonempty(id) || (to && epode_jid_validate(to) < 0) ||
-        epode_stanza_find_child(msg, "reply", EPODE_NS_REPLY))
+    if (!msg || !nonempty(id) || epode_stanza_find_child(msg, "reply", EPODE_NS_REPLY))
         return EPODE_EINVAL;
+    if (to && epode_jid_validate(to) < 0)
+        return EPODE_EJID;
     epode_stanza_t *r;
     int rc = add_with_attr(msg, "reply", EPODE_NS_REPLY, "id", id, &r);
     if (rc == 0 && to && (rc = epode_stanza_set_attr(r, "to", to)) < 0)
@@ -545,8 +550,10 @@ int epode_message_build_reply(const char *type, const char *to, const char *body
                               const char *reply_to, const char *reply_id, const char *quote,
                               epode_stanza_t **out)
 {
-    if (!body || !nonempty(reply_id) || (reply_to && epode_jid_validate(reply_to) < 0))
+    if (!body || !nonempty(reply_id))
         return EPODE_EINVAL;
+    if (reply_to && epode_jid_validate(reply_to) < 0)
+        return EPODE_EJID;
     /* "> " before every line of the quote, a newline after it */
     size_t qlen = quote ? strlen(quote) : 0, lines = 1;
     for (size_t i = 0; i < qlen; i++)

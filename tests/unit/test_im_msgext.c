@@ -262,7 +262,21 @@ TEST(retraction_built_as_in_xep0424_v1)
     epode_stanza_unref(msg);
     CHECK_INT(epode_message_build_retraction("chat", "lord@capulet.example", "", &msg), EPODE_EINVAL);
     CHECK_INT(epode_message_build_retraction("bogus", "lord@capulet.example", "x", &msg), EPODE_EINVAL);
-    CHECK_INT(epode_message_build_retraction("chat", "@@", "x", &msg), EPODE_EINVAL);
+    /* a bad address gets the answer every send path gives: EJID */
+    CHECK_INT(epode_message_build_retraction("chat", "@@", "x", &msg), EPODE_EJID);
+    CHECK_INT(epode_message_build_retraction("chat", "a@b@c", "x", &msg), EPODE_EJID);
+    const char *one[] = {"+1"};
+    CHECK_INT(epode_message_build_reactions("chat", "a@b@c", "x", one, 1, &msg), EPODE_EJID);
+    CHECK_INT(epode_message_build_marker("chat", "a@b@c", EPODE_MARKER_DISPLAYED, "x", NULL, &msg),
+              EPODE_EJID);
+    CHECK_INT(epode_message_build_reply("chat", "a@b@c", "yes", NULL, "m", NULL, &msg),
+              EPODE_EJID);
+    CHECK_INT(epode_stanza_new_message(NULL, "chat", "r@e", "hi", &msg), 0);
+    CHECK_INT(epode_message_set_reply(msg, "a@b@c", "m"), EPODE_EJID);
+    CHECK_INT(epode_message_add_delay(msg, 0, "a@b@c", NULL), EPODE_EJID);
+    CHECK(epode_stanza_find_child(msg, "reply", EPODE_NS_REPLY) == NULL);
+    CHECK(epode_stanza_find_child(msg, "delay", EPODE_NS_DELAY) == NULL);
+    epode_stanza_unref(msg);
 }
 
 TEST(retraction_old_form_and_tombstones_are_read)
@@ -414,7 +428,7 @@ TEST(reply_built_with_a_fallback_and_read)
     epode_message_view_free(v);
     epode_stanza_unref(msg);
     CHECK_INT(epode_message_build_reply("chat", "anna@example.com", "yes", "@@", "m", NULL, &msg),
-              EPODE_EINVAL);
+              EPODE_EJID);
 }
 
 TEST(fallback_ranges_outside_the_body_are_ignored)

@@ -46,6 +46,14 @@ build() {
 echo "== gcc build"
 if CC=gcc build "$OUT/gcc" -Dwerror=true; then
     result build-gcc ok
+    # The ABI against tests/abi/libepode.abi: no function removed, no
+    # signature or public type changed unless the baseline says so too.
+    if tools/abi-check.sh check "$OUT/gcc" > "$OUT/abi-check.txt" 2>&1; then
+        result abi-compatible ok
+    else
+        tail -40 "$OUT/abi-check.txt"
+        result abi-compatible fail
+    fi
     meson_tests "$OUT/gcc" gcc
 else
     result build-gcc fail

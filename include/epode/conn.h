@@ -150,6 +150,100 @@ EPODE_API int epode_conn_set_limit(epode_conn_t *conn, epode_parser_limit_t limi
 EPODE_API int epode_conn_set_scram_min_iterations(epode_conn_t *conn, unsigned iterations);
 
 /**
+ * SASL2 (XEP-0388, default on): when the server offers it, log in with
+ * one `<authenticate/>` instead of RFC 6120 SASL — the same mechanism
+ * choice, channel binding and checks (epode_conn_set_mechanisms, the
+ * SCRAM floor), plus a `<user-agent/>` (epode_conn_set_user_agent),
+ * resource binding inline (Bind2, XEP-0386: epode_conn_set_bind2), stream
+ * management enabled or resumed inline, and FAST tokens
+ * (epode_conn_set_fast). Servers without it (ejabberd 23.01, Prosody
+ * without the community modules) get legacy SASL as before. If the
+ * server asks for a SASL2 task epode does not implement (`<continue/>`),
+ * the connection ends with EPODE_REASON_AUTH, EPODE_EAUTH, condition
+ * "unsupported-task" and a text naming the tasks. Takes effect at the
+ * next connect. EPODE_EINVAL for a NULL connection.
+ */
+EPODE_API int epode_conn_set_sasl2(epode_conn_t *conn, int enable);
+
+/**
+ * The user agent SASL2 announces (XEP-0388 §4): `id` a UUID in its
+ * 36-character text form, the same for every login of this installation
+ * (the server files FAST tokens and Bind2 resources under it), and an
+ * optional software name and device description (NULL: none; software
+ * defaults to "epode"). With `id` NULL, epode makes a random (version 4)
+ * UUID: read it with epode_conn_get_user_agent_id() and keep it for the
+ * next run. Copied. EPODE_EINVAL for an id that is not a UUID,
+ * EPODE_ENOMEM.
+ */
+EPODE_API int epode_conn_set_user_agent(epode_conn_t *conn, const char *id, const char *software,
+                                        const char *device);
+
+/** The user-agent id in use: the one set, or the one epode made (made
+ * now if none yet). Borrowed: valid until the next
+ * epode_conn_set_user_agent() or the connection's end. NULL only for a
+ * NULL connection or out of memory. */
+EPODE_API const char *epode_conn_get_user_agent_id(epode_conn_t *conn);
+
+/** Bind2 flag (epode_conn_set_bind2): enable message carbons (XEP-0280) inline. */
+#define EPODE_BIND2_CARBONS 1u
+/** Bind2 flag (epode_conn_set_bind2): start the session inactive (XEP-0352) inline. */
+#define EPODE_BIND2_CSI_INACTIVE 2u
+
+/**
+ * Resource binding inside SASL2 (XEP-0386). The server makes the resource
+ * from `tag` (NULL: "epode"; Prosody makes "tag~<hash of the user-agent
+ * id>"); `flags` (EPODE_BIND2_* OR'ed) asks for carbons and CSI in
+ * the same round trip where the server offers them inline. By default
+ * Bind2 is used unless the JID has a resource (which Bind2 cannot ask
+ * for): calling this makes it used either way; `enable` 0 turns it off
+ * (classic bind after SASL2). EPODE_EINVAL, EPODE_ENOMEM.
+ */
+EPODE_API int epode_conn_set_bind2(epode_conn_t *conn, int enable, const char *tag,
+                                   unsigned flags);
+
+/** A FAST token (XEP-0484) as the application keeps it. */
+typedef struct epode_fast_token {
+    const char *jid;       /**< the bare JID it was issued to */
+    const char *mechanism; /**< "HT-SHA-256-NONE", "-UNIQ" or "-EXPR" */
+    const char *token;     /**< the secret itself */
+    const char *expiry;    /**< XEP-0082 date-time, or NULL if the server gave none */
+} epode_fast_token_t;
+
+/** Loads the token stored for `jid` (bare) into *out: return 1 with the
+ * strings filled (borrowed; epode copies them during the call), 0 when
+ * there is none, negative on error (logged; the password is used). */
+typedef int (*epode_fast_load_cb)(epode_conn_t *conn, const char *jid, epode_fast_token_t *out,
+                                  void *user);
+/** Stores `token` (the server issued or rotated it), or forgets the
+ * stored one when token->token is NULL (the server refused it). The
+ * strings are borrowed for the call and wiped after it: keep a copy,
+ * and keep it as carefully as a password. */
+typedef void (*epode_fast_store_cb)(epode_conn_t *conn, const epode_fast_token_t *token,
+                                    void *user);
+
+/**
+ * FAST (XEP-0484, default on): at a login with the password over SASL2
+ * inside TLS, ask the server for a token; later logins and every
+ * reconnection present the token instead (HT-SHA-256: no PBKDF2 on
+ * either side), bound to the TLS session where possible (-UNIQ on
+ * TLS 1.2, -EXPR on TLS 1.3, -NONE otherwise). A token the server
+ * refuses is forgotten (the store hook hears token NULL) and the
+ * connection logs in again at once with the password, without reporting
+ * a disconnection. A token is never sent without TLS, nor used for
+ * another account than the JID's (a loaded token whose jid differs is
+ * ignored), nor after its expiry.
+ *
+ * Tokens live in the connection's memory (as secrets, wiped) unless
+ * `load`/`store` are given: then `load` is asked at every connect, and
+ * `store` hears every new token — the way to keep one across runs (also
+ * keep the user-agent id: tokens are filed under it). `enable` 0: no
+ * token is requested or used. EPODE_EINVAL for a NULL connection or only
+ * one of load/store.
+ */
+EPODE_API int epode_conn_set_fast(epode_conn_t *conn, int enable, epode_fast_load_cb load,
+                                  epode_fast_store_cb store, void *user);
+
+/**
  * Registration mode (XEP-0077 in-band registration, default off): the
  * stream stops after TLS instead of authenticating, and the connection
  * reports EPODE_CONN_READY unauthenticated — epode_conn_bound_jid() is

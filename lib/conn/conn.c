@@ -5,21 +5,25 @@
  * caused it. */
 #include "conn_int.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "epode/jid.h"
+#include "auth/fast.h"
 #include "util/alloc.h"
 #include "util/footprint.h"
 #include "util/utf8.h"
 #include "util/rand.h"
+#include "util/secret.h"
 
 #define READ_CHUNK 16384
 #define READ_BUDGET (256 * 1024) /* per turn, so one busy link can't starve others */
@@ -32,6 +36,9 @@
 static void teardown(epode_conn_t *c);
 static void on_login_timeout(void *user);
 static void schedule_reconnect(epode_conn_t *c);
+static int fast_retry(epode_conn_t *c);
+static void fast_forget(epode_conn_t *c);
+static void fast_forget(epode_conn_t *c);
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -375,7 +382,9 @@ static void really_free(epode_conn_t *c)
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
     wipe(c->password);
-    char **strs[] = {&c->jid, &c->localpart, &c->domain, &c->resource, &c->password, &c->host,
+    fast_forget(c);
+    char **strs[] = {&c->ua_id, &c->ua_software, &c->ua_device, &c->bind2_tag,
+                     &c->jid, &c->localpart, &c->domain, &c->resource, &c->password, &c->host,
                      &c->ca_file, &c->cert_file, &c->key_file, &c->mechanisms, &c->redirect};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         epode__dealloc(mem, *strs[i]);
@@ -527,6 +536,211 @@ int epode_conn_set_scram_min_iterations(epode_conn_t *c, unsigned iterations)
         return EPODE_EINVAL;
     c->scram_min_iterations = iterations;
     return 0;
+}
+
+/* ---- SASL2, Bind2, FAST (issue 16) ------------------------------------------------------ */
+
+int epode_conn_set_sasl2(epode_conn_t *c, int enable)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    c->sasl2_off = !enable;
+    return 0;
+}
+
+/* A UUID in its text form: 8-4-4-4-12 hex digits. */
+static int is_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+int epode_conn_set_user_agent(epode_conn_t *c, const char *id, const char *software,
+                              const char *device)
+{
+    if (!c || (id && !is_uuid(id)))
+        return EPODE_EINVAL;
+    char *i = NULL, *s = NULL, *d = NULL;
+    const epode_mem_t *mem = c->ctx->mem;
+    if ((id && !(i = epode__strdup(mem, id))) || (software && !(s = epode__strdup(mem, software))) ||
+        (device && !(d = epode__strdup(mem, device)))) {
+        epode__dealloc(mem, i);
+        epode__dealloc(mem, s);
+        epode__dealloc(mem, d);
+        return EPODE_ENOMEM;
+    }
+    epode__dealloc(mem, c->ua_id);
+    epode__dealloc(mem, c->ua_software);
+    epode__dealloc(mem, c->ua_device);
+    c->ua_id = i;
+    c->ua_software = s;
+    c->ua_device = d;
+    return 0;
+}
+
+const char *epode_conn_get_user_agent_id(epode_conn_t *c)
+{
+    if (!c)
+        return NULL;
+    if (c->ua_id)
+        return c->ua_id;
+    unsigned char r[16];
+    if (epode__random(r, sizeof r) < 0)
+        return NULL;
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    char u[37];
+    snprintf(u, sizeof u, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+             r[13], r[14], r[15]);
+    c->ua_id = epode__strdup(c->ctx->mem, u);
+    return c->ua_id;
+}
+
+int epode_conn_set_bind2(epode_conn_t *c, int enable, const char *tag, unsigned flags)
+{
+    if (!c || (tag && !*tag))
+        return EPODE_EINVAL;
+    int rc = set_str(c, &c->bind2_tag, enable ? tag : NULL);
+    if (rc < 0)
+        return rc;
+    c->bind2_mode = enable ? 1 : -1;
+    c->bind2_flags = enable ? flags : 0;
+    return 0;
+}
+
+int epode_conn_set_fast(epode_conn_t *c, int enable, epode_fast_load_cb load,
+                        epode_fast_store_cb store, void *user)
+{
+    if (!c || (!load) != (!store))
+        return EPODE_EINVAL;
+    c->fast_off = !enable;
+    c->fast_load = load;
+    c->fast_store = store;
+    c->fast_user = user;
+    return 0;
+}
+
+/* The token kept in memory (a secret), or none. */
+static void fast_forget(epode_conn_t *c)
+{
+    const epode_mem_t *mem = c->ctx->mem;
+    epode__secret_free(mem, c->fast_token);
+    epode__dealloc(mem, c->fast_mech);
+    epode__dealloc(mem, c->fast_expiry);
+    c->fast_token = c->fast_mech = c->fast_expiry = NULL;
+}
+
+static void fast_keep(epode_conn_t *c, const char *token, const char *mech, const char *expiry)
+{
+    const epode_mem_t *mem = c->ctx->mem;
+    fast_forget(c);
+    c->fast_token = epode__secret_strdup(mem, token);
+    c->fast_mech = epode__strdup(mem, mech);
+    c->fast_expiry = expiry ? epode__strdup(mem, expiry) : NULL;
+    if (!c->fast_token || !c->fast_mech) {
+        fast_forget(c); /* out of memory: the password next time */
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "out of memory: FAST token not kept");
+    }
+}
+
+/* Our bare JID, for the token store. */
+static void bare_jid(const epode_conn_t *c, char *out, size_t size)
+{
+    snprintf(out, size, "%s@%s", c->localpart ? c->localpart : "", c->domain ? c->domain : "");
+}
+
+/* The engine's word on tokens: a new one to keep, or ours refused. */
+static void eng_fast_token(void *user, const char *token, const char *mech, const char *expiry)
+{
+    epode_conn_t *c = user;
+    char bare[3072];
+    bare_jid(c, bare, sizeof bare);
+    epode_fast_token_t t = {.jid = bare, .mechanism = mech, .token = token, .expiry = expiry};
+    if (!token) {
+        fast_forget(c);
+        c->fast_retry = 1; /* at once, with the password (see teardown) */
+    } else {
+        fast_keep(c, token, mech, expiry);
+    }
+    if (c->fast_store)
+        c->fast_store(c, &t, c->fast_user);
+}
+
+/* Asks the application's store, at every connect. */
+static void fast_load_stored(epode_conn_t *c)
+{
+    char bare[3072];
+    bare_jid(c, bare, sizeof bare);
+    epode_fast_token_t t = {0};
+    int rc = c->fast_load(c, bare, &t, c->fast_user);
+    if (rc < 0)
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "the FAST token store failed (%d): "
+                       "logging in with the password", rc);
+    if (rc != 1 || !t.token || !*t.token || !t.mechanism) {
+        fast_forget(c);
+        return;
+    }
+    if (!t.jid || !epode_jid_str_equal(t.jid, bare, 1)) {
+        /* never present one account's (or domain's) token to another */
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "ignored a FAST token stored for %s: "
+                       "this connection is %s", t.jid ? t.jid : "nobody", bare);
+        fast_forget(c);
+        return;
+    }
+    fast_keep(c, t.token, t.mechanism, t.expiry);
+}
+
+/* The SASL2 part of the engine's configuration. */
+static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
+{
+    cfg->sasl2 = !c->sasl2_off && !c->component && !c->register_only;
+    if (!cfg->sasl2)
+        return;
+    cfg->ua_id = epode_conn_get_user_agent_id(c);
+    cfg->ua_software = c->ua_software ? c->ua_software : "epode";
+    cfg->ua_device = c->ua_device;
+    cfg->bind2_off = c->bind2_mode < 0 || (c->bind2_mode == 0 && c->resource);
+    cfg->bind2_tag = c->bind2_tag;
+    cfg->bind2_carbons = (c->bind2_flags & EPODE_BIND2_CARBONS) != 0;
+    cfg->bind2_csi_inactive = (c->bind2_flags & EPODE_BIND2_CSI_INACTIVE) != 0;
+    if (c->fast_off)
+        return;
+    cfg->fast_request = 1;
+    cfg->fast_token_cb = eng_fast_token;
+    if (c->fast_load)
+        fast_load_stored(c);
+    long long exp;
+    if (c->fast_token && c->fast_expiry && epode__fast_parse_time(c->fast_expiry, &exp) == 0 &&
+        exp <= (long long)time(NULL)) {
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "the FAST token expired at %s: "
+                       "logging in with the password", c->fast_expiry);
+        fast_forget(c);
+    }
+    cfg->fast_token = c->fast_token;
+    cfg->fast_mechanism = c->fast_token ? c->fast_mech : NULL;
+}
+
+/* The server refused our FAST token: a new stream at once, with the
+ * password, and no DISCONNECTED for it. 1 when that is under way. */
+static int fast_retry(epode_conn_t *c)
+{
+    if (!c->fast_retry)
+        return 0;
+    c->fast_retry = 0;
+    if (c->user_closed || c->free_pending)
+        return 0;
+    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "%s: logging in again with the password",
+                   epode_conn_error_text(c));
+    release_link(c);
+    epode__timer_start(&c->reconnect_timer, 0, on_reconnect, c);
+    return 1;
 }
 
 int epode_conn_set_register(epode_conn_t *c, int enable, int allow_cleartext)
@@ -951,7 +1165,7 @@ static void teardown(epode_conn_t *c)
         }
         epode__transport_shutdown(c->tr);
     }
-    if (follow_redirect(c))
+    if (follow_redirect(c) || fast_retry(c))
         return;
     release_link(c);
     /* a session that lasted proves the server works: what ended it counts
@@ -1015,8 +1229,9 @@ static void eng_event(void *user, int ev)
         break;
     case EPODE__ENG_AUTHENTICATED: {
         const char *mech = epode__engine_mechanism(c->engine);
-        note(c, &c->security, NOTE_SECURITY, "%s%sSASL %s", c->security ? c->security : "",
-             c->security ? ", " : "", mech ? mech : "?");
+        note(c, &c->security, NOTE_SECURITY, "%s%sSASL%s %s", c->security ? c->security : "",
+             c->security ? ", " : "", epode__engine_used_sasl2(c->engine) ? "2" : "",
+             mech ? mech : "?");
         emit(c, EPODE_CONN_AUTHENTICATED);
         break;
     }
@@ -1427,6 +1642,7 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.limits = limits;
     cfg.nlimits = EPODE__NLIMITS;
     cfg.scram_min_iterations = c->scram_min_iterations;
+    sasl2_config(c, &cfg);
     cfg.register_only = c->register_only;
     cfg.register_cleartext = c->register_cleartext;
     cfg.component = c->component;

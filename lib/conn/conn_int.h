@@ -148,6 +148,16 @@ struct epode_conn {
     char *condition_note;   /* a condition epode does not know by name */
     struct conn_note *retired; /* replaced notes: alive until the next attempt */
     char *redirect;
+    /* SASL2, Bind2, FAST (issue 16); all zero: the defaults */
+    int sasl2_off, fast_off;
+    int bind2_mode;      /* 0: unless the JID has a resource; 1: always; -1: never */
+    unsigned bind2_flags;
+    char *bind2_tag, *ua_id, *ua_software, *ua_device;
+    epode_fast_load_cb fast_load;
+    epode_fast_store_cb fast_store;
+    void *fast_user;
+    char *fast_token, *fast_mech, *fast_expiry; /* kept in memory; the token a secret */
+    int fast_retry;      /* our token was refused: log in again at once */
 };
 
 /* What an outgoing chunk of XML looks like in the log (log_redact.c):

@@ -1050,7 +1050,7 @@ static void start_sasl2(epode__engine *e, const epode_stanza_t *features,
             }
         }
     }
-    if (o->bind2) {
+    if (o->bind2 && !e->cfg.bind2_off) {
         e->sasl2_bind = r.bind = 1;
         r.tag = e->cfg.bind2_tag ? e->cfg.bind2_tag : "epode";
         r.carbons = e->cfg.bind2_carbons && o->bind2_carbons;

@@ -51,6 +51,7 @@ typedef struct epode__engine_config {
     int sasl2;
     const char *ua_id;       /* <user-agent id/>: a stable UUID; NULL: none (no FAST then) */
     const char *ua_software, *ua_device; /* its <software/>, <device/>, or NULL */
+    int bind2_off;           /* no Bind2: the classic bind (an exact resource) */
     const char *bind2_tag;   /* Bind2 <tag/>; NULL: "epode" */
     int bind2_carbons;       /* enable carbons inline when offered */
     int bind2_csi_inactive;  /* start CSI-inactive inline when offered */

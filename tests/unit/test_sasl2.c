@@ -13,6 +13,7 @@
 #include "stream/sasl2.h"
 #include "stream/sm.h"
 #include "util/base64.h"
+#include "scripted.h"
 
 #define SHDR "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " \
              "xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s1' version='1.0'>"
@@ -762,6 +763,142 @@ TEST(fast_hmac_and_redaction_helpers)
     CHECK_INT(epode__fast_hmac("Jefe", "what do ya want ", (const unsigned char *)"for nothing?", 12, mac), 0);
     static const unsigned char want[4] = {0x5b, 0xdc, 0xc1, 0x46};
     CHECK(memcmp(mac, want, 4) == 0);
+}
+
+/* ---- through a connection (public API) ---- */
+
+static int loads;
+static int load_cb(epode_conn_t *c, const char *jid, epode_fast_token_t *out, void *user)
+{
+    (void)c;
+    loads++;
+    if (strcmp(jid, "juliet@example.com") != 0)
+        return 0;
+    out->jid = user ? (const char *)user : jid;
+    out->mechanism = "HT-SHA-256-NONE";
+    out->token = TOKEN;
+    out->expiry = NULL;
+    return 1;
+}
+
+static void store_cb(epode_conn_t *c, const epode_fast_token_t *t, void *user)
+{
+    (void)c;
+    (void)t;
+    (void)user;
+}
+
+TEST(conn_user_agent_bind2_and_fast_options)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *c;
+    CHECK_INT(epode_global_init(), 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &c), 0);
+    const char *id = epode_conn_get_user_agent_id(c);
+    CHECK(id && strlen(id) == 36 && id[14] == '4' && strchr("89ab", id[19]));
+    CHECK(epode_conn_get_user_agent_id(c) == id); /* stable */
+    CHECK_INT(epode_conn_set_user_agent(c, "not-a-uuid", NULL, NULL), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_user_agent(c, "d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5g", NULL, NULL),
+              EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_user_agent(c, "D4B5A1A2-3C4D-4E5F-8A9B-0C1D2E3F4A5B", "bot", "pi"), 0);
+    CHECK_STR(epode_conn_get_user_agent_id(c), "D4B5A1A2-3C4D-4E5F-8A9B-0C1D2E3F4A5B");
+    CHECK_INT(epode_conn_set_fast(c, 1, load_cb, NULL, NULL), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_fast(c, 1, NULL, store_cb, NULL), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_fast(c, 1, load_cb, store_cb, NULL), 0);
+    CHECK_INT(epode_conn_set_fast(c, 0, NULL, NULL, NULL), 0);
+    CHECK_INT(epode_conn_set_bind2(c, 1, "", 0), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_bind2(c, 1, "bot", EPODE_BIND2_CARBONS), 0);
+    CHECK_INT(epode_conn_set_sasl2(c, 0), 0);
+    CHECK_INT(epode_conn_set_sasl2(NULL, 0), EPODE_EINVAL);
+    CHECK(epode_conn_get_user_agent_id(NULL) == NULL);
+    epode_conn_free(c);
+    epode_ctx_free(ctx);
+}
+
+/* A connection logging in with SASL2 + Bind2 (ANONYMOUS, no TLS); `jid`
+ * of a stored token (NULL: the account's). */
+static int conn_sasl2(scripted *s, const char *token_jid, char *auth_text, size_t size)
+{
+    memset(s, 0, sizeof *s);
+    epode__transport *client;
+    loads = 0;
+    if (epode_global_init() < 0 || epode_ctx_new(NULL, &s->ctx) < 0 ||
+        epode_conn_new(s->ctx, &s->conn) < 0 ||
+        epode_conn_set_jid(s->conn, "juliet@example.com") < 0 ||
+        epode_conn_set_tls(s->conn, EPODE_TLS_DISABLED) < 0 ||
+        epode_conn_set_mechanisms(s->conn, "ANONYMOUS") < 0 ||
+        epode_conn_set_fast(s->conn, 1, load_cb, store_cb, (void *)token_jid) < 0 ||
+        epode_conn_set_bind2(s->conn, 1, "bot", EPODE_BIND2_CARBONS) < 0 ||
+        epode_conn_add_event_cb(s->conn, scripted__on_event, s, NULL) < 0 ||
+        epode__memory_pair(NULL, &client, &s->server) < 0 ||
+        epode_parser_new(NULL, scripted__on_client, s, &s->parser) < 0)
+        return -1;
+    if (epode__conn_start_over(s->conn, client) < 0) {
+        epode__transport_free(client);
+        return -1;
+    }
+    scripted_pump(s);
+    scripted_send(s, SCRIPTED_HDR "<stream:features><authentication xmlns='" NS2 "'>"
+                     "<mechanism>ANONYMOUS</mechanism><mechanism>HT-SHA-256-NONE</mechanism>"
+                     INLINE_ALL "</authentication></stream:features>");
+    epode_stanza_t *auth = scripted_next(s);
+    if (!auth || strcmp(epode_stanza_get_name(auth), "authenticate") != 0)
+        return -1;
+    char *t;
+    if (epode_stanza_to_text(auth, 0, &t, NULL) == 0) {
+        snprintf(auth_text, size, "%s", t);
+        epode_free(t);
+    }
+    scripted_send(s, "<success xmlns='" NS2 "'><authorization-identifier>juliet@example.com/bot~1"
+                     "</authorization-identifier>" BOUND "</success>");
+    return epode_conn_is_ready(s->conn) ? 0 : -1;
+}
+
+TEST(conn_logs_in_with_sasl2_and_bind2_and_never_sends_a_token_in_clear)
+{
+    scripted s;
+    char auth[2048] = "";
+    CHECK_INT(conn_sasl2(&s, NULL, auth, sizeof auth), 0);
+    CHECK_STR(epode_conn_bound_jid(s.conn), "juliet@example.com/bot~1");
+    CHECK(strstr(epode_conn_security(s.conn), "SASL2 ANONYMOUS"));
+    CHECK_INT(loads, 1); /* asked at connect */
+    CHECK(strstr(auth, "mechanism=\"ANONYMOUS\""));
+    CHECK(strstr(auth, "<tag>bot</tag>"));
+    CHECK(strstr(auth, "<enable xmlns=\"urn:xmpp:carbons:2\"/>"));
+    CHECK(strstr(auth, "<user-agent id=\""));
+    CHECK(strstr(auth, "<software>epode</software>"));
+    CHECK(!strstr(auth, "HT-SHA")); /* a token, but no TLS */
+    CHECK(!strstr(auth, "request-token"));
+    scripted_free(&s);
+}
+
+TEST(conn_with_a_resource_binds_it_exactly_unless_bind2_is_asked_for)
+{
+    scripted s;
+    memset(&s, 0, sizeof s);
+    epode__transport *client;
+    CHECK_INT(epode_global_init(), 0);
+    CHECK_INT(epode_ctx_new(NULL, &s.ctx), 0);
+    CHECK_INT(epode_conn_new(s.ctx, &s.conn), 0);
+    CHECK_INT(epode_conn_set_jid(s.conn, "juliet@example.com/balcony"), 0);
+    CHECK_INT(epode_conn_set_tls(s.conn, EPODE_TLS_DISABLED), 0);
+    CHECK_INT(epode_conn_set_mechanisms(s.conn, "ANONYMOUS"), 0);
+    CHECK_INT(epode__memory_pair(NULL, &client, &s.server), 0);
+    CHECK_INT(epode_parser_new(NULL, scripted__on_client, &s, &s.parser), 0);
+    CHECK_INT(epode__conn_start_over(s.conn, client), 0);
+    scripted_pump(&s);
+    scripted_send(&s, SCRIPTED_HDR "<stream:features><authentication xmlns='" NS2 "'>"
+                      "<mechanism>ANONYMOUS</mechanism>" INLINE_ALL "</authentication></stream:features>");
+    epode_stanza_t *auth = scripted_next(&s);
+    CHECK(auth && strcmp(epode_stanza_get_name(auth), "authenticate") == 0);
+    CHECK(!epode_stanza_find_child(auth, "bind", "urn:xmpp:bind:0"));
+    scripted_send(&s, "<success xmlns='" NS2 "'><authorization-identifier>juliet@example.com"
+                      "</authorization-identifier></success><stream:features><bind "
+                      "xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>");
+    const char *bind = scripted_next_text(&s);
+    CHECK(bind && strstr(bind, "<resource>balcony</resource>"));
+    scripted_free(&s);
 }
 
 TEST_MAIN

@@ -57,6 +57,11 @@ __all__ += ["Blocking", "Mam", "Page", "correction", "marker", "reactions", "rep
 from ._register import FormField, RegistrationForm, register  # noqa: E402
 __all__ += ["FormField", "RegistrationForm", "register"]
 
+from ._commands import (CommandError, CommandItem, CommandReply,  # noqa: E402
+                        CommandResult, CommandSession, Commands, Field, Form, Note)
+__all__ += ["CommandError", "CommandItem", "CommandReply", "CommandResult", "CommandSession",
+            "Commands", "Field", "Form", "Note"]
+
 # Attributes every epode.Error has, even one made from Python.
 for _name in ("code", "name", "condition", "text", "reason", "redirect"):
     setattr(Error, _name, None)

@@ -197,6 +197,7 @@ class Client:
     muc: Muc
     blocking: Blocking
     mam: Mam
+    commands: Commands
     bound_jid: Optional[str]
     is_ready: bool
     connection: Connection
@@ -246,6 +247,8 @@ class Client:
     def run(self, timeout: Optional[float] = ...) -> None: ...
     def stop(self, status: Optional[str] = ...) -> None: ...
     def set_active(self, active: bool) -> None: ...
+    def command(self, node: str, name: str, *,
+                allow: _CommandAllow = ...) -> Callable[[_CommandFn], _CommandFn]: ...
 class Component(Client):
     domain: str
     def __init__(self, domain: str, secret: str, server: str, port: Optional[int] = ..., *,
@@ -531,3 +534,111 @@ class Mam(_IMHelper):
                     before: Optional[str] = ..., page_size: int = ...) -> list[Message]: ...
     def catch_up(self, last_id: Optional[str], page_size: int = ..., *,
                  callback: Optional[_Done] = ...) -> Any: ...
+
+# ---- ad-hoc commands (XEP-0050) and data forms (XEP-0004): epode/_commands.py ----
+
+class Field:
+    var: Optional[str]
+    type: str
+    label: Optional[str]
+    desc: Optional[str]
+    required: bool
+    values: list[str]
+    options: list[tuple[Optional[str], str]]
+    value: Optional[str]
+    def __init__(self, var: Optional[str], type: str = ..., label: Optional[str] = ...,
+                 desc: Optional[str] = ..., required: bool = ..., values: Iterable[str] = ...,
+                 options: Iterable[tuple[Optional[str], str]] = ...) -> None: ...
+
+class Form:
+    type: str
+    title: Optional[str]
+    instructions: list[str]
+    fields: list[Field]
+    def __init__(self, type: str = ..., *, title: Optional[str] = ...,
+                 instructions: Union[None, str, Iterable[str]] = ...,
+                 fields: Iterable[Field] = ...) -> None: ...
+    def add(self, var: Optional[str], type: str = ..., *, label: Optional[str] = ...,
+            value: Any = ..., values: Iterable[Any] = ..., required: bool = ...,
+            desc: Optional[str] = ...,
+            options: Iterable[Union[str, tuple[Optional[str], str]]] = ...) -> Field: ...
+    def field(self, var: str) -> Optional[Field]: ...
+    def __getitem__(self, var: str) -> Optional[str]: ...
+    def get(self, var: str, default: Optional[str] = ...) -> Optional[str]: ...
+    def __contains__(self, var: object) -> bool: ...
+    def submit(self, **values: Any) -> Form: ...
+
+class Note(NamedTuple):
+    type: str
+    text: str
+
+class CommandItem(NamedTuple):
+    jid: str
+    node: str
+    name: Optional[str]
+
+class CommandError(StanzaError):
+    specific: Optional[str]
+    def __init__(self, condition: str = ..., specific: Optional[str] = ...,
+                 text: Optional[str] = ...) -> None: ...
+
+class CommandResult:
+    jid: str
+    node: str
+    session_id: Optional[str]
+    status: str
+    notes: list[Note]
+    form: Optional[Form]
+    actions: tuple[str, ...]
+    default_action: Optional[str]
+    completed: bool
+    # each returns a future of the next CommandResult (see _Done above)
+    def next(self, form: Optional[Form] = ..., *, callback: Optional[_Done] = ...) -> Any: ...
+    def prev(self, *, callback: Optional[_Done] = ...) -> Any: ...
+    def complete(self, form: Optional[Form] = ..., *,
+                 callback: Optional[_Done] = ...) -> Any: ...
+    def proceed(self, form: Optional[Form] = ..., *, callback: Optional[_Done] = ...) -> Any: ...
+    def cancel(self, *, callback: Optional[_Done] = ...) -> Any: ...
+
+class CommandReply(NamedTuple):
+    status: str
+    form: Optional[Form]
+    notes: tuple[Note, ...]
+    actions: tuple[str, ...]
+    default: Optional[str]
+
+_NoteArg = Union[str, tuple[str, str]]
+
+class CommandSession:
+    node: str
+    session_id: str
+    requester: str
+    stage: int
+    action: str
+    form: Optional[Form]
+    data: dict[str, Any]
+    def ask(self, form: Form, *, actions: Iterable[str] = ..., default: Optional[str] = ...,
+            notes: Iterable[_NoteArg] = ...) -> CommandReply: ...
+    def complete(self, form: Optional[Form] = ..., *,
+                 notes: Iterable[_NoteArg] = ...) -> CommandReply: ...
+    def cancel(self, *, notes: Iterable[_NoteArg] = ...) -> CommandReply: ...
+
+_CommandAnswer = Union[CommandReply, Form, str, None]
+_CommandFn = TypeVar("_CommandFn", bound=Callable[[CommandSession],
+                     Union[_CommandAnswer, Awaitable[_CommandAnswer]]])
+_CommandAllow = Union[None, Callable[[str], bool], Iterable[str]]
+
+class Commands(_IMHelper):
+    session_count: int
+    def add(self, node: str, name: str,
+            fn: Callable[[CommandSession], Union[_CommandAnswer, Awaitable[_CommandAnswer]]], *,
+            allow: _CommandAllow = ...) -> None: ...
+    def remove(self, node: str) -> None: ...
+    def set_limits(self, *, per_requester: int = ..., max_sessions: int = ...,
+                   timeout: float = ...) -> None: ...
+    # futures of list[CommandItem] and of CommandResult (see _Done above)
+    def list(self, jid: str, *, callback: Optional[_Done] = ...) -> Any: ...
+    def execute(self, jid: str, node: str, form: Optional[Form] = ..., *,
+                callback: Optional[_Done] = ...) -> Any: ...
+    def proceed(self, jid: str, node: str, session_id: str, action: str = ...,
+                form: Optional[Form] = ..., *, callback: Optional[_Done] = ...) -> Any: ...

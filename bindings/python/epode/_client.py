@@ -529,6 +529,23 @@ class Client:
         from ._modern import Mam
         return self._im_helper("_im_mam", lambda: Mam(self))
 
+    @property
+    def commands(self) -> "Commands":
+        """Ad-hoc commands (epode.Commands, XEP-0050): ours, listed on
+        client.disco, and others' (list(), execute()). Usable before or
+        after connect()."""
+        from ._commands import Commands
+        return self._im_helper("_im_commands", lambda: Commands(self))
+
+    def command(self, node: str, name: str, *, allow: Any = None) -> Callable:
+        """Decorator: offers ``fn(session)`` as the ad-hoc command ``node``
+        named ``name`` (see epode.Commands; ``allow`` None: our own account
+        only)."""
+        def register(fn: Callable) -> Callable:
+            self.commands.add(node, name, fn, allow=allow)
+            return fn
+        return register
+
     def set_active(self, active: bool) -> None:
         """Client State Indication (XEP-0352): tell the server whether a
         user is looking (True) or not (False: it may hold back what is not

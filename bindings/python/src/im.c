@@ -1831,3 +1831,18 @@ int pyepode_im_init_types(PyObject *m)
         return -1;
     return 0;
 }
+
+epode_disco_t *pyepode_disco_of(PyObject *obj)
+{
+    if (!PyObject_TypeCheck(obj, &DiscoType)) {
+        PyErr_Format(PyExc_TypeError, "expected an epode._epode.Disco, not %.80s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    DiscoObject *d = (DiscoObject *)obj;
+    if (!d->disco || !epode_disco_conn(d->disco)) {
+        PyErr_SetString(PyExc_RuntimeError, "the disco helper's connection has been freed");
+        return NULL;
+    }
+    return d->disco;
+}

@@ -763,6 +763,8 @@ PyMODINIT_FUNC PyInit__epode(void)
         pyepode_im_init_types(m) < 0 || pyepode_modern_init(m) < 0 ||
         pyepode_register_init(m) < 0)
         goto fail;
+    if (pyepode_commands_init(m) < 0)
+        goto fail;
     return m;
 fail:
     Py_DECREF(m);

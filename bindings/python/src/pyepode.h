@@ -129,6 +129,11 @@ int pyepode_im_init_types(PyObject *module);
 int pyepode_modern_init(PyObject *module);
 /* In-band registration (register.c): Register. */
 int pyepode_register_init(PyObject *module);
+/* Ad-hoc commands (commands.c): Commands, CommandSession. */
+int pyepode_commands_init(PyObject *module);
+/* The C disco helper of an _epode.Disco (im.c); NULL with TypeError for
+ * anything else, RuntimeError once its connection is gone. Borrowed. */
+epode_disco_t *pyepode_disco_of(PyObject *obj);
 
 /* Calls `cb(*args)` for epode, reporting (not propagating) an exception
  * to `owner`; a returned coroutine is handed to owner's spawn hook.

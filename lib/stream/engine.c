@@ -485,6 +485,15 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
         return;
     }
     if (!e->authenticated) {
+        if (!mechs && starttls && !e->tls_active) {
+            /* TLS disabled here, and the server will not authenticate
+             * anyone before it: say that, not "no mechanisms". */
+            write_raw(e, "</stream:stream>");
+            end(e, EPODE_ENOTLS, EPODE_REASON_TLS, NULL,
+                "the server offers no SASL mechanism before STARTTLS, and TLS is disabled on "
+                "this connection (epode_conn_set_tls)");
+            return;
+        }
         if (!mechs) {
             fail_stream(e, EPODE_STREAM_UNSUPPORTED_FEATURE, "no SASL mechanisms offered",
                         EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
@@ -1712,6 +1721,30 @@ int epode__engine_recv(epode__engine *e, const char *data, size_t len)
     return rc;
 }
 
+/* The first answer of a server that is not speaking XMPP at all (an
+ * HTTP server, an SMTP banner on the port given): libxml2 only says
+ * "Document is empty". Returns a text naming what arrived instead, or
+ * NULL when the bytes did look like XML. */
+static const char *not_xmpp_text(const epode__engine *e, const char *data, size_t len,
+                                 char *buf, size_t size)
+{
+    if (e->state != ST_WAIT_HEADER || epode_parser_stream_is_open(e->parser))
+        return NULL;
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+        i++;
+    if (i == len || data[i] == '<' || (unsigned char)data[i] == 0xEF /* a BOM */)
+        return NULL;
+    char first[48];
+    size_t n = 0;
+    for (; i < len && n + 1 < sizeof first && data[i] != '\r' && data[i] != '\n'; i++)
+        first[n++] = (data[i] >= 0x20 && data[i] < 0x7f) ? data[i] : '?';
+    first[n] = '\0';
+    snprintf(buf, size, "the server did not answer in XML (its first line is \"%s\"): is this "
+                        "an XMPP port?", first);
+    return buf;
+}
+
 static int recv_loop(epode__engine *e, const char *data, size_t len)
 {
     while (len > 0 && !e->ended) {
@@ -1721,8 +1754,10 @@ static int recv_loop(epode__engine *e, const char *data, size_t len)
             if (cond == EPODE_STREAM_RESOURCE_CONSTRAINT) {
                 end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
             } else {
+                char why[160];
+                const char *text = not_xmpp_text(e, data, len, why, sizeof why);
                 fail_stream(e, cond != EPODE_STREAM_NONE ? cond : EPODE_STREAM_NOT_WELL_FORMED,
-                            epode_parser_error_text(e->parser), EPODE_EPROTOCOL,
+                            text ? text : epode_parser_error_text(e->parser), EPODE_EPROTOCOL,
                             EPODE_REASON_PROTOCOL);
             }
             return EPODE_EPROTOCOL;

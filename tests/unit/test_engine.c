@@ -232,6 +232,53 @@ TEST(engine_refuses_server_without_starttls_when_tls_required)
     epode__engine_free(f.e);
 }
 
+/* TLS disabled here, against a server that authenticates only after
+ * STARTTLS (what Prosody and ejabberd do by default): the reason is TLS,
+ * and the text says so, not "no SASL mechanisms offered". */
+TEST(engine_tls_disabled_against_a_tls_only_server_says_tls)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_DISABLED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    take(&f);
+    srv(&f, hdr(&f));
+    srv(&f, "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/>"
+            "</starttls></stream:features>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_ENOTLS);
+    CHECK_INT(f.reason, EPODE_REASON_TLS);
+    CHECK(strstr(f.text, "TLS is disabled on this connection"));
+    char *o = take(&f);
+    CHECK(!strstr(o, "<starttls"));
+    CHECK(strstr(o, "</stream:stream>"));
+    epode__engine_free(f.e);
+}
+
+/* An HTTP server (or any non-XMPP service) on the port: the text names
+ * what came back instead of libxml2's "Document is empty". */
+TEST(engine_non_xml_answer_is_named_in_the_error_text)
+{
+    fx f;
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    take(&f);
+    srv(&f, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EPROTOCOL);
+    CHECK_INT(f.reason, EPODE_REASON_PROTOCOL);
+    CHECK(strstr(f.text, "\"HTTP/1.1 400 Bad Request\""));
+    CHECK(strstr(f.text, "XMPP port"));
+    epode__engine_free(f.e);
+    /* a well-formed but wrong document keeps the parser's words */
+    CHECK_INT(setup(&f, EPODE_TLS_REQUIRED, NULL), 0);
+    CHECK_INT(epode__engine_start(f.e, NULL), 0);
+    take(&f);
+    srv(&f, "<html><</html>");
+    CHECK_INT(f.ended, 1);
+    CHECK(!strstr(f.text, "XMPP port"));
+    epode__engine_free(f.e);
+}
+
 TEST(engine_rejects_cleartext_after_proceed)
 {
     fx f;

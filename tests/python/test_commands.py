@@ -234,3 +234,51 @@ def test_commands_made_after_connect_are_listed(adhoc):
         await me.disconnect()
         await bot.disconnect()
     asyncio.run(main())
+
+
+# ---- the example bot (bindings/python/examples/command_bot.py) ----------------------
+
+@pytest.mark.server
+def test_command_bot_example_uptime_and_two_step_echo(prosody, tmp_path):
+    from test_examples import command, stop
+    import subprocess
+    jid, pw = prosody.account("cmdbot")
+    ujid, upw = prosody.account("cmduser")
+    stranger, spw = prosody.account("cmdstranger")
+    argv = command("command_bot.py", prosody, jid + "/bot", pw, tmp_path, "--allow", ujid)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("ready as"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    bot = jid + "/bot"
+
+    async def main():
+        async with epode.Client(ujid + "/u", upw, **prosody.kwargs()) as u:
+            items = await u.commands.list(bot)
+            assert [(i.node, i.name) for i in items] == [("uptime", "Uptime"),
+                                                         ("echo-form", "Echo a text")]
+            r = await u.commands.execute(bot, "uptime")
+            assert r.completed and int(r.form["seconds"]) >= 0
+            assert r.notes[0].text.startswith("up for")
+            r = await u.commands.execute(bot, "echo-form")
+            assert r.status == "executing" and r.form.field("times").options
+            with pytest.raises(epode.CommandError) as ei:
+                await r.next(r.form.submit())  # no text
+            assert ei.value.specific == "bad-payload"
+            r = await u.commands.execute(bot, "echo-form")
+            r = await r.next(r.form.submit(text="hi", times="2"))
+            assert r.actions == ("prev", "complete")
+            r = await r.prev()
+            assert r.form["text"] == "hi" and r.form["times"] == "2"
+            r = await r.next(r.form.submit(text="ho", times="3"))
+            r = await r.complete()
+            assert r.completed and r.form["echo"] == "ho ho ho" and r.notes[0].text == "ho ho ho"
+        async with epode.Client(stranger + "/s", spw, **prosody.kwargs()) as s:
+            assert await s.commands.list(bot) == []
+            with pytest.raises(epode.CommandError) as ei:
+                await s.commands.execute(bot, "uptime")
+            assert ei.value.condition == "forbidden"
+    try:
+        asyncio.run(main())
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0, err

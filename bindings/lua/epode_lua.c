@@ -9,7 +9,10 @@
  *   c:on_iq(function(st, client) ... end)         -- true means handled
  *        (they see every presence and IQ, MUC presences and IQ results
  *        included; an IQ get or set nobody handles gets service-unavailable)
- *   c:on_event(function(name, info, client) ... end)
+ *   c:on_event(function(name, info, client) ... end)  -- names and reasons
+ *        from epode_conn_event_name() / epode_disconnect_reason_name()
+ *   Every c:on_*(f) adds a handler and returns its id; c:remove(id)
+ *   removes it. All handlers of a kind run, in the order added.
  *   c.on_error = function(message, where, traceback) ... end
  *   c:connect(); c:run()            -- or c:step(ms) from a loop of your own
  *   c:send_message(to, body [, type]) -> id;  c:send_presence([show [, status [, prio]]])
@@ -99,6 +102,7 @@ enum {
     UV_ON_PRESENCE,
     UV_ON_IQ,
     UV_ON_MUC,
+    UV_ON_BLOCKING, /* UV_ON_*: lists of handlers, see add_handler() */
     UV_ON_REGISTER, /* the pending registration request's callback */
     UV_REG_FILL,    /* ...and its form-filling function */
     UV_MODERN,      /* blocking handler and pending requests (epode_lua_modern.c) */
@@ -115,6 +119,7 @@ typedef struct client {
     epode_csi_t *csi;
     epode_mam_t *mam;
     lua_Integer next_req;  /* ids of pending requests in the UV_MODERN table */
+    lua_Integer next_handler; /* the last handler id given (c:on_*(), c:remove()) */
     lua_State *L;  /* the state running the loop, only while in_loop */
     int self;      /* the userdata's absolute stack index in L, while in_loop */
     int in_loop;   /* inside run() or step() */
@@ -138,34 +143,18 @@ static client_t *check_client(lua_State *L, const char *where)
     return c;
 }
 
+/* Names come from the C library's epode_*_name() functions, so Lua,
+ * Python and C programs see the same words ("tls_up", "stream_error"). */
 static const char *reason_name(epode_disconnect_reason_t r)
 {
-    switch (r) {
-    case EPODE_REASON_NONE: return "none";
-    case EPODE_REASON_CLOSED: return "closed";
-    case EPODE_REASON_NETWORK: return "network";
-    case EPODE_REASON_TLS: return "tls";
-    case EPODE_REASON_AUTH: return "auth";
-    case EPODE_REASON_STREAM_ERROR: return "stream-error";
-    case EPODE_REASON_PROTOCOL: return "protocol";
-    case EPODE_REASON_TIMEOUT: return "timeout";
-    }
-    return "unknown";
+    const char *n = epode_disconnect_reason_name(r);
+    return n ? n : "unknown";
 }
 
 static const char *event_name(epode_conn_event_t ev)
 {
-    switch (ev) {
-    case EPODE_CONN_CONNECTING: return "connecting";
-    case EPODE_CONN_TLS_UP: return "tls";
-    case EPODE_CONN_AUTHENTICATED: return "authenticated";
-    case EPODE_CONN_READY: return "ready";
-    case EPODE_CONN_DISCONNECTED: return "disconnected";
-    case EPODE_CONN_RESUMED: return "resumed";
-    case EPODE_CONN_FREED: return "freed";
-    case EPODE_CONN_DRAINED: return "drained";
-    }
-    return "unknown";
+    const char *n = epode_conn_event_name(ev);
+    return n ? n : "unknown";
 }
 
 static void set_field_str(lua_State *L, const char *key, const char *value)
@@ -767,6 +756,63 @@ static void call_protected(client_t *c, lua_CFunction fn, void *data, const char
     lua_settop(L, top);
 }
 
+/* Runs the handlers listed in user value `slot` (see add_handler), in
+ * the order they were added: make_args(client, data), protected, pushes
+ * the arguments they all get; each handler then runs as fn(args...,
+ * client) under its own pcall, a failure reported and the next one run.
+ * The list is a snapshot (adding and removing replace it); a handler
+ * removed meanwhile is marked and skipped. Returns 1 if any handler
+ * returned a true value (handled). */
+static int dispatch(client_t *c, int slot, lua_CFunction make_args, void *data, const char *where)
+{
+    lua_State *L = c->L;
+    if (!L || !lua_checkstack(L, 16)) {
+        fprintf(stderr, "epode: cannot run the %s handler (no Lua stack)\n", where);
+        return 0;
+    }
+    int top = lua_gettop(L), handled = 0;
+    lua_pushcfunction(L, handler_msgh); /* top + 1 */
+    int base = top + 2;                 /* the list */
+    if (lua_getiuservalue(L, c->self, slot) != LUA_TTABLE || lua_rawlen(L, base) == 0) {
+        lua_settop(L, top);
+        return 0; /* no handler: nothing built */
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, base);
+    lua_pushcfunction(L, make_args);
+    lua_pushvalue(L, c->self);
+    lua_pushlightuserdata(L, data);
+    if (lua_pcall(L, 2, LUA_MULTRET, top + 1) != LUA_OK) {
+        report_error(c, where);
+        lua_settop(L, top);
+        return 0;
+    }
+    int nargs = lua_gettop(L) - base;
+    if (!lua_checkstack(L, nargs + 8)) {
+        lua_settop(L, top);
+        fprintf(stderr, "epode: cannot run the %s handler (no Lua stack)\n", where);
+        return 0;
+    }
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, base, i); /* { id, fn (false once removed) } */
+        lua_rawgeti(L, -1, 2);
+        lua_remove(L, -2);
+        if (!lua_isfunction(L, -1)) {
+            lua_settop(L, base + nargs);
+            continue;
+        }
+        for (int a = 1; a <= nargs; a++)
+            lua_pushvalue(L, base + a);
+        lua_pushvalue(L, c->self);
+        if (lua_pcall(L, nargs + 1, 1, top + 1) == LUA_OK)
+            handled |= lua_toboolean(L, -1);
+        else
+            report_error(c, where);
+        lua_settop(L, base + nargs);
+    }
+    lua_settop(L, top);
+    return handled;
+}
+
 static void push_message_features(lua_State *L, const epode_message_t *m);
 
 typedef struct message_call {
@@ -774,12 +820,10 @@ typedef struct message_call {
     const epode_message_t *m;
 } message_call_t;
 
-static int message_protected(lua_State *L)
+/* Protected: the message table every on_message handler gets. */
+static int message_args(lua_State *L)
 {
     message_call_t *mc = lua_touserdata(L, 2);
-    lua_getiuservalue(L, 1, UV_ON_MESSAGE);
-    if (!lua_isfunction(L, -1))
-        return 0;
     const epode_message_t *m = mc->m;
     lua_createtable(L, 0, 8);
     set_field_str(L, "from", epode_message_from(m));
@@ -798,9 +842,7 @@ static int message_protected(lua_State *L)
     }
     push_stanza(L, epode_message_stanza(m), 1);
     lua_setfield(L, -2, "stanza");
-    lua_pushvalue(L, 1);
-    lua_call(L, 2, 0);
-    return 0;
+    return 1;
 }
 
 static int on_message_c(epode_conn_t *conn, const epode_message_t *m, void *user)
@@ -808,8 +850,8 @@ static int on_message_c(epode_conn_t *conn, const epode_message_t *m, void *user
     (void)conn;
     client_t *c = user;
     message_call_t mc = {c, m};
-    call_protected(c, message_protected, &mc, "on_message");
-    return EPODE_PASS;
+    return dispatch(c, UV_ON_MESSAGE, message_args, &mc, "on_message") ? EPODE_HANDLED
+                                                                        : EPODE_PASS;
 }
 
 typedef struct event_call {
@@ -817,13 +859,11 @@ typedef struct event_call {
     epode_conn_event_t ev;
 } event_call_t;
 
-static int event_protected(lua_State *L)
+/* Protected: the name and info table every on_event handler gets. */
+static int event_args(lua_State *L)
 {
     event_call_t *ec = lua_touserdata(L, 2);
     client_t *c = ec->c;
-    lua_getiuservalue(L, 1, UV_ON_EVENT);
-    if (!lua_isfunction(L, -1))
-        return 0;
     lua_pushstring(L, event_name(ec->ev));
     lua_createtable(L, 0, 4);
     switch (ec->ev) {
@@ -840,13 +880,13 @@ static int event_protected(lua_State *L)
         if (epode_conn_error(c->conn) < 0)
             set_field_str(L, "error", epode_err_name(epode_conn_error(c->conn)));
         set_field_str(L, "condition", epode_conn_condition(c->conn));
+        lua_pushboolean(L, epode_conn_will_reconnect(c->conn));
+        lua_setfield(L, -2, "reconnecting");
         break;
     default:
         break;
     }
-    lua_pushvalue(L, 1);
-    lua_call(L, 3, 0);
-    return 0;
+    return 2;
 }
 
 static void on_event_c(epode_conn_t *conn, epode_conn_event_t ev, void *user)
@@ -859,7 +899,7 @@ static void on_event_c(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         c->reason = epode_conn_reason(conn);
     }
     event_call_t ec = {c, ev};
-    call_protected(c, event_protected, &ec, "on_event");
+    dispatch(c, UV_ON_EVENT, event_args, &ec, "on_event");
     /* run() ends here, unless the handler connected again. */
     if (ev == EPODE_CONN_DISCONNECTED && c->running && c->ended)
         epode_ctx_stop(c->ctx);
@@ -868,31 +908,15 @@ static void on_event_c(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 /* Raw presence and IQ handlers: fn(stanza, client); a true result means
  * handled (an IQ get or set nobody handles is answered
  * service-unavailable by epode). */
-typedef struct stanza_call {
-    client_t *c;
-    epode_stanza_t *st;
-    int slot;
-    int handled;
-} stanza_call_t;
-
-static int stanza_protected(lua_State *L)
+static int stanza_args(lua_State *L)
 {
-    stanza_call_t *sc = lua_touserdata(L, 2);
-    lua_getiuservalue(L, 1, sc->slot);
-    if (!lua_isfunction(L, -1))
-        return 0;
-    push_stanza(L, sc->st, 1);
-    lua_pushvalue(L, 1);
-    lua_call(L, 2, 1);
-    sc->handled = lua_toboolean(L, -1);
-    return 0;
+    push_stanza(L, lua_touserdata(L, 2), 1);
+    return 1;
 }
 
 static int on_stanza_c(client_t *c, epode_stanza_t *st, int slot, const char *where)
 {
-    stanza_call_t sc = {c, st, slot, 0};
-    call_protected(c, stanza_protected, &sc, where);
-    return sc.handled ? EPODE_HANDLED : EPODE_PASS;
+    return dispatch(c, slot, stanza_args, st, where) ? EPODE_HANDLED : EPODE_PASS;
 }
 
 static int on_presence_c(epode_conn_t *conn, epode_stanza_t *st, void *user)
@@ -910,18 +934,8 @@ static int on_iq_c(epode_conn_t *conn, epode_stanza_t *st, void *user)
 /* MUC room events: fn(event, client). */
 static const char *muc_event_name(epode_muc_event_type_t t)
 {
-    switch (t) {
-    case EPODE_MUC_JOINED: return "joined";
-    case EPODE_MUC_OCCUPANT_JOINED: return "occupant_joined";
-    case EPODE_MUC_OCCUPANT_CHANGED: return "occupant_changed";
-    case EPODE_MUC_OCCUPANT_LEFT: return "occupant_left";
-    case EPODE_MUC_MESSAGE: return "message";
-    case EPODE_MUC_PRIVATE: return "private";
-    case EPODE_MUC_SUBJECT: return "subject";
-    case EPODE_MUC_ERROR: return "error";
-    case EPODE_MUC_LEFT: return "left";
-    }
-    return "unknown";
+    const char *n = epode_muc_event_type_name(t);
+    return n ? n : "unknown";
 }
 
 static void set_field_bool(lua_State *L, const char *key, int value)
@@ -947,13 +961,11 @@ typedef struct muc_call {
     const epode_muc_event_t *ev;
 } muc_call_t;
 
-static int muc_protected(lua_State *L)
+/* Protected: the event table every on_muc handler gets. */
+static int muc_args(lua_State *L)
 {
     muc_call_t *mc = lua_touserdata(L, 2);
     const epode_muc_event_t *ev = mc->ev;
-    lua_getiuservalue(L, 1, UV_ON_MUC);
-    if (!lua_isfunction(L, -1))
-        return 0;
     lua_createtable(L, 0, 12);
     set_field_str(L, "type", muc_event_name(ev->type));
     set_field_str(L, "room", epode_muc_room_jid(ev->room));
@@ -986,9 +998,7 @@ static int muc_protected(lua_State *L)
         push_stanza(L, ev->stanza, 1);
         lua_setfield(L, -2, "stanza");
     }
-    lua_pushvalue(L, 1);
-    lua_call(L, 2, 0);
-    return 0;
+    return 1;
 }
 
 static void on_muc_c(epode_conn_t *conn, const epode_muc_event_t *ev, void *user)
@@ -996,7 +1006,7 @@ static void on_muc_c(epode_conn_t *conn, const epode_muc_event_t *ev, void *user
     (void)conn;
     client_t *c = user;
     muc_call_t mc = {c, ev};
-    call_protected(c, muc_protected, &mc, "on_muc");
+    dispatch(c, UV_ON_MUC, muc_args, &mc, "on_muc");
 }
 
 static void log_stderr(void *user, epode_log_level_t level, const char *area, const char *msg)
@@ -1067,13 +1077,13 @@ static int l_client(lua_State *L)
     if (!jid && !domain)
         return luaL_error(L, "epode.client: option 'jid' is required (a string)");
     const char *tls = opt_string(L, 1, "tls");
-    static const char *const tls_names[] = {"required", "direct", "optional", "disabled", NULL};
     epode_tls_mode_t tls_mode = EPODE_TLS_REQUIRED;
     if (tls) {
-        int i = 0;
-        while (tls_names[i] && strcmp(tls_names[i], tls) != 0)
+        int i = EPODE_TLS_REQUIRED;
+        while (epode_tls_mode_name((epode_tls_mode_t)i) &&
+               strcmp(epode_tls_mode_name((epode_tls_mode_t)i), tls) != 0)
             i++;
-        if (!tls_names[i])
+        if (!epode_tls_mode_name((epode_tls_mode_t)i))
             return luaL_error(L, "epode.client: option 'tls' must be \"required\", \"direct\", "
                                  "\"optional\" or \"disabled\"");
         tls_mode = (epode_tls_mode_t)i;
@@ -1164,35 +1174,99 @@ static int l_component(lua_State *L)
 
 /* ---- methods ----------------------------------------------------------- */
 
-static int set_handler(lua_State *L, int slot, const char *where)
+/* c:on_*(fn): adds fn to the list in user value `slot` and returns its
+ * id, for c:remove(id). A list is an array of { id, fn } entries in the
+ * order they were added; it is never changed in place but replaced by a
+ * copy, so a dispatch under way keeps its snapshot. */
+static int add_handler(lua_State *L, int slot, const char *where)
 {
-    check_client(L, where);
-    if (!lua_isnoneornil(L, 2))
-        luaL_checktype(L, 2, LUA_TFUNCTION);
+    client_t *c = check_client(L, where);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
     lua_settop(L, 2);
+    lua_Integer n = lua_getiuservalue(L, 1, slot) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, 3) : 0;
+    lua_createtable(L, (int)(n < 1000 ? n + 1 : 1000), 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 3, i);
+        lua_rawseti(L, 4, i);
+    }
+    lua_Integer id = c->next_handler + 1;
+    lua_createtable(L, 2, 0);
+    lua_pushinteger(L, id);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, 4, n + 1);
     lua_setiuservalue(L, 1, slot);
-    lua_settop(L, 1);
-    return 1; /* the client, for chaining */
+    c->next_handler = id; /* only once nothing can raise any more */
+    lua_pushinteger(L, id);
+    return 1;
+}
+
+/* The user values holding handler lists. */
+static const int handler_slots[] = {UV_ON_MESSAGE, UV_ON_EVENT, UV_ON_PRESENCE,
+                                    UV_ON_IQ,      UV_ON_MUC,   UV_ON_BLOCKING};
+
+/* c:remove(id): removes the handler c:on_*() gave this id (also from
+ * inside a handler: it does not run again, not even later in the event
+ * under way). Raises NOTFOUND for an id not (or no longer) registered. */
+static int m_remove(lua_State *L)
+{
+    check_client(L, "client:remove");
+    lua_Integer id = luaL_checkinteger(L, 2);
+    lua_settop(L, 2);
+    for (size_t s = 0; s < sizeof handler_slots / sizeof *handler_slots; s++) {
+        if (lua_getiuservalue(L, 1, handler_slots[s]) != LUA_TTABLE) { /* 3 */
+            lua_settop(L, 2);
+            continue;
+        }
+        lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, 3, i); /* 4: the entry */
+            lua_rawgeti(L, 4, 1);
+            int match = lua_tointeger(L, -1) == id;
+            lua_pop(L, 1);
+            if (!match) {
+                lua_pop(L, 1);
+                continue;
+            }
+            lua_createtable(L, (int)(n < 1000 ? n - 1 : 1000), 0); /* 5 */
+            for (lua_Integer j = 1, k = 1; j <= n; j++) {
+                if (j == i)
+                    continue;
+                lua_rawgeti(L, 3, j);
+                lua_rawseti(L, 5, k++);
+            }
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, 4, 2); /* a dispatch under way skips it */
+            lua_pushvalue(L, 5);
+            lua_setiuservalue(L, 1, handler_slots[s]);
+            lua_pushboolean(L, 1);
+            return 1;
+        }
+        lua_settop(L, 2);
+    }
+    return luaL_error(L, "client:remove: %s: no handler with id %I", epode_err_name(EPODE_ENOTFOUND),
+                      id);
 }
 
 static int m_on_message(lua_State *L)
 {
-    return set_handler(L, UV_ON_MESSAGE, "client:on_message");
+    return add_handler(L, UV_ON_MESSAGE, "client:on_message");
 }
 
 static int m_on_event(lua_State *L)
 {
-    return set_handler(L, UV_ON_EVENT, "client:on_event");
+    return add_handler(L, UV_ON_EVENT, "client:on_event");
 }
 
 static int m_on_presence(lua_State *L)
 {
-    return set_handler(L, UV_ON_PRESENCE, "client:on_presence");
+    return add_handler(L, UV_ON_PRESENCE, "client:on_presence");
 }
 
 static int m_on_iq(lua_State *L)
 {
-    return set_handler(L, UV_ON_IQ, "client:on_iq");
+    return add_handler(L, UV_ON_IQ, "client:on_iq");
 }
 
 /* The MUC helper, made on first use. */
@@ -1209,8 +1283,9 @@ static epode_muc_t *ensure_muc(lua_State *L, client_t *c, const char *where)
 static int m_on_muc(lua_State *L)
 {
     client_t *c = check_client(L, "client:on_muc");
+    luaL_checktype(L, 2, LUA_TFUNCTION);
     ensure_muc(L, c, "client:on_muc");
-    return set_handler(L, UV_ON_MUC, "client:on_muc");
+    return add_handler(L, UV_ON_MUC, "client:on_muc");
 }
 
 /* client:send(stanza or xml_text): sends any stanza as it is; returns
@@ -1853,6 +1928,7 @@ static const luaL_Reg client_methods[] = {
     {"on_presence", m_on_presence},
     {"on_iq", m_on_iq},
     {"on_muc", m_on_muc},
+    {"remove", m_remove},
     {"connect", m_connect},
     {"send", m_send},
     {"send_message", m_send_message},

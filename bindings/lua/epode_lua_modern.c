@@ -199,7 +199,7 @@ static int l_marker(lua_State *L)
 
 /* ---- requests with a Lua callback ------------------------------------------- */
 
-/* The client's UV_MODERN table: { on_blocking = fn, [id] = { cb = fn, msgs = {} } } */
+/* The client's UV_MODERN table: { [id] = { cb = fn, msgs = {} } } */
 static void push_modern(lua_State *L, int client_idx)
 {
     if (lua_getiuservalue(L, client_idx, UV_MODERN) != LUA_TTABLE) {
@@ -323,24 +323,18 @@ typedef struct block_call {
     size_t n;
 } block_call_t;
 
-static int blocking_event_protected(lua_State *L)
+/* Protected: the event name and JID list every on_blocking handler gets. */
+static int blocking_event_args(lua_State *L)
 {
     block_call_t *bc = lua_touserdata(L, 2);
-    push_modern(L, 1);
-    lua_getfield(L, -1, "on_blocking");
-    if (!lua_isfunction(L, -1))
-        return 0;
-    static const char *const names[] = {"?", "loaded", "blocked", "unblocked", "unblocked_all",
-                                        "limit"};
-    lua_pushstring(L, names[bc->ev]);
+    const char *name = epode_blocking_event_name(bc->ev);
+    lua_pushstring(L, name ? name : "unknown");
     lua_createtable(L, (int)bc->n, 0);
     for (size_t i = 0; i < bc->n; i++) {
         lua_pushstring(L, bc->jids[i]);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lua_pushvalue(L, 1);
-    lua_call(L, 3, 0);
-    return 0;
+    return 2;
 }
 
 static void on_blocking_event_c(epode_blocking_t *b, epode_blocking_event_t ev,
@@ -350,7 +344,7 @@ static void on_blocking_event_c(epode_blocking_t *b, epode_blocking_event_t ev,
     client_t *c = user;
     block_call_t bc = {ev, jids, n};
     if (c->in_loop)
-        call_protected(c, blocking_event_protected, &bc, "on_blocking");
+        dispatch(c, UV_ON_BLOCKING, blocking_event_args, &bc, "on_blocking");
 }
 
 static void on_blocking_done_c(epode_blocking_t *b, int status, epode_stanza_cond_t cond,
@@ -378,15 +372,9 @@ static epode_blocking_t *ensure_blocking(lua_State *L, client_t *c, const char *
 static int m_on_blocking(lua_State *L)
 {
     client_t *c = check_client(L, "client:on_blocking");
-    if (!lua_isnoneornil(L, 2))
-        luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
     ensure_blocking(L, c, "client:on_blocking");
-    lua_settop(L, 2);
-    push_modern(L, 1);
-    lua_pushvalue(L, 2);
-    lua_setfield(L, -2, "on_blocking");
-    lua_settop(L, 1);
-    return 1;
+    return add_handler(L, UV_ON_BLOCKING, "client:on_blocking");
 }
 
 /* kind: 0 block, 1 unblock, 2 unblock all, 3 fetch; the JIDs at 2, done after */

@@ -141,14 +141,55 @@ describe("a client that never connects", function()
     assert.equals(-1, c:timeout())
   end)
 
-  it("registers and clears handlers", function()
+  it("adds handlers, each with its own id, and removes them by id", function()
     local c = epode.client{ jid = "alice@localhost" }
-    assert.equals(c, c:on_message(function() end))
-    assert.equals(c, c:on_event(function() end))
-    assert.equals(c, c:on_message(nil))
+    local ids = { c:on_message(function() end), c:on_event(function() end),
+                  c:on_presence(function() end), c:on_iq(function() end),
+                  c:on_muc(function() end), c:on_blocking(function() end),
+                  c:on_message(function() end) }
+    local seen = {}
+    for _, id in ipairs(ids) do
+      assert.is_number(id)
+      assert.is_nil(seen[id])
+      seen[id] = true
+    end
+    assert.is_true(c:remove(ids[1]))
+    assert.has_error(function() c:remove(ids[1]) end,
+      "client:remove: NOTFOUND: no handler with id " .. ids[1])
+    for i = 2, #ids do assert.is_true(c:remove(ids[i])) end
+    assert.has_error(function() c:remove(12345) end,
+      "client:remove: NOTFOUND: no handler with id 12345")
+    assert.has_error(function() c:on_message(nil) end,
+      "bad argument #1 to 'on_message' (function expected, got nil)")
     assert.has_error(function() c:on_message("not a function") end,
       "bad argument #1 to 'on_message' (function expected, got string)")
     assert.has_error(function() c:on_event(42) end)
+    assert.has_error(function() c:on_muc(42) end)
+  end)
+
+  it("runs every handler of a kind in the order added; removed ones stop at once", function()
+    local c = epode.client{ jid = "alice@localhost", server = "127.0.0.1", port = CLOSED_PORT }
+    local calls = {}
+    local second
+    c:on_event(function(name, info, client)
+      assert.equals(c, client)
+      calls[#calls + 1] = "first " .. name
+      if name == "connecting" then c:remove(second) end -- in the middle of the event
+    end)
+    second = c:on_event(function(name) calls[#calls + 1] = "second " .. name end)
+    c:on_event(function(name) calls[#calls + 1] = "third " .. name; error("third fails") end)
+    c:on_event(function(name, info)
+      calls[#calls + 1] = "fourth " .. name
+      if name == "disconnected" then calls[#calls + 1] = info.reason end
+    end)
+    local errors = 0
+    c.on_error = function() errors = errors + 1 end
+    c:connect()
+    assert.equals("network", c:run())
+    assert.same({ "first connecting", "third connecting", "fourth connecting",
+                  "first disconnected", "third disconnected", "fourth disconnected",
+                  "network" }, calls)
+    assert.equals(2, errors)
   end)
 
   it("has an on_error field and no other settable fields", function()
@@ -616,16 +657,15 @@ describe("multi-user chat without a server", function()
 
   it("registers room handlers and nick retries", function()
     local c = epode.client{ jid = "alice@localhost" }
-    assert.equals(c, c:on_muc(function() end))
-    assert.equals(c, c:on_muc(nil))
+    assert.is_number(c:on_muc(function() end))
     assert.has_error(function() c:on_muc(1) end)
     assert.equals(c, c:muc_nick_retry(3))
     assert.equals(c, c:muc_nick_retry(2, "-"))
     assert.has_error(function() c:muc_nick_retry(2, "") end,
       "client:muc_nick_retry: INVAL: invalid argument")
     assert.has_error(function() c:muc_nick_retry(-1) end)
-    assert.equals(c, c:on_presence(function() end))
-    assert.equals(c, c:on_iq(function() end))
+    assert.is_number(c:on_presence(function() end))
+    assert.is_number(c:on_iq(function() end))
   end)
 
   it("sends stanzas only when ready", function()
@@ -707,10 +747,10 @@ describe("against Prosody #server", function()
 
   it("logs in, reports its events and bound JID, closes with run()", function()
     local c = client(ALICE, alice_pw)
-    local st = track(c)
+    local st = { events = {} }
     c:on_event(function(name, info)
       st.events[#st.events + 1] = name
-      if name == "tls" then st.security = info.security end
+      if name == "tls_up" then st.security = info.security end
       if name == "ready" then
         st.ready = info.jid
         st.bound = c:bound_jid()
@@ -721,7 +761,7 @@ describe("against Prosody #server", function()
     c:connect()
     local reason = c:run()
     assert.equals("closed", reason)
-    assert.same({ "connecting", "tls", "authenticated", "ready", "disconnected" }, st.events)
+    assert.same({ "connecting", "tls_up", "authenticated", "ready", "disconnected" }, st.events)
     assert.matches("^" .. ALICE:gsub("%p", "%%%0") .. "/.+", st.ready)
     assert.equals(st.ready, st.bound)
     assert.is_true(st.is_ready)
@@ -742,11 +782,8 @@ describe("against Prosody #server", function()
   it("echoes messages between alice and bob (bob echoes)", function()
     local alice, bob = client(ALICE, alice_pw), client(BOB, bob_pw)
     local ast, bst = track(alice), track(bob)
-    -- track() set on_event; ready presence for bob so bare-JID messages reach him
-    bob:on_event(function(name, info)
-      if name == "ready" then bst.ready = info.jid; bob:send_presence() end
-      if name == "disconnected" then bst.reason = info.reason end
-    end)
+    -- added after track()'s: ready presence for bob so bare-JID messages reach him
+    bob:on_event(function(name) if name == "ready" then bob:send_presence() end end)
 
     local bob_errors = {}
     bob.on_error = function(message, where) bob_errors[#bob_errors + 1] = where .. ": " .. message end
@@ -1172,7 +1209,7 @@ describe("against Prosody #server", function()
                                  port = tonumber(cport) }
     bad:connect()
     local reason, text = bad:run()
-    assert.equals("stream-error", reason)
+    assert.equals("stream_error", reason)
     assert.matches("not%-authorized", text)
     assert.matches("refused the component handshake", text)
   end)

@@ -269,6 +269,60 @@ def test_handlers_register_and_remove():
         c.connection.add_handler(42, "message")
 
 
+def test_add_handler_returns_ids_and_remove_handler_takes_them():
+    c = epode.Client("a@example.org", "pw")
+    f = lambda st: None  # noqa: E731
+    ids = [c.add_handler("message", f), c.add_handler("presence", f, type="unavailable"),
+           c.add_handler("iq", f, ns="urn:x"), c.add_handler("stanza", f, name="iq"),
+           c.add_handler("event", f), c.add_handler("error", f)]
+    assert all(isinstance(i, int) for i in ids) and len(set(ids)) == len(ids)
+    # the same function twice: two registrations, removed one at a time by id
+    again = c.add_handler("message", f)
+    c.remove_handler(ids[0])
+    with pytest.raises(KeyError):
+        c.remove_handler(ids[0])
+    c.remove_handler(f)  # by function: every registration left
+    for i in ids[1:] + [again]:
+        with pytest.raises(KeyError):
+            c.remove_handler(i)
+    with pytest.raises(ValueError):
+        c.add_handler("messages", f)
+    with pytest.raises(TypeError):
+        c.add_handler("event", f, type="chat")
+    with pytest.raises(TypeError):
+        c.add_handler("message", f, name="iq")
+    with pytest.raises(TypeError):
+        c.add_handler("message", 42)
+
+
+def test_event_handlers_run_in_order_and_a_removed_one_stops_at_once():
+    port = closed_port()
+    c = epode.Client("a@localhost", "pw", server="127.0.0.1", port=port)
+    calls = []
+    errors = []
+
+    def first(name):
+        calls.append("first " + name)
+        if name == "connecting":
+            c.remove_handler(second_id)  # in the middle of the event
+
+    def third(name):
+        calls.append("third " + name)
+        raise RuntimeError("third fails")
+
+    c.add_handler("event", first)
+    second_id = c.add_handler("event", lambda name: calls.append("second " + name))
+    c.on_event(third)
+    c.on_event(lambda name: calls.append("fourth " + name))
+    c.on_error(errors.append)
+    with pytest.raises(epode.Error) as ei:
+        c.run(timeout=10)
+    assert ei.value.reason == "network"
+    assert calls == ["first connecting", "third connecting", "fourth connecting",
+                     "first disconnected", "third disconnected", "fourth disconnected"]
+    assert len(errors) == 2 and all(isinstance(e, RuntimeError) for e in errors)
+
+
 def test_connect_to_a_closed_port_fails_with_a_network_error():
     port = closed_port()
 

@@ -63,9 +63,12 @@ class Client:
                        connect_timeout=connect_timeout, login_timeout=login_timeout,
                        resend_unacked=resend_unacked or None)
         self.jid = jid
-        self._event_handlers: list[Callable[[str], Any]] = []
-        self._error_handlers: list[Callable[[BaseException], Any]] = []
-        self._handler_ids: dict[Any, list[int]] = {}
+        # Every handler by its id (see add_handler), in the order added:
+        # id -> (kind, fn, the connection's stanza handler id or None).
+        self._handlers: dict[int, tuple[str, Callable[..., Any], Optional[int]]] = {}
+        self._event_handlers: dict[int, Callable[[str], Any]] = {}
+        self._error_handlers: dict[int, Callable[[BaseException], Any]] = {}
+        self._next_handler_id = 0
         self._connect_waiters: list[asyncio.Future] = []
         self._disconnect_waiters: list[asyncio.Future] = []
         self._drain_waiters: list[asyncio.Future] = []
@@ -107,26 +110,83 @@ class Client:
 
     # ---- handlers -----------------------------------------------------------
 
-    def _register(self, fn, name, ns, type):
-        hid = self._conn.add_handler(fn, name, ns, type)
-        self._handler_ids.setdefault(fn, []).append(hid)
-        return fn
+    _KINDS = {"message": "message", "presence": "presence", "iq": "iq", "stanza": None}
 
-    def _decorator(self, name, fn, ns, type):
+    def add_handler(self, kind: str, fn: Callable[..., Any], *, name: Optional[str] = None,
+                    ns: Optional[str] = None, type: Optional[str] = None) -> int:
+        """Adds a handler and returns its id, for ``remove_handler(id)``.
+
+        ``kind`` is 'message', 'presence', 'iq' (``fn(stanza)``; ``ns`` and
+        ``type`` filter), 'stanza' (any stanza; ``name`` filters too),
+        'event' (``fn(event_name)``) or 'error' (``fn(exception)``).
+        Handlers are added, never replaced: every matching one runs, in
+        the order they were added, whatever the others return. A stanza
+        handler returns True (handled), None (pass: not mine) or, for an
+        IQ get/set, the reply stanza to send; an IQ get/set that no
+        handler takes is answered service-unavailable. The ``on_*``
+        decorators call this and return ``fn``."""
+        if not callable(fn):
+            raise TypeError("a handler must be callable, not %r" % (fn,))
+        if kind in ("event", "error"):
+            if name is not None or ns is not None or type is not None:
+                raise TypeError("%s handlers take no name, ns or type filter" % kind)
+            cid = None
+        elif kind in self._KINDS:
+            if kind != "stanza" and name is not None:
+                raise TypeError("name= is for 'stanza' handlers")
+            cid = self._conn.add_handler(fn, self._KINDS[kind] if kind != "stanza" else name,
+                                         ns, type)
+        else:
+            raise ValueError("kind must be 'message', 'presence', 'iq', 'stanza', 'event' "
+                             "or 'error', not %r" % (kind,))
+        self._next_handler_id += 1
+        hid = self._next_handler_id
+        self._handlers[hid] = (kind, fn, cid)
+        if kind == "event":
+            self._event_handlers[hid] = fn
+        elif kind == "error":
+            self._error_handlers[hid] = fn
+        return hid
+
+    def remove_handler(self, handler: Any) -> None:
+        """Removes the handler ``add_handler`` gave this id, or, given a
+        function, every registration of it (any kind). Also from inside a
+        handler: a removed handler is not called again, not even later in
+        the event under way. KeyError if there is no such handler."""
+        if isinstance(handler, int) and not isinstance(handler, bool):
+            hids = [handler] if handler in self._handlers else []
+        else:
+            hids = [h for h, (_, fn, _) in self._handlers.items() if fn == handler]
+        if not hids:
+            raise KeyError(handler)
+        for hid in hids:
+            kind, _, cid = self._handlers.pop(hid)
+            if cid is not None:
+                self._conn.remove_handler(cid)
+            self._event_handlers.pop(hid, None)
+            self._error_handlers.pop(hid, None)
+
+    def _decorator(self, kind, fn, name, ns, type):
         if fn is not None:
-            return self._register(fn, name, ns, type)
-        return lambda f: self._register(f, name, ns, type)
+            self.add_handler(kind, fn, name=name, ns=ns, type=type)
+            return fn
+
+        def register(f):
+            self.add_handler(kind, f, name=name, ns=ns, type=type)
+            return f
+        return register
 
     def on_message(self, fn=None, *, type: Optional[str] = None, ns: Optional[str] = None):
         """Registers ``fn(msg)`` for incoming messages (every one: with or
         without a body, errors included — check ``msg.body``/``msg.type``).
         Use as ``@client.on_message`` or ``@client.on_message(type="chat")``.
-        ``fn`` may be a coroutine function (asyncio only)."""
-        return self._decorator("message", fn, ns, type)
+        ``fn`` may be a coroutine function (asyncio only). Returns ``fn``;
+        ``add_handler('message', fn)`` does the same and returns an id."""
+        return self._decorator("message", fn, None, ns, type)
 
     def on_presence(self, fn=None, *, type: Optional[str] = None, ns: Optional[str] = None):
         """Registers ``fn(presence)`` for incoming presence stanzas."""
-        return self._decorator("presence", fn, ns, type)
+        return self._decorator("presence", fn, None, ns, type)
 
     def on_iq(self, fn=None, *, ns: Optional[str] = None, type: Optional[str] = None):
         """Registers ``fn(iq)`` for incoming IQs whose payload is in ``ns``.
@@ -135,41 +195,28 @@ class Client:
         returning None passes it on (unanswered requests get
         service-unavailable). A coroutine function's result is used the
         same way once it completes."""
-        return self._decorator("iq", fn, ns, type)
+        return self._decorator("iq", fn, None, ns, type)
 
     def on_stanza(self, fn=None, *, name: Optional[str] = None, ns: Optional[str] = None,
                   type: Optional[str] = None):
         """Registers ``fn(stanza)`` for any incoming stanza matching name,
         payload namespace and type (None: any)."""
-        return self._decorator(name, fn, ns, type)
+        return self._decorator("stanza", fn, name, ns, type)
 
     def on_event(self, fn: Callable[[str], Any]):
         """Registers ``fn(event)`` for connection events: 'connecting',
         'tls_up', 'authenticated', 'ready', 'disconnected', 'resumed',
-        'drained' (sending is welcome again: see drain())."""
-        self._event_handlers.append(fn)
+        'drained' (sending is welcome again: see drain()) — the names of
+        epode_conn_event_name() in C and of the Lua binding."""
+        self.add_handler("event", fn)
         return fn
 
     def on_error(self, fn: Callable[[BaseException], Any]):
         """Registers ``fn(exception)`` for exceptions raised by handlers.
         Without one they are logged to the 'epode' logger; they never stop
         the client."""
-        self._error_handlers.append(fn)
+        self.add_handler("error", fn)
         return fn
-
-    def remove_handler(self, fn) -> None:
-        """Removes every registration of ``fn`` (stanza, event or error
-        handler). KeyError if it was not registered."""
-        found = False
-        for hid in self._handler_ids.pop(fn, ()):
-            self._conn.remove_handler(hid)
-            found = True
-        for lst in (self._event_handlers, self._error_handlers):
-            while fn in lst:
-                lst.remove(fn)
-                found = True
-        if not found:
-            raise KeyError(fn)
 
     # ---- callbacks from C ------------------------------------------------------
 
@@ -187,7 +234,9 @@ class Client:
                                or _make_error(_epode.ECLOSED, "the connection ended"))
             if not self._conn.will_reconnect:
                 self._finish(self._conn.last_error)
-        for fn in list(self._event_handlers):
+        for hid, fn in list(self._event_handlers.items()):
+            if hid not in self._event_handlers:
+                continue  # removed by an earlier handler of this event
             try:
                 r = fn(name)
                 if asyncio.iscoroutine(r):
@@ -233,7 +282,9 @@ class Client:
         return False
 
     def _on_callback_error(self, exc: BaseException) -> None:
-        for fn in list(self._error_handlers):
+        for hid, fn in list(self._error_handlers.items()):
+            if hid not in self._error_handlers:
+                continue
             try:
                 fn(exc)
             except Exception:

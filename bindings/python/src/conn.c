@@ -125,32 +125,14 @@ PyObject *pyepode_call(ConnectionObject *owner, PyObject *cb, PyObject *const *a
 
 static const char *event_name(epode_conn_event_t ev)
 {
-    switch (ev) {
-    case EPODE_CONN_CONNECTING: return "connecting";
-    case EPODE_CONN_TLS_UP: return "tls_up";
-    case EPODE_CONN_AUTHENTICATED: return "authenticated";
-    case EPODE_CONN_READY: return "ready";
-    case EPODE_CONN_DISCONNECTED: return "disconnected";
-    case EPODE_CONN_RESUMED: return "resumed";
-    case EPODE_CONN_FREED: return "freed";
-    case EPODE_CONN_DRAINED: return "drained";
-    }
-    return "unknown";
+    /* The C library names events, so every language uses the same words. */
+    const char *n = epode_conn_event_name(ev);
+    return n ? n : "unknown";
 }
 
 static const char *reason_name(epode_disconnect_reason_t r)
 {
-    switch (r) {
-    case EPODE_REASON_NONE: return NULL;
-    case EPODE_REASON_CLOSED: return "closed";
-    case EPODE_REASON_NETWORK: return "network";
-    case EPODE_REASON_TLS: return "tls";
-    case EPODE_REASON_AUTH: return "auth";
-    case EPODE_REASON_STREAM_ERROR: return "stream-error";
-    case EPODE_REASON_PROTOCOL: return "protocol";
-    case EPODE_REASON_TIMEOUT: return "timeout";
-    }
-    return NULL;
+    return r == EPODE_REASON_NONE ? NULL : epode_disconnect_reason_name(r);
 }
 
 static void unpin(ConnectionObject *self)

@@ -353,14 +353,8 @@ static PyObject *roster_item_tuple(const epode_roster_item_t *it)
 
 static const char *roster_event_name(epode_roster_event_t ev)
 {
-    switch (ev) {
-    case EPODE_ROSTER_RECEIVED: return "received";
-    case EPODE_ROSTER_ADDED: return "added";
-    case EPODE_ROSTER_UPDATED: return "updated";
-    case EPODE_ROSTER_REMOVED: return "removed";
-    case EPODE_ROSTER_FETCH_FAILED: return "fetch_failed";
-    }
-    return "unknown";
+    const char *n = epode_roster_event_name(ev);
+    return n ? n : "unknown";
 }
 
 static void on_roster_event(epode_roster_t *r, epode_roster_event_t ev,
@@ -662,24 +656,14 @@ static PyObject *presence_info_tuple(const epode_presence_info_t *i)
 
 static const char *presence_change_name(epode_presence_change_t ch)
 {
-    switch (ch) {
-    case EPODE_PRESENCE_AVAILABLE: return "available";
-    case EPODE_PRESENCE_CHANGED: return "changed";
-    case EPODE_PRESENCE_UNAVAILABLE: return "unavailable";
-    case EPODE_PRESENCE_ERROR: return "error";
-    }
-    return "unknown";
+    const char *n = epode_presence_change_name(ch);
+    return n ? n : "unknown";
 }
 
 static const char *subscription_name(epode_subscription_t s)
 {
-    switch (s) {
-    case EPODE_SUB_REQUEST: return "request";
-    case EPODE_SUB_APPROVED: return "approved";
-    case EPODE_SUB_REVOKED: return "revoked";
-    case EPODE_SUB_ENDED: return "ended";
-    }
-    return "unknown";
+    const char *n = epode_subscription_name(s);
+    return n ? n : "unknown";
 }
 
 static void on_presence_change(epode_conn_t *conn, const epode_presence_info_t *info,
@@ -1531,18 +1515,8 @@ static PyObject *room_tuple(const epode_muc_room_t *r)
 
 static const char *muc_event_name(epode_muc_event_type_t t)
 {
-    switch (t) {
-    case EPODE_MUC_JOINED: return "joined";
-    case EPODE_MUC_OCCUPANT_JOINED: return "occupant_joined";
-    case EPODE_MUC_OCCUPANT_CHANGED: return "occupant_changed";
-    case EPODE_MUC_OCCUPANT_LEFT: return "occupant_left";
-    case EPODE_MUC_MESSAGE: return "message";
-    case EPODE_MUC_PRIVATE: return "private";
-    case EPODE_MUC_SUBJECT: return "subject";
-    case EPODE_MUC_ERROR: return "error";
-    case EPODE_MUC_LEFT: return "left";
-    }
-    return "unknown";
+    const char *n = epode_muc_event_type_name(t);
+    return n ? n : "unknown";
 }
 
 /* (type, room, nick, occupant, body, subject, is_self, history, created,

@@ -621,14 +621,8 @@ static PyObject *tuple_of_strings(const char *const *s, size_t n)
 
 static const char *block_event_name(epode_blocking_event_t ev)
 {
-    switch (ev) {
-    case EPODE_BLOCKING_LOADED: return "loaded";
-    case EPODE_BLOCKING_BLOCKED: return "blocked";
-    case EPODE_BLOCKING_UNBLOCKED: return "unblocked";
-    case EPODE_BLOCKING_UNBLOCKED_ALL: return "unblocked_all";
-    case EPODE_BLOCKING_LIMIT: return "limit";
-    }
-    return "?";
+    const char *n = epode_blocking_event_name(ev);
+    return n ? n : "unknown";
 }
 
 static void on_block_event(epode_blocking_t *b, epode_blocking_event_t ev, const char *const *jids,

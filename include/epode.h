@@ -25,6 +25,8 @@
 #include "epode/blocking.h"
 #include "epode/csi.h"
 #include "epode/mam.h"
+#include "epode/pubsub.h"
+#include "epode/bookmarks.h"
 #include "epode/forms.h"
 #include "epode/register.h"
 #include "epode/commands.h"

@@ -29,6 +29,7 @@
 #include "epode/bookmarks.h"
 #include "epode/forms.h"
 #include "epode/register.h"
+#include "epode/upload.h"
 #include "epode/commands.h"
 
 #endif

@@ -51,7 +51,10 @@ extern "C" {
     X(PROTOCOL, -21, "the server broke the protocol")                          \
     X(CANCELED, -22, "canceled")                                               \
     X(EOF, -23, "the peer closed the connection")                              \
-    X(BUSY, -24, "too much unsent data: wait for DRAINED")
+    X(BUSY, -24, "too much unsent data: wait for DRAINED")                     \
+    X(NOTSUP, -25, "not supported by this build of epode")                     \
+    X(REFUSED, -26, "the service refused the request")                         \
+    X(HTTP, -27, "the HTTP server answered with an error status")
 
 /** Error codes (negative). 0 is success and has no name here. */
 typedef enum epode_err {

@@ -32,6 +32,9 @@ EPROTOCOL: int
 ECANCELED: int
 EEOF: int
 EBUSY: int
+ENOTSUP: int
+EREFUSED: int
+EHTTP: int
 
 def strerror(code: int) -> str: ...
 def default_context() -> Context: ...

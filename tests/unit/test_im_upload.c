@@ -1,0 +1,556 @@
+/* tests/unit/test_im_upload.c — HTTP File Upload (XEP-0363) against a
+ * scripted XMPP server (disco, slot answers and refusals) and the test's
+ * one-request HTTP server on loopback (the PUT), plus the slot parser
+ * and the Out-of-Band helpers. */
+#include "test.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "httpd.h"
+#include "scripted.h"
+
+TEST_MAIN
+
+#define ME "me@example.com/r"
+
+typedef struct outcome {
+    int calls;
+    unsigned id;
+    int err;
+    char url[256], condition[64], text[256], retry[64];
+    unsigned long long max;
+    long status;
+    int progress_calls;
+    unsigned long long sent, total;
+    epode_upload_t *free_me; /* freed from the done callback */
+} outcome;
+
+static void on_done(epode_upload_t *up, unsigned id, const epode_upload_result_t *r, void *user)
+{
+    (void)up;
+    outcome *o = user;
+    o->calls++;
+    o->id = id;
+    o->err = r->err;
+    snprintf(o->url, sizeof o->url, "%s", r->get_url ? r->get_url : "");
+    snprintf(o->condition, sizeof o->condition, "%s", r->condition ? r->condition : "");
+    snprintf(o->text, sizeof o->text, "%s", r->text ? r->text : "");
+    snprintf(o->retry, sizeof o->retry, "%s", r->retry_stamp ? r->retry_stamp : "");
+    o->max = r->max_file_size;
+    o->status = r->http_status;
+    if (o->free_me)
+        epode_upload_free(o->free_me);
+}
+
+static void on_progress(epode_upload_t *up, unsigned id, unsigned long long sent,
+                        unsigned long long total, void *user)
+{
+    (void)up, (void)id;
+    outcome *o = user;
+    o->progress_calls++;
+    o->sent = sent;
+    o->total = total;
+}
+
+/* Runs the context's loop (the PUT) until the upload is done. */
+static void run_until_done(scripted *s, outcome *o)
+{
+    uint64_t until = epode__now_ms() + 10000;
+    while (!o->calls && epode__now_ms() < until) {
+        epode_ctx_run_once(s->ctx, 50);
+        scripted_pump(s);
+    }
+}
+
+static int attr_is(const epode_stanza_t *el, const char *name, const char *value)
+{
+    const char *v = epode_stanza_get_attr(el, name);
+    return v && strcmp(v, value) == 0;
+}
+
+/* Answers the discovery: items (upload.example.com and a MUC), the
+ * server's info (no upload), the upload service's info with a limit. */
+static int answer_discovery(scripted *s, const char *max)
+{
+    epode_stanza_t *items = scripted_next(s);
+    if (!items || !attr_is(items, "to", "example.com") ||
+        !epode_stanza_find_child(items, "query", "http://jabber.org/protocol/disco#items"))
+        return -1;
+    char xml[1024];
+    snprintf(xml, sizeof xml,
+             "<iq type='result' from='example.com' id='%s'><query xmlns='http://jabber.org/"
+             "protocol/disco#items'><item jid='conference.example.com'/>"
+             "<item jid='upload.example.com'/></query></iq>",
+             epode_stanza_get_id(items));
+    scripted_send(s, xml);
+    for (int i = 0; i < 3; i++) {
+        epode_stanza_t *info = scripted_next(s);
+        if (!info)
+            return -1;
+        const char *to = epode_stanza_get_attr(info, "to");
+        if (strcmp(to, "upload.example.com") == 0)
+            snprintf(xml, sizeof xml,
+                     "<iq type='result' from='%s' id='%s'><query xmlns='http://jabber.org/"
+                     "protocol/disco#info'><identity category='store' type='file'/>"
+                     "<feature var='urn:xmpp:http:upload:0'/><x xmlns='jabber:x:data' "
+                     "type='result'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:http:"
+                     "upload:0</value></field><field var='max-file-size'><value>%s</value>"
+                     "</field></x></query></iq>",
+                     to, epode_stanza_get_id(info), max);
+        else
+            snprintf(xml, sizeof xml,
+                     "<iq type='result' from='%s' id='%s'><query xmlns='http://jabber.org/"
+                     "protocol/disco#info'><feature var='http://jabber.org/protocol/disco#info'/>"
+                     "</query></iq>",
+                     to, epode_stanza_get_id(info));
+        scripted_send(s, xml);
+    }
+    return 0;
+}
+
+static void answer_slot(scripted *s, const epode_stanza_t *req, const char *inner)
+{
+    char xml[2048];
+    snprintf(xml, sizeof xml, "<iq type='result' from='upload.example.com' id='%s'>%s</iq>",
+             epode_stanza_get_id(req), inner);
+    scripted_send(s, xml);
+}
+
+static void answer_slot_error(scripted *s, const epode_stanza_t *req, const char *error)
+{
+    char xml[2048];
+    snprintf(xml, sizeof xml, "<iq type='error' from='upload.example.com' id='%s'>%s</iq>",
+             epode_stanza_get_id(req), error);
+    scripted_send(s, xml);
+}
+
+static int setup(scripted *s, epode_upload_t **up)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (scripted_login(s, "example.com", ME) < 0 || epode_upload_new(s->conn, up) < 0)
+        return -1;
+    return epode_upload_set_allow_http(*up, 1);
+}
+
+TEST(upload_discovers_the_service_gets_a_slot_and_puts)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    srv *h = srv_start(SRV_ANSWER, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    outcome o = {0};
+    epode_upload_file_t f = {.filename = "a b.txt", .content_type = "text/plain",
+                             .data = "hello file", .len = 10};
+    unsigned id = 0;
+    CHECK_INT(epode_upload_start(up, &f, on_done, on_progress, &o, &id), 0);
+    CHECK(id != 0);
+    scripted_pump(&s);
+    CHECK_INT(answer_discovery(&s, "5000"), 0);
+    CHECK_STR(epode_upload_service(up), "upload.example.com");
+    CHECK_INT(epode_upload_max_file_size(up), 5000);
+    epode_stanza_t *req = scripted_next(&s);
+    CHECK(req != NULL);
+    CHECK(attr_is(req, "to", "upload.example.com"));
+    epode_stanza_t *r = epode_stanza_find_child(req, "request", EPODE_NS_HTTP_UPLOAD);
+    CHECK(r != NULL);
+    CHECK(attr_is(r, "filename", "a b.txt"));
+    CHECK(attr_is(r, "size", "10"));
+    CHECK(attr_is(r, "content-type", "text/plain"));
+    char inner[1024];
+    snprintf(inner, sizeof inner,
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/up/a'>"
+             "<header name='Authorization'>Basic Zm9v\r\nX-Injected: 1</header>"
+             "<header name='Cookie'>c=1</header><header name='Host'>evil.example</header>"
+             "<header name='X-Other'>no</header></put>"
+             "<get url='https://files.example.com/a'/></slot>", h->port);
+    answer_slot(&s, req, inner);
+    run_until_done(&s, &o);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, 0);
+    CHECK_INT(o.id, id);
+    CHECK_STR(o.url, "https://files.example.com/a");
+    CHECK(strncmp(h->request, "PUT /up/a HTTP/1.1\r\n", 20) == 0);
+    CHECK(strstr(h->request, "\r\nAuthorization: Basic Zm9vX-Injected: 1\r\n"));
+    CHECK(strstr(h->request, "\r\nCookie: c=1\r\n"));
+    CHECK(strstr(h->request, "\r\nContent-Type: text/plain\r\n"));
+    CHECK(strstr(h->request, "\r\nContent-Length: 10\r\n"));
+    CHECK(!strstr(h->request, "evil.example"));
+    CHECK(!strstr(h->request, "X-Other"));
+    CHECK(!strstr(h->request, "\r\nX-Injected"));
+    CHECK(strstr(h->request, "\r\n\r\nhello file"));
+    CHECK_INT(o.sent, 10);
+    CHECK_INT(o.total, 10);
+    /* a second upload skips discovery; a known limit refuses at once */
+    char big[6000] = {0};
+    epode_upload_file_t g = {.filename = "big", .data = big, .len = sizeof big};
+    CHECK_INT(epode_upload_start(up, &g, on_done, NULL, &o, NULL), EPODE_ELIMIT);
+    epode_upload_free(up);
+    srv_stop(h);
+    scripted_free(&s);
+}
+
+TEST(upload_streams_a_file_from_disk)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    char path[] = "/tmp/epode-upload-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    static char data[200000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)('A' + i % 23);
+    CHECK_INT(write(fd, data, sizeof data), sizeof data);
+    close(fd);
+    srv *h = srv_start(SRV_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    CHECK_INT(epode_upload_set_service(up, "upload.example.com", 0), 0);
+    outcome o = {0};
+    epode_upload_file_t f = {.path = path};
+    CHECK_INT(epode_upload_start(up, &f, on_done, on_progress, &o, NULL), 0);
+    scripted_pump(&s);
+    epode_stanza_t *req = scripted_next(&s);
+    CHECK(req != NULL);
+    epode_stanza_t *r = epode_stanza_find_child(req, "request", EPODE_NS_HTTP_UPLOAD);
+    CHECK(attr_is(r, "filename", strrchr(path, '/') + 1));
+    CHECK(attr_is(r, "size", "200000"));
+    CHECK(attr_is(r, "content-type", "application/octet-stream"));
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/f'/>"
+             "<get url='https://files.example.com/f'/></slot>", h->port);
+    answer_slot(&s, req, inner);
+    run_until_done(&s, &o);
+    unlink(path);
+    CHECK_INT(o.err, 0);
+    CHECK(o.progress_calls > 0);
+    CHECK_INT(o.sent, 200000);
+    char *body = strstr(h->request, "\r\n\r\n") + 4;
+    CHECK_INT(h->request_len - (size_t)(body - h->request), sizeof data);
+    CHECK(memcmp(body, data, sizeof data) == 0);
+    epode_upload_free(up);
+    srv_stop(h);
+    scripted_free(&s);
+}
+
+/* Starts an upload with the service set and returns its slot request. */
+static epode_stanza_t *start_with_service(scripted *s, epode_upload_t *up, outcome *o)
+{
+    if (epode_upload_set_service(up, "upload.example.com", 0) < 0)
+        return NULL;
+    epode_upload_file_t f = {.filename = "x.bin", .data = "xyz", .len = 3};
+    if (epode_upload_start(up, &f, on_done, NULL, o, NULL) < 0)
+        return NULL;
+    scripted_pump(s);
+    return scripted_next(s);
+}
+
+TEST(upload_file_too_large_gives_the_limit)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    answer_slot_error(&s, req, "<error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:"
+                               "ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>"
+                               "File too large</text><file-too-large xmlns='urn:xmpp:http:upload:0'>"
+                               "<max-file-size>2</max-file-size></file-too-large></error>");
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_ELIMIT);
+    CHECK_INT(o.max, 2);
+    CHECK_STR(o.condition, "not-acceptable");
+    CHECK_STR(o.text, "File too large");
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_quota_refusal_gives_condition_and_retry)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    answer_slot_error(&s, req, "<error type='wait'><resource-constraint xmlns='urn:ietf:params:"
+                               "xml:ns:xmpp-stanzas'/><retry xmlns='urn:xmpp:http:upload:0' "
+                               "stamp='2026-12-07T08:00:00Z'/></error>");
+    CHECK_INT(o.err, EPODE_EREFUSED);
+    CHECK_STR(o.condition, "resource-constraint");
+    CHECK_STR(o.retry, "2026-12-07T08:00:00Z");
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_not_allowed_is_refused)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    answer_slot_error(&s, req, "<error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:"
+                               "ns:xmpp-stanzas'/></error>");
+    CHECK_INT(o.err, EPODE_EREFUSED);
+    CHECK_STR(o.condition, "not-allowed");
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_bad_slots_are_protocol_errors)
+{
+    static const char *bad[] = {
+        "<slot xmlns='urn:xmpp:http:upload:0'><put url='https://a.example/p'/></slot>",
+        "<slot xmlns='urn:xmpp:http:upload:0'><get url='https://a.example/g'/></slot>",
+        "<slot xmlns='urn:xmpp:http:upload:0'><put url='javascript:alert(1)'/>"
+        "<get url='https://a.example/g'/></slot>",
+        "<slot xmlns='urn:xmpp:http:upload:0'><put url='https://a.example/p q'/>"
+        "<get url='https://a.example/g'/></slot>",
+        "<slot xmlns='urn:xmpp:http:upload:0'><put url='https:///p'/>"
+        "<get url='https://a.example/g'/></slot>",
+        "<other xmlns='urn:xmpp:http:upload:0'/>",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        scripted s;
+        epode_upload_t *up;
+        CHECK_INT(setup(&s, &up), 0);
+        outcome o = {0};
+        epode_stanza_t *req = start_with_service(&s, up, &o);
+        CHECK(req != NULL);
+        answer_slot(&s, req, bad[i]);
+        CHECK_INT(o.calls, 1);
+        CHECK_INT(o.err, EPODE_EPROTOCOL);
+        epode_upload_free(up);
+        scripted_free(&s);
+    }
+}
+
+TEST(upload_cleartext_urls_need_allow_http)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    CHECK_INT(epode_upload_set_allow_http(up, 0), 0);
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    answer_slot(&s, req, "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:9/p'/>"
+                         "<get url='https://a.example/g'/></slot>");
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_EPROTOCOL);
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+static void put_answered(const char *answer, int want_err, long want_status)
+{
+    scripted s;
+    epode_upload_t *up;
+    if (setup(&s, &up) < 0) {
+        test__failed_now = 1;
+        return;
+    }
+    srv *h = srv_start(SRV_ANSWER, answer);
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/p'/>"
+             "<get url='https://a.example/g'/></slot>", h->port);
+    answer_slot(&s, req, inner);
+    run_until_done(&s, &o);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, want_err);
+    CHECK_INT(o.status, want_status);
+    CHECK_STR(o.url, "");
+    epode_upload_free(up);
+    srv_stop(h);
+    scripted_free(&s);
+}
+
+TEST(upload_http_failures_have_their_status)
+{
+    put_answered("HTTP/1.1 500 Internal\r\nContent-Length: 0\r\n\r\n", EPODE_EHTTP, 500);
+    if (test__failed_now)
+        return;
+    put_answered("HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n", EPODE_ELIMIT, 413);
+    if (test__failed_now)
+        return;
+    put_answered("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", EPODE_EHTTP, 403);
+}
+
+TEST(upload_without_a_service_is_not_found)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    outcome o = {0};
+    epode_upload_file_t f = {.filename = "x", .data = "x", .len = 1};
+    CHECK_INT(epode_upload_start(up, &f, on_done, NULL, &o, NULL), 0);
+    scripted_pump(&s);
+    epode_stanza_t *items = scripted_next(&s);
+    CHECK(items != NULL);
+    char xml[512];
+    snprintf(xml, sizeof xml, "<iq type='result' from='example.com' id='%s'><query xmlns='http://"
+                              "jabber.org/protocol/disco#items'/></iq>", epode_stanza_get_id(items));
+    scripted_send(&s, xml);
+    epode_stanza_t *info = scripted_next(&s);
+    CHECK(info != NULL);
+    snprintf(xml, sizeof xml, "<iq type='error' from='example.com' id='%s'><error type='cancel'>"
+                              "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                              "</error></iq>", epode_stanza_get_id(info));
+    scripted_send(&s, xml);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_ENOTFOUND);
+    CHECK(epode_upload_service(up) == NULL);
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_cancel_ends_once_and_ignores_the_late_slot)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    CHECK_INT(epode_upload_set_service(up, "upload.example.com", 0), 0);
+    outcome o = {0};
+    unsigned id;
+    epode_upload_file_t f = {.filename = "x", .data = "x", .len = 1};
+    CHECK_INT(epode_upload_start(up, &f, on_done, NULL, &o, &id), 0);
+    scripted_pump(&s);
+    epode_stanza_t *req = scripted_next(&s);
+    CHECK(req != NULL);
+    CHECK_INT(epode_upload_cancel(up, id), 0);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_ECANCELED);
+    CHECK_INT(epode_upload_cancel(up, id), EPODE_ENOTFOUND);
+    answer_slot(&s, req, "<slot xmlns='urn:xmpp:http:upload:0'><put url='https://a.example/p'/>"
+                         "<get url='https://a.example/g'/></slot>");
+    CHECK_INT(o.calls, 1);
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_freed_with_uploads_running_and_from_a_callback)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    srv *h = srv_start(SRV_SILENT, NULL);
+    outcome a = {0}, b = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &a);
+    CHECK(req != NULL);
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/p'/>"
+             "<get url='https://a.example/g'/></slot>", h->port);
+    answer_slot(&s, req, inner);
+    for (int i = 0; i < 5; i++)
+        epode_ctx_run_once(s.ctx, 20); /* the PUT is in flight */
+    epode_upload_file_t f = {.filename = "y", .data = "y", .len = 1};
+    CHECK_INT(epode_upload_start(up, &f, on_done, NULL, &b, NULL), 0); /* waits for its slot */
+    a.free_me = up; /* the first done frees the helper: the second still ends */
+    epode_upload_free(up);
+    CHECK_INT(a.calls, 1);
+    CHECK_INT(a.err, EPODE_ECANCELED);
+    CHECK_INT(b.calls, 1);
+    CHECK_INT(b.err, EPODE_ECANCELED);
+    srv_stop(h);
+    scripted_free(&s);
+}
+
+TEST(upload_connection_freed_first)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    epode_conn_free(s.conn);
+    s.conn = NULL;
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_ECANCELED);
+    epode_upload_file_t f = {.filename = "y", .data = "y", .len = 1};
+    CHECK_INT(epode_upload_start(up, &f, on_done, NULL, &o, NULL), EPODE_ESTATE);
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_start_checks_its_arguments)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    outcome o = {0};
+    epode_upload_file_t f = {.filename = "x", .data = "x", .len = 1};
+    CHECK_INT(epode_upload_start(up, &f, NULL, NULL, &o, NULL), EPODE_EINVAL);
+    epode_upload_file_t none = {.filename = "x"};
+    CHECK_INT(epode_upload_start(up, &none, on_done, NULL, &o, NULL), EPODE_EINVAL);
+    epode_upload_file_t noname = {.data = "x", .len = 1};
+    CHECK_INT(epode_upload_start(up, &noname, on_done, NULL, &o, NULL), EPODE_EINVAL);
+    epode_upload_file_t crlf = {.filename = "x", .content_type = "text/plain\r\nX: y",
+                                .data = "x", .len = 1};
+    CHECK_INT(epode_upload_start(up, &crlf, on_done, NULL, &o, NULL), EPODE_EINVAL);
+    epode_upload_file_t slash = {.filename = "../x", .data = "x", .len = 1};
+    CHECK_INT(epode_upload_start(up, &slash, on_done, NULL, &o, NULL), EPODE_EINVAL);
+    epode_upload_file_t missing = {.path = "/nonexistent/epode/file"};
+    CHECK_INT(epode_upload_start(up, &missing, on_done, NULL, &o, NULL), EPODE_ENET);
+    epode_upload_file_t dir = {.path = "/tmp"};
+    CHECK_INT(epode_upload_start(up, &dir, on_done, NULL, &o, NULL), EPODE_ENET);
+    CHECK_INT(epode_upload_set_service(up, "not a jid@@", 0), EPODE_EJID);
+    CHECK_INT(epode_upload_add_resolve(up, "host", 443, "127.0.0.1"), 0);
+    CHECK_INT(epode_upload_add_resolve(up, "ho:st", 443, "127.0.0.1"), EPODE_EINVAL);
+    CHECK_INT(epode_upload_add_resolve(up, "host", 0, "127.0.0.1"), EPODE_EINVAL);
+    CHECK_INT(epode_upload_add_resolve(up, "host", 443, "localhost"), EPODE_EINVAL);
+    CHECK_INT(epode_upload_add_resolve(up, "host", 443, "::1"), 0);
+    CHECK_INT(o.calls, 0);
+    scripted_pump(&s);
+    CHECK(scripted_next(&s) == NULL); /* nothing was sent */
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_slot_parse_filters_headers)
+{
+    epode_stanza_t *iq = NULL;
+    const char *xml = "<iq type='result' xmlns='jabber:client'><slot xmlns='urn:xmpp:http:upload:0'>"
+                      "<put url='https://u.example/p'><header name='authorization'>a&#10;b</header>"
+                      "<header name='Expires'>Tue</header><header name='Content-Length'>9</header>"
+                      "<header>nameless</header></put><get url='https://u.example/g'/></slot></iq>";
+    CHECK_INT(epode_stanza_from_text(NULL, xml, strlen(xml), &iq, NULL), 0);
+    epode_upload_slot_t *slot = NULL;
+    CHECK_INT(epode_upload_slot_parse(NULL, iq, &slot), 0);
+    CHECK_STR(slot->put_url, "https://u.example/p");
+    CHECK_STR(slot->get_url, "https://u.example/g");
+    CHECK_INT(slot->nheaders, 2);
+    CHECK_STR(slot->headers[0].name, "authorization");
+    CHECK_STR(slot->headers[0].value, "ab");
+    CHECK_STR(slot->headers[1].name, "Expires");
+    epode_upload_slot_free(slot);
+    CHECK_INT(epode_upload_slot_parse(NULL, epode_stanza_first_child(iq), &slot), 0);
+    epode_upload_slot_free(slot);
+    CHECK_INT(epode_upload_slot_parse(NULL, NULL, &slot), EPODE_EINVAL);
+    epode_stanza_unref(iq);
+}
+
+TEST(upload_send_url_carries_oob)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "example.com", ME), 0);
+    CHECK_INT(epode_upload_send_url(s.conn, "you@example.com", NULL, "https://f.example/x?y=1&z"), 0);
+    CHECK_INT(epode_upload_send_url(s.conn, "you@example.com", NULL, ""), EPODE_EINVAL);
+    scripted_pump(&s);
+    epode_stanza_t *m = scripted_next(&s);
+    CHECK(m != NULL);
+    CHECK(attr_is(m, "type", "chat"));
+    CHECK_STR(epode_stanza_child_text(m, "body", NULL), "https://f.example/x?y=1&z");
+    CHECK_STR(epode_oob_url(m), "https://f.example/x?y=1&z");
+    CHECK(epode_oob_url(NULL) == NULL);
+    scripted_free(&s);
+}

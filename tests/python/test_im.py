@@ -719,3 +719,36 @@ def test_a_roster_collected_with_a_request_pending(prosody):
         await c.disconnect()
 
     asyncio.run(main())
+
+
+@pytest.mark.server
+def test_helpers_first_used_after_connect_catch_up(prosody):
+    # No ordering rule: client.roster and client.presence touched only
+    # once logged in still get the roster, and the presence that came first.
+    async def main():
+        ajid, apw = prosody.account("late-a")
+        bjid, bpw = prosody.account("late-b")
+        first = epode.Client(ajid + "/first", apw, **prosody.kwargs())
+        await first.connect(timeout=20)
+        await first.roster.add(bjid, "Bob")
+        await first.disconnect()
+
+        a = epode.Client(ajid + "/late", apw, **prosody.kwargs())
+        seen = []
+        a.on_presence(lambda p: seen.append(p.from_))
+        await a.connect(timeout=20)
+        assert "_im_roster" not in a.__dict__ and "_im_presence" not in a.__dict__
+        b = epode.Client(bjid + "/r", bpw, **prosody.kwargs())
+        await b.connect(timeout=20)
+        b.send_presence(show="away", to=a.bound_jid)
+        await until(lambda: bjid + "/r" in seen, what="bob's presence (raw)")
+
+        roster = a.roster  # first use, logged in: fetched at once
+        await until(lambda: roster.received, what="the roster")
+        assert roster[bjid].name == "Bob"
+        best = a.presence.best(bjid)  # first use after the presence arrived
+        assert best is not None and best.show == "away" and best.resource == "r"
+        for c in (a, b):
+            await c.disconnect()
+
+    asyncio.run(main())

@@ -85,6 +85,11 @@ class Client:
         self.send = conn.send
         self.send_message = conn.send_message
         self.send_presence = conn.send_presence
+        if self._eager_presence:
+            # The one IM helper that cannot catch up when made late (the
+            # presence that arrived before it is gone), so it exists from
+            # the start; the others fetch what they need when made.
+            self._raw_presence: Optional[Any] = _epode.PresenceTracker(conn)
 
     # ---- state -------------------------------------------------------------
 
@@ -519,10 +524,15 @@ class Client:
         return "<epode.Client %s %s>" % (self.bound_jid or self.jid, state)
 
     # ---- the IM layer (epode/_im.py) ----------------------------------------
-    # Each helper is made on first use and kept for the client's life. The
-    # presence tracker and caps only know what happens after they exist:
-    # touch client.presence / client.caps before connect() (the roster
-    # fetches at every login, or on the next loop turn if made later).
+    # Each helper is made on first use and kept for the client's life, and
+    # first use may come before or after connect(): the roster and the
+    # blocklist fetch at once when made while logged in; the presence
+    # tracker's C part is made with the client (presence that arrived
+    # cannot be asked for again), its Python wrapper on first use. Caps is
+    # the exception by nature: it marks the presence we send after it is
+    # made, and learns others' from their presence after that.
+
+    _eager_presence = True  # Component: False (no roster, no contacts' presence)
 
     #: The XEP-0115 node ``client.caps`` announces (names the software);
     #: set it (on the class or the client) before first using client.caps.
@@ -543,9 +553,12 @@ class Client:
     @property
     def presence(self) -> "PresenceTracker":
         """The presence tracker (epode.PresenceTracker): who is online, and
-        subscription requests. Make it before connect()."""
+        subscription requests; it knows every presence received since the
+        client was made, whenever first used."""
         from ._im import PresenceTracker
-        return self._im_helper("_im_presence", lambda: PresenceTracker(self))
+        return self._im_helper("_im_presence",
+                               lambda: PresenceTracker(self, self.__dict__.pop("_raw_presence",
+                                                                               None)))
 
     @property
     def disco(self) -> "Disco":
@@ -674,3 +687,5 @@ class Component(Client):
     def __repr__(self) -> str:
         state = "ready" if self.is_ready else "not ready"
         return "<epode.Component %s %s>" % (self.domain, state)
+
+    _eager_presence = False  # no contacts: nothing to track

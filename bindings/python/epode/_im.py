@@ -5,7 +5,10 @@ Each class wraps one of epode's C helpers (``epode._epode.Roster`` and
 friends, reachable as ``.raw``); the protocol work is done in C. A
 Client makes them on first use of its properties ``client.roster``,
 ``client.presence``, ``client.disco``, ``client.caps`` and
-``client.muc`` and keeps them for its life.
+``client.muc`` and keeps them for its life. First use may come before or
+after connect(): the roster and the blocklist are fetched at once when
+made while logged in, and the presence tracker's C part exists from the
+client's start (presence cannot be fetched again).
 
 Requests that wait for an answer (``roster.add()``, ``disco.info()``,
 ``muc.join()``, ...) return an ``asyncio.Future`` to await; they need a
@@ -407,13 +410,14 @@ class PresenceTracker(_Helper):
     sends us (MUC presence excepted), and the subscription requests
     others send.
 
-    Make it before connect() (first use of ``client.presence``): what
-    arrived before it exists is not known to it. It is emptied when the
-    connection ends.
+    ``client.presence`` may be first used at any time: the Client starts
+    the C tracker when it is made, so what arrived before is known. It is
+    emptied when the connection ends.
     """
 
-    def __init__(self, client) -> None:
-        super().__init__(client, _epode.PresenceTracker(client.connection))
+    def __init__(self, client, raw=None) -> None:
+        super().__init__(client, raw if raw is not None
+                         else _epode.PresenceTracker(client.connection))
         self._handlers: list[Callable] = []
         self._decider: Optional[Callable] = None
         self._raw.on_event = self._on_event

@@ -31,7 +31,7 @@ def say(*words: object) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     client = _common.client(args)
-    roster, presence = client.roster, client.presence  # made before connect: see all
+    roster, presence = client.roster, client.presence
 
     @client.on_event
     def event(name: str) -> None:

@@ -1136,6 +1136,10 @@ class Ejabberd(_Server):
     see _Server.__init__ for the options."""
     kind = 'ejabberd'
     _epmd_before = frozenset()
+    # More `listen` entries (dicts as in ejabberd.yml), e.g. an HTTPS
+    # listener for mod_http_upload: set on a subclass or instance before
+    # start() (config= cannot add to a list).
+    extra_listeners = ()
 
     def _log_files(self):
         d = os.path.join(self.state_dir, 'log')
@@ -1228,7 +1232,7 @@ class Ejabberd(_Server):
                    'tls': bool(self.component_tls),
                    'certfile': self.pki.server_pem(self.cert),
                    'hosts': {self.component_domain: {'password': self.component_secret}}}]
-                 if self.component_port else []),
+                 if self.component_port else []) + [dict(l) for l in self.extra_listeners],
             's2s_access': 'none',
             'acl': {'local': {'user_regexp': ''}, 'loopback': {'ip': ['127.0.0.0/8']}},
             'access_rules': {

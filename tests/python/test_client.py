@@ -513,3 +513,41 @@ def test_bursty_sender_through_byte_scheduled_cuts(prosody):
         print("py-sm-burst prosody: sent=%d acked=%d handed_back=%d cuts=%d"
               % (n, acked, back, proxy.cuts))
         assert proxy.cuts >= 20
+
+
+def test_ping_and_software_version(prosody):
+    async def main():
+        a, b = await pair(prosody)
+        rtt = await a.ping()  # the server
+        assert isinstance(rtt, float) and 0 <= rtt < 20
+        # b answers nothing yet: an error answer is raised with its condition
+        with pytest.raises(epode.StanzaError) as ei:
+            await a.ping(b.bound_jid, timeout=10)
+        assert ei.value.condition == "service-unavailable"
+        await b.ping()  # from its first ping on, b answers pings too
+        assert await a.ping(b.bound_jid, timeout=10) >= 0
+        with pytest.raises(epode.Error) as ei:
+            await a.ping("not a jid@@")
+        assert ei.value.code == epode.EJID
+        with pytest.raises(ValueError):
+            await a.ping(timeout=-1)
+
+        with pytest.raises(epode.StanzaError) as ei:
+            await a.version(b.bound_jid, timeout=10)
+        assert ei.value.condition == "service-unavailable"
+        b.set_version("testbot", "1.2", "Plan 9")
+        assert await a.version(b.bound_jid, timeout=10) == ("testbot", "1.2", "Plan 9")
+        b.set_version("testbot", "1.3")  # the OS not disclosed
+        assert await a.version(b.bound_jid, timeout=10) == ("testbot", "1.3", None)
+        name, version, _ = await a.version()  # the server's
+        assert name == "Prosody" and version
+        # asking made a's helper, which answers with the library's name
+        assert (await b.version(a.bound_jid, timeout=10))[:2] == ("epode", epode.__version__)
+
+        await a.disconnect()
+        with pytest.raises(epode.Error) as ei:
+            await a.ping()
+        assert ei.value.code == epode.ESTATE
+        await b.disconnect()
+
+    asyncio.run(main())

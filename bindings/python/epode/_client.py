@@ -472,6 +472,75 @@ class Client:
         from ._register import unregister
         await unregister(self, timeout)
 
+    # ---- ping (XEP-0199) and software version (XEP-0092) ------------------------
+
+    async def ping(self, jid: Optional[str] = None, timeout: float = 30.0) -> float:
+        """Pings ``jid`` (None: our server) and returns the round trip in
+        seconds. Raises epode.StanzaError if it answered with an error
+        (``.condition``, e.g. 'service-unavailable': it exists but does
+        not answer pings), epode.TimeoutError
+        without an answer in ``timeout`` seconds, epode.Error (ECANCELED)
+        if the connection ended first, (ESTATE) when not logged in, (EJID)
+        for a bad ``jid``. From the first call on, the client also
+        answers pings (epode_ping_* in C)."""
+        fut = bind_to_running_loop(self._context).create_future()
+
+        def answered(status: int, condition: Optional[str], rtt: float) -> None:
+            if fut.done():
+                return
+            if status != 0:
+                from ._im import _status_error
+                fut.set_exception(_status_error(status, "ping"))
+            elif condition is not None:
+                fut.set_exception(StanzaError(condition))
+            else:
+                fut.set_result(rtt)
+
+        helper = self.__dict__.get("_im_ping")
+        if helper is None:
+            helper = self.__dict__["_im_ping"] = _epode.Ping(self._conn)
+        helper.send(answered, jid, timeout)
+        return await fut
+
+    def set_version(self, name: str, version: str, os: Optional[str] = None) -> None:
+        """Answers XEP-0092 software version queries with ``name``,
+        ``version`` and ``os`` (None: not disclosed) from now on; call
+        again to change them. Without it, version queries are answered
+        service-unavailable (until ``version()`` is first used)."""
+        helper = self.__dict__.get("_im_version")
+        if helper is None:
+            self.__dict__["_im_version"] = _epode.SoftwareVersion(self._conn, name, version, os)
+        else:
+            helper.set(name, version, os)
+
+    async def version(self, jid: Optional[str] = None,
+                      timeout: float = 30.0) -> tuple[Optional[str], Optional[str], Optional[str]]:
+        """Asks ``jid`` (None: our server) for its software (XEP-0092) and
+        returns (name, version, os), each None when not told. Raises as
+        ping() does (epode.StanzaError for an error answer). The helper
+        this needs also answers others' queries: before set_version() it
+        says name 'epode' and the library's version, and no OS."""
+        fut = bind_to_running_loop(self._context).create_future()
+
+        def answered(status: int, condition: Optional[str], name: Optional[str],
+                     version: Optional[str], os: Optional[str]) -> None:
+            if fut.done():
+                return
+            if status != 0:
+                from ._im import _status_error
+                fut.set_exception(_status_error(status, "version"))
+            elif condition is not None:
+                fut.set_exception(StanzaError(condition))
+            else:
+                fut.set_result((name, version, os))
+
+        helper = self.__dict__.get("_im_version")
+        if helper is None:
+            helper = self.__dict__["_im_version"] = _epode.SoftwareVersion(
+                self._conn, "epode", _epode.epode_version)
+        helper.query(answered, jid, timeout)
+        return await fut
+
     # ---- blocking -------------------------------------------------------------
 
     def run(self, timeout: Optional[float] = None) -> None:

@@ -459,7 +459,7 @@ typedef struct HelperObject {
     PyObject *weakrefs;
 } HelperObject;
 
-static PyTypeObject BlockingType, MamType, CsiType;
+static PyTypeObject BlockingType, MamType, CsiType, PingType, SoftwareVersionType;
 
 static HelperObject *helper_new(PyTypeObject *type, PyObject *conn_obj)
 {
@@ -1025,6 +1025,202 @@ static PyGetSetDef Csi_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* ---- Ping (XEP-0199) ------------------------------------------------------------ */
+
+static PyObject *Ping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"connection", NULL};
+    PyObject *conn;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Ping", kwlist, &conn))
+        return NULL;
+    HelperObject *self = helper_new(type, conn);
+    if (!self)
+        return NULL;
+    int rc = epode_ping_new(self->conn->conn, (epode_ping_t **)&self->helper);
+    if (rc < 0) {
+        Py_DECREF(self);
+        return pyepode_raise(rc, "Ping");
+    }
+    return (PyObject *)self;
+}
+
+static void Ping_dealloc(HelperObject *self)
+{
+    helper_dealloc_begin(self);
+    epode_ping_free(self->helper);
+    helper_dealloc_end(self);
+}
+
+static void on_pong(epode_conn_t *conn, const char *jid, int status, epode_stanza_cond_t cond,
+                    unsigned rtt_ms, void *user)
+{
+    (void)conn;
+    (void)jid;
+    req *q = user;
+    HelperObject *self = q->owner;
+    enter(self);
+    PyObject *cb = Py_XNewRef(q->a);
+    req_drop(q);
+    if (cb) {
+        PyObject *args[3] = {PyLong_FromLong(status), cond_or_none(cond),
+                             PyFloat_FromDouble(rtt_ms / 1000.0)};
+        call_cb(self, cb, args, 3, "ping answer");
+        Py_DECREF(cb);
+    }
+    leave(self);
+}
+
+/* Seconds (a number or None: the default) as milliseconds for epode, 0
+ * meaning its default; -1 with ValueError for a negative or huge value. */
+static int timeout_ms_arg(PyObject *o, unsigned *ms)
+{
+    *ms = 0;
+    if (!o || o == Py_None)
+        return 0;
+    double t = PyFloat_AsDouble(o);
+    if (t == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(t > 0) || t > 86400.0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be a number of seconds, 0 < t <= 86400");
+        return -1;
+    }
+    *ms = (unsigned)(t * 1000.0);
+    if (*ms == 0)
+        *ms = 1;
+    return 0;
+}
+
+static PyObject *Ping_send(HelperObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"callback", "jid", "timeout", NULL};
+    PyObject *cb, *timeout = Py_None;
+    const char *jid = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|zO:send", kwlist, &cb, &jid, &timeout))
+        return NULL;
+    unsigned ms;
+    if (timeout_ms_arg(timeout, &ms) < 0)
+        return NULL;
+    if (!PyCallable_Check(cb)) {
+        PyErr_SetString(PyExc_TypeError, "callback must be callable");
+        return NULL;
+    }
+    req *q = req_new(self, cb, NULL);
+    if (!q)
+        return NULL;
+    int rc = epode_ping_send(self->helper, jid, ms, on_pong, q);
+    if (rc < 0) {
+        req_drop(q);
+        return pyepode_raise(rc, "ping");
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Ping_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))Ping_send, METH_VARARGS | METH_KEYWORDS,
+     "send(callback, jid=None, timeout=None)\n--\n\n"
+     "Pings `jid` (None: our server); callback(status, condition, rtt_seconds) once: "
+     "status 0 when it answered (condition None for a pong, else the error it answered "
+     "with), ETIMEDOUT or ECANCELED without an answer. timeout in seconds (None: 30)."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- SoftwareVersion (XEP-0092) ----------------------------------------------------- */
+
+static PyObject *SoftwareVersion_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"connection", "name", "version", "os", NULL};
+    PyObject *conn;
+    const char *name, *version, *os = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oss|z:SoftwareVersion", kwlist, &conn, &name,
+                                     &version, &os))
+        return NULL;
+    HelperObject *self = helper_new(type, conn);
+    if (!self)
+        return NULL;
+    int rc = epode_software_version_new(self->conn->conn, name, version, os,
+                                        (epode_software_version_t **)&self->helper);
+    if (rc < 0) {
+        Py_DECREF(self);
+        return pyepode_raise(rc, "SoftwareVersion");
+    }
+    return (PyObject *)self;
+}
+
+static void SoftwareVersion_dealloc(HelperObject *self)
+{
+    helper_dealloc_begin(self);
+    epode_software_version_free(self->helper);
+    helper_dealloc_end(self);
+}
+
+static PyObject *SoftwareVersion_set(HelperObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name", "version", "os", NULL};
+    const char *name, *version, *os = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ss|z:set", kwlist, &name, &version, &os))
+        return NULL;
+    int rc = epode_software_version_set(self->helper, name, version, os);
+    if (rc < 0)
+        return pyepode_raise(rc, "set_version");
+    Py_RETURN_NONE;
+}
+
+static void on_version_answer(epode_conn_t *conn, const char *jid, int status,
+                              epode_stanza_cond_t cond, const char *name, const char *version,
+                              const char *os, void *user)
+{
+    (void)conn;
+    (void)jid;
+    req *q = user;
+    HelperObject *self = q->owner;
+    enter(self);
+    PyObject *cb = Py_XNewRef(q->a);
+    req_drop(q);
+    if (cb) {
+        PyObject *args[5] = {PyLong_FromLong(status), cond_or_none(cond),
+                             pyepode_str_or_none(name), pyepode_str_or_none(version),
+                             pyepode_str_or_none(os)};
+        call_cb(self, cb, args, 5, "version answer");
+        Py_DECREF(cb);
+    }
+    leave(self);
+}
+
+static PyObject *SoftwareVersion_query(HelperObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"callback", "jid", "timeout", NULL};
+    PyObject *cb, *timeout = Py_None;
+    const char *jid = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|zO:query", kwlist, &cb, &jid, &timeout))
+        return NULL;
+    unsigned ms;
+    if (timeout_ms_arg(timeout, &ms) < 0)
+        return NULL;
+    if (!PyCallable_Check(cb)) {
+        PyErr_SetString(PyExc_TypeError, "callback must be callable");
+        return NULL;
+    }
+    req *q = req_new(self, cb, NULL);
+    if (!q)
+        return NULL;
+    int rc = epode_software_version_query(self->helper, jid, ms, on_version_answer, q);
+    if (rc < 0) {
+        req_drop(q);
+        return pyepode_raise(rc, "version");
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef SoftwareVersion_methods[] = {
+    {"set", (PyCFunction)(void (*)(void))SoftwareVersion_set, METH_VARARGS | METH_KEYWORDS,
+     "set(name, version, os=None)\n--\n\nChanges what is answered."},
+    {"query", (PyCFunction)(void (*)(void))SoftwareVersion_query, METH_VARARGS | METH_KEYWORDS,
+     "query(callback, jid=None, timeout=None)\n--\n\n"
+     "Asks `jid` (None: our server); callback(status, condition, name, version, os) once "
+     "(status 0 and condition None: its answer). timeout in seconds (None: 30)."},
+    {NULL, NULL, 0, NULL},
+};
+
 #define HELPER_TYPE(var, pyname, newfn, dealloc, methods, getset, doc)         \
     static PyTypeObject var = {                                                \
         PyVarObject_HEAD_INIT(NULL, 0)                                         \
@@ -1048,6 +1244,13 @@ HELPER_TYPE(MamType, "epode._epode.Mam", Mam_new, Mam_dealloc, Mam_methods, Mam_
             "Mam(connection)\n--\n\nMessage Archive Management (XEP-0313), epode/mam.h.")
 HELPER_TYPE(CsiType, "epode._epode.Csi", Csi_new, Csi_dealloc, Csi_methods, Csi_getset,
             "Csi(connection)\n--\n\nClient State Indication (XEP-0352), epode/csi.h.")
+HELPER_TYPE(PingType, "epode._epode.Ping", Ping_new, Ping_dealloc, Ping_methods, NULL,
+            "Ping(connection)\n--\n\nXMPP Ping (XEP-0199), epode/ping.h: answers pings "
+            "from now on, and send() pings.")
+HELPER_TYPE(SoftwareVersionType, "epode._epode.SoftwareVersion", SoftwareVersion_new,
+            SoftwareVersion_dealloc, SoftwareVersion_methods, NULL,
+            "SoftwareVersion(connection, name, version, os=None)\n--\n\nSoftware Version "
+            "(XEP-0092), epode/version.h: answers version queries, and query() asks.")
 
 int pyepode_modern_init(PyObject *m)
 {
@@ -1072,9 +1275,9 @@ int pyepode_modern_init(PyObject *m)
     PyType_Modified(&MessageType);
     if (PyModule_AddFunctions(m, module_functions) < 0)
         return -1;
-    PyTypeObject *types[] = {&BlockingType, &MamType, &CsiType};
-    const char *names[] = {"Blocking", "Mam", "Csi"};
-    for (int i = 0; i < 3; i++)
+    PyTypeObject *types[] = {&BlockingType, &MamType, &CsiType, &PingType, &SoftwareVersionType};
+    const char *names[] = {"Blocking", "Mam", "Csi", "Ping", "SoftwareVersion"};
+    for (int i = 0; i < 5; i++)
         if (PyType_Ready(types[i]) < 0 || PyModule_AddObjectRef(m, names[i], (PyObject *)types[i]) < 0)
             return -1;
     return 0;

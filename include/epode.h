@@ -27,6 +27,8 @@
 #include "epode/mam.h"
 #include "epode/pubsub.h"
 #include "epode/bookmarks.h"
+#include "epode/avatar.h"
+#include "epode/nickname.h"
 #include "epode/forms.h"
 #include "epode/register.h"
 #include "epode/upload.h"

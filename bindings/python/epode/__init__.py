@@ -62,6 +62,10 @@ from ._commands import (CommandError, CommandItem, CommandReply,  # noqa: E402
 __all__ += ["CommandError", "CommandItem", "CommandReply", "CommandResult", "CommandSession",
             "Commands", "Field", "Form", "Note"]
 
+# HTTP File Upload (XEP-0363): await client.upload(...); client.send_url().
+from ._upload import UploadError, Uploader, oob_url  # noqa: E402
+__all__ += ["UploadError", "Uploader", "oob_url"]
+
 # Attributes every epode.Error has, even one made from Python.
 for _name in ("code", "name", "condition", "text", "reason", "redirect"):
     setattr(Error, _name, None)

@@ -687,6 +687,26 @@ class Client:
         csi = self._im_helper("_im_csi", lambda: _epode.Csi(self._conn))
         csi.set_active(bool(active))
 
+    @property
+    def uploader(self) -> "Uploader":
+        """HTTP File Upload (epode.Uploader, XEP-0363): its service, and
+        options for tests; made on first use, usable before connect()."""
+        from ._upload import Uploader
+        return self._im_helper("_im_uploader", lambda: Uploader(self))
+
+    async def upload(self, source: Any, filename: Optional[str] = None,
+                     content_type: Optional[str] = None, *,
+                     progress: Optional[Callable[[int, int], Any]] = None) -> str:
+        """Uploads a file (a path) or bytes to the server's upload
+        service (XEP-0363) over HTTPS and returns the URL to share;
+        raises epode.UploadError (see epode.Uploader)."""
+        return await self.uploader.upload(source, filename, content_type, progress=progress)
+
+    def send_url(self, to: str, url: str, type: str = "chat") -> None:
+        """Sends ``url`` to ``to`` as the body and as Out-of-Band data
+        (XEP-0066), so clients show an uploaded file inline."""
+        _epode.upload_send_url(self._conn, to, url, type)
+
 
 def _make_error(code: int, message: str) -> Error:
     err = Error(message)

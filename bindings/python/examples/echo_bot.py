@@ -6,6 +6,11 @@
 
 From the build tree: meson devenv -C build python3 bindings/python/examples/echo_bot.py ...
 
+"send me a file" is answered with a URL instead: the bot uploads a small
+text file to the server's upload service (XEP-0363, over HTTPS) and sends
+the URL as the body and as Out-of-Band data (XEP-0066), which clients
+show as the file itself (asyncio mode only).
+
 Runs until the connection ends: SIGINT/SIGTERM, or the message "!quit"
 from its own account, close it cleanly. Exits 0 then, and 1 with a
 one-line reason if it ended any other way. --blocking uses Client.run()
@@ -16,23 +21,42 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import Awaitable, Optional
 
 import _common
 import epode
 
 
+FILE_TEXT = b"Hello from epode's echo bot: this file went up by XEP-0363.\n" * 20
+
+
 def make_bot(args: argparse.Namespace) -> epode.Client:
     client = _common.client(args)
 
+    async def send_file(to: str, type: str) -> None:
+        try:
+            url = await client.upload(FILE_TEXT, "hello.txt", "text/plain")
+        except epode.Error as exc:
+            client.send_message(to, "upload failed: %s" % exc, type=type)
+            return
+        client.send_url(to, url, type=type)
+        print("uploaded a file for %s: %s" % (to, url), flush=True)
+
     @client.on_message
-    def echo(msg: epode.Message) -> None:
+    def echo(msg: epode.Message) -> Optional[Awaitable[None]]:
         if msg.body is None or msg.from_ is None or msg.type not in ("chat", "normal"):
-            return  # chat states, receipts, errors, groupchat: not for us
+            return None  # chat states, receipts, errors, groupchat: not for us
         if msg.from_bare == (client.bound_jid or "").split("/")[0] and msg.body == "!quit":
             client.stop()
-            return
+            return None
+        if msg.body.strip().lower() == "send me a file":
+            if not getattr(args, "blocking", False):
+                return send_file(msg.from_, msg.type)  # run as a task by the client
+            client.send_message(msg.from_, "uploads need the asyncio mode", type=msg.type)
+            return None
         client.send_message(msg.from_, msg.body, type=msg.type)
         print("echoed %d characters to %s" % (len(msg.body), msg.from_), flush=True)
+        return None
 
     @client.on_event
     def event(name: str) -> None:

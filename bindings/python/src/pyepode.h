@@ -131,6 +131,8 @@ int pyepode_modern_init(PyObject *module);
 int pyepode_register_init(PyObject *module);
 /* Ad-hoc commands (commands.c): Commands, CommandSession. */
 int pyepode_commands_init(PyObject *module);
+/* HTTP File Upload (upload.c): Upload, upload_send_url, oob_url. */
+int pyepode_upload_init(PyObject *module);
 /* The C disco helper of an _epode.Disco (im.c); NULL with TypeError for
  * anything else, RuntimeError once its connection is gone. Borrowed. */
 epode_disco_t *pyepode_disco_of(PyObject *obj);

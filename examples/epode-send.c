@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "common/cli.h"
+#include "common/fast_file.h"
 
 typedef struct app {
     const char *to;
@@ -158,7 +159,14 @@ int main(int argc, char **argv)
     /* --count N and --give-up-after S are epode-send's own; the rest are
      * the shared options */
     long count = 0, give_up = 120;
+    const char *fast_file = NULL;
     for (int i = 1; i + 1 < argc;) {
+        if (!strcmp(argv[i], "--fast-token-file")) {
+            fast_file = argv[i + 1];
+            memmove(argv + i, argv + i + 2, (size_t)(argc - i - 1) * sizeof *argv);
+            argc -= 2;
+            continue;
+        }
         long *v = !strcmp(argv[i], "--count") ? &count
                   : !strcmp(argv[i], "--give-up-after") ? &give_up : NULL;
         if (!v) {
@@ -184,8 +192,12 @@ int main(int argc, char **argv)
         "                         management (XEP-0198); reconnect, resume and resend\n"
         "                         through cuts until the server has acknowledged all\n"
         "  --give-up-after SECONDS  with --count: fail if they are not all acknowledged\n"
-        "                         by then (default 120)\n");
-    cli_parse(&o, argc, argv, "[--count N [--give-up-after SECONDS]] TO MESSAGE...");
+        "                         by then (default 120)\n"
+        "  --fast-token-file FILE  log in with the FAST token (XEP-0484) kept in FILE if\n"
+        "                         there is one, and keep the server's new token there\n"
+        "                         (mode 0600, replaced atomically)\n");
+    cli_parse(&o, argc, argv,
+              "[--count N [--give-up-after SECONDS]] [--fast-token-file FILE] TO MESSAGE...");
     if (o.argc < 2) {
         fprintf(stderr, "epode-send: need a recipient and a message\n"
                         "usage: epode-send [options] --jid JID --password-file FILE TO MESSAGE...\n");
@@ -212,6 +224,8 @@ int main(int argc, char **argv)
     epode_ctx_t *ctx;
     epode_conn_t *conn;
     cli_connect_setup(&o, &ctx, &conn);
+    if (fast_file && fast_file_use(conn, fast_file) < 0)
+        return 1;
     a.ctx = ctx;
     epode_conn_add_event_cb(conn, on_event, &a, NULL);
     if (count) {
@@ -250,6 +264,7 @@ int main(int argc, char **argv)
     }
     epode_conn_free(conn);
     epode_ctx_free(ctx);
+    fast_file_done();
     free(a.state);
     if (a.done != 1) {
         fprintf(stderr, "epode-send: %s\n", a.why[0] ? a.why : "failed");

@@ -707,6 +707,7 @@ static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
     cfg->ua_software = c->ua_software ? c->ua_software : "epode";
     cfg->ua_device = c->ua_device;
     cfg->bind2_off = c->bind2_mode < 0 || (c->bind2_mode == 0 && c->resource);
+    cfg->sm_inline_off = c->sm_inline_off;
     cfg->bind2_tag = c->bind2_tag;
     cfg->bind2_carbons = (c->bind2_flags & EPODE_BIND2_CARBONS) != 0;
     cfg->bind2_csi_inactive = (c->bind2_flags & EPODE_BIND2_CSI_INACTIVE) != 0;
@@ -727,8 +728,9 @@ static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
     cfg->fast_mechanism = c->fast_token ? c->fast_mech : NULL;
 }
 
-/* The server refused our FAST token: a new stream at once, with the
- * password, and no DISCONNECTED for it. 1 when that is under way. */
+/* The server refused our FAST token (or never answered a login with SM
+ * inline): a new stream at once, with the password (or without inline
+ * SM), and no DISCONNECTED for it. 1 when that is under way. */
 static int fast_retry(epode_conn_t *c)
 {
     if (!c->fast_retry)
@@ -736,7 +738,7 @@ static int fast_retry(epode_conn_t *c)
     c->fast_retry = 0;
     if (c->user_closed || c->free_pending)
         return 0;
-    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "%s: logging in again with the password",
+    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "%s: logging in again at once",
                    epode_conn_error_text(c));
     release_link(c);
     epode__timer_start(&c->reconnect_timer, 0, on_reconnect, c);
@@ -1383,6 +1385,13 @@ static void eng_log(void *user, int out, const char *data, size_t len)
 static void on_login_timeout_body(void *user)
 {
     epode_conn_t *c = user;
+    if (c->engine && !c->sm_inline_off && epode__engine_sasl2_sm_unanswered(c->engine)) {
+        /* A server that never answers a login with stream management
+         * inline (Prosody 0.12 with mod_sasl2_sm): once more at once,
+         * with the classic <enable/> after it, and never inline again. */
+        c->sm_inline_off = 1;
+        c->fast_retry = 1;
+    }
     fail(c, EPODE_ETIMEDOUT, EPODE_REASON_TIMEOUT, "login did not complete in time");
 }
 

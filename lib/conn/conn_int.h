@@ -158,6 +158,7 @@ struct epode_conn {
     void *fast_user;
     char *fast_token, *fast_mech, *fast_expiry; /* kept in memory; the token a secret */
     int fast_retry;      /* our token was refused: log in again at once */
+    int sm_inline_off;   /* the server never answered SM inside SASL2 */
 };
 
 /* What an outgoing chunk of XML looks like in the log (log_redact.c):

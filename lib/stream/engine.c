@@ -35,6 +35,12 @@
 #define NS_SASL_CB "urn:xmpp:sasl-cb:0"
 #define NS_SM "urn:xmpp:sm:3"
 #define NS_COMPONENT "jabber:component:accept"
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+/* On a message-framed transport (RFC 7395) the parser is fed this
+ * stream header of our own before the server's frames, so each frame is
+ * a depth-1 element whatever prefixes it declares; the server's <open/>
+ * and <close/> are then elements like any other. */
+#define FRAMED_WRAPPER "<stream:stream xmlns='jabber:client' xmlns:stream='" EPODE_NS_STREAMS "'>"
 /* The server's stream id goes into the handshake digest; ids are short
  * (Prosody's and ejabberd's are under 40 bytes): a longer one is abuse. */
 #define MAX_STREAM_ID 256
@@ -104,6 +110,7 @@ struct epode__engine {
     size_t fast_cb_len;
     int ended;
     int state_before_end;
+    int feeding_wrapper; /* framed: the parser sees our FRAMED_WRAPPER */
 };
 
 static void drop_tls_facts(epode__engine *e);
@@ -141,10 +148,29 @@ static void write_raw(epode__engine *e, const char *s)
     log_out(e, from);
 }
 
+/* The end of our stream: </stream:stream>, or RFC 7395's <close/> in a
+ * message of its own on a message-framed transport. */
+static void write_close(epode__engine *e)
+{
+    write_raw(e, e->cfg.framed ? "<close xmlns='" NS_FRAMING "'/>" : "</stream:stream>");
+}
+
+/* A <stream:error> stands alone in a message: it declares its prefix. */
+static const char *stream_error_open(const epode__engine *e)
+{
+    return e->cfg.framed ? "<stream:error xmlns:stream='" EPODE_NS_STREAMS "'>" : "<stream:error>";
+}
+
+static void write_open(epode__engine *e);
+
 static void write_header(epode__engine *e)
 {
     size_t from = e->out.len;
     epode__buf *b = &e->out;
+    if (e->cfg.framed) {
+        write_open(e);
+        return;
+    }
     if (e->cfg.component) {
         /* XEP-0114 §3: no version, no features; the domain is ours. */
         epode__buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='" NS_COMPONENT "' "
@@ -172,10 +198,39 @@ static void write_header(epode__engine *e)
     e->state = ST_WAIT_HEADER;
 }
 
+/* RFC 7395 §3.3.2: <open/> instead of the stream header; the parser
+ * starts a fresh stream of ours (FRAMED_WRAPPER) for the server's frames. */
+static void write_open(epode__engine *e)
+{
+    size_t from = e->out.len;
+    epode__buf *b = &e->out;
+    epode__buf_puts(b, "<open xmlns='" NS_FRAMING "' to='");
+    epode__escape_attr(b, e->domain, strlen(e->domain));
+    epode__buf_puts(b, "' version='1.0'");
+    if (e->tls_active && e->localpart) {
+        epode__buf_puts(b, " from='");
+        epode__escape_attr(b, e->localpart, strlen(e->localpart));
+        epode__buf_putc(b, '@');
+        epode__escape_attr(b, e->domain, strlen(e->domain));
+        epode__buf_putc(b, '\'');
+    }
+    epode__buf_puts(b, " xml:lang='en'/>");
+    log_out(e, from);
+    e->state = ST_WAIT_HEADER;
+    if (epode_parser_stream_is_open(e->parser))
+        epode_parser_reset(e->parser); /* never inside a callback: see run_pending */
+    e->feeding_wrapper = 1;
+    long rc = epode_parser_feed(e->parser, FRAMED_WRAPPER, sizeof FRAMED_WRAPPER - 1);
+    e->feeding_wrapper = 0;
+    if (rc < 0 && !e->ended)
+        end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
+}
+
 static void write_stanza(epode__engine *e, const epode_stanza_t *st)
 {
     size_t from = e->out.len;
-    epode__serialize(&e->out, st, EPODE_TEXT_IN_STREAM);
+    /* framed: each stanza is a message of its own and declares its namespace */
+    epode__serialize(&e->out, st, e->cfg.framed ? 0 : EPODE_TEXT_IN_STREAM);
     log_out(e, from);
 }
 
@@ -263,7 +318,8 @@ static void fail_stream(epode__engine *e, epode_stream_cond_t cond, const char *
             /* RFC 6120 §4.9.1.2: open a stream to carry the error if the
              * server's header never came. Ours is already written. */
         }
-        epode__buf_puts(b, "<stream:error><");
+        epode__buf_puts(b, stream_error_open(e));
+        epode__buf_putc(b, '<');
         epode__buf_puts(b, epode_stream_cond_name(cond));
         epode__buf_puts(b, " xmlns='" EPODE_NS_STREAM_ERRORS "'/>");
         if (text) {
@@ -271,8 +327,9 @@ static void fail_stream(epode__engine *e, epode_stream_cond_t cond, const char *
             epode__escape_text(b, text, strlen(text), 0);
             epode__buf_puts(b, "</text>");
         }
-        epode__buf_puts(b, "</stream:error></stream:stream>");
+        epode__buf_puts(b, "</stream:error>");
         log_out(e, from);
+        write_close(e);
     }
     end(e, err, reason, epode_stream_cond_name(cond), text);
 }
@@ -389,7 +446,7 @@ static int sasl_begin(epode__engine *e, const epode_stanza_t *features,
     rc = epode__sasl_start(e->sasl, offered, n, &mech, &resp, &resp_len);
     if (rc < 0) {
         /* Nothing we accept: close politely; it is not the server's fault. */
-        write_raw(e, "</stream:stream>");
+        write_close(e);
         end(e, rc, EPODE_REASON_AUTH, NULL, epode__sasl_error(e->sasl));
         return rc;
     }
@@ -458,7 +515,7 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
             return;
         }
         if (e->cfg.tls_mode == EPODE_TLS_REQUIRED || e->cfg.tls_mode == EPODE_TLS_DIRECT) {
-            write_raw(e, "</stream:stream>");
+            write_close(e);
             end(e, EPODE_ENOTLS, EPODE_REASON_TLS, NULL,
                 "the server does not offer STARTTLS and TLS is required");
             return;
@@ -469,7 +526,7 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
          * carries the owner's IQs. The password would travel in them, so
          * only inside TLS unless the owner said otherwise. */
         if (!e->tls_active && !e->cfg.register_cleartext) {
-            write_raw(e, "</stream:stream>");
+            write_close(e);
             end(e, EPODE_ENOTLS, EPODE_REASON_TLS, NULL,
                 "in-band registration refused without TLS (the password would be sent in clear)");
             return;
@@ -488,7 +545,7 @@ static void on_features(epode__engine *e, epode_stanza_t *f)
         if (!mechs && starttls && !e->tls_active) {
             /* TLS disabled here, and the server will not authenticate
              * anyone before it: say that, not "no mechanisms". */
-            write_raw(e, "</stream:stream>");
+            write_close(e);
             end(e, EPODE_ENOTLS, EPODE_REASON_TLS, NULL,
                 "the server offers no SASL mechanism before STARTTLS, and TLS is disabled on "
                 "this connection (epode_conn_set_tls)");
@@ -577,7 +634,8 @@ static void on_sasl(epode__engine *e, epode_stanza_t *st)
             epode__dealloc(e->mem, data);
             if (rc < 0) {
                 /* The server's data failed the mechanism's checks. */
-                write_raw(e, "<abort xmlns='" NS_SASL "'/></stream:stream>");
+                write_raw(e, "<abort xmlns='" NS_SASL "'/>");
+                write_close(e);
                 end(e, EPODE_EAUTH, EPODE_REASON_AUTH, NULL, epode__sasl_error(e->sasl));
                 return;
             }
@@ -613,7 +671,7 @@ static void on_sasl(epode__engine *e, epode_stanza_t *st)
         char msg[300];
         snprintf(msg, sizeof msg, "authentication failed (%s)%s%s", cond ? cond : "no condition",
                  text && *text ? ": " : "", text && *text ? text : "");
-        write_raw(e, "</stream:stream>");
+        write_close(e);
         end(e, EPODE_EAUTH, EPODE_REASON_AUTH, cond ? cond : "not-authorized", msg);
         return;
     }
@@ -678,7 +736,7 @@ static void on_bind_reply(epode__engine *e, epode_stanza_t *st)
         char msg[300];
         snprintf(msg, sizeof msg, "resource binding refused (%s)%s%s", epode_stanza_cond_name(c),
                  text ? ": " : "", text ? text : "");
-        write_raw(e, "</stream:stream>");
+        write_close(e);
         end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, epode_stanza_cond_name(c), msg);
         return;
     }
@@ -740,7 +798,7 @@ static void on_stream_error(epode__engine *e, epode_stanza_t *st)
     epode__utf8_trim(msg); /* a long text is cut: never mid-character */
     /* RFC 6120 §4.9.1.1: the stream is closed after an error; close ours. */
     if (e->state != ST_CLOSING)
-        write_raw(e, "</stream:stream>");
+        write_close(e);
     end(e, EPODE_ESTREAM, EPODE_REASON_STREAM_ERROR, cond, msg);
 }
 
@@ -870,11 +928,12 @@ static int sm_apply_ack(epode__engine *e, uint32_t h)
     size_t from = e->out.len;
     char err[400];
     snprintf(err, sizeof err,
-             "<stream:error><undefined-condition xmlns='" EPODE_NS_STREAM_ERRORS "'/>"
+             "%s<undefined-condition xmlns='" EPODE_NS_STREAM_ERRORS "'/>"
              "<handled-count-too-high xmlns='" NS_SM "' h='%u' send-count='%u'/>"
-             "</stream:error></stream:stream>", (unsigned)h, (unsigned)e->sm->out);
+             "</stream:error>", stream_error_open(e), (unsigned)h, (unsigned)e->sm->out);
     epode__buf_puts(&e->out, err);
     log_out(e, from);
+    write_close(e);
     e->sm->resumable = 0; /* a server that lies about h gets nothing resent */
     end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, "undefined-condition",
         "the server acknowledged more stanzas than were sent");
@@ -1064,10 +1123,10 @@ static void start_sasl2(epode__engine *e, const epode_stanza_t *features,
         r.tag = e->cfg.bind2_tag ? e->cfg.bind2_tag : "epode";
         r.carbons = e->cfg.bind2_carbons && o->bind2_carbons;
         r.csi_inactive = e->cfg.bind2_csi_inactive && o->bind2_csi;
-        e->sasl2_sm_enable = r.sm_enable = e->cfg.sm && o->bind2_sm;
+        e->sasl2_sm_enable = r.sm_enable = e->cfg.sm && !e->cfg.sm_inline_off && o->bind2_sm;
         e->carbons_inline = r.carbons;
     }
-    if (e->cfg.sm && o->sm && e->sm->resumable && e->sm->id) {
+    if (e->cfg.sm && !e->cfg.sm_inline_off && o->sm && e->sm->resumable && e->sm->id) {
         r.resume_previd = e->sm->id;
         r.resume_h = e->sm->in;
         e->sasl2_resume = 1;
@@ -1215,6 +1274,23 @@ static void on_sasl2_success(epode__engine *e, epode_stanza_t *st)
     ready(e);
 }
 
+/* After a SASL2 login that bound inline, the server may send its
+ * features (Prosody does, at once): if they offer stream management and
+ * it is wanted but was neither offered nor answered inline, enable it
+ * the classic way now. */
+static void on_late_features(epode__engine *e, epode_stanza_t *f)
+{
+    epode_stanza_unref(e->features);
+    if (epode__stanza_copy_tight(f, &e->features) < 0)
+        e->features = epode_stanza_ref(f);
+    if (!e->cfg.sm || e->sm->requested || e->sm_refused || e->state != ST_READY ||
+        !epode_stanza_find_child(f, "sm", NS_SM))
+        return;
+    write_raw(e, "<enable xmlns='" NS_SM "' resume='true'/>");
+    e->sm->requested = 1;
+    e->sm_hold = 1; /* what is sent from now on waits for the answer */
+}
+
 static void on_sasl2(epode__engine *e, epode_stanza_t *st)
 {
     const char *name = epode_stanza_get_name(st);
@@ -1270,7 +1346,8 @@ static void on_sasl2(epode__engine *e, epode_stanza_t *st)
         char msg[400];
         epode__sasl2_continue_text(st, msg, sizeof msg);
         epode__utf8_trim(msg);
-        write_raw(e, "<abort xmlns='" EPODE__NS_SASL2 "'/></stream:stream>");
+        write_raw(e, "<abort xmlns='" EPODE__NS_SASL2 "'/>");
+        write_close(e);
         end(e, EPODE_EAUTH, EPODE_REASON_AUTH, "unsupported-task", msg);
         return;
     }
@@ -1399,8 +1476,49 @@ static void on_stream_open(epode__engine *e, epode_stanza_t *hdr)
 
 static void on_sm(epode__engine *e, epode_stanza_t *st);
 
+/* The server ended its stream (</stream:stream>, or <close/> framed). */
+static void on_stream_close(epode__engine *e, const char *text)
+{
+    if (e->state != ST_CLOSING)
+        write_close(e);
+    end(e, EPODE_ECLOSED, e->state == ST_CLOSING ? EPODE_REASON_CLOSED : EPODE_REASON_NETWORK,
+        NULL, e->state == ST_CLOSING ? "closed" : text);
+}
+
+/* RFC 7395's <open/> and <close/> (message-framed transports only). */
+static void on_framing(epode__engine *e, epode_stanza_t *st)
+{
+    const char *name = epode_stanza_get_name(st);
+    if (strcmp(name, "open") == 0) {
+        on_stream_open(e, st);
+        return;
+    }
+    if (strcmp(name, "close") == 0) {
+        /* §3.6.1: see-other-uri moves the client elsewhere; epode does
+         * not follow it (a new URL is the application's choice): say so. */
+        const char *uri = epode_stanza_get_attr(st, "see-other-uri");
+        char text[300];
+        if (uri && e->state != ST_CLOSING) {
+            snprintf(text, sizeof text,
+                     "the server closed the stream and asks to reconnect to %.200s "
+                     "(see-other-uri)", uri);
+            epode__utf8_trim(text);
+        }
+        on_stream_close(e, uri ? text : "the server closed the stream");
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "unexpected <%s/> of the framing namespace", name);
+    fail_stream(e, EPODE_STREAM_UNSUPPORTED_STANZA_TYPE, msg, EPODE_EPROTOCOL,
+                EPODE_REASON_PROTOCOL);
+}
+
 static void on_element(epode__engine *e, epode_stanza_t *st)
 {
+    if (e->cfg.framed && epode_stanza_get_ns(st) && strcmp(epode_stanza_get_ns(st), NS_FRAMING) == 0) {
+        on_framing(e, st);
+        return;
+    }
     if (is_name(st, "error", EPODE_NS_STREAMS)) {
         on_stream_error(e, st);
         return;
@@ -1423,7 +1541,7 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
             return;
         }
         if (is_name(st, "failure", NS_TLS)) {
-            write_raw(e, "</stream:stream>");
+            write_close(e);
             end(e, EPODE_ETLS, EPODE_REASON_TLS, "failure", "the server refused STARTTLS");
             return;
         }
@@ -1464,7 +1582,7 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
     case ST_SESSION:
         if (is_iq_reply(st, SESSION_ID)) {
             if (strcmp(epode_stanza_get_type(st), "error") == 0) {
-                write_raw(e, "</stream:stream>");
+                write_close(e);
                 end(e, EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL, "session",
                     "the server refused the session");
                 return;
@@ -1487,6 +1605,10 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
         }
         if (ns && strcmp(ns, NS_SM) == 0) {
             on_sm(e, st);
+            return;
+        }
+        if (e->sasl2 && is_name(st, "features", EPODE_NS_STREAMS)) {
+            on_late_features(e, st);
             return;
         }
         /* Stream-level elements we don't implement yet are ignored. */
@@ -1546,6 +1668,8 @@ static void on_parser(void *user, epode_parser_event_t ev, epode_stanza_t *el)
         return;
     switch (ev) {
     case EPODE_PARSER_STREAM_OPEN:
+        if (e->feeding_wrapper)
+            break; /* ours (framed): the server's <open/> comes as an element */
         on_stream_open(e, el);
         break;
     case EPODE_PARSER_STANZA:
@@ -1555,10 +1679,7 @@ static void on_parser(void *user, epode_parser_event_t ev, epode_stanza_t *el)
         on_skipped(e, el);
         break;
     case EPODE_PARSER_STREAM_CLOSE:
-        if (e->state != ST_CLOSING)
-            write_raw(e, "</stream:stream>");
-        end(e, EPODE_ECLOSED, e->state == ST_CLOSING ? EPODE_REASON_CLOSED : EPODE_REASON_NETWORK,
-            NULL, e->state == ST_CLOSING ? "closed" : "the server closed the stream");
+        on_stream_close(e, "the server closed the stream");
         break;
     }
 }
@@ -1907,7 +2028,7 @@ int epode__engine_close(epode__engine *e)
      * its side, so what it handled is confirmed, not reported back. */
     if (e->sm->enabled && epode__sm_pending(e->sm))
         epode__engine_sm_request(e);
-    write_raw(e, "</stream:stream>");
+    write_close(e);
     e->state = ST_CLOSING;
     return out_checked(e);
 }
@@ -1955,6 +2076,10 @@ const char *epode__engine_redirect(const epode__engine *e) { return e->redirect;
 int epode__engine_used_sasl2(const epode__engine *e) { return e->sasl2; }
 int epode__engine_used_fast(const epode__engine *e) { return e->fast_used; }
 int epode__engine_fast_refused(const epode__engine *e) { return e->fast_refused; }
+int epode__engine_sasl2_sm_unanswered(const epode__engine *e)
+{
+    return e->sasl2 && (e->sasl2_sm_enable || e->sasl2_resume) && !e->authenticated;
+}
 int epode__engine_carbons_inline(const epode__engine *e)
 {
     return e->carbons_inline && e->authenticated;

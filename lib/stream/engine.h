@@ -31,6 +31,10 @@ typedef struct epode__engine_config {
     unsigned scram_min_iterations; /* 0: default */
     int register_only;       /* XEP-0077: stop before SASL; READY unauthenticated */
     int register_cleartext;  /* ...even without TLS (explicitly insecure) */
+    /* A message-framed transport (RFC 7395 WebSocket): <open/> and
+     * <close/> instead of the stream header and end, each element a
+     * message of its own that declares its namespaces. */
+    int framed;
     /* XEP-0114 component: a jabber:component:accept stream to `domain`,
      * the handshake with `password` as the shared secret instead of
      * STARTTLS, SASL and bind (TLS, if any, is the owner's direct TLS);
@@ -52,6 +56,7 @@ typedef struct epode__engine_config {
     const char *ua_id;       /* <user-agent id/>: a stable UUID; NULL: none (no FAST then) */
     const char *ua_software, *ua_device; /* its <software/>, <device/>, or NULL */
     int bind2_off;           /* no Bind2: the classic bind (an exact resource) */
+    int sm_inline_off;       /* never ask for SM inside SASL2/Bind2 (classic <enable/>, <resume/>) */
     const char *bind2_tag;   /* Bind2 <tag/>; NULL: "epode" */
     int bind2_carbons;       /* enable carbons inline when offered */
     int bind2_csi_inactive;  /* start CSI-inactive inline when offered */
@@ -175,6 +180,10 @@ int epode__engine_used_sasl2(const epode__engine *e);
 int epode__engine_used_fast(const epode__engine *e);
 /* 1 when the server refused our FAST token: log in with the password next. */
 int epode__engine_fast_refused(const epode__engine *e);
+/* 1 when this login asked for stream management inside SASL2 and has
+ * not been answered (authenticated) yet: a server that never answers
+ * such a login (Prosody 0.12 with mod_sasl2_sm) is told by this. */
+int epode__engine_sasl2_sm_unanswered(const epode__engine *e);
 /* 1 when carbons were enabled inline at Bind2. */
 int epode__engine_carbons_inline(const epode__engine *e);
 /* The server's most recent <stream:features/> (borrowed), or NULL. */

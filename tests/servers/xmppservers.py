@@ -631,7 +631,7 @@ class _Server:
                  modules=(), disable=(), allow_registration=False, users=None,
                  config=None, extra_config='', start_timeout=30.0, log_level='info',
                  graceful_stop=True, component_secret=None, component_tls=False,
-                 component_domain=None):
+                 component_domain=None, sasl2=False):
         """state_dir: kept if given; else a temporary one, removed by stop().
         pki: a PKI (make_pki) to share; else one is made in state_dir/pki.
         cert: which server certificate to present: good|untrusted|wrongname.
@@ -655,7 +655,11 @@ class _Server:
         component_tls: that port speaks TLS from the first byte (ejabberd
             only; Prosody 0.12's component ports are cleartext).
         component_domain: another name for it (gnutls takes no
-            '*.localhost' wildcard: over TLS use 'example.test')."""
+            '*.localhost' wildcard: over TLS use 'example.test').
+        sasl2: Prosody only: SASL2 (XEP-0388), Bind2 (XEP-0386) and FAST
+            (XEP-0484) from Debian's prosody-modules, made to work on 0.12
+            by tests/servers/mod_sasl2_backport.lua; 'sm' adds
+            mod_sasl2_sm (SM inline: advertised, but 0.12 never answers)."""
         if cert not in CERT_KINDS:
             raise ValueError('cert must be one of %s' % (CERT_KINDS,))
         for v in (tls_max_version, tls_min_version):
@@ -682,6 +686,7 @@ class _Server:
         self.component_domain = component_domain or 'comp.' + domain
         self.component_port = None
         self.component_tls = component_tls
+        self.sasl2 = sasl2
         self.log_level = log_level
         self._own_state = state_dir is None
         self._state_arg = state_dir
@@ -1061,6 +1066,11 @@ class Prosody(_Server):
         os.makedirs(os.path.join(s, 'certs'), exist_ok=True)
         cert, key = self.pki.server_pair(self.cert)
         mods = ['saslauth', 'tls'] + self._feature_modules('prosody')
+        if self.sasl2:
+            # the backport first: its hooks must run before the modules'
+            mods += ['sasl2_backport', 'sasl2', 'sasl2_bind2', 'sasl2_fast', 'csi_simple']
+            if self.sasl2 == 'sm':
+                mods.append('sasl2_sm')
         disabled = ['s2s', 's2s_auth_certs']
         if 'offline' in self.disable:
             disabled.append('offline')
@@ -1092,6 +1102,8 @@ class Prosody(_Server):
             'ssl': {'certificate': cert, 'key': key, 'protocol': self._tls_protocol()},
             'http_host': self.domain,
         }
+        if self.sasl2:
+            g['plugin_paths'] = [os.path.dirname(os.path.abspath(__file__))]
         if self.allow_registration:
             g['registration_throttle_max'] = 1000000
             g['min_seconds_between_registrations'] = 0
@@ -1358,7 +1370,7 @@ def _cli_run(args):
               tls_min_version=args.tls_min, modules=args.module or (),
               disable=args.disable or (), allow_registration=args.allow_registration,
               start_timeout=args.timeout, graceful_stop=not args.fast_stop,
-              component_secret=args.component_secret)
+              component_secret=args.component_secret, sasl2=args.sasl2)
 
     # signals only set a flag and wake the loop up
     rfd, wfd = os.pipe()
@@ -1441,6 +1453,9 @@ def main(argv=None):
     r.add_argument('--fast-stop', action='store_true', help='stop with SIGKILL (no graceful shutdown)')
     r.add_argument('--component-secret', metavar='SECRET',
                    help="also accept the component comp.DOMAIN (XEP-0114) with this secret")
+    r.add_argument('--sasl2', nargs='?', const=True, choices=(True, 'sm'), default=False,
+                   help="Prosody: SASL2, Bind2 and FAST (prosody-modules with the test backport); "
+                        "'--sasl2 sm' also SM inline")
     r.add_argument('--no-stdin', action='store_true',
                    help='ignore stdin (for `&` in scripts, where stdin is /dev/null); stop on signal only')
     r.add_argument('--info-file', metavar='PATH', help='also write the JSON line to PATH (removed at exit)')

@@ -108,7 +108,7 @@ static epode__tls_facts facts13(int exporter)
 }
 
 typedef struct opts {
-    int sm, sasl2_off, no_tls, carbons, csi, fast_request;
+    int sm, sasl2_off, no_tls, carbons, csi, fast_request, sm_inline_off;
     const char *token, *token_mech, *mechs;
     const epode__tls_facts *tls;
     epode__sm *sm_state;
@@ -143,7 +143,7 @@ static int setup(fx *f, const opts *o)
         .ua_software = "epode", .bind2_carbons = o->carbons, .bind2_csi_inactive = o->csi,
         .fast_request = o->fast_request, .fast_token = o->token,
         .fast_mechanism = o->token ? (o->token_mech ? o->token_mech : "HT-SHA-256-NONE") : NULL,
-        .fast_token_cb = token_cb,
+        .fast_token_cb = token_cb, .sm_inline_off = o->sm_inline_off,
     };
     epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log_cb, NULL, NULL};
     int rc = epode__engine_new(NULL, &cfg, &cbs, f, &f->e);
@@ -537,6 +537,55 @@ TEST(sasl2_inline_resume_unanswered_is_a_fresh_session)
     CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ BOUND "</success>"), 0);
     CHECK_STR(f.events, "AUTH READY ");
     CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    epode__engine_free(f.e);
+    epode__sm_drain(&sm, NULL, NULL);
+    epode__sm_free(&sm);
+}
+
+TEST(sasl2_features_after_a_bind2_login_enable_sm_the_classic_way)
+{
+    fx f;
+    opts o = {.sm = 1};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, AUTH_OPEN "<inline><bind xmlns='urn:xmpp:bind:0'/></inline></authentication></stream:features>");
+    CHECK(!strstr(take(&f), "urn:xmpp:sm:3"));
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'>" AUTHZ BOUND "</success>"), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_STR(take(&f), ""); /* SM nowhere offered yet */
+    CHECK_INT(srv(&f, "<stream:features><sm xmlns='urn:xmpp:sm:3'/></stream:features>"), 0);
+    CHECK_STR(take(&f), "<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+    CHECK(epode__engine_sm_holding(f.e));
+    CHECK_INT(srv(&f, ENABLED), 0);
+    CHECK(epode__engine_sm_enabled(f.e));
+    /* features again change nothing */
+    CHECK_INT(srv(&f, "<stream:features><sm xmlns='urn:xmpp:sm:3'/></stream:features>"), 0);
+    CHECK_STR(take(&f), "");
+    epode__engine_free(f.e);
+}
+
+TEST(sasl2_sm_inline_can_be_turned_off_and_is_reported_unanswered)
+{
+    fx f;
+    epode__sm sm;
+    set_resumable(&sm);
+    opts o = {.sm = 1, .sm_state = &sm};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    CHECK(epode__engine_sasl2_sm_unanswered(f.e)); /* asked inline, no answer yet */
+    epode__engine_free(f.e);
+    o.sm_inline_off = 1;
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    char *out = take(&f);
+    CHECK(!strstr(out, "urn:xmpp:sm:3"));
+    CHECK(!epode__engine_sasl2_sm_unanswered(f.e));
+    /* the old session comes back the classic way, on the next features */
+    CHECK_INT(srv(&f, "<success xmlns='" NS2 "'><authorization-identifier>juliet@example.com"
+                      "</authorization-identifier></success>"), 0);
+    CHECK_INT(srv(&f, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                      "<sm xmlns='urn:xmpp:sm:3'/></stream:features>"), 0);
+    CHECK(strstr(take(&f), "<resume xmlns='urn:xmpp:sm:3' h='3' previd='prev-1'/>"));
     epode__engine_free(f.e);
     epode__sm_drain(&sm, NULL, NULL);
     epode__sm_free(&sm);

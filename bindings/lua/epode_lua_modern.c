@@ -54,7 +54,8 @@ static void push_message_features(lua_State *L, const epode_message_t *m)
     const char *to, *reply = epode_message_reply_id(m, &to);
     set_field_str(L, "reply_to_id", reply);
     set_field_str(L, "reply_to", to);
-    const char *body = epode_message_body(m, NULL);
+    /* reply_body only for a reply (XEP-0461): nil for any other message */
+    const char *body = reply ? epode_message_body(m, NULL) : NULL;
     size_t a, b;
     if (body && epode_message_fallback(m, EPODE_NS_REPLY, &a, &b) == 0) {
         luaL_Buffer buf;

@@ -124,6 +124,8 @@ describe("the modern IM layer against Prosody #server", function()
     drive({ a, b }, function() return #got >= 3 end, 20, "the messages")
     assert.equals(first_id, got[1].ref_id)
     assert.equals("orig-" .. tag, got[2].replace_id)
+    assert.is_nil(got[2].reply_body) -- a correction is no reply
+    assert.equals("lua corrected " .. tag, got[2].body)
     assert.is_true(epode.same_sender(got[2], got[1].from))
     assert.equals("orig-" .. tag, got[3].reactions_to)
     assert.same({ "\u{1F44D}" }, got[3].reactions)

@@ -484,3 +484,23 @@ def test_a_restart_from_the_disconnected_handler_keeps_the_connection_alive():
     assert events.count("connecting") == 2 and events.count("disconnected") == 2
     gc.collect()
     assert ref() is None  # and freed once really over
+
+
+def test_built_messages_have_ids_and_reply_body_is_for_replies():
+    m = epode.Message("bob@example.org", "hi")
+    assert m.id and len(m.id) >= 8
+    assert epode.Message("bob@example.org", "hi").id != m.id
+    assert epode.Message("bob@example.org", "hi", id="given").id == "given"
+    fix = epode.correction("bob@example.org", "fixed", m.id)
+    assert fix.id and fix.id != m.id and fix.replace_id == m.id
+    got = epode.Stanza.parse(str(fix))
+    assert got.reply_to_id is None and got.reply_body is None and got.body == "fixed"
+    r = epode.Stanza.parse(str(epode.reply("bob@example.org", "Indeed", m.id, quote="hi")))
+    assert r.reply_to_id == m.id and r.reply_body == "Indeed" and r.body != "Indeed"
+
+
+def test_help_shows_the_send_methods():
+    import pydoc
+    text = pydoc.render_doc(epode.Client, renderer=pydoc.plaintext)
+    for name in ("send(", "send_message(", "send_presence("):
+        assert name in text, name

@@ -113,6 +113,32 @@ class Client:
         """After a disconnection: why, as an epode.Error (not raised)."""
         return self._conn.last_error
 
+    # ---- sending ------------------------------------------------------------
+    # __init__ binds these names on the instance straight to the C methods
+    # (the hot path); the class methods below are what help() shows, and
+    # do the same.
+
+    def send(self, stanza: Any) -> None:
+        """Sends a stanza (an epode.Stanza, or XML text) as it is. Raises
+        epode.Error: EJID for a malformed 'to', ESTATE when not connected,
+        EBUSY when the connection holds as much as it may (see drain())."""
+        self._conn.send(stanza)
+
+    def send_message(self, to: str, body: str, type: str = "chat", *,
+                     id: Optional[str] = None) -> str:
+        """Sends a <message/> with a <body/> and returns its id (a fresh
+        random one unless given). Raises epode.Error (EJID) for a malformed
+        ``to``, (ESTATE) when not connected."""
+        return self._conn.send_message(to, body, type, id=id)
+
+    def send_presence(self, show: Optional[str] = None, status: Optional[str] = None,
+                      priority: int = 0, to: Optional[str] = None) -> None:
+        """Sends our presence: broadcast (remembered, and sent again after
+        an automatic reconnection) or, with ``to``, directed to one JID.
+        ``show``: None (available), 'chat', 'away', 'xa', 'dnd' or
+        'unavailable'."""
+        self._conn.send_presence(show, status, priority, to)
+
     # ---- handlers -----------------------------------------------------------
 
     _KINDS = {"message": "message", "presence": "presence", "iq": "iq", "stanza": None}

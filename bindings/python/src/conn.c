@@ -31,6 +31,7 @@ typedef struct pyepode_hent {
     PyObject *cb;            /* strong; NULL once cleared */
     unsigned id;             /* epode's id */
     enum hkind kind;
+    int skip_archived;       /* a "message" handler: not for archive result wrappers */
 } hent;
 
 static hent *hent_add(ConnectionObject *self, PyObject *cb, enum hkind kind)
@@ -200,6 +201,10 @@ static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
     (void)conn;
     hent *h = user;
     if (!h->cb)
+        return EPODE_PASS;
+    /* An archive query's <result/> wrapper is no message (epode/mam.h
+     * unwraps it for client.mam), as for C's messaging helper. */
+    if (h->skip_archived && epode_stanza_find_child(st, "result", "urn:xmpp:mam:2"))
         return EPODE_PASS;
     ConnectionObject *self = h->owner;
     Py_INCREF(self);
@@ -800,7 +805,9 @@ PyDoc_STRVAR(add_handler_doc,
 "add_handler(callback, name=None, ns=None, type=None)\n--\n\n"
 "Calls callback(stanza) for incoming stanzas named `name` ('message',\n"
 "'presence', 'iq'; None: any) whose first child is in `ns` and whose type\n"
-"is `type` (None: any). Returns an id for remove_handler().");
+"is `type` (None: any). Returns an id for remove_handler(). Message\n"
+"handlers (name 'message') do not see the <result/> wrappers of archive\n"
+"queries (XEP-0313): the archive helper unwraps those.");
 
 static PyObject *Connection_add_handler(ConnectionObject *self, PyObject *args, PyObject *kwds)
 {
@@ -820,6 +827,7 @@ static PyObject *Connection_add_handler(ConnectionObject *self, PyObject *args, 
     hent *h = hent_add(self, cb, H_STANZA);
     if (!h)
         return NULL;
+    h->skip_archived = name && strcmp(name, "message") == 0;
     int rc = epode_conn_add_handler(self->conn, name, ns, type, on_stanza, h, &h->id);
     if (rc < 0) {
         hent_unlink(self, h);

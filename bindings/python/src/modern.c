@@ -125,7 +125,8 @@ static PyObject *get_feature(PyObject *self, void *closure)
         r = pyepode_str_or_none(to);
         break;
     case F_REPLY_BODY: {
-        const char *body = epode_message_body(v, NULL);
+        /* None unless the message is a reply (XEP-0461) */
+        const char *body = epode_message_reply_id(v, NULL) ? epode_message_body(v, NULL) : NULL;
         size_t a, b;
         if (body && epode_message_fallback(v, EPODE_NS_REPLY, &a, &b) == 0) {
             size_t rest = strlen(body + b);
@@ -205,7 +206,8 @@ static PyGetSetDef feature_getset[] = {
     FEATURE("reply_to_id", F_REPLY_TO_ID, "The id of the message this one replies to (XEP-0461)."),
     FEATURE("reply_to", F_REPLY_TO, "The author of the message replied to, or None."),
     FEATURE("reply_body", F_REPLY_BODY,
-            "The body without its quoted reply fallback (XEP-0428), or the body."),
+            "For a reply (reply_to_id set): the body without its quoted fallback (XEP-0428), "
+            "or the whole body if it has none; None for any other message."),
     FEATURE("marker", F_MARKER,
             "A chat marker (XEP-0333): 'displayed', 'received', 'acknowledged', or None."),
     FEATURE("marker_id", F_MARKER_ID, "The id the marker names, or None."),

@@ -183,7 +183,10 @@ static PyObject *Message_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     epode_stanza_t *root = NULL;
     if (check_rc(epode_stanza_new_message(NULL, s[2], s[0], s[1], &root), "Message") < 0)
         return NULL;
-    if (s[3] && check_rc(epode_stanza_set_id(root, s[3]), "Message id") < 0) {
+    /* Like epode_message_build(): a message always has an id (receipts,
+     * corrections and retractions name it), a fresh one unless given. */
+    if (check_rc(s[3] ? epode_stanza_set_id(root, s[3]) : epode_stanza_set_new_id(root, NULL),
+                 "Message id") < 0) {
         epode_stanza_unref(root);
         return NULL;
     }

@@ -2,7 +2,10 @@
  *
  *   local c = epode.client{ jid = "bot@example.org", password = "pw",
  *                           server = nil, port = nil, ca_file = nil,
- *                           direct_tls = false, verbose = false }
+ *                           direct_tls = false, verbose = false,
+ *                           reconnect = false, reconnect_min = 1, reconnect_max = 60 }
+ *        (reconnect: epode_conn_set_reconnect(), bounds in seconds; run()
+ *        goes on through a cut that will be repaired)
  *   c:on_message(function(msg, client) ... end)   -- msg.from/.to/.type/.body/
  *                                                 -- .id/.subject/.thread/.stanza
  *   c:on_presence(function(st, client) ... end)   -- raw stanzas; returning
@@ -894,7 +897,9 @@ static void on_event_c(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     client_t *c = user;
     if (ev == EPODE_CONN_FREED)
         return; /* the client is being collected: nobody to tell */
-    if (ev == EPODE_CONN_DISCONNECTED) {
+    /* A cut that automatic reconnection will repair is no end: run()
+     * goes on (the handlers still hear "disconnected", info.reconnecting). */
+    if (ev == EPODE_CONN_DISCONNECTED && !epode_conn_will_reconnect(conn)) {
         c->ended = 1;
         c->reason = epode_conn_reason(conn);
     }
@@ -1044,8 +1049,23 @@ static int opt_bool(lua_State *L, int t, const char *key)
 
 static const char *const known_options[] = {
     "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register",
-    "domain", "secret", "tls", NULL,
+    "domain", "secret", "tls", "reconnect", "reconnect_min", "reconnect_max", NULL,
 };
+
+/* A number of seconds option (absent: `dflt`), as milliseconds. */
+static unsigned opt_seconds_ms(lua_State *L, int t, const char *key, double dflt)
+{
+    int ty = lua_getfield(L, t, key);
+    double v = dflt;
+    if (ty != LUA_TNIL) {
+        v = lua_tonumber(L, -1);
+        if (ty != LUA_TNUMBER || !(v >= 0.001) || v > 86400)
+            luaL_error(L, "epode.client: option '%s' must be a number of seconds, 0.001 to 86400",
+                       key);
+    }
+    lua_pop(L, 1);
+    return (unsigned)(v * 1000.0 + 0.5);
+}
 
 static int l_client(lua_State *L)
 {
@@ -1093,6 +1113,18 @@ static int l_client(lua_State *L)
     const char *ca_file = opt_string(L, 1, "ca_file");
     int direct_tls = opt_bool(L, 1, "direct_tls");
     int verbose = opt_bool(L, 1, "verbose");
+    /* reconnect = true: epode_conn_set_reconnect(), backoff from
+     * reconnect_min to reconnect_max seconds (default 1 and 60, as Python) */
+    int reconnect = opt_bool(L, 1, "reconnect");
+    unsigned rmin = opt_seconds_ms(L, 1, "reconnect_min", 1.0);
+    unsigned rmax = opt_seconds_ms(L, 1, "reconnect_max", 60.0);
+    if (!reconnect && (lua_getfield(L, 1, "reconnect_min") != LUA_TNIL ||
+                       lua_getfield(L, 1, "reconnect_max") != LUA_TNIL))
+        return luaL_error(L, "epode.client: 'reconnect_min' and 'reconnect_max' go with "
+                             "reconnect = true");
+    lua_settop(L, 1);
+    if (rmax < rmin)
+        return luaL_error(L, "epode.client: 'reconnect_max' must not be below 'reconnect_min'");
     lua_Integer port = 0;
     int ty = lua_getfield(L, 1, "port");
     if (ty != LUA_TNIL) {
@@ -1157,6 +1189,8 @@ static int l_client(lua_State *L)
         return raise_epode(L, "epode.client", rc);
     /* register = true: the stream stops after TLS for in-band registration */
     if (opt_bool(L, 1, "register") && (rc = epode_conn_set_register(c->conn, 1, 0)) < 0)
+        return raise_epode(L, "epode.client", rc);
+    if (reconnect && (rc = epode_conn_set_reconnect(c->conn, 1, rmin, rmax)) < 0)
         return raise_epode(L, "epode.client", rc);
     return 1;
 }

@@ -74,6 +74,25 @@ describe("epode.client arguments", function()
       "epode.client: unknown option 'pasword'")
   end)
 
+  it("takes reconnect with its backoff bounds, and checks them", function()
+    assert.is_not_nil(epode.client{ jid = "a@localhost", reconnect = true })
+    assert.is_not_nil(epode.client{ jid = "a@localhost", reconnect = true,
+                                    reconnect_min = 0.5, reconnect_max = 0.5 })
+    assert.has_error(function() epode.client{ jid = "a@localhost", reconnect = "yes" } end,
+      "epode.client: option 'reconnect' must be a boolean, not string")
+    assert.has_error(function() epode.client{ jid = "a@localhost", reconnect_min = 2 } end,
+      "epode.client: 'reconnect_min' and 'reconnect_max' go with reconnect = true")
+    assert.has_error(function()
+      epode.client{ jid = "a@localhost", reconnect = true, reconnect_min = 0 }
+    end, "epode.client: option 'reconnect_min' must be a number of seconds, 0.001 to 86400")
+    assert.has_error(function()
+      epode.client{ jid = "a@localhost", reconnect = true, reconnect_max = "60" }
+    end, "epode.client: option 'reconnect_max' must be a number of seconds, 0.001 to 86400")
+    assert.has_error(function()
+      epode.client{ jid = "a@localhost", reconnect = true, reconnect_min = 5, reconnect_max = 1 }
+    end, "epode.client: 'reconnect_max' must not be below 'reconnect_min'")
+  end)
+
   it("checks option types", function()
     assert.has_error(function() epode.client{ jid = 42 } end,
       "epode.client: option 'jid' must be a string, not number")
@@ -1212,5 +1231,72 @@ describe("against Prosody #server", function()
     assert.equals("stream_error", reason)
     assert.matches("not%-authorized", text)
     assert.matches("refused the component handshake", text)
+  end)
+
+  -- A TCP proxy to the server that resets every open connection when
+  -- told (tests/integration/faultproxy.py, driven through a pipe).
+  local function start_proxy()
+    local script, portfile = os.tmpname(), os.tmpname()
+    os.remove(portfile)
+    local f = assert(io.open(script, "w"))
+    f:write([[
+import os, sys
+sys.path.insert(0, "tests/integration")
+from faultproxy import FaultProxy
+p = FaultProxy(sys.argv[1], int(sys.argv[2]))
+with open(sys.argv[3] + ".tmp", "w") as f:
+    f.write(str(p.port))
+os.rename(sys.argv[3] + ".tmp", sys.argv[3])
+for line in sys.stdin:
+    if line.strip() == "cut":
+        p.cut_all()
+p.close()
+]])
+    f:close()
+    local pipe = assert(io.popen(("/usr/bin/python3 %s %s %d %s"):format(script, HOST, PORT,
+                                                                        portfile), "w"))
+    local port
+    local deadline = os.time() + 20
+    repeat
+      local pf = io.open(portfile)
+      if pf then port = tonumber(pf:read("a")); pf:close() end
+      assert(os.time() <= deadline, "the proxy did not start")
+    until port
+    os.remove(script)
+    os.remove(portfile)
+    return {
+      port = port,
+      cut = function() pipe:write("cut\n"); pipe:flush() end,
+      close = function() pipe:close() end,
+    }
+  end
+
+  it("reconnects after a cut (reconnect = true), joins its room again, run() goes on", function()
+    local proxy = start_proxy()
+    local c = epode.client{ jid = ALICE .. "/lua-rc", password = alice_pw, server = HOST,
+                            port = proxy.port, ca_file = CA, reconnect = true,
+                            reconnect_min = 0.05, reconnect_max = 0.2 }
+    local room = "lua-rc-" .. os.time() .. "@" .. (os.getenv("EPODE_TEST_MUC_DOMAIN")
+                                                   or ("conference." .. DOMAIN))
+    local events, cut_info, joins = {}, nil, 0
+    c:on_event(function(name, info)
+      events[#events + 1] = name
+      if name == "disconnected" and not cut_info then cut_info = info end
+    end)
+    c:on_muc(function(ev, client)
+      if ev.type ~= "joined" then return end
+      joins = joins + 1
+      if joins == 1 then proxy.cut() else client:close() end
+    end)
+    c:join(room, "rc")
+    c:connect()
+    local reason = c:run() -- not ended by the cut: only by the close after the second join
+    proxy.close()
+    assert.equals("closed", reason)
+    assert.equals(2, joins)
+    assert.same({ "connecting", "tls_up", "authenticated", "ready", "disconnected",
+                  "connecting", "tls_up", "authenticated", "ready", "disconnected" }, events)
+    assert.equals("network", cut_info.reason)
+    assert.is_true(cut_info.reconnecting)
   end)
 end)

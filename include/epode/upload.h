@@ -76,14 +76,14 @@ EPODE_API void epode_upload_slot_free(epode_upload_slot_t *slot);
 /* ---- Out-of-Band data (XEP-0066) -------------------------------------------- */
 
 /**
- * Sends a message to `to` whose body is `url` and which carries
- * `<x xmlns='jabber:x:oob'><url>url</url></x>`, so clients show the
- * file inline. `type` is the message type (NULL: "chat"). Errors as
+ * Sends a message to `to` whose body is `url` and which carries it
+ * again as XEP-0066 Out-of-Band data (an x element in jabber:x:oob with
+ * a url child), so clients show the file inline. `type` is the message type (NULL: "chat"). Errors as
  * epode_conn_send(), EPODE_EINVAL for a NULL or empty URL.
  */
 EPODE_API int epode_upload_send_url(epode_conn_t *conn, const char *to, const char *type,
                                     const char *url);
-/** The URL of a message's XEP-0066 `<x xmlns='jabber:x:oob'>` (borrowed
+/** The URL a message carries as XEP-0066 Out-of-Band data (borrowed
  * from the message), or NULL if it has none. */
 EPODE_API const char *epode_oob_url(const epode_stanza_t *message);
 

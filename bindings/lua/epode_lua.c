@@ -51,7 +51,9 @@
  * Message features, blocking, client state and the archive: see
  * epode_lua_modern.c (msg.replace_id, .reactions, .reply_body, ...;
  * epode.reactions(...) and friends; c:block(jid [, done]), c:blocklist(),
- * c:set_active(bool), c:mam_fetch({with=, start=, max=...}, fn)).
+ * c:set_active(bool), c:mam_fetch({with=, start=, max=...}, fn)),
+ * XEP-0199 and XEP-0092: c:ping(jid, done [, timeout]), c:set_version(name,
+ * version [, os]), c:version(jid, done [, timeout]).
  *
  * Stanzas (userdata "epode.stanza": an element plus a reference on its
  * tree, so any element keeps the whole tree alive):
@@ -121,6 +123,8 @@ typedef struct client {
     epode_blocking_t *blocking; /* these three: made on first use (epode_lua_modern.c) */
     epode_csi_t *csi;
     epode_mam_t *mam;
+    epode_ping_t *ping;                 /* made on first c:ping() */
+    epode_software_version_t *version;  /* made on first c:set_version() or c:version() */
     lua_Integer next_req;  /* ids of pending requests in the UV_MODERN table */
     lua_Integer next_handler; /* the last handler id given (c:on_*(), c:remove()) */
     lua_State *L;  /* the state running the loop, only while in_loop */
@@ -177,6 +181,10 @@ static void client_release(client_t *c)
     c->blocking = NULL;
     epode_mam_free(c->mam);
     c->mam = NULL;
+    epode_ping_free(c->ping); /* pending requests are told nothing (not in the loop) */
+    c->ping = NULL;
+    epode_software_version_free(c->version);
+    c->version = NULL;
     epode_csi_free(c->csi);
     c->csi = NULL;
     epode_muc_free(c->muc);
@@ -1986,6 +1994,9 @@ static const luaL_Reg client_methods[] = {
     {"on_blocking", m_on_blocking},
     {"set_active", m_set_active},
     {"mam_fetch", m_mam_fetch},
+    {"ping", m_ping},
+    {"set_version", m_set_version},
+    {"version", m_version},
     {"close", m_close},
     {"stop", m_stop},
     {"run", m_run},

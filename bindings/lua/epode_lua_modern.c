@@ -560,3 +560,178 @@ static int m_mam_fetch(lua_State *L)
     lua_settop(L, 1);
     return 1;
 }
+
+/* ---- ping (XEP-0199) and software version (XEP-0092) --------------------------- */
+
+/* A pending ping or version query: a full userdata (so a request whose
+ * answer never comes, the helper freed first, costs no C memory) kept in
+ * the UV_MODERN table as [id] = { cb = done, ud = request } until done
+ * runs. epode holds a pointer to it meanwhile. */
+typedef struct lask {
+    client_t *c;
+    lua_Integer id;
+} lask;
+
+typedef struct ask_answer {
+    lask *q;
+    int status;
+    epode_stanza_cond_t cond;
+    double rtt;                          /* ping */
+    const char *name, *version, *os;     /* version */
+    int is_version;
+} ask_answer;
+
+/* Pushes a new request userdata registered with the callback at cb_idx. */
+static lask *lask_new(lua_State *L, client_t *c, int cb_idx)
+{
+    cb_idx = lua_absindex(L, cb_idx);
+    lask *q = lua_newuserdatauv(L, sizeof *q, 0);
+    q->c = c;
+    q->id = c->next_req + 1;
+    push_modern(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, cb_idx);
+    lua_setfield(L, -2, "cb");
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "ud");
+    lua_rawseti(L, -2, q->id);
+    lua_pop(L, 1);
+    c->next_req = q->id;
+    return q;
+}
+
+/* Protected: done(result, condition, client); the entry forgotten first
+ * (its userdata stays on this stack while done runs). */
+static int ask_protected(lua_State *L)
+{
+    ask_answer *a = lua_touserdata(L, 2);
+    push_modern(L, 1);
+    if (lua_rawgeti(L, -1, a->q->id) != LUA_TTABLE)
+        return 0;
+    int entry = lua_gettop(L);
+    lua_getfield(L, entry, "ud"); /* anchors the request */
+    lua_pushnil(L);
+    lua_rawseti(L, entry - 1, a->q->id);
+    lua_getfield(L, entry, "cb");
+    if (!lua_isfunction(L, -1))
+        return 0;
+    if (a->status == 0 && a->cond == EPODE_COND_NONE) {
+        if (a->is_version) {
+            lua_createtable(L, 0, 3);
+            set_field_str(L, "name", a->name);
+            set_field_str(L, "version", a->version);
+            set_field_str(L, "os", a->os);
+        } else {
+            lua_pushnumber(L, a->rtt);
+        }
+        lua_pushnil(L);
+    } else {
+        lua_pushnil(L);
+        lua_pushstring(L, a->status == 0 ? epode_stanza_cond_name(a->cond)
+                                         : epode_err_name(a->status));
+    }
+    lua_pushvalue(L, 1);
+    lua_call(L, 3, 0);
+    return 0;
+}
+
+static void ask_done(ask_answer *a, const char *where)
+{
+    if (a->q->c->in_loop)
+        call_protected(a->q->c, ask_protected, a, where);
+}
+
+static void on_pong_c(epode_conn_t *conn, const char *jid, int status, epode_stanza_cond_t cond,
+                      unsigned rtt_ms, void *user)
+{
+    (void)conn, (void)jid;
+    ask_answer a = {user, status, cond, rtt_ms / 1000.0, NULL, NULL, NULL, 0};
+    ask_done(&a, "ping");
+}
+
+static void on_version_c(epode_conn_t *conn, const char *jid, int status,
+                         epode_stanza_cond_t cond, const char *name, const char *version,
+                         const char *os, void *user)
+{
+    (void)conn, (void)jid;
+    ask_answer a = {user, status, cond, 0, name, version, os, 1};
+    ask_done(&a, "version");
+}
+
+/* The optional timeout in seconds at idx, as milliseconds (0: epode's 30 s). */
+static unsigned opt_timeout_ms(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx))
+        return 0;
+    lua_Number t = luaL_checknumber(L, idx);
+    if (!(t >= 0.001) || t > 86400)
+        luaL_argerror(L, idx, "a timeout in seconds, 0.001 to 86400");
+    return (unsigned)(t * 1000.0 + 0.5);
+}
+
+/* c:ping(jid, done [, timeout]): jid nil pings our server; done(rtt_seconds,
+ * nil, client) when it answered, done(nil, condition, client) for an
+ * error answer (its condition) or none ("TIMEDOUT", "CANCELED"). From the
+ * first call on, the client also answers pings. */
+static int m_ping(lua_State *L)
+{
+    client_t *c = check_client(L, "client:ping");
+    const char *jid = opt_cstr(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    unsigned ms = opt_timeout_ms(L, 4);
+    int rc = 0;
+    if (!c->ping)
+        rc = epode_ping_new(c->conn, &c->ping);
+    if (rc < 0)
+        return raise_epode(L, "client:ping", rc);
+    lask *q = lask_new(L, c, 3);
+    rc = epode_ping_send(c->ping, jid, ms, on_pong_c, q);
+    if (rc < 0) {
+        push_modern(L, 1);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, q->id);
+        return jid ? raise_epode_about(L, "client:ping", rc, jid) : raise_epode(L, "client:ping", rc);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* c:set_version(name, version [, os]): answers XEP-0092 queries from now on. */
+static int m_set_version(lua_State *L)
+{
+    client_t *c = check_client(L, "client:set_version");
+    const char *name = check_cstr(L, 2), *version = check_cstr(L, 3), *os = opt_cstr(L, 4);
+    int rc = c->version ? epode_software_version_set(c->version, name, version, os)
+                        : epode_software_version_new(c->conn, name, version, os, &c->version);
+    if (rc < 0)
+        return raise_epode(L, "client:set_version", rc);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* c:version(jid, done [, timeout]): done({name=, version=, os=}, nil, client)
+ * or done(nil, condition, client). Without c:set_version() first, the
+ * helper this makes answers "epode" and the library's version, no OS. */
+static int m_version(lua_State *L)
+{
+    client_t *c = check_client(L, "client:version");
+    const char *jid = opt_cstr(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    unsigned ms = opt_timeout_ms(L, 4);
+    int rc = 0;
+    if (!c->version)
+        rc = epode_software_version_new(c->conn, "epode", epode_version(), NULL, &c->version);
+    if (rc < 0)
+        return raise_epode(L, "client:version", rc);
+    lask *q = lask_new(L, c, 3);
+    rc = epode_software_version_query(c->version, jid, ms, on_version_c, q);
+    if (rc < 0) {
+        push_modern(L, 1);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, q->id);
+        return jid ? raise_epode_about(L, "client:version", rc, jid)
+                   : raise_epode(L, "client:version", rc);
+    }
+    lua_settop(L, 1);
+    return 1;
+}

@@ -84,6 +84,50 @@ describe("the modern IM layer against Prosody #server", function()
     return c
   end
 
+  it("pings and asks software versions (XEP-0199, XEP-0092)", function()
+    local a = connected(ALICE .. "/lua-ping", alice_pw)
+    local b = connected(BOB .. "/lua-ping", bob_pw)
+    local r = {}
+    local function ask(key) -- a done callback for a's request, recording into r[key]
+      return { function(res, cond, cl)
+        r[key] = { res, cond, cl == a }
+      end }
+    end
+    a:ping(nil, table.unpack(ask("server")))
+    drive({ a, b }, function() return r.server end, 20, "the server's pong")
+    assert.is_number(r.server[1])
+    assert.is_nil(r.server[2])
+    assert.is_true(r.server[3]) -- done gets the client
+    -- b has no ping helper yet: it answers service-unavailable
+    a:ping(b:bound_jid(), table.unpack(ask("b1")))
+    drive({ a, b }, function() return r.b1 end, 20, "b's error")
+    assert.same({ nil, "service-unavailable", true }, r.b1)
+    b:ping(nil, function() end) -- from now on b answers pings
+    a:ping(b:bound_jid(), table.unpack(ask("b2")))
+    drive({ a, b }, function() return r.b2 end, 20, "b's pong")
+    assert.is_number(r.b2[1])
+    assert.has_error(function() a:ping("not a jid@@", function() end) end,
+      "client:ping: JID: malformed JID ('not a jid@@')")
+    assert.has_error(function() a:ping(nil, function() end, -1) end)
+
+    b:set_version("luabot", "2.0", "Plan 9")
+    a:version(b:bound_jid(), function(res, cond) r.v = { res, cond } end)
+    drive({ a, b }, function() return r.v end, 20, "b's version")
+    assert.same({ { name = "luabot", version = "2.0", os = "Plan 9" } }, r.v)
+    a:version(nil, function(res, cond) r.sv = { res, cond } end)
+    drive({ a, b }, function() return r.sv end, 20, "the server's version")
+    assert.equals("Prosody", r.sv[1].name)
+    -- asking made a's helper: it answers with the library's name, no OS
+    b:version(a:bound_jid(), function(res) r.av = res end)
+    drive({ a, b }, function() return r.av end, 20, "a's version")
+    assert.same({ name = "epode", version = epode.version }, r.av)
+    a:close()
+    b:close()
+    drive({ a, b }, function() return not a:is_ready() and not b:is_ready() end, 10, "close")
+    assert.has_error(function() a:ping(nil, function() end) end,
+      "client:ping: STATE: not allowed in the current state")
+  end)
+
   it("blocks, lists and unblocks, and sets the client state", function()
     local a = connected(ALICE .. "/lua-modern", alice_pw)
     local events = {}

@@ -10,6 +10,7 @@
 #include "epode/loop.h"
 #include "epode/conn.h"
 #include "epode/handler.h"
+#include "epode/transport.h"
 
 /* The IM layer: helpers built on the API above. */
 #include "epode/messaging.h"

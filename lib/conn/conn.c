@@ -96,6 +96,7 @@ static void on_io(void *user, unsigned revents)
     leave(c);
 }
 
+static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback);
 static void on_connected_body(void *user, int status, int fd, const char *why);
 static void on_connected(void *user, int status, int fd, const char *why)
 {
@@ -345,6 +346,7 @@ static void release_link(epode_conn_t *c)
         c->creds = NULL;
     }
     c->starttls_pending = 0;
+    c->tls_verified = 0;
     c->state = C_IDLE;
 }
 
@@ -378,6 +380,7 @@ static void really_free(epode_conn_t *c)
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
         epode__timer_deinit(timers[i]); /* stopped, their heap slots given back */
     epode__sm_free(&c->sm_state); /* freed with the connection, no events */
+    epode__proxy_free(mem, c->proxy);
     clear_notes(c, 1);
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
@@ -776,25 +779,6 @@ int epode_conn_set_component(epode_conn_t *c, const char *domain, const char *se
     return 0;
 }
 
-/* A component stream in clear goes to this machine only, unless the
- * application loosened TLS itself (DESIGN: secure by default). */
-static int peer_is_loopback(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-    if (ss.ss_family == AF_INET6) {
-        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(a))
-            return 1;
-        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-    }
-    return 0;
-}
-
 /* XEP-0114 §3: the server routes only stanzas from the component's own
  * domain (and its users); it would bounce anything else. */
 static int component_from_ok(const epode_conn_t *c, const epode_stanza_t *st)
@@ -955,42 +939,6 @@ const char *epode_conn_security(const epode_conn_t *c) { return c ? c->security 
  * redirects ends there; include/epode/conn.h documents it) */
 #define MAX_REDIRECTS 3
 
-/* "host", "host:port", "[v6]" or "[v6]:port" (RFC 6120 §4.9.3.19). */
-static int parse_redirect(const char *s, char *host, size_t host_len, unsigned *port)
-{
-    const char *end, *colon;
-    *port = 0;
-    if (*s == '[') {
-        end = strchr(s, ']');
-        if (!end || end == s + 1)
-            return -1;
-        if ((size_t)(end - s - 1) >= host_len)
-            return -1;
-        memcpy(host, s + 1, (size_t)(end - s - 1));
-        host[end - s - 1] = '\0';
-        colon = end[1] == ':' ? end + 1 : NULL;
-        if (end[1] && !colon)
-            return -1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon && strchr(s, ':') != colon)
-            return -1; /* a bare IPv6 address needs brackets */
-        size_t n = colon ? (size_t)(colon - s) : strlen(s);
-        if (n == 0 || n >= host_len)
-            return -1;
-        memcpy(host, s, n);
-        host[n] = '\0';
-    }
-    if (colon) {
-        char *e;
-        long p = strtol(colon + 1, &e, 10);
-        if (*e || p <= 0 || p > 65535)
-            return -1;
-        *port = (unsigned)p;
-    }
-    return 0;
-}
-
 static void try_next_target(epode_conn_t *c);
 
 static void on_redirect_body(void *user)
@@ -1019,8 +967,9 @@ static int follow_redirect(epode_conn_t *c)
         c->redirect = NULL;
         return 0;
     }
-    if (!c->tr || epode__tls_verify(c->tr, c->domain, why, sizeof why) < 0) {
-        if (epode__tls_version(c->tr) > 0)
+    epode__transport *tls = epode__stack_tls(c->tr);
+    if (!tls || epode__tls_verify(tls, c->domain, why, sizeof why) < 0) {
+        if (epode__tls_version(tls) > 0)
             note(c, &c->text, NOTE_TEXT,
                      "refused a see-other-host redirect to %.200s received over TLS whose "
                      "certificate does not verify for %s (%s)", c->redirect, c->domain, why);
@@ -1038,7 +987,7 @@ static int follow_redirect(epode_conn_t *c)
                  c->redirect);
         return 0;
     }
-    if (parse_redirect(c->redirect, host, sizeof host, &port) < 0)
+    if (epode__parse_hostport(c->redirect, strlen(c->redirect), host, sizeof host, &port) < 0)
         return 0;
     epode__target *t = epode__alloc(c->ctx->mem, sizeof *t);
     if (!t)
@@ -1553,35 +1502,47 @@ static void arm_dispatch_timer(epode_conn_t *c)
     epode__timer_start(&c->dispatch_timer, due > now ? due - now : 0, on_dispatch_timer, c);
 }
 
-/* ---- TLS -------------------------------------------------------------------------------- */
+/* ---- the transport stack (lib/transport/stack.c builds and opens it) ----------------- */
 
-static void tls_facts(epode_conn_t *c, epode__tls_facts *f)
+static void tls_options(const epode_conn_t *c, epode__tls_options *o)
 {
-    memset(f, 0, sizeof *f);
-    f->version = epode__tls_version(c->tr);
-    f->key_bits = epode__tls_key_bits(c->tr);
-    f->tls_unique_len = sizeof f->tls_unique;
-    if (epode__tls_channel_binding(c->tr, EPODE__CB_TLS_UNIQUE, f->tls_unique,
-                                   &f->tls_unique_len) < 0)
-        f->tls_unique_len = 0;
-    f->tls_exporter_len = sizeof f->tls_exporter;
-    if (epode__tls_channel_binding(c->tr, EPODE__CB_TLS_EXPORTER, f->tls_exporter,
-                                   &f->tls_exporter_len) < 0)
-        f->tls_exporter_len = 0;
+    memset(o, 0, sizeof *o);
+    o->server_name = c->domain;
+    o->alpn_xmpp_client = c->direct_tls && !c->component; /* XEP-0368 is for clients */
+    o->max_version = c->tls_max;
+    o->min_version = c->tls_min; /* 0 until set: TLS 1.2 */
+}
+
+/* `why` receives the reason credentials could not be loaded (a file
+ * changed or went away since it was set), naming the file. */
+static int get_creds(epode_conn_t *c, char *why, size_t why_len)
+{
+    return c->creds ? 0
+                    : epode__ctx_creds_get(c->ctx, c->ca_file, c->cert_file, c->key_file, why,
+                                           why_len, &c->creds);
 }
 
 static int start_engine(epode_conn_t *c, const epode__tls_facts *tls);
 
-/* The handshake finished: check the certificate, then run the stream. */
-static void tls_established(epode_conn_t *c)
+/* The stack is open (a proxy's tunnel up, TLS's handshake done): with
+ * TLS, check the certificate; then run (or restart) the stream. */
+static void link_open(epode_conn_t *c)
 {
     char why[200];
-    if (c->verify && epode__tls_verify(c->tr, c->domain, why, sizeof why) < 0) {
+    epode__transport *tls = epode__stack_tls(c->tr);
+    if (!tls) {
+        int rc = start_engine(c, NULL);
+        if (rc < 0)
+            fail(c, rc, EPODE_REASON_NETWORK, "could not start the stream");
+        return;
+    }
+    c->tls_verified = epode__tls_verify(tls, c->domain, why, sizeof why) == 0;
+    if (c->verify && !c->tls_verified) {
         int accept = 0;
         if (c->cert_cb) {
             const unsigned char *der = NULL;
             size_t der_len = 0;
-            epode__tls_peer_cert(c->tr, &der, &der_len);
+            epode__tls_peer_cert(tls, &der, &der_len);
             accept = c->cert_cb(c, why, der, der_len, c->cert_user) == 1;
         }
         if (!accept) {
@@ -1592,8 +1553,13 @@ static void tls_established(epode_conn_t *c)
         }
         epode__ctx_log(c->ctx, EPODE_LOG_WARN, "tls", "certificate accepted by the application: %s", why);
     }
-    epode__tls_facts f;
-    tls_facts(c, &f);
+    epode_transport_facts_t tf = {.size = sizeof tf};
+    epode__stack_facts(c->tr, &tf);
+    epode__tls_facts f = {.version = tf.tls_version, .key_bits = tf.tls_key_bits,
+                          .tls_unique_len = tf.tls_unique_len,
+                          .tls_exporter_len = tf.tls_exporter_len};
+    memcpy(f.tls_unique, tf.tls_unique, sizeof f.tls_unique);
+    memcpy(f.tls_exporter, tf.tls_exporter, sizeof f.tls_exporter);
     note(c, &c->security, NOTE_SECURITY, "TLS 1.%d%s", f.version - 10,
          c->direct_tls ? " (direct)" : " (STARTTLS)");
     c->state = C_STREAM;
@@ -1605,28 +1571,15 @@ static void tls_established(epode_conn_t *c)
         fail(c, rc, EPODE_REASON_NETWORK, "could not continue the stream after TLS");
 }
 
-/* `why` receives the reason credentials could not be loaded (a file
- * changed or went away since it was set), naming the file. */
+/* STARTTLS: TLS onto the stack's top. */
 static int push_tls(epode_conn_t *c, char *why, size_t why_len)
 {
-    int rc = 0;
-    if (!c->creds)
-        rc = epode__ctx_creds_get(c->ctx, c->ca_file, c->cert_file, c->key_file, why, why_len,
-                                  &c->creds);
-    if (rc < 0)
+    epode__tls_options o;
+    int rc = get_creds(c, why, why_len);
+    tls_options(c, &o);
+    if (rc < 0 || (rc = epode__stack_starttls(c->ctx->mem, c->creds->creds, &o, &c->tr)) < 0)
         return rc;
-    epode__tls_options o = {
-        .server_name = c->domain,
-        .alpn_xmpp_client = c->direct_tls && !c->component, /* XEP-0368 is for clients */
-        .max_version = c->tls_max,
-        .min_version = c->tls_min, /* 0 until set: TLS 1.2 */
-    };
-    epode__transport *t;
-    rc = epode__tls_new(c->ctx->mem, c->creds->creds, c->tr, &o, &t);
-    if (rc < 0)
-        return rc;
-    c->tr = t;
-    c->state = C_TLS;
+    c->state = C_OPEN;
     return 0;
 }
 
@@ -1741,22 +1694,24 @@ static void pump_body(epode_conn_t *c)
 {
     if (c->state == C_IDLE || !c->tr)
         return;
-    if (c->state == C_TLS) {
-        int rc = epode__tls_handshake(c->tr);
+    if (c->state == C_OPEN) {
+        char why[300];
+        int rc = epode__stack_open(c->tr, why, sizeof why);
         if (rc == EPODE_EAGAIN) {
             update_io(c);
             return;
         }
         if (rc < 0) {
-            char msg[300];
-            const char *why = epode__transport_error(c->tr)[0] ? epode__transport_error(c->tr)
-                                                                 : epode_strerror(rc);
-            snprintf(msg, sizeof msg, "%s%s",
-                     strncmp(why, "TLS handshake failed", 20) ? "TLS handshake failed: " : "", why);
-            fail(c, EPODE_ETLS, EPODE_REASON_TLS, msg);
+            /* TLS's failures are TLS's; a proxy refusing our credentials
+             * is final; anything else the link's */
+            fail(c, rc == EPODE_ETLS || rc == EPODE_EAUTH ? rc : EPODE_ENET,
+                 rc == EPODE_ETLS    ? EPODE_REASON_TLS
+                 : rc == EPODE_EAUTH ? EPODE_REASON_AUTH
+                                     : EPODE_REASON_NETWORK,
+                 why);
             return;
         }
-        tls_established(c);
+        link_open(c);
         if (c->state != C_STREAM || !c->tr)
             return; /* failed, or closed (maybe reconnected) from an event */
     }
@@ -1840,36 +1795,55 @@ static void on_connected_body(void *user, int status, int fd, const char *why)
         try_next_target(c);
         return;
     }
-    int rc = epode__tcp_new(c->ctx->mem, fd, &c->tr);
+    epode__transport *tcp;
+    int rc = epode__tcp_new(c->ctx->mem, fd, &tcp);
     if (rc < 0) {
         close(fd); /* still ours when the transport could not take it */
         fail(c, rc, EPODE_REASON_NETWORK, "out of memory");
         return;
     }
-    c->fd = fd;
-    if (c->component && !c->direct_tls && c->tls_mode == EPODE_TLS_REQUIRED &&
-        !peer_is_loopback(fd)) {
+    link_up(c, tcp, !c->proxy && epode__tcp_peer_is_loopback(tcp));
+}
+
+/* The bottom of the link is there (a connected socket, or the
+ * application's pipe): build the stack from the options and open it. A
+ * component stream in clear goes to this machine only (`loopback`),
+ * unless the application loosened TLS itself (DESIGN: secure by
+ * default); through a proxy that cannot be told. */
+static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback)
+{
+    c->tr = bottom;
+    int fd = epode__transport_fd(bottom), rc;
+    if (c->component && !c->direct_tls && c->tls_mode == EPODE_TLS_REQUIRED && !loopback) {
         fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
              "a component stream in clear is allowed to a loopback address only (use direct "
              "TLS, or loosen TLS with epode_conn_set_tls)");
         return;
     }
-    if ((rc = epode__io_start(c->ctx->loop, &c->io, fd, EPODE__READ, on_io, c)) < 0) {
-        c->fd = -1;
-        fail(c, rc, EPODE_REASON_NETWORK, "could not watch the socket");
-        return;
-    }
-    if (c->direct_tls) {
-        char why[300] = "", msg[340];
-        if ((rc = push_tls(c, why, sizeof why)) < 0) {
-            snprintf(msg, sizeof msg, "could not start TLS%s%s", why[0] ? ": " : "", why);
-            fail(c, rc, EPODE_REASON_TLS, msg);
+    if (fd >= 0) {
+        c->fd = fd;
+        if ((rc = epode__io_start(c->ctx->loop, &c->io, fd, EPODE__READ, on_io, c)) < 0) {
+            c->fd = -1;
+            fail(c, rc, EPODE_REASON_NETWORK, "could not watch the socket");
             return;
         }
-    } else if ((rc = start_engine(c, NULL)) < 0) {
-        fail(c, rc, EPODE_REASON_NETWORK, "could not start the stream");
+    }
+    const epode__target *t = &c->targets[c->next_target - 1];
+    epode__stack_config cfg = {.host = t->host, .port = t->port};
+    cfg.proxy = c->app_ops.read ? NULL : c->proxy;
+    char why[300] = "", msg[340];
+    rc = c->direct_tls ? get_creds(c, why, sizeof why) : 0;
+    if (rc == 0 && c->direct_tls) {
+        cfg.creds = c->creds->creds;
+        tls_options(c, &cfg.tls);
+    }
+    if (rc < 0 || (rc = epode__stack_new(c->ctx->mem, &cfg, c->tr, &c->tr)) < 0) {
+        snprintf(msg, sizeof msg, "could not start %s%s%s", c->direct_tls ? "TLS" : "the link",
+                 why[0] ? ": " : "", why);
+        fail(c, rc, c->direct_tls ? EPODE_REASON_TLS : EPODE_REASON_NETWORK, msg);
         return;
     }
+    c->state = C_OPEN;
     pump(c);
 }
 
@@ -1883,10 +1857,30 @@ static void try_next_target(epode_conn_t *c)
             continue;
         c->direct_tls = t->direct_tls;
         c->state = C_CONNECTING;
-        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connecting to %s:%u%s", t->host, t->port,
-                       t->direct_tls ? " (direct TLS)" : "");
-        int rc = epode__net_connect(epode__ctx_net(c->ctx), t->host, t->port, c->connect_ms,
-                                    on_connected, c, &c->query);
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connecting to %s:%u%s%s%s", t->host,
+                       t->port, t->direct_tls ? " (direct TLS)" : "",
+                       c->app_ops.read ? " over the application's transport"
+                       : c->proxy      ? " through the proxy at "
+                                       : "",
+                       !c->app_ops.read && c->proxy ? c->proxy->host : "");
+        int rc;
+        if (c->app_ops.read) {
+            char why[300];
+            epode__transport *app;
+            rc = epode__app_new(c->ctx->mem, &c->app_ops, c->app_user, t->host, t->port, why,
+                                sizeof why, &app);
+            if (rc == 0) {
+                link_up(c, app, 1); /* the application answers for its pipe */
+                return;
+            }
+            c->connect_failures = 2;
+            note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s", why);
+            continue;
+        }
+        /* Through a proxy: to the proxy, which is asked for t (no DNS here) */
+        rc = epode__net_connect(epode__ctx_net(c->ctx), c->proxy ? c->proxy->host : t->host,
+                                c->proxy ? c->proxy->port : t->port, c->connect_ms, on_connected,
+                                c, &c->query);
         if (rc == 0)
             return;
         c->connect_failures = 2;
@@ -1935,13 +1929,16 @@ static void on_start_body(void *user)
     if (c->state != C_RESOLVING)
         return; /* closed from the event */
     epode__timer_start(&c->login_timer, c->login_ms, on_login_timeout, c);
-    if (c->host) {
+    /* A named server, a proxy or the application's pipe: no SRV lookup
+     * (through a proxy none may leak: the proxy is asked for the name) */
+    if (c->host || c->proxy || c->app_ops.read) {
         c->targets = epode__alloc(c->ctx->mem, sizeof *c->targets);
         if (!c->targets) {
             fail(c, EPODE_ENOMEM, EPODE_REASON_NETWORK, "out of memory");
             return;
         }
-        snprintf(c->targets[0].host, sizeof c->targets[0].host, "%s", c->host);
+        snprintf(c->targets[0].host, sizeof c->targets[0].host, "%s",
+                 c->host ? c->host : c->domain);
         int direct = c->tls_mode == EPODE_TLS_DIRECT;
         c->targets[0].port = (uint16_t)(c->port        ? c->port
                                         : c->component ? 5347 /* Prosody's default */

@@ -11,6 +11,7 @@
 #include "epode/ctx.h"
 #include "epode/handler.h"
 #include "epode/loop.h"
+#include "epode/transport.h"
 #include "loop/loop.h"
 #include "net/net.h"
 #include "stream/engine.h"
@@ -56,7 +57,7 @@ enum conn_state {
     C_IDLE = 0,
     C_RESOLVING,
     C_CONNECTING,
-    C_TLS,     /* TLS handshake (direct or STARTTLS) */
+    C_OPEN,    /* the transport stack opens (a proxy's tunnel, TLS's handshake) */
     C_STREAM,  /* the engine runs the stream */
     C_CLOSING  /* closing handshake in progress */
 };
@@ -106,6 +107,9 @@ struct epode_conn {
     unsigned scram_min_iterations;
     int register_only, register_cleartext; /* epode_conn_set_register */
     int component;       /* epode_conn_set_component: domain and password are its own */
+    epode__proxy *proxy; /* epode_conn_set_proxy, or NULL */
+    epode_transport_ops_t app_ops; /* epode_conn_set_transport (read NULL: none) */
+    void *app_user;
     unsigned depth;      /* loop entry points running for this connection */
     int free_pending;    /* epode_conn_free() called: freed when depth is 0 */
     int user_closed;     /* epode_conn_close() was called: no reconnect */
@@ -128,6 +132,7 @@ struct epode_conn {
     epode__engine *engine;
     epode__dispatch *dispatch;
     int starttls_pending;
+    int tls_verified;    /* the certificate verified for the domain */
     /* The IQ request being dispatched (borrowed from it, NULL outside
      * its dispatch) and whether the application answered it already. */
     const char *iq_req_id, *iq_req_from;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -114,6 +115,25 @@ static void tcp_free(epode__transport *t)
     close(c->fd);
     epode__transport_clear_error(t);
     epode__dealloc(t->mem, c);
+}
+
+static const epode__transport_ops tcp_ops;
+
+int epode__tcp_peer_is_loopback(epode__transport *t)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (!t || t->ops != &tcp_ops || getpeername(((tcp *)t)->fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return 0;
 }
 
 static const epode__transport_ops tcp_ops = {

@@ -671,6 +671,7 @@ static const epode__transport_ops tls_ops = {
     .pending = tls_pending,
     .shutdown = tls_shutdown,
     .free = tls_free,
+    .handshake = epode__tls_handshake,
 };
 
 /* ---- set-up --------------------------------------------------------------- */
@@ -702,6 +703,7 @@ int epode__tls_new(const epode_mem_t *mem, epode__tls_creds *creds, epode__trans
     x->base.ops = &tls_ops;
     x->base.mem = mem;
     x->lower = lower;
+    x->base.lower = lower;
     x->hs_want = EPODE__WRITE; /* the ClientHello goes first */
     if (opts->server_name) {
         x->server_name = epode__strdup(mem, opts->server_name);

@@ -44,12 +44,20 @@ typedef struct epode__transport_ops {
     int (*shutdown)(epode__transport *t);
     /* Frees this transport and every one below it; closes fds. */
     void (*free)(epode__transport *t);
+    /* Optional: drives this layer's opening (a proxy's negotiation, the
+     * TLS handshake) after the layers below it are open. 0: open (also
+     * when NULL); EPODE_EAGAIN: call again when wants() is ready; an
+     * error (words in t->error). Sticky once failed. */
+    int (*handshake)(epode__transport *t);
 } epode__transport_ops;
 
 struct epode__transport {
     const epode__transport_ops *ops;
     const epode_mem_t *mem;
     char *error; /* last error, in words (for the application's event), or NULL */
+    /* The transport this one is layered on (owned by it), or NULL at the
+     * bottom of a stack: lets the stack find a layer (TLS for its facts). */
+    epode__transport *lower;
 };
 
 /* The longest error text kept (bytes, with the NUL). */
@@ -84,6 +92,9 @@ static inline void epode__transport_free(epode__transport *t) { if (t) t->ops->f
  * with MSG_NOSIGNAL, so a closed peer is EPODE_ENET, never SIGPIPE.
  * EPODE_EINVAL if fd is not a socket, EPODE_ENOMEM. */
 int epode__tcp_new(const epode_mem_t *mem, int fd, epode__transport **out);
+/* 1 if t is a tcp transport connected to a loopback address (127/8,
+ * ::1, ::ffff:127/104): where a component may speak in clear. */
+int epode__tcp_peer_is_loopback(epode__transport *t);
 
 /* ---- memory --------------------------------------------------------------- */
 /* Two connected ends: bytes written to one are read from the other.
@@ -190,5 +201,74 @@ struct gnutls_session_int;
 struct gnutls_session_int *epode__tls_session(epode__transport *tls);
 /* The server name given in the options, or NULL. Borrowed. */
 const char *epode__tls_server_name(epode__transport *tls);
+
+/* ---- proxies (proxy.c) ----------------------------------------------------- */
+enum { EPODE__PROXY_SOCKS5 = 1, EPODE__PROXY_HTTP = 2 };
+/* A parsed proxy URL (epode_conn_set_proxy). */
+typedef struct epode__proxy {
+    int kind;          /* EPODE__PROXY_* */
+    char *host;        /* without brackets for an IPv6 literal */
+    unsigned port;
+    char *user, *pass; /* decoded; both NULL without credentials */
+} epode__proxy;
+/* Parses url. EPODE_EINVAL with the reason in `why`, EPODE_ENOMEM. */
+int epode__proxy_parse(const epode_mem_t *mem, const char *url, epode__proxy **out, char *why,
+                       size_t why_len);
+void epode__proxy_free(const epode_mem_t *mem, epode__proxy *p);
+/* Layers a proxy's negotiation over `lower` (a connected link to the
+ * proxy; owned on success): its handshake asks the proxy for host:port
+ * (SOCKS5: by name, ATYP 3, unless host is an IP literal; HTTP:
+ * CONNECT host:port). Errors of the handshake: EPODE_EAUTH (the proxy
+ * refused our credentials, or wants some we do not have), EPODE_ENET
+ * (anything else: a refusal, a reply code, a broken reply), words in
+ * t->error. p and host are copied. */
+int epode__proxy_new(const epode_mem_t *mem, const epode__proxy *p, const char *host,
+                     unsigned port, epode__transport *lower, epode__transport **out);
+/* 1 if t is a proxy layer. */
+int epode__proxy_is(const epode__transport *t);
+/* The bound on an HTTP proxy's reply (status line and headers). */
+#define EPODE__PROXY_HTTP_MAX 8192
+
+/* ---- an application's pipe (stack.c) ----------------------------------- */
+struct epode_transport_ops;
+/* Wraps the application's ops (copied: a full-size table) and user;
+ * calls ops->open(user, host, port) first. On an open failure t is not
+ * made and the code is returned (words in `why`). */
+int epode__app_new(const epode_mem_t *mem, const struct epode_transport_ops *ops, void *user,
+                   const char *host, unsigned port, char *why, size_t why_len,
+                   epode__transport **out);
+
+/* ---- the stack (stack.c) --------------------------------------------------- */
+/* What the layers above the bottom link are made of, from a connection's
+ * options: [proxy] → [tls]. The bottom is TCP (to the server, or to the
+ * proxy) or an application's pipe. */
+typedef struct epode__stack_config {
+    const epode__proxy *proxy; /* NULL: none */
+    const char *host;          /* the XMPP server, as the proxy is asked for it */
+    unsigned port;
+    epode__tls_creds *creds;   /* non-NULL: TLS from the first byte */
+    epode__tls_options tls;
+} epode__stack_config;
+/* Builds the stack over `bottom` (owned on success: freed with *top;
+ * on failure the caller keeps it). Errors: EPODE_ENOMEM, EPODE_EINVAL. */
+int epode__stack_new(const epode_mem_t *mem, const epode__stack_config *cfg,
+                     epode__transport *bottom, epode__transport **top);
+/* Drives the opening of every layer, bottom first: 0 when all are open,
+ * EPODE_EAGAIN, or a layer's error with words in `why` (a TLS failure
+ * starts with "TLS handshake failed"). */
+int epode__stack_open(epode__transport *top, char *why, size_t why_len);
+/* STARTTLS: pushes TLS onto the stack's top (*top replaced on success). */
+int epode__stack_starttls(const epode_mem_t *mem, epode__tls_creds *creds,
+                          const epode__tls_options *opts, epode__transport **top);
+/* The TLS layer of the stack, or NULL (no TLS). */
+epode__transport *epode__stack_tls(epode__transport *top);
+/* The stack's facts (epode_transport_facts_t; verified is left as is:
+ * the stack does not know what the connection accepted). */
+struct epode_transport_facts;
+void epode__stack_facts(epode__transport *top, struct epode_transport_facts *f);
+/* "host", "host:port", "[v6]" or "[v6]:port": 0 or -1 (also when the
+ * host does not fit in host_len). *port is 0 when none is given. */
+int epode__parse_hostport(const char *s, size_t len, char *host, size_t host_len,
+                          unsigned *port);
 
 #endif

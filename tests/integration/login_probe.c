@@ -14,7 +14,7 @@
  *               [--sasl "MECH ..."] [--tls-max 1.2|1.3]
  *               [--accept-untrusted | --refuse-untrusted]
  *               [--send TO BODY] [--expect-from BAREJID] [--presence]
- *               [--timeout SECONDS] [--verbose]
+ *               [--timeout SECONDS] [--verbose] [--dns ADDR] [--proxy URL]
  *
  * Once READY it sends initial presence (--presence), then the message
  * (--send), then waits for a chat message from --expect-from; then it
@@ -31,6 +31,7 @@
 typedef struct probe {
     const char *server;
     const char *dns; /* --dns: DNS servers for SRV lookups (tests) */
+    const char *proxy; /* --proxy URL */
     unsigned port;
     int direct_tls;
     const char *ca_file;
@@ -181,6 +182,8 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         epode_ctx_stop(p->ctx);
         return;
     }
+    if (ev == EPODE_CONN_FREED)
+        return; /* the probe frees its connection: not a fact about the login */
     if (ev != EPODE_CONN_READY) {
         printf("event %s\n", event_name(ev));
         fflush(stdout);
@@ -235,6 +238,7 @@ static void parse(probe *p, int argc, char **argv)
         else if (!strcmp(a, "--verbose")) p->verbose = 1;
         else if (!strcmp(a, "--server")) p->server = VAL();
         else if (!strcmp(a, "--dns")) p->dns = VAL();
+        else if (!strcmp(a, "--proxy")) p->proxy = VAL();
         else if (!strcmp(a, "--port")) {
             const char *v = VAL();
             char *end;
@@ -314,6 +318,8 @@ int main(int argc, char **argv)
         check(epode_conn_set_server(conn, p.server, p.port), "server");
     if (p.direct_tls)
         check(epode_conn_set_tls(conn, EPODE_TLS_DIRECT), "tls");
+    if (p.proxy)
+        check(epode_conn_set_proxy(conn, p.proxy), "proxy");
     if (p.ca_file)
         check(epode_conn_set_ca_file(conn, p.ca_file), "ca-file");
     if (p.sasl)

@@ -16,6 +16,7 @@
  *            [--receiver-port N (the receiver through another proxy)]
  *            [--timeout SECONDS] [--window N] [--rate PER_SECOND]
  *            [--resend 0|1] [--ack-wait-ms N] [--dead-ms N] [--format burst]
+ *            [--proxy URL (both connections through it)]
  *
  * --window 0 is the bursty sender: every message is queued at once, as
  * fast as epode takes them (no window, no rate). --format burst prints
@@ -47,6 +48,7 @@ typedef struct run {
     unsigned ack_wait_ms, dead_ms;
     long cuts;
     const char *rx_bare;
+    const char *proxy; /* --proxy: both connections through it */
     char tx_bare[1024];
 } run;
 
@@ -197,6 +199,8 @@ static epode_conn_t *make(run *r, const char *host, unsigned port, const char *c
         epode_conn_set_ca_file(c, ca) < 0 || epode_conn_set_stream_management(c, 1) < 0 ||
         epode_conn_set_reconnect(c, 1, 50, 1000) < 0 || epode_conn_set_timeouts(c, 3000, 10000) < 0)
         return NULL;
+    if (r->proxy && epode_conn_set_proxy(c, r->proxy) < 0)
+        return NULL;
     if ((r->resend >= 0 || r->ack_wait_ms || r->dead_ms) &&
         epode_conn_set_sm_policy(c, 5, r->ack_wait_ms ? r->ack_wait_ms : 1000,
                                  r->dead_ms ? r->dead_ms : 30000, r->resend > 0) < 0)
@@ -213,7 +217,7 @@ static void on_log(void *user, epode_log_level_t level, const char *area, const 
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *ca = NULL, *tx_jid = NULL, *tx_pw = NULL, *rx_jid = NULL,
-               *rx_pw = NULL, *label = "server";
+               *rx_pw = NULL, *label = "server", *proxy = NULL;
     unsigned port = 0, rx_port = 0;
     long n = 1000, window = 50;
     double rate = 0;
@@ -225,6 +229,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--server")) host = v;
         else if (!strcmp(a, "--port")) port = (unsigned)atoi(v);
         else if (!strcmp(a, "--receiver-port")) rx_port = (unsigned)atoi(v);
+        else if (!strcmp(a, "--proxy")) proxy = v;
         else if (!strcmp(a, "--ca-file")) ca = v;
         else if (!strcmp(a, "--sender")) tx_jid = v;
         else if (!strcmp(a, "--sender-password")) tx_pw = v;
@@ -249,7 +254,7 @@ int main(int argc, char **argv)
         return 64;
     }
     run r = {.n = n, .window = window, .rate = rate, .next = 1, .rx_bare = rx_jid,
-             .resend = resend, .ack_wait_ms = ack_wait_ms, .dead_ms = dead_ms};
+             .resend = resend, .ack_wait_ms = ack_wait_ms, .dead_ms = dead_ms, .proxy = proxy};
     snprintf(r.tx_bare, sizeof r.tx_bare, "%s", tx_jid);
     r.state = calloc((size_t)n, 1);
     r.delivered = calloc((size_t)n, sizeof *r.delivered);

@@ -1,0 +1,217 @@
+/* epode/transport.h — the transport interface: how a connection moves its
+ * bytes. Applications plug in their own byte pipe (a serial line, an SSH
+ * channel, a test harness, a socketpair relayed elsewhere) and read what
+ * the transport stack established (TLS version, channel binding). */
+#ifndef EPODE_TRANSPORT_H
+#define EPODE_TRANSPORT_H
+
+#include <stddef.h>
+
+#include "epode/common.h"
+#include "epode/conn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @file
+ * A connection's bytes go through a stack of transports: optionally a
+ * proxy (SOCKS5, HTTP CONNECT) over TCP, then TLS (direct, or pushed by
+ * STARTTLS), later WebSocket or BOSH. epode builds that stack from the
+ * connection's options; the connection only ever talks to its top.
+ *
+ * An application can replace the bottom of the stack with its own byte
+ * pipe (epode_conn_set_transport()). epode still runs TLS over it when
+ * the TLS mode asks for it, so the pipe carries TLS records and the
+ * security does not depend on the application's pipe: it only moves
+ * bytes, never blocks, and says what it waits for.
+ */
+
+/** The pipe wants to read (an fd event, the same value as EPODE_EV_READ). */
+#define EPODE_TRANSPORT_READ 1u
+/** The pipe wants to write (the same value as EPODE_EV_WRITE). */
+#define EPODE_TRANSPORT_WRITE 2u
+
+/** How a transport frames the XML stream. */
+typedef enum epode_transport_framing {
+    /** A byte stream: `<stream:stream>` and stanzas, cut anywhere
+     * (TCP, TLS, proxies, an application's pipe). */
+    EPODE_FRAMING_STREAM = 0,
+    /** One XML element per message (RFC 7395 WebSocket: `<open/>`,
+     * `<close/>`, one stanza per frame). Not supported yet for an
+     * application's transport: epode_conn_set_transport() refuses it. */
+    EPODE_FRAMING_MESSAGE
+} epode_transport_framing_t;
+/** The name of a value of epode_transport_framing_t, e.g. "stream" for
+ * EPODE_FRAMING_STREAM: a static lower-case string (never to be freed),
+ * NULL for a value outside the enum. */
+EPODE_API const char *epode_transport_framing_name(epode_transport_framing_t framing);
+
+/**
+ * An application's byte pipe, as a table of functions that all get the
+ * `user` pointer given to epode_conn_set_transport().
+ *
+ * ABI: the table starts with its own size. Set `size` to
+ * `sizeof(epode_transport_ops_t)`; epode copies the table when it is set,
+ * and fields past the size an application was compiled with read as
+ * NULL/0. New members are only ever added at the end, as optional ones,
+ * so a program built against this header keeps working with later
+ * libraries — a plain struct initializer stays readable (unlike one
+ * setter per function) and needs no registration object.
+ *
+ * Return conventions are those of epode's own transports: a count of
+ * bytes, EPODE_EAGAIN (nothing now: epode waits for wants()/fd() or for
+ * epode_conn_transport_ready()), or another negative EPODE_E… code (the
+ * link failed: the connection ends with EPODE_REASON_NETWORK and
+ * reconnects if enabled).
+ */
+typedef struct epode_transport_ops {
+    /** sizeof(epode_transport_ops_t) as the application was compiled. */
+    size_t size;
+    /** A short name for logs and error texts (e.g. "ssh-channel"). */
+    const char *name;
+    /** Must be EPODE_FRAMING_STREAM for now. */
+    epode_transport_framing_t framing;
+    /** Optional. Called at each connection attempt (the first and each
+     * reconnection) before anything is read or written: `host` and
+     * `port` are the XMPP server epode would have connected to (the
+     * server set with epode_conn_set_server(), or the JID's domain and
+     * 5222, 5223 with direct TLS); no DNS lookup is made. 0: the pipe is
+     * usable (it may still be connecting: reads say EPODE_EAGAIN until
+     * it is); negative: this attempt fails with EPODE_REASON_NETWORK. */
+    int (*open)(void *user, const char *host, unsigned port);
+    /** Reads up to len (> 0) bytes: the count, 0 at the end of the
+     * stream, EPODE_EAGAIN, or a negative error. */
+    long (*read)(void *user, void *buf, size_t len);
+    /** Writes up to len bytes: how many were taken (they are the pipe's
+     * now: never offered again; fewer than len is fine), EPODE_EAGAIN,
+     * or a negative error. */
+    long (*write)(void *user, const void *buf, size_t len);
+    /** Optional: what the pipe waits for (EPODE_TRANSPORT_READ|WRITE).
+     * NULL: READ, and WRITE after a write said EPODE_EAGAIN. */
+    unsigned (*wants)(void *user);
+    /** Optional: the fd epode's loop watches for wants(), or -1. NULL or
+     * -1: no fd; the application calls epode_conn_transport_ready() when
+     * the pipe has bytes or room. */
+    int (*fd)(void *user);
+    /** Optional: bytes readable now without waiting (buffered inside the
+     * pipe): epode reads again at once while this is non-zero. */
+    size_t (*pending)(void *user);
+    /** Optional: ends the sending direction gracefully (after epode's
+     * closing `</stream:stream>`); 0 or EPODE_EAGAIN (not waited for). */
+    int (*shutdown)(void *user);
+    /** Optional: the link is over (closed, failed, or before a
+     * reconnection's open()): release what open() set up. `user` stays
+     * the application's; epode never frees it. */
+    void (*close)(void *user);
+} epode_transport_ops_t;
+
+/**
+ * Runs the connection over the application's pipe instead of TCP: no DNS
+ * lookup, no socket and no proxy of epode's; TLS (direct or STARTTLS,
+ * as epode_conn_set_tls() says) runs over the pipe as over TCP, with the
+ * same certificate checks against the XMPP domain. Stream management,
+ * resumption and reconnection work as usual (open() is called again).
+ *
+ * `ops` is copied (see epode_transport_ops_t for the size rule); `user`
+ * is borrowed and must outlive the connection or the next call of this
+ * function. NULL ops goes back to epode's own TCP. Takes effect at the
+ * next connect.
+ *
+ * Errors: EPODE_EINVAL (no connection; size smaller than the members up
+ * to `write`; no read or write; framing other than
+ * EPODE_FRAMING_STREAM), EPODE_ESTATE (not idle).
+ */
+EPODE_API int epode_conn_set_transport(epode_conn_t *conn, const epode_transport_ops_t *ops,
+                                       void *user);
+
+/**
+ * Tells epode that the application's pipe (one without an fd) may have
+ * bytes to read or room to write: epode looks from its next loop turn,
+ * never inside this call (so it is safe from any of the pipe's own
+ * functions). Harmless when idle or with a pipe that has an fd.
+ */
+EPODE_API void epode_conn_transport_ready(epode_conn_t *conn);
+
+/**
+ * What the transport stack established for the current link, for the
+ * layers above and for the application: TLS and channel binding
+ * (RFC 5929 tls-unique, RFC 9266 tls-exporter; SASL's -PLUS mechanisms
+ * use them). Set `size` to `sizeof(epode_transport_facts_t)` before the
+ * call: members past it are not written (the same ABI rule as the ops).
+ */
+typedef struct epode_transport_facts {
+    /** sizeof(epode_transport_facts_t) as the application was compiled. */
+    size_t size;
+    /** How the stream is framed on this link. */
+    epode_transport_framing_t framing;
+    /** 10..13 for TLS 1.0..1.3; 0 without TLS (or before its handshake). */
+    int tls_version;
+    /** Key size of the negotiated cipher in bits; 0 without TLS. */
+    unsigned tls_key_bits;
+    /** 1: the server's certificate verifies for the XMPP domain; 0: it
+     * does not (accepted by the certificate callback or with
+     * verification off), or no TLS. */
+    int tls_verified;
+    /** tls-unique data (TLS 1.2 only) and its length (0: none). */
+    unsigned char tls_unique[64];
+    /** Length of tls_unique (0: not available). */
+    size_t tls_unique_len;
+    /** tls-exporter data (TLS 1.3, or 1.2 with extended master secret). */
+    unsigned char tls_exporter[64];
+    /** Length of tls_exporter (0: not available). */
+    size_t tls_exporter_len;
+    /** 1: the link goes through a proxy (epode_conn_set_proxy()). */
+    int proxied;
+} epode_transport_facts_t;
+
+/**
+ * Fills `facts` for the connection's current link (once TLS_UP or READY
+ * was told; all zero before TLS). EPODE_EINVAL (NULL, or `size` smaller
+ * than up to `framing`), EPODE_ESTATE (no link).
+ */
+EPODE_API int epode_conn_transport_facts(const epode_conn_t *conn, epode_transport_facts_t *facts);
+
+/**
+ * Reaches the server through a proxy, for every connection kind (client,
+ * component, registration). `url` is one of
+ *
+ * - `socks5://[user:password@]host[:port]` (RFC 1928, port 1080 by
+ *   default; user/password authentication of RFC 1929 when given): the
+ *   XMPP host is passed to the proxy by name (address type 3), so the
+ *   proxy resolves it — what Tor needs;
+ * - `http://[user:password@]host[:port]` (HTTP CONNECT, port 8080 by
+ *   default; Basic proxy authentication when given).
+ *
+ * User and password may be percent-encoded (`%40` for `@`, `%3A` for
+ * `:`). The proxy's own host name is looked up locally (give an address
+ * to avoid that); the XMPP server's never is: with a proxy epode makes
+ * no DNS query for the XMPP domain, not even SRV. It asks the proxy for
+ * the server set with epode_conn_set_server(), or else the JID's domain,
+ * on the port given there, or 5222 (5223 with EPODE_TLS_DIRECT, 5347 for
+ * a component). TLS runs end to end over the proxy's tunnel: the proxy
+ * sees only TLS records (its own link is cleartext: a proxy password
+ * travels as the proxy protocol sends it).
+ *
+ * How a proxy's refusal ends the connection: the proxy refused our
+ * credentials (SOCKS5 authentication failed or no acceptable method,
+ * HTTP 407): EPODE_REASON_AUTH, EPODE_EAUTH, never retried; anything
+ * else (unreachable proxy, SOCKS5 reply codes such as "host
+ * unreachable", HTTP 403 or 502, a proxy that breaks its protocol):
+ * EPODE_REASON_NETWORK, EPODE_ENET, retried when reconnection is on. The
+ * error text names the proxy and what it said.
+ *
+ * NULL or "" removes the proxy. The proxy is not used with an
+ * application's transport (epode_conn_set_transport()). Errors:
+ * EPODE_EINVAL for a URL that is not one of the above (unknown scheme,
+ * no host, a bad port, a path, user or password longer than 255 bytes;
+ * the log says why), EPODE_ESTATE (not idle), EPODE_ENOMEM.
+ */
+EPODE_API int epode_conn_set_proxy(epode_conn_t *conn, const char *url);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -167,3 +167,46 @@ def test_without_sasl2_the_login_is_legacy_sasl(bins, kind, request, tmp_path):
     security = ready_line(r)[1]
     assert 'SASL2' not in security and 'SASL SCRAM-SHA-' in security
     assert 'token ' not in (tok.read_text() if tok.exists() else '')
+
+
+def _sanitized_build():
+    import json
+    try:
+        with open(os.path.join(iu.BUILD, 'meson-info', 'intro-buildoptions.json')) as f:
+            opts = {o['name']: o['value'] for o in json.load(f)}
+    except OSError:
+        return False
+    return opts.get('b_sanitize', 'none') != 'none'
+
+
+PY_CLIENT = r'''
+import asyncio, sys, epode
+host, port, ca, jid, pw, path = sys.argv[1:7]
+async def main():
+    store = epode.FastTokenFile(path)
+    c = epode.Client(jid, pw, server=host, port=int(port), ca_file=ca, fast_token_store=store)
+    await c.connect()
+    print(c.connection.security)
+    print(c.user_agent_id)
+    await c.disconnect()
+asyncio.run(main())
+'''
+
+
+def test_python_client_keeps_its_token_in_a_fast_token_file(sasl2_prosody, tmp_path):
+    py_dir = os.path.join(iu.BUILD, 'bindings', 'python')
+    if not os.path.exists(os.path.join(py_dir, 'epode')) or _sanitized_build():
+        pytest.skip('the Python binding runs on the gcc flavour')
+    tok = str(tmp_path / 'token')
+    argv = ['/usr/bin/python3', '-c', PY_CLIENT, sasl2_prosody.host, str(sasl2_prosody.c2s_port),
+            sasl2_prosody.ca_file, iu.jid(sasl2_prosody, 'alice'), iu.USERS['alice'], tok]
+    env = dict(os.environ, PYTHONPATH=py_dir)
+    runs = [subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+            for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-3000:]
+    first, second = (r.stdout.split('\n') for r in runs)
+    assert 'SASL2 SCRAM-SHA-' in first[0]
+    assert 'SASL2 HT-SHA-256-EXPR' in second[0]
+    assert first[1] == second[1]  # the user-agent id came back from the file
+    assert stat.S_IMODE(os.stat(tok).st_mode) == 0o600

@@ -66,6 +66,10 @@ __all__ += ["CommandError", "CommandItem", "CommandReply", "CommandResult", "Com
 from ._upload import UploadError, Uploader, oob_url  # noqa: E402
 __all__ += ["UploadError", "Uploader", "oob_url"]
 
+# FAST tokens (XEP-0484) in a file: Client(..., fast_token_store=FastTokenFile(path)).
+from ._fast import FastTokenFile, FastTokenStore  # noqa: E402
+__all__ += ["FastTokenFile", "FastTokenStore"]
+
 # Attributes every epode.Error has, even one made from Python.
 for _name in ("code", "name", "condition", "text", "reason", "redirect"):
     setattr(Error, _name, None)

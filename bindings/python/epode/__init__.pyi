@@ -4,8 +4,8 @@ from builtins import TimeoutError as _BuiltinTimeoutError
 import datetime as _datetime
 import os as _os
 from asyncio import Future
-from typing import (Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, Optional, TypeVar,
-                    Union, overload)
+from typing import (Any, Awaitable, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional,
+                    Protocol, TypeVar, Union, overload)
 
 __version__: str
 error_codes: dict[str, int]
@@ -191,6 +191,26 @@ class Connection:
 _F = TypeVar("_F", bound=Callable[..., Any])
 _Handler = Callable[[Any], Any]
 
+class FastTokenStore(Protocol):
+    """What Client(fast_token_store=...) takes: load(jid) returns the
+    stored token as {'jid', 'mechanism', 'token', 'expiry'} (expiry may
+    be None) or None; store(jid, token) keeps a new one, or forgets the
+    stored one when token is None (the server refused it)."""
+    def load(self, jid: str) -> Optional[Mapping[str, Optional[str]]]: ...
+    def store(self, jid: str, token: Optional[Mapping[str, Optional[str]]]) -> None: ...
+
+class FastTokenFile:
+    """A FastTokenStore in one file (epode-send --fast-token-file's
+    format, mode 0600, replaced atomically), with the user-agent id."""
+    path: str
+    def __init__(self, path: str) -> None: ...
+    @property
+    def user_agent_id(self) -> Optional[str]: ...
+    @user_agent_id.setter
+    def user_agent_id(self, value: str) -> None: ...
+    def load(self, jid: str) -> Optional[dict[str, Optional[str]]]: ...
+    def store(self, jid: str, token: Optional[Mapping[str, Optional[str]]]) -> None: ...
+
 class Client:
     jid: str
     caps_node: str
@@ -213,7 +233,17 @@ class Client:
                  stream_management: bool = ..., reconnect: bool = ...,
                  keepalive: Optional[float] = ..., connect_timeout: Optional[float] = ...,
                  login_timeout: Optional[float] = ...,
-                 resend_unacked: bool = ...) -> None: ...
+                 resend_unacked: bool = ..., sasl2: bool = ...,
+                 user_agent: Optional[str] = ...,
+                 fast_token_store: Optional[FastTokenStore] = ...) -> None:
+        """sasl2: SASL2 (XEP-0388) with Bind2 when the server offers it
+        (default True). user_agent: a stable UUID for SASL2 (default: a
+        FastTokenFile's, else one epode makes: see user_agent_id).
+        fast_token_store: keeps FAST tokens (XEP-0484) across runs;
+        without one they live in the connection's memory. Python strings
+        cannot be wiped: a store holds its token as long as it lives."""
+    @property
+    def user_agent_id(self) -> str: ...
     def send(self, stanza: Union[Stanza, _XML]) -> None: ...
     def send_message(self, to: str, body: str, type: str = ..., *, id: Optional[str] = ...) -> str: ...
     def send_presence(self, show: Optional[str] = ..., status: Optional[str] = ...,

@@ -49,7 +49,9 @@ class Client:
                  reconnect: bool = False, keepalive: Optional[float] = None,
                  connect_timeout: Optional[float] = None,
                  login_timeout: Optional[float] = None,
-                 resend_unacked: bool = False) -> None:
+                 resend_unacked: bool = False, sasl2: bool = True,
+                 user_agent: Optional[str] = None,
+                 fast_token_store: Optional[Any] = None) -> None:
         if direct_tls and tls not in (None, "direct"):
             raise ValueError("direct_tls=True conflicts with tls=%r" % (tls,))
         if port is not None and not 0 < port < 65536:
@@ -62,6 +64,19 @@ class Client:
                        reconnect=reconnect or None, keepalive=keepalive,
                        connect_timeout=connect_timeout, login_timeout=login_timeout,
                        resend_unacked=resend_unacked or None)
+        # SASL2 / FAST (XEP-0388, XEP-0484): a store that knows its
+        # user-agent id (FastTokenFile) gives it, unless one is given
+        if user_agent is None and fast_token_store is not None:
+            user_agent = getattr(fast_token_store, "user_agent_id", None)
+        if not sasl2:
+            _epode.conn_set_sasl2(conn, False)
+        if user_agent is not None:
+            _epode.conn_set_user_agent(conn, user_agent)
+        if fast_token_store is not None:
+            _epode.conn_set_fast(conn, fast_token_store)
+            if hasattr(fast_token_store, "user_agent_id") and user_agent is None:
+                # a FastTokenFile without one keeps the id epode made
+                fast_token_store.user_agent_id = _epode.conn_user_agent_id(conn)
         self.jid = jid
         # Every handler by its id (see add_handler), in the order added:
         # id -> (kind, fn, the connection's stanza handler id or None).
@@ -97,6 +112,13 @@ class Client:
     def bound_jid(self) -> Optional[str]:
         """The full JID the server bound for us, while connected."""
         return self._conn.bound_jid
+
+    @property
+    def user_agent_id(self) -> str:
+        """The SASL2 user-agent id (XEP-0388): the one given, or the one
+        epode made; keep it with a FAST token store (tokens are filed
+        under it)."""
+        return str(_epode.conn_user_agent_id(self._conn))
 
     @property
     def is_ready(self) -> bool:

@@ -388,6 +388,8 @@ static int Connection_traverse(ConnectionObject *self, visitproc visit, void *ar
     Py_VISIT(self->on_error);
     Py_VISIT(self->on_ack);
     Py_VISIT(self->spawn);
+    Py_VISIT(self->fast_store);
+    Py_VISIT(self->fast_loaded);
     for (hent *h = self->hents; h; h = h->next)
         Py_VISIT(h->cb);
     return 0;
@@ -399,6 +401,8 @@ static int Connection_clear(ConnectionObject *self)
     Py_CLEAR(self->on_error);
     Py_CLEAR(self->on_ack);
     Py_CLEAR(self->spawn);
+    Py_CLEAR(self->fast_store); /* on_load/on_store see NULL: nothing stored */
+    Py_CLEAR(self->fast_loaded);
     for (hent *h = self->hents; h; h = h->next)
         Py_CLEAR(h->cb);
     return 0;

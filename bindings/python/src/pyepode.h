@@ -117,6 +117,8 @@ typedef struct {
     int closing;             /* close() started; DISCONNECTED will follow */
     unsigned gen;            /* bumped by connect(): tells a restart from a stale end */
     unsigned connect_ms, login_ms; /* the timeouts set (epode's defaults at first) */
+    PyObject *fast_store;    /* FAST token store (fast.c), or NULL */
+    PyObject *fast_loaded;   /* what its load() last gave (epode copies from it) */
     PyObject *weakrefs;
 } ConnectionObject;
 
@@ -133,6 +135,8 @@ int pyepode_register_init(PyObject *module);
 int pyepode_commands_init(PyObject *module);
 /* HTTP File Upload (upload.c): Upload, upload_send_url, oob_url. */
 int pyepode_upload_init(PyObject *module);
+/* conn_set_fast, conn_set_sasl2, conn_set_user_agent, conn_user_agent_id (fast.c) */
+int pyepode_fast_init(PyObject *module);
 /* The C disco helper of an _epode.Disco (im.c); NULL with TypeError for
  * anything else, RuntimeError once its connection is gone. Borrowed. */
 epode_disco_t *pyepode_disco_of(PyObject *obj);

@@ -28,7 +28,8 @@
  * (epode_message_archive_id(), or the stanza-id our server stamps on
  * live messages, epode_message_stanza_id()) and call
  * epode_mam_catch_up() with it: it pages forwards until the archive says
- * complete.
+ * complete. Or let the helper do it (epode_mam_set_auto_catch_up()): it
+ * keeps the last archive id itself and catches up on every fresh session.
  *
  * Built on the public API only; forms through epode/forms.h. Everything
  * belongs to the connection's thread; memory comes from the context's
@@ -165,6 +166,58 @@ EPODE_API int epode_mam_fetch(epode_mam_t *mam, const epode_mam_query_t *q,
 EPODE_API int epode_mam_catch_up(epode_mam_t *mam, const char *last_id, unsigned max,
                                  epode_mam_result_cb on_result, epode_mam_done_cb on_done,
                                  void *user, unsigned *id);
+
+/* ---- automatic catch-up ---------------------------------------------------------- */
+
+/**
+ * Catches up automatically: on every READY (a fresh session: the first
+ * login, or a reconnection that could not resume; never after RESUMED)
+ * the helper runs epode_mam_catch_up() from the last archive id it knows
+ * (epode_mam_last_id()) with pages of `max` (0: default), and hands each
+ * archived message to `on_result` (its view has epode_message_archive_id()
+ * and the archive's epode_message_delay()); `on_done` (may be NULL) hears
+ * the end of each catch-up. Without a last id (nothing seen yet, none
+ * set) there is nothing to catch up from and nothing is asked.
+ *
+ * The last id: the stanza-id our server stamped on each live message
+ * (`<stanza-id by='our bare JID'/>`, chat and normal messages, not
+ * errors), and the archive id of each message a catch-up delivered. It
+ * only moves forwards: while a catch-up runs, live ids are kept aside and
+ * become the last id when it ends. Trusting a live stanza-id by our bare
+ * JID needs a server that strips such ids arriving from outside; every
+ * server with XEP-0313 does (it must implement XEP-0359), and on one
+ * without it there is no archive to catch up from.
+ *
+ * No duplicates: a result whose id was seen on a live message since the
+ * catch-up began is not delivered; a live message whose stanza-id a
+ * catch-up already delivered is flagged by epode_mam_is_duplicate() (call
+ * it in your message handler and drop what it flags: handlers added
+ * before or after this helper's see every live message). The ids
+ * remembered for this are bounded (the last EPODE_MAM_SEEN_IDS of each
+ * kind).
+ *
+ * `enable` 0 turns it off (a running catch-up goes on). Errors:
+ * EPODE_EINVAL (max too large, on_result NULL while enabling).
+ */
+EPODE_API int epode_mam_set_auto_catch_up(epode_mam_t *mam, int enable, unsigned max,
+                                          epode_mam_result_cb on_result,
+                                          epode_mam_done_cb on_done, void *user);
+
+/** How many ids epode_mam_is_duplicate() and the live-id check remember. */
+#define EPODE_MAM_SEEN_IDS 256
+
+/** The last archive id known (borrowed, until the next message or
+ * epode_mam_set_last_id()); NULL if none. Store it across restarts. */
+EPODE_API const char *epode_mam_last_id(const epode_mam_t *mam);
+
+/** Sets the last archive id (a stored one, at start-up); NULL forgets it.
+ * Errors: EPODE_EINVAL (an empty id), EPODE_ENOMEM. */
+EPODE_API int epode_mam_set_last_id(epode_mam_t *mam, const char *id);
+
+/** 1 if `m`, a live message, was already delivered by an automatic
+ * catch-up (its trusted stanza-id is one a catch-up handed over), else
+ * 0. */
+EPODE_API int epode_mam_is_duplicate(const epode_mam_t *mam, const epode_message_t *m);
 
 /** Ends an open query or catch-up: its done callback runs with
  * EPODE_ECANCELED; later results are ignored. EPODE_ENOTFOUND if no such

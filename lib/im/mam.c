@@ -7,7 +7,13 @@
  * archive its open query asked (XEP-0313 §8), carries that query's
  * queryid and an id, wraps a jabber:client message, and the page still
  * has room. Its timestamp is the wrapper's <delay/> only. Freed before
- * its connection, the helper lets go of it on EPODE_CONN_FREED. */
+ * its connection, the helper lets go of it on EPODE_CONN_FREED.
+ *
+ * Automatic catch-up: `last_id` only moves forwards (live ids seen while
+ * a catch-up pages are parked in `live_last`, and become the last id at
+ * its end unless the archive's pages reached them); the two
+ * rings of ids (live ones since the catch-up began, delivered ones) are
+ * what keeps a message from reaching the application twice. */
 #include <epode.h>
 
 #include <stdio.h>
@@ -42,6 +48,11 @@ typedef struct mam_req {
     void *user;
 } mam_req;
 
+typedef struct id_ring {
+    char *ids[EPODE_MAM_SEEN_IDS];
+    size_t next;
+} id_ring;
+
 struct epode_mam {
     epode_conn_t *conn;
     const epode_mem_t *mem;
@@ -49,7 +60,45 @@ struct epode_mam {
     unsigned next_id;
     unsigned rejected;
     mam_req *reqs;
+    /* automatic catch-up */
+    int auto_on;
+    unsigned auto_max;
+    epode_mam_result_cb auto_result;
+    epode_mam_done_cb auto_done;
+    void *auto_user;
+    unsigned auto_req; /* the running catch-up's id, 0: none */
+    char *last_id, *live_last;
+    id_ring live, delivered;
 };
+
+/* ---- remembered ids ------------------------------------------------------------ */
+
+static void ring_add(const epode_mem_t *mem, id_ring *r, const char *id)
+{
+    char *c = im_strdup(mem, id);
+    if (!c)
+        return; /* forgetting one id only weakens the duplicate check */
+    size_t i = r->next++ % EPODE_MAM_SEEN_IDS;
+    im_free(mem, r->ids[i]);
+    r->ids[i] = c;
+}
+
+static int ring_has(const id_ring *r, const char *id)
+{
+    for (size_t i = 0; id && i < EPODE_MAM_SEEN_IDS; i++)
+        if (r->ids[i] && strcmp(r->ids[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+static void ring_clear(const epode_mem_t *mem, id_ring *r)
+{
+    for (size_t i = 0; i < EPODE_MAM_SEEN_IDS; i++) {
+        im_free(mem, r->ids[i]);
+        r->ids[i] = NULL;
+    }
+    r->next = 0;
+}
 
 /* ---- queries ------------------------------------------------------------------- */
 
@@ -179,6 +228,7 @@ static void req_free(epode_mam_t *mam, mam_req *r)
 }
 
 static void on_answer(epode_conn_t *conn, epode_stanza_t *res, int status, void *user);
+static void note_live(epode_mam_t *mam, const epode_stanza_t *st);
 
 /* Adds a text field to a submit form. */
 static int form_time(epode_form_t *f, const char *var, long long ms)
@@ -365,6 +415,43 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *res, int status, void 
 
 /* ---- results --------------------------------------------------------------------- */
 
+/* The stanza-id our own server stamped on a live chat or normal message
+ * (borrowed), NULL if none. */
+static const char *own_stanza_id(const epode_mam_t *mam, const epode_stanza_t *st)
+{
+    const char *type = epode_stanza_get_type(st);
+    const char *me = mam->conn ? epode_conn_bound_jid(mam->conn) : NULL;
+    if (!me || (type && strcmp(type, "chat") != 0 && strcmp(type, "normal") != 0))
+        return NULL;
+    for (epode_stanza_t *c = epode_stanza_find_child(st, "stanza-id", EPODE_NS_SID); c;
+         c = epode_stanza_find_next(c, "stanza-id", EPODE_NS_SID)) {
+        const char *id = epode_stanza_get_attr(c, "id"), *by = epode_stanza_get_attr(c, "by");
+        if (id && *id && by && !strchr(by, '/') && epode_jid_str_equal(by, me, 1))
+            return id;
+    }
+    return NULL;
+}
+
+static int set_last(epode_mam_t *mam, char **slot, const char *id)
+{
+    return set_str(mam->mem, slot, id);
+}
+
+/* A live message: its id becomes the last one, or waits for the running
+ * catch-up to end (which must not deliver it again). */
+static void note_live(epode_mam_t *mam, const epode_stanza_t *st)
+{
+    const char *id = own_stanza_id(mam, st);
+    if (!id)
+        return;
+    if (mam->auto_req) {
+        ring_add(mam->mem, &mam->live, id);
+        set_last(mam, &mam->live_last, id);
+    } else {
+        set_last(mam, &mam->last_id, id);
+    }
+}
+
 /* 1 if `from` is the archive `r` asked: the room's bare JID, or, for our
  * own archive, no 'from' or our bare JID. */
 static int from_archive(epode_mam_t *mam, const mam_req *r, const char *from)
@@ -383,6 +470,8 @@ static int on_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
     (void)conn;
     epode_mam_t *mam = user;
     epode_stanza_t *res = epode_stanza_find_child(st, "result", EPODE_NS_MAM);
+    if (mam->conn && !res && mam->auto_on)
+        note_live(mam, st);
     if (!mam->conn || !res)
         return EPODE_PASS;
     const char *qid = epode_stanza_get_attr(res, "queryid");
@@ -437,13 +526,97 @@ int epode_mam_cancel(epode_mam_t *mam, unsigned id)
     return EPODE_ENOTFOUND;
 }
 
+/* ---- automatic catch-up ------------------------------------------------------------ */
+
+static void on_auto_result(epode_mam_t *mam, const epode_message_t *m, void *user)
+{
+    (void)user;
+    const char *id = epode_message_archive_id(m);
+    set_last(mam, &mam->last_id, id); /* the archive's order: forwards */
+    if (mam->live_last && strcmp(mam->live_last, id) == 0) {
+        im_free(mam->mem, mam->live_last); /* reached: the archive is as recent */
+        mam->live_last = NULL;
+    }
+    if (ring_has(&mam->live, id))
+        return; /* it came live on this session: delivered already */
+    ring_add(mam->mem, &mam->delivered, id);
+    if (mam->auto_result)
+        mam->auto_result(mam, m, mam->auto_user);
+}
+
+static void on_auto_done(epode_mam_t *mam, int status, epode_stanza_cond_t cond,
+                         const char *first, const char *last, int complete, long count,
+                         size_t results, void *user)
+{
+    (void)user;
+    mam->auto_req = 0;
+    if (mam->live_last) { /* came after the archive's last page: newer */
+        im_free(mam->mem, mam->last_id);
+        mam->last_id = mam->live_last;
+        mam->live_last = NULL;
+    }
+    if (mam->auto_done)
+        mam->auto_done(mam, status, cond, first, last, complete, count, results,
+                       mam->auto_user);
+}
+
+static void auto_start(epode_mam_t *mam)
+{
+    if (!mam->auto_on || !mam->last_id || mam->auto_req)
+        return;
+    ring_clear(mam->mem, &mam->live);
+    unsigned id = 0;
+    /* failing (no memory), this session simply does not catch up */
+    if (epode_mam_catch_up(mam, mam->last_id, mam->auto_max, on_auto_result, on_auto_done, NULL,
+                           &id) == 0)
+        mam->auto_req = id;
+}
+
+int epode_mam_set_auto_catch_up(epode_mam_t *mam, int enable, unsigned max,
+                                epode_mam_result_cb on_result, epode_mam_done_cb on_done,
+                                void *user)
+{
+    if (!mam || max > EPODE_MAM_PAGE_MAX || (enable && !on_result))
+        return EPODE_EINVAL;
+    mam->auto_on = enable != 0;
+    if (enable) {
+        mam->auto_max = max;
+        mam->auto_result = on_result;
+        mam->auto_done = on_done;
+        mam->auto_user = user;
+    }
+    return 0;
+}
+
+const char *epode_mam_last_id(const epode_mam_t *mam)
+{
+    return mam ? mam->last_id : NULL;
+}
+
+int epode_mam_set_last_id(epode_mam_t *mam, const char *id)
+{
+    if (!mam || (id && !*id))
+        return EPODE_EINVAL;
+    return set_last(mam, &mam->last_id, id);
+}
+
+int epode_mam_is_duplicate(const epode_mam_t *mam, const epode_message_t *m)
+{
+    if (!mam || !m || epode_message_archive_id(m))
+        return 0; /* an archived message is not a live copy */
+    const epode_stanza_t *st = epode_message_stanza(m);
+    return st && ring_has(&mam->delivered, own_stanza_id(mam, st));
+}
+
 /* ---- life cycle ------------------------------------------------------------------ */
 
 static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 {
     (void)conn;
     epode_mam_t *mam = user;
-    if (ev == EPODE_CONN_FREED) {
+    if (ev == EPODE_CONN_READY) {
+        auto_start(mam);
+    } else if (ev == EPODE_CONN_FREED) {
         mam->conn = NULL;
         mam->msg_id = mam->ev_id = 0;
         for (mam_req *r = mam->reqs; r; r = r->next)
@@ -492,6 +665,10 @@ void epode_mam_free(epode_mam_t *mam)
                        r->user);
         req_free(mam, r);
     }
+    ring_clear(mam->mem, &mam->live);
+    ring_clear(mam->mem, &mam->delivered);
+    im_free(mam->mem, mam->last_id);
+    im_free(mam->mem, mam->live_last);
     im_free(mam->mem, mam);
 }
 

@@ -191,8 +191,9 @@ EPODE_API int epode_mam_catch_up(epode_mam_t *mam, const char *last_id, unsigned
  * No duplicates: a result whose id was seen on a live message since the
  * catch-up began is not delivered; a live message whose stanza-id a
  * catch-up already delivered is flagged by epode_mam_is_duplicate() (call
- * it in your message handler and drop what it flags: handlers added
- * before or after this helper's see every live message). The ids
+ * it in your message handler with the message's stanza and drop what it
+ * flags: handlers see every live message, added before or after this
+ * helper). The ids
  * remembered for this are bounded (the last EPODE_MAM_SEEN_IDS of each
  * kind).
  *
@@ -214,10 +215,11 @@ EPODE_API const char *epode_mam_last_id(const epode_mam_t *mam);
  * Errors: EPODE_EINVAL (an empty id), EPODE_ENOMEM. */
 EPODE_API int epode_mam_set_last_id(epode_mam_t *mam, const char *id);
 
-/** 1 if `m`, a live message, was already delivered by an automatic
- * catch-up (its trusted stanza-id is one a catch-up handed over), else
- * 0. */
-EPODE_API int epode_mam_is_duplicate(const epode_mam_t *mam, const epode_message_t *m);
+/** 1 if `message`, a live `<message/>` stanza (epode_message_stanza() of
+ * a view), was already delivered by an automatic catch-up (its stanza-id
+ * by our bare JID is one a catch-up handed over), else 0 (also for an
+ * archive result itself). */
+EPODE_API int epode_mam_is_duplicate(const epode_mam_t *mam, const epode_stanza_t *message);
 
 /** Ends an open query or catch-up: its done callback runs with
  * EPODE_ECANCELED; later results are ignored. EPODE_ENOTFOUND if no such

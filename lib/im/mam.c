@@ -600,12 +600,11 @@ int epode_mam_set_last_id(epode_mam_t *mam, const char *id)
     return set_last(mam, &mam->last_id, id);
 }
 
-int epode_mam_is_duplicate(const epode_mam_t *mam, const epode_message_t *m)
+int epode_mam_is_duplicate(const epode_mam_t *mam, const epode_stanza_t *message)
 {
-    if (!mam || !m || epode_message_archive_id(m))
-        return 0; /* an archived message is not a live copy */
-    const epode_stanza_t *st = epode_message_stanza(m);
-    return st && ring_has(&mam->delivered, own_stanza_id(mam, st));
+    if (!mam || !message || epode_stanza_find_child(message, "result", EPODE_NS_MAM))
+        return 0; /* an archive result is not a live copy */
+    return ring_has(&mam->delivered, own_stanza_id(mam, message));
 }
 
 /* ---- life cycle ------------------------------------------------------------------ */

@@ -164,7 +164,7 @@ static int on_live(epode_conn_t *conn, const epode_message_t *m, void *user)
 {
     (void)conn, (void)user;
     if (ndups < 8)
-        dups[ndups++] = epode_mam_is_duplicate(dup_mam, m);
+        dups[ndups++] = epode_mam_is_duplicate(dup_mam, epode_message_stanza(m));
     return EPODE_HANDLED;
 }
 

@@ -24,6 +24,12 @@
  *   count with strtoul into an unsigned int ("+1", " 1" and 2^32 + 1 all
  *   mean 1): we refuse any count that is not plain decimal digits, above
  *   UINT_MAX, or below the floor set here (4096 by default).
+ * - XEP-0474 (SSDP): when the server-first-message carries an "h"
+ *   attribute, it must be the hash (the SCRAM mechanism's) of the
+ *   mechanisms offered to epode__sasl_start and of server_cb_types, as
+ *   the XEP builds it; otherwise the offer was changed on the way and the
+ *   exchange fails (EPODE_EAUTH). Cyrus passes the attribute on untouched,
+ *   so the server's signature covers it. No "h": nothing is checked.
  * - ANONYMOUS is done here, not by cyrus: its plugin sends
  *   "anonymous@<local hostname>" as trace data, which leaks the host
  *   name. We send an empty message (RFC 4505 allows it).

@@ -11,12 +11,15 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/crypto.h>
 #include <sasl/sasl.h>
 
 #include "util/alloc.h"
+#include "util/base64.h"
 #include "util/secret.h"
 
 #define MECH_MAX 20      /* RFC 4422 section 3.1: 1 to 20 characters */
@@ -36,6 +39,7 @@ enum kind { K_OTHER, K_SCRAM, K_PLAIN, K_EXTERNAL, K_ANONYMOUS };
 struct epode__sasl {
     const epode_mem_t *mem;
     char *authcid, *authzid, *service, *host, *cb_name, *server_cb_types;
+    char *ssdp_list; /* XEP-0474's string of what the server offered (start) */
     unsigned char *cb_data;
     size_t cb_len;
     sasl_secret_t *secret; /* the password (util/secret.h: wiped, not dumped) */
@@ -312,6 +316,7 @@ void epode__sasl_free(epode__sasl *s)
     epode__dealloc(mem, s->host);
     epode__dealloc(mem, s->cb_name);
     epode__dealloc(mem, s->server_cb_types);
+    epode__dealloc(mem, s->ssdp_list);
     epode__dealloc(mem, s->cb_data);
     epode__dealloc(mem, s);
 }
@@ -554,6 +559,106 @@ static int cyrus_knows(const char *mech)
     return 0;
 }
 
+/* ---- XEP-0474 (SSDP) ------------------------------------------------------ */
+
+static int cmp_octets(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends the sorted words of `words` (n of them) joined by 0x1E. */
+static void join_sorted(char *dst, size_t size, const char **words, size_t n)
+{
+    qsort(words, n, sizeof *words, cmp_octets);
+    for (size_t i = 0; i < n; i++)
+        append(dst, size, "%s%s", i ? "\x1e" : "", words[i]);
+}
+
+/* What the server offered, as XEP-0474 hashes it: the mechanisms sorted
+ * (i;octet) and joined by 0x1E, then — if it listed channel-binding
+ * types (XEP-0440) — 0x1F and those sorted and joined the same way. */
+static int ssdp_build(epode__sasl *s, const char *const *offered, size_t n)
+{
+    char buf[2048] = "";
+    const char *words[64];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 64; i++)
+        if (offered[i])
+            words[k++] = offered[i];
+    join_sorted(buf, sizeof buf, words, k);
+    if (s->server_cb_types) {
+        char types[512];
+        snprintf(types, sizeof types, "%s", s->server_cb_types);
+        k = 0;
+        for (char *save = NULL, *t = strtok_r(types, " \t,", &save); t && k < 64;
+             t = strtok_r(NULL, " \t,", &save))
+            words[k++] = t;
+        append(buf, sizeof buf, "\x1f");
+        join_sorted(buf, sizeof buf, words, k);
+    }
+    epode__dealloc(s->mem, s->ssdp_list);
+    s->ssdp_list = epode__strdup(s->mem, buf);
+    return s->ssdp_list ? 0 : -1;
+}
+
+/* The SCRAM hash of a mechanism, for XEP-0474; 0 if none known. */
+static gnutls_digest_algorithm_t scram_digest(const char *mech)
+{
+    if (strncasecmp(mech, "SCRAM-SHA-1", 11) == 0 && (!mech[11] || mech[11] == '-'))
+        return GNUTLS_DIG_SHA1;
+    if (strncasecmp(mech, "SCRAM-SHA-256", 13) == 0 && (!mech[13] || mech[13] == '-'))
+        return GNUTLS_DIG_SHA256;
+    if (strncasecmp(mech, "SCRAM-SHA-512", 13) == 0 && (!mech[13] || mech[13] == '-'))
+        return GNUTLS_DIG_SHA512;
+    return GNUTLS_DIG_UNKNOWN;
+}
+
+/* XEP-0474: a server-first-message with an "h" attribute carries the
+ * hash of the mechanisms and channel-binding types the server offered;
+ * ours must be the same, or someone changed the list on the way (a man
+ * in the middle stripping SASL2, -PLUS or a binding type). The server's
+ * signature later covers the attribute: a forged one fails there. No
+ * "h": a server without SSDP (Prosody 0.12, ejabberd 23.01). */
+static int scram_check_ssdp(epode__sasl *s, const unsigned char *in, size_t len)
+{
+    const unsigned char *end = in + len, *p = in, *h = NULL;
+    for (int k = 0; p < end; k++) {
+        const unsigned char *comma = memchr(p, ',', (size_t)(end - p));
+        const unsigned char *stop = comma ? comma : end;
+        if (k >= 3 && stop - p >= 2 && p[0] == 'h' && p[1] == '=') {
+            if (h) {
+                set_err(s, "SASL %s: two downgrade-protection hashes (XEP-0474) from the server",
+                        s->mech);
+                return EPODE_EAUTH;
+            }
+            h = p + 2;
+            len = (size_t)(stop - h);
+        }
+        p = comma ? comma + 1 : end;
+    }
+    if (!h)
+        return 0;
+    gnutls_digest_algorithm_t alg = scram_digest(s->mech);
+    if (alg == GNUTLS_DIG_UNKNOWN || !s->ssdp_list)
+        return 0; /* not a SCRAM hash we know: nothing to compare with */
+    unsigned char digest[64];
+    char want[100];
+    if (gnutls_hash_fast(alg, s->ssdp_list, strlen(s->ssdp_list), digest) < 0) {
+        set_err(s, "SASL %s: could not compute the downgrade-protection hash", s->mech);
+        return EPODE_EAUTH;
+    }
+    size_t dl = gnutls_hash_get_len(alg);
+    epode__base64_encode(want, digest, dl);
+    size_t wl = epode__base64_encoded_len(dl);
+    if (len != wl || memcmp(h, want, wl) != 0) {
+        set_err(s, "SASL %s: the server's downgrade-protection hash (XEP-0474) does not match "
+                   "the mechanisms and channel-binding types it offered here: the offer was "
+                   "changed on the way (a man in the middle?)", s->mech);
+        return EPODE_EAUTH;
+    }
+    return 0;
+}
+
 int epode__sasl_start(epode__sasl *s, const char *const *offered, size_t n_offered,
                       const char **mech, const unsigned char **out, size_t *out_len)
 {
@@ -563,6 +668,8 @@ int epode__sasl_start(epode__sasl *s, const char *const *offered, size_t n_offer
         return EPODE_ESTATE;
     s->err[0] = '\0';
 
+    if (ssdp_build(s, offered, n_offered) < 0)
+        return fail(s, EPODE_ENOMEM);
     int server_plus = 0;
     for (size_t i = 0; i < n_offered; i++)
         if (offered[i] && mech_name_ok(offered[i], strlen(offered[i])) && is_plus(offered[i]))
@@ -761,6 +868,8 @@ int epode__sasl_step(epode__sasl *s, const unsigned char *in, size_t in_len,
 
     if (s->kind == K_SCRAM && s->challenges == 0) {
         int rc = scram_check_iterations(s, in ? in : (const unsigned char *)"", in_len);
+        if (rc == 0)
+            rc = scram_check_ssdp(s, in ? in : (const unsigned char *)"", in_len);
         if (rc != 0)
             return fail(s, rc);
     }

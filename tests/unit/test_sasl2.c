@@ -591,6 +591,123 @@ TEST(sasl2_sm_inline_can_be_turned_off_and_is_reported_unanswered)
     epode__sm_free(&sm);
 }
 
+/* ---- XEP-0474 (SSDP) ---- */
+
+#define F_SSDP(mechs) "<stream:features><authentication xmlns='" NS2 "'>" mechs "</authentication>" \
+    "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/>" \
+    "<channel-binding type='tls-exporter'/></sasl-channel-binding></stream:features>"
+#define MECHS_BOTH "<mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>SCRAM-SHA-1</mechanism>"
+
+/* Runs to the server-first-message with attribute `extra` (e.g. ",h=…");
+ * returns what the client wrote next. */
+static char *ssdp_run(fx *f, const char *features, const char *extra)
+{
+    epode__tls_facts t = facts13(1);
+    opts o = {.mechs = "SCRAM-SHA-1-PLUS SCRAM-SHA-1", .tls = &t};
+    if (setup(f, &o) < 0)
+        return NULL;
+    srv(f, features);
+    char *out = take(f);
+    unsigned char ir[256];
+    size_t n = initial_response(out, ir, sizeof ir);
+    if (!n)
+        return NULL;
+    ir[n] = '\0';
+    const char *nonce = strstr((char *)ir, "r=");
+    char first[400], enc[700], msg[900];
+    snprintf(first, sizeof first, "%sSRV,s=c2FsdHNhbHQ=,i=4096%s", nonce, extra);
+    b64((const unsigned char *)first, strlen(first), enc);
+    snprintf(msg, sizeof msg, "<challenge xmlns='" NS2 "'>%s</challenge>", enc);
+    srv(f, msg);
+    return take(f);
+}
+
+/* The example of XEP-0474 §6.3: SHA-1 of
+ * "SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS\x1ftls-exporter\x1etls-server-end-point" */
+#define SSDP_EXAMPLE ",h=G6k/rBLDqgOhRRaCuuatSDFkJ08="
+
+TEST(ssdp_matching_hash_goes_on)
+{
+    fx f;
+    char *out = ssdp_run(&f, F_SSDP(MECHS_BOTH), SSDP_EXAMPLE);
+    CHECK(out && strncmp(out, "<response xmlns='urn:xmpp:sasl:2'>", 34) == 0);
+    CHECK_INT(f.ended, 0);
+    CHECK_STR(epode__engine_mechanism(f.e), "SCRAM-SHA-1-PLUS");
+    epode__engine_free(f.e);
+}
+
+TEST(ssdp_no_hash_is_a_server_without_ssdp)
+{
+    fx f;
+    char *out = ssdp_run(&f, F_SSDP(MECHS_BOTH), "");
+    CHECK(out && strncmp(out, "<response xmlns='urn:xmpp:sasl:2'>", 34) == 0);
+    CHECK_INT(f.ended, 0);
+    epode__engine_free(f.e);
+}
+
+TEST(ssdp_detects_a_stripped_plus_mechanism)
+{
+    fx f;
+    /* a man in the middle removed -PLUS; the server hashed what it sent */
+    char *out = ssdp_run(&f, F_SSDP("<mechanism>SCRAM-SHA-1</mechanism>"), SSDP_EXAMPLE);
+    CHECK(out && strstr(out, "<abort xmlns='urn:xmpp:sasl:2'/>"));
+    CHECK(!strstr(out, "<response"));
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.err, EPODE_EAUTH);
+    CHECK(strstr(f.text, "downgrade-protection hash (XEP-0474) does not match"));
+    epode__engine_free(f.e);
+}
+
+TEST(ssdp_detects_a_changed_binding_list_and_garbage)
+{
+    fx f;
+    /* tls-exporter removed from the XEP-0440 list on the way */
+    char *out = ssdp_run(&f, "<stream:features><authentication xmlns='" NS2 "'>" MECHS_BOTH
+                             "</authentication><sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"
+                             "<channel-binding type='tls-server-end-point'/></sasl-channel-binding>"
+                             "</stream:features>", SSDP_EXAMPLE);
+    CHECK(out && strstr(out, "<abort"));
+    CHECK_INT(f.err, EPODE_EAUTH);
+    epode__engine_free(f.e);
+    out = ssdp_run(&f, F_SSDP(MECHS_BOTH), ",h=notbase64");
+    CHECK(out && strstr(out, "<abort"));
+    CHECK_INT(f.err, EPODE_EAUTH);
+    epode__engine_free(f.e);
+    out = ssdp_run(&f, F_SSDP(MECHS_BOTH), SSDP_EXAMPLE SSDP_EXAMPLE);
+    CHECK(out && strstr(out, "<abort"));
+    CHECK(strstr(f.text, "two downgrade-protection hashes"));
+    epode__engine_free(f.e);
+}
+
+TEST(ssdp_protects_legacy_sasl_too)
+{
+    fx f;
+    epode__tls_facts t = facts13(1);
+    opts o = {.mechs = "SCRAM-SHA-1-PLUS SCRAM-SHA-1", .tls = &t, .sasl2_off = 1};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+            "<mechanism>SCRAM-SHA-1</mechanism></mechanisms>"
+            "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-server-end-point'/>"
+            "<channel-binding type='tls-exporter'/></sasl-channel-binding></stream:features>");
+    char *out = take(&f);
+    const char *p = strstr(out, "'SCRAM-SHA-1'>");
+    CHECK(p);
+    p += strlen("'SCRAM-SHA-1'>");
+    unsigned char ir[256];
+    size_t n = 0;
+    const char *q = strstr(p, "</auth>");
+    CHECK(q && epode__base64_decode(p, (size_t)(q - p), ir, &n) == 0);
+    ir[n] = '\0';
+    char first[400], enc[700], msg[900];
+    snprintf(first, sizeof first, "%sSRV,s=c2FsdHNhbHQ=,i=4096" SSDP_EXAMPLE, strstr((char *)ir, "r="));
+    b64((const unsigned char *)first, strlen(first), enc);
+    snprintf(msg, sizeof msg, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</challenge>", enc);
+    srv(&f, msg);
+    CHECK_INT(f.ended, 1);
+    CHECK(strstr(f.text, "XEP-0474"));
+    epode__engine_free(f.e);
+}
+
 /* ---- FAST ---- */
 
 TEST(fast_token_is_requested_and_handed_over_never_logged)

@@ -1118,7 +1118,7 @@ static PyGetSetDef Connection_getset[] = {
     {"will_reconnect", (getter)get_will_reconnect, NULL,
      "True while an automatic reconnection is scheduled.", NULL},
     {"reason", (getter)get_reason, NULL,
-     "After 'disconnected': 'closed', 'network', 'tls', 'auth', 'stream-error',\n"
+     "After 'disconnected': 'closed', 'network', 'tls', 'auth', 'stream_error',\n"
      "'protocol' or 'timeout'.", NULL},
     {"last_error", (getter)get_last_error, NULL,
      "After 'disconnected': an epode.Error (not raised) saying why, or None.", NULL},

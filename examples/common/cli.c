@@ -78,6 +78,11 @@ static void help(const char *usage)
            "  --insecure-no-verify   do not verify the server's certificate (dangerous:\n"
            "                         anyone on the path can impersonate the server)\n"
            "  --timeout SECONDS      time allowed to log in (default 30)\n"
+           "  --proxy URL            reach the server through a proxy:\n"
+           "                         socks5://[USER:PASS@]HOST[:PORT] (default port 1080;\n"
+           "                         the proxy resolves the server's name: no DNS query\n"
+           "                         for the XMPP domain, not even SRV) or\n"
+           "                         http://[USER:PASS@]HOST[:PORT] (HTTP CONNECT, 8080)\n"
            "  --verbose              print the XML traffic on stderr (credentials redacted)\n"
            "  --help                 print this help and exit\n"
            "  --version              print the version and exit\n"
@@ -121,6 +126,13 @@ void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
             if (*end || p <= 0 || p > 65535) die_usage(usage, "bad port %s", argv[i]);
             o->port = (unsigned)p;
         } else if (!strcmp(a, "--ca-file")) o->ca_file = argv[++i];
+        else if (!strcmp(a, "--proxy")) {
+            o->proxy = argv[++i];
+            if (strncmp(o->proxy, "socks5://", 9) && strncmp(o->proxy, "socks5h://", 10) &&
+                strncmp(o->proxy, "http://", 7))
+                die_usage(usage, "bad --proxy %s (socks5://HOST:PORT or http://HOST:PORT)",
+                          "URL");
+        }
         else if (!strcmp(a, "--jid")) o->jid = argv[++i];
         else if (!strcmp(a, "--password-file")) o->password_file = argv[++i];
         else if (!strcmp(a, "--sasl")) o->sasl = argv[++i];
@@ -194,6 +206,12 @@ void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn)
         check(epode_conn_set_tls_max_version(*conn, o->tls_max), "TLS version");
     if (o->no_verify)
         check(epode_conn_set_verify(*conn, 0), "verification");
+    if (o->proxy && epode_conn_set_proxy(*conn, o->proxy) < 0) {
+        /* the URL itself is not repeated: it may hold a password */
+        fprintf(stderr, "%s: bad --proxy URL (socks5://[USER:PASS@]HOST[:PORT] or "
+                        "http://[USER:PASS@]HOST[:PORT], port 1-65535)\n", prog);
+        exit(64);
+    }
     check(epode_conn_set_timeouts(*conn, 10000, o->timeout_s * 1000), "timeouts");
 }
 

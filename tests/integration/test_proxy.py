@@ -156,3 +156,28 @@ def test_sm_resumption_through_a_socks5_proxy_across_cuts(bins, server):
     assert len(p.requests) >= 2 + cuts // 2, (len(p.requests), cuts)
     assert set(p.requests) == {(DOMAIN, 5222)}
     assert r.returncode == 0, (line, r.stderr[-2000:])
+
+
+@pytest.mark.parametrize('kind', ['socks5', 'http'])
+def test_epode_send_through_proxy(bins, server, dns, kind, tmp_path):
+    """The tools' --proxy: epode-send delivers through either proxy, and a
+    proxy refusing the credentials is one clear line on stderr."""
+    cls = Socks5Proxy if kind == 'socks5' else HttpConnectProxy
+    p = cls(routes(server), user='u', password='p')
+    pw = tmp_path / 'pw'
+    pw.write_text(iu.USERS['alice'] + '\n')
+    try:
+        base = [bins['epode_send'], '--ca-file', server.ca_file,
+                '--jid', 'alice@' + DOMAIN, '--password-file', str(pw)]
+        r = subprocess.run(base + ['--proxy', p.url(), 'bob@' + DOMAIN, 'via', kind],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r
+        assert p.requests == [(DOMAIN, 5222)], p.requests
+        r = subprocess.run(base + ['--proxy', p.url('u', 'bad'), 'bob@' + DOMAIN, 'x'],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, r
+        assert len(r.stderr.splitlines()) == 1, r.stderr
+        assert 'refused our user name and password' in r.stderr, r.stderr
+        assert 'bad' not in r.stderr.replace('bad --proxy', ''), r.stderr  # no password echoed
+    finally:
+        p.close()

@@ -125,6 +125,7 @@ typedef struct client {
     epode_mam_t *mam;
     epode_ping_t *ping;                 /* made on first c:ping() */
     epode_software_version_t *version;  /* made on first c:set_version() or c:version() */
+    epode_upload_t *upload;  /* made on first c:upload() (epode_lua_upload.c) */
     lua_Integer next_req;  /* ids of pending requests in the UV_MODERN table */
     lua_Integer next_handler; /* the last handler id given (c:on_*(), c:remove()) */
     lua_State *L;  /* the state running the loop, only while in_loop */
@@ -185,6 +186,8 @@ static void client_release(client_t *c)
     c->ping = NULL;
     epode_software_version_free(c->version);
     c->version = NULL;
+    epode_upload_free(c->upload); /* pending uploads are told nothing (not in the loop) */
+    c->upload = NULL;
     epode_csi_free(c->csi);
     c->csi = NULL;
     epode_muc_free(c->muc);
@@ -1963,6 +1966,8 @@ static const char register_lua[] =
 
 /* The modern IM layer: message features, blocking, CSI, archive queries. */
 #include "epode_lua_modern.c"
+/* HTTP File Upload (XEP-0363) and OOB URLs. */
+#include "epode_lua_upload.c"
 
 static const luaL_Reg client_methods[] = {
     {"on_message", m_on_message},
@@ -1997,6 +2002,9 @@ static const luaL_Reg client_methods[] = {
     {"ping", m_ping},
     {"set_version", m_set_version},
     {"version", m_version},
+    {"upload", m_upload},
+    {"cancel_upload", m_cancel_upload},
+    {"send_url", m_send_url},
     {"close", m_close},
     {"stop", m_stop},
     {"run", m_run},
@@ -2019,6 +2027,7 @@ static const luaL_Reg module_funcs[] = {
     {"reactions", l_reactions},
     {"reply", l_reply},
     {"marker", l_marker},
+    {"oob_url", l_oob_url},
     {NULL, NULL},
 };
 

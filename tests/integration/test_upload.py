@@ -197,3 +197,38 @@ def test_upload_url_reaches_a_slixmpp_peer_as_oob(prosody):
         if peer.poll() is None:
             peer.kill()
             peer.wait()
+
+
+LUA = '/usr/bin/lua5.4'
+
+
+def _sanitized_build():
+    import json
+    try:
+        with open(os.path.join(iu.BUILD, 'meson-info', 'intro-buildoptions.json')) as f:
+            opts = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return any(o.get('name') == 'b_sanitize' and o.get('value') not in ('none', '', [])
+               for o in opts)
+
+
+@pytest.mark.skipif(not os.access(LUA, os.X_OK), reason='lua5.4 is not installed')
+def test_lua_binding_uploads_and_sends_the_url(prosody):
+    """Lua's c:upload (the gcc flavour: an ASan module would need its
+    runtime preloaded into lua5.4, as for test_register's Lua part)."""
+    module_dir = os.path.join(iu.BUILD, 'bindings', 'lua')
+    if not os.path.exists(os.path.join(module_dir, 'epode.so')):
+        pytest.skip('the Lua module was not built')
+    if _sanitized_build():
+        pytest.skip('the sanitized Lua module needs its runtime preloaded')
+    env = dict(os.environ, LUA_CPATH=os.path.join(module_dir, '?.so') + ';;')
+    r = subprocess.run([LUA, os.path.join(HERE, 'upload_check.lua'), prosody.host,
+                        str(prosody.c2s_port), prosody.ca_file, jid(prosody, 'alice'),
+                        USERS['alice'], str(LIMIT)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60,
+                       env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    url = line(r.stdout.splitlines(), 'url')
+    assert fetch(prosody, url) == generated(50000)

@@ -173,6 +173,9 @@ class Connection:
     spawn: Optional[Callable[[Awaitable[Any], Optional[Stanza]], Any]]
     def __init__(self, context: Context, jid: str, password: Optional[str] = ...) -> None: ...
     def configure(self, **options: Any) -> None: ...
+    def set_proxy(self, url: Optional[str]) -> None:
+        """'socks5://[user:password@]host[:port]' or 'http://…' (HTTP
+        CONNECT); None removes it. ValueError for a malformed URL."""
     def connect(self) -> None: ...
     def close(self, status: Optional[str] = ...) -> bool: ...
     def send(self, stanza: Union[Stanza, _XML]) -> None: ...
@@ -235,13 +238,16 @@ class Client:
                  login_timeout: Optional[float] = ...,
                  resend_unacked: bool = ..., sasl2: bool = ...,
                  user_agent: Optional[str] = ...,
-                 fast_token_store: Optional[FastTokenStore] = ...) -> None:
+                 fast_token_store: Optional[FastTokenStore] = ...,
+                 proxy: Optional[str] = ...) -> None:
         """sasl2: SASL2 (XEP-0388) with Bind2 when the server offers it
         (default True). user_agent: a stable UUID for SASL2 (default: a
         FastTokenFile's, else one epode makes: see user_agent_id).
         fast_token_store: keeps FAST tokens (XEP-0484) across runs;
         without one they live in the connection's memory. Python strings
-        cannot be wiped: a store holds its token as long as it lives."""
+        cannot be wiped: a store holds its token as long as it lives.
+        proxy: 'socks5://[user:password@]host[:port]' or 'http://…' (HTTP
+        CONNECT): no DNS query for the domain; ValueError if malformed."""
     @property
     def user_agent_id(self) -> str: ...
     def send(self, stanza: Union[Stanza, _XML]) -> None: ...

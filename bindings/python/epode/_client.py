@@ -38,7 +38,10 @@ class Client:
     ``connect_timeout`` and ``login_timeout`` (seconds),
     ``resend_unacked`` (with stream management: when a session cannot be
     resumed, send its unconfirmed stanzas again on the fresh one instead
-    of handing them back to ``connection.on_ack``).
+    of handing them back to ``connection.on_ack``), ``proxy``
+    ('socks5://[user:password@]host[:port]', or 'http://…' for HTTP
+    CONNECT: the proxy is asked for ``server`` or the JID's domain, and no
+    DNS query is made for the domain; ValueError for a malformed URL).
     """
 
     def __init__(self, jid: str, password: Optional[str], server: Optional[str] = None,
@@ -51,7 +54,8 @@ class Client:
                  login_timeout: Optional[float] = None,
                  resend_unacked: bool = False, sasl2: bool = True,
                  user_agent: Optional[str] = None,
-                 fast_token_store: Optional[Any] = None) -> None:
+                 fast_token_store: Optional[Any] = None,
+                 proxy: Optional[str] = None) -> None:
         if direct_tls and tls not in (None, "direct"):
             raise ValueError("direct_tls=True conflicts with tls=%r" % (tls,))
         if port is not None and not 0 < port < 65536:
@@ -64,6 +68,9 @@ class Client:
                        reconnect=reconnect or None, keepalive=keepalive,
                        connect_timeout=connect_timeout, login_timeout=login_timeout,
                        resend_unacked=resend_unacked or None)
+        if proxy is not None:
+            # socks5:// or http:// (CONNECT); ValueError when malformed
+            conn.set_proxy(proxy)
         # SASL2 / FAST (XEP-0388, XEP-0484): a store that knows its
         # user-agent id (FastTokenFile) gives it, unless one is given
         if user_agent is None and fast_token_store is not None:

@@ -1076,9 +1076,34 @@ static PyObject *get_context(ConnectionObject *self, void *c)
     return Py_NewRef(self->context);
 }
 
+/* epode_conn_set_proxy: a bad URL is a ValueError (the URL not repeated:
+ * it may hold a password); None or "" removes the proxy. */
+static PyObject *Connection_set_proxy(ConnectionObject *self, PyObject *arg)
+{
+    const char *url;
+    if (check_open(self) < 0 || pyepode_opt_str(arg, &url, "proxy") < 0)
+        return NULL;
+    int rc = epode_conn_set_proxy(self->conn, url);
+    if (rc == EPODE_EINVAL) {
+        PyErr_SetString(PyExc_ValueError,
+                        "proxy must be socks5://[user:password@]host[:port] or "
+                        "http://[user:password@]host[:port] (port 1-65535, no path)");
+        return NULL;
+    }
+    if (rc < 0)
+        return pyepode_raise(rc, "proxy");
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Connection_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))Connection_configure,
      METH_VARARGS | METH_KEYWORDS, configure_doc},
+    {"set_proxy", (PyCFunction)Connection_set_proxy, METH_O,
+     "set_proxy(url)\n--\n\nReaches the server through a proxy (before connect()):\n"
+     "'socks5://[user:password@]host[:port]' (the proxy resolves the server's\n"
+     "name: no DNS query for the XMPP domain, not even SRV) or\n"
+     "'http://[user:password@]host[:port]' (HTTP CONNECT). None removes it.\n"
+     "ValueError for a malformed URL."},
     {"connect", (PyCFunction)Connection_connect, METH_NOARGS,
      "connect()\n--\n\nStarts connecting; progress comes through on_event."},
     {"close", (PyCFunction)(void (*)(void))Connection_close, METH_VARARGS | METH_KEYWORDS,

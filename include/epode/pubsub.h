@@ -238,6 +238,20 @@ EPODE_API int epode_pubsub_unsubscribe(epode_pubsub_t *ps, const char *jid, cons
 EPODE_API int epode_pubsub_delete_node(epode_pubsub_t *ps, const char *jid, const char *node,
                                        epode_pubsub_result_cb cb, void *user, unsigned *id);
 
+/** The FORM_TYPE of a node's configuration (XEP-0060 §8.2). */
+#define EPODE_NS_PUBSUB_NODE_CONFIG "http://jabber.org/protocol/pubsub#node_config"
+
+/**
+ * Configures `node` at `jid` (NULL: our PEP) — an owner request: the
+ * fields of `config` ("pubsub#notify_retract" "true", "pubsub#max_items"
+ * "max", …) are sent as a submission with FORM_TYPE pubsub#node_config
+ * (set for you). Fields not sent keep their values. Errors as
+ * epode_pubsub_publish().
+ */
+EPODE_API int epode_pubsub_configure(epode_pubsub_t *ps, const char *jid, const char *node,
+                                     const epode_form_t *config, epode_pubsub_result_cb cb,
+                                     void *user, unsigned *id);
+
 /** Forgets a pending request: its callback is not called.
  * EPODE_ENOTFOUND if it is not pending. */
 EPODE_API int epode_pubsub_cancel(epode_pubsub_t *ps, unsigned id);

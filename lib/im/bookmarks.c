@@ -26,7 +26,7 @@ typedef struct bm_op {
     struct bm_op *next;
     epode_bookmarks_t *b;
     unsigned id;
-    int fetch, remove;
+    int fetch, remove, retried;
     epode_bookmark_t *bm; /* add: what was published (ours until applied) */
     char *room;           /* remove */
     epode_bookmarks_result_cb cb;
@@ -361,6 +361,53 @@ static void op_free(epode_bookmarks_t *b, bm_op *op)
     im_free(b->mem, op);
 }
 
+static int xep0402_options(const epode_mem_t *mem, int minimal, epode_form_t **out);
+static void on_reply(epode_pubsub_t *ps, const epode_pubsub_reply_t *r, void *user);
+static void op_link(epode_bookmarks_t *b, bm_op *op);
+
+/* An answer that refuses the publish-options themselves (an unknown
+ * field or value), not the publish: worth asking again with fewer. */
+static int refused_options(const epode_pubsub_reply_t *r)
+{
+    epode_stanza_cond_t c = epode_pubsub_reply_cond(r);
+    return epode_pubsub_reply_pubsub_error(r) == EPODE_PUBSUB_ERR_INVALID_OPTIONS ||
+           c == EPODE_COND_RESOURCE_CONSTRAINT || c == EPODE_COND_NOT_ACCEPTABLE ||
+           c == EPODE_COND_BAD_REQUEST;
+}
+
+static int publish_again(epode_bookmarks_t *b, bm_op *op)
+{
+    epode_form_t *opts = NULL;
+    int rc = xep0402_options(b->mem, 1, &opts);
+    op->retried = 1;
+    if (rc == 0)
+        rc = epode_pubsub_publish(b->ps, NULL, EPODE_NS_BOOKMARKS, op->bm->room,
+                                  op->bm->conference, opts, on_reply, op, &op->id);
+    epode_form_free(opts);
+    if (rc == 0)
+        op_link(b, op);
+    return rc;
+}
+
+/* After a publish that needed fewer options: the rest of what XEP-0402
+ * asks for as node configuration (ejabberd takes it there), so
+ * retractions are notified and older bookmarks are not pushed out. An
+ * answer changes nothing here: the server may refuse some of it. */
+static void configure_node(epode_bookmarks_t *b)
+{
+    epode_form_t *f = NULL;
+    int rc = epode_form_new(b->mem, EPODE_FORM_SUBMIT, &f);
+    if (rc == 0)
+        rc = epode_form_set_value(f, "pubsub#notify_retract", "true");
+    if (rc == 0)
+        rc = epode_form_set_value(f, "pubsub#max_items", "max");
+    if (rc == 0)
+        rc = epode_form_set_value(f, "pubsub#send_last_published_item", "never");
+    if (rc == 0)
+        epode_pubsub_configure(b->ps, NULL, EPODE_NS_BOOKMARKS, f, NULL, NULL, NULL);
+    epode_form_free(f);
+}
+
 static void on_reply(epode_pubsub_t *ps, const epode_pubsub_reply_t *r, void *user)
 {
     (void)ps;
@@ -369,6 +416,11 @@ static void on_reply(epode_pubsub_t *ps, const epode_pubsub_reply_t *r, void *us
     unlink_op(b, op);
     int status = epode_pubsub_reply_status(r);
     epode_stanza_cond_t cond = epode_pubsub_reply_cond(r);
+    if (!op->fetch && !op->remove && !op->retried && status == 0 && refused_options(r) &&
+        publish_again(b, op) == 0)
+        return; /* asked again with fewer options */
+    if (epode_pubsub_reply_ok(r) && op->retried)
+        configure_node(b); /* before the callback: the server sees it first */
     if (epode_pubsub_reply_ok(r)) {
         if (op->fetch) {
             status = load(b, r);
@@ -456,15 +508,17 @@ static int build_conference(const epode_mem_t *mem, const epode_bookmark_t *bm,
     return 0;
 }
 
-static int xep0402_options(const epode_mem_t *mem, epode_form_t **out)
+/* XEP-0402's publish-options; `minimal`: only the two every server knows
+ * (ejabberd 23.01 refuses max_items and send_last_published_item there). */
+static int xep0402_options(const epode_mem_t *mem, int minimal, epode_form_t **out)
 {
     epode_form_t *f = NULL;
     int rc = epode_pubsub_options_new(mem, &f);
     if (rc == 0)
         rc = epode_form_set_value(f, "pubsub#persist_items", "true");
-    if (rc == 0)
+    if (rc == 0 && !minimal)
         rc = epode_form_set_value(f, "pubsub#max_items", "max");
-    if (rc == 0)
+    if (rc == 0 && !minimal)
         rc = epode_form_set_value(f, "pubsub#send_last_published_item", "never");
     if (rc == 0)
         rc = epode_form_set_value(f, "pubsub#access_model", "whitelist");
@@ -500,7 +554,7 @@ int epode_bookmarks_add(epode_bookmarks_t *b, const char *room, const char *name
     if (rc == 0)
         rc = build_conference(b->mem, bm, old, &bm->conference);
     if (rc == 0)
-        rc = xep0402_options(b->mem, &opts);
+        rc = xep0402_options(b->mem, 0, &opts);
     bm_op *op = rc == 0 ? op_new(b, cb, user) : NULL;
     if (rc == 0 && !op)
         rc = EPODE_ENOMEM;

@@ -18,7 +18,7 @@
 #include "im_alloc.h"
 
 typedef enum req_kind { REQ_PUBLISH, REQ_RETRACT, REQ_FETCH, REQ_SUBSCRIBE,
-                        REQ_UNSUBSCRIBE, REQ_DELETE } req_kind;
+                        REQ_UNSUBSCRIBE, REQ_DELETE, REQ_CONFIGURE } req_kind;
 
 typedef struct pubsub_req {
     struct pubsub_req *next;
@@ -312,7 +312,10 @@ static int start_iq(epode_pubsub_t *ps, const char *type, const char *jid, const
 {
     *iq = NULL;
     int rc = epode_stanza_new_iq(ps->mem, type, NULL, iq);
-    if (rc == 0 && jid)
+    /* our own account is asked without 'to': servers answer such IQs
+     * without 'from' (Prosody does), which is then the only answer
+     * epode_conn_send_iq() takes for it */
+    if (rc == 0 && jid && !epode_pubsub_from_own_account(ps, jid))
         rc = epode_stanza_set_to(*iq, jid);
     if (rc == 0)
         rc = epode_stanza_add_child_new(*iq, "pubsub", ns, ps_el);
@@ -539,6 +542,35 @@ int epode_pubsub_delete_node(epode_pubsub_t *ps, const char *jid, const char *no
         return rc;
     }
     return send_req(ps, iq, REQ_DELETE, node, NULL, cb, user, id);
+}
+
+int epode_pubsub_configure(epode_pubsub_t *ps, const char *jid, const char *node,
+                           const epode_form_t *config, epode_pubsub_result_cb cb, void *user,
+                           unsigned *id)
+{
+    int rc = check_args(ps, jid, node);
+    if (rc < 0)
+        return rc;
+    if (!config)
+        return EPODE_EINVAL;
+    epode_stanza_t *iq, *el, *conf;
+    epode_form_t *sub = NULL;
+    if ((rc = start_iq(ps, "set", jid, EPODE_NS_PUBSUB_OWNER, &iq, &el)) < 0)
+        return rc;
+    if ((rc = epode_stanza_add_child_new(el, "configure", EPODE_NS_PUBSUB_OWNER, &conf)) == 0)
+        rc = epode_stanza_set_attr(conf, "node", node);
+    if (rc == 0)
+        rc = epode_form_submit(config, &sub);
+    if (rc == 0)
+        rc = epode_form_set_form_type(sub, EPODE_NS_PUBSUB_NODE_CONFIG);
+    if (rc == 0)
+        rc = epode_form_add_to(sub, conf, NULL);
+    epode_form_free(sub);
+    if (rc < 0) {
+        epode_stanza_unref(iq);
+        return rc;
+    }
+    return send_req(ps, iq, REQ_CONFIGURE, node, NULL, cb, user, id);
 }
 
 int epode_pubsub_cancel(epode_pubsub_t *ps, unsigned id)

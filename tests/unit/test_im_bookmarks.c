@@ -216,6 +216,70 @@ TEST(bookmarks_add_publishes_with_options_and_keeps_extensions)
     scripted_free(&s);
 }
 
+/* A server that refuses some of the options (ejabberd 23.01 knows only
+ * persist_items and access_model) is asked once more with those two. */
+TEST(bookmarks_add_retries_with_fewer_options)
+{
+    scripted s;
+    epode_pubsub_t *ps;
+    epode_bookmarks_t *b;
+    seen a = {0};
+    CHECK_INT(setup(&s, &ps, &b, &a, ITEMS("")), 0);
+    CHECK_INT(epode_bookmarks_add(b, "r@chat.lit", NULL, 1, NULL, NULL, on_result, &a), 0);
+    epode_stanza_t *iq = next_iq(&s);
+    char xml[1024];
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s'><error type='wait'><resource-constraint xmlns="
+             "'urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>"
+             "Unknown field 'pubsub#max_items'</text></error></iq>", epode_stanza_get_id(iq));
+    scripted_send(&s, xml);
+    CHECK_INT(a.results, 0);
+    iq = next_iq(&s);
+    CHECK(iq != NULL);
+    epode_form_t *f;
+    epode_stanza_t *p = epode_stanza_find_child(iq, "pubsub", NULL);
+    CHECK_INT(epode_form_parse(NULL, epode_stanza_find_child(epode_stanza_find_child(p, "publish-options", NULL),
+                                                             "x", "jabber:x:data"), &f), 0);
+    CHECK_STR(epode_form_get_value(f, "pubsub#persist_items"), "true");
+    CHECK_STR(epode_form_get_value(f, "pubsub#access_model"), "whitelist");
+    CHECK(epode_form_get_field(f, "pubsub#max_items") == NULL);
+    epode_form_free(f);
+    /* refused again: told, not asked a third time */
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s'><error type='wait'><resource-constraint xmlns="
+             "'urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", epode_stanza_get_id(iq));
+    scripted_send(&s, xml);
+    CHECK_INT(a.results, 1);
+    CHECK_INT(a.cond, EPODE_COND_RESOURCE_CONSTRAINT);
+    CHECK(next_iq(&s) == NULL);
+    CHECK_INT(epode_bookmarks_count(b), 0);
+    /* the second time it works */
+    CHECK_INT(epode_bookmarks_add(b, "r@chat.lit", NULL, 1, NULL, NULL, on_result, &a), 0);
+    iq = next_iq(&s);
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s'><error type='modify'><not-acceptable xmlns="
+             "'urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", epode_stanza_get_id(iq));
+    scripted_send(&s, xml);
+    answer(&s, next_iq(&s), NULL);
+    CHECK_INT(a.results, 2);
+    CHECK_INT(a.status, 0);
+    CHECK_INT(a.cond, EPODE_COND_NONE);
+    CHECK_INT(epode_bookmarks_count(b), 1);
+    /* and the rest as node configuration */
+    iq = next_iq(&s);
+    CHECK(iq != NULL);
+    epode_stanza_t *conf = epode_stanza_find_child(epode_stanza_find_child(iq, "pubsub", EPODE_NS_PUBSUB_OWNER),
+                                                   "configure", NULL);
+    CHECK_STR(epode_stanza_get_attr(conf, "node"), "urn:xmpp:bookmarks:1");
+    CHECK_INT(epode_form_parse(NULL, epode_stanza_find_child(conf, "x", "jabber:x:data"), &f), 0);
+    CHECK_STR(epode_form_get_form_type(f), EPODE_NS_PUBSUB_NODE_CONFIG);
+    CHECK_STR(epode_form_get_value(f, "pubsub#notify_retract"), "true");
+    CHECK_STR(epode_form_get_value(f, "pubsub#max_items"), "max");
+    epode_form_free(f);
+    answer(&s, iq, NULL);
+    CHECK_INT(a.results, 2);
+    epode_bookmarks_free(b);
+    epode_pubsub_free(ps);
+    scripted_free(&s);
+}
+
 TEST(bookmarks_notifications_only_from_our_account)
 {
     scripted s;

@@ -241,6 +241,13 @@ TEST(pubsub_fetch_retract_subscribe_delete)
     CHECK_INT(a.nitems, 2);
     CHECK_STR(a.items[0], "a1:metadata");
     CHECK_STR(a.items[1], "a2:-");
+    /* our own account named: asked without 'to', so an answer without 'from' is taken */
+    CHECK_INT(epode_pubsub_fetch(ps, "Juliet@capulet.lit", "n", NULL, 0, on_reply, &a, NULL), 0);
+    iq = next_iq(&s);
+    CHECK(epode_stanza_get_to(iq) == NULL);
+    answer(&s, iq, NULL);
+    CHECK_INT(a.replies, 2);
+    CHECK_INT(a.ok, 1);
     /* by id */
     CHECK_INT(epode_pubsub_fetch(ps, NULL, "n", "it-1", 5, on_reply, &a, NULL), 0);
     iq = next_iq(&s);
@@ -257,7 +264,7 @@ TEST(pubsub_fetch_retract_subscribe_delete)
     CHECK_STR(epode_stanza_get_attr(ret, "notify"), "true");
     CHECK_STR(epode_stanza_get_attr(epode_stanza_find_child(ret, "item", NULL), "id"), "room@muc.lit");
     answer(&s, iq, NULL);
-    CHECK_INT(a.replies, 3);
+    CHECK_INT(a.replies, 4);
     /* subscribe: our bare JID */
     CHECK_INT(epode_pubsub_subscribe(ps, "pubsub.lit", "news", on_reply, &a, NULL), 0);
     iq = next_iq(&s);
@@ -272,6 +279,23 @@ TEST(pubsub_fetch_retract_subscribe_delete)
     iq = next_iq(&s);
     sub = epode_stanza_find_child(epode_stanza_find_child(iq, "pubsub", NULL), "unsubscribe", NULL);
     CHECK_STR(epode_stanza_get_attr(sub, "subid"), "s1");
+    answer(&s, iq, NULL);
+    CHECK_INT(a.ok, 1);
+    /* configure: a node_config submission */
+    epode_form_t *cfg;
+    CHECK_INT(epode_form_new(NULL, EPODE_FORM_SUBMIT, &cfg), 0);
+    CHECK_INT(epode_form_set_value(cfg, "pubsub#notify_retract", "true"), 0);
+    CHECK_INT(epode_pubsub_configure(ps, NULL, "bm", cfg, on_reply, &a, NULL), 0);
+    CHECK_INT(epode_pubsub_configure(ps, NULL, "bm", NULL, on_reply, &a, NULL), EPODE_EINVAL);
+    epode_form_free(cfg);
+    iq = next_iq(&s);
+    epode_stanza_t *conf = epode_stanza_find_child(epode_stanza_find_child(iq, "pubsub", EPODE_NS_PUBSUB_OWNER), "configure", NULL);
+    CHECK_STR(epode_stanza_get_attr(conf, "node"), "bm");
+    epode_form_t *got;
+    CHECK_INT(epode_form_parse(NULL, epode_stanza_find_child(conf, "x", "jabber:x:data"), &got), 0);
+    CHECK_STR(epode_form_get_form_type(got), EPODE_NS_PUBSUB_NODE_CONFIG);
+    CHECK_STR(epode_form_get_value(got, "pubsub#notify_retract"), "true");
+    epode_form_free(got);
     answer(&s, iq, NULL);
     CHECK_INT(a.ok, 1);
     /* an answer from someone else is not accepted */

@@ -235,7 +235,7 @@ class Client:
                  tls: Optional[str] = ..., verify: bool = ..., mechanisms: Optional[str] = ...,
                  stream_management: bool = ..., reconnect: bool = ...,
                  keepalive: Optional[float] = ..., connect_timeout: Optional[float] = ...,
-                 login_timeout: Optional[float] = ...,
+                 login_timeout: Optional[float] = ..., catch_up: bool = ...,
                  resend_unacked: bool = ..., sasl2: bool = ...,
                  user_agent: Optional[str] = ...,
                  fast_token_store: Optional[FastTokenStore] = ...,
@@ -589,6 +589,7 @@ class Mam(_IMHelper):
                     before: Optional[str] = ..., page_size: int = ...) -> list[Message]: ...
     def catch_up(self, last_id: Optional[str], page_size: int = ..., *,
                  callback: Optional[_Done] = ...) -> Any: ...
+    last_id: Optional[str]
 
 # ---- ad-hoc commands (XEP-0050) and data forms (XEP-0004): epode/_commands.py ----
 

@@ -4,6 +4,7 @@ blocking ones, through run())."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 import threading
@@ -51,7 +52,7 @@ class Client:
                  mechanisms: Optional[str] = None, stream_management: bool = False,
                  reconnect: bool = False, keepalive: Optional[float] = None,
                  connect_timeout: Optional[float] = None,
-                 login_timeout: Optional[float] = None,
+                 login_timeout: Optional[float] = None, catch_up: bool = False,
                  resend_unacked: bool = False, sasl2: bool = True,
                  user_agent: Optional[str] = None,
                  fast_token_store: Optional[Any] = None,
@@ -107,6 +108,10 @@ class Client:
         self.send = conn.send
         self.send_message = conn.send_message
         self.send_presence = conn.send_presence
+        self._catch_up = bool(catch_up)
+        self._message_filters: dict[int, tuple] = {}
+        if catch_up:
+            self.mam.raw.set_auto_catch_up(self._deliver_archived)
         if self._eager_presence:
             # The one IM helper that cannot catch up when made late (the
             # presence that arrived before it is gone), so it exists from
@@ -194,7 +199,8 @@ class Client:
         elif kind in self._KINDS:
             if kind != "stanza" and name is not None:
                 raise TypeError("name= is for 'stanza' handlers")
-            cid = self._conn.add_handler(fn, self._KINDS[kind] if kind != "stanza" else name,
+            target = self._skip_duplicates(fn) if kind == "message" and self._catch_up else fn
+            cid = self._conn.add_handler(target, self._KINDS[kind] if kind != "stanza" else name,
                                          ns, type)
         else:
             raise ValueError("kind must be 'message', 'presence', 'iq', 'stanza', 'event' "
@@ -202,6 +208,8 @@ class Client:
         self._next_handler_id += 1
         hid = self._next_handler_id
         self._handlers[hid] = (kind, fn, cid)
+        if kind == "message":
+            self._message_filters[hid] = (type, ns)
         if kind == "event":
             self._event_handlers[hid] = fn
         elif kind == "error":
@@ -225,6 +233,36 @@ class Client:
                 self._conn.remove_handler(cid)
             self._event_handlers.pop(hid, None)
             self._error_handlers.pop(hid, None)
+            self._message_filters.pop(hid, None)
+
+    # ---- automatic catch-up (catch_up=True) ---------------------------------
+
+    def _skip_duplicates(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        mam = self.mam.raw
+
+        def live(msg: Any) -> Any:
+            if mam.is_duplicate(msg):
+                return True  # a catch-up handed it over already
+            return fn(msg)
+        return live
+
+    def _deliver_archived(self, msg: Any) -> None:
+        """A message a catch-up fetched: to every message handler whose
+        type and payload filters it matches, as a live one would go."""
+        for hid, (kind, fn, _) in list(self._handlers.items()):
+            if kind != "message" or hid not in self._handlers:
+                continue
+            type_, ns = self._message_filters.get(hid, (None, None))
+            if type_ is not None and type_ != (msg.type or "normal"):
+                continue
+            if ns is not None and (not msg.children or msg.children[0].ns != ns):
+                continue
+            try:
+                r = fn(msg)
+                if inspect.isawaitable(r):
+                    self._spawn(r, None)
+            except Exception as exc:  # reported, never fatal
+                self._on_callback_error(exc)
 
     def _decorator(self, kind, fn, name, ns, type):
         if fn is not None:
@@ -713,7 +751,14 @@ class Client:
     @property
     def mam(self) -> "Mam":
         """The message archive (epode.Mam, XEP-0313): fetch(), page(),
-        catch_up()."""
+        catch_up(). With ``Client(..., catch_up=True)`` the client catches
+        up by itself on every fresh session (the first login, or a
+        reconnection that could not resume): what the archive holds after
+        ``client.mam.last_id`` (the last archive id seen; store it and set
+        it back before connect() to survive restarts) reaches the message
+        handlers as archived messages (``msg.archive_id`` set,
+        ``msg.timestamp`` the archive's), and a live copy of one already
+        delivered is not handed on again."""
         from ._modern import Mam
         return self._im_helper("_im_mam", lambda: Mam(self))
 

@@ -244,5 +244,17 @@ class Mam(_Helper):
         of the last page)."""
         return self._one("catch-up", callback, max=page_size, after=last_id, catch_up=True)
 
+    @property
+    def last_id(self) -> Optional[str]:
+        """The last archive id seen (live messages our server stamped, and
+        what a catch-up delivered): where ``Client(..., catch_up=True)``
+        goes on from. Store it; set it back before connect() after a
+        restart."""
+        return self._raw.last_id
+
+    @last_id.setter
+    def last_id(self, value: Optional[str]) -> None:
+        self._raw.last_id = value
+
     def __repr__(self) -> str:
         return "<epode.Mam>"

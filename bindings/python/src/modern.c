@@ -458,6 +458,7 @@ typedef struct HelperObject {
     req *reqs;
     int dying;
     void *helper;
+    req *auto_req; /* Mam: the automatic catch-up's callbacks (kept in reqs) */
     PyObject *weakrefs;
 } HelperObject;
 
@@ -950,7 +951,109 @@ static PyObject *Mam_get_rejected(HelperObject *self, void *c)
     return PyLong_FromUnsignedLong(epode_mam_rejected(self->helper));
 }
 
+/* The automatic catch-up (epode_mam_set_auto_catch_up): its callbacks
+ * live in self->auto_req for the helper's life. */
+static void on_auto_result(epode_mam_t *mam, const epode_message_t *m, void *user)
+{
+    (void)mam;
+    HelperObject *self = user;
+    req *q = self->auto_req;
+    if (!q || !q->a)
+        return;
+    enter(self);
+    PyObject *args[1] = {pyepode_stanza_wrap(epode_message_stanza(m), 1)};
+    call_cb(self, q->a, args, 1, "catch-up result");
+    leave(self);
+}
+
+static void on_auto_done(epode_mam_t *mam, int status, epode_stanza_cond_t cond, const char *first,
+                         const char *last, int complete, long count, size_t results, void *user)
+{
+    (void)mam;
+    HelperObject *self = user;
+    req *q = self->auto_req;
+    if (!q || !q->b || self->dying)
+        return;
+    enter(self);
+    PyObject *args[7] = {PyLong_FromLong(status), cond_or_none(cond), pyepode_str_or_none(first),
+                         pyepode_str_or_none(last), PyBool_FromLong(complete),
+                         PyLong_FromLong(count), PyLong_FromSize_t(results)};
+    call_cb(self, q->b, args, 7, "catch-up end");
+    leave(self);
+}
+
+static PyObject *Mam_set_auto_catch_up(HelperObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"on_result", "on_done", "max", NULL};
+    PyObject *on_result, *on_done = Py_None;
+    unsigned max = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OI:set_auto_catch_up", kwlist, &on_result,
+                                     &on_done, &max))
+        return NULL;
+    if ((on_result != Py_None && !PyCallable_Check(on_result)) ||
+        (on_done != Py_None && !PyCallable_Check(on_done))) {
+        PyErr_SetString(PyExc_TypeError, "callbacks must be callable or None");
+        return NULL;
+    }
+    int enable = on_result != Py_None;
+    if (enable && !self->auto_req && !(self->auto_req = req_new(self, NULL, NULL)))
+        return NULL;
+    int rc = epode_mam_set_auto_catch_up(self->helper, enable, max, on_auto_result, on_auto_done,
+                                         self);
+    if (rc < 0)
+        return pyepode_raise(rc, "set_auto_catch_up");
+    if (self->auto_req) {
+        Py_XSETREF(self->auto_req->a, enable ? Py_NewRef(on_result) : NULL);
+        Py_XSETREF(self->auto_req->b, enable && on_done != Py_None ? Py_NewRef(on_done) : NULL);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Mam_is_duplicate(HelperObject *self, PyObject *arg)
+{
+    epode_stanza_t *owned = NULL;
+    epode_stanza_t *st = pyepode_stanza_arg(arg, &owned);
+    if (!st)
+        return NULL;
+    int dup = epode_mam_is_duplicate(self->helper, st);
+    epode_stanza_unref(owned);
+    return PyBool_FromLong(dup);
+}
+
+static PyObject *Mam_get_last_id(HelperObject *self, void *c)
+{
+    (void)c;
+    return pyepode_str_or_none(epode_mam_last_id(self->helper));
+}
+
+static int Mam_set_last_id(HelperObject *self, PyObject *v, void *c)
+{
+    (void)c;
+    const char *id = NULL;
+    if (!v || (v != Py_None && !(id = PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL))) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "last_id is a str or None");
+        return -1;
+    }
+    int rc = epode_mam_set_last_id(self->helper, id);
+    if (rc == EPODE_EINVAL) {
+        PyErr_SetString(PyExc_ValueError, "last_id must not be empty");
+        return -1;
+    }
+    if (rc < 0) {
+        pyepode_raise(rc, "last_id");
+        return -1;
+    }
+    return 0;
+}
+
 static PyMethodDef Mam_methods[] = {
+    {"set_auto_catch_up", (PyCFunction)(void (*)(void))Mam_set_auto_catch_up,
+     METH_VARARGS | METH_KEYWORDS,
+     "set_auto_catch_up(on_result, on_done=None, max=0)\n--\n\n"
+     "Catches up on every fresh session from last_id (on_result None: off)."},
+    {"is_duplicate", (PyCFunction)Mam_is_duplicate, METH_O,
+     "is_duplicate(message)\n--\n\nTrue if a catch-up already delivered this live message."},
     {"fetch", (PyCFunction)(void (*)(void))Mam_fetch, METH_VARARGS | METH_KEYWORDS,
      "fetch(on_result, on_done, archive=None, with_=None, start=None, end=None, max=0, "
      "after=None, before=None, catch_up=False)\n--\n\n"
@@ -964,6 +1067,8 @@ static PyMethodDef Mam_methods[] = {
 static PyGetSetDef Mam_getset[] = {
     {"rejected", (getter)Mam_get_rejected, NULL, "Archive results ignored (forged, unsolicited).",
      NULL},
+    {"last_id", (getter)Mam_get_last_id, (setter)Mam_set_last_id,
+     "The last archive id known (automatic catch-up starts after it).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -14,7 +14,14 @@
  * never). Certificate verification is always on (peer and name); only
  * the trusted CAs change (ca_file). Plain http:// is refused unless the
  * request says allow_http; redirects are never followed to anything but
- * https://. Response headers and body are bounded. */
+ * https://. Response headers and body are bounded.
+ *
+ * Name resolution is curl's: a resolver thread in Debian's build, and
+ * removing a request while it resolves waits for getaddrinfo (DEPENDENCIES.md).
+ * IP literals and `resolve` entries need no resolver. Handing curl a
+ * socket connected by lib/net (c-ares on the loop) would avoid both, but
+ * curl 7.88 connects such a socket again and fails (CURL_SOCKOPT_ALREADY_
+ * CONNECTED regression, curl issue 10626, fixed in 8.0). */
 #ifndef EPODE__HTTP_H
 #define EPODE__HTTP_H
 

@@ -3,7 +3,8 @@
  *   local c = epode.client{ jid = "bot@example.org", password = "pw",
  *                           server = nil, port = nil, ca_file = nil,
  *                           direct_tls = false, verbose = false,
- *                           reconnect = false, reconnect_min = 1, reconnect_max = 60 }
+ *                           reconnect = false, reconnect_min = 1, reconnect_max = 60,
+ *                           proxy = nil }  -- "socks5://[u:p@]host[:port]" | "http://…"
  *        (reconnect: epode_conn_set_reconnect(), bounds in seconds; run()
  *        goes on through a cut that will be repaired)
  *   c:on_message(function(msg, client) ... end)   -- msg.from/.to/.type/.body/
@@ -1060,7 +1061,7 @@ static int opt_bool(lua_State *L, int t, const char *key)
 
 static const char *const known_options[] = {
     "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register",
-    "domain", "secret", "tls", "reconnect", "reconnect_min", "reconnect_max", NULL,
+    "domain", "secret", "tls", "reconnect", "reconnect_min", "reconnect_max", "proxy", NULL,
 };
 
 /* A number of seconds option (absent: `dflt`), as milliseconds. */
@@ -1122,6 +1123,7 @@ static int l_client(lua_State *L)
     const char *password = opt_string(L, 1, "password");
     const char *server = opt_string(L, 1, "server");
     const char *ca_file = opt_string(L, 1, "ca_file");
+    const char *proxy = opt_string(L, 1, "proxy");
     int direct_tls = opt_bool(L, 1, "direct_tls");
     int verbose = opt_bool(L, 1, "verbose");
     /* reconnect = true: epode_conn_set_reconnect(), backoff from
@@ -1196,6 +1198,12 @@ static int l_client(lua_State *L)
                           epode_strerror(rc), ca_file);
     if (direct_tls && (rc = epode_conn_set_tls(c->conn, EPODE_TLS_DIRECT)) < 0)
         return raise_epode(L, "epode.client", rc);
+    /* proxy = "socks5://[user:pass@]host[:port]" or "http://…" (CONNECT);
+     * the URL is not repeated in the error: it may hold a password */
+    if (proxy && (rc = epode_conn_set_proxy(c->conn, proxy)) < 0)
+        return luaL_error(L, "epode.client: option 'proxy' must be "
+                             "socks5://[user:password@]host[:port] or "
+                             "http://[user:password@]host[:port] (%s)", epode_err_name(rc));
     if (tls && (rc = epode_conn_set_tls(c->conn, tls_mode)) < 0)
         return raise_epode(L, "epode.client", rc);
     /* register = true: the stream stops after TLS for in-band registration */

@@ -106,6 +106,17 @@ describe("epode.client arguments", function()
       "epode.client: option 'port' must be an integer 1-65535")
   end)
 
+  it("takes a proxy URL and refuses a malformed one", function()
+    assert.is_not_nil(epode.client{ jid = "a@localhost", proxy = "socks5://u:p@127.0.0.1:9050" })
+    assert.is_not_nil(epode.client{ jid = "a@localhost", proxy = "http://127.0.0.1:3128" })
+    local ok, err = pcall(epode.client, { jid = "a@localhost", proxy = "socks5://u:sekrit@h:0" })
+    assert.is_false(ok)
+    assert.matches("option 'proxy' must be socks5://", err, 1, true)
+    assert.is_nil(err:find("sekrit", 1, true)) -- the password is not repeated
+    assert.has_error(function() epode.client{ jid = "a@localhost", proxy = 1080 } end,
+      "epode.client: option 'proxy' must be a string, not number")
+  end)
+
   it("accepts every documented option", function()
     local c = epode.client{ jid = "a@localhost/res", password = "pw", server = "127.0.0.1",
                             port = 5222, ca_file = SPEC_DIR .. "/../data/tls/ca.pem", direct_tls = true,

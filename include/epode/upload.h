@@ -108,6 +108,8 @@ typedef struct epode_upload epode_upload_t;
  * - EPODE_EPROTOCOL: a slot or URL we refuse (not https://, malformed);
  * - EPODE_ETIMEDOUT, EPODE_ECERT, EPODE_ETLS, EPODE_ENET, EPODE_EEOF,
  *   EPODE_EDNS: the HTTP transfer (`text` says more);
+ * - EPODE_ETIMEDOUT / EPODE_ECANCELED: a disco or slot request went
+ *   unanswered (in time / before the connection ended);
  * - EPODE_ECANCELED: canceled, or the connection or helper went away;
  * - EPODE_ENOMEM, or EPODE_ENET/EPODE_EINVAL for a file that could not
  *   be read.

@@ -265,6 +265,7 @@ typedef struct candidate {
     char *jid;
     unsigned iq_id;
     int answered, has_feature;
+    int err; /* no answer (its status), or EPODE_ENOMEM: it could not be read */
     unsigned long long max;
 } candidate;
 
@@ -619,10 +620,18 @@ static void disco_finished(epode_upload_t *up)
             up->max_size = up->cand[i].max;
             break;
         }
+    /* Not found only if every candidate answered and none has it. */
+    int err = 0;
+    for (size_t i = 0; i < up->ncand; i++)
+        if (up->cand[i].err && (!err || up->cand[i].err == EPODE_ENOMEM))
+            err = up->cand[i].err;
     cand_clear(up);
     if (!up->service) {
         up->disco = D_NONE; /* try again next time */
-        fail_waiting(up, EPODE_ENOTFOUND, "the server offers no upload service");
+        if (err)
+            fail_waiting(up, err, "service discovery went unanswered");
+        else
+            fail_waiting(up, EPODE_ENOTFOUND, "the server offers no upload service");
         return;
     }
     up->disco = D_DONE;
@@ -658,16 +667,21 @@ static void on_info(epode_conn_t *conn, epode_stanza_t *result, int status, void
     epode_upload_t *up = c->up;
     c->answered = 1;
     c->iq_id = 0;
+    if (status < 0)
+        c->err = status; /* no answer: timed out, canceled, out of memory */
     const char *type = result ? epode_stanza_get_attr(result, "type") : NULL;
     if (status == 0 && type && strcmp(type, "result") == 0) {
         epode_stanza_t *q = epode_stanza_find_child(result, "query", NS_DISCO_INFO);
         epode_disco_info_t *info = NULL;
-        if (q && epode_disco_info_parse(q, &info) == 0) {
+        int prc = q ? epode_disco_info_parse(q, &info) : EPODE_ENOTFOUND;
+        if (prc == 0) {
             if (epode_disco_info_has_feature(info, EPODE_NS_HTTP_UPLOAD)) {
                 c->has_feature = 1;
                 c->max = form_max(info);
             }
             epode_disco_info_free(info);
+        } else if (prc == EPODE_ENOMEM) {
+            c->err = prc;
         }
     }
     enter(up);
@@ -717,11 +731,14 @@ static void on_items(epode_conn_t *conn, epode_stanza_t *result, int status, voi
     if (status == 0 && type && strcmp(type, "result") == 0) {
         epode_stanza_t *q = epode_stanza_find_child(result, "query", NS_DISCO_ITEMS);
         epode_disco_items_t *items = NULL;
-        if (q && epode_disco_items_parse(q, &items) == 0) {
+        int prc = q ? epode_disco_items_parse(q, &items) : EPODE_ENOTFOUND;
+        if (prc == 0) {
             for (size_t i = 0; i < items->nitems && rc == 0; i++)
                 if (!items->items[i].node)
                     rc = add_cand(up, items->items[i].jid);
             epode_disco_items_free(items);
+        } else if (prc == EPODE_ENOMEM) {
+            rc = prc;
         }
     }
     /* candidate 0 is our server itself, added before the items */

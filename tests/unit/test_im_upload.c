@@ -554,3 +554,78 @@ TEST(upload_send_url_carries_oob)
     CHECK(epode_oob_url(NULL) == NULL);
     scripted_free(&s);
 }
+
+TEST(upload_sweeps_allocations_and_always_ends_once)
+{
+    signal(SIGPIPE, SIG_IGN);
+    for (long fail = 0; fail < 400; fail++) {
+        scripted_mem mm;
+        scripted_mem_init(&mm);
+        scripted s;
+        CHECK_INT(scripted_login_mem(&s, &mm.mem, "example.com", ME), 0);
+        srv *h = srv_start(SRV_ANSWER, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+        mm.fail_at = mm.calls + fail;
+        epode_upload_t *up = NULL;
+        outcome o = {0};
+        int rc = epode_upload_new(s.conn, &up);
+        if (rc == 0)
+            rc = epode_upload_set_allow_http(up, 1);
+        if (rc == 0)
+            rc = epode_upload_set_timeouts(up, 500, 0);
+        epode_upload_file_t f = {.filename = "x.txt", .data = "hello", .len = 5};
+        if (rc == 0)
+            rc = epode_upload_start(up, &f, on_done, NULL, &o, NULL);
+        CHECK(rc == 0 || rc == EPODE_ENOMEM);
+        if (rc == 0) {
+            scripted_pump(&s);
+            /* discovery, answered as far as the client got */
+            epode_stanza_t *st;
+            while ((st = scripted_next(&s)) != NULL && !o.calls) {
+                char xml[1024];
+                const char *to = epode_stanza_get_attr(st, "to");
+                if (epode_stanza_find_child(st, "query", "http://jabber.org/protocol/disco#items"))
+                    snprintf(xml, sizeof xml,
+                             "<iq type='result' from='example.com' id='%s'><query xmlns='http://"
+                             "jabber.org/protocol/disco#items'><item jid='upload.example.com'/>"
+                             "</query></iq>", epode_stanza_get_id(st));
+                else if (epode_stanza_find_child(st, "query", "http://jabber.org/protocol/disco#info"))
+                    snprintf(xml, sizeof xml,
+                             "<iq type='result' from='%s' id='%s'><query xmlns='http://jabber.org/"
+                             "protocol/disco#info'>%s</query></iq>", to, epode_stanza_get_id(st),
+                             strcmp(to, "upload.example.com") == 0
+                                 ? "<feature var='urn:xmpp:http:upload:0'/>" : "");
+                else
+                    snprintf(xml, sizeof xml,
+                             "<iq type='result' from='upload.example.com' id='%s'><slot xmlns="
+                             "'urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/p'><header "
+                             "name='Cookie'>c</header></put><get url='https://g.example/x'/>"
+                             "</slot></iq>", epode_stanza_get_id(st), h->port);
+                scripted_send(&s, xml);
+            }
+            uint64_t until = epode__now_ms() + 3000;
+            while (!o.calls && epode__now_ms() < until) {
+                epode_ctx_run_once(s.ctx, 20);
+                scripted_pump(&s);
+            }
+            CHECK(o.calls <= 1);
+        }
+        int done = mm.fail_at > mm.calls;
+        mm.fail_at = -1;
+        epode_conn_free(s.conn); /* the connection first: ends what is left */
+        s.conn = NULL;
+        if (rc == 0) {
+            CHECK_INT(o.calls, 1);
+            /* ECANCELED: the connection itself gave up (its stream
+             * could not go on), and freeing it ended the upload */
+            CHECK(o.err == 0 || o.err == EPODE_ENOMEM || o.err == EPODE_ECANCELED);
+        }
+        epode_upload_free(up);
+        scripted_free(&s);
+        srv_stop(h);
+        CHECK_INT(mm.live, 0);
+        if (getenv("UPLOAD_SWEEP_VERBOSE"))
+            printf("# fail %ld: rc %d calls %d err %d done %d\n", fail, rc, o.calls, o.err, done);
+        if (done && o.err == 0)
+            break;
+    }
+}

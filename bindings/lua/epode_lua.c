@@ -127,6 +127,8 @@ typedef struct client {
     epode_ping_t *ping;                 /* made on first c:ping() */
     epode_software_version_t *version;  /* made on first c:set_version() or c:version() */
     epode_upload_t *upload;  /* made on first c:upload() (epode_lua_upload.c) */
+    epode_disco_t *disco;        /* these two: made on first use of ad-hoc */
+    epode_commands_t *commands;  /* commands (epode_lua_commands.c) */
     lua_Integer next_req;  /* ids of pending requests in the UV_MODERN table */
     lua_Integer next_handler; /* the last handler id given (c:on_*(), c:remove()) */
     lua_State *L;  /* the state running the loop, only while in_loop */
@@ -179,6 +181,10 @@ static void client_release(client_t *c)
 {
     epode_register_free(c->reg);
     c->reg = NULL;
+    epode_commands_free(c->commands); /* open sessions end, pending requests told nothing */
+    c->commands = NULL;
+    epode_disco_free(c->disco);
+    c->disco = NULL;
     epode_blocking_free(c->blocking); /* pending requests are told nothing (not in the loop) */
     c->blocking = NULL;
     epode_mam_free(c->mam);
@@ -1976,6 +1982,8 @@ static const char register_lua[] =
 #include "epode_lua_modern.c"
 /* HTTP File Upload (XEP-0363) and OOB URLs. */
 #include "epode_lua_upload.c"
+/* Ad-hoc commands (XEP-0050): c:command(), c:commands(), c:execute(), c:continue(). */
+#include "epode_lua_commands.c"
 
 static const luaL_Reg client_methods[] = {
     {"on_message", m_on_message},
@@ -2013,6 +2021,11 @@ static const luaL_Reg client_methods[] = {
     {"upload", m_upload},
     {"cancel_upload", m_cancel_upload},
     {"send_url", m_send_url},
+    {"command", m_command},
+    {"remove_command", m_remove_command},
+    {"commands", m_commands},
+    {"execute", m_execute},
+    {"continue", m_continue},
     {"close", m_close},
     {"stop", m_stop},
     {"run", m_run},

@@ -80,6 +80,6 @@ export LUA_CPATH_5_4="$LUA_CPATH"
 cd "$ROOT"
 # EPODE_LUA_WRAPPER runs the interpreter under a tool, e.g. "valgrind -q".
 ${EPODE_LUA_WRAPPER:-} lua5.4 "$(command -v busted)" -o TAP tests/lua/epode_spec.lua \
-    tests/lua/modern_spec.lua
+    tests/lua/modern_spec.lua tests/lua/commands_spec.lua
 status=$?
 exit $status

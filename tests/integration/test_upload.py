@@ -176,8 +176,9 @@ def test_upload_refuses_an_https_certificate_the_ca_does_not_sign(prosody_wrong_
     assert line(lines, 'error').startswith('CERT '), out
 
 
-def test_upload_url_reaches_a_slixmpp_peer_as_oob(prosody):
-    srv = prosody
+@pytest.mark.parametrize('kind', ['prosody', 'ejabberd'])
+def test_upload_url_reaches_a_slixmpp_peer_as_oob(request, kind):
+    srv = request.getfixturevalue(kind)
     peer = subprocess.Popen(
         [PYTHON, os.path.join(HERE, 'oob_peer.py'), '--host', srv.host,
          '--port', str(srv.c2s_port), '--ca-file', srv.ca_file, '--jid', jid(srv, 'bob'),

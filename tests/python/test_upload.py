@@ -95,8 +95,13 @@ def test_upload_over_the_limit_raises_upload_error(upload_server):
 
     async def main():
         async with epode.Client(jid, pw, **upload_server.kwargs()) as c:
-            with pytest.raises(epode.Error) as first:
+            with pytest.raises(epode.UploadError) as first:
                 await c.upload(b"x" * (LIMIT + 1), "big.bin")
+            # the limit is known now: refused before any slot
+            with pytest.raises(epode.UploadError) as known:
+                await c.upload(b"x" * (LIMIT + 1), "big.bin")
+            assert known.value.code == epode.ELIMIT
+            assert known.value.max_file_size == LIMIT
             # with the limit unknown the service itself refuses
             c.uploader.set_service("upload.localhost")
             with pytest.raises(epode.UploadError) as second:
@@ -104,7 +109,7 @@ def test_upload_over_the_limit_raises_upload_error(upload_server):
             return first.value, second.value
 
     first, second = asyncio.run(main())
-    assert first.code == epode.ELIMIT
+    assert first.code == epode.ELIMIT and first.max_file_size == LIMIT
     assert second.code == epode.ELIMIT and second.name == "ELIMIT"
     assert second.condition == "not-acceptable"
     assert second.max_file_size == LIMIT

@@ -629,3 +629,28 @@ TEST(upload_sweeps_allocations_and_always_ends_once)
             break;
     }
 }
+
+TEST(upload_helper_freed_from_the_done_of_a_finished_put)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    srv *h = srv_start(SRV_ANSWER, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    outcome o = {0};
+    o.free_me = up;
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/p'/>"
+             "<get url='https://a.example/g'/></slot>", h->port);
+    answer_slot(&s, req, inner);
+    run_until_done(&s, &o);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, 0);
+    CHECK_STR(o.url, "https://a.example/g");
+    for (int i = 0; i < 5; i++)
+        epode_ctx_run_once(s.ctx, 10); /* nothing of the helper's is left on the loop */
+    srv_stop(h);
+    scripted_free(&s); /* the context's loop frees with no io or timer of ours */
+}

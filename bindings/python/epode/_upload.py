@@ -125,7 +125,8 @@ class Uploader:
         """Uploads ``source`` (a path, or bytes-like data, named
         ``filename`` or 'file.bin') and returns the GET URL.
         ``progress(sent, total)`` is called while the bytes go out.
-        Raises UploadError, or epode.Error at once for a bad argument, a
+        Raises UploadError (also at once for a file over the limit the
+        service announced), or epode.Error at once for a bad argument, a
         file that cannot be read (ENET) or a client not ready (ESTATE)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
@@ -149,7 +150,14 @@ class Uploader:
         else:
             raise TypeError("upload() takes a path or bytes, not %s" % type(source).__name__)
         raw = self._helper()
-        uid = raw.start(done, progress, **kw)
+        try:
+            uid = raw.start(done, progress, **kw)
+        except Error as exc:
+            if exc.code != _epode.ELIMIT:
+                raise
+            # over the limit the service announced: refused before any slot
+            raise _upload_error(exc.code, None, "larger than the service accepts",
+                                raw.max_file_size, 0, None) from None
         try:
             return await fut
         except asyncio.CancelledError:

@@ -224,8 +224,12 @@ int main(int argc, char **argv)
     epode_ctx_t *ctx;
     epode_conn_t *conn;
     cli_connect_setup(&o, &ctx, &conn);
-    if (fast_file && fast_file_use(conn, fast_file) < 0)
+    fast_file_t *ff = NULL;
+    char why[300];
+    if (fast_file && !(ff = fast_file_use(conn, fast_file, 1, why, sizeof why))) {
+        fprintf(stderr, "epode-send: %s\n", why);
         return 1;
+    }
     a.ctx = ctx;
     epode_conn_add_event_cb(conn, on_event, &a, NULL);
     if (count) {
@@ -264,7 +268,7 @@ int main(int argc, char **argv)
     }
     epode_conn_free(conn);
     epode_ctx_free(ctx);
-    fast_file_done();
+    fast_file_free(ff);
     free(a.state);
     if (a.done != 1) {
         fprintf(stderr, "epode-send: %s\n", a.why[0] ? a.why : "failed");

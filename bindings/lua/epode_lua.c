@@ -97,6 +97,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../examples/common/fast_file.h"
+
 #define CLIENT_MT "epode.client"
 #define STANZA_MT "epode.stanza"
 
@@ -127,6 +129,7 @@ typedef struct client {
     epode_ping_t *ping;                 /* made on first c:ping() */
     epode_software_version_t *version;  /* made on first c:set_version() or c:version() */
     epode_upload_t *upload;  /* made on first c:upload() (epode_lua_upload.c) */
+    fast_file_t *fast;       /* option fast_token_file (epode_lua_fast.c), or NULL */
     epode_disco_t *disco;        /* these two: made on first use of ad-hoc */
     epode_commands_t *commands;  /* commands (epode_lua_commands.c) */
     lua_Integer next_req;  /* ids of pending requests in the UV_MODERN table */
@@ -203,6 +206,8 @@ static void client_release(client_t *c)
     c->msgs = NULL;
     epode_conn_free(c->conn);
     c->conn = NULL;
+    fast_file_free(c->fast); /* after the connection: it calls into it */
+    c->fast = NULL;
     if (c->ctx)
         epode_ctx_free(c->ctx);
     c->ctx = NULL;
@@ -1067,7 +1072,8 @@ static int opt_bool(lua_State *L, int t, const char *key)
 
 static const char *const known_options[] = {
     "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register",
-    "domain", "secret", "tls", "reconnect", "reconnect_min", "reconnect_max", "proxy", NULL,
+    "domain", "secret", "tls", "reconnect", "reconnect_min", "reconnect_max", "proxy",
+    "sasl2", "user_agent", "fast_token_file", NULL,
 };
 
 /* A number of seconds option (absent: `dflt`), as milliseconds. */
@@ -1084,6 +1090,8 @@ static unsigned opt_seconds_ms(lua_State *L, int t, const char *key, double dflt
     lua_pop(L, 1);
     return (unsigned)(v * 1000.0 + 0.5);
 }
+
+static void lfast_options(lua_State *L, client_t *c, int t); /* epode_lua_fast.c */
 
 static int l_client(lua_State *L)
 {
@@ -1217,6 +1225,7 @@ static int l_client(lua_State *L)
         return raise_epode(L, "epode.client", rc);
     if (reconnect && (rc = epode_conn_set_reconnect(c->conn, 1, rmin, rmax)) < 0)
         return raise_epode(L, "epode.client", rc);
+    lfast_options(L, c, 1); /* sasl2, user_agent, fast_token_file */
     return 1;
 }
 
@@ -1980,6 +1989,8 @@ static const char register_lua[] =
 
 /* The modern IM layer: message features, blocking, CSI, archive queries. */
 #include "epode_lua_modern.c"
+
+#include "epode_lua_fast.c"
 /* HTTP File Upload (XEP-0363) and OOB URLs. */
 #include "epode_lua_upload.c"
 /* Ad-hoc commands (XEP-0050): c:command(), c:commands(), c:execute(), c:continue(). */
@@ -2031,6 +2042,7 @@ static const luaL_Reg client_methods[] = {
     {"run", m_run},
     {"step", m_step},
     {"bound_jid", m_bound_jid},
+    {"user_agent_id", m_user_agent_id},
     {"is_ready", m_is_ready},
     {"fd", m_fd},
     {"timeout", m_timeout},

@@ -14,58 +14,63 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct {
-    const char *path;
+struct fast_file {
+    char *path;
+    int report;
     char ua[64], jid[1024], mech[64], expiry[64];
     char token[1024];
-} store;
+};
 
-static void wipe_token(void)
+static void wipe_token(fast_file_t *ff)
 {
-    explicit_bzero(store.token, sizeof store.token);
+    explicit_bzero(ff->token, sizeof ff->token);
 }
 
-void fast_file_done(void)
+void fast_file_free(fast_file_t *ff)
 {
-    wipe_token();
+    if (!ff)
+        return;
+    wipe_token(ff);
+    free(ff->path);
+    free(ff);
 }
 
 static int load_cb(epode_conn_t *conn, const char *jid, epode_fast_token_t *out, void *user)
 {
     (void)conn;
     (void)jid;
-    (void)user;
-    if (!store.token[0])
+    fast_file_t *ff = user;
+    if (!ff->token[0])
         return 0;
-    out->jid = store.jid;
-    out->mechanism = store.mech;
-    out->token = store.token;
-    out->expiry = store.expiry[0] ? store.expiry : NULL;
+    out->jid = ff->jid;
+    out->mechanism = ff->mech;
+    out->token = ff->token;
+    out->expiry = ff->expiry[0] ? ff->expiry : NULL;
     return 1;
 }
 
-static int write_file(void)
+static int write_file(fast_file_t *ff)
 {
     char tmp[4096];
-    const char *slash = strrchr(store.path, '/');
-    int dirlen = slash ? (int)(slash - store.path) + 1 : 0;
-    snprintf(tmp, sizeof tmp, "%.*s.%s.XXXXXX", dirlen, store.path,
-             slash ? slash + 1 : store.path);
+    const char *slash = strrchr(ff->path, '/');
+    int dirlen = slash ? (int)(slash - ff->path) + 1 : 0;
+    snprintf(tmp, sizeof tmp, "%.*s.%s.XXXXXX", dirlen, ff->path,
+             slash ? slash + 1 : ff->path);
     int fd = mkstemp(tmp); /* mode 0600 */
     if (fd < 0)
         return -1;
     char buf[4096];
     int n = snprintf(buf, sizeof buf,
                      "# FAST token (XEP-0484) of epode: a credential, keep it like a password\n"
-                     "user-agent %s\n", store.ua);
-    if (store.token[0])
+                     "user-agent %s\n", ff->ua);
+    if (ff->token[0])
         n += snprintf(buf + n, sizeof buf - (size_t)n, "jid %s\nmechanism %s\nexpiry %s\ntoken %s\n",
-                      store.jid, store.mech, store.expiry[0] ? store.expiry : "-", store.token);
+                      ff->jid, ff->mech, ff->expiry[0] ? ff->expiry : "-", ff->token);
     int ok = n > 0 && (size_t)n < sizeof buf && write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
     explicit_bzero(buf, sizeof buf);
     if (close(fd) != 0)
         ok = 0;
-    if (!ok || rename(tmp, store.path) != 0) {
+    if (!ok || rename(tmp, ff->path) != 0) {
         unlink(tmp);
         return -1;
     }
@@ -74,34 +79,41 @@ static int write_file(void)
 
 static void store_cb(epode_conn_t *conn, const epode_fast_token_t *t, void *user)
 {
-    (void)user;
-    wipe_token();
-    store.mech[0] = store.expiry[0] = '\0';
+    fast_file_t *ff = user;
+    wipe_token(ff);
+    ff->mech[0] = ff->expiry[0] = '\0';
     if (t->token) {
-        snprintf(store.jid, sizeof store.jid, "%s", t->jid);
-        snprintf(store.mech, sizeof store.mech, "%s", t->mechanism);
-        snprintf(store.expiry, sizeof store.expiry, "%s", t->expiry ? t->expiry : "");
-        if (strlen(t->token) >= sizeof store.token) {
+        snprintf(ff->jid, sizeof ff->jid, "%s", t->jid);
+        snprintf(ff->mech, sizeof ff->mech, "%s", t->mechanism);
+        snprintf(ff->expiry, sizeof ff->expiry, "%s", t->expiry ? t->expiry : "");
+        if (strlen(t->token) >= sizeof ff->token) {
             fprintf(stderr, "epode: FAST token too long to keep; not stored\n");
         } else {
-            snprintf(store.token, sizeof store.token, "%s", t->token);
+            snprintf(ff->token, sizeof ff->token, "%s", t->token);
         }
     }
     const char *ua = epode_conn_get_user_agent_id(conn);
-    snprintf(store.ua, sizeof store.ua, "%s", ua ? ua : "");
-    if (write_file() < 0)
-        fprintf(stderr, "epode: could not write the FAST token file %s: %s\n", store.path,
+    snprintf(ff->ua, sizeof ff->ua, "%s", ua ? ua : "");
+    if (write_file(ff) < 0 && ff->report)
+        fprintf(stderr, "epode: could not write the FAST token file %s: %s\n", ff->path,
                 strerror(errno));
 }
 
-int fast_file_use(epode_conn_t *conn, const char *path)
+fast_file_t *fast_file_use(epode_conn_t *conn, const char *path, int report, char *err,
+                           size_t errlen)
 {
-    memset(&store, 0, sizeof store);
-    store.path = path;
+    fast_file_t *ff = calloc(1, sizeof *ff);
+    if (!ff || !(ff->path = strdup(path))) {
+        free(ff);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ff->report = report;
     FILE *f = fopen(path, "r");
     if (!f && errno != ENOENT) {
-        fprintf(stderr, "epode: cannot read the FAST token file %s: %s\n", path, strerror(errno));
-        return -1;
+        snprintf(err, errlen, "cannot read the FAST token file %s: %s", path, strerror(errno));
+        fast_file_free(ff);
+        return NULL;
     }
     char line[2048];
     int bad = 0;
@@ -116,10 +128,10 @@ int fast_file_use(epode_conn_t *conn, const char *path)
         }
         *v++ = '\0';
         struct { const char *key; char *dst; size_t size; } keys[] = {
-            {"user-agent", store.ua, sizeof store.ua}, {"jid", store.jid, sizeof store.jid},
-            {"mechanism", store.mech, sizeof store.mech},
-            {"expiry", store.expiry, sizeof store.expiry},
-            {"token", store.token, sizeof store.token},
+            {"user-agent", ff->ua, sizeof ff->ua}, {"jid", ff->jid, sizeof ff->jid},
+            {"mechanism", ff->mech, sizeof ff->mech},
+            {"expiry", ff->expiry, sizeof ff->expiry},
+            {"token", ff->token, sizeof ff->token},
         };
         int known = 0;
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -133,17 +145,22 @@ int fast_file_use(epode_conn_t *conn, const char *path)
     explicit_bzero(line, sizeof line);
     if (f)
         fclose(f);
-    if (!strcmp(store.expiry, "-"))
-        store.expiry[0] = '\0';
-    if (bad || (store.token[0] && (!store.jid[0] || !store.mech[0]))) {
-        fprintf(stderr, "epode: %s is not a FAST token file\n", path);
-        wipe_token();
-        return -1;
+    if (!strcmp(ff->expiry, "-"))
+        ff->expiry[0] = '\0';
+    if (bad || (ff->token[0] && (!ff->jid[0] || !ff->mech[0]))) {
+        snprintf(err, errlen, "%s is not a FAST token file", path);
+        fast_file_free(ff);
+        return NULL;
     }
-    if (store.ua[0] && epode_conn_set_user_agent(conn, store.ua, NULL, NULL) < 0) {
-        fprintf(stderr, "epode: %s: the user-agent id is not a UUID\n", path);
-        wipe_token();
-        return -1;
+    if (ff->ua[0] && epode_conn_set_user_agent(conn, ff->ua, NULL, NULL) < 0) {
+        snprintf(err, errlen, "%s: the user-agent id is not a UUID", path);
+        fast_file_free(ff);
+        return NULL;
     }
-    return epode_conn_set_fast(conn, 1, load_cb, store_cb, NULL) < 0 ? -1 : 0;
+    if (epode_conn_set_fast(conn, 1, load_cb, store_cb, ff) < 0) {
+        snprintf(err, errlen, "could not set the FAST token store");
+        fast_file_free(ff);
+        return NULL;
+    }
+    return ff;
 }

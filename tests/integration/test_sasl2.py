@@ -210,3 +210,42 @@ def test_python_client_keeps_its_token_in_a_fast_token_file(sasl2_prosody, tmp_p
     assert 'SASL2 HT-SHA-256-EXPR' in second[0]
     assert first[1] == second[1]  # the user-agent id came back from the file
     assert stat.S_IMODE(os.stat(tok).st_mode) == 0o600
+
+
+LUA_CLIENT = r'''
+local epode = require "epode"
+local host, port, ca, jid, pw, path = ...
+local c = epode.client{ jid = jid, password = pw, server = host, port = tonumber(port),
+                        ca_file = ca, fast_token_file = path, verbose = true }
+c:on_event(function(name, info, client)
+  if name == "ready" then client:close() end
+end)
+c:connect()
+print(c:run())
+print(c:user_agent_id())
+'''
+
+
+@pytest.mark.skipif(not os.access('/usr/bin/lua5.4', os.X_OK), reason='lua5.4 is not installed')
+def test_lua_client_keeps_its_token_in_a_fast_token_file(sasl2_prosody, tmp_path):
+    module_dir = os.path.join(iu.BUILD, 'bindings', 'lua')
+    if not os.path.exists(os.path.join(module_dir, 'epode.so')) or _sanitized_build():
+        pytest.skip('the Lua module runs on the gcc flavour')
+    script = tmp_path / 'fast.lua'
+    script.write_text(LUA_CLIENT)
+    tok = str(tmp_path / 'token')
+    argv = ['/usr/bin/lua5.4', str(script), sasl2_prosody.host, str(sasl2_prosody.c2s_port),
+            sasl2_prosody.ca_file, iu.jid(sasl2_prosody, 'alice'), iu.USERS['alice'], tok]
+    env = dict(os.environ, LUA_CPATH=os.path.join(module_dir, '?.so') + ';;')
+    runs = [subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+            for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-3000:]
+    first, second = (r.stdout.split('\n') for r in runs)
+    assert first[0].startswith('closed') and second[0].startswith('closed'), (first, second)
+    assert re.search(r"<authenticate [^>]*mechanism='SCRAM-SHA-", runs[0].stderr)
+    assert "<request-token xmlns='urn:xmpp:fast:0'" in runs[0].stderr
+    assert re.search(r"<authenticate [^>]*mechanism='HT-SHA-256-EXPR'", runs[1].stderr)
+    assert 'ready as alice@' in runs[1].stderr
+    assert first[1] == second[1]
+    assert stat.S_IMODE(os.stat(tok).st_mode) == 0o600

@@ -74,6 +74,26 @@ describe("epode.client arguments", function()
       "epode.client: unknown option 'pasword'")
   end)
 
+  it("takes sasl2, user_agent and fast_token_file, and checks them", function()
+    local c = epode.client{ jid = "a@localhost", sasl2 = false,
+                            user_agent = "d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5b" }
+    assert.are.equal("d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5b", c:user_agent_id())
+    local made = epode.client{ jid = "a@localhost" }:user_agent_id()
+    assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", made)
+    assert.has_error(function() epode.client{ jid = "a@localhost", user_agent = "nope" } end,
+      "epode.client: option 'user_agent' must be a UUID (INVAL)")
+    assert.has_error(function() epode.client{ jid = "a@localhost", sasl2 = "yes" } end,
+      "epode.client: option 'sasl2' must be a boolean, not string")
+    local path = os.tmpname()
+    local f = io.open(path, "w"); f:write("not a token file\n"); f:close()
+    local ok, err = pcall(epode.client, { jid = "a@localhost", fast_token_file = path })
+    os.remove(path)
+    assert.is_false(ok)
+    assert.matches("option 'fast_token_file': .* is not a FAST token file", err)
+    -- a missing file is an empty store
+    assert.is_not_nil(epode.client{ jid = "a@localhost", fast_token_file = path })
+  end)
+
   it("takes reconnect with its backoff bounds, and checks them", function()
     assert.is_not_nil(epode.client{ jid = "a@localhost", reconnect = true })
     assert.is_not_nil(epode.client{ jid = "a@localhost", reconnect = true,

@@ -66,6 +66,13 @@ __all__ += ["CommandError", "CommandItem", "CommandReply", "CommandResult", "Com
 from ._upload import UploadError, Uploader, oob_url  # noqa: E402
 __all__ += ["UploadError", "Uploader", "oob_url"]
 
+# PubSub/PEP (XEP-0060/0163), bookmarks (XEP-0402), avatars (XEP-0084/0153),
+# nicknames (XEP-0172): client.pubsub, .bookmarks, .avatar, .nickname.
+from ._pep import (Avatar, Bookmark, Bookmarks, Nickname, PubSub, PubSubError,  # noqa: E402
+                   PubSubEvent, PubSubItem)
+__all__ += ["Avatar", "Bookmark", "Bookmarks", "Nickname", "PubSub", "PubSubError",
+            "PubSubEvent", "PubSubItem"]
+
 # FAST tokens (XEP-0484) in a file: Client(..., fast_token_store=FastTokenFile(path)).
 from ._fast import FastTokenFile, FastTokenStore  # noqa: E402
 __all__ += ["FastTokenFile", "FastTokenStore"]

@@ -763,6 +763,34 @@ class Client:
         return self._im_helper("_im_mam", lambda: Mam(self))
 
     @property
+    def pubsub(self) -> "PubSub":
+        """Publish-subscribe and PEP (epode.PubSub, XEP-0060/0163):
+        publish(), fetch(), retract(), subscribe(), on_event. Usable
+        before or after connect()."""
+        from ._pep import PubSub
+        return self._im_helper("_im_pep_pubsub", lambda: PubSub(self))
+
+    @property
+    def bookmarks(self) -> "Bookmarks":
+        """Bookmarks (epode.Bookmarks, XEP-0402): list(), add(), remove();
+        fetched at every login, kept current by notifications."""
+        from ._pep import Bookmarks
+        return self._im_helper("_im_pep_bookmarks", lambda: Bookmarks(self))
+
+    @property
+    def avatar(self) -> "Avatar":
+        """Avatars (epode.Avatar, XEP-0084 and XEP-0153 hashes):
+        publish(png_bytes), fetch(jid), on_change."""
+        from ._pep import Avatar
+        return self._im_helper("_im_pep_avatar", lambda: Avatar(self))
+
+    @property
+    def nickname(self) -> "Nickname":
+        """Nicknames (epode.Nickname, XEP-0172): set(nick), on_change."""
+        from ._pep import Nickname
+        return self._im_helper("_im_pep_nickname", lambda: Nickname(self))
+
+    @property
     def commands(self) -> "Commands":
         """Ad-hoc commands (epode.Commands, XEP-0050): ours, listed on
         client.disco, and others' (list(), execute()). Usable before or

@@ -769,6 +769,8 @@ PyMODINIT_FUNC PyInit__epode(void)
         goto fail;
     if (pyepode_fast_init(m) < 0)
         goto fail;
+    if (pyepode_pep_init(m) < 0)
+        goto fail;
     return m;
 fail:
     Py_DECREF(m);

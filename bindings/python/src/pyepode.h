@@ -137,6 +137,8 @@ int pyepode_commands_init(PyObject *module);
 int pyepode_upload_init(PyObject *module);
 /* conn_set_fast, conn_set_sasl2, conn_set_user_agent, conn_user_agent_id (fast.c) */
 int pyepode_fast_init(PyObject *module);
+/* PubSub/PEP, bookmarks, avatars, nicknames (pep.c): _epode.Pep. */
+int pyepode_pep_init(PyObject *module);
 /* The C disco helper of an _epode.Disco (im.c); NULL with TypeError for
  * anything else, RuntimeError once its connection is gone. Borrowed. */
 epode_disco_t *pyepode_disco_of(PyObject *obj);

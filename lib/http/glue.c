@@ -17,3 +17,8 @@ const char *epode__http_glue_ca_file(const epode_conn_t *conn)
 {
     return conn ? conn->ca_file : NULL;
 }
+
+const char *epode__http_glue_dns_servers(const epode_conn_t *conn)
+{
+    return conn ? conn->ctx->dns_servers : NULL;
+}

@@ -12,4 +12,8 @@ epode__loop *epode__http_glue_loop(epode_conn_t *conn);
  * next set), or NULL: the system store. */
 const char *epode__http_glue_ca_file(const epode_conn_t *conn);
 
+/* The DNS servers set with epode_ctx_set_dns_servers (borrowed), or
+ * NULL: the system's. */
+const char *epode__http_glue_dns_servers(const epode_conn_t *conn);
+
 #endif

@@ -16,12 +16,14 @@
  * request says allow_http; redirects are never followed to anything but
  * https://. Response headers and body are bounded.
  *
- * Name resolution is curl's: a resolver thread in Debian's build, and
- * removing a request while it resolves waits for getaddrinfo (DEPENDENCIES.md).
- * IP literals and `resolve` entries need no resolver. Handing curl a
- * socket connected by lib/net (c-ares on the loop) would avoid both, but
- * curl 7.88 connects such a socket again and fails (CURL_SOCKOPT_ALREADY_
- * CONNECTED regression, curl issue 10626, fixed in 8.0). */
+ * Name resolution: curl's own is a resolver thread in Debian's build,
+ * and removing a request while it resolves waits for getaddrinfo
+ * (DEPENDENCIES.md). So callers look names up first with lib/http/dns.h
+ * (c-ares on the loop) and pass the addresses as a `resolve` entry; IP
+ * literals need none. (Handing curl a socket connected by lib/net does
+ * not work with curl 7.88: it connects such a socket again and fails —
+ * the CURL_SOCKOPT_ALREADY_CONNECTED regression, curl issue 10626, fixed
+ * in 8.0.) */
 #ifndef EPODE__HTTP_H
 #define EPODE__HTTP_H
 

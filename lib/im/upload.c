@@ -27,6 +27,7 @@
 #include "im_alloc.h"
 
 #ifdef EPODE_HAVE_CURL
+#include "http/dns.h"
 #include "http/glue.h"
 #include "http/http.h"
 #endif
@@ -36,6 +37,7 @@
 #define MAX_CANDIDATES 32
 #define MAX_HEADERS 8
 #define MAX_URL 4096
+#define MAX_RESOLVE 16
 
 /* ---- slots ---------------------------------------------------------------------- */
 
@@ -252,6 +254,9 @@ typedef struct up_req {
     unsigned long long size, sent;
     unsigned iq_id;
     epode__http_req *http;
+    epode__http_lookup *lookup; /* the PUT host's addresses, while asked */
+    char host[256];
+    unsigned port;
     epode_upload_slot_t *slot;
     epode_upload_done_cb done;
     epode_upload_progress_cb progress;
@@ -274,6 +279,7 @@ struct epode_upload {
     const epode_mem_t *mem;
     unsigned ev_id;
     epode__http *http;
+    epode__http_dns *dns;
     char *service;
     unsigned long long max_size;
     enum disco_state disco;
@@ -319,6 +325,8 @@ static void req_release(up_req *r)
         epode_conn_remove(r->up->conn, r->iq_id);
     if (r->http)
         epode__http_cancel(r->http);
+    if (r->lookup)
+        epode__http_dns_cancel(r->lookup);
     if (r->fd >= 0)
         close(r->fd);
     epode_upload_slot_free(r->slot);
@@ -339,6 +347,9 @@ static void finish(up_req *r, const epode_upload_result_t *res)
     if (r->http)
         epode__http_cancel(r->http);
     r->http = NULL;
+    if (r->lookup)
+        epode__http_dns_cancel(r->lookup);
+    r->lookup = NULL;
     enter(up);
     r->done(up, r->id, res, r->user);
     req_release(r);
@@ -423,13 +434,11 @@ static int scheme_ok(const epode_upload_t *up, const char *url)
            (up->allow_http && strncasecmp(url, "http://", 7) == 0);
 }
 
-static void start_put(up_req *r)
+/* The PUT, its host's addresses known (`entry`, a resolve entry, or
+ * NULL: curl needs no resolver for it). */
+static void put_now(up_req *r, const char *entry)
 {
     epode_upload_t *up = r->up;
-    if (!scheme_ok(up, r->slot->put_url) || !scheme_ok(up, r->slot->get_url)) {
-        fail(r, EPODE_EPROTOCOL, "the slot's URLs are not https://");
-        return;
-    }
     int rc = 0;
     if (!up->http)
         rc = epode__http_new(up->mem, epode__http_glue_loop(up->conn), &up->http);
@@ -437,6 +446,12 @@ static void start_put(up_req *r)
         fail(r, rc, "could not set up HTTP");
         return;
     }
+    const char *resolve[MAX_RESOLVE + 1];
+    size_t nresolve = 0;
+    for (size_t i = 0; i < up->nresolve && nresolve < MAX_RESOLVE; i++)
+        resolve[nresolve++] = up->resolve[i];
+    if (entry)
+        resolve[nresolve++] = entry;
     /* "Name: value" lines: the slot's allowed headers, and the type. */
     char *lines[MAX_HEADERS + 1];
     size_t n = 0;
@@ -466,8 +481,8 @@ static void start_put(up_req *r)
             .stall_ms = up->stall_ms,
             .allow_http = up->allow_http,
             .ca_file = epode__http_glue_ca_file(up->conn),
-            .resolve = (const char *const *)up->resolve,
-            .nresolve = up->nresolve,
+            .resolve = resolve,
+            .nresolve = nresolve,
             .progress = on_http_progress,
             .done = on_http_done,
             .user = r,
@@ -492,6 +507,109 @@ static void start_put(up_req *r)
         im_free(up->mem, lines[i]);
     if (rc < 0)
         fail(r, rc, "the PUT could not be started");
+}
+
+/* The host and port of an http(s) URL; *literal 1 for an IP address.
+ * 0, or -1 for a URL we cannot take apart. */
+static int url_host_port(const char *url, char *host, size_t size, unsigned *port, int *literal)
+{
+    int tls = strncasecmp(url, "https://", 8) == 0;
+    const char *a = url + (tls ? 8 : 7);
+    size_t alen = strcspn(a, "/?#");
+    const char *at = memchr(a, '@', alen);
+    while (at) { /* userinfo: the host follows the last '@' */
+        alen -= (size_t)(at + 1 - a);
+        a = at + 1;
+        at = memchr(a, '@', alen);
+    }
+    const char *h = a, *colon;
+    size_t hlen;
+    *literal = 0;
+    if (*a == '[') {
+        const char *close = memchr(a, ']', alen);
+        if (!close)
+            return -1;
+        h = a + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1 < a + alen && close[1] == ':' ? close + 1 : NULL;
+        *literal = 1;
+    } else {
+        colon = memchr(a, ':', alen);
+        hlen = colon ? (size_t)(colon - a) : alen;
+    }
+    if (hlen == 0 || hlen >= size)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = tls ? 443 : 80;
+    if (colon) {
+        char *end;
+        unsigned long p = strtoul(colon + 1, &end, 10);
+        if (end != a + alen || p == 0 || p > 65535)
+            return -1;
+        *port = (unsigned)p;
+    }
+    unsigned char bin[16];
+    if (!*literal)
+        *literal = inet_pton(AF_INET, host, bin) == 1;
+    return 0;
+}
+
+static void on_resolved(void *user, int status, const char *addrs)
+{
+    up_req *r = user;
+    epode_upload_t *up = r->up;
+    r->lookup = NULL;
+    enter(up);
+    if (status < 0) {
+        char why[320];
+        snprintf(why, sizeof why, "could not resolve %s: %s", r->host, epode_strerror(status));
+        fail(r, status, why);
+    } else {
+        size_t len = strlen(r->host) + strlen(addrs) + 10;
+        char *entry = im_alloc(up->mem, len);
+        if (!entry) {
+            fail(r, EPODE_ENOMEM, "out of memory");
+        } else {
+            snprintf(entry, len, "%s:%u:%s", r->host, r->port, addrs);
+            put_now(r, entry);
+            im_free(up->mem, entry);
+        }
+    }
+    leave(up);
+}
+
+static void start_put(up_req *r)
+{
+    epode_upload_t *up = r->up;
+    if (!scheme_ok(up, r->slot->put_url) || !scheme_ok(up, r->slot->get_url)) {
+        fail(r, EPODE_EPROTOCOL, "the slot's URLs are not https://");
+        return;
+    }
+    int literal;
+    if (url_host_port(r->slot->put_url, r->host, sizeof r->host, &r->port, &literal) < 0) {
+        fail(r, EPODE_EPROTOCOL, "the slot's PUT URL has no usable host");
+        return;
+    }
+    /* A name the application resolved already, or an address: no lookup. */
+    char prefix[300];
+    snprintf(prefix, sizeof prefix, "%s:%u:", r->host, r->port);
+    for (size_t i = 0; i < up->nresolve && !literal; i++)
+        if (strncasecmp(up->resolve[i], prefix, strlen(prefix)) == 0)
+            literal = 1;
+    if (literal) {
+        put_now(r, NULL);
+        return;
+    }
+    /* Else c-ares on the loop: curl's own resolver is a thread. */
+    int rc = 0;
+    if (!up->dns)
+        rc = epode__http_dns_new(up->mem, epode__http_glue_loop(up->conn),
+                                 epode__http_glue_dns_servers(up->conn), &up->dns);
+    if (rc == 0)
+        rc = epode__http_dns_lookup(up->dns, r->host, on_resolved, r, &r->lookup);
+    if (rc < 0)
+        fail(r, rc, "could not start resolving the PUT URL's host");
 }
 
 /* ---- the slot --------------------------------------------------------------------- */
@@ -801,6 +919,7 @@ static void destroy(epode_upload_t *up)
     if (up->conn && up->ev_id)
         epode_conn_remove(up->conn, up->ev_id);
     epode__http_free(up->http);
+    epode__http_dns_free(up->dns);
     for (size_t i = 0; i < up->nresolve; i++)
         im_free(up->mem, up->resolve[i]);
     im_free(up->mem, up->resolve);
@@ -828,6 +947,8 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
     up->disco = D_NONE;
     epode__http_free(up->http);
     up->http = NULL;
+    epode__http_dns_free(up->dns);
+    up->dns = NULL;
     leave(up);
 }
 

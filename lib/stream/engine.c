@@ -95,19 +95,17 @@ struct epode__engine {
     int in_recv;
     int resend_pending; /* a refused resume's queue waits for the new session */
     int sm_hold;        /* <enable/> sent, no answer yet: stanzas wait in the queue */
-    /* SASL2 (XEP-0388) */
-    int sasl2;          /* this login uses SASL2 */
-    int sasl2_bind;     /* Bind2 asked for inline */
-    int sasl2_sm_enable; /* <enable/> inline in Bind2 */
-    int sasl2_resume;   /* <resume/> inline */
-    int sm_offered_inline; /* the server offered SM inside SASL2/Bind2 */
-    int sm_refused;     /* the server answered <failed/> to an inline <enable/> */
-    int carbons_inline; /* carbons enabled at Bind2 */
-    int fast_used, fast_refused;
-    char *fast_token, *fast_mech;  /* secret; the configured token */
-    char fast_req[24];             /* mechanism of the token we asked for */
-    unsigned char fast_cb[64];     /* the binding the token's proof used */
-    size_t fast_cb_len;
+    /* SASL2 (XEP-0388); bits, as every idle session carries them */
+    unsigned sasl2 : 1;           /* this login uses SASL2 */
+    unsigned sasl2_bind : 1;      /* Bind2 asked for inline */
+    unsigned sasl2_sm_enable : 1; /* <enable/> inline in Bind2 */
+    unsigned sasl2_resume : 1;    /* <resume/> inline */
+    unsigned sm_offered_inline : 1; /* the server offered SM inside SASL2/Bind2 */
+    unsigned sm_refused : 1;      /* the server answered <failed/> to an inline <enable/> */
+    unsigned carbons_inline : 1;  /* carbons enabled at Bind2 */
+    unsigned fast_used : 1, fast_refused : 1;
+    char *fast_token, *fast_mech; /* secret; the configured token (freed once used) */
+    const char *fast_req;         /* mechanism of the token we asked for (static), or NULL */
     int ended;
     int state_before_end;
     int feeding_wrapper; /* framed: the parser sees our FRAMED_WRAPPER */
@@ -1034,11 +1032,11 @@ static const char *fast_pick_request(const epode__engine *e, const epode__sasl2_
 /* The token's proof for <initial-response/>, if the configured token can
  * be used here: inside TLS, its mechanism offered, its binding at hand.
  * 0 (with *ir NULL: use the password), or negative once ended. */
-static int fast_begin(epode__engine *e, const epode__sasl2_offer *o, unsigned char **ir,
-                      size_t *ir_len)
+static int fast_begin(epode__engine *e, const epode__sasl2_offer *o, const char *ua_id,
+                      unsigned char **ir, size_t *ir_len)
 {
     *ir = NULL;
-    if (!e->fast_token || !e->fast_mech || !e->tls_active || !e->tls || !e->cfg.ua_id ||
+    if (!e->fast_token || !e->fast_mech || !e->tls_active || !e->tls || !ua_id ||
         !e->localpart || !o->fast || !epode__sasl2_offer_has_fast(o, e->fast_mech))
         return 0;
     const unsigned char *cb = NULL;
@@ -1066,9 +1064,6 @@ static int fast_begin(epode__engine *e, const epode__sasl2_offer *o, unsigned ch
         end(e, rc, EPODE_REASON_NETWORK, NULL, "out of memory");
         return rc;
     }
-    if (cbl)
-        memcpy(e->fast_cb, cb, cbl);
-    e->fast_cb_len = cbl;
     e->fast_used = 1;
     snprintf(e->mech, sizeof e->mech, "%s", e->fast_mech);
     return 0;
@@ -1079,14 +1074,17 @@ static void start_sasl2(epode__engine *e, const epode_stanza_t *features,
 {
     e->sasl2 = 1;
     e->sm_offered_inline = e->cfg.sm && (o->bind2_sm || o->sm);
+    /* used here and now, never kept: the owner may change it later */
+    const char *ua_id = e->cfg.ua_id ? e->cfg.ua_id
+                      : e->cfg.ua_id_cb ? e->cfg.ua_id_cb(e->user) : NULL;
     epode__sasl2_request r = {
-        .ua_id = e->cfg.ua_id,
+        .ua_id = ua_id,
         .software = e->cfg.ua_software,
         .device = e->cfg.ua_device,
     };
     unsigned char *fast_ir;
     size_t fast_ir_len = 0;
-    if (fast_begin(e, o, &fast_ir, &fast_ir_len) < 0)
+    if (fast_begin(e, o, ua_id, &fast_ir, &fast_ir_len) < 0)
         return;
     if (fast_ir) {
         /* A refused token means a new stream with the password (see
@@ -1110,12 +1108,10 @@ static void start_sasl2(epode__engine *e, const epode_stanza_t *features,
         r.has_initial = resp != NULL;
         /* never ask for a token outside TLS, nor without the client id
          * the server files it under */
-        if (e->cfg.fast_request && e->cfg.ua_id && e->tls_active && e->tls && o->fast) {
+        if (e->cfg.fast_request && ua_id && e->tls_active && e->tls && o->fast) {
             const char *m = fast_pick_request(e, o);
-            if (m) {
-                snprintf(e->fast_req, sizeof e->fast_req, "%s", m);
-                r.request_token = e->fast_req;
-            }
+            if (m)
+                r.request_token = e->fast_req = m;
         }
     }
     if (o->bind2 && !e->cfg.bind2_off) {
@@ -1148,7 +1144,25 @@ static void forget_fast_token(epode__engine *e)
 {
     epode__secret_free(e->mem, e->fast_token);
     e->fast_token = NULL;
-    explicit_bzero(e->fast_cb, sizeof e->fast_cb);
+}
+
+/* The server's proof for our FAST token: the responder hash over the
+ * binding our initial response used (still in the TLS facts). */
+static int fast_proved(const epode__engine *e, const unsigned char *data, size_t len)
+{
+    const unsigned char *cb = NULL;
+    size_t cbl = 0;
+    enum epode__fast_cb k = epode__fast_mech_cb(e->fast_mech);
+    if (k == EPODE__FAST_CB_UNIQUE && e->tls) {
+        cb = e->tls->tls_unique;
+        cbl = e->tls->tls_unique_len;
+    } else if (k == EPODE__FAST_CB_EXPORTER && e->tls) {
+        cb = e->tls->tls_exporter;
+        cbl = e->tls->tls_exporter_len;
+    } else if (k != EPODE__FAST_CB_NONE) {
+        return 0;
+    }
+    return epode__fast_check_responder(e->fast_token, cb, cbl, data, len);
 }
 
 /* Stream management enabled inline at Bind2: the session starts counting
@@ -1211,7 +1225,7 @@ static void on_sasl2_success(epode__engine *e, epode_stanza_t *st)
     }
     int proved;
     if (e->fast_used)
-        proved = epode__fast_check_responder(e->fast_token, e->fast_cb, e->fast_cb_len, data, len);
+        proved = fast_proved(e, data, len);
     else
         proved = epode__sasl_finish(e->sasl, data, len) == 0;
     epode__dealloc(e->mem, data);
@@ -1233,7 +1247,7 @@ static void on_sasl2_success(epode__engine *e, epode_stanza_t *st)
     e->sasl = NULL;
     drop_tls_facts(e);
     if (s.token) {
-        const char *mech = e->fast_used ? e->fast_mech : e->fast_req[0] ? e->fast_req : NULL;
+        const char *mech = e->fast_used ? e->fast_mech : e->fast_req;
         if (mech && e->cfg.fast_token_cb)
             e->cfg.fast_token_cb(e->user, s.token, mech, s.token_expiry);
         explicit_bzero((char *)s.token, strlen(s.token)); /* the tree's copy */

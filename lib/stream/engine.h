@@ -54,6 +54,8 @@ typedef struct epode__engine_config {
      * FAST tokens (XEP-0484). */
     int sasl2;
     const char *ua_id;       /* <user-agent id/>: a stable UUID; NULL: none (no FAST then) */
+    /* ...or asked for when a server first offers SASL2 (the owner makes it then; NULL: none) */
+    const char *(*ua_id_cb)(void *user);
     const char *ua_software, *ua_device; /* its <software/>, <device/>, or NULL */
     int bind2_off;           /* no Bind2: the classic bind (an exact resource) */
     int sm_inline_off;       /* never ask for SM inside SASL2/Bind2 (classic <enable/>, <resume/>) */

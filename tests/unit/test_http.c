@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "http/dns.h"
 #include "http/http.h"
 #include "loop/loop.h"
 
@@ -483,4 +484,99 @@ TEST(http_client_freed_from_a_done_callback)
     CHECK(f.h == NULL);
     epode__loop_free(f.l);
     srv_stop(s);
+}
+
+/* ---- address lookups (lib/http/dns.c) ----------------------------------------- */
+
+typedef struct looked {
+    int calls, status;
+    char addrs[256];
+    epode__http_dns **free_me;
+} looked;
+
+static void on_looked(void *user, int status, const char *addrs)
+{
+    looked *k = user;
+    k->calls++;
+    k->status = status;
+    snprintf(k->addrs, sizeof k->addrs, "%s", addrs ? addrs : "");
+    if (k->free_me) {
+        epode__http_dns_free(*k->free_me);
+        *k->free_me = NULL;
+    }
+}
+
+static int run_until_looked(epode__loop *l, looked *k)
+{
+    uint64_t until = epode__now_ms() + 10000;
+    while (!k->calls && epode__now_ms() < until)
+        epode__loop_run_once(l, 100);
+    return k->calls;
+}
+
+TEST(http_dns_finds_localhost_on_the_loop)
+{
+    epode__loop *l;
+    CHECK_INT(epode__loop_new(NULL, &l), 0);
+    epode__http_dns *d;
+    CHECK_INT(epode__http_dns_new(NULL, l, NULL, &d), 0);
+    looked k = {0};
+    CHECK_INT(epode__http_dns_lookup(d, "localhost", on_looked, &k, NULL), 0);
+    CHECK_INT(k.calls, 0); /* /etc/hosts answers at once, but never inside lookup() */
+    CHECK_INT(run_until_looked(l, &k), 1);
+    CHECK_INT(k.status, 0);
+    CHECK(strstr(k.addrs, "127.0.0.1") != NULL);
+    looked n = {0};
+    CHECK_INT(epode__http_dns_lookup(d, "127.0.0.1", on_looked, &n, NULL), 0);
+    CHECK_INT(run_until_looked(l, &n), 1);
+    CHECK_STR(n.addrs, "127.0.0.1");
+    CHECK_INT(epode__http_dns_lookup(d, "", on_looked, &n, NULL), EPODE_EINVAL);
+    epode__http_dns_free(d);
+    epode__loop_free(l);
+}
+
+TEST(http_dns_reports_an_unreachable_server_and_cancels)
+{
+    epode__loop *l;
+    CHECK_INT(epode__loop_new(NULL, &l), 0);
+    epode__http_dns *d;
+    /* a DNS "server" on a loopback port where nothing listens */
+    CHECK_INT(epode__http_dns_new(NULL, l, "127.0.0.1:9", &d), 0);
+    looked k = {0}, c = {0};
+    epode__http_lookup *q;
+    CHECK_INT(epode__http_dns_lookup(d, "upload.example.invalid", on_looked, &k, NULL), 0);
+    CHECK_INT(epode__http_dns_lookup(d, "other.example.invalid", on_looked, &c, &q), 0);
+    epode__http_dns_cancel(q);
+    CHECK_INT(run_until_looked(l, &k), 1);
+    CHECK(k.status == EPODE_EDNS || k.status == EPODE_ETIMEDOUT);
+    for (int i = 0; i < 5; i++)
+        epode__loop_run_once(l, 10);
+    CHECK_INT(c.calls, 0);
+    /* freed with a lookup pending: no callback, nothing left on the loop */
+    CHECK_INT(epode__http_dns_lookup(d, "third.example.invalid", on_looked, &c, NULL), 0);
+    epode__http_dns_free(d);
+    CHECK_INT(c.calls, 0);
+    CHECK_INT(epode__http_dns_new(NULL, l, "", &d), EPODE_EINVAL);
+    epode__loop_free(l);
+}
+
+TEST(http_dns_freed_from_its_callback)
+{
+    epode__loop *l;
+    CHECK_INT(epode__loop_new(NULL, &l), 0);
+    epode__http_dns *d;
+    CHECK_INT(epode__http_dns_new(NULL, l, NULL, &d), 0);
+    looked a = {.free_me = &d}, b = {0};
+    CHECK_INT(epode__http_dns_lookup(d, "localhost", on_looked, &a, NULL), 0);
+    CHECK_INT(epode__http_dns_lookup(d, "127.0.0.1", on_looked, &b, NULL), 0);
+    uint64_t until = epode__now_ms() + 5000;
+    while (!a.calls && !b.calls && epode__now_ms() < until)
+        epode__loop_run_once(l, 50);
+    for (int i = 0; i < 5; i++)
+        epode__loop_run_once(l, 10);
+    CHECK(d == NULL || b.calls == 1);
+    if (d)
+        epode__http_dns_free(d); /* b answered first */
+    CHECK(a.calls + b.calls >= 1);
+    epode__loop_free(l);
 }

@@ -217,8 +217,8 @@ TEST(upload_streams_a_file_from_disk)
     CHECK(attr_is(r, "content-type", "application/octet-stream"));
     char inner[512];
     snprintf(inner, sizeof inner,
-             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/f'/>"
-             "<get url='https://files.example.com/f'/></slot>", h->port);
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://localhost:%u/f'/>"
+             "<get url='https://files.example.com/f'/></slot>", h->port); /* a name: c-ares */
     answer_slot(&s, req, inner);
     run_until_done(&s, &o);
     unlink(path);
@@ -653,4 +653,60 @@ TEST(upload_helper_freed_from_the_done_of_a_finished_put)
         epode_ctx_run_once(s.ctx, 10); /* nothing of the helper's is left on the loop */
     srv_stop(h);
     scripted_free(&s); /* the context's loop frees with no io or timer of ours */
+}
+
+TEST(upload_put_host_that_does_not_resolve)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    CHECK_INT(epode_ctx_set_dns_servers(s.ctx, "127.0.0.1:9"), 0); /* nobody answers */
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    answer_slot(&s, req, "<slot xmlns='urn:xmpp:http:upload:0'><put url='https://up.example.invalid/p'/>"
+                         "<get url='https://up.example.invalid/g'/></slot>");
+    run_until_done(&s, &o);
+    CHECK_INT(o.calls, 1);
+    CHECK(o.err == EPODE_EDNS || o.err == EPODE_ETIMEDOUT);
+    CHECK(strstr(o.text, "up.example.invalid") != NULL);
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+TEST(upload_canceled_while_resolving)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    /* a DNS server that never answers: a UDP socket nobody reads */
+    int quiet = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in qa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t qlen = sizeof qa;
+    CHECK_INT(bind(quiet, (struct sockaddr *)&qa, sizeof qa), 0);
+    CHECK_INT(getsockname(quiet, (struct sockaddr *)&qa, &qlen), 0);
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%u", ntohs(qa.sin_port));
+    CHECK_INT(epode_ctx_set_dns_servers(s.ctx, servers), 0);
+    CHECK_INT(epode_upload_set_service(up, "upload.example.com", 0), 0);
+    outcome o = {0};
+    unsigned id;
+    epode_upload_file_t f = {.filename = "x", .data = "x", .len = 1};
+    CHECK_INT(epode_upload_start(up, &f, on_done, NULL, &o, &id), 0);
+    scripted_pump(&s);
+    epode_stanza_t *req = scripted_next(&s);
+    CHECK(req != NULL);
+    answer_slot(&s, req, "<slot xmlns='urn:xmpp:http:upload:0'><put url='https://up.example.invalid/p'/>"
+                         "<get url='https://up.example.invalid/g'/></slot>");
+    uint64_t t0 = epode__now_ms();
+    CHECK_INT(epode_upload_cancel(up, id), 0); /* never waits for a resolver */
+    CHECK(epode__now_ms() - t0 < 100);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_ECANCELED);
+    for (int i = 0; i < 5; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(o.calls, 1);
+    epode_upload_free(up);
+    scripted_free(&s);
+    close(quiet);
 }

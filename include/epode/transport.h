@@ -210,6 +210,56 @@ EPODE_API int epode_conn_transport_facts(const epode_conn_t *conn, epode_transpo
  */
 EPODE_API int epode_conn_set_proxy(epode_conn_t *conn, const char *url);
 
+/**
+ * Runs the connection over WebSocket (RFC 7395: XMPP over WebSocket)
+ * instead of a TCP stream, for clients behind networks that only let
+ * HTTP(S) through. `url` is
+ *
+ * - `wss://host[:port][/path]` — TLS from the first byte (port 443 by
+ *   default), SNI the URL's host, no XMPP ALPN. The certificate must
+ *   verify for the URL's host **and** for the XMPP domain (RFC 7395,
+ *   XEP-0156); a failure goes to the certificate callback as over TCP.
+ *   epode_conn_set_tls_max_version() and _min_version() apply.
+ * - `ws://host[:port][/path]` — no TLS (port 80 by default): allowed to
+ *   a loopback address only, unless TLS was loosened with
+ *   epode_conn_set_tls() (EPODE_TLS_OPTIONAL or EPODE_TLS_DISABLED,
+ *   named as insecure there); otherwise the attempt ends with
+ *   EPODE_ENOTLS (EPODE_REASON_TLS). There is no STARTTLS over
+ *   WebSocket, and epode never sends PLAIN in clear (SCRAM is used).
+ *
+ * No SRV lookup is made: the URL's host is resolved and dialled (through
+ * the proxy when one is set, epode_conn_set_proxy()). The XMPP domain is
+ * still the JID's. On the link, the stream is framed as RFC 7395 says:
+ * `<open/>` and `<close/>` instead of the stream header and end, a new
+ * `<open/>` at each restart, one element per WebSocket text message.
+ * SASL (and SASL2), binding, stream management, resumption, handlers
+ * and reconnection work as over TCP. The keepalive
+ * (epode_conn_set_keepalive) sends WebSocket pings.
+ *
+ * Bounds and hostile servers: a received message up to the larger of
+ * 4 MiB and twice the stanza limit (epode_conn_set_limit) reaches the
+ * parser, which skips a stanza over the limit and goes on, as over TCP;
+ * a larger one ends the link with close code 1009. A binary message
+ * (1003), a masked or malformed frame (1002) or text that is not UTF-8
+ * (1007) end it too. These, and a server's close with a code other than
+ * 1000, end the connection with EPODE_REASON_NETWORK (reconnected when
+ * enabled); the error text names the close code and the server's
+ * reason. A server's `<close see-other-uri='…'/>` is not followed: the
+ * text names the URL.
+ *
+ * NULL asks for XEP-0156 discovery (the domain's host-meta over HTTPS):
+ * not implemented yet, EPODE_ENOTSUP. "" goes back to TCP. Takes effect
+ * at the next connect; not for components (epode_conn_connect() then
+ * says EPODE_EINVAL).
+ *
+ * Errors: EPODE_EINVAL (no connection; a URL that is not ws:// or
+ * wss://, no host, a bad port, user information, a fragment, spaces or
+ * raw non-ASCII; the log says why), EPODE_ESTATE (not idle),
+ * EPODE_ENOMEM, EPODE_ENOTSUP (NULL; or epode built without WebSocket
+ * support: meson -Dwebsocket=disabled or no libwslay).
+ */
+EPODE_API int epode_conn_set_websocket(epode_conn_t *conn, const char *url);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,7 @@
  * (events, handlers) runs from loop callbacks, never inside the call that
  * caused it. */
 #include "conn_int.h"
+#include "transport/websocket.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -381,6 +382,7 @@ static void really_free(epode_conn_t *c)
         epode__timer_deinit(timers[i]); /* stopped, their heap slots given back */
     epode__sm_free(&c->sm_state); /* freed with the connection, no events */
     epode__proxy_free(mem, c->proxy);
+    epode__conn_ws_free(c);
     clear_notes(c, 1);
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
@@ -1511,6 +1513,10 @@ static void tls_options(const epode_conn_t *c, epode__tls_options *o)
     o->alpn_xmpp_client = c->direct_tls && !c->component; /* XEP-0368 is for clients */
     o->max_version = c->tls_max;
     o->min_version = c->tls_min; /* 0 until set: TLS 1.2 */
+    if (c->ws_url) { /* wss: HTTPS to the URL's host (SNI), no XMPP ALPN */
+        o->server_name = c->ws_url->host;
+        o->alpn_xmpp_client = 0;
+    }
 }
 
 /* `why` receives the reason credentials could not be loaded (a file
@@ -1536,7 +1542,12 @@ static void link_open(epode_conn_t *c)
             fail(c, rc, EPODE_REASON_NETWORK, "could not start the stream");
         return;
     }
-    c->tls_verified = epode__tls_verify(tls, c->domain, why, sizeof why) == 0;
+    /* wss: the certificate must hold for the URL's host and for the
+     * XMPP domain (RFC 7395 §5, XEP-0156 §3) */
+    c->tls_verified = epode__tls_verify(tls, c->ws_url ? c->ws_url->host : c->domain, why,
+                                        sizeof why) == 0;
+    if (c->tls_verified && c->ws_url && strcasecmp(c->ws_url->host, c->domain) != 0)
+        c->tls_verified = epode__tls_verify(tls, c->domain, why, sizeof why) == 0;
     if (c->verify && !c->tls_verified) {
         int accept = 0;
         if (c->cert_cb) {
@@ -1608,6 +1619,9 @@ static int start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.register_only = c->register_only;
     cfg.register_cleartext = c->register_cleartext;
     cfg.component = c->component;
+    cfg.framed = c->ws_url != NULL; /* RFC 7395: <open/>, one element per message */
+    if (c->ws_url && !c->ws_url->secure)
+        cfg.tls_mode = EPODE_TLS_DISABLED; /* ws:// (loopback, or TLS loosened): no STARTTLS */
     if (c->component)
         cfg.sm = 0; /* XEP-0114 streams have no stream management */
     cfg.sm_request_every = c->sm_every;
@@ -1814,6 +1828,12 @@ static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback)
 {
     c->tr = bottom;
     int fd = epode__transport_fd(bottom), rc;
+    if (c->ws_url && !c->ws_url->secure && c->tls_mode == EPODE_TLS_REQUIRED && !loopback) {
+        fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
+             "ws:// (WebSocket in clear) is allowed to a loopback address only (use wss://, or "
+             "loosen TLS with epode_conn_set_tls)");
+        return;
+    }
     if (c->component && !c->direct_tls && c->tls_mode == EPODE_TLS_REQUIRED && !loopback) {
         fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
              "a component stream in clear is allowed to a loopback address only (use direct "
@@ -1831,6 +1851,9 @@ static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback)
     const epode__target *t = &c->targets[c->next_target - 1];
     epode__stack_config cfg = {.host = t->host, .port = t->port};
     cfg.proxy = c->app_ops.read ? NULL : c->proxy;
+    epode__ws_options wso;
+    if (epode__conn_ws_options(c, &wso))
+        cfg.ws = &wso;
     char why[300] = "", msg[340];
     rc = c->direct_tls ? get_creds(c, why, sizeof why) : 0;
     if (rc == 0 && c->direct_tls) {
@@ -1851,9 +1874,11 @@ static void try_next_target(epode_conn_t *c)
 {
     while (c->next_target < c->ntargets) {
         epode__target *t = &c->targets[c->next_target++];
-        if (c->tls_mode == EPODE_TLS_DIRECT && !t->direct_tls)
+        /* (a WebSocket URL says itself whether it is TLS) */
+        if (!c->ws_url && c->tls_mode == EPODE_TLS_DIRECT && !t->direct_tls)
             continue;
-        if (t->direct_tls && (c->tls_mode == EPODE_TLS_DISABLED || c->tls_mode == EPODE_TLS_OPTIONAL))
+        if (!c->ws_url && t->direct_tls &&
+            (c->tls_mode == EPODE_TLS_DISABLED || c->tls_mode == EPODE_TLS_OPTIONAL))
             continue;
         c->direct_tls = t->direct_tls;
         c->state = C_CONNECTING;
@@ -1931,16 +1956,17 @@ static void on_start_body(void *user)
     epode__timer_start(&c->login_timer, c->login_ms, on_login_timeout, c);
     /* A named server, a proxy or the application's pipe: no SRV lookup
      * (through a proxy none may leak: the proxy is asked for the name) */
-    if (c->host || c->proxy || c->app_ops.read) {
+    if (c->host || c->proxy || c->app_ops.read || c->ws_url) {
         c->targets = epode__alloc(c->ctx->mem, sizeof *c->targets);
         if (!c->targets) {
             fail(c, EPODE_ENOMEM, EPODE_REASON_NETWORK, "out of memory");
             return;
         }
         snprintf(c->targets[0].host, sizeof c->targets[0].host, "%s",
-                 c->host ? c->host : c->domain);
-        int direct = c->tls_mode == EPODE_TLS_DIRECT;
-        c->targets[0].port = (uint16_t)(c->port        ? c->port
+                 c->ws_url ? c->ws_url->host : c->host ? c->host : c->domain);
+        int direct = c->ws_url ? c->ws_url->secure : c->tls_mode == EPODE_TLS_DIRECT;
+        c->targets[0].port = (uint16_t)(c->ws_url      ? c->ws_url->port
+                                        : c->port      ? c->port
                                         : c->component ? 5347 /* Prosody's default */
                                         : direct       ? 5223
                                                        : 5222);
@@ -1965,7 +1991,7 @@ int epode_conn_connect(epode_conn_t *c)
         return EPODE_EINVAL;
     if (c->state != C_IDLE)
         return EPODE_ESTATE;
-    if (!c->domain || (c->component && (!c->host || !c->password)))
+    if (!c->domain || (c->component && (!c->host || !c->password || c->ws_url)))
         return EPODE_EINVAL; /* a component has no SRV records: name its server */
     c->user_closed = 0;
     c->rc_attempts = 0;
@@ -2033,7 +2059,9 @@ void epode__conn_footprint(const epode_conn_t *c, epode__footprint *f)
 
 void epode__conn_poke(epode_conn_t *c)
 {
-    if (c && c->state != C_IDLE)
+    /* Only once there is a link: before it, the kick timer carries the
+     * start of the attempt (on_start), which a kick would replace. */
+    if (c && c->state != C_IDLE && c->tr)
         kick(c);
 }
 

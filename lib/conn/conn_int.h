@@ -108,6 +108,7 @@ struct epode_conn {
     int register_only, register_cleartext; /* epode_conn_set_register */
     int component;       /* epode_conn_set_component: domain and password are its own */
     epode__proxy *proxy; /* epode_conn_set_proxy, or NULL */
+    struct epode__ws_url *ws_url; /* epode_conn_set_websocket, or NULL */
     epode_transport_ops_t app_ops; /* epode_conn_set_transport (read NULL: none) */
     void *app_user;
     unsigned depth;      /* loop entry points running for this connection */
@@ -192,5 +193,11 @@ epode__net *epode__ctx_net(epode_ctx_t *ctx);
 int epode__ctx_creds_get(epode_ctx_t *ctx, const char *ca, const char *cert, const char *key,
                          char *why, size_t why_len, creds_entry **out);
 void epode__ctx_creds_put(epode_ctx_t *ctx, creds_entry *e);
+
+/* WebSocket (link.c): frees the connection's URL; fills the layer's
+ * options from it and the connection's limits (0: no WebSocket). */
+struct epode__ws_options;
+void epode__conn_ws_free(epode_conn_t *c);
+int epode__conn_ws_options(const epode_conn_t *c, struct epode__ws_options *o);
 
 #endif

@@ -36,6 +36,9 @@
 
 #include "epode/transport.h"
 #include "util/alloc.h"
+#ifdef EPODE_HAVE_WSLAY
+#include "transport/websocket.h"
+#endif
 
 /* ---- building and opening --------------------------------------------------- */
 
@@ -55,6 +58,24 @@ int epode__stack_new(const epode_mem_t *mem, const epode__stack_config *cfg,
         if ((rc = epode__tls_new(mem, cfg->creds, t, &cfg->tls, &up)) < 0) {
             if (t != bottom) { /* give the caller back its bottom alone */
                 t->lower = NULL;
+                epode__transport_free(t);
+            }
+            return rc;
+        }
+        t = up;
+    }
+    if (cfg->ws) {
+#ifdef EPODE_HAVE_WSLAY
+        rc = epode__ws_new(mem, t, cfg->ws, &up);
+#else
+        rc = EPODE_ENOTSUP;
+#endif
+        if (rc < 0) {
+            if (t != bottom) { /* the layers made here go; the caller keeps its bottom */
+                epode__transport *l = t;
+                while (l->lower != bottom)
+                    l = l->lower;
+                l->lower = NULL;
                 epode__transport_free(t);
             }
             return rc;
@@ -120,9 +141,14 @@ void epode__stack_facts(epode__transport *top, epode_transport_facts_t *f)
     f->size = size;
     f->tls_verified = verified;
     f->framing = EPODE_FRAMING_STREAM;
-    for (epode__transport *t = top; t; t = t->lower)
+    for (epode__transport *t = top; t; t = t->lower) {
         if (epode__proxy_is(t))
             f->proxied = 1;
+#ifdef EPODE_HAVE_WSLAY
+        if (epode__ws_is(t))
+            f->framing = EPODE_FRAMING_MESSAGE;
+#endif
+    }
     epode__transport *tls = epode__stack_tls(top);
     if (!tls || epode__tls_version(tls) == 0) {
         f->tls_verified = 0;

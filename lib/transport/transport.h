@@ -248,6 +248,9 @@ typedef struct epode__stack_config {
     unsigned port;
     epode__tls_creds *creds;   /* non-NULL: TLS from the first byte */
     epode__tls_options tls;
+    /* non-NULL: WebSocket (RFC 7395) on top, over tcp or tls
+     * (lib/transport/websocket.h; needs EPODE_HAVE_WSLAY, else EPODE_ENOTSUP) */
+    const struct epode__ws_options *ws;
 } epode__stack_config;
 /* Builds the stack over `bottom` (owned on success: freed with *top;
  * on failure the caller keeps it). Errors: EPODE_ENOMEM, EPODE_EINVAL. */

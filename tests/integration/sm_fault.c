@@ -17,6 +17,9 @@
  *            [--timeout SECONDS] [--window N] [--rate PER_SECOND]
  *            [--resend 0|1] [--ack-wait-ms N] [--dead-ms N] [--format burst]
  *            [--proxy URL (both connections through it)]
+ *            [--sender-websocket URL] [--receiver-websocket URL]
+ *            (that connection over WebSocket, RFC 7395: the URL names the
+ *            server's HTTP port, or the fault proxy in front of it)
  *
  * --window 0 is the bursty sender: every message is queued at once, as
  * fast as epode takes them (no window, no rate). --format burst prints
@@ -217,7 +220,7 @@ static void on_log(void *user, epode_log_level_t level, const char *area, const 
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *ca = NULL, *tx_jid = NULL, *tx_pw = NULL, *rx_jid = NULL,
-               *rx_pw = NULL, *label = "server", *proxy = NULL;
+               *rx_pw = NULL, *label = "server", *proxy = NULL, *tx_ws = NULL, *rx_ws = NULL;
     unsigned port = 0, rx_port = 0;
     long n = 1000, window = 50;
     double rate = 0;
@@ -230,6 +233,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--port")) port = (unsigned)atoi(v);
         else if (!strcmp(a, "--receiver-port")) rx_port = (unsigned)atoi(v);
         else if (!strcmp(a, "--proxy")) proxy = v;
+        else if (!strcmp(a, "--sender-websocket")) tx_ws = v;
+        else if (!strcmp(a, "--receiver-websocket")) rx_ws = v;
         else if (!strcmp(a, "--ca-file")) ca = v;
         else if (!strcmp(a, "--sender")) tx_jid = v;
         else if (!strcmp(a, "--sender-password")) tx_pw = v;
@@ -264,6 +269,9 @@ int main(int argc, char **argv)
         epode_ctx_set_log(r.ctx, EPODE_LOG_XML, on_log, NULL);
     if (!(r.tx = make(&r, host, port, ca, tx_jid, tx_pw)) ||
         !(r.rx = make(&r, host, rx_port ? rx_port : port, ca, rx_jid, rx_pw)))
+        return 1;
+    if ((tx_ws && epode_conn_set_websocket(r.tx, tx_ws) < 0) ||
+        (rx_ws && epode_conn_set_websocket(r.rx, rx_ws) < 0))
         return 1;
     epode_conn_add_event_cb(r.tx, on_tx_event, &r, NULL);
     epode_conn_set_ack_cb(r.tx, on_ack, &r);

@@ -818,3 +818,131 @@ TEST(ws_url_parsing)
     }
     CHECK_INT(live, 0);
 }
+
+/* ---- the connection's option, and a connection over an application's pipe ---------- */
+
+#include <epode.h>
+
+TEST(conn_websocket_option_checks_its_url)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *c;
+    CHECK(epode_global_init() == 0);
+    CHECK(epode_ctx_new(NULL, &ctx) == 0);
+    CHECK(epode_conn_new(ctx, &c) == 0);
+    CHECK_INT(epode_conn_set_websocket(NULL, "wss://h/"), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_websocket(c, "https://h/"), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_websocket(c, "wss://u@h/"), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_websocket(c, NULL), EPODE_ENOTSUP); /* discovery: not yet */
+    CHECK_INT(epode_conn_set_websocket(c, "wss://example.test/xmpp-websocket"), 0);
+    CHECK_INT(epode_conn_set_websocket(c, "ws://127.0.0.1:5280/ws"), 0); /* replaces */
+    CHECK_INT(epode_conn_set_websocket(c, ""), 0);                      /* back to TCP */
+    /* a component has no WebSocket binding */
+    CHECK(epode_conn_set_component(c, "comp.example.test", "secret") == 0);
+    CHECK(epode_conn_set_server(c, "127.0.0.1", 5347) == 0);
+    CHECK_INT(epode_conn_set_websocket(c, "ws://127.0.0.1/"), 0);
+    CHECK_INT(epode_conn_connect(c), EPODE_EINVAL);
+    epode_conn_free(c);
+    epode_ctx_free(ctx);
+}
+
+/* The application's pipe: one end of a memory pair. */
+typedef struct pipe_end {
+    epode__transport *t;
+} pipe_end;
+
+static long p_read(void *u, void *buf, size_t len)
+{
+    return epode__transport_read(((pipe_end *)u)->t, buf, len);
+}
+
+static long p_write(void *u, const void *buf, size_t len)
+{
+    return epode__transport_write(((pipe_end *)u)->t, buf, len);
+}
+
+static size_t p_pending(void *u) { return epode__transport_pending(((pipe_end *)u)->t); }
+
+static void dbg_log(void *u, epode_log_level_t l, const char *area, const char *msg)
+{
+    (void)u, (void)l;
+    printf("# [%s] %s\n", area, msg);
+}
+
+typedef struct watch {
+    int disconnected;
+} watch;
+
+static void on_event(epode_conn_t *c, epode_conn_event_t ev, void *u)
+{
+    (void)c;
+    watch *w = u;
+    if (ev == EPODE_CONN_DISCONNECTED)
+        w->disconnected++;
+}
+
+/* Runs the loop until `cond` or 2 s. */
+#define SPIN(ctx, conn, cond)                                                                  \
+    for (int spin_ = 0; spin_ < 400 && !(cond); spin_++) {                                     \
+        epode_conn_transport_ready(conn);                                                      \
+        epode_ctx_run_once(ctx, 5);                                                            \
+    }
+
+TEST(conn_over_websocket_frames_the_stream_and_reports_a_close)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *c;
+    server s;
+    pipe_end pe;
+    watch w = {0};
+    memset(&s, 0, sizeof s);
+    CHECK(epode_global_init() == 0);
+    CHECK(epode_ctx_new(NULL, &ctx) == 0);
+    if (getenv("WS_LOG"))
+        epode_ctx_set_log(ctx, EPODE_LOG_XML, dbg_log, NULL);
+    CHECK(epode_conn_new(ctx, &c) == 0);
+    CHECK(epode__memory_pair(NULL, &pe.t, &s.peer) == 0);
+    epode_transport_ops_t ops = {.size = sizeof ops, .name = "test-pipe", .read = p_read,
+                                 .write = p_write, .pending = p_pending};
+    CHECK(epode_conn_set_transport(c, &ops, &pe) == 0);
+    CHECK(epode_conn_set_jid(c, "alice@example.test/ws") == 0);
+    CHECK(epode_conn_set_password(c, "secret") == 0);
+    CHECK(epode_conn_set_websocket(c, "ws://ws.example.test:5280/xmpp-websocket") == 0);
+    CHECK(epode_conn_add_event_cb(c, on_event, &w, NULL) == 0);
+    CHECK(epode_conn_connect(c) == 0);
+    const char *req = NULL;
+    SPIN(ctx, c, (req = take_request(&s)) != NULL);
+    CHECK(req);
+    CHECK(strncmp(req, "GET /xmpp-websocket HTTP/1.1\r\nHost: ws.example.test:5280\r\n", 58) == 0);
+    answer(&s, NULL, NULL, 0);
+    int op = 0, masked = 0;
+    char p[2048];
+    size_t pl = 0;
+    int got = 0;
+    SPIN(ctx, c, (got = client_frame(&s, &op, p, &pl, &masked)) != 0);
+    CHECK(got && masked && op == 1);
+    /* the XMPP domain is the JID's, not the URL's host */
+    CHECK_STR(p, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.test' "
+                 "version='1.0' xml:lang='en'/>");
+    send_text(&s, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='example.test' id='x' "
+                  "version='1.0'/>");
+    send_text(&s, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms "
+                  "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+                  "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>");
+    got = 0;
+    SPIN(ctx, c, (got = client_frame(&s, &op, p, &pl, &masked)) != 0);
+    CHECK(got);
+    /* in clear (ws://): SCRAM, never PLAIN */
+    CHECK(strstr(p, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>"));
+    /* the server goes away with a WebSocket close */
+    unsigned char payload[] = {0x03, 0xf3, 'r', 'e', 's', 't', 'a', 'r', 't'}; /* 1011 */
+    send_frame(&s, 1, 8, payload, sizeof payload, 0);
+    SPIN(ctx, c, w.disconnected);
+    CHECK_INT(w.disconnected, 1);
+    CHECK_INT(epode_conn_reason(c), EPODE_REASON_NETWORK);
+    CHECK(strstr(epode_conn_error_text(c), "1011 (internal server error): restart"));
+    epode_conn_free(c);
+    epode_ctx_free(ctx);
+    epode__transport_free(pe.t); /* the application's: epode never frees it */
+    epode__transport_free(s.peer);
+}

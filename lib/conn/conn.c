@@ -38,8 +38,8 @@ static void teardown(epode_conn_t *c);
 static void on_login_timeout(void *user);
 static void schedule_reconnect(epode_conn_t *c);
 static int fast_retry(epode_conn_t *c);
-static void fast_forget(epode_conn_t *c);
-static void fast_forget(epode_conn_t *c);
+static void sm_inline_timeout(epode_conn_t *c);
+static void modern_free(epode_conn_t *c);
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -387,9 +387,8 @@ static void really_free(epode_conn_t *c)
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
     wipe(c->password);
-    fast_forget(c);
-    char **strs[] = {&c->ua_id, &c->ua_software, &c->ua_device, &c->bind2_tag,
-                     &c->jid, &c->localpart, &c->domain, &c->resource, &c->password, &c->host,
+    modern_free(c);
+    char **strs[] = {&c->jid, &c->localpart, &c->domain, &c->resource, &c->password, &c->host,
                      &c->ca_file, &c->cert_file, &c->key_file, &c->mechanisms, &c->redirect};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         epode__dealloc(mem, *strs[i]);
@@ -545,11 +544,22 @@ int epode_conn_set_scram_min_iterations(epode_conn_t *c, unsigned iterations)
 
 /* ---- SASL2, Bind2, FAST (issue 16) ------------------------------------------------------ */
 
+/* The options and FAST state, made on first need: an idle session that
+ * never met SASL2 carries one pointer for all of it. NULL on ENOMEM. */
+static struct conn_modern *modern(epode_conn_t *c)
+{
+    if (!c->modern)
+        c->modern = epode__zalloc(c->ctx->mem, sizeof *c->modern);
+    return c->modern;
+}
+
 int epode_conn_set_sasl2(epode_conn_t *c, int enable)
 {
     if (!c)
         return EPODE_EINVAL;
-    c->sasl2_off = !enable;
+    if (!modern(c))
+        return EPODE_ENOMEM;
+    c->modern->sasl2_off = !enable;
     return 0;
 }
 
@@ -573,28 +583,31 @@ int epode_conn_set_user_agent(epode_conn_t *c, const char *id, const char *softw
         return EPODE_EINVAL;
     char *i = NULL, *s = NULL, *d = NULL;
     const epode_mem_t *mem = c->ctx->mem;
-    if ((id && !(i = epode__strdup(mem, id))) || (software && !(s = epode__strdup(mem, software))) ||
+    if (!modern(c) || (id && !(i = epode__strdup(mem, id))) ||
+        (software && !(s = epode__strdup(mem, software))) ||
         (device && !(d = epode__strdup(mem, device)))) {
         epode__dealloc(mem, i);
         epode__dealloc(mem, s);
         epode__dealloc(mem, d);
         return EPODE_ENOMEM;
     }
-    epode__dealloc(mem, c->ua_id);
-    epode__dealloc(mem, c->ua_software);
-    epode__dealloc(mem, c->ua_device);
-    c->ua_id = i;
-    c->ua_software = s;
-    c->ua_device = d;
+    struct conn_modern *m = c->modern;
+    epode__dealloc(mem, m->ua_id);
+    epode__dealloc(mem, m->ua_software);
+    epode__dealloc(mem, m->ua_device);
+    m->ua_id = i;
+    m->ua_software = s;
+    m->ua_device = d;
     return 0;
 }
 
 const char *epode_conn_get_user_agent_id(epode_conn_t *c)
 {
-    if (!c)
+    if (!c || !modern(c))
         return NULL;
-    if (c->ua_id)
-        return c->ua_id;
+    struct conn_modern *m = c->modern;
+    if (m->ua_id)
+        return m->ua_id;
     unsigned char r[16];
     if (epode__random(r, sizeof r) < 0)
         return NULL;
@@ -604,19 +617,21 @@ const char *epode_conn_get_user_agent_id(epode_conn_t *c)
     snprintf(u, sizeof u, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
              r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
              r[13], r[14], r[15]);
-    c->ua_id = epode__strdup(c->ctx->mem, u);
-    return c->ua_id;
+    m->ua_id = epode__strdup(c->ctx->mem, u);
+    return m->ua_id;
 }
 
 int epode_conn_set_bind2(epode_conn_t *c, int enable, const char *tag, unsigned flags)
 {
     if (!c || (tag && !*tag))
         return EPODE_EINVAL;
-    int rc = set_str(c, &c->bind2_tag, enable ? tag : NULL);
+    if (!modern(c))
+        return EPODE_ENOMEM;
+    int rc = set_str(c, &c->modern->bind2_tag, enable ? tag : NULL);
     if (rc < 0)
         return rc;
-    c->bind2_mode = enable ? 1 : -1;
-    c->bind2_flags = enable ? flags : 0;
+    c->modern->bind2_mode = enable ? 1 : -1;
+    c->modern->bind2_flags = enable ? flags : 0;
     return 0;
 }
 
@@ -625,31 +640,55 @@ int epode_conn_set_fast(epode_conn_t *c, int enable, epode_fast_load_cb load,
 {
     if (!c || (!load) != (!store))
         return EPODE_EINVAL;
-    c->fast_off = !enable;
-    c->fast_load = load;
-    c->fast_store = store;
-    c->fast_user = user;
+    if (!modern(c))
+        return EPODE_ENOMEM;
+    struct conn_modern *m = c->modern;
+    m->fast_off = !enable;
+    m->fast_load = load;
+    m->fast_store = store;
+    m->fast_user = user;
     return 0;
 }
 
 /* The token kept in memory (a secret), or none. */
 static void fast_forget(epode_conn_t *c)
 {
+    struct conn_modern *m = c->modern;
+    if (!m)
+        return;
     const epode_mem_t *mem = c->ctx->mem;
-    epode__secret_free(mem, c->fast_token);
-    epode__dealloc(mem, c->fast_mech);
-    epode__dealloc(mem, c->fast_expiry);
-    c->fast_token = c->fast_mech = c->fast_expiry = NULL;
+    epode__secret_free(mem, m->fast_token);
+    epode__dealloc(mem, m->fast_mech);
+    epode__dealloc(mem, m->fast_expiry);
+    m->fast_token = m->fast_mech = m->fast_expiry = NULL;
+}
+
+static void modern_free(epode_conn_t *c)
+{
+    struct conn_modern *m = c->modern;
+    if (!m)
+        return;
+    fast_forget(c);
+    const epode_mem_t *mem = c->ctx->mem;
+    epode__dealloc(mem, m->ua_id);
+    epode__dealloc(mem, m->ua_software);
+    epode__dealloc(mem, m->ua_device);
+    epode__dealloc(mem, m->bind2_tag);
+    epode__dealloc(mem, m);
+    c->modern = NULL;
 }
 
 static void fast_keep(epode_conn_t *c, const char *token, const char *mech, const char *expiry)
 {
     const epode_mem_t *mem = c->ctx->mem;
     fast_forget(c);
-    c->fast_token = epode__secret_strdup(mem, token);
-    c->fast_mech = epode__strdup(mem, mech);
-    c->fast_expiry = expiry ? epode__strdup(mem, expiry) : NULL;
-    if (!c->fast_token || !c->fast_mech) {
+    struct conn_modern *m = modern(c);
+    if (m) {
+        m->fast_token = epode__secret_strdup(mem, token);
+        m->fast_mech = epode__strdup(mem, mech);
+        m->fast_expiry = expiry ? epode__strdup(mem, expiry) : NULL;
+    }
+    if (!m || !m->fast_token || !m->fast_mech) {
         fast_forget(c); /* out of memory: the password next time */
         epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "out of memory: FAST token not kept");
     }
@@ -670,21 +709,29 @@ static void eng_fast_token(void *user, const char *token, const char *mech, cons
     epode_fast_token_t t = {.jid = bare, .mechanism = mech, .token = token, .expiry = expiry};
     if (!token) {
         fast_forget(c);
-        c->fast_retry = 1; /* at once, with the password (see teardown) */
+        if (c->modern)
+            c->modern->fast_retry = 1; /* at once, with the password (see teardown) */
     } else {
         fast_keep(c, token, mech, expiry);
     }
-    if (c->fast_store)
-        c->fast_store(c, &t, c->fast_user);
+    if (c->modern && c->modern->fast_store)
+        c->modern->fast_store(c, &t, c->modern->fast_user);
+}
+
+/* The user-agent id, made when a server first offers SASL2. */
+static const char *eng_ua_id(void *user)
+{
+    return epode_conn_get_user_agent_id(user);
 }
 
 /* Asks the application's store, at every connect. */
 static void fast_load_stored(epode_conn_t *c)
 {
+    struct conn_modern *m = c->modern;
     char bare[3072];
     bare_jid(c, bare, sizeof bare);
     epode_fast_token_t t = {0};
-    int rc = c->fast_load(c, bare, &t, c->fast_user);
+    int rc = m->fast_load(c, bare, &t, m->fast_user);
     if (rc < 0)
         epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "the FAST token store failed (%d): "
                        "logging in with the password", rc);
@@ -705,32 +752,46 @@ static void fast_load_stored(epode_conn_t *c)
 /* The SASL2 part of the engine's configuration. */
 static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
 {
-    cfg->sasl2 = !c->sasl2_off && !c->component && !c->register_only;
+    struct conn_modern *m = c->modern; /* NULL: every default */
+    cfg->sasl2 = !(m && m->sasl2_off) && !c->component && !c->register_only;
     if (!cfg->sasl2)
         return;
-    cfg->ua_id = epode_conn_get_user_agent_id(c);
-    cfg->ua_software = c->ua_software ? c->ua_software : "epode";
-    cfg->ua_device = c->ua_device;
-    cfg->bind2_off = c->bind2_mode < 0 || (c->bind2_mode == 0 && c->resource);
-    cfg->sm_inline_off = c->sm_inline_off;
-    cfg->bind2_tag = c->bind2_tag;
-    cfg->bind2_carbons = (c->bind2_flags & EPODE_BIND2_CARBONS) != 0;
-    cfg->bind2_csi_inactive = (c->bind2_flags & EPODE_BIND2_CSI_INACTIVE) != 0;
-    if (c->fast_off)
+    cfg->ua_id_cb = eng_ua_id;
+    cfg->ua_software = m && m->ua_software ? m->ua_software : "epode";
+    cfg->ua_device = m ? m->ua_device : NULL;
+    int mode = m ? m->bind2_mode : 0;
+    cfg->bind2_off = mode < 0 || (mode == 0 && c->resource);
+    cfg->sm_inline_off = m && m->sm_inline_off;
+    cfg->bind2_tag = m ? m->bind2_tag : NULL;
+    cfg->bind2_carbons = m && (m->bind2_flags & EPODE_BIND2_CARBONS);
+    cfg->bind2_csi_inactive = m && (m->bind2_flags & EPODE_BIND2_CSI_INACTIVE);
+    if (m && m->fast_off)
         return;
     cfg->fast_request = 1;
     cfg->fast_token_cb = eng_fast_token;
-    if (c->fast_load)
+    if (m && m->fast_load)
         fast_load_stored(c);
     long long exp;
-    if (c->fast_token && c->fast_expiry && epode__fast_parse_time(c->fast_expiry, &exp) == 0 &&
-        exp <= (long long)time(NULL)) {
+    if (m && m->fast_token && m->fast_expiry &&
+        epode__fast_parse_time(m->fast_expiry, &exp) == 0 && exp <= (long long)time(NULL)) {
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "the FAST token expired at %s: "
-                       "logging in with the password", c->fast_expiry);
+                       "logging in with the password", m->fast_expiry);
         fast_forget(c);
     }
-    cfg->fast_token = c->fast_token;
-    cfg->fast_mechanism = c->fast_token ? c->fast_mech : NULL;
+    cfg->fast_token = m ? m->fast_token : NULL;
+    cfg->fast_mechanism = m && m->fast_token ? m->fast_mech : NULL;
+}
+
+/* At the login timeout: a server that never answers a login with stream
+ * management inline (Prosody 0.12 with mod_sasl2_sm) gets one more at
+ * once, with the classic <enable/> after it, and never inline again. */
+static void sm_inline_timeout(epode_conn_t *c)
+{
+    if (c->engine && epode__engine_sasl2_sm_unanswered(c->engine) && modern(c) &&
+        !c->modern->sm_inline_off) {
+        c->modern->sm_inline_off = 1;
+        c->modern->fast_retry = 1;
+    }
 }
 
 /* The server refused our FAST token (or never answered a login with SM
@@ -738,9 +799,9 @@ static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
  * SM), and no DISCONNECTED for it. 1 when that is under way. */
 static int fast_retry(epode_conn_t *c)
 {
-    if (!c->fast_retry)
+    if (!c->modern || !c->modern->fast_retry)
         return 0;
-    c->fast_retry = 0;
+    c->modern->fast_retry = 0;
     if (c->user_closed || c->free_pending)
         return 0;
     epode__ctx_log(c->ctx, EPODE_LOG_INFO, "conn", "%s: logging in again at once",
@@ -1336,13 +1397,7 @@ static void eng_log(void *user, int out, const char *data, size_t len)
 static void on_login_timeout_body(void *user)
 {
     epode_conn_t *c = user;
-    if (c->engine && !c->sm_inline_off && epode__engine_sasl2_sm_unanswered(c->engine)) {
-        /* A server that never answers a login with stream management
-         * inline (Prosody 0.12 with mod_sasl2_sm): once more at once,
-         * with the classic <enable/> after it, and never inline again. */
-        c->sm_inline_off = 1;
-        c->fast_retry = 1;
-    }
+    sm_inline_timeout(c);
     fail(c, EPODE_ETIMEDOUT, EPODE_REASON_TIMEOUT, "login did not complete in time");
 }
 

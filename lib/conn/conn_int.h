@@ -62,6 +62,21 @@ enum conn_state {
     C_CLOSING  /* closing handshake in progress */
 };
 
+/* SASL2, Bind2 and FAST options and state of a connection (conn.c),
+ * made on first need; all zero: the defaults. */
+struct conn_modern {
+    int sasl2_off, fast_off;
+    int bind2_mode;      /* 0: unless the JID has a resource; 1: always; -1: never */
+    unsigned bind2_flags;
+    char *bind2_tag, *ua_id, *ua_software, *ua_device;
+    epode_fast_load_cb fast_load;
+    epode_fast_store_cb fast_store;
+    void *fast_user;
+    char *fast_token, *fast_mech, *fast_expiry; /* kept in memory; the token a secret */
+    int fast_retry;      /* our token was refused: log in again at once */
+    int sm_inline_off;   /* the server never answered SM inside SASL2 */
+};
+
 struct epode_conn {
     epode_ctx_t *ctx;
 
@@ -154,17 +169,7 @@ struct epode_conn {
     char *condition_note;   /* a condition epode does not know by name */
     struct conn_note *retired; /* replaced notes: alive until the next attempt */
     char *redirect;
-    /* SASL2, Bind2, FAST (issue 16); all zero: the defaults */
-    int sasl2_off, fast_off;
-    int bind2_mode;      /* 0: unless the JID has a resource; 1: always; -1: never */
-    unsigned bind2_flags;
-    char *bind2_tag, *ua_id, *ua_software, *ua_device;
-    epode_fast_load_cb fast_load;
-    epode_fast_store_cb fast_store;
-    void *fast_user;
-    char *fast_token, *fast_mech, *fast_expiry; /* kept in memory; the token a secret */
-    int fast_retry;      /* our token was refused: log in again at once */
-    int sm_inline_off;   /* the server never answered SM inside SASL2 */
+    struct conn_modern *modern; /* SASL2, Bind2, FAST (issue 16); NULL: the defaults */
 };
 
 /* What an outgoing chunk of XML looks like in the log (log_redact.c):

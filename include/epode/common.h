@@ -76,8 +76,10 @@ EPODE_API const char *epode_strerror(int err);
  * static lower-case string (snake case, the words the Python and Lua
  * bindings use; protocol words as the protocol spells them, e.g.
  * epode_stream_cond_name() gives "see-other-host") and NULL for a value
- * outside the enum. Error codes keep this function's upper-case names,
- * which are also the bindings' (epode.NOMEM in Python). */
+ * outside the enum. Error codes keep this function's upper-case names:
+ * Lua's errors use them as they are ("NOMEM"); Python spells its
+ * constants and Error.name like the C constants, with the E
+ * (epode.ENOMEM, "ENOMEM"), as its errno module does. */
 EPODE_API const char *epode_err_name(int err);
 
 /**

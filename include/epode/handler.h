@@ -44,8 +44,8 @@ typedef int (*epode_handler_cb)(epode_conn_t *conn, epode_stanza_t *stanza, void
  * EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_conn_add_handler(epode_conn_t *conn, const char *name, const char *ns,
-                                const char *type, epode_handler_cb cb, void *user,
-                                unsigned *id);
+                                     const char *type, epode_handler_cb cb, void *user,
+                                     unsigned *id);
 
 /**
  * Adds an outgoing filter: for every stanza epode_conn_send() sends whose
@@ -58,8 +58,8 @@ EPODE_API int epode_conn_add_handler(epode_conn_t *conn, const char *name, const
  * epode_conn_remove().
  */
 EPODE_API int epode_conn_add_filter(epode_conn_t *conn, const char *name, const char *ns,
-                                         const char *type, epode_handler_cb cb, void *user,
-                                         unsigned *id);
+                                    const char *type, epode_handler_cb cb, void *user,
+                                    unsigned *id);
 
 /** Removes whatever an id names: a handler (epode_conn_add_handler()), an
  * outgoing filter (epode_conn_add_filter()), an event listener
@@ -92,9 +92,12 @@ EPODE_API int epode_conn_send_iq(epode_conn_t *conn, epode_stanza_t *iq, unsigne
 /** A timed callback: return 1 to run again after the same interval, 0 to
  * be removed. */
 typedef int (*epode_conn_timer_cb)(epode_conn_t *conn, void *user);
-/** Runs `cb` every `interval_ms` while the connection exists. */
-EPODE_API int epode_conn_add_timer(epode_conn_t *conn, unsigned interval_ms, epode_conn_timer_cb cb,
-                              void *user, unsigned *id);
+/** Runs `cb` every `interval_ms` while the connection exists (through
+ * reconnections), until it returns 0 or is removed with
+ * epode_conn_remove(). *id (may be NULL) receives its id. Errors:
+ * EPODE_EINVAL (NULL conn or cb, `interval_ms` 0), EPODE_ENOMEM. */
+EPODE_API int epode_conn_add_timer(epode_conn_t *conn, unsigned interval_ms,
+                                   epode_conn_timer_cb cb, void *user, unsigned *id);
 
 #ifdef __cplusplus
 }

@@ -299,19 +299,19 @@ EPODE_API int epode_stanza_remove(epode_stanza_t *child);
  * such an address the same way), EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_stanza_new_message(const epode_mem_t *mem, const char *type, const char *to,
-                                const char *body, epode_stanza_t **out);
+                                       const char *body, epode_stanza_t **out);
 /** A `<presence/>` in jabber:client with optional type (NULL: available)
  * and to. Caller owns *out. Errors: EPODE_EJID (invalid `to`, as for
  * epode_stanza_new_message()), EPODE_EINVAL, EPODE_ENOMEM. */
 EPODE_API int epode_stanza_new_presence(const epode_mem_t *mem, const char *type, const char *to,
-                                 epode_stanza_t **out);
+                                        epode_stanza_t **out);
 /**
  * An `<iq/>` in jabber:client. `type` is required ("get", "set", "result"
  * or "error"); `id` NULL generates a fresh random one. Caller owns *out.
  * Errors: EPODE_EINVAL, EPODE_ENOMEM, EPODE_ERANDOM.
  */
 EPODE_API int epode_stanza_new_iq(const epode_mem_t *mem, const char *type, const char *id,
-                           epode_stanza_t **out);
+                                  epode_stanza_t **out);
 
 /** Sets a fresh random id (16 characters of base64url) on the stanza and,
  * if `id` is not NULL, points *id at it (borrowed). */

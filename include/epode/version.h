@@ -28,13 +28,13 @@ typedef struct epode_software_version epode_software_version_t;
  * still free it. Errors: EPODE_EINVAL, EPODE_ENOMEM.
  */
 EPODE_API int epode_software_version_new(epode_conn_t *conn, const char *name,
-                                       const char *version, const char *os,
-                                       epode_software_version_t **out);
+                                         const char *version, const char *os,
+                                         epode_software_version_t **out);
 
 /** Changes what is answered (same rules as at creation). On failure the
  * old values stay. Errors: EPODE_EINVAL, EPODE_ENOMEM. */
 EPODE_API int epode_software_version_set(epode_software_version_t *v, const char *name,
-                                       const char *version, const char *os);
+                                         const char *version, const char *os);
 
 /** Stops answering, forgets pending queries (their callbacks are not
  * called) and frees the helper. NULL is a no-op. */

@@ -2284,7 +2284,7 @@ int epode_conn_close(epode_conn_t *c)
 /* ---- handlers (public API in epode/handler.h) ------------------------------------------------ */
 
 int epode_conn_add_handler(epode_conn_t *c, const char *name, const char *ns, const char *type,
-                      epode_handler_cb cb, void *user, unsigned *id)
+                           epode_handler_cb cb, void *user, unsigned *id)
 {
     if (!c)
         return EPODE_EINVAL;
@@ -2301,7 +2301,7 @@ int epode_conn_remove(epode_conn_t *c, unsigned id)
 }
 
 int epode_conn_add_filter(epode_conn_t *c, const char *name, const char *ns,
-                               const char *type, epode_handler_cb cb, void *user, unsigned *id)
+                          const char *type, epode_handler_cb cb, void *user, unsigned *id)
 {
     if (!c)
         return EPODE_EINVAL;
@@ -2364,7 +2364,7 @@ static int send_iq_body(epode_conn_t *c, epode_stanza_t *iq, unsigned timeout_ms
 }
 
 int epode_conn_add_timer(epode_conn_t *c, unsigned interval_ms, epode_conn_timer_cb cb, void *user,
-                    unsigned *id)
+                         unsigned *id)
 {
     if (!c)
         return EPODE_EINVAL;

@@ -60,7 +60,7 @@ static int on_request(epode_conn_t *conn, epode_stanza_t *iq, void *user)
 }
 
 int epode_software_version_set(epode_software_version_t *v, const char *name, const char *version,
-                             const char *os)
+                               const char *os)
 {
     if (!v || !name || !version)
         return EPODE_EINVAL;
@@ -97,7 +97,7 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
 }
 
 int epode_software_version_new(epode_conn_t *conn, const char *name, const char *version,
-                             const char *os, epode_software_version_t **out)
+                               const char *os, epode_software_version_t **out)
 {
     if (!conn || !out || !name || !version)
         return EPODE_EINVAL;
@@ -180,7 +180,7 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *result, int status, vo
 }
 
 int epode_software_version_query(epode_software_version_t *v, const char *jid, unsigned timeout_ms,
-                        epode_software_version_cb cb, void *user)
+                                 epode_software_version_cb cb, void *user)
 {
     if (!v || !cb)
         return EPODE_EINVAL;

@@ -28,7 +28,7 @@ static int new_stanza(const epode_mem_t *mem, const char *name, const char *type
 }
 
 int epode_stanza_new_message(const epode_mem_t *mem, const char *type, const char *to,
-                      const char *body, epode_stanza_t **out)
+                             const char *body, epode_stanza_t **out)
 {
     if (!out)
         return EPODE_EINVAL;
@@ -46,7 +46,7 @@ int epode_stanza_new_message(const epode_mem_t *mem, const char *type, const cha
 }
 
 int epode_stanza_new_presence(const epode_mem_t *mem, const char *type, const char *to,
-                       epode_stanza_t **out)
+                              epode_stanza_t **out)
 {
     if (!out)
         return EPODE_EINVAL;

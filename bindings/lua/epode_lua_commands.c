@@ -29,7 +29,7 @@
 
 /* ---- forms <-> tables --------------------------------------------------------- */
 
-static void push_form(lua_State *L, const epode_form_t *f)
+static void cmd_push_form(lua_State *L, const epode_form_t *f)
 {
     lua_createtable(L, 0, 4);
     set_field_str(L, "type", epode_form_type_name(epode_form_get_type(f)));
@@ -73,7 +73,7 @@ static void push_form(lua_State *L, const epode_form_t *f)
 }
 
 /* A string field of the table at idx, or NULL. */
-static const char *opt_field(lua_State *L, int idx, const char *key)
+static const char *cmd_field(lua_State *L, int idx, const char *key)
 {
     lua_getfield(L, idx, key);
     const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -82,7 +82,7 @@ static const char *opt_field(lua_State *L, int idx, const char *key)
 }
 
 /* A value as form text: strings, numbers, booleans. */
-static const char *form_text(lua_State *L, int idx)
+static const char *cmd_form_text(lua_State *L, int idx)
 {
     if (lua_type(L, idx) == LUA_TBOOLEAN)
         return lua_toboolean(L, idx) ? "true" : "false";
@@ -92,11 +92,11 @@ static const char *form_text(lua_State *L, int idx)
 }
 
 /* Fills `f` from the form table at idx: 0, or an epode error code. */
-static int fill_form(lua_State *L, int idx, epode_form_t *f)
+static int cmd_fill_form(lua_State *L, int idx, epode_form_t *f)
 {
     idx = lua_absindex(L, idx);
     int top = lua_gettop(L), rc = 0;
-    const char *title = opt_field(L, idx, "title");
+    const char *title = cmd_field(L, idx, "title");
     if (title)
         rc = epode_form_set_title(f, title);
     if (lua_getfield(L, idx, "instructions") == LUA_TTABLE)
@@ -112,7 +112,7 @@ static int fill_form(lua_State *L, int idx, epode_form_t *f)
         while (rc == 0 && lua_next(L, idx)) {
             if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "type") &&
                 strcmp(lua_tostring(L, -2), "title") && strcmp(lua_tostring(L, -2), "instructions")) {
-                const char *v = form_text(L, -1);
+                const char *v = cmd_form_text(L, -1);
                 if (v)
                     rc = epode_form_set_value(f, lua_tostring(L, -2), v);
             }
@@ -123,12 +123,12 @@ static int fill_form(lua_State *L, int idx, epode_form_t *f)
         for (lua_Integer i = 1; rc == 0 && lua_rawgeti(L, fields, i) == LUA_TTABLE; i++) {
             int fl_idx = lua_gettop(L);
             epode_form_field_t *fl;
-            const char *type = opt_field(L, fl_idx, "type");
+            const char *type = cmd_field(L, fl_idx, "type");
             epode_form_field_type_t ft = epode_form_field_type_from_name(type);
-            rc = epode_form_add_field(f, opt_field(L, fl_idx, "var"),
+            rc = epode_form_add_field(f, cmd_field(L, fl_idx, "var"),
                                       ft ? ft : EPODE_FIELD_TEXT_SINGLE,
-                                      opt_field(L, fl_idx, "label"), &fl);
-            const char *desc = opt_field(L, fl_idx, "desc");
+                                      cmd_field(L, fl_idx, "label"), &fl);
+            const char *desc = cmd_field(L, fl_idx, "desc");
             if (rc == 0 && desc)
                 rc = epode_form_field_set_desc(fl, desc);
             lua_getfield(L, fl_idx, "required");
@@ -136,13 +136,13 @@ static int fill_form(lua_State *L, int idx, epode_form_t *f)
                 rc = epode_form_field_set_required(fl, 1);
             lua_pop(L, 1);
             lua_getfield(L, fl_idx, "value");
-            const char *v = form_text(L, -1);
+            const char *v = cmd_form_text(L, -1);
             if (rc == 0 && v)
                 rc = epode_form_field_add_value(fl, v);
             lua_pop(L, 1);
             if (lua_getfield(L, fl_idx, "values") == LUA_TTABLE)
                 for (lua_Integer k = 1; rc == 0 && lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
-                    if ((v = form_text(L, -1)))
+                    if ((v = cmd_form_text(L, -1)))
                         rc = epode_form_field_add_value(fl, v);
                     lua_pop(L, 1);
                 }
@@ -150,10 +150,10 @@ static int fill_form(lua_State *L, int idx, epode_form_t *f)
             if (lua_getfield(L, fl_idx, "options") == LUA_TTABLE)
                 for (lua_Integer k = 1; rc == 0 && lua_rawgeti(L, -1, k) != LUA_TNIL; k++) {
                     if (lua_type(L, -1) == LUA_TTABLE) {
-                        const char *ov = opt_field(L, -1, "value");
+                        const char *ov = cmd_field(L, -1, "value");
                         if (ov)
-                            rc = epode_form_field_add_option(fl, opt_field(L, -1, "label"), ov);
-                    } else if ((v = form_text(L, -1))) {
+                            rc = epode_form_field_add_option(fl, cmd_field(L, -1, "label"), ov);
+                    } else if ((v = cmd_form_text(L, -1))) {
                         rc = epode_form_field_add_option(fl, NULL, v);
                     }
                     lua_pop(L, 1);
@@ -167,12 +167,12 @@ static int fill_form(lua_State *L, int idx, epode_form_t *f)
 
 /* A new form from the table at idx (nil: NULL); `type` when it names none.
  * Caller frees. */
-static epode_form_t *form_arg(lua_State *L, int idx, epode_form_type_t type)
+static epode_form_t *cmd_form_arg(lua_State *L, int idx, epode_form_type_t type)
 {
     if (lua_isnoneornil(L, idx))
         return NULL;
     luaL_checktype(L, idx, LUA_TTABLE);
-    const char *t = opt_field(L, idx, "type");
+    const char *t = cmd_field(L, idx, "type");
     static const char *const names[] = {"form", "submit", "cancel", "result"};
     for (int i = 0; t && i < 4; i++)
         if (!strcmp(t, names[i]))
@@ -181,7 +181,7 @@ static epode_form_t *form_arg(lua_State *L, int idx, epode_form_type_t type)
     int rc = epode_form_new(NULL, type, &f);
     if (rc < 0)
         luaL_error(L, "form: %s", epode_strerror(rc));
-    if ((rc = fill_form(L, idx, f)) < 0) {
+    if ((rc = cmd_fill_form(L, idx, f)) < 0) {
         epode_form_free(f);
         luaL_error(L, "form: %s: %s", epode_err_name(rc), epode_strerror(rc));
     }
@@ -233,7 +233,7 @@ static int cmd_protected(lua_State *L)
     lua_setfield(L, -2, "stage");
     set_field_str(L, "action", epode_command_action_name(cc->action));
     if (cc->form) {
-        push_form(L, cc->form);
+        cmd_push_form(L, cc->form);
         lua_setfield(L, -2, "form");
     }
     push_cmd_table(L, 1, "command_data");
@@ -272,7 +272,7 @@ static int cmd_protected(lua_State *L)
         return 0;
     }
     luaL_checktype(L, r, LUA_TTABLE);
-    const char *st = opt_field(L, r, "status");
+    const char *st = cmd_field(L, r, "status");
     cc->status = !st || !strcmp(st, "completed") ? EPODE_COMMAND_COMPLETED
                  : !strcmp(st, "executing")      ? EPODE_COMMAND_EXECUTING
                  : !strcmp(st, "canceled")       ? EPODE_COMMAND_CANCELED
@@ -280,7 +280,7 @@ static int cmd_protected(lua_State *L)
     if (cc->status < 0)
         return luaL_error(L, "command %s: status is executing, completed or canceled", node);
     if (lua_getfield(L, r, "form") == LUA_TTABLE) {
-        epode_form_t *f = form_arg(L, -1, cc->status == EPODE_COMMAND_EXECUTING
+        epode_form_t *f = cmd_form_arg(L, -1, cc->status == EPODE_COMMAND_EXECUTING
                                               ? EPODE_FORM_FORM
                                               : EPODE_FORM_RESULT);
         epode_command_session_set_form(cc->s, f);
@@ -292,11 +292,11 @@ static int cmd_protected(lua_State *L)
             epode_command_note_type_t t = EPODE_COMMAND_NOTE_INFO;
             const char *text = NULL;
             if (lua_type(L, -1) == LUA_TTABLE) {
-                const char *tn = opt_field(L, -1, "type");
+                const char *tn = cmd_field(L, -1, "type");
                 t = tn && !strcmp(tn, "warn")    ? EPODE_COMMAND_NOTE_WARN
                     : tn && !strcmp(tn, "error") ? EPODE_COMMAND_NOTE_ERROR
                                                  : EPODE_COMMAND_NOTE_INFO;
-                text = opt_field(L, -1, "text");
+                text = cmd_field(L, -1, "text");
             } else {
                 text = lua_tostring(L, -1);
             }
@@ -313,7 +313,7 @@ static int cmd_protected(lua_State *L)
                     mask |= EPODE_COMMAND_ALLOW(a);
             lua_pop(L, 1);
         }
-        const char *def = opt_field(L, r, "default");
+        const char *def = cmd_field(L, r, "default");
         int d = 0;
         for (int a = EPODE_COMMAND_NEXT; def && a <= EPODE_COMMAND_COMPLETE; a++)
             if (!strcmp(def, epode_command_action_name((epode_command_action_t)a)))
@@ -324,7 +324,7 @@ static int cmd_protected(lua_State *L)
     return 0;
 }
 
-static int drop_data_protected(lua_State *L)
+static int cmd_drop_data_protected(lua_State *L)
 {
     cmd_call *cc = lua_touserdata(L, 2);
     push_cmd_table(L, 1, "command_data");
@@ -344,11 +344,11 @@ static int on_command_c(epode_commands_t *cmds, epode_command_session_t *s,
     if (action != EPODE_COMMAND_CANCEL)
         call_protected(c, cmd_protected, &cc, "command");
     if (action == EPODE_COMMAND_CANCEL || cc.status != EPODE_COMMAND_EXECUTING)
-        call_protected(c, drop_data_protected, &cc, "command");
+        call_protected(c, cmd_drop_data_protected, &cc, "command");
     return cc.status;
 }
 
-static int access_protected(lua_State *L)
+static int cmd_access_protected(lua_State *L)
 {
     cmd_call *cc = lua_touserdata(L, 2);
     push_cmd_table(L, 1, "commands");
@@ -377,7 +377,7 @@ static int access_protected(lua_State *L)
     return 0;
 }
 
-static int on_access_c(epode_commands_t *cmds, const char *requester, const char *node,
+static int on_cmd_access_c(epode_commands_t *cmds, const char *requester, const char *node,
                        void *user)
 {
     (void)cmds;
@@ -386,11 +386,11 @@ static int on_access_c(epode_commands_t *cmds, const char *requester, const char
     cc.requester = requester;
     cc.node = node;
     if (c->in_loop)
-        call_protected(c, access_protected, &cc, "command access");
+        call_protected(c, cmd_access_protected, &cc, "command access");
     return cc.allowed;
 }
 
-static epode_commands_t *ensure_commands(lua_State *L, client_t *c, const char *where)
+static epode_commands_t *ensure_cmds(lua_State *L, client_t *c, const char *where)
 {
     int rc = 0;
     if (!c->disco)
@@ -398,7 +398,7 @@ static epode_commands_t *ensure_commands(lua_State *L, client_t *c, const char *
     if (rc == 0 && !c->commands) {
         rc = epode_commands_new(c->conn, c->disco, &c->commands);
         if (rc == 0)
-            rc = epode_commands_set_access_cb(c->commands, on_access_c, c);
+            rc = epode_commands_set_access_cb(c->commands, on_cmd_access_c, c);
     }
     if (rc < 0)
         raise_epode(L, where, rc);
@@ -416,7 +416,7 @@ static int m_command(lua_State *L)
                          at == LUA_TTABLE || at == LUA_TFUNCTION,
                   5, "allow: nil, true, a list of JIDs or a function");
     lua_settop(L, 5); /* allow: nil when absent, before anything is pushed */
-    epode_commands_t *cmds = ensure_commands(L, c, "client:command");
+    epode_commands_t *cmds = ensure_cmds(L, c, "client:command");
     int rc = epode_commands_add(cmds, node, name, on_command_c, c);
     if (rc == EPODE_ESTATE)
         return luaL_error(L, "client:command: %s is already offered", node);
@@ -526,7 +526,7 @@ static int cmd_req_protected(lua_State *L)
         }
         lua_setfield(L, -2, "notes");
         if (r->form) {
-            push_form(L, r->form);
+            cmd_push_form(L, r->form);
             lua_setfield(L, -2, "form");
         }
         lua_newtable(L);
@@ -598,7 +598,7 @@ static int m_commands(lua_State *L)
     client_t *c = check_client(L, "client:commands");
     const char *jid = luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TFUNCTION);
-    epode_commands_t *cmds = ensure_commands(L, c, "client:commands");
+    epode_commands_t *cmds = ensure_cmds(L, c, "client:commands");
     cmd_req *q = cmd_req_new(L, c, 3);
     q->list = 1;
     int rc = epode_commands_list(cmds, jid, on_cmd_list_c, q, NULL);
@@ -610,7 +610,7 @@ static int m_commands(lua_State *L)
     return 1;
 }
 
-static int run_command(lua_State *L, const char *where, int cont)
+static int run_cmd(lua_State *L, const char *where, int cont)
 {
     client_t *c = check_client(L, where);
     const char *jid = luaL_checkstring(L, 2), *node = luaL_checkstring(L, 3);
@@ -626,8 +626,8 @@ static int run_command(lua_State *L, const char *where, int cont)
     }
     int form_idx = cont ? 6 : 4;
     luaL_checktype(L, form_idx + 1, LUA_TFUNCTION);
-    epode_commands_t *cmds = ensure_commands(L, c, where);
-    epode_form_t *form = form_arg(L, form_idx, EPODE_FORM_SUBMIT);
+    epode_commands_t *cmds = ensure_cmds(L, c, where);
+    epode_form_t *form = cmd_form_arg(L, form_idx, EPODE_FORM_SUBMIT);
     cmd_req *q = cmd_req_new(L, c, form_idx + 1);
     int rc = cont ? epode_commands_continue(cmds, jid, node, sid, (epode_command_action_t)action,
                                             form, on_cmd_result_c, q, NULL)
@@ -644,11 +644,11 @@ static int run_command(lua_State *L, const char *where, int cont)
 /* c:execute(jid, node, [form], fn(result, err, specific, c)) */
 static int m_execute(lua_State *L)
 {
-    return run_command(L, "client:execute", 0);
+    return run_cmd(L, "client:execute", 0);
 }
 
 /* c:continue(jid, node, session_id, action, [form], fn(result, err, specific, c)) */
 static int m_continue(lua_State *L)
 {
-    return run_command(L, "client:continue", 1);
+    return run_cmd(L, "client:continue", 1);
 }

@@ -114,7 +114,8 @@ enum {
     UV_ON_REGISTER, /* the pending registration request's callback */
     UV_REG_FILL,    /* ...and its form-filling function */
     UV_MODERN,      /* blocking handler and pending requests (epode_lua_modern.c) */
-    UV_COUNT = UV_MODERN
+    UV_ON_PEP,      /* on_pep handlers (epode_lua_pep.c) */
+    UV_COUNT = UV_ON_PEP
 };
 
 typedef struct client {
@@ -132,6 +133,7 @@ typedef struct client {
     fast_file_t *fast;       /* option fast_token_file (epode_lua_fast.c), or NULL */
     epode_disco_t *disco;        /* these two: made on first use of ad-hoc */
     epode_commands_t *commands;  /* commands (epode_lua_commands.c) */
+    struct lua_pep *pep;         /* PEP helpers, made on first use (epode_lua_pep.c) */
     lua_Integer next_req;  /* ids of pending requests in the UV_MODERN table */
     lua_Integer next_handler; /* the last handler id given (c:on_*(), c:remove()) */
     lua_State *L;  /* the state running the loop, only while in_loop */
@@ -179,9 +181,12 @@ static void set_field_str(lua_State *L, const char *key, const char *value)
     }
 }
 
+static void pep_release(client_t *c); /* epode_lua_pep.c */
+
 /* Frees everything the client owns (no events). Idempotent. */
 static void client_release(client_t *c)
 {
+    pep_release(c); /* before the disco helper its caps helper sits on */
     epode_register_free(c->reg);
     c->reg = NULL;
     epode_commands_free(c->commands); /* open sessions end, pending requests told nothing */
@@ -1995,6 +2000,8 @@ static const char register_lua[] =
 #include "epode_lua_upload.c"
 /* Ad-hoc commands (XEP-0050): c:command(), c:commands(), c:execute(), c:continue(). */
 #include "epode_lua_commands.c"
+/* PubSub/PEP, bookmarks, avatars, nicknames: c:on_pep(), c:publish(), c:bookmarks(), ... */
+#include "epode_lua_pep.c"
 
 static const luaL_Reg client_methods[] = {
     {"on_message", m_on_message},
@@ -2037,6 +2044,16 @@ static const luaL_Reg client_methods[] = {
     {"commands", m_commands},
     {"execute", m_execute},
     {"continue", m_continue},
+    {"on_pep", m_on_pep},
+    {"publish", m_publish},
+    {"fetch_items", m_fetch_items},
+    {"retract", m_retract},
+    {"bookmarks", m_bookmarks},
+    {"add_bookmark", m_add_bookmark},
+    {"remove_bookmark", m_remove_bookmark},
+    {"publish_avatar", m_publish_avatar},
+    {"fetch_avatar", m_fetch_avatar},
+    {"set_nick", m_set_nick},
     {"close", m_close},
     {"stop", m_stop},
     {"run", m_run},

@@ -35,7 +35,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 /usr/bin/python3 "$ROOT/tests/servers/xmppservers.py" run prosody \
-    --user alice:pw1 --user bob:pw2 --module mam --module blocklist --module csi \
+    --user alice:pw1 --user bob:pw2 --module mam --module blocklist --module csi --module pep --module bookmarks \
     --component-secret "comp-$$-$RANDOM" \
     --no-stdin --info-file "$INFO" \
     >"$TMP/server.out" 2>"$TMP/server.err" &
@@ -80,6 +80,6 @@ export LUA_CPATH_5_4="$LUA_CPATH"
 cd "$ROOT"
 # EPODE_LUA_WRAPPER runs the interpreter under a tool, e.g. "valgrind -q".
 ${EPODE_LUA_WRAPPER:-} lua5.4 "$(command -v busted)" -o TAP tests/lua/epode_spec.lua \
-    tests/lua/modern_spec.lua tests/lua/commands_spec.lua
+    tests/lua/modern_spec.lua tests/lua/commands_spec.lua tests/lua/pep_spec.lua
 status=$?
 exit $status

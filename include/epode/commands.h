@@ -262,8 +262,10 @@ EPODE_API int epode_command_session_set_error(epode_command_session_t *s,
  * Answers a request left pending (the callback returned
  * EPODE_COMMAND_PENDING) with `status` and what was set on the session
  * since. A final status (or an error set) frees the session: do not
- * touch it afterwards. Errors: EPODE_EINVAL (status not executing,
- * completed or canceled), EPODE_ESTATE (nothing pending).
+ * touch it afterwards. Called from inside the session's own callback,
+ * the answer goes out when the callback returns, whatever it returns.
+ * Errors: EPODE_EINVAL (status not executing, completed or canceled),
+ * EPODE_ESTATE (nothing pending).
  */
 EPODE_API int epode_command_session_reply(epode_command_session_t *s,
                                           epode_command_status_t status);

@@ -55,6 +55,8 @@ struct epode_command_session {
     epode_command_action_t next_def;
     epode_stanza_t *pending; /* the request being answered */
     int ended;
+    int in_cb;   /* its callback is running */
+    int replied; /* a status given to epode_command_session_reply() meanwhile */
 };
 
 typedef enum op_kind { OP_LIST, OP_RUN } op_kind;
@@ -351,8 +353,14 @@ static void run(epode_command_session_t *s, epode_command_action_t action,
         epode_conn_remove(c->conn, s->timer_id);
     s->timer_id = 0;
     c->depth++;
+    s->in_cb = 1;
     int st = s->cmd->cb(c, s, action, form, s->cmd->user);
+    s->in_cb = 0;
     c->depth--;
+    if (s->replied) { /* answered from inside the callback: that answer counts */
+        st = s->replied;
+        s->replied = 0;
+    }
     if (action == EPODE_COMMAND_CANCEL) {
         clear_answer(s); /* whatever was set: a cancel's answer is fixed */
         answer(s, EPODE_COMMAND_CANCELED);
@@ -744,6 +752,10 @@ int epode_command_session_reply(epode_command_session_t *s, epode_command_status
         return EPODE_EINVAL;
     if (!s->pending || s->ended)
         return EPODE_ESTATE;
+    if (s->in_cb) { /* the callback's caller sends it once it returns */
+        s->replied = (int)status;
+        return 0;
+    }
     answer(s, status);
     return 0;
 }

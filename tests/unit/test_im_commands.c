@@ -475,6 +475,31 @@ TEST(commands_answer_left_pending_goes_out_on_reply)
     provider_free(&p);
 }
 
+static int replies_inside_cb(epode_commands_t *cmds, epode_command_session_t *s,
+                             epode_command_action_t action, const epode_form_t *form, void *user)
+{
+    (void)cmds, (void)form, (void)user;
+    if (action == EPODE_COMMAND_CANCEL)
+        return 0;
+    epode_command_session_add_note(s, EPODE_COMMAND_NOTE_INFO, "at once");
+    if (epode_command_session_reply(s, EPODE_COMMAND_COMPLETED) != 0)
+        return -1;
+    return EPODE_COMMAND_PENDING; /* and then says it will answer later */
+}
+
+TEST(commands_reply_from_inside_the_callback_is_sent_once)
+{
+    provider p;
+    CHECK_INT(provider_setup(&p, NULL), 0);
+    CHECK_INT(epode_commands_add(p.cmds, "now", "Now", replies_inside_cb, NULL), 0);
+    epode_stanza_t *r = request(&p, OWN, "node='now'", NULL);
+    CHECK_STR(epode_stanza_get_attr(command_of(r), "status"), "completed");
+    CHECK_STR(epode_stanza_child_text(command_of(r), "note", EPODE_NS_COMMANDS), "at once");
+    CHECK(scripted_next(&p.s) == NULL); /* one answer only */
+    CHECK_INT(epode_commands_session_count(p.cmds), 0);
+    provider_free(&p);
+}
+
 static int failing_cb(epode_commands_t *cmds, epode_command_session_t *s,
                       epode_command_action_t action, const epode_form_t *form, void *user)
 {

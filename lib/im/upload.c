@@ -412,6 +412,10 @@ static void on_http_done(void *user, int err, const epode__http_resp *resp, cons
     epode_upload_t *up = r->up;
     r->http = NULL; /* the HTTP layer forgets it after this call */
     enter(up);
+    /* A response body over the bound (an error page, say) is not ours to
+     * read: the status decides. */
+    if (err == EPODE_ELIMIT && resp->status >= 200)
+        err = 0;
     epode_upload_result_t res = {.err = err, .text = text, .http_status = resp->status};
     char why[64];
     if (err == 0 && resp->status != 200 && resp->status != 201) {

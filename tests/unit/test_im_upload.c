@@ -346,7 +346,8 @@ TEST(upload_cleartext_urls_need_allow_http)
     scripted_free(&s);
 }
 
-static void put_answered(const char *answer, int want_err, long want_status)
+static void put_answered_mode(enum srv_mode mode, const char *answer, int want_err,
+                              long want_status)
 {
     scripted s;
     epode_upload_t *up;
@@ -354,7 +355,7 @@ static void put_answered(const char *answer, int want_err, long want_status)
         test__failed_now = 1;
         return;
     }
-    srv *h = srv_start(SRV_ANSWER, answer);
+    srv *h = srv_start(mode, answer);
     outcome o = {0};
     epode_stanza_t *req = start_with_service(&s, up, &o);
     CHECK(req != NULL);
@@ -373,6 +374,11 @@ static void put_answered(const char *answer, int want_err, long want_status)
     scripted_free(&s);
 }
 
+static void put_answered(const char *answer, int want_err, long want_status)
+{
+    put_answered_mode(SRV_ANSWER, answer, want_err, want_status);
+}
+
 TEST(upload_http_failures_have_their_status)
 {
     put_answered("HTTP/1.1 500 Internal\r\nContent-Length: 0\r\n\r\n", EPODE_EHTTP, 500);
@@ -382,6 +388,11 @@ TEST(upload_http_failures_have_their_status)
     if (test__failed_now)
         return;
     put_answered("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", EPODE_EHTTP, 403);
+    if (test__failed_now)
+        return;
+    /* an endless error page: the status still decides */
+    put_answered_mode(SRV_ENDLESS, "HTTP/1.1 507 Insufficient Storage\r\nContent-Length: "
+                      "100000000\r\n\r\n", EPODE_EHTTP, 507);
 }
 
 TEST(upload_without_a_service_is_not_found)

@@ -13,6 +13,7 @@ import os
 import ssl
 import subprocess
 import urllib.request
+import uuid
 
 import pytest
 
@@ -21,6 +22,7 @@ from integ_util import PYTHON, USERS, jid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIMIT = 300000
+QUOTA = 500000  # Prosody: bytes a day per account
 
 
 def _prosody(pki, https_cert='good'):
@@ -32,6 +34,7 @@ def _prosody(pki, https_cert='good'):
     extra = '\n'.join([
         'Component "upload.localhost" "http_file_share"',
         '\thttp_file_share_size_limit = %d' % LIMIT,
+        '\thttp_file_share_daily_quota = %d' % QUOTA,
     ])
     srv = iu.start_server('prosody', pki, config={
         'https_ports': [port], 'https_interfaces': [iu.xs.HOST],
@@ -78,11 +81,11 @@ def ejabberd(pki):
         srv.stop()
 
 
-def probe(srv, *extra, ca=None, timeout=40):
+def probe(srv, *extra, ca=None, timeout=40, user='alice', password=None):
     exe = iu._binary('tests', 'integration', 'upload_probe')
     argv = [exe, '--server', srv.host, '--port', str(srv.c2s_port),
-            '--ca-file', ca or srv.ca_file, '--jid', jid(srv, 'alice'),
-            '--password', USERS['alice']] + list(extra)
+            '--ca-file', ca or srv.ca_file, '--jid', jid(srv, user),
+            '--password', password or USERS[user]] + list(extra)
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout)
     lines = p.stdout.splitlines()
@@ -155,6 +158,18 @@ def test_upload_too_large_for_the_service_names_its_limit(request, kind):
     assert rc == 1, out
     err = line(lines, 'error')
     assert err.startswith('LIMIT condition=not-acceptable max=%d ' % LIMIT), out
+
+
+def test_upload_over_the_daily_quota_is_refused_with_resource_constraint(prosody):
+    user, pw = 'quota-%s' % uuid.uuid4().hex[:8], 'pw-quota'
+    prosody.register(user, pw)
+    rc, lines, out = probe(prosody, '--size', str(QUOTA // 2 + 10000), user=user, password=pw)
+    assert rc == 0, out
+    rc, lines, out = probe(prosody, '--size', str(QUOTA // 2 + 10000), user=user, password=pw)
+    assert rc == 1, out
+    err = line(lines, 'error')
+    assert err.startswith('REFUSED condition=resource-constraint '), out
+    assert 'Daily quota' in err, out
 
 
 @pytest.fixture(scope='module')

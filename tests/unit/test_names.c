@@ -59,6 +59,11 @@ WRAP(epode_blocking_event_name, epode_blocking_event_t)
 WRAP(epode_sender_mode_name, epode_sender_mode_t)
 WRAP(epode_form_type_name, epode_form_type_t)
 WRAP(epode_chatstate_name, epode_chatstate_t)
+WRAP(epode_pubsub_error_name, epode_pubsub_error_t)
+WRAP(epode_pubsub_event_type_name, epode_pubsub_event_type_t)
+WRAP(epode_bookmarks_event_name, epode_bookmarks_event_t)
+WRAP(epode_avatar_source_name, epode_avatar_source_t)
+WRAP(epode_nick_source_name, epode_nick_source_t)
 
 #define ENUM(fn, first, last) check_enum(#fn, w_##fn, first, last)
 
@@ -83,6 +88,12 @@ TEST(names_cover_every_value_of_every_enum)
     CHECK_INT(ENUM(epode_sender_mode_name, EPODE_SENDER_AUTO, EPODE_SENDER_OCCUPANT), 0);
     CHECK_INT(ENUM(epode_form_type_name, EPODE_FORM_FORM, EPODE_FORM_RESULT), 0);
     CHECK_INT(ENUM(epode_chatstate_name, EPODE_CHATSTATE_ACTIVE, EPODE_CHATSTATE_GONE), 0);
+    CHECK_INT(ENUM(epode_pubsub_error_name, EPODE_PUBSUB_ERR_NONE, EPODE_PUBSUB_ERR_OTHER), 0);
+    CHECK_INT(ENUM(epode_pubsub_event_type_name, EPODE_PUBSUB_PUBLISHED, EPODE_PUBSUB_DELETED), 0);
+    CHECK_INT(ENUM(epode_bookmarks_event_name, EPODE_BOOKMARKS_LOADED,
+                   EPODE_BOOKMARKS_FETCH_FAILED), 0);
+    CHECK_INT(ENUM(epode_avatar_source_name, EPODE_AVATAR_PEP, EPODE_AVATAR_VCARD), 0);
+    CHECK_INT(ENUM(epode_nick_source_name, EPODE_NICK_PEP, EPODE_NICK_MESSAGE), 0);
 }
 
 TEST(names_are_the_bindings_vocabulary)

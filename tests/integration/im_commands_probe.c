@@ -18,6 +18,8 @@
  *   notes=TYPE:TEXT|... form=TYPE,VAR:VALUE,... actions=A,..." line.
  * server: A lists --target's commands (default: its domain) and runs
  *   --node there, printing the same lines.
+ * peer: as server, and when the answer asks for more (executing), A
+ *   completes it with a submission of name=epode (a third-party bot).
  * Ends with "OK" (exit 0) or "FAILED reason" (exit 1). */
 #include <epode.h>
 
@@ -38,6 +40,7 @@ typedef struct probe {
     long ticks, end_at;
     int started, step;
     char sid[128];
+    int last_status;
     int finished, failed;
     char why[256];
 } probe;
@@ -214,6 +217,7 @@ static void on_result(epode_commands_t *c, const epode_command_result_t *r, int 
     } else {
         print_result(node, r);
         snprintf(P.sid, sizeof P.sid, "%s", r->session_id ? r->session_id : "");
+        P.last_status = (int)r->status;
     }
     P.step++;
     next_step();
@@ -259,9 +263,10 @@ static void fail_rc(int rc, const char *what)
 /* The requester's script, one request per step. */
 static void next_step(void)
 {
-    epode_commands_t *c = P.cmds[!strcmp(P.mode, "server") ? A : C];
+    int remote = !strcmp(P.mode, "server") || !strcmp(P.mode, "peer");
+    epode_commands_t *c = P.cmds[remote ? A : C];
     char target[512];
-    if (!strcmp(P.mode, "server")) {
+    if (remote) {
         snprintf(target, sizeof target, "%s", P.target);
         switch (P.step) {
         case 0:
@@ -270,6 +275,21 @@ static void next_step(void)
         case 1:
             fail_rc(epode_commands_execute(c, target, P.node, NULL, on_result, (void *)P.node,
                                            NULL), "execute");
+            return;
+        case 2:
+            if (P.last_status == EPODE_COMMAND_EXECUTING) {
+                epode_form_t *f;
+                int rc = epode_form_new(NULL, EPODE_FORM_SUBMIT, &f);
+                if (rc == 0)
+                    rc = epode_form_set_value(f, "name", "epode");
+                if (rc == 0)
+                    rc = epode_commands_continue(c, target, P.node, P.sid, EPODE_COMMAND_COMPLETE,
+                                                 f, on_result, (void *)P.node, NULL);
+                epode_form_free(f);
+                fail_rc(rc, "complete");
+                return;
+            }
+            finish(0, "");
             return;
         default:
             finish(0, "");
@@ -336,7 +356,7 @@ static int on_tick(epode_conn_t *conn, void *user)
     if (P.end_at && P.ticks >= P.end_at)
         finish(0, "");
     if (!P.started && ((!strcmp(P.mode, "pair") && P.ready[A] && P.ready[C]) ||
-                       (!strcmp(P.mode, "server") && P.ready[A]))) {
+                       ((!strcmp(P.mode, "server") || !strcmp(P.mode, "peer")) && P.ready[A]))) {
         P.started = 1;
         next_step();
     }
@@ -406,8 +426,8 @@ int main(int argc, char **argv)
     }
     int pair = !strcmp(P.mode, "pair");
     if (!jid1 || !pw1 || (pair && (!jid2 || !pw2)) ||
-        (strcmp(P.mode, "bot") && !pair && strcmp(P.mode, "server")) ||
-        (!strcmp(P.mode, "server") && !P.node)) {
+        (strcmp(P.mode, "bot") && !pair && strcmp(P.mode, "server") && strcmp(P.mode, "peer")) ||
+        ((!strcmp(P.mode, "server") || !strcmp(P.mode, "peer")) && !P.node)) {
         fprintf(stderr, "im_commands_probe: need --jid1 --password1, a mode (bot, pair, "
                         "server --node N) and for pair --jid2 --password2\n");
         return 64;
@@ -437,7 +457,7 @@ int main(int argc, char **argv)
         }
     }
     int rc = 0;
-    if (strcmp(P.mode, "server")) {
+    if (!strcmp(P.mode, "bot") || pair) {
         rc = epode_commands_add(P.cmds[A], "uptime", "Uptime", uptime_cb, NULL);
         if (rc == 0)
             rc = epode_commands_add(P.cmds[A], "echo-form", "Echo a text", echo_cb, NULL);

@@ -150,3 +150,30 @@ def test_epode_runs_the_servers_own_command(kind, node, request):
     result = [l for l in r.stdout.splitlines() if l.startswith('result ')]
     assert len(result) == 1 and result[0].startswith('result %s completed' % node), info
     assert 'notes=info:' in result[0], info
+
+
+def test_epode_runs_a_slixmpp_bots_two_step_command(server):
+    a, s = fresh_accounts(server, 'cp', 'cq')
+    bot = subprocess.Popen([PYTHON, os.path.join(HERE, 'slix_adhoc_bot.py'), '--host', server.host,
+                            '--port', str(server.c2s_port), '--ca-file', server.ca_file,
+                            '--jid', jid(server, s), '--password', USERS[s]],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        first = bot.stdout.readline()
+        assert first.startswith('ready '), first + bot.stderr.read()
+        r, info = run_probe(server, 'peer', a, extra=('--target', first.split()[1],
+                                                      '--node', 'greet'))
+        out, err = bot.communicate(timeout=30)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate()
+    info += '\nbot:\n%s\n%s' % (out, err[-2000:])
+    assert r.returncode == 0, info
+    assert 'list greet Greet' in r.stdout, info
+    results = [l for l in r.stdout.splitlines() if l.startswith('result ')]
+    assert results[0].startswith('result greet executing sid=yes'), info
+    assert 'form=form,name:' in results[0] and 'actions=complete,' in results[0], info
+    assert results[1].startswith('result greet completed sid=yes notes=info:hello epode'), info
+    assert 'greeted epode' in out, info

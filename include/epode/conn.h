@@ -484,12 +484,16 @@ typedef enum epode_disconnect_reason {
 EPODE_API const char *epode_disconnect_reason_name(epode_disconnect_reason_t reason);
 
 /** The event callback: runs from the loop, never inside the call that
- * caused the event. */
+ * caused the event — except EPODE_CONN_FREED, which every listener still
+ * added hears inside epode_conn_free(). So a listener whose `user` dies
+ * before the connection must be removed first (epode_conn_remove()), or
+ * the connection freed first. */
 typedef void (*epode_conn_event_cb)(epode_conn_t *conn, epode_conn_event_t event, void *user);
 /**
  * Adds a listener for connection events. Any number may be added (the IM
  * helpers add their own to learn about READY and DISCONNECTED); they run
- * in the order they were added. A listener added while an event is being
+ * in the order they were added. It also hears EPODE_CONN_FREED, inside
+ * epode_conn_free(), unless removed before (see epode_conn_event_cb). A listener added while an event is being
  * delivered (a helper made at READY) first hears the next event. *id (may
  * be NULL) receives a non-zero id for epode_conn_remove(). Errors:
  * EPODE_EINVAL (NULL conn or cb), EPODE_ENOMEM.

@@ -200,7 +200,8 @@ typedef int (*epode_message_cb)(epode_conn_t *conn, const epode_message_t *msg, 
  * results (XEP-0313 `<result/>` wrappers) are not reported at all: they
  * are epode/mam.h's to unwrap and check. Handlers run
  * in the order they were added. *id (may be NULL) is for
- * epode_messaging_handler_remove(). Errors: EPODE_EINVAL (unknown type),
+ * epode_messaging_handler_remove() (it is never an id of the connection's:
+ * epode_conn_remove() answers EPODE_ENOTFOUND for it). Errors: EPODE_EINVAL (unknown type),
  * EPODE_ENOMEM.
  */
 EPODE_API int epode_messaging_handler_add(epode_messaging_t *m, const char *type,

@@ -1312,8 +1312,8 @@ static void eng_stanza(void *user, epode_stanza_t *st)
     handled |= c->iq_req_answered;
     c->iq_req_id = c->iq_req_from = NULL;
     int bad;
-    unsigned bad_id = epode__dispatch_take_bad_result(c->dispatch, &bad);
-    if (bad_id)
+    unsigned bad_id;
+    while ((bad_id = epode__dispatch_take_bad_result(c->dispatch, &bad)) != 0)
         epode__ctx_log(c->ctx, EPODE_LOG_WARN, "dispatch",
                        "handler %u returned %d, which is neither EPODE_HANDLED (1) nor "
                        "EPODE_PASS (2): taken as EPODE_HANDLED",

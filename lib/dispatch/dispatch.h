@@ -50,9 +50,14 @@ void epode__dispatch_event_before(epode__dispatch *d, epode_conn_t *conn, epode_
  * handler took it, else 0. */
 int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_t *st,
                            const char *self);
+/* Connection ids are below this; the IM helpers' own ids (message
+ * handlers) are from it up, so epode_conn_remove() never takes one of
+ * theirs for one of ours. */
+#define EPODE__DISPATCH_ID_END 0x80000000u
+
 /* The id of a stanza handler that returned neither EPODE_HANDLED nor
- * EPODE_PASS since the last call (each handler is reported once), and
- * what it returned; 0 if none. */
+ * EPODE_PASS and was not reported yet (each handler is reported once:
+ * call until 0), and what it returned. */
 unsigned epode__dispatch_take_bad_result(epode__dispatch *d, int *value);
 /* Runs expired IQ waits (EPODE_ETIMEDOUT) and due timed callbacks. */
 void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now);

@@ -17,11 +17,12 @@ typedef struct entry {
     unsigned id;
     enum kind kind;
     unsigned char removed;
-    unsigned char warned; /* K_STANZA: returned a value that is no result */
+    unsigned char warned; /* K_STANZA: 1 returned no result, to be logged; 2 logged */
     char *name, *ns, *type; /* K_STANZA filters (NULL: any) */
     char *iq_id, *to;       /* K_IQ */
     uint64_t due;           /* K_IQ deadline, K_TIMED next run */
     unsigned interval;      /* K_TIMED */
+    int bad_value;          /* K_STANZA: what it returned (warned 1) */
     union { /* by kind */
         epode_handler_cb handler; /* K_STANZA, K_OUT */
         epode_iq_cb iq_cb;
@@ -38,8 +39,7 @@ struct epode__dispatch {
     unsigned next_id;
     int depth;   /* dispatches running (handlers may recurse via send) */
     int garbage; /* entries marked removed */
-    unsigned bad_id; /* a handler that returned no epode_handler_result_t */
-    int bad_value;
+    int bad_pending; /* some handler's warned is 1 */
 };
 
 int epode__dispatch_new(const epode_mem_t *mem, epode__dispatch **out)
@@ -111,8 +111,8 @@ static entry *push(epode__dispatch *d)
     entry *e = &d->v[d->n++];
     memset(e, 0, sizeof *e);
     e->id = d->next_id++;
-    if (d->next_id == 0)
-        d->next_id = 1;
+    if (d->next_id == EPODE__DISPATCH_ID_END)
+        d->next_id = 1; /* the ids from 2^31 up are the helpers' own */
     return e;
 }
 
@@ -355,8 +355,8 @@ int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_
                         "0 is success": it did take care of it */
         if (r != EPODE_HANDLED && !d->v[i].warned) {
             d->v[i].warned = 1;
-            d->bad_id = d->v[i].id;
-            d->bad_value = r;
+            d->v[i].bad_value = r;
+            d->bad_pending = 1;
         }
     }
     d->depth--;
@@ -366,10 +366,16 @@ int epode__dispatch_stanza(epode__dispatch *d, epode_conn_t *conn, epode_stanza_
 
 unsigned epode__dispatch_take_bad_result(epode__dispatch *d, int *value)
 {
-    unsigned id = d->bad_id;
-    *value = d->bad_value;
-    d->bad_id = 0;
-    return id;
+    for (size_t i = 0; d->bad_pending && i < d->n; i++) {
+        entry *e = &d->v[i];
+        if (e->kind == K_STANZA && e->warned == 1) {
+            e->warned = 2;
+            *value = e->bad_value;
+            return e->id;
+        }
+    }
+    d->bad_pending = 0;
+    return 0;
 }
 
 void epode__dispatch_expire(epode__dispatch *d, epode_conn_t *conn, uint64_t now)

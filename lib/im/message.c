@@ -593,8 +593,11 @@ int epode_messaging_handler_add(epode_messaging_t *m, const char *type, epode_me
         m->handlers = h;
         m->cap = cap;
     }
-    if (++m->next_id == 0)
-        m->next_id = 1;
+    /* From 2^31 up: never an id the connection handed out, so one given
+     * to epode_conn_remove() by mistake is not found rather than
+     * removing somebody else's handler (dispatch.h's ids stay below). */
+    if (++m->next_id < 0x80000001u)
+        m->next_id = 0x80000001u;
     m->handlers[m->nhandlers++] = (msg_handler){m->next_id, ti, cb, user, 0};
     if (id)
         *id = m->next_id;

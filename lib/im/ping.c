@@ -178,6 +178,9 @@ static int send_ping(epode_ping_t *p, const char *jid, unsigned timeout_ms, int 
 {
     char domain[1024];
     int rc;
+    /* a bad address is EJID whatever the state, as epode_conn_send() says */
+    if (jid && (rc = epode_jid_validate(jid)) < 0)
+        return rc;
     if (!p->conn || !epode_conn_is_ready(p->conn))
         return EPODE_ESTATE;
     if (!jid) {

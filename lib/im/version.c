@@ -184,10 +184,13 @@ int epode_software_version_query(epode_software_version_t *v, const char *jid, u
 {
     if (!v || !cb)
         return EPODE_EINVAL;
+    int rc;
+    /* a bad address is EJID whatever the state, as epode_conn_send() says */
+    if (jid && (rc = epode_jid_validate(jid)) < 0)
+        return rc;
     if (!v->conn || !epode_conn_is_ready(v->conn))
         return EPODE_ESTATE;
     char domain[1024];
-    int rc;
     if (!jid) {
         epode_jid_t *me;
         if ((rc = epode_jid_new(v->mem, epode_conn_bound_jid(v->conn), &me)) < 0)

@@ -1360,11 +1360,12 @@ TEST(conn_handler_returning_zero_counts_as_handled_and_is_logged_once)
     epode_ctx_set_log(s.ctx, EPODE_LOG_WARN, count_dispatch_warnings, &warnings);
     CHECK_INT(epode_conn_add_handler(s.conn, "iq", "urn:xmpp:time", "get", returns_zero, &calls,
                                      NULL), 0);
+    CHECK_INT(epode_conn_add_handler(s.conn, "iq", NULL, "get", returns_zero, &calls, NULL), 0);
     scripted_send(&s, TIME_GET("t1", " from='romeo@example.net/x'"));
     scripted_send(&s, TIME_GET("t2", " from='romeo@example.net/x'"));
-    CHECK_INT(calls, 2);
+    CHECK_INT(calls, 4);
     CHECK(scripted_next(&s) == NULL); /* no service-unavailable: it was handled */
-    CHECK_INT(warnings, 1);
+    CHECK_INT(warnings, 2); /* each of the two handlers named, once */
     CHECK(EPODE_HANDLED != 0 && EPODE_PASS != 0 && EPODE_HANDLED != EPODE_PASS);
     CHECK_STR(epode_handler_result_name(EPODE_HANDLED), "handled");
     CHECK_STR(epode_handler_result_name(EPODE_PASS), "pass");

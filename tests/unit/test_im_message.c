@@ -124,6 +124,27 @@ TEST(message_build_with_bodies_subject_thread)
     CHECK(epode_chatstate_name((epode_chatstate_t)99) == NULL);
 }
 
+/* Message handler ids are never the connection's: epode_conn_remove()
+ * given one by mistake finds nothing instead of removing somebody else's
+ * registration (it used to remove the helper's own stanza handler). */
+TEST(message_handler_ids_are_not_connection_ids)
+{
+    scripted s;
+    epode_messaging_t *m;
+    CHECK_INT(setup(&s, &m), 0);
+    unsigned id;
+    CHECK_INT(epode_messaging_handler_add(m, "chat", record, NULL, &id), 0);
+    CHECK(id >= 0x80000000u);
+    CHECK_INT(epode_conn_remove(s.conn, id), EPODE_ENOTFOUND);
+    got_count = 0;
+    scripted_send(&s, "<message type='chat' from='juliet@example.com/balcony' id='i1'>"
+                      "<body>still heard</body></message>");
+    CHECK_INT(got_count, 1);
+    CHECK_INT(epode_messaging_handler_remove(m, id), 0);
+    epode_messaging_free(m);
+    scripted_free(&s);
+}
+
 TEST(message_handler_gets_parsed_view_by_language)
 {
     scripted s;

@@ -136,6 +136,40 @@ TEST(ping_send_reports_pong_error_and_ignores_strangers)
     scripted_free(&s);
 }
 
+static void never_version(epode_conn_t *c, const char *jid, int status, epode_stanza_cond_t cond,
+                          const char *name, const char *version, const char *os, void *user)
+{
+    (void)c, (void)jid, (void)status, (void)cond, (void)name, (void)version, (void)os;
+    (*(int *)user)++;
+}
+
+/* A bad address is EJID whatever the connection's state, as every send
+ * path says; a good one before READY is ESTATE. */
+TEST(ping_and_version_say_ejid_before_estate)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    CHECK_INT(epode_global_init(), 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    epode_ping_t *p;
+    epode_software_version_t *v;
+    CHECK_INT(epode_ping_new(conn, &p), 0);
+    CHECK_INT(epode_software_version_new(conn, "t", "1", NULL, &v), 0);
+    pong a = {0};
+    int vcalls = 0;
+    CHECK_INT(epode_ping_send(p, "a@b@c", 1000, on_pong, &a), EPODE_EJID);
+    CHECK_INT(epode_ping_send(p, "peer@example.net", 1000, on_pong, &a), EPODE_ESTATE);
+    CHECK_INT(epode_software_version_query(v, "a@b@c", 1000, never_version, &vcalls), EPODE_EJID);
+    CHECK_INT(epode_software_version_query(v, "peer@example.net", 1000, never_version, &vcalls),
+              EPODE_ESTATE);
+    CHECK_INT(a.calls + vcalls, 0);
+    epode_software_version_free(v);
+    epode_ping_free(p);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+}
+
 TEST(ping_pending_is_forgotten_on_free)
 {
     scripted s;

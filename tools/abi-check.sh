@@ -9,6 +9,11 @@
 #                                         layout changed); additions are fine
 #   tools/abi-check.sh update BUILD_DIR   writes the baseline from this build
 #
+# Two baselines: tests/abi/libepode.abi (abidw: functions and the types
+# their signatures reach) and tests/abi/constants.txt (every integer
+# constant of the headers: error codes, flags and enumerators, which
+# abidw cannot see when they travel as plain ints).
+#
 # Before 1.0 the API may still change on purpose: then update the baseline
 # in the same commit and say so in its message. BUILD_DIR must be a build
 # with debug information (meson's default buildtype, or debugoptimized).
@@ -22,6 +27,13 @@ fi
 so=$(ls "$build"/lib/libepode.so.*.*.* 2>/dev/null | head -1)
 [ -n "$so" ] || { echo "abi-check: no libepode.so.X.Y.Z under $build/lib" >&2; exit 2; }
 baseline=tests/abi/libepode.abi
+constants=tests/abi/constants.txt
+if ! readelf -S "$so" | grep -q '\.debug_info'; then
+    # without DWARF abidw sees no types and every comparison "passes"
+    echo "abi-check: $so has no debug information (use a debug or debugoptimized build)" >&2
+    exit 2
+fi
+consts() { /usr/bin/python3 tools/abi-constants.py include "${CC:-cc}"; }
 dump() {
     abidw --headers-dir include/epode --drop-private-types --no-show-locs \
         --no-corpus-path --drop-undefined-syms "$1"
@@ -29,11 +41,26 @@ dump() {
 case $mode in
 update)
     dump "$so" > "$baseline"
+    consts > "$constants"
     echo "abi-check: wrote $baseline from $so ($(grep -c '<elf-symbol ' "$baseline") functions)"
+    echo "abi-check: wrote $constants ($(wc -l < "$constants") constants)"
     ;;
 check)
     tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    consts > "$tmp/constants.txt"
+    # every baseline constant still there with its value (new ones are fine)
+    if ! awk 'NR == FNR { now[$1] = $2; next }
+              !($1 in now) { print "  removed: " $1 " (was " $2 ")"; bad = 1; next }
+              now[$1] != $2 { print "  changed: " $1 " " $2 " -> " now[$1]; bad = 1 }
+              END { exit bad }' "$tmp/constants.txt" "$constants"; then
+        echo "abi-check: constants differ from $constants (on purpose? tools/abi-check.sh update)" >&2
+        exit 1
+    fi
     dump "$so" > "$tmp/current.abi"
+    if ! grep -q '<function-decl' "$tmp/current.abi"; then
+        echo "abi-check: abidw found no functions in $so" >&2
+        exit 2
+    fi
     set +e
     abidiff --no-added-syms "$baseline" "$tmp/current.abi" > "$tmp/diff.txt"
     rc=$?

@@ -142,116 +142,15 @@ static void emit(epode_conn_t *c, epode_conn_event_t ev)
     epode__dispatch_event_before(c->dispatch, c, ev, mark);
 }
 
-/* The longest each note may be: a server's text is its to choose, and
- * what the application reads back is one line, not a megabyte. */
-#define NOTE_CONDITION 64
-#define NOTE_TEXT 600
-#define NOTE_SECURITY 128
-#define NOTE_CONNECT_ERROR 300
-
-/* A note's text, with the link that keeps it alive once replaced: the
- * application may hold the pointer until the next connect or reconnection
- * attempt (conn.h), however often the note changes before that. */
-typedef struct conn_note {
-    struct conn_note *retired;
-    char text[];
-} conn_note;
-
-/* What a note says when the words could not be kept (out of memory). */
-static char note_oom[] = "out of memory (the explanation could not be kept)";
-
-static void retire(epode_conn_t *c, char *text)
-{
-    if (!text || text == note_oom)
-        return;
-    conn_note *n = (conn_note *)(void *)(text - offsetof(conn_note, text));
-    n->retired = c->retired;
-    c->retired = n;
-}
-
-/* Replaces the note *slot with the formatted text, cut to max - 1 bytes
- * on a UTF-8 character boundary; "" leaves it NULL. The old text is
- * retired, not freed. Out of memory, the note says so, never the
- * connection. */
+/* Notes (outcome.c) are formatted here, where their formats are checked. */
 static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
 {
-    char tmp[NOTE_TEXT];
-    if (max > sizeof tmp)
-        max = sizeof tmp;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, max, fmt, ap);
+    epode__conn_vnote(c, slot, max, fmt, ap);
     va_end(ap);
-    size_t len = n < 0 ? 0 : (size_t)n < max ? (size_t)n : epode__utf8_trim(tmp);
-    char *fresh = NULL;
-    if (len) {
-        conn_note *cn = epode__alloc(c->ctx->mem, sizeof *cn + len + 1);
-        if (cn) {
-            cn->retired = NULL;
-            memcpy(cn->text, tmp, len);
-            cn->text[len] = '\0';
-            fresh = cn->text;
-        } else {
-            fresh = note_oom;
-        }
-    }
-    retire(c, *slot);
-    *slot = fresh;
-}
-
-/* Conditions epode names itself or hears from servers (RFC 6120 stream
- * errors, RFC 6120 §6.5 SASL failures): kept as static names, so the
- * decisions made on them (reconnect or not, follow a redirect) never
- * depend on an allocation. */
-static const char *const known_conditions[] = {
-    "bad-format", "bad-namespace-prefix", "conflict", "connection-timeout", "host-gone",
-    "host-unknown", "improper-addressing", "internal-server-error", "invalid-from",
-    "invalid-namespace", "invalid-xml", "not-authorized", "not-well-formed", "policy-violation",
-    "remote-connection-failed", "reset", "resource-constraint", "restricted-xml",
-    "see-other-host", "system-shutdown", "undefined-condition", "unsupported-encoding",
-    "unsupported-feature", "unsupported-stanza-type", "unsupported-version", "aborted",
-    "account-disabled", "credentials-expired", "encryption-required", "incorrect-encoding",
-    "invalid-authzid", "invalid-mechanism", "malformed-request", "mechanism-too-weak",
-    "temporary-auth-failure",
-};
-
-static void set_condition(epode_conn_t *c, const char *cond)
-{
-    retire(c, c->condition_note);
-    c->condition_note = NULL;
-    c->condition = NULL;
-    if (!cond || !*cond)
-        return;
-    for (size_t i = 0; i < sizeof known_conditions / sizeof known_conditions[0]; i++)
-        if (strcmp(cond, known_conditions[i]) == 0) {
-            c->condition = known_conditions[i];
-            return;
-        }
-    note(c, &c->condition_note, NOTE_CONDITION, "%s", cond);
-    /* out of memory: a condition nobody can act on, as RFC 6120 has one */
-    c->condition = c->condition_note != note_oom ? c->condition_note : "undefined-condition";
-}
-
-/* Ends the notes' words for the application: `all` at a new attempt and
- * when the connection goes (the pointers may die then); otherwise (a
- * redirect followed within the attempt) they are only retired. */
-static void clear_notes(epode_conn_t *c, int all)
-{
-    char **slots[] = {&c->text, &c->security, &c->last_connect_error};
-    for (size_t i = 0; i < (all ? 3u : 2u); i++) {
-        retire(c, *slots[i]);
-        *slots[i] = NULL;
-    }
-    set_condition(c, NULL);
-    if (!all)
-        return;
-    while (c->retired) {
-        conn_note *n = c->retired;
-        c->retired = n->retired;
-        epode__dealloc(c->ctx->mem, n);
-    }
 }
 
 static void record(epode_conn_t *c, int err, epode_disconnect_reason_t reason, const char *cond,
@@ -259,7 +158,7 @@ static void record(epode_conn_t *c, int err, epode_disconnect_reason_t reason, c
 {
     c->err = err;
     c->reason = reason;
-    set_condition(c, cond);
+    epode__conn_set_condition(c, cond);
     note(c, &c->text, NOTE_TEXT, "%s", text ? text : epode_strerror(err));
 }
 
@@ -383,7 +282,7 @@ static void really_free(epode_conn_t *c)
     epode__sm_free(&c->sm_state); /* freed with the connection, no events */
     epode__proxy_free(mem, c->proxy);
     epode__conn_ws_free(c);
-    clear_notes(c, 1);
+    epode__conn_clear_notes(c, 1);
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
     wipe(c->password);
@@ -1072,7 +971,7 @@ static int follow_redirect(epode_conn_t *c)
                    epode_conn_error_text(c));
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
-    clear_notes(c, 0);
+    epode__conn_clear_notes(c, 0);
     c->state = C_RESOLVING;
     epode__timer_start(&c->login_timer, c->login_ms, on_login_timeout, c);
     epode__timer_start(&c->kick, 0, on_redirect, c);
@@ -1084,53 +983,6 @@ static void give_back(void *user, const char *id, const char *bytes, size_t len)
     epode_conn_t *c = user;
     if (c->ack_cb)
         c->ack_cb(c, 0, id, bytes, len, c->ack_user);
-}
-
-/* Stream errors after which trying again cannot help: the account or
- * the address is wrong, or another client took the resource over. */
-static int stream_error_is_final(const char *cond)
-{
-    static const char *const final[] = {
-        "conflict", "host-unknown", "host-gone", "not-authorized", "invalid-from",
-        "invalid-namespace", "unsupported-version", "unsupported-encoding",
-        "improper-addressing", "bad-namespace-prefix",
-    };
-    for (size_t i = 0; i < sizeof final / sizeof final[0]; i++)
-        if (strcmp(cond, final[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* Sessions in a row that ended on the server's word (a stream error, or
- * data we refused) without any progress; then reconnection gives up, so
- * a stanza that kills every stream (ours or the server's) cannot make us
- * reconnect forever. */
-#define MAX_FRUITLESS 5
-#define LASTING_MS 60000 /* a session this long resets the count */
-
-/* Reconnect after a cut, a timeout, a server going away for a while, or
- * anything the server's data could cause (a stream error that is not
- * final, a protocol violation: DESIGN, "Bad input and limits") — with
- * backoff, and at most MAX_FRUITLESS times in a row without progress.
- * Never after our own close, bad credentials, or a refused certificate
- * or missing TLS. */
-static int should_reconnect(const epode_conn_t *c)
-{
-    if (!c->reconnect || c->user_closed)
-        return 0;
-    if (c->reason == EPODE_REASON_NETWORK || c->reason == EPODE_REASON_TIMEOUT)
-        return 1;
-    /* A TLS failure is the link's (a cut mid-handshake or mid-record)
-     * unless the certificate was refused or TLS is missing. */
-    if (c->reason == EPODE_REASON_TLS)
-        return c->err == EPODE_ETLS;
-    if (c->fruitless >= MAX_FRUITLESS)
-        return 0;
-    if (c->reason == EPODE_REASON_STREAM_ERROR)
-        return !stream_error_is_final(c->condition ? c->condition : "");
-    /* The server sent what we had to refuse: maybe a glitch of one
-     * session (its parser, a resumption gone wrong). */
-    return c->reason == EPODE_REASON_PROTOCOL;
 }
 
 static int start_attempt(epode_conn_t *c);
@@ -1184,7 +1036,7 @@ static void teardown(epode_conn_t *c)
     release_link(c);
     /* a session that lasted proves the server works: what ended it counts
      * alone (five server restarts a day apart are no poison stanza) */
-    if (c->ready_at && epode__now_ms() - c->ready_at >= LASTING_MS)
+    if (c->ready_at && epode__now_ms() - c->ready_at >= EPODE__LASTING_MS)
         c->fruitless = 0;
     c->ready_at = 0;
     if (c->reason == EPODE_REASON_STREAM_ERROR || c->reason == EPODE_REASON_PROTOCOL)
@@ -1204,7 +1056,7 @@ static void teardown(epode_conn_t *c)
         c->stuck_h = c->sm_state.acked;
     }
     c->resume_unproven = 0;
-    int again = should_reconnect(c);
+    int again = epode__conn_should_reconnect(c);
     if (!again) {
         /* No resumption will follow: hand back what was never confirmed. */
         epode__sm_drain(&c->sm_state, give_back, c);
@@ -2059,7 +1911,7 @@ static int start_attempt(epode_conn_t *c)
 {
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
-    clear_notes(c, 1);
+    epode__conn_clear_notes(c, 1);
     epode__dealloc(c->ctx->mem, c->redirect);
     c->redirect = NULL;
     c->state = C_RESOLVING;
@@ -2080,7 +1932,7 @@ int epode__conn_start_over(epode_conn_t *c, epode__transport *t)
         return EPODE_ESTATE;
     c->reason = EPODE_REASON_NONE;
     c->err = 0;
-    clear_notes(c, 1);
+    epode__conn_clear_notes(c, 1);
     c->tr = t;
     c->fd = -1; /* nothing to watch: epode__conn_poke() says when to look */
     int rc = start_engine(c, NULL);

@@ -4,6 +4,7 @@
 #ifndef EPODE__CONN_INT_H
 #define EPODE__CONN_INT_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "dispatch/dispatch.h"
@@ -171,6 +172,37 @@ struct epode_conn {
     char *redirect;
     struct conn_modern *modern; /* SASL2, Bind2, FAST (issue 16); NULL: the defaults */
 };
+
+/* ---- how a connection ended (outcome.c) ------------------------------------------- */
+/* The longest each note may be (bytes with the NUL): a server's text is
+ * its to choose, and what the application reads back is one line, not a
+ * megabyte. */
+#define NOTE_CONDITION 64
+#define NOTE_TEXT 600
+#define NOTE_SECURITY 128
+#define NOTE_CONNECT_ERROR 300
+/* Replaces the note *slot (c->text, ->security, ->last_connect_error)
+ * with the formatted text, cut to max - 1 bytes on a UTF-8 character
+ * boundary; "" leaves it NULL. The old text is retired, not freed. */
+void epode__conn_vnote(epode_conn_t *c, char **slot, size_t max, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+/* The disconnect condition: a static name for every condition epode
+ * knows (RFC 6120 stream errors and SASL failures), a note otherwise;
+ * NULL or "" clears it. */
+void epode__conn_set_condition(epode_conn_t *c, const char *cond);
+/* Ends the notes' words for the application: `all` at a new attempt and
+ * when the connection goes (the pointers may die then); otherwise (a
+ * redirect followed within the attempt) they are only retired. */
+void epode__conn_clear_notes(epode_conn_t *c, int all);
+/* Sessions in a row that ended on the server's word (a stream error, or
+ * data we refused) without any progress; then reconnection gives up, so
+ * a stanza that kills every stream (ours or the server's) cannot make us
+ * reconnect forever. A session of EPODE__LASTING_MS resets the count. */
+#define EPODE__MAX_FRUITLESS 5
+#define EPODE__LASTING_MS 60000
+/* Whether the way c ended (reason, error, condition, fruitless count,
+ * options) calls for automatic reconnection. */
+int epode__conn_should_reconnect(const epode_conn_t *c);
 
 /* What an outgoing chunk of XML looks like in the log (log_redact.c):
  * `data` itself, or `buf` (of `size` bytes) holding it with the

@@ -1,7 +1,11 @@
 /* lib/transport/transport.c — what every transport shares: its error
  * text, kept on the heap and only while there is an error to tell (an
  * idle link carries none; it was an inline 160 bytes in every transport,
- * two per TLS session). */
+ * two per TLS session).
+ *
+ * The layers and how they stack (tcp | app → proxy → tls → websocket…),
+ * the one function that builds a stack from a connection's options, and
+ * how to add a layer: the comment at the top of stack.c. */
 #include "transport.h"
 
 #include <stdarg.h>

@@ -57,6 +57,17 @@ def test_commands_before_connect_and_argument_checks():
     asyncio.run(main())
 
 
+def test_allow_takes_a_jid_a_list_or_a_function():
+    from epode._commands import _allow_fn
+    one = _allow_fn("Friend@example.org")
+    assert one("friend@example.org/phone") and not one("other@example.org/x")
+    some = _allow_fn(["a@example.org/desk", "b@example.org"])
+    assert some("a@example.org/desk") and not some("a@example.org/phone")
+    assert some("b@example.org/any")
+    assert _allow_fn(None) is None
+    assert _allow_fn(lambda jid: jid.startswith("x"))("xy@z")
+
+
 def test_command_error_is_a_stanza_error():
     e = epode.CommandError("bad-request", "bad-sessionid", "gone")
     assert isinstance(e, epode.StanzaError)

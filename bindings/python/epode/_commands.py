@@ -348,7 +348,7 @@ def _allow_fn(allow: _Allow) -> Optional[Callable[[str], bool]]:
         return None
     if callable(allow):
         return allow
-    jids = [str(j) for j in allow]
+    jids = [allow] if isinstance(allow, str) else [str(j) for j in allow]
 
     def check(requester: str) -> bool:
         bare = requester.split("/", 1)[0].lower()

@@ -13,8 +13,9 @@
  *   through +notify, then the XEP-0153 hash in A's next presence), and
  *   fetches the avatar ("avatar-fetch status=S len=N match=M type=T").
  *   B prints "bookmark EVENT ROOM autojoin=A nick=N" for the notifications
- *   about A's (its own account's) bookmarks; A removes the bookmark; B
- *   fetches the list again ("bookmarks loaded count=N").
+ *   about A's (its own account's) bookmarks and, with autojoin set on its
+ *   MUC helper, joins the room ("muc B joined ROOM as NICK"); A removes
+ *   the bookmark; B fetches the list again ("bookmarks loaded count=N").
  * slix: only A; it subscribes to --peer (a slixmpp client that approves,
  *   subscribes back and then publishes its nick and an avatar), prints
  *   what it learns as above, fetches the avatar and the nick node
@@ -38,6 +39,7 @@ typedef struct side {
     epode_avatar_t *av;
     epode_nickname_t *nick;
     epode_bookmarks_t *bm;
+    epode_muc_t *muc; /* B: autojoin through it */
     int used, ready, closed, approved;
     char bare[512];
 } side;
@@ -48,6 +50,7 @@ static struct {
     side s[N];
     int step, ticks, wait_until;
     int nick_pep, avatar_pep, avatar_vcard, fetched, nick_fetched, bm_added, bm_removed, loaded;
+    int autojoined;
     char avatar_id[64];
     unsigned char png[300];
     int finished, failed;
@@ -145,6 +148,19 @@ static void on_bookmark(epode_bookmarks_t *b, epode_bookmarks_event_t ev, const 
             P.bm_removed = 1;
     }
     fflush(stdout);
+}
+
+static void on_muc(epode_conn_t *conn, const epode_muc_event_t *ev, void *user)
+{
+    (void)conn, (void)user;
+    if (ev->type == EPODE_MUC_JOINED) {
+        printf("muc B joined %s as %s\n", epode_muc_room_jid(ev->room), epode_muc_room_nick(ev->room));
+        fflush(stdout);
+        P.autojoined = 1;
+    } else if (ev->type == EPODE_MUC_ERROR) {
+        printf("muc B error %s\n", epode_stanza_cond_name(ev->cond) ? epode_stanza_cond_name(ev->cond) : "-");
+        fflush(stdout);
+    }
 }
 
 /* ---- what A does ------------------------------------------------------------------ */
@@ -255,7 +271,7 @@ static int on_tick(epode_conn_t *conn, void *user)
         P.step = 3;
         break;
     case 3: /* C learnt nick and avatar, B the bookmark: A's presence, then removal */
-        if (P.nick_pep && P.fetched && P.bm_added) {
+        if (P.nick_pep && P.fetched && P.bm_added && P.autojoined) {
             if (P.fetched < 0) {
                 finish(1, "avatar fetch failed");
                 break;
@@ -419,6 +435,9 @@ int main(int argc, char **argv)
                  epode_nickname_new(s->ps, on_nick, (void *)(long)i, &s->nick) < 0 ? -1 : 0;
         if (rc == 0 && (i == A || i == B) && pep)
             rc = epode_bookmarks_new(s->ps, on_bookmark, (void *)(long)i, &s->bm) < 0 ? -1 : 0;
+        if (rc == 0 && i == B && pep)
+            rc = epode_muc_new(s->conn, on_muc, NULL, &s->muc) < 0 ||
+                 epode_bookmarks_set_autojoin(s->bm, s->muc, "bee") < 0 ? -1 : 0;
     }
     if (rc == 0)
         rc = epode_conn_add_timer(P.s[A].conn, 100, on_tick, NULL, NULL);
@@ -435,6 +454,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < N; i++) {
         side *s = &P.s[i];
         epode_bookmarks_free(s->bm);
+        epode_muc_free(s->muc);
         epode_nickname_free(s->nick);
         epode_avatar_free(s->av);
         epode_pubsub_free(s->ps);

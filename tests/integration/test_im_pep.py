@@ -102,6 +102,8 @@ def test_nick_avatar_and_bookmarks_between_two_accounts(server):
         assert removed in out or 'bookmark B no-removal-notification' in out, info
     assert 'bookmarks B loaded count=0' in out, info
     assert 'bookmark-request status=0 cond=- perr=none count=1' in out, info
+    # B's MUC helper joined the autojoin room, with the bookmark's nick
+    assert 'muc B joined pep-room@conference.localhost as alice' in out, info
     assert out[-1] == 'OK', info
 
 

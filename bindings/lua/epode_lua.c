@@ -881,6 +881,8 @@ static int on_message_c(epode_conn_t *conn, const epode_message_t *m, void *user
     (void)conn;
     client_t *c = user;
     message_call_t mc = {c, m};
+    if (c->mam && epode_mam_is_duplicate(c->mam, epode_message_stanza(m)))
+        return EPODE_HANDLED; /* c:catch_up() handed it over already */
     return dispatch(c, UV_ON_MESSAGE, message_args, &mc, "on_message") ? EPODE_HANDLED
                                                                         : EPODE_PASS;
 }
@@ -2044,6 +2046,8 @@ static const luaL_Reg client_methods[] = {
     {"commands", m_commands},
     {"execute", m_execute},
     {"continue", m_continue},
+    {"catch_up", m_catch_up},
+    {"mam_last_id", m_mam_last_id},
     {"on_pep", m_on_pep},
     {"publish", m_publish},
     {"fetch_items", m_fetch_items},

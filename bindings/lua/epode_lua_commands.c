@@ -1,5 +1,5 @@
 /* epode_lua_commands.c — ad-hoc commands (XEP-0050, epode/commands.h) in
- * the Lua module. Not compiled on its own: epode_lua.c includes it after
+ * the Lua module, and the archive's automatic catch-up (c:catch_up()). Not compiled on its own: epode_lua.c includes it after
  * epode_lua_modern.c, whose request table (UV_MODERN) it shares; Lua
  * functions live there, never in the registry, and run under lua_pcall.
  *
@@ -25,6 +25,11 @@
  *   plain { var = value, ... } table is a submission of those values.
  * result: { jid=, node=, session_id=, status=, notes={ {type=, text=}... },
  *           form=, actions={...}, default= }
+ *
+ *   c:catch_up(true [, last_id])   on every fresh session, what the archive holds
+ *        after the last archive id seen goes to the on_message handlers (message
+ *        tables with archive_id); a live copy of one is not handed on again
+ *   c:catch_up(false);  c:mam_last_id() -> the last archive id seen, or nil
  */
 
 /* ---- forms <-> tables --------------------------------------------------------- */
@@ -651,4 +656,46 @@ static int m_execute(lua_State *L)
 static int m_continue(lua_State *L)
 {
     return run_cmd(L, "client:continue", 1);
+}
+
+/* ---- the archive's automatic catch-up ------------------------------------------ */
+
+static void on_lua_caught(epode_mam_t *mam, const epode_message_t *m, void *user)
+{
+    (void)mam;
+    client_t *c = user;
+    message_call_t mc = {c, m};
+    if (c->in_loop)
+        dispatch(c, UV_ON_MESSAGE, message_args, &mc, "on_message");
+}
+
+/* c:catch_up(enable [, last_id]) */
+static int m_catch_up(lua_State *L)
+{
+    client_t *c = check_client(L, "client:catch_up");
+    int enable = lua_toboolean(L, 2);
+    const char *last = luaL_optstring(L, 3, NULL);
+    int rc = 0;
+    if (!c->mam)
+        rc = epode_mam_new(c->conn, &c->mam);
+    if (rc == 0 && last)
+        rc = epode_mam_set_last_id(c->mam, last);
+    if (rc == 0)
+        rc = epode_mam_set_auto_catch_up(c->mam, enable, 0, on_lua_caught, NULL, c);
+    if (rc < 0)
+        return raise_epode(L, "client:catch_up", rc);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* c:mam_last_id() */
+static int m_mam_last_id(lua_State *L)
+{
+    client_t *c = check_client(L, "client:mam_last_id");
+    const char *id = c->mam ? epode_mam_last_id(c->mam) : NULL;
+    if (id)
+        lua_pushstring(L, id);
+    else
+        lua_pushnil(L);
+    return 1;
 }

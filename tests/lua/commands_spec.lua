@@ -157,4 +157,45 @@ describe("ad-hoc commands against Prosody #server", function()
       return not bot:is_ready() and not me:is_ready() and not stranger:is_ready()
     end, 10, "close")
   end)
+
+  it("catches up from the archive on a fresh session, once", function()
+    local a = epode.client{ jid = ALICE .. "/lua-k", password = alice_pw, server = HOST,
+                            port = PORT, ca_file = CA }
+    local got, st = {}, {}
+    a:on_message(function(m)
+      if m.body then got[#got + 1] = { m.body, m.archive_id ~= nil } end
+    end)
+    a:on_event(function(name) st[name] = (st[name] or 0) + 1 end)
+    a:catch_up(true)
+    assert.is_nil(a:mam_last_id())
+    a:connect()
+    drive({ a }, function() return st.ready == 1 end, 20, "login")
+    a:send_presence()
+    local b = connected(BOB .. "/lua-k", bob_pw)
+    b:send_message(ALICE, "live one")
+    drive({ a, b }, function() return #got == 1 end, 20, "the live message")
+    assert.same({ "live one", false }, got[1])
+    local last = a:mam_last_id()
+    assert.is_string(last)
+    a:close()
+    drive({ a, b }, function() return st.disconnected == 1 end, 10, "a's close")
+    b:send_message(ALICE, "away two")
+    b:send_message(ALICE, "away three")
+    local t = os.time() + 1
+    while os.time() < t do b:step(10) end
+    a:connect()                 -- a fresh session: no resumption
+    drive({ a, b }, function() return st.ready == 2 end, 20, "login again")
+    a:send_presence()           -- the offline store hands them over live too
+    drive({ a, b }, function() return #got >= 3 end, 20, "the caught-up messages")
+    t = os.time() + 1
+    while os.time() < t do a:step(10) b:step(10) end
+    local bodies = {}
+    for _, g in ipairs(got) do bodies[#bodies + 1] = g[1] end
+    table.sort(bodies)
+    assert.same({ "away three", "away two", "live one" }, bodies)
+    assert.is_not.equals(last, a:mam_last_id())
+    a:close()
+    b:close()
+    drive({ a, b }, function() return not a:is_ready() and not b:is_ready() end, 10, "close")
+  end)
 end)

@@ -1185,6 +1185,8 @@ static int l_client(lua_State *L)
     rc = epode_messaging_new(c->conn, &c->msgs);
     if (rc == 0)
         rc = epode_messaging_handler_add(c->msgs, NULL, on_message_c, c, NULL);
+    if (rc == 0) /* pings are answered from the start (XEP-0199), as in Python */
+        rc = epode_ping_new(c->conn, &c->ping);
     /* Removed with the connection: the client outlives neither. */
     if (rc == 0)
         rc = epode_conn_add_handler(c->conn, "presence", NULL, NULL, on_presence_c, c, NULL);

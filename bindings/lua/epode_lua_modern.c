@@ -672,7 +672,7 @@ static unsigned opt_timeout_ms(lua_State *L, int idx)
 /* c:ping(jid, done [, timeout]): jid nil pings our server; done(rtt_seconds,
  * nil, client) when it answered, done(nil, condition, client) for an
  * error answer (its condition) or none ("TIMEDOUT", "CANCELED"). From the
- * first call on, the client also answers pings. */
+ * client's creation on, it also answers pings. */
 static int m_ping(lua_State *L)
 {
     client_t *c = check_client(L, "client:ping");

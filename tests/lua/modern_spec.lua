@@ -98,11 +98,12 @@ describe("the modern IM layer against Prosody #server", function()
     assert.is_number(r.server[1])
     assert.is_nil(r.server[2])
     assert.is_true(r.server[3]) -- done gets the client
-    -- b has no ping helper yet: it answers service-unavailable
-    a:ping(b:bound_jid(), table.unpack(ask("b1")))
-    drive({ a, b }, function() return r.b1 end, 20, "b's error")
+    -- a resource that is not there: the server answers service-unavailable
+    local bare = b:bound_jid():match("^[^/]+")
+    a:ping(bare .. "/no-such-resource", table.unpack(ask("b1")))
+    drive({ a, b }, function() return r.b1 end, 20, "the error")
     assert.same({ nil, "service-unavailable", true }, r.b1)
-    b:ping(nil, function() end) -- from now on b answers pings
+    -- b has pinged nobody, yet answers pings from its creation
     a:ping(b:bound_jid(), table.unpack(ask("b2")))
     drive({ a, b }, function() return r.b2 end, 20, "b's pong")
     assert.is_number(r.b2[1])

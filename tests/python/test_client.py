@@ -520,12 +520,16 @@ def test_ping_and_software_version(prosody):
         a, b = await pair(prosody)
         rtt = await a.ping()  # the server
         assert isinstance(rtt, float) and 0 <= rtt < 20
-        # b answers nothing yet: an error answer is raised with its condition
-        with pytest.raises(epode.StanzaError) as ei:
-            await a.ping(b.bound_jid, timeout=10)
-        assert ei.value.condition == "service-unavailable"
-        await b.ping()  # from its first ping on, b answers pings too
+        # b has used nothing, yet answers pings and service discovery, as
+        # a client must (a user saw service-unavailable for both)
         assert await a.ping(b.bound_jid, timeout=10) >= 0
+        info = await a.disco.info(b.bound_jid, timeout=10)
+        assert "urn:xmpp:ping" in info.features
+        assert "http://jabber.org/protocol/disco#info" in info.features
+        # an error answer is raised with its condition
+        with pytest.raises(epode.StanzaError) as ei:
+            await a.ping(b.bound_jid.split("/")[0] + "/no-such-resource", timeout=10)
+        assert ei.value.condition == "service-unavailable"
         with pytest.raises(epode.Error) as ei:
             await a.ping("not a jid@@")
         assert ei.value.code == epode.EJID

@@ -117,6 +117,13 @@ class Client:
             # presence that arrived before it is gone), so it exists from
             # the start; the others fetch what they need when made.
             self._raw_presence: Optional[Any] = _epode.PresenceTracker(conn)
+            # What every client answers from its first moment, as the C
+            # helpers do once made: pings (XEP-0199) and service discovery
+            # (XEP-0030, announcing the ping feature). client.disco wraps
+            # this same helper when first used.
+            self.__dict__["_im_ping"] = _epode.Ping(conn)
+            self._raw_disco: Optional[Any] = _epode.Disco(conn)
+            self._raw_disco.add_feature("urn:xmpp:ping", None)
 
     # ---- state -------------------------------------------------------------
 
@@ -574,8 +581,8 @@ class Client:
         not answer pings), epode.TimeoutError
         without an answer in ``timeout`` seconds, epode.Error (ECANCELED)
         if the connection ended first, (ESTATE) when not logged in, (EJID)
-        for a bad ``jid``. From the first call on, the client also
-        answers pings (epode_ping_* in C)."""
+        for a bad ``jid``. The client answers others' pings from its
+        creation (epode_ping_* in C)."""
         fut = bind_to_running_loop(self._context).create_future()
 
         def answered(status: int, condition: Optional[str], rtt: float) -> None:

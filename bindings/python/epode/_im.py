@@ -550,7 +550,8 @@ class Disco(_Helper):
     as identity client/bot with the disco#info and disco#items features."""
 
     def __init__(self, client) -> None:
-        super().__init__(client, _epode.Disco(client.connection))
+        raw = client.__dict__.pop("_raw_disco", None)  # made with the client
+        super().__init__(client, raw if raw is not None else _epode.Disco(client.connection))
 
     def add_identity(self, category: str, type: str, name: Optional[str] = None,
                      lang: Optional[str] = None, node: Optional[str] = None) -> None:

@@ -108,7 +108,9 @@ def test_bookmarks_first_used_after_connect_and_seen_by_another_resource(pep):
         jid, pw = pep.account("bx")
         a = epode.Client(jid + "/one", pw, **pep.kwargs())
         b = epode.Client(jid + "/two", pw, **pep.kwargs())
-        b.bookmarks  # made before connect: fetched at login, notified later
+        b.bookmarks.autojoin(nick="bee")  # before connect: joins through b.muc at login
+        joined = []
+        b.muc.on_event(lambda ev: joined.append(ev.room) if ev.type == "joined" else None)
         await a.connect(timeout=20)
         await b.connect(timeout=20)
         b.send_presence()  # PEP notifies available resources whose caps ask for it
@@ -116,6 +118,9 @@ def test_bookmarks_first_used_after_connect_and_seen_by_another_resource(pep):
         await a.bookmarks.add("x@" + pep.muc_domain, autojoin=False)  # first use after login
         await until(lambda: len(b.bookmarks.items) == 1, what="b's notification")
         assert b.bookmarks.items[0].autojoin is False
+        await a.bookmarks.add("y@" + pep.muc_domain, autojoin=True)
+        await until(lambda: "y@" + pep.muc_domain in joined, what="b's autojoin")
+        assert "x@" + pep.muc_domain not in joined
         await a.disconnect()
         await b.disconnect()
     asyncio.run(main())

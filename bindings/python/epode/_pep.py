@@ -203,7 +203,8 @@ class Bookmarks(_PepHelper):
     """The user's rooms (XEP-0402), kept on their account, fetched at
     every login and kept current by notifications from our own account.
 
-    ``await bookmarks.list()`` fetches and returns a list of Bookmark;
+    ``bookmarks.autojoin(nick=None)`` joins the autojoin rooms through
+    ``client.muc``. ``await bookmarks.list()`` fetches and returns a list of Bookmark;
     ``await bookmarks.add(room, autojoin=True, nick=None, name=None,
     password=None)``, ``await bookmarks.remove(room)``; ``bookmarks.items``
     is the local copy; ``@bookmarks.on_change`` registers ``fn(event,
@@ -220,6 +221,13 @@ class Bookmarks(_PepHelper):
     def on_change(self, fn: Callable[[str, Optional[Bookmark]], Any]):
         self._handlers.append(fn)
         return fn
+
+    def autojoin(self, enabled: bool = True, nick: Optional[str] = None) -> None:
+        """Joins autojoin rooms through ``client.muc``: every autojoin
+        bookmark when the list is loaded (at every login) and each one
+        that arrives later; the nick is the bookmark's, else ``nick``,
+        else our JID's local part. ``enabled=False`` stops it."""
+        self._raw.bookmarks_autojoin(self._client.muc.raw if enabled else None, nick)
 
     @property
     def items(self) -> list:

@@ -1806,6 +1806,21 @@ int pyepode_im_init_types(PyObject *m)
     return 0;
 }
 
+epode_muc_t *pyepode_muc_of(PyObject *obj)
+{
+    if (!PyObject_TypeCheck(obj, &MucType)) {
+        PyErr_Format(PyExc_TypeError, "expected an epode._epode.Muc, not %.80s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    MucObject *m = (MucObject *)obj;
+    if (!m->muc) {
+        PyErr_SetString(PyExc_RuntimeError, "the MUC helper has been freed");
+        return NULL;
+    }
+    return m->muc;
+}
+
 epode_disco_t *pyepode_disco_of(PyObject *obj)
 {
     if (!PyObject_TypeCheck(obj, &DiscoType)) {

@@ -24,6 +24,7 @@ typedef struct PepObject {
     PyObject_HEAD
     ConnectionObject *conn;
     PyObject *disco_obj;
+    PyObject *muc_obj; /* the Muc bookmarks autojoin through (outlives it), or NULL */
     epode_pubsub_t *ps;
     epode_bookmarks_t *bm;
     epode_avatar_t *av;
@@ -464,6 +465,22 @@ static PyObject *Pep_bookmarks_start(PepObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *Pep_bookmarks_autojoin(PepObject *self, PyObject *args)
+{
+    PyObject *muc_obj = Py_None;
+    const char *nick = NULL;
+    if (!PyArg_ParseTuple(args, "O|z:bookmarks_autojoin", &muc_obj, &nick) || need_bm(self) < 0)
+        return NULL;
+    epode_muc_t *muc = NULL;
+    if (muc_obj != Py_None && !(muc = pyepode_muc_of(muc_obj)))
+        return NULL;
+    int rc = epode_bookmarks_set_autojoin(self->bm, muc, nick);
+    if (rc < 0)
+        return pyepode_raise(rc, "bookmarks autojoin");
+    Py_XSETREF(self->muc_obj, muc ? Py_NewRef(muc_obj) : NULL);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Pep_bookmarks_list(PepObject *self, PyObject *unused)
 {
     (void)unused;
@@ -744,6 +761,7 @@ static int Pep_traverse(PepObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->conn);
     Py_VISIT(self->disco_obj);
+    Py_VISIT(self->muc_obj);
     Py_VISIT(self->on_event);
     Py_VISIT(self->on_bookmark);
     Py_VISIT(self->on_avatar);
@@ -782,6 +800,7 @@ static void Pep_dealloc(PepObject *self)
         PyMem_Free(q);
     }
     Pep_clear(self);
+    Py_CLEAR(self->muc_obj); /* after the bookmarks helper that joined through it */
     Py_CLEAR(self->disco_obj);
     Py_CLEAR(self->conn);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -841,6 +860,9 @@ static PyMethodDef Pep_methods[] = {
     M("notify", Pep_notify, METH_VARARGS, "notify(node, on=True)\n--\n\nNODE+notify in our caps."),
     M("bookmarks_start", Pep_bookmarks_start, METH_NOARGS, "Makes the bookmarks helper."),
     M("bookmarks_list", Pep_bookmarks_list, METH_NOARGS, "The local list of bookmark tuples."),
+    M("bookmarks_autojoin", Pep_bookmarks_autojoin, METH_VARARGS,
+      "bookmarks_autojoin(muc, nick=None)\n--\n\nJoins autojoin rooms through `muc` "
+      "(an _epode.Muc; None: stop)."),
     M("bookmarks_received", Pep_bookmarks_received, METH_NOARGS, "True once fetched."),
     M("bookmarks_fetch", Pep_bookmarks_fetch, METH_VARARGS,
       "bookmarks_fetch(callback=None)\n--\n\ncallback(status, condition, pubsub_error, None)."),

@@ -142,6 +142,9 @@ int pyepode_pep_init(PyObject *module);
 /* The C disco helper of an _epode.Disco (im.c); NULL with TypeError for
  * anything else, RuntimeError once its connection is gone. Borrowed. */
 epode_disco_t *pyepode_disco_of(PyObject *obj);
+/* The C MUC helper of an _epode.Muc (im.c); NULL with TypeError for
+ * anything else, RuntimeError once it is gone. Borrowed. */
+epode_muc_t *pyepode_muc_of(PyObject *obj);
 
 /* Calls `cb(*args)` for epode, reporting (not propagating) an exception
  * to `owner`; a returned coroutine is handed to owner's spawn hook.

@@ -7,7 +7,7 @@
  * and closes. epode never blocks and never sleeps here: it tells this
  * program which fds to watch (on_watch) and when its next deadline is
  * (on_timer); the loop calls epode_ctx_process() when one of them is due.
- * Optional: EPODE_SERVER=host, EPODE_CA_FILE=ca.pem. */
+ * Optional: EPODE_SERVER=host, EPODE_PORT=n, EPODE_CA_FILE=ca.pem. */
 #include <epode.h>
 
 #include <poll.h>
@@ -138,8 +138,10 @@ int main(int argc, char **argv)
         rc = epode_conn_set_jid(conn, argv[1]);
     if (rc == 0)
         rc = epode_conn_set_password(conn, password);
-    if (rc == 0 && getenv("EPODE_SERVER"))
-        rc = epode_conn_set_server(conn, getenv("EPODE_SERVER"), 0);
+    if (rc == 0 && getenv("EPODE_SERVER")) {
+        const char *port = getenv("EPODE_PORT");
+        rc = epode_conn_set_server(conn, getenv("EPODE_SERVER"), port ? (unsigned)atoi(port) : 0);
+    }
     if (rc == 0 && getenv("EPODE_CA_FILE"))
         rc = epode_conn_set_ca_file(conn, getenv("EPODE_CA_FILE"));
     if (rc == 0)

@@ -3,7 +3,7 @@
  *
  *   EPODE_PASSWORD=secret hello-bot bot@example.org
  *
- * Optional: EPODE_SERVER=host (skip the SRV lookup), EPODE_CA_FILE=ca.pem
+ * Optional: EPODE_SERVER=host (skip the SRV lookup) and EPODE_PORT=n, EPODE_CA_FILE=ca.pem
  * (trust this CA instead of the system store). Ctrl-C closes the stream
  * cleanly. Exits 0 after a clean close, 1 with the reason otherwise. */
 #include <epode.h>
@@ -88,8 +88,10 @@ int main(int argc, char **argv)
         rc = epode_conn_set_jid(conn, argv[1]);
     if (rc == 0)
         rc = epode_conn_set_password(conn, password);
-    if (rc == 0 && getenv("EPODE_SERVER"))
-        rc = epode_conn_set_server(conn, getenv("EPODE_SERVER"), 0);
+    if (rc == 0 && getenv("EPODE_SERVER")) {
+        const char *port = getenv("EPODE_PORT");
+        rc = epode_conn_set_server(conn, getenv("EPODE_SERVER"), port ? (unsigned)atoi(port) : 0);
+    }
     if (rc == 0 && getenv("EPODE_CA_FILE"))
         rc = epode_conn_set_ca_file(conn, getenv("EPODE_CA_FILE"));
     if (rc == 0)

@@ -6,7 +6,7 @@
  * One line per contact: JID, subscription, name, groups. Built on the
  * roster helper (epode/roster.h), which fetches the roster on READY and
  * says so with EPODE_ROSTER_RECEIVED. Optional: EPODE_SERVER=host,
- * EPODE_CA_FILE=ca.pem. */
+ * EPODE_PORT=n, EPODE_CA_FILE=ca.pem. */
 #include <epode.h>
 
 #include <stdio.h>
@@ -79,8 +79,11 @@ int main(int argc, char **argv)
         rc = epode_conn_set_jid(st.conn, argv[1]);
     if (rc == 0)
         rc = epode_conn_set_password(st.conn, password);
-    if (rc == 0 && getenv("EPODE_SERVER"))
-        rc = epode_conn_set_server(st.conn, getenv("EPODE_SERVER"), 0);
+    if (rc == 0 && getenv("EPODE_SERVER")) {
+        const char *port = getenv("EPODE_PORT");
+        rc = epode_conn_set_server(st.conn, getenv("EPODE_SERVER"),
+                                   port ? (unsigned)atoi(port) : 0);
+    }
     if (rc == 0 && getenv("EPODE_CA_FILE"))
         rc = epode_conn_set_ca_file(st.conn, getenv("EPODE_CA_FILE"));
     if (rc == 0)

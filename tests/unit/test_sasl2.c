@@ -1039,6 +1039,44 @@ TEST(conn_logs_in_with_sasl2_and_bind2_and_never_sends_a_token_in_clear)
     scripted_free(&s);
 }
 
+static char conn_log[4096];
+static void conn_log_cb(void *user, epode_log_level_t level, const char *area, const char *msg)
+{
+    (void)user;
+    (void)level;
+    (void)area;
+    strncat(conn_log, msg, sizeof conn_log - strlen(conn_log) - 2);
+    strcat(conn_log, "\n");
+}
+
+TEST(conn_ignores_a_stored_token_of_another_domain_or_account)
+{
+    const char *others[] = {"juliet@evil.example", "romeo@example.com", "not a jid"};
+    for (size_t i = 0; i < 3; i++) {
+        scripted s;
+        conn_log[0] = '\0';
+        loads = 0;
+        memset(&s, 0, sizeof s);
+        epode__transport *client;
+        CHECK_INT(epode_global_init(), 0);
+        CHECK_INT(epode_ctx_new(NULL, &s.ctx), 0);
+        epode_ctx_set_log(s.ctx, EPODE_LOG_WARN, conn_log_cb, NULL);
+        CHECK_INT(epode_conn_new(s.ctx, &s.conn), 0);
+        CHECK_INT(epode_conn_set_jid(s.conn, "juliet@example.com"), 0);
+        CHECK_INT(epode_conn_set_tls(s.conn, EPODE_TLS_DISABLED), 0);
+        CHECK_INT(epode_conn_set_mechanisms(s.conn, "ANONYMOUS"), 0);
+        CHECK_INT(epode_conn_set_fast(s.conn, 1, load_cb, store_cb, (void *)others[i]), 0);
+        CHECK_INT(epode__memory_pair(NULL, &client, &s.server), 0);
+        CHECK_INT(epode_parser_new(NULL, scripted__on_client, &s, &s.parser), 0);
+        CHECK_INT(epode__conn_start_over(s.conn, client), 0);
+        scripted_pump(&s);
+        CHECK_INT(loads, 1); /* asked once, at this connect */
+        CHECK(strstr(conn_log, "ignored a FAST token stored for"));
+        CHECK(strstr(conn_log, others[i]));
+        scripted_free(&s);
+    }
+}
+
 TEST(conn_with_a_resource_binds_it_exactly_unless_bind2_is_asked_for)
 {
     scripted s;

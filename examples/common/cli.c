@@ -184,6 +184,15 @@ static void check(int rc, const char *what)
     }
 }
 
+/* "CA file /x/ca.pem (missing, unreadable, or no PEM in it)": what a
+ * refused TLS file is, for check()'s message (the library only logs it). */
+static const char *tls_file_what(const char *kind, const char *path)
+{
+    static char buf[600];
+    snprintf(buf, sizeof buf, "%s %s (missing, unreadable, or no PEM in it)", kind, path);
+    return buf;
+}
+
 void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn)
 {
     check(epode_global_init(), "initialization");
@@ -199,7 +208,7 @@ void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn)
     if (o->direct_tls)
         check(epode_conn_set_tls(*conn, EPODE_TLS_DIRECT), "TLS mode");
     if (o->ca_file)
-        check(epode_conn_set_ca_file(*conn, o->ca_file), "CA file");
+        check(epode_conn_set_ca_file(*conn, o->ca_file), tls_file_what("CA file", o->ca_file));
     if (o->sasl)
         check(epode_conn_set_mechanisms(*conn, o->sasl), "SASL mechanisms");
     if (o->tls_max)

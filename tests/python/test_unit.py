@@ -263,8 +263,9 @@ def test_handlers_register_and_remove():
     assert f is not None and g is not None
     c.remove_handler(f)
     c.remove_handler(e)
-    with pytest.raises(KeyError):
+    with pytest.raises(epode.Error) as ei:
         c.remove_handler(f)
+    assert ei.value.code == epode.ENOTFOUND  # what C and Connection say
     with pytest.raises(TypeError):
         c.connection.add_handler(42, "message")
 
@@ -279,11 +280,11 @@ def test_add_handler_returns_ids_and_remove_handler_takes_them():
     # the same function twice: two registrations, removed one at a time by id
     again = c.add_handler("message", f)
     c.remove_handler(ids[0])
-    with pytest.raises(KeyError):
+    with pytest.raises(epode.Error):
         c.remove_handler(ids[0])
     c.remove_handler(f)  # by function: every registration left
     for i in ids[1:] + [again]:
-        with pytest.raises(KeyError):
+        with pytest.raises(epode.Error):
             c.remove_handler(i)
     with pytest.raises(ValueError):
         c.add_handler("messages", f)
@@ -504,3 +505,15 @@ def test_help_shows_the_send_methods():
     text = pydoc.render_doc(epode.Client, renderer=pydoc.plaintext)
     for name in ("send(", "send_message(", "send_presence("):
         assert name in text, name
+
+
+def test_bad_ca_file_is_named_in_the_error(tmp_path):
+    # a user saw "ca_file: TLS error (ETLS)" with no path and no reason
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for path in (tmp_path / "missing.pem", junk):
+        with pytest.raises(epode.Error) as ei:
+            epode.Client("a@example.org", "pw", ca_file=str(path))
+        assert ei.value.code == epode.ETLS
+        assert str(path) in str(ei.value)
+        assert "no PEM" in str(ei.value)

@@ -227,13 +227,16 @@ class Client:
         """Removes the handler ``add_handler`` gave this id, or, given a
         function, every registration of it (any kind). Also from inside a
         handler: a removed handler is not called again, not even later in
-        the event under way. KeyError if there is no such handler."""
+        the event under way. epode.Error (ENOTFOUND) if there is no such
+        handler, as Connection.remove_handler and C's epode_conn_remove()
+        say."""
         if isinstance(handler, int) and not isinstance(handler, bool):
             hids = [handler] if handler in self._handlers else []
         else:
             hids = [h for h, (_, fn, _) in self._handlers.items() if fn == handler]
         if not hids:
-            raise KeyError(handler)
+            from ._im import _error
+            raise _error(_epode.ENOTFOUND, "remove_handler: no such handler: %r" % (handler,))
         for hid in hids:
             kind, _, cid = self._handlers.pop(hid)
             if cid is not None:

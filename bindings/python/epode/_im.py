@@ -289,7 +289,7 @@ class _Helper:
                 lst.remove(fn)
                 found = True
         if not found:
-            raise KeyError(fn)
+            raise _error(_epode.ENOTFOUND, "remove_handler: no such handler: %r" % (fn,))
 
 
 # ---- roster ---------------------------------------------------------------------
@@ -331,7 +331,7 @@ class Roster(_Helper):
         return fn
 
     def remove_handler(self, fn) -> None:
-        """Unregisters an on_change function (KeyError if unknown)."""
+        """Unregisters an on_change function (epode.Error ENOTFOUND if unknown)."""
         self._remove(fn, self._handlers)
 
     def fetch(self, *, callback: Optional[Callable] = None) -> Optional[asyncio.Future]:

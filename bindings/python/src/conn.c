@@ -519,10 +519,16 @@ static PyObject *Connection_configure(ConnectionObject *self, PyObject *args, Py
         PyObject *path = PyOS_FSPath(ca);
         if (!path)
             return NULL;
-        if (pyepode_opt_str(path, &s, "ca_file") < 0 ||
-            ((rc = epode_conn_set_ca_file(self->conn, s)) < 0 && !pyepode_raise(rc, "ca_file"))) {
+        if (pyepode_opt_str(path, &s, "ca_file") < 0) {
             Py_DECREF(path);
             return NULL;
+        }
+        if ((rc = epode_conn_set_ca_file(self->conn, s)) < 0) {
+            /* the library logs why; the exception names the file at least */
+            char what[600];
+            snprintf(what, sizeof what, "ca_file %s (missing, unreadable, or no PEM in it)", s);
+            Py_DECREF(path);
+            return pyepode_raise(rc, what);
         }
         Py_DECREF(path);
     }

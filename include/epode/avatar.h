@@ -15,7 +15,9 @@
  * reads it from every presence (the event callback, source
  * EPODE_AVATAR_VCARD) and, once we have an avatar (published, or set
  * with epode_avatar_set_vcard_hash()), adds it to every available
- * presence we send (an outgoing filter), from the next one on. Servers
+ * presence we send (an outgoing filter); when a publish or disable
+ * changes it, our last broadcast presence is sent again at once, so
+ * contacts learn the new hash (XEP-0153 §4.2). Servers
  * that mirror PEP avatars into vCards (Prosody's vcard_legacy) compute
  * the same hash: the SHA-1 of the image bytes.
  *

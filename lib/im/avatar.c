@@ -43,6 +43,7 @@ struct epode_avatar {
     void *user;
     size_t max_bytes;
     char *vcard_hash; /* NULL: add nothing */
+    epode_stanza_t *last; /* our last broadcast available presence, before our <x/> */
     av_op *ops;
 };
 
@@ -187,12 +188,22 @@ static int on_presence(epode_conn_t *conn, epode_stanza_t *st, void *user)
     return EPODE_PASS;
 }
 
+/* The outgoing filter: our hash on available presence; remembers the
+ * last broadcast one (as the application wrote it) so a new hash can be
+ * announced at once. */
 static int on_outgoing(epode_conn_t *conn, epode_stanza_t *st, void *user)
 {
     (void)conn;
     epode_avatar_t *av = user;
-    if (!av->vcard_hash || epode_stanza_get_type(st) ||
-        epode_stanza_find_child(st, "x", EPODE_NS_VCARD_UPDATE))
+    const char *type = epode_stanza_get_type(st);
+    if (!epode_stanza_get_to(st) && (!type || strcmp(type, "unavailable") == 0)) {
+        epode_stanza_t *copy = NULL;
+        if (!type && epode_stanza_copy(st, &copy) < 0)
+            copy = NULL; /* no memory: nothing to send again */
+        epode_stanza_unref(av->last);
+        av->last = copy;
+    }
+    if (!av->vcard_hash || type || epode_stanza_find_child(st, "x", EPODE_NS_VCARD_UPDATE))
         return EPODE_PASS;
     epode_stanza_t *x, *photo;
     if (epode_stanza_add_child_new(st, "x", EPODE_NS_VCARD_UPDATE, &x) == 0 &&
@@ -292,8 +303,17 @@ static void finish(epode_avatar_t *av, av_op *op, int status, epode_stanza_cond_
             op->fcb(av, status, cond, op->jid, data, len, data ? op->hash : NULL,
                     data ? op->type : NULL, op->user);
     } else {
-        if (status == 0 && cond == EPODE_COND_NONE)
-            epode_avatar_set_vcard_hash(av, op->disable ? "" : op->hash);
+        const char *before = av->vcard_hash;
+        int changed = status == 0 && cond == EPODE_COND_NONE &&
+                      (!before || strcmp(before, op->disable ? "" : op->hash) != 0);
+        if (status == 0 && cond == EPODE_COND_NONE &&
+            epode_avatar_set_vcard_hash(av, op->disable ? "" : op->hash) == 0 && changed &&
+            av->last && av->conn && epode_conn_is_ready(av->conn)) {
+            /* XEP-0153: contacts learn the new hash from our presence now */
+            epode_stanza_t *p = epode_stanza_ref(av->last); /* the filter replaces av->last */
+            epode_conn_send(av->conn, p);
+            epode_stanza_unref(p);
+        }
         if (op->cb)
             op->cb(av, status, cond, perr, op->disable ? "" : op->hash, op->user);
     }
@@ -528,6 +548,10 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         av->conn = NULL;
         av->pres_id = av->filter_id = av->conn_ev_id = 0;
     }
+    if (ev == EPODE_CONN_FREED || ev == EPODE_CONN_DISCONNECTED) {
+        epode_stanza_unref(av->last); /* a new session starts with the application's */
+        av->last = NULL;
+    }
 }
 
 int epode_avatar_new(epode_pubsub_t *ps, epode_avatar_event_cb cb, void *user,
@@ -597,5 +621,6 @@ void epode_avatar_free(epode_avatar_t *av)
         op_free(av, op);
     }
     im_free(av->mem, av->vcard_hash);
+    epode_stanza_unref(av->last);
     im_free(av->mem, av);
 }

@@ -175,6 +175,59 @@ TEST(avatar_publish_sends_data_then_metadata)
     scripted_free(&s);
 }
 
+TEST(avatar_publish_sends_our_presence_again_with_the_hash)
+{
+    scripted s;
+    epode_pubsub_t *ps;
+    epode_avatar_t *av;
+    seen a = {0};
+    CHECK_INT(setup(&s, &ps, &av, &a), 0);
+    CHECK_INT(epode_presence_send(s.conn, EPODE_SHOW_AWAY, "out", 0), 0);
+    CHECK_INT(epode_presence_send_to(s.conn, "room@muc.lit/me", EPODE_SHOW_AVAILABLE, NULL, 0), 0);
+    scripted_pump(&s);
+    epode_stanza_t *st;
+    while ((st = scripted_next(&s)))
+        CHECK(epode_avatar_presence_hash(st) == NULL); /* no avatar yet: nothing added */
+    CHECK_INT(epode_avatar_publish(av, (const unsigned char *)"hello", 5, NULL, 0, 0, on_result, &a), 0);
+    answer(&s, next_iq(&s), NULL);
+    answer(&s, next_iq(&s), NULL);
+    CHECK_INT(a.results, 1);
+    scripted_pump(&s);
+    epode_stanza_t *again = NULL;
+    int n = 0;
+    while ((st = scripted_next(&s)))
+        if (strcmp(epode_stanza_get_name(st), "presence") == 0) {
+            again = st;
+            n++;
+        }
+    CHECK_INT(n, 1); /* the broadcast one, not the directed one */
+    CHECK(again && epode_stanza_get_to(again) == NULL);
+    CHECK_STR(epode_avatar_presence_hash(again), HELLO_SHA1);
+    CHECK_STR(epode_stanza_child_text(again, "show", NULL), "away");
+    CHECK_STR(epode_stanza_child_text(again, "status", NULL), "out");
+    /* the same avatar again: nothing changes, nothing sent */
+    CHECK_INT(epode_avatar_publish(av, (const unsigned char *)"hello", 5, NULL, 0, 0, on_result, &a), 0);
+    answer(&s, next_iq(&s), NULL);
+    answer(&s, next_iq(&s), NULL);
+    scripted_pump(&s);
+    n = 0;
+    while ((st = scripted_next(&s)))
+        n += strcmp(epode_stanza_get_name(st), "presence") == 0;
+    CHECK_INT(n, 0);
+    /* after an unavailable broadcast nothing is sent again */
+    CHECK_INT(epode_presence_send(s.conn, EPODE_SHOW_UNAVAILABLE, NULL, 0), 0);
+    CHECK_INT(epode_avatar_disable(av, on_result, &a), 0);
+    answer(&s, next_iq(&s), NULL);
+    scripted_pump(&s);
+    n = 0;
+    while ((st = scripted_next(&s)))
+        n += strcmp(epode_stanza_get_name(st), "presence") == 0 && !epode_stanza_get_type(st);
+    CHECK_INT(n, 0);
+    epode_avatar_free(av);
+    epode_pubsub_free(ps);
+    scripted_free(&s);
+}
+
 TEST(avatar_fetch_checks_the_bytes)
 {
     scripted s;

@@ -608,8 +608,10 @@ static void eng_fast_token(void *user, const char *token, const char *mech, cons
     epode_fast_token_t t = {.jid = bare, .mechanism = mech, .token = token, .expiry = expiry};
     if (!token) {
         fast_forget(c);
-        if (c->modern)
+        if (c->modern) {
             c->modern->fast_retry = 1; /* at once, with the password (see teardown) */
+            c->modern->fast_skip = 1;  /* even if the store still has it */
+        }
     } else {
         fast_keep(c, token, mech, expiry);
     }
@@ -668,6 +670,13 @@ static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
         return;
     cfg->fast_request = 1;
     cfg->fast_token_cb = eng_fast_token;
+    if (m && m->fast_skip) {
+        /* just refused: the password this time, whatever the store says
+         * (a store that did not forget would loop us through refusals) */
+        m->fast_skip = 0;
+        fast_forget(c);
+        return;
+    }
     if (m && m->fast_load)
         fast_load_stored(c);
     long long exp;

@@ -75,6 +75,7 @@ struct conn_modern {
     void *fast_user;
     char *fast_token, *fast_mech, *fast_expiry; /* kept in memory; the token a secret */
     int fast_retry;      /* our token was refused: log in again at once */
+    int fast_skip;       /* ...and with the password, whatever the store says */
     int sm_inline_off;   /* the server never answered SM inside SASL2 */
 };
 

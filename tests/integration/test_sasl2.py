@@ -249,3 +249,43 @@ def test_lua_client_keeps_its_token_in_a_fast_token_file(sasl2_prosody, tmp_path
     assert 'ready as alice@' in runs[1].stderr
     assert first[1] == second[1]
     assert stat.S_IMODE(os.stat(tok).st_mode) == 0o600
+
+
+PY_STUBBORN = r'''
+import asyncio, sys, epode
+host, port, ca, jid, pw = sys.argv[1:6]
+class Stubborn:  # never forgets its (bogus) token
+    loads = 0
+    stored = []
+    def load(self, j):
+        self.loads += 1
+        return {"jid": jid, "mechanism": "HT-SHA-256-EXPR", "token": "secret-token:bogus",
+                "expiry": None}
+    def store(self, j, token):
+        self.stored.append(None if token is None else token["mechanism"])
+async def main():
+    s = Stubborn()
+    c = epode.Client(jid, pw, server=host, port=int(port), ca_file=ca, fast_token_store=s,
+                     user_agent="d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5b")
+    await c.connect(timeout=30)
+    print(c.connection.security)
+    print(s.loads, s.stored)
+    await c.disconnect()
+asyncio.run(main())
+'''
+
+
+def test_a_store_that_keeps_a_refused_token_does_not_loop(sasl2_prosody, tmp_path):
+    py_dir = os.path.join(iu.BUILD, 'bindings', 'python')
+    if not os.path.exists(os.path.join(py_dir, 'epode')) or _sanitized_build():
+        pytest.skip('the Python binding runs on the gcc flavour')
+    argv = ['/usr/bin/python3', '-c', PY_STUBBORN, sasl2_prosody.host,
+            str(sasl2_prosody.c2s_port), sasl2_prosody.ca_file, iu.jid(sasl2_prosody, 'alice'),
+            iu.USERS['alice']]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=py_dir))
+    assert r.returncode == 0, r.stderr[-3000:]
+    security, counts = r.stdout.split('\n')[:2]
+    assert 'SASL2 SCRAM-SHA-' in security
+    # asked once; told to forget once; then the password's new token
+    assert counts == "1 [None, 'HT-SHA-256-EXPR']", counts

@@ -83,12 +83,21 @@ int epode__fast_check_responder(const char *token, const unsigned char *cb, size
     return diff == 0;
 }
 
-size_t epode__fast_redact(const char *in, size_t len, char *out, size_t size)
+size_t epode__fast_redact(const char *in, size_t len, char *out, size_t size, char *quote)
 {
     static const char mark[] = "[redacted]";
     size_t o = 0, i = 0;
     if (size == 0)
         return 0;
+    if (*quote) {
+        /* the rest of a value the last chunk began */
+        while (i < len && in[i] != *quote)
+            i++;
+        if (i < len)
+            *quote = 0;
+        for (size_t k = 0; mark[k] && o + 1 < size; k++)
+            out[o++] = mark[k];
+    }
     while (i < len && o + 1 < size) {
         /* an attribute named token: preceded by white space, then token= and a quote */
         if (i + 7 < len && (i == 0 || in[i - 1] == ' ' || in[i - 1] == '\t' || in[i - 1] == '\n') &&
@@ -99,6 +108,8 @@ size_t epode__fast_redact(const char *in, size_t len, char *out, size_t size)
             i += 7;
             while (i < len && in[i] != q)
                 i++; /* the value (the rest of the data if the quote never closes) */
+            if (i == len)
+                *quote = q; /* it goes on in the next chunk */
             for (size_t k = 0; mark[k] && o + 1 < size; k++)
                 out[o++] = mark[k];
             continue;

@@ -106,6 +106,7 @@ struct epode__engine {
     unsigned fast_used : 1, fast_refused : 1;
     char *fast_token, *fast_mech; /* secret; the configured token (freed once used) */
     const char *fast_req;         /* mechanism of the token we asked for (static), or NULL */
+    char redact_quote;            /* a token value cut between two reads (fast.h) */
     int ended;
     int state_before_end;
     int feeding_wrapper; /* framed: the parser sees our FRAMED_WRAPPER */
@@ -1840,10 +1841,11 @@ int epode__engine_recv(epode__engine *e, const char *data, size_t len)
         return EPODE_ETLS;
     }
     if (e->cbs.log && len) {
-        if (e->sasl2 && e->state == ST_SASL && memmem(data, len, "token=", 6)) {
+        if (e->sasl2 && e->state == ST_SASL &&
+            (e->redact_quote || memmem(data, len, "token=", 6))) {
             /* a FAST token may be in it: never in a log */
             char red[4096];
-            size_t n = epode__fast_redact(data, len, red, sizeof red);
+            size_t n = epode__fast_redact(data, len, red, sizeof red, &e->redact_quote);
             e->cbs.log(e->user, 0, red, n);
             explicit_bzero(red, sizeof red);
         } else {

@@ -732,6 +732,27 @@ TEST(fast_token_is_requested_and_handed_over_never_logged)
     epode__engine_free(f.e);
 }
 
+TEST(fast_token_cut_between_two_reads_is_not_logged)
+{
+    fx f;
+    epode__tls_facts t = facts13(1);
+    opts o = {.fast_request = 1, .tls = &t};
+    CHECK_INT(setup(&f, &o), 0);
+    srv(&f, F_SASL2);
+    take(&f);
+    const char *a = "<success xmlns='" NS2 "'>" AUTHZ BOUND "<token xmlns='urn:xmpp:fast:0' "
+                    "token='secret-token:fa";
+    const char *b = "st-0123456789' expiry='2026-12-27T12:00:00Z'/></success>";
+    CHECK_INT(srv(&f, a), 0);
+    CHECK_INT(srv(&f, b), 0);
+    CHECK_STR(f.events, "AUTH READY ");
+    CHECK_STR(f.token, TOKEN);
+    CHECK(!strstr(f.log, "0123456789"));
+    CHECK(!strstr(f.log, "secret-token:fa"));
+    CHECK(strstr(f.log, "[redacted]' expiry="));
+    epode__engine_free(f.e);
+}
+
 TEST(fast_request_picks_uniq_on_tls12_and_none_without_binding)
 {
     fx f;
@@ -909,12 +930,17 @@ TEST(fast_hmac_and_redaction_helpers)
     CHECK_INT(epode__fast_mech_cb("HT-SHA-256-EXPR"), EPODE__FAST_CB_EXPORTER);
     CHECK_INT(epode__fast_mech_cb("HT-SHA-512-NONE"), EPODE__FAST_CB_UNKNOWN);
     CHECK_INT(epode__fast_mech_cb(NULL), EPODE__FAST_CB_UNKNOWN);
-    char out[128];
-    epode__fast_redact("<token token='abc' expiry='x'/>", 31, out, sizeof out);
+    char out[128], q = 0;
+    epode__fast_redact("<token token='abc' expiry='x'/>", 31, out, sizeof out, &q);
     CHECK_STR(out, "<token token='[redacted]' expiry='x'/>");
-    epode__fast_redact("<t token=\"abc", 13, out, sizeof out);
+    CHECK_INT(q, 0);
+    epode__fast_redact("<t token=\"abc", 13, out, sizeof out, &q);
     CHECK_STR(out, "<t token=\"[redacted]");
-    epode__fast_redact("<t mytoken='abc'/>", 18, out, sizeof out);
+    CHECK_INT(q, '"'); /* the value goes on in the next chunk */
+    epode__fast_redact("def\" x='1'/>", 12, out, sizeof out, &q);
+    CHECK_STR(out, "[redacted]\" x='1'/>");
+    CHECK_INT(q, 0);
+    epode__fast_redact("<t mytoken='abc'/>", 18, out, sizeof out, &q);
     CHECK_STR(out, "<t mytoken='abc'/>");
     long long t;
     CHECK_INT(epode__fast_parse_time("1970-01-02T00:00:00Z", &t), 0);

@@ -608,8 +608,11 @@ static void sweep(epode_pubsub_t *ps)
 static void deliver(epode_pubsub_t *ps, epode_pubsub_event_type_t type, const char *from,
                     const char *node, const epode_pubsub_item_t *item, epode_stanza_t *msg)
 {
-    /* callbacks added during the dispatch are at the head: they hear the next one */
-    for (event_cb *c = ps->cbs; c && ps->conn; c = c->next)
+    /* callbacks added meanwhile are appended after `last`: they hear the next item */
+    event_cb *last = ps->cbs;
+    while (last && last->next)
+        last = last->next;
+    for (event_cb *c = ps->cbs; c && ps->conn; c = c == last ? NULL : c->next)
         if (c->cb && (!c->node || strcmp(c->node, node) == 0))
             c->cb(ps, type, from, node, item, msg, c->user);
 }

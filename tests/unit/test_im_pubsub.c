@@ -382,6 +382,38 @@ static void remove_self(epode_pubsub_t *ps, epode_pubsub_event_type_t type, cons
     epode_pubsub_remove_event_cb(ps, (unsigned)s->replies); /* its own id, kept there */
 }
 
+static seen *added_seen;
+static void add_another(epode_pubsub_t *ps, epode_pubsub_event_type_t type, const char *from,
+                        const char *node, const epode_pubsub_item_t *item, epode_stanza_t *msg,
+                        void *user)
+{
+    on_event(ps, type, from, node, item, msg, user);
+    epode_pubsub_add_event_cb(ps, NULL, on_event, added_seen, NULL);
+}
+
+TEST(pubsub_callbacks_added_inside_hear_the_next_item)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "juliet@capulet.lit", ME), 0);
+    epode_pubsub_t *ps;
+    CHECK_INT(epode_pubsub_new(s.conn, NULL, &ps), 0);
+    seen a = {0}, b = {0};
+    added_seen = &b;
+    unsigned id;
+    CHECK_INT(epode_pubsub_add_event_cb(ps, NULL, add_another, &a, &id), 0);
+    scripted_send(&s, "<message from='x@y'><event xmlns='http://jabber.org/protocol/pubsub#event'>"
+                      "<items node='n'><item id='1'/></items></event></message>");
+    CHECK_INT(a.nevents, 1);
+    CHECK_INT(b.nevents, 0); /* added during that item: not told of it */
+    CHECK_INT(epode_pubsub_remove_event_cb(ps, id), 0);
+    scripted_send(&s, "<message from='x@y'><event xmlns='http://jabber.org/protocol/pubsub#event'>"
+                      "<items node='n'><item id='2'/></items></event></message>");
+    CHECK_INT(a.nevents, 1);
+    CHECK_INT(b.nevents, 1);
+    epode_pubsub_free(ps);
+    scripted_free(&s);
+}
+
 TEST(pubsub_event_floods_are_bounded_and_removal_inside_is_safe)
 {
     scripted s;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *prog = "epode-example";
 
@@ -83,6 +84,9 @@ static void help(const char *usage)
            "                         the proxy resolves the server's name: no DNS query\n"
            "                         for the XMPP domain, not even SRV) or\n"
            "                         http://[USER:PASS@]HOST[:PORT] (HTTP CONNECT, 8080)\n"
+           "  --websocket URL        XMPP over WebSocket (RFC 7395) instead of TCP:\n"
+           "                         wss://HOST[:PORT]/PATH (TLS, checked for HOST and the\n"
+           "                         JID's domain) or ws://... (no TLS: loopback only)\n"
            "  --verbose              print the XML traffic on stderr (credentials redacted)\n"
            "  --help                 print this help and exit\n"
            "  --version              print the version and exit\n"
@@ -132,6 +136,12 @@ void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
                 strncmp(o->proxy, "http://", 7))
                 die_usage(usage, "bad --proxy %s (socks5://HOST:PORT or http://HOST:PORT)",
                           "URL");
+        }
+        else if (!strcmp(a, "--websocket")) {
+            o->websocket = argv[++i];
+            if (strncasecmp(o->websocket, "wss://", 6) && strncasecmp(o->websocket, "ws://", 5))
+                die_usage(usage, "bad --websocket %s (wss://HOST[:PORT]/PATH or ws://...)",
+                          o->websocket);
         }
         else if (!strcmp(a, "--jid")) o->jid = argv[++i];
         else if (!strcmp(a, "--password-file")) o->password_file = argv[++i];
@@ -220,6 +230,19 @@ void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn)
         fprintf(stderr, "%s: bad --proxy URL (socks5://[USER:PASS@]HOST[:PORT] or "
                         "http://[USER:PASS@]HOST[:PORT], port 1-65535)\n", prog);
         exit(64);
+    }
+    if (o->websocket) {
+        int rc = epode_conn_set_websocket(*conn, o->websocket);
+        if (rc == EPODE_ENOTSUP) {
+            fprintf(stderr, "%s: --websocket: this epode was built without WebSocket support\n",
+                    prog);
+            exit(1);
+        }
+        if (rc < 0) {
+            fprintf(stderr, "%s: bad --websocket URL %s (wss://HOST[:PORT]/PATH or ws://...)\n",
+                    prog, o->websocket);
+            exit(64);
+        }
     }
     check(epode_conn_set_timeouts(*conn, 10000, o->timeout_s * 1000), "timeouts");
 }

@@ -54,7 +54,8 @@ BAD_USAGE = [("unknown_option", ["--frobnicate", "x"]),
              ("bad_port", ["--port", "0", "--jid", "a@b", "--password-file", "/dev/null"]),
              ("bad_tls_max", ["--tls-max", "1.1", "--jid", "a@b"]),
              ("bad_timeout", ["--timeout", "5x", "--jid", "a@b"]),
-             ("bad_proxy", ["--proxy", "ftp://h:1", "--jid", "a@b"])]
+             ("bad_proxy", ["--proxy", "ftp://h:1", "--jid", "a@b"]),
+             ("bad_websocket", ["--websocket", "https://h/", "--jid", "a@b"])]
 EXTRA_BAD_USAGE = {
     "epode-send": [("bad_count", ["--count", "0", "a@b", "hi"]),
                    ("no_message", ["--jid", "a@b", "--password-file", "/dev/null", "c@d"])],

@@ -138,3 +138,13 @@ def test_websocket_path_that_does_not_upgrade_is_a_clear_error(bins, ws_server):
     assert res.rc != 0 and not res.ready, res
     assert res.disconnected['reason'] == 'NETWORK', res
     assert 'refused the WebSocket upgrade' in res.disconnected['text'], res
+
+
+def test_epode_send_over_websocket(bins, ws_server, tmp_path):
+    pw = iu.write_password_file(tmp_path, 'alice')
+    for url in (ws_url(ws_server), wss_url(ws_server)):
+        r = subprocess.run([bins['epode_send'], '--websocket', url, '--ca-file', ws_server.ca_file,
+                            '--jid', 'alice@' + ws_server.domain, '--password-file', pw,
+                            'bob@' + ws_server.domain, 'over ' + url],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (url, r.stdout, r.stderr[-2000:])

@@ -187,6 +187,8 @@ struct epode_conn {
  * boundary; "" leaves it NULL. The old text is retired, not freed. */
 void epode__conn_vnote(epode_conn_t *c, char **slot, size_t max, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
+void epode__conn_note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The disconnect condition: a static name for every condition epode
  * knows (RFC 6120 stream errors and SASL failures), a note otherwise;
  * NULL or "" clears it. */
@@ -204,6 +206,32 @@ void epode__conn_clear_notes(epode_conn_t *c, int all);
 /* Whether the way c ended (reason, error, condition, fruitless count,
  * options) calls for automatic reconnection. */
 int epode__conn_should_reconnect(const epode_conn_t *c);
+
+/* ---- how a link comes up (link.c), and what it needs of conn.c -------------------- */
+/* The first turn after connect: CONNECTING, then the targets (no lookup
+ * with a named server, a proxy, a WebSocket URL or the application's pipe). */
+void epode__link_start(epode_conn_t *c);
+/* The resolver's answer (SRV targets), and each connect's outcome. */
+void epode__link_targets(epode_conn_t *c, int status, const epode__target *t, size_t n);
+void epode__link_connected(epode_conn_t *c, int status, int fd, const char *why);
+/* Connects to the next usable target; none left ends the attempt. */
+void epode__link_next_target(epode_conn_t *c);
+/* The stack is open: checks the certificate, runs the stream over it. */
+void epode__link_open(epode_conn_t *c);
+/* STARTTLS: TLS onto the stack's top (`why`: a credentials file's trouble). */
+int epode__link_starttls(epode_conn_t *c, char *why, size_t why_len);
+/* conn.c's guards and steps, for link.c: the loop callbacks (entered
+ * through the guard that defers a free), ending the link, events. */
+void epode__conn_on_io(void *user, unsigned revents);
+void epode__conn_on_connected(void *user, int status, int fd, const char *why);
+void epode__conn_on_targets(void *user, int status, const epode__target *t, size_t n);
+void epode__conn_on_login_timeout(void *user);
+void epode__conn_fail(epode_conn_t *c, int err, epode_disconnect_reason_t reason, const char *text);
+void epode__conn_record(epode_conn_t *c, int err, epode_disconnect_reason_t reason, const char *text);
+void epode__conn_teardown(epode_conn_t *c);
+void epode__conn_emit(epode_conn_t *c, epode_conn_event_t ev);
+void epode__conn_pump(epode_conn_t *c);
+int epode__conn_start_engine(epode_conn_t *c, const epode__tls_facts *tls);
 
 /* What an outgoing chunk of XML looks like in the log (log_redact.c):
  * `data` itself, or `buf` (of `size` bytes) holding it with the

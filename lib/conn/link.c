@@ -1,13 +1,20 @@
-/* lib/conn/link.c — the connection's options for its transport stack
- * (public API in epode/transport.h): an application's own pipe, a proxy,
- * and what the stack established. The stack itself is lib/transport's
- * (stack.c); conn.c builds it from these options when a link comes up. */
+/* lib/conn/link.c — how a connection's link comes up: the targets (SRV
+ * records, a named server, a WebSocket URL, a proxy or the application's
+ * own pipe), the connect, the transport stack built from the options and
+ * opened (lib/transport/stack.c), the certificate checked and the stream
+ * started over it; and the public options for the stack (epode/transport.h).
+ * conn.c enters each step through its guard and runs the stream. */
 #include "conn_int.h"
 #include "transport/websocket.h"
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "util/alloc.h"
 
 int epode_conn_set_transport(epode_conn_t *c, const epode_transport_ops_t *ops, void *user)
 {
@@ -131,4 +138,282 @@ int epode__conn_ws_options(const epode_conn_t *c, epode__ws_options *o)
     size_t twice = lim > SIZE_MAX / 2 ? SIZE_MAX : 2 * lim;
     o->max_message = twice > (4u << 20) ? twice : (4u << 20);
     return 1;
+}
+
+/* ---- the transport stack (lib/transport/stack.c builds and opens it) ----------------- */
+
+static void tls_options(const epode_conn_t *c, epode__tls_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->server_name = c->domain;
+    o->alpn_xmpp_client = c->direct_tls && !c->component; /* XEP-0368 is for clients */
+    o->max_version = c->tls_max;
+    o->min_version = c->tls_min; /* 0 until set: TLS 1.2 */
+    if (c->ws_url) { /* wss: HTTPS to the URL's host (SNI), no XMPP ALPN */
+        o->server_name = c->ws_url->host;
+        o->alpn_xmpp_client = 0;
+    }
+}
+
+/* `why` receives the reason credentials could not be loaded (a file
+ * changed or went away since it was set), naming the file. */
+static int get_creds(epode_conn_t *c, char *why, size_t why_len)
+{
+    return c->creds ? 0
+                    : epode__ctx_creds_get(c->ctx, c->ca_file, c->cert_file, c->key_file, why,
+                                           why_len, &c->creds);
+}
+
+/* The stack is open (a proxy's tunnel up, TLS's handshake done): with
+ * TLS, check the certificate; then run (or restart) the stream. */
+void epode__link_open(epode_conn_t *c)
+{
+    char why[200];
+    epode__transport *tls = epode__stack_tls(c->tr);
+    if (!tls) {
+        int rc = epode__conn_start_engine(c, NULL);
+        if (rc < 0)
+            epode__conn_fail(c, rc, EPODE_REASON_NETWORK, "could not start the stream");
+        return;
+    }
+    /* wss: the certificate must hold for the URL's host and for the
+     * XMPP domain (RFC 7395 §5, XEP-0156 §3) */
+    c->tls_verified = epode__tls_verify(tls, c->ws_url ? c->ws_url->host : c->domain, why,
+                                        sizeof why) == 0;
+    if (c->tls_verified && c->ws_url && strcasecmp(c->ws_url->host, c->domain) != 0)
+        c->tls_verified = epode__tls_verify(tls, c->domain, why, sizeof why) == 0;
+    if (c->verify && !c->tls_verified) {
+        int accept = 0;
+        if (c->cert_cb) {
+            const unsigned char *der = NULL;
+            size_t der_len = 0;
+            epode__tls_peer_cert(tls, &der, &der_len);
+            accept = c->cert_cb(c, why, der, der_len, c->cert_user) == 1;
+        }
+        if (!accept) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "certificate refused: %s", why);
+            epode__conn_fail(c, EPODE_ECERT, EPODE_REASON_TLS, msg);
+            return;
+        }
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "tls", "certificate accepted by the application: %s", why);
+    }
+    epode_transport_facts_t tf = {.size = sizeof tf};
+    epode__stack_facts(c->tr, &tf);
+    epode__tls_facts f = {.version = tf.tls_version, .key_bits = tf.tls_key_bits,
+                          .tls_unique_len = tf.tls_unique_len,
+                          .tls_exporter_len = tf.tls_exporter_len};
+    memcpy(f.tls_unique, tf.tls_unique, sizeof f.tls_unique);
+    memcpy(f.tls_exporter, tf.tls_exporter, sizeof f.tls_exporter);
+    epode__conn_note(c, &c->security, NOTE_SECURITY, "TLS 1.%d%s", f.version - 10,
+         c->direct_tls ? " (direct)" : " (STARTTLS)");
+    c->state = C_STREAM;
+    epode__conn_emit(c, EPODE_CONN_TLS_UP);
+    if (c->state != C_STREAM)
+        return; /* closed from the callback */
+    int rc = c->engine ? epode__engine_tls_ready(c->engine, &f) : epode__conn_start_engine(c, &f);
+    if (rc < 0)
+        epode__conn_fail(c, rc, EPODE_REASON_NETWORK, "could not continue the stream after TLS");
+}
+
+/* STARTTLS: TLS onto the stack's top. */
+int epode__link_starttls(epode_conn_t *c, char *why, size_t why_len)
+{
+    epode__tls_options o;
+    int rc = get_creds(c, why, why_len);
+    tls_options(c, &o);
+    if (rc < 0 || (rc = epode__stack_starttls(c->ctx->mem, c->creds->creds, &o, &c->tr)) < 0)
+        return rc;
+    c->state = C_OPEN;
+    return 0;
+}
+
+static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback);
+
+/* ---- connecting ----------------------------------------------------------------------- */
+
+void epode__link_connected(epode_conn_t *c, int status, int fd, const char *why)
+{
+    c->query = NULL;
+    if (status < 0) {
+        c->connect_failures = status == EPODE_EDNS && c->connect_failures != 2 ? 1 : 2;
+        epode__conn_note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s",
+             why ? why : epode_strerror(status));
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connect failed: %s",
+                       c->last_connect_error ? c->last_connect_error : "?");
+        epode__link_next_target(c);
+        return;
+    }
+    epode__transport *tcp;
+    int rc = epode__tcp_new(c->ctx->mem, fd, &tcp);
+    if (rc < 0) {
+        close(fd); /* still ours when the transport could not take it */
+        epode__conn_fail(c, rc, EPODE_REASON_NETWORK, "out of memory");
+        return;
+    }
+    link_up(c, tcp, !c->proxy && epode__tcp_peer_is_loopback(tcp));
+}
+
+/* The bottom of the link is there (a connected socket, or the
+ * application's pipe): build the stack from the options and open it. A
+ * component stream in clear goes to this machine only (`loopback`),
+ * unless the application loosened TLS itself (DESIGN: secure by
+ * default); through a proxy that cannot be told. */
+static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback)
+{
+    c->tr = bottom;
+    int fd = epode__transport_fd(bottom), rc;
+    if (c->ws_url && !c->ws_url->secure && c->tls_mode == EPODE_TLS_REQUIRED && !loopback) {
+        epode__conn_fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
+             "ws:// (WebSocket in clear) is allowed to a loopback address only (use wss://, or "
+             "loosen TLS with epode_conn_set_tls)");
+        return;
+    }
+    if (c->component && !c->direct_tls && c->tls_mode == EPODE_TLS_REQUIRED && !loopback) {
+        epode__conn_fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
+             "a component stream in clear is allowed to a loopback address only (use direct "
+             "TLS, or loosen TLS with epode_conn_set_tls)");
+        return;
+    }
+    if (fd >= 0) {
+        c->fd = fd;
+        if ((rc = epode__io_start(c->ctx->loop, &c->io, fd, EPODE__READ, epode__conn_on_io, c)) < 0) {
+            c->fd = -1;
+            epode__conn_fail(c, rc, EPODE_REASON_NETWORK, "could not watch the socket");
+            return;
+        }
+    }
+    const epode__target *t = &c->targets[c->next_target - 1];
+    epode__stack_config cfg = {.host = t->host, .port = t->port};
+    cfg.proxy = c->app_ops.read ? NULL : c->proxy;
+    epode__ws_options wso;
+    if (epode__conn_ws_options(c, &wso))
+        cfg.ws = &wso;
+    char why[300] = "", msg[340];
+    rc = c->direct_tls ? get_creds(c, why, sizeof why) : 0;
+    if (rc == 0 && c->direct_tls) {
+        cfg.creds = c->creds->creds;
+        tls_options(c, &cfg.tls);
+    }
+    if (rc < 0 || (rc = epode__stack_new(c->ctx->mem, &cfg, c->tr, &c->tr)) < 0) {
+        snprintf(msg, sizeof msg, "could not start %s%s%s", c->direct_tls ? "TLS" : "the link",
+                 why[0] ? ": " : "", why);
+        epode__conn_fail(c, rc, c->direct_tls ? EPODE_REASON_TLS : EPODE_REASON_NETWORK, msg);
+        return;
+    }
+    c->state = C_OPEN;
+    epode__conn_pump(c);
+}
+
+void epode__link_next_target(epode_conn_t *c)
+{
+    while (c->next_target < c->ntargets) {
+        epode__target *t = &c->targets[c->next_target++];
+        /* (a WebSocket URL says itself whether it is TLS) */
+        if (!c->ws_url && c->tls_mode == EPODE_TLS_DIRECT && !t->direct_tls)
+            continue;
+        if (!c->ws_url && t->direct_tls &&
+            (c->tls_mode == EPODE_TLS_DISABLED || c->tls_mode == EPODE_TLS_OPTIONAL))
+            continue;
+        c->direct_tls = t->direct_tls;
+        c->state = C_CONNECTING;
+        epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connecting to %s:%u%s%s%s", t->host,
+                       t->port, t->direct_tls ? " (direct TLS)" : "",
+                       c->app_ops.read ? " over the application's transport"
+                       : c->proxy      ? " through the proxy at "
+                                       : "",
+                       !c->app_ops.read && c->proxy ? c->proxy->host : "");
+        int rc;
+        if (c->app_ops.read) {
+            char why[300];
+            epode__transport *app;
+            rc = epode__app_new(c->ctx->mem, &c->app_ops, c->app_user, t->host, t->port, why,
+                                sizeof why, &app);
+            if (rc == 0) {
+                link_up(c, app, 1); /* the application answers for its pipe */
+                return;
+            }
+            c->connect_failures = 2;
+            epode__conn_note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s", why);
+            continue;
+        }
+        /* Through a proxy: to the proxy, which is asked for t (no DNS here) */
+        rc = epode__net_connect(epode__ctx_net(c->ctx), c->proxy ? c->proxy->host : t->host,
+                                c->proxy ? c->proxy->port : t->port, c->connect_ms, epode__conn_on_connected,
+                                c, &c->query);
+        if (rc == 0)
+            return;
+        c->connect_failures = 2;
+        epode__conn_note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s", epode_strerror(rc));
+    }
+    /* Only names that did not resolve: a DNS failure (the text says
+     * which name and what the resolver answered), not a network one. */
+    int dns = c->connect_failures == 1 && c->last_connect_error;
+    char msg[NOTE_CONNECT_ERROR + 48];
+    snprintf(msg, sizeof msg, "%s: %s", dns ? "could not find the server" : "could not connect",
+             c->last_connect_error ? c->last_connect_error : "no usable server address");
+    epode__conn_record(c, dns ? EPODE_EDNS : EPODE_ENET, EPODE_REASON_NETWORK, msg);
+    epode__conn_teardown(c);
+}
+
+void epode__link_targets(epode_conn_t *c, int status, const epode__target *t, size_t n)
+{
+    c->query = NULL;
+    if (status < 0 || n == 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "no XMPP service found for %s: %s", c->domain,
+                 epode_strerror(status < 0 ? status : EPODE_EDNS));
+        epode__conn_record(c, EPODE_EDNS, EPODE_REASON_NETWORK, msg);
+        epode__conn_teardown(c);
+        return;
+    }
+    c->targets = epode__alloc(c->ctx->mem, n * sizeof *t);
+    if (!c->targets) {
+        epode__conn_fail(c, EPODE_ENOMEM, EPODE_REASON_NETWORK, "out of memory");
+        return;
+    }
+    memcpy(c->targets, t, n * sizeof *t);
+    c->ntargets = n;
+    c->next_target = 0;
+    c->connect_failures = 0;
+    epode__link_next_target(c);
+}
+
+/* First turn after epode_conn_connect(): the CONNECTING event and the
+ * lookup start here, so nothing runs inside connect() itself. */
+void epode__link_start(epode_conn_t *c)
+{
+    epode__conn_emit(c, EPODE_CONN_CONNECTING);
+    if (c->state != C_RESOLVING)
+        return; /* closed from the event */
+    epode__timer_start(&c->login_timer, c->login_ms, epode__conn_on_login_timeout, c);
+    /* A named server, a proxy or the application's pipe: no SRV lookup
+     * (through a proxy none may leak: the proxy is asked for the name) */
+    if (c->host || c->proxy || c->app_ops.read || c->ws_url) {
+        c->targets = epode__alloc(c->ctx->mem, sizeof *c->targets);
+        if (!c->targets) {
+            epode__conn_fail(c, EPODE_ENOMEM, EPODE_REASON_NETWORK, "out of memory");
+            return;
+        }
+        snprintf(c->targets[0].host, sizeof c->targets[0].host, "%s",
+                 c->ws_url ? c->ws_url->host : c->host ? c->host : c->domain);
+        int direct = c->ws_url ? c->ws_url->secure : c->tls_mode == EPODE_TLS_DIRECT;
+        c->targets[0].port = (uint16_t)(c->ws_url      ? c->ws_url->port
+                                        : c->port      ? c->port
+                                        : c->component ? 5347 /* Prosody's default */
+                                        : direct       ? 5223
+                                                       : 5222);
+        c->targets[0].direct_tls = direct;
+        c->ntargets = 1;
+        c->next_target = 0;
+        c->connect_failures = 0;
+        epode__link_next_target(c);
+        return;
+    }
+    epode__net *net = epode__ctx_net(c->ctx);
+    int rc = net ? epode__net_resolve_xmpp(net, c->domain, epode__conn_on_targets, c, &c->query) : EPODE_EDNS;
+    if (rc < 0) {
+        epode__conn_record(c, rc, EPODE_REASON_NETWORK, "could not start the DNS lookup");
+        epode__conn_teardown(c);
+    }
 }

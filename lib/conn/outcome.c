@@ -75,7 +75,7 @@ static const char *const known_conditions[] = {
     "temporary-auth-failure",
 };
 
-static void note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
+void epode__conn_note(epode_conn_t *c, char **slot, size_t max, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -95,7 +95,7 @@ void epode__conn_set_condition(epode_conn_t *c, const char *cond)
             c->condition = known_conditions[i];
             return;
         }
-    note(c, &c->condition_note, NOTE_CONDITION, "%s", cond);
+    epode__conn_note(c, &c->condition_note, NOTE_CONDITION, "%s", cond);
     /* out of memory: a condition nobody can act on, as RFC 6120 has one */
     c->condition = c->condition_note != note_oom ? c->condition_note : "undefined-condition";
 }

@@ -72,13 +72,19 @@ class _Proxy:
         self._loop.call_soon_threadsafe(do)
 
     def close(self):
-        def stop():
+        async def stop():
             self._server.close()
             for w in list(self._writers):
                 w.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._loop.stop()
-        self._loop.call_soon_threadsafe(stop)
+        asyncio.run_coroutine_threadsafe(stop(), self._loop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     @property
     def address(self):

@@ -20,6 +20,10 @@
  *   subscribes back and then publishes its nick and an avatar), prints
  *   what it learns as above, fetches the avatar and the nick node
  *   ("nick-fetch NICK"), then sends the peer a "done" message.
+ * service: A and C on a pubsub service (--service JID): A publishes a
+ *   first item (the node is made), C subscribes ("subscribe STATE"), A
+ *   publishes a second ("event C published FROM NODE ID PAYLOAD"), C
+ *   fetches ("items N"), unsubscribes, and A deletes the node ("deleted").
  * Ends with "OK" (exit 0) or "FAILED reason" (exit 1). */
 #include <epode.h>
 
@@ -45,7 +49,8 @@ typedef struct side {
 } side;
 
 static struct {
-    const char *mode, *peer;
+    const char *mode, *peer, *service;
+    int svc_step, svc_event;
     epode_ctx_t *ctx;
     side s[N];
     int step, ticks, wait_until;
@@ -211,6 +216,98 @@ static void on_nick_items(epode_pubsub_t *ps, const epode_pubsub_reply_t *r, voi
     P.nick_fetched = nick ? 1 : -1;
 }
 
+/* ---- a pubsub service ------------------------------------------------------------ */
+
+#define SVC_NODE "epode-news"
+
+static void on_svc_event(epode_pubsub_t *ps, epode_pubsub_event_type_t type, const char *from,
+                         const char *node, const epode_pubsub_item_t *item, epode_stanza_t *msg,
+                         void *user)
+{
+    (void)ps, (void)msg, (void)user;
+    epode_stanza_t *p = item ? epode_pubsub_item_payload(item) : NULL;
+    printf("event C %s %s %s %s %s\n", epode_pubsub_event_type_name(type), from ? from : "-", node,
+           item && epode_pubsub_item_id(item) ? epode_pubsub_item_id(item) : "-",
+           p && epode_stanza_get_text(p) ? epode_stanza_get_text(p) : "-");
+    fflush(stdout);
+    if (type == EPODE_PUBSUB_PUBLISHED && item && epode_pubsub_item_id(item) &&
+        strcmp(epode_pubsub_item_id(item), "second") == 0)
+        P.svc_event = 1;
+}
+
+static void on_svc_reply(epode_pubsub_t *ps, const epode_pubsub_reply_t *r, void *user)
+{
+    (void)ps;
+    const char *what = user;
+    if (!epode_pubsub_reply_ok(r)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s: status=%d cond=%s perr=%s", what, epode_pubsub_reply_status(r),
+                 epode_stanza_cond_name(epode_pubsub_reply_cond(r)) ? epode_stanza_cond_name(epode_pubsub_reply_cond(r)) : "-",
+                 epode_pubsub_error_name(epode_pubsub_reply_pubsub_error(r)));
+        finish(1, why);
+        return;
+    }
+    if (strcmp(what, "subscribe") == 0)
+        printf("subscribe %s\n", epode_pubsub_reply_subscription(r) ? epode_pubsub_reply_subscription(r) : "-");
+    else if (strcmp(what, "fetch") == 0)
+        printf("items %zu\n", epode_pubsub_reply_item_count(r));
+    else if (strcmp(what, "delete") == 0)
+        printf("deleted\n");
+    fflush(stdout);
+    P.svc_step++;
+}
+
+static int svc_publish(const char *id, const char *text)
+{
+    epode_stanza_t *p;
+    epode_form_t *opts;
+    int rc = epode_stanza_new(NULL, "entry", "urn:example:news", &p);
+    if (rc == 0 && (rc = epode_stanza_set_text(p, text)) == 0 &&
+        (rc = epode_pubsub_options_new(NULL, &opts)) == 0) {
+        epode_form_set_value(opts, "pubsub#access_model", "open");
+        rc = epode_pubsub_publish(P.s[A].ps, P.service, SVC_NODE, id, p, opts, on_svc_reply,
+                                  (void *)"publish", NULL);
+        epode_form_free(opts);
+    }
+    epode_stanza_unref(p);
+    return rc;
+}
+
+/* One step of the service mode per completed request. */
+static void svc_tick(void)
+{
+    static int started = -1;
+    if (started == P.svc_step)
+        return; /* the last request is still out */
+    int rc = 0;
+    switch (P.svc_step) {
+    case 0: rc = svc_publish("first", "one"); break;
+    case 1:
+        rc = epode_pubsub_subscribe(P.s[C].ps, P.service, SVC_NODE, on_svc_reply,
+                                    (void *)"subscribe", NULL);
+        break;
+    case 2: rc = svc_publish("second", "two"); break;
+    case 3:
+        if (!P.svc_event)
+            return; /* the notification first */
+        rc = epode_pubsub_fetch(P.s[C].ps, P.service, SVC_NODE, NULL, 0, on_svc_reply,
+                                (void *)"fetch", NULL);
+        break;
+    case 4:
+        rc = epode_pubsub_unsubscribe(P.s[C].ps, P.service, SVC_NODE, NULL, on_svc_reply,
+                                      (void *)"unsubscribe", NULL);
+        break;
+    case 5:
+        rc = epode_pubsub_delete_node(P.s[A].ps, P.service, SVC_NODE, on_svc_reply,
+                                      (void *)"delete", NULL);
+        break;
+    default: finish(0, ""); return;
+    }
+    started = P.svc_step;
+    if (rc < 0)
+        finish(1, "a service request was refused");
+}
+
 static int on_sub(epode_conn_t *conn, const char *from, epode_subscription_t what,
                   const char *status, void *user)
 {
@@ -239,6 +336,10 @@ static int on_tick(epode_conn_t *conn, void *user)
     for (int i = 0; i < N; i++)
         if (P.s[i].used && !P.s[i].ready)
             return 1;
+    if (P.service) {
+        svc_tick();
+        return 1;
+    }
     switch (P.step) {
     case 0: /* everyone ready: A asks C (or the peer) for a subscription */
         if (epode_presence_subscribe(P.s[A].conn, slix ? P.peer : P.s[C].bare, NULL) < 0)
@@ -385,19 +486,24 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--jid2")) jid2 = v;
         else if (!strcmp(k, "--password2")) pw2 = v;
         else if (!strcmp(k, "--peer")) P.peer = v;
+        else if (!strcmp(k, "--service")) P.service = v;
         else if (!strcmp(k, "--mode")) P.mode = v;
         else {
             fprintf(stderr, "im_pep_probe: unknown option %s\n", k);
             return 64;
         }
     }
-    int pep = strcmp(P.mode, "pep") == 0;
-    if (!jid1 || !pw1 || (pep && (!jid2 || !pw2)) || (!pep && (strcmp(P.mode, "slix") || !P.peer))) {
-        fprintf(stderr, "im_pep_probe: need --jid1 --password1 and --jid2/--password2 (pep) or --peer (slix)\n");
+    int pep = strcmp(P.mode, "pep") == 0, svc = strcmp(P.mode, "service") == 0;
+    if (!jid1 || !pw1 || ((pep || svc) && (!jid2 || !pw2)) || (svc && !P.service) ||
+        (!pep && !svc && (strcmp(P.mode, "slix") || !P.peer))) {
+        fprintf(stderr, "im_pep_probe: need --jid1 --password1 and --jid2/--password2 (pep), "
+                        "--service too (service) or --peer (slix)\n");
         return 64;
     }
-    if (pep)
+    if (pep || svc)
         P.peer = NULL;
+    if (!svc)
+        P.service = NULL;
     /* a PNG signature, then bytes that are not all alike */
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memcpy(P.png, sig, sizeof sig);
@@ -405,7 +511,7 @@ int main(int argc, char **argv)
         P.png[i] = (unsigned char)(i * 7 + 3);
     P.s[A].used = 1;
     P.s[B].used = pep;
-    P.s[C].used = pep;
+    P.s[C].used = pep || svc;
     if (epode_global_init() < 0 || epode_ctx_new(NULL, &P.ctx) < 0)
         return 1;
     if (getenv("EPODE_PROBE_LOG"))
@@ -430,7 +536,9 @@ int main(int argc, char **argv)
             epode_presence_tracker_set_subscription_cb(s->pt, on_sub, NULL) < 0 ||
             epode_presence_tracker_set_auto_accept(s->pt, EPODE_AUTO_ACCEPT_MUTUAL) < 0)
             rc = -1;
-        if (rc == 0 && (i == A || i == C))
+        if (rc == 0 && i == C && svc)
+            rc = epode_pubsub_add_event_cb(s->ps, SVC_NODE, on_svc_event, NULL, NULL);
+        if (rc == 0 && (i == A || i == C) && !svc)
             rc = epode_avatar_new(s->ps, on_avatar, (void *)(long)i, &s->av) < 0 ||
                  epode_nickname_new(s->ps, on_nick, (void *)(long)i, &s->nick) < 0 ? -1 : 0;
         if (rc == 0 && (i == A || i == B) && pep)

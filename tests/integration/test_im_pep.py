@@ -49,7 +49,7 @@ def fresh_accounts(srv, *prefixes):
     return out
 
 
-def run_probe(srv, mode, u1, u2=None, peer=None, timeout=60):
+def run_probe(srv, mode, u1, u2=None, peer=None, timeout=60, extra=()):
     argv = [iu._binary('tests', 'integration', 'im_pep_probe'), '--server', srv.host,
             '--port', str(srv.c2s_port), '--ca-file', srv.ca_file,
             '--jid1', jid(srv, u1), '--password1', USERS[u1], '--mode', mode]
@@ -57,6 +57,7 @@ def run_probe(srv, mode, u1, u2=None, peer=None, timeout=60):
         argv += ['--jid2', jid(srv, u2), '--password2', USERS[u2]]
     if peer:
         argv += ['--peer', peer]
+    argv += list(extra)
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                        timeout=timeout)
     if os.environ.get('EPODE_PROBE_LOG'):  # the probe then logs its XML traffic
@@ -104,6 +105,23 @@ def test_nick_avatar_and_bookmarks_between_two_accounts(server):
     assert 'bookmark-request status=0 cond=- perr=none count=1' in out, info
     # B's MUC helper joined the autojoin room, with the bookmark's nick
     assert 'muc B joined pep-room@conference.localhost as alice' in out, info
+    assert out[-1] == 'OK', info
+
+
+def test_service_node_subscribe_notify_fetch_delete(ejabberd):
+    """A pubsub service proper (ejabberd's mod_pubsub at pubsub.DOMAIN; the
+    harness's Prosody has none): subscribe, a notification from the
+    service, fetch, unsubscribe, delete."""
+    a, c = fresh_accounts(ejabberd, 'sa', 'sc')
+    service = 'pubsub.' + ejabberd.domain
+    argv_extra = ['--service', service]
+    r, info = run_probe(ejabberd, 'service', a, c, extra=argv_extra)
+    assert r.returncode == 0, info
+    out = r.stdout.splitlines()
+    assert 'subscribe subscribed' in out, info
+    assert 'event C published %s epode-news second two' % service in out, info
+    assert 'items 2' in out, info
+    assert 'deleted' in out, info
     assert out[-1] == 'OK', info
 
 

@@ -176,6 +176,10 @@ class Connection:
     def set_proxy(self, url: Optional[str]) -> None:
         """'socks5://[user:password@]host[:port]' or 'http://…' (HTTP
         CONNECT); None removes it. ValueError for a malformed URL."""
+    def set_websocket(self, url: Optional[str]) -> None:
+        """'wss://host[:port][/path]' or 'ws://…' (RFC 7395) instead of TCP;
+        "" goes back to TCP. ValueError for a malformed URL;
+        NotImplementedError for None (discovery) or no WebSocket support."""
     def connect(self) -> None: ...
     def close(self, status: Optional[str] = ...) -> bool: ...
     def send(self, stanza: Union[Stanza, _XML]) -> None: ...
@@ -243,7 +247,7 @@ class Client:
                  resend_unacked: bool = ..., sasl2: bool = ...,
                  user_agent: Optional[str] = ...,
                  fast_token_store: Optional[FastTokenStore] = ...,
-                 proxy: Optional[str] = ...) -> None:
+                 proxy: Optional[str] = ..., websocket: Optional[str] = ...) -> None:
         """sasl2: SASL2 (XEP-0388) with Bind2 when the server offers it
         (default True). user_agent: a stable UUID for SASL2 (default: a
         FastTokenFile's, else one epode makes: see user_agent_id).
@@ -251,7 +255,9 @@ class Client:
         without one they live in the connection's memory. Python strings
         cannot be wiped: a store holds its token as long as it lives.
         proxy: 'socks5://[user:password@]host[:port]' or 'http://…' (HTTP
-        CONNECT): no DNS query for the domain; ValueError if malformed."""
+        CONNECT): no DNS query for the domain; ValueError if malformed.
+        websocket: 'wss://host[:port]/path' or 'ws://…' (loopback): XMPP
+        over WebSocket (RFC 7395) instead of TCP."""
     @property
     def user_agent_id(self) -> str: ...
     def send(self, stanza: Union[Stanza, _XML]) -> None: ...

@@ -42,7 +42,10 @@ class Client:
     of handing them back to ``connection.on_ack``), ``proxy``
     ('socks5://[user:password@]host[:port]', or 'http://…' for HTTP
     CONNECT: the proxy is asked for ``server`` or the JID's domain, and no
-    DNS query is made for the domain; ValueError for a malformed URL).
+    DNS query is made for the domain; ValueError for a malformed URL),
+    ``websocket`` ('wss://host[:port]/path', or 'ws://…' to loopback:
+    XMPP over WebSocket, RFC 7395, instead of TCP; ``server`` and
+    ``port`` are then not used).
     """
 
     def __init__(self, jid: str, password: Optional[str], server: Optional[str] = None,
@@ -56,7 +59,7 @@ class Client:
                  resend_unacked: bool = False, sasl2: bool = True,
                  user_agent: Optional[str] = None,
                  fast_token_store: Optional[Any] = None,
-                 proxy: Optional[str] = None) -> None:
+                 proxy: Optional[str] = None, websocket: Optional[str] = None) -> None:
         if direct_tls and tls not in (None, "direct"):
             raise ValueError("direct_tls=True conflicts with tls=%r" % (tls,))
         if port is not None and not 0 < port < 65536:
@@ -72,6 +75,9 @@ class Client:
         if proxy is not None:
             # socks5:// or http:// (CONNECT); ValueError when malformed
             conn.set_proxy(proxy)
+        if websocket is not None:
+            # wss:// or ws://; ValueError when malformed
+            conn.set_websocket(websocket)
         # SASL2 / FAST (XEP-0388, XEP-0484): a store that knows its
         # user-agent id (FastTokenFile) gives it, unless one is given
         if user_agent is None and fast_token_store is not None:

@@ -1101,6 +1101,30 @@ static PyObject *Connection_set_proxy(ConnectionObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* epode_conn_set_websocket: a bad URL is a ValueError; "" goes back to
+ * TCP; None (discovery) and a build without wslay are NotImplementedError. */
+static PyObject *Connection_set_websocket(ConnectionObject *self, PyObject *arg)
+{
+    const char *url;
+    if (check_open(self) < 0 || pyepode_opt_str(arg, &url, "websocket") < 0)
+        return NULL;
+    int rc = epode_conn_set_websocket(self->conn, url);
+    if (rc == EPODE_EINVAL) {
+        PyErr_SetString(PyExc_ValueError,
+                        "websocket must be wss://host[:port][/path] or ws://host[:port][/path]");
+        return NULL;
+    }
+    if (rc == EPODE_ENOTSUP) {
+        PyErr_SetString(PyExc_NotImplementedError,
+                        url ? "this epode was built without WebSocket support (wslay)"
+                            : "WebSocket discovery (XEP-0156) is not supported yet: give the URL");
+        return NULL;
+    }
+    if (rc < 0)
+        return pyepode_raise(rc, "websocket");
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Connection_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))Connection_configure,
      METH_VARARGS | METH_KEYWORDS, configure_doc},
@@ -1110,6 +1134,12 @@ static PyMethodDef Connection_methods[] = {
      "name: no DNS query for the XMPP domain, not even SRV) or\n"
      "'http://[user:password@]host[:port]' (HTTP CONNECT). None removes it.\n"
      "ValueError for a malformed URL."},
+    {"set_websocket", (PyCFunction)Connection_set_websocket, METH_O,
+     "set_websocket(url)\n--\n\nConnects over WebSocket (RFC 7395) instead of TCP (before\n"
+     "connect()): 'wss://host[:port][/path]' (TLS, the certificate checked for\n"
+     "host and the XMPP domain) or 'ws://…' (no TLS: loopback only). \"\" goes\n"
+     "back to TCP. ValueError for a malformed URL; NotImplementedError for None\n"
+     "(discovery) or a build without WebSocket support."},
     {"connect", (PyCFunction)Connection_connect, METH_NOARGS,
      "connect()\n--\n\nStarts connecting; progress comes through on_event."},
     {"close", (PyCFunction)(void (*)(void))Connection_close, METH_VARARGS | METH_KEYWORDS,

@@ -4,7 +4,8 @@
  *                           server = nil, port = nil, ca_file = nil,
  *                           direct_tls = false, verbose = false,
  *                           reconnect = false, reconnect_min = 1, reconnect_max = 60,
- *                           proxy = nil }  -- "socks5://[u:p@]host[:port]" | "http://…"
+ *                           proxy = nil,   -- "socks5://[u:p@]host[:port]" | "http://…"
+ *                           websocket = nil } -- "wss://host[:port]/path" | "ws://…" (RFC 7395)
  *        (reconnect: epode_conn_set_reconnect(), bounds in seconds; run()
  *        goes on through a cut that will be repaired)
  *   c:on_message(function(msg, client) ... end)   -- msg.from/.to/.type/.body/
@@ -1080,7 +1081,7 @@ static int opt_bool(lua_State *L, int t, const char *key)
 static const char *const known_options[] = {
     "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register",
     "domain", "secret", "tls", "reconnect", "reconnect_min", "reconnect_max", "proxy",
-    "sasl2", "user_agent", "fast_token_file", NULL,
+    "websocket", "sasl2", "user_agent", "fast_token_file", NULL,
 };
 
 /* A number of seconds option (absent: `dflt`), as milliseconds. */
@@ -1145,6 +1146,7 @@ static int l_client(lua_State *L)
     const char *server = opt_string(L, 1, "server");
     const char *ca_file = opt_string(L, 1, "ca_file");
     const char *proxy = opt_string(L, 1, "proxy");
+    const char *websocket = opt_string(L, 1, "websocket");
     int direct_tls = opt_bool(L, 1, "direct_tls");
     int verbose = opt_bool(L, 1, "verbose");
     /* reconnect = true: epode_conn_set_reconnect(), backoff from
@@ -1227,6 +1229,14 @@ static int l_client(lua_State *L)
         return luaL_error(L, "epode.client: option 'proxy' must be "
                              "socks5://[user:password@]host[:port] or "
                              "http://[user:password@]host[:port] (%s)", epode_err_name(rc));
+    /* websocket = "wss://host[:port]/path" or "ws://…": RFC 7395 instead of TCP */
+    if (websocket && (rc = epode_conn_set_websocket(c->conn, websocket)) < 0) {
+        if (rc == EPODE_ENOTSUP)
+            return luaL_error(L, "epode.client: option 'websocket': this epode was built "
+                                 "without WebSocket support (ENOTSUP)");
+        return luaL_error(L, "epode.client: option 'websocket' must be wss://host[:port][/path] "
+                             "or ws://host[:port][/path] (%s)", epode_err_name(rc));
+    }
     if (tls && (rc = epode_conn_set_tls(c->conn, tls_mode)) < 0)
         return raise_epode(L, "epode.client", rc);
     /* register = true: the stream stops after TLS for in-band registration */

@@ -137,6 +137,16 @@ describe("epode.client arguments", function()
       "epode.client: option 'proxy' must be a string, not number")
   end)
 
+  it("takes a WebSocket URL and refuses a malformed one", function()
+    assert.is_not_nil(epode.client{ jid = "a@localhost", websocket = "wss://localhost/xmpp-websocket" })
+    assert.is_not_nil(epode.client{ jid = "a@localhost", websocket = "ws://127.0.0.1:5280/ws" })
+    local ok, err = pcall(epode.client, { jid = "a@localhost", websocket = "https://h/" })
+    assert.is_false(ok)
+    assert.matches("option 'websocket' must be wss://", err, 1, true)
+    assert.has_error(function() epode.client{ jid = "a@localhost", websocket = 5280 } end,
+      "epode.client: option 'websocket' must be a string, not number")
+  end)
+
   it("accepts every documented option", function()
     local c = epode.client{ jid = "a@localhost/res", password = "pw", server = "127.0.0.1",
                             port = 5222, ca_file = SPEC_DIR .. "/../data/tls/ca.pem", direct_tls = true,

@@ -160,8 +160,14 @@ EPODE_API int epode_conn_set_scram_min_iterations(epode_conn_t *conn, unsigned i
  * without the community modules) get legacy SASL as before. If the
  * server asks for a SASL2 task epode does not implement (`<continue/>`),
  * the connection ends with EPODE_REASON_AUTH, EPODE_EAUTH, condition
- * "unsupported-task" and a text naming the tasks. Takes effect at the
- * next connect. EPODE_EINVAL for a NULL connection.
+ * "unsupported-task" and a text naming the tasks. Stream management
+ * (epode_conn_set_stream_management) is asked for inside the login where
+ * the server offers it there; an answer that does not come with the
+ * login's success means the classic `<enable/>` right after it, and a
+ * login the server never answers at all (Prosody 0.12 with mod_sasl2_sm)
+ * is tried once more at the login timeout without it, with no
+ * DISCONNECTED in between. Takes effect at the next connect. EPODE_EINVAL
+ * for a NULL connection.
  */
 EPODE_API int epode_conn_set_sasl2(epode_conn_t *conn, int enable);
 

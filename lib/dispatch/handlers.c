@@ -228,10 +228,19 @@ static int type_matches(const char *want, const char *name, const char *type)
 
 /* RFC 6120 §10.1: an answer to an IQ we sent without 'to' comes from our
  * server (no from, our bare JID, our domain) or our own full JID. */
+/* `to` is our own bare JID (`self` without its resource)? */
+static int is_own_bare(const char *to, const char *self)
+{
+    return self && !strchr(to, '/') && strchr(to, '@') && epode_jid_str_equal(to, self, 1);
+}
+
 static int answer_from_ok(const entry *e, const char *from, const char *self)
 {
+    /* An IQ to our own bare JID is answered by our server on the
+     * account's behalf; Prosody writes no `from` then (RFC 6120
+     * §8.1.2.1 allows it: no `from` is our server), so that counts too. */
     if (e->to)
-        return from && epode_jid_str_equal(from, e->to, 0);
+        return from ? epode_jid_str_equal(from, e->to, 0) : is_own_bare(e->to, self);
     if (!from)
         return 1;
     if (!self)

@@ -157,6 +157,26 @@ TEST(dispatch_iq_answer_only_from_the_addressee)
     epode__dispatch_free(d);
 }
 
+/* An IQ to our own bare JID is answered by our server for the account,
+ * and Prosody writes no `from` then: that answer counts; for an IQ to
+ * anyone else (another account, another of our resources) it does not. */
+TEST(dispatch_iq_to_our_bare_jid_accepts_an_answer_without_from)
+{
+    const char *to[] = {"Juliet@example.com", "juliet@example.com/other", "romeo@example.com"};
+    const int want[] = {1, 0, 0};
+    for (size_t i = 0; i < 3; i++) {
+        epode__dispatch *d;
+        CHECK_INT(epode__dispatch_new(NULL, &d), 0);
+        iqrec r = {0};
+        CHECK_INT(epode__dispatch_add_iq(d, "q", to[i], 1000, iq_cb, &r, NULL), 0);
+        epode_stanza_t *noform = st("<iq xmlns='jabber:client' type='result' id='q'/>");
+        CHECK_INT(epode__dispatch_stanza(d, CONN, noform, "juliet@example.com/b"), want[i]);
+        CHECK_INT(r.calls, want[i]);
+        epode_stanza_unref(noform);
+        epode__dispatch_free(d);
+    }
+}
+
 TEST(dispatch_iq_without_to_accepts_server_and_self_only)
 {
     const char *ok[] = {NULL, "example.com", "juliet@example.com", "juliet@example.com/b"};

@@ -517,3 +517,25 @@ def test_bad_ca_file_is_named_in_the_error(tmp_path):
         assert ei.value.code == epode.ETLS
         assert str(path) in str(ei.value)
         assert "no PEM" in str(ei.value)
+
+
+def test_connect_without_timeout_reports_the_login_timeout():
+    # a server that accepts and never speaks: the library's login timeout
+    # ends it; connect() without a timeout of its own raised TypeError
+    # (formatting None) instead of the library's TimeoutError
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    async def main():
+        c = epode.Client("a@example.org", "pw", server="127.0.0.1", port=port, tls="disabled",
+                         connect_timeout=2, login_timeout=0.5)
+        with pytest.raises(epode.TimeoutError):
+            await c.connect()
+
+    try:
+        asyncio.run(main())
+    finally:
+        srv.close()

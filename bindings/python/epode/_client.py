@@ -483,7 +483,9 @@ class Client:
                 self._connect_waiters.remove(fut)
             fut.cancel()
             self._close()
-            if isinstance(exc, asyncio.TimeoutError):
+            # Without a timeout of ours, a TimeoutError is the library's
+            # (connect or login timeout): it already says which.
+            if isinstance(exc, asyncio.TimeoutError) and timeout is not None:
                 raise _epode.TimeoutError("connect: no login within %g s" % timeout) from None
             raise
 

@@ -286,6 +286,7 @@ static void really_free(epode_conn_t *c)
         epode__timer_deinit(timers[i]); /* stopped, their heap slots given back */
     epode__sm_free(&c->sm_state); /* freed with the connection, no events */
     epode__proxy_free(mem, c->proxy);
+    epode__dealloc(mem, c->app);
     epode__conn_ws_free(c);
     epode__conn_clear_notes(c, 1);
     epode_stanza_unref(c->last_presence);
@@ -1699,6 +1700,10 @@ void epode__conn_footprint(const epode_conn_t *c, epode__footprint *f)
                           c->host,    c->ca_file,   c->cert_file, c->key_file, c->mechanisms,
                           c->redirect};
     f->conn += sizeof *c + (c->targets ? c->ntargets * sizeof *c->targets : 0);
+    f->conn += (c->app ? sizeof *c->app : 0) + (c->proxy ? sizeof *c->proxy : 0);
+    if (c->proxy)
+        f->conn += epode__str_bytes(c->proxy->host) + epode__str_bytes(c->proxy->user) +
+                   epode__str_bytes(c->proxy->pass);
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         f->conn += epode__str_bytes(strs[i]);
     f->notes += epode__str_bytes(c->condition_note) + epode__str_bytes(c->text) +

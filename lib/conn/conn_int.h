@@ -79,6 +79,14 @@ struct conn_modern {
     int sm_inline_off;   /* the server never answered SM inside SASL2 */
 };
 
+/* An application's transport (epode_conn_set_transport): on the heap,
+ * as most connections never have one (an inline table cost every idle
+ * session 96 bytes). */
+struct conn_app {
+    epode_transport_ops_t ops; /* a full-size copy */
+    void *user;
+};
+
 struct epode_conn {
     epode_ctx_t *ctx;
 
@@ -126,8 +134,7 @@ struct epode_conn {
     int component;       /* epode_conn_set_component: domain and password are its own */
     epode__proxy *proxy; /* epode_conn_set_proxy, or NULL */
     struct epode__ws_url *ws_url; /* epode_conn_set_websocket, or NULL */
-    epode_transport_ops_t app_ops; /* epode_conn_set_transport (read NULL: none) */
-    void *app_user;
+    struct conn_app *app; /* epode_conn_set_transport, or NULL: epode's own TCP */
     unsigned depth;      /* loop entry points running for this connection */
     int free_pending;    /* epode_conn_free() called: freed when depth is 0 */
     int user_closed;     /* epode_conn_close() was called: no reconnect */
@@ -136,6 +143,7 @@ struct epode_conn {
 
     /* running */
     enum conn_state state;
+    int starttls_pending;
     epode__query *query;
     epode__target *targets;
     size_t ntargets, next_target;
@@ -145,12 +153,11 @@ struct epode_conn {
     int connect_failures;
     epode__transport *tr;
     int fd;
+    int tls_verified;    /* the certificate verified for the domain */
     epode__io io;
     creds_entry *creds;
     epode__engine *engine;
     epode__dispatch *dispatch;
-    int starttls_pending;
-    int tls_verified;    /* the certificate verified for the domain */
     /* The IQ request being dispatched (borrowed from it, NULL outside
      * its dispatch) and whether the application answered it already. */
     const char *iq_req_id, *iq_req_from;

@@ -23,18 +23,20 @@ int epode_conn_set_transport(epode_conn_t *c, const epode_transport_ops_t *ops, 
     if (c->state != C_IDLE)
         return EPODE_ESTATE;
     if (!ops) {
-        memset(&c->app_ops, 0, sizeof c->app_ops);
-        c->app_user = NULL;
+        epode__dealloc(c->ctx->mem, c->app);
+        c->app = NULL;
         return 0;
     }
-    size_t size = ops->size < sizeof c->app_ops ? ops->size : sizeof c->app_ops;
+    size_t size = ops->size < sizeof c->app->ops ? ops->size : sizeof c->app->ops;
     if (size < offsetof(epode_transport_ops_t, write) + sizeof ops->write || !ops->read ||
         !ops->write || ops->framing != EPODE_FRAMING_STREAM)
         return EPODE_EINVAL;
-    memset(&c->app_ops, 0, sizeof c->app_ops);
-    memcpy(&c->app_ops, ops, size); /* later members than the caller knows stay NULL */
-    c->app_ops.size = sizeof c->app_ops;
-    c->app_user = user;
+    if (!c->app && !(c->app = epode__zalloc(c->ctx->mem, sizeof *c->app)))
+        return EPODE_ENOMEM;
+    memset(&c->app->ops, 0, sizeof c->app->ops);
+    memcpy(&c->app->ops, ops, size); /* later members than the caller knows stay NULL */
+    c->app->ops.size = sizeof c->app->ops;
+    c->app->user = user;
     return 0;
 }
 
@@ -285,7 +287,7 @@ static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback)
     }
     const epode__target *t = &c->targets[c->next_target - 1];
     epode__stack_config cfg = {.host = t->host, .port = t->port};
-    cfg.proxy = c->app_ops.read ? NULL : c->proxy;
+    cfg.proxy = c->app ? NULL : c->proxy;
     epode__ws_options wso;
     if (epode__conn_ws_options(c, &wso))
         cfg.ws = &wso;
@@ -319,15 +321,15 @@ void epode__link_next_target(epode_conn_t *c)
         c->state = C_CONNECTING;
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connecting to %s:%u%s%s%s", t->host,
                        t->port, t->direct_tls ? " (direct TLS)" : "",
-                       c->app_ops.read ? " over the application's transport"
+                       c->app ? " over the application's transport"
                        : c->proxy      ? " through the proxy at "
                                        : "",
-                       !c->app_ops.read && c->proxy ? c->proxy->host : "");
+                       !c->app && c->proxy ? c->proxy->host : "");
         int rc;
-        if (c->app_ops.read) {
+        if (c->app) {
             char why[300];
             epode__transport *app;
-            rc = epode__app_new(c->ctx->mem, &c->app_ops, c->app_user, t->host, t->port, why,
+            rc = epode__app_new(c->ctx->mem, &c->app->ops, c->app->user, t->host, t->port, why,
                                 sizeof why, &app);
             if (rc == 0) {
                 link_up(c, app, 1); /* the application answers for its pipe */
@@ -389,7 +391,7 @@ void epode__link_start(epode_conn_t *c)
     epode__timer_start(&c->login_timer, c->login_ms, epode__conn_on_login_timeout, c);
     /* A named server, a proxy or the application's pipe: no SRV lookup
      * (through a proxy none may leak: the proxy is asked for the name) */
-    if (c->host || c->proxy || c->app_ops.read || c->ws_url) {
+    if (c->host || c->proxy || c->app || c->ws_url) {
         c->targets = epode__alloc(c->ctx->mem, sizeof *c->targets);
         if (!c->targets) {
             epode__conn_fail(c, EPODE_ENOMEM, EPODE_REASON_NETWORK, "out of memory");

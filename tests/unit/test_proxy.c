@@ -14,11 +14,13 @@
 
 TEST_MAIN
 
-static long live;
+static long live, fail_at = -1, n_allocs;
 
 static void *t_malloc(size_t size, void *user)
 {
     (void)user;
+    if (fail_at >= 0 && n_allocs++ == fail_at)
+        return NULL;
     void *p = malloc(size);
     if (p)
         live++;
@@ -28,6 +30,8 @@ static void *t_malloc(size_t size, void *user)
 static void *t_realloc(void *ptr, size_t size, void *user)
 {
     (void)user;
+    if (fail_at >= 0 && n_allocs++ == fail_at)
+        return NULL;
     void *p = realloc(ptr, size);
     if (p && !ptr)
         live++;
@@ -626,4 +630,63 @@ TEST(app_transport_carries_the_stream_and_is_closed)
     CHECK(strstr(epode_conn_error_text(c), "\"test-pipe\" could not open") != NULL);
     epode_conn_free(c);
     epode_ctx_free(ctx);
+}
+
+/* Every allocation of a proxy's set-up failing in turn: parse, layer,
+ * handshake to the open tunnel: ENOMEM or success, nothing leaked, the
+ * bottom still the caller's on failure. */
+TEST(proxy_setup_survives_each_failing_allocation)
+{
+    static const char *const urls[] = {"socks5://user:pw@127.0.0.1:1080", "http://u:p@[::1]:3128"};
+    for (size_t k = 0; k < 2; k++) {
+        int succeeded = 0;
+        for (long at = 0; at < 40 && !succeeded; at++) {
+            epode__proxy *p = NULL;
+            char why[200];
+            n_allocs = 0;
+            fail_at = at;
+            int rc = epode__proxy_parse(&mem, urls[k], &p, why, sizeof why);
+            if (rc < 0) {
+                CHECK_INT(rc, EPODE_ENOMEM);
+                fail_at = -1;
+                CHECK_INT(live, 0);
+                continue;
+            }
+            epode__transport *a, *b, *t = NULL;
+            rc = epode__memory_pair(&mem, &a, &b);
+            if (rc == 0) {
+                epode__stack_config cfg = {.proxy = p, .host = "x.example", .port = 5222};
+                rc = epode__stack_new(&mem, &cfg, a, &t);
+                if (rc < 0) {
+                    CHECK_INT(rc, EPODE_ENOMEM);
+                    epode__transport_free(a);
+                } else {
+                    /* drive it to open: the proxy's answers come in order */
+                    unsigned char buf[700];
+                    epode__stack_open(t, why, sizeof why);
+                    epode__transport_read(b, buf, sizeof buf);
+                    if (k == 0) {
+                        say(b, "\x05\x02", 2);
+                        epode__stack_open(t, why, sizeof why);
+                        epode__transport_read(b, buf, sizeof buf);
+                        say(b, "\x01\x00", 2);
+                        epode__stack_open(t, why, sizeof why);
+                        epode__transport_read(b, buf, sizeof buf);
+                        say(b, "\x05\x00\x00\x01\0\0\0\0\0\0", 10);
+                    } else {
+                        say(b, "HTTP/1.1 200 OK\r\n\r\nX", 20);
+                    }
+                    rc = epode__stack_open(t, why, sizeof why);
+                    if (rc == 0)
+                        succeeded = 1;
+                    epode__transport_free(t);
+                }
+                epode__transport_free(b);
+            }
+            epode__proxy_free(&mem, p);
+            fail_at = -1;
+            CHECK_INT(live, 0);
+        }
+        CHECK(succeeded);
+    }
 }

@@ -84,6 +84,22 @@ def test_register_over_direct_tls(reg_server, register_bin, bins, tmp_path):
     iu.assert_logged_in(login(bins, reg_server, user, 'direct-' + user), reg_server, user=user)
 
 
+def test_register_through_a_socks5_proxy(reg_server, register_bin, bins, tmp_path):
+    """Registration is a connection kind like the others: through a proxy
+    (epode-register --proxy), which is asked for the server."""
+    from proxies import Socks5Proxy
+    proxy = Socks5Proxy()
+    try:
+        user = fresh_user()
+        pw = iu.write_password_file(tmp_path, user, 'proxied-' + user)
+        r, info = run_register(register_bin, reg_server, user, pw, '--proxy', proxy.url())
+        assert r.returncode == 0, info
+        assert proxy.requests == [(reg_server.host, reg_server.c2s_port)], proxy.requests
+    finally:
+        proxy.close()
+    iu.assert_logged_in(login(bins, reg_server, user, 'proxied-' + user), reg_server, user=user)
+
+
 def test_change_password(reg_server, register_bin, bins, tmp_path):
     user = fresh_user()
     old = iu.write_password_file(tmp_path, user, 'old-' + user)

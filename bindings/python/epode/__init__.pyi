@@ -320,7 +320,9 @@ class Component(Client):
                  context: Optional[Context] = ..., tls: Optional[str] = ...,
                  ca_file: Optional[str] = ..., verify: bool = ..., reconnect: bool = ...,
                  keepalive: Optional[float] = ..., connect_timeout: Optional[float] = ...,
-                 login_timeout: Optional[float] = ...) -> None: ...
+                 login_timeout: Optional[float] = ..., proxy: Optional[str] = ...) -> None:
+        """proxy: as for Client; a component in clear through a proxy needs
+        tls='optional' (epode cannot tell the server is on loopback)."""
     def send_message(self, to: str, body: str, type: str = ..., *, id: Optional[str] = ...,
                      from_: Optional[str] = ...) -> str: ...
     def send_presence(self, show: Optional[str] = ..., status: Optional[str] = ...,

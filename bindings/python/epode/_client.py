@@ -890,14 +890,15 @@ class Component(Client):
                  context: Optional[_epode.Context] = None, tls: Optional[str] = None,
                  ca_file: Optional[str] = None, verify: bool = True, reconnect: bool = False,
                  keepalive: Optional[float] = None, connect_timeout: Optional[float] = None,
-                 login_timeout: Optional[float] = None) -> None:
+                 login_timeout: Optional[float] = None, proxy: Optional[str] = None) -> None:
         if not server:
             raise ValueError("a component needs the server's address (server=...)")
         if tls not in (None, "required", "direct", "optional", "disabled"):
             raise ValueError("tls must be 'required', 'direct', 'optional' or 'disabled'")
         super().__init__(domain, None, server, port, ca_file, context=context, tls=tls,
                          verify=verify, reconnect=reconnect, keepalive=keepalive,
-                         connect_timeout=connect_timeout, login_timeout=login_timeout)
+                         connect_timeout=connect_timeout, login_timeout=login_timeout,
+                         proxy=proxy)
         self._conn.configure(component=(domain, secret))
         self.domain = domain
         self.send_message = self._send_message_from  # type: ignore[method-assign]

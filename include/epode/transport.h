@@ -202,6 +202,11 @@ EPODE_API int epode_conn_transport_facts(const epode_conn_t *conn, epode_transpo
  * EPODE_REASON_NETWORK, EPODE_ENET, retried when reconnection is on. The
  * error text names the proxy and what it said.
  *
+ * A component stream in clear (allowed to a loopback address only, see
+ * epode_conn_set_component()) is refused through a proxy under the
+ * default TLS mode: where the proxy connects cannot be seen. Use direct
+ * TLS, or loosen TLS explicitly.
+ *
  * NULL or "" removes the proxy. The proxy is not used with an
  * application's transport (epode_conn_set_transport()). Errors:
  * EPODE_EINVAL for a URL that is not one of the above (unknown scheme,
@@ -241,10 +246,11 @@ EPODE_API int epode_conn_set_proxy(epode_conn_t *conn, const char *url);
  * parser, which skips a stanza over the limit and goes on, as over TCP;
  * a larger one ends the link with close code 1009. A binary message
  * (1003), a masked or malformed frame (1002) or text that is not UTF-8
- * (1007) end it too. These, and a server's close with a code other than
- * 1000, end the connection with EPODE_REASON_NETWORK (reconnected when
- * enabled); the error text names the close code and the server's
- * reason. A server's `<close see-other-uri='…'/>` is not followed: the
+ * (1007) end it too: these end the connection with
+ * EPODE_REASON_PROTOCOL and EPODE_EPROTOCOL. A server's close with a
+ * code other than 1000 ends it with EPODE_REASON_NETWORK. Either is
+ * reconnected when enabled; the error text names the close code (and
+ * the server's reason). A server's `<close see-other-uri='…'/>` is not followed: the
  * text names the URL.
  *
  * NULL asks for XEP-0156 discovery (the domain's host-meta over HTTPS):

@@ -1588,8 +1588,14 @@ static void pump_body(epode_conn_t *c)
             snprintf(msg, sizeof msg, "%s",
                      epode__transport_error(c->tr)[0] ? epode__transport_error(c->tr)
                                                       : epode_strerror((int)n));
-            epode__engine_abort(c->engine, n == EPODE_ETLS ? EPODE_ETLS : EPODE_ENET,
-                                n == EPODE_ETLS ? EPODE_REASON_TLS : EPODE_REASON_NETWORK, msg);
+            /* EPODE_EPROTOCOL: a layer closed the link for the server's
+             * breach of its protocol (WebSocket 1002/1003/1007/1009) */
+            epode__engine_abort(c->engine,
+                                n == EPODE_ETLS || n == EPODE_EPROTOCOL ? (int)n : EPODE_ENET,
+                                n == EPODE_ETLS        ? EPODE_REASON_TLS
+                                : n == EPODE_EPROTOCOL ? EPODE_REASON_PROTOCOL
+                                                       : EPODE_REASON_NETWORK,
+                                msg);
             break;
         }
         budget = (size_t)n > budget ? 0 : budget - (size_t)n;

@@ -946,3 +946,47 @@ TEST(conn_over_websocket_frames_the_stream_and_reports_a_close)
     epode__transport_free(pe.t); /* the application's: epode never frees it */
     epode__transport_free(s.peer);
 }
+
+TEST(conn_over_websocket_binary_frame_is_a_protocol_error)
+{
+    epode_ctx_t *ctx;
+    epode_conn_t *c;
+    server s;
+    pipe_end pe;
+    watch w = {0};
+    memset(&s, 0, sizeof s);
+    CHECK(epode_global_init() == 0);
+    CHECK(epode_ctx_new(NULL, &ctx) == 0);
+    CHECK(epode_conn_new(ctx, &c) == 0);
+    CHECK(epode__memory_pair(NULL, &pe.t, &s.peer) == 0);
+    epode_transport_ops_t ops = {.size = sizeof ops, .name = "test-pipe", .read = p_read,
+                                 .write = p_write, .pending = p_pending};
+    CHECK(epode_conn_set_transport(c, &ops, &pe) == 0);
+    CHECK(epode_conn_set_jid(c, "alice@example.test/ws") == 0);
+    CHECK(epode_conn_set_password(c, "secret") == 0);
+    CHECK(epode_conn_set_websocket(c, "ws://127.0.0.1/ws") == 0);
+    CHECK(epode_conn_add_event_cb(c, on_event, &w, NULL) == 0);
+    CHECK(epode_conn_connect(c) == 0);
+    const char *req = NULL;
+    SPIN(ctx, c, (req = take_request(&s)) != NULL);
+    CHECK(req);
+    answer(&s, NULL, NULL, 0);
+    send_frame(&s, 1, 2, "<open/>", 7, 0); /* binary: not XMPP's */
+    SPIN(ctx, c, w.disconnected);
+    CHECK_INT(w.disconnected, 1);
+    CHECK_INT(epode_conn_reason(c), EPODE_REASON_PROTOCOL);
+    CHECK_INT(epode_conn_error(c), EPODE_EPROTOCOL);
+    CHECK(strstr(epode_conn_error_text(c), "binary message"));
+    /* and the server was told why: close 1003 */
+    int op = 0, masked = 0, got = 0;
+    char p[256];
+    size_t pl = 0;
+    while (client_frame(&s, &op, p, &pl, &masked) && !(got = op == 8)) {
+    }
+    CHECK(got);
+    CHECK_INT(((unsigned char)p[0] << 8) | (unsigned char)p[1], 1003);
+    epode_conn_free(c);
+    epode_ctx_free(ctx);
+    epode__transport_free(pe.t);
+    epode__transport_free(s.peer);
+}

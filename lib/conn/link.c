@@ -208,7 +208,9 @@ void epode__link_open(epode_conn_t *c)
     memcpy(f.tls_unique, tf.tls_unique, sizeof f.tls_unique);
     memcpy(f.tls_exporter, tf.tls_exporter, sizeof f.tls_exporter);
     epode__conn_note(c, &c->security, NOTE_SECURITY, "TLS 1.%d%s", f.version - 10,
-         c->direct_tls ? " (direct)" : " (STARTTLS)");
+                     c->ws_url       ? " (WebSocket)"
+                     : c->direct_tls ? " (direct)"
+                                     : " (STARTTLS)");
     c->state = C_STREAM;
     epode__conn_emit(c, EPODE_CONN_TLS_UP);
     if (c->state != C_STREAM)

@@ -64,6 +64,7 @@ def test_websocket_login(bins, ws_server, scheme, record_id):
     assert res.mechanism.startswith('SCRAM-'), res
     if scheme == 'wss':
         assert 'TLS_UP' in res.events, res
+        assert res.security.startswith('TLS 1.') and '(WebSocket)' in res.security, res
 
 
 def test_websocket_messages_both_ways_with_a_tcp_client(bins, ws_server, spawn):

@@ -1367,7 +1367,11 @@ def _cli_run(args):
     cls = SERVERS[args.server]
     srv = cls(state_dir=args.state, domain=args.domain, cert=args.cert, users=users,
               plain_passwords=not args.hashed_passwords, tls_max_version=args.tls_max,
-              tls_min_version=args.tls_min, modules=args.module or (),
+              tls_min_version=args.tls_min,
+              modules=(args.module or []) + (['websocket'] if args.websocket else []),
+              # ws:// on loopback: Prosody offers SASL there only when told to
+              config={'consider_websocket_secure': True}
+              if args.websocket and args.server == 'prosody' else None,
               disable=args.disable or (), allow_registration=args.allow_registration,
               start_timeout=args.timeout, graceful_stop=not args.fast_stop,
               component_secret=args.component_secret, sasl2=args.sasl2)
@@ -1395,6 +1399,9 @@ def _cli_run(args):
     try:
         info = srv.info()
         info['start_seconds'] = round(srv.start_seconds, 3)
+        if args.websocket:
+            info['websocket_url'] = 'ws://%s:%d%s' % (HOST, srv.http_port, {
+                'prosody': '/xmpp-websocket', 'ejabberd': '/ws'}[srv.kind])
         line = json.dumps(info, sort_keys=True)
         if args.info_file:
             _write_atomic(args.info_file, line + '\n')
@@ -1459,6 +1466,9 @@ def main(argv=None):
     r.add_argument('--no-stdin', action='store_true',
                    help='ignore stdin (for `&` in scripts, where stdin is /dev/null); stop on signal only')
     r.add_argument('--info-file', metavar='PATH', help='also write the JSON line to PATH (removed at exit)')
+    r.add_argument('--websocket', action='store_true',
+                   help='XMPP over WebSocket (RFC 7395) on the HTTP port, ws:// on loopback '
+                        '(Prosody: consider_websocket_secure); the JSON gives websocket_url')
     args = ap.parse_args(argv)
     if args.cmd == 'run':
         return _cli_run(args)

@@ -50,7 +50,7 @@ static const epode_mem_t mem = {t_malloc, t_realloc, t_free, NULL};
 
 typedef struct server {
     epode__transport *peer;
-    unsigned char in[65536]; /* what the client sent, not yet parsed */
+    unsigned char in[1 << 18]; /* what the client sent, not yet parsed */
     size_t in_len;
     char key[64];
 } server;
@@ -172,7 +172,12 @@ static int client_frame(server *s, int *opcode, char *payload, size_t *len, int 
         n = ((size_t)s->in[2] << 8) | s->in[3];
         h = 4;
     } else if (n == 127) {
-        return 0; /* not in these tests */
+        if (s->in_len < 10)
+            return 0;
+        n = 0;
+        for (int i = 2; i < 10; i++)
+            n = (n << 8) | s->in[i];
+        h = 10;
     }
     *masked = (s->in[1] & 0x80) != 0;
     unsigned char key[4] = {0};
@@ -528,6 +533,39 @@ TEST(ws_large_element_goes_out_whole)
     static char p[65536];
     size_t pl;
     CHECK(client_frame(&s, &op, p, &pl, &masked));
+    CHECK_INT(pl, len);
+    CHECK(memcmp(p, big, len) == 0);
+    done(t, &s);
+    CHECK_INT(live, 0);
+}
+
+TEST(ws_element_over_64k_gets_a_64_bit_length_and_fresh_masks)
+{
+    static server s;
+    epode__transport *t = open_ws(&s, 0, NULL, 0);
+    CHECK(t);
+    static char big[100000];
+    memcpy(big, "<message><body>", 15);
+    memset(big + 15, 'z', sizeof big - 15 - 18);
+    memcpy(big + sizeof big - 18, "</body></message>", 18);
+    size_t len = strlen(big);
+    CHECK_INT(epode__transport_write(t, "<a/><b/>", 8), 8);
+    CHECK_INT(epode__transport_write(t, big, len), (long)len);
+    /* the two small frames carry different masking keys */
+    CHECK(s.in_len == 0);
+    pull(&s);
+    CHECK(s.in_len > 2 * 10);
+    CHECK(s.in[1] == (0x80 | 4) && s.in[10 + 1] == (0x80 | 4));
+    CHECK(memcmp(s.in + 2, s.in + 10 + 2, 4) != 0);
+    int op, masked;
+    static char p[120000];
+    size_t pl;
+    CHECK(client_frame(&s, &op, p, &pl, &masked));
+    CHECK_STR(p, "<a/>");
+    CHECK(client_frame(&s, &op, p, &pl, &masked));
+    CHECK_STR(p, "<b/>");
+    CHECK(client_frame(&s, &op, p, &pl, &masked));
+    CHECK(masked && op == 1);
     CHECK_INT(pl, len);
     CHECK(memcmp(p, big, len) == 0);
     done(t, &s);

@@ -20,9 +20,9 @@ from faultproxy import FaultProxy
 PATHS = {'prosody': '/xmpp-websocket', 'ejabberd': '/ws'}
 
 
-def _start(kind, pki):
+def _start(kind, pki, cert='good'):
     https = iu.xs.free_port()
-    kw = dict(users=dict(iu.USERS), modules=['websocket'], graceful_stop=False)
+    kw = dict(users=dict(iu.USERS), modules=['websocket'], graceful_stop=False, cert=cert)
     if kind == 'prosody':
         kw['config'] = {'consider_websocket_secure': True, 'https_ports': [https]}
     srv = iu.xs.SERVERS[kind](pki=pki, **kw)
@@ -149,3 +149,16 @@ def test_epode_send_over_websocket(bins, ws_server, tmp_path):
                             'bob@' + ws_server.domain, 'over ' + url],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, (url, r.stdout, r.stderr[-2000:])
+
+
+def test_wss_certificate_for_another_name_is_refused(bins, pki):
+    """The HTTPS endpoint shows a certificate for another name: refused
+    (reason TLS), whatever the XMPP session behind it would do."""
+    srv = _start('prosody', pki, cert='wrongname')
+    try:
+        res = iu.probe(bins, srv, '--websocket', wss_url(srv))
+        assert res.rc != 0 and not res.ready, res
+        assert res.disconnected['reason'] == 'TLS', res
+        assert 'certificate refused' in res.disconnected['text'], res
+    finally:
+        srv.stop()

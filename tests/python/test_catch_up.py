@@ -94,3 +94,23 @@ def test_messages_sent_while_away_arrive_once_after_a_fresh_session(archive):
         await a2.disconnect()
         await b.disconnect()
     asyncio.run(main())
+
+
+@pytest.mark.server
+def test_a_failed_catch_up_reaches_on_error(archive):
+    # a stored last id the archive does not know: the catch-up ends with
+    # item-not-found, which a user saw vanish without a trace
+    async def main():
+        jid, pw = archive.account("kc")
+        c = epode.Client(jid + "/c", pw, catch_up=True, **archive.kwargs())
+        c.mam.last_id = "no-such-archive-id"
+        errors = []
+        c.on_error(errors.append)
+        await c.connect(timeout=20)
+        await until(lambda: errors, what="the catch-up's failure")
+        assert isinstance(errors[0], epode.StanzaError)
+        assert errors[0].condition == "item-not-found"
+        assert "last_id" in str(errors[0])
+        await c.disconnect()
+
+    asyncio.run(main())

@@ -252,3 +252,11 @@ def test_features_arrive_on_live_messages(modern):
         await a.disconnect()
         await b.disconnect()
     asyncio.run(main())
+
+
+def test_reactions_refuse_a_plain_string():
+    # a user's epode.reactions(to, id, "ok") sent the reactions "o" and "k"
+    with pytest.raises(TypeError):
+        epode.reactions("a@example.org", "m1", "ok")
+    m = epode.reactions("a@example.org", "m1", ["ok"])
+    assert m.to_xml().count("<reaction>") == 1

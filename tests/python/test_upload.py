@@ -65,6 +65,17 @@ def test_upload_needs_a_path_or_bytes():
     asyncio.run(main())
 
 
+def test_upload_of_a_path_that_cannot_be_opened_raises_oserror(tmp_path):
+    # a user got epode.Error ENET ("network error") for a missing file
+    async def main():
+        c = epode.Client("a@example.com", "x")
+        with pytest.raises(FileNotFoundError):
+            await c.upload(str(tmp_path / "missing.txt"))
+        with pytest.raises(IsADirectoryError):
+            await c.upload(tmp_path)
+    asyncio.run(main())
+
+
 @pytest.mark.server
 def test_upload_bytes_and_a_file_then_get_them_back(upload_server, tmp_path):
     jid, pw = upload_server.account("up")
@@ -77,7 +88,7 @@ def test_upload_bytes_and_a_file_then_get_them_back(upload_server, tmp_path):
         async with epode.Client(jid, pw, **upload_server.kwargs()) as c:
             url1 = await c.upload(data, "bytes.bin", "application/octet-stream",
                                   progress=lambda sent, total: seen.append((sent, total)))
-            url2 = await c.upload(str(path), content_type="text/plain")
+            url2 = await c.upload(str(path))  # the type guessed from ".txt"
             assert c.uploader.service == "upload.localhost"
             assert c.uploader.max_file_size == LIMIT
             return url1, url2
@@ -87,6 +98,9 @@ def test_upload_bytes_and_a_file_then_get_them_back(upload_server, tmp_path):
     assert seen and seen[-1] == (len(data), len(data))
     assert fetch(upload_server, url1) == data
     assert fetch(upload_server, url2) == path.read_bytes()
+    ctx = ssl.create_default_context(cafile=upload_server.ca_file)
+    with urllib.request.urlopen(url2, context=ctx, timeout=20) as r:
+        assert r.headers.get_content_type() == "text/plain"
 
 
 @pytest.mark.server

@@ -117,7 +117,7 @@ class Client:
         self._catch_up = bool(catch_up)
         self._message_filters: dict[int, tuple] = {}
         if catch_up:
-            self.mam.raw.set_auto_catch_up(self._deliver_archived)
+            self.mam.raw.set_auto_catch_up(self._deliver_archived, self._catch_up_done)
         if self._eager_presence:
             # The one IM helper that cannot catch up when made late (the
             # presence that arrived before it is gone), so it exists from
@@ -261,6 +261,25 @@ class Client:
                 return True  # a catch-up handed it over already
             return fn(msg)
         return live
+
+    def _catch_up_done(self, status: int, condition: Optional[str], first: Optional[str],
+                       last: Optional[str], complete: bool, count: int, results: int) -> None:
+        """The end of an automatic catch-up: a failure goes to the error
+        handlers (on_error), as an epode.StanzaError for an error answer
+        (item-not-found: the stored last_id is not in the archive) or an
+        epode.Error; a success is logged at debug level."""
+        if status == 0 and condition is None:
+            log.debug("epode: catch-up delivered %d archived message(s)", results)
+            return
+        if condition is not None:
+            hint = (" (client.mam.last_id %r is not in the archive: set it to None, or to an"
+                    " id the archive has)" % self.mam.last_id) if condition == "item-not-found" else ""
+            exc: BaseException = StanzaError(condition, "automatic catch-up: the archive answered "
+                                             "%s%s" % (condition, hint))
+        else:
+            from ._im import _status_error
+            exc = _status_error(status, "automatic catch-up")
+        self._on_callback_error(exc)
 
     def _deliver_archived(self, msg: Any) -> None:
         """A message a catch-up fetched: to every message handler whose
@@ -776,7 +795,9 @@ class Client:
         it back before connect() to survive restarts) reaches the message
         handlers as archived messages (``msg.archive_id`` set,
         ``msg.timestamp`` the archive's), and a live copy of one already
-        delivered is not handed on again."""
+        delivered is not handed on again. A catch-up that fails (the
+        archive does not know ``last_id``: item-not-found) is reported to
+        the ``on_error`` handlers as an epode.StanzaError."""
         from ._modern import Mam
         return self._im_helper("_im_mam", lambda: Mam(self))
 

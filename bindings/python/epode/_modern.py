@@ -49,7 +49,12 @@ def retraction(to: str, id: str, type: str = "chat") -> Message:
 
 def reactions(to: str, id: str, emojis: Iterable[str], type: str = "chat") -> Message:
     """Our complete set of reactions (XEP-0444) to message ``id``; an
-    empty set removes them all."""
+    empty set removes them all. A single reaction is still a set:
+    ``["👍"]`` (a plain string is refused: its characters would each
+    become a reaction)."""
+    if isinstance(emojis, (str, bytes)):
+        raise TypeError("reactions() takes a collection of reactions, e.g. [%r], not a string"
+                        % (emojis,))
     return _epode.build_reactions(to, id, list(emojis), type)
 
 

@@ -20,6 +20,7 @@ ENOTSUP: epode was built without libcurl).
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import os
 from typing import Any, Callable, Optional, Union
 
@@ -125,9 +126,13 @@ class Uploader:
         """Uploads ``source`` (a path, or bytes-like data, named
         ``filename`` or 'file.bin') and returns the GET URL.
         ``progress(sent, total)`` is called while the bytes go out.
+        Without ``content_type`` it is guessed from the file name
+        (``mimetypes``; application/octet-stream if unknown).
         Raises UploadError (also at once for a file over the limit the
-        service announced), or epode.Error at once for a bad argument, a
-        file that cannot be read (ENET) or a client not ready (ESTATE)."""
+        service announced), OSError at once for a path that cannot be
+        opened (FileNotFoundError, IsADirectoryError, PermissionError), or
+        epode.Error at once for a bad argument or a client not ready
+        (ESTATE)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future = loop.create_future()
 
@@ -140,13 +145,25 @@ class Uploader:
             else:
                 fut.set_exception(_upload_error(code, condition, text, max_size, status, retry))
 
+        if content_type is None:
+            name = filename or (os.fsdecode(os.fspath(source))
+                                if isinstance(source, (str, os.PathLike)) else None)
+            if name:
+                content_type = mimetypes.guess_type(os.path.basename(name))[0]
         kw: dict = {"filename": filename, "content_type": content_type}
         if isinstance(source, (bytes, bytearray, memoryview)):
             kw["data"] = source
             if filename is None:
                 kw["filename"] = "file.bin"
         elif isinstance(source, (str, os.PathLike)):
-            kw["path"] = os.fspath(source)
+            path = os.fspath(source)
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            # Python's own errors for a file that is not there or not a
+            # file (the C layer can only say "could not be read")
+            with open(path, "rb"):  # a directory: IsADirectoryError
+                pass
+            kw["path"] = path
         else:
             raise TypeError("upload() takes a path or bytes, not %s" % type(source).__name__)
         raw = self._helper()

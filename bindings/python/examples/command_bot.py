@@ -30,44 +30,42 @@ import epode
 STARTED = time.monotonic()
 
 
-def uptime(session: epode.CommandSession) -> epode.CommandReply:
-    seconds = int(time.monotonic() - STARTED)
-    result = epode.Form("result", title="Uptime")
-    result.add("seconds", value=seconds, label="Seconds")
-    return session.complete(result, notes=["up for %d s" % seconds])
-
-
-def echo_form(session: epode.CommandSession) -> epode.CommandReply:
-    # Called once per step; session.data survives from one step to the next.
-    if session.stage == 0 or session.action == "prev":
-        form = epode.Form("form", title="Echo",
-                          instructions="What should I say, and how many times?")
-        form.add("text", label="Text", required=True, value=session.data.get("text"))
-        form.add("times", "list-single", label="Times", value=session.data.get("times", "1"),
-                 options=["1", "2", "3"])
-        return session.ask(form, actions=("next",))
-    if session.action == "next":
-        submitted: Optional[epode.Form] = session.form
-        text = submitted.get("text") if submitted else None
-        if not text:
-            raise epode.CommandError("bad-request", "bad-payload", "a text is required")
-        session.data["text"] = text
-        session.data["times"] = (submitted.get("times") if submitted else None) or "1"
-        confirm = epode.Form("form", title="Confirm")
-        confirm.add(None, "fixed", value="I will say %r %s time(s)."
-                    % (text, session.data["times"]))
-        return session.ask(confirm, actions=("prev", "complete"), default="complete")
-    said = " ".join([session.data["text"]] * int(session.data["times"]))
-    result = epode.Form("result", title="Echo")
-    result.add("echo", value=said, label="Echo")
-    return session.complete(result, notes=[said])
-
-
 def make_bot(args: argparse.Namespace) -> epode.Client:
     client = _common.client(args)
     allow = args.allow or None  # None: our own account only
-    client.commands.add("uptime", "Uptime", uptime, allow=allow)
-    client.commands.add("echo-form", "Echo a text", echo_form, allow=allow)
+
+    @client.command("uptime", "Uptime", allow=allow)
+    def uptime(session: epode.CommandSession) -> epode.CommandReply:
+        seconds = int(time.monotonic() - STARTED)
+        result = epode.Form("result", title="Uptime")
+        result.add("seconds", value=seconds, label="Seconds")
+        return session.complete(result, notes=["up for %d s" % seconds])
+
+    @client.command("echo-form", "Echo a text", allow=allow)
+    def echo_form(session: epode.CommandSession) -> epode.CommandReply:
+        # Called once per step; session.data survives from one step to the next.
+        if session.stage == 0 or session.action == "prev":
+            form = epode.Form("form", title="Echo",
+                              instructions="What should I say, and how many times?")
+            form.add("text", label="Text", required=True, value=session.data.get("text"))
+            form.add("times", "list-single", label="Times", value=session.data.get("times", "1"),
+                     options=["1", "2", "3"])
+            return session.ask(form, actions=("next",))
+        if session.action == "next":
+            submitted: Optional[epode.Form] = session.form
+            text = submitted.get("text") if submitted else None
+            if not text:
+                raise epode.CommandError("bad-request", "bad-payload", "a text is required")
+            session.data["text"] = text
+            session.data["times"] = (submitted.get("times") if submitted else None) or "1"
+            confirm = epode.Form("form", title="Confirm")
+            confirm.add(None, "fixed", value="I will say %r %s time(s)."
+                        % (text, session.data["times"]))
+            return session.ask(confirm, actions=("prev", "complete"), default="complete")
+        said = " ".join([session.data["text"]] * int(session.data["times"]))
+        result = epode.Form("result", title="Echo")
+        result.add("echo", value=said, label="Echo")
+        return session.complete(result, notes=[said])
 
     @client.on_event
     def event(name: str) -> None:

@@ -162,3 +162,20 @@ def test_wss_certificate_for_another_name_is_refused(bins, pki):
         assert 'certificate refused' in res.disconnected['text'], res
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize('kind', ['socks5', 'http'])
+def test_wss_through_a_proxy(bins, ws_server, kind):
+    """The WebSocket layer sits on TLS over the proxy's tunnel: the proxy
+    is asked for the URL's host and port by name and sees only TLS."""
+    from proxies import HttpConnectProxy, Socks5Proxy
+    srv = ws_server
+    cls = Socks5Proxy if kind == 'socks5' else HttpConnectProxy
+    p = cls({('localhost', srv.https_port): ('127.0.0.1', srv.https_port)})
+    try:
+        res = iu.probe(bins, srv, '--websocket', wss_url(srv), '--proxy', p.url())
+        assert res.rc == 0 and res.ready, res
+        assert res.security.startswith('TLS 1.') and '(WebSocket)' in res.security, res
+        assert p.requests == [('localhost', srv.https_port)], p.requests
+    finally:
+        p.close()

@@ -121,14 +121,16 @@ def test_bad_proxy_url_is_refused_when_set(bins, server, dns):
     assert 'proxy' in (res.stdout + res.stderr), res
 
 
-def test_sm_resumption_through_a_socks5_proxy_across_cuts(bins, server):
-    """Both clients through SOCKS5, their links cut behind the proxy."""
+@pytest.mark.parametrize('kind', ['socks5', 'http'])
+def test_sm_resumption_through_a_proxy_across_cuts(bins, server, kind):
+    """Both clients through the proxy, their links cut behind it."""
     tx, rx = ('pxt-%s' % uuid.uuid4().hex[:8], 'pxr-%s' % uuid.uuid4().hex[:8])
     for u in (tx, rx):
         server.register(u, 'pw-' + u)
     exe = iu._binary('tests', 'integration', 'sm_fault')
     with FaultProxy(server.host, server.c2s_port, seed=77) as fault:
-        p = Socks5Proxy({(DOMAIN, 5222): ('127.0.0.1', fault.port)})
+        cls = Socks5Proxy if kind == 'socks5' else HttpConnectProxy
+        p = cls({(DOMAIN, 5222): ('127.0.0.1', fault.port)})
         try:
             fault.random_cuts(0.3, jitter=0.5)
             r = subprocess.run([exe, '--server', DOMAIN, '--port', '5222',
@@ -138,7 +140,7 @@ def test_sm_resumption_through_a_socks5_proxy_across_cuts(bins, server):
                                 '--receiver', '%s@%s' % (rx, server.domain),
                                 '--receiver-password', 'pw-' + rx,
                                 '--count', '800', '--window', '10', '--rate', '400',
-                                '--label', server.kind + '-socks5', '--timeout', '90'],
+                                '--label', server.kind + '-' + kind, '--timeout', '90'],
                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                timeout=150)
             fault.random_cuts(None)

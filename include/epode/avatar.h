@@ -10,8 +10,9 @@
  * metadata, then the data item it names, and checks the bytes against
  * their SHA-1 before handing them out (a mismatch is EPODE_EPROTOCOL).
  *
- * XEP-0153 announces an avatar's hash in presence:
- * `<x xmlns='vcard-temp:x:update'><photo>HASH</photo></x>`. The helper
+ * XEP-0153 announces an avatar's hash in presence: a `photo` element,
+ * the hash as its text, inside an `x` in the vcard-temp:x:update
+ * namespace. The helper
  * reads it from every presence (the event callback, source
  * EPODE_AVATAR_VCARD) and, once we have an avatar (published, or set
  * with epode_avatar_set_vcard_hash()), adds it to every available

@@ -219,6 +219,7 @@ int main(int argc, char **argv)
     epode_ctx_t *ctx;
     epode_conn_t *conn;
     cli_connect_setup(&o, &ctx, &conn);
+    epode_conn_set_fast(conn, 0, NULL, NULL, NULL); /* one login: no token to keep */
     a.ctx = ctx;
     a.conn = conn;
     int rc = 0;

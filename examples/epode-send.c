@@ -230,6 +230,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "epode-send: %s\n", why);
         return 1;
     }
+    /* One login and gone: a token asked for now could not be kept, and
+     * the server would hold it for weeks. (--count reconnects: a token
+     * in memory saves its re-logins the password hashing.) */
+    if (!ff && !count)
+        epode_conn_set_fast(conn, 0, NULL, NULL, NULL);
     a.ctx = ctx;
     epode_conn_add_event_cb(conn, on_event, &a, NULL);
     if (count) {

@@ -81,6 +81,14 @@ def test_sasl2_bind2_and_a_fast_token_at_the_first_login(bins, sasl2_prosody, tm
     assert re.search(r'^jid alice@%s$' % re.escape(sasl2_prosody.domain), body, re.M)
 
 
+def test_a_single_run_without_a_token_file_asks_for_no_token(bins, sasl2_prosody, tmp_path):
+    # it could not keep one, and the server would hold it for weeks
+    r = send(bins, sasl2_prosody, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    auth = sent(r, r'<authenticate ')
+    assert len(auth) == 1 and '<request-token' not in auth[0]
+
+
 def test_fast_reauthentication_and_reconnection_use_the_token(bins, sasl2_prosody, tmp_path):
     tok = tmp_path / 'token'
     assert send(bins, sasl2_prosody, tmp_path, '--fast-token-file', str(tok)).returncode == 0

@@ -14,15 +14,18 @@ static void lfast_options(lua_State *L, client_t *c, int t)
     lua_pop(L, 1);
     if (ty != LUA_TNIL && !opt_bool(L, t, "sasl2") && (rc = epode_conn_set_sasl2(c->conn, 0)) < 0)
         raise_epode(L, "epode.client", rc);
-    const char *ua = opt_string(L, t, "user_agent");
-    if (ua && (rc = epode_conn_set_user_agent(c->conn, ua, NULL, NULL)) < 0)
-        luaL_error(L, "epode.client: option 'user_agent' must be a UUID (%s)", epode_err_name(rc));
     const char *path = opt_string(L, t, "fast_token_file");
     if (path) {
         char why[400];
         if (!(c->fast = fast_file_use(c->conn, path, 0, why, sizeof why)))
             luaL_error(L, "epode.client: option 'fast_token_file': %s", why);
     }
+    /* After the file: a user_agent given wins over the file's (as in
+     * Python); the file's token, filed under the other id, is not offered
+     * and the next token is kept under this one. */
+    const char *ua = opt_string(L, t, "user_agent");
+    if (ua && (rc = epode_conn_set_user_agent(c->conn, ua, NULL, NULL)) < 0)
+        luaL_error(L, "epode.client: option 'user_agent' must be a UUID (%s)", epode_err_name(rc));
 }
 
 /* c:user_agent_id() -> the SASL2 user-agent id (the one given, read from

@@ -37,10 +37,14 @@ void fast_file_free(fast_file_t *ff)
 
 static int load_cb(epode_conn_t *conn, const char *jid, epode_fast_token_t *out, void *user)
 {
-    (void)conn;
     (void)jid;
     fast_file_t *ff = user;
     if (!ff->token[0])
+        return 0;
+    /* filed under another user-agent id (the application gave its own):
+     * the server would refuse it; the next token is kept under this one */
+    const char *ua = epode_conn_get_user_agent_id(conn);
+    if (ff->ua[0] && ua && strcmp(ff->ua, ua) != 0)
         return 0;
     out->jid = ff->jid;
     out->mechanism = ff->mech;

@@ -92,6 +92,16 @@ describe("epode.client arguments", function()
     assert.matches("option 'fast_token_file': .* is not a FAST token file", err)
     -- a missing file is an empty store
     assert.is_not_nil(epode.client{ jid = "a@localhost", fast_token_file = path })
+    -- a user_agent given wins over the file's (a user saw it ignored)
+    f = io.open(path, "w")
+    f:write("user-agent 11111111-2222-4333-8444-555555555555\n")
+    f:close()
+    local both = epode.client{ jid = "a@localhost", fast_token_file = path,
+                               user_agent = "66666666-7777-4888-9999-aaaaaaaaaaaa" }
+    assert.are.equal("66666666-7777-4888-9999-aaaaaaaaaaaa", both:user_agent_id())
+    assert.are.equal("11111111-2222-4333-8444-555555555555",
+                     epode.client{ jid = "a@localhost", fast_token_file = path }:user_agent_id())
+    os.remove(path)
   end)
 
   it("takes reconnect with its backoff bounds, and checks them", function()

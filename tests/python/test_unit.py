@@ -539,3 +539,30 @@ def test_connect_without_timeout_reports_the_login_timeout():
         asyncio.run(main())
     finally:
         srv.close()
+
+
+def test_a_user_agent_given_wins_over_the_token_files(tmp_path):
+    # a user's file ended with a token filed under one id and another id
+    # beside it: every later login presented it in vain
+    path = tmp_path / "fast"
+    old = "11111111-2222-4333-8444-555555555555"
+    new = "66666666-7777-4888-9999-aaaaaaaaaaaa"
+    path.write_text("user-agent %s\njid a@example.org\nmechanism HT-SHA-256-EXPR\n"
+                    "expiry -\ntoken secret\n" % old)
+    store = epode.FastTokenFile(str(path))
+    assert store.load("a@example.org") is not None
+    c = epode.Client("a@example.org", "pw", user_agent=new, fast_token_store=store)
+    assert c.user_agent_id == new
+    assert store.user_agent_id == new
+    assert store.load("a@example.org") is None  # filed under the old id: dropped
+    # the same id: the token stays
+    path.write_text("user-agent %s\njid a@example.org\nmechanism HT-SHA-256-EXPR\n"
+                    "expiry -\ntoken secret\n" % old)
+    store = epode.FastTokenFile(str(path))
+    epode.Client("a@example.org", "pw", user_agent=old, fast_token_store=store)
+    assert store.load("a@example.org") is not None
+    with pytest.raises(ValueError):
+        store.user_agent_id = "not-a-uuid"
+    path.write_text("user-agent nope\n")
+    with pytest.raises(ValueError):
+        epode.FastTokenFile(str(path))

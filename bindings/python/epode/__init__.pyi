@@ -202,7 +202,12 @@ class FastTokenStore(Protocol):
     """What Client(fast_token_store=...) takes: load(jid) returns the
     stored token as {'jid', 'mechanism', 'token', 'expiry'} (expiry may
     be None) or None; store(jid, token) keeps a new one, or forgets the
-    stored one when token is None (the server refused it)."""
+    stored one when token is None (the server refused it). The server
+    files a token under the SASL2 user-agent id: keep
+    client.user_agent_id with it and pass it back as user_agent= (a
+    store with a user_agent_id attribute, like FastTokenFile, gets this
+    done by Client; a user_agent= that differs from it wins, and the
+    token kept under the other id is dropped)."""
     def load(self, jid: str) -> Optional[Mapping[str, Optional[str]]]: ...
     def store(self, jid: str, token: Optional[Mapping[str, Optional[str]]]) -> None: ...
 

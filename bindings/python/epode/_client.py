@@ -87,10 +87,13 @@ class Client:
         if user_agent is not None:
             _epode.conn_set_user_agent(conn, user_agent)
         if fast_token_store is not None:
-            _epode.conn_set_fast(conn, fast_token_store)
-            if hasattr(fast_token_store, "user_agent_id") and user_agent is None:
-                # a FastTokenFile without one keeps the id epode made
+            if (hasattr(fast_token_store, "user_agent_id")
+                    and fast_token_store.user_agent_id != _epode.conn_user_agent_id(conn)):
+                # A FastTokenFile keeps the id in use: the one epode made,
+                # or a user_agent= given that differs from the file's (its
+                # token, filed under the other id, is dropped then).
                 fast_token_store.user_agent_id = _epode.conn_user_agent_id(conn)
+            _epode.conn_set_fast(conn, fast_token_store)
         self.jid = jid
         # Every handler by its id (see add_handler), in the order added:
         # id -> (kind, fn, the connection's stanza handler id or None).

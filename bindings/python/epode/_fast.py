@@ -2,10 +2,12 @@
 --fast-token-file: a ready-made store for Client(fast_token_store=...)."""
 
 import os
+import re
 import tempfile
 from typing import Mapping, Optional, Protocol
 
 _KEYS = ("user-agent", "jid", "mechanism", "expiry", "token")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class FastTokenStore(Protocol):
@@ -35,6 +37,8 @@ class FastTokenFile:
                     key, _, value = line.partition(" ")
                     if key not in _KEYS or not value:
                         raise ValueError("%s is not a FAST token file" % path)
+                    if key == "user-agent" and not _UUID.match(value):
+                        raise ValueError("%s: the user-agent id is not a UUID" % path)
                     self._data[key] = value
         except FileNotFoundError:
             pass
@@ -45,7 +49,14 @@ class FastTokenFile:
 
     @user_agent_id.setter
     def user_agent_id(self, value: str) -> None:
-        """Kept with the next token (Client sets the id epode made)."""
+        """Kept with the next token (Client sets the id in use). A token
+        kept under another id is dropped: the server filed it under that
+        one, and would refuse it under this."""
+        if not isinstance(value, str) or not _UUID.match(value):
+            raise ValueError("user_agent_id must be a UUID, not %r" % (value,))
+        if self._data.get("user-agent") not in (None, value):
+            for k in ("jid", "mechanism", "expiry", "token"):
+                self._data.pop(k, None)
         self._data["user-agent"] = value
 
     def load(self, jid: str) -> Optional[dict[str, Optional[str]]]:

@@ -907,6 +907,8 @@ static int event_args(lua_State *L)
     case EPODE_CONN_READY:
     case EPODE_CONN_RESUMED:
         set_field_str(L, "jid", epode_conn_bound_jid(c->conn));
+        /* by now it names the login too ("... SASL2 HT-SHA-256-EXPR") */
+        set_field_str(L, "security", epode_conn_security(c->conn));
         break;
     case EPODE_CONN_DISCONNECTED:
         set_field_str(L, "reason", reason_name(epode_conn_reason(c->conn)));

@@ -225,12 +225,14 @@ local epode = require "epode"
 local host, port, ca, jid, pw, path = ...
 local c = epode.client{ jid = jid, password = pw, server = host, port = tonumber(port),
                         ca_file = ca, fast_token_file = path, verbose = true }
+local security
 c:on_event(function(name, info, client)
-  if name == "ready" then client:close() end
+  if name == "ready" then security = info.security; client:close() end
 end)
 c:connect()
 print(c:run())
 print(c:user_agent_id())
+print(security)
 '''
 
 
@@ -256,6 +258,8 @@ def test_lua_client_keeps_its_token_in_a_fast_token_file(sasl2_prosody, tmp_path
     assert re.search(r"<authenticate [^>]*mechanism='HT-SHA-256-EXPR'", runs[1].stderr)
     assert 'ready as alice@' in runs[1].stderr
     assert first[1] == second[1]
+    # the ready event's info says how the login went (a user could not tell)
+    assert 'SASL2 SCRAM-SHA-' in first[2] and 'SASL2 HT-SHA-256-EXPR' in second[2]
     assert stat.S_IMODE(os.stat(tok).st_mode) == 0o600
 
 

@@ -159,3 +159,14 @@ def test_cleartext_registration_is_refused(open_prosody):
         assert ei.value.reason in ("tls", "auth", "protocol")
 
     asyncio.run(main())
+
+
+def test_account_calls_before_login_say_estate():
+    # a user got Error('unregister: not logged in') with code None
+    async def main():
+        c = epode.Client("a@example.org", "pw")
+        for call in (c.unregister(), c.change_password("new")):
+            with pytest.raises(epode.Error) as ei:
+                await call
+            assert ei.value.code == epode.ESTATE and ei.value.name == "ESTATE"
+    asyncio.run(main())

@@ -232,13 +232,13 @@ async def register(jid: str, password: str, server: Optional[str] = None,
 async def change_password(client: Any, new_password: str, old_password: Optional[str] = None,
                           timeout: float = 30.0) -> None:
     if not client.bound_jid:
-        raise Error("change_password: not logged in")
+        raise _error(_epode.ESTATE, "change_password: not logged in")
     reg = _helper(client)
     await _request(client, lambda done: reg.change_password(new_password, done, old_password))
 
 
 async def unregister(client: Any, timeout: float = 30.0) -> None:
     if not client.bound_jid:
-        raise Error("unregister: not logged in")
+        raise _error(_epode.ESTATE, "unregister: not logged in")
     reg = _helper(client)
     await _request(client, lambda done: reg.remove(done))

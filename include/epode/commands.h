@@ -19,15 +19,26 @@
  * Who may list and run commands: the access callback
  * (epode_commands_set_access_cb()) decides per requester and node. The
  * DEFAULT IS OUR OWN ACCOUNT ONLY: a requester whose bare JID is the
- * bare JID we are bound to. Anyone else gets `forbidden` on execute and
- * does not see the command in the disco#items list.
+ * bare JID we are bound to. To anyone not allowed a command does not
+ * exist: executing it gets `item-not-found` (as an unknown node does),
+ * it is not in the disco#items list, and disco#info on its node gets
+ * `item-not-found` too.
  *
  * Sessions are bounded: at most EPODE_COMMANDS_SESSIONS_PER_REQUESTER
- * open sessions per requesting full JID (then `resource-constraint`),
- * EPODE_COMMANDS_SESSIONS_MAX in all, and a session with no request for
- * EPODE_COMMANDS_SESSION_TIMEOUT_MS ends (the callback hears a `cancel`
- * then; a request for it later gets `not-allowed` + `session-expired`
- * while the id is remembered, `bad-request` + `bad-sessionid` after).
+ * open sessions per requesting full JID (then `resource-constraint`).
+ * Requesters other than our own account (our bare JID, or no 'from')
+ * share besides at most EPODE_COMMANDS_SESSIONS_MAX sessions in all,
+ * at most EPODE_COMMANDS_SESSIONS_PER_ACCOUNT per bare JID and
+ * EPODE_COMMANDS_SESSIONS_PER_DOMAIN per domain (each at least the
+ * per-requester bound); our own account is bounded per full JID only,
+ * so that strangers holding every session cannot lock it out. A session
+ * with no request for EPODE_COMMANDS_SESSION_TIMEOUT_MS ends (the
+ * callback hears a `cancel` then; a request for it later gets
+ * `not-allowed` + `session-expired` while the id is remembered,
+ * `bad-request` + `bad-sessionid` after). The same timeout runs while a
+ * request is left pending (EPODE_COMMAND_PENDING): a command that does
+ * not answer in time has the requester answered `not-allowed` +
+ * `session-expired`, and hears `cancel`.
  * A session id belongs to the full JID and node that opened it: anyone
  * else naming it gets `bad-request` + `bad-sessionid`, as XEP-0050 §4.4
  * says for an unknown id. Requests that cannot be read are answered
@@ -68,9 +79,18 @@ extern "C" {
 
 /** Open sessions one requesting full JID may have at a time (default). */
 #define EPODE_COMMANDS_SESSIONS_PER_REQUESTER 5
-/** Open sessions in all (default). */
+/** Open sessions in all of requesters other than our own account
+ * (default). */
 #define EPODE_COMMANDS_SESSIONS_MAX 1000
-/** A session with no request for this long ends (default, 10 minutes). */
+/** Open sessions one bare JID other than our own account may have
+ * (raised to the per-requester bound if that is higher). */
+#define EPODE_COMMANDS_SESSIONS_PER_ACCOUNT 10
+/** Open sessions the requesters of one domain other than our own
+ * account may have together (raised to the per-account bound if that is
+ * higher). */
+#define EPODE_COMMANDS_SESSIONS_PER_DOMAIN 50
+/** A session with no request for this long ends, and a request left
+ * pending this long is answered with an error (default, 10 minutes). */
 #define EPODE_COMMANDS_SESSION_TIMEOUT_MS 600000u
 
 /** What a request asks (XEP-0050 §3.4's action attribute). */
@@ -160,7 +180,9 @@ typedef struct epode_command_session epode_command_session_t;
  * EPODE_COMMAND_EXECUTING (the session stays open), _COMPLETED or
  * _CANCELED (it ends), or EPODE_COMMAND_PENDING to answer later with
  * epode_command_session_reply() (the session pointer stays valid until
- * then). Any other value, or a stanza error set with
+ * then, or until the callback hears `cancel`: when no answer came within
+ * the session timeout, the requester is answered `not-allowed` +
+ * `session-expired` and the session ends). Any other value, or a stanza error set with
  * epode_command_session_set_error(), answers with an error and ends the
  * session.
  *
@@ -201,9 +223,11 @@ EPODE_API int epode_commands_set_access_cb(epode_commands_t *cmds, epode_command
 
 /**
  * Changes the session bounds: at most `per_requester` open sessions per
- * requesting full JID, `max_sessions` in all (0: the defaults above)
- * and `timeout_ms` without a request before a session ends (0: the
- * default). Affects sessions opened afterwards. Errors: EPODE_EINVAL.
+ * requesting full JID, `max_sessions` in all for requesters other than
+ * our own account (0: the defaults above) and `timeout_ms` without a
+ * request, or without an answer to a pending one, before a session ends
+ * (0: the default). Affects sessions opened afterwards. Errors:
+ * EPODE_EINVAL.
  */
 EPODE_API int epode_commands_set_limits(epode_commands_t *cmds, unsigned per_requester,
                                         unsigned max_sessions, unsigned timeout_ms);

@@ -9,8 +9,10 @@
  * answers at most one request at a time (`pending` holds it), and is
  * never freed while a callback of the application runs with it
  * (`busy`). The disco items name the JID we were bound to at the last
- * READY; the outgoing filter takes out of every disco#items answer on
- * the commands node the commands its addressee may not run. */
+ * READY; the outgoing filters take out of every disco#items answer on
+ * the commands node the commands its addressee may not run, and turn a
+ * disco#info answer on such a command's node into item-not-found. A
+ * pending answer is timed like an idle session. */
 #include <epode.h>
 
 #include <stdlib.h>
@@ -38,6 +40,8 @@ struct epode_command_session {
     epode_commands_t *cmds;
     command *cmd;
     char *id, *requester;
+    epode_jid_t *jid; /* the requester parsed: its bare JID and domain */
+    int own;          /* our own account: outside the total and the shares */
     unsigned stage;
     void *user;
     unsigned timer_id;
@@ -76,10 +80,11 @@ struct epode_commands {
     epode_conn_t *conn;
     const epode_mem_t *mem;
     epode_disco_t *disco;
-    unsigned iq_id, filter_id, ev_id;
+    unsigned iq_id, filter_id, info_filter_id, ev_id;
     command *commands;
     epode_command_session_t *sessions;
     size_t nsessions;
+    size_t nothers; /* the sessions of requesters other than our own account */
     unsigned per_requester, max_sessions, timeout_ms;
     epode_commands_access_cb access;
     void *access_user;
@@ -235,6 +240,8 @@ static void end_session(epode_command_session_t *s, int tell)
         if (*p == s) {
             *p = s->next;
             c->nsessions--;
+            if (!s->own)
+                c->nothers--;
             break;
         }
     if (s->timer_id && c->conn)
@@ -249,6 +256,7 @@ static void end_session(epode_command_session_t *s, int tell)
     epode_stanza_unref(s->pending);
     im_free(c->mem, s->id);
     im_free(c->mem, s->requester);
+    epode_jid_free(s->jid);
     im_free(c->mem, s);
 }
 
@@ -256,10 +264,18 @@ static int on_session_timeout(epode_conn_t *conn, void *user)
 {
     (void)conn;
     epode_command_session_t *s = user;
-    if (s->pending)
-        return 1; /* the application is answering: wait for it */
     s->timer_id = 0; /* removed by returning 0 */
     remember_expired(s->cmds, s->id);
+    if (s->pending) {
+        /* the application left the request unanswered for the whole
+         * timeout: the requester hears the session is gone (XEP-0050
+         * §4.6), the command hears `cancel` */
+        epode_stanza_t *req = s->pending;
+        s->pending = NULL;
+        send_error(s->cmds, req, EPODE_COND_NOT_ALLOWED, EPODE_COMMAND_ERROR_SESSION_EXPIRED,
+                   "the command did not answer in time");
+        epode_stanza_unref(req);
+    }
     end_session(s, 1);
     return 0;
 }
@@ -366,8 +382,10 @@ static void run(epode_command_session_t *s, epode_command_action_t action,
         answer(s, EPODE_COMMAND_CANCELED);
         return;
     }
-    if (st == EPODE_COMMAND_PENDING && s->err_cond == EPODE_COND_NONE)
+    if (st == EPODE_COMMAND_PENDING && s->err_cond == EPODE_COND_NONE) {
+        restart_timer(s); /* an answer that never comes still ends the session */
         return;
+    }
     if (st != EPODE_COMMAND_EXECUTING && st != EPODE_COMMAND_COMPLETED &&
         st != EPODE_COMMAND_CANCELED && s->err_cond == EPODE_COND_NONE)
         s->err_cond = EPODE_COND_INTERNAL_SERVER_ERROR;
@@ -376,13 +394,35 @@ static void run(epode_command_session_t *s, epode_command_action_t action,
 
 /* ---- the responder ------------------------------------------------------------- */
 
-static size_t sessions_of(const epode_commands_t *c, const char *requester)
+/* Whether a session for `requester` (parsed: `jid`, NULL for our own
+ * account) may open: the per-full-JID bound for everyone; for anyone
+ * but our own account the per-account and per-domain shares and the
+ * total too, so that no crowd of strangers locks our own account out. */
+static int may_open(const epode_commands_t *c, const char *requester, const epode_jid_t *jid)
 {
-    size_t n = 0;
-    for (epode_command_session_t *s = c->sessions; s; s = s->next)
+    size_t full = 0, bare = 0, domain = 0;
+    for (epode_command_session_t *s = c->sessions; s; s = s->next) {
         if (epode_jid_str_equal(s->requester, requester, 0))
-            n++;
-    return n;
+            full++;
+        if (!jid || s->own || !s->jid)
+            continue;
+        if (strcmp(epode_jid_domain(s->jid), epode_jid_domain(jid)) == 0) {
+            domain++;
+            if (strcmp(epode_jid_bare(s->jid), epode_jid_bare(jid)) == 0)
+                bare++;
+        }
+    }
+    if (full >= c->per_requester)
+        return 0;
+    if (!jid)
+        return 1;
+    size_t per_account = c->per_requester > EPODE_COMMANDS_SESSIONS_PER_ACCOUNT
+                             ? c->per_requester
+                             : EPODE_COMMANDS_SESSIONS_PER_ACCOUNT;
+    size_t per_domain = per_account > EPODE_COMMANDS_SESSIONS_PER_DOMAIN
+                            ? per_account
+                            : EPODE_COMMANDS_SESSIONS_PER_DOMAIN;
+    return c->nothers < c->max_sessions && bare < per_account && domain < per_domain;
 }
 
 static int on_command(epode_conn_t *conn, epode_stanza_t *iq, void *user)
@@ -399,10 +439,10 @@ static int on_command(epode_conn_t *conn, epode_stanza_t *iq, void *user)
     const char *node = epode_stanza_get_attr(el, "node");
     command *k = find_command(c, node);
     if (!k || !allowed(c, from, node)) {
-        /* an unknown node and a forbidden one look alike to the
-         * requester only when it may not list them either */
-        send_error(c, iq, k ? EPODE_COND_FORBIDDEN : EPODE_COND_ITEM_NOT_FOUND,
-                   EPODE_COMMAND_ERROR_NONE, NULL);
+        /* a command the requester may not run does not exist for it:
+         * the same answer as an unknown node, so that nobody can probe
+         * for hidden commands */
+        send_error(c, iq, EPODE_COND_ITEM_NOT_FOUND, EPODE_COMMAND_ERROR_NONE, NULL);
         return EPODE_HANDLED;
     }
     const char *action_s = epode_stanza_get_attr(el, "action");
@@ -435,25 +475,44 @@ static int on_command(epode_conn_t *conn, epode_stanza_t *iq, void *user)
                        "no session to continue");
             goto done;
         }
-        if (c->nsessions >= c->max_sessions ||
-            sessions_of(c, requester) >= c->per_requester) {
+        const char *bound = epode_conn_bound_jid(c->conn);
+        int own = !from || (bound && epode_jid_str_equal(requester, bound, 1));
+        epode_jid_t *jid = NULL;
+        if (!own) {
+            int rc = epode_jid_new(c->mem, requester, &jid);
+            if (rc == EPODE_ENOMEM)
+                goto done; /* unanswered: the requester may retry */
+            if (rc < 0) {
+                send_error(c, iq, EPODE_COND_JID_MALFORMED, EPODE_COMMAND_ERROR_NONE, NULL);
+                goto done;
+            }
+        }
+        if (!may_open(c, requester, jid)) {
+            epode_jid_free(jid);
             send_error(c, iq, EPODE_COND_RESOURCE_CONSTRAINT, EPODE_COMMAND_ERROR_NONE,
                        "too many open sessions");
             goto done;
         }
         s = im_zalloc(c->mem, sizeof *s);
-        if (!s)
+        if (!s) {
+            epode_jid_free(jid);
             goto done;
+        }
         s->cmds = c;
         s->cmd = k;
+        s->jid = jid;
+        s->own = own;
         if (!(s->id = new_session_id(c)) || !(s->requester = im_strdup(c->mem, requester))) {
             im_free(c->mem, s->id);
+            epode_jid_free(s->jid);
             im_free(c->mem, s);
             goto done;
         }
         s->next = c->sessions;
         c->sessions = s;
         c->nsessions++;
+        if (!own)
+            c->nothers++;
     } else {
         for (s = c->sessions; s; s = s->next)
             if (strcmp(s->id, sid) == 0)
@@ -506,6 +565,33 @@ static int on_items_out(epode_conn_t *conn, epode_stanza_t *iq, void *user)
             epode_stanza_remove(it);
         it = next;
     }
+    return EPODE_HANDLED;
+}
+
+/* Turns a disco#info answer on a command's node into the answer for an
+ * unknown node (item-not-found) when its addressee may not run the
+ * command: a hidden command's name and existence stay hidden. */
+static int on_info_out(epode_conn_t *conn, epode_stanza_t *iq, void *user)
+{
+    (void)conn;
+    epode_commands_t *c = user;
+    epode_stanza_t *q = epode_stanza_find_child(iq, "query", EPODE_NS_DISCO_INFO);
+    const char *node = q ? epode_stanza_get_attr(q, "node") : NULL;
+    if (!c->conn || !node || !find_command(c, node) || allowed(c, epode_stanza_get_to(iq), node))
+        return EPODE_PASS;
+    epode_stanza_t *err = NULL, *el;
+    if (epode_stanza_error_reply(iq, EPODE_COND_ITEM_NOT_FOUND, EPODE_ERRTYPE_DEFAULT, NULL, 0,
+                                 &err) == 0 &&
+        (el = epode_stanza_find_child(err, "error", NULL)) != NULL &&
+        epode_stanza_add_child(iq, el, NULL) == 0 && epode_stanza_set_type(iq, "error") == 0) {
+        epode_stanza_remove(q); /* the error reply names nothing */
+    } else {
+        /* without memory for the error: at least nothing of the command */
+        epode_stanza_t *ch;
+        while ((ch = epode_stanza_first_child(q)) != NULL)
+            epode_stanza_remove(ch);
+    }
+    epode_stanza_unref(err);
     return EPODE_HANDLED;
 }
 
@@ -592,14 +678,19 @@ int epode_commands_add(epode_commands_t *c, const char *node, const char *name,
 
 static void free_command(epode_commands_t *c, command *k)
 {
-    for (epode_command_session_t *s = c->sessions, *next; s; s = next) {
-        next = s->next;
-        if (s->cmd == k) {
-            if (s->pending)
-                send_error(c, s->pending, EPODE_COND_ITEM_NOT_FOUND, EPODE_COMMAND_ERROR_NONE,
-                           "the command was withdrawn");
-            end_session(s, 1);
-        }
+    /* one session at a time, from the head again after each: a cancel
+     * callback may end other sessions (answering a pending one frees
+     * it), so no pointer into the list survives an end_session() */
+    for (;;) {
+        epode_command_session_t *s = c->sessions;
+        while (s && s->cmd != k)
+            s = s->next;
+        if (!s)
+            break;
+        if (s->pending)
+            send_error(c, s->pending, EPODE_COND_ITEM_NOT_FOUND, EPODE_COMMAND_ERROR_NONE,
+                       "the command was withdrawn");
+        end_session(s, 1);
     }
     unlist(c, k);
     im_free(c->mem, k->node);
@@ -1014,7 +1105,7 @@ static void on_conn_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
             end_session(c->sessions, 1);
         }
         c->conn = NULL;
-        c->iq_id = c->filter_id = c->ev_id = 0;
+        c->iq_id = c->filter_id = c->info_filter_id = c->ev_id = 0;
         for (cmd_op *op = c->ops; op; op = op->next)
             op->id = 0;
     }
@@ -1036,6 +1127,9 @@ int epode_commands_new(epode_conn_t *conn, epode_disco_t *disco, epode_commands_
     if (rc == 0)
         rc = epode_conn_add_filter(conn, "iq", EPODE_NS_DISCO_ITEMS, "result", on_items_out, c,
                                    &c->filter_id);
+    if (rc == 0)
+        rc = epode_conn_add_filter(conn, "iq", EPODE_NS_DISCO_INFO, "result", on_info_out, c,
+                                   &c->info_filter_id);
     if (rc == 0)
         rc = epode_conn_add_event_cb(conn, on_conn_event, c, &c->ev_id);
     if (rc == 0 && disco) {
@@ -1068,6 +1162,8 @@ void epode_commands_free(epode_commands_t *c)
             epode_conn_remove(c->conn, c->iq_id);
         if (c->filter_id)
             epode_conn_remove(c->conn, c->filter_id);
+        if (c->info_filter_id)
+            epode_conn_remove(c->conn, c->info_filter_id);
         if (c->ev_id)
             epode_conn_remove(c->conn, c->ev_id);
     }

@@ -206,8 +206,40 @@ def test_other_accounts_see_and_run_only_what_they_are_allowed(adhoc):
         assert r.status == "completed" and r.notes == [epode.Note("info", "hello " + ojid.split("@")[0])]
         with pytest.raises(epode.CommandError) as ei:
             await other.commands.execute(bj, "uptime")
-        assert ei.value.condition == "forbidden"
+        # a command it may not run does not exist for it (as an unknown one)
+        assert ei.value.condition == "item-not-found"
         await other.disconnect()
+        await bot.disconnect()
+    asyncio.run(main())
+
+
+@pytest.mark.server
+def test_a_hung_async_command_times_out_and_is_cancelled(adhoc):
+    async def main():
+        jid, pw = adhoc.account("ch")
+        bot = epode.Client(jid + "/bot", pw, **adhoc.kwargs())
+        seen = {"started": 0, "cancelled": 0}
+
+        @bot.command("hang", "Never answers")
+        async def hang(session):
+            seen["started"] += 1
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                seen["cancelled"] += 1
+                raise
+            return "never"
+
+        bot.commands.set_limits(timeout=0.5)
+        await bot.connect(timeout=20)
+        me = await connected(adhoc, jid + "/desk", pw)
+        with pytest.raises(epode.CommandError) as ei:
+            await asyncio.wait_for(me.commands.execute(bot.bound_jid, "hang"), 10)
+        assert ei.value.condition == "not-allowed" and ei.value.specific == "session-expired"
+        assert bot.commands.session_count == 0  # the slot is free again
+        await until(lambda: seen["cancelled"] == 1, what="the handler's cancellation")
+        assert seen["started"] == 1
+        await me.disconnect()
         await bot.disconnect()
     asyncio.run(main())
 
@@ -287,7 +319,7 @@ def test_command_bot_example_uptime_and_two_step_echo(prosody, tmp_path):
             assert await s.commands.list(bot) == []
             with pytest.raises(epode.CommandError) as ei:
                 await s.commands.execute(bot, "uptime")
-            assert ei.value.condition == "forbidden"
+            assert ei.value.condition == "item-not-found"
     try:
         asyncio.run(main())
     finally:

@@ -209,13 +209,13 @@ TEST(commands_access_callback_decides_listing_and_running)
     CHECK_INT(epode_commands_add(p.cmds, "admin", "Admin", hello_cb, &p.b), 0);
     epode_stanza_t *r = request(&p, EVE, "node='hello' action='execute'", NULL);
     const char *sp;
-    CHECK_STR(error_of(r, &sp), "forbidden");
+    CHECK_STR(error_of(r, &sp), "item-not-found"); /* not allowed: does not exist for it */
     CHECK_INT(p.b.calls, 0);
     CHECK_INT(epode_commands_set_access_cb(p.cmds, allow_all, NULL), 0);
     r = request(&p, EVE, "node='hello' action='execute'", NULL);
     CHECK_STR(epode_stanza_get_attr(command_of(r), "status"), "completed");
     r = request(&p, EVE, "node='admin'", NULL);
-    CHECK_STR(error_of(r, &sp), "forbidden");
+    CHECK_STR(error_of(r, &sp), "item-not-found");
     scripted_send(&p.s, "<iq type='get' id='i2' from='" EVE "'><query xmlns='"
                         EPODE_NS_DISCO_ITEMS "' node='" EPODE_NS_COMMANDS "'/></iq>");
     epode_disco_items_t *items;
@@ -226,7 +226,7 @@ TEST(commands_access_callback_decides_listing_and_running)
     /* back to the default: our own account only */
     CHECK_INT(epode_commands_set_access_cb(p.cmds, NULL, NULL), 0);
     r = request(&p, EVE, "node='hello'", NULL);
-    CHECK_STR(error_of(r, &sp), "forbidden");
+    CHECK_STR(error_of(r, &sp), "item-not-found");
     r = request(&p, OWN, "node='nope'", NULL);
     CHECK_STR(error_of(r, &sp), "item-not-found");
     provider_free(&p);
@@ -418,13 +418,22 @@ TEST(commands_sessions_per_requester_are_bounded)
               "executing");
     CHECK_STR(error_of(request(&p, OWN, "node='hello'", NULL), &sp), "resource-constraint");
     CHECK_INT(epode_commands_session_count(p.cmds), 2);
-    /* another requester has its own share, up to the total */
+    /* another requester has its own share, up to the total of strangers */
+    CHECK_INT(epode_commands_set_access_cb(p.cmds, allow_all, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        char from[64];
+        snprintf(from, sizeof from, "u%d@other.example/r", i);
+        CHECK_STR(epode_stanza_get_attr(command_of(request(&p, from, "node='hello'", NULL)),
+                                        "status"), "executing");
+    }
+    CHECK_STR(error_of(request(&p, "u9@other.example/r", "node='hello'", NULL), &sp),
+              "resource-constraint");
+    /* our own account's sessions are outside that total */
     CHECK_STR(epode_stanza_get_attr(command_of(request(&p, "bot@example.com/b", "node='hello'",
                                                        NULL)), "status"), "executing");
-    CHECK_STR(error_of(request(&p, "bot@example.com/c", "node='hello'", NULL), &sp),
-              "resource-constraint");
+    CHECK_INT(epode_commands_session_count(p.cmds), 6);
     provider_free(&p);
-    CHECK_INT(p.b.cancels, 3); /* every open session heard its end */
+    CHECK_INT(p.b.cancels, 6); /* every open session heard its end */
 }
 
 TEST(commands_sessions_time_out_and_then_are_expired)
@@ -528,6 +537,214 @@ TEST(commands_errors_set_by_the_command_and_bad_returns)
     r = request(&p, OWN, "node='fail'", NULL);
     CHECK_STR(error_of(r, &sp), "internal-server-error");
     CHECK_INT(epode_commands_session_count(p.cmds), 0);
+    provider_free(&p);
+}
+
+/* ---- regressions from the issue-17 review ------------------------------------------ */
+
+/* A cancel callback that answers the other pending sessions at once
+ * ("one ended: finish the others"): removing the command ends the
+ * sessions one by one while the callback frees its neighbours. */
+static epode_command_session_t *held[2];
+static int nheld;
+
+static int answers_others_cb(epode_commands_t *cmds, epode_command_session_t *s,
+                             epode_command_action_t action, const epode_form_t *form, void *user)
+{
+    (void)cmds, (void)form;
+    int *cancels = user;
+    if (action == EPODE_COMMAND_CANCEL) {
+        ++*cancels;
+        for (int i = 0; i < nheld; i++)
+            if (held[i] && held[i] != s) {
+                epode_command_session_t *o = held[i];
+                held[i] = NULL;
+                epode_command_session_reply(o, EPODE_COMMAND_COMPLETED);
+            }
+        for (int i = 0; i < nheld; i++)
+            if (held[i] == s)
+                held[i] = NULL;
+        return 0;
+    }
+    if (nheld < 2)
+        held[nheld++] = s;
+    return EPODE_COMMAND_PENDING;
+}
+
+TEST(commands_remove_survives_a_cancel_callback_that_ends_other_sessions)
+{
+    provider p;
+    CHECK_INT(provider_setup(&p, NULL), 0);
+    int cancels = 0;
+    nheld = 0;
+    CHECK_INT(epode_commands_add(p.cmds, "slow", "Slow", answers_others_cb, &cancels), 0);
+    CHECK(request(&p, OWN, "node='slow'", NULL) == NULL);
+    CHECK(request(&p, OWN, "node='slow'", NULL) == NULL);
+    CHECK_INT(epode_commands_session_count(p.cmds), 2);
+    CHECK_INT(epode_commands_remove(p.cmds, "slow"), 0); /* freed a session under the walk */
+    CHECK_INT(epode_commands_session_count(p.cmds), 0);
+    CHECK_INT(cancels, 1); /* the other one was answered, not canceled */
+    scripted_pump(&p.s);
+    int withdrawn = 0, completed = 0;
+    for (epode_stanza_t *r; (r = scripted_next(&p.s)) != NULL;) {
+        const char *sp;
+        if (strcmp(error_of(r, &sp), "item-not-found") == 0)
+            withdrawn++;
+        else if (command_of(r) &&
+                 strcmp(epode_stanza_get_attr(command_of(r), "status"), "completed") == 0)
+            completed++;
+    }
+    CHECK_INT(withdrawn, 1);
+    CHECK_INT(completed, 1);
+    provider_free(&p);
+}
+
+static int open_to_all(epode_commands_t *c, const char *requester, const char *node, void *user)
+{
+    (void)c, (void)requester, (void)user;
+    return strcmp(node, "hello") == 0;
+}
+
+/* Forgets what the client sent so far (the recorder holds 512). */
+static void scripted_forget(scripted *s)
+{
+    for (int k = 0; k < s->nsent; k++)
+        epode_stanza_unref(s->sent[k]);
+    s->nsent = s->next = 0;
+}
+
+static int opens(provider *p, const char *from)
+{
+    epode_stanza_t *r = request(p, from, "node='hello'", NULL);
+    int ok = r && strcmp(epode_stanza_get_type(r), "result") == 0;
+    if (p->s.nsent > 400)
+        scripted_forget(&p->s);
+    return ok;
+}
+
+/* One hostile domain minting full JIDs gets its share, not every
+ * session; another domain still gets in, and so does our own account
+ * whatever strangers hold. */
+TEST(commands_one_domain_cannot_take_every_session)
+{
+    provider p;
+    CHECK_INT(provider_setup(&p, NULL), 0);
+    p.b.two_step = 1; /* sessions stay open */
+    CHECK_INT(epode_commands_set_access_cb(p.cmds, open_to_all, NULL), 0);
+    char from[128];
+    int opened = 0;
+    for (int i = 0; i < EPODE_COMMANDS_SESSIONS_MAX + 5; i++) {
+        snprintf(from, sizeof from, "x%d@evil.example/r", i);
+        opened += opens(&p, from);
+    }
+    CHECK_INT(opened, EPODE_COMMANDS_SESSIONS_PER_DOMAIN);
+    /* one account with many resources: its own share */
+    opened = 0;
+    for (int i = 0; i < 3 * EPODE_COMMANDS_SESSIONS_PER_ACCOUNT; i++) {
+        snprintf(from, sizeof from, "mallory@other.example/r%d", i);
+        opened += opens(&p, from);
+    }
+    CHECK_INT(opened, EPODE_COMMANDS_SESSIONS_PER_ACCOUNT);
+    CHECK_INT(opens(&p, "carol@other.example/r"), 1);
+    /* our own account, with the access callback back to the default */
+    CHECK_INT(epode_commands_set_access_cb(p.cmds, NULL, NULL), 0);
+    epode_stanza_t *r = request(&p, OWN, "node='hello'", NULL);
+    CHECK_STR(epode_stanza_get_attr(command_of(r), "status"), "executing");
+
+    /* with the total filled by strangers (many domains), our own
+     * account is still served */
+    provider_free(&p);
+    CHECK_INT(provider_setup(&p, NULL), 0);
+    p.b.two_step = 1;
+    CHECK_INT(epode_commands_set_access_cb(p.cmds, open_to_all, NULL), 0);
+    CHECK_INT(epode_commands_set_limits(p.cmds, 0, 20, 0), 0);
+    opened = 0;
+    for (int i = 0; i < 30; i++) {
+        snprintf(from, sizeof from, "x@d%d.example/r", i);
+        opened += opens(&p, from);
+    }
+    CHECK_INT(opened, 20);
+    const char *sp;
+    CHECK_STR(error_of(request(&p, "y@new.example/r", "node='hello'", NULL), &sp),
+              "resource-constraint");
+    r = request(&p, OWN, "node='hello'", NULL);
+    CHECK_STR(epode_stanza_get_attr(command_of(r), "status"), "executing");
+    CHECK_INT(epode_commands_session_count(p.cmds), 21);
+    provider_free(&p);
+}
+
+/* A command that answered PENDING and never replies: after the session
+ * timeout the requester hears not-allowed + session-expired and the
+ * command hears cancel; a late reply is refused. */
+TEST(commands_pending_answer_times_out)
+{
+    provider p;
+    CHECK_INT(provider_setup(&p, NULL), 0);
+    p.b.ret = EPODE_COMMAND_PENDING;
+    CHECK_INT(epode_commands_set_limits(p.cmds, 0, 0, 30), 0);
+    CHECK(request(&p, OWN, "node='hello'", NULL) == NULL);
+    CHECK_INT(epode_commands_session_count(p.cmds), 1);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", epode_command_session_id(p.b.pending));
+    for (int i = 0; i < 40 && epode_commands_session_count(p.cmds); i++)
+        epode_ctx_run_once(p.s.ctx, 5);
+    CHECK_INT(epode_commands_session_count(p.cmds), 0);
+    CHECK_INT(p.b.cancels, 1);
+    scripted_pump(&p.s);
+    const char *sp;
+    epode_stanza_t *r = scripted_next(&p.s);
+    CHECK_STR(error_of(r, &sp), "not-allowed");
+    CHECK_STR(sp, "session-expired");
+    CHECK_STR(epode_stanza_get_to(r), OWN);
+    CHECK(scripted_next(&p.s) == NULL);
+    /* the id is remembered as expired */
+    char attrs[256];
+    snprintf(attrs, sizeof attrs, "node='hello' sessionid='%s' action='complete'", sid);
+    CHECK_STR(error_of(request(&p, OWN, attrs, NULL), &sp), "not-allowed");
+    CHECK_STR(sp, "session-expired");
+    provider_free(&p);
+    CHECK_INT(p.b.cancels, 1);
+}
+
+/* A stranger cannot tell a hidden command from a missing one, by
+ * executing it or by disco#info on its node. */
+TEST(commands_hidden_from_strangers_by_execute_and_disco_info)
+{
+    provider p;
+    CHECK_INT(provider_setup(&p, NULL), 0);
+    CHECK_INT(epode_commands_add(p.cmds, "secret-admin", "Wipe the database", hello_cb, &p.b), 0);
+    const char *sp;
+    CHECK_STR(error_of(request(&p, EVE, "node='secret-admin'", NULL), &sp), "item-not-found");
+    CHECK_STR(error_of(request(&p, EVE, "node='nope'", NULL), &sp), "item-not-found");
+    CHECK_INT(p.b.calls, 0);
+    const char *ask = "<iq type='get' id='i1' from='%s' to='" ME "'><query xmlns='"
+                      EPODE_NS_DISCO_INFO "' node='%s'/></iq>";
+    char xml[512];
+    const char *nodes[] = {"secret-admin", "nope"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(xml, sizeof xml, ask, EVE, nodes[i]);
+        scripted_send(&p.s, xml);
+        epode_stanza_t *r = scripted_next(&p.s);
+        CHECK_STR(error_of(r, &sp), "item-not-found");
+        CHECK(epode_stanza_find_child(r, "query", NULL) == NULL);
+        CHECK_STR(epode_stanza_get_id(r), "i1");
+        CHECK_STR(epode_stanza_get_to(r), EVE);
+    }
+    /* our own account still sees it */
+    snprintf(xml, sizeof xml, ask, OWN, "secret-admin");
+    scripted_send(&p.s, xml);
+    epode_disco_info_t *info;
+    CHECK_INT(epode_disco_info_parse(scripted_next(&p.s), &info), 0);
+    CHECK_INT(info->nidentities, 1);
+    CHECK_STR(info->identities[0].name, "Wipe the database");
+    epode_disco_info_free(info);
+    /* and disco#info on other nodes is left alone */
+    snprintf(xml, sizeof xml, "<iq type='get' id='i2' from='%s'><query xmlns='"
+             EPODE_NS_DISCO_INFO "'/></iq>", EVE);
+    scripted_send(&p.s, xml);
+    CHECK_INT(epode_disco_info_parse(scripted_next(&p.s), &info), 0);
+    CHECK_INT(epode_disco_info_has_feature(info, EPODE_NS_COMMANDS), 1);
+    epode_disco_info_free(info);
     provider_free(&p);
 }
 
@@ -770,6 +987,10 @@ TEST(commands_survive_every_failing_allocation)
             rc = epode_commands_add(p.cmds, "hello", "Hello", hello_cb, &p.b);
         CHECK(rc == 0 || rc == EPODE_ENOMEM);
         if (rc == 0) {
+            /* a stranger's session too (its JID is parsed for the shares) */
+            epode_commands_set_access_cb(p.cmds, allow_all, NULL);
+            request(&p, EVE, "node='hello'", NULL);
+            epode_commands_set_access_cb(p.cmds, NULL, NULL);
             epode_stanza_t *r = request(&p, OWN, "node='hello'", NULL);
             char attrs[256];
             snprintf(attrs, sizeof attrs, "node='hello' sessionid='%s' action='next'",

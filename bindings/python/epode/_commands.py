@@ -24,7 +24,9 @@ executing), ``session.complete(form=None, notes=...)`` to finish,
 ``session.cancel(notes=...)`` to abandon; a Form of type 'form' returned
 as it is means ask(form), of type 'result' complete(form); a str means
 complete(notes=[str]); None means complete(). A coroutine function works
-the same (the answer goes out when it returns). Raise
+the same (the answer goes out when it returns; one that has not
+returned within the session timeout is cancelled, and the requester
+hears not-allowed + session-expired). Raise
 ``epode.CommandError(condition, specific=None, text=None)`` (or any
 epode.StanzaError) to answer with an error; any other exception is
 reported to the client's error handlers and answered
@@ -54,6 +56,7 @@ StanzaError with ``specific``: 'bad-sessionid', 'bad-action', ...).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
 
@@ -365,6 +368,7 @@ class Commands(_Helper):
         super().__init__(client, _epode.Commands(client.connection, client.disco.raw))
         self._offered: dict = {}
         self._data: dict = {}
+        self._waiting: dict = {}  # session id -> the task of an async command not answered yet
         self._raw.on_command = self._on_command
         self._raw.on_access = self._on_access
 
@@ -381,8 +385,9 @@ class Commands(_Helper):
     def set_limits(self, *, per_requester: int = 0, max_sessions: int = 0,
                    timeout: float = 0) -> None:
         """Session bounds: open sessions per requester and in all, and the
-        seconds without a request after which a session ends (0: the
-        defaults, 5, 1000 and 600 s)."""
+        seconds without a request (or without the answer of an async
+        command, which is cancelled then) after which a session ends (0:
+        the defaults, 5, 1000 and 600 s)."""
         self._raw.set_limits(per_requester, max_sessions, int(timeout * 1000))
 
     @property
@@ -411,6 +416,12 @@ class Commands(_Helper):
         sid = raw.id
         if action == "cancel":
             self._data.pop(sid, None)
+            task = self._waiting.pop(sid, None)
+            try:
+                if task is not None and task is not asyncio.current_task():
+                    task.cancel()  # the session ended (timed out): nobody waits for the answer
+            except RuntimeError:  # no loop running any more: nothing left to cancel
+                pass
             return None
         off = self._offered.get(raw.node)
         if off is None:
@@ -423,11 +434,20 @@ class Commands(_Helper):
             return self._answer(raw, sid, exc=exc)
         if inspect.isawaitable(r):
             async def later() -> None:
+                if not raw.live:  # ended before this task started
+                    if inspect.iscoroutine(r):
+                        r.close()
+                    return
+                me = asyncio.current_task()
+                self._waiting[sid] = me
                 try:
                     res = await r
                 except Exception as exc:
                     self._answer(raw, sid, exc=exc, pending=True)
                     return
+                finally:
+                    if self._waiting.get(sid) is me:
+                        del self._waiting[sid]
                 self._answer(raw, sid, res, pending=True)
             self._client._spawn(later(), None)
             return "pending"

@@ -95,7 +95,8 @@ EPODE_API int epode_avatar_new(epode_pubsub_t *ps, epode_avatar_event_cb cb, voi
                                epode_avatar_t **out);
 
 /** Frees the helper; pending requests' callbacks run with EPODE_ECANCELED
- * first. NULL is fine. Not from inside its callbacks. */
+ * first (a request they start then fails with EPODE_ESTATE). NULL is
+ * fine. Not from inside its callbacks. */
 EPODE_API void epode_avatar_free(epode_avatar_t *av);
 
 /**

@@ -89,7 +89,8 @@ EPODE_API int epode_bookmarks_new(epode_pubsub_t *ps, epode_bookmarks_event_cb c
                                   epode_bookmarks_t **out);
 
 /** Frees the helper and its list; pending requests' callbacks run with
- * EPODE_ECANCELED first. NULL is fine. Not from inside its callbacks. */
+ * EPODE_ECANCELED first (a request they start then fails with
+ * EPODE_ESTATE). NULL is fine. Not from inside its callbacks. */
 EPODE_API void epode_bookmarks_free(epode_bookmarks_t *b);
 
 /**

@@ -160,8 +160,10 @@ EPODE_API int epode_mam_fetch(epode_mam_t *mam, const epode_mam_query_t *q,
  * complete; `on_done` runs once, at the end (for the last page, or the
  * first error). `last_id` NULL starts from the beginning of the archive
  * — think twice. An id the archive no longer has ends with
- * item-not-found: fall back to a time range then. Errors as
- * epode_mam_fetch().
+ * item-not-found: fall back to a time range then. A page that is not
+ * complete yet ends where it began (its `<last/>` is the `<after/>` it
+ * was asked with) ends the catch-up with status EPODE_EPROTOCOL instead
+ * of asking the same page forever. Errors as epode_mam_fetch().
  */
 EPODE_API int epode_mam_catch_up(epode_mam_t *mam, const char *last_id, unsigned max,
                                  epode_mam_result_cb on_result, epode_mam_done_cb on_done,
@@ -183,13 +185,20 @@ EPODE_API int epode_mam_catch_up(epode_mam_t *mam, const char *last_id, unsigned
  * (`<stanza-id by='our bare JID'/>`, chat and normal messages, not
  * errors), and the archive id of each message a catch-up delivered. It
  * only moves forwards: while a catch-up runs, live ids are kept aside and
- * become the last id when it ends. Trusting a live stanza-id by our bare
+ * become the last id when it ends complete (status 0, no condition,
+ * `complete` set). A catch-up that fails, is cut by a reconnection or
+ * ends incomplete leaves the last id at the last archive message it
+ * delivered: the next one (on the next READY) goes on from there, and
+ * live ids stay aside (and remembered against duplicates) until one
+ * completes. epode_mam_set_last_id() outside a catch-up drops what was
+ * kept aside. Trusting a live stanza-id by our bare
  * JID needs a server that strips such ids arriving from outside; every
  * server with XEP-0313 does (it must implement XEP-0359), and on one
  * without it there is no archive to catch up from.
  *
  * No duplicates: a result whose id was seen on a live message since the
- * catch-up began is not delivered; a live message whose stanza-id a
+ * last complete catch-up, or that a catch-up delivered already, is not
+ * delivered; a live message whose stanza-id a
  * catch-up already delivered is flagged by epode_mam_is_duplicate() (call
  * it in your message handler with the message's stanza and drop what it
  * flags: handlers see every live message, added before or after this

@@ -105,7 +105,8 @@ typedef struct epode_upload epode_upload_t;
  *   "not-allowed", "forbidden", …), `text` its text, `retry_stamp` the
  *   time it says to try again (XEP-0082) for a temporary refusal;
  * - EPODE_EHTTP: the PUT got `http_status` (not 200/201);
- * - EPODE_EPROTOCOL: a slot or URL we refuse (not https://, malformed);
+ * - EPODE_EPROTOCOL: a slot or URL we refuse (not https://, malformed),
+ *   or a 2xx `http_status` that came before the whole file went out;
  * - EPODE_ETIMEDOUT, EPODE_ECERT, EPODE_ETLS, EPODE_ENET, EPODE_EEOF,
  *   EPODE_EDNS: the HTTP transfer (`text` says more);
  * - EPODE_ETIMEDOUT / EPODE_ECANCELED: a disco or slot request went
@@ -113,6 +114,8 @@ typedef struct epode_upload epode_upload_t;
  * - EPODE_ECANCELED: canceled, or the connection or helper went away;
  * - EPODE_ENOMEM, or EPODE_ENET/EPODE_EINVAL for a file that could not
  *   be read.
+ * A done callback may start another upload (a retry after a failed
+ * discovery waits for a fresh one), except during epode_upload_free().
  * Every string is borrowed for the callback and may be NULL.
  */
 typedef struct epode_upload_result {
@@ -180,8 +183,15 @@ EPODE_API int epode_upload_set_allow_http(epode_upload_t *up, int allow);
  */
 EPODE_API int epode_upload_add_resolve(epode_upload_t *up, const char *host, unsigned port,
                                        const char *address);
+/** The slowest a PUT may go, in bytes a second (both ways together):
+ * slower for the whole `stall_ms` of epode_upload_set_timeouts() and it
+ * ends with EPODE_ETIMEDOUT, so that a server taking the file a few
+ * bytes at a time cannot hold an upload open for ever. */
+#define EPODE_UPLOAD_MIN_SPEED 1024
+
 /** Timeouts: `slot_ms` for each disco and slot request (0: 30 s),
- * `stall_ms` for the PUT making no progress (0: 60 s). */
+ * `stall_ms` for the PUT making no progress, or less than
+ * EPODE_UPLOAD_MIN_SPEED bytes a second, that long (0: 60 s). */
 EPODE_API int epode_upload_set_timeouts(epode_upload_t *up, unsigned slot_ms, unsigned stall_ms);
 
 /**
@@ -192,8 +202,11 @@ EPODE_API int epode_upload_set_timeouts(epode_upload_t *up, unsigned slot_ms, un
  * refused at once. Errors: EPODE_EINVAL (no done, no data and no path,
  * both, an empty filename, no filename for data), EPODE_ELIMIT (larger
  * than the service's known limit), EPODE_ENET (the file cannot be
- * opened or is not a regular file), EPODE_ESTATE (the connection is not
- * ready), EPODE_ENOMEM; on error `done` is never called.
+ * opened), EPODE_EINVAL (it is not a regular file: a directory, a FIFO
+ * — never waited on — or a device), EPODE_ESTATE (the connection is
+ * not ready, or the helper is being freed: a done callback run by
+ * epode_upload_free() cannot start another), EPODE_ENOMEM; on error
+ * `done` is never called.
  */
 EPODE_API int epode_upload_start(epode_upload_t *up, const epode_upload_file_t *file,
                                  epode_upload_done_cb done, epode_upload_progress_cb progress,

@@ -262,6 +262,9 @@ static void drain(epode__http *h)
             resp.headers_len = r->resp_headers_len;
             resp.body = r->resp_body ? r->resp_body : "";
             resp.body_len = r->resp_body_len;
+            curl_off_t sent = 0;
+            if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent > 0)
+                resp.body_sent = (uint64_t)sent;
             int err = map_error(r, c);
             const char *text = r->errbuf[0] ? r->errbuf : curl_easy_strerror(c);
             if (r->over_limit)
@@ -565,7 +568,7 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
            (long)(o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_MS));
     unsigned stall = o->stall_ms ? o->stall_ms : DEFAULT_STALL_MS;
-    SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+    SETOPT(CURLOPT_LOW_SPEED_LIMIT, (long)(o->min_speed ? o->min_speed : 1));
     SETOPT(CURLOPT_LOW_SPEED_TIME, (long)((stall + 999) / 1000));
     SETOPT(CURLOPT_WRITEFUNCTION, on_write);
     SETOPT(CURLOPT_WRITEDATA, (void *)r);

@@ -47,6 +47,7 @@ typedef struct epode__http_resp {
     size_t headers_len;
     const char *body;
     size_t body_len;
+    uint64_t body_sent; /* request body bytes that went out */
 } epode__http_resp;
 
 /* err: 0 (a response came: look at resp->status, which may be 4xx/5xx),
@@ -87,6 +88,9 @@ typedef struct epode__http_opts {
     unsigned timeout_ms; /* whole request (0: none) */
     unsigned connect_timeout_ms; /* 0: 30 s */
     unsigned stall_ms;   /* no byte moved for this long: EPODE_ETIMEDOUT (0: 60 s) */
+    /* slower than this many bytes a second (both ways together) for
+     * stall_ms: EPODE_ETIMEDOUT too (0: 1, i.e. only a full stall) */
+    unsigned min_speed;
     unsigned max_redirects; /* 0: none followed (a 3xx is the response) */
     int allow_http;      /* accept an http:// URL (loopback tests); never for redirects */
     const char *ca_file; /* trust only this PEM file (NULL: the system store) */

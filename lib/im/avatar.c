@@ -45,6 +45,7 @@ struct epode_avatar {
     char *vcard_hash; /* NULL: add nothing */
     epode_stanza_t *last; /* our last broadcast available presence, before our <x/> */
     av_op *ops;
+    int freeing; /* in epode_avatar_free(): nothing new starts */
 };
 
 const char *epode_avatar_source_name(epode_avatar_source_t source)
@@ -431,7 +432,7 @@ int epode_avatar_publish(epode_avatar_t *av, const unsigned char *data, size_t l
 {
     if (!av || !data || !len || (type && !*type))
         return EPODE_EINVAL;
-    if (!av->conn || !epode_conn_is_ready(av->conn))
+    if (av->freeing || !av->conn || !epode_conn_is_ready(av->conn))
         return EPODE_ESTATE;
     av_op *op = op_new(av);
     if (!op)
@@ -482,7 +483,7 @@ int epode_avatar_disable(epode_avatar_t *av, epode_avatar_result_cb cb, void *us
 {
     if (!av)
         return EPODE_EINVAL;
-    if (!av->conn || !epode_conn_is_ready(av->conn))
+    if (av->freeing || !av->conn || !epode_conn_is_ready(av->conn))
         return EPODE_ESTATE;
     av_op *op = op_new(av);
     if (!op)
@@ -510,7 +511,7 @@ int epode_avatar_fetch(epode_avatar_t *av, const char *jid, epode_avatar_fetch_c
         return EPODE_EINVAL;
     if (jid && epode_jid_validate(jid) < 0)
         return EPODE_EJID;
-    if (!av->conn || !epode_conn_is_ready(av->conn))
+    if (av->freeing || !av->conn || !epode_conn_is_ready(av->conn))
         return EPODE_ESTATE;
     av_op *op = op_new(av);
     if (!op)
@@ -595,8 +596,9 @@ int epode_avatar_new(epode_pubsub_t *ps, epode_avatar_event_cb cb, void *user,
 
 void epode_avatar_free(epode_avatar_t *av)
 {
-    if (!av)
+    if (!av || av->freeing)
         return;
+    av->freeing = 1; /* a canceled callback that tries again is refused */
     if (av->ev_id)
         epode_pubsub_remove_event_cb(av->ps, av->ev_id);
     if (av->notify)

@@ -47,6 +47,7 @@ struct epode_bookmarks {
     epode_muc_t *muc;
     char *default_nick;
     bm_op *ops;
+    int freeing; /* in epode_bookmarks_free(): nothing new starts */
 };
 
 const char *epode_bookmark_room(const epode_bookmark_t *bm)
@@ -465,6 +466,8 @@ int epode_bookmarks_fetch(epode_bookmarks_t *b, epode_bookmarks_result_cb cb, vo
 {
     if (!b)
         return EPODE_EINVAL;
+    if (b->freeing)
+        return EPODE_ESTATE;
     bm_op *op = op_new(b, cb, user);
     if (!op)
         return EPODE_ENOMEM;
@@ -536,7 +539,7 @@ int epode_bookmarks_add(epode_bookmarks_t *b, const char *room, const char *name
 {
     if (!b || !room)
         return EPODE_EINVAL;
-    if (!b->conn || !epode_conn_is_ready(b->conn))
+    if (b->freeing || !b->conn || !epode_conn_is_ready(b->conn))
         return EPODE_ESTATE;
     int rc;
     epode_bookmark_t *bm = im_zalloc(b->mem, sizeof *bm);
@@ -580,7 +583,7 @@ int epode_bookmarks_remove(epode_bookmarks_t *b, const char *room, epode_bookmar
 {
     if (!b || !room)
         return EPODE_EINVAL;
-    if (!b->conn || !epode_conn_is_ready(b->conn))
+    if (b->freeing || !b->conn || !epode_conn_is_ready(b->conn))
         return EPODE_ESTATE;
     int rc;
     char *norm = norm_room(b->mem, room, &rc);
@@ -657,8 +660,9 @@ int epode_bookmarks_new(epode_pubsub_t *ps, epode_bookmarks_event_cb cb, void *u
 
 void epode_bookmarks_free(epode_bookmarks_t *b)
 {
-    if (!b)
+    if (!b || b->freeing)
         return;
+    b->freeing = 1; /* a canceled callback that tries again is refused */
     if (b->ev_id)
         epode_pubsub_remove_event_cb(b->ps, b->ev_id);
     if (b->notify)

@@ -10,8 +10,9 @@
  * its connection, the helper lets go of it on EPODE_CONN_FREED.
  *
  * Automatic catch-up: `last_id` only moves forwards (live ids seen while
- * a catch-up pages are parked in `live_last`, and become the last id at
- * its end unless the archive's pages reached them); the two
+ * a catch-up pages, or after one failed — `gap` — are parked in
+ * `live_last`, and become the last id only when a catch-up completes
+ * without error, unless the archive's pages reached them); the two
  * rings of ids (live ones since the catch-up began, delivered ones) are
  * what keeps a message from reaching the application twice. */
 #include <epode.h>
@@ -39,6 +40,7 @@ typedef struct mam_req {
     unsigned iq_id;    /* the IQ's wait */
     char queryid[24];
     char *archive;     /* normalized bare JID; NULL: our own */
+    char *after;       /* catch-up: the <after/> of the page in flight, NULL: none */
     unsigned max;
     size_t page;       /* results of the page in flight */
     size_t results;    /* results delivered in all (a catch-up has several pages) */
@@ -67,6 +69,7 @@ struct epode_mam {
     epode_mam_done_cb auto_done;
     void *auto_user;
     unsigned auto_req; /* the running catch-up's id, 0: none */
+    int gap;           /* the archive after last_id is not caught up yet */
     char *last_id, *live_last;
     id_ring live, delivered;
 };
@@ -224,6 +227,7 @@ static void req_unlink(epode_mam_t *mam, mam_req *r)
 static void req_free(epode_mam_t *mam, mam_req *r)
 {
     im_free(mam->mem, r->archive);
+    im_free(mam->mem, r->after);
     im_free(mam->mem, r);
 }
 
@@ -311,6 +315,8 @@ static int start_req(epode_mam_t *mam, const char *archive, const char *with, lo
     }
     if (rc == 0 && archive && !(r->archive = im_strdup(mam->mem, archive)))
         rc = EPODE_ENOMEM;
+    if (rc == 0 && catch_up && after && !(r->after = im_strdup(mam->mem, after)))
+        rc = EPODE_ENOMEM;
     if (rc == 0)
         rc = send_query(mam, r, with, start, end, after, before);
     if (rc < 0) {
@@ -393,19 +399,26 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *res, int status, void 
                 cond = EPODE_COND_UNDEFINED_CONDITION; /* not a MAM answer */
         }
     }
-    /* catch-up: another page forwards, unless this one ended it */
+    /* catch-up: another page forwards, unless this one ended it; a page
+     * that ends where it began would be asked again and again */
     if (r->catch_up && status == 0 && cond == EPODE_COND_NONE && !complete && last &&
         r->page > 0) {
-        char *after = im_strdup(mam->mem, last);
-        int rc = after ? 0 : EPODE_ENOMEM;
-        if (rc == 0)
-            rc = send_query(mam, r, NULL, EPODE_MAM_NO_TIME, EPODE_MAM_NO_TIME, after, NULL);
-        im_free(mam->mem, after);
-        if (rc == 0) {
-            r->page = 0;
-            return;
+        if (r->after && strcmp(r->after, last) == 0) {
+            status = EPODE_EPROTOCOL;
+        } else {
+            char *after = im_strdup(mam->mem, last);
+            int rc = after ? 0 : EPODE_ENOMEM;
+            if (rc == 0)
+                rc = send_query(mam, r, NULL, EPODE_MAM_NO_TIME, EPODE_MAM_NO_TIME, after, NULL);
+            if (rc == 0) {
+                im_free(mam->mem, r->after);
+                r->after = after;
+                r->page = 0;
+                return;
+            }
+            im_free(mam->mem, after);
+            status = rc;
         }
-        status = rc;
     }
     req_unlink(mam, r);
     if (r->on_done)
@@ -438,13 +451,13 @@ static int set_last(epode_mam_t *mam, char **slot, const char *id)
 }
 
 /* A live message: its id becomes the last one, or waits for the running
- * catch-up to end (which must not deliver it again). */
+ * or next catch-up to end (which must not deliver it again). */
 static void note_live(epode_mam_t *mam, const epode_stanza_t *st)
 {
     const char *id = own_stanza_id(mam, st);
     if (!id)
         return;
-    if (mam->auto_req) {
+    if (mam->auto_req || mam->gap) {
         ring_add(mam->mem, &mam->live, id);
         set_last(mam, &mam->live_last, id);
     } else {
@@ -537,8 +550,8 @@ static void on_auto_result(epode_mam_t *mam, const epode_message_t *m, void *use
         im_free(mam->mem, mam->live_last); /* reached: the archive is as recent */
         mam->live_last = NULL;
     }
-    if (ring_has(&mam->live, id))
-        return; /* it came live on this session: delivered already */
+    if (ring_has(&mam->live, id) || ring_has(&mam->delivered, id))
+        return; /* it came live since the gap opened, or a page repeated it */
     ring_add(mam->mem, &mam->delivered, id);
     if (mam->auto_result)
         mam->auto_result(mam, m, mam->auto_user);
@@ -550,11 +563,16 @@ static void on_auto_done(epode_mam_t *mam, int status, epode_stanza_cond_t cond,
 {
     (void)user;
     mam->auto_req = 0;
-    if (mam->live_last) { /* came after the archive's last page: newer */
-        im_free(mam->mem, mam->last_id);
-        mam->last_id = mam->live_last;
-        mam->live_last = NULL;
+    if (status == 0 && cond == EPODE_COND_NONE && complete) {
+        mam->gap = 0;
+        if (mam->live_last) { /* came after the archive's last page: newer */
+            im_free(mam->mem, mam->last_id);
+            mam->last_id = mam->live_last;
+            mam->live_last = NULL;
+        }
     }
+    /* else the archive after last_id is still owed: the next catch-up
+     * starts there, and the live ids seen meanwhile stay remembered */
     if (mam->auto_done)
         mam->auto_done(mam, status, cond, first, last, complete, count, results,
                        mam->auto_user);
@@ -564,12 +582,15 @@ static void auto_start(epode_mam_t *mam)
 {
     if (!mam->auto_on || !mam->last_id || mam->auto_req)
         return;
-    ring_clear(mam->mem, &mam->live);
+    if (!mam->gap)
+        ring_clear(mam->mem, &mam->live);
     unsigned id = 0;
-    /* failing (no memory), this session simply does not catch up */
+    /* failing (no memory), this session simply does not catch up: the gap
+     * stays open for the next one */
     if (epode_mam_catch_up(mam, mam->last_id, mam->auto_max, on_auto_result, on_auto_done, NULL,
                            &id) == 0)
         mam->auto_req = id;
+    mam->gap = 1;
 }
 
 int epode_mam_set_auto_catch_up(epode_mam_t *mam, int enable, unsigned max,
@@ -597,7 +618,13 @@ int epode_mam_set_last_id(epode_mam_t *mam, const char *id)
 {
     if (!mam || (id && !*id))
         return EPODE_EINVAL;
-    return set_last(mam, &mam->last_id, id);
+    int rc = set_last(mam, &mam->last_id, id);
+    if (rc == 0 && !mam->auto_req) { /* the application says where to start */
+        mam->gap = 0;
+        im_free(mam->mem, mam->live_last);
+        mam->live_last = NULL;
+    }
+    return rc;
 }
 
 int epode_mam_is_duplicate(const epode_mam_t *mam, const epode_stanza_t *message)

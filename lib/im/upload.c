@@ -252,6 +252,7 @@ typedef struct up_req {
     size_t len;
     int fd;
     unsigned long long size, sent;
+    int failing; /* marked by fail_waiting(): to be failed */
     unsigned iq_id;
     epode__http_req *http;
     epode__http_lookup *lookup; /* the PUT host's addresses, while asked */
@@ -364,12 +365,16 @@ static void fail(up_req *r, int err, const char *text)
     finish(r, &res);
 }
 
-/* Fails every request waiting for the service (discovery ended badly). */
+/* Fails every request waiting for the service (discovery ended badly):
+ * those waiting now only — one a done callback starts (a retry) waits
+ * for a fresh discovery instead of getting this stale error at once. */
 static void fail_waiting(epode_upload_t *up, int err, const char *text)
 {
     up_req *r;
+    for (r = up->reqs; r; r = r->next)
+        r->failing = r->state == R_SERVICE;
     while (!up->free_pending) {
-        for (r = up->reqs; r && r->state != R_SERVICE; r = r->next)
+        for (r = up->reqs; r && !r->failing; r = r->next)
             ;
         if (!r)
             break;
@@ -414,11 +419,21 @@ static void on_http_done(void *user, int err, const epode__http_resp *resp, cons
     enter(up);
     /* A response body over the bound (an error page, say) is not ours to
      * read: the status decides. */
-    if (err == EPODE_ELIMIT && resp->status >= 200)
+    if (err == EPODE_ELIMIT && resp->status >= 300)
+        err = 0;
+    /* A success needs the whole file to have gone out: a 2xx answered
+     * before (an overflowing one cut the PUT short) is not one. */
+    int short_body = (err == 0 || err == EPODE_ELIMIT) && resp->status >= 200 &&
+                     resp->status < 300 && resp->body_sent < r->size;
+    if (err == EPODE_ELIMIT && resp->status >= 200 && !short_body)
         err = 0;
     epode_upload_result_t res = {.err = err, .text = text, .http_status = resp->status};
-    char why[64];
-    if (err == 0 && resp->status != 200 && resp->status != 201) {
+    char why[96];
+    if (short_body) {
+        res.err = EPODE_EPROTOCOL;
+        snprintf(why, sizeof why, "HTTP status %ld before the whole file went out", resp->status);
+        res.text = why;
+    } else if (err == 0 && resp->status != 200 && resp->status != 201) {
         res.err = EPODE_EHTTP;
         if (resp->status == 413)
             res.err = EPODE_ELIMIT;
@@ -483,6 +498,7 @@ static void put_now(up_req *r, const char *entry)
             .nheaders = n,
             .max_body = 64 * 1024,
             .stall_ms = up->stall_ms,
+            .min_speed = EPODE_UPLOAD_MIN_SPEED,
             .allow_http = up->allow_http,
             .ca_file = epode__http_glue_ca_file(up->conn),
             .resolve = resolve,
@@ -918,6 +934,7 @@ static void cancel_all(epode_upload_t *up)
 static void destroy(epode_upload_t *up)
 {
     up->depth++; /* callbacks below may call free again: ignored */
+    up->free_pending = 1; /* and may not start uploads (EPODE_ESTATE) */
     cancel_all(up);
     cand_clear(up);
     if (up->conn && up->ev_id)
@@ -1082,10 +1099,9 @@ int epode_upload_start(epode_upload_t *up, const epode_upload_file_t *file,
                        epode_upload_done_cb done, epode_upload_progress_cb progress, void *user,
                        unsigned *id)
 {
-    if (!up || !file || !done || (!file->data && !file->path) || (file->data && file->path) ||
-        up->free_pending)
+    if (!up || !file || !done || (!file->data && !file->path) || (file->data && file->path))
         return EPODE_EINVAL;
-    if (!up->conn || !epode_conn_is_ready(up->conn))
+    if (up->free_pending || !up->conn || !epode_conn_is_ready(up->conn))
         return EPODE_ESTATE;
     const char *filename = file->filename;
     if (!filename && file->path) {
@@ -1109,9 +1125,15 @@ int epode_upload_start(epode_upload_t *up, const epode_upload_file_t *file,
         goto fail;
     if (file->path) {
         struct stat st;
-        r->fd = open(file->path, O_RDONLY | O_CLOEXEC);
-        if (r->fd < 0 || fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        /* O_NONBLOCK: opening a FIFO must not wait for a writer (and
+         * block the loop); it means nothing for a regular file */
+        r->fd = open(file->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (r->fd < 0 || fstat(r->fd, &st) < 0) {
             rc = EPODE_ENET;
+            goto fail;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            rc = EPODE_EINVAL; /* a directory, FIFO, device: no size to announce */
             goto fail;
         }
         r->size = (unsigned long long)st.st_size;

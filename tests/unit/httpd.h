@@ -1,7 +1,8 @@
 /* tests/unit/httpd.h — a one-request HTTP server for tests: a thread on
  * a loopback port that reads one request (headers, then Content-Length
  * bytes) and answers from a script, or misbehaves on purpose (never
- * answers, sends an endless body, answers before reading). */
+ * answers, sends an endless body, answers before reading, answers a
+ * body byte at a time). */
 #ifndef EPODE_TEST_HTTPD_H
 #define EPODE_TEST_HTTPD_H
 
@@ -14,7 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum srv_mode { SRV_ANSWER, SRV_SILENT, SRV_ENDLESS, SRV_AT_ONCE /* answers without reading */ };
+enum srv_mode {
+    SRV_ANSWER,
+    SRV_SILENT,
+    SRV_ENDLESS,
+    SRV_AT_ONCE, /* answers without reading */
+    SRV_TRICKLE  /* answers the head, then the body a byte every 250 ms */
+};
 
 typedef struct srv {
     int lfd;
@@ -59,6 +66,17 @@ static inline void *srv_main(void *arg)
     if (s->mode == SRV_SILENT) {
         while (!s->stop)
             usleep(10000);
+    } else if (s->mode == SRV_TRICKLE) {
+        /* the head at once, then the body (what curl counts as moving) */
+        const char *body = strstr(s->answer, "\r\n\r\n");
+        size_t i = body ? (size_t)(body + 4 - s->answer) : 0;
+        send(fd, s->answer, i, MSG_NOSIGNAL);
+        for (; i < s->answer_len && !s->stop; i++) {
+            if (send(fd, s->answer + i, 1, MSG_NOSIGNAL) != 1)
+                break;
+            for (int t = 0; t < 25 && !s->stop; t++)
+                usleep(10000);
+        }
     } else {
         send(fd, s->answer, s->answer_len, MSG_NOSIGNAL);
         if (s->mode == SRV_ENDLESS) {

@@ -34,6 +34,7 @@ typedef struct result {
     char text[256];
     int progress_calls;
     uint64_t up_now, up_total;
+    uint64_t body_sent;
     int abort_at_progress;
 } result;
 
@@ -44,6 +45,7 @@ static void on_done(void *user, int err, const epode__http_resp *resp, const cha
     r->err = err;
     r->status = resp->status;
     r->body_len = resp->body_len;
+    r->body_sent = resp->body_sent;
     snprintf(r->body, sizeof r->body, "%s", resp->body);
     snprintf(r->headers, sizeof r->headers, "%s", resp->headers);
     snprintf(r->text, sizeof r->text, "%s", text);
@@ -147,6 +149,7 @@ TEST(http_put_streams_the_body_with_headers_and_progress)
     CHECK_INT(r.status, 201);
     CHECK(r.progress_calls > 0);
     CHECK_INT(r.up_now, 300000);
+    CHECK_INT(r.body_sent, 300000);
     CHECK(strncmp(s->request, "PUT /up HTTP/1.1\r\n", 18) == 0);
     CHECK(strstr(s->request, "\r\nAuthorization: Basic eA==\r\n"));
     CHECK(strstr(s->request, "\r\nContent-Length: 300000\r\n"));
@@ -579,4 +582,24 @@ TEST(http_dns_freed_from_its_callback)
         epode__http_dns_free(d); /* b answered first */
     CHECK(a.calls + b.calls >= 1);
     epode__loop_free(l);
+}
+
+/* A body trickling at 4 bytes a second, under min_speed for stall_ms:
+ * EPODE_ETIMEDOUT, in about stall_ms (not after the whole 10 s body). */
+TEST(http_min_speed_ends_a_trickle)
+{
+    srv *s = srv_start(SRV_TRICKLE, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
+                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    fixture f;
+    CHECK_INT(fx_open(&f), 0);
+    result r = {0};
+    epode__http_opts o = {.url = url(s, "/"), .allow_http = 1, .stall_ms = 1000,
+                          .min_speed = 100, .done = on_done, .user = &r};
+    uint64_t t0 = epode__now_ms();
+    CHECK_INT(epode__http_start(f.h, &o, NULL), 0);
+    CHECK_INT(run_until_done(f.l, &r), 1);
+    CHECK_INT(r.err, EPODE_ETIMEDOUT);
+    CHECK(epode__now_ms() - t0 < 5000);
+    fx_close(&f);
+    srv_stop(s);
 }

@@ -420,3 +420,43 @@ TEST(avatar_survives_every_failing_allocation)
     }
     printf("# %d allocation points swept\n", swept);
 }
+
+/* A callback canceled by epode_avatar_free() that tries again: refused
+ * with EPODE_ESTATE, one callback each, free does not spin. */
+static int again_calls, again_rc;
+
+static void fetch_again(epode_avatar_t *av, int status, epode_stanza_cond_t cond, const char *jid,
+                        const unsigned char *data, size_t len, const char *id, const char *type,
+                        void *user)
+{
+    (void)status, (void)cond, (void)jid, (void)data, (void)len, (void)id, (void)type, (void)user;
+    if (++again_calls < 1000)
+        again_rc = epode_avatar_fetch(av, NULL, fetch_again, NULL);
+}
+
+static void publish_again(epode_avatar_t *av, int status, epode_stanza_cond_t cond,
+                          epode_pubsub_error_t perr, const char *id, void *user)
+{
+    (void)status, (void)cond, (void)perr, (void)id, (void)user;
+    if (++again_calls < 1000)
+        again_rc = epode_avatar_publish(av, (const unsigned char *)"hello", 5, NULL, 0, 0,
+                                        publish_again, NULL);
+}
+
+TEST(avatar_free_refuses_a_retry_from_a_canceled_callback)
+{
+    scripted s;
+    epode_pubsub_t *ps;
+    epode_avatar_t *av;
+    seen a = {0};
+    CHECK_INT(setup(&s, &ps, &av, &a), 0);
+    again_calls = 0;
+    CHECK_INT(epode_avatar_fetch(av, NULL, fetch_again, NULL), 0);
+    CHECK_INT(epode_avatar_publish(av, (const unsigned char *)"hello", 5, NULL, 0, 0,
+                                   publish_again, NULL), 0);
+    epode_avatar_free(av);
+    CHECK_INT(again_calls, 2);
+    CHECK_INT(again_rc, EPODE_ESTATE);
+    epode_pubsub_free(ps);
+    scripted_free(&s);
+}

@@ -425,3 +425,49 @@ TEST(bookmarks_survive_every_failing_allocation)
     }
     printf("# %d allocation points swept\n", swept);
 }
+
+/* A callback canceled by epode_bookmarks_free() that tries again:
+ * refused with EPODE_ESTATE, one callback each, free does not spin. */
+static int again_calls, again_rc;
+
+static void add_again(epode_bookmarks_t *b, int status, epode_stanza_cond_t cond,
+                      epode_pubsub_error_t perr, void *user)
+{
+    (void)status, (void)cond, (void)perr, (void)user;
+    if (++again_calls < 1000)
+        again_rc = epode_bookmarks_add(b, "r@chat.lit", NULL, 0, NULL, NULL, add_again, NULL);
+}
+
+static void fetch_again(epode_bookmarks_t *b, int status, epode_stanza_cond_t cond,
+                        epode_pubsub_error_t perr, void *user)
+{
+    (void)status, (void)cond, (void)perr, (void)user;
+    if (++again_calls < 1000)
+        again_rc = epode_bookmarks_fetch(b, fetch_again, NULL);
+}
+
+static void remove_again(epode_bookmarks_t *b, int status, epode_stanza_cond_t cond,
+                         epode_pubsub_error_t perr, void *user)
+{
+    (void)status, (void)cond, (void)perr, (void)user;
+    if (++again_calls < 1000)
+        again_rc = epode_bookmarks_remove(b, "r@chat.lit", remove_again, NULL);
+}
+
+TEST(bookmarks_free_refuses_a_retry_from_a_canceled_callback)
+{
+    scripted s;
+    epode_pubsub_t *ps;
+    epode_bookmarks_t *b;
+    seen a = {0};
+    CHECK_INT(setup(&s, &ps, &b, &a, ITEMS("")), 0);
+    again_calls = 0;
+    CHECK_INT(epode_bookmarks_add(b, "r@chat.lit", NULL, 0, NULL, NULL, add_again, NULL), 0);
+    CHECK_INT(epode_bookmarks_fetch(b, fetch_again, NULL), 0);
+    CHECK_INT(epode_bookmarks_remove(b, "r@chat.lit", remove_again, NULL), 0);
+    epode_bookmarks_free(b);
+    CHECK_INT(again_calls, 3);
+    CHECK_INT(again_rc, EPODE_ESTATE);
+    epode_pubsub_free(ps);
+    scripted_free(&s);
+}

@@ -293,3 +293,114 @@ TEST(mam_auto_catch_up_survives_every_failing_allocation)
     }
     printf("# %d allocation points swept\n", swept);
 }
+
+/* A catch-up refused after its first page (a server's rate limit, say)
+ * while a live message came: the last id stays at the archive's last
+ * message delivered, the next session goes on from there, and the live
+ * one is neither delivered again nor skipped past. */
+TEST(mam_auto_catch_up_a_failed_catch_up_keeps_the_gap)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "me@example.com", ME), 0);
+    epode_mam_t *mam;
+    got g = {0};
+    CHECK_INT(epode_mam_new(s.conn, &mam), 0);
+    CHECK_INT(epode_mam_set_auto_catch_up(mam, 1, 1, on_result, on_done, &g), 0);
+    live(&s, "chat", "me@example.com", "A0", "seen before");
+    CHECK_INT(relogin(&s), 0);
+    epode_stanza_t *q = next_query(&s);
+    CHECK_STR(after_of(q), "A0");
+    live(&s, "chat", "me@example.com", "A9", "nine (live)");
+    result(&s, q, "A1", "one");
+    fin(&s, q, "A1", "A1", 0);
+    q = next_query(&s);
+    CHECK_STR(after_of(q), "A1");
+    char xml[512];
+    snprintf(xml, sizeof xml, "<iq type='error' id='%s'><error type='wait'><resource-constraint "
+             "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>", epode_stanza_get_id(q));
+    scripted_send(&s, xml);
+    CHECK_INT(g.done, 1);
+    CHECK_STR(epode_mam_last_id(mam), "A1"); /* not A9: A2..A8 are still owed */
+    /* live meanwhile: kept aside too, the gap is still open */
+    live(&s, "chat", "me@example.com", "A10", "ten (live)");
+    CHECK_STR(epode_mam_last_id(mam), "A1");
+    CHECK_INT(relogin(&s), 0);
+    q = next_query(&s);
+    CHECK_STR(after_of(q), "A1");
+    result(&s, q, "A2", "two");
+    result(&s, q, "A9", "nine (archive)");  /* came live: not again */
+    result(&s, q, "A10", "ten (archive)"); /* came live: not again */
+    fin(&s, q, "A2", "A10", 1);
+    CHECK_INT(g.done, 2);
+    CHECK_INT(g.status, 0);
+    CHECK_INT(g.n, 2);
+    CHECK_STR(g.bodies[0], "one");
+    CHECK_STR(g.bodies[1], "two");
+    CHECK_STR(epode_mam_last_id(mam), "A10");
+    /* complete: live ids are the last id again */
+    live(&s, "chat", "me@example.com", "A11", "eleven");
+    CHECK_STR(epode_mam_last_id(mam), "A11");
+    epode_mam_free(mam);
+    scripted_free(&s);
+}
+
+/* The same, the link cut during the second page: the next session's
+ * catch-up starts after A1, not after the live A9. */
+TEST(mam_auto_catch_up_cut_by_a_reconnection_keeps_the_gap)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "me@example.com", ME), 0);
+    epode_mam_t *mam;
+    got g = {0};
+    CHECK_INT(epode_mam_new(s.conn, &mam), 0);
+    CHECK_INT(epode_mam_set_auto_catch_up(mam, 1, 1, on_result, on_done, &g), 0);
+    live(&s, "chat", "me@example.com", "A0", "seen before");
+    CHECK_INT(relogin(&s), 0);
+    epode_stanza_t *q = next_query(&s);
+    live(&s, "chat", "me@example.com", "A9", "nine (live)");
+    result(&s, q, "A1", "one");
+    fin(&s, q, "A1", "A1", 0);
+    q = next_query(&s);
+    CHECK(q != NULL);
+    CHECK_INT(relogin(&s), 0);
+    q = next_query(&s);
+    CHECK(q != NULL);
+    CHECK_INT(g.done, 1);
+    CHECK(g.status < 0);
+    CHECK_STR(after_of(q), "A1");
+    result(&s, q, "A9", "nine (archive)");
+    fin(&s, q, "A9", "A9", 1);
+    CHECK_INT(g.n, 1);
+    CHECK_STR(epode_mam_last_id(mam), "A9");
+    epode_mam_free(mam);
+    scripted_free(&s);
+}
+
+/* A server whose pages do not advance (the same <last/>, never
+ * complete): the catch-up ends with EPODE_EPROTOCOL after the page that
+ * repeated itself, and the message is handed over once. */
+TEST(mam_auto_catch_up_a_page_that_does_not_advance_ends_it)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "me@example.com", ME), 0);
+    epode_mam_t *mam;
+    got g = {0};
+    CHECK_INT(epode_mam_new(s.conn, &mam), 0);
+    CHECK_INT(epode_mam_set_auto_catch_up(mam, 1, 1, on_result, on_done, &g), 0);
+    live(&s, "chat", "me@example.com", "A0", "seen before");
+    CHECK_INT(relogin(&s), 0);
+    int pages = 0;
+    epode_stanza_t *q;
+    while (pages < 5 && (q = next_query(&s))) {
+        result(&s, q, "A1", "one");
+        fin(&s, q, "A1", "A1", 0);
+        pages++;
+    }
+    CHECK_INT(pages, 2);
+    CHECK_INT(g.done, 1);
+    CHECK_INT(g.status, EPODE_EPROTOCOL);
+    CHECK_INT(g.n, 1);
+    CHECK_STR(epode_mam_last_id(mam), "A1");
+    epode_mam_free(mam);
+    scripted_free(&s);
+}

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "httpd.h"
 #include "scripted.h"
@@ -513,7 +514,7 @@ TEST(upload_start_checks_its_arguments)
     epode_upload_file_t missing = {.path = "/nonexistent/epode/file"};
     CHECK_INT(epode_upload_start(up, &missing, on_done, NULL, &o, NULL), EPODE_ENET);
     epode_upload_file_t dir = {.path = "/tmp"};
-    CHECK_INT(epode_upload_start(up, &dir, on_done, NULL, &o, NULL), EPODE_ENET);
+    CHECK_INT(epode_upload_start(up, &dir, on_done, NULL, &o, NULL), EPODE_EINVAL);
     CHECK_INT(epode_upload_set_service(up, "not a jid@@", 0), EPODE_EJID);
     CHECK_INT(epode_upload_add_resolve(up, "host", 443, "127.0.0.1"), 0);
     CHECK_INT(epode_upload_add_resolve(up, "ho:st", 443, "127.0.0.1"), EPODE_EINVAL);
@@ -720,4 +721,216 @@ TEST(upload_canceled_while_resolving)
     epode_upload_free(up);
     scripted_free(&s);
     close(quiet);
+}
+
+/* A FIFO nobody writes to: refused at once as not a regular file
+ * (EPODE_EINVAL), without waiting for a writer in open() — the alarm
+ * turns such a wait into a failure. */
+TEST(upload_of_a_fifo_is_refused_without_blocking)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/epode-upload-fifo-%ld", (long)getpid());
+    unlink(path);
+    CHECK_INT(mkfifo(path, 0600), 0);
+    outcome o = {0};
+    epode_upload_file_t f = {.path = path};
+    alarm(5);
+    int rc = epode_upload_start(up, &f, on_done, NULL, &o, NULL);
+    alarm(0);
+    unlink(path);
+    CHECK_INT(rc, EPODE_EINVAL);
+    CHECK_INT(o.calls, 0);
+    epode_upload_free(up);
+    scripted_free(&s);
+}
+
+/* A server that reads the request headers only, answers 200 with an
+ * endless body and never reads the PUT's body: the answer overflows the
+ * response bound before the file went out — not a success. */
+typedef struct lying {
+    int lfd;
+    unsigned port;
+    pthread_t t;
+    volatile int stop;
+} lying;
+
+static void *lying_main(void *arg)
+{
+    lying *l = arg;
+    int fd = accept(l->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    char buf[8192];
+    size_t n = 0;
+    while (n < sizeof buf - 1) {
+        ssize_t k = recv(fd, buf + n, 1, 0);
+        if (k <= 0)
+            break;
+        buf[++n] = '\0';
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    const char *ans = "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n";
+    send(fd, ans, strlen(ans), MSG_NOSIGNAL);
+    static char zeros[16384];
+    while (!l->stop && send(fd, zeros, sizeof zeros, MSG_NOSIGNAL) > 0)
+        ;
+    close(fd);
+    return NULL;
+}
+
+TEST(upload_a_2xx_before_the_whole_file_went_is_not_a_success)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    lying l = {0};
+    l.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_INT(bind(l.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t al = sizeof a;
+    getsockname(l.lfd, (struct sockaddr *)&a, &al);
+    l.port = ntohs(a.sin_port);
+    listen(l.lfd, 4);
+    pthread_create(&l.t, NULL, lying_main, &l);
+    size_t len = 16u << 20; /* far more than the socket buffers hold */
+    char *data = malloc(len);
+    CHECK(data != NULL);
+    memset(data, 'A', len);
+    outcome o = {0};
+    CHECK_INT(epode_upload_set_service(up, "upload.example.com", 0), 0);
+    epode_upload_file_t f = {.filename = "x.bin", .data = data, .len = len};
+    CHECK_INT(epode_upload_start(up, &f, on_done, NULL, &o, NULL), 0);
+    scripted_pump(&s);
+    epode_stanza_t *req = scripted_next(&s);
+    CHECK(req != NULL);
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/p'/>"
+             "<get url='https://a.example/g'/></slot>", l.port);
+    answer_slot(&s, req, inner);
+    run_until_done(&s, &o);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_EPROTOCOL);
+    CHECK_INT(o.status, 200);
+    CHECK_STR(o.url, "");
+    epode_upload_free(up);
+    l.stop = 1;
+    shutdown(l.lfd, SHUT_RDWR);
+    pthread_join(l.t, NULL);
+    close(l.lfd);
+    free(data);
+    scripted_free(&s);
+}
+
+/* A server answering with a body of 4 bytes a second: under
+ * EPODE_UPLOAD_MIN_SPEED for the stall time, the PUT ends with
+ * EPODE_ETIMEDOUT (a trickle above one byte a second held it open for
+ * the server's whole 48 s answer before). */
+TEST(upload_a_put_that_trickles_times_out)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    CHECK_INT(epode_upload_set_timeouts(up, 0, 1000), 0);
+    srv *h = srv_start(SRV_TRICKLE, "HTTP/1.1 200 OK\r\nContent-Length: 192\r\n\r\n"
+                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    outcome o = {0};
+    epode_stanza_t *req = start_with_service(&s, up, &o);
+    CHECK(req != NULL);
+    char inner[512];
+    snprintf(inner, sizeof inner,
+             "<slot xmlns='urn:xmpp:http:upload:0'><put url='http://127.0.0.1:%u/p'/>"
+             "<get url='https://a.example/g'/></slot>", h->port);
+    uint64_t t0 = epode__now_ms();
+    answer_slot(&s, req, inner);
+    run_until_done(&s, &o);
+    uint64_t took = epode__now_ms() - t0;
+    printf("# the trickling PUT ended after %llu ms\n", (unsigned long long)took);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.err, EPODE_ETIMEDOUT);
+    CHECK(took < 8000);
+    epode_upload_free(up);
+    srv_stop(h);
+    scripted_free(&s);
+}
+
+/* A done callback that retries after discovery went unanswered: the
+ * retry waits for a fresh discovery (one done per timeout), instead of
+ * being failed at once with the stale error, again and again. */
+static int retry_calls, retry_err;
+
+static void retry_on_done(epode_upload_t *up, unsigned id, const epode_upload_result_t *r,
+                          void *user)
+{
+    (void)id, (void)user;
+    retry_calls++;
+    retry_err = r->err;
+    if (r->err == EPODE_ETIMEDOUT && retry_calls < 1000) {
+        epode_upload_file_t f = {.filename = "x.bin", .data = "xyz", .len = 3};
+        epode_upload_start(up, &f, retry_on_done, NULL, NULL, NULL);
+    }
+}
+
+TEST(upload_retried_from_done_after_a_discovery_timeout_waits_for_a_new_one)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    CHECK_INT(epode_upload_set_timeouts(up, 50, 0), 0);
+    retry_calls = 0;
+    epode_upload_file_t f = {.filename = "x.bin", .data = "xyz", .len = 3};
+    CHECK_INT(epode_upload_start(up, &f, retry_on_done, NULL, NULL, NULL), 0);
+    uint64_t until = epode__now_ms() + 3000;
+    while (!retry_calls && epode__now_ms() < until)
+        epode_ctx_run_once(s.ctx, 20);
+    CHECK_INT(retry_calls, 1);
+    CHECK_INT(retry_err, EPODE_ETIMEDOUT);
+    /* the retry asked discovery again */
+    scripted_pump(&s);
+    int items = 0;
+    epode_stanza_t *st;
+    while ((st = scripted_next(&s)))
+        if (epode_stanza_find_child(st, "query", "http://jabber.org/protocol/disco#items"))
+            items++;
+    CHECK(items >= 2);
+    epode_upload_free(up); /* the retry: canceled, not retried */
+    CHECK_INT(retry_calls, 2);
+    CHECK_INT(retry_err, EPODE_ECANCELED);
+    scripted_free(&s);
+}
+
+/* A done callback run by epode_upload_free() that starts another upload:
+ * refused with EPODE_ESTATE, one callback only. */
+static int during_free_calls, during_free_rc;
+
+static void start_again_on_done(epode_upload_t *up, unsigned id, const epode_upload_result_t *r,
+                                void *user)
+{
+    (void)id, (void)user, (void)r;
+    during_free_calls++;
+    if (during_free_calls < 1000) {
+        epode_upload_file_t f = {.filename = "x.bin", .data = "xyz", .len = 3};
+        during_free_rc = epode_upload_start(up, &f, start_again_on_done, NULL, NULL, NULL);
+    }
+}
+
+TEST(upload_started_from_a_done_callback_during_free_is_refused)
+{
+    scripted s;
+    epode_upload_t *up;
+    CHECK_INT(setup(&s, &up), 0);
+    during_free_calls = 0;
+    epode_upload_file_t f = {.filename = "x.bin", .data = "xyz", .len = 3};
+    CHECK_INT(epode_upload_start(up, &f, start_again_on_done, NULL, NULL, NULL), 0);
+    epode_upload_free(up);
+    CHECK_INT(during_free_calls, 1);
+    CHECK_INT(during_free_rc, EPODE_ESTATE);
+    scripted_free(&s);
 }

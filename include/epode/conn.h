@@ -39,7 +39,12 @@ EPODE_API void epode_conn_free(epode_conn_t *conn);
 /* ---- options (before epode_conn_connect) -------------------------------- */
 
 /** The account: a bare JID, or a full JID whose resource is requested at
- * bind. Errors: EPODE_EJID. Strings passed to setters are copied. */
+ * bind. Errors: EPODE_EJID. Strings passed to setters are copied.
+ * Changing the bare JID (another account on the same connection) forgets
+ * what belonged to the old one: its FAST token kept in memory, its
+ * stream-management session (stanzas it never confirmed are given back
+ * to the ack callback as unacknowledged) and a user-agent id epode made
+ * (one set with epode_conn_set_user_agent stays). */
 EPODE_API int epode_conn_set_jid(epode_conn_t *conn, const char *jid);
 /** The password (kept in memory wiped on free). NULL clears it. */
 EPODE_API int epode_conn_set_password(epode_conn_t *conn, const char *password);
@@ -235,9 +240,16 @@ typedef void (*epode_fast_store_cb)(epode_conn_t *conn, const epode_fast_token_t
  * TLS 1.2, -EXPR on TLS 1.3, -NONE otherwise). A token the server
  * refuses is forgotten (the store hook hears token NULL) and the
  * connection logs in again at once with the password, without reporting
- * a disconnection. A token is never sent without TLS, nor used for
- * another account than the JID's (a loaded token whose jid differs is
- * ignored), nor after its expiry.
+ * a disconnection. A token is never sent, nor asked for, without TLS
+ * whose certificate verified for the domain: not with verification off
+ * (epode_conn_set_verify), nor over a certificate only the application's
+ * callback accepted (epode_conn_set_cert_cb) — whoever is on the other
+ * side could replay it (-NONE) or relay it; the password is used then.
+ * Nor is it used for another account than the JID's (a loaded token
+ * whose jid differs is ignored; one kept in memory is forgotten when the
+ * JID changes), nor after its expiry. A token the server issues with
+ * spaces or control characters, or over 1024 bytes, is not kept (nor
+ * handed to `store`); an expiry that is no XEP-0082 date-time is dropped.
  *
  * Tokens live in the connection's memory (as secrets, wiped) unless
  * `load`/`store` are given: then `load` is asked at every connect, and

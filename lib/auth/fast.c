@@ -83,41 +83,15 @@ int epode__fast_check_responder(const char *token, const unsigned char *cb, size
     return diff == 0;
 }
 
-size_t epode__fast_redact(const char *in, size_t len, char *out, size_t size, char *quote)
+int epode__fast_token_ok(const char *token)
 {
-    static const char mark[] = "[redacted]";
-    size_t o = 0, i = 0;
-    if (size == 0)
+    if (!token || !*token)
         return 0;
-    if (*quote) {
-        /* the rest of a value the last chunk began */
-        while (i < len && in[i] != *quote)
-            i++;
-        if (i < len)
-            *quote = 0;
-        for (size_t k = 0; mark[k] && o + 1 < size; k++)
-            out[o++] = mark[k];
-    }
-    while (i < len && o + 1 < size) {
-        /* an attribute named token: preceded by white space, then token= and a quote */
-        if (i + 7 < len && (i == 0 || in[i - 1] == ' ' || in[i - 1] == '\t' || in[i - 1] == '\n') &&
-            memcmp(in + i, "token=", 6) == 0 && (in[i + 6] == '\'' || in[i + 6] == '"')) {
-            char q = in[i + 6];
-            for (size_t k = 0; k < 7 && o + 1 < size; k++)
-                out[o++] = in[i + k];
-            i += 7;
-            while (i < len && in[i] != q)
-                i++; /* the value (the rest of the data if the quote never closes) */
-            if (i == len)
-                *quote = q; /* it goes on in the next chunk */
-            for (size_t k = 0; mark[k] && o + 1 < size; k++)
-                out[o++] = mark[k];
-            continue;
-        }
-        out[o++] = in[i++];
-    }
-    out[o] = '\0';
-    return o;
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)token; *p; p++, n++)
+        if (*p < 0x21 || *p > 0x7e || n >= EPODE__FAST_TOKEN_MAX)
+            return 0;
+    return 1;
 }
 
 static int digits(const char **p, int n, int *v)

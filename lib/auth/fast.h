@@ -47,13 +47,12 @@ int epode__fast_initial(const epode_mem_t *mem, const char *authcid, const char 
 int epode__fast_check_responder(const char *token, const unsigned char *cb, size_t cb_len,
                                 const unsigned char *data, size_t len);
 
-/* Copies the log text `in` into `out` (size bytes, NUL-terminated, cut if
- * longer) with the value of every token='…' / token="…" attribute
- * replaced by [redacted] (a FAST token arriving in <success/>). *quote
- * carries a value cut by the end of one chunk into the next: 0 at the
- * start, then left as this chunk ends it (the quote character while
- * inside a value). Returns the length written. */
-size_t epode__fast_redact(const char *in, size_t len, char *out, size_t size, char *quote);
+#define EPODE__FAST_TOKEN_MAX 1024
+
+/* 1 when a token a server issued may be kept: 1 to EPODE__FAST_TOKEN_MAX
+ * printable ASCII characters, no space (a token goes into line-based
+ * files and key=value stores; a newline there would inject lines). */
+int epode__fast_token_ok(const char *token);
 
 /* An XEP-0082 date-time ("2026-12-27T12:00:00Z", fractions and a
  * numeric offset allowed) as seconds since the epoch. 0, or EPODE_EINVAL. */

@@ -306,6 +306,27 @@ static int idle_only(const epode_conn_t *c)
     return c && c->state == C_IDLE;
 }
 
+static void fast_forget(epode_conn_t *c);
+static void give_back(void *user, const char *id, const char *bytes, size_t len);
+
+/* Another account (bare JID) on this connection: nothing of the old one
+ * goes to it — not its FAST token, not its resumable session (what that
+ * never confirmed is given back), not a user-agent id made for it. */
+static void account_changed(epode_conn_t *c)
+{
+    fast_forget(c);
+    epode__sm_drain(&c->sm_state, give_back, c);
+    epode__sm_forget(&c->sm_state);
+    c->stuck_check = 0;
+    c->resume_unproven = 0;
+    struct conn_modern *m = c->modern;
+    if (m && m->ua_id_made) {
+        epode__dealloc(c->ctx->mem, m->ua_id);
+        m->ua_id = NULL;
+        m->ua_id_made = 0;
+    }
+}
+
 int epode_conn_set_jid(epode_conn_t *c, const char *jid)
 {
     if (!idle_only(c) || !jid)
@@ -314,6 +335,8 @@ int epode_conn_set_jid(epode_conn_t *c, const char *jid)
     int rc = epode_jid_new(c->ctx->mem, jid, &j);
     if (rc < 0)
         return rc;
+    if (c->jid && !epode_jid_str_equal(c->jid, epode_jid_full(j), 1))
+        account_changed(c);
     if ((rc = set_str(c, &c->jid, epode_jid_full(j))) == 0 &&
         (rc = set_str(c, &c->localpart, epode_jid_local(j))) == 0 &&
         (rc = set_str(c, &c->domain, epode_jid_domain(j))) == 0)
@@ -501,6 +524,7 @@ int epode_conn_set_user_agent(epode_conn_t *c, const char *id, const char *softw
     epode__dealloc(mem, m->ua_software);
     epode__dealloc(mem, m->ua_device);
     m->ua_id = i;
+    m->ua_id_made = 0;
     m->ua_software = s;
     m->ua_device = d;
     return 0;
@@ -523,6 +547,7 @@ const char *epode_conn_get_user_agent_id(epode_conn_t *c)
              r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
              r[13], r[14], r[15]);
     m->ua_id = epode__strdup(c->ctx->mem, u);
+    m->ua_id_made = m->ua_id != NULL;
     return m->ua_id;
 }
 
@@ -565,7 +590,8 @@ static void fast_forget(epode_conn_t *c)
     epode__secret_free(mem, m->fast_token);
     epode__dealloc(mem, m->fast_mech);
     epode__dealloc(mem, m->fast_expiry);
-    m->fast_token = m->fast_mech = m->fast_expiry = NULL;
+    epode__dealloc(mem, m->fast_jid);
+    m->fast_token = m->fast_mech = m->fast_expiry = m->fast_jid = NULL;
 }
 
 static void modern_free(epode_conn_t *c)
@@ -583,7 +609,9 @@ static void modern_free(epode_conn_t *c)
     c->modern = NULL;
 }
 
-static void fast_keep(epode_conn_t *c, const char *token, const char *mech, const char *expiry)
+/* Keeps a token issued to the bare JID `jid`. */
+static void fast_keep(epode_conn_t *c, const char *jid, const char *token, const char *mech,
+                      const char *expiry)
 {
     const epode_mem_t *mem = c->ctx->mem;
     fast_forget(c);
@@ -592,8 +620,9 @@ static void fast_keep(epode_conn_t *c, const char *token, const char *mech, cons
         m->fast_token = epode__secret_strdup(mem, token);
         m->fast_mech = epode__strdup(mem, mech);
         m->fast_expiry = expiry ? epode__strdup(mem, expiry) : NULL;
+        m->fast_jid = epode__strdup(mem, jid);
     }
-    if (!m || !m->fast_token || !m->fast_mech) {
+    if (!m || !m->fast_token || !m->fast_mech || !m->fast_jid) {
         fast_forget(c); /* out of memory: the password next time */
         epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "out of memory: FAST token not kept");
     }
@@ -619,7 +648,7 @@ static void eng_fast_token(void *user, const char *token, const char *mech, cons
             c->modern->fast_skip = 1;  /* even if the store still has it */
         }
     } else {
-        fast_keep(c, token, mech, expiry);
+        fast_keep(c, bare, token, mech, expiry);
     }
     if (c->modern && c->modern->fast_store)
         c->modern->fast_store(c, &t, c->modern->fast_user);
@@ -653,7 +682,7 @@ static void fast_load_stored(epode_conn_t *c)
         fast_forget(c);
         return;
     }
-    fast_keep(c, t.token, t.mechanism, t.expiry);
+    fast_keep(c, bare, t.token, t.mechanism, t.expiry);
 }
 
 /* The SASL2 part of the engine's configuration. */
@@ -685,6 +714,14 @@ static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
     }
     if (m && m->fast_load)
         fast_load_stored(c);
+    char bare[3072];
+    bare_jid(c, bare, sizeof bare);
+    if (m && m->fast_token && (!m->fast_jid || !epode_jid_str_equal(m->fast_jid, bare, 1))) {
+        /* kept for another account (the JID changed since): never shown here */
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "conn", "forgot the FAST token of %s: "
+                       "this connection is %s", m->fast_jid ? m->fast_jid : "nobody", bare);
+        fast_forget(c);
+    }
     long long exp;
     if (m && m->fast_token && m->fast_expiry &&
         epode__fast_parse_time(m->fast_expiry, &exp) == 0 && exp <= (long long)time(NULL)) {
@@ -694,6 +731,7 @@ static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
     }
     cfg->fast_token = m ? m->fast_token : NULL;
     cfg->fast_mechanism = m && m->fast_token ? m->fast_mech : NULL;
+    cfg->fast_token_jid = m && m->fast_token ? m->fast_jid : NULL;
 }
 
 /* At the login timeout: a server that never answers a login with stream

@@ -74,6 +74,8 @@ struct conn_modern {
     epode_fast_store_cb fast_store;
     void *fast_user;
     char *fast_token, *fast_mech, *fast_expiry; /* kept in memory; the token a secret */
+    char *fast_jid;      /* the bare JID the kept token was issued to */
+    int ua_id_made;      /* ua_id was generated here, not given by the application */
     int fast_retry;      /* our token was refused: log in again at once */
     int fast_skip;       /* ...and with the password, whatever the store says */
     int sm_inline_off;   /* the server never answered SM inside SASL2 */

@@ -204,7 +204,8 @@ void epode__link_open(epode_conn_t *c)
     epode__stack_facts(c->tr, &tf);
     epode__tls_facts f = {.version = tf.tls_version, .key_bits = tf.tls_key_bits,
                           .tls_unique_len = tf.tls_unique_len,
-                          .tls_exporter_len = tf.tls_exporter_len};
+                          .tls_exporter_len = tf.tls_exporter_len,
+                          .verified = c->tls_verified};
     memcpy(f.tls_unique, tf.tls_unique, sizeof f.tls_unique);
     memcpy(f.tls_exporter, tf.tls_exporter, sizeof f.tls_exporter);
     epode__conn_note(c, &c->security, NOTE_SECURITY, "TLS 1.%d%s", f.version - 10,

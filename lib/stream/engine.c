@@ -105,8 +105,8 @@ struct epode__engine {
     unsigned carbons_inline : 1;  /* carbons enabled at Bind2 */
     unsigned fast_used : 1, fast_refused : 1;
     char *fast_token, *fast_mech; /* secret; the configured token (freed once used) */
+    char *fast_jid;               /* the bare JID it was issued to */
     const char *fast_req;         /* mechanism of the token we asked for (static), or NULL */
-    char redact_quote;            /* a token value cut between two reads (fast.h) */
     int ended;
     int state_before_end;
     int feeding_wrapper; /* framed: the parser sees our FRAMED_WRAPPER */
@@ -1030,6 +1030,21 @@ static const char *fast_pick_request(const epode__engine *e, const epode__sasl2_
     return NULL;
 }
 
+/* The configured token was issued to localpart@domain. */
+static int fast_jid_is_ours(const epode__engine *e)
+{
+    if (!e->fast_jid || !e->localpart)
+        return 0;
+    size_t n = strlen(e->localpart) + strlen(e->domain) + 2;
+    char *bare = epode__alloc(e->mem, n);
+    if (!bare)
+        return 0;
+    snprintf(bare, n, "%s@%s", e->localpart, e->domain);
+    int ok = epode_jid_str_equal(e->fast_jid, bare, 1);
+    epode__dealloc(e->mem, bare);
+    return ok;
+}
+
 /* The token's proof for <initial-response/>, if the configured token can
  * be used here: inside TLS, its mechanism offered, its binding at hand.
  * 0 (with *ir NULL: use the password), or negative once ended. */
@@ -1037,8 +1052,12 @@ static int fast_begin(epode__engine *e, const epode__sasl2_offer *o, const char 
                       unsigned char **ir, size_t *ir_len)
 {
     *ir = NULL;
-    if (!e->fast_token || !e->fast_mech || !e->tls_active || !e->tls || !ua_id ||
-        !e->localpart || !o->fast || !epode__sasl2_offer_has_fast(o, e->fast_mech))
+    /* only over TLS whose certificate verified (an unverified peer may be
+     * a man in the middle who replays the proof), and only to the account
+     * the token was issued to */
+    if (!e->fast_token || !e->fast_mech || !e->tls_active || !e->tls || !e->tls->verified ||
+        !ua_id || !e->localpart || !o->fast || !epode__sasl2_offer_has_fast(o, e->fast_mech) ||
+        !fast_jid_is_ours(e))
         return 0;
     const unsigned char *cb = NULL;
     size_t cbl = 0;
@@ -1109,7 +1128,8 @@ static void start_sasl2(epode__engine *e, const epode_stanza_t *features,
         r.has_initial = resp != NULL;
         /* never ask for a token outside TLS, nor without the client id
          * the server files it under */
-        if (e->cfg.fast_request && ua_id && e->tls_active && e->tls && o->fast) {
+        if (e->cfg.fast_request && ua_id && e->tls_active && e->tls && e->tls->verified &&
+            o->fast) {
             const char *m = fast_pick_request(e, o);
             if (m)
                 r.request_token = e->fast_req = m;
@@ -1202,6 +1222,13 @@ static int authzid_is_ours(const epode__engine *e, const char *authzid)
     return ok;
 }
 
+/* A success with an inline <resumed/> names the old session's full JID
+ * (sasl2.c requires a full JID there). */
+static int resumed_jid_is_ours(const epode__engine *e, const char *authzid)
+{
+    return e->sm->jid && epode_jid_str_equal(authzid, e->sm->jid, 0);
+}
+
 static void on_sasl2_success(epode__engine *e, epode_stanza_t *st)
 {
     epode__sasl2_success s;
@@ -1249,8 +1276,16 @@ static void on_sasl2_success(epode__engine *e, epode_stanza_t *st)
     drop_tls_facts(e);
     if (s.token) {
         const char *mech = e->fast_used ? e->fast_mech : e->fast_req;
-        if (mech && e->cfg.fast_token_cb)
-            e->cfg.fast_token_cb(e->user, s.token, mech, s.token_expiry);
+        /* the server's strings go to the application's store (files, line
+         * by line): a token with spaces or controls, or one too long, is
+         * not kept; an expiry that is no date-time is dropped */
+        long long exp;
+        const char *expiry = s.token_expiry &&
+                                     epode__fast_parse_time(s.token_expiry, &exp) == 0
+                                 ? s.token_expiry
+                                 : NULL;
+        if (mech && e->cfg.fast_token_cb && epode__fast_token_ok(s.token))
+            e->cfg.fast_token_cb(e->user, s.token, mech, expiry);
         explicit_bzero((char *)s.token, strlen(s.token)); /* the tree's copy */
     }
     if (e->cbs.event)
@@ -1258,6 +1293,15 @@ static void on_sasl2_success(epode__engine *e, epode_stanza_t *st)
     if (e->ended || e->state != ST_SASL)
         return; /* closed from a callback */
     if (s.resumed) {
+        /* the session we asked for, and its JID: never another one's */
+        const char *previd = epode_stanza_get_attr(s.resumed, "previd");
+        if ((previd && (!e->sm->id || strcmp(previd, e->sm->id) != 0)) ||
+            !resumed_jid_is_ours(e, s.authzid)) {
+            fail_stream(e, EPODE_STREAM_NOT_AUTHORIZED,
+                        "the server resumed another session than ours", EPODE_EPROTOCOL,
+                        EPODE_REASON_PROTOCOL);
+            return;
+        }
         on_resume_answer(e, (epode_stanza_t *)s.resumed);
         return;
     }
@@ -1729,10 +1773,11 @@ int epode__engine_new(const epode_mem_t *mem, const epode__engine_config *cfg,
         goto fail;
     if (cfg->fast_token && cfg->fast_mechanism &&
         (!(e->fast_token = epode__secret_strdup(mem, cfg->fast_token)) ||
-         !(e->fast_mech = epode__strdup(mem, cfg->fast_mechanism))))
+         !(e->fast_mech = epode__strdup(mem, cfg->fast_mechanism)) ||
+         (cfg->fast_token_jid && !(e->fast_jid = epode__strdup(mem, cfg->fast_token_jid)))))
         goto fail;
     /* the owner's strings: not kept (the engine has what it needs) */
-    e->cfg.fast_token = e->cfg.fast_mechanism = NULL;
+    e->cfg.fast_token = e->cfg.fast_mechanism = e->cfg.fast_token_jid = NULL;
     if ((rc = epode_parser_new(mem, on_parser, e, &e->parser)) < 0)
         goto fail;
     if (cfg->max_stanza_bytes)
@@ -1763,6 +1808,7 @@ void epode__engine_free(epode__engine *e)
     epode__dealloc(mem, e->mechanisms);
     epode__secret_free(mem, e->fast_token); /* wiped */
     epode__dealloc(mem, e->fast_mech);
+    epode__dealloc(mem, e->fast_jid);
     epode__dealloc(mem, e->bound_jid);
     epode__dealloc(mem, e->redirect);
     epode_stanza_unref(e->features);
@@ -1841,13 +1887,14 @@ int epode__engine_recv(epode__engine *e, const char *data, size_t len)
         return EPODE_ETLS;
     }
     if (e->cbs.log && len) {
-        if (e->sasl2 && e->state == ST_SASL &&
-            (e->redact_quote || memmem(data, len, "token=", 6))) {
-            /* a FAST token may be in it: never in a log */
-            char red[4096];
-            size_t n = epode__fast_redact(data, len, red, sizeof red, &e->redact_quote);
-            e->cbs.log(e->user, 0, red, n);
-            explicit_bzero(red, sizeof red);
+        if (e->sasl2 && e->state == ST_SASL && (e->fast_req || e->fast_used)) {
+            /* The answer may carry a FAST token, in any XML spelling
+             * (white space around '=', character references), cut
+             * anywhere between reads: none of it goes to the log. */
+            char line[96];
+            int n = snprintf(line, sizeof line,
+                             "[SASL2 answer, %zu bytes, not logged: it may carry a token]", len);
+            e->cbs.log(e->user, 0, line, (size_t)n);
         } else {
             e->cbs.log(e->user, 0, data, len);
         }

@@ -68,6 +68,9 @@ typedef struct epode__engine_config {
      * (HT-SHA-256-NONE/-UNIQ/-EXPR). Copied as secrets. */
     const char *fast_token;
     const char *fast_mechanism;
+    /* The bare JID the token was issued to: it is used only when that is
+     * localpart@domain (a token never goes to another account). */
+    const char *fast_token_jid;
     /* FAST: the server issued a token (token, its mechanism and expiry —
      * an XEP-0082 date-time, or NULL), or refused the one we used (all
      * NULL: forget it). The strings are wiped after the call; `user` is
@@ -86,6 +89,10 @@ typedef struct epode__tls_facts {
     size_t tls_unique_len;
     unsigned char tls_exporter[64];
     size_t tls_exporter_len;
+    /* the certificate verified for the domain (not merely accepted by the
+     * application's callback, nor verification off): FAST tokens are
+     * used and asked for only then */
+    int verified;
 } epode__tls_facts;
 
 enum epode__engine_event {

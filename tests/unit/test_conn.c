@@ -1057,6 +1057,76 @@ TEST(conn_redirect_over_an_unverified_certificate_is_refused)
     }
 }
 
+/* ---- issue 16 review: FAST tokens only over verified TLS ------------------ */
+
+#define FAST_TOKEN "secret-token:fast-0123456789"
+
+static int fast_load_token(epode_conn_t *c, const char *jid, epode_fast_token_t *out, void *u)
+{
+    (void)c, (void)u;
+    out->jid = jid;
+    out->mechanism = "HT-SHA-256-NONE";
+    out->token = FAST_TOKEN;
+    return 1;
+}
+
+static void fast_store_nothing(epode_conn_t *c, const epode_fast_token_t *t, void *u)
+{
+    (void)c, (void)t, (void)u;
+}
+
+/* What the client sends a SASL2 server (FAST -NONE offered) after TLS
+ * with certificate `cert`: verification off (how 0), the application's
+ * callback accepting it (1), or the test CA verifying it (2). */
+static int fast_auth_seen(const char *cert, int how, char *auth, size_t size)
+{
+    xserver x;
+    if (xserver_start(&x, cert) < 0)
+        return -1;
+    snprintf(x.secure, sizeof x.secure, REDIR_HDR "<stream:features><authentication xmlns="
+             "'urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism><inline><bind xmlns='urn:xmpp:bind:0'/>"
+             "<fast xmlns='urn:xmpp:fast:0'><mechanism>HT-SHA-256-NONE</mechanism></fast></inline>"
+             "</authentication></stream:features>");
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects, rc = -1;
+    if (redirect_client(&ctx, &conn, &x, &t, &connects) == 0 &&
+        epode_conn_set_fast(conn, 1, fast_load_token, fast_store_nothing, NULL) == 0 &&
+        (how != 0 || epode_conn_set_verify(conn, 0) == 0) &&
+        (how != 1 || epode_conn_set_cert_cb(conn, accept_any_cert, NULL) == 0) &&
+        epode_conn_connect(conn) == 0) {
+        uint64_t end = ms_now() + 4000;
+        while (ms_now() < end && !strstr(x.in, "</authenticate>")) {
+            epode_ctx_run_once(ctx, 2);
+            xserver_step(&x);
+        }
+        snprintf(auth, size, "%s", x.in);
+        rc = strstr(x.in, "</authenticate>") ? 0 : -1;
+    }
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&x);
+    return rc;
+}
+
+/* Over TLS whose certificate did not verify, the token's -NONE proof
+ * would go to whoever answers (a man in the middle replays it to the
+ * real server): the password is used there, and no token asked for. */
+TEST(conn_fast_token_neither_sent_nor_requested_over_unverified_tls)
+{
+    char auth[4096];
+    for (int how = 0; how < 2; how++) {
+        CHECK_INT(fast_auth_seen("wrongname", how, auth, sizeof auth), 0);
+        CHECK(strstr(auth, "mechanism='PLAIN'") || strstr(auth, "mechanism=\"PLAIN\""));
+        CHECK(!strstr(auth, "HT-SHA-256"));
+        CHECK(!strstr(auth, "request-token"));
+    }
+    /* the control: a certificate the CA verifies for example.test */
+    CHECK_INT(fast_auth_seen("server", 2, auth, sizeof auth), 0);
+    CHECK(strstr(auth, "HT-SHA-256-NONE"));
+}
+
 /* b's certificate names example.test only as an XmppAddr, not 127.0.0.1:
  * accepted only when checked against the account's domain, as it must. */
 TEST(conn_redirect_over_verified_tls_is_followed_and_checked_for_the_domain)

@@ -163,7 +163,9 @@ EPODE_API int epode_mam_fetch(epode_mam_t *mam, const epode_mam_query_t *q,
  * item-not-found: fall back to a time range then. A page that is not
  * complete yet ends where it began (its `<last/>` is the `<after/>` it
  * was asked with) ends the catch-up with status EPODE_EPROTOCOL instead
- * of asking the same page forever. Errors as epode_mam_fetch().
+ * of asking the same page forever; so does, for the automatic catch-up,
+ * a page holding only messages it delivered already (pages going round
+ * in a circle). Errors as epode_mam_fetch().
  */
 EPODE_API int epode_mam_catch_up(epode_mam_t *mam, const char *last_id, unsigned max,
                                  epode_mam_result_cb on_result, epode_mam_done_cb on_done,

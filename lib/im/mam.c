@@ -70,6 +70,7 @@ struct epode_mam {
     void *auto_user;
     unsigned auto_req; /* the running catch-up's id, 0: none */
     int gap;           /* the archive after last_id is not caught up yet */
+    size_t auto_fresh; /* results of the catch-up's page not delivered before */
     char *last_id, *live_last;
     id_ring live, delivered;
 };
@@ -403,7 +404,8 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *res, int status, void 
      * that ends where it began would be asked again and again */
     if (r->catch_up && status == 0 && cond == EPODE_COND_NONE && !complete && last &&
         r->page > 0) {
-        if (r->after && strcmp(r->after, last) == 0) {
+        int repeated = r->id == mam->auto_req && mam->auto_fresh == 0;
+        if ((r->after && strcmp(r->after, last) == 0) || repeated) {
             status = EPODE_EPROTOCOL;
         } else {
             char *after = im_strdup(mam->mem, last);
@@ -414,6 +416,7 @@ static void on_answer(epode_conn_t *conn, epode_stanza_t *res, int status, void 
                 im_free(mam->mem, r->after);
                 r->after = after;
                 r->page = 0;
+                mam->auto_fresh = 0;
                 return;
             }
             im_free(mam->mem, after);
@@ -550,8 +553,11 @@ static void on_auto_result(epode_mam_t *mam, const epode_message_t *m, void *use
         im_free(mam->mem, mam->live_last); /* reached: the archive is as recent */
         mam->live_last = NULL;
     }
-    if (ring_has(&mam->live, id) || ring_has(&mam->delivered, id))
-        return; /* it came live since the gap opened, or a page repeated it */
+    if (ring_has(&mam->delivered, id))
+        return; /* a page repeated it */
+    mam->auto_fresh++;
+    if (ring_has(&mam->live, id))
+        return; /* it came live since the gap opened: delivered already */
     ring_add(mam->mem, &mam->delivered, id);
     if (mam->auto_result)
         mam->auto_result(mam, m, mam->auto_user);
@@ -587,6 +593,7 @@ static void auto_start(epode_mam_t *mam)
     unsigned id = 0;
     /* failing (no memory), this session simply does not catch up: the gap
      * stays open for the next one */
+    mam->auto_fresh = 0;
     if (epode_mam_catch_up(mam, mam->last_id, mam->auto_max, on_auto_result, on_auto_done, NULL,
                            &id) == 0)
         mam->auto_req = id;

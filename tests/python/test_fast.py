@@ -52,3 +52,55 @@ def test_fast_token_file_refuses_other_files(tmp_path):
     p.write_text("hello world\nthis is not it\n")
     with pytest.raises(ValueError):
         epode.FastTokenFile(str(p))
+
+
+def test_store_may_return_a_mapping_that_builds_its_values():
+    """load() may return any Mapping, also one that makes a new str at each
+    access (nothing else holds it): epode reads the values after the
+    lookups, so the binding must hold them (issue-16 review: a
+    use-after-free the ASan run of this suite catches)."""
+    import asyncio
+    from collections.abc import Mapping
+
+    class Fresh(Mapping):  # type: ignore[type-arg]
+        def __getitem__(self, k: str) -> str:
+            if k == "jid":
+                return "".join(["alice", "@", "example.test"])
+            if k == "mechanism":
+                return "".join(["HT-SHA-256-", "NONE"])
+            if k == "token":
+                # over 512 bytes: from malloc, not pymalloc (ASan sees it freed)
+                return "".join(["secret-token:", "x" * 600])
+            raise KeyError(k)
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            return iter(("jid", "mechanism", "token"))
+
+        def __len__(self) -> int:
+            return 3
+
+    loads = []
+
+    class Store:
+        def load(self, jid):  # type: ignore[no-untyped-def]
+            loads.append(jid)
+            return Fresh()
+
+        def store(self, jid, token):  # type: ignore[no-untyped-def]
+            pass
+
+    async def main() -> None:
+        async def hang_up(r, w):  # type: ignore[no-untyped-def]
+            w.close()
+
+        srv = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        c = epode.Client("alice@example.test", "pw", server="127.0.0.1", port=port,
+                         tls="disabled", fast_token_store=Store())
+        with pytest.raises(Exception):
+            await c.connect(timeout=3)
+        srv.close()
+        await srv.wait_closed()
+
+    asyncio.run(main())
+    assert loads and loads[0] == "alice@example.test"

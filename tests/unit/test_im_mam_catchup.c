@@ -404,3 +404,34 @@ TEST(mam_auto_catch_up_a_page_that_does_not_advance_ends_it)
     epode_mam_free(mam);
     scripted_free(&s);
 }
+
+/* Pages going round in a circle (after A2 the server starts again at
+ * A1): the page holding only what was delivered already ends the
+ * catch-up with EPODE_EPROTOCOL, each message handed over once. */
+TEST(mam_auto_catch_up_pages_in_a_circle_end_it)
+{
+    scripted s;
+    CHECK_INT(scripted_login(&s, "me@example.com", ME), 0);
+    epode_mam_t *mam;
+    got g = {0};
+    CHECK_INT(epode_mam_new(s.conn, &mam), 0);
+    CHECK_INT(epode_mam_set_auto_catch_up(mam, 1, 1, on_result, on_done, &g), 0);
+    live(&s, "chat", "me@example.com", "A0", "seen before");
+    CHECK_INT(relogin(&s), 0);
+    int pages = 0;
+    epode_stanza_t *q;
+    while (pages < 6 && (q = next_query(&s))) {
+        int one = strcmp(after_of(q), "A1") != 0;
+        result(&s, q, one ? "A1" : "A2", one ? "one" : "two");
+        fin(&s, q, one ? "A1" : "A2", one ? "A1" : "A2", 0);
+        pages++;
+    }
+    CHECK_INT(pages, 3);
+    CHECK_INT(g.done, 1);
+    CHECK_INT(g.status, EPODE_EPROTOCOL);
+    CHECK_INT(g.n, 2);
+    CHECK_STR(g.bodies[0], "one");
+    CHECK_STR(g.bodies[1], "two");
+    epode_mam_free(mam);
+    scripted_free(&s);
+}

@@ -3,8 +3,9 @@
  * conn_set_sasl2, conn_set_user_agent, conn_user_agent_id and
  * conn_set_fast, which epode.Client wraps. A store is any object with
  * load(jid) -> mapping or None and store(jid, mapping or None); the
- * connection keeps it (and the last mapping load() gave, whose strings
- * epode copies) alive. Python strings cannot be wiped: a token handed to
+ * connection keeps it alive, and a dict of its own with the values the
+ * last load() gave (epode reads and copies their UTF-8 after the lookups:
+ * a Mapping may build a value at each access and drop it at once). Python strings cannot be wiped: a token handed to
  * Python lives as long as Python keeps it (said in the stub). */
 #include "pyepode.h"
 
@@ -22,28 +23,42 @@ static ConnectionObject *conn_arg(PyObject *o)
     return c;
 }
 
-/* A str value of the mapping, or NULL (None, missing); -1 on a wrong type. */
-static int get_str(PyObject *map, const char *key, const char **out)
+/* The token's four values out of any mapping, into a new dict that
+ * holds them (missing keys left out); NULL with an exception. */
+static PyObject *token_values(PyObject *map)
+{
+    static const char *const keys[] = {"jid", "mechanism", "token", "expiry"};
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d && i < sizeof keys / sizeof *keys; i++) {
+        PyObject *v = PyMapping_GetItemString(map, keys[i]);
+        if (!v) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                Py_CLEAR(d);
+                break;
+            }
+            PyErr_Clear();
+            continue;
+        }
+        if (PyDict_SetItemString(d, keys[i], v) < 0)
+            Py_CLEAR(d);
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+/* A str value of `d` (from token_values, which keeps it alive), or NULL
+ * (None, missing); -1 on a wrong type. */
+static int get_str(PyObject *d, const char *key, const char **out)
 {
     *out = NULL;
-    PyObject *v = PyMapping_GetItemString(map, key);
-    if (!v) {
-        if (!PyErr_ExceptionMatches(PyExc_KeyError))
-            return -1;
-        PyErr_Clear();
+    PyObject *v = PyDict_GetItemString(d, key); /* borrowed: d holds it */
+    if (!v || v == Py_None)
         return 0;
+    if (!PyUnicode_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "FAST token %s must be a str", key);
+        return -1;
     }
-    int rc = 0;
-    if (v != Py_None) {
-        if (!PyUnicode_Check(v)) {
-            PyErr_Format(PyExc_TypeError, "FAST token %s must be a str", key);
-            rc = -1;
-        } else if (!(*out = PyUnicode_AsUTF8(v))) {
-            rc = -1;
-        }
-    }
-    Py_DECREF(v); /* the mapping (kept in fast_loaded) keeps the string */
-    return rc;
+    return (*out = PyUnicode_AsUTF8(v)) ? 0 : -1;
 }
 
 static int on_load(epode_conn_t *conn, const char *jid, epode_fast_token_t *out, void *user)
@@ -61,12 +76,16 @@ static int on_load(epode_conn_t *conn, const char *jid, epode_fast_token_t *out,
     Py_XDECREF(arg);
     if (!r)
         return -1;
-    Py_XSETREF(self->fast_loaded, r);
-    if (r == Py_None)
+    if (r == Py_None) {
+        Py_DECREF(r);
+        Py_CLEAR(self->fast_loaded);
         return 0;
-    if (!PyMapping_Check(r) || get_str(r, "jid", &out->jid) < 0 ||
-        get_str(r, "mechanism", &out->mechanism) < 0 || get_str(r, "token", &out->token) < 0 ||
-        get_str(r, "expiry", &out->expiry) < 0) {
+    }
+    PyObject *d = PyMapping_Check(r) ? token_values(r) : NULL;
+    Py_DECREF(r);
+    Py_XSETREF(self->fast_loaded, d); /* holds the values until the next load */
+    if (!d || get_str(d, "jid", &out->jid) < 0 || get_str(d, "mechanism", &out->mechanism) < 0 ||
+        get_str(d, "token", &out->token) < 0 || get_str(d, "expiry", &out->expiry) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "fast_token_store.load() must return a mapping or None");
         pyepode_report((PyObject *)self, "fast_token_store.load");

@@ -9,9 +9,11 @@
 #include "fast_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct fast_file {
@@ -81,9 +83,24 @@ static int write_file(fast_file_t *ff)
     return 0;
 }
 
+/* 1 when s has a control character (a newline would add lines, and keys,
+ * to the file). */
+static int has_control(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    return 0;
+}
+
 static void store_cb(epode_conn_t *conn, const epode_fast_token_t *t, void *user)
 {
     fast_file_t *ff = user;
+    if (t->token && (has_control(t->token) || has_control(t->jid) ||
+                     has_control(t->mechanism) || has_control(t->expiry))) {
+        fprintf(stderr, "epode: a FAST token with control characters; not stored\n");
+        return;
+    }
     wipe_token(ff);
     ff->mech[0] = ff->expiry[0] = '\0';
     if (t->token) {
@@ -113,16 +130,57 @@ fast_file_t *fast_file_use(epode_conn_t *conn, const char *path, int report, cha
         return NULL;
     }
     ff->report = report;
-    FILE *f = fopen(path, "r");
-    if (!f && errno != ENOENT) {
+    /* the whole file, read with read(2) into a buffer wiped afterwards (no
+     * stdio buffer left holding the token) */
+    char buf[8192];
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT) {
         snprintf(err, errlen, "cannot read the FAST token file %s: %s", path, strerror(errno));
         fast_file_free(ff);
         return NULL;
     }
-    char line[2048];
     int bad = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "%s is not a regular file", path);
+            close(fd);
+            fast_file_free(ff);
+            return NULL;
+        }
+        if (st.st_mode & 077)
+            fprintf(stderr, "epode: warning: the FAST token file %s can be read by others "
+                            "(mode %03o): it holds a credential; chmod 600 it\n",
+                    path, (unsigned)(st.st_mode & 0777));
+        ssize_t n;
+        while (len < sizeof buf && (n = read(fd, buf + len, sizeof buf - len)) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                snprintf(err, errlen, "cannot read the FAST token file %s: %s", path,
+                         strerror(errno));
+                explicit_bzero(buf, sizeof buf);
+                close(fd);
+                fast_file_free(ff);
+                return NULL;
+            }
+            len += (size_t)n;
+        }
+        close(fd);
+        bad = len == sizeof buf; /* far more than a token file holds */
+    }
+    for (size_t at = 0; !bad && at < len;) {
+        char *line = buf + at, *nl = memchr(line, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - line) : len - at;
+        at += ll + 1;
+        line[ll] = '\0'; /* the newline, or the byte after the data (len < sizeof buf) */
+        if (ll && line[ll - 1] == '\r')
+            line[--ll] = '\0';
+        if (strlen(line) != ll || has_control(line)) {
+            bad = 1; /* a NUL or another control inside a line */
+            break;
+        }
         if (!line[0] || line[0] == '#')
             continue;
         char *v = strchr(line, ' ');
@@ -146,9 +204,7 @@ fast_file_t *fast_file_use(epode_conn_t *conn, const char *path, int report, cha
             }
         bad |= !known;
     }
-    explicit_bzero(line, sizeof line);
-    if (f)
-        fclose(f);
+    explicit_bzero(buf, sizeof buf);
     if (!strcmp(ff->expiry, "-"))
         ff->expiry[0] = '\0';
     if (bad || (ff->token[0] && (!ff->jid[0] || !ff->mech[0]))) {

@@ -18,7 +18,10 @@ typedef struct fast_file fast_file_t;
  * the file atomically (mode 0600); a token the server refuses is removed
  * from it. Returns the store (free it with fast_file_free() after the
  * connection), or NULL with a sentence in `err` (unreadable or malformed
- * file, out of memory). With `report` set, a failure to write the file
+ * file, a path that is no regular file — a directory —, out of memory).
+ * A file others may read (mode & 077) is used with a warning on stderr.
+ * A token whose strings hold control characters is not stored (it would
+ * add lines to the file). With `report` set, a failure to write the file
  * later is printed on stderr. */
 fast_file_t *fast_file_use(epode_conn_t *conn, const char *path, int report, char *err,
                            size_t errlen);

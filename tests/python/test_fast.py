@@ -104,3 +104,18 @@ def test_store_may_return_a_mapping_that_builds_its_values():
 
     asyncio.run(main())
     assert loads and loads[0] == "alice@example.test"
+
+
+def test_fast_token_file_refuses_control_characters(tmp_path):
+    """A newline in a value would add lines (keys) to the file: refused,
+    the file as it was (issue-16 review)."""
+    path = str(tmp_path / "tok")
+    f = epode.FastTokenFile(path)
+    good = {"jid": "a@localhost", "mechanism": "HT-SHA-256-NONE", "token": "secret-token:x",
+            "expiry": None}
+    f.store("a@localhost", good)
+    for k, v in (("token", "abc\njid victim@elsewhere"), ("expiry", "x\rtoken y"),
+                 ("jid", "a@localhost\x00"), ("mechanism", "HT\x7f")):
+        with pytest.raises(ValueError):
+            f.store("a@localhost", dict(good, **{k: v}))
+    assert epode.FastTokenFile(path).load("a@localhost") == good

@@ -1473,4 +1473,121 @@ TEST(conn_with_a_resource_binds_it_exactly_unless_bind2_is_asked_for)
     scripted_free(&s);
 }
 
+/* ---- examples/common/fast_file.c (epode-send --fast-token-file, Lua) ---- */
+
+#define load_cb ff_load_cb
+#define store_cb ff_store_cb
+#include "../../examples/common/fast_file.c"
+#undef load_cb
+#undef store_cb
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+/* Runs fast_file_use(path) with stderr caught in `said`. */
+static fast_file_t *ff_open(epode_conn_t *c, const char *path, char *err, size_t errlen,
+                            char *said, size_t saidlen)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *cap = tmpfile();
+    dup2(fileno(cap), 2);
+    err[0] = '\0';
+    fast_file_t *ff = fast_file_use(c, path, 1, err, errlen);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(cap);
+    size_t n = fread(said, 1, saidlen - 1, cap);
+    said[n] = '\0';
+    fclose(cap);
+    return ff;
+}
+
+static void ff_write(const char *path, const char *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        if (write(fd, data, len) != (ssize_t)len)
+            perror("write");
+        close(fd);
+    }
+    chmod(path, mode);
+}
+
+/* Issue-16 review: a directory is no token file; one others can read is
+ * used with a warning; a NUL or a control character inside makes it no
+ * token file; a token with a newline is never written (it would inject
+ * lines, and keys, into the file). */
+TEST(fast_file_checks_what_it_reads_and_writes)
+{
+    char dir[] = "/tmp/epode-fastfile-XXXXXX";
+    CHECK(mkdtemp(dir));
+    char path[128], err[300], said[1024];
+    epode_ctx_t *ctx;
+    epode_conn_t *c;
+    CHECK_INT(epode_global_init(), 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &c), 0);
+    CHECK_INT(epode_conn_set_jid(c, "juliet@example.com"), 0);
+    /* a directory */
+    CHECK(!ff_open(c, dir, err, sizeof err, said, sizeof said));
+    CHECK(strstr(err, "is not a regular file"));
+    /* readable by others: used, with a warning */
+    static const char good[] = "user-agent d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5b\n"
+                               "jid juliet@example.com\nmechanism HT-SHA-256-NONE\nexpiry -\n"
+                               "token " TOKEN "\n";
+    snprintf(path, sizeof path, "%s/world", dir);
+    ff_write(path, good, sizeof good - 1, 0644);
+    fast_file_t *ff = ff_open(c, path, err, sizeof err, said, sizeof said);
+    CHECK(ff);
+    CHECK(strstr(said, "can be read by others (mode 644)"));
+    CHECK_STR(ff->token, TOKEN);
+    fast_file_free(ff);
+    /* private: no warning */
+    chmod(path, 0600);
+    ff = ff_open(c, path, err, sizeof err, said, sizeof said);
+    CHECK(ff);
+    CHECK_STR(said, "");
+    fast_file_free(ff);
+    /* a NUL inside the token line, a control character, no newline at the end */
+    static const char nul[] = "token abc\0def\njid a@b\nmechanism X\n";
+    ff_write(path, nul, sizeof nul - 1, 0600);
+    CHECK(!ff_open(c, path, err, sizeof err, said, sizeof said));
+    CHECK(strstr(err, "is not a FAST token file"));
+    ff_write(path, "\x01\x02garbage\n", 10, 0600);
+    CHECK(!ff_open(c, path, err, sizeof err, said, sizeof said));
+    static const char tail[] = "jid juliet@example.com\nmechanism HT-SHA-256-NONE\ntoken abc";
+    ff_write(path, tail, sizeof tail - 1, 0600);
+    ff = ff_open(c, path, err, sizeof err, said, sizeof said);
+    CHECK(ff);
+    CHECK_STR(ff->token, "abc");
+    /* the store: a token with a newline is not written; a good one is */
+    epode_fast_token_t t = {.jid = "juliet@example.com", .mechanism = "HT-SHA-256-NONE",
+                            .token = "abc\njid victim@elsewhere.example", .expiry = NULL};
+    fflush(stderr);
+    ff_store_cb(c, &t, ff);
+    t.token = "secret-token:new";
+    t.expiry = "2026-12-27T12:00:00Z\nbogus";
+    ff_store_cb(c, &t, ff);
+    CHECK_STR(ff->token, "abc"); /* unchanged */
+    t.expiry = "2026-12-27T12:00:00Z";
+    ff_store_cb(c, &t, ff);
+    fast_file_free(ff);
+    ff = ff_open(c, path, err, sizeof err, said, sizeof said);
+    CHECK(ff);
+    CHECK_STR(ff->token, "secret-token:new");
+    CHECK_STR(ff->expiry, "2026-12-27T12:00:00Z");
+    struct stat st;
+    CHECK_INT(stat(path, &st), 0);
+    CHECK_INT((int)(st.st_mode & 0777), 0600);
+    fast_file_free(ff);
+    epode_conn_free(c);
+    epode_ctx_free(ctx);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/world", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 TEST_MAIN

@@ -7,6 +7,7 @@ import tempfile
 from typing import Mapping, Optional, Protocol
 
 _KEYS = ("user-agent", "jid", "mechanism", "expiry", "token")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -67,6 +68,14 @@ class FastTokenFile:
                 "token": self._data["token"], "expiry": None if expiry in (None, "-") else expiry}
 
     def store(self, jid: str, token: Optional[Mapping[str, Optional[str]]]) -> None:
+        """Replaces the token in the file (None: removes it). ValueError,
+        the file left as it was, for a value with a control character: a
+        newline would add lines, and keys, to the file."""
+        if token is not None:
+            for k in ("jid", "mechanism", "expiry", "token"):
+                v = token.get(k)
+                if v is not None and _CONTROL.search(v):
+                    raise ValueError("FAST token %s with a control character: not stored" % k)
         for k in ("jid", "mechanism", "expiry", "token"):
             self._data.pop(k, None)
         if token is not None:

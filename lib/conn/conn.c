@@ -1489,7 +1489,7 @@ int epode__conn_start_engine(epode_conn_t *c, const epode__tls_facts *tls)
         .tls_mode = c->tls_mode,
         .have_client_cert = c->cert_file != NULL,
     };
-    cfg.sm = c->sm;
+    cfg.sm = !!c->sm;
     cfg.sm_state = &c->sm_state;
     size_t limits[EPODE__NLIMITS];
     for (size_t i = 0; i < EPODE__NLIMITS; i++)
@@ -1498,17 +1498,17 @@ int epode__conn_start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.nlimits = EPODE__NLIMITS;
     cfg.scram_min_iterations = c->scram_min_iterations;
     sasl2_config(c, &cfg);
-    cfg.register_only = c->register_only;
-    cfg.register_cleartext = c->register_cleartext;
-    cfg.component = c->component;
+    cfg.register_only = !!c->register_only; /* one-bit flags */
+    cfg.register_cleartext = !!c->register_cleartext;
+    cfg.component = !!c->component;
     cfg.framed = c->ws_url != NULL; /* RFC 7395: <open/>, one element per message */
     if (c->ws_url && !c->ws_url->secure)
         cfg.tls_mode = EPODE_TLS_DISABLED; /* ws:// (loopback, or TLS loosened): no STARTTLS */
     if (c->component)
         cfg.sm = 0; /* XEP-0114 streams have no stream management */
     cfg.sm_request_every = c->sm_every;
-    cfg.sm_resend = c->sm_resend;
-    cfg.sm_stuck_check = c->stuck_check;
+    cfg.sm_resend = !!c->sm_resend;
+    cfg.sm_stuck_check = !!c->stuck_check;
     cfg.sm_stuck_h = c->stuck_h;
     c->r_sent_at = 0;
     c->stall_asked = 0; /* drain_due stays: a sender refused on the last

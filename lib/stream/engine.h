@@ -24,45 +24,23 @@ typedef struct epode__engine_config {
     const char *password;
     const char *mechanisms; /* allowed SASL mechanisms, or NULL */
     epode_tls_mode_t tls_mode;
-    int have_client_cert;
     size_t max_stanza_bytes; /* parser limit; 0: default */
     const size_t *limits;    /* by epode_parser_limit_t, 0 entries: default; or NULL */
     size_t nlimits;
     unsigned scram_min_iterations; /* 0: default */
-    int register_only;       /* XEP-0077: stop before SASL; READY unauthenticated */
-    int register_cleartext;  /* ...even without TLS (explicitly insecure) */
-    /* A message-framed transport (RFC 7395 WebSocket): <open/> and
-     * <close/> instead of the stream header and end, each element a
-     * message of its own that declares its namespaces. */
-    int framed;
-    /* XEP-0114 component: a jabber:component:accept stream to `domain`,
-     * the handshake with `password` as the shared secret instead of
-     * STARTTLS, SASL and bind (TLS, if any, is the owner's direct TLS);
-     * no stream management. Stanzas in jabber:component:accept are handed
-     * over as jabber:client, so the same handlers and helpers apply. */
-    int component;
-    int sm;                  /* enable stream management when offered */
     /* Stream-management state kept by the owner across connections (for
      * resumption); NULL: the engine keeps its own, forgotten with it. */
     struct epode__sm *sm_state;
     unsigned sm_request_every; /* <r/> after this many unacked stanzas (0: 5) */
-    int sm_resend;           /* on a refused resume, resend (1) or hand back (0) */
-    int sm_stuck_check;      /* the last resumed stream confirmed none of its resend: */
     uint32_t sm_stuck_h;     /* a <resumed/> with this h again means the session is stuck */
     /* SASL2 (XEP-0388) instead of RFC 6120 SASL when the server offers
      * it, with inline Bind2 (XEP-0386), stream management inside it, and
      * FAST tokens (XEP-0484). */
-    int sasl2;
     const char *ua_id;       /* <user-agent id/>: a stable UUID; NULL: none (no FAST then) */
     /* ...or asked for when a server first offers SASL2 (the owner makes it then; NULL: none) */
     const char *(*ua_id_cb)(void *user);
     const char *ua_software, *ua_device; /* its <software/>, <device/>, or NULL */
-    int bind2_off;           /* no Bind2: the classic bind (an exact resource) */
-    int sm_inline_off;       /* never ask for SM inside SASL2/Bind2 (classic <enable/>, <resume/>) */
     const char *bind2_tag;   /* Bind2 <tag/>; NULL: "epode" */
-    int bind2_carbons;       /* enable carbons inline when offered */
-    int bind2_csi_inactive;  /* start CSI-inactive inline when offered */
-    int fast_request;        /* ask for a FAST token at login */
     /* A FAST token to authenticate with instead of the password (inside
      * TLS only, when the server offers its mechanism), and its mechanism
      * (HT-SHA-256-NONE/-UNIQ/-EXPR). Copied as secrets. */
@@ -77,6 +55,31 @@ typedef struct epode__engine_config {
      * the engine's. May be NULL. */
     void (*fast_token_cb)(void *user, const char *token, const char *mechanism,
                           const char *expiry);
+
+    /* Flags, one bit each: the engine keeps its config for the session's
+     * life, so every idle session carries them (set them to 0 or 1). */
+    unsigned have_client_cert : 1;
+    unsigned register_only : 1;      /* XEP-0077: stop before SASL; READY unauthenticated */
+    unsigned register_cleartext : 1; /* ...even without TLS (explicitly insecure) */
+    /* A message-framed transport (RFC 7395 WebSocket): <open/> and
+     * <close/> instead of the stream header and end, each element a
+     * message of its own that declares its namespaces. */
+    unsigned framed : 1;
+    /* XEP-0114 component: a jabber:component:accept stream to `domain`,
+     * the handshake with `password` as the shared secret instead of
+     * STARTTLS, SASL and bind (TLS, if any, is the owner's direct TLS);
+     * no stream management. Stanzas in jabber:component:accept are handed
+     * over as jabber:client, so the same handlers and helpers apply. */
+    unsigned component : 1;
+    unsigned sm : 1;                 /* enable stream management when offered */
+    unsigned sm_resend : 1;          /* on a refused resume, resend (1) or hand back (0) */
+    unsigned sm_stuck_check : 1;     /* the last resumed stream confirmed none of its resend */
+    unsigned sasl2 : 1;              /* SASL2 when offered (above) */
+    unsigned bind2_off : 1;          /* no Bind2: the classic bind (an exact resource) */
+    unsigned sm_inline_off : 1;      /* never ask for SM inside SASL2/Bind2 (classic <enable/>, <resume/>) */
+    unsigned bind2_carbons : 1;      /* enable carbons inline when offered */
+    unsigned bind2_csi_inactive : 1; /* start CSI-inactive inline when offered */
+    unsigned fast_request : 1;       /* ask for a FAST token at login */
 } epode__engine_config;
 
 /* What the owner knows about TLS on the link, handed to the engine when

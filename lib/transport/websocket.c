@@ -213,6 +213,7 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
+    epode__buf_mark_secret(&w->wire); /* see ws_write */
     return (ssize_t)len;
 }
 
@@ -620,6 +621,7 @@ static int write_text_frame(ws *w, const char *payload, size_t len)
     for (size_t i = 0; i < len; i++)
         d[i] = s[i] ^ mask[i & 3];
     w->wire.len += hl + 4 + len;
+    epode__buf_mark_secret(&w->wire); /* see ws_write */
     return 0;
 }
 
@@ -742,7 +744,10 @@ static long ws_write(epode__transport *t, const void *buf, size_t len)
             return EPODE_EAGAIN;
     }
     /* Complete elements are framed from the caller's bytes; only an
-     * element cut short waits in `out` for the rest. */
+     * element cut short waits in `out` for the rest. What is written may
+     * be a credential (the engine's SASL or FAST response; the frame's
+     * mask hides nothing): `out` and `wire` are always secret buffers,
+     * wiped where they grow away from or consume (util/buf.h). */
     const char *d = buf;
     size_t dlen = len, from = 0, done = 0;
     if (w->out.len > 0) {
@@ -753,6 +758,7 @@ static long ws_write(epode__transport *t, const void *buf, size_t len)
             w->out.len = before;
             return EPODE_ENOMEM;
         }
+        epode__buf_mark_secret(&w->out);
         d = w->out.data, dlen = w->out.len, from = w->cut_pos;
     }
     int rc = scan(w, d, from, dlen, &done);
@@ -767,6 +773,7 @@ static long ws_write(epode__transport *t, const void *buf, size_t len)
             w->out.len = 0;
             return fail(w, EPODE_ENOMEM, "WebSocket: out of memory while framing");
         }
+        epode__buf_mark_secret(&w->out);
     }
     if (w->frame_start != NO_FRAME)
         w->frame_start -= done;

@@ -213,7 +213,9 @@ class FastTokenStore(Protocol):
 
 class FastTokenFile:
     """A FastTokenStore in one file (epode-send --fast-token-file's
-    format, mode 0600, replaced atomically), with the user-agent id."""
+    format, mode 0600, replaced atomically), with the user-agent id.
+    store() raises ValueError, the file as it was, for a value with a
+    control character (a newline would add lines to the file)."""
     path: str
     def __init__(self, path: str) -> None: ...
     @property
@@ -259,6 +261,9 @@ class Client:
         fast_token_store: keeps FAST tokens (XEP-0484) across runs;
         without one they live in the connection's memory. Python strings
         cannot be wiped: a store holds its token as long as it lives.
+        load() may return any Mapping (its values are read once and held
+        while epode copies them). Tokens are used and asked for only over
+        TLS whose certificate verified (never with verify=False).
         proxy: 'socks5://[user:password@]host[:port]' or 'http://…' (HTTP
         CONNECT): no DNS query for the domain; ValueError if malformed.
         websocket: 'wss://host[:port]/path' or 'ws://…' (loopback): XMPP

@@ -1366,7 +1366,8 @@ static void on_sasl2(epode__engine *e, epode_stanza_t *st)
         int rc = epode__sasl_step(e->sasl, data, len, &resp, &resp_len);
         epode__dealloc(e->mem, data);
         if (rc < 0) {
-            write_raw(e, "<abort xmlns='" EPODE__NS_SASL2 "'/></stream:stream>");
+            write_raw(e, "<abort xmlns='" EPODE__NS_SASL2 "'/>");
+            write_close(e);
             end(e, EPODE_EAUTH, EPODE_REASON_AUTH, NULL, epode__sasl_error(e->sasl));
             return;
         }
@@ -1395,7 +1396,7 @@ static void on_sasl2(epode__engine *e, epode_stanza_t *st)
                  cond ? cond : "no condition", text && *text ? ": " : "",
                  text && *text ? text : "");
         epode__utf8_trim(msg);
-        write_raw(e, "</stream:stream>");
+        write_close(e);
         end(e, EPODE_EAUTH, EPODE_REASON_AUTH, cond ? cond : "not-authorized", msg);
         return;
     }
@@ -2083,7 +2084,7 @@ int epode__engine_close(epode__engine *e)
         e->sm_hold = 0;
         epode__sm_each(e->sm, resend_one, e);
         write_raw(e, "<r xmlns='" NS_SM "'/>");
-        write_raw(e, "</stream:stream>");
+        write_close(e);
         e->state = ST_CLOSING;
         return out_status(e);
     }

@@ -283,3 +283,34 @@ TEST(framed_whitespace_keepalive_is_raw_bytes_for_the_transport)
     CHECK_STR(take(&f), " ");
     epode__engine_free(f.e);
 }
+
+/* A SASL2 failure over a framed transport ends the stream with <close/>
+ * (it wrote the byte stream's </stream:stream> into a WebSocket frame). */
+TEST(framed_sasl2_failure_ends_with_close)
+{
+    fx f;
+    memset(&f, 0, sizeof f);
+    CHECK(epode_global_init() == 0);
+    epode__engine_config cfg = {
+        .domain = "example.com", .localpart = "juliet", .password = "r0meo!",
+        .tls_mode = EPODE_TLS_DIRECT, .mechanisms = "PLAIN", .framed = 1, .sasl2 = 1,
+        .ua_id = "d4b5a1a2-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+    };
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, NULL, skipped_cb};
+    CHECK(epode__engine_new(NULL, &cfg, &cbs, &f, &f.e) == 0);
+    CHECK(epode__engine_start(f.e, &facts13) == 0);
+    take(&f);
+    CHECK(frame(&f, SOPEN) == 0);
+    CHECK(frame(&f, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"
+                    "<authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism>"
+                    "</authentication></stream:features>") == 0);
+    CHECK(strstr(take(&f), "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'"));
+    frame(&f, "<failure xmlns='urn:xmpp:sasl:2'><not-authorized "
+              "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></failure>");
+    CHECK_INT(f.ended, 1);
+    CHECK_INT(f.reason, EPODE_REASON_AUTH);
+    char *o = take(&f);
+    CHECK(!strstr(o, "</stream:stream>"));
+    CHECK(strstr(o, "<close xmlns='" NSF "'/>"));
+    epode__engine_free(f.e);
+}

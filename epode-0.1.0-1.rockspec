@@ -39,7 +39,9 @@ build = {
    type = "builtin",
    modules = {
       epode = {
-         sources = { "bindings/lua/epode_lua.c" },
+         -- epode_lua.c includes its other parts (epode_lua_*.c); the FAST
+         -- token file is shared with the C tools
+         sources = { "bindings/lua/epode_lua.c", "examples/common/fast_file.c" },
          libraries = { "epode" },
          incdirs = { "$(EPODE_INCDIR)" },
          libdirs = { "$(EPODE_LIBDIR)" },

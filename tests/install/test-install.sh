@@ -133,9 +133,10 @@ fi
 version=$(sed -n "s/^  version: '\(.*\)',$/\1/p" meson.build)
 check rockspec-matches-version test -f "epode-$version-1.rockspec"
 if command -v luarocks >/dev/null && command -v lua5.4 >/dev/null; then
-    mkdir -p "$SCRATCH/rock/bindings/lua" "$SCRATCH/home"
+    mkdir -p "$SCRATCH/rock/bindings/lua" "$SCRATCH/rock/examples/common" "$SCRATCH/home"
     cp "$ROOT"/epode-*.rockspec "$SCRATCH/rock/"
     cp "$ROOT"/bindings/lua/*.[ch] "$SCRATCH/rock/bindings/lua/"
+    cp "$ROOT"/examples/common/fast_file.[ch] "$SCRATCH/rock/examples/common/"
     check luarocks-make-local sh -c "cd '$SCRATCH/rock' && HOME='$SCRATCH/home' \
         luarocks --lua-version 5.4 make --local EPODE_DIR='$P'"
     check luarocks-module-requires sh -c "cd / && env -u LUA_CPATH -u LUA_CPATH_5_4 -u LD_LIBRARY_PATH \

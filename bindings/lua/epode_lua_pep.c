@@ -169,10 +169,10 @@ static void on_av_event_c(epode_avatar_t *av, const char *jid, const char *id, c
 }
 
 static void on_nick_event_c(epode_nickname_t *n, const char *jid, const char *nick,
-                            epode_nick_source_t source, void *user)
+                            epode_nickname_source_t source, void *user)
 {
     (void)n;
-    pep_ev e = {.kind = "nick", .jid = jid, .nick = nick, .source = epode_nick_source_name(source)};
+    pep_ev e = {.kind = "nick", .jid = jid, .nick = nick, .source = epode_nickname_source_name(source)};
     pep_dispatch(user, &e);
 }
 

@@ -25,14 +25,14 @@ extern "C" {
 #define EPODE_NS_NICK "http://jabber.org/protocol/nick" /**< User nickname (XEP-0172). */
 
 /** Where a nick was learnt. */
-typedef enum epode_nick_source {
-    EPODE_NICK_PEP = 1,   /**< a PEP notification (`jid` bare) */
-    EPODE_NICK_PRESENCE,  /**< a subscription request */
-    EPODE_NICK_MESSAGE    /**< a message */
-} epode_nick_source_t;
-/** The name of a value of epode_nick_source_t, e.g. "presence" for EPODE_NICK_PRESENCE: a static lower-case
+typedef enum epode_nickname_source {
+    EPODE_NICKNAME_PEP = 1,   /**< a PEP notification (`jid` bare) */
+    EPODE_NICKNAME_PRESENCE,  /**< a subscription request */
+    EPODE_NICKNAME_MESSAGE    /**< a message */
+} epode_nickname_source_t;
+/** The name of a value of epode_nickname_source_t, e.g. "presence" for EPODE_NICKNAME_PRESENCE: a static lower-case
  * string (never to be freed), NULL for a value outside the enum. */
-EPODE_API const char *epode_nick_source_name(epode_nick_source_t source);
+EPODE_API const char *epode_nickname_source_name(epode_nickname_source_t source);
 
 /** A nickname helper (opaque). */
 typedef struct epode_nickname epode_nickname_t;
@@ -40,7 +40,7 @@ typedef struct epode_nickname epode_nickname_t;
 /** Told that `jid` calls itself `nick` (both borrowed; `nick` "" when a
  * PEP nick was cleared). */
 typedef void (*epode_nickname_cb)(epode_nickname_t *n, const char *jid, const char *nick,
-                                  epode_nick_source_t source, void *user);
+                                  epode_nickname_source_t source, void *user);
 
 /** The answer to epode_nickname_set(), as epode_bookmarks_result_cb. */
 typedef void (*epode_nickname_result_cb)(epode_nickname_t *n, int status,

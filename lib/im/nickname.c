@@ -31,11 +31,11 @@ struct epode_nickname {
     nick_op *ops;
 };
 
-const char *epode_nick_source_name(epode_nick_source_t source)
+const char *epode_nickname_source_name(epode_nickname_source_t source)
 {
     static const char *const names[] = {"pep", "presence", "message"};
-    return (int)source >= EPODE_NICK_PEP && (int)source <= EPODE_NICK_MESSAGE
-               ? names[source - EPODE_NICK_PEP]
+    return (int)source >= EPODE_NICKNAME_PEP && (int)source <= EPODE_NICKNAME_MESSAGE
+               ? names[source - EPODE_NICKNAME_PEP]
                : NULL;
 }
 
@@ -71,7 +71,7 @@ static void on_event(epode_pubsub_t *ps, epode_pubsub_event_type_t type, const c
         from = own;
     }
     const char *t = epode_stanza_get_text(p);
-    n->cb(n, from, t ? t : "", EPODE_NICK_PEP, n->user);
+    n->cb(n, from, t ? t : "", EPODE_NICKNAME_PEP, n->user);
 }
 
 static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
@@ -86,7 +86,7 @@ static int on_stanza(epode_conn_t *conn, epode_stanza_t *st, void *user)
     const char *type = epode_stanza_get_type(st);
     if (type && strcmp(type, "error") == 0)
         return EPODE_PASS;
-    n->cb(n, from, nick, presence ? EPODE_NICK_PRESENCE : EPODE_NICK_MESSAGE, n->user);
+    n->cb(n, from, nick, presence ? EPODE_NICKNAME_PRESENCE : EPODE_NICKNAME_MESSAGE, n->user);
     return EPODE_PASS;
 }
 

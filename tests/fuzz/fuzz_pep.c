@@ -82,10 +82,10 @@ static void on_fetch(epode_avatar_t *av, int status, epode_stanza_cond_t cond, c
 }
 
 static void on_nick(epode_nickname_t *n, const char *jid, const char *nick,
-                    epode_nick_source_t source, void *user)
+                    epode_nickname_source_t source, void *user)
 {
     (void)n, (void)user;
-    if (!jid || !nick || !epode_nick_source_name(source))
+    if (!jid || !nick || !epode_nickname_source_name(source))
         abort();
 }
 

@@ -85,13 +85,13 @@ static int side_of_conn(epode_conn_t *conn)
 /* ---- what C (or A in slix mode) learns ------------------------------------------- */
 
 static void on_nick(epode_nickname_t *n, const char *jid, const char *nick,
-                    epode_nick_source_t source, void *user)
+                    epode_nickname_source_t source, void *user)
 {
     (void)n;
     long who = (long)user;
-    printf("nick %c %s %s %s\n", "ABC"[who], jid, nick, epode_nick_source_name(source));
+    printf("nick %c %s %s %s\n", "ABC"[who], jid, nick, epode_nickname_source_name(source));
     fflush(stdout);
-    if (source == EPODE_NICK_PEP && strcmp(nick, "") != 0)
+    if (source == EPODE_NICKNAME_PEP && strcmp(nick, "") != 0)
         P.nick_pep = 1;
 }
 

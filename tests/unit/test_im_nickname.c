@@ -14,11 +14,11 @@ typedef struct seen {
     int results, status, events;
     epode_stanza_cond_t cond;
     char jid[128], nick[128];
-    epode_nick_source_t source;
+    epode_nickname_source_t source;
 } seen;
 
 static void on_nick(epode_nickname_t *n, const char *jid, const char *nick,
-                    epode_nick_source_t source, void *user)
+                    epode_nickname_source_t source, void *user)
 {
     (void)n;
     seen *s = user;
@@ -117,25 +117,25 @@ TEST(nickname_learnt_from_pep_presence_and_messages)
     CHECK_INT(a.events, 1);
     CHECK_STR(a.jid, "romeo@montague.lit");
     CHECK_STR(a.nick, "Romeo");
-    CHECK_INT(a.source, EPODE_NICK_PEP);
+    CHECK_INT(a.source, EPODE_NICKNAME_PEP);
     scripted_send(&s, "<presence from='benvolio@montague.lit' type='subscribe'><nick xmlns="
                       "'http://jabber.org/protocol/nick'>Ben</nick></presence>");
     CHECK_INT(a.events, 2);
     CHECK_STR(a.nick, "Ben");
-    CHECK_INT(a.source, EPODE_NICK_PRESENCE);
+    CHECK_INT(a.source, EPODE_NICKNAME_PRESENCE);
     scripted_send(&s, "<message from='nurse@capulet.lit/x' type='chat'><body>hi</body><nick xmlns="
                       "'http://jabber.org/protocol/nick'>Nurse</nick></message>");
     CHECK_INT(a.events, 3);
     CHECK_STR(a.jid, "nurse@capulet.lit/x");
-    CHECK_INT(a.source, EPODE_NICK_MESSAGE);
+    CHECK_INT(a.source, EPODE_NICKNAME_MESSAGE);
     /* not nicks: empty, an error, a foreign payload on the node */
     scripted_send(&s, "<message from='a@b'><nick xmlns='http://jabber.org/protocol/nick'/></message>");
     scripted_send(&s, "<message from='a@b' type='error'><nick xmlns='http://jabber.org/protocol/nick'>E</nick></message>");
     scripted_send(&s, "<message from='a@b'><event xmlns='http://jabber.org/protocol/pubsub#event'><items node="
                       "'http://jabber.org/protocol/nick'><item id='c'><x xmlns='urn:x'/></item></items></event></message>");
     CHECK_INT(a.events, 3);
-    CHECK_STR(epode_nick_source_name(EPODE_NICK_MESSAGE), "message");
-    CHECK(epode_nick_source_name((epode_nick_source_t)4) == NULL);
+    CHECK_STR(epode_nickname_source_name(EPODE_NICKNAME_MESSAGE), "message");
+    CHECK(epode_nickname_source_name((epode_nickname_source_t)4) == NULL);
     epode_nickname_free(n);
     CHECK_INT(epode_disco_build_info(disco, NULL, &q), 0);
     CHECK_INT(epode_disco_info_parse(q, &info), 0);

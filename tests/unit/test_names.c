@@ -63,7 +63,7 @@ WRAP(epode_pubsub_error_name, epode_pubsub_error_t)
 WRAP(epode_pubsub_event_type_name, epode_pubsub_event_type_t)
 WRAP(epode_bookmarks_event_name, epode_bookmarks_event_t)
 WRAP(epode_avatar_source_name, epode_avatar_source_t)
-WRAP(epode_nick_source_name, epode_nick_source_t)
+WRAP(epode_nickname_source_name, epode_nickname_source_t)
 
 #define ENUM(fn, first, last) check_enum(#fn, w_##fn, first, last)
 
@@ -93,7 +93,7 @@ TEST(names_cover_every_value_of_every_enum)
     CHECK_INT(ENUM(epode_bookmarks_event_name, EPODE_BOOKMARKS_LOADED,
                    EPODE_BOOKMARKS_FETCH_FAILED), 0);
     CHECK_INT(ENUM(epode_avatar_source_name, EPODE_AVATAR_PEP, EPODE_AVATAR_VCARD), 0);
-    CHECK_INT(ENUM(epode_nick_source_name, EPODE_NICK_PEP, EPODE_NICK_MESSAGE), 0);
+    CHECK_INT(ENUM(epode_nickname_source_name, EPODE_NICKNAME_PEP, EPODE_NICKNAME_MESSAGE), 0);
 }
 
 TEST(names_are_the_bindings_vocabulary)

@@ -660,7 +660,7 @@ static PyObject *Pep_avatar_vcard_hash(PepObject *self, PyObject *unused)
 /* ---- nickname ----------------------------------------------------------------------- */
 
 static void on_nick_event(epode_nickname_t *n, const char *jid, const char *nick,
-                          epode_nick_source_t source, void *user)
+                          epode_nickname_source_t source, void *user)
 {
     (void)n;
     PepObject *self = user;
@@ -668,7 +668,7 @@ static void on_nick_event(epode_nickname_t *n, const char *jid, const char *nick
         return;
     enter(self);
     PyObject *args[3] = {PyUnicode_FromString(jid), PyUnicode_FromString(nick),
-                         PyUnicode_FromString(epode_nick_source_name(source))};
+                         PyUnicode_FromString(epode_nickname_source_name(source))};
     call_cb(self, self->on_nick, args, 3, "nickname event");
     leave(self);
 }

@@ -64,6 +64,8 @@ int epode__buf_reserve(epode__buf *b, size_t more)
 
 void epode__buf_append_slow(epode__buf *b, const void *data, size_t len)
 {
+    if (len == 0)
+        return;
     if (epode__buf_reserve(b, len) < 0)
         return;
     memcpy(b->data + b->len, data, len);

@@ -34,6 +34,9 @@ void epode__buf_append_slow(epode__buf *b, const void *data, size_t len);
 
 static inline void epode__buf_append(epode__buf *b, const void *data, size_t len)
 {
+    if (len == 0)
+        return; /* `data` may then be NULL (an empty WebSocket message), and
+                   memcpy must not be given NULL even for 0 bytes */
     if (b->cap - b->len > len) {
         memcpy(b->data + b->len, data, len);
         b->len += len;

@@ -506,6 +506,22 @@ TEST(buf_starts_empty_and_grows_on_append)
     CHECK_INT(b.cap, 0);
 }
 
+/* Nothing to append may come as (NULL, 0): an empty WebSocket message
+ * from wslay did, and memcpy(dst, NULL, 0) is undefined (the fuzz smoke's
+ * UBSan stopped on it). Both paths: an empty buffer and one with room. */
+TEST(buf_append_of_nothing_accepts_null)
+{
+    epode__buf b;
+    epode__buf_init(&b, NULL);
+    epode__buf_append(&b, NULL, 0);
+    CHECK_INT(b.len, 0);
+    epode__buf_puts(&b, "x");
+    epode__buf_append(&b, NULL, 0);
+    CHECK_INT(b.len, 1);
+    CHECK_INT(b.failed, 0);
+    epode__buf_free(&b);
+}
+
 TEST(buf_keeps_contents_across_many_growths_and_a_spare_byte)
 {
     counting c = {0};

@@ -253,8 +253,9 @@ EPODE_API int epode_conn_set_proxy(epode_conn_t *conn, const char *url);
  * the server's reason). A server's `<close see-other-uri='…'/>` is not followed: the
  * text names the URL.
  *
- * NULL asks for XEP-0156 discovery (the domain's host-meta over HTTPS):
- * not implemented yet, EPODE_ENOTSUP. "" goes back to TCP. Takes effect
+ * NULL would ask for XEP-0156 discovery (the domain's host-meta over
+ * HTTPS), which this version does not do: EPODE_ENOTSUP; give the URL.
+ * "" goes back to TCP. Takes effect
  * at the next connect; not for components (epode_conn_connect() then
  * says EPODE_EINVAL).
  *

@@ -1197,21 +1197,32 @@ static int timeout_ms_arg(PyObject *o, unsigned *ms)
     return 0;
 }
 
-static PyObject *Ping_send(HelperObject *self, PyObject *args, PyObject *kwds)
+/* The arguments of a question to one entity, (callback, jid=None,
+ * timeout=None), as Ping.send and SoftwareVersion.query take them; `fmt`
+ * is "O|zO:NAME". Returns the request to hand to the C call, or NULL with
+ * a Python error set. */
+static req *jid_query_args(HelperObject *self, PyObject *args, PyObject *kwds, const char *fmt,
+                           const char **jid, unsigned *ms)
 {
     static char *kwlist[] = {"callback", "jid", "timeout", NULL};
     PyObject *cb, *timeout = Py_None;
-    const char *jid = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|zO:send", kwlist, &cb, &jid, &timeout))
+    *jid = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, &cb, jid, &timeout))
         return NULL;
-    unsigned ms;
-    if (timeout_ms_arg(timeout, &ms) < 0)
+    if (timeout_ms_arg(timeout, ms) < 0)
         return NULL;
     if (!PyCallable_Check(cb)) {
         PyErr_SetString(PyExc_TypeError, "callback must be callable");
         return NULL;
     }
-    req *q = req_new(self, cb, NULL);
+    return req_new(self, cb, NULL);
+}
+
+static PyObject *Ping_send(HelperObject *self, PyObject *args, PyObject *kwds)
+{
+    const char *jid;
+    unsigned ms;
+    req *q = jid_query_args(self, args, kwds, "O|zO:send", &jid, &ms);
     if (!q)
         return NULL;
     int rc = epode_ping_send(self->helper, jid, ms, on_pong, q);
@@ -1295,19 +1306,9 @@ static void on_version_answer(epode_conn_t *conn, const char *jid, int status,
 
 static PyObject *SoftwareVersion_query(HelperObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"callback", "jid", "timeout", NULL};
-    PyObject *cb, *timeout = Py_None;
-    const char *jid = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|zO:query", kwlist, &cb, &jid, &timeout))
-        return NULL;
+    const char *jid;
     unsigned ms;
-    if (timeout_ms_arg(timeout, &ms) < 0)
-        return NULL;
-    if (!PyCallable_Check(cb)) {
-        PyErr_SetString(PyExc_TypeError, "callback must be callable");
-        return NULL;
-    }
-    req *q = req_new(self, cb, NULL);
+    req *q = jid_query_args(self, args, kwds, "O|zO:query", &jid, &ms);
     if (!q)
         return NULL;
     int rc = epode_software_version_query(self->helper, jid, ms, on_version_answer, q);

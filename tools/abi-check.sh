@@ -28,7 +28,12 @@ so=$(ls "$build"/lib/libepode.so.*.*.* 2>/dev/null | head -1)
 [ -n "$so" ] || { echo "abi-check: no libepode.so.X.Y.Z under $build/lib" >&2; exit 2; }
 baseline=tests/abi/libepode.abi
 constants=tests/abi/constants.txt
-if ! readelf -S "$so" | grep -q '\.debug_info'; then
+# Read the section list whole before matching: `readelf | grep -q` under
+# pipefail fails when grep exits at its match while readelf still writes
+# (SIGPIPE, exit 141) -- about one run in eight here, which CI once took
+# for "no debug information".
+sections=$(readelf -S "$so")
+if ! grep -q '\.debug_info' <<< "$sections"; then
     # without DWARF abidw sees no types and every comparison "passes"
     echo "abi-check: $so has no debug information (use a debug or debugoptimized build)" >&2
     exit 2

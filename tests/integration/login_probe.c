@@ -15,11 +15,14 @@
  *               [--accept-untrusted | --refuse-untrusted]
  *               [--send TO BODY] [--expect-from BAREJID] [--presence]
  *               [--timeout SECONDS] [--verbose] [--dns ADDR] [--proxy URL]
- *               [--websocket URL]
+ *               [--websocket URL] [--reply]
  *
  * Once READY it sends initial presence (--presence), then the message
  * (--send), then waits for a chat message from --expect-from; then it
- * closes the stream. Exit 0 if READY was reached, the expected message
+ * closes the stream. With --reply the message is sent only once the
+ * expected one has arrived (so a test can order two probes without
+ * sleeping: the second starts after the first printed "ready", which is
+ * printed after its presence was sent). Exit 0 if READY was reached, the expected message
  * arrived and the connection then ended with reason CLOSED; else 1.
  * Bad arguments: exit 64. Uses only the public API. */
 #include <epode.h>
@@ -53,6 +56,7 @@ typedef struct probe {
     int ready;      /* READY seen */
     int got;        /* expected message arrived */
     int sent;       /* --send done */
+    int reply;      /* --reply: send once the expected message arrived */
     int ended;      /* DISCONNECTED seen */
     int closing;    /* we asked to close */
     epode_disconnect_reason_t reason;
@@ -71,7 +75,7 @@ static void usage(const char *why, const char *arg)
     fprintf(stderr, "usage: login_probe [--server HOST] [--port N] [--direct-tls] [--ca-file FILE]\n"
                     "       --jid JID (--password P | --password-file F) [--sasl MECHS]\n"
                     "       [--tls-max 1.2|1.3] [--accept-untrusted|--refuse-untrusted]\n"
-                    "       [--send TO BODY] [--expect-from JID] [--presence] [--timeout S]\n"
+                    "       [--send TO BODY] [--expect-from JID] [--presence] [--reply] [--timeout S]\n"
                     "       [--verbose]\n");
     exit(64);
 }
@@ -139,6 +143,21 @@ static int on_cert(epode_conn_t *conn, const char *reason, const unsigned char *
     return p->cert_cb > 0 ? 1 : 0;
 }
 
+static int send_message(epode_conn_t *conn, probe *p)
+{
+    epode_stanza_t *msg;
+    int rc = epode_stanza_new_message(NULL, "chat", p->send_to, p->send_body, &msg);
+    if (rc == 0) {
+        rc = epode_conn_send(conn, msg);
+        epode_stanza_unref(msg);
+    }
+    if (rc < 0)
+        fprintf(stderr, "login_probe: send: %s\n", epode_strerror(rc));
+    else
+        p->sent = 1;
+    return rc;
+}
+
 static void maybe_finish(epode_conn_t *conn, probe *p)
 {
     if (p->closing || !p->ready)
@@ -162,6 +181,11 @@ static int on_message(epode_conn_t *conn, epode_stanza_t *st, void *user)
     fflush(stdout);
     if (p->expect_from && from && epode_jid_str_equal(from, p->expect_from, 1) == 1) {
         p->got = 1;
+        if (p->reply && p->send_to && !p->sent && send_message(conn, p) < 0) {
+            p->closing = 1;
+            epode_conn_close(conn);
+            return EPODE_HANDLED;
+        }
         maybe_finish(conn, p);
     }
     return EPODE_HANDLED;
@@ -191,10 +215,6 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         fflush(stdout);
         return;
     }
-    const char *sec = epode_conn_security(conn);
-    printf("ready %s\n", epode_conn_bound_jid(conn) ? epode_conn_bound_jid(conn) : "(null)");
-    printf("security %s\n", sec ? sec : "(null)");
-    fflush(stdout);
     p->ready = 1;
     int rc = 0;
     if (p->presence) {
@@ -207,18 +227,13 @@ static void on_event(epode_conn_t *conn, epode_conn_event_t ev, void *user)
         if (rc < 0)
             fprintf(stderr, "login_probe: presence: %s\n", epode_strerror(rc));
     }
-    if (rc == 0 && p->send_to) {
-        epode_stanza_t *msg;
-        rc = epode_stanza_new_message(NULL, "chat", p->send_to, p->send_body, &msg);
-        if (rc == 0) {
-            rc = epode_conn_send(conn, msg);
-            epode_stanza_unref(msg);
-        }
-        if (rc < 0)
-            fprintf(stderr, "login_probe: send: %s\n", epode_strerror(rc));
-        else
-            p->sent = 1;
-    }
+    /* "ready" after the presence went out: a test may start its peer on it */
+    const char *sec = epode_conn_security(conn);
+    printf("ready %s\n", epode_conn_bound_jid(conn) ? epode_conn_bound_jid(conn) : "(null)");
+    printf("security %s\n", sec ? sec : "(null)");
+    fflush(stdout);
+    if (rc == 0 && p->send_to && !p->reply)
+        rc = send_message(conn, p);
     if (rc < 0) {
         p->closing = 1;
         epode_conn_close(conn);
@@ -276,6 +291,7 @@ static void parse(probe *p, int argc, char **argv)
             p->send_to = argv[++i];
             p->send_body = argv[++i];
         } else if (!strcmp(a, "--expect-from")) p->expect_from = VAL();
+        else if (!strcmp(a, "--reply")) p->reply = 1;
         else if (!strcmp(a, "--timeout")) {
             const char *v = VAL();
             char *end;

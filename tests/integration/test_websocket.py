@@ -10,6 +10,7 @@ Prosody gives no SASL over ws:// while it requires encryption, unless
 cases. wss:// goes to an HTTPS port of each server."""
 import re
 import subprocess
+import threading
 import uuid
 
 import pytest
@@ -68,16 +69,36 @@ def test_websocket_login(bins, ws_server, scheme, record_id):
 
 
 def test_websocket_messages_both_ways_with_a_tcp_client(bins, ws_server, spawn):
+    """alice over WebSocket, bob over TCP, each message to the other's bare
+    JID. Ordered without sleeping: bob starts once alice printed "ready"
+    (her presence is out by then), sends to her, and she answers (--reply)
+    once his message arrived, when his presence is out too. Started side by
+    side, a fast TCP login could message alice before her presence, and
+    ejabberd keeps that offline for her next login (seen in CI)."""
     d = ws_server.domain
     tag = uuid.uuid4().hex[:8]
     over_ws = iu.probe(bins, ws_server, '--websocket', ws_url(ws_server), '--presence',
-                       '--send', 'bob@' + d, 'from-ws-' + tag, '--expect-from', 'bob@' + d,
-                       timeout=30, popen=spawn.popen)
+                       '--send', 'bob@' + d, 'from-ws-' + tag, '--reply',
+                       '--expect-from', 'bob@' + d, timeout=30, popen=spawn.popen)
+    ws_lines, ws_ready = [], threading.Event()
+
+    def pump():
+        for line in over_ws.stdout:
+            ws_lines.append(line)
+            if line.startswith(('ready ', 'disconnected ')):
+                ws_ready.set()
+        ws_ready.set()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    assert ws_ready.wait(45), 'the WebSocket probe printed nothing in 45 s'
+    assert any(l.startswith('ready ') for l in ws_lines), ''.join(ws_lines)
     over_tcp = iu.probe(bins, ws_server, '--presence', '--send', 'alice@' + d,
                         'from-tcp-' + tag, '--expect-from', 'alice@' + d, user='bob',
                         timeout=30, popen=spawn.popen)
-    out_ws, err_ws = over_ws.communicate(timeout=60)
     out_tcp, err_tcp = over_tcp.communicate(timeout=60)
+    over_ws.wait(60)
+    reader.join(10)
+    out_ws, err_ws = ''.join(ws_lines), over_ws.stderr.read()
     assert over_ws.returncode == 0, (out_ws, err_ws[-3000:])
     assert over_tcp.returncode == 0, (out_tcp, err_tcp[-3000:])
     assert 'message bob@%s' % d in out_ws and 'from-tcp-' + tag in out_ws, out_ws

@@ -26,7 +26,8 @@ static const char *prog = "component-echo";
 
 static const char usage_line[] =
     "usage: component-echo --server HOST --port N --domain D --secret-file F\n"
-    "                      [--direct-tls] [--ca-file FILE] [--insecure-cleartext] [--verbose]\n";
+    "                      [--direct-tls] [--ca-file FILE] [--insecure-cleartext]\n"
+    "                      [--proxy URL] [--verbose]\n";
 
 static void bad_usage(const char *fmt, const char *arg)
 {
@@ -52,6 +53,12 @@ static void help(void)
            "  --ca-file FILE         with --direct-tls: trust the CAs in FILE (PEM)\n"
            "  --insecure-cleartext   allow a cleartext stream to a server that is not on this\n"
            "                         machine (the default allows cleartext to loopback only)\n"
+           "  --proxy URL            reach the server through a proxy:\n"
+           "                         socks5://[USER:PASS@]HOST[:PORT] (default port 1080) or\n"
+           "                         http://[USER:PASS@]HOST[:PORT] (HTTP CONNECT, 8080);\n"
+           "                         needs --direct-tls or --insecure-cleartext (a cleartext\n"
+           "                         stream is allowed to loopback only, and where the proxy\n"
+           "                         connects cannot be seen)\n"
            "  --verbose              print the XML traffic on stderr (the secret redacted)\n"
            "  --help                 print this help and exit\n"
            "  --version              print the version and exit\n\n"
@@ -149,6 +156,7 @@ static void check(int rc, const char *what)
 int main(int argc, char **argv)
 {
     const char *server = NULL, *domain = NULL, *secret_file = NULL, *ca_file = NULL;
+    const char *proxy = NULL;
     unsigned port = 0;
     int direct_tls = 0, cleartext = 0, verbose = 0;
     for (int i = 1; i < argc; i++) {
@@ -167,6 +175,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--domain")) domain = argv[++i];
         else if (!strcmp(a, "--secret-file")) secret_file = argv[++i];
         else if (!strcmp(a, "--ca-file")) ca_file = argv[++i];
+        else if (!strcmp(a, "--proxy")) {
+            proxy = argv[++i];
+            if (strncmp(proxy, "socks5://", 9) && strncmp(proxy, "socks5h://", 10) &&
+                strncmp(proxy, "http://", 7))
+                bad_usage("bad --proxy %s (socks5://HOST:PORT or http://HOST:PORT)", "URL");
+        }
         else if (!strcmp(a, "--port")) {
             char *end;
             long p = strtol(argv[++i], &end, 10);
@@ -221,6 +235,12 @@ int main(int argc, char **argv)
         check(epode_conn_set_tls(conn, EPODE_TLS_DISABLED), "TLS mode");
     if (ca_file)
         check(epode_conn_set_ca_file(conn, ca_file), "CA file");
+    if (proxy && epode_conn_set_proxy(conn, proxy) < 0) {
+        /* the URL itself is not repeated: it may hold a password */
+        fprintf(stderr, "%s: bad --proxy URL (socks5://[USER:PASS@]HOST[:PORT] or "
+                        "http://[USER:PASS@]HOST[:PORT])\n", prog);
+        return 64;
+    }
     check(epode_conn_set_reconnect(conn, 1, 1000, 30000), "reconnection");
 
     state s = {0};

@@ -224,3 +224,54 @@ def test_component_reconnects_after_a_cut(comp_server, echo_exe, spawn, tmp_path
         assert echo.wait(timeout=10) == 0
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize('kind', ['socks5', 'http'])
+def test_component_echo_through_a_proxy(comp_ejabberd_tls, echo_exe, spawn, tmp_path, kind):
+    """component-echo --proxy: the component port reached through a SOCKS5
+    or HTTP CONNECT proxy, TLS from the first byte end to end (verified
+    against the component's domain); the proxy is asked for --server and
+    --port by name, and the echo answers as without it."""
+    from proxies import HttpConnectProxy, Socks5Proxy
+    srv = comp_ejabberd_tls
+    p = (Socks5Proxy if kind == 'socks5' else HttpConnectProxy)(
+        {('xmpp.invalid', srv.component_port): ('127.0.0.1', srv.component_port)})
+    try:
+        argv = [echo_exe, '--server', 'xmpp.invalid', '--port', str(srv.component_port),
+                '--domain', srv.component_domain,
+                '--secret-file', _secret_file(tmp_path, SECRET),
+                '--direct-tls', '--ca-file', srv.ca_file, '--proxy', p.url()]
+        echo = spawn.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        lines = iu.read_line_starting(echo, 'component-echo: ', timeout=15)
+        assert ('component-echo: serving %s' % srv.component_domain) in lines, lines
+        assert p.requests == [('xmpp.invalid', srv.component_port)], p.requests
+        target = 'proxied-%s@%s' % (uuid.uuid4().hex[:6], srv.component_domain)
+        r = subprocess.run([PYTHON, '-c', PEER, srv.host, str(srv.c2s_port), srv.ca_file,
+                            jid(srv, 'alice') + '/slix', USERS['alice'], target, 'via ' + kind],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=40)
+        assert r.returncode == 0, 'peer exit %s\n%s\n%s' % (r.returncode, r.stdout,
+                                                            r.stderr[-3000:])
+        echo.terminate()
+        assert echo.wait(timeout=10) == 0
+    finally:
+        p.close()
+
+
+def test_component_echo_in_clear_through_a_proxy_is_refused(comp_prosody, echo_exe, tmp_path):
+    """A cleartext component stream through a proxy is refused under the
+    default TLS mode (where the proxy connects cannot be seen): exit 1 with
+    a line that says so, and the proxy is never asked."""
+    from proxies import Socks5Proxy
+    srv = comp_prosody
+    p = Socks5Proxy()
+    try:
+        r = subprocess.run(_echo_argv(echo_exe, srv, _secret_file(tmp_path, SECRET)) +
+                           ['--proxy', p.url()],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, r
+        lines = r.stderr.splitlines()
+        assert lines and lines[-1].startswith('component-echo: '), r.stderr
+        assert p.requests == [], p.requests
+    finally:
+        p.close()

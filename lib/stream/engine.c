@@ -225,11 +225,44 @@ static void write_open(epode__engine *e)
         end(e, EPODE_ENOMEM, EPODE_REASON_NETWORK, NULL, "out of memory");
 }
 
+/* In-band registration (XEP-0077) sends passwords as element text (in
+ * <password/> and in a data form's password fields): such an IQ is a
+ * credential while it waits in the output and in the SM queue. */
+static int holds_password(const epode_stanza_t *st)
+{
+    return strcmp(epode_stanza_get_name(st), "iq") == 0 &&
+           epode_stanza_find_child(st, "query", "jabber:iq:register") != NULL;
+}
+
+/* Serialization appends piece by piece and may grow the block half-way
+ * through a password, leaving the first half in a freed block: a
+ * credential is serialized into a buffer of its own with room reserved
+ * (a registration form is far below it), then copied once into room
+ * reserved in the output, which is marked; the scratch is wiped. */
+#define SECRET_SCRATCH 8192
+
 static void write_stanza(epode__engine *e, const epode_stanza_t *st)
 {
     size_t from = e->out.len;
     /* framed: each stanza is a message of its own and declares its namespace */
-    epode__serialize(&e->out, st, e->cfg.framed ? 0 : EPODE_TEXT_IN_STREAM);
+    unsigned flags = e->cfg.framed ? 0 : EPODE_TEXT_IN_STREAM;
+    if (!holds_password(st)) {
+        epode__serialize(&e->out, st, flags);
+        log_out(e, from);
+        return;
+    }
+    epode__buf tmp;
+    epode__buf_init(&tmp, e->mem);
+    if (epode__buf_reserve(&tmp, SECRET_SCRATCH) == 0)
+        epode__serialize(&tmp, st, flags);
+    epode__buf_mark_secret(&tmp);
+    if (!tmp.failed && epode__buf_reserve(&e->out, tmp.len) == 0) {
+        epode__buf_append(&e->out, tmp.data, tmp.len);
+        epode__buf_mark_secret(&e->out);
+    } else {
+        e->out.failed = 1;
+    }
+    epode__buf_free(&tmp); /* wipes it */
     log_out(e, from);
 }
 
@@ -897,7 +930,12 @@ static void resend_one(void *user, const char *id, const char *bytes, size_t len
     (void)id;
     epode__engine *e = user;
     size_t from = e->out.len;
+    int secret = epode__sm_holds_secret(e->sm);
+    if (secret && epode__buf_reserve(&e->out, len) < 0)
+        return; /* failed is set: the owner ends the stream */
     epode__buf_append(&e->out, bytes, len);
+    if (secret)
+        epode__buf_mark_secret(&e->out);
     log_out(e, from);
 }
 
@@ -2013,7 +2051,7 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
     const char *ns = epode_stanza_get_ns(st);
     if (e->sm->requested && (!ns || strcmp(ns, "jabber:client") == 0)) {
         if (epode__sm_push(e->sm, epode_stanza_get_id(st), e->out.data + before,
-                           e->out.len - before) < 0) {
+                           e->out.len - before, holds_password(st)) < 0) {
             e->out.len = before; /* not sent, not counted */
             return EPODE_ENOMEM;
         }

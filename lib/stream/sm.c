@@ -78,7 +78,7 @@ static int grow(epode__sm *sm)
     return 0;
 }
 
-int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len)
+int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len, int secret)
 {
     if (sm->qlen == sm->qcap && grow(sm) < 0)
         return EPODE_ENOMEM;
@@ -86,7 +86,12 @@ int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len)
     if (id && !(idc = epode__strdup(sm->mem, id)))
         return EPODE_ENOMEM;
     size_t before = sm->bytes.len;
-    epode__buf_append(&sm->bytes, bytes, len);
+    /* a credential: grow first (a failure sets `failed`, seen below), so
+     * no block is left behind holding part of it */
+    if (!secret || epode__buf_reserve(&sm->bytes, len) == 0)
+        epode__buf_append(&sm->bytes, bytes, len);
+    if (secret && !sm->bytes.failed)
+        epode__buf_mark_secret(&sm->bytes);
     if (sm->bytes.failed) {
         sm->bytes.failed = 0;
         sm->bytes.len = before;
@@ -133,6 +138,8 @@ static int pop(epode__sm *sm, size_t n, epode__sm_cb cb, void *user)
             return EPODE_ENOMEM;
         }
         epode__buf_append(&rest, lent.data + total, lent.len - total);
+        if (lent.secret > total) /* the credential is still queued */
+            epode__buf_mark_secret(&rest);
         for (size_t i = 0; i < n; i++)
             popped[i] = *entry_at(sm, i);
         sm->qhead = (sm->qhead + n) % sm->qcap;

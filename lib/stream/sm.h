@@ -35,9 +35,18 @@ typedef struct epode__sm {
 void epode__sm_init(epode__sm *sm, const epode_mem_t *mem);
 void epode__sm_free(epode__sm *sm);
 
-/* Records a sent stanza (its bytes and id). EPODE_ENOMEM leaves the queue
- * as it was and the stanza uncounted. */
-int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len);
+/* Records a sent stanza (its bytes and id). `secret`: the bytes hold a
+ * credential (an in-band registration password): the queue's buffer is
+ * then wiped wherever it leaves them (util/buf.h, mark_secret) until they
+ * are acknowledged. EPODE_ENOMEM leaves the queue as it was and the
+ * stanza uncounted. */
+int epode__sm_push(epode__sm *sm, const char *id, const char *bytes, size_t len, int secret);
+
+/* 1 while the queue may hold such a credential. */
+static inline int epode__sm_holds_secret(const epode__sm *sm)
+{
+    return sm->bytes.secret != 0;
+}
 
 /* Called for each stanza leaving the queue: id may be NULL; bytes/len
  * are the stanza as written (valid during the call). */

@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sm.requested = sm.enabled = 1;
         sm.in = 2;
         epode__sm_set_resumable(&sm, "prev", "juliet@example.com/old");
-        epode__sm_push(&sm, "m1", "<message id='m1'/>", 18);
+        epode__sm_push(&sm, "m1", "<message id='m1'/>", 18, 0);
         sm.out = 1;
     }
     epode__engine_config cfg = {

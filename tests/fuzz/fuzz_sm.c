@@ -31,7 +31,7 @@ static int push_one(model *m)
     char id[32], body[64];
     snprintf(id, sizeof id, "s%llu", (unsigned long long)m->pushed);
     int n = snprintf(body, sizeof body, "<message id='%s'/>", id);
-    if (epode__sm_push(m->sm, id, body, (size_t)n) < 0)
+    if (epode__sm_push(m->sm, id, body, (size_t)n, 0) < 0)
         return -1;
     m->pushed++;
     return 0;

@@ -1467,6 +1467,67 @@ TEST(engine_plain_credentials_of_any_length_leave_no_copies)
     }
 }
 
+TEST(engine_registration_password_leaves_no_copies)
+{
+    /* XEP-0077 sends a new password as element text, through the same
+     * output and stream-management queue as any stanza. Once written out
+     * and acknowledged, no block of the engine's, live or freed, holds
+     * it: not the output after a consume that moved the rest down, not
+     * the queue after a partial ack copied the rest aside. */
+    static const char pw[] = "n3w-S3cret-pw";
+    static const char reg[] = "<iq type='set' id='reg1'><query xmlns='jabber:iq:register'>"
+                              "<username>juliet</username><password>n3w-S3cret-pw</password>"
+                              "</query></iq>";
+    scan_mem m;
+    scan_mem_init(&m);
+    m.needles[0] = pw;
+    epode__sm sm;
+    epode__sm_init(&sm, &m.mem);
+    fx f;
+    memset(&f, 0, sizeof f);
+    CHECK(epode_global_init() == 0);
+    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet",
+                                .password = "r0meo!", .tls_mode = EPODE_TLS_REQUIRED, .sm = 1,
+                                .sm_state = &sm};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb, NULL};
+    CHECK_INT(epode__engine_new(&m.mem, &cfg, &cbs, &f, &f.e), 0);
+    epode__engine_start(f.e, &facts13);
+    srv(&f, hdr(&f));
+    srv(&f, F_PLAIN);
+    srv(&f, SUCCESS);
+    srv(&f, hdr(&f));
+    srv(&f, F_BIND_SM);
+    take(&f);
+    srv(&f, BIND_OK);
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    CHECK(epode__engine_is_ready(f.e));
+    take(&f);
+    send_msg(&f, "m1");
+    epode_stanza_t *iq;
+    CHECK_INT(epode_stanza_from_text(NULL, reg, sizeof reg - 1, &iq, NULL), 0);
+    CHECK_INT(epode__engine_send(f.e, iq), 0);
+    epode_stanza_unref(iq); /* the application's copy: not the engine's to wipe */
+    for (int i = 0; i < 40; i++) /* behind it, enough to grow the output and the queue */
+        send_msg(&f, "m2");
+    size_t n;
+    const char *o = epode__engine_output(f.e, &n);
+    CHECK(memmem(o, n, pw, strlen(pw)) != NULL);
+    epode__engine_consume(f.e, n - 7);
+    epode__engine_consume(f.e, 7);
+    CHECK_INT(m.freed_hits, 0);
+    CHECK_INT(scan_live(&m), 1); /* the queue's copy, until the server has it */
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='1'/>"); /* m1: the rest is copied aside */
+    CHECK_INT(m.freed_hits, 0);
+    CHECK_INT(scan_live(&m), 1);
+    srv(&f, "<a xmlns='urn:xmpp:sm:3' h='42'/>");
+    CHECK_INT(m.freed_hits, 0);
+    CHECK_INT(scan_live(&m), 0);
+    epode__engine_free(f.e);
+    epode__sm_free(&sm);
+    CHECK_INT(m.freed_hits, 0);
+    CHECK(m.live.next == &m.live); /* nothing leaked */
+}
+
 TEST(engine_scram_client_final_leaves_no_copies)
 {
     /* The client-final message carries the proof: gone from the output

@@ -482,7 +482,7 @@ static void set_resumable(epode__sm *sm)
     sm->requested = sm->enabled = 1;
     sm->in = 3;
     epode__sm_set_resumable(sm, "prev-1", "juliet@example.com/old");
-    epode__sm_push(sm, "m1", "<message id='m1'/>", 18);
+    epode__sm_push(sm, "m1", "<message id='m1'/>", 18, 0);
     sm->out = 1;
 }
 
@@ -1396,7 +1396,7 @@ TEST(conn_set_jid_to_another_account_forgets_its_token_session_and_made_ua_id)
     char made_copy[40];
     snprintf(made_copy, sizeof made_copy, "%s", made);
     CHECK_INT(epode__sm_set_resumable(&s.conn->sm_state, "sess-1", "juliet@example.com/bot~1"), 0);
-    CHECK_INT(epode__sm_push(&s.conn->sm_state, "m1", "<message/>", 10), 0);
+    CHECK_INT(epode__sm_push(&s.conn->sm_state, "m1", "<message/>", 10, 0), 0);
     /* the same account: everything stays */
     given_back = 0;
     CHECK_INT(epode_conn_set_jid(s.conn, "Juliet@example.com/phone"), 0);

@@ -25,9 +25,8 @@
 static const char *prog = "component-echo";
 
 static const char usage_line[] =
-    "usage: component-echo --server HOST --port N --domain D --secret-file F\n"
-    "                      [--direct-tls] [--ca-file FILE] [--insecure-cleartext]\n"
-    "                      [--proxy URL] [--verbose]\n";
+    "usage: component-echo --server HOST --port N --domain D --secret-file F [--direct-tls]\n"
+    "         [--ca-file FILE] [--insecure-cleartext] [--proxy URL] [--verbose]\n";
 
 static void bad_usage(const char *fmt, const char *arg)
 {

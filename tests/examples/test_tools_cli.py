@@ -117,7 +117,9 @@ STANDALONE_BAD_USAGE = {
                        ("missing_domain", ["--server", "h", "--port", "5347",
                                            "--secret-file", "/dev/null"]),
                        ("bad_domain", ["--server", "h", "--port", "5347", "--domain", "a@b",
-                                       "--secret-file", "/etc/hostname"])],
+                                       "--secret-file", "/etc/hostname"]),
+                       ("bad_proxy", ["--server", "h", "--port", "5347", "--domain", "d",
+                                      "--secret-file", "/dev/null", "--proxy", "ftp://h:1"])],
 }
 for exe, src in standalone:
     tool = os.path.basename(exe)

@@ -515,6 +515,71 @@ def test_bursty_sender_through_byte_scheduled_cuts(prosody):
         assert proxy.cuts >= 20
 
 
+def test_drain_waits_across_repairable_cuts(prosody):
+    """A sender that paces itself with drain() (send until EBUSY, or
+    ESTATE while a cut is being repaired, await drain(), go on) through a
+    proxy that resets the link after every 4-12 kB: a cut that
+    reconnection repairs does not make drain() raise, drain() returns once
+    the link is back, and every message ends acknowledged or handed back.
+    drain() used to raise at each cut, and return at once while the link
+    was down, so such a loop had to catch, guess and spin."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "integration"))
+    from faultproxy import FaultProxy
+    n = 1500
+
+    async def main(proxy):
+        ja, pa = prosody.account("pace")
+        jb, pb = prosody.account("prcv")
+        a = epode.Client(ja, pa, server=prosody.host, port=proxy.port, ca_file=prosody.ca_file,
+                         stream_management=True, reconnect=True, resend_unacked=True)
+        b = epode.Client(jb + "/r", pb, **prosody.kwargs())
+        acked, handed_back = set(), set()
+
+        def on_ack(ok, sid, xml):
+            (acked if ok else handed_back).add(sid)
+            if ok:
+                handed_back.discard(sid)
+
+        a.connection.on_ack = on_ack
+        a.connection.configure(sm_ack_wait=0.3, sm_dead_link=2.0, reconnect=True,
+                               reconnect_min=0.05, reconnect_max=1.0)
+        # a small window, so that drain() is awaited many times
+        a.connection.set_send_limits(max_unacked_stanzas=50)
+        events = []
+        a.on_event(events.append)
+        await b.connect(timeout=20)
+        await a.connect(timeout=20)
+        proxy.cut_every(4000, 12000, "up", "rst")
+        sent, drains = [], 0
+        i = 0
+        while i < n:
+            try:
+                sent.append(a.send_message(b.bound_jid, "paced %d" % i))
+                i += 1
+            except epode.Error as e:
+                # EBUSY: the window is full; ESTATE: the link was cut under
+                # this burst and reconnection is on its way
+                if e.code != epode.EBUSY and not (e.code == epode.ESTATE
+                                                  and a.connection.will_reconnect):
+                    raise
+                drains += 1
+                await asyncio.wait_for(a.drain(), 60)  # must not raise at a cut
+        await until(lambda: len(acked) + len(handed_back) >= n, 150.0, what="every message settled")
+        proxy.cut_every(None)
+        assert acked | handed_back == set(sent)
+        cuts = events.count("disconnected")
+        await a.disconnect()
+        await b.disconnect()
+        return drains, cuts
+
+    with FaultProxy(prosody.host, prosody.port, seed=23) as proxy:
+        drains, cuts = asyncio.run(main(proxy))
+        print("py-drain-cuts prosody: drains=%d disconnects=%d proxy-cuts=%d"
+              % (drains, cuts, proxy.cuts))
+        assert proxy.cuts >= 5 and cuts >= 1 and drains >= 10
+
+
 def test_ping_and_software_version(prosody):
     async def main():
         a, b = await pair(prosody)

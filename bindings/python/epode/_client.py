@@ -362,14 +362,19 @@ class Client:
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
-        elif name == "drained":
-            self._settle_drain(None)
-        if name == "disconnected":
-            # What was not written went with the link: nobody waits on it.
+            # back after a cut: a drain() that waited across it returns
+            # now if what was queued went out (else at 'drained')
+            if not self._conn.draining:
+                self._settle_drain(None)
+        elif name == "drained" and (self._conn.ready or not self._conn.will_reconnect):
+            self._settle_drain(None)  # (not while a cut waits to be repaired)
+        if name == "disconnected" and not self._conn.will_reconnect:
+            # Over for good: what was not written went with the link. (A
+            # cut that will be repaired keeps drain() waiting: stream
+            # management resends what the server did not acknowledge.)
             self._settle_drain(self._conn.last_error
                                or _make_error(_epode.ECLOSED, "the connection ended"))
-            if not self._conn.will_reconnect:
-                self._finish(self._conn.last_error)
+            self._finish(self._conn.last_error)
         for hid, fn in list(self._event_handlers.items()):
             if hid not in self._event_handlers:
                 continue  # removed by an earlier handler of this event
@@ -391,6 +396,8 @@ class Client:
 
     def _finish(self, err: Optional[Error]) -> None:
         """The connection has ended for good: settle everyone waiting."""
+        self._settle_drain(err if err is not None else
+                           _make_error(_epode.ECLOSED, "the connection ended"))
         waiters, self._connect_waiters = self._connect_waiters, []
         for fut in waiters:
             if not fut.done():
@@ -538,10 +545,14 @@ class Client:
         mark (64 KiB) and no send was refused, else on the 'drained'
         event. A sender of many stanzas awaits it now and then (or after
         epode.Error EBUSY: the connection holds as much as it may, and
-        the stanza was not sent). Raises epode.Error if the connection
-        ends first."""
+        the stanza was not sent). Across a cut that reconnection will
+        repair it waits until the connection is back (stream management
+        resends what the server had not acknowledged): a send that says
+        ESTATE while ``connection.will_reconnect`` is true is such a cut,
+        and awaiting drain() is the way to wait for it. Raises
+        epode.Error if the connection ends for good first."""
         loop = bind_to_running_loop(self._context)
-        if not self._conn.draining:
+        if not self._conn.draining and (self._conn.ready or not self._conn.will_reconnect):
             return
         fut = loop.create_future()
         self._drain_waiters.append(fut)

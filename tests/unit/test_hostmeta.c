@@ -191,6 +191,27 @@ TEST(hostmeta_xrd_refuses_huge_and_deep_documents)
     free(longurl);
 }
 
+/* What ejabberd 23.01's mod_host_meta serves (captured from a local
+ * ejabberd with an https listener carrying /bosh and /ws), byte for byte. */
+static const char ejabberd_xrd[] =
+    "<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>"
+    "<Link rel='urn:xmpp:alt-connections:xbosh' href='https://localhost:51509/bosh'/>"
+    "<Link rel='urn:xmpp:alt-connections:websocket' href='wss://localhost:51509/ws'/></XRD>";
+static const char ejabberd_json[] =
+    "{\"links\":[{\"rel\":\"urn:xmpp:alt-connections:xbosh\",\"href\":\"https://localhost:51509/bosh\"},"
+    "{\"rel\":\"urn:xmpp:alt-connections:websocket\",\"href\":\"wss://localhost:51509/ws\"}]}";
+
+TEST(hostmeta_ejabberd_documents)
+{
+    CHECK_INT(xrd(ejabberd_xrd), 0);
+    CHECK_STR(L.websocket, "wss://localhost:51509/ws");
+    CHECK_STR(L.bosh, "https://localhost:51509/bosh");
+    CHECK_INT(jrd(ejabberd_json), 0);
+    CHECK_STR(L.websocket, "wss://localhost:51509/ws");
+    CHECK_STR(L.bosh, "https://localhost:51509/bosh");
+    CHECK_INT(L.ignored, 0);
+}
+
 /* ---- JRD ---------------------------------------------------------------------------- */
 
 TEST(hostmeta_json_ejabberd_like_document)
@@ -918,5 +939,92 @@ TEST(hostmeta_lookup_canceled)
     CHECK_INT(f.web.nreq, 1);
     CHECK_INT(epode__http_active(f.h), 0);
     epode__hostmeta_cancel(NULL);
+    fx_close(&f);
+}
+
+/* Every allocation of the request goes through opts.mem and comes back;
+ * a failed one is a clean EPODE_ENOMEM without a callback. */
+static long live, allocs, fail_at = -1;
+static void *c_malloc(size_t size, void *user)
+{
+    (void)user;
+    if (fail_at >= 0 && allocs++ == fail_at)
+        return NULL;
+    void *p = malloc(size);
+    live += p != NULL;
+    return p;
+}
+static void *c_realloc(void *ptr, size_t size, void *user)
+{
+    return ptr ? realloc(ptr, size) : c_malloc(size, user);
+}
+static void c_free(void *ptr, void *user)
+{
+    (void)user;
+    live -= ptr != NULL;
+    free(ptr);
+}
+static const epode_mem_t counting = {c_malloc, c_realloc, c_free, NULL};
+
+TEST(hostmeta_lookup_allocations)
+{
+    make_answers();
+    route routes[] = {{"/.well-known/host-meta.json", json_answer, 0}, {NULL, NULL, 0}};
+    fixture f;
+    CHECK_INT(fx_open(&f, routes, NULL), 0);
+    outcome o = {0};
+    epode__hostmeta_opts opts = {.mem = &counting, .port = f.web.port, .ca_file = DATA "ca.pem"};
+    for (long i = 0; i < 2; i++) {
+        live = allocs = 0;
+        fail_at = i;
+        CHECK_INT(epode__hostmeta_lookup(f.h, f.d, "example.test", &opts, on_result, &o, NULL),
+                  EPODE_ENOMEM);
+        CHECK_INT(live, 0);
+    }
+    fail_at = -1;
+    live = allocs = 0;
+    CHECK_INT(epode__hostmeta_lookup(f.h, f.d, "example.test", &opts, on_result, &o, NULL), 0);
+    CHECK_INT(live, 2);
+    uint64_t until = epode__now_ms() + 15000;
+    while (!o.calls && epode__now_ms() < until)
+        epode__loop_run_once(f.l, 100);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.status, 0);
+    CHECK_INT(live, 0);
+    fx_close(&f);
+}
+
+/* The callback may free the HTTP client and the resolver it ran on. */
+typedef struct freeing {
+    fixture *f;
+    int calls, status;
+} freeing;
+
+static void free_in_cb(void *user, int status, const char *ws, const char *bosh, const char *text)
+{
+    (void)ws, (void)bosh, (void)text;
+    freeing *x = user;
+    x->calls++;
+    x->status = status;
+    epode__http_free(x->f->h);
+    epode__http_dns_free(x->f->d);
+    x->f->h = NULL;
+    x->f->d = NULL;
+}
+
+TEST(hostmeta_lookup_callback_may_free_what_it_ran_on)
+{
+    make_answers();
+    route routes[] = {{"/.well-known/host-meta", xrd_answer, 0}, {NULL, NULL, 0}};
+    fixture f;
+    CHECK_INT(fx_open(&f, routes, NULL), 0);
+    freeing x = {.f = &f};
+    epode__hostmeta_opts opts = {.port = f.web.port, .ca_file = DATA "ca.pem"};
+    CHECK_INT(epode__hostmeta_lookup(f.h, f.d, "example.test", &opts, free_in_cb, &x, NULL), 0);
+    uint64_t until = epode__now_ms() + 15000;
+    while (!x.calls && epode__now_ms() < until)
+        epode__loop_run_once(f.l, 100);
+    CHECK_INT(x.calls, 1);
+    CHECK_INT(x.status, 0);
     fx_close(&f);
 }

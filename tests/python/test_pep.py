@@ -103,6 +103,18 @@ def test_bookmarks_add_list_remove(pep):
     asyncio.run(main())
 
 
+def caps_question(client):
+    """Gives the client a feature of this run's own, so that its next
+    presence carries a caps hash the server has never seen and must ask
+    about (disco#info), and returns a list that gets an entry when the
+    question arrives (the client answers it at once)."""
+    client.disco.add_feature("urn:example:run:" + uuid.uuid4().hex)
+    asked = []
+    client.add_handler("iq", lambda st: asked.append(1) and None,
+                       ns="http://jabber.org/protocol/disco#info", type="get")
+    return asked
+
+
 @pytest.mark.server
 def test_bookmarks_first_used_after_connect_and_seen_by_another_resource(pep):
     async def main():
@@ -115,13 +127,8 @@ def test_bookmarks_first_used_after_connect_and_seen_by_another_resource(pep):
         # b's presence carries a caps hash that the server asks b about
         # (disco#info) before it knows b wants bookmark notifications; a
         # publish that overtakes that round trip notifies nobody (seen
-        # once in two runs on a loaded machine). A feature of this run's
-        # own makes the hash new to the server, so it always asks: wait
-        # for the question (b answers it at once, before a publishes).
-        b.disco.add_feature("urn:example:run:" + uuid.uuid4().hex)
-        asked = []
-        b.add_handler("iq", lambda st: asked.append(1) and None,
-                      ns="http://jabber.org/protocol/disco#info", type="get")
+        # once in two runs on a loaded machine): wait for the question.
+        asked = caps_question(b)
         await a.connect(timeout=20)
         await b.connect(timeout=20)
         b.send_presence()  # PEP notifies available resources whose caps ask for it
@@ -144,8 +151,12 @@ def test_pubsub_publish_fetch_retract_and_events(pep):
         seen = []
         a.pubsub.on_event("urn:example:test")(seen.append)
         a.pubsub.notify("urn:example:test")  # NODE+notify in our caps, then be available
+        # the server learns that from our caps by asking us (disco#info):
+        # a hash new to it (a feature of this run's own) makes it ask, and
+        # publishing after the question cannot overtake the answer
+        asked = caps_question(a)
         a.send_presence()
-        await asyncio.sleep(0.3)
+        await until(lambda: asked, what="the server's caps question")
         item_id = await a.pubsub.publish("urn:example:test", "<t xmlns='urn:example:test'>one</t>",
                                          id="i1", options={"pubsub#access_model": "presence"})
         assert item_id == "i1"
@@ -185,10 +196,16 @@ def test_avatar_and_nick_reach_a_contact(pep):
         abare = a.bound_jid.split("/")[0]
         await until(lambda: b.roster.get(abare) is not None
                     and b.roster[abare].subscription == "both", 15, "mutual subscription")
-        await asyncio.sleep(0.5)
+        # a's PEP service notifies b once b's presence reached a's account
+        # and b's caps are known to it (asked of b, as b's hash is new)
+        asked = caps_question(b)
+        bbare = b.bound_jid.split("/")[0]
+        seen_b = []
+        a.add_handler("presence", lambda st: seen_b.append(1) and None
+                      if st.from_bare == bbare and st.type == "available" else None)
         a.send_presence()
         b.send_presence()
-        await asyncio.sleep(0.5)
+        await until(lambda: asked and seen_b, 15, "b's caps asked and b's presence at a")
         await a.nickname.set("Alice P")
         aid = await a.avatar.publish(PNG, width=1, height=1)
         assert aid == hashlib.sha1(PNG).hexdigest()

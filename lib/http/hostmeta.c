@@ -149,14 +149,19 @@ static void offer(epode__hostmeta_links *out, int websocket, const char *href, s
         return;
     }
     out->ignored++;
+    /* the URL goes into log text only if it is printable ASCII (a peer's
+     * bytes must not forge log lines) */
+    int printable = href && strlen(href) == href_len;
+    for (size_t i = 0; printable && i < href_len; i++)
+        printable = (unsigned char)href[i] >= 0x20 && (unsigned char)href[i] < 0x7f;
+    const char *shown = printable ? href : "(with control or non-ASCII characters)";
     if (!href)
         note(out, "a %s link without an href was ignored", kind);
     else if (websocket ? strncasecmp(href, "ws://", 5) == 0 : strncasecmp(href, "http://", 7) == 0)
-        note(out, "the %s link %.120s was ignored: not %s", kind, href,
+        note(out, "the %s link %.120s was ignored: not %s", kind, shown,
              websocket ? "wss://" : "https://");
     else
-        note(out, "the %s link %.120s was ignored: not a usable %s URL", kind,
-             href_len < 1024 && strlen(href) == href_len ? href : "(too long)",
+        note(out, "the %s link %.120s was ignored: not a usable %s URL", kind, shown,
              websocket ? "wss://" : "https://");
 }
 

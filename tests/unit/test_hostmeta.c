@@ -305,6 +305,16 @@ TEST(hostmeta_json_without_links_or_with_ambiguous_ones)
     CHECK_STR(L.bosh, "");
     CHECK_INT(L.ignored, 3);
     CHECK(strstr(L.note, "two rel or href"));
+    /* a URL with a line break or a NUL is not repeated in the note */
+    CHECK_INT(jrd("{\"links\":[{\"rel\":\"" WS_REL "\",\"href\":\"ws://a\\nfake log line\"},"
+                  "{\"rel\":\"" BOSH_REL "\",\"href\":\"https://b/\\u0000x\"}]}"),
+              0);
+    CHECK_INT(L.ignored, 2);
+    CHECK(strchr(L.note, '\n') == NULL);
+    CHECK(strstr(L.note, "(with control or non-ASCII characters)") != NULL);
+    CHECK_INT(xrd(XRD_OPEN "<Link rel='" BOSH_REL "' href='https://b/&#10;x'/></XRD>"), 0);
+    CHECK_INT(L.ignored, 1);
+    CHECK(strchr(L.note, '\n') == NULL);
 }
 
 TEST(hostmeta_json_refuses_huge_and_deep_documents)

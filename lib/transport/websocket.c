@@ -37,6 +37,7 @@
 #include <gnutls/gnutls.h>
 #include <wslay/wslay.h>
 
+#include "transport/cut.h"
 #include "util/alloc.h"
 #include "util/base64.h"
 #include "util/buf.h"
@@ -50,12 +51,8 @@
 #define WIRE_HIGH (256 * 1024)
 /* Default bound on one received message when the owner gives none. */
 #define DEFAULT_MAX_MESSAGE (1024 * 1024)
-#define NO_FRAME ((size_t)-1)
 
 enum ws_state { WS_SEND_REQUEST = 0, WS_READ_RESPONSE, WS_OPEN, WS_FAILED };
-
-/* The output cutter: where it is in the tag structure. */
-enum cut_state { CUT_TEXT = 0, CUT_LT, CUT_START_TAG, CUT_END_TAG, CUT_QUOTE, CUT_OTHER };
 
 typedef struct ws {
     epode__transport base; /* base.lower: tcp or tls, owned */
@@ -68,12 +65,7 @@ typedef struct ws {
     size_t hs_sent;
     epode__buf raw;        /* lower bytes read past the answer's headers: frames */
     epode__buf in;         /* received message payloads for read() */
-    epode__buf out;        /* upper bytes not yet cut into messages */
-    size_t cut_pos;        /* how far `out` has been scanned */
-    size_t frame_start;    /* where the element being cut began (-1: none yet) */
-    int depth;
-    enum cut_state cut;
-    char quote, last;      /* quote char in CUT_QUOTE; last byte in a tag */
+    epode__cut cut;        /* upper bytes into one message per element (cut.h) */
     epode__buf wire;       /* framed bytes for the lower transport */
     int blocked;           /* the lower said EPODE_EAGAIN while wslay read */
     int lower_eof;
@@ -640,83 +632,21 @@ static int queue_text(ws *w, const char *d, size_t start, size_t end)
     return 0;
 }
 
-/* Scans d[from, len), queueing each complete top-level element (the
- * scanner's state and frame_start carry over between calls, relative to
- * d); whitespace between elements becomes one ping. *done: the bytes of
- * d fully dealt with (queued elements and whitespace). */
-static int scan(ws *w, const char *d, size_t from, size_t len, size_t *done_out)
+/* The cutter's callbacks: an element is one text message; whitespace
+ * between elements one ping (RFC 7395 forbids whitespace keepalives). */
+static int on_element(void *user, const char *d, size_t start, size_t end)
 {
-    int ping = 0;
-    size_t done = 0, i;
-    for (i = from; i < len; i++) {
-        char c = d[i];
-        switch (w->cut) {
-        case CUT_TEXT:
-            if (w->depth == 0 && w->frame_start == NO_FRAME) {
-                if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-                    /* queued at once: an element after it goes out after it */
-                    if (!ping && !w->close_queued) {
-                        struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"", 0};
-                        if (wslay_event_queue_msg(w->wctx, &m) != 0)
-                            return fail(w, EPODE_ENOMEM, "WebSocket: out of memory while framing");
-                    }
-                    ping = 1;
-                    done = i + 1;
-                    continue;
-                }
-                w->frame_start = i;
-            }
-            if (c == '<')
-                w->cut = CUT_LT;
-            break;
-        case CUT_LT:
-            w->last = 0;
-            w->cut = c == '/' ? CUT_END_TAG : (c == '!' || c == '?') ? CUT_OTHER : CUT_START_TAG;
-            break;
-        case CUT_START_TAG:
-            if (c == '\'' || c == '"') {
-                w->quote = c;
-                w->cut = CUT_QUOTE;
-            } else if (c == '>') {
-                w->cut = CUT_TEXT;
-                if (w->last != '/')
-                    w->depth++;
-                else if (w->depth == 0)
-                    goto element_done;
-            } else {
-                w->last = c;
-            }
-            break;
-        case CUT_QUOTE:
-            if (c == w->quote) {
-                w->cut = CUT_START_TAG;
-                w->last = c;
-            }
-            break;
-        case CUT_END_TAG:
-            if (c == '>') {
-                w->cut = CUT_TEXT;
-                if (--w->depth <= 0) {
-                    w->depth = 0;
-                    goto element_done;
-                }
-            }
-            break;
-        case CUT_OTHER:
-            if (c == '>')
-                w->cut = CUT_TEXT;
-            break;
-        }
-        continue;
-    element_done: {
-        int rc = queue_text(w, d, w->frame_start, i + 1);
-        if (rc < 0)
-            return rc;
-        done = i + 1;
-        w->frame_start = NO_FRAME;
-    }
-    }
-    *done_out = done;
+    return queue_text(user, d, start, end);
+}
+
+static int on_space(void *user)
+{
+    ws *w = user;
+    if (w->close_queued)
+        return 0;
+    struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"", 0};
+    if (wslay_event_queue_msg(w->wctx, &m) != 0)
+        return fail(w, EPODE_ENOMEM, "WebSocket: out of memory while framing");
     return 0;
 }
 
@@ -744,40 +674,17 @@ static long ws_write(epode__transport *t, const void *buf, size_t len)
             return EPODE_EAGAIN;
     }
     /* Complete elements are framed from the caller's bytes; only an
-     * element cut short waits in `out` for the rest. What is written may
-     * be a credential (the engine's SASL or FAST response; the frame's
-     * mask hides nothing): `out` and `wire` are always secret buffers,
-     * wiped where they grow away from or consume (util/buf.h). */
-    const char *d = buf;
-    size_t dlen = len, from = 0, done = 0;
-    if (w->out.len > 0) {
-        size_t before = w->out.len;
-        epode__buf_append(&w->out, buf, len);
-        if (w->out.failed) {
-            w->out.failed = 0;
-            w->out.len = before;
-            return EPODE_ENOMEM;
-        }
-        epode__buf_mark_secret(&w->out);
-        d = w->out.data, dlen = w->out.len, from = w->cut_pos;
-    }
-    int rc = scan(w, d, from, dlen, &done);
+     * element cut short waits in the cutter for the rest. What is written
+     * may be a credential (the engine's SASL or FAST response; the frame's
+     * mask hides nothing): the cutter's buffer and `wire` are always
+     * secret buffers, wiped where they grow away from or consume
+     * (util/buf.h). */
+    int lost;
+    int rc = epode__cut_write(&w->cut, buf, len, &lost);
+    if (rc == EPODE_ENOMEM && lost) /* what was framed is sent; the rest is lost: say so */
+        return fail(w, EPODE_ENOMEM, "WebSocket: out of memory while framing");
     if (rc < 0)
         return rc;
-    if (d == w->out.data) {
-        epode__buf_consume(&w->out, done);
-    } else if (done < dlen) {
-        epode__buf_append(&w->out, d + done, dlen - done);
-        if (w->out.failed) { /* what was framed is sent; the rest is lost: say so */
-            w->out.failed = 0;
-            w->out.len = 0;
-            return fail(w, EPODE_ENOMEM, "WebSocket: out of memory while framing");
-        }
-        epode__buf_mark_secret(&w->out);
-    }
-    if (w->frame_start != NO_FRAME)
-        w->frame_start -= done;
-    w->cut_pos = w->out.len;
     rc = send_queued(w);
     return rc < 0 ? rc : (long)len;
 }
@@ -835,7 +742,7 @@ static void ws_free(epode__transport *t)
     epode__buf_free(&w->hs);
     epode__buf_free(&w->raw);
     epode__buf_free(&w->in);
-    epode__buf_free(&w->out);
+    epode__cut_free(&w->cut);
     epode__buf_free(&w->wire);
     epode__transport_free(t->lower);
     epode__transport_clear_error(t);
@@ -867,12 +774,11 @@ int epode__ws_new(const epode_mem_t *mem, epode__transport *lower, const epode__
     w->base.ops = &ws_ops;
     w->base.mem = mem;
     w->max_message = o->max_message ? o->max_message : DEFAULT_MAX_MESSAGE;
-    w->frame_start = NO_FRAME;
     w->mask_pos = sizeof w->masks; /* filled at the first frame */
     epode__buf_init(&w->hs, mem);
     epode__buf_init(&w->raw, mem);
     epode__buf_init(&w->in, mem);
-    epode__buf_init(&w->out, mem);
+    epode__cut_init(&w->cut, mem, on_element, on_space, w);
     epode__buf_init(&w->wire, mem);
     int rc = build_request(w, o);
     if (rc < 0) {

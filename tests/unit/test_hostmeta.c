@@ -519,7 +519,10 @@ static void serve_one(httpsd *s, int fd)
     while (r && r->path && strcmp(r->path, path) != 0)
         r++;
     char head[4096];
-    if (r && r->path && r->answer) {
+    if (r && r->path && r->answer && strcmp(r->answer, "SILENT") == 0) {
+        while (!s->stop)
+            usleep(10000);
+    } else if (r && r->path && r->answer) {
         /* "%P": our port */
         size_t w = 0;
         for (const char *c = r->answer; *c && w < sizeof head - 8; c++) {
@@ -1036,5 +1039,26 @@ TEST(hostmeta_lookup_callback_may_free_what_it_ran_on)
         epode__loop_run_once(f.l, 100);
     CHECK_INT(x.calls, 1);
     CHECK_INT(x.status, 0);
+    fx_close(&f);
+}
+
+TEST(hostmeta_lookup_times_out)
+{
+    /* the XRD request is read and never answered; the JSON one never
+     * gets past the TCP backlog (the server is busy) */
+    route routes[] = {{"/.well-known/host-meta", "SILENT", 0}, {NULL, NULL, 0}};
+    fixture f;
+    CHECK_INT(fx_open(&f, routes, NULL), 0);
+    outcome o = {0};
+    epode__hostmeta_opts opts = {.port = f.web.port, .ca_file = DATA "ca.pem", .timeout_ms = 400};
+    uint64_t t0 = epode__now_ms();
+    CHECK_INT(epode__hostmeta_lookup(f.h, f.d, "example.test", &opts, on_result, &o, NULL), 0);
+    uint64_t until = t0 + 15000;
+    while (!o.calls && epode__now_ms() < until)
+        epode__loop_run_once(f.l, 100);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.status, EPODE_ETIMEDOUT);
+    CHECK(epode__now_ms() - t0 < 3000);
+    CHECK(strstr(o.text, "host-meta.json: timed out") != NULL);
     fx_close(&f);
 }

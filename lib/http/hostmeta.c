@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <gnutls/gnutls.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 
@@ -1068,12 +1069,25 @@ int epode__hostmeta_lookup(epode__http *http, epode__http_dns *dns, const char *
         opts = &none;
     if (!http || !dns || !domain || !cb || opts->port > 65535)
         return EPODE_EINVAL;
-    /* a host name (or an IP literal, IPv6 in brackets), nothing else */
+    /* a host name (or an IP literal, IPv6 in brackets), nothing else; an
+     * internationalized one (a JID's domainpart may be) as its A-label */
     size_t dlen = strlen(domain);
+    gnutls_datum_t mapped = {NULL, 0};
+    for (size_t i = 0; i < dlen; i++)
+        if ((unsigned char)domain[i] >= 0x80) {
+            if (dlen > 1024 || !epode__xml_text_ok(domain, dlen) ||
+                gnutls_idna_map(domain, (unsigned)dlen, &mapped, 0) < 0)
+                return EPODE_EINVAL;
+            domain = (const char *)mapped.data;
+            dlen = mapped.size;
+            break;
+        }
     char host[256];
     unsigned port;
-    if (dlen == 0 || dlen > 253 || split_authority(domain, dlen, host, sizeof host, &port, 0) < 0 ||
-        port != 0)
+    int bad = dlen == 0 || dlen > 253 || split_authority(domain, dlen, host, sizeof host, &port, 0) < 0 ||
+              port != 0;
+    gnutls_free(mapped.data);
+    if (bad)
         return EPODE_EINVAL;
     epode__hostmeta_req *r = epode__zalloc(opts->mem, sizeof *r);
     if (!r)

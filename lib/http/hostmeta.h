@@ -93,8 +93,9 @@ typedef struct epode__hostmeta_opts {
  * loop, never inside this call, unless the request is canceled. *out
  * (may be NULL) names the request for cancel until cb runs. http and dns
  * must outlive the request (free them only after cancel or cb).
+ * domain may be internationalized (UTF-8): its IDNA A-label is used.
  * EPODE_EINVAL (no http/dns/domain/cb, a domain that is not a host
- * name), EPODE_ENOMEM, or what epode__http_dns_lookup returns; on error
+ * name or IP literal, no A-label), EPODE_ENOMEM, or what epode__http_dns_lookup returns; on error
  * cb is never called. */
 int epode__hostmeta_lookup(epode__http *http, epode__http_dns *dns, const char *domain,
                            const epode__hostmeta_opts *opts, epode__hostmeta_cb cb, void *user,

@@ -639,7 +639,7 @@ typedef struct fixture {
     int have_web;
 } fixture;
 
-static const char *const test_names[] = {"example.test", NULL};
+static const char *const test_names[] = {"example.test", "xn--ex-cja.test", NULL};
 
 static int fx_open(fixture *f, const route *routes, const char *cert)
 {
@@ -908,7 +908,7 @@ TEST(hostmeta_lookup_refuses_bad_arguments)
     CHECK_INT(fx_open(&f, NULL, NULL), 0);
     outcome o = {0};
     static const char *const bad[] = {"", "example.test:443", "a b", "exa/mple", "user@example.test",
-                                      "[::1", "ex\xc3\xa9.test"};
+                                      "[::1", "ex\xc3\x28.test", "a\xe2\x80\xa8.test"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK_INT(epode__hostmeta_lookup(f.h, f.d, bad[i], NULL, on_result, &o, NULL), EPODE_EINVAL);
     CHECK_INT(epode__hostmeta_lookup(NULL, f.d, "example.test", NULL, on_result, &o, NULL), EPODE_EINVAL);
@@ -1060,5 +1060,18 @@ TEST(hostmeta_lookup_times_out)
     CHECK_INT(o.status, EPODE_ETIMEDOUT);
     CHECK(epode__now_ms() - t0 < 3000);
     CHECK(strstr(o.text, "host-meta.json: timed out") != NULL);
+    fx_close(&f);
+}
+
+TEST(hostmeta_lookup_of_an_internationalized_domain_asks_for_its_a_label)
+{
+    /* (the certificate has no such name: the lookup gets as far as TLS) */
+    route routes[] = {{NULL, NULL, 0}};
+    fixture f;
+    CHECK_INT(fx_open(&f, routes, NULL), 0);
+    outcome o;
+    CHECK_INT(lookup(&f, "ex\xc3\xa9.test", &o), 0);
+    CHECK_INT(o.status, EPODE_ECERT);
+    CHECK(strstr(o.text, "https://xn--ex-cja.test:") != NULL);
     fx_close(&f);
 }

@@ -267,6 +267,74 @@ EPODE_API int epode_conn_set_proxy(epode_conn_t *conn, const char *url);
  */
 EPODE_API int epode_conn_set_websocket(epode_conn_t *conn, const char *url);
 
+/**
+ * Runs the connection over BOSH (XEP-0124, with XEP-0206's XMPP over
+ * BOSH) instead of a TCP stream: for clients behind networks that pass
+ * only HTTP requests through, or that cut long-lived connections. `url`
+ * is the server's BOSH endpoint:
+ *
+ * - `https://host[:port][/path]` (port 443 by default): the certificate
+ *   must verify for the URL's host **and** for the XMPP domain (XEP-0206,
+ *   XEP-0156), as over WebSocket. The certificate callback is not asked
+ *   here: an untrusted certificate ends the attempt (EPODE_REASON_TLS,
+ *   EPODE_ECERT) unless verification was turned off.
+ * - `http://host[:port][/path]` (port 80 by default): allowed to a
+ *   loopback host only (127.0.0.0/8, ::1 or `localhost`), unless TLS was
+ *   loosened with epode_conn_set_tls() (EPODE_TLS_OPTIONAL or
+ *   EPODE_TLS_DISABLED); otherwise the attempt ends with EPODE_ENOTLS
+ *   (EPODE_REASON_TLS) before any request. PLAIN is never sent in clear
+ *   (SCRAM is used).
+ *
+ * The HTTP requests go through the context's loop (libcurl's
+ * multi-socket API; no thread; the URL's host looked up with the
+ * context's resolver), through the proxy when one is set
+ * (epode_conn_set_proxy(): a SOCKS5 proxy is asked for the name). epode
+ * keeps at most two requests in flight, and no more than the server
+ * allows (`requests`); one is always outstanding (an empty one is a
+ * poll) so the server can push; stanzas written meanwhile go out together
+ * in the next request. The stream restarts with `xmpp:restart` after
+ * authentication; a request whose HTTP exchange broke (not an HTTP
+ * status) is sent again, up to three times, with the same `rid` and the
+ * same content (the server answers a rid once), so a cut connection
+ * loses and duplicates nothing; a third failure ends the link
+ * (EPODE_REASON_NETWORK, reconnected when enabled: stream management then
+ * resumes over a new BOSH session). SASL (and SASL2), binding, stream
+ * management, resumption, handlers and reconnection work as over TCP;
+ * channel binding (-PLUS) does not (the requests may use several TLS
+ * connections), so SCRAM runs without it (GS2 flag `n`) even when the
+ * server offers -PLUS. Whitespace keepalives are not sent (BOSH's polling
+ * keeps the session alive). A server that asks for a polling session
+ * (hold='0'), more than 64 requests, a longer `wait` than the 60 s asked
+ * for, or gives no or a malformed `sid` is refused
+ * (EPODE_REASON_PROTOCOL).
+ *
+ * How the server ends a session: `type='terminate'` with a condition
+ * (XEP-0124 §17) ends the connection with EPODE_REASON_NETWORK (the
+ * error text names the condition; `see-other-uri` names the URL, which is
+ * not followed), HTTP 404 (unknown session) and other HTTP errors with
+ * EPODE_REASON_NETWORK, a response that is not a BOSH `<body/>` (or
+ * names another session) with EPODE_REASON_PROTOCOL and EPODE_EPROTOCOL;
+ * each is reconnected when enabled. A response body larger than the
+ * larger of 4 MiB and twice the stanza limit (epode_conn_set_limit())
+ * ends the link the same way (EPODE_EPROTOCOL, the text names the limit);
+ * a stanza over the stanza limit inside a smaller body is skipped as
+ * over TCP.
+ *
+ * NULL would ask for XEP-0156 discovery (the domain's host-meta over
+ * HTTPS): see epode_conn_set_websocket(). "" goes back to TCP. A
+ * connection uses one of TCP, WebSocket and BOSH: setting a BOSH URL
+ * removes a WebSocket one and vice versa. Takes effect at the next
+ * connect; not for components (epode_conn_connect() then says
+ * EPODE_EINVAL).
+ *
+ * Errors: EPODE_EINVAL (no connection; a URL that is not http:// or
+ * https://, no host, a bad port, user information, a fragment, spaces or
+ * raw non-ASCII; the log says why), EPODE_ESTATE (not idle),
+ * EPODE_ENOMEM, EPODE_ENOTSUP (NULL; or epode built without libcurl:
+ * meson -Dcurl=disabled).
+ */
+EPODE_API int epode_conn_set_bosh(epode_conn_t *conn, const char *url);
+
 #ifdef __cplusplus
 }
 #endif

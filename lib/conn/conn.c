@@ -4,6 +4,7 @@
  * (events, handlers) runs from loop callbacks, never inside the call that
  * caused it. */
 #include "conn_int.h"
+#include "transport/bosh.h" /* its URL (the layer itself is built only with curl) */
 #include "transport/websocket.h"
 
 #include <ctype.h>
@@ -1501,9 +1502,12 @@ int epode__conn_start_engine(epode_conn_t *c, const epode__tls_facts *tls)
     cfg.register_only = !!c->register_only; /* one-bit flags */
     cfg.register_cleartext = !!c->register_cleartext;
     cfg.component = !!c->component;
-    cfg.framed = c->ws_url != NULL; /* RFC 7395: <open/>, one element per message */
+    /* RFC 7395 (and BOSH, the layer wraps it): <open/>, one element per message */
+    cfg.framed = c->ws_url != NULL || c->bosh_url != NULL;
     if (c->ws_url && !c->ws_url->secure)
         cfg.tls_mode = EPODE_TLS_DISABLED; /* ws:// (loopback, or TLS loosened): no STARTTLS */
+    if (c->bosh_url && !c->bosh_url->secure)
+        cfg.tls_mode = EPODE_TLS_DISABLED; /* http:// likewise; https:// is TLS (tls set) */
     if (c->component)
         cfg.sm = 0; /* XEP-0114 streams have no stream management */
     cfg.sm_request_every = c->sm_every;
@@ -1598,12 +1602,15 @@ static void pump_body(epode_conn_t *c)
             return;
         }
         if (rc < 0) {
-            /* TLS's failures are TLS's; a proxy refusing our credentials
-             * is final; anything else the link's */
-            fail(c, rc == EPODE_ETLS || rc == EPODE_EAUTH ? rc : EPODE_ENET,
-                 rc == EPODE_ETLS    ? EPODE_REASON_TLS
-                 : rc == EPODE_EAUTH ? EPODE_REASON_AUTH
-                                     : EPODE_REASON_NETWORK,
+            /* TLS's failures are TLS's (BOSH's certificate too: curl
+             * checks it during the session's creation); a proxy refusing
+             * our credentials is final; anything else the link's */
+            int tls = rc == EPODE_ETLS || rc == EPODE_ECERT;
+            fail(c, tls || rc == EPODE_EAUTH || rc == EPODE_EPROTOCOL ? rc : EPODE_ENET,
+                 tls                     ? EPODE_REASON_TLS
+                 : rc == EPODE_EAUTH     ? EPODE_REASON_AUTH
+                 : rc == EPODE_EPROTOCOL ? EPODE_REASON_PROTOCOL
+                                         : EPODE_REASON_NETWORK,
                  why);
             return;
         }
@@ -1688,7 +1695,7 @@ int epode_conn_connect(epode_conn_t *c)
         return EPODE_EINVAL;
     if (c->state != C_IDLE)
         return EPODE_ESTATE;
-    if (!c->domain || (c->component && (!c->host || !c->password || c->ws_url)))
+    if (!c->domain || (c->component && (!c->host || !c->password || c->ws_url || c->bosh_url)))
         return EPODE_EINVAL; /* a component has no SRV records: name its server */
     c->user_closed = 0;
     c->rc_attempts = 0;

@@ -136,6 +136,7 @@ struct epode_conn {
     int component;       /* epode_conn_set_component: domain and password are its own */
     epode__proxy *proxy; /* epode_conn_set_proxy, or NULL */
     struct epode__ws_url *ws_url; /* epode_conn_set_websocket, or NULL */
+    struct epode__bosh_url *bosh_url; /* epode_conn_set_bosh, or NULL (one of the two) */
     struct conn_app *app; /* epode_conn_set_transport, or NULL: epode's own TCP */
     unsigned depth;      /* loop entry points running for this connection */
     int free_pending;    /* epode_conn_free() called: freed when depth is 0 */
@@ -269,8 +270,9 @@ int epode__ctx_creds_get(epode_ctx_t *ctx, const char *ca, const char *cert, con
                          char *why, size_t why_len, creds_entry **out);
 void epode__ctx_creds_put(epode_ctx_t *ctx, creds_entry *e);
 
-/* WebSocket (link.c): frees the connection's URL; fills the layer's
- * options from it and the connection's limits (0: no WebSocket). */
+/* WebSocket (link.c): frees the connection's URLs (WebSocket, BOSH);
+ * fills the layer's options from it and the connection's limits (0: no
+ * WebSocket). */
 struct epode__ws_options;
 void epode__conn_ws_free(epode_conn_t *c);
 int epode__conn_ws_options(const epode_conn_t *c, struct epode__ws_options *o);

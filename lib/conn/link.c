@@ -6,6 +6,9 @@
  * conn.c enters each step through its guard and runs the stream. */
 #include "conn_int.h"
 #include "transport/websocket.h"
+#ifdef EPODE_HAVE_CURL
+#include "transport/bosh.h"
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
@@ -113,6 +116,12 @@ int epode_conn_set_websocket(epode_conn_t *c, const char *url)
     }
     epode__ws_url_free(c->ctx->mem, c->ws_url);
     c->ws_url = u;
+    if (u) { /* one of TCP, WebSocket and BOSH */
+#ifdef EPODE_HAVE_CURL
+        epode__bosh_url_free(c->ctx->mem, c->bosh_url);
+#endif
+        c->bosh_url = NULL;
+    }
     return 0;
 #endif
 }
@@ -123,7 +132,131 @@ void epode__conn_ws_free(epode_conn_t *c)
     epode__ws_url_free(c->ctx->mem, c->ws_url);
 #endif
     c->ws_url = NULL;
+#ifdef EPODE_HAVE_CURL
+    epode__bosh_url_free(c->ctx->mem, c->bosh_url);
+#endif
+    c->bosh_url = NULL;
 }
+
+/* The larger of 4 MiB and twice the stanza limit: what a WebSocket
+ * message or a BOSH answer may be, so that a stanza the parser would
+ * skip (over the limit, up to its skip bound) reaches it, as over TCP. */
+static size_t message_bound(const epode_conn_t *c)
+{
+    size_t lim = c->limits[EPODE_LIMIT_STANZA_BYTES] ? c->limits[EPODE_LIMIT_STANZA_BYTES]
+                                                     : c->ctx->limits[EPODE_LIMIT_STANZA_BYTES];
+    size_t twice = lim > SIZE_MAX / 2 ? SIZE_MAX : 2 * lim;
+    return twice > (4u << 20) ? twice : (4u << 20);
+}
+
+/* ---- BOSH (XEP-0124, XEP-0206) --------------------------------------------------- */
+
+int epode_conn_set_bosh(epode_conn_t *c, const char *url)
+{
+    if (!c)
+        return EPODE_EINVAL;
+    if (c->state != C_IDLE)
+        return EPODE_ESTATE;
+#ifndef EPODE_HAVE_CURL
+    (void)url;
+    epode__ctx_log(c->ctx, EPODE_LOG_ERROR, "conn",
+                   "BOSH refused: this build of epode has no HTTP support (libcurl)");
+    return EPODE_ENOTSUP;
+#else
+    epode__bosh_url *u = NULL;
+    if (!url) {
+        epode__ctx_log(c->ctx, EPODE_LOG_ERROR, "conn",
+                       "BOSH refused: discovery (XEP-0156) is not supported yet; give the URL");
+        return EPODE_ENOTSUP;
+    }
+    if (*url) {
+        char why[200] = "";
+        int rc = epode__bosh_url_parse(c->ctx->mem, url, &u, why, sizeof why);
+        if (rc < 0) {
+            epode__ctx_log(c->ctx, EPODE_LOG_ERROR, "conn", "BOSH refused: %s",
+                           why[0] ? why : epode_strerror(rc));
+            return rc;
+        }
+    }
+    epode__bosh_url_free(c->ctx->mem, c->bosh_url);
+    c->bosh_url = u;
+    if (u) { /* one of TCP, WebSocket and BOSH */
+#ifdef EPODE_HAVE_WSLAY
+        epode__ws_url_free(c->ctx->mem, c->ws_url);
+#endif
+        c->ws_url = NULL;
+    }
+    return 0;
+#endif
+}
+
+#ifdef EPODE_HAVE_CURL
+/* A loopback host, by its literal (127/8, ::1) or the name localhost. */
+static int host_is_loopback(const char *h)
+{
+    return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcasecmp(h, "localhost") == 0;
+}
+
+static void bosh_ready(void *user)
+{
+    epode__conn_poke(user);
+}
+
+/* The link is the BOSH layer itself (no socket of ours: curl's travel
+ * the loop through lib/http); its handshake makes the session. */
+static void bosh_start(epode_conn_t *c)
+{
+    const epode__bosh_url *u = c->bosh_url;
+    if (!u->secure && c->tls_mode == EPODE_TLS_REQUIRED && !host_is_loopback(u->host)) {
+        epode__conn_fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
+             "http:// (BOSH in clear) is allowed to a loopback address only (use https://, "
+             "or loosen TLS with epode_conn_set_tls)");
+        return;
+    }
+    epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "BOSH to %s:%u%s%s", u->host, u->port,
+                   c->proxy ? " through the proxy at " : "", c->proxy ? c->proxy->host : "");
+    /* curl's form of the proxy: socks5h (the proxy resolves the name) */
+    char proxy[600] = "";
+    if (c->proxy) {
+        int v6 = strchr(c->proxy->host, ':') != NULL;
+        snprintf(proxy, sizeof proxy, "%s://%s%s%s:%u",
+                 c->proxy->kind == EPODE__PROXY_SOCKS5 ? "socks5h" : "http", v6 ? "[" : "",
+                 c->proxy->host, v6 ? "]" : "", c->proxy->port);
+    }
+    epode__bosh_curl_options co = {
+        .loop = c->ctx->loop,
+        .url = u,
+        .verify_name = strcasecmp(u->host, c->domain) != 0 ? c->domain : NULL,
+        .insecure = !c->verify,
+        .ca_file = c->ca_file,
+        .dns_servers = c->ctx->dns_servers,
+        .proxy = c->proxy ? proxy : NULL,
+        .proxy_user = c->proxy ? c->proxy->user : NULL,
+        .proxy_pass = c->proxy ? c->proxy->pass : NULL,
+        .proxy_host = c->proxy ? c->proxy->host : NULL,
+        .proxy_port = c->proxy ? c->proxy->port : 0,
+        .max_body = message_bound(c),
+    };
+    epode__bosh_options bo = {.domain = c->domain,
+                              .max_body = co.max_body,
+                              .ready = bosh_ready,
+                              .ready_user = c};
+    int rc = epode__bosh_http_override
+                 ? epode__bosh_http_override(epode__bosh_http_override_user, u, &bo.http)
+                 : epode__bosh_curl_new(c->ctx->mem, &co, &bo.http);
+    epode__transport *t = NULL;
+    if (rc == 0 && (rc = epode__bosh_new(c->ctx->mem, &bo, &t)) < 0)
+        bo.http.free(bo.http.user);
+    if (rc < 0) {
+        epode__conn_fail(c, rc, EPODE_REASON_NETWORK, "could not start BOSH");
+        return;
+    }
+    c->tr = t;
+    c->fd = -1; /* nothing to watch: the layer's ready callback pokes */
+    c->state = C_OPEN;
+    epode__conn_pump(c);
+}
+#endif
 
 int epode__conn_ws_options(const epode_conn_t *c, epode__ws_options *o)
 {
@@ -135,10 +268,7 @@ int epode__conn_ws_options(const epode_conn_t *c, epode__ws_options *o)
     /* A message the parser would skip (over the stanza limit, up to its
      * skip bound) must reach it, as over TCP: a remote sender must not
      * end our session with one big stanza. Past that bound: 1009. */
-    size_t lim = c->limits[EPODE_LIMIT_STANZA_BYTES] ? c->limits[EPODE_LIMIT_STANZA_BYTES]
-                                                     : c->ctx->limits[EPODE_LIMIT_STANZA_BYTES];
-    size_t twice = lim > SIZE_MAX / 2 ? SIZE_MAX : 2 * lim;
-    o->max_message = twice > (4u << 20) ? twice : (4u << 20);
+    o->max_message = message_bound(c);
     return 1;
 }
 
@@ -172,6 +302,24 @@ void epode__link_open(epode_conn_t *c)
 {
     char why[200];
     epode__transport *tls = epode__stack_tls(c->tr);
+#ifdef EPODE_HAVE_CURL
+    if (c->bosh_url && c->bosh_url->secure) {
+        /* https: curl verified the URL's host and the XMPP domain (or
+         * verification is off), else the handshake failed with ECERT */
+        c->tls_verified = c->verify;
+        int v = epode__bosh_tls_version(c->tr);
+        epode__tls_facts f = {.version = v, .verified = c->tls_verified};
+        epode__conn_note(c, &c->security, NOTE_SECURITY, "TLS 1.%d (BOSH)", v - 10);
+        c->state = C_STREAM;
+        epode__conn_emit(c, EPODE_CONN_TLS_UP);
+        if (c->state != C_STREAM)
+            return; /* closed from the callback */
+        int rc = epode__conn_start_engine(c, &f);
+        if (rc < 0)
+            epode__conn_fail(c, rc, EPODE_REASON_NETWORK, "could not start the stream");
+        return;
+    }
+#endif
     if (!tls) {
         int rc = epode__conn_start_engine(c, NULL);
         if (rc < 0)
@@ -392,6 +540,12 @@ void epode__link_start(epode_conn_t *c)
     if (c->state != C_RESOLVING)
         return; /* closed from the event */
     epode__timer_start(&c->login_timer, c->login_ms, epode__conn_on_login_timeout, c);
+#ifdef EPODE_HAVE_CURL
+    if (c->bosh_url) { /* the URL names the endpoint: no SRV lookup */
+        bosh_start(c);
+        return;
+    }
+#endif
     /* A named server, a proxy or the application's pipe: no SRV lookup
      * (through a proxy none may leak: the proxy is asked for the name) */
     if (c->host || c->proxy || c->app || c->ws_url) {

@@ -14,6 +14,8 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include "util/alloc.h"
 
@@ -43,6 +45,10 @@ struct epode__http_req {
     int over_limit; /* a write or header callback refused: the bound */
     int canceled;   /* cancel() was called: no done callback */
     int aborted;    /* a read/progress callback of the application stopped it */
+    char *also_verify_name; /* see http.h; NULL: none */
+    int peer_checked;       /* the TLS facts were read (first header) */
+    int cert_refused;       /* ...and the certificate did not hold for the name */
+    int tls_version;
     epode__http_progress_cb progress;
     epode__http_done_cb done;
     void *user;
@@ -86,6 +92,7 @@ static void req_free(epode__http_req *r)
     epode__dealloc(h->mem, r->body);
     epode__dealloc(h->mem, r->resp_headers);
     epode__dealloc(h->mem, r->resp_body);
+    epode__dealloc(h->mem, r->also_verify_name);
     epode__dealloc(h->mem, r);
 }
 
@@ -136,11 +143,49 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
     return len;
 }
 
+/* At the first header of an https:// response: the negotiated version,
+ * and the certificate checked for also_verify_name (curl checked the
+ * URL's host). Through the gnutls session curl used (Debian's curl is
+ * built with gnutls; another TLS backend gives no facts, and a name to
+ * check then refuses the response rather than skip the check). 0, or -1
+ * to refuse. */
+static int check_peer(epode__http_req *r)
+{
+    r->peer_checked = 1;
+    const struct curl_tlssessioninfo *ti = NULL;
+    if (curl_easy_getinfo(r->easy, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || !ti ||
+        ti->backend == CURLSSLBACKEND_NONE || !ti->internals)
+        return 0; /* no TLS: http:// */
+    if (ti->backend != CURLSSLBACKEND_GNUTLS) {
+        r->cert_refused = r->also_verify_name != NULL;
+        return r->cert_refused ? -1 : 0;
+    }
+    gnutls_session_t s = ti->internals;
+    gnutls_protocol_t v = gnutls_protocol_get_version(s);
+    r->tls_version = v == GNUTLS_TLS1_3 ? 13 : v == GNUTLS_TLS1_2 ? 12 : v == GNUTLS_TLS1_1 ? 11
+                   : v == GNUTLS_TLS1_0 ? 10 : 0;
+    if (!r->also_verify_name)
+        return 0;
+    unsigned n = 0;
+    const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
+    gnutls_x509_crt_t crt;
+    int ok = 0;
+    if (certs && n > 0 && gnutls_x509_crt_init(&crt) == 0) {
+        if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0)
+            ok = gnutls_x509_crt_check_hostname(crt, r->also_verify_name) != 0;
+        gnutls_x509_crt_deinit(crt);
+    }
+    r->cert_refused = !ok;
+    return ok ? 0 : -1;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *user)
 {
     epode__http_req *r = user;
     size_t len = size * n;
     if (r->canceled)
+        return 0;
+    if (!r->peer_checked && check_peer(r) < 0)
         return 0;
     /* A new status line (after 100 Continue or a redirect): keep only the
      * last response's headers. */
@@ -195,6 +240,8 @@ static int map_error(const epode__http_req *r, CURLcode c)
 {
     if (r->over_limit)
         return EPODE_ELIMIT;
+    if (r->cert_refused)
+        return EPODE_ECERT;
     if (r->aborted)
         return EPODE_ECANCELED;
     switch (c) {
@@ -262,6 +309,7 @@ static void drain(epode__http *h)
             resp.headers_len = r->resp_headers_len;
             resp.body = r->resp_body ? r->resp_body : "";
             resp.body_len = r->resp_body_len;
+            resp.tls_version = r->tls_version;
             curl_off_t sent = 0;
             if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent > 0)
                 resp.body_sent = (uint64_t)sent;
@@ -269,6 +317,8 @@ static void drain(epode__http *h)
             const char *text = r->errbuf[0] ? r->errbuf : curl_easy_strerror(c);
             if (r->over_limit)
                 text = "the response is larger than allowed";
+            else if (r->cert_refused)
+                text = "the server's certificate does not hold for the XMPP domain";
             else if (r->aborted)
                 text = "stopped by the application";
             r->done(r->user, err, &resp, text);
@@ -498,7 +548,8 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
     for (size_t i = 0; i < o->nresolve; i++)
         if (!o->resolve[i] || has_crlf(o->resolve[i]))
             return EPODE_EINVAL;
-    if (has_crlf(o->url) || (o->method && has_crlf(o->method)))
+    if (has_crlf(o->url) || (o->method && has_crlf(o->method)) ||
+        (o->proxy && has_crlf(o->proxy)))
         return EPODE_EINVAL;
     int https = strncasecmp(o->url, "https://", 8) == 0;
     int http = strncasecmp(o->url, "http://", 7) == 0;
@@ -517,6 +568,8 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
     r->progress = o->progress;
     r->done = o->done;
     r->user = o->user;
+    if (o->also_verify_name && !(r->also_verify_name = epode__strdup(h->mem, o->also_verify_name)))
+        goto fail;
     if (o->body) {
         r->body = epode__alloc(h->mem, o->body_len ? o->body_len : 1);
         if (!r->body)
@@ -556,9 +609,14 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
     SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
     SETOPT(CURLOPT_FOLLOWLOCATION, o->max_redirects ? 1L : 0L);
     SETOPT(CURLOPT_MAXREDIRS, (long)o->max_redirects);
-    SETOPT(CURLOPT_PROXY, ""); /* no proxy from the environment, silently */
-    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
-    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    /* no proxy from the environment, silently: only the one asked for */
+    SETOPT(CURLOPT_PROXY, o->proxy ? o->proxy : "");
+    if (o->proxy && o->proxy_user) {
+        SETOPT(CURLOPT_PROXYUSERNAME, o->proxy_user);
+        SETOPT(CURLOPT_PROXYPASSWORD, o->proxy_pass ? o->proxy_pass : "");
+    }
+    SETOPT(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
     if (o->ca_file) {
         /* CAINFO and CAPATH add up: trust only the given file. */
         SETOPT(CURLOPT_CAINFO, o->ca_file);

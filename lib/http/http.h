@@ -11,8 +11,8 @@
  * (curl refuses recursion): a request canceled from a curl callback is
  * marked and reaped from a 0 ms timer. A request's done callback runs
  * exactly once, from the loop, unless the request was canceled (then
- * never). Certificate verification is always on (peer and name); only
- * the trusted CAs change (ca_file). Plain http:// is refused unless the
+ * never). Certificate verification is on (peer and name) unless a
+ * request says `insecure`; the trusted CAs change with ca_file. Plain http:// is refused unless the
  * request says allow_http; redirects are never followed to anything but
  * https://. Response headers and body are bounded.
  *
@@ -48,6 +48,7 @@ typedef struct epode__http_resp {
     const char *body;
     size_t body_len;
     uint64_t body_sent; /* request body bytes that went out */
+    int tls_version;    /* 12 or 13: the TLS of an https:// exchange; 0: none */
 } epode__http_resp;
 
 /* err: 0 (a response came: look at resp->status, which may be 4xx/5xx),
@@ -94,6 +95,19 @@ typedef struct epode__http_opts {
     unsigned max_redirects; /* 0: none followed (a 3xx is the response) */
     int allow_http;      /* accept an http:// URL (loopback tests); never for redirects */
     const char *ca_file; /* trust only this PEM file (NULL: the system store) */
+    /* https: the server's certificate must also hold for this name (e.g.
+     * the XMPP domain behind a BOSH URL, XEP-0206), checked when the
+     * first response header arrives; otherwise the request ends with
+     * EPODE_ECERT. Copied. NULL: only the URL's host is checked. */
+    const char *also_verify_name;
+    /* No certificate check at all (the application turned verification
+     * off, knowingly). */
+    int insecure;
+    /* curl's proxy URL ("socks5h://user:pass@host:port" — the proxy
+     * resolves the name —, "http://host:port"), or NULL: none (never
+     * the environment's). Copied. */
+    const char *proxy;
+    const char *proxy_user, *proxy_pass; /* its credentials, or NULL (copied by curl) */
     /* "host:port:address" entries (curl's CURLOPT_RESOLVE): names the
      * application resolved already, or test names. Copied. */
     const char *const *resolve;

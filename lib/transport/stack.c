@@ -39,6 +39,9 @@
 #ifdef EPODE_HAVE_WSLAY
 #include "transport/websocket.h"
 #endif
+#ifdef EPODE_HAVE_CURL
+#include "transport/bosh.h"
+#endif
 
 /* ---- building and opening --------------------------------------------------- */
 
@@ -147,6 +150,18 @@ void epode__stack_facts(epode__transport *top, epode_transport_facts_t *f)
 #ifdef EPODE_HAVE_WSLAY
         if (epode__ws_is(t))
             f->framing = EPODE_FRAMING_MESSAGE;
+#endif
+#ifdef EPODE_HAVE_CURL
+        if (epode__bosh_is(t)) {
+            /* BOSH: curl's TLS, one or more connections; its version only
+             * (no key size or binding data: the requests may use several
+             * TLS sessions, so nothing binds to one) */
+            f->framing = EPODE_FRAMING_MESSAGE;
+            f->tls_version = epode__bosh_tls_version(t);
+            if (!f->tls_version)
+                f->tls_verified = 0;
+            return;
+        }
 #endif
     }
     epode__transport *tls = epode__stack_tls(top);

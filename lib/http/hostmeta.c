@@ -743,6 +743,8 @@ struct epode__hostmeta_req {
     epode__hostmeta_log_cb log;
     void *user;
     char *ca_file;
+    char *proxy, *proxy_user, *proxy_pass;
+    int remote_names; /* the proxy resolves names: no DNS query of ours */
     unsigned timeout_ms, max_redirects;
     char domain[256];
     unsigned port;
@@ -770,6 +772,11 @@ static void req_free(epode__hostmeta_req *r)
     if (r->lookup)
         epode__http_dns_cancel(r->lookup);
     epode__dealloc(r->mem, r->ca_file);
+    epode__dealloc(r->mem, r->proxy);
+    epode__dealloc(r->mem, r->proxy_user);
+    if (r->proxy_pass)
+        explicit_bzero(r->proxy_pass, strlen(r->proxy_pass));
+    epode__dealloc(r->mem, r->proxy_pass);
     epode__dealloc(r->mem, r);
 }
 
@@ -823,6 +830,19 @@ static int is_weak(const epode__hostmeta_req *r, int doc)
 }
 
 static void fetch(epode__hostmeta_req *r);
+
+/* 1 if a proxy URL (curl's form) names a proxy that resolves host names
+ * itself: socks5h://, socks4a://, an HTTP(S) proxy (CONNECT host:port),
+ * or no scheme (curl takes http://). socks5:// and socks4:// want an
+ * address from us. */
+static int proxy_resolves(const char *proxy)
+{
+    static const char *const local[] = {"socks5://", "socks4://"};
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++)
+        if (strncasecmp(proxy, local[i], strlen(local[i])) == 0)
+            return 0;
+    return 1;
+}
 
 static void set_doc_url(epode__hostmeta_req *r)
 {
@@ -981,12 +1001,13 @@ static int is_literal(const char *host)
     return inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1;
 }
 
-static void get(epode__hostmeta_req *r)
+/* Starts the GET of r->url: 0, or what epode__http_start said. */
+static int get_start(epode__hostmeta_req *r)
 {
     char entry[600];
     const char *resolve[1];
     size_t nresolve = 0;
-    if (!is_literal(r->host)) {
+    if (!r->remote_names && !is_literal(r->host)) {
         snprintf(entry, sizeof entry, "%s:%u:%s", r->host, r->host_port, r->raddrs);
         resolve[nresolve++] = entry;
     }
@@ -1000,14 +1021,24 @@ static void get(epode__hostmeta_req *r)
         .connect_timeout_ms = r->timeout_ms,
         .max_redirects = 0, /* ours to follow: see redirect() */
         .ca_file = r->ca_file,
+        .proxy = r->proxy,
+        .proxy_user = r->proxy_user,
+        .proxy_pass = r->proxy_pass,
         .resolve = resolve,
         .nresolve = nresolve,
         .done = on_done,
         .user = r,
     };
     int rc = epode__http_start(r->http, &o, &r->hreq);
-    if (rc < 0) {
+    if (rc < 0)
         r->hreq = NULL;
+    return rc;
+}
+
+static void get(epode__hostmeta_req *r)
+{
+    int rc = get_start(r);
+    if (rc < 0) {
         char words[200];
         snprintf(words, sizeof words, "the request could not start: %s", epode_strerror(rc));
         doc_failed(r, rc, 0, words);
@@ -1046,7 +1077,7 @@ static void fetch(epode__hostmeta_req *r)
         doc_failed(r, EPODE_EPROTOCOL, 0, "no usable host in the URL");
         return;
     }
-    if (is_literal(r->host) || strcasecmp(r->host, r->rhost) == 0) {
+    if (r->remote_names || is_literal(r->host) || strcasecmp(r->host, r->rhost) == 0) {
         get(r);
         return;
     }
@@ -1067,7 +1098,9 @@ int epode__hostmeta_lookup(epode__http *http, epode__http_dns *dns, const char *
     static const epode__hostmeta_opts none;
     if (!opts)
         opts = &none;
-    if (!http || !dns || !domain || !cb || opts->port > 65535)
+    int remote_names = opts->proxy && proxy_resolves(opts->proxy);
+    if (!http || (!dns && !remote_names) || !domain || !cb || opts->port > 65535 ||
+        (opts->proxy && !*opts->proxy))
         return EPODE_EINVAL;
     /* a host name (or an IP literal, IPv6 in brackets), nothing else; an
      * internationalized one (a JID's domainpart may be) as its A-label */
@@ -1093,10 +1126,14 @@ int epode__hostmeta_lookup(epode__http *http, epode__http_dns *dns, const char *
     if (!r)
         return EPODE_ENOMEM;
     r->mem = opts->mem;
-    if (opts->ca_file && !(r->ca_file = epode__strdup(r->mem, opts->ca_file))) {
-        epode__dealloc(r->mem, r);
+    if ((opts->ca_file && !(r->ca_file = epode__strdup(r->mem, opts->ca_file))) ||
+        (opts->proxy && !(r->proxy = epode__strdup(r->mem, opts->proxy))) ||
+        (opts->proxy_user && !(r->proxy_user = epode__strdup(r->mem, opts->proxy_user))) ||
+        (opts->proxy_pass && !(r->proxy_pass = epode__strdup(r->mem, opts->proxy_pass)))) {
+        req_free(r);
         return EPODE_ENOMEM;
     }
+    r->remote_names = remote_names;
     r->http = http;
     r->dns = dns;
     r->cb = cb;
@@ -1108,12 +1145,15 @@ int epode__hostmeta_lookup(epode__http *http, epode__http_dns *dns, const char *
     r->port = opts->port ? opts->port : 443;
     r->doc = DOC_XRD;
     set_doc_url(r);
-    /* Always through the resolver, even for a literal: its answer comes
-     * from the loop, so nothing can call back inside this call. */
+    /* Through the resolver even for a literal (its answer comes from the
+     * loop, so nothing can call back inside this call), or straight to
+     * a proxy that resolves names (HTTP's done callback never runs
+     * inside start either). */
     const char *a = r->url + 8;
     int rc = EPODE_EINVAL;
     if (split_authority(a, strcspn(a, "/?#"), r->host, sizeof r->host, &r->host_port, 443) == 0)
-        rc = epode__http_dns_lookup(r->dns, r->host, on_resolved, r, &r->lookup);
+        rc = r->remote_names ? get_start(r)
+                             : epode__http_dns_lookup(r->dns, r->host, on_resolved, r, &r->lookup);
     if (rc < 0) {
         req_free(r);
         return rc;

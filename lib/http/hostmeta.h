@@ -83,6 +83,12 @@ typedef struct epode__hostmeta_opts {
     unsigned timeout_ms;    /* each HTTP request (0: 10 s) */
     unsigned max_redirects; /* followed per document, https:// only (0: 3) */
     epode__hostmeta_log_cb log; /* may be NULL; gets `user` */
+    /* Through this proxy, as the XMPP connection goes (curl's proxy URL,
+     * see epode__http_opts; NULL: direct), with these credentials (NULL:
+     * none). Copied. A proxy that resolves names itself (socks5h://,
+     * socks4a://, http(s)://) gets the names: no DNS query of ours
+     * leaves this host (what Tor users need), and dns may be NULL. */
+    const char *proxy, *proxy_user, *proxy_pass;
 } epode__hostmeta_opts;
 
 /* Looks up domain's host-meta: resolves domain with dns, GETs
@@ -94,7 +100,8 @@ typedef struct epode__hostmeta_opts {
  * (may be NULL) names the request for cancel until cb runs. http and dns
  * must outlive the request (free them only after cancel or cb).
  * domain may be internationalized (UTF-8): its IDNA A-label is used.
- * EPODE_EINVAL (no http/dns/domain/cb, a domain that is not a host
+ * EPODE_EINVAL (no http/domain/cb, no dns without a name-resolving
+ * proxy, an empty proxy, a domain that is not a host
  * name or IP literal, no A-label), EPODE_ENOMEM, or what epode__http_dns_lookup returns; on error
  * cb is never called. */
 int epode__hostmeta_lookup(epode__http *http, epode__http_dns *dns, const char *domain,

@@ -390,6 +390,7 @@ typedef struct dnsd {
     pthread_t t;
     const char *const *a_names;
     int silent;
+    volatile int queries;
     volatile int stop;
 } dnsd;
 
@@ -404,6 +405,7 @@ static void *dnsd_main(void *arg)
         struct sockaddr_in from;
         socklen_t fl = sizeof from;
         ssize_t n = recvfrom(d->fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
+        d->queries++;
         if (n < 17 || d->silent)
             continue;
         char name[256];
@@ -1073,5 +1075,117 @@ TEST(hostmeta_lookup_of_an_internationalized_domain_asks_for_its_a_label)
     CHECK_INT(lookup(&f, "ex\xc3\xa9.test", &o), 0);
     CHECK_INT(o.status, EPODE_ECERT);
     CHECK(strstr(o.text, "https://xn--ex-cja.test:") != NULL);
+    fx_close(&f);
+}
+
+/* An HTTP CONNECT proxy for one tunnel: it takes any name and connects
+ * to 127.0.0.1 at the port asked, as a proxy that resolves would. */
+typedef struct tunnel {
+    int lfd;
+    unsigned port;
+    pthread_t t;
+    char asked[256];
+    volatile int stop;
+} tunnel;
+
+static void *tunnel_main(void *arg)
+{
+    tunnel *x = arg;
+    int c = accept(x->lfd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char req[2048];
+    size_t len = 0;
+    while (len < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
+        ssize_t n = recv(c, req + len, sizeof req - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        req[len] = '\0';
+    }
+    unsigned port = 0;
+    char host[200] = "";
+    if (sscanf(req, "CONNECT %199[^:]:%u ", host, &port) == 2) {
+        snprintf(x->asked, sizeof x->asked, "%s:%u", host, port);
+        int u = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (connect(u, (struct sockaddr *)&a, sizeof a) == 0) {
+            static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+            send(c, ok, sizeof ok - 1, MSG_NOSIGNAL);
+            struct pollfd p[2] = {{.fd = c, .events = POLLIN}, {.fd = u, .events = POLLIN}};
+            char buf[16384];
+            while (!x->stop) {
+                if (poll(p, 2, 50) <= 0)
+                    continue;
+                int from = (p[0].revents & (POLLIN | POLLHUP)) ? 0 : 1;
+                ssize_t n = recv(p[from].fd, buf, sizeof buf, 0);
+                if (n <= 0 || send(p[1 - from].fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+                    break;
+            }
+        }
+        close(u);
+    }
+    close(c);
+    return NULL;
+}
+
+TEST(hostmeta_lookup_through_a_proxy_that_resolves_asks_no_dns)
+{
+    make_answers();
+    route routes[] = {{"/.well-known/host-meta", xrd_answer, 0}, {NULL, NULL, 0}};
+    fixture f;
+    CHECK_INT(fx_open(&f, routes, NULL), 0);
+    tunnel x;
+    memset(&x, 0, sizeof x);
+    x.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(x.lfd, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(x.lfd, (struct sockaddr *)&a, &al);
+    x.port = ntohs(a.sin_port);
+    listen(x.lfd, 4);
+    pthread_create(&x.t, NULL, tunnel_main, &x);
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%u", x.port);
+    outcome o = {0};
+    epode__hostmeta_opts opts = {.port = f.web.port, .ca_file = DATA "ca.pem", .proxy = proxy,
+                                 .proxy_user = "u", .proxy_pass = "p"};
+    /* no resolver needed */
+    CHECK_INT(epode__hostmeta_lookup(f.h, NULL, "example.test", &opts, on_result, &o, NULL), 0);
+    CHECK_INT(o.calls, 0);
+    uint64_t until = epode__now_ms() + 15000;
+    while (!o.calls && epode__now_ms() < until)
+        epode__loop_run_once(f.l, 100);
+    x.stop = 1;
+    shutdown(x.lfd, SHUT_RDWR);
+    pthread_join(x.t, NULL);
+    close(x.lfd);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.status, 0);
+    CHECK_STR(o.ws, "wss://example.test:5281/xmpp-websocket");
+    char want[64];
+    snprintf(want, sizeof want, "example.test:%u", f.web.port);
+    CHECK_STR(x.asked, want);
+    CHECK_INT(f.dns.queries, 0);
+    /* each copied option is an allocation; a failed one leaves nothing */
+    epode__hostmeta_opts mo = opts;
+    mo.mem = &counting;
+    epode__hostmeta_req *req = NULL;
+    for (long i = 0; i < 6; i++) {
+        live = allocs = 0;
+        fail_at = i;
+        CHECK_INT(epode__hostmeta_lookup(f.h, f.d, "example.test", &mo, on_result, &o, &req),
+                  i < 5 ? EPODE_ENOMEM : 0);
+        CHECK_INT(live, i < 5 ? 0 : 5);
+    }
+    fail_at = -1;
+    epode__hostmeta_cancel(req);
+    CHECK_INT(live, 0);
+    /* a proxy that wants addresses (socks5://) still needs the resolver */
+    opts.proxy = "socks5://127.0.0.1:1";
+    CHECK_INT(epode__hostmeta_lookup(f.h, NULL, "example.test", &opts, on_result, &o, NULL), EPODE_EINVAL);
+    opts.proxy = "";
+    CHECK_INT(epode__hostmeta_lookup(f.h, f.d, "example.test", &opts, on_result, &o, NULL), EPODE_EINVAL);
     fx_close(&f);
 }

@@ -98,12 +98,15 @@ typedef struct epode__hostmeta_opts {
  * resolved with c-ares too), to https:// only. cb runs once, from the
  * loop, never inside this call, unless the request is canceled. *out
  * (may be NULL) names the request for cancel until cb runs. http and dns
- * must outlive the request (free them only after cancel or cb).
- * domain may be internationalized (UTF-8): its IDNA A-label is used.
+ * must outlive the request (free them after cancel, or from cb or
+ * later). A domain that does not resolve ends the lookup at once
+ * (EPODE_EDNS: both documents live there). domain may be
+ * internationalized (UTF-8): its IDNA A-label is used. Errors:
  * EPODE_EINVAL (no http/domain/cb, no dns without a name-resolving
- * proxy, an empty proxy, a domain that is not a host
- * name or IP literal, no A-label), EPODE_ENOMEM, or what epode__http_dns_lookup returns; on error
- * cb is never called. */
+ * proxy, an empty proxy, a domain that is not a host name or IP
+ * literal, or has no A-label), EPODE_ENOMEM, or what
+ * epode__http_dns_lookup (epode__http_start, through a proxy that
+ * resolves) returns; on error cb is never called. */
 int epode__hostmeta_lookup(epode__http *http, epode__http_dns *dns, const char *domain,
                            const epode__hostmeta_opts *opts, epode__hostmeta_cb cb, void *user,
                            epode__hostmeta_req **out);

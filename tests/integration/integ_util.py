@@ -171,6 +171,56 @@ def assert_logged_in(res, srv, user='alice'):
 # subprocesses we start (echo-bot, slixmpp peer): always reaped
 # ---------------------------------------------------------------------------
 
+class BackgroundProbe:
+    """login_probe running in the background, its output read as it comes,
+    so that a test can start a peer once the probe printed "ready" (which
+    it prints after sending its presence) instead of racing the two."""
+
+    def __init__(self, argv, proc):
+        self.argv, self.proc = argv, proc
+        self.lines = []
+        self._ready = threading.Event()
+        self._t0 = time.monotonic()
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith(('ready ', 'disconnected ')):
+                self._ready.set()
+        self._ready.set()
+
+    def wait_ready(self, timeout=45):
+        """True once the probe is READY (its presence sent); False if it
+        ended or printed nothing in time."""
+        self._ready.wait(timeout)
+        return any(l.startswith('ready ') for l in self.lines)
+
+    def finish(self, timeout=60):
+        """Waits for the probe's end and returns its ProbeResult."""
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._reader.join(10)
+        done = types.SimpleNamespace(returncode=self.proc.returncode,
+                                     stdout=''.join(self.lines), stderr=self.proc.stderr.read())
+        return ProbeResult(self.argv, done, time.monotonic() - self._t0)
+
+
+def probe_background(bins, srv, *args, spawn, **kw):
+    """probe() started in the background (see BackgroundProbe)."""
+    holder = {}
+
+    def popen(argv):
+        holder['argv'] = argv
+        return spawn.popen(argv)
+    proc = probe(bins, srv, *args, popen=popen, **kw)
+    return BackgroundProbe(holder['argv'], proc)
+
+
 class Spawned:
     def __init__(self):
         self.procs = []

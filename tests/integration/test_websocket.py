@@ -10,7 +10,6 @@ Prosody gives no SASL over ws:// while it requires encryption, unless
 cases. wss:// goes to an HTTPS port of each server."""
 import re
 import subprocess
-import threading
 import uuid
 
 import pytest
@@ -77,29 +76,17 @@ def test_websocket_messages_both_ways_with_a_tcp_client(bins, ws_server, spawn):
     ejabberd keeps that offline for her next login (seen in CI)."""
     d = ws_server.domain
     tag = uuid.uuid4().hex[:8]
-    over_ws = iu.probe(bins, ws_server, '--websocket', ws_url(ws_server), '--presence',
-                       '--send', 'bob@' + d, 'from-ws-' + tag, '--reply',
-                       '--expect-from', 'bob@' + d, timeout=30, popen=spawn.popen)
-    ws_lines, ws_ready = [], threading.Event()
-
-    def pump():
-        for line in over_ws.stdout:
-            ws_lines.append(line)
-            if line.startswith(('ready ', 'disconnected ')):
-                ws_ready.set()
-        ws_ready.set()
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    assert ws_ready.wait(45), 'the WebSocket probe printed nothing in 45 s'
-    assert any(l.startswith('ready ') for l in ws_lines), ''.join(ws_lines)
+    over_ws = iu.probe_background(bins, ws_server, '--websocket', ws_url(ws_server),
+                                  '--presence', '--send', 'bob@' + d, 'from-ws-' + tag, '--reply',
+                                  '--expect-from', 'bob@' + d, timeout=30, spawn=spawn)
+    assert over_ws.wait_ready(), ''.join(over_ws.lines)
     over_tcp = iu.probe(bins, ws_server, '--presence', '--send', 'alice@' + d,
                         'from-tcp-' + tag, '--expect-from', 'alice@' + d, user='bob',
                         timeout=30, popen=spawn.popen)
     out_tcp, err_tcp = over_tcp.communicate(timeout=60)
-    over_ws.wait(60)
-    reader.join(10)
-    out_ws, err_ws = ''.join(ws_lines), over_ws.stderr.read()
-    assert over_ws.returncode == 0, (out_ws, err_ws[-3000:])
+    res_ws = over_ws.finish()
+    out_ws, err_ws = res_ws.stdout, res_ws.stderr
+    assert res_ws.rc == 0, (out_ws, err_ws[-3000:])
     assert over_tcp.returncode == 0, (out_tcp, err_tcp[-3000:])
     assert 'message bob@%s' % d in out_ws and 'from-tcp-' + tag in out_ws, out_ws
     assert 'message alice@%s' % d in out_tcp and 'from-ws-' + tag in out_tcp, out_tcp

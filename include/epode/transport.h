@@ -253,17 +253,28 @@ EPODE_API int epode_conn_set_proxy(epode_conn_t *conn, const char *url);
  * the server's reason). A server's `<close see-other-uri='…'/>` is not followed: the
  * text names the URL.
  *
- * NULL would ask for XEP-0156 discovery (the domain's host-meta over
- * HTTPS), which this version does not do: EPODE_ENOTSUP; give the URL.
- * "" goes back to TCP. Takes effect
- * at the next connect; not for components (epode_conn_connect() then
- * says EPODE_EINVAL).
+ * NULL asks for XEP-0156 discovery: at the next connection attempt,
+ * before anything else, epode fetches the JID's domain's host-meta over
+ * HTTPS (`https://DOMAIN/.well-known/host-meta`, then `.json`; the
+ * certificate checked for the domain, redirects followed to https://
+ * only, through the proxy when one is set) and uses the first `wss://`
+ * link of rel `urn:xmpp:alt-connections:websocket`; `ws://` links are
+ * never used. The URL found is kept as if it had been set (later
+ * attempts and reconnections use it; NULL again looks again), and the
+ * rules above apply to it: its certificate must hold for the XMPP domain
+ * too. A failed lookup ends the attempt with EPODE_REASON_NETWORK
+ * (EPODE_REASON_TLS for a refused certificate) and the lookup's error
+ * (EPODE_EDNS, EPODE_EHTTP, EPODE_ENOTFOUND: nothing usable published,
+ * EPODE_ECERT, EPODE_ETIMEDOUT, ...), the text naming each document
+ * tried; reconnection, when on, tries again. "" goes back to TCP (and
+ * forgets a wish for discovery). Takes effect at the next connect; not
+ * for components (epode_conn_connect() then says EPODE_EINVAL).
  *
  * Errors: EPODE_EINVAL (no connection; a URL that is not ws:// or
  * wss://, no host, a bad port, user information, a fragment, spaces or
  * raw non-ASCII; the log says why), EPODE_ESTATE (not idle),
- * EPODE_ENOMEM, EPODE_ENOTSUP (NULL; or epode built without WebSocket
- * support: meson -Dwebsocket=disabled or no libwslay).
+ * EPODE_ENOMEM, EPODE_ENOTSUP (epode built without WebSocket support:
+ * meson -Dwebsocket=disabled or no libwslay; NULL without libcurl).
  */
 EPODE_API int epode_conn_set_websocket(epode_conn_t *conn, const char *url);
 
@@ -320,8 +331,9 @@ EPODE_API int epode_conn_set_websocket(epode_conn_t *conn, const char *url);
  * a stanza over the stanza limit inside a smaller body is skipped as
  * over TCP.
  *
- * NULL would ask for XEP-0156 discovery (the domain's host-meta over
- * HTTPS): see epode_conn_set_websocket(). "" goes back to TCP. A
+ * NULL asks for XEP-0156 discovery as epode_conn_set_websocket() does,
+ * for the first `https://` link of rel `urn:xmpp:alt-connections:xbosh`
+ * (`http://` links are never used). "" goes back to TCP. A
  * connection uses one of TCP, WebSocket and BOSH: setting a BOSH URL
  * removes a WebSocket one and vice versa. Takes effect at the next
  * connect; not for components (epode_conn_connect() then says
@@ -330,8 +342,8 @@ EPODE_API int epode_conn_set_websocket(epode_conn_t *conn, const char *url);
  * Errors: EPODE_EINVAL (no connection; a URL that is not http:// or
  * https://, no host, a bad port, user information, a fragment, spaces or
  * raw non-ASCII; the log says why), EPODE_ESTATE (not idle),
- * EPODE_ENOMEM, EPODE_ENOTSUP (NULL; or epode built without libcurl:
- * meson -Dcurl=disabled).
+ * EPODE_ENOMEM, EPODE_ENOTSUP (epode built without libcurl: meson
+ * -Dcurl=disabled).
  */
 EPODE_API int epode_conn_set_bosh(epode_conn_t *conn, const char *url);
 

@@ -114,6 +114,17 @@ void epode__conn_on_targets(void *user, int status, const epode__target *t, size
     leave(c);
 }
 
+#ifdef EPODE_HAVE_CURL
+void epode__conn_on_discovered(void *user, int status, const char *ws, const char *bosh,
+                               const char *text)
+{
+    epode_conn_t *c = user;
+    enter(c);
+    epode__discover_done(c, status, ws, bosh, text);
+    leave(c);
+}
+#endif
+
 static void on_start(void *user)
 {
     epode_conn_t *c = user;
@@ -229,6 +240,9 @@ static void release_link(epode_conn_t *c)
         epode__query_cancel(c->query);
         c->query = NULL;
     }
+#ifdef EPODE_HAVE_CURL
+    epode__discover_cancel(c);
+#endif
     if (c->fd >= 0) {
         epode__io_stop(&c->io);
         c->fd = -1;
@@ -289,6 +303,9 @@ static void really_free(epode_conn_t *c)
     epode__proxy_free(mem, c->proxy);
     epode__dealloc(mem, c->app);
     epode__conn_ws_free(c);
+#ifdef EPODE_HAVE_CURL
+    epode__discover_free(c);
+#endif
     epode__conn_clear_notes(c, 1);
     epode_stanza_unref(c->last_presence);
     epode__dispatch_free(c->dispatch);
@@ -1923,6 +1940,9 @@ int epode_conn_close(epode_conn_t *c)
             epode__query_cancel(c->query);
             c->query = NULL;
         }
+#ifdef EPODE_HAVE_CURL
+        epode__discover_cancel(c);
+#endif
         c->state = C_CLOSING;
         epode__timer_start(&c->close_timer, 0, on_closed, c);
         return 0;

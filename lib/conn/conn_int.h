@@ -137,6 +137,7 @@ struct epode_conn {
     epode__proxy *proxy; /* epode_conn_set_proxy, or NULL */
     struct epode__ws_url *ws_url; /* epode_conn_set_websocket, or NULL */
     struct epode__bosh_url *bosh_url; /* epode_conn_set_bosh, or NULL (one of the two) */
+    struct conn_discovery *discovery; /* set_websocket/set_bosh(NULL): XEP-0156, or NULL */
     struct conn_app *app; /* epode_conn_set_transport, or NULL: epode's own TCP */
     unsigned depth;      /* loop entry points running for this connection */
     int free_pending;    /* epode_conn_free() called: freed when depth is 0 */
@@ -275,6 +276,28 @@ void epode__ctx_creds_put(epode_ctx_t *ctx, creds_entry *e);
  * WebSocket). */
 struct epode__ws_options;
 void epode__conn_ws_free(epode_conn_t *c);
+/* curl's form of the connection's proxy ("socks5h://host:port" or
+ * "http://host:port"; credentials apart) in buf; 1 if the proxy resolves
+ * names itself (both kinds do), 0 without a proxy. */
+int epode__conn_curl_proxy(const epode_conn_t *c, char *buf, size_t len);
+
+/* XEP-0156 discovery (discover.c, with libcurl). want: remember the
+ * kind asked for (bosh 1: BOSH, 0: WebSocket); free: forget it (a URL or
+ * "" was set, or the connection goes); cancel: stop a running lookup
+ * (the link is released). start (from link_start): 0 when there is
+ * nothing to look up (no wish, or the URL is known), 1 when a lookup
+ * runs (it continues with epode__link_start_found, or ends the attempt),
+ * or an error. done: the lookup's outcome (through conn.c's guard). */
+int epode__discover_want(epode_conn_t *c, int bosh);
+void epode__discover_free(epode_conn_t *c);
+void epode__discover_cancel(epode_conn_t *c);
+int epode__discover_start(epode_conn_t *c);
+void epode__discover_done(epode_conn_t *c, int status, const char *ws, const char *bosh,
+                          const char *text);
+void epode__conn_on_discovered(void *user, int status, const char *ws, const char *bosh,
+                               const char *text);
+/* link_start's second half: the endpoint is known (or SRV finds it). */
+void epode__link_start_found(epode_conn_t *c);
 int epode__conn_ws_options(const epode_conn_t *c, struct epode__ws_options *o);
 
 #endif

@@ -99,12 +99,23 @@ int epode_conn_set_websocket(epode_conn_t *c, const char *url)
     return EPODE_ENOTSUP;
 #else
     epode__ws_url *u = NULL;
-    if (!url) {
+    if (!url) { /* XEP-0156: the domain's host-meta says, at connect */
+#ifdef EPODE_HAVE_CURL
+        int rc = epode__discover_want(c, 0);
+        if (rc < 0)
+            return rc;
+        epode__conn_ws_free(c); /* one of TCP, WebSocket and BOSH; the wish stays */
+        return 0;
+#else
         epode__ctx_log(c->ctx, EPODE_LOG_ERROR, "conn",
-                       "WebSocket refused: discovery (XEP-0156) is not supported yet; give "
-                       "the URL");
+                       "WebSocket discovery refused: this build of epode has no HTTP support "
+                       "(libcurl); give the URL");
         return EPODE_ENOTSUP;
+#endif
     }
+#ifdef EPODE_HAVE_CURL
+    epode__discover_free(c);
+#endif
     if (*url) {
         char why[200] = "";
         int rc = epode__ws_url_parse(c->ctx->mem, url, &u, why, sizeof why);
@@ -128,6 +139,7 @@ int epode_conn_set_websocket(epode_conn_t *c, const char *url)
 
 void epode__conn_ws_free(epode_conn_t *c)
 {
+    /* (the URLs only: a wish for discovery is epode__discover_free's) */
 #ifdef EPODE_HAVE_WSLAY
     epode__ws_url_free(c->ctx->mem, c->ws_url);
 #endif
@@ -164,11 +176,14 @@ int epode_conn_set_bosh(epode_conn_t *c, const char *url)
     return EPODE_ENOTSUP;
 #else
     epode__bosh_url *u = NULL;
-    if (!url) {
-        epode__ctx_log(c->ctx, EPODE_LOG_ERROR, "conn",
-                       "BOSH refused: discovery (XEP-0156) is not supported yet; give the URL");
-        return EPODE_ENOTSUP;
+    if (!url) { /* XEP-0156: the domain's host-meta says, at connect */
+        int rc = epode__discover_want(c, 1);
+        if (rc < 0)
+            return rc;
+        epode__conn_ws_free(c); /* one of TCP, WebSocket and BOSH; the wish stays */
+        return 0;
     }
+    epode__discover_free(c);
     if (*url) {
         char why[200] = "";
         int rc = epode__bosh_url_parse(c->ctx->mem, url, &u, why, sizeof why);
@@ -191,6 +206,18 @@ int epode_conn_set_bosh(epode_conn_t *c, const char *url)
 }
 
 #ifdef EPODE_HAVE_CURL
+int epode__conn_curl_proxy(const epode_conn_t *c, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (!c->proxy)
+        return 0;
+    /* socks5h: the proxy resolves the name (as over TCP: no DNS of ours) */
+    int v6 = strchr(c->proxy->host, ':') != NULL;
+    snprintf(buf, len, "%s://%s%s%s:%u", c->proxy->kind == EPODE__PROXY_SOCKS5 ? "socks5h" : "http",
+             v6 ? "[" : "", c->proxy->host, v6 ? "]" : "", c->proxy->port);
+    return 1;
+}
+
 /* A loopback host, by its literal (127/8, ::1) or the name localhost. */
 static int host_is_loopback(const char *h)
 {
@@ -215,14 +242,8 @@ static void bosh_start(epode_conn_t *c)
     }
     epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "BOSH to %s:%u%s%s", u->host, u->port,
                    c->proxy ? " through the proxy at " : "", c->proxy ? c->proxy->host : "");
-    /* curl's form of the proxy: socks5h (the proxy resolves the name) */
     char proxy[600] = "";
-    if (c->proxy) {
-        int v6 = strchr(c->proxy->host, ':') != NULL;
-        snprintf(proxy, sizeof proxy, "%s://%s%s%s:%u",
-                 c->proxy->kind == EPODE__PROXY_SOCKS5 ? "socks5h" : "http", v6 ? "[" : "",
-                 c->proxy->host, v6 ? "]" : "", c->proxy->port);
-    }
+    epode__conn_curl_proxy(c, proxy, sizeof proxy);
     epode__bosh_curl_options co = {
         .loop = c->ctx->loop,
         .url = u,
@@ -540,6 +561,20 @@ void epode__link_start(epode_conn_t *c)
     if (c->state != C_RESOLVING)
         return; /* closed from the event */
     epode__timer_start(&c->login_timer, c->login_ms, epode__conn_on_login_timeout, c);
+#ifdef EPODE_HAVE_CURL
+    int rc = epode__discover_start(c); /* XEP-0156, when the URL is to be found */
+    if (rc < 0) {
+        epode__conn_record(c, rc, EPODE_REASON_NETWORK, "could not start the XEP-0156 lookup");
+        epode__conn_teardown(c);
+    }
+    if (rc != 0)
+        return; /* a lookup runs: epode__link_start_found follows */
+#endif
+    epode__link_start_found(c);
+}
+
+void epode__link_start_found(epode_conn_t *c)
+{
 #ifdef EPODE_HAVE_CURL
     if (c->bosh_url) { /* the URL names the endpoint: no SRV lookup */
         bosh_start(c);

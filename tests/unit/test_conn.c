@@ -1971,6 +1971,35 @@ static void nx_serve(int fd)
     }
 }
 
+/* XEP-0156 for connect_until_end: 0 none; 1 set_websocket(NULL); 2
+ * set_bosh(NULL); 3 set_websocket(NULL) then set_websocket(""); 4
+ * set_bosh(NULL) then a BOSH URL then set_bosh(NULL) again. -1 after the
+ * call: this build has no discovery (no libcurl). */
+static int g_discover;
+
+static int want_discovery(epode_conn_t *conn)
+{
+    int rc = 0;
+    switch (g_discover) {
+    case 1: rc = epode_conn_set_websocket(conn, NULL); break;
+    case 2: rc = epode_conn_set_bosh(conn, NULL); break;
+    case 3:
+        if ((rc = epode_conn_set_websocket(conn, NULL)) == 0)
+            rc = epode_conn_set_websocket(conn, "");
+        break;
+    case 4:
+        if ((rc = epode_conn_set_bosh(conn, NULL)) == 0 &&
+            (rc = epode_conn_set_bosh(conn, "https://xmpp.example/bosh")) == 0)
+            rc = epode_conn_set_bosh(conn, NULL);
+        break;
+    }
+    if (rc == EPODE_ENOTSUP) {
+        g_discover = -1;
+        return -1;
+    }
+    return rc;
+}
+
 /* Connects as bot@`domain` (explicit `host`:`port` if host is not NULL)
  * with DNS at the NXDOMAIN server, until DISCONNECTED. */
 static int connect_until_end(const char *domain, const char *host, unsigned port, int *err,
@@ -1994,7 +2023,7 @@ static int connect_until_end(const char *domain, const char *host, unsigned port
     if (epode_ctx_set_dns_servers(ctx, servers) < 0 || epode_conn_new(ctx, &conn) < 0)
         goto out_ctx;
     if (epode_conn_set_jid(conn, jid) == 0 && epode_conn_set_tls(conn, EPODE_TLS_DISABLED) == 0 &&
-        (!host || epode_conn_set_server(conn, host, port) == 0) &&
+        (!host || epode_conn_set_server(conn, host, port) == 0) && want_discovery(conn) == 0 &&
         epode_conn_add_event_cb(conn, on_timeline, &t, NULL) == 0 &&
         epode_conn_connect(conn) == 0) {
         uint64_t end = ms_now() + 5000;
@@ -2031,6 +2060,40 @@ TEST(conn_name_that_does_not_resolve_is_a_dns_error)
                                 sizeof text), 0);
     CHECK_INT(err, EPODE_EDNS);
     CHECK(strstr(text, "xmpp.nowhere.example"));
+}
+
+TEST(conn_discovery_failure_names_the_lookup)
+{
+    /* XEP-0156: set_websocket/set_bosh(NULL) look up the domain's
+     * host-meta first; a domain that does not resolve ends the attempt
+     * with the lookup's own error, in words that say what was looked for */
+    int err = 0;
+    char text[512];
+    g_discover = 1;
+    int rc = connect_until_end("nowhere.example", NULL, 0, &err, text, sizeof text);
+    if (g_discover < 0) {
+        printf("# skip: no discovery in this build (no libcurl)\n");
+        g_discover = 0;
+        return;
+    }
+    CHECK_INT(rc, 0);
+    printf("# %s\n", text);
+    CHECK_INT(err, EPODE_EDNS);
+    CHECK(strstr(text, "no WebSocket URL found for nowhere.example"));
+    g_discover = 2;
+    CHECK_INT(connect_until_end("nowhere.example", NULL, 0, &err, text, sizeof text), 0);
+    CHECK_INT(err, EPODE_EDNS);
+    CHECK(strstr(text, "no BOSH URL found for nowhere.example"));
+    /* asked for again after a URL was set: the lookup runs */
+    g_discover = 4;
+    CHECK_INT(connect_until_end("nowhere.example", NULL, 0, &err, text, sizeof text), 0);
+    CHECK(strstr(text, "no BOSH URL found for nowhere.example"));
+    /* "" forgets the wish: plain TCP, whose SRV lookup fails its own way */
+    g_discover = 3;
+    CHECK_INT(connect_until_end("nowhere.example", NULL, 0, &err, text, sizeof text), 0);
+    CHECK_INT(err, EPODE_EDNS);
+    CHECK(!strstr(text, "URL"));
+    g_discover = 0;
 }
 
 TEST(conn_refused_connection_is_still_a_network_error)

@@ -461,8 +461,8 @@ static int take_answer(bosh *b, slot *s)
         }
     }
     size_t before = b->up.len;
-    if ((s->kind == K_CREATE || s->kind == K_RESTART) && !terminate)
-        put_open(b);
+    if (s->kind == K_CREATE && !terminate)
+        put_open(b); /* a restart's went up with the engine's <open/> */
     for (epode_stanza_t *c = epode_stanza_first_child(body); c; c = epode_stanza_next(c)) {
         if (in_httpbind(c) && strcmp(epode_stanza_get_name(c), "uri") == 0)
             continue; /* BOSH's own (see-other-uri), read below */
@@ -588,8 +588,20 @@ static int on_element(void *user, const char *d, size_t start, size_t end)
     const char *e = d + start;
     size_t len = end - start;
     if (is_tag(e, len, "open")) {
-        if (b->opened)
+        if (b->opened) {
+            /* A restart. The server's new features may come on any
+             * answer from now on, even one to an earlier, held request
+             * (Prosody answers the held poll): the new stream's <open/>
+             * goes up now, before them. */
             b->want_restart = 1;
+            size_t before = b->up.len;
+            put_open(b);
+            if (b->up.failed) {
+                b->up.failed = 0;
+                b->up.len = before;
+                return fail(b, EPODE_ENOMEM, "BOSH: out of memory while restarting");
+            }
+        }
         b->opened = 1; /* the first: the session made by the handshake */
         return 0;
     }

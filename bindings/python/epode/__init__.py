@@ -24,10 +24,12 @@ from . import _epode
 from ._client import Client, Component
 from ._epode import (Connection, Context, Error, Iq, Message, Presence, Stanza, StanzaError,
                      TimeoutError, error_codes, strerror)
-from ._loop import default_context
+from ._epode import LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARN, LOG_XML
+from ._loop import XML, default_context, log_to_logging
 
 __all__ = ["Client", "Component", "Connection", "Context", "Error", "Iq", "Message", "Presence", "Stanza",
-           "StanzaError", "TimeoutError", "default_context", "error_codes", "strerror",
+           "StanzaError", "TimeoutError", "XML", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG",
+           "LOG_XML", "default_context", "error_codes", "log_to_logging", "strerror",
            "__version__"]
 
 __version__ = _epode.epode_version

@@ -13,6 +13,7 @@ thread, so they share the DNS resolver and the TLS trust store.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 
 from . import _epode
@@ -20,7 +21,35 @@ from . import _epode
 READ = _epode.READ
 WRITE = _epode.WRITE
 
+#: The logging level of epode's XML traffic (credentials redacted): below
+#: DEBUG, so that only a logger set to it (or lower) shows the stanzas.
+XML = 5
+logging.addLevelName(XML, "XML")
+_LEVELS = {_epode.LOG_ERROR: logging.ERROR, _epode.LOG_WARN: logging.WARNING,
+           _epode.LOG_INFO: logging.INFO, _epode.LOG_DEBUG: logging.DEBUG,
+           _epode.LOG_XML: XML}
+
 _local = threading.local()
+
+
+def log_to_logging(ctx: _epode.Context, name: str = "epode") -> None:
+    """Routes the context's log lines to the logging module: the logger
+    ``name + "." + area`` ("epode.tls", "epode.sasl", "epode.xml-in",
+    ...) at ERROR, WARNING, INFO, DEBUG, or XML for the traffic. The XML
+    traffic is only produced when the ``name`` logger is enabled for
+    level XML when this is called (the default context calls it when it
+    is made: set the level first, e.g. ``logging.basicConfig(level=
+    epode.XML)``); call it again after changing that."""
+    base = logging.getLogger(name)
+    loggers: dict[str, logging.Logger] = {}
+
+    def emit(level: int, area: str, msg: str) -> None:
+        lg = loggers.get(area)
+        if lg is None:
+            lg = loggers[area] = logging.getLogger(name + "." + area)
+        lg.log(_LEVELS.get(level, logging.DEBUG), "%s", msg)
+
+    ctx.set_log(emit, _epode.LOG_XML if base.isEnabledFor(XML) else _epode.LOG_DEBUG)
 
 
 def default_context() -> _epode.Context:
@@ -28,6 +57,7 @@ def default_context() -> _epode.Context:
     ctx = getattr(_local, "context", None)
     if ctx is None:
         ctx = _local.context = _epode.Context()
+        log_to_logging(ctx)
     return ctx
 
 

@@ -295,6 +295,7 @@ static PyObject *Context_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static int Context_traverse(ContextObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->driver);
+    Py_VISIT(self->log);
     Py_VISIT(self->deferred);
     Py_VISIT(self->exc_type);
     Py_VISIT(self->exc_value);
@@ -305,6 +306,7 @@ static int Context_traverse(ContextObject *self, visitproc visit, void *arg)
 static int Context_clear(ContextObject *self)
 {
     Py_CLEAR(self->driver);
+    Py_CLEAR(self->log);
     Py_CLEAR(self->deferred);
     return 0;
 }
@@ -325,6 +327,57 @@ static void Context_dealloc(ContextObject *self)
         epode_ctx_free(self->ctx); /* connections hold us: none is left */
     PyMem_RawFree(self->fds);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* epode → us: a log line (the GIL is held: epode only runs inside
+ * process()/run()). An exception from the callable is reported, never
+ * raised into epode. */
+static void on_log(void *user, epode_log_level_t level, const char *area, const char *msg)
+{
+    ContextObject *self = user;
+    if (!self->log)
+        return;
+    PyObject *err_type, *err_value, *err_tb;
+    PyErr_Fetch(&err_type, &err_value, &err_tb);
+    PyObject *fn = Py_NewRef(self->log);
+    self->depth++;
+    PyObject *r = PyObject_CallFunction(fn, "iss", (int)level, area ? area : "",
+                                        msg ? msg : "");
+    self->depth--;
+    if (r)
+        Py_DECREF(r);
+    else if (!pyepode_keep_fatal(self))
+        PyErr_WriteUnraisable(fn);
+    Py_DECREF(fn);
+    PyErr_Restore(err_type, err_value, err_tb);
+}
+
+PyDoc_STRVAR(set_log_doc,
+"set_log(fn, max_level=LOG_DEBUG)\n--\n\n"
+"Sends epode's log lines up to max_level (LOG_ERROR, LOG_WARN, LOG_INFO,\n"
+"LOG_DEBUG, or LOG_XML for the XML traffic, credentials redacted) to\n"
+"fn(level, area, msg); None stops them. The epode package already routes\n"
+"them to the 'epode' logger of the logging module (see epode.XML).");
+
+static PyObject *Context_set_log(ContextObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fn", "max_level", NULL};
+    PyObject *fn;
+    int max_level = EPODE_LOG_DEBUG;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|i:set_log", kwlist, &fn, &max_level))
+        return NULL;
+    if (fn != Py_None && !PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "set_log: fn must be callable or None");
+        return NULL;
+    }
+    if (!epode_log_level_name((epode_log_level_t)max_level)) {
+        PyErr_Format(PyExc_ValueError, "set_log: no such log level %d", max_level);
+        return NULL;
+    }
+    Py_XSETREF(self->log, fn == Py_None ? NULL : Py_NewRef(fn));
+    epode_ctx_set_log(self->ctx, (epode_log_level_t)max_level, self->log ? on_log : NULL,
+                      self->log ? self : NULL);
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(set_driver_doc,
@@ -635,6 +688,8 @@ static PyObject *Context_get_running(ContextObject *self, void *closure)
 
 static PyMethodDef Context_methods[] = {
     {"set_driver", (PyCFunction)Context_set_driver, METH_O, set_driver_doc},
+    {"set_log", (PyCFunction)(void (*)(void))Context_set_log, METH_VARARGS | METH_KEYWORDS,
+     set_log_doc},
     {"process", (PyCFunction)(void (*)(void))Context_process, METH_FASTCALL, process_doc},
     {"run", (PyCFunction)(void (*)(void))Context_run, METH_VARARGS | METH_KEYWORDS, run_doc},
     {"stop", (PyCFunction)Context_stop, METH_NOARGS,
@@ -754,6 +809,11 @@ PyMODINIT_FUNC PyInit__epode(void)
         PyModule_AddObjectRef(m, "StanzaError", pyepode_StanzaError) < 0 ||
         PyModule_AddObjectRef(m, "TimeoutError", pyepode_TimeoutError) < 0 ||
         PyModule_AddObjectRef(m, "Context", (PyObject *)&ContextType) < 0 ||
+        PyModule_AddIntConstant(m, "LOG_ERROR", EPODE_LOG_ERROR) < 0 ||
+        PyModule_AddIntConstant(m, "LOG_WARN", EPODE_LOG_WARN) < 0 ||
+        PyModule_AddIntConstant(m, "LOG_INFO", EPODE_LOG_INFO) < 0 ||
+        PyModule_AddIntConstant(m, "LOG_DEBUG", EPODE_LOG_DEBUG) < 0 ||
+        PyModule_AddIntConstant(m, "LOG_XML", EPODE_LOG_XML) < 0 ||
         PyModule_AddIntConstant(m, "READ", EPODE_EV_READ) < 0 ||
         PyModule_AddIntConstant(m, "WRITE", EPODE_EV_WRITE) < 0 ||
         PyModule_AddStringConstant(m, "epode_version", epode_version()) < 0 ||

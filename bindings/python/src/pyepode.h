@@ -57,6 +57,7 @@ typedef struct {
                                                 SystemExit) from a callback, raised
                                                 again once out of epode */
     PyObject *weakrefs;
+    PyObject *log;           /* log(level, area, msg) for epode's log lines, or NULL */
 } ContextObject;
 
 extern PyTypeObject ContextType;

@@ -5,7 +5,8 @@
  *                           direct_tls = false, verbose = false,
  *                           reconnect = false, reconnect_min = 1, reconnect_max = 60,
  *                           proxy = nil,   -- "socks5://[u:p@]host[:port]" | "http://…"
- *                           websocket = nil } -- "wss://host[:port]/path" | "ws://…" (RFC 7395)
+ *                           websocket = nil, -- "wss://host[:port]/path" | "ws://…" (RFC 7395)
+ *                           bosh = nil }  -- "https://host[:port]/path" | "http://…" (XEP-0206)
  *        (reconnect: epode_conn_set_reconnect(), bounds in seconds; run()
  *        goes on through a cut that will be repaired)
  *   c:on_message(function(msg, client) ... end)   -- msg.from/.to/.type/.body/
@@ -1083,7 +1084,7 @@ static int opt_bool(lua_State *L, int t, const char *key)
 static const char *const known_options[] = {
     "jid", "password", "server", "port", "ca_file", "direct_tls", "verbose", "register",
     "domain", "secret", "tls", "reconnect", "reconnect_min", "reconnect_max", "proxy",
-    "websocket", "sasl2", "user_agent", "fast_token_file", NULL,
+    "websocket", "bosh", "sasl2", "user_agent", "fast_token_file", NULL,
 };
 
 /* A number of seconds option (absent: `dflt`), as milliseconds. */
@@ -1149,6 +1150,9 @@ static int l_client(lua_State *L)
     const char *ca_file = opt_string(L, 1, "ca_file");
     const char *proxy = opt_string(L, 1, "proxy");
     const char *websocket = opt_string(L, 1, "websocket");
+    const char *bosh = opt_string(L, 1, "bosh");
+    if (websocket && bosh)
+        return luaL_error(L, "epode.client: options 'websocket' and 'bosh' exclude each other");
     int direct_tls = opt_bool(L, 1, "direct_tls");
     int verbose = opt_bool(L, 1, "verbose");
     /* reconnect = true: epode_conn_set_reconnect(), backoff from
@@ -1238,6 +1242,14 @@ static int l_client(lua_State *L)
                                  "without WebSocket support (ENOTSUP)");
         return luaL_error(L, "epode.client: option 'websocket' must be wss://host[:port][/path] "
                              "or ws://host[:port][/path] (%s)", epode_err_name(rc));
+    }
+    /* bosh = "https://host[:port]/path" or "http://…": XEP-0124/0206 instead of TCP */
+    if (bosh && (rc = epode_conn_set_bosh(c->conn, bosh)) < 0) {
+        if (rc == EPODE_ENOTSUP)
+            return luaL_error(L, "epode.client: option 'bosh': this epode was built "
+                                 "without BOSH support (ENOTSUP)");
+        return luaL_error(L, "epode.client: option 'bosh' must be https://host[:port][/path] "
+                             "or http://host[:port][/path] (%s)", epode_err_name(rc));
     }
     if (tls && (rc = epode_conn_set_tls(c->conn, tls_mode)) < 0)
         return raise_epode(L, "epode.client", rc);

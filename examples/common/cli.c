@@ -87,6 +87,10 @@ static void help(const char *usage)
            "  --websocket URL        XMPP over WebSocket (RFC 7395) instead of TCP:\n"
            "                         wss://HOST[:PORT]/PATH (TLS, checked for HOST and the\n"
            "                         JID's domain) or ws://... (no TLS: loopback only)\n"
+           "  --bosh URL             XMPP over BOSH (XEP-0124/0206, HTTP requests) instead\n"
+           "                         of TCP: https://HOST[:PORT]/PATH (TLS, checked for\n"
+           "                         HOST and the JID's domain) or http://... (no TLS:\n"
+           "                         loopback only); not with --websocket\n"
            "  --verbose              print the XML traffic on stderr (credentials redacted)\n"
            "  --help                 print this help and exit\n"
            "  --version              print the version and exit\n"
@@ -143,6 +147,12 @@ void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
                 die_usage(usage, "bad --websocket %s (wss://HOST[:PORT]/PATH or ws://...)",
                           o->websocket);
         }
+        else if (!strcmp(a, "--bosh")) {
+            o->bosh = argv[++i];
+            if (strncasecmp(o->bosh, "https://", 8) && strncasecmp(o->bosh, "http://", 7))
+                die_usage(usage, "bad --bosh %s (https://HOST[:PORT]/PATH or http://...)",
+                          o->bosh);
+        }
         else if (!strcmp(a, "--jid")) o->jid = argv[++i];
         else if (!strcmp(a, "--password-file")) o->password_file = argv[++i];
         else if (!strcmp(a, "--sasl")) o->sasl = argv[++i];
@@ -160,6 +170,8 @@ void cli_parse(cli_t *o, int argc, char **argv, const char *usage)
     }
     o->argc = argc - i;
     o->argv = argv + i;
+    if (o->websocket && o->bosh)
+        die_usage(usage, "%s", "--websocket and --bosh exclude each other");
     if (!o->jid)
         die_usage(usage, "%s", "--jid is required");
     if (epode_jid_validate(o->jid) < 0)
@@ -241,6 +253,19 @@ void cli_connect_setup(const cli_t *o, epode_ctx_t **ctx, epode_conn_t **conn)
         if (rc < 0) {
             fprintf(stderr, "%s: bad --websocket URL %s (wss://HOST[:PORT]/PATH or ws://...)\n",
                     prog, o->websocket);
+            exit(64);
+        }
+    }
+    if (o->bosh) {
+        int rc = epode_conn_set_bosh(*conn, o->bosh);
+        if (rc == EPODE_ENOTSUP) {
+            fprintf(stderr, "%s: --bosh: this epode was built without BOSH support (libcurl)\n",
+                    prog);
+            exit(1);
+        }
+        if (rc < 0) {
+            fprintf(stderr, "%s: bad --bosh URL %s (https://HOST[:PORT]/PATH or http://...)\n",
+                    prog, o->bosh);
             exit(64);
         }
     }

@@ -4,7 +4,7 @@
  *   --password-file FILE  --verbose
  * plus a few for testing and unusual set-ups:
  *   --sasl "MECH MECH…"  --tls-max 1.2|1.3  --insecure-no-verify
- *   --timeout SECONDS  --proxy URL  --websocket URL
+ *   --timeout SECONDS  --proxy URL  --websocket URL  --bosh URL
  * Each example adds its own arguments after these. */
 #ifndef EXAMPLES_CLI_H
 #define EXAMPLES_CLI_H
@@ -25,6 +25,7 @@ typedef struct cli {
     unsigned timeout_s;
     const char *proxy; /* --proxy socks5://[user:pass@]host:port or http://… */
     const char *websocket; /* --websocket wss://host[:port]/path or ws://… */
+    const char *bosh;      /* --bosh https://host[:port]/path or http://… */
     /* the program's own arguments (after the options) */
     int argc;
     char **argv;

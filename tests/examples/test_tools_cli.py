@@ -55,7 +55,11 @@ BAD_USAGE = [("unknown_option", ["--frobnicate", "x"]),
              ("bad_tls_max", ["--tls-max", "1.1", "--jid", "a@b"]),
              ("bad_timeout", ["--timeout", "5x", "--jid", "a@b"]),
              ("bad_proxy", ["--proxy", "ftp://h:1", "--jid", "a@b"]),
-             ("bad_websocket", ["--websocket", "https://h/", "--jid", "a@b"])]
+             ("bad_websocket", ["--websocket", "https://h/", "--jid", "a@b"]),
+             ("bad_bosh", ["--bosh", "wss://h/", "--jid", "a@b"]),
+             ("websocket_and_bosh", ["--websocket", "ws://127.0.0.1/", "--bosh",
+                                     "http://127.0.0.1/", "--jid", "a@b",
+                                     "--password-file", "/dev/null"])]
 EXTRA_BAD_USAGE = {
     "epode-send": [("bad_count", ["--count", "0", "a@b", "hi"]),
                    ("no_message", ["--jid", "a@b", "--password-file", "/dev/null", "c@d"])],

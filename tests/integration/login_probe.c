@@ -15,7 +15,7 @@
  *               [--accept-untrusted | --refuse-untrusted]
  *               [--send TO BODY] [--expect-from BAREJID] [--presence]
  *               [--timeout SECONDS] [--verbose] [--dns ADDR] [--proxy URL]
- *               [--websocket URL] [--reply]
+ *               [--websocket URL] [--bosh URL] [--reply]
  *
  * Once READY it sends initial presence (--presence), then the message
  * (--send), then waits for a chat message from --expect-from; then it
@@ -37,6 +37,7 @@ typedef struct probe {
     const char *dns; /* --dns: DNS servers for SRV lookups (tests) */
     const char *proxy; /* --proxy URL */
     const char *websocket; /* --websocket URL (RFC 7395) */
+    const char *bosh; /* --bosh URL (XEP-0124/0206) */
     unsigned port;
     int direct_tls;
     const char *ca_file;
@@ -257,6 +258,7 @@ static void parse(probe *p, int argc, char **argv)
         else if (!strcmp(a, "--dns")) p->dns = VAL();
         else if (!strcmp(a, "--proxy")) p->proxy = VAL();
         else if (!strcmp(a, "--websocket")) p->websocket = VAL();
+        else if (!strcmp(a, "--bosh")) p->bosh = VAL();
         else if (!strcmp(a, "--port")) {
             const char *v = VAL();
             char *end;
@@ -341,6 +343,8 @@ int main(int argc, char **argv)
         check(epode_conn_set_proxy(conn, p.proxy), "proxy");
     if (p.websocket)
         check(epode_conn_set_websocket(conn, p.websocket), "websocket");
+    if (p.bosh)
+        check(epode_conn_set_bosh(conn, p.bosh), "bosh");
     if (p.ca_file)
         check(epode_conn_set_ca_file(conn, p.ca_file), "ca-file");
     if (p.sasl)

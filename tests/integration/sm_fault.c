@@ -20,6 +20,8 @@
  *            [--sender-websocket URL] [--receiver-websocket URL]
  *            (that connection over WebSocket, RFC 7395: the URL names the
  *            server's HTTP port, or the fault proxy in front of it)
+ *            [--sender-bosh URL] [--receiver-bosh URL]
+ *            (that connection over BOSH, XEP-0124/0206, the same way)
  *
  * --window 0 is the bursty sender: every message is queued at once, as
  * fast as epode takes them (no window, no rate). --format burst prints
@@ -220,7 +222,8 @@ static void on_log(void *user, epode_log_level_t level, const char *area, const 
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *ca = NULL, *tx_jid = NULL, *tx_pw = NULL, *rx_jid = NULL,
-               *rx_pw = NULL, *label = "server", *proxy = NULL, *tx_ws = NULL, *rx_ws = NULL;
+               *rx_pw = NULL, *label = "server", *proxy = NULL, *tx_ws = NULL, *rx_ws = NULL,
+               *tx_bosh = NULL, *rx_bosh = NULL;
     unsigned port = 0, rx_port = 0;
     long n = 1000, window = 50;
     double rate = 0;
@@ -235,6 +238,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--proxy")) proxy = v;
         else if (!strcmp(a, "--sender-websocket")) tx_ws = v;
         else if (!strcmp(a, "--receiver-websocket")) rx_ws = v;
+        else if (!strcmp(a, "--sender-bosh")) tx_bosh = v;
+        else if (!strcmp(a, "--receiver-bosh")) rx_bosh = v;
         else if (!strcmp(a, "--ca-file")) ca = v;
         else if (!strcmp(a, "--sender")) tx_jid = v;
         else if (!strcmp(a, "--sender-password")) tx_pw = v;
@@ -273,6 +278,11 @@ int main(int argc, char **argv)
     if ((tx_ws && epode_conn_set_websocket(r.tx, tx_ws) < 0) ||
         (rx_ws && epode_conn_set_websocket(r.rx, rx_ws) < 0))
         return 1;
+    if ((tx_bosh && epode_conn_set_bosh(r.tx, tx_bosh) < 0) ||
+        (rx_bosh && epode_conn_set_bosh(r.rx, rx_bosh) < 0)) {
+        fprintf(stderr, "sm_fault: bad --sender-bosh/--receiver-bosh URL\n");
+        return 64;
+    }
     epode_conn_add_event_cb(r.tx, on_tx_event, &r, NULL);
     epode_conn_set_ack_cb(r.tx, on_ack, &r);
     epode_conn_add_event_cb(r.rx, on_rx_event, &r, NULL);

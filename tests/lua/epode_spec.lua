@@ -157,6 +157,20 @@ describe("epode.client arguments", function()
       "epode.client: option 'websocket' must be a string, not number")
   end)
 
+  it("takes a BOSH URL and refuses a malformed one or one beside websocket", function()
+    assert.is_not_nil(epode.client{ jid = "a@localhost", bosh = "https://localhost/http-bind" })
+    assert.is_not_nil(epode.client{ jid = "a@localhost", bosh = "http://127.0.0.1:5280/bosh" })
+    local ok, err = pcall(epode.client, { jid = "a@localhost", bosh = "wss://h/" })
+    assert.is_false(ok)
+    assert.matches("option 'bosh' must be https://", err, 1, true)
+    assert.has_error(function() epode.client{ jid = "a@localhost", bosh = 5280 } end,
+      "epode.client: option 'bosh' must be a string, not number")
+    ok, err = pcall(epode.client, { jid = "a@localhost", bosh = "http://127.0.0.1/b",
+                                    websocket = "ws://127.0.0.1/w" })
+    assert.is_false(ok)
+    assert.matches("options 'websocket' and 'bosh' exclude each other", err, 1, true)
+  end)
+
   it("accepts every documented option", function()
     local c = epode.client{ jid = "a@localhost/res", password = "pw", server = "127.0.0.1",
                             port = 5222, ca_file = SPEC_DIR .. "/../data/tls/ca.pem", direct_tls = true,

@@ -189,6 +189,12 @@ class Connection:
         """'wss://host[:port][/path]' or 'ws://…' (RFC 7395) instead of TCP;
         "" goes back to TCP. ValueError for a malformed URL;
         NotImplementedError for None (discovery) or no WebSocket support."""
+    def set_bosh(self, url: Optional[str]) -> None:
+        """'https://host[:port][/path]' or 'http://…' (loopback): XMPP over
+        BOSH (XEP-0124/0206) instead of TCP; replaces a WebSocket URL and
+        vice versa; "" goes back to TCP; None finds the URL in the domain's
+        host-meta (XEP-0156) at the next connect. ValueError for a malformed
+        URL; NotImplementedError without BOSH support (libcurl)."""
     def connect(self) -> None: ...
     def close(self, status: Optional[str] = ...) -> bool: ...
     def send(self, stanza: Union[Stanza, _XML]) -> None: ...
@@ -263,7 +269,8 @@ class Client:
                  resend_unacked: bool = ..., sasl2: bool = ...,
                  user_agent: Optional[str] = ...,
                  fast_token_store: Optional[FastTokenStore] = ...,
-                 proxy: Optional[str] = ..., websocket: Optional[str] = ...) -> None:
+                 proxy: Optional[str] = ..., websocket: Optional[str] = ...,
+                 bosh: Optional[str] = ...) -> None:
         """sasl2: SASL2 (XEP-0388) with Bind2 when the server offers it
         (default True). user_agent: a stable UUID for SASL2 (default: a
         FastTokenFile's, else one epode makes: see user_agent_id).
@@ -276,7 +283,9 @@ class Client:
         proxy: 'socks5://[user:password@]host[:port]' or 'http://…' (HTTP
         CONNECT): no DNS query for the domain; ValueError if malformed.
         websocket: 'wss://host[:port]/path' or 'ws://…' (loopback): XMPP
-        over WebSocket (RFC 7395) instead of TCP."""
+        over WebSocket (RFC 7395) instead of TCP. bosh: 'https://host[:port]/path'
+        or 'http://…' (loopback): XMPP over BOSH (XEP-0124/0206) instead of
+        TCP; ValueError with websocket= too."""
     @property
     def user_agent_id(self) -> str: ...
     def send(self, stanza: Union[Stanza, _XML]) -> None: ...

@@ -45,7 +45,10 @@ class Client:
     DNS query is made for the domain; ValueError for a malformed URL),
     ``websocket`` ('wss://host[:port]/path', or 'ws://…' to loopback:
     XMPP over WebSocket, RFC 7395, instead of TCP; ``server`` and
-    ``port`` are then not used).
+    ``port`` are then not used), ``bosh`` ('https://host[:port]/path', or
+    'http://…' to loopback: XMPP over BOSH, XEP-0124/0206, HTTP requests
+    instead of a TCP stream; ``server`` and ``port`` are then not used;
+    not together with ``websocket``).
     """
 
     def __init__(self, jid: str, password: Optional[str], server: Optional[str] = None,
@@ -59,7 +62,10 @@ class Client:
                  resend_unacked: bool = False, sasl2: bool = True,
                  user_agent: Optional[str] = None,
                  fast_token_store: Optional[Any] = None,
-                 proxy: Optional[str] = None, websocket: Optional[str] = None) -> None:
+                 proxy: Optional[str] = None, websocket: Optional[str] = None,
+                 bosh: Optional[str] = None) -> None:
+        if websocket is not None and bosh is not None:
+            raise ValueError("websocket= and bosh= exclude each other")
         if direct_tls and tls not in (None, "direct"):
             raise ValueError("direct_tls=True conflicts with tls=%r" % (tls,))
         if port is not None and not 0 < port < 65536:
@@ -78,6 +84,9 @@ class Client:
         if websocket is not None:
             # wss:// or ws://; ValueError when malformed
             conn.set_websocket(websocket)
+        if bosh is not None:
+            # https:// or http://; ValueError when malformed
+            conn.set_bosh(bosh)
         # SASL2 / FAST (XEP-0388, XEP-0484): a store that knows its
         # user-agent id (FastTokenFile) gives it, unless one is given
         if user_agent is None and fast_token_store is not None:

@@ -1125,6 +1125,30 @@ static PyObject *Connection_set_websocket(ConnectionObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* epode_conn_set_bosh: a bad URL is a ValueError; "" goes back to TCP;
+ * None asks for XEP-0156 discovery at the next connect; a build without
+ * libcurl is NotImplementedError. */
+static PyObject *Connection_set_bosh(ConnectionObject *self, PyObject *arg)
+{
+    const char *url;
+    if (check_open(self) < 0 || pyepode_opt_str(arg, &url, "bosh") < 0)
+        return NULL;
+    int rc = epode_conn_set_bosh(self->conn, url);
+    if (rc == EPODE_EINVAL) {
+        PyErr_SetString(PyExc_ValueError,
+                        "bosh must be https://host[:port][/path] or http://host[:port][/path]");
+        return NULL;
+    }
+    if (rc == EPODE_ENOTSUP) {
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "this epode was built without BOSH support (libcurl)");
+        return NULL;
+    }
+    if (rc < 0)
+        return pyepode_raise(rc, "bosh");
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Connection_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))Connection_configure,
      METH_VARARGS | METH_KEYWORDS, configure_doc},
@@ -1140,6 +1164,14 @@ static PyMethodDef Connection_methods[] = {
      "host and the XMPP domain) or 'ws://…' (no TLS: loopback only). \"\" goes\n"
      "back to TCP. ValueError for a malformed URL; NotImplementedError for None\n"
      "(discovery) or a build without WebSocket support."},
+    {"set_bosh", (PyCFunction)Connection_set_bosh, METH_O,
+     "set_bosh(url)\n--\n\nConnects over BOSH (XEP-0124/0206: HTTP requests) instead of\n"
+     "TCP (before connect()): 'https://host[:port][/path]' (TLS, the certificate\n"
+     "checked for host and the XMPP domain) or 'http://…' (no TLS: loopback\n"
+     "only). Replaces a WebSocket URL and vice versa; \"\" goes back to TCP;\n"
+     "None finds the URL in the domain's host-meta (XEP-0156, https:// links\n"
+     "only) at the next connect. ValueError for a malformed URL;\n"
+     "NotImplementedError in a build without BOSH support (libcurl)."},
     {"connect", (PyCFunction)Connection_connect, METH_NOARGS,
      "connect()\n--\n\nStarts connecting; progress comes through on_event."},
     {"close", (PyCFunction)(void (*)(void))Connection_close, METH_VARARGS | METH_KEYWORDS,

@@ -420,14 +420,19 @@ def test_stop_from_another_thread_closes_cleanly(prosody):
     assert c.connection.reason == "closed"
 
 
+def fault_proxy_class():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "integration"))
+    from faultproxy import FaultProxy
+    return FaultProxy
+
+
 def test_stream_management_resumes_across_cuts(prosody):
     """A client with stream management and reconnection, behind a proxy
     that resets its link: it resumes (new socket, same session, the
     asyncio loop now watching the new fd), messages sent across the cuts
     all arrive, and nothing is reported unacknowledged."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    "integration"))
-    from faultproxy import FaultProxy
+    FaultProxy = fault_proxy_class()
 
     async def main(proxy):
         ja, pa = prosody.account("sm")
@@ -464,34 +469,40 @@ def test_stream_management_resumes_across_cuts(prosody):
 
 
 
+def cut_sender(prosody, proxy, names):
+    """A sender behind `proxy` with stream management, resending and quick
+    reconnection, a receiver on a direct link, and the sender's acks:
+    (a, b, acked, handed_back)."""
+    ja, pa = prosody.account(names[0])
+    jb, pb = prosody.account(names[1])
+    a = epode.Client(ja, pa, server=prosody.host, port=proxy.port, ca_file=prosody.ca_file,
+                     stream_management=True, reconnect=True, resend_unacked=True)
+    b = epode.Client(jb + "/r", pb, **prosody.kwargs())
+    acked, handed_back = set(), set()
+
+    def on_ack(ok, sid, xml):
+        (acked if ok else handed_back).add(sid)
+        if ok:
+            handed_back.discard(sid)  # reported on one stream, confirmed after a resume
+
+    a.connection.on_ack = on_ack
+    # notice silence quickly, come back quickly
+    a.connection.configure(sm_ack_wait=0.3, sm_dead_link=2.0, reconnect=True,
+                           reconnect_min=0.05, reconnect_max=1.0)
+    return a, b, acked, handed_back
+
+
 def test_bursty_sender_through_byte_scheduled_cuts(prosody):
     """Issue 11's bursty test through the binding: 2,000 messages queued
     at once (no window, no rate) by a client with stream_management=True
     and reconnect=True, behind a proxy that resets its link after every
     4-12 kB it sends. Every message is acknowledged or handed back, and
     every acknowledged one reaches the receiver exactly once."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    "integration"))
-    from faultproxy import FaultProxy
+    FaultProxy = fault_proxy_class()
     n = 2000
 
     async def main(proxy):
-        ja, pa = prosody.account("burst")
-        jb, pb = prosody.account("brcv")
-        a = epode.Client(ja, pa, server=prosody.host, port=proxy.port, ca_file=prosody.ca_file,
-                         stream_management=True, reconnect=True, resend_unacked=True)
-        b = epode.Client(jb + "/r", pb, **prosody.kwargs())
-        acked, handed_back = set(), set()
-
-        def on_ack(ok, sid, xml):
-            (acked if ok else handed_back).add(sid)
-            if ok:
-                handed_back.discard(sid)  # reported on one stream, confirmed after a resume
-
-        a.connection.on_ack = on_ack
-        # notice silence quickly, come back quickly
-        a.connection.configure(sm_ack_wait=0.3, sm_dead_link=2.0, reconnect=True,
-                               reconnect_min=0.05, reconnect_max=1.0)
+        a, b, acked, handed_back = cut_sender(prosody, proxy, ("burst", "brcv"))
         got = []
         b.on_message(lambda m: got.append(m.stanza["id"]) if m.body else None)
         await b.connect(timeout=20)
@@ -523,27 +534,11 @@ def test_drain_waits_across_repairable_cuts(prosody):
     the link is back, and every message ends acknowledged or handed back.
     drain() used to raise at each cut, and return at once while the link
     was down, so such a loop had to catch, guess and spin."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                    "integration"))
-    from faultproxy import FaultProxy
+    FaultProxy = fault_proxy_class()
     n = 1500
 
     async def main(proxy):
-        ja, pa = prosody.account("pace")
-        jb, pb = prosody.account("prcv")
-        a = epode.Client(ja, pa, server=prosody.host, port=proxy.port, ca_file=prosody.ca_file,
-                         stream_management=True, reconnect=True, resend_unacked=True)
-        b = epode.Client(jb + "/r", pb, **prosody.kwargs())
-        acked, handed_back = set(), set()
-
-        def on_ack(ok, sid, xml):
-            (acked if ok else handed_back).add(sid)
-            if ok:
-                handed_back.discard(sid)
-
-        a.connection.on_ack = on_ack
-        a.connection.configure(sm_ack_wait=0.3, sm_dead_link=2.0, reconnect=True,
-                               reconnect_min=0.05, reconnect_max=1.0)
+        a, b, acked, handed_back = cut_sender(prosody, proxy, ("pace", "prcv"))
         # a small window, so that drain() is awaited many times
         a.connection.set_send_limits(max_unacked_stanzas=50)
         events = []

@@ -222,6 +222,18 @@ static size_t on_read(char *buf, size_t size, size_t n, void *user)
     return len;
 }
 
+/* curl rewinds the body to send it again: on a reused connection that
+ * turned out dead (it retries once by itself), and for redirects. A
+ * memory body can always go back; the application's read() cannot. */
+static int on_seek(void *user, curl_off_t offset, int origin)
+{
+    epode__http_req *r = user;
+    if (r->read || origin != SEEK_SET || offset < 0 || (uint64_t)offset > r->body_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    r->body_off = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -268,6 +280,7 @@ static int map_error(const epode__http_req *r, CURLcode c)
     case CURLE_COULDNT_CONNECT:
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
+    case CURLE_SEND_FAIL_REWIND: /* the connection broke, the body could not go again */
         return EPODE_ENET;
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
@@ -645,6 +658,8 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
     if (has_body) {
         SETOPT(CURLOPT_READFUNCTION, on_read);
         SETOPT(CURLOPT_READDATA, (void *)r);
+        SETOPT(CURLOPT_SEEKFUNCTION, on_seek);
+        SETOPT(CURLOPT_SEEKDATA, (void *)r);
     }
     if (strcmp(m, "GET") == 0 && !has_body) {
         SETOPT(CURLOPT_HTTPGET, 1L);

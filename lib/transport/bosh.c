@@ -543,8 +543,8 @@ static void on_done(void *req, int err, long status, const char *body, size_t le
         fail(b, err == EPODE_ENOMEM || err == EPODE_ECERT || err == EPODE_ETLS ? err
                 : err == EPODE_ELIMIT                                        ? EPODE_EPROTOCOL
                                                                              : EPODE_ENET,
-             "BOSH: %s%.100s", err == EPODE_ELIMIT ? "an answer is over the limit: " : "",
-             text ? text : epode_strerror(err));
+             "BOSH: %s%.100s (%s)", err == EPODE_ELIMIT ? "an answer is over the limit: " : "",
+             text ? text : epode_strerror(err), epode_err_name(err));
         notify(b);
         return;
     }

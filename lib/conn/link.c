@@ -229,6 +229,12 @@ static void bosh_ready(void *user)
     epode__conn_poke(user);
 }
 
+static void bosh_log(void *user, int out, const char *line)
+{
+    epode_conn_t *c = user;
+    epode__ctx_log(c->ctx, EPODE_LOG_XML, out ? "xml-out" : "xml-in", "%s", line);
+}
+
 /* The link is the BOSH layer itself (no socket of ours: curl's travel
  * the loop through lib/http); its handshake makes the session. */
 static void bosh_start(epode_conn_t *c)
@@ -262,6 +268,8 @@ static void bosh_start(epode_conn_t *c)
                               .max_body = co.max_body,
                               .ready = bosh_ready,
                               .ready_user = c};
+    if (c->ctx->log && c->ctx->log_level >= EPODE_LOG_XML)
+        bo.log = bosh_log;
     int rc = epode__bosh_http_override
                  ? epode__bosh_http_override(epode__bosh_http_override_user, u, &bo.http)
                  : epode__bosh_curl_new(c->ctx->mem, &co, &bo.http);

@@ -86,6 +86,7 @@ struct bosh {
     epode__bosh_http http;
     void (*ready)(void *user);
     void *ready_user;
+    void (*log)(void *user, int out, const char *line);
     char *domain, *lang, *from;
     size_t max_body;
     enum bstate state;
@@ -144,6 +145,26 @@ static void notify(bosh *b)
         b->ready(b->ready_user);
 }
 
+/* The log line of a request or an answer: its first tag (the <body>
+ * start tag: attributes only, never the stanzas), cut, and its size. */
+static void log_body(bosh *b, int out, const char *d, size_t len, const char *what)
+{
+    if (!b->log)
+        return;
+    size_t tag = 0;
+    while (tag < len && d[tag] != '>')
+        tag++;
+    if (tag < len)
+        tag++;
+    char line[400];
+    snprintf(line, sizeof line, "%s %.*s%s (%zu bytes)", what, (int)(tag < 300 ? tag : 300), d,
+             tag > 300 ? "..." : "", len);
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' '; /* one line */
+    b->log(b->ready_user, out, line);
+}
+
 static void slot_clear(slot *s)
 {
     s->used = 0;
@@ -195,6 +216,7 @@ static void on_done(void *req, int err, long status, const char *body, size_t le
 
 static int send_slot(bosh *b, slot *s)
 {
+    log_body(b, 1, s->body.data, s->body.len, s->tries > 1 ? "BOSH request (again)" : "BOSH request");
     unsigned wait = b->state == B_OPEN ? b->wait : WAIT_S;
     return b->http.start(b->http.user, s->body.data, s->body.len, (wait + MARGIN_S) * 1000u,
                          on_done, s, &s->handle);
@@ -533,7 +555,7 @@ static void on_done(void *req, int err, long status, const char *body, size_t le
                 return;
             err = rc;
         }
-        fail(b, EPODE_ENET, "BOSH: the request with rid %llu failed %d times (%.60s)",
+        fail(b, EPODE_ENET, "BOSH: the request with rid %llu failed %d times (%.95s)",
              (unsigned long long)s->rid, s->tries, text ? text : epode_strerror(err));
         notify(b);
         return;
@@ -566,6 +588,7 @@ static void on_done(void *req, int err, long status, const char *body, size_t le
         return;
     }
     s->answered = 1;
+    log_body(b, 0, body, len, "BOSH answer");
     take_answers(b);
     pump_requests(b);
     notify(b);
@@ -757,6 +780,7 @@ int epode__bosh_new(const epode_mem_t *mem, const epode__bosh_options *o, epode_
     b->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     b->ready = o->ready;
     b->ready_user = o->ready_user;
+    b->log = o->log;
     b->domain = epode__strdup(mem, o->domain);
     b->lang = epode__strdup(mem, o->lang ? o->lang : "en");
     /* XEP-0124 §14: a random start, far enough below 2^53 never to reach it */

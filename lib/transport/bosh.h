@@ -49,6 +49,11 @@ typedef struct epode__bosh_options {
      * completions (the loop), never from inside read/write/handshake. */
     void (*ready)(void *user);
     void *ready_user;
+    /* Optional: one line per request made and answer taken, for the XML
+     * log: the <body> start tag (rid, sid, type: never the stanzas it
+     * carries, which may hold credentials) and the size. `out` 1 for a
+     * request. Runs with ready_user. */
+    void (*log)(void *user, int out, const char *line);
     epode__bosh_http http; /* owned on success (freed with the layer) */
 } epode__bosh_options;
 

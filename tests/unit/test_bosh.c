@@ -668,6 +668,38 @@ TEST(a_full_upward_buffer_stops_the_polling)
     done(t, &f);
 }
 
+static char log_lines[8][400];
+static int nlog;
+static void on_log(void *user, int out, const char *line)
+{
+    (void)user;
+    if (nlog < 8)
+        snprintf(log_lines[nlog++], sizeof log_lines[0], "%c %s", out ? '>' : '<', line);
+}
+
+TEST(the_log_shows_body_tags_never_stanzas)
+{
+    fake f = {0};
+    nlog = 0;
+    epode__bosh_options o = {.domain = "example.test", .log = on_log,
+                             .http = {f_start, f_cancel, f_free, &f}};
+    epode__transport *t = NULL;
+    CHECK_INT(epode__bosh_new(NULL, &o, &t), 0);
+    CHECK_INT(hs(t), EPODE_EAGAIN);
+    answer(&f, pend(&f, 0), SESSION_ANSWER("", FEATURES));
+    CHECK_INT(hs(t), 0);
+    wr(t, ENGINE_OPEN);
+    wr(t, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>c2VjcmV0</auth>");
+    CHECK_INT(nlog, 4); /* creation, its answer, the poll, the auth request */
+    CHECK(strncmp(log_lines[0], "> BOSH request <body content=", 29) == 0);
+    CHECK(strstr(log_lines[1], "< BOSH answer <body xmlns='" NS_BIND "' sid='s1'"));
+    CHECK(!strstr(log_lines[1], "mechanism")); /* the tag only */
+    CHECK(strstr(log_lines[3], "sid='s1' xmlns='" NS_BIND "'>"));
+    CHECK(!strstr(log_lines[3], "c2VjcmV0"));
+    epode__transport_free(t);
+    fake_clear(&f);
+}
+
 TEST(url_parsing)
 {
     epode__bosh_url *u = NULL;

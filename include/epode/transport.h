@@ -289,6 +289,7 @@ EPODE_API int epode_conn_set_websocket(epode_conn_t *conn, const char *url);
  *   XEP-0156), as over WebSocket. The certificate callback is not asked
  *   here: an untrusted certificate ends the attempt (EPODE_REASON_TLS,
  *   EPODE_ECERT) unless verification was turned off.
+ *   epode_conn_set_tls_max_version() and _min_version() apply.
  * - `http://host[:port][/path]` (port 80 by default): allowed to a
  *   loopback host only (127.0.0.0/8, ::1 or `localhost`), unless TLS was
  *   loosened with epode_conn_set_tls() (EPODE_TLS_OPTIONAL or

@@ -255,6 +255,8 @@ static void bosh_start(epode_conn_t *c)
         .url = u,
         .verify_name = strcasecmp(u->host, c->domain) != 0 ? c->domain : NULL,
         .insecure = !c->verify,
+        .tls_min = c->tls_min,
+        .tls_max = c->tls_max,
         .ca_file = c->ca_file,
         .dns_servers = c->ctx->dns_servers,
         .proxy = c->proxy ? proxy : NULL,

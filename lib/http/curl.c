@@ -628,6 +628,18 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
         SETOPT(CURLOPT_PROXYUSERNAME, o->proxy_user);
         SETOPT(CURLOPT_PROXYPASSWORD, o->proxy_pass ? o->proxy_pass : "");
     }
+    if (https) {
+        static const long minv[] = {CURL_SSLVERSION_TLSv1_0, CURL_SSLVERSION_TLSv1_1,
+                                    CURL_SSLVERSION_TLSv1_2, CURL_SSLVERSION_TLSv1_3};
+        static const long maxv[] = {CURL_SSLVERSION_MAX_TLSv1_0, CURL_SSLVERSION_MAX_TLSv1_1,
+                                    CURL_SSLVERSION_MAX_TLSv1_2, CURL_SSLVERSION_MAX_TLSv1_3};
+        int lo = o->tls_min ? o->tls_min : 12, hi = o->tls_max;
+        if (lo < 10 || lo > 13 || (hi && (hi < lo || hi > 13))) {
+            rc = EPODE_EINVAL;
+            goto fail;
+        }
+        SETOPT(CURLOPT_SSLVERSION, minv[lo - 10] | (hi ? maxv[hi - 10] : CURL_SSLVERSION_MAX_DEFAULT));
+    }
     SETOPT(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
     if (o->ca_file) {

@@ -103,6 +103,9 @@ typedef struct epode__http_opts {
     /* No certificate check at all (the application turned verification
      * off, knowingly). */
     int insecure;
+    /* https: the TLS versions allowed, 10..13 (TLS 1.0..1.3); 0: min 12
+     * (TLS 1.2), max whatever curl and gnutls offer. */
+    int tls_min, tls_max;
     /* curl's proxy URL ("socks5h://user:pass@host:port" — the proxy
      * resolves the name —, "http://host:port"), or NULL: none (never
      * the environment's). Copied. */

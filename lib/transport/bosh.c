@@ -905,7 +905,7 @@ struct bcurl {
     char *url, *verify_name, *ca_file, *dns_servers, *proxy, *proxy_user, *proxy_pass;
     char *lookup_host;
     unsigned lookup_port;
-    int secure, insecure;
+    int secure, insecure, tls_min, tls_max;
     size_t max_body;
     char *resolve; /* "host:port:addrs", or NULL (none needed, or not yet) */
     int resolved;  /* no lookup needed, or it answered */
@@ -963,6 +963,8 @@ static int bc_go(bcreq *r)
         .nresolve = c->resolve ? 1 : 0,
         .also_verify_name = c->insecure ? NULL : c->verify_name,
         .insecure = c->insecure,
+        .tls_min = c->tls_min,
+        .tls_max = c->tls_max,
         .proxy = c->proxy,
         .proxy_user = c->proxy_user,
         .proxy_pass = c->proxy_pass,
@@ -1095,6 +1097,8 @@ int epode__bosh_curl_new(const epode_mem_t *mem, const epode__bosh_curl_options 
     c->loop = o->loop;
     c->secure = o->url->secure;
     c->insecure = o->insecure;
+    c->tls_min = o->tls_min;
+    c->tls_max = o->tls_max;
     c->max_body = o->max_body;
     const char *host = o->proxy ? o->proxy_host : o->url->host;
     c->lookup_port = o->proxy ? o->proxy_port : o->url->port;

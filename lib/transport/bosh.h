@@ -107,6 +107,7 @@ typedef struct epode__bosh_curl_options {
     const epode__bosh_url *url;
     const char *verify_name; /* https: the XMPP domain, checked too (NULL: none) */
     int insecure;            /* https: no certificate check at all */
+    int tls_min, tls_max;    /* https: 10..13, 0: defaults (see lib/http/http.h) */
     const char *ca_file;     /* NULL: the system store */
     const char *dns_servers; /* NULL: the system's */
     const char *proxy;       /* curl's proxy URL (socks5h://, http://), or NULL */

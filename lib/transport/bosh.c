@@ -301,7 +301,10 @@ static void pump_requests(bosh *b)
     if (b->fail_code || b->state != B_OPEN || b->term_sent)
         return;
     size_t limit = b->requests < MAX_INFLIGHT ? b->requests : MAX_INFLIGHT;
-    while (!b->fail_code && !b->term_sent && in_flight(b) < limit && slot_free(b)) {
+    /* XEP-0124 §11: one request over the limit may end the session, so a
+     * close never waits for the server's held poll */
+    while (!b->fail_code && !b->term_sent && in_flight(b) < limit + !!b->want_term &&
+           slot_free(b)) {
         enum kind k;
         if (b->want_term) {
             k = K_TERM;

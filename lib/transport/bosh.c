@@ -303,8 +303,12 @@ static void pump_requests(bosh *b)
     size_t limit = b->requests < MAX_INFLIGHT ? b->requests : MAX_INFLIGHT;
     /* XEP-0124 §11: one request over the limit may end the session, so a
      * close never waits for the server's held poll */
+    /* ... and never past the window: a new rid stays within `limit` of
+     * the oldest answer not taken yet (XEP-0124 §14), so a request sent
+     * again after a cut is still one the server can answer again
+     * (Prosody keeps only its last two answers for that) */
     while (!b->fail_code && !b->term_sent && in_flight(b) < limit + !!b->want_term &&
-           slot_free(b)) {
+           b->next_rid < b->up_rid + limit + !!b->want_term && slot_free(b)) {
         enum kind k;
         if (b->want_term) {
             k = K_TERM;

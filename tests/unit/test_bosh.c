@@ -490,6 +490,30 @@ TEST(a_broken_exchange_is_resent_with_the_same_rid)
     done(t, &f);
 }
 
+TEST(no_rid_goes_past_the_window_while_one_is_resent)
+{
+    fake f = {0};
+    epode__transport *t;
+    OPENED(t, &f);
+    wr(t, "<presence xmlns='jabber:client'/>");
+    freq *poll = pend(&f, 0), *data = pend(&f, 1);
+    unsigned long long rid = rid_of(poll);
+    cut(poll); /* the poll goes again, same rid */
+    answer(&f, data, "<body xmlns='" NS_BIND "'/>"); /* the later one is answered */
+    CHECK_INT(npending(&f), 1);
+    /* only one request is out, but a new rid would be two past the one
+     * being resent: the server may no longer be able to answer that one
+     * again. Data waits. */
+    wr(t, "<message xmlns='jabber:client' to='a@b'/>");
+    CHECK_INT(npending(&f), 1);
+    CHECK_INT(rid_of(pend(&f, 0)), rid);
+    answer(&f, pend(&f, 0), "<body xmlns='" NS_BIND "'/>");
+    CHECK_INT(npending(&f), 1);
+    CHECK_INT(rid_of(pend(&f, 0)), rid + 2);
+    CHECK(strstr(pend(&f, 0)->body, "<message"));
+    done(t, &f);
+}
+
 TEST(restart_after_authentication)
 {
     fake f = {0};

@@ -22,8 +22,7 @@ def test_websocket_good_urls_empty_and_discovery():
     epode.Client("a@example.com", "pw", websocket="wss://example.com/xmpp-websocket")
     c = epode.Client("a@example.com", "pw", websocket="ws://127.0.0.1:5280/ws")
     c.connection.set_websocket("")  # back to TCP
-    with pytest.raises(NotImplementedError):
-        c.connection.set_websocket(None)  # XEP-0156 discovery: not yet
+    c.connection.set_websocket(None)  # XEP-0156 discovery at connect (test_discovery)
 
 
 @pytest.fixture(scope="module")

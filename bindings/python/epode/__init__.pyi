@@ -188,7 +188,8 @@ class Connection:
     def set_websocket(self, url: Optional[str]) -> None:
         """'wss://host[:port][/path]' or 'ws://…' (RFC 7395) instead of TCP;
         "" goes back to TCP. ValueError for a malformed URL;
-        NotImplementedError for None (discovery) or no WebSocket support."""
+        None finds the URL in the domain's host-meta (XEP-0156) at the next
+        connect. NotImplementedError without WebSocket support."""
     def set_bosh(self, url: Optional[str]) -> None:
         """'https://host[:port][/path]' or 'http://…' (loopback): XMPP over
         BOSH (XEP-0124/0206) instead of TCP; replaces a WebSocket URL and

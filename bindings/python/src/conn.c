@@ -1102,7 +1102,8 @@ static PyObject *Connection_set_proxy(ConnectionObject *self, PyObject *arg)
 }
 
 /* epode_conn_set_websocket: a bad URL is a ValueError; "" goes back to
- * TCP; None (discovery) and a build without wslay are NotImplementedError. */
+ * TCP; None asks for XEP-0156 discovery at the next connect; a build
+ * without wslay (or, for None, without libcurl) is NotImplementedError. */
 static PyObject *Connection_set_websocket(ConnectionObject *self, PyObject *arg)
 {
     const char *url;
@@ -1117,7 +1118,8 @@ static PyObject *Connection_set_websocket(ConnectionObject *self, PyObject *arg)
     if (rc == EPODE_ENOTSUP) {
         PyErr_SetString(PyExc_NotImplementedError,
                         url ? "this epode was built without WebSocket support (wslay)"
-                            : "WebSocket discovery (XEP-0156) is not supported yet: give the URL");
+                            : "this epode was built without HTTP support (libcurl), which "
+                              "WebSocket discovery (XEP-0156) needs: give the URL");
         return NULL;
     }
     if (rc < 0)
@@ -1162,8 +1164,9 @@ static PyMethodDef Connection_methods[] = {
      "set_websocket(url)\n--\n\nConnects over WebSocket (RFC 7395) instead of TCP (before\n"
      "connect()): 'wss://host[:port][/path]' (TLS, the certificate checked for\n"
      "host and the XMPP domain) or 'ws://…' (no TLS: loopback only). \"\" goes\n"
-     "back to TCP. ValueError for a malformed URL; NotImplementedError for None\n"
-     "(discovery) or a build without WebSocket support."},
+     "back to TCP; None finds the URL in the domain's host-meta (XEP-0156, wss://\n"
+     "links only) at the next connect. ValueError for a malformed URL;\n"
+     "NotImplementedError in a build without WebSocket support."},
     {"set_bosh", (PyCFunction)Connection_set_bosh, METH_O,
      "set_bosh(url)\n--\n\nConnects over BOSH (XEP-0124/0206: HTTP requests) instead of\n"
      "TCP (before connect()): 'https://host[:port][/path]' (TLS, the certificate\n"

@@ -302,9 +302,9 @@ EPODE_API int epode_conn_set_websocket(epode_conn_t *conn, const char *url);
  * context's resolver), through the proxy when one is set
  * (epode_conn_set_proxy(): a SOCKS5 proxy is asked for the name). epode
  * keeps at most two requests in flight, and no more than the server
- * allows (`requests`); one is always outstanding (an empty one is a
- * poll) so the server can push; stanzas written meanwhile go out together
- * in the next request. The stream restarts with `xmpp:restart` after
+ * allows (`requests`; one more only to end the session); one is always
+ * outstanding (an empty one is a poll) so the server can push; stanzas
+ * written meanwhile go out together in the next request. The stream restarts with `xmpp:restart` after
  * authentication; a request whose HTTP exchange broke (not an HTTP
  * status) is sent again, up to three times, with the same `rid` and the
  * same content (the server answers a rid once), so a cut connection

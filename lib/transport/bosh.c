@@ -171,7 +171,7 @@ static void slot_clear(slot *s)
     s->handle = NULL;
     s->answered = 0;
     s->tries = 0;
-    s->body.len = 0;
+    epode__buf_consume(&s->body, s->body.len); /* wiped: it may hold a credential */
     s->resp.len = 0;
 }
 
@@ -213,10 +213,10 @@ static void put_rid(epode__buf *o, uint64_t rid)
 static void on_done(void *req, int err, long status, const char *body, size_t len,
                     const char *text, int tls_version);
 
-
 static int send_slot(bosh *b, slot *s)
 {
-    log_body(b, 1, s->body.data, s->body.len, s->tries > 1 ? "BOSH request (again)" : "BOSH request");
+    log_body(b, 1, s->body.data, s->body.len,
+             s->tries > 1 ? "BOSH request (again)" : "BOSH request");
     unsigned wait = b->state == B_OPEN ? b->wait : WAIT_S;
     return b->http.start(b->http.user, s->body.data, s->body.len, (wait + MARGIN_S) * 1000u,
                          on_done, s, &s->handle);
@@ -274,7 +274,7 @@ static int new_request(bosh *b, enum kind kind)
     epode__buf_mark_secret(o);
     if (o->failed) {
         o->failed = 0;
-        o->len = 0;
+        epode__buf_consume(o, o->len);
         return fail(b, EPODE_ENOMEM, "BOSH: out of memory while making a request");
     }
     s->used = 1;
@@ -288,7 +288,7 @@ static int new_request(bosh *b, enum kind kind)
         return fail(b, rc, "BOSH: could not start an HTTP request (%s)", epode_strerror(rc));
     }
     if (kind == K_DATA || kind == K_TERM)
-        b->batch.len = 0;
+        epode__buf_consume(&b->batch, b->batch.len); /* wiped (credentials) */
     if (kind == K_TERM)
         b->term_sent = 1;
     return 0;

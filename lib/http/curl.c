@@ -89,6 +89,8 @@ static void req_free(epode__http_req *r)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     curl_slist_free_all(r->resolve);
+    if (r->body)
+        explicit_bzero(r->body, r->body_len); /* a BOSH request may hold a SASL response */
     epode__dealloc(h->mem, r->body);
     epode__dealloc(h->mem, r->resp_headers);
     epode__dealloc(h->mem, r->resp_body);

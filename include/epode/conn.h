@@ -50,7 +50,8 @@ EPODE_API int epode_conn_set_jid(epode_conn_t *conn, const char *jid);
 EPODE_API int epode_conn_set_password(epode_conn_t *conn, const char *password);
 /** Connect to this host and port instead of looking up SRV records
  * (port 0: 5222, or 5223 with direct TLS). Name checks still use the
- * XMPP domain. NULL host restores the lookup. */
+ * XMPP domain. NULL host restores the lookup. EPODE_EINVAL for a port
+ * over 65535 or a host with spaces or control characters. */
 EPODE_API int epode_conn_set_server(epode_conn_t *conn, const char *host, unsigned port);
 
 /** How TLS is used. */

@@ -343,6 +343,12 @@ static void account_changed(epode_conn_t *c)
         m->ua_id = NULL;
         m->ua_id_made = 0;
     }
+#ifdef EPODE_HAVE_CURL
+    /* a URL found in the old domain's host-meta is not the new one's:
+     * the wish stays, the next connect looks again */
+    if (c->discovery)
+        epode__conn_ws_free(c);
+#endif
 }
 
 int epode_conn_set_jid(epode_conn_t *c, const char *jid)
@@ -375,6 +381,11 @@ int epode_conn_set_server(epode_conn_t *c, const char *host, unsigned port)
 {
     if (!c || port > 65535)
         return EPODE_EINVAL;
+    /* a name goes into a proxy's CONNECT request and into log lines: no
+     * spaces or control characters (CR LF would add header lines) */
+    for (const unsigned char *p = (const unsigned char *)host; p && *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return EPODE_EINVAL;
     c->port = port;
     return set_str(c, &c->host, host);
 }
@@ -1651,10 +1662,13 @@ static void pump_body(epode_conn_t *c)
                      epode__transport_error(c->tr)[0] ? epode__transport_error(c->tr)
                                                       : epode_strerror((int)n));
             /* EPODE_EPROTOCOL: a layer closed the link for the server's
-             * breach of its protocol (WebSocket 1002/1003/1007/1009) */
+             * breach of its protocol (WebSocket 1002/1003/1007/1009);
+             * EPODE_ECERT: a certificate refused on a later connection of
+             * the link (BOSH's HTTPS requests), a TLS matter as at first */
+            int tls = n == EPODE_ETLS || n == EPODE_ECERT;
             epode__engine_abort(c->engine,
-                                n == EPODE_ETLS || n == EPODE_EPROTOCOL ? (int)n : EPODE_ENET,
-                                n == EPODE_ETLS        ? EPODE_REASON_TLS
+                                tls || n == EPODE_EPROTOCOL ? (int)n : EPODE_ENET,
+                                tls                    ? EPODE_REASON_TLS
                                 : n == EPODE_EPROTOCOL ? EPODE_REASON_PROTOCOL
                                                        : EPODE_REASON_NETWORK,
                                 msg);
@@ -1714,6 +1728,10 @@ int epode_conn_connect(epode_conn_t *c)
         return EPODE_ESTATE;
     if (!c->domain || (c->component && (!c->host || !c->password || c->ws_url || c->bosh_url)))
         return EPODE_EINVAL; /* a component has no SRV records: name its server */
+    /* the application's pipe carries every byte: BOSH (curl's own
+     * connections) and discovery (DNS and HTTPS of epode's) cannot */
+    if (c->app && (c->bosh_url || c->discovery))
+        return EPODE_EINVAL;
     c->user_closed = 0;
     c->rc_attempts = 0;
     c->fruitless = 0;

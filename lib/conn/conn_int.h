@@ -264,6 +264,10 @@ void epode__conn_poke(epode_conn_t *c);
 
 void epode__ctx_log(epode_ctx_t *ctx, epode_log_level_t level, const char *area,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Copies `in` to out (size > 0) as one line: CR and LF as \r and \n,
+ * other control characters as '?' (log lines and notes carry servers'
+ * words). Cut at size, NUL-terminated. */
+void epode__one_line(char *out, size_t size, const char *in);
 epode__net *epode__ctx_net(epode_ctx_t *ctx);
 /* Shared TLS credentials for these settings (reference counted). On
  * failure `why` (may be NULL) says which file and why. */

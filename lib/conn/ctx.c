@@ -50,12 +50,33 @@ void epode__ctx_log(epode_ctx_t *ctx, epode_log_level_t level, const char *area,
 {
     if (!ctx->log || level > ctx->log_level)
         return;
-    char msg[1024];
+    char raw[1024], msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    epode__one_line(msg, sizeof msg, raw);
     ctx->log(ctx->log_user, level, area, msg);
+}
+
+void epode__one_line(char *out, size_t size, const char *in)
+{
+    /* A line says what it says: a server's words (a close reason, a
+     * terminate condition, a stream error's text, a message body in the
+     * XML log) must not start a line of their own that reads like ours.
+     * CR and LF become \r and \n, other control characters '?'. */
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 1 < size; p++) {
+        if (*p == '\n' || *p == '\r') {
+            if (o + 2 >= size)
+                break;
+            out[o++] = '\\';
+            out[o++] = *p == '\n' ? 'n' : 'r';
+        } else {
+            out[o++] = (*p < 0x20 && *p != '\t') || *p == 0x7f ? '?' : (char)*p;
+        }
+    }
+    out[o] = '\0';
 }
 
 void epode_ctx_set_log(epode_ctx_t *ctx, epode_log_level_t max_level, epode_log_cb cb, void *user)

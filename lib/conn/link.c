@@ -10,6 +10,7 @@
 #include "transport/bosh.h"
 #endif
 
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,9 +220,14 @@ int epode__conn_curl_proxy(const epode_conn_t *c, char *buf, size_t len)
 }
 
 /* A loopback host, by its literal (127/8, ::1) or the name localhost. */
+/* A loopback host by its literal (127/8, ::1) or the name localhost; a
+ * name that merely starts with "127." is a name (DNS says where). */
 static int host_is_loopback(const char *h)
 {
-    return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcasecmp(h, "localhost") == 0;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, h, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return strcmp(h, "::1") == 0 || strcasecmp(h, "localhost") == 0;
 }
 
 static void bosh_ready(void *user)
@@ -240,10 +246,12 @@ static void bosh_log(void *user, int out, const char *line)
 static void bosh_start(epode_conn_t *c)
 {
     const epode__bosh_url *u = c->bosh_url;
-    if (!u->secure && c->tls_mode == EPODE_TLS_REQUIRED && !host_is_loopback(u->host)) {
+    /* through a proxy, where http:// goes cannot be seen: as ws:// */
+    if (!u->secure && c->tls_mode == EPODE_TLS_REQUIRED &&
+        (c->proxy || !host_is_loopback(u->host))) {
         epode__conn_fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
-             "http:// (BOSH in clear) is allowed to a loopback address only (use https://, "
-             "or loosen TLS with epode_conn_set_tls)");
+             "http:// (BOSH in clear) is allowed to a loopback address only, and not through "
+             "a proxy (use https://, or loosen TLS with epode_conn_set_tls)");
         return;
     }
     epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "BOSH to %s:%u%s%s", u->host, u->port,
@@ -370,6 +378,8 @@ void epode__link_open(epode_conn_t *c)
             size_t der_len = 0;
             epode__tls_peer_cert(tls, &der, &der_len);
             accept = c->cert_cb(c, why, der, der_len, c->cert_user) == 1;
+            if (c->state != C_OPEN || c->tr == NULL)
+                return; /* closed (or freed, reconnected) from the callback */
         }
         if (!accept) {
             char msg[300];

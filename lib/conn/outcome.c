@@ -41,8 +41,14 @@ void epode__conn_vnote(epode_conn_t *c, char **slot, size_t max, const char *fmt
     char tmp[NOTE_TEXT];
     if (max > sizeof tmp)
         max = sizeof tmp;
-    int n = vsnprintf(tmp, max, fmt, ap);
-    size_t len = n < 0 ? 0 : (size_t)n < max ? (size_t)n : epode__utf8_trim(tmp);
+    char raw[NOTE_TEXT];
+    int n = vsnprintf(raw, max, fmt, ap);
+    if (n < 0)
+        raw[0] = '\0';
+    epode__one_line(tmp, max, raw); /* a server's words stay on one line */
+    size_t len = strlen(tmp);
+    if ((n >= 0 && (size_t)n >= max) || len + 1 >= max)
+        len = epode__utf8_trim(tmp);
     char *fresh = NULL;
     if (len) {
         conn_note *cn = epode__alloc(c->ctx->mem, sizeof *cn + len + 1);

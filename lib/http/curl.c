@@ -46,7 +46,8 @@ struct epode__http_req {
     int canceled;   /* cancel() was called: no done callback */
     int aborted;    /* a read/progress callback of the application stopped it */
     char *also_verify_name; /* see http.h; NULL: none */
-    int peer_checked;       /* the TLS facts were read (first header) */
+    int peer_checked;       /* the TLS facts were read (before the request went out) */
+    int want_tls;           /* an https:// URL: no TLS facts is a refusal */
     int cert_refused;       /* ...and the certificate did not hold for the name */
     int tls_version;
     epode__http_progress_cb progress;
@@ -145,19 +146,27 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
     return len;
 }
 
-/* At the first header of an https:// response: the negotiated version,
- * and the certificate checked for also_verify_name (curl checked the
- * URL's host). Through the gnutls session curl used (Debian's curl is
- * built with gnutls; another TLS backend gives no facts, and a name to
- * check then refuses the response rather than skip the check). 0, or -1
- * to refuse. */
+/* Once the connection (through a proxy's tunnel too) and its TLS are up,
+ * before each request goes out on it (CURLOPT_PREREQFUNCTION): the
+ * negotiated version, and the certificate checked for also_verify_name
+ * (curl checked the URL's host). Through the gnutls session curl used
+ * (Debian's curl is built with gnutls; another TLS backend gives no
+ * facts, and a name to check then refuses rather than skip the check).
+ * Not at the first response header: through an HTTP proxy that is the
+ * proxy's "200 Connection established", before any TLS, and the request
+ * (a SASL response, say) would have gone out unchecked. 0, or -1 to
+ * refuse. */
 static int check_peer(epode__http_req *r)
 {
     r->peer_checked = 1;
     const struct curl_tlssessioninfo *ti = NULL;
     if (curl_easy_getinfo(r->easy, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || !ti ||
-        ti->backend == CURLSSLBACKEND_NONE || !ti->internals)
-        return 0; /* no TLS: http:// */
+        ti->backend == CURLSSLBACKEND_NONE || !ti->internals) {
+        if (!r->want_tls)
+            return 0; /* http:// */
+        r->cert_refused = r->also_verify_name != NULL;
+        return r->cert_refused ? -1 : 0;
+    }
     if (ti->backend != CURLSSLBACKEND_GNUTLS) {
         r->cert_refused = r->also_verify_name != NULL;
         return r->cert_refused ? -1 : 0;
@@ -181,6 +190,16 @@ static int check_peer(epode__http_req *r)
     return ok ? 0 : -1;
 }
 
+static int on_prereq(void *user, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    epode__http_req *r = user;
+    if (r->canceled)
+        return CURL_PREREQFUNC_ABORT;
+    return check_peer(r) < 0 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *user)
 {
     epode__http_req *r = user;
@@ -188,7 +207,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     if (r->canceled)
         return 0;
     if (!r->peer_checked && check_peer(r) < 0)
-        return 0;
+        return 0; /* (prereq ran first: only if curl skipped it) */
     /* A new status line (after 100 Continue or a redirect): keep only the
      * last response's headers. */
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0)
@@ -583,6 +602,7 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
     r->progress = o->progress;
     r->done = o->done;
     r->user = o->user;
+    r->want_tls = strncasecmp(o->url, "https://", 8) == 0;
     if (o->also_verify_name && !(r->also_verify_name = epode__strdup(h->mem, o->also_verify_name)))
         goto fail;
     if (o->body) {
@@ -659,6 +679,8 @@ int epode__http_start(epode__http *h, const epode__http_opts *o, epode__http_req
     SETOPT(CURLOPT_WRITEDATA, (void *)r);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(CURLOPT_HEADERDATA, (void *)r);
+    SETOPT(CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(CURLOPT_PREREQDATA, (void *)r);
     SETOPT(CURLOPT_NOPROGRESS, 0L);
     SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
     SETOPT(CURLOPT_XFERINFODATA, (void *)r);

@@ -180,7 +180,9 @@ typedef struct proxy {
     unsigned port;
     char where[300]; /* "SOCKS5 proxy 127.0.0.1:1080" for the words */
     /* Bytes to send to the proxy (a request), and its reply so far. */
-    unsigned char out[600];
+    /* CONNECT host:port twice, Proxy-Authorization with 255 + 255 bytes
+     * of credentials in base64 (684): what set_proxy accepts must fit */
+    unsigned char out[1536];
     size_t out_len, out_off;
     unsigned char *in; /* EPODE__PROXY_HTTP_MAX bytes while opening, then freed */
     size_t in_len;
@@ -407,11 +409,16 @@ static int http_step(proxy *x)
     /* "HTTP/1.1 200 Connection established" */
     const char *s = (const char *)x->in;
     unsigned status = 0;
-    if (strncmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') || s[8] != ' ' ||
-        s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' || s[11] > '9' ||
-        (s[12] != ' ' && s[12] != '\r'))
-        return failed(x, EPODE_ENET, "not an HTTP proxy (its reply starts \"%.12s\")",
-                      /* printable only */ s[0] >= ' ' && s[0] < 127 ? s : "?");
+    if (x->in_len < 13 || strncmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') ||
+        s[8] != ' ' || s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' ||
+        s[11] > '9' || (s[12] != ' ' && s[12] != '\r')) {
+        char start[13]; /* what it sent, printable only, never past what came */
+        size_t k = 0;
+        for (; k < 12 && k < x->in_len; k++)
+            start[k] = s[k] >= ' ' && s[k] < 127 ? s[k] : '?';
+        start[k] = '\0';
+        return failed(x, EPODE_ENET, "not an HTTP proxy (its reply starts \"%s\")", start);
+    }
     status = (unsigned)(s[9] - '0') * 100 + (unsigned)(s[10] - '0') * 10 + (unsigned)(s[11] - '0');
     char reason[80];
     size_t r = 0;

@@ -252,6 +252,13 @@ static long app_read(epode__transport *t, void *buf, size_t len)
     if (len == 0)
         return EPODE_EINVAL;
     long n = a->ops.read(a->user, buf, len);
+    if (n > 0 && (size_t)n > len) {
+        /* it wrote past our buffer, or lies: either way nothing it says
+         * can be trusted (the bytes were never looked at) */
+        epode__transport_set_error(t, "the application's transport \"%s\" read %ld bytes into "
+                                      "a buffer of %zu", a->ops.name ? a->ops.name : "?", n, len);
+        return EPODE_EINVAL;
+    }
     if (n < 0 && n != EPODE_EAGAIN)
         epode__transport_set_error(t, "the application's transport \"%s\" failed to read: %s",
                                    a->ops.name ? a->ops.name : "?", epode_strerror((int)n));

@@ -49,6 +49,9 @@
 /* Framed bytes waiting for the lower transport before write() says
  * EPODE_EAGAIN. */
 #define WIRE_HIGH (256 * 1024)
+/* Control frames (pongs) wslay may hold for the server before we close
+ * with 1008: a server that floods pings without reading. */
+#define CONTROL_HIGH (256 * 1024)
 /* Default bound on one received message when the owner gives none. */
 #define DEFAULT_MAX_MESSAGE (1024 * 1024)
 
@@ -565,8 +568,22 @@ static long ws_read(epode__transport *t, void *buf, size_t len)
         }
         w->blocked = 0;
         w->throttled = 0;
-        if (wslay_event_recv(w->wctx) < 0 && !w->lower_eof && !w->lower_err)
-            return fail(w, EPODE_ENOMEM, "WebSocket: out of memory while reading");
+        int r = wslay_event_recv(w->wctx);
+        if (r < 0 && !w->lower_eof && !w->lower_err) {
+            if (r == WSLAY_ERR_NOMEM)
+                return fail(w, EPODE_ENOMEM, "WebSocket: out of memory while reading");
+            /* a frame wslay refused (a control frame over 125 bytes, ...) */
+            close_for(w, 1002, "the server broke the framing protocol (a malformed frame)");
+            send_queued(w);
+            return fail(w, EPODE_EPROTOCOL, "%s", epode__transport_error(&w->base));
+        }
+        /* wslay queues a pong for every ping: a server that pings faster
+         * than it reads would grow that queue without end */
+        if (wslay_event_get_queued_msg_length(w->wctx) > CONTROL_HIGH) {
+            close_for(w, 1008, "the server sends pings faster than it reads the answers");
+            send_queued(w);
+            return fail(w, EPODE_EPROTOCOL, "%s", epode__transport_error(&w->base));
+        }
     }
 }
 

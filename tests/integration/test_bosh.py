@@ -16,6 +16,7 @@ cases. https:// goes to an HTTPS port of each server."""
 import http.server
 import re
 import socketserver
+import ssl
 import subprocess
 import threading
 import time
@@ -294,14 +295,31 @@ def test_https_certificate_from_an_untrusted_ca_is_refused(bins, bosh_server):
     assert res.cert_callbacks == [], res
 
 
-def test_http_to_a_non_loopback_address_is_refused(bins, bosh_server):
+@pytest.mark.parametrize('how', ['name', '127-name', 'proxy'])
+def test_http_to_a_non_loopback_address_is_refused(bins, bosh_server, how):
     """http:// (no TLS) is for loopback only: a name that is not a loopback
-    address is refused before any request (ENOTLS, reason TLS)."""
-    res = iu.probe(bins, bosh_server, '--bosh', 'http://xmpp.invalid:%d/http-bind'
-                   % bosh_server.http_port, timeout=10)
-    assert res.rc != 0 and not res.ready, res
-    assert res.disconnected['reason'] == 'TLS', res
-    assert res.disconnected['error'] == 'NOTLS', res
+    address, a name that merely starts with "127." (it was taken for one),
+    or 127.0.0.1 through a proxy (where it goes cannot be seen) is refused
+    before any request (ENOTLS, reason TLS)."""
+    from proxies import Socks5Proxy
+    port = bosh_server.http_port
+    p = None
+    try:
+        if how == 'proxy':
+            p = Socks5Proxy({('127.0.0.1', port): ('127.0.0.1', port)})
+            args = ['--bosh', 'http://127.0.0.1:%d/http-bind' % port, '--proxy', p.url()]
+        else:
+            host = 'xmpp.invalid' if how == 'name' else '127.0.0.1.attacker.invalid'
+            args = ['--bosh', 'http://%s:%d/http-bind' % (host, port)]
+        res = iu.probe(bins, bosh_server, *args, timeout=10)
+        assert res.rc != 0 and not res.ready, res
+        assert res.disconnected['reason'] == 'TLS', res
+        assert res.disconnected['error'] == 'NOTLS', res
+        if p:
+            assert p.requests == [], p.requests
+    finally:
+        if p:
+            p.close()
 
 
 @pytest.mark.parametrize('kind', ['socks5', 'http'])
@@ -349,7 +367,7 @@ class HostileBosh:
     order (the last one repeats); each returns (status, body bytes) or
     None to never answer. Records every request body in `requests`."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, tls=None):
         self.answers = list(answers)
         self.requests = []
         self.lock = threading.Lock()
@@ -392,6 +410,10 @@ class HostileBosh:
 
         self.httpd = Server(('127.0.0.1', 0), Handler)
         self.port = self.httpd.server_address[1]
+        if tls:  # (cert, key): HTTPS
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -402,6 +424,52 @@ class HostileBosh:
         self.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+PLAIN_FEATURES = ("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                  "<mechanism>PLAIN</mechanism></mechanisms></stream:features>")
+
+
+@pytest.mark.parametrize('kind', ['direct', 'socks5', 'http'])
+def test_certificate_valid_for_the_url_but_not_the_domain_is_refused(bins, pki, kind):
+    """An HTTPS endpoint at wrong.invalid with a certificate valid for
+    wrong.invalid only, offering PLAIN to alice@localhost: refused
+    (ECERT, reason TLS) before any credential reaches it, directly and
+    through either proxy, and not retried into a loop. Through an HTTP
+    CONNECT proxy the domain check once ran at the first response header,
+    which is the proxy's own "200 Connection established" before any TLS:
+    the <auth/> went out, once per reconnection (the diff review)."""
+    from dns_responder import TYPE_A, DnsResponder
+    from proxies import HttpConnectProxy, Socks5Proxy
+    session = ("<body xmlns='%s' sid='s-1' requests='2' wait='5' hold='1' from='localhost' "
+               "xmpp:version='1.0' xmlns:xmpp='urn:xmpp:xbosh' "
+               "xmlns:stream='http://etherx.jabber.org/streams'>%s</body>"
+               % (HTTPBIND, PLAIN_FEATURES))
+    srv = HostileBosh([_xml(200, session), _xml(200, "<body xmlns='%s'/>" % HTTPBIND)],
+                      tls=pki.server_pair('wrongname'))
+    p = dns = None
+    try:
+        url = 'https://wrong.invalid:%d/http-bind' % srv.port
+        if kind == 'direct':
+            dns = DnsResponder({('wrong.invalid', TYPE_A): ['127.0.0.1']})
+            extra = ['--dns', dns.address]
+        else:
+            cls = Socks5Proxy if kind == 'socks5' else HttpConnectProxy
+            p = cls({('wrong.invalid', srv.port): ('127.0.0.1', srv.port)})
+            extra = ['--proxy', p.url()]
+        target = types.SimpleNamespace(host='127.0.0.1', c2s_port=iu.closed_port(),
+                                       ca_file=pki.ca_cert, domain='localhost', kind='hostile')
+        res = iu.probe(bins, target, '--bosh', url, '--sasl', 'PLAIN', *extra, timeout=10)
+        assert res.rc != 0 and not res.ready, res
+        assert res.disconnected['reason'] == 'TLS', res
+        assert res.disconnected['error'] == 'CERT', res
+        assert not any('<auth' in r for r in srv.requests), srv.requests
+    finally:
+        if p:
+            p.close()
+        if dns:
+            dns.close()
+        srv.close()
 
 
 def _fake_target():

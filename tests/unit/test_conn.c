@@ -453,6 +453,61 @@ TEST(conn_will_reconnect_tells_a_pause_from_the_end)
     scripted_free(&s);
 }
 
+void epode__one_line(char *out, size_t size, const char *in); /* lib/conn/conn_int.h */
+
+/* Every log line the context gives, for the one-line checks. */
+typedef struct lines_seen {
+    int n, multi;
+    char last_conn[1024];
+} lines_seen;
+
+static void count_lines(void *user, epode_log_level_t level, const char *area, const char *msg)
+{
+    (void)level;
+    lines_seen *l = user;
+    l->n++;
+    if (strchr(msg, '\n') || strchr(msg, '\r'))
+        l->multi++;
+    if (!strcmp(area, "conn"))
+        snprintf(l->last_conn, sizeof l->last_conn, "%s", msg);
+}
+
+TEST(conn_a_servers_words_stay_on_one_line)
+{
+    /* A stream error's text with line breaks: the error text and the log
+     * lines stay one line each, so a server cannot print a line that
+     * reads like one of epode's (the XML log goes through the same
+     * function, epode__one_line, checked below). */
+    scripted s;
+    lines_seen l = {0};
+    CHECK_INT(scripted_login_mem(&s, NULL, "anon@example.com", "anon@example.com/r1"), 0);
+    epode_ctx_set_log(s.ctx, EPODE_LOG_XML, count_lines, &l);
+    scripted_send(&s, "<message from='x@example.com'><body>one\ntwo\r\n[conn] forged</body>"
+                      "</message><stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:"
+                      "xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>bye\n[conn] "
+                      "disconnected: forged&#13;</text></stream:error></stream:stream>");
+    for (int i = 0; i < 20 && epode_conn_reason(s.conn) == EPODE_REASON_NONE; i++)
+        epode_ctx_run_once(s.ctx, 10);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_STREAM_ERROR);
+    const char *text = epode_conn_error_text(s.conn);
+    printf("# %s\n", text);
+    CHECK(strstr(text, "bye\\n[conn] disconnected: forged\\r") != NULL);
+    CHECK(!strchr(text, '\n') && !strchr(text, '\r'));
+    printf("# log: %s\n", l.last_conn);
+    CHECK(l.n >= 1);
+    CHECK(strstr(l.last_conn, "forged\\r") != NULL); /* the disconnection's line */
+    CHECK_INT(l.multi, 0);
+    char one[16];
+    epode__one_line(one, sizeof one, "a\r\nb\tc\x7f");
+    CHECK_STR(one, "a\\r\\nb\tc?");
+    epode__one_line(one, 4, "abcdef"); /* cut at the size */
+    CHECK_STR(one, "abc");
+    epode__one_line(one, 4, "ab\n");  /* no half escape */
+    CHECK_STR(one, "ab");
+    epode_ctx_set_log(s.ctx, EPODE_LOG_ERROR, NULL, NULL);
+    scripted_free(&s);
+}
+
 TEST(conn_will_reconnect_is_0_for_a_final_error)
 {
     scripted s;
@@ -1055,6 +1110,81 @@ TEST(conn_redirect_over_an_unverified_certificate_is_refused)
         xserver_stop(&a);
         xserver_stop(&b);
     }
+}
+
+static int close_and_accept(epode_conn_t *c, const char *why, const unsigned char *der,
+                            size_t len, void *u)
+{
+    (void)why, (void)der, (void)len, (void)u;
+    epode_conn_close(c);
+    return 1;
+}
+
+TEST(conn_closed_from_the_certificate_callback_goes_no_further)
+{
+    /* The callback closes the connection and says yes: the close wins.
+     * TLS_UP was still told and the stream opened (the diff review). */
+    xserver a, b;
+    CHECK_INT(xserver_start(&a, "wrongname"), 0);
+    CHECK_INT(xserver_start(&b, "server"), 0);
+    snprintf(a.secure, sizeof a.secure, REDIR_HDR SEE_OTHER_HOST, b.port);
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t;
+    int connects;
+    CHECK_INT(redirect_client(&ctx, &conn, &a, &t, &connects), 0);
+    CHECK_INT(epode_conn_set_cert_cb(conn, close_and_accept, NULL), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    run_servers(ctx, &t, (xserver *[]){&a, &b}, 2);
+    CHECK_INT(timeline_count(&t, EPODE_CONN_TLS_UP), 0);
+    CHECK_INT(epode_conn_reason(conn), EPODE_REASON_CLOSED);
+    CHECK_INT(b.accepted, 0);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+    xserver_stop(&a);
+    xserver_stop(&b);
+}
+
+static long app_read_none(void *u, void *buf, size_t len)
+{
+    (void)u, (void)buf, (void)len;
+    return EPODE_EAGAIN;
+}
+
+static long app_write_all(void *u, const void *buf, size_t len)
+{
+    (void)u, (void)buf;
+    return (long)len;
+}
+
+TEST(conn_application_transport_refuses_what_it_cannot_carry)
+{
+    /* The application's pipe carries every byte: BOSH (curl's own
+     * connections) and XEP-0156 discovery (DNS and HTTPS of epode's)
+     * would go around it; connect says EINVAL. And server names with
+     * spaces or control characters are refused where they are set (CR LF
+     * went into a proxy's CONNECT request). */
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    CHECK(epode_global_init() == 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    CHECK_INT(epode_conn_set_jid(conn, "a@example.test"), 0);
+    CHECK_INT(epode_conn_set_server(conn, "xmpp.example.test\r\nX-Evil: 1", 5222), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_server(conn, "two words", 5222), EPODE_EINVAL);
+    CHECK_INT(epode_conn_set_server(conn, "xmpp.example.test", 5222), 0);
+    epode_transport_ops_t ops = {.size = sizeof ops, .name = "t", .read = app_read_none,
+                                 .write = app_write_all};
+    CHECK_INT(epode_conn_set_transport(conn, &ops, NULL), 0);
+    int rc = epode_conn_set_bosh(conn, "https://xmpp.example.test/bosh");
+    if (rc == 0) { /* (a build without libcurl has neither) */
+        CHECK_INT(epode_conn_connect(conn), EPODE_EINVAL);
+        CHECK_INT(epode_conn_set_bosh(conn, NULL), 0);
+        CHECK_INT(epode_conn_connect(conn), EPODE_EINVAL);
+        CHECK_INT(epode_conn_set_bosh(conn, ""), 0);
+    }
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
 }
 
 /* ---- issue 16 review: FAST tokens only over verified TLS ------------------ */

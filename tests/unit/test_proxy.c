@@ -431,6 +431,12 @@ TEST(http_connect_refusals)
                             why, sizeof why, NULL, 0),
               EPODE_ENET);
     CHECK(strstr(why, "not an HTTP proxy") != NULL);
+    /* a reply shorter than a status line: its words never go past it */
+    static const char tiny[] = "Z\r\n\r\n";
+    CHECK_INT(http_exchange("http://127.0.0.1:3128", tiny, sizeof tiny - 1, sent, sizeof sent,
+                            why, sizeof why, NULL, 0),
+              EPODE_ENET);
+    CHECK(strstr(why, "not an HTTP proxy (its reply starts \"Z??\?\?\")") != NULL);
     static const char bad_status[] = "HTTP/1.1 2x0 OK\r\n\r\n";
     CHECK_INT(http_exchange("http://127.0.0.1:3128", bad_status, sizeof bad_status - 1, sent,
                             sizeof sent, why, sizeof why, NULL, 0),
@@ -448,6 +454,25 @@ TEST(http_connect_refusals)
         epode__transport_free(t);
         epode__transport_free(peer);
     }
+    CHECK_INT(live, 0);
+}
+
+TEST(http_connect_with_the_longest_credentials_set_proxy_takes)
+{
+    /* 255 bytes of user and 255 of password are accepted by the URL
+     * parser: the CONNECT request must have room for them (it had not,
+     * and every attempt failed with EINVAL). */
+    char url[700], user[256], pass[256], sent[1600], why[300];
+    memset(user, 'u', 255);
+    user[255] = '\0';
+    memset(pass, 'p', 255);
+    pass[255] = '\0';
+    snprintf(url, sizeof url, "http://%s:%s@127.0.0.1:3128", user, pass);
+    static const char ok[] = "HTTP/1.1 200 OK\r\n\r\n";
+    CHECK_INT(http_exchange(url, ok, sizeof ok - 1, sent, sizeof sent, why, sizeof why, NULL, 0),
+              0);
+    CHECK(strstr(sent, "\r\nProxy-Authorization: Basic dXV1") != NULL);
+    CHECK(strlen(sent) > 700);
     CHECK_INT(live, 0);
 }
 
@@ -635,6 +660,27 @@ TEST(app_transport_carries_the_stream_and_is_closed)
 /* Every allocation of a proxy's set-up failing in turn: parse, layer,
  * handshake to the open tunnel: ENOMEM or success, nothing leaked, the
  * bottom still the caller's on failure. */
+static long liar_read(void *user, void *buf, size_t len)
+{
+    (void)user, (void)buf;
+    return (long)len + 10; /* says it read more than it was given room for */
+}
+
+TEST(app_transport_reading_more_than_asked_is_refused)
+{
+    epode_transport_ops_t ops = {.size = sizeof ops, .name = "liar", .read = liar_read,
+                                 .write = pa_write};
+    pipe_app p = {0};
+    char why[200];
+    epode__transport *t;
+    CHECK_INT(epode__app_new(&mem, &ops, &p, "example.com", 5222, why, sizeof why, &t), 0);
+    char buf[64];
+    CHECK_INT(epode__transport_read(t, buf, sizeof buf), EPODE_EINVAL);
+    CHECK(strstr(epode__transport_error(t), "read 74 bytes into a buffer of 64") != NULL);
+    epode__transport_free(t);
+    CHECK_INT(live, 0);
+}
+
 TEST(proxy_setup_survives_each_failing_allocation)
 {
     static const char *const urls[] = {"socks5://user:pw@127.0.0.1:1080", "http://u:p@[::1]:3128"};

@@ -749,6 +749,58 @@ TEST(ws_reserved_opcode_closes_with_1002)
     CHECK(hostile(0, 1, 3, "x", 1, 0, 1002, "framing protocol"));
 }
 
+TEST(ws_oversized_ping_closes_with_1002)
+{
+    /* control frames carry at most 125 bytes (RFC 6455 §5.5): wslay
+     * refuses a longer ping, and that is the server's fault, not "out of
+     * memory" as it was reported */
+    static char ping[200];
+    memset(ping, 'p', sizeof ping);
+    server s;
+    epode__transport *t = open_ws(&s, 0, NULL, 0);
+    CHECK(t != NULL);
+    send_frame(&s, 1, 9, ping, sizeof ping, 0);
+    char buf[256];
+    long end;
+    read_all(t, buf, sizeof buf, &end);
+    printf("# end %ld: %s\n", end, epode__transport_error(t));
+    CHECK_INT(end, EPODE_EPROTOCOL);
+    CHECK(strstr(epode__transport_error(t), "framing protocol") != NULL);
+    CHECK_INT(epode__ws_close_code(t), 1002);
+    int op = 0, masked;
+    char p[256];
+    size_t pl = 0;
+    CHECK(client_frame(&s, &op, p, &pl, &masked)); /* a close went out (wslay's own) */
+    CHECK_INT(op, 8);
+    CHECK_INT(epode__transport_read(t, buf, sizeof buf), EPODE_EPROTOCOL); /* sticky */
+    done(t, &s);
+    CHECK_INT(live, 0);
+}
+
+TEST(ws_ping_flood_without_reading_closes_with_1008)
+{
+    /* a server that pings and never reads: the pongs wslay queues for it
+     * are bounded (they grew to 355 MB of RSS for 200 MB of pings) */
+    server s;
+    epode__transport *t = open_ws(&s, 0, NULL, 0);
+    CHECK(t != NULL);
+    epode__memory_set_limit(t->lower, 64 * 1024); /* the server reads nothing past this */
+    static char payload[125];
+    memset(payload, 'x', sizeof payload);
+    char buf[256];
+    long end = EPODE_EAGAIN;
+    for (int i = 0; i < 20000 && end == EPODE_EAGAIN; i++) {
+        send_frame(&s, 1, 9, payload, sizeof payload, 0);
+        read_all(t, buf, sizeof buf, &end);
+    }
+    printf("# end %ld: %s\n", end, epode__transport_error(t));
+    CHECK_INT(end, EPODE_EPROTOCOL);
+    CHECK(strstr(epode__transport_error(t), "pings faster than it reads") != NULL);
+    CHECK_INT(epode__ws_close_code(t), 1008);
+    done(t, &s);
+    CHECK_INT(live, 0);
+}
+
 TEST(ws_invalid_utf8_closes_with_1007)
 {
     CHECK(hostile(0, 1, 1, "<a>\xff\xfe</a>", 9, 0, 1007, "not UTF-8"));

@@ -19,12 +19,14 @@
  * creation and restart answers, then each child of <body/> serialized
  * alone with every namespace it uses declared (so a prefix the server
  * declared on <body/>, like stream:, survives), a framing <close/> and
- * the end for a terminate. `up` is bounded: no new request is made while
- * it holds more than UP_HIGH, so a server cannot make it grow.
+ * the end for a terminate. `up` is bounded: no poll is made while it
+ * holds anything the engine has not read, so a server cannot make it
+ * grow (the engine's own requests are bounded by the stanzas it sends).
  *
  * No fd: the owner learns of news through the ready callback, which
- * runs from the HTTP completions (the loop), never from inside read,
- * write or handshake. */
+ * runs from the HTTP completions (the loop), never from inside write or
+ * handshake; read() calls it once to ask for the owner's next turn when
+ * a poll is due (pump_requests says why), which must only schedule. */
 #include "transport/bosh.h"
 
 #include <arpa/inet.h>
@@ -59,7 +61,6 @@
 #define MAX_REQUESTS 64     /* more is nonsense (we use 2 at most anyway) */
 #define MAX_SECONDS 86400   /* inactivity, polling, maxpause */
 #define DEFAULT_MAX_BODY (4u << 20)
-#define UP_HIGH (1u << 20)  /* upward bytes held before we stop asking for more */
 #define BATCH_HIGH (1u << 20) /* elements waiting for a request before EAGAIN */
 
 enum kind { K_CREATE = 1, K_DATA, K_RESTART, K_TERM };
@@ -100,6 +101,9 @@ struct bosh {
     int want_restart, want_term, term_sent;
     int in_call;      /* inside read/write/handshake: ready() is not called */
     int tls_version;
+    /* The poll that keeps one request outstanding, once `up` ran dry: 1
+     * due, 2 due after one more of the owner's turns (see pump_requests) */
+    int poll_stage;
     epode__cut cut;
     epode__buf batch; /* elements for the next request */
     epode__buf up;    /* bytes for read() */
@@ -294,9 +298,19 @@ static int new_request(bosh *b, enum kind kind)
     return 0;
 }
 
-/* Sends what is due: the batch, a restart, the terminate, or a poll so
- * one request is always outstanding. */
-static void pump_requests(bosh *b)
+/* Sends what is due: the batch, a restart, the terminate, or (may_poll)
+ * a poll so one request is always outstanding.
+ *
+ * The poll never goes out while the engine has something to read, nor
+ * in the owner's turn that reads it: what the engine reads usually makes
+ * it write (the next login step, an answer), and that request does the
+ * poll's work. A poll sent first put two requests on the wire within a
+ * millisecond on two HTTP connections, and when the later rid reached
+ * ejabberd 23.01 first it answered neither (its debug log; a login hung
+ * until its timeout 8 times in 150 here, half the time under load).
+ * bosh_read() sends the poll at the owner's next turn, after the
+ * engine's writes went out: 0 hangs in 350 logins after. */
+static void pump_requests(bosh *b, int may_poll)
 {
     if (b->fail_code || b->state != B_OPEN || b->term_sent)
         return;
@@ -317,7 +331,7 @@ static void pump_requests(bosh *b)
         } else if (b->want_restart) {
             k = K_RESTART;
             b->want_restart = 0;
-        } else if (in_flight(b) == 0 && b->up.len < UP_HIGH) {
+        } else if (may_poll && in_flight(b) == 0 && b->up.len == 0) {
             k = K_DATA; /* an empty poll */
         } else {
             break;
@@ -597,7 +611,7 @@ static void on_done(void *req, int err, long status, const char *body, size_t le
     s->answered = 1;
     log_body(b, 0, body, len, "BOSH answer");
     take_answers(b);
-    pump_requests(b);
+    pump_requests(b, b->up.len == 0); /* an empty answer: the poll goes at once */
     notify(b);
 }
 
@@ -675,15 +689,26 @@ static long bosh_read(epode__transport *t, void *buf, size_t len)
         size_t n = b->up.len < len ? b->up.len : len;
         memcpy(buf, b->up.data, n);
         epode__buf_consume(&b->up, n);
-        b->in_call = 1;
-        pump_requests(b); /* a poll held back while `up` was full */
-        b->in_call = 0;
+        if (b->up.len == 0 && !b->poll_stage)
+            b->poll_stage = 1;
         return (long)n;
     }
     if (b->fail_code)
         return b->fail_code;
     if (b->eof)
         return 0;
+    if (b->poll_stage == 1) {
+        /* the owner's read that found `up` dry: the engine's writes of
+         * this turn are still to come; poll at its next turn */
+        b->poll_stage = 2;
+        if (b->ready)
+            b->ready(b->ready_user);
+    } else if (b->poll_stage == 2) {
+        b->poll_stage = 0;
+        b->in_call = 1;
+        pump_requests(b, 1); /* nothing, if the engine's writes made a request */
+        b->in_call = 0;
+    }
     return EPODE_EAGAIN;
 }
 
@@ -704,7 +729,7 @@ static long bosh_write(epode__transport *t, const void *buf, size_t len)
     if (rc == EPODE_ENOMEM && lost)
         rc = fail(b, EPODE_ENOMEM, "BOSH: out of memory while batching");
     if (rc == 0)
-        pump_requests(b);
+        pump_requests(b, 0);
     b->in_call = 0;
     return rc < 0 ? rc : (long)len;
 }
@@ -733,7 +758,7 @@ static int bosh_shutdown(epode__transport *t)
         return 0;
     if (b->want_term) {
         b->in_call = 1;
-        pump_requests(b);
+        pump_requests(b, 0);
         b->in_call = 0;
         return b->term_sent || b->fail_code ? 0 : EPODE_EAGAIN;
     }

@@ -55,21 +55,6 @@ def bosh_server(request, pki):
         srv.stop()
 
 
-EJABBERD_RID_ORDER = (
-    'ejabberd 23.01 stalls when a BOSH request reaches it before the one with the previous '
-    'rid: its debug log shows rid N+2 (the restart, or SASL data) processed before rid N+1 '
-    '(epode\'s empty poll, sent at the same moment on another connection), and neither is '
-    'ever answered; XEP-0124 §14.3 asks the server to take them in rid order. About half '
-    'of the logins hang until the login timeout.')
-
-
-@pytest.fixture(autouse=True)
-def _ejabberd_rid_order(request):
-    callspec = getattr(request.node, 'callspec', None)
-    if callspec and callspec.params.get('bosh_server') == 'ejabberd':
-        request.node.add_marker(pytest.mark.xfail(reason=EJABBERD_RID_ORDER, strict=False))
-
-
 def http_url(srv, port=None):
     return 'http://127.0.0.1:%d%s' % (port or srv.http_port, PATHS[srv.kind])
 

@@ -166,6 +166,18 @@ static void log_body(bosh *b, int out, const char *d, size_t len, const char *wh
     for (char *p = line; *p; p++)
         if ((unsigned char)*p < 0x20)
             *p = ' '; /* one line */
+    /* The sid with the next rid is all it takes to speak in the session:
+     * logs get pasted into bug reports, so the sid's value is hidden */
+    for (char *p = strstr(line, "sid="); p; p = strstr(p + 4, "sid=")) {
+        if (p > line && p[-1] != ' ')
+            continue; /* (another attribute's tail) */
+        char q = p[4];
+        char *v = p + 5, *e = (q == '\'' || q == '"') ? strchr(v, q) : NULL;
+        if (!e)
+            break;
+        for (char *c = v; c < e; c++)
+            *c = '*';
+    }
     b->log(b->ready_user, out, line);
 }
 

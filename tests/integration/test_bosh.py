@@ -271,6 +271,14 @@ def test_https_certificate_for_another_name_is_refused(bins, pki):
         srv.stop()
 
 
+def test_https_obeys_the_connections_tls_versions(bins, bosh_server):
+    """epode_conn_set_tls_max_version()/min apply to BOSH's HTTPS requests
+    as to any link: capped at 1.2 the security line says TLS 1.2."""
+    res = iu.probe(bins, bosh_server, '--bosh', https_url(bosh_server), '--tls-max', '1.2')
+    assert res.rc == 0 and res.ready, res
+    assert res.security.startswith('TLS 1.2 (BOSH)'), res
+
+
 def test_https_certificate_from_an_untrusted_ca_is_refused(bins, bosh_server):
     """Without the test CA (the system's trust store), the HTTPS endpoint's
     certificate does not verify: refused with reason TLS, the certificate

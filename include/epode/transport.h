@@ -117,7 +117,12 @@ typedef struct epode_transport_ops {
  * `ops` is copied (see epode_transport_ops_t for the size rule); `user`
  * is borrowed and must outlive the connection or the next call of this
  * function. NULL ops goes back to epode's own TCP. Takes effect at the
- * next connect.
+ * next connect. WebSocket (epode_conn_set_websocket() with a URL) runs
+ * over the pipe as over TCP (the pipe carries its HTTP upgrade and
+ * frames); BOSH and XEP-0156 discovery would make connections and DNS
+ * queries of their own around the pipe: epode_conn_connect() says
+ * EPODE_EINVAL for them. A read() that says it read more than it was
+ * asked for ends the link (EPODE_EINVAL in the error text's words).
  *
  * Errors: EPODE_EINVAL (no connection; size smaller than the members up
  * to `write`; no read or write; framing other than

@@ -57,6 +57,8 @@ int epode_conn_transport_facts(const epode_conn_t *c, epode_transport_facts_t *f
         return EPODE_ESTATE;
     epode_transport_facts_t all = {.size = sizeof all, .tls_verified = c->tls_verified};
     epode__stack_facts(c->tr, &all);
+    if (c->bosh_url && c->proxy)
+        all.proxied = 1; /* BOSH's requests go through it (curl's own, no layer of ours) */
     size_t size = f->size < sizeof all ? f->size : sizeof all;
     all.size = f->size;
     memcpy(f, &all, size);
@@ -459,13 +461,14 @@ static void link_up(epode_conn_t *c, epode__transport *bottom, int loopback)
     int fd = epode__transport_fd(bottom), rc;
     if (c->ws_url && !c->ws_url->secure && c->tls_mode == EPODE_TLS_REQUIRED && !loopback) {
         epode__conn_fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
-             "ws:// (WebSocket in clear) is allowed to a loopback address only (use wss://, or "
-             "loosen TLS with epode_conn_set_tls)");
+             "ws:// (WebSocket in clear) is allowed to a loopback address only, and not through "
+             "a proxy (use wss://, or loosen TLS with epode_conn_set_tls)");
         return;
     }
     if (c->component && !c->direct_tls && c->tls_mode == EPODE_TLS_REQUIRED && !loopback) {
         epode__conn_fail(c, EPODE_ENOTLS, EPODE_REASON_TLS,
-             "a component stream in clear is allowed to a loopback address only (use direct "
+             "a component stream in clear is allowed to a loopback address only, and not "
+             "through a proxy (use direct "
              "TLS, or loosen TLS with epode_conn_set_tls)");
         return;
     }

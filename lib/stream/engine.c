@@ -110,6 +110,7 @@ struct epode__engine {
     int ended;
     int state_before_end;
     int feeding_wrapper; /* framed: the parser sees our FRAMED_WRAPPER */
+    int comp_no_id;      /* component: the header had no id (no handshake sent) */
 };
 
 static void drop_tls_facts(epode__engine *e);
@@ -1467,10 +1468,16 @@ static int is_name(const epode_stanza_t *st, const char *name, const char *ns)
 static void send_handshake(epode__engine *e, const char *id)
 {
     size_t idlen = id ? strlen(id) : 0;
-    if (idlen == 0 || idlen > MAX_STREAM_ID) {
-        fail_stream(e, EPODE_STREAM_INVALID_XML,
-                    idlen ? "stream id too long for a component handshake"
-                          : "stream header without an id: no component handshake possible",
+    if (idlen == 0) {
+        /* Prosody answers a domain it does not serve with id='' and then
+         * its stream error: wait for that (reason STREAM_ERROR, not
+         * retried) instead of breaking the stream ourselves first */
+        e->comp_no_id = 1;
+        e->state = ST_HANDSHAKE;
+        return;
+    }
+    if (idlen > MAX_STREAM_ID) {
+        fail_stream(e, EPODE_STREAM_INVALID_XML, "stream id too long for a component handshake",
                     EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
         return;
     }
@@ -1672,6 +1679,12 @@ static void on_element(epode__engine *e, epode_stanza_t *st)
         }
         break;
     case ST_HANDSHAKE:
+        if (e->comp_no_id) {
+            fail_stream(e, EPODE_STREAM_INVALID_XML,
+                        "stream header without an id: no component handshake possible",
+                        EPODE_EPROTOCOL, EPODE_REASON_PROTOCOL);
+            return;
+        }
         if (is_name(st, "handshake", NS_COMPONENT)) {
             on_handshake_answer(e);
             return;

@@ -209,12 +209,35 @@ TEST(component_handshake_answer_before_ours_is_refused)
     scripted_free(&s);
 }
 
+TEST(component_header_without_id_then_a_stream_error_is_that_error)
+{
+    /* Prosody, asked for a domain it does not serve: a header with id=''
+     * and its host-unknown. The server's error is the outcome (reason
+     * STREAM_ERROR, not retried), not an invalid-xml of ours; no digest
+     * went out. */
+    scripted s;
+    CHECK_INT(comp_start(&s, "other.example.com", "s3cr3t"), 0);
+    scripted_send(&s, COMP_HDR_START "id=''><stream:error><host-unknown xmlns='urn:ietf:params:"
+                      "xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>"
+                      "does not match any component</text></stream:error></stream:stream>");
+    CHECK(has_event(&s, EPODE_CONN_DISCONNECTED));
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_STREAM_ERROR);
+    CHECK_STR(epode_conn_condition(s.conn), "host-unknown");
+    CHECK(strstr(epode_conn_error_text(s.conn), "a domain it does not serve") != NULL);
+    for (epode_stanza_t *st; (st = scripted_next(&s));)
+        CHECK(strcmp(epode_stanza_get_name(st), "handshake") != 0);
+    scripted_free(&s);
+}
+
 TEST(component_header_without_id_is_refused)
 {
     scripted s;
     CHECK_INT(comp_start(&s, "comp.example.com", "s3cr3t"), 0);
     scripted_send(&s, COMP_HDR_START ">");
+    CHECK(!has_event(&s, EPODE_CONN_DISCONNECTED)); /* its stream error may follow */
+    scripted_send(&s, "<handshake/>");
     CHECK(has_event(&s, EPODE_CONN_DISCONNECTED));
+    CHECK(strstr(epode_conn_error_text(s.conn), "without an id") != NULL);
     CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_PROTOCOL);
     /* no digest went out: the stream error is all the client wrote */
     epode_stanza_t *st = scripted_next(&s);

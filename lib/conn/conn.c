@@ -768,6 +768,16 @@ static void sasl2_config(epode_conn_t *c, epode__engine_config *cfg)
  * once, with the classic <enable/> after it, and never inline again. */
 static void sm_inline_timeout(epode_conn_t *c)
 {
+    /* A <resume/> the server never answered (Prosody 0.12's mod_smacks
+     * crashes resuming a BOSH session and says nothing): asking again
+     * would hang again. The session is given up; its unacknowledged
+     * stanzas wait for a fresh one (resend policy) or are handed back. */
+    if (c->engine && epode__engine_resume_unanswered(c->engine) && c->sm_state.resumable) {
+        epode__ctx_log(c->ctx, EPODE_LOG_WARN, "sm",
+                       "the server never answered <resume/>: the next attempt starts a new "
+                       "session");
+        epode__sm_end_session(&c->sm_state);
+    }
     if (c->engine && epode__engine_sasl2_sm_unanswered(c->engine) && modern(c) &&
         !c->modern->sm_inline_off) {
         c->modern->sm_inline_off = 1;

@@ -2191,6 +2191,11 @@ const char *epode__engine_redirect(const epode__engine *e) { return e->redirect;
 int epode__engine_used_sasl2(const epode__engine *e) { return e->sasl2; }
 int epode__engine_used_fast(const epode__engine *e) { return e->fast_used; }
 int epode__engine_fast_refused(const epode__engine *e) { return e->fast_refused; }
+int epode__engine_resume_unanswered(const epode__engine *e)
+{
+    return e->state == ST_RESUME;
+}
+
 int epode__engine_sasl2_sm_unanswered(const epode__engine *e)
 {
     return e->sasl2 && (e->sasl2_sm_enable || e->sasl2_resume) && !e->authenticated;

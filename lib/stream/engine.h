@@ -196,6 +196,8 @@ int epode__engine_fast_refused(const epode__engine *e);
  * not been answered (authenticated) yet: a server that never answers
  * such a login (Prosody 0.12 with mod_sasl2_sm) is told by this. */
 int epode__engine_sasl2_sm_unanswered(const epode__engine *e);
+/* 1 while a classic <resume/> waits for <resumed/> or <failed/>. */
+int epode__engine_resume_unanswered(const epode__engine *e);
 /* 1 when carbons were enabled inline at Bind2. */
 int epode__engine_carbons_inline(const epode__engine *e);
 /* The server's most recent <stream:features/> (borrowed), or NULL. */

@@ -2708,6 +2708,31 @@ static int resume_offered(scripted *s, char *previd, size_t len)
     return 1;
 }
 
+TEST(resume_never_answered_is_not_asked_again)
+{
+    /* A server that takes <resume/> and says nothing (Prosody 0.12 over
+     * BOSH: its mod_smacks crashes): the login times out, and the next
+     * attempt binds a fresh session instead of hanging the same way
+     * (it resumed again and again, 30 s each, found by the user test). */
+    scripted s;
+    CHECK_INT(login_sm_enabled(&s, "<enabled xmlns='urn:xmpp:sm:3' id='s1' resume='true'/>"), 0);
+    CHECK_INT(epode_conn_set_reconnect(s.conn, 1, 100000, 100000), 0);
+    CHECK(s.conn->sm_state.resumable);
+    CHECK_INT(send_message(&s, "m1"), 0); /* never acknowledged */
+    scripted_pump(&s);
+    char previd[300];
+    CHECK_INT(resume_offered(&s, previd, sizeof previd), 1);
+    /* no answer: the login timer fires */
+    CHECK_INT(epode__timer_start(&s.conn->login_timer, 0, epode__conn_on_login_timeout, s.conn),
+              0);
+    for (int i = 0; i < 20 && epode_conn_reason(s.conn) != EPODE_REASON_TIMEOUT; i++)
+        epode_ctx_run_once(s.ctx, 5);
+    CHECK_INT(epode_conn_reason(s.conn), EPODE_REASON_TIMEOUT);
+    CHECK(!s.conn->sm_state.resumable);
+    CHECK_INT(resume_offered(&s, previd, sizeof previd), 0); /* a fresh bind */
+    scripted_free(&s);
+}
+
 TEST(resume_with_ids_at_the_bound)
 {
     static const int sizes[] = {1, 254, 255, 256, 257};

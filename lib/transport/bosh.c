@@ -42,6 +42,7 @@
 #include "epode/stanza.h"
 #include "http/dns.h"
 #include "http/http.h"
+#include "loop/loop.h"
 #include "transport/cut.h"
 #include "util/alloc.h"
 #include "util/buf.h"
@@ -63,6 +64,10 @@
 #define DEFAULT_MAX_BODY (4u << 20)
 #define BATCH_HIGH (1u << 20) /* elements waiting for a request before EAGAIN */
 
+/* A request never follows another one still in flight by less than this
+ * (ms): see pump_requests. */
+#define PACE_MS 15
+
 enum kind { K_CREATE = 1, K_DATA, K_RESTART, K_TERM };
 enum bstate { B_INIT = 0, B_CREATING, B_OPEN, B_ENDED };
 
@@ -79,6 +84,7 @@ typedef struct slot {
     int answered;
     long status;
     epode__buf resp;  /* the answer, until its turn */
+    uint64_t sent_ms; /* when it (last) went out */
     int tls;
 } slot;
 
@@ -104,6 +110,7 @@ struct bosh {
     /* The poll that keeps one request outstanding, once `up` ran dry: 1
      * due, 2 due after one more of the owner's turns (see pump_requests) */
     int poll_stage;
+    int pace_armed;   /* a paced request waits for http.later's call */
     epode__cut cut;
     epode__buf batch; /* elements for the next request */
     epode__buf up;    /* bytes for read() */
@@ -234,6 +241,7 @@ static int send_slot(bosh *b, slot *s)
     log_body(b, 1, s->body.data, s->body.len,
              s->tries > 1 ? "BOSH request (again)" : "BOSH request");
     unsigned wait = b->state == B_OPEN ? b->wait : WAIT_S;
+    s->sent_ms = epode__now_ms();
     return b->http.start(b->http.user, s->body.data, s->body.len, (wait + MARGIN_S) * 1000u,
                          on_done, s, &s->handle);
 }
@@ -310,6 +318,39 @@ static int new_request(bosh *b, enum kind kind)
     return 0;
 }
 
+static void pump_requests(bosh *b, int may_poll);
+
+static void pace_fire(void *arg)
+{
+    bosh *b = arg;
+    b->pace_armed = 0;
+    pump_requests(b, 0);
+    notify(b);
+}
+
+/* 1 if a request should wait: the youngest one in flight went out less
+ * than PACE_MS ago, so it may not have reached the server yet, and two
+ * requests on two connections can arrive in either order. ejabberd 23.01
+ * answers neither when the later rid arrives first (H3 saw 30 s stalls
+ * mid-session: an empty poll, then stanzas a millisecond later); Prosody
+ * copes. The wait is armed once (http.later); without `later`, no pacing. */
+static int paced(bosh *b)
+{
+    if (!b->http.later)
+        return 0;
+    uint64_t now = epode__now_ms(), youngest = 0;
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (b->slots[i].used && !b->slots[i].answered && b->slots[i].sent_ms > youngest)
+            youngest = b->slots[i].sent_ms;
+    if (youngest == 0 || now >= youngest + PACE_MS)
+        return 0;
+    if (!b->pace_armed) {
+        b->pace_armed = 1;
+        b->http.later(b->http.user, (unsigned)(youngest + PACE_MS - now), pace_fire, b);
+    }
+    return 1;
+}
+
 /* Sends what is due: the batch, a restart, the terminate, or (may_poll)
  * a poll so one request is always outstanding.
  *
@@ -348,6 +389,8 @@ static void pump_requests(bosh *b, int may_poll)
         } else {
             break;
         }
+        if (k != K_TERM && in_flight(b) > 0 && paced(b))
+            break; /* pace_fire comes back for it */
         if (new_request(b, k) < 0)
             break;
     }
@@ -954,7 +997,24 @@ struct bcurl {
     char *resolve; /* "host:port:addrs", or NULL (none needed, or not yet) */
     int resolved;  /* no lookup needed, or it answered */
     bcreq *reqs;
+    epode__timer pace; /* the layer's `later` */
+    void (*pace_fire)(void *arg);
+    void *pace_arg;
 };
+
+static void bc_pace_fire(void *user)
+{
+    bcurl *c = user;
+    c->pace_fire(c->pace_arg);
+}
+
+static void bc_later(void *user, unsigned ms, void (*fire)(void *arg), void *arg)
+{
+    bcurl *c = user;
+    c->pace_fire = fire;
+    c->pace_arg = arg;
+    epode__timer_start(&c->pace, ms, bc_pace_fire, c);
+}
 
 static void bc_unlink(bcreq *r)
 {
@@ -1106,6 +1166,7 @@ static void bc_free(void *user)
     bcurl *c = user;
     while (c->reqs)
         bc_cancel(c, c->reqs);
+    epode__timer_deinit(&c->pace);
     epode__http_dns_free(c->dns);
     epode__http_free(c->http);
     if (c->proxy_pass)
@@ -1139,6 +1200,10 @@ int epode__bosh_curl_new(const epode_mem_t *mem, const epode__bosh_curl_options 
         return EPODE_ENOMEM;
     c->mem = mem;
     c->loop = o->loop;
+    if (epode__timer_init(o->loop, &c->pace) < 0) {
+        epode__dealloc(mem, c);
+        return EPODE_ENOMEM;
+    }
     c->secure = o->url->secure;
     c->insecure = o->insecure;
     c->tls_min = o->tls_min;
@@ -1159,6 +1224,7 @@ int epode__bosh_curl_new(const epode_mem_t *mem, const epode__bosh_curl_options 
         bc_free(c);
         return rc;
     }
-    *out = (epode__bosh_http){.start = bc_start, .cancel = bc_cancel, .free = bc_free, .user = c};
+    *out = (epode__bosh_http){.start = bc_start, .cancel = bc_cancel, .free = bc_free, .user = c,
+                              .later = bc_later};
     return 0;
 }

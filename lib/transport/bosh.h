@@ -37,6 +37,10 @@ typedef struct epode__bosh_http {
     /* Frees `user` (every request canceled before). May be NULL. */
     void (*free)(void *user);
     void *user;
+    /* Optional: calls fire(arg) once, from the loop, ms from now (a new
+     * call replaces the one waiting; it never fires after free). NULL:
+     * the layer does not pace its requests (see pump_requests). */
+    void (*later)(void *user, unsigned ms, void (*fire)(void *arg), void *arg);
 } epode__bosh_http;
 
 typedef struct epode__bosh_options {

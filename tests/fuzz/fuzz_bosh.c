@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(reqs, 0, sizeof reqs);
     epode__bosh_options o = {.domain = "example.test",
                              .max_body = 2048,
-                             .http = {f_start, f_cancel, NULL, NULL}};
+                             .http = {.start = f_start, .cancel = f_cancel}};
     epode__transport *t = NULL;
     if (epode__bosh_new(NULL, &o, &t) < 0)
         return 0;

@@ -14,6 +14,7 @@
 #include "test.h"
 
 #include <stdio.h>
+#include <time.h>
 
 #include "conn/conn_int.h"
 #include "transport/bosh.h"
@@ -130,7 +131,7 @@ static void make_(fake *f, size_t max_body, epode__transport **out)
     epode__bosh_options o = {.domain = "example.test",
                              .max_body = max_body,
                              .ready = on_ready,
-                             .http = {f_start, f_cancel, f_free, f}};
+                             .http = {.start = f_start, .cancel = f_cancel, .free = f_free, .user = f}};
     *out = NULL;
     CHECK_INT(epode__bosh_new(NULL, &o, out), 0);
 }
@@ -413,6 +414,62 @@ TEST(elements_are_batched_into_requests)
     wr(t, "\n");
     CHECK_INT(npending(&f), 2);
     CHECK_INT(epode__transport_write(t, "", 0), 0); /* nothing waits */
+    done(t, &f);
+}
+
+/* A fake `later`: what the layer asked for, fired by the test. */
+static unsigned later_ms;
+static void (*later_fire)(void *);
+static void *later_arg;
+static void f_later(void *user, unsigned ms, void (*fire)(void *), void *arg)
+{
+    (void)user;
+    later_ms = ms;
+    later_fire = fire;
+    later_arg = arg;
+}
+
+TEST(a_request_waits_until_the_one_in_flight_is_a_moment_old)
+{
+    /* Two requests on two connections may reach the server in either
+     * order; ejabberd 23.01 answers neither when the later rid comes
+     * first (30 s stalls mid-session: a poll, then stanzas a millisecond
+     * later). So stanzas that would follow a request still in flight by
+     * less than 15 ms wait for `later`, batched, and then go. */
+    fake f = {0};
+    later_fire = NULL;
+    epode__bosh_options o = {.domain = "example.test", .ready = on_ready,
+                             .http = {.start = f_start, .cancel = f_cancel, .free = f_free,
+                                      .user = &f, .later = f_later}};
+    epode__transport *t = NULL;
+    CHECK_INT(epode__bosh_new(NULL, &o, &t), 0);
+    CHECK_INT(hs(t), EPODE_EAGAIN);
+    answer(&f, pend(&f, 0), SESSION_ANSWER("wait='60' requests='2' hold='1'", FEATURES));
+    CHECK_INT(hs(t), 0);
+    wr(t, ENGINE_OPEN);
+    char buf[4096];
+    read_all(t, buf, sizeof buf, NULL); /* and the poll, a turn later */
+    CHECK_INT(npending(&f), 1);
+    /* the poll just went: the presence waits */
+    wr(t, "<presence xmlns='jabber:client'/>");
+    wr(t, "<message xmlns='jabber:client' id='m'/>");
+    CHECK_INT(npending(&f), 1);
+    CHECK(later_fire != NULL && later_ms > 0 && later_ms <= 15);
+    struct timespec ts = {0, 16 * 1000000};
+    nanosleep(&ts, NULL); /* as the loop would, later_ms from now */
+    later_fire(later_arg);
+    CHECK_INT(npending(&f), 2); /* both stanzas in one request */
+    CHECK(strstr(pend(&f, 1)->body, "<presence") && strstr(pend(&f, 1)->body, "id='m'"));
+    /* the server lets the poll go (it holds the data request now): a
+     * stanza more than 15 ms after that request goes at once */
+    answer(&f, pend(&f, 0), "<body xmlns='" NS_BIND "'/>");
+    CHECK_INT(npending(&f), 1);
+    ts.tv_nsec = 20 * 1000000;
+    nanosleep(&ts, NULL);
+    later_fire = NULL;
+    wr(t, "<presence xmlns='jabber:client'/>");
+    CHECK_INT(npending(&f), 2);
+    CHECK(later_fire == NULL);
     done(t, &f);
 }
 
@@ -760,7 +817,7 @@ TEST(the_log_shows_body_tags_never_stanzas)
     fake f = {0};
     nlog = 0;
     epode__bosh_options o = {.domain = "example.test", .log = on_log,
-                             .http = {f_start, f_cancel, f_free, &f}};
+                             .http = {.start = f_start, .cancel = f_cancel, .free = f_free, .user = &f}};
     epode__transport *t = NULL;
     CHECK_INT(epode__bosh_new(NULL, &o, &t), 0);
     CHECK_INT(hs(t), EPODE_EAGAIN);
@@ -815,7 +872,7 @@ static int override(void *user, const epode__bosh_url *url, epode__bosh_http *ou
 {
     (void)url;
     conn_fake = user;
-    *out = (epode__bosh_http){f_start, f_cancel, f_free, user};
+    *out = (epode__bosh_http){.start = f_start, .cancel = f_cancel, .free = f_free, .user = user};
     return 0;
 }
 

@@ -242,14 +242,24 @@ static int holds_password(const epode_stanza_t *st)
  * reserved in the output, which is marked; the scratch is wiped. */
 #define SECRET_SCRATCH 8192
 
+/* Serializes st into the output; logs it unless `quiet` (the caller logs
+ * it when, and if, it really goes out). */
+static void write_stanza_q(epode__engine *e, const epode_stanza_t *st, int quiet);
+
 static void write_stanza(epode__engine *e, const epode_stanza_t *st)
+{
+    write_stanza_q(e, st, 0);
+}
+
+static void write_stanza_q(epode__engine *e, const epode_stanza_t *st, int quiet)
 {
     size_t from = e->out.len;
     /* framed: each stanza is a message of its own and declares its namespace */
     unsigned flags = e->cfg.framed ? 0 : EPODE_TEXT_IN_STREAM;
     if (!holds_password(st)) {
         epode__serialize(&e->out, st, flags);
-        log_out(e, from);
+        if (!quiet)
+            log_out(e, from);
         return;
     }
     epode__buf tmp;
@@ -264,7 +274,8 @@ static void write_stanza(epode__engine *e, const epode_stanza_t *st)
         e->out.failed = 1;
     }
     epode__buf_free(&tmp); /* wipes it */
-    log_out(e, from);
+    if (!quiet)
+        log_out(e, from);
 }
 
 /* SASL elements carry credentials: log them redacted. */
@@ -2051,7 +2062,7 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
     if (e->out.failed)
         return EPODE_ENOMEM;
     size_t before = e->out.len;
-    write_stanza(e, st);
+    write_stanza_q(e, st, 1); /* logged below once it is known to go out now */
     if (e->out.failed) {
         /* Keep what was queued before: drop the partial stanza. */
         e->out.failed = 0;
@@ -2062,16 +2073,22 @@ int epode__engine_send(epode__engine *e, const epode_stanza_t *st)
      * top-level element of another namespace (a "nonza" such as
      * XEP-0352's <active/>) is written as is, never queued or resent. */
     const char *ns = epode_stanza_get_ns(st);
-    if (e->sm->requested && (!ns || strcmp(ns, "jabber:client") == 0)) {
+    int counted = e->sm->requested && (!ns || strcmp(ns, "jabber:client") == 0);
+    if (counted) {
         if (epode__sm_push(e->sm, epode_stanza_get_id(st), e->out.data + before,
                            e->out.len - before, holds_password(st)) < 0) {
             e->out.len = before; /* not sent, not counted */
             return EPODE_ENOMEM;
         }
         if (e->sm_hold) {
-            e->out.len = before; /* waits in the queue for <enabled/> */
+            /* waits in the queue for <enabled/>, and is logged then (it
+             * was logged twice, here and when it went) */
+            e->out.len = before;
             return 0;
         }
+    }
+    log_out(e, before);
+    if (counted) {
         unsigned every = e->cfg.sm_request_every ? e->cfg.sm_request_every : 5;
         if (++e->sm_since_request >= every)
             epode__engine_sm_request(e);

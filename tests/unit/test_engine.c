@@ -682,6 +682,47 @@ TEST(sm_enabled_after_bind_only_when_offered_and_asked)
     epode__engine_free(f.e);
 }
 
+static int count_in(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+TEST(sm_stanzas_held_for_enabled_are_logged_once)
+{
+    /* A stanza sent between <enable/> and <enabled/> waits in the queue
+     * and goes out after <enabled/>: the XML log showed it twice (when
+     * queued and when sent), which misleads anyone hunting duplicates
+     * (found by the issue-15 user test). */
+    fx f;
+    memset(&f, 0, sizeof f);
+    CHECK(epode_global_init() == 0);
+    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet",
+                                .password = "r0meo!", .tls_mode = EPODE_TLS_REQUIRED, .sm = 1,
+                                .sm_state = g_owner_sm};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log_cb, sm_cb, NULL};
+    CHECK_INT(epode__engine_new(g_mem, &cfg, &cbs, &f, &f.e), 0);
+    epode__engine_start(f.e, &facts13);
+    srv(&f, hdr(&f));
+    srv(&f, F_PLAIN);
+    srv(&f, SUCCESS);
+    srv(&f, hdr(&f));
+    srv(&f, F_BIND_SM);
+    take(&f);
+    srv(&f, BIND_OK);
+    CHECK(epode__engine_is_ready(f.e));
+    send_msg(&f, "held1");
+    CHECK(strstr(take(&f), "held1") == NULL); /* not on the wire yet */
+    srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
+    CHECK(strstr(take(&f), "held1") != NULL);
+    send_msg(&f, "after1");
+    CHECK_INT(count_in(f.log, "id=\"held1\""), 1);
+    CHECK_INT(count_in(f.log, "id=\"after1\""), 1);
+    epode__engine_free(f.e);
+}
+
 TEST(sm_acks_report_each_stanza_in_order)
 {
     fx f;

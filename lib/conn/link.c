@@ -433,8 +433,13 @@ void epode__link_connected(epode_conn_t *c, int status, int fd, const char *why)
     c->query = NULL;
     if (status < 0) {
         c->connect_failures = status == EPODE_EDNS && c->connect_failures != 2 ? 1 : 2;
-        epode__conn_note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s",
-             why ? why : epode_strerror(status));
+        /* through a proxy the address tried was the proxy's: say so (it
+         * read as if the XMPP server were down) */
+        epode__conn_note(c, &c->last_connect_error, NOTE_CONNECT_ERROR, "%s%s%s",
+             c->proxy && !c->app ? (c->proxy->kind == EPODE__PROXY_SOCKS5 ? "the SOCKS5 proxy: "
+                                                                        : "the HTTP proxy: ")
+                                 : "",
+             why ? why : epode_strerror(status), "");
         epode__ctx_log(c->ctx, EPODE_LOG_INFO, "net", "connect failed: %s",
                        c->last_connect_error ? c->last_connect_error : "?");
         epode__link_next_target(c);

@@ -2246,6 +2246,42 @@ TEST(conn_refused_connection_is_still_a_network_error)
     CHECK(strstr(text, "could not connect"));
 }
 
+TEST(conn_unreachable_proxy_is_named_as_the_proxy)
+{
+    /* through a proxy the address that refused was the proxy's: the text
+     * said only "could not connect: 127.0.0.1:N", as if the XMPP server
+     * were down (the user test) */
+    int sk = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    CHECK(sk >= 0);
+    CHECK_INT(bind(sk, (struct sockaddr *)&sa, sizeof sa), 0);
+    CHECK_INT(getsockname(sk, (struct sockaddr *)&sa, &len), 0);
+    close(sk);
+    char url[64];
+    snprintf(url, sizeof url, "socks5://127.0.0.1:%u", ntohs(sa.sin_port));
+    epode_ctx_t *ctx;
+    epode_conn_t *conn;
+    timeline t = {0};
+    CHECK(epode_global_init() == 0);
+    CHECK_INT(epode_ctx_new(NULL, &ctx), 0);
+    CHECK_INT(epode_conn_new(ctx, &conn), 0);
+    CHECK_INT(epode_conn_set_jid(conn, "bot@example.com"), 0);
+    CHECK_INT(epode_conn_set_proxy(conn, url), 0);
+    CHECK_INT(epode_conn_add_event_cb(conn, on_timeline, &t, NULL), 0);
+    CHECK_INT(epode_conn_connect(conn), 0);
+    uint64_t end = ms_now() + 5000;
+    while (!timeline_count(&t, EPODE_CONN_DISCONNECTED) && ms_now() < end)
+        epode_ctx_run_once(ctx, 5);
+    CHECK_INT(epode_conn_reason(conn), EPODE_REASON_NETWORK);
+    const char *text = epode_conn_error_text(conn);
+    printf("# %s\n", text);
+    CHECK(strstr(text, "the SOCKS5 proxy: ") != NULL);
+    epode_conn_free(conn);
+    epode_ctx_free(ctx);
+}
+
 /* Issue 14: a missing or non-PEM CA file was accepted and the connection
  * failed later as "could not start TLS", naming no file. */
 static void keep_tls_log(void *u, epode_log_level_t level, const char *area, const char *msg)

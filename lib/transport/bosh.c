@@ -637,11 +637,16 @@ static void on_done(void *req, int err, long status, const char *body, size_t le
         return;
     }
     if (err < 0) {
-        /* a server's answer over the bound is its breach, as WebSocket's 1009 */
+        /* a server's answer over the bound is its breach, as WebSocket's
+         * 1009; a certificate curl refused is said in our words first
+         * (curl's follow, cut: "CAfile: ... CRLfile: ...") */
         fail(b, err == EPODE_ENOMEM || err == EPODE_ECERT || err == EPODE_ETLS ? err
                 : err == EPODE_ELIMIT                                        ? EPODE_EPROTOCOL
                                                                              : EPODE_ENET,
-             "BOSH: %s%.100s (%s)", err == EPODE_ELIMIT ? "an answer is over the limit: " : "",
+             "BOSH: %s%.100s (%s)",
+             err == EPODE_ELIMIT  ? "an answer is over the limit: "
+             : err == EPODE_ECERT ? "certificate refused: "
+                                  : "",
              text ? text : epode_strerror(err), epode_err_name(err));
         notify(b);
         return;

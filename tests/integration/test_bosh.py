@@ -298,6 +298,8 @@ def test_https_certificate_from_an_untrusted_ca_is_refused(bins, bosh_server):
                    ca_file=None)
     assert res.rc != 0 and not res.ready, res
     assert res.disconnected['reason'] == 'TLS', res
+    # our words first, not only curl's "CAfile: none CRLfile: none"
+    assert 'certificate refused' in res.disconnected['text'], res
     assert res.cert_callbacks == [], res
 
 

@@ -66,7 +66,7 @@
 
 /* A request never follows another one still in flight by less than this
  * (ms): see pump_requests. */
-#define PACE_MS 15
+#define PACE_MS 5
 
 enum kind { K_CREATE = 1, K_DATA, K_RESTART, K_TERM };
 enum bstate { B_INIT = 0, B_CREATING, B_OPEN, B_ENDED };

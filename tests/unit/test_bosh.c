@@ -435,7 +435,7 @@ TEST(a_request_waits_until_the_one_in_flight_is_a_moment_old)
      * order; ejabberd 23.01 answers neither when the later rid comes
      * first (30 s stalls mid-session: a poll, then stanzas a millisecond
      * later). So stanzas that would follow a request still in flight by
-     * less than 15 ms wait for `later`, batched, and then go. */
+     * less than PACE_MS (5 ms) wait for `later`, batched, and then go. */
     fake f = {0};
     later_fire = NULL;
     epode__bosh_options o = {.domain = "example.test", .ready = on_ready,
@@ -454,14 +454,14 @@ TEST(a_request_waits_until_the_one_in_flight_is_a_moment_old)
     wr(t, "<presence xmlns='jabber:client'/>");
     wr(t, "<message xmlns='jabber:client' id='m'/>");
     CHECK_INT(npending(&f), 1);
-    CHECK(later_fire != NULL && later_ms > 0 && later_ms <= 15);
+    CHECK(later_fire != NULL && later_ms > 0 && later_ms <= 5);
     struct timespec ts = {0, 16 * 1000000};
     nanosleep(&ts, NULL); /* as the loop would, later_ms from now */
     later_fire(later_arg);
     CHECK_INT(npending(&f), 2); /* both stanzas in one request */
     CHECK(strstr(pend(&f, 1)->body, "<presence") && strstr(pend(&f, 1)->body, "id='m'"));
     /* the server lets the poll go (it holds the data request now): a
-     * stanza more than 15 ms after that request goes at once */
+     * stanza more than 5 ms after that request goes at once */
     answer(&f, pend(&f, 0), "<body xmlns='" NS_BIND "'/>");
     CHECK_INT(npending(&f), 1);
     ts.tv_nsec = 20 * 1000000;

@@ -919,49 +919,21 @@ uint64_t epode__bosh_next_rid(const epode__transport *t)
 int epode__bosh_url_parse(const epode_mem_t *mem, const char *url, epode__bosh_url **out,
                           char *why, size_t why_len)
 {
-    int secure;
-    const char *p;
     if (!url || !out)
         return EPODE_EINVAL;
-    if (strncasecmp(url, "https://", 8) == 0) {
-        secure = 1;
-        p = url + 8;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        secure = 0;
-        p = url + 7;
-    } else {
-        snprintf(why, why_len, "a BOSH URL starts with https:// or http://");
-        return EPODE_EINVAL;
-    }
-    size_t alen = strcspn(p, "/?#");
-    if (memchr(p, '@', alen)) {
-        snprintf(why, why_len, "a BOSH URL carries no user or password");
-        return EPODE_EINVAL;
-    }
-    if (strchr(p, '#')) {
-        snprintf(why, why_len, "a BOSH URL has no fragment (#)");
-        return EPODE_EINVAL;
-    }
-    for (const char *q = url; *q; q++)
-        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) {
-            snprintf(why, why_len, "a BOSH URL has no spaces, controls or raw non-ASCII");
-            return EPODE_EINVAL;
-        }
-    char host[256];
-    unsigned port;
-    if (alen == 0 || epode__parse_hostport(p, alen, host, sizeof host, &port) < 0 || !host[0]) {
-        snprintf(why, why_len, "the BOSH URL's host or port is not valid");
-        return EPODE_EINVAL;
-    }
-    size_t hl = strlen(host) + 1, ul = strlen(url) + 1;
+    epode__url_parts parts;
+    int rc = epode__url_split(url, "https://", "http://", "BOSH", &parts, why, why_len);
+    if (rc < 0)
+        return rc;
+    size_t hl = strlen(parts.host) + 1, ul = strlen(url) + 1;
     epode__bosh_url *u = epode__zalloc(mem, sizeof *u + hl + ul);
     if (!u)
         return EPODE_ENOMEM;
     char *s = (char *)(u + 1);
-    u->secure = secure;
-    u->port = port ? port : secure ? 443 : 80;
+    u->secure = parts.secure;
+    u->port = parts.port ? parts.port : parts.secure ? 443 : 80;
     u->host = s;
-    memcpy(s, host, hl);
+    memcpy(s, parts.host, hl);
     u->url = s + hl;
     memcpy(u->url, url, ul);
     *out = u;

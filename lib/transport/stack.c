@@ -33,6 +33,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "epode/transport.h"
 #include "util/alloc.h"
@@ -234,6 +235,46 @@ int epode__parse_hostport(const char *s, size_t len, char *host, size_t host_len
             return -1;
         *port = (unsigned)p;
     }
+    return 0;
+}
+
+int epode__url_split(const char *url, const char *secure, const char *plain, const char *what,
+                     epode__url_parts *out, char *why, size_t why_len)
+{
+    size_t sl = strlen(secure), pl = strlen(plain);
+    const char *p;
+    if (strncasecmp(url, secure, sl) == 0) {
+        out->secure = 1;
+        p = url + sl;
+    } else if (strncasecmp(url, plain, pl) == 0) {
+        out->secure = 0;
+        p = url + pl;
+    } else {
+        snprintf(why, why_len, "a %s URL starts with %s or %s", what, secure, plain);
+        return EPODE_EINVAL;
+    }
+    size_t alen = strcspn(p, "/?#");
+    if (memchr(p, '@', alen)) {
+        snprintf(why, why_len, "a %s URL carries no user or password", what);
+        return EPODE_EINVAL;
+    }
+    if (strchr(p, '#')) {
+        snprintf(why, why_len, "a %s URL has no fragment (#)", what);
+        return EPODE_EINVAL;
+    }
+    for (const char *q = url; *q; q++)
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) {
+            snprintf(why, why_len, "a %s URL has no spaces, controls or raw non-ASCII", what);
+            return EPODE_EINVAL;
+        }
+    if (alen == 0 || epode__parse_hostport(p, alen, out->host, sizeof out->host, &out->port) < 0 ||
+        !out->host[0]) {
+        snprintf(why, why_len, "the %s URL's host or port is not valid", what);
+        return EPODE_EINVAL;
+    }
+    out->auth_off = (size_t)(p - url);
+    out->auth_len = alen;
+    out->rest_off = out->auth_off + alen;
     return 0;
 }
 

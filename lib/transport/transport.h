@@ -274,4 +274,21 @@ void epode__stack_facts(epode__transport *top, struct epode_transport_facts *f);
 int epode__parse_hostport(const char *s, size_t len, char *host, size_t host_len,
                           unsigned *port);
 
+/* What WebSocket and BOSH URLs have in common ("wss://h[:p]/path",
+ * "https://h[:p]/path"): the scheme (`secure` or `plain`, case aside),
+ * no user information, no fragment, no spaces, controls or raw
+ * non-ASCII, a valid host[:port]. `what` ("WebSocket", "BOSH") names the
+ * URL in `why`. On 0: *secure, host (without brackets), *port (0: none
+ * given), the authority `url + *auth_off` of *auth_len bytes (the Host
+ * header) and the rest from `url + *rest_off` (path and query, maybe
+ * empty). EPODE_EINVAL (why says which rule) otherwise. */
+typedef struct epode__url_parts {
+    int secure;
+    char host[256];
+    unsigned port;
+    size_t auth_off, auth_len, rest_off;
+} epode__url_parts;
+int epode__url_split(const char *url, const char *secure, const char *plain, const char *what,
+                     epode__url_parts *out, char *why, size_t why_len);
+
 #endif

@@ -824,54 +824,27 @@ uint16_t epode__ws_close_code(const epode__transport *t)
 int epode__ws_url_parse(const epode_mem_t *mem, const char *url, epode__ws_url **out, char *why,
                         size_t why_len)
 {
-    int secure;
-    const char *p;
     if (!url || !out)
         return EPODE_EINVAL;
-    if (strncasecmp(url, "wss://", 6) == 0) {
-        secure = 1;
-        p = url + 6;
-    } else if (strncasecmp(url, "ws://", 5) == 0) {
-        secure = 0;
-        p = url + 5;
-    } else {
-        snprintf(why, why_len, "a WebSocket URL starts with wss:// or ws://");
-        return EPODE_EINVAL;
-    }
-    size_t alen = strcspn(p, "/?#");
-    const char *rest = p + alen;
-    if (memchr(p, '@', alen)) {
-        snprintf(why, why_len, "a WebSocket URL carries no user or password");
-        return EPODE_EINVAL;
-    }
-    if (*rest == '#' || strchr(rest, '#')) {
-        snprintf(why, why_len, "a WebSocket URL has no fragment (#)");
-        return EPODE_EINVAL;
-    }
-    for (const char *q = url; *q; q++)
-        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) {
-            snprintf(why, why_len, "a WebSocket URL has no spaces, controls or raw non-ASCII");
-            return EPODE_EINVAL;
-        }
-    char host[256];
-    unsigned port;
-    if (epode__parse_hostport(p, alen, host, sizeof host, &port) < 0) {
-        snprintf(why, why_len, "the WebSocket URL's host or port is not valid");
-        return EPODE_EINVAL;
-    }
-    size_t plen = strlen(rest);
-    size_t hl = strlen(host) + 1, hpl = alen + 1, pl = (plen && *rest == '/' ? plen : plen + 1) + 1;
+    epode__url_parts parts;
+    int rc = epode__url_split(url, "wss://", "ws://", "WebSocket", &parts, why, why_len);
+    if (rc < 0)
+        return rc;
+    const char *auth = url + parts.auth_off, *rest = url + parts.rest_off;
+    size_t alen = parts.auth_len, plen = strlen(rest);
+    size_t hl = strlen(parts.host) + 1, hpl = alen + 1;
+    size_t pl = (plen && *rest == '/' ? plen : plen + 1) + 1;
     epode__ws_url *u = epode__zalloc(mem, sizeof *u + hl + hpl + pl);
     if (!u)
         return EPODE_ENOMEM;
     char *s = (char *)(u + 1);
-    u->secure = secure;
-    u->port = port ? port : secure ? 443 : 80;
+    u->secure = parts.secure;
+    u->port = parts.port ? parts.port : parts.secure ? 443 : 80;
     u->host = s;
-    memcpy(s, host, hl);
+    memcpy(s, parts.host, hl);
     s += hl;
     u->hostport = s;
-    memcpy(s, p, alen);
+    memcpy(s, auth, alen);
     s[alen] = '\0';
     s += hpl;
     u->path = s;

@@ -171,6 +171,26 @@ def assert_logged_in(res, srv, user='alice'):
 # subprocesses we start (echo-bot, slixmpp peer): always reaped
 # ---------------------------------------------------------------------------
 
+def start_http_server(kind, pki, module, secure_option, handler, cert='good'):
+    """A Prosody or ejabberd with an HTTP transport module (websocket,
+    bosh) on its HTTP port and on an HTTPS port of its own
+    (srv.https_port): Prosody's `https_ports` with `secure_option`
+    (consider_websocket_secure, consider_bosh_secure: SASL over the
+    loopback http:// too), ejabberd's extra TLS listener with `handler`
+    (path, request handler)."""
+    https = xs.free_port()
+    kw = dict(users=dict(USERS), modules=[module], graceful_stop=False, cert=cert)
+    if kind == 'prosody':
+        kw['config'] = {secure_option: True, 'https_ports': [https]}
+    srv = xs.SERVERS[kind](pki=pki, **kw)
+    if kind == 'ejabberd':
+        srv.extra_listeners = [{'port': https, 'ip': xs.HOST, 'module': 'ejabberd_http',
+                                'tls': True, 'request_handlers': dict([handler])}]
+    srv.start()
+    srv.https_port = https
+    return srv
+
+
 class BackgroundProbe:
     """login_probe running in the background, its output read as it comes,
     so that a test can start a peer once the probe printed "ready" (which

@@ -34,17 +34,8 @@ HTTPBIND = 'http://jabber.org/protocol/httpbind'
 
 
 def _start(kind, pki, cert='good'):
-    https = iu.xs.free_port()
-    kw = dict(users=dict(iu.USERS), modules=['bosh'], graceful_stop=False, cert=cert)
-    if kind == 'prosody':
-        kw['config'] = {'consider_bosh_secure': True, 'https_ports': [https]}
-    srv = iu.xs.SERVERS[kind](pki=pki, **kw)
-    if kind == 'ejabberd':
-        srv.extra_listeners = [{'port': https, 'ip': iu.xs.HOST, 'module': 'ejabberd_http',
-                                'tls': True, 'request_handlers': {'/bosh': 'mod_bosh'}}]
-    srv.start()
-    srv.https_port = https
-    return srv
+    return iu.start_http_server(kind, pki, 'bosh', 'consider_bosh_secure',
+                                ('/bosh', 'mod_bosh'), cert)
 
 
 @pytest.fixture(scope='module', params=iu.KINDS)

@@ -21,17 +21,8 @@ PATHS = {'prosody': '/xmpp-websocket', 'ejabberd': '/ws'}
 
 
 def _start(kind, pki, cert='good'):
-    https = iu.xs.free_port()
-    kw = dict(users=dict(iu.USERS), modules=['websocket'], graceful_stop=False, cert=cert)
-    if kind == 'prosody':
-        kw['config'] = {'consider_websocket_secure': True, 'https_ports': [https]}
-    srv = iu.xs.SERVERS[kind](pki=pki, **kw)
-    if kind == 'ejabberd':
-        srv.extra_listeners = [{'port': https, 'ip': iu.xs.HOST, 'module': 'ejabberd_http',
-                                'tls': True, 'request_handlers': {'/ws': 'ejabberd_http_ws'}}]
-    srv.start()
-    srv.https_port = https
-    return srv
+    return iu.start_http_server(kind, pki, 'websocket', 'consider_websocket_secure',
+                                ('/ws', 'ejabberd_http_ws'), cert)
 
 
 @pytest.fixture(scope='module', params=iu.KINDS)

@@ -638,16 +638,18 @@ TEST(engine_direct_tls_sends_from_in_first_header)
 static epode__sm *g_owner_sm; /* set: the engine uses this owner state */
 static const epode_mem_t *g_mem; /* set: login_sm's engine allocates with it */
 
-static int login_sm(fx *f, int sm_on)
+/* The login up to bind with SM offered, on allocator `mem` with owner
+ * state `sm_state` (NULLs: the defaults), logging into f->log if `log`. */
+static int login_sm_with(fx *f, int sm_on, const epode_mem_t *mem, epode__sm *sm_state, int log)
 {
     memset(f, 0, sizeof *f);
     if (epode_global_init() < 0)
         return 0;
     epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet", .password = "r0meo!",
                                 .tls_mode = EPODE_TLS_REQUIRED, .sm = sm_on,
-                                .sm_state = g_owner_sm};
-    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb, NULL};
-    if (epode__engine_new(g_mem, &cfg, &cbs, f, &f->e) < 0)
+                                .sm_state = sm_state};
+    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log ? log_cb : NULL, sm_cb, NULL};
+    if (epode__engine_new(mem, &cfg, &cbs, f, &f->e) < 0)
         return 0;
     epode__engine_start(f->e, &facts13);
     srv(f, hdr(f));
@@ -658,6 +660,11 @@ static int login_sm(fx *f, int sm_on)
     take(f);
     srv(f, BIND_OK);
     return epode__engine_is_ready(f->e);
+}
+
+static int login_sm(fx *f, int sm_on)
+{
+    return login_sm_with(f, sm_on, g_mem, g_owner_sm, 0);
 }
 
 static void send_msg(fx *f, const char *id)
@@ -697,22 +704,7 @@ TEST(sm_stanzas_held_for_enabled_are_logged_once)
      * queued and when sent), which misleads anyone hunting duplicates
      * (found by the issue-15 user test). */
     fx f;
-    memset(&f, 0, sizeof f);
-    CHECK(epode_global_init() == 0);
-    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet",
-                                .password = "r0meo!", .tls_mode = EPODE_TLS_REQUIRED, .sm = 1,
-                                .sm_state = g_owner_sm};
-    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, log_cb, sm_cb, NULL};
-    CHECK_INT(epode__engine_new(g_mem, &cfg, &cbs, &f, &f.e), 0);
-    epode__engine_start(f.e, &facts13);
-    srv(&f, hdr(&f));
-    srv(&f, F_PLAIN);
-    srv(&f, SUCCESS);
-    srv(&f, hdr(&f));
-    srv(&f, F_BIND_SM);
-    take(&f);
-    srv(&f, BIND_OK);
-    CHECK(epode__engine_is_ready(f.e));
+    CHECK(login_sm_with(&f, 1, g_mem, g_owner_sm, 1));
     send_msg(&f, "held1");
     CHECK(strstr(take(&f), "held1") == NULL); /* not on the wire yet */
     srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
@@ -1525,21 +1517,7 @@ TEST(engine_registration_password_leaves_no_copies)
     epode__sm sm;
     epode__sm_init(&sm, &m.mem);
     fx f;
-    memset(&f, 0, sizeof f);
-    CHECK(epode_global_init() == 0);
-    epode__engine_config cfg = {.domain = "example.com", .localpart = "juliet",
-                                .password = "r0meo!", .tls_mode = EPODE_TLS_REQUIRED, .sm = 1,
-                                .sm_state = &sm};
-    epode__engine_cbs cbs = {ev_cb, stanza_cb, ended_cb, NULL, sm_cb, NULL};
-    CHECK_INT(epode__engine_new(&m.mem, &cfg, &cbs, &f, &f.e), 0);
-    epode__engine_start(f.e, &facts13);
-    srv(&f, hdr(&f));
-    srv(&f, F_PLAIN);
-    srv(&f, SUCCESS);
-    srv(&f, hdr(&f));
-    srv(&f, F_BIND_SM);
-    take(&f);
-    srv(&f, BIND_OK);
+    CHECK(login_sm_with(&f, 1, &m.mem, &sm, 0));
     srv(&f, "<enabled xmlns='urn:xmpp:sm:3'/>");
     CHECK(epode__engine_is_ready(f.e));
     take(&f);
